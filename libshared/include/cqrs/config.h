@@ -1,0 +1,46 @@
+/* Service configuration, read once at start from the environment (API.md's
+ * table plus a few tuning knobs) and passed down; never a global. */
+#ifndef CQRS_CONFIG_H
+#define CQRS_CONFIG_H
+
+#include "cqrs/error.h"
+#include "cqrs/log.h"
+
+#include <stddef.h>
+
+typedef struct {
+  char *key;   /* librdkafka property, e.g. "sasl.mechanism" */
+  char *value;
+} cqrs_kv_t;
+
+typedef struct {
+  char *kafka_brokers;       /* KAFKA_BROKERS */
+  cqrs_kv_t *kafka_props;    /* every other KAFKA_* variable, as librdkafka properties */
+  size_t n_kafka_props;
+  char *mongo_uri;           /* MONGO_URI */
+  char *mongo_db;            /* MONGO_DB */
+  char *topic_prefix;        /* TOPIC_PREFIX */
+  int http_port;             /* HTTP_PORT */
+  int http_threads;          /* HTTP_THREADS: event loops sharing the port (default: cores) */
+  cqrs_log_level_t log_level;/* LOG_LEVEL */
+  size_t max_body_bytes;     /* MAX_BODY_BYTES: larger request bodies get 413 (1 MiB) */
+  int command_timeout_ms;    /* COMMAND_TIMEOUT_MS: HTTP wait for a command result (5000) */
+  int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
+  int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
+  int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
+} cqrs_config_t;
+
+/* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)
+ * with default_http_port for HTTP_PORT. On a bad value, returns false with err
+ * naming the variable; cfg then holds nothing to free. cfg is caller-owned
+ * storage; release it with cqrs_config_cleanup. */
+bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
+                      cqrs_error_t *err);
+
+/* Frees what cqrs_config_load allocated. Safe on a zeroed cfg. */
+void cqrs_config_cleanup(cqrs_config_t *cfg);
+
+/* The full name of a topic: prefix + name. Caller frees with free(). */
+char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name);
+
+#endif

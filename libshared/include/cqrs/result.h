@@ -1,0 +1,30 @@
+/* Command results: the body an HTTP caller gets and the value on the
+ * command-results topic (the same body plus "status"). */
+#ifndef CQRS_RESULT_H
+#define CQRS_RESULT_H
+
+#include "cqrs/error.h"
+
+#include <stddef.h>
+
+typedef struct {
+  int status;              /* HTTP status: 201 accepted, 200 no-op or repeat, 4xx refused */
+  const char *command_id;
+  const char *aggregate_id;/* may be NULL */
+  int64_t version;         /* the aggregate's version after the command */
+  const char *event_id;    /* NULL for a no-op */
+  const char *event_type;  /* NULL for a no-op */
+  const cqrs_error_t *error; /* set for a refusal: "error", "field", "currentVersion" */
+} cqrs_result_t;
+
+/* Writes r as JSON. Returns a string to bson_free. Can't fail. */
+char *cqrs_result_to_json(const cqrs_result_t *r, size_t *len);
+
+/* A copy of a result JSON with its "status" set to status (a repeated command
+ * answers 200 with the first outcome). NULL when json is not a JSON object. */
+char *cqrs_result_restatus(const char *json, size_t len, int status, size_t *out_len);
+
+/* Reads "status" from a result JSON. False when absent or not an integer. */
+bool cqrs_result_status(const char *json, size_t len, int *status);
+
+#endif

@@ -1,0 +1,48 @@
+/* What every service process does the same way: configuration, logger,
+ * metrics, the HTTP server with /healthz, /readyz and /metrics, and waiting
+ * for SIGTERM. Each main.c wires its own parts around this. */
+#ifndef CQRS_SERVICE_H
+#define CQRS_SERVICE_H
+
+#include "cqrs/config.h"
+#include "cqrs/error.h"
+#include "cqrs/http.h"
+#include "cqrs/log.h"
+#include "cqrs/metrics.h"
+
+#include <stdint.h>
+
+/* /readyz asks this: true when the service's Kafka and Mongo connections work. */
+typedef bool (*cqrs_ready_cb)(void *ctx, cqrs_error_t *err);
+
+typedef struct {
+  const char *name;
+  cqrs_config_t cfg;
+  cqrs_log_t log;
+  cqrs_metrics_t *metrics;
+  cqrs_http_server_t *http;
+  cqrs_ready_cb ready;
+  void *ready_ctx;
+  int64_t started_ms;
+} cqrs_service_t;
+
+/* Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread (call it first in
+ * main, before any thread starts, so every thread inherits the mask), reads the
+ * configuration from envp, and binds the HTTP port with the health and metrics
+ * routes. False with err (and a log line) on bad configuration or a busy port. */
+bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_port,
+                       char *const *envp, cqrs_error_t *err);
+
+/* Sets the readiness check (before start). */
+void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
+
+/* Starts serving HTTP and logs where. */
+bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err);
+
+/* Blocks until SIGTERM or SIGINT and logs it. */
+void cqrs_service_wait(cqrs_service_t *svc);
+
+/* Stops HTTP and frees everything. Safe on a zeroed or half-initialised svc. */
+void cqrs_service_cleanup(cqrs_service_t *svc);
+
+#endif

@@ -1,0 +1,127 @@
+/* Configuration from the environment. Pure: reads an envp array, so tests can
+ * pass their own. */
+#include "cqrs/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *env_get(char *const *envp, const char *name) {
+  size_t n = strlen(name);
+  for (char *const *e = envp; e && *e; e++)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  return NULL;
+}
+
+static char *dup_or(char *const *envp, const char *name, const char *dflt) {
+  const char *v = env_get(envp, name);
+  return strdup(v && *v ? v : dflt);
+}
+
+/* An integer variable within [min, max]; absent or empty means dflt. */
+static bool int_var(char *const *envp, const char *name, long dflt, long min, long max,
+                    long *out, cqrs_error_t *err) {
+  const char *v = env_get(envp, name);
+  if (!v || !*v) {
+    *out = dflt;
+    return true;
+  }
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || n < min || n > max) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be an integer in [%ld, %ld], got \"%s\"",
+                   name, min, max, v);
+    return false;
+  }
+  *out = n;
+  return true;
+}
+
+/* KAFKA_SASL_MECHANISM -> sasl.mechanism */
+static char *kafka_prop_name(const char *var, size_t len) {
+  char *p = strndup(var + 6, len - 6);
+  for (char *c = p; *c; c++) *c = *c == '_' ? '.' : (char)tolower((unsigned char)*c);
+  return p;
+}
+
+static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
+  for (char *const *e = envp; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq || strncmp(*e, "KAFKA_", 6) != 0 || (size_t)(eq - *e) <= 6) continue;
+    if (strncmp(*e, "KAFKA_BROKERS=", 14) == 0) continue;
+    cqrs_kv_t *grown = realloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof *grown);
+    if (!grown) return false;
+    cfg->kafka_props = grown;
+    grown[cfg->n_kafka_props].key = kafka_prop_name(*e, (size_t)(eq - *e));
+    grown[cfg->n_kafka_props].value = strdup(eq + 1);
+    cfg->n_kafka_props++;
+  }
+  return true;
+}
+
+bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
+                      cqrs_error_t *err) {
+  memset(cfg, 0, sizeof *cfg);
+  long port, threads, body, timeout, parts, repl, grace;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1) cores = 1;
+  if (!int_var(envp, "HTTP_PORT", default_http_port, 1, 65535, &port, err) ||
+      !int_var(envp, "HTTP_THREADS", cores, 1, 256, &threads, err) ||
+      !int_var(envp, "MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20, &body, err) ||
+      !int_var(envp, "COMMAND_TIMEOUT_MS", 5000, 100, 600000, &timeout, err) ||
+      !int_var(envp, "TOPIC_PARTITIONS", 6, 1, 10000, &parts, err) ||
+      !int_var(envp, "TOPIC_REPLICATION", -1, -1, 32, &repl, err) ||
+      !int_var(envp, "SHUTDOWN_GRACE_MS", 10000, 0, 600000, &grace, err))
+    return false;
+  cqrs_log_level_t level = CQRS_LOG_INFO;
+  const char *lv = env_get(envp, "LOG_LEVEL");
+  if (lv && *lv && !cqrs_log_level_parse(lv, &level)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "LOG_LEVEL",
+                   "LOG_LEVEL must be debug, info, warn or error, got \"%s\"", lv);
+    return false;
+  }
+  cfg->http_port = (int)port;
+  cfg->http_threads = (int)threads;
+  cfg->max_body_bytes = (size_t)body;
+  cfg->command_timeout_ms = (int)timeout;
+  cfg->topic_partitions = (int)parts;
+  cfg->topic_replication = (int)repl;
+  cfg->shutdown_grace_ms = (int)grace;
+  cfg->log_level = level;
+  cfg->kafka_brokers = dup_or(envp, "KAFKA_BROKERS", "127.0.0.1:9092");
+  cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");
+  cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
+  const char *prefix = env_get(envp, "TOPIC_PREFIX");
+  cfg->topic_prefix = strdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
+  if (!load_kafka_props(cfg, envp)) {
+    cqrs_config_cleanup(cfg);
+    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory reading KAFKA_* variables");
+    return false;
+  }
+  return true;
+}
+
+void cqrs_config_cleanup(cqrs_config_t *cfg) {
+  if (!cfg) return;
+  free(cfg->kafka_brokers);
+  free(cfg->mongo_uri);
+  free(cfg->mongo_db);
+  free(cfg->topic_prefix);
+  for (size_t i = 0; i < cfg->n_kafka_props; i++) {
+    free(cfg->kafka_props[i].key);
+    free(cfg->kafka_props[i].value);
+  }
+  free(cfg->kafka_props);
+  memset(cfg, 0, sizeof *cfg);
+}
+
+char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name) {
+  size_t n = strlen(cfg->topic_prefix) + strlen(name) + 1;
+  char *t = malloc(n);
+  if (t) snprintf(t, n, "%s%s", cfg->topic_prefix, name);
+  return t;
+}

@@ -1,0 +1,108 @@
+/* CloudEvents binary mode: an event to headers and back. */
+#include "cqrs/event.h"
+#include "cqrs/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add(cqrs_header_t *h, size_t *n, const char *name, const char *value) {
+  if (!value) return;
+  h[*n].name = name;
+  h[*n].value = value;
+  h[*n].len = strlen(value);
+  (*n)++;
+}
+
+size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS],
+                             char version_buf[24]) {
+  size_t n = 0;
+  snprintf(version_buf, 24, "%lld", (long long)ev->version);
+  add(hdrs, &n, "ce_specversion", "1.0");
+  add(hdrs, &n, "ce_id", ev->id);
+  add(hdrs, &n, "ce_source", ev->source);
+  add(hdrs, &n, "ce_type", ev->type);
+  add(hdrs, &n, "ce_subject", ev->aggregate_id);
+  add(hdrs, &n, "ce_time", ev->time);
+  add(hdrs, &n, "content-type", "application/json");
+  add(hdrs, &n, "ce_aggregatetype", ev->aggregate_type);
+  add(hdrs, &n, "ce_aggregateversion", version_buf);
+  add(hdrs, &n, "ce_correlationid", ev->correlation_id);
+  add(hdrs, &n, "ce_causationid", ev->causation_id);
+  add(hdrs, &n, "traceparent", ev->traceparent);
+  return n;
+}
+
+/* The last header called name, copied; NULL when absent. */
+static char *header(const cqrs_header_t *hdrs, size_t n, const char *name) {
+  for (size_t i = n; i-- > 0;)
+    if (strcmp(hdrs[i].name, name) == 0)
+      return hdrs[i].value ? strndup(hdrs[i].value, hdrs[i].len) : strdup("");
+  return NULL;
+}
+
+static bool required(char **slot, const cqrs_header_t *hdrs, size_t n, const char *name,
+                     cqrs_error_t *err) {
+  *slot = header(hdrs, n, name);
+  if (*slot && **slot) return true;
+  cqrs_error_set(err, CQRS_ERR_INVALID, name, "event header %s is missing or empty", name);
+  return false;
+}
+
+bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t n_hdrs,
+                            const void *value, size_t len, cqrs_error_t *err) {
+  memset(ev, 0, sizeof *ev);
+  char *spec = header(hdrs, n_hdrs, "ce_specversion");
+  bool spec_ok = spec && strcmp(spec, "1.0") == 0;
+  free(spec);
+  if (!spec_ok) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "ce_specversion", "event header ce_specversion must be 1.0");
+    return false;
+  }
+  char *version = NULL;
+  bool ok = required(&ev->id, hdrs, n_hdrs, "ce_id", err) &&
+            required(&ev->type, hdrs, n_hdrs, "ce_type", err) &&
+            required(&ev->source, hdrs, n_hdrs, "ce_source", err) &&
+            required(&ev->aggregate_id, hdrs, n_hdrs, "ce_subject", err) &&
+            required(&ev->aggregate_type, hdrs, n_hdrs, "ce_aggregatetype", err) &&
+            required(&ev->time, hdrs, n_hdrs, "ce_time", err) &&
+            required(&version, hdrs, n_hdrs, "ce_aggregateversion", err);
+  if (ok) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(version, &end, 10);
+    if (errno || *end || v < 1) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "ce_aggregateversion",
+                     "event header ce_aggregateversion must be a positive integer");
+      ok = false;
+    }
+    ev->version = v;
+  }
+  free(version);
+  if (!ok) return false;
+  ev->correlation_id = header(hdrs, n_hdrs, "ce_correlationid");
+  ev->causation_id = header(hdrs, n_hdrs, "ce_causationid");
+  ev->traceparent = header(hdrs, n_hdrs, "traceparent");
+  ev->data = value ? cqrs_json_parse(value, len, err) : NULL;
+  if (!ev->data) {
+    if (!value) cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "event has no value");
+    return false;
+  }
+  return true;
+}
+
+void cqrs_event_cleanup(cqrs_event_t *ev) {
+  if (!ev) return;
+  free(ev->id);
+  free(ev->type);
+  free(ev->source);
+  free(ev->aggregate_type);
+  free(ev->aggregate_id);
+  free(ev->time);
+  free(ev->correlation_id);
+  free(ev->causation_id);
+  free(ev->traceparent);
+  if (ev->data) bson_destroy(ev->data);
+  memset(ev, 0, sizeof *ev);
+}

@@ -1,0 +1,448 @@
+/* HTTP server: evhttp loops per thread on one SO_REUSEPORT port, routing,
+ * JSON replies, and requests answered later from other threads. */
+#include "cqrs/http.h"
+#include "cqrs/json.h"
+#include "cqrs/util.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+typedef struct {
+  char method[8];
+  char *path;
+  bool prefix;
+  char *label;
+  cqrs_http_handler_cb cb;
+  void *ctx;
+} route_t;
+
+typedef struct {
+  cqrs_http_server_t *srv;
+  struct event_base *base;
+  struct evhttp *http;
+  pthread_t thread;
+  bool started;
+} loop_t;
+
+struct cqrs_http_server {
+  int port;
+  size_t max_body;
+  route_t *routes;
+  size_t n_routes;
+  loop_t *loops;
+  int n_loops;
+  cqrs_http_observer_cb observer;
+  void *observer_ctx;
+  atomic_bool stopped;
+};
+
+struct cqrs_http_req {
+  struct evhttp_request *r;
+  loop_t *loop;
+  const route_t *route;
+  char *tail;
+  char *path;
+  struct evkeyvalq query;
+  bool query_parsed;
+  int64_t start_us;
+  bool replied;
+};
+
+enum { D_PENDING, D_DONE, D_TIMED_OUT };
+
+struct cqrs_http_deferred {
+  pthread_mutex_t lock;
+  atomic_int refs;
+  int state;
+  struct evhttp_request *r;
+  struct event *ev;
+  cqrs_http_server_t *srv;
+  const char *label;
+  int64_t start_us;
+  int status;
+  char *body;
+  size_t len;
+  int timeout_status;
+  char *timeout_json;
+  cqrs_http_timeout_cb on_timeout;
+  void *ctx;
+};
+
+static int64_t now_us(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void once_init_threads(void) { evthread_use_pthreads(); }
+
+static int listen_reuseport(int port, cqrs_error_t *err) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) goto fail;
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+    goto fail;
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 1024) < 0) goto fail;
+  return fd;
+fail:
+  cqrs_error_set(err, CQRS_ERR_FATAL, "HTTP_PORT", "cannot listen on port %d: %m", port);
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+static int bound_port(int fd) {
+  struct sockaddr_in addr;
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0) return -1;
+  return ntohs(addr.sin_port);
+}
+
+static void dispatch_cb(struct evhttp_request *r, void *arg);
+
+cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body, cqrs_error_t *err) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, once_init_threads);
+  cqrs_http_server_t *srv = calloc(1, sizeof *srv);
+  srv->max_body = max_body;
+  srv->loops = calloc((size_t)threads, sizeof *srv->loops);
+  srv->n_loops = threads;
+  srv->port = port;
+  for (int i = 0; i < threads; i++) {
+    loop_t *l = &srv->loops[i];
+    l->srv = srv;
+    l->base = event_base_new();
+    l->http = evhttp_new(l->base);
+    /* evhttp's own limit answers 413 in HTML before we see the request; keep it
+     * well above ours so clients get our JSON 413 for ordinary oversize bodies. */
+    evhttp_set_max_body_size(l->http, (ev_ssize_t)(max_body * 4 + 65536));
+    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(l->http, dispatch_cb, l);
+    int fd = listen_reuseport(srv->port, err);
+    if (fd < 0 || !evhttp_accept_socket_with_handle(l->http, fd)) {
+      if (fd >= 0) {
+        close(fd);
+        cqrs_error_set(err, CQRS_ERR_FATAL, "HTTP_PORT", "cannot accept on port %d", port);
+      }
+      cqrs_http_server_destroy(srv);
+      return NULL;
+    }
+    /* With port 0 the first loop picks a port; the others share it. */
+    if (srv->port == 0) srv->port = bound_port(fd);
+  }
+  return srv;
+}
+
+void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
+                            const char *label, cqrs_http_handler_cb cb, void *ctx) {
+  srv->routes = realloc(srv->routes, (srv->n_routes + 1) * sizeof *srv->routes);
+  route_t *rt = &srv->routes[srv->n_routes++];
+  memset(rt, 0, sizeof *rt);
+  snprintf(rt->method, sizeof rt->method, "%s", method);
+  rt->path = strdup(path);
+  rt->prefix = path[strlen(path) - 1] == '/';
+  rt->label = strdup(label);
+  rt->cb = cb;
+  rt->ctx = ctx;
+}
+
+void cqrs_http_server_set_observer(cqrs_http_server_t *srv, cqrs_http_observer_cb cb, void *ctx) {
+  srv->observer = cb;
+  srv->observer_ctx = ctx;
+}
+
+static void *loop_main(void *arg) {
+  loop_t *l = arg;
+  event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  return NULL;
+}
+
+bool cqrs_http_server_start(cqrs_http_server_t *srv, cqrs_error_t *err) {
+  for (int i = 0; i < srv->n_loops; i++) {
+    if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
+      cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start HTTP thread");
+      cqrs_http_server_stop(srv);
+      return false;
+    }
+    srv->loops[i].started = true;
+  }
+  return true;
+}
+
+void cqrs_http_server_stop(cqrs_http_server_t *srv) {
+  if (!srv || atomic_exchange(&srv->stopped, true)) return;
+  for (int i = 0; i < srv->n_loops; i++)
+    if (srv->loops[i].started) event_base_loopbreak(srv->loops[i].base);
+  for (int i = 0; i < srv->n_loops; i++)
+    if (srv->loops[i].started) pthread_join(srv->loops[i].thread, NULL);
+}
+
+void cqrs_http_server_destroy(cqrs_http_server_t *srv) {
+  if (!srv) return;
+  cqrs_http_server_stop(srv);
+  for (int i = 0; i < srv->n_loops; i++) {
+    if (srv->loops[i].http) evhttp_free(srv->loops[i].http);
+    if (srv->loops[i].base) event_base_free(srv->loops[i].base);
+  }
+  for (size_t i = 0; i < srv->n_routes; i++) {
+    free(srv->routes[i].path);
+    free(srv->routes[i].label);
+  }
+  free(srv->routes);
+  free(srv->loops);
+  free(srv);
+}
+
+int cqrs_http_server_port(const cqrs_http_server_t *srv) { return srv->port; }
+
+/* ---- requests ---- */
+
+static const char *method_name(enum evhttp_cmd_type t) {
+  switch (t) {
+  case EVHTTP_REQ_GET: return "GET";
+  case EVHTTP_REQ_POST: return "POST";
+  case EVHTTP_REQ_HEAD: return "HEAD";
+  case EVHTTP_REQ_PUT: return "PUT";
+  case EVHTTP_REQ_DELETE: return "DELETE";
+  case EVHTTP_REQ_PATCH: return "PATCH";
+  default: return "OTHER";
+  }
+}
+
+static void observe(cqrs_http_server_t *srv, const char *label, int status, int64_t start_us) {
+  if (srv->observer) srv->observer(label, status, now_us() - start_us, srv->observer_ctx);
+}
+
+static void send_json(struct evhttp_request *r, int status, const char *json, size_t len) {
+  evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", "application/json");
+  struct evbuffer *buf = evbuffer_new();
+  evbuffer_add(buf, json, len);
+  evhttp_send_reply(r, status, NULL, buf);
+  evbuffer_free(buf);
+}
+
+static void send_error(struct evhttp_request *r, int status, const char *message, const char *field) {
+  bson_string_t *s = bson_string_new("{\"error\":");
+  cqrs_json_append_string(s, message);
+  if (field) {
+    bson_string_append(s, ",\"field\":");
+    cqrs_json_append_string(s, field);
+  }
+  bson_string_append_c(s, '}');
+  send_json(r, status, s->str, s->len);
+  bson_string_free(s, true);
+}
+
+static bool route_matches(const route_t *rt, const char *method, const char *path) {
+  if (strcmp(rt->method, method) != 0 &&
+      !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+    return false;
+  if (!rt->prefix) return strcmp(rt->path, path) == 0;
+  size_t n = strlen(rt->path);
+  return strncmp(rt->path, path, n) == 0 && path[n] != '\0';
+}
+
+static void dispatch_cb(struct evhttp_request *r, void *arg) {
+  loop_t *l = arg;
+  cqrs_http_server_t *srv = l->srv;
+  cqrs_http_req_t req = {.r = r, .loop = l, .start_us = now_us()};
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
+  const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
+  req.path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, NULL);
+  const char *method = method_name(evhttp_request_get_command(r));
+  bool path_known = false;
+  for (size_t i = 0; i < srv->n_routes && !req.route; i++) {
+    const route_t *rt = &srv->routes[i];
+    bool path_ok = rt->prefix ? strncmp(rt->path, req.path, strlen(rt->path)) == 0 &&
+                                    req.path[strlen(rt->path)] != '\0'
+                              : strcmp(rt->path, req.path) == 0;
+    path_known |= path_ok;
+    if (route_matches(rt, method, req.path)) req.route = rt;
+  }
+  size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
+  if (!req.route) {
+    if (path_known)
+      send_error(r, 405, "method not allowed", NULL);
+    else
+      send_error(r, 404, "no such route", NULL);
+    observe(srv, "", path_known ? 405 : 404, req.start_us);
+  } else if (body_len > srv->max_body) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", srv->max_body);
+    send_error(r, 413, msg, NULL);
+    observe(srv, req.route->label, 413, req.start_us);
+  } else {
+    req.tail = strdup(req.route->prefix ? req.path + strlen(req.route->path) : "");
+    req.route->cb(&req, req.route->ctx);
+  }
+  free(req.tail);
+  free(req.path);
+  if (req.query_parsed) evhttp_clear_headers(&req.query);
+}
+
+const char *cqrs_http_req_method(const cqrs_http_req_t *req) {
+  return method_name(evhttp_request_get_command(req->r));
+}
+const char *cqrs_http_req_path(const cqrs_http_req_t *req) { return req->path; }
+const char *cqrs_http_req_tail(const cqrs_http_req_t *req) { return req->tail ? req->tail : ""; }
+
+static struct evkeyvalq *query(const cqrs_http_req_t *creq) {
+  cqrs_http_req_t *req = (cqrs_http_req_t *)creq; /* parsed lazily, once */
+  if (!req->query_parsed) {
+    req->query.tqh_first = NULL;
+    req->query.tqh_last = &req->query.tqh_first;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req->r);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (q) evhttp_parse_query_str(q, &req->query);
+    req->query_parsed = true;
+  }
+  return &req->query;
+}
+
+const char *cqrs_http_req_query(const cqrs_http_req_t *req, const char *name) {
+  return evhttp_find_header(query(req), name);
+}
+
+bool cqrs_http_req_query_unknown(const cqrs_http_req_t *req, const char *const *allowed,
+                                 const char **unknown) {
+  struct evkeyval *kv;
+  for (kv = query(req)->tqh_first; kv; kv = kv->next.tqe_next) {
+    bool ok = false;
+    for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(*a, kv->key) == 0;
+    if (!ok) {
+      *unknown = kv->key;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char *cqrs_http_req_header(const cqrs_http_req_t *req, const char *name) {
+  return evhttp_find_header(evhttp_request_get_input_headers(req->r), name);
+}
+
+const char *cqrs_http_req_body(cqrs_http_req_t *req, size_t *len) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req->r);
+  *len = evbuffer_get_length(in);
+  return *len ? (const char *)evbuffer_pullup(in, -1) : "";
+}
+
+void cqrs_http_req_add_header(cqrs_http_req_t *req, const char *name, const char *value) {
+  evhttp_add_header(evhttp_request_get_output_headers(req->r), name, value);
+}
+
+void cqrs_http_reply(cqrs_http_req_t *req, int status, const char *content_type, const char *body,
+                     size_t len) {
+  evhttp_add_header(evhttp_request_get_output_headers(req->r), "Content-Type", content_type);
+  struct evbuffer *buf = evbuffer_new();
+  evbuffer_add(buf, body, len);
+  evhttp_send_reply(req->r, status, NULL, buf);
+  evbuffer_free(buf);
+  req->replied = true;
+  observe(req->loop->srv, req->route ? req->route->label : "", status, req->start_us);
+}
+
+void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, size_t len) {
+  cqrs_http_reply(req, status, "application/json", json, len);
+}
+
+void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field) {
+  send_error(req->r, status, message, field);
+  req->replied = true;
+  observe(req->loop->srv, req->route ? req->route->label : "", status, req->start_us);
+}
+
+void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err) {
+  cqrs_http_reply_error(req, cqrs_error_http_status(err->code), err->message,
+                        err->field[0] ? err->field : NULL);
+}
+
+/* ---- deferred requests ---- */
+
+static void deferred_unref(cqrs_http_deferred_t *d) {
+  if (atomic_fetch_sub(&d->refs, 1) != 1) return;
+  pthread_mutex_destroy(&d->lock);
+  free(d->body);
+  free(d->timeout_json);
+  free(d);
+}
+
+/* Runs on the loop thread: either the completion woke us or the deadline hit. */
+static void deferred_fire_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  cqrs_http_deferred_t *d = arg;
+  pthread_mutex_lock(&d->lock);
+  bool timed_out = d->state == D_PENDING;
+  if (timed_out) d->state = D_TIMED_OUT;
+  pthread_mutex_unlock(&d->lock);
+  if (timed_out) {
+    send_json(d->r, d->timeout_status, d->timeout_json, strlen(d->timeout_json));
+    observe(d->srv, d->label, d->timeout_status, d->start_us);
+    if (d->on_timeout) d->on_timeout(d, d->ctx);
+  } else {
+    send_json(d->r, d->status, d->body, d->len);
+    observe(d->srv, d->label, d->status, d->start_us);
+  }
+  event_free(d->ev);
+  d->ev = NULL;
+  deferred_unref(d);
+}
+
+cqrs_http_deferred_t *cqrs_http_req_defer(cqrs_http_req_t *req, int timeout_ms, int timeout_status,
+                                          const char *timeout_json, cqrs_http_timeout_cb on_timeout,
+                                          void *ctx) {
+  cqrs_http_deferred_t *d = calloc(1, sizeof *d);
+  pthread_mutex_init(&d->lock, NULL);
+  atomic_init(&d->refs, 2); /* the loop's and the caller's */
+  d->state = D_PENDING;
+  d->r = req->r;
+  d->srv = req->loop->srv;
+  d->label = req->route ? req->route->label : "";
+  d->start_us = req->start_us;
+  d->timeout_status = timeout_status;
+  d->timeout_json = strdup(timeout_json);
+  d->on_timeout = on_timeout;
+  d->ctx = ctx;
+  d->ev = event_new(req->loop->base, -1, 0, deferred_fire_cb, d);
+  struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+  event_add(d->ev, &tv);
+  req->replied = true;
+  return d;
+}
+
+bool cqrs_http_deferred_complete(cqrs_http_deferred_t *d, int status, const char *json, size_t len) {
+  pthread_mutex_lock(&d->lock);
+  bool pending = d->state == D_PENDING;
+  if (pending) {
+    d->state = D_DONE;
+    d->status = status;
+    d->body = malloc(len ? len : 1);
+    memcpy(d->body, json, len);
+    d->len = len;
+    /* The loop still holds its reference, so d->ev is alive here. */
+    event_active(d->ev, EV_READ, 0);
+  }
+  pthread_mutex_unlock(&d->lock);
+  deferred_unref(d);
+  return pending;
+}
+
+void cqrs_http_deferred_release(cqrs_http_deferred_t *d) {
+  if (d) deferred_unref(d);
+}

@@ -1,0 +1,199 @@
+/* Kafka helpers: configuration, topics, headers, probes. */
+#include "cqrs/kafka.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  const cqrs_log_t *log = rd_kafka_opaque(rk);
+  cqrs_log_level_t l = level <= 3 ? CQRS_LOG_ERROR : level <= 5 ? CQRS_LOG_WARN : level == 6 ? CQRS_LOG_INFO : CQRS_LOG_DEBUG;
+  cqrs_log(log, l, buf, "component", "librdkafka", "facility", fac, NULL);
+}
+
+static bool set(rd_kafka_conf_t *conf, const char *k, const char *v, cqrs_error_t *err) {
+  char errstr[512];
+  if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
+  cqrs_error_set(err, CQRS_ERR_INVALID, k, "Kafka property %s: %s", k, errstr);
+  return false;
+}
+
+rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
+                                     cqrs_error_t *err, ...) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_opaque(conf, (void *)log);
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  bool ok = set(conf, "bootstrap.servers", cfg->kafka_brokers, err) &&
+            set(conf, "partitioner", "murmur2_random", err);
+  for (size_t i = 0; ok && i < cfg->n_kafka_props; i++)
+    ok = set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err);
+  va_list ap;
+  va_start(ap, err);
+  for (const char *k; ok && (k = va_arg(ap, const char *)) != NULL;)
+    ok = set(conf, k, va_arg(ap, const char *), err);
+  va_end(ap);
+  if (!ok) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  return conf;
+}
+
+rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_error_t *err) {
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot create Kafka client: %s", errstr);
+  }
+  return rk;
+}
+
+int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, cqrs_error_t *err) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+  int n = -1;
+  if (e) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka metadata for %s: %s", topic, rd_kafka_err2str(e));
+  } else if (md->topic_cnt != 1 || md->topics[0].err) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka topic %s: %s", topic,
+                   rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+  } else {
+    n = md->topics[0].partition_cnt;
+  }
+  if (md) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return n;
+}
+
+bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+  if (md) rd_kafka_metadata_destroy(md);
+  return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+typedef struct {
+  const char *name;
+  bool partitioned; /* shares the aggregate partitioning */
+  const char *cleanup;
+  const char *retention_ms;
+} topic_spec_t;
+
+static const topic_spec_t topics[] = {
+    {CQRS_TOPIC_COMMANDS, true, "delete", "604800000"},
+    {CQRS_TOPIC_EVENTS, true, "delete", "-1"},
+    {CQRS_TOPIC_STATE, true, "compact", NULL},
+    {CQRS_TOPIC_RESULTS, false, "delete", "21600000"},
+    {CQRS_TOPIC_DLQ, false, "delete", "-1"},
+};
+#define N_TOPICS (sizeof topics / sizeof topics[0])
+
+static bool create_topics(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_ms, cqrs_error_t *err) {
+  char errstr[256];
+  rd_kafka_NewTopic_t *nt[N_TOPICS];
+  char *names[N_TOPICS];
+  for (size_t i = 0; i < N_TOPICS; i++) {
+    names[i] = cqrs_config_topic(cfg, topics[i].name);
+    nt[i] = rd_kafka_NewTopic_new(names[i], cfg->topic_partitions, cfg->topic_replication, errstr, sizeof errstr);
+    rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", topics[i].cleanup);
+    if (topics[i].retention_ms) rd_kafka_NewTopic_set_config(nt[i], "retention.ms", topics[i].retention_ms);
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, nt, N_TOPICS, opt, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+  bool ok = true;
+  if (!ev) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka did not answer CreateTopics within %d ms", timeout_ms);
+    ok = false;
+  } else if (rd_kafka_event_error(ev)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "CreateTopics: %s", rd_kafka_event_error_string(ev));
+    ok = false;
+  } else {
+    size_t n;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n && ok; i++) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+      if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot create topic %s: %s",
+                       rd_kafka_topic_result_name(res[i]), rd_kafka_topic_result_error_string(res[i]));
+        ok = false;
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opt);
+  rd_kafka_queue_destroy(q);
+  for (size_t i = 0; i < N_TOPICS; i++) {
+    rd_kafka_NewTopic_destroy(nt[i]);
+    free(names[i]);
+  }
+  return ok;
+}
+
+bool cqrs_kafka_topics_ensure(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_ms,
+                              int *partitions, cqrs_error_t *err) {
+  if (!create_topics(rk, cfg, timeout_ms, err)) return false;
+  int first = -1;
+  const char *first_name = NULL;
+  for (size_t i = 0; i < N_TOPICS; i++) {
+    if (!topics[i].partitioned) continue;
+    char *name = cqrs_config_topic(cfg, topics[i].name);
+    int n = -1;
+    /* A topic just created may take a moment to show in metadata. */
+    int64_t waited = 0;
+    while ((n = cqrs_kafka_partition_count(rk, name, timeout_ms, err)) <= 0 && waited < timeout_ms) {
+      rd_kafka_poll(rk, 100);
+      waited += 100;
+    }
+    bool ok = n > 0;
+    if (ok && first < 0) {
+      first = n;
+      first_name = topics[i].name;
+    } else if (ok && n != first) {
+      cqrs_error_set(err, CQRS_ERR_FATAL, NULL,
+                     "topics %s%s (%d partitions) and %s (%d partitions) must have the same partition "
+                     "count: partition p of commands, events and aggregate-state holds the same aggregates",
+                     cfg->topic_prefix, first_name, first, name, n);
+      ok = false;
+    }
+    free(name);
+    if (!ok) return false;
+  }
+  *partitions = first;
+  return true;
+}
+
+size_t cqrs_kafka_headers(rd_kafka_message_t *m, cqrs_header_t *out, size_t max) {
+  rd_kafka_headers_t *h = NULL;
+  if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h) return 0;
+  size_t n = 0;
+  for (size_t i = 0; n < max; i++) {
+    const char *name;
+    const void *value;
+    size_t len;
+    if (rd_kafka_header_get_all(h, i, &name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    out[n++] = (cqrs_header_t){name, value, len};
+  }
+  return n;
+}
+
+rd_kafka_headers_t *cqrs_kafka_headers_new(const cqrs_header_t *hdrs, size_t n) {
+  rd_kafka_headers_t *h = rd_kafka_headers_new(n);
+  for (size_t i = 0; i < n; i++) rd_kafka_header_add(h, hdrs[i].name, -1, hdrs[i].value, (ssize_t)hdrs[i].len);
+  return h;
+}
+
+bool cqrs_kafka_check(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *err) {
+  if (!kerr) return true;
+  cqrs_error_code_t code = rd_kafka_error_is_fatal(kerr) ? CQRS_ERR_FATAL : CQRS_ERR_UNAVAILABLE;
+  cqrs_error_set(err, code, NULL, "%s: %s", what, rd_kafka_error_string(kerr));
+  if (err) err->retriable = rd_kafka_error_is_retriable(kerr);
+  rd_kafka_error_destroy(kerr);
+  return false;
+}

@@ -1,0 +1,142 @@
+/* Prometheus metrics registry. A mutex and linear search: the series count is
+ * small (tens), and the services update a few series per request or batch. */
+#include "cqrs/metrics.h"
+
+#include <bson/bson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
+#define N_BUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
+
+typedef struct {
+  char *name;
+  char *labels;
+  double value;                   /* counter or gauge; histogram sum */
+  unsigned long count;            /* histogram */
+  unsigned long buckets[N_BUCKETS];
+} series_t;
+
+typedef struct {
+  char *name;
+  cqrs_metric_type_t type;
+  char *help;
+} family_t;
+
+struct cqrs_metrics {
+  pthread_mutex_t lock;
+  series_t *series;
+  size_t n_series;
+  family_t *families;
+  size_t n_families;
+};
+
+cqrs_metrics_t *cqrs_metrics_new(void) {
+  cqrs_metrics_t *m = calloc(1, sizeof *m);
+  pthread_mutex_init(&m->lock, NULL);
+  return m;
+}
+
+void cqrs_metrics_destroy(cqrs_metrics_t *m) {
+  if (!m) return;
+  for (size_t i = 0; i < m->n_series; i++) {
+    free(m->series[i].name);
+    free(m->series[i].labels);
+  }
+  for (size_t i = 0; i < m->n_families; i++) {
+    free(m->families[i].name);
+    free(m->families[i].help);
+  }
+  free(m->series);
+  free(m->families);
+  pthread_mutex_destroy(&m->lock);
+  free(m);
+}
+
+void cqrs_metrics_describe(cqrs_metrics_t *m, const char *name, cqrs_metric_type_t type,
+                           const char *help) {
+  pthread_mutex_lock(&m->lock);
+  m->families = realloc(m->families, (m->n_families + 1) * sizeof *m->families);
+  m->families[m->n_families++] = (family_t){strdup(name), type, strdup(help)};
+  pthread_mutex_unlock(&m->lock);
+}
+
+/* Called with the lock held. */
+static series_t *find(cqrs_metrics_t *m, const char *name, const char *labels) {
+  labels = labels ? labels : "";
+  for (size_t i = 0; i < m->n_series; i++)
+    if (strcmp(m->series[i].name, name) == 0 && strcmp(m->series[i].labels, labels) == 0)
+      return &m->series[i];
+  m->series = realloc(m->series, (m->n_series + 1) * sizeof *m->series);
+  series_t *s = &m->series[m->n_series++];
+  memset(s, 0, sizeof *s);
+  s->name = strdup(name);
+  s->labels = strdup(labels);
+  return s;
+}
+
+void cqrs_metrics_add(cqrs_metrics_t *m, const char *name, const char *labels, double v) {
+  pthread_mutex_lock(&m->lock);
+  find(m, name, labels)->value += v;
+  pthread_mutex_unlock(&m->lock);
+}
+
+void cqrs_metrics_set(cqrs_metrics_t *m, const char *name, const char *labels, double v) {
+  pthread_mutex_lock(&m->lock);
+  find(m, name, labels)->value = v;
+  pthread_mutex_unlock(&m->lock);
+}
+
+void cqrs_metrics_observe(cqrs_metrics_t *m, const char *name, const char *labels, double v) {
+  pthread_mutex_lock(&m->lock);
+  series_t *s = find(m, name, labels);
+  s->value += v;
+  s->count++;
+  for (size_t i = 0; i < N_BUCKETS; i++)
+    if (v <= bucket_bounds[i]) s->buckets[i]++;
+  pthread_mutex_unlock(&m->lock);
+}
+
+static void render_series(bson_string_t *out, const series_t *s, cqrs_metric_type_t type) {
+  const char *sep = s->labels[0] ? "," : "";
+  if (type != CQRS_METRIC_HISTOGRAM) {
+    if (s->labels[0])
+      bson_string_append_printf(out, "%s{%s} %.17g\n", s->name, s->labels, s->value);
+    else
+      bson_string_append_printf(out, "%s %.17g\n", s->name, s->value);
+    return;
+  }
+  for (size_t i = 0; i < N_BUCKETS; i++)
+    bson_string_append_printf(out, "%s_bucket{%s%sle=\"%g\"} %lu\n", s->name, s->labels, sep,
+                              bucket_bounds[i], s->buckets[i]);
+  bson_string_append_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %lu\n", s->name, s->labels, sep, s->count);
+  const char *open = s->labels[0] ? "{" : "", *close = s->labels[0] ? "}" : "";
+  bson_string_append_printf(out, "%s_sum%s%s%s %.17g\n", s->name, open, s->labels, close, s->value);
+  bson_string_append_printf(out, "%s_count%s%s%s %lu\n", s->name, open, s->labels, close, s->count);
+}
+
+char *cqrs_metrics_render(cqrs_metrics_t *m, size_t *len) {
+  static const char *type_names[] = {"counter", "gauge", "histogram"};
+  bson_string_t *out = bson_string_new("");
+  pthread_mutex_lock(&m->lock);
+  for (size_t f = 0; f < m->n_families; f++) {
+    const family_t *fam = &m->families[f];
+    bson_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
+                              type_names[fam->type]);
+    bool any = false;
+    for (size_t i = 0; i < m->n_series; i++) {
+      if (strcmp(m->series[i].name, fam->name) != 0) continue;
+      render_series(out, &m->series[i], fam->type);
+      any = true;
+    }
+    if (!any && fam->type != CQRS_METRIC_HISTOGRAM) bson_string_append_printf(out, "%s 0\n", fam->name);
+  }
+  pthread_mutex_unlock(&m->lock);
+  if (len) *len = out->len;
+  char *s = strdup(out->str);
+  bson_string_free(out, true);
+  return s;
+}

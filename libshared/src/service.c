@@ -1,0 +1,117 @@
+/* Service scaffolding: config, log, metrics, health routes, signals. */
+#include "cqrs/service.h"
+#include "cqrs/util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void block_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+static void healthz_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  static const char body[] = "{\"status\":\"ok\"}";
+  cqrs_http_reply_json(req, 200, body, sizeof body - 1);
+}
+
+static void readyz_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_service_t *svc = ctx;
+  cqrs_error_t err = {0};
+  if (svc->ready && !svc->ready(svc->ready_ctx, &err)) {
+    cqrs_http_reply_error(req, 503, err.message, NULL);
+    return;
+  }
+  static const char body[] = "{\"status\":\"ready\"}";
+  cqrs_http_reply_json(req, 200, body, sizeof body - 1);
+}
+
+static void metrics_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_service_t *svc = ctx;
+  cqrs_metrics_set(svc->metrics, "process_uptime_seconds", NULL,
+                   (double)(cqrs_time_monotonic_ms() - svc->started_ms) / 1000.0);
+  size_t len;
+  char *text = cqrs_metrics_render(svc->metrics, &len);
+  cqrs_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
+  free(text);
+}
+
+static void http_observer(const char *route, int status, int64_t micros, void *ctx) {
+  cqrs_service_t *svc = ctx;
+  char labels[160];
+  snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", route, status);
+  cqrs_metrics_observe(svc->metrics, "http_request_duration_seconds", labels, (double)micros / 1e6);
+}
+
+bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_port,
+                       char *const *envp, cqrs_error_t *err) {
+  sigset_t set;
+  block_signals(&set);
+  memset(svc, 0, sizeof *svc);
+  svc->name = name;
+  svc->log.service = name;
+  svc->log.level = CQRS_LOG_INFO;
+  svc->started_ms = cqrs_time_monotonic_ms();
+  if (!cqrs_config_load(&svc->cfg, envp, default_http_port, err)) {
+    cqrs_log_error(&svc->log, "bad configuration", "error", err->message, "variable", err->field, NULL);
+    return false;
+  }
+  svc->log.level = svc->cfg.log_level;
+  svc->metrics = cqrs_metrics_new();
+  cqrs_metrics_describe(svc->metrics, "process_uptime_seconds", CQRS_METRIC_GAUGE,
+                        "Seconds since the process started.");
+  cqrs_metrics_describe(svc->metrics, "http_request_duration_seconds", CQRS_METRIC_HISTOGRAM,
+                        "HTTP request latency by route and status.");
+  svc->http = cqrs_http_server_new(svc->cfg.http_port, svc->cfg.http_threads, svc->cfg.max_body_bytes, err);
+  if (!svc->http) {
+    cqrs_log_error(&svc->log, "cannot serve HTTP", "error", err->message, NULL);
+    return false;
+  }
+  cqrs_http_server_set_observer(svc->http, http_observer, svc);
+  cqrs_http_server_route(svc->http, "GET", "/healthz", "/healthz", healthz_cb, svc);
+  cqrs_http_server_route(svc->http, "GET", "/readyz", "/readyz", readyz_cb, svc);
+  cqrs_http_server_route(svc->http, "GET", "/metrics", "/metrics", metrics_cb, svc);
+  return true;
+}
+
+void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx) {
+  svc->ready = cb;
+  svc->ready_ctx = ctx;
+}
+
+bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err) {
+  if (!cqrs_http_server_start(svc->http, err)) {
+    cqrs_log_error(&svc->log, "cannot start HTTP", "error", err->message, NULL);
+    return false;
+  }
+  char port[16], threads[16];
+  snprintf(port, sizeof port, "%d", cqrs_http_server_port(svc->http));
+  snprintf(threads, sizeof threads, "%d", svc->cfg.http_threads);
+  cqrs_log_info(&svc->log, "listening", "port", port, "httpThreads", threads, NULL);
+  return true;
+}
+
+void cqrs_service_wait(cqrs_service_t *svc) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  cqrs_log_info(&svc->log, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+}
+
+void cqrs_service_cleanup(cqrs_service_t *svc) {
+  if (!svc) return;
+  cqrs_http_server_destroy(svc->http);
+  svc->http = NULL;
+  cqrs_metrics_destroy(svc->metrics);
+  svc->metrics = NULL;
+  cqrs_config_cleanup(&svc->cfg);
+}
