@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for deploy/local/*.sh (sourced, not run).
 # Everything lives under <repo>/.local; nothing here uses an absolute machine path.
 

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 PFX="[services]"
-# shellcheck source=lib.sh
+# shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BIN_DIR=${SVC_BIN_DIR:-$ROOT/build/bin}

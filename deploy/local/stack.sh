@@ -20,7 +20,7 @@
 set -euo pipefail
 
 PFX="[stack]"
-# shellcheck source=lib.sh
+# shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_DIR=$LOCAL/kafka
@@ -73,6 +73,7 @@ kafka_ready() {
 # mongo_ping HOST PORT: send {ping: 1} as an OP_MSG over bash /dev/tcp and check the reply
 # has ok: 1.0. No client needed; this is a real round trip through FerretDB's handler.
 mongo_ping() {
+  # shellcheck disable=SC2016  # expanded by the inner bash
   timeout 3 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
     # header: len 51, requestID 1, responseTo 0, opCode 2013 (OP_MSG); flags 0; section kind 0;
@@ -109,7 +110,7 @@ install_kafka() {
   local pom=$HERE/kafka/pom.xml hash
   hash=$(sha256sum "$pom" | cut -d' ' -f1)
   if [[ -f $KAFKA_STAMP && $(cat "$KAFKA_STAMP") == "$hash" ]] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
-    say "kafka jars up to date ($(ls "$KAFKA_LIBS" | wc -l) jars in $(rel "$KAFKA_LIBS"))"
+    say "kafka jars up to date ($(find "$KAFKA_LIBS" -name "*.jar" | wc -l) jars in $(rel "$KAFKA_LIBS"))"
     return 0
   fi
   command -v mvn >/dev/null || die "mvn not found (run deploy/local/deps.sh)"
@@ -125,7 +126,7 @@ install_kafka() {
   rm -rf "$KAFKA_LIBS"
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
   echo "$hash" > "$KAFKA_STAMP"
-  say "kafka jars: $(ls "$KAFKA_LIBS" | wc -l) jars in $(rel "$KAFKA_LIBS")"
+  say "kafka jars: $(find "$KAFKA_LIBS" -name "*.jar" | wc -l) jars in $(rel "$KAFKA_LIBS")"
 }
 
 cmd_install() {
@@ -176,7 +177,8 @@ start_kafka() {
   fi
 
   say "kafka: starting, logs in $(rel "$KAFKA_LOG_DIR")/ and $(rel "$KAFKA_OUT")"
-  # exec-style launch: the pid is the JVM's own
+  # exec-style launch: the pid is the JVM's own; KAFKA_HEAP may hold several JVM options
+  # shellcheck disable=SC2086
   start_bg "$KAFKA_PID" "$KAFKA_OUT" \
     java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
       -Dkafka.logs.dir="$KAFKA_LOG_DIR" \

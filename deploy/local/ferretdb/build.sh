@@ -39,7 +39,7 @@ mkdir -p "$LOCAL/bin" "$LOCAL/log" "$LOCAL/ferretdb"
 say "downloading $FERRETDB_MODULE@$FERRETDB_VERSION from the Go module proxy"
 tmp=$(mktemp -d)   # run outside any go.mod
 trap 'rm -rf "$tmp"' EXIT
-json=$(cd "$tmp" && GOFLAGS= go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$LOG") \
+json=$(cd "$tmp" && GOFLAGS='' go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$LOG") \
   || die "go mod download failed, see ${LOG#"$ROOT"/}"
 dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
 commit=$(sed -n 's/^[[:space:]]*"Hash": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | head -n1)
@@ -55,7 +55,7 @@ echo "local" > "$SRC/build/version/package.txt"
 
 # -buildvcs=false: the copy lives inside this repo's work tree; without it Go would stamp
 # this repo's commit, which FerretDB then rejects (commit.txt != vcs.revision).
-( cd "$SRC" && CGO_ENABLED=0 GOFLAGS= go build -buildvcs=false -trimpath -o "$BIN.tmp" ./cmd/ferretdb ) >>"$LOG" 2>&1 \
+( cd "$SRC" && CGO_ENABLED=0 GOFLAGS='' go build -buildvcs=false -trimpath -o "$BIN.tmp" ./cmd/ferretdb ) >>"$LOG" 2>&1 \
   || die "go build failed, see ${LOG#"$ROOT"/}"
 
 # smoke test: the upstream version panic happens at init, so --version catches it
