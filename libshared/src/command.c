@@ -41,8 +41,9 @@ bool cqrs_command_parse(cqrs_command_t *cmd, const char *json, size_t len, cqrs_
   bool ok = false;
   bson_t payload;
   bool has_payload;
-  if (!id_member(doc, "commandType", true, &cmd->type, err) ||
-      !id_member(doc, "commandId", false, &cmd->command_id, err) ||
+  /* commandId first: a result for a malformed command can still name it. */
+  if (!id_member(doc, "commandId", false, &cmd->command_id, err) ||
+      !id_member(doc, "commandType", true, &cmd->type, err) ||
       !id_member(doc, "correlationId", false, &cmd->correlation_id, err) ||
       !id_member(doc, "aggregateId", false, &cmd->aggregate_id, err) ||
       !cqrs_json_get_int64(doc, "expectedVersion", NULL, false, &cmd->expected_version,

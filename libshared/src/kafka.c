@@ -1,6 +1,8 @@
 /* Kafka helpers: configuration, topics, headers, probes. */
 #include "cqrs/kafka.h"
 
+#include "cqrs/util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +26,7 @@ rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t 
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set_opaque(conf, (void *)log);
   rd_kafka_conf_set_log_cb(conf, log_cb);
-  bool ok = set(conf, "bootstrap.servers", cfg->kafka_brokers, err) &&
-            set(conf, "partitioner", "murmur2_random", err);
+  bool ok = set(conf, "bootstrap.servers", cfg->kafka_brokers, err);
   for (size_t i = 0; ok && i < cfg->n_kafka_props; i++)
     ok = set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err);
   va_list ap;
@@ -42,6 +43,12 @@ rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t 
 
 rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_error_t *err) {
   char errstr[512];
+  if (type == RD_KAFKA_PRODUCER &&
+      rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "partitioner: %s", errstr);
+    return NULL;
+  }
   rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
@@ -66,6 +73,24 @@ int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms
   if (md) rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(rkt);
   return n;
+}
+
+bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+                           int timeout_ms, cqrs_error_t *err) {
+  int64_t deadline = cqrs_time_monotonic_ms() + timeout_ms;
+  for (int backoff = 50;; backoff = backoff < 1000 ? backoff * 2 : 1000) {
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+    if (!e) return true;
+    /* Right after a topic is created its leaders are still being elected. */
+    bool retry = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                 e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!retry || cqrs_time_monotonic_ms() + backoff > deadline) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "watermarks of %s [%d]: %s", topic, partition,
+                     rd_kafka_err2str(e));
+      return false;
+    }
+    rd_kafka_poll(rk, backoff);
+  }
 }
 
 bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms) {

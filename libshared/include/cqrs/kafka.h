@@ -22,11 +22,14 @@
 /* A new librdkafka configuration with bootstrap.servers, every KAFKA_*
  * property, logs routed to log as JSON lines, and the given extra
  * "name", "value" pairs (NULL-terminated). NULL with err naming the bad
- * property. The caller owns the result (rd_kafka_new takes it over). */
+ * property. The caller owns the result (rd_kafka_new takes it over).
+ * The client's opaque is log; a caller that replaces it (for a rebalance
+ * callback) must point it at a struct that begins with a cqrs_log_t. */
 rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                      cqrs_error_t *err, ...) __attribute__((sentinel));
 
-/* Creates a client of the given type from conf (taken over, also on failure). */
+/* Creates a client of the given type from conf (taken over, also on failure).
+ * Producers get the murmur2_random partitioner. */
 rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_error_t *err);
 
 /* Creates the project's topics when missing (partitions and replication from
@@ -39,6 +42,11 @@ bool cqrs_kafka_topics_ensure(rd_kafka_t *rk, const cqrs_config_t *cfg, int time
 
 /* The partition count of topic, or -1 with err. Blocks up to timeout_ms. */
 int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, cqrs_error_t *err);
+
+/* The low and high watermarks of a partition, retrying while its leader is
+ * not yet known (fresh topics) for up to timeout_ms. False with err. */
+bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+                           int timeout_ms, cqrs_error_t *err);
 
 /* True when the cluster answers a metadata request within timeout_ms. */
 bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms);

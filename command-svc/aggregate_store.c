@@ -1,0 +1,166 @@
+/* In-memory aggregates with staged batches, and their aggregate-state form. */
+#include "aggregate_store.h"
+#include "cqrs/json.h"
+#include "cqrs/map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cqrs_aggregate_store {
+  cqrs_map_t *committed;
+  cqrs_map_t *staged;
+};
+
+cqrs_aggregate_t *cqrs_aggregate_new(const char *id, const char *type, int32_t partition) {
+  cqrs_aggregate_t *a = calloc(1, sizeof *a);
+  a->aggregate_id = strdup(id);
+  a->aggregate_type = strdup(type);
+  a->partition = partition;
+  return a;
+}
+
+cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
+  cqrs_aggregate_t *a = cqrs_aggregate_new(src->aggregate_id, src->aggregate_type, src->partition);
+  a->version = src->version;
+  a->state = src->state ? bson_copy(src->state) : NULL;
+  for (size_t i = 0; i < src->n_recent; i++)
+    a->recent[i] = (cqrs_recent_t){strdup(src->recent[i].command_id), strdup(src->recent[i].result_json)};
+  a->n_recent = src->n_recent;
+  return a;
+}
+
+void cqrs_aggregate_destroy(cqrs_aggregate_t *a) {
+  if (!a) return;
+  for (size_t i = 0; i < a->n_recent; i++) {
+    free(a->recent[i].command_id);
+    free(a->recent[i].result_json);
+  }
+  if (a->state) bson_destroy(a->state);
+  free(a->aggregate_id);
+  free(a->aggregate_type);
+  free(a);
+}
+
+const char *cqrs_aggregate_recent(const cqrs_aggregate_t *a, const char *command_id) {
+  for (size_t i = 0; i < a->n_recent; i++)
+    if (strcmp(a->recent[i].command_id, command_id) == 0) return a->recent[i].result_json;
+  return NULL;
+}
+
+void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json) {
+  if (a->n_recent == CQRS_RECENT_COMMANDS) {
+    free(a->recent[0].command_id);
+    free(a->recent[0].result_json);
+    memmove(&a->recent[0], &a->recent[1], (CQRS_RECENT_COMMANDS - 1) * sizeof a->recent[0]);
+    a->n_recent--;
+  }
+  a->recent[a->n_recent++] = (cqrs_recent_t){strdup(command_id), strdup(result_json)};
+}
+
+char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
+  bson_t doc = BSON_INITIALIZER, recent, item;
+  BSON_APPEND_UTF8(&doc, "aggregateType", a->aggregate_type);
+  BSON_APPEND_INT64(&doc, "version", a->version);
+  if (a->state) BSON_APPEND_DOCUMENT(&doc, "state", a->state);
+  BSON_APPEND_ARRAY_BEGIN(&doc, "recent", &recent);
+  for (size_t i = 0; i < a->n_recent; i++) {
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    bson_append_document_begin(&recent, k, -1, &item);
+    BSON_APPEND_UTF8(&item, "commandId", a->recent[i].command_id);
+    BSON_APPEND_UTF8(&item, "result", a->recent[i].result_json);
+    bson_append_document_end(&recent, &item);
+  }
+  bson_append_array_end(&doc, &recent);
+  char *json = cqrs_json_write(&doc, len);
+  bson_destroy(&doc);
+  return json;
+}
+
+cqrs_aggregate_t *cqrs_aggregate_from_json(const char *id, int32_t partition, const char *json,
+                                           size_t len, cqrs_error_t *err) {
+  bson_t *doc = cqrs_json_parse(json, len, err);
+  if (!doc) return NULL;
+  cqrs_aggregate_t *a = NULL;
+  const char *type;
+  int64_t version;
+  bool has_version, has_state, has_recent;
+  bson_t state, recent;
+  if (!cqrs_json_get_string(doc, "aggregateType", NULL, true, 64, &type, err) ||
+      !cqrs_json_get_int64(doc, "version", NULL, true, &version, &has_version, err) ||
+      !cqrs_json_get_object(doc, "state", NULL, false, &state, &has_state, err) ||
+      !cqrs_json_get_array(doc, "recent", NULL, false, &recent, &has_recent, err))
+    goto done;
+  a = cqrs_aggregate_new(id, type, partition);
+  a->version = version;
+  if (has_state) a->state = bson_copy(&state);
+  bson_iter_t it;
+  if (has_recent && bson_iter_init(&it, &recent)) {
+    while (bson_iter_next(&it) && a->n_recent < CQRS_RECENT_COMMANDS) {
+      bson_t item;
+      const uint8_t *data;
+      uint32_t n;
+      const char *cid, *res;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+      bson_iter_document(&it, &n, &data);
+      if (!bson_init_static(&item, data, n) ||
+          !cqrs_json_get_string(&item, "commandId", NULL, true, 0, &cid, NULL) ||
+          !cqrs_json_get_string(&item, "result", NULL, true, 0, &res, NULL))
+        continue;
+      cqrs_aggregate_remember(a, cid, res);
+    }
+  }
+done:
+  bson_destroy(doc);
+  return a;
+}
+
+static void destroy_value(void *v) { cqrs_aggregate_destroy(v); }
+
+cqrs_aggregate_store_t *cqrs_aggregate_store_new(void) {
+  cqrs_aggregate_store_t *s = calloc(1, sizeof *s);
+  s->committed = cqrs_map_new(destroy_value);
+  s->staged = cqrs_map_new(destroy_value);
+  return s;
+}
+
+void cqrs_aggregate_store_destroy(cqrs_aggregate_store_t *s) {
+  if (!s) return;
+  cqrs_map_destroy(s->committed);
+  cqrs_map_destroy(s->staged);
+  free(s);
+}
+
+const cqrs_aggregate_t *cqrs_aggregate_store_get(const cqrs_aggregate_store_t *s, const char *id) {
+  const cqrs_aggregate_t *a = cqrs_map_get(s->staged, id);
+  return a ? a : cqrs_map_get(s->committed, id);
+}
+
+void cqrs_aggregate_store_stage(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) {
+  cqrs_map_put(s->staged, a->aggregate_id, a);
+}
+
+void cqrs_aggregate_store_put(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) {
+  cqrs_map_put(s->committed, a->aggregate_id, a);
+}
+
+void cqrs_aggregate_store_commit(cqrs_aggregate_store_t *s) {
+  cqrs_map_move_all(s->committed, s->staged);
+}
+
+void cqrs_aggregate_store_abort(cqrs_aggregate_store_t *s) {
+  cqrs_map_clear(s->staged);
+}
+
+static bool in_partition(const char *key, void *value, void *ctx) {
+  (void)key;
+  return ((cqrs_aggregate_t *)value)->partition == *(int32_t *)ctx;
+}
+
+void cqrs_aggregate_store_drop_partition(cqrs_aggregate_store_t *s, int32_t partition) {
+  cqrs_map_filter(s->committed, in_partition, &partition);
+  cqrs_map_filter(s->staged, in_partition, &partition);
+}
+
+size_t cqrs_aggregate_store_size(const cqrs_aggregate_store_t *s) { return cqrs_map_size(s->committed); }

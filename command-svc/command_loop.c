@@ -1,0 +1,380 @@
+/* The command loop: consume commands, decide, append in one transaction. */
+#include "command_loop.h"
+#include "processor.h"
+#include "restore.h"
+
+#include "cqrs/json.h"
+#include "cqrs/kafka.h"
+#include "cqrs/util.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH_MAX 500
+#define TXN_TIMEOUT_MS 30000
+
+struct cqrs_command_loop {
+  cqrs_log_t log_copy; /* first: the Kafka clients' opaque must point at a cqrs_log_t */
+  const cqrs_config_t *cfg;
+  const cqrs_log_t *log;
+  cqrs_metrics_t *metrics;
+  rd_kafka_t *consumer;
+  rd_kafka_t *producer;
+  rd_kafka_topic_t *commands_rkt; /* for the partitioner */
+  char *t_commands, *t_events, *t_state, *t_results;
+  int32_t n_partitions;
+  cqrs_aggregate_store_t *store;
+  pthread_t thread;
+  bool started;
+  atomic_bool stop;
+  atomic_bool failed;
+};
+
+static int32_t partition_of(const char *key, void *ctx) {
+  cqrs_command_loop_t *loop = ctx;
+  return rd_kafka_msg_partitioner_murmur2(loop->commands_rkt, key, strlen(key), loop->n_partitions,
+                                         NULL, NULL);
+}
+
+static void fail(cqrs_command_loop_t *loop, const char *what, const char *why) {
+  cqrs_log_error(loop->log, "fatal Kafka error: exiting so the orchestrator restarts us", "during", what,
+                 "error", why, NULL);
+  atomic_store(&loop->failed, true);
+  atomic_store(&loop->stop, true);
+  kill(getpid(), SIGTERM);
+}
+
+/* ---- rebalancing: restore on assign, drop on revoke ---- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  cqrs_command_loop_t *loop = opaque;
+  char count[16];
+  snprintf(count, sizeof count, "%d", parts->cnt);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    cqrs_error_t e = {0};
+    int64_t t0 = cqrs_time_monotonic_ms();
+    size_t before = cqrs_aggregate_store_size(loop->store);
+    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, parts, loop->store, &e)) {
+      fail(loop, "restoring aggregate-state", e.message);
+      rd_kafka_assign(rk, NULL);
+      return;
+    }
+    char ms[24], n[24];
+    snprintf(ms, sizeof ms, "%lld", (long long)(cqrs_time_monotonic_ms() - t0));
+    snprintf(n, sizeof n, "%zu", cqrs_aggregate_store_size(loop->store) - before);
+    cqrs_log_info(loop->log, "partitions assigned and restored", "partitions", count, "aggregates", n,
+                  "restoreMs", ms, NULL);
+    rd_kafka_assign(rk, parts);
+  } else {
+    cqrs_aggregate_store_abort(loop->store);
+    for (int i = 0; i < parts->cnt; i++)
+      cqrs_aggregate_store_drop_partition(loop->store, parts->elems[i].partition);
+    cqrs_log_info(loop->log, "partitions revoked", "partitions", count, NULL);
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+/* ---- producing inside the transaction ---- */
+
+/* Produces one record; waits out a full queue. False on any other error. */
+static bool produce(cqrs_command_loop_t *loop, const char *topic, int32_t partition, const char *key,
+                    const char *value, size_t len, rd_kafka_headers_t *hdrs, cqrs_error_t *err) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        loop->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (!e) return true;
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(loop->producer, 10);
+      continue;
+    }
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "produce to %s: %s", topic, rd_kafka_err2str(e));
+    return false;
+  }
+}
+
+static bool produce_event(cqrs_command_loop_t *loop, int32_t partition, const cqrs_event_t *ev,
+                          cqrs_error_t *err) {
+  cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
+  char version[24];
+  size_t n = cqrs_event_to_headers(ev, hdrs, version);
+  size_t len;
+  char *value = cqrs_json_write(ev->data, &len);
+  bool ok = produce(loop, loop->t_events, partition, ev->aggregate_id, value, len,
+                    cqrs_kafka_headers_new(hdrs, n), err);
+  bson_free(value);
+  return ok;
+}
+
+static const char *header_value(rd_kafka_message_t *m, const char *name, char *buf, size_t size) {
+  rd_kafka_headers_t *h;
+  const void *v;
+  size_t len;
+  if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &len) || !v) return NULL;
+  snprintf(buf, size, "%.*s", (int)len, (const char *)v);
+  return buf;
+}
+
+/* Processes one command record into the open transaction. */
+static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
+  char tp[128];
+  cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
+                            .now = now, .source = "command-svc",
+                            .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
+  cqrs_outcome_t out;
+  cqrs_process_command(loop->store, &ctx, m->payload ? m->payload : "", m->payload ? m->len : 0, &out);
+  bool ok = true;
+  if (out.forward_partition >= 0) {
+    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_id, out.forward_json,
+                 strlen(out.forward_json), NULL, err);
+    cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "commandId", out.command_id,
+                   "aggregateId", out.aggregate_id, NULL);
+    goto done;
+  }
+  for (size_t i = 0; ok && i < out.n_events; i++) ok = produce_event(loop, m->partition, &out.events[i], err);
+  if (ok && out.staged) {
+    size_t len;
+    char *state = cqrs_aggregate_to_json(out.staged, &len);
+    ok = produce(loop, loop->t_state, m->partition, out.aggregate_id, state, len, NULL, err);
+    bson_free(state);
+    if (ok) {
+      cqrs_aggregate_store_stage(loop->store, out.staged);
+      out.staged = NULL;
+    }
+  }
+  if (ok)
+    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.command_id, out.result_json,
+                 out.result_len, NULL, err);
+  if (ok) {
+    char labels[160], status[8];
+    snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"",
+             out.command_type ? out.command_type : "unknown", out.status);
+    cqrs_metrics_add(loop->metrics, "commands_total", labels, 1);
+    cqrs_metrics_add(loop->metrics, "events_appended_total", NULL, (double)out.n_events);
+    snprintf(status, sizeof status, "%d", out.status);
+    cqrs_log_debug(loop->log, "command decided", "commandId", out.command_id, "aggregateId",
+                   out.aggregate_id, "status", status, NULL);
+  }
+done:
+  cqrs_outcome_cleanup(&out);
+  return ok;
+}
+
+/* Offsets to commit: one past the last record of each partition in the batch. */
+static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, size_t n, bool first) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+  for (size_t i = 0; i < n; i++) {
+    const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition);
+    if (!p) {
+      p = rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition);
+      p->offset = first ? msgs[i]->offset : msgs[i]->offset + 1;
+    } else if (!first) {
+      p->offset = msgs[i]->offset + 1;
+    }
+  }
+  return l;
+}
+
+/* Puts the consumer back at the batch's first records, so an aborted batch is
+ * consumed again. */
+static void rewind_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size_t n) {
+  rd_kafka_topic_partition_list_t *l = batch_offsets(msgs, n, true);
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, l, 5000);
+  if (e) {
+    cqrs_log_warn(loop->log, "cannot rewind after abort", "error", rd_kafka_error_string(e), NULL);
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Runs one batch in one transaction. Returns false when the batch was aborted
+ * (and rewound); fatal errors stop the loop. */
+static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size_t n) {
+  cqrs_error_t err = {0};
+  int64_t t0 = cqrs_time_monotonic_ms();
+  char now[32];
+  cqrs_time_now_rfc3339(now);
+  if (!cqrs_kafka_check(rd_kafka_begin_transaction(loop->producer), "begin_transaction", &err)) {
+    fail(loop, "begin_transaction", err.message);
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
+  if (ok) {
+    rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
+    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
+    rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (!e) e = rd_kafka_commit_transaction(loop->producer, -1);
+    if (e) {
+      bool fatal = rd_kafka_error_is_fatal(e);
+      bool abortable = rd_kafka_error_txn_requires_abort(e);
+      cqrs_kafka_check(e, "commit", &err);
+      if (fatal || !abortable) {
+        /* Not abortable and not fatal after an infinite-timeout commit means
+         * the state is unknown: restart cleanly rather than guess. */
+        fail(loop, "commit_transaction", err.message);
+        return false;
+      }
+      ok = false;
+    }
+  }
+  if (ok) {
+    cqrs_aggregate_store_commit(loop->store);
+    cqrs_metrics_observe(loop->metrics, "transaction_duration_seconds", NULL,
+                         (double)(cqrs_time_monotonic_ms() - t0) / 1000.0);
+    cqrs_metrics_add(loop->metrics, "transactions_total", "outcome=\"committed\"", 1);
+    return true;
+  }
+  /* Abortable: throw the batch away and consume it again. A group rebalance
+   * that fenced us lands here too; the revoke callback then drops the state. */
+  cqrs_log_warn(loop->log, "transaction aborted; the batch will be retried", "error", err.message, NULL);
+  cqrs_metrics_add(loop->metrics, "transactions_total", "outcome=\"aborted\"", 1);
+  cqrs_error_t aerr = {0};
+  if (!cqrs_kafka_check(rd_kafka_abort_transaction(loop->producer, -1), "abort_transaction", &aerr)) {
+    fail(loop, "abort_transaction", aerr.message);
+    return false;
+  }
+  cqrs_aggregate_store_abort(loop->store);
+  rewind_batch(loop, msgs, n);
+  return false;
+}
+
+static void *loop_main(void *arg) {
+  cqrs_command_loop_t *loop = arg;
+  rd_kafka_message_t *msgs[BATCH_MAX];
+  int backoff_ms = 0;
+  while (!atomic_load(&loop->stop)) {
+    size_t n = 0;
+    for (int timeout = 100; n < BATCH_MAX; timeout = 0) {
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, timeout);
+      if (!m) break;
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+          cqrs_log_warn(loop->log, "consumer error", "error", rd_kafka_message_errstr(m), NULL);
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      msgs[n++] = m;
+    }
+    if (n == 0) continue;
+    bool ok = run_batch(loop, msgs, n);
+    for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
+    if (ok) {
+      backoff_ms = 0;
+    } else if (!atomic_load(&loop->stop)) {
+      backoff_ms = backoff_ms ? (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2) : 100;
+      usleep((useconds_t)backoff_ms * 1000);
+    }
+  }
+  return NULL;
+}
+
+cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
+                                           cqrs_metrics_t *metrics, const char *instance_id,
+                                           cqrs_error_t *err) {
+  cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
+  loop->log_copy = *log;
+  loop->cfg = cfg;
+  loop->log = log;
+  loop->metrics = metrics;
+  loop->store = cqrs_aggregate_store_new();
+  loop->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
+  loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
+  loop->t_state = cqrs_config_topic(cfg, CQRS_TOPIC_STATE);
+  loop->t_results = cqrs_config_topic(cfg, CQRS_TOPIC_RESULTS);
+  cqrs_metrics_describe(metrics, "commands_total", CQRS_METRIC_COUNTER, "Commands decided, by type and result status.");
+  cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
+  cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
+  cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,
+                        "Time from begin to commit of a command batch transaction.");
+
+  char group[256], txn_id[512], timeout[16];
+  snprintf(group, sizeof group, "%scommand-svc", cfg->topic_prefix);
+  snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s", cfg->topic_prefix, instance_id);
+  snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
+  rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "transactional.id", txn_id,
+                                               "transaction.timeout.ms", timeout, "linger.ms", "1", NULL);
+  if (!pconf || !(loop->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
+  rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
+                                               "read_committed", "enable.auto.commit", "false",
+                                               "auto.offset.reset", "earliest", NULL);
+  if (!cconf) goto fail;
+  rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+  rd_kafka_conf_set_opaque(cconf, loop);
+  if (!(loop->consumer = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
+  rd_kafka_poll_set_consumer(loop->consumer);
+  if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err)) goto fail;
+  loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
+  if (!cqrs_kafka_check(rd_kafka_init_transactions(loop->producer, 30000), "init_transactions", err)) goto fail;
+  return loop;
+fail:
+  cqrs_command_loop_destroy(loop);
+  return NULL;
+}
+
+bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err) {
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, loop->t_commands, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (e) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", loop->t_commands, rd_kafka_err2str(e));
+    return false;
+  }
+  if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the command loop thread");
+    return false;
+  }
+  loop->started = true;
+  return true;
+}
+
+void cqrs_command_loop_stop(cqrs_command_loop_t *loop) {
+  if (!loop || !loop->started) return;
+  atomic_store(&loop->stop, true);
+  pthread_join(loop->thread, NULL);
+  loop->started = false;
+  rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
+}
+
+bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop) { return atomic_load(&loop->failed); }
+
+bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err) {
+  if (atomic_load(&loop->failed)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the command loop failed");
+    return false;
+  }
+  if (!cqrs_kafka_ping(loop->producer, 2000)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
+    return false;
+  }
+  return true;
+}
+
+void cqrs_command_loop_destroy(cqrs_command_loop_t *loop) {
+  if (!loop) return;
+  cqrs_command_loop_stop(loop);
+  if (loop->commands_rkt) rd_kafka_topic_destroy(loop->commands_rkt);
+  if (loop->consumer) rd_kafka_destroy(loop->consumer);
+  if (loop->producer) {
+    rd_kafka_flush(loop->producer, 5000);
+    rd_kafka_destroy(loop->producer);
+  }
+  cqrs_aggregate_store_destroy(loop->store);
+  free(loop->t_commands);
+  free(loop->t_events);
+  free(loop->t_state);
+  free(loop->t_results);
+  free(loop);
+}

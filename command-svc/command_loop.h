@@ -1,0 +1,44 @@
+/* The command loop: a member of the command-svc consumer group on `commands`.
+ * For the partitions it owns it is the only writer: per batch, ONE Kafka
+ * transaction carries the events, the new aggregate states, the results and
+ * the consumed offsets (send_offsets_to_transaction with the group metadata,
+ * so an instance that lost its partitions is fenced and cannot commit).
+ * On assignment it restores the partitions' aggregates from aggregate-state;
+ * on revocation it drops them. Runs on its own thread. */
+#ifndef CQRS_COMMAND_LOOP_H
+#define CQRS_COMMAND_LOOP_H
+
+#include "cqrs/config.h"
+#include "cqrs/error.h"
+#include "cqrs/log.h"
+#include "cqrs/metrics.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct cqrs_command_loop cqrs_command_loop_t;
+
+/* Creates the consumer and the transactional producer (transactional.id =
+ * prefix + "command-svc-" + instance_id) and initialises transactions. NULL
+ * with err when Kafka is unusable. cfg, log and metrics are borrowed. */
+cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
+                                           cqrs_metrics_t *metrics, const char *instance_id,
+                                           cqrs_error_t *err);
+
+/* Starts the loop thread. */
+bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err);
+
+/* Finishes the batch in hand (commits or aborts it), leaves the group, joins
+ * the thread. Safe to call twice. */
+void cqrs_command_loop_stop(cqrs_command_loop_t *loop);
+
+/* True when the loop hit a fatal Kafka error (it has then sent SIGTERM to the
+ * process so main stops and exits non-zero). */
+bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop);
+
+/* True while Kafka answers and the loop has not failed. */
+bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err);
+
+/* Stops (if needed) and frees. NULL is fine. */
+void cqrs_command_loop_destroy(cqrs_command_loop_t *loop);
+
+#endif

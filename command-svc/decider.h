@@ -1,0 +1,69 @@
+/* The Decider pattern: each aggregate is a set of pure functions, one file per
+ * aggregate under deciders/. decide(state, command) -> events or a refusal;
+ * evolve(state, event) -> state. No I/O, no clock: the caller passes "now".
+ * Adding an aggregate = one decider file + one line in deciders/registry.c. */
+#ifndef CQRS_DECIDER_H
+#define CQRS_DECIDER_H
+
+#include "cqrs/command.h"
+#include "cqrs/error.h"
+
+#include <bson/bson.h>
+
+#define CQRS_MAX_EVENTS 4
+
+typedef struct {
+  const char *type; /* static string, e.g. "UserCreated" */
+  bson_t data;      /* the event data (record value) */
+} cqrs_decided_event_t;
+
+/* What decide produced: zero events means "valid, changes nothing" (200). */
+typedef struct {
+  size_t n_events;
+  cqrs_decided_event_t events[CQRS_MAX_EVENTS];
+} cqrs_decision_t;
+
+/* Appends an event of type to d and returns its data document to fill. */
+bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type);
+
+/* Frees the events' data. Safe on a zeroed decision. */
+void cqrs_decision_cleanup(cqrs_decision_t *d);
+
+typedef struct {
+  const char *type;
+  bool creates; /* creates its aggregate: it must not exist yet, and an absent
+                   aggregateId is derived from the commandId */
+} cqrs_command_spec_t;
+
+typedef struct {
+  const char *aggregate_type;            /* "user" */
+  const cqrs_command_spec_t *commands;   /* the commands it handles */
+  size_t n_commands;
+  /* Checks cmd's own fields (types, required, shapes, lengths). False with a
+   * CQRS_ERR_INVALID err naming the field. Needs no state. */
+  bool (*validate)(const cqrs_command_t *cmd, cqrs_error_t *err);
+  /* Decides on a validated command. state is NULL when the aggregate does not
+   * exist (the caller already refused updates of a missing aggregate and
+   * creates of an existing one). now is RFC 3339. False with err (422, ...)
+   * for a refusal; out is then empty. */
+  bool (*decide)(const bson_t *state, const cqrs_command_t *cmd, const char *now,
+                 cqrs_decision_t *out, cqrs_error_t *err);
+  /* Writes into out (an empty document) the state after event; state is NULL
+   * before the first event. */
+  void (*evolve)(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out);
+} cqrs_decider_t;
+
+/* The decider and command spec for a command type, or NULL when no aggregate
+ * handles it. */
+const cqrs_decider_t *cqrs_decider_for_command(const char *command_type,
+                                               const cqrs_command_spec_t **spec);
+
+/* The decider of an aggregate type ("user"), or NULL. */
+const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type);
+
+/* Shared field checks for deciders. */
+bool cqrs_decider_check_email(const char *email, const char *field, cqrs_error_t *err);
+
+extern const cqrs_decider_t cqrs_user_decider;
+
+#endif

@@ -1,0 +1,51 @@
+/* The aggregates command-svc knows, and helpers every decider shares. */
+#include "decider.h"
+
+#include <string.h>
+
+static const cqrs_decider_t *const deciders[] = {&cqrs_user_decider};
+#define N_DECIDERS (sizeof deciders / sizeof deciders[0])
+
+const cqrs_decider_t *cqrs_decider_for_command(const char *command_type,
+                                               const cqrs_command_spec_t **spec) {
+  for (size_t i = 0; i < N_DECIDERS; i++) {
+    for (size_t c = 0; c < deciders[i]->n_commands; c++) {
+      if (strcmp(deciders[i]->commands[c].type, command_type) == 0) {
+        if (spec) *spec = &deciders[i]->commands[c];
+        return deciders[i];
+      }
+    }
+  }
+  return NULL;
+}
+
+const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type) {
+  for (size_t i = 0; i < N_DECIDERS; i++)
+    if (strcmp(deciders[i]->aggregate_type, aggregate_type) == 0) return deciders[i];
+  return NULL;
+}
+
+bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type) {
+  cqrs_decided_event_t *ev = &d->events[d->n_events++];
+  ev->type = type;
+  bson_init(&ev->data);
+  return &ev->data;
+}
+
+void cqrs_decision_cleanup(cqrs_decision_t *d) {
+  for (size_t i = 0; i < d->n_events; i++) bson_destroy(&d->events[i].data);
+  d->n_events = 0;
+}
+
+/* A pragmatic shape check, not RFC 5321: one '@', a non-empty local part, a
+ * domain with a dot that neither starts nor ends it, no spaces. */
+bool cqrs_decider_check_email(const char *email, const char *field, cqrs_error_t *err) {
+  const char *at = strchr(email, '@');
+  bool ok = at && at != email && !strchr(at + 1, '@') && !strpbrk(email, " \t\r\n");
+  if (ok) {
+    const char *dot = strrchr(at + 1, '.');
+    ok = dot && dot != at + 1 && dot[1] != '\0';
+  }
+  if (!ok) cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s is not a valid email address", field);
+  return ok;
+}

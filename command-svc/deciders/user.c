@@ -1,0 +1,163 @@
+/* The User aggregate: CreateUser, UpdateUserProfile -> UserCreated,
+ * UserProfileUpdated. State: {userId, email, name, createdAt, updatedAt}. */
+#include "../decider.h"
+#include "cqrs/json.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define EMAIL_MAX 254
+#define NAME_MAX_CHARS 200
+
+static const cqrs_command_spec_t commands[] = {
+    {"CreateUser", true},
+    {"UpdateUserProfile", false},
+};
+
+static bool check_name(const char *name, const char *field, cqrs_error_t *err) {
+  for (const char *c = name; *c; c++)
+    if (*c != ' ' && *c != '\t') return true;
+  cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must not be blank", field);
+  return false;
+}
+
+/* Finds "name" or "email" in changes in any letter case. */
+static bool find_change(const bson_t *changes, const char *key, const char **out, const char *field,
+                        cqrs_error_t *err) {
+  bson_iter_t it;
+  *out = NULL;
+  if (!bson_iter_init(&it, changes)) return true;
+  while (bson_iter_next(&it)) {
+    if (strcasecmp(bson_iter_key(&it), key) != 0 || BSON_ITER_HOLDS_NULL(&it)) continue;
+    if (!BSON_ITER_HOLDS_UTF8(&it)) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a string", field);
+      return false;
+    }
+    *out = bson_iter_utf8(&it, NULL);
+  }
+  return true;
+}
+
+static bool validate_changes(const bson_t *changes, const char **name, const char **email,
+                             cqrs_error_t *err) {
+  bson_iter_t it;
+  if (bson_iter_init(&it, changes)) {
+    while (bson_iter_next(&it)) {
+      const char *k = bson_iter_key(&it);
+      if (strcasecmp(k, "name") != 0 && strcasecmp(k, "email") != 0) {
+        char field[64];
+        snprintf(field, sizeof field, "changes.%s", k);
+        cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s cannot be changed: changes takes name and/or email", field);
+        return false;
+      }
+    }
+  }
+  if (!find_change(changes, "name", name, "changes.name", err) ||
+      !find_change(changes, "email", email, "changes.email", err))
+    return false;
+  if (!*name && !*email) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "changes", "changes must hold name and/or email");
+    return false;
+  }
+  if (*name && (strlen(*name) > NAME_MAX_CHARS * 4 || !check_name(*name, "changes.name", err))) {
+    if (strlen(*name) > NAME_MAX_CHARS * 4)
+      cqrs_error_set(err, CQRS_ERR_INVALID, "changes.name", "changes.name is too long");
+    return false;
+  }
+  if (*email && (strlen(*email) > EMAIL_MAX || !cqrs_decider_check_email(*email, "changes.email", err))) {
+    if (strlen(*email) > EMAIL_MAX)
+      cqrs_error_set(err, CQRS_ERR_INVALID, "changes.email", "changes.email is longer than %d characters", EMAIL_MAX);
+    return false;
+  }
+  return true;
+}
+
+static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
+  const char *email, *name;
+  if (strcmp(cmd->type, "CreateUser") == 0) {
+    return cqrs_json_get_string(&cmd->fields, "email", NULL, true, EMAIL_MAX, &email, err) &&
+           cqrs_decider_check_email(email, "email", err) &&
+           cqrs_json_get_string(&cmd->fields, "name", NULL, true, NAME_MAX_CHARS, &name, err) &&
+           check_name(name, "name", err);
+  }
+  bson_t changes;
+  bool present;
+  return cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, err) &&
+         validate_changes(&changes, &name, &email, err);
+}
+
+static const char *state_str(const bson_t *state, const char *key) {
+  bson_iter_t it;
+  if (state && bson_iter_init_find(&it, state, key) && BSON_ITER_HOLDS_UTF8(&it))
+    return bson_iter_utf8(&it, NULL);
+  return "";
+}
+
+static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
+                   cqrs_decision_t *out, cqrs_error_t *err) {
+  (void)err; /* the User aggregate has no business refusal beyond existence */
+  const char *email, *name;
+  if (strcmp(cmd->type, "CreateUser") == 0) {
+    cqrs_json_get_string(&cmd->fields, "email", NULL, true, 0, &email, NULL);
+    cqrs_json_get_string(&cmd->fields, "name", NULL, true, 0, &name, NULL);
+    bson_t *d = cqrs_decision_add(out, "UserCreated");
+    BSON_APPEND_UTF8(d, "userId", cmd->aggregate_id);
+    BSON_APPEND_UTF8(d, "email", email);
+    BSON_APPEND_UTF8(d, "name", name);
+    BSON_APPEND_UTF8(d, "createdAt", now);
+    return true;
+  }
+  bson_t changes, ch;
+  bool present;
+  cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, NULL);
+  find_change(&changes, "name", &name, "", NULL);
+  find_change(&changes, "email", &email, "", NULL);
+  bool new_name = name && strcmp(name, state_str(state, "name")) != 0;
+  bool new_email = email && strcmp(email, state_str(state, "email")) != 0;
+  if (!new_name && !new_email) return true; /* valid, changes nothing */
+  bson_t *d = cqrs_decision_add(out, "UserProfileUpdated");
+  BSON_APPEND_UTF8(d, "userId", cmd->aggregate_id);
+  BSON_APPEND_DOCUMENT_BEGIN(d, "changes", &ch);
+  if (new_name) BSON_APPEND_UTF8(&ch, "name", name);
+  if (new_email) BSON_APPEND_UTF8(&ch, "email", email);
+  bson_append_document_end(d, &ch);
+  BSON_APPEND_UTF8(d, "updatedAt", now);
+  return true;
+}
+
+static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
+  const char *user_id = state_str(data, "userId");
+  if (strcmp(event_type, "UserCreated") == 0) {
+    BSON_APPEND_UTF8(out, "userId", user_id);
+    BSON_APPEND_UTF8(out, "email", state_str(data, "email"));
+    BSON_APPEND_UTF8(out, "name", state_str(data, "name"));
+    BSON_APPEND_UTF8(out, "createdAt", state_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "createdAt"));
+    return;
+  }
+  if (strcmp(event_type, "UserProfileUpdated") == 0) {
+    bson_t changes;
+    bool present;
+    const char *name = NULL, *email = NULL;
+    if (cqrs_json_get_object(data, "changes", NULL, false, &changes, &present, NULL) && present) {
+      name = state_str(&changes, "name");
+      email = state_str(&changes, "email");
+    }
+    BSON_APPEND_UTF8(out, "userId", state_str(state, "userId"));
+    BSON_APPEND_UTF8(out, "email", email && *email ? email : state_str(state, "email"));
+    BSON_APPEND_UTF8(out, "name", name && *name ? name : state_str(state, "name"));
+    BSON_APPEND_UTF8(out, "createdAt", state_str(state, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "updatedAt"));
+    return;
+  }
+  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
+}
+
+const cqrs_decider_t cqrs_user_decider = {
+    .aggregate_type = "user",
+    .commands = commands,
+    .n_commands = sizeof commands / sizeof commands[0],
+    .validate = validate,
+    .decide = decide,
+    .evolve = evolve,
+};

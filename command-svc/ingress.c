@@ -1,0 +1,284 @@
+/* HTTP command ingress and the command-results reader. */
+#include "ingress.h"
+#include "decider.h"
+
+#include "cqrs/command.h"
+#include "cqrs/kafka.h"
+#include "cqrs/map.h"
+#include "cqrs/result.h"
+#include "cqrs/util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everyone waiting on one commandId (the same command may be sent twice at once). */
+typedef struct {
+  cqrs_http_deferred_t **waiters;
+  size_t n;
+} waiting_t;
+
+struct cqrs_ingress {
+  cqrs_log_t log_copy; /* first: the Kafka clients' opaque points here */
+  const cqrs_config_t *cfg;
+  const cqrs_log_t *log;
+  cqrs_metrics_t *metrics;
+  rd_kafka_t *producer;
+  rd_kafka_t *results;
+  char *t_commands, *t_results;
+  pthread_mutex_t lock; /* guards pending */
+  cqrs_map_t *pending;  /* commandId -> waiting_t */
+  pthread_t thread;
+  bool started;
+  atomic_bool stop;
+  char timeout_json[256];
+};
+
+static void free_waiting(void *v) {
+  waiting_t *w = v;
+  for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_release(w->waiters[i]);
+  free(w->waiters);
+  free(w);
+}
+
+/* Answers everyone waiting on command_id. Any thread. */
+static void answer(cqrs_ingress_t *ing, const char *command_id, int status, const char *json, size_t len) {
+  pthread_mutex_lock(&ing->lock);
+  waiting_t *w = cqrs_map_take(ing->pending, command_id);
+  pthread_mutex_unlock(&ing->lock);
+  if (!w) return;
+  for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_complete(w->waiters[i], status, json, len);
+  free(w->waiters);
+  free(w);
+}
+
+static bool drop_waiter(const char *key, void *value, void *ctx) {
+  (void)key;
+  waiting_t *w = value;
+  for (size_t i = 0; i < w->n; i++) {
+    if (w->waiters[i] != ctx) continue;
+    cqrs_http_deferred_release(w->waiters[i]);
+    w->waiters[i] = w->waiters[--w->n];
+    break;
+  }
+  return w->n == 0;
+}
+
+/* A waiter timed out (loop thread): forget it. The map is keyed by commandId,
+ * which d does not know, so scan it: it holds only commands in flight. */
+static void timeout_cb(cqrs_http_deferred_t *d, void *ctx) {
+  cqrs_ingress_t *ing = ctx;
+  cqrs_metrics_add(ing->metrics, "command_timeouts_total", NULL, 1);
+  pthread_mutex_lock(&ing->lock);
+  cqrs_map_filter(ing->pending, drop_waiter, d);
+  pthread_mutex_unlock(&ing->lock);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)opaque;
+  cqrs_ingress_t *ing = (cqrs_ingress_t *)rd_kafka_opaque(rk);
+  char *command_id = m->_private;
+  if (m->err) {
+    cqrs_log_warn(ing->log, "command not accepted by Kafka", "commandId", command_id, "error",
+                  rd_kafka_err2str(m->err), NULL);
+    cqrs_error_t err;
+    cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka did not take the command: %s", rd_kafka_err2str(m->err));
+    cqrs_result_t r = {.status = 503, .command_id = command_id, .error = &err};
+    size_t len;
+    char *json = cqrs_result_to_json(&r, &len);
+    answer(ing, command_id, 503, json, len);
+    bson_free(json);
+  }
+  free(command_id);
+}
+
+/* Checks a command as the command loop will, so bad input gets its 400 here
+ * without a trip through Kafka, and gives it its commandId and aggregateId. */
+static bool prepare(cqrs_command_t *cmd, const char *body, size_t len, cqrs_error_t *err) {
+  if (!cqrs_command_parse(cmd, body, len, err)) return false;
+  const cqrs_command_spec_t *spec;
+  const cqrs_decider_t *d = cqrs_decider_for_command(cmd->type, &spec);
+  if (!d) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "commandType", "unknown commandType \"%s\"", cmd->type);
+    return false;
+  }
+  char id[CQRS_UUID_LEN];
+  if (!cmd->command_id) {
+    cqrs_uuid_random(id);
+    cqrs_command_set_id(&cmd->command_id, id);
+  }
+  if (!cmd->aggregate_id) {
+    if (!spec->creates) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "aggregateId", "aggregateId is required for %s", cmd->type);
+      return false;
+    }
+    /* Derived, not random: a retried create with the same commandId lands on
+     * the same aggregate, where the commandId is recognised. */
+    cqrs_uuid_from_name(cmd->command_id, id);
+    cqrs_command_set_id(&cmd->aggregate_id, id);
+  }
+  return d->validate(cmd, err);
+}
+
+static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_ingress_t *ing = ctx;
+  size_t len;
+  const char *body = cqrs_http_req_body(req, &len);
+  cqrs_command_t cmd;
+  cqrs_error_t err = {0};
+  if (!prepare(&cmd, body, len, &err)) {
+    char labels[160];
+    snprintf(labels, sizeof labels, "type=\"%s\",status=\"400\"",
+             cmd.type && cqrs_decider_for_command(cmd.type, NULL) ? cmd.type : "unknown");
+    cqrs_metrics_add(ing->metrics, "commands_rejected_at_ingress_total", labels, 1);
+    cqrs_http_reply_cqrs_error(req, &err);
+    cqrs_command_cleanup(&cmd);
+    return;
+  }
+  size_t json_len;
+  char *json = cqrs_command_to_json(&cmd, &json_len);
+  /* Register before producing: the result may come back before produce returns. */
+  cqrs_http_deferred_t *d = cqrs_http_req_defer(req, ing->cfg->command_timeout_ms, 503, ing->timeout_json,
+                                                timeout_cb, ing);
+  pthread_mutex_lock(&ing->lock);
+  waiting_t *w = cqrs_map_get(ing->pending, cmd.command_id);
+  if (!w) {
+    w = calloc(1, sizeof *w);
+    cqrs_map_put(ing->pending, cmd.command_id, w);
+  }
+  w->waiters = realloc(w->waiters, (w->n + 1) * sizeof *w->waiters);
+  w->waiters[w->n++] = d;
+  pthread_mutex_unlock(&ing->lock);
+
+  const char *traceparent = cqrs_http_req_header(req, "traceparent");
+  rd_kafka_headers_t *hdrs = NULL;
+  if (traceparent) {
+    hdrs = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
+  }
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands),
+      RD_KAFKA_V_KEY(cmd.aggregate_id, strlen(cmd.aggregate_id)), RD_KAFKA_V_VALUE(json, json_len),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+      RD_KAFKA_V_OPAQUE(strdup(cmd.command_id)), RD_KAFKA_V_END);
+  if (e) {
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "cannot queue the command for Kafka: %s", rd_kafka_err2str(e));
+    cqrs_result_t r = {.status = 503, .command_id = cmd.command_id, .error = &err};
+    size_t rlen;
+    char *rjson = cqrs_result_to_json(&r, &rlen);
+    answer(ing, cmd.command_id, 503, rjson, rlen);
+    bson_free(rjson);
+  }
+  bson_free(json);
+  cqrs_command_cleanup(&cmd);
+}
+
+/* Assigns every results partition at its current end. */
+static bool assign_results(cqrs_ingress_t *ing, cqrs_error_t *err) {
+  int n = cqrs_kafka_partition_count(ing->results, ing->t_results, 10000, err);
+  if (n <= 0) return false;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+  bool ok = true;
+  for (int p = 0; p < n && ok; p++) {
+    int64_t lo, hi = RD_KAFKA_OFFSET_END;
+    ok = cqrs_kafka_watermarks(ing->results, ing->t_results, p, &lo, &hi, 15000, err);
+    rd_kafka_topic_partition_list_add(l, ing->t_results, p)->offset = hi;
+  }
+  if (ok) rd_kafka_assign(ing->results, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  return ok;
+}
+
+static void *results_main(void *arg) {
+  cqrs_ingress_t *ing = arg;
+  while (!atomic_load(&ing->stop)) {
+    rd_kafka_poll(ing->producer, 0); /* delivery reports */
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(ing->results, 50);
+    if (!m) continue;
+    int status;
+    if (!m->err && m->key && m->payload && cqrs_result_status(m->payload, m->len, &status)) {
+      char *command_id = strndup(m->key, m->key_len);
+      answer(ing, command_id, status, m->payload, m->len);
+      free(command_id);
+    } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      cqrs_log_warn(ing->log, "command-results reader error", "error", rd_kafka_message_errstr(m), NULL);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return NULL;
+}
+
+cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
+                                 cqrs_http_server_t *http, cqrs_error_t *err) {
+  cqrs_ingress_t *ing = calloc(1, sizeof *ing);
+  ing->log_copy = *log;
+  ing->cfg = cfg;
+  ing->log = log;
+  ing->metrics = metrics;
+  pthread_mutex_init(&ing->lock, NULL);
+  ing->pending = cqrs_map_new(free_waiting);
+  ing->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
+  ing->t_results = cqrs_config_topic(cfg, CQRS_TOPIC_RESULTS);
+  snprintf(ing->timeout_json, sizeof ing->timeout_json,
+           "{\"error\":\"no result within %d ms; the command may still be applied: retry with the same "
+           "commandId\"}",
+           cfg->command_timeout_ms);
+  cqrs_metrics_describe(metrics, "command_timeouts_total", CQRS_METRIC_COUNTER,
+                        "HTTP commands answered 503 because no result came in time.");
+  cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
+                        "HTTP commands refused before Kafka (400), by type.");
+  char group[256], timeout[16];
+  snprintf(group, sizeof group, "%scommand-svc-results", cfg->topic_prefix);
+  snprintf(timeout, sizeof timeout, "%d", cfg->command_timeout_ms);
+  rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", "linger.ms", "1",
+                                               "message.timeout.ms", timeout, NULL);
+  if (!pconf) goto fail;
+  rd_kafka_conf_set_opaque(pconf, ing);
+  rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
+  if (!(ing->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
+  rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
+                                               "read_committed", "enable.auto.commit", "false",
+                                               "fetch.wait.max.ms", "10", NULL);
+  if (!cconf || !(ing->results = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
+  cqrs_http_server_route(http, "POST", "/v1/commands", "/v1/commands", post_command_cb, ing);
+  return ing;
+fail:
+  cqrs_ingress_destroy(ing);
+  return NULL;
+}
+
+bool cqrs_ingress_start(cqrs_ingress_t *ing, cqrs_error_t *err) {
+  if (!assign_results(ing, err)) return false;
+  if (pthread_create(&ing->thread, NULL, results_main, ing) != 0) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the results thread");
+    return false;
+  }
+  ing->started = true;
+  return true;
+}
+
+void cqrs_ingress_stop(cqrs_ingress_t *ing) {
+  if (!ing || !ing->started) return;
+  atomic_store(&ing->stop, true);
+  pthread_join(ing->thread, NULL);
+  ing->started = false;
+  rd_kafka_flush(ing->producer, 5000);
+}
+
+void cqrs_ingress_destroy(cqrs_ingress_t *ing) {
+  if (!ing) return;
+  cqrs_ingress_stop(ing);
+  if (ing->results) {
+    rd_kafka_consumer_close(ing->results);
+    rd_kafka_destroy(ing->results);
+  }
+  if (ing->producer) rd_kafka_destroy(ing->producer);
+  cqrs_map_destroy(ing->pending);
+  pthread_mutex_destroy(&ing->lock);
+  free(ing->t_commands);
+  free(ing->t_results);
+  free(ing);
+}

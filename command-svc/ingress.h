@@ -1,0 +1,32 @@
+/* HTTP ingress: POST /v1/commands checks the command, gives it its ids,
+ * produces it to `commands` (key = aggregateId) and answers from the matching
+ * record on `command-results` (request-reply over Kafka), or 503 once the
+ * deadline passes. Every instance reads every result partition from the
+ * moment it starts, so any replica can answer any command. */
+#ifndef CQRS_INGRESS_H
+#define CQRS_INGRESS_H
+
+#include "cqrs/config.h"
+#include "cqrs/error.h"
+#include "cqrs/http.h"
+#include "cqrs/log.h"
+#include "cqrs/metrics.h"
+
+typedef struct cqrs_ingress cqrs_ingress_t;
+
+/* Creates the producer and the results reader and adds POST /v1/commands to
+ * http. cfg, log, metrics and http are borrowed. NULL with err when Kafka is
+ * unusable. */
+cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
+                                 cqrs_http_server_t *http, cqrs_error_t *err);
+
+/* Starts reading results (from their current end) on a thread of its own. */
+bool cqrs_ingress_start(cqrs_ingress_t *ing, cqrs_error_t *err);
+
+/* Stops the results thread and flushes the producer. Safe to call twice. */
+void cqrs_ingress_stop(cqrs_ingress_t *ing);
+
+/* Stops and frees. NULL is fine. */
+void cqrs_ingress_destroy(cqrs_ingress_t *ing);
+
+#endif

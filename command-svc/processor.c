@@ -1,0 +1,168 @@
+/* The pure command pipeline: parse, route, check, decide, evolve. */
+#include "processor.h"
+
+#include "cqrs/result.h"
+#include "cqrs/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_result(cqrs_outcome_t *out, const cqrs_result_t *r) {
+  out->status = r->status;
+  out->result_json = cqrs_result_to_json(r, &out->result_len);
+}
+
+static void refuse(cqrs_outcome_t *out, const cqrs_command_t *cmd, const cqrs_error_t *err) {
+  cqrs_result_t r = {.status = cqrs_error_http_status(err->code),
+                     .command_id = cmd->command_id,
+                     .aggregate_id = cmd->aggregate_id,
+                     .error = err};
+  set_result(out, &r);
+}
+
+/* Builds the wire event for decided event i at version. */
+static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_command_t *cmd,
+                       const cqrs_decided_event_t *de, int64_t version, const cqrs_process_ctx_t *ctx) {
+  char id[CQRS_UUID_LEN];
+  cqrs_uuid_random(id);
+  ev->id = strdup(id);
+  ev->type = strdup(de->type);
+  ev->source = strdup(ctx->source);
+  ev->aggregate_type = strdup(d->aggregate_type);
+  ev->aggregate_id = strdup(cmd->aggregate_id);
+  ev->time = strdup(ctx->now);
+  ev->correlation_id = cmd->correlation_id ? strdup(cmd->correlation_id) : NULL;
+  ev->causation_id = strdup(cmd->command_id);
+  ev->traceparent = ctx->traceparent ? strdup(ctx->traceparent) : NULL;
+  ev->version = version;
+  ev->data = bson_copy(&de->data);
+}
+
+/* Runs the decider and, when it accepts, fills events, staged state and the
+ * 201 result (200 when nothing changes). */
+static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqrs_command_t *cmd,
+                   const cqrs_process_ctx_t *ctx, cqrs_outcome_t *out) {
+  cqrs_error_t err = {0};
+  cqrs_decision_t decision = {0};
+  const bson_t *state = current && current->version > 0 ? current->state : NULL;
+  int64_t version = current ? current->version : 0;
+  if (!d->decide(state, cmd, ctx->now, &decision, &err)) {
+    refuse(out, cmd, &err);
+    goto done;
+  }
+  if (decision.n_events == 0) {
+    cqrs_result_t r = {.status = 200, .command_id = cmd->command_id,
+                       .aggregate_id = cmd->aggregate_id, .version = version};
+    set_result(out, &r);
+    goto done;
+  }
+  cqrs_aggregate_t *next = current ? cqrs_aggregate_copy(current)
+                                   : cqrs_aggregate_new(cmd->aggregate_id, d->aggregate_type, ctx->partition);
+  for (size_t i = 0; i < decision.n_events; i++) {
+    make_event(&out->events[i], d, cmd, &decision.events[i], version + (int64_t)i + 1, ctx);
+    bson_t *evolved = bson_new();
+    d->evolve(next->state, decision.events[i].type, &decision.events[i].data, evolved);
+    if (next->state) bson_destroy(next->state);
+    next->state = evolved;
+  }
+  out->n_events = decision.n_events;
+  next->version = version + (int64_t)decision.n_events;
+  const cqrs_event_t *last = &out->events[out->n_events - 1];
+  cqrs_result_t r = {.status = 201, .command_id = cmd->command_id, .aggregate_id = cmd->aggregate_id,
+                     .version = next->version, .event_id = last->id, .event_type = last->type};
+  set_result(out, &r);
+  cqrs_aggregate_remember(next, cmd->command_id, out->result_json);
+  out->staged = next;
+done:
+  cqrs_decision_cleanup(&decision);
+}
+
+void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_process_ctx_t *ctx,
+                          const char *json, size_t len, cqrs_outcome_t *out) {
+  memset(out, 0, sizeof *out);
+  out->forward_partition = -1;
+  cqrs_command_t cmd;
+  cqrs_error_t err = {0};
+  const cqrs_command_spec_t *spec = NULL;
+  const cqrs_decider_t *d = NULL;
+  bool parsed = cqrs_command_parse(&cmd, json, len, &err);
+  /* A command without commandId still gets a result, under a new id. */
+  if (!cmd.command_id) {
+    char id[CQRS_UUID_LEN];
+    cqrs_uuid_random(id);
+    cqrs_command_set_id(&cmd.command_id, id);
+  }
+  out->command_id = strdup(cmd.command_id);
+  if (!parsed) {
+    refuse(out, &cmd, &err);
+    goto done;
+  }
+  d = cqrs_decider_for_command(cmd.type, &spec);
+  if (!d) {
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "commandType", "unknown commandType \"%s\"", cmd.type);
+    refuse(out, &cmd, &err);
+    goto done;
+  }
+  out->command_type = strdup(cmd.type);
+  if (!cmd.aggregate_id) {
+    if (!spec->creates) {
+      cqrs_error_set(&err, CQRS_ERR_INVALID, "aggregateId", "aggregateId is required for %s", cmd.type);
+      refuse(out, &cmd, &err);
+      goto done;
+    }
+    char id[CQRS_UUID_LEN];
+    cqrs_uuid_from_name(cmd.command_id, id);
+    cqrs_command_set_id(&cmd.aggregate_id, id);
+  }
+  out->aggregate_id = strdup(cmd.aggregate_id);
+  if (!d->validate(&cmd, &err)) {
+    refuse(out, &cmd, &err);
+    goto done;
+  }
+  int32_t owner = ctx->partition_of(cmd.aggregate_id, ctx->partition_ctx);
+  if (owner != ctx->partition) {
+    /* Not ours (e.g. a Kafka producer without a key): hand it, with its ids
+     * fixed, to the partition that owns the aggregate. */
+    out->forward_partition = owner;
+    out->forward_json = cqrs_command_to_json(&cmd, NULL);
+    goto done;
+  }
+  const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, cmd.aggregate_id);
+  const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
+  int64_t version = current ? current->version : 0;
+  if (seen) {
+    out->status = 200;
+    out->result_json = cqrs_result_restatus(seen, strlen(seen), 200, &out->result_len);
+  } else if (current && strcmp(current->aggregate_type, d->aggregate_type) != 0) {
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "aggregateId", "aggregate %s is a %s, not a %s",
+                   cmd.aggregate_id, current->aggregate_type, d->aggregate_type);
+    refuse(out, &cmd, &err);
+  } else if (!spec->creates && version == 0) {
+    cqrs_error_set(&err, CQRS_ERR_NOT_FOUND, NULL, "%s %s does not exist", d->aggregate_type, cmd.aggregate_id);
+    refuse(out, &cmd, &err);
+  } else if (cmd.has_expected_version && cmd.expected_version != version) {
+    cqrs_error_set(&err, CQRS_ERR_CONFLICT, NULL, "expectedVersion %lld but the %s is at version %lld",
+                   (long long)cmd.expected_version, d->aggregate_type, (long long)version);
+    err.current_version = version;
+    refuse(out, &cmd, &err);
+  } else if (spec->creates && version > 0) {
+    cqrs_error_set(&err, CQRS_ERR_REFUSED, NULL, "%s %s already exists", d->aggregate_type, cmd.aggregate_id);
+    refuse(out, &cmd, &err);
+  } else {
+    decide(d, current, &cmd, ctx, out);
+  }
+done:
+  cqrs_command_cleanup(&cmd);
+}
+
+void cqrs_outcome_cleanup(cqrs_outcome_t *out) {
+  for (size_t i = 0; i < out->n_events; i++) cqrs_event_cleanup(&out->events[i]);
+  cqrs_aggregate_destroy(out->staged);
+  bson_free(out->result_json);
+  bson_free(out->forward_json);
+  free(out->command_id);
+  free(out->aggregate_id);
+  free(out->command_type);
+  memset(out, 0, sizeof *out);
+}
