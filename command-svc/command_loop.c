@@ -33,6 +33,7 @@ struct cqrs_command_loop {
   bool started;
   atomic_bool stop;
   atomic_bool failed;
+  atomic_bool joined; /* a first assignment arrived: the group knows us */
 };
 
 static int32_t partition_of(const char *key, void *ctx) {
@@ -71,6 +72,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     cqrs_log_info(loop->log, "partitions assigned and restored", "partitions", count, "aggregates", n,
                   "restoreMs", ms, NULL);
     rd_kafka_assign(rk, parts);
+    atomic_store(&loop->joined, true);
   } else {
     cqrs_aggregate_store_abort(loop->store);
     for (int i = 0; i < parts->cnt; i++)
@@ -353,6 +355,10 @@ bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop) { return atomic_l
 bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err) {
   if (atomic_load(&loop->failed)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the command loop failed");
+    return false;
+  }
+  if (!atomic_load(&loop->joined)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "not yet a member of the command-svc consumer group");
     return false;
   }
   if (!cqrs_kafka_ping(loop->producer, 2000)) {

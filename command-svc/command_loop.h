@@ -35,7 +35,8 @@ void cqrs_command_loop_stop(cqrs_command_loop_t *loop);
  * process so main stops and exits non-zero). */
 bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop);
 
-/* True while Kafka answers and the loop has not failed. */
+/* True once the loop joined its consumer group, while Kafka answers and the
+ * loop has not failed. */
 bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err);
 
 /* Stops (if needed) and frees. NULL is fine. */

@@ -104,9 +104,9 @@ static void render_series(bson_string_t *out, const series_t *s, cqrs_metric_typ
   const char *sep = s->labels[0] ? "," : "";
   if (type != CQRS_METRIC_HISTOGRAM) {
     if (s->labels[0])
-      bson_string_append_printf(out, "%s{%s} %.17g\n", s->name, s->labels, s->value);
+      bson_string_append_printf(out, "%s{%s} %.15g\n", s->name, s->labels, s->value);
     else
-      bson_string_append_printf(out, "%s %.17g\n", s->name, s->value);
+      bson_string_append_printf(out, "%s %.15g\n", s->name, s->value);
     return;
   }
   for (size_t i = 0; i < N_BUCKETS; i++)
@@ -114,7 +114,7 @@ static void render_series(bson_string_t *out, const series_t *s, cqrs_metric_typ
                               bucket_bounds[i], s->buckets[i]);
   bson_string_append_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %lu\n", s->name, s->labels, sep, s->count);
   const char *open = s->labels[0] ? "{" : "", *close = s->labels[0] ? "}" : "";
-  bson_string_append_printf(out, "%s_sum%s%s%s %.17g\n", s->name, open, s->labels, close, s->value);
+  bson_string_append_printf(out, "%s_sum%s%s%s %.15g\n", s->name, open, s->labels, close, s->value);
   bson_string_append_printf(out, "%s_count%s%s%s %lu\n", s->name, open, s->labels, close, s->count);
 }
 

@@ -1,0 +1,37 @@
+/* query-svc: wiring only. Reads MongoDB, never writes, never talks to Kafka. */
+#include "routes.h"
+
+#include "cqrs/mongo.h"
+#include "cqrs/service.h"
+
+extern char **environ;
+
+static bool ready_cb(void *ctx, cqrs_error_t *err) {
+  cqrs_routes_ctx_t *r = ctx;
+  return cqrs_mongo_ping(r->pool, r->db, err);
+}
+
+int main(void) {
+  cqrs_service_t svc;
+  cqrs_error_t err = {0};
+  cqrs_routes_ctx_t routes = {0};
+  int rc = 1;
+  if (!cqrs_service_init(&svc, "query-svc", 8081, environ, &err)) goto done;
+  if (!(routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) {
+    cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
+    goto done;
+  }
+  routes.db = svc.cfg.mongo_db;
+  routes.log = &svc.log;
+  cqrs_routes_users(svc.http, &routes);
+  cqrs_service_set_ready(&svc, ready_cb, &routes);
+  if (!cqrs_service_start(&svc, &err)) goto done;
+  cqrs_service_wait(&svc);
+  rc = 0;
+done:
+  cqrs_http_server_stop(svc.http);
+  if (routes.pool) mongoc_client_pool_destroy(routes.pool);
+  cqrs_log_info(&svc.log, "stopped", NULL);
+  cqrs_service_cleanup(&svc);
+  return rc;
+}
