@@ -310,7 +310,9 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   if (!pconf || !(loop->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
   rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
                                                "read_committed", "enable.auto.commit", "false",
-                                               "auto.offset.reset", "earliest", NULL);
+                                               "auto.offset.reset", "earliest",
+                                               /* a dead member's partitions move after 10 s, not 45 */
+                                               "session.timeout.ms", "10000", NULL);
   if (!cconf) goto fail;
   rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
   rd_kafka_conf_set_opaque(cconf, loop);

@@ -264,7 +264,9 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", NULL);
   if (!pconf || !(loop->dlq = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
   rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level", "read_committed",
-                                               "enable.auto.commit", "false", "auto.offset.reset", "earliest", NULL);
+                                               "enable.auto.commit", "false", "auto.offset.reset", "earliest",
+                                               /* a dead member's partitions move after 10 s, not 45 */
+                                               "session.timeout.ms", "10000", NULL);
   if (!cconf || !(loop->consumer = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   /* Subscribing to a topic that does not exist yet would wait for the next

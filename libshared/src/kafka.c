@@ -27,13 +27,14 @@ rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t 
   rd_kafka_conf_set_opaque(conf, (void *)log);
   rd_kafka_conf_set_log_cb(conf, log_cb);
   bool ok = set(conf, "bootstrap.servers", cfg->kafka_brokers, err);
-  for (size_t i = 0; ok && i < cfg->n_kafka_props; i++)
-    ok = set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err);
   va_list ap;
   va_start(ap, err);
   for (const char *k; ok && (k = va_arg(ap, const char *)) != NULL;)
     ok = set(conf, k, va_arg(ap, const char *), err);
   va_end(ap);
+  /* Last, so an operator's KAFKA_* setting wins over our defaults. */
+  for (size_t i = 0; ok && i < cfg->n_kafka_props; i++)
+    ok = set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err);
   if (!ok) {
     rd_kafka_conf_destroy(conf);
     return NULL;

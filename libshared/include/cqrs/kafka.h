@@ -19,9 +19,9 @@
 #define CQRS_TOPIC_RESULTS "command-results"
 #define CQRS_TOPIC_DLQ "events.dlq"
 
-/* A new librdkafka configuration with bootstrap.servers, every KAFKA_*
- * property, logs routed to log as JSON lines, and the given extra
- * "name", "value" pairs (NULL-terminated). NULL with err naming the bad
+/* A new librdkafka configuration with bootstrap.servers, the given
+ * "name", "value" pairs (NULL-terminated), then every KAFKA_* property (so an
+ * operator can override our defaults), logs routed to log as JSON lines. NULL with err naming the bad
  * property. The caller owns the result (rd_kafka_new takes it over).
  * The client's opaque is log; a caller that replaces it (for a rebalance
  * callback) must point it at a struct that begins with a cqrs_log_t. */

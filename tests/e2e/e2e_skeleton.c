@@ -1,0 +1,261 @@
+/* End to end: the User aggregate through command-svc, Kafka, projector-svc,
+ * MongoDB and query-svc, against the real local stack. */
+#include "testkit.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define VISIBLE_MS 30000
+
+static tk_env_t env;
+static pid_t pids[3];
+
+static void setup(void) {
+  tk_env_init(&env);
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+}
+
+static void teardown(void) {
+  for (int i = 0; i < 3; i++)
+    if (pids[i] > 0) tk_stop(pids[i], SIGTERM);
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 300);
+
+static tk_response_t post(const char *json) {
+  tk_response_t r;
+  tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
+  return r;
+}
+
+static bool version_at_least(const char *body, void *ctx) {
+  return tk_json_int(body, "version") >= *(int64_t *)ctx;
+}
+
+/* Waits until the user's read document reaches version; returns the body. */
+static char *await_user_version(const char *user_id, int64_t version) {
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s", user_id);
+  tk_response_t r;
+  bool ok = tk_await_get(env.query_port, path, 200, version_at_least, &version, VISIBLE_MS, &r);
+  cr_assert(ok, "user %s did not reach version %lld within %d ms (last: %d %s)", user_id, (long long)version,
+            VISIBLE_MS, r.status, r.body ? r.body : "");
+  char *body = strdup(r.body);
+  tk_response_cleanup(&r);
+  return body;
+}
+
+static char *create_user(const char *email, const char *name, const char *command_id) {
+  char json[512];
+  snprintf(json, sizeof json, "{\"commandType\":\"CreateUser\",\"email\":\"%s\",\"name\":\"%s\",\"commandId\":\"%s\"}",
+           email, name, command_id);
+  tk_response_t r = post(json);
+  cr_assert_eq(r.status, 201, "CreateUser answered %d: %s", r.status, r.body ? r.body : "");
+  cr_assert_eq(tk_json_int(r.body, "version"), 1);
+  char *id = tk_json_string(r.body, "aggregateId");
+  cr_assert_not_null(id);
+  tk_response_cleanup(&r);
+  return id;
+}
+
+static tk_response_t update_name(const char *id, const char *name, const char *command_id) {
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"commandId\":\"%s\","
+           "\"payload\":{\"changes\":{\"name\":\"%s\"}}}",
+           id, command_id, name);
+  return post(json);
+}
+
+Test(e2e, create_then_update_is_visible_by_id_and_email) {
+  char email[160], cmd[128];
+  snprintf(email, sizeof email, "john.%s@example.com", env.db);
+  snprintf(cmd, sizeof cmd, "create-%s", env.db);
+  char *id = create_user(email, "John Doe", cmd);
+
+  char *doc = await_user_version(id, 1);
+  char *got_email = tk_json_string(doc, "email"), *got_name = tk_json_string(doc, "name"),
+       *got_id = tk_json_string(doc, "userId");
+  cr_expect_str_eq(got_email, email);
+  cr_expect_str_eq(got_name, "John Doe");
+  cr_expect_str_eq(got_id, id);
+  cr_expect_not_null(tk_json_string(doc, "createdAt"));
+  free(got_email), free(got_name), free(got_id), free(doc);
+
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users?email=%s", email);
+  tk_response_t r;
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_assert_eq(r.status, 200, "by email: %d %s", r.status, r.body);
+  char *by_email = tk_json_string(r.body, "userId");
+  cr_expect_str_eq(by_email, id);
+  free(by_email);
+  tk_response_cleanup(&r);
+
+  /* The same create again, same commandId: the first outcome, nothing new. */
+  char json[512];
+  snprintf(json, sizeof json, "{\"commandType\":\"CreateUser\",\"email\":\"%s\",\"name\":\"John Doe\",\"commandId\":\"%s\"}",
+           email, cmd);
+  r = post(json);
+  cr_expect_eq(r.status, 200, "repeat answered %d: %s", r.status, r.body);
+  char *again = tk_json_string(r.body, "aggregateId");
+  cr_expect_str_eq(again, id);
+  cr_expect_eq(tk_json_int(r.body, "version"), 1);
+  free(again);
+  tk_response_cleanup(&r);
+
+  r = update_name(id, "John Q. Doe", "update-1");
+  cr_assert_eq(r.status, 201, "update answered %d: %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "version"), 2);
+  char *type = tk_json_string(r.body, "eventType");
+  cr_expect_str_eq(type, "UserProfileUpdated");
+  free(type);
+  tk_response_cleanup(&r);
+
+  doc = await_user_version(id, 2);
+  got_name = tk_json_string(doc, "name");
+  cr_expect_str_eq(got_name, "John Q. Doe");
+  cr_expect_eq(tk_json_int(doc, "version"), 2);
+  free(got_name), free(doc);
+
+  /* Nothing to change: 200, same version, no event. */
+  r = update_name(id, "John Q. Doe", "update-2");
+  cr_expect_eq(r.status, 200, "no-op update answered %d: %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "version"), 2);
+  cr_expect(tk_json_is_null(r.body, "eventId"));
+  tk_response_cleanup(&r);
+  free(id);
+}
+
+static void expect_error(const char *body, size_t len, int status, const char *field) {
+  tk_response_t r;
+  tk_http("POST", env.command_port, "/v1/commands", body, len, &r);
+  cr_expect_eq(r.status, status, "%.60s... answered %d: %s", body, r.status, r.body ? r.body : "");
+  char *err = tk_json_string(r.body, "error");
+  cr_expect_not_null(err, "no error message in %s", r.body);
+  free(err);
+  if (field) {
+    char *f = tk_json_string(r.body, "field");
+    cr_expect(f && strcmp(f, field) == 0, "expected field %s in %s", field, r.body);
+    free(f);
+  }
+  tk_response_cleanup(&r);
+}
+
+#define EXPECT_ERROR(json, status, field) expect_error(json, strlen(json), status, field)
+
+Test(e2e, bad_input_gets_a_clear_4xx_and_the_services_keep_running) {
+  EXPECT_ERROR("{not json", 400, NULL);
+  EXPECT_ERROR("[1,2]", 400, NULL);
+  EXPECT_ERROR("{\"email\":\"a@b.co\",\"name\":\"A\"}", 400, "commandType");
+  EXPECT_ERROR("{\"commandType\":\"LaunchRocket\"}", 400, "commandType");
+  EXPECT_ERROR("{\"commandType\":\"CreateUser\",\"name\":\"A\"}", 400, "email");
+  EXPECT_ERROR("{\"commandType\":\"CreateUser\",\"email\":\"not-an-email\",\"name\":\"A\"}", 400, "email");
+  EXPECT_ERROR("{\"commandType\":\"CreateUser\",\"email\":\"a@b.co\",\"name\":42}", 400, "name");
+  EXPECT_ERROR("{\"commandType\":\"CreateUser\",\"email\":\"a@b.co\",\"name\":\"A\",\"expectedVersion\":\"x\"}", 400,
+               "expectedVersion");
+  EXPECT_ERROR("{\"commandType\":\"UpdateUserProfile\",\"changes\":{\"name\":\"B\"}}", 400, "aggregateId");
+  EXPECT_ERROR("{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"x\"}", 400, "changes");
+
+  size_t big = (1 << 20) + 100;
+  char *huge = malloc(big);
+  memset(huge, ' ', big);
+  memcpy(huge, "{\"commandType\":\"CreateUser\",\"name\":\"", 37);
+  huge[big - 2] = '"', huge[big - 1] = '}';
+  expect_error(huge, big, 413, NULL);
+  free(huge);
+
+  EXPECT_ERROR("{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"no-such-user\",\"changes\":{\"name\":\"B\"}}",
+               404, NULL);
+
+  char email[160], cmd[128];
+  snprintf(email, sizeof email, "ann.%s@example.com", env.db);
+  snprintf(cmd, sizeof cmd, "create-ann-%s", env.db);
+  char *id = create_user(email, "Ann", cmd);
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"expectedVersion\":7,\"changes\":{\"name\":\"B\"}}",
+           id);
+  tk_response_t r = post(json);
+  cr_expect_eq(r.status, 409, "stale expectedVersion answered %d: %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "currentVersion"), 1);
+  tk_response_cleanup(&r);
+  snprintf(json, sizeof json, "{\"commandType\":\"CreateUser\",\"aggregateId\":\"%s\",\"email\":\"%s\",\"name\":\"X\"}",
+           id, email);
+  EXPECT_ERROR(json, 422, NULL);
+
+  tk_http("GET", env.query_port, "/v1/users/no-such-user", NULL, 0, &r);
+  cr_expect_eq(r.status, 404);
+  tk_response_cleanup(&r);
+  tk_http("GET", env.query_port, "/v1/users?mail=x", NULL, 0, &r);
+  cr_expect_eq(r.status, 400);
+  char *field = tk_json_string(r.body, "field");
+  cr_expect_str_eq(field, "mail");
+  free(field);
+  tk_response_cleanup(&r);
+  tk_http("GET", env.query_port, "/v1/users", NULL, 0, &r);
+  cr_expect_eq(r.status, 400);
+  tk_response_cleanup(&r);
+
+  /* Still serving, and still deciding. */
+  int ports[3] = {env.command_port, env.projector_port, env.query_port};
+  for (int i = 0; i < 3; i++) {
+    tk_http("GET", ports[i], "/readyz", NULL, 0, &r);
+    cr_expect_eq(r.status, 200, "service on port %d not ready after bad input", ports[i]);
+    tk_response_cleanup(&r);
+  }
+  r = update_name(id, "Ann B", "ann-update");
+  cr_expect_eq(r.status, 201, "%d %s", r.status, r.body);
+  tk_response_cleanup(&r);
+  free(await_user_version(id, 2));
+  free(id);
+}
+
+Test(e2e, a_service_restarted_mid_test_loses_nothing) {
+  char email[160], cmd[128];
+  snprintf(email, sizeof email, "rita.%s@example.com", env.db);
+  snprintf(cmd, sizeof cmd, "create-rita-%s", env.db);
+  char *id = create_user(email, "Rita", cmd);
+  free(await_user_version(id, 1));
+
+  /* The projector is down while the user changes. */
+  int status = tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "projector-svc did not stop cleanly: %d", status);
+  tk_response_t r = update_name(id, "Rita 2", "rita-2");
+  cr_assert_eq(r.status, 201, "%d %s", r.status, r.body);
+  tk_response_cleanup(&r);
+
+  /* command-svc dies hard and comes back: its state comes back from
+   * aggregate-state, so the next version is 3 and the old commandId is known. */
+  tk_stop(pids[TK_COMMAND], SIGKILL);
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  r = update_name(id, "Rita 2", "rita-2");
+  cr_expect_eq(r.status, 200, "repeat after restart answered %d: %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "version"), 2);
+  tk_response_cleanup(&r);
+  r = update_name(id, "Rita 3", "rita-3");
+  cr_assert_eq(r.status, 201, "%d %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "version"), 3);
+  tk_response_cleanup(&r);
+
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  char *doc = await_user_version(id, 3);
+  char *name = tk_json_string(doc, "name");
+  cr_expect_str_eq(name, "Rita 3");
+  free(name), free(doc);
+
+  /* query-svc holds nothing: a restart answers the same. */
+  status = tk_stop(pids[TK_QUERY], SIGTERM);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "query-svc did not stop cleanly: %d", status);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+  doc = await_user_version(id, 3);
+  cr_expect_eq(tk_json_int(doc, "version"), 3);
+  free(doc);
+  free(id);
+}

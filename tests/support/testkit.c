@@ -1,0 +1,242 @@
+/* End-to-end test support: HTTP client, service processes, awaiting. */
+#include "testkit.h"
+
+#include "cqrs/json.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int connect_to(const char *host, int port, int timeout_ms) {
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  char p[16];
+  snprintf(p, sizeof p, "%d", port);
+  if (getaddrinfo(host, p, &hints, &ai) != 0 || !ai) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(ai);
+  return fd;
+}
+
+bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out) {
+  memset(out, 0, sizeof *out);
+  int fd = connect_to("127.0.0.1", port, 30000);
+  if (fd < 0) return false;
+  char head[1024];
+  int n = snprintf(head, sizeof head,
+                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\n\r\n",
+                   method, path, body ? len : 0);
+  bool ok = write(fd, head, (size_t)n) == n;
+  for (size_t off = 0; ok && body && off < len;) {
+    ssize_t w = write(fd, body + off, len - off);
+    if (w <= 0) break; /* the server may answer (413) before reading it all */
+    off += (size_t)w;
+  }
+  size_t cap = 4096, used = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (used + 1 >= cap) buf = realloc(buf, cap *= 2);
+    ssize_t r = read(fd, buf + used, cap - used - 1);
+    if (r <= 0) break;
+    used += (size_t)r;
+  }
+  close(fd);
+  buf[used] = '\0';
+  char *sep = strstr(buf, "\r\n\r\n");
+  if (!ok || !sep || sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) {
+    free(buf);
+    out->status = 0;
+    return false;
+  }
+  out->headers = strndup(buf, (size_t)(sep - buf));
+  out->body = strdup(sep + 4);
+  out->len = strlen(out->body);
+  free(buf);
+  return true;
+}
+
+void tk_response_cleanup(tk_response_t *r) {
+  free(r->body);
+  free(r->headers);
+  memset(r, 0, sizeof *r);
+}
+
+static bson_t *parse(const char *json) { return json ? cqrs_json_parse(json, strlen(json), NULL) : NULL; }
+
+char *tk_json_string(const char *json, const char *key) {
+  bson_t *doc = parse(json);
+  bson_iter_t it;
+  char *s = NULL;
+  if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) s = strdup(bson_iter_utf8(&it, NULL));
+  if (doc) bson_destroy(doc);
+  return s;
+}
+
+int64_t tk_json_int(const char *json, const char *key) {
+  bson_t *doc = parse(json);
+  bson_iter_t it;
+  int64_t v = INT64_MIN;
+  if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NUMBER(&it)) v = bson_iter_as_int64(&it);
+  if (doc) bson_destroy(doc);
+  return v;
+}
+
+bool tk_json_is_null(const char *json, const char *key) {
+  bson_t *doc = parse(json);
+  bson_iter_t it;
+  bool v = doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NULL(&it);
+  if (doc) bson_destroy(doc);
+  return v;
+}
+
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* host:port of the first entry of a list like "h1:9092,h2:9092" or a mongodb URI. */
+static bool reachable(const char *what, const char *hostport_list) {
+  char host[256] = "127.0.0.1";
+  int port = 0;
+  const char *s = hostport_list;
+  if (strncmp(s, "mongodb://", 10) == 0) {
+    s += 10;
+    const char *at = strchr(s, '@');
+    if (at) s = at + 1;
+  }
+  if (sscanf(s, "%255[^:/,]:%d", host, &port) < 1) return false;
+  if (port == 0) port = strcmp(what, "Kafka") == 0 ? 9092 : 27017;
+  int fd = connect_to(host, port, 3000);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
+}
+
+void tk_env_init(tk_env_t *env) {
+  memset(env, 0, sizeof *env);
+  const char *b = getenv("KAFKA_BROKERS"), *m = getenv("MONGO_URI");
+  snprintf(env->brokers, sizeof env->brokers, "%s", b && *b ? b : "127.0.0.1:9092");
+  snprintf(env->mongo_uri, sizeof env->mongo_uri, "%s", m && *m ? m : "mongodb://127.0.0.1:27017");
+  if (!reachable("Kafka", env->brokers))
+    cr_assert_fail("Kafka is not reachable at %s: start the local stack (make run, or deploy/local/stack.sh start) "
+             "or point KAFKA_BROKERS at a broker",
+             env->brokers);
+  if (!reachable("MongoDB", env->mongo_uri))
+    cr_assert_fail("MongoDB is not reachable at %s: start the local stack (make run, or deploy/local/stack.sh start) "
+             "or point MONGO_URI at a server",
+             env->mongo_uri);
+  env->command_port = free_port();
+  env->query_port = free_port();
+  env->projector_port = free_port();
+  unsigned tag = (unsigned)getpid() ^ (unsigned)now_ms();
+  snprintf(env->prefix, sizeof env->prefix, "e2e%08x.", tag);
+  snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
+}
+
+static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
+
+pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
+  int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
+  char bin[512], log[512];
+  snprintf(bin, sizeof bin, "%s/%s", CQRS_BIN_DIR, names[svc]);
+  mkdir(CQRS_TEST_LOG_DIR, 0755);
+  snprintf(log, sizeof log, "%s/%s%s.log", CQRS_TEST_LOG_DIR, env->prefix, names[svc]);
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    setenv("HTTP_PORT", p, 1);
+    setenv("KAFKA_BROKERS", env->brokers, 1);
+    setenv("MONGO_URI", env->mongo_uri, 1);
+    setenv("MONGO_DB", env->db, 1);
+    setenv("TOPIC_PREFIX", env->prefix, 1);
+    setenv("TOPIC_PARTITIONS", "3", 1);
+    setenv("HTTP_THREADS", "2", 1);
+    for (const char *const *e = extra; e && *e; e++) putenv(strdup(*e));
+    execl(bin, bin, (char *)NULL);
+    _exit(127);
+  }
+  cr_assert(pid > 0, "fork failed");
+  int64_t deadline = now_ms() + 60000;
+  while (now_ms() < deadline) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      cr_assert_fail("%s exited during start (status %d); see %s", names[svc], status, log);
+    tk_response_t r;
+    bool ok = tk_http("GET", port, "/readyz", NULL, 0, &r) && r.status == 200;
+    tk_response_cleanup(&r);
+    if (ok) return pid;
+    pause_ms(100);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  cr_assert_fail("%s did not become ready within 60 s; see %s", names[svc], log);
+  return -1;
+}
+
+int tk_stop(pid_t pid, int sig) {
+  int status = 0;
+  kill(pid, sig);
+  int64_t deadline = now_ms() + 15000;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (now_ms() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    pause_ms(20);
+  }
+  return status;
+}
+
+bool tk_await_get(int port, const char *path, int want, bool (*pred)(const char *body, void *ctx), void *ctx,
+                  int timeout_ms, tk_response_t *r) {
+  int64_t deadline = now_ms() + timeout_ms;
+  memset(r, 0, sizeof *r);
+  for (;;) {
+    tk_response_cleanup(r);
+    if (tk_http("GET", port, path, NULL, 0, r) && r->status == want && (!pred || pred(r->body, ctx))) return true;
+    if (now_ms() > deadline) return false;
+    pause_ms(50);
+  }
+}

@@ -1,0 +1,62 @@
+/* Test support for end-to-end tests: a small blocking HTTP client, starting
+ * and stopping the service binaries, awaiting conditions with a deadline, and
+ * reading JSON answers. */
+#ifndef CQRS_TESTKIT_H
+#define CQRS_TESTKIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct {
+  int status; /* 0 when the connection failed */
+  char *body; /* NUL-terminated; free with tk_response_cleanup */
+  size_t len;
+  char *headers; /* raw header block */
+} tk_response_t;
+
+/* One HTTP/1.1 request to 127.0.0.1:port (Connection: close). body may be NULL.
+ * Returns false (status 0) when the server cannot be reached. */
+bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out);
+void tk_response_cleanup(tk_response_t *r);
+
+/* A string member of a JSON object (malloc'd), or NULL. */
+char *tk_json_string(const char *json, const char *key);
+/* An integer member of a JSON object, or INT64_MIN. */
+int64_t tk_json_int(const char *json, const char *key);
+/* True when the member is present and JSON null. */
+bool tk_json_is_null(const char *json, const char *key);
+
+/* The isolated environment of one test run: its ports, topic prefix and database. */
+typedef struct {
+  int command_port, query_port, projector_port;
+  char prefix[64];
+  char db[64];
+  char brokers[256];
+  char mongo_uri[256];
+} tk_env_t;
+
+/* Fills env with free ports and a unique prefix/db; fails the test with a clear
+ * message when Kafka or MongoDB cannot be reached. */
+void tk_env_init(tk_env_t *env);
+
+typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY } tk_service_t;
+
+/* Starts a service with env's settings (plus extra "NAME=value" strings,
+ * NULL-terminated, may be NULL); its log goes to CQRS_TEST_LOG_DIR. Waits
+ * (bounded) until /readyz answers 200 and returns its pid; fails the test
+ * otherwise. */
+pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra);
+
+/* Sends sig to pid and reaps it (bounded; SIGKILL after 15 s). Returns the
+ * exit status as waitpid gives it. */
+int tk_stop(pid_t pid, int sig);
+
+/* Repeats a GET until its status is want and pred (may be NULL) accepts the
+ * body, or timeout_ms passes. Between tries it waits 50 ms: the condition is
+ * awaited, not assumed. Returns true when met; r holds the last answer. */
+bool tk_await_get(int port, const char *path, int want, bool (*pred)(const char *body, void *ctx), void *ctx,
+                  int timeout_ms, tk_response_t *r);
+
+#endif
