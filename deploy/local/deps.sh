@@ -9,9 +9,9 @@ say() { echo "$PFX $*"; }
 die() { echo "$PFX ERROR: $*" >&2; exit 1; }
 
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   librdkafka-dev libmongoc-dev libbson-dev uuid-dev libcriterion-dev libevent-dev
-  kcat wrk curl
+  kcat wrk curl nginx-light
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)

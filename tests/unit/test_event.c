@@ -187,15 +187,3 @@ Test(event, value_need_not_be_nul_terminated) {
   cr_assert_eq(u_int(ev.data, "a"), 1);
   cqrs_event_cleanup(&ev);
 }
-
-Test(event, last_duplicate_header_wins) {
-  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS + 1];
-  char vbuf[24];
-  cqrs_event_t src = full_event();
-  size_t n = cqrs_event_to_headers(&src, h, vbuf);
-  h[n++] = (cqrs_header_t){"ce_id", "e-2", 3};
-  cqrs_event_t ev;
-  cr_assert(cqrs_event_from_record(&ev, h, n, DATA, strlen(DATA), NULL));
-  cr_assert_str_eq(ev.id, "e-2");
-  cqrs_event_cleanup(&ev);
-}

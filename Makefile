@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_GEN  := -G Ninja
+
+.PHONY: all deps build run stop status test test-unit clean
+
+all: build
+
+deps:
+	@deploy/local/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD)
+
+# Installs what is missing, builds, starts Kafka + FerretDB (unless KAFKA_BROKERS /
+# MONGO_URI point elsewhere) and the three services, and prints where they listen.
+run: build
+	@deploy/local/stack.sh start
+	@deploy/local/services.sh start
+
+stop:
+	@deploy/local/services.sh stop
+	@deploy/local/stack.sh stop
+
+status:
+	@deploy/local/stack.sh status
+	@deploy/local/services.sh status
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCQRS_SANITIZE=ON -DCQRS_E2E=OFF
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-unit: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD)
+	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+# The whole suite: sanitized unit tests, then unit + end-to-end against the
+# local stack (started here when it is not up). Ends with ctest's summary.
+test: build test-unit
+	@deploy/local/stack.sh start
+	cd $(BUILD) && ctest --output-on-failure
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

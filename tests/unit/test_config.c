@@ -1,0 +1,198 @@
+/* Configuration from an envp array (cqrs/config.h): defaults, overrides,
+ * KAFKA_* pass-through and the variables that are refused. */
+#include "cqrs/config.h"
+#include "unit.h"
+
+#include <stdlib.h>
+
+static cqrs_config_t cfg;
+static cqrs_error_t err;
+
+static void cleanup(void) { cqrs_config_cleanup(&cfg); }
+
+TestSuite(config, .fini = cleanup);
+
+static bool load(char *const *envp, int port) {
+  cqrs_error_clear(&err);
+  return cqrs_config_load(&cfg, envp, port, &err);
+}
+
+static const char *prop(const char *key) {
+  for (size_t i = 0; i < cfg.n_kafka_props; i++)
+    if (strcmp(cfg.kafka_props[i].key, key) == 0) return cfg.kafka_props[i].value;
+  return NULL;
+}
+
+Test(config, defaults) {
+  char *envp[] = {"PATH=/usr/bin", "HOME=/root", NULL};
+  cr_assert(load(envp, 8081), "%s", err.message);
+  cr_assert_str_eq(cfg.kafka_brokers, "127.0.0.1:9092");
+  cr_assert_str_eq(cfg.mongo_uri, "mongodb://127.0.0.1:27017");
+  cr_assert_str_eq(cfg.mongo_db, "cqrs");
+  cr_assert_str_eq(cfg.topic_prefix, "cqrs.");
+  cr_assert_eq(cfg.http_port, 8081);
+  cr_assert_eq(cfg.log_level, CQRS_LOG_INFO);
+  cr_assert_eq(cfg.n_kafka_props, 0);
+  cr_assert_eq(cfg.max_body_bytes, 1 << 20);
+  cr_assert_eq(cfg.command_timeout_ms, 5000);
+  cr_assert_eq(cfg.topic_partitions, 6);
+  cr_assert_eq(cfg.topic_replication, -1);
+  cr_assert_eq(cfg.shutdown_grace_ms, 10000);
+  cr_assert_geq(cfg.http_threads, 1);
+}
+
+Test(config, null_and_empty_envp) {
+  cr_assert(load(NULL, 8080));
+  cr_assert_str_eq(cfg.kafka_brokers, "127.0.0.1:9092");
+  cr_assert_eq(cfg.http_port, 8080);
+  cqrs_config_cleanup(&cfg);
+  char *empty[] = {NULL};
+  cr_assert(load(empty, 8082));
+  cr_assert_eq(cfg.http_port, 8082);
+}
+
+Test(config, default_port_is_per_service) {
+  char *envp[] = {NULL};
+  cr_assert(load(envp, 8082));
+  cr_assert_eq(cfg.http_port, 8082);
+}
+
+Test(config, overrides) {
+  char *envp[] = {"KAFKA_BROKERS=k1:9092,k2:9092", "MONGO_URI=mongodb://m:27018", "MONGO_DB=other",
+                  "TOPIC_PREFIX=t1.", "HTTP_PORT=9999", "LOG_LEVEL=debug", "MAX_BODY_BYTES=2048",
+                  "COMMAND_TIMEOUT_MS=250", "TOPIC_PARTITIONS=3", "TOPIC_REPLICATION=1",
+                  "SHUTDOWN_GRACE_MS=0", "HTTP_THREADS=2", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_str_eq(cfg.kafka_brokers, "k1:9092,k2:9092");
+  cr_assert_str_eq(cfg.mongo_uri, "mongodb://m:27018");
+  cr_assert_str_eq(cfg.mongo_db, "other");
+  cr_assert_str_eq(cfg.topic_prefix, "t1.");
+  cr_assert_eq(cfg.http_port, 9999);
+  cr_assert_eq(cfg.log_level, CQRS_LOG_DEBUG);
+  cr_assert_eq(cfg.max_body_bytes, 2048);
+  cr_assert_eq(cfg.command_timeout_ms, 250);
+  cr_assert_eq(cfg.topic_partitions, 3);
+  cr_assert_eq(cfg.topic_replication, 1);
+  cr_assert_eq(cfg.shutdown_grace_ms, 0);
+  cr_assert_eq(cfg.http_threads, 2);
+  cr_assert_eq(cfg.n_kafka_props, 0, "KAFKA_BROKERS is not a librdkafka property");
+}
+
+Test(config, log_level_any_case) {
+  char *warn[] = {"LOG_LEVEL=WARN", NULL};
+  cr_assert(load(warn, 8080));
+  cr_assert_eq(cfg.log_level, CQRS_LOG_WARN);
+  cqrs_config_cleanup(&cfg);
+  char *error[] = {"LOG_LEVEL=Error", NULL};
+  cr_assert(load(error, 8080));
+  cr_assert_eq(cfg.log_level, CQRS_LOG_ERROR);
+}
+
+Test(config, kafka_properties) {
+  char *envp[] = {"KAFKA_BROKERS=b:9092", "KAFKA_SASL_MECHANISM=PLAIN", "KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+                  "KAFKA_SASL_PASSWORD=p=w", "NOT_KAFKA_X=1", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_eq(cfg.n_kafka_props, 3);
+  cr_assert_str_eq(prop("sasl.mechanism"), "PLAIN");
+  cr_assert_str_eq(prop("security.protocol"), "SASL_SSL");
+  cr_assert_str_eq(prop("sasl.password"), "p=w", "the value is everything after the first '='");
+  for (size_t i = 0; i < cfg.n_kafka_props; i++) {
+    cr_assert_str_neq(cfg.kafka_props[i].key, "brokers");
+    cr_assert_str_neq(cfg.kafka_props[i].value, "b:9092");
+  }
+  cr_assert_str_eq(cfg.kafka_brokers, "b:9092");
+}
+
+static void assert_refused(const char *var, const char *field) {
+  char *envp[] = {(char *)var, NULL};
+  cr_assert_not(load(envp, 8080), "accepted %s", var);
+  cr_assert_eq(err.code, CQRS_ERR_INVALID);
+  cr_assert_str_eq(err.field, field, "%s", var);
+  cr_assert_neq(err.message[0], '\0');
+  /* "cfg then holds nothing to free" */
+  cr_assert_null(cfg.kafka_brokers);
+  cr_assert_null(cfg.kafka_props);
+}
+
+Test(config, bad_http_port) {
+  assert_refused("HTTP_PORT=abc", "HTTP_PORT");
+  assert_refused("HTTP_PORT=70000", "HTTP_PORT");
+  assert_refused("HTTP_PORT=0", "HTTP_PORT");
+  assert_refused("HTTP_PORT=-80", "HTTP_PORT");
+  assert_refused("HTTP_PORT=80x", "HTTP_PORT");
+}
+
+Test(config, http_port_bounds) {
+  char *lo[] = {"HTTP_PORT=1", NULL};
+  cr_assert(load(lo, 8080));
+  cr_assert_eq(cfg.http_port, 1);
+  cqrs_config_cleanup(&cfg);
+  char *hi[] = {"HTTP_PORT=65535", NULL};
+  cr_assert(load(hi, 8080));
+  cr_assert_eq(cfg.http_port, 65535);
+}
+
+Test(config, bad_log_level) {
+  assert_refused("LOG_LEVEL=verbose", "LOG_LEVEL");
+  assert_refused("LOG_LEVEL=infos", "LOG_LEVEL");
+}
+
+Test(config, bad_tuning_knobs) {
+  assert_refused("MAX_BODY_BYTES=10", "MAX_BODY_BYTES");
+  assert_refused("COMMAND_TIMEOUT_MS=fast", "COMMAND_TIMEOUT_MS");
+  assert_refused("TOPIC_PARTITIONS=0", "TOPIC_PARTITIONS");
+}
+
+Test(config, refusal_with_null_err) {
+  char *envp[] = {"HTTP_PORT=abc", NULL};
+  cr_assert_not(cqrs_config_load(&cfg, envp, 8080, NULL));
+}
+
+Test(config, empty_topic_prefix_allowed) {
+  char *envp[] = {"TOPIC_PREFIX=", NULL};
+  cr_assert(load(envp, 8080));
+  cr_assert_str_eq(cfg.topic_prefix, "");
+  char *t = cqrs_config_topic(&cfg, "events");
+  cr_assert_str_eq(t, "events");
+  free(t);
+}
+
+Test(config, empty_values_mean_default) {
+  char *envp[] = {"HTTP_PORT=", "LOG_LEVEL=", "KAFKA_BROKERS=", "MONGO_DB=", NULL};
+  cr_assert(load(envp, 8081), "%s", err.message);
+  cr_assert_eq(cfg.http_port, 8081);
+  cr_assert_eq(cfg.log_level, CQRS_LOG_INFO);
+  cr_assert_str_eq(cfg.kafka_brokers, "127.0.0.1:9092");
+  cr_assert_str_eq(cfg.mongo_db, "cqrs");
+}
+
+Test(config, name_must_match_exactly) {
+  char *envp[] = {"HTTP_PORTX=1", "MONGO_DB_X=nope", NULL};
+  cr_assert(load(envp, 8080));
+  cr_assert_eq(cfg.http_port, 8080);
+  cr_assert_str_eq(cfg.mongo_db, "cqrs");
+}
+
+Test(config, topic_name) {
+  char *envp[] = {NULL};
+  cr_assert(load(envp, 8080));
+  char *t = cqrs_config_topic(&cfg, "commands");
+  cr_assert_str_eq(t, "cqrs.commands");
+  free(t);
+  cqrs_config_cleanup(&cfg);
+  char *custom[] = {"TOPIC_PREFIX=test-42.", NULL};
+  cr_assert(load(custom, 8080));
+  t = cqrs_config_topic(&cfg, "command-results");
+  cr_assert_str_eq(t, "test-42.command-results");
+  free(t);
+}
+
+Test(config, cleanup_twice_and_zeroed) {
+  cqrs_config_t zero = {0};
+  cqrs_config_cleanup(&zero);
+  char *envp[] = {"KAFKA_CLIENT_ID=x", NULL};
+  cr_assert(load(envp, 8080));
+  cqrs_config_cleanup(&cfg);
+  cqrs_config_cleanup(&cfg);
+  cr_assert_null(cfg.kafka_brokers);
+}
