@@ -3,6 +3,7 @@
 #include "../decider.h"
 #include "cqrs/json.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -21,19 +22,16 @@ static bool check_name(const char *name, const char *field, cqrs_error_t *err) {
   return false;
 }
 
-/* Finds "name" or "email" in changes in any letter case. */
-static bool find_change(const bson_t *changes, const char *key, const char **out, const char *field,
-                        cqrs_error_t *err) {
+/* Reads "name" or "email" from changes in any letter case, with the same
+ * type and length rules as CreateUser. *out is NULL when absent. */
+static bool find_change(const bson_t *changes, const char *key, size_t max_len, const char **out,
+                        const char *field, cqrs_error_t *err) {
   bson_iter_t it;
   *out = NULL;
   if (!bson_iter_init(&it, changes)) return true;
   while (bson_iter_next(&it)) {
-    if (strcasecmp(bson_iter_key(&it), key) != 0 || BSON_ITER_HOLDS_NULL(&it)) continue;
-    if (!BSON_ITER_HOLDS_UTF8(&it)) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a string", field);
-      return false;
-    }
-    *out = bson_iter_utf8(&it, NULL);
+    if (strcasecmp(bson_iter_key(&it), key) == 0)
+      return cqrs_json_get_string(changes, bson_iter_key(&it), field, false, max_len, out, err);
   }
   return true;
 }
@@ -52,24 +50,15 @@ static bool validate_changes(const bson_t *changes, const char **name, const cha
       }
     }
   }
-  if (!find_change(changes, "name", name, "changes.name", err) ||
-      !find_change(changes, "email", email, "changes.email", err))
+  if (!find_change(changes, "name", NAME_MAX_CHARS, name, "changes.name", err) ||
+      !find_change(changes, "email", EMAIL_MAX, email, "changes.email", err))
     return false;
   if (!*name && !*email) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "changes", "changes must hold name and/or email");
     return false;
   }
-  if (*name && (strlen(*name) > NAME_MAX_CHARS * 4 || !check_name(*name, "changes.name", err))) {
-    if (strlen(*name) > NAME_MAX_CHARS * 4)
-      cqrs_error_set(err, CQRS_ERR_INVALID, "changes.name", "changes.name is too long");
-    return false;
-  }
-  if (*email && (strlen(*email) > EMAIL_MAX || !cqrs_decider_check_email(*email, "changes.email", err))) {
-    if (strlen(*email) > EMAIL_MAX)
-      cqrs_error_set(err, CQRS_ERR_INVALID, "changes.email", "changes.email is longer than %d characters", EMAIL_MAX);
-    return false;
-  }
-  return true;
+  return (!*name || check_name(*name, "changes.name", err)) &&
+         (!*email || cqrs_decider_check_email(*email, "changes.email", err));
 }
 
 static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
@@ -110,8 +99,8 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   bson_t changes, ch;
   bool present;
   cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, NULL);
-  find_change(&changes, "name", &name, "", NULL);
-  find_change(&changes, "email", &email, "", NULL);
+  find_change(&changes, "name", 0, &name, "", NULL);
+  find_change(&changes, "email", 0, &email, "", NULL);
   bool new_name = name && strcmp(name, state_str(state, "name")) != 0;
   bool new_email = email && strcmp(email, state_str(state, "email")) != 0;
   if (!new_name && !new_email) return true; /* valid, changes nothing */

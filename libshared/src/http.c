@@ -248,13 +248,14 @@ static void send_error(struct evhttp_request *r, int status, const char *message
   bson_string_free(s, true);
 }
 
-static bool route_matches(const route_t *rt, const char *method, const char *path) {
-  if (strcmp(rt->method, method) != 0 &&
-      !(strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
-    return false;
+static bool path_matches(const route_t *rt, const char *path) {
   if (!rt->prefix) return strcmp(rt->path, path) == 0;
   size_t n = strlen(rt->path);
   return strncmp(rt->path, path, n) == 0 && path[n] != '\0';
+}
+
+static bool method_matches(const route_t *rt, const char *method) {
+  return strcmp(rt->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
 }
 
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
@@ -268,11 +269,9 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
   bool path_known = false;
   for (size_t i = 0; i < srv->n_routes && !req.route; i++) {
     const route_t *rt = &srv->routes[i];
-    bool path_ok = rt->prefix ? strncmp(rt->path, req.path, strlen(rt->path)) == 0 &&
-                                    req.path[strlen(rt->path)] != '\0'
-                              : strcmp(rt->path, req.path) == 0;
+    bool path_ok = path_matches(rt, req.path);
     path_known |= path_ok;
-    if (route_matches(rt, method, req.path)) req.route = rt;
+    if (path_ok && method_matches(rt, method)) req.route = rt;
   }
   size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
   if (!req.route) {

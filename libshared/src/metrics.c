@@ -134,6 +134,13 @@ char *cqrs_metrics_render(cqrs_metrics_t *m, size_t *len) {
     }
     if (!any && fam->type != CQRS_METRIC_HISTOGRAM) bson_string_append_printf(out, "%s 0\n", fam->name);
   }
+  /* Series of undeclared families still show, untyped. */
+  for (size_t i = 0; i < m->n_series; i++) {
+    bool declared = false;
+    for (size_t f = 0; f < m->n_families && !declared; f++)
+      declared = strcmp(m->families[f].name, m->series[i].name) == 0;
+    if (!declared) render_series(out, &m->series[i], CQRS_METRIC_COUNTER);
+  }
   pthread_mutex_unlock(&m->lock);
   if (len) *len = out->len;
   char *s = strdup(out->str);

@@ -184,6 +184,6 @@ Test(event, value_need_not_be_nul_terminated) {
   cqrs_event_t ev;
   cqrs_error_t err = {0};
   cr_assert(cqrs_event_from_record(&ev, h, n, buf, 7, &err), "%s", err.message);
-  cr_assert_eq(u_int(ev.data, "a"), 1);
+  cr_assert_eq(u_i64(ev.data, "a"), 1);
   cqrs_event_cleanup(&ev);
 }

@@ -34,7 +34,7 @@ static inline const char *u_str(const bson_t *doc, const char *path) {
 }
 
 /* The integer at path; fails the test when absent or not an integer. */
-static inline int64_t u_int(const bson_t *doc, const char *path) {
+static inline int64_t u_i64(const bson_t *doc, const char *path) {
   bson_iter_t it, child;
   cr_assert(bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &child),
             "%s is absent", path);

@@ -1,0 +1,145 @@
+/* The HTTP server over real loopback sockets: routing, limits, query
+ * parameters, and requests answered later from another thread. */
+#include "testkit.h"
+
+#include "cqrs/http.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static cqrs_http_server_t *srv;
+static int port;
+
+static void echo_tail_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  const char *q = cqrs_http_req_query(req, "q");
+  char body[256];
+  int n = snprintf(body, sizeof body, "{\"tail\":\"%s\",\"q\":\"%s\"}", cqrs_http_req_tail(req), q ? q : "");
+  cqrs_http_reply_json(req, 200, body, (size_t)n);
+}
+
+static void body_len_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  size_t len;
+  cqrs_http_req_body(req, &len);
+  char body[64];
+  int n = snprintf(body, sizeof body, "{\"len\":%zu}", len);
+  cqrs_http_reply_json(req, 200, body, (size_t)n);
+}
+
+static void strict_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  static const char *const allowed[] = {"a", NULL};
+  const char *unknown;
+  if (cqrs_http_req_query_unknown(req, allowed, &unknown)) {
+    cqrs_http_reply_error(req, 400, "unknown parameter", unknown);
+    return;
+  }
+  cqrs_http_reply_json(req, 200, "{}", 2);
+}
+
+static void never_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  cqrs_http_deferred_t *d = cqrs_http_req_defer(req, 200, 503, "{\"error\":\"too late\"}", NULL, NULL);
+  cqrs_http_deferred_release(d); /* nobody will answer: the deadline does */
+}
+
+static void *complete_later(void *arg) {
+  struct timespec ts = {0, 20 * 1000000L};
+  nanosleep(&ts, NULL); /* an answer that comes from elsewhere, later */
+  cqrs_http_deferred_complete(arg, 201, "{\"done\":true}", 13);
+  return NULL;
+}
+
+static void later_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  cqrs_http_deferred_t *d = cqrs_http_req_defer(req, 5000, 503, "{\"error\":\"too late\"}", NULL, NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, complete_later, d);
+  pthread_detach(t);
+}
+
+static void setup(void) {
+  cqrs_error_t err = {0};
+  srv = cqrs_http_server_new(0, 2, 1024, &err);
+  cr_assert_not_null(srv, "%s", err.message);
+  cqrs_http_server_route(srv, "GET", "/echo/", "/echo/{x}", echo_tail_cb, NULL);
+  cqrs_http_server_route(srv, "POST", "/body", "/body", body_len_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/strict", "/strict", strict_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/never", "/never", never_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/later", "/later", later_cb, NULL);
+  cr_assert(cqrs_http_server_start(srv, &err), "%s", err.message);
+  port = cqrs_http_server_port(srv);
+}
+
+static void teardown(void) { cqrs_http_server_destroy(srv); }
+
+TestSuite(http, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(http, prefix_route_gives_the_decoded_tail_and_query) {
+  tk_response_t r;
+  cr_assert(tk_http("GET", port, "/echo/a%20b?q=x%2By", NULL, 0, &r));
+  cr_expect_eq(r.status, 200);
+  cr_expect_str_eq(r.body, "{\"tail\":\"a b\",\"q\":\"x+y\"}");
+  cr_expect(strstr(r.headers, "Content-Type: application/json") != NULL);
+  tk_response_cleanup(&r);
+}
+
+Test(http, unknown_route_is_404_and_wrong_method_405_with_json) {
+  tk_response_t r;
+  tk_http("GET", port, "/nope", NULL, 0, &r);
+  cr_expect_eq(r.status, 404);
+  char *e = tk_json_string(r.body, "error");
+  cr_expect_not_null(e);
+  free(e);
+  tk_response_cleanup(&r);
+  tk_http("GET", port, "/body", NULL, 0, &r);
+  cr_expect_eq(r.status, 405);
+  tk_response_cleanup(&r);
+}
+
+Test(http, body_over_the_limit_is_413_with_json_and_at_the_limit_is_served) {
+  char body[1025];
+  memset(body, 'x', sizeof body);
+  tk_response_t r;
+  tk_http("POST", port, "/body", body, 1024, &r);
+  cr_expect_eq(r.status, 200);
+  cr_expect_eq(tk_json_int(r.body, "len"), 1024);
+  tk_response_cleanup(&r);
+  tk_http("POST", port, "/body", body, 1025, &r);
+  cr_expect_eq(r.status, 413);
+  char *e = tk_json_string(r.body, "error");
+  cr_expect(e && strstr(e, "1024"), "413 body: %s", r.body);
+  free(e);
+  tk_response_cleanup(&r);
+}
+
+Test(http, unknown_query_parameter_is_named) {
+  tk_response_t r;
+  tk_http("GET", port, "/strict?a=1&zz=2", NULL, 0, &r);
+  cr_expect_eq(r.status, 400);
+  char *f = tk_json_string(r.body, "field");
+  cr_expect_str_eq(f, "zz");
+  free(f);
+  tk_response_cleanup(&r);
+}
+
+Test(http, deferred_request_answers_its_timeout_when_nobody_completes_it) {
+  tk_response_t r;
+  tk_http("GET", port, "/never", NULL, 0, &r);
+  cr_expect_eq(r.status, 503);
+  cr_expect_str_eq(r.body, "{\"error\":\"too late\"}");
+  tk_response_cleanup(&r);
+}
+
+Test(http, deferred_request_is_completed_from_another_thread) {
+  tk_response_t r;
+  tk_http("GET", port, "/later", NULL, 0, &r);
+  cr_expect_eq(r.status, 201);
+  cr_expect_str_eq(r.body, "{\"done\":true}");
+  tk_response_cleanup(&r);
+}

@@ -1,0 +1,405 @@
+/* The pure command pipeline (command-svc/processor.h): one command record in,
+ * its outcome out, against an aggregate store the test stages into. */
+#include "processor.h"
+
+#include "cqrs/json.h"
+#include "cqrs/util.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define OUR_PARTITION 3
+
+static int32_t ours(const char *key, void *ctx) {
+  (void)key, (void)ctx;
+  return OUR_PARTITION;
+}
+static int32_t elsewhere(const char *key, void *ctx) {
+  (void)key;
+  return *(int32_t *)ctx;
+}
+
+static const char *NOW = "2026-03-01T10:00:00.000Z";
+
+static cqrs_aggregate_store_t *store;
+static cqrs_outcome_t out;
+static cqrs_process_ctx_t ctx;
+static bson_t *result;
+
+static void setup(void) {
+  store = cqrs_aggregate_store_new();
+  ctx = (cqrs_process_ctx_t){.partition = OUR_PARTITION, .partition_of = ours, .now = NOW,
+                             .source = "/command-svc", .traceparent = NULL};
+}
+
+static void teardown(void) {
+  cqrs_outcome_cleanup(&out);
+  if (result) bson_destroy(result);
+  result = NULL;
+  cqrs_aggregate_store_destroy(store);
+}
+
+TestSuite(processor, .init = setup, .fini = teardown);
+
+/* Processes json; result holds the parsed result JSON (NULL when forwarded). */
+static void process(const char *json) {
+  cqrs_outcome_cleanup(&out);
+  if (result) bson_destroy(result);
+  result = NULL;
+  cqrs_process_command(store, &ctx, json, strlen(json), &out);
+  if (out.result_json) {
+    cr_assert_eq(out.result_len, strlen(out.result_json));
+    result = u_parse(out.result_json);
+    cr_assert_eq(u_i64(result, "status"), out.status, "status in the body: %s", out.result_json);
+  }
+}
+
+/* Takes the staged aggregate and commits it, as the command loop does after a
+ * committed Kafka transaction. */
+static void commit_staged(void) {
+  cr_assert_not_null(out.staged);
+  cqrs_aggregate_store_stage(store, out.staged);
+  out.staged = NULL;
+  cqrs_aggregate_store_commit(store);
+}
+
+static void assert_refused(int status, const char *field) {
+  cr_assert_eq(out.status, status, "%s", out.result_json);
+  cr_assert_not_null(result);
+  cr_assert_neq(u_str(result, "error")[0], '\0');
+  if (field)
+    cr_assert_str_eq(u_str(result, "field"), field, "%s", out.result_json);
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_null(out.staged);
+  cr_assert_eq(out.forward_partition, -1);
+  cr_assert_not_null(out.command_id, "a refusal is still keyed by a commandId");
+}
+
+#define CREATE "{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-1\",\"aggregateId\":\"u-1\"," \
+               "\"correlationId\":\"corr-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}"
+
+/* Creates u-1 at version 1 and commits it. */
+static void create_committed(void) {
+  process(CREATE);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  commit_staged();
+}
+
+Test(processor, not_json) {
+  process("this is not json");
+  assert_refused(400, NULL);
+  cr_assert_str_eq(u_str(result, "commandId"), out.command_id, "a generated commandId");
+  cr_assert_eq(strlen(out.command_id), CQRS_UUID_LEN - 1);
+  cr_assert_null(out.command_type);
+}
+
+Test(processor, array_body) {
+  process("[{\"commandType\":\"CreateUser\"}]");
+  assert_refused(400, NULL);
+}
+
+Test(processor, missing_command_type_keeps_command_id) {
+  process("{\"commandId\":\"cmd-x\",\"email\":\"a@b.io\"}");
+  assert_refused(400, "commandType");
+  cr_assert_str_eq(out.command_id, "cmd-x");
+  cr_assert_str_eq(u_str(result, "commandId"), "cmd-x");
+}
+
+Test(processor, unknown_command_type) {
+  process("{\"commandType\":\"DeleteUser\",\"commandId\":\"c\",\"aggregateId\":\"u-1\"}");
+  assert_refused(400, "commandType");
+  cr_assert_null(out.command_type, "only known types are reported for metrics");
+}
+
+Test(processor, update_without_aggregate_id) {
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"c\",\"changes\":{\"name\":\"Bo\"}}");
+  assert_refused(400, "aggregateId");
+  cr_assert_str_eq(out.command_type, "UpdateUserProfile");
+}
+
+Test(processor, invalid_fields) {
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"c\",\"email\":\"a@b.io\",\"name\":5}");
+  assert_refused(400, "name");
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"c\",\"name\":\"A\"}");
+  assert_refused(400, "email");
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"c\",\"name\":\"A\",\"email\":\"a@b.io\","
+          "\"expectedVersion\":-2}");
+  assert_refused(400, "expectedVersion");
+}
+
+Test(processor, create_derives_aggregate_id) {
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-derive\","
+                     "\"email\":\"a@b.io\",\"name\":\"A\"}";
+  process(json);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  char want[CQRS_UUID_LEN];
+  cqrs_uuid_from_name("cmd-derive", want);
+  cr_assert_str_eq(out.aggregate_id, want);
+  cr_assert_str_eq(u_str(result, "aggregateId"), want);
+  cr_assert_str_eq(out.events[0].aggregate_id, want);
+  cr_assert_str_eq(out.staged->aggregate_id, want);
+  /* the same commandId always lands on the same aggregate */
+  cqrs_aggregate_store_t *other = cqrs_aggregate_store_new();
+  cqrs_outcome_t again;
+  cqrs_process_command(other, &ctx, json, strlen(json), &again);
+  cr_assert_str_eq(again.aggregate_id, want);
+  cqrs_outcome_cleanup(&again);
+  cqrs_aggregate_store_destroy(other);
+}
+
+Test(processor, update_of_missing_aggregate) {
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"c\",\"aggregateId\":\"ghost\","
+          "\"changes\":{\"name\":\"Bo\"}}");
+  assert_refused(404, NULL);
+  cr_assert_str_eq(u_str(result, "aggregateId"), "ghost");
+}
+
+Test(processor, update_of_missing_with_expected_version) {
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"c\",\"aggregateId\":\"ghost\","
+          "\"expectedVersion\":0,\"changes\":{\"name\":\"Bo\"}}");
+  assert_refused(404, NULL);
+}
+
+Test(processor, accepted_create) {
+  ctx.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  process(CREATE);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.command_id, "cmd-1");
+  cr_assert_str_eq(out.aggregate_id, "u-1");
+  cr_assert_str_eq(out.command_type, "CreateUser");
+  cr_assert_eq(out.forward_partition, -1);
+  cr_assert_null(out.forward_json);
+
+  cr_assert_eq(out.n_events, 1);
+  const cqrs_event_t *ev = &out.events[0];
+  cr_assert_str_eq(ev->type, "UserCreated");
+  cr_assert_eq(ev->version, 1);
+  cr_assert_str_eq(ev->aggregate_type, "user");
+  cr_assert_str_eq(ev->aggregate_id, "u-1");
+  cr_assert_str_eq(ev->source, "/command-svc");
+  cr_assert_str_eq(ev->time, NOW);
+  cr_assert_str_eq(ev->causation_id, "cmd-1");
+  cr_assert_str_eq(ev->correlation_id, "corr-1");
+  cr_assert_str_eq(ev->traceparent, ctx.traceparent);
+  cr_assert_eq(strlen(ev->id), CQRS_UUID_LEN - 1);
+  cr_assert_str_eq(u_str(ev->data, "userId"), "u-1");
+  cr_assert_str_eq(u_str(ev->data, "email"), "ann@example.com");
+  cr_assert_str_eq(u_str(ev->data, "name"), "Ann");
+  cr_assert_str_eq(u_str(ev->data, "createdAt"), NOW);
+
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(ev, h, vbuf);
+  cqrs_event_t wire;
+  char *value = cqrs_json_write(ev->data, NULL);
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&wire, h, n, value, strlen(value), &err), "%s", err.message);
+  cr_assert_str_eq(wire.id, ev->id);
+  cr_assert_str_eq(wire.type, "UserCreated");
+  cr_assert_str_eq(wire.aggregate_id, "u-1");
+  cr_assert_str_eq(wire.aggregate_type, "user");
+  cr_assert_eq(wire.version, 1);
+  cr_assert_str_eq(wire.causation_id, "cmd-1");
+  cr_assert_str_eq(wire.correlation_id, "corr-1");
+  cqrs_event_cleanup(&wire);
+  bson_free(value);
+
+  cr_assert_str_eq(u_str(result, "commandId"), "cmd-1");
+  cr_assert_str_eq(u_str(result, "aggregateId"), "u-1");
+  cr_assert_eq(u_i64(result, "version"), 1);
+  cr_assert_str_eq(u_str(result, "eventId"), ev->id);
+  cr_assert_str_eq(u_str(result, "eventType"), "UserCreated");
+
+  cr_assert_not_null(out.staged);
+  cr_assert_eq(out.staged->version, 1);
+  cr_assert_eq(out.staged->partition, OUR_PARTITION);
+  cr_assert_str_eq(out.staged->aggregate_type, "user");
+  cr_assert_str_eq(u_str(out.staged->state, "name"), "Ann");
+  cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-1"), "the outcome is remembered");
+  cr_assert_null(cqrs_aggregate_store_get(store, "u-1"), "the processor does not stage itself");
+}
+
+Test(processor, repeated_command_id_is_idempotent) {
+  process(CREATE);
+  char *event_id = strdup(out.events[0].id);
+  commit_staged();
+  process(CREATE);
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_null(out.staged);
+  cr_assert_str_eq(u_str(result, "eventId"), event_id, "the first outcome, unchanged");
+  cr_assert_eq(u_i64(result, "version"), 1);
+  cr_assert_str_eq(u_str(result, "eventType"), "UserCreated");
+  cr_assert_str_eq(u_str(result, "aggregateId"), "u-1");
+  cr_assert_str_eq(u_str(result, "commandId"), "cmd-1");
+  free(event_id);
+}
+
+Test(processor, repeated_create_without_aggregate_id) {
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-r\",\"email\":\"a@b.io\",\"name\":\"A\"}";
+  process(json);
+  char *agg = strdup(out.aggregate_id);
+  commit_staged();
+  process(json);
+  cr_assert_eq(out.status, 200, "no second aggregate: %s", out.result_json);
+  cr_assert_str_eq(out.aggregate_id, agg);
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_eq(cqrs_aggregate_store_size(store), 1);
+  free(agg);
+}
+
+Test(processor, repeat_seen_in_staged_batch) {
+  process(CREATE);
+  cqrs_aggregate_store_stage(store, out.staged); /* not committed yet: same batch */
+  out.staged = NULL;
+  process(CREATE);
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert_eq(out.n_events, 0);
+}
+
+Test(processor, create_existing_is_refused) {
+  create_committed();
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"email\":\"x@example.com\",\"name\":\"X\"}");
+  assert_refused(422, NULL);
+}
+
+Test(processor, stale_expected_version) {
+  create_committed();
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"expectedVersion\":5,\"changes\":{\"name\":\"Bo\"}}");
+  assert_refused(409, NULL);
+  cr_assert_eq(u_i64(result, "currentVersion"), 1);
+}
+
+Test(processor, update_with_matching_expected_version) {
+  create_committed();
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"expectedVersion\":1,\"changes\":{\"Name\":\"Bo\"}}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(out.n_events, 1);
+  cr_assert_str_eq(out.events[0].type, "UserProfileUpdated");
+  cr_assert_eq(out.events[0].version, 2);
+  cr_assert_null(out.events[0].correlation_id);
+  cr_assert_str_eq(u_str(out.events[0].data, "changes.name"), "Bo");
+  cr_assert_eq(u_i64(result, "version"), 2);
+  cr_assert_str_eq(u_str(result, "eventType"), "UserProfileUpdated");
+  cr_assert_eq(out.staged->version, 2);
+  cr_assert_str_eq(u_str(out.staged->state, "name"), "Bo");
+  cr_assert_str_eq(u_str(out.staged->state, "email"), "ann@example.com");
+  cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-1"), "earlier outcomes are kept");
+  cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-2"));
+  commit_staged();
+  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
+}
+
+Test(processor, update_without_expected_version) {
+  create_committed();
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"payload\":{\"changes\":{\"email\":\"new@example.com\"}}}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(out.events[0].version, 2);
+}
+
+Test(processor, repeat_after_newer_version_answers_first_outcome) {
+  create_committed();
+  const char *update = "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+                       "\"expectedVersion\":1,\"changes\":{\"name\":\"Bo\"}}";
+  process(update);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  char *event_id = strdup(out.events[0].id);
+  commit_staged();
+  /* the aggregate is at version 2 now: the repeat is not a 409 */
+  process(update);
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 2);
+  cr_assert_str_eq(u_str(result, "eventId"), event_id);
+  cr_assert_eq(out.n_events, 0);
+  free(event_id);
+}
+
+Test(processor, create_with_expected_version_zero) {
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"c\",\"aggregateId\":\"u-7\","
+          "\"expectedVersion\":0,\"email\":\"a@b.io\",\"name\":\"A\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(out.events[0].version, 1);
+}
+
+Test(processor, no_op_update) {
+  create_committed();
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Ann\"}}");
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_null(out.staged, "nothing to stage");
+  cr_assert(u_is_null(result, "eventId"), "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 1, "the current version");
+  cr_assert_not(u_has(result, "error"));
+}
+
+Test(processor, routed_to_another_partition) {
+  int32_t target = 5;
+  ctx.partition_of = elsewhere;
+  ctx.partition_ctx = &target;
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-f\",\"correlationId\":\"corr-f\","
+          "\"expectedVersion\":0,\"payload\":{\"email\":\"a@b.io\",\"name\":\"A\"}}");
+  cr_assert_eq(out.forward_partition, 5);
+  cr_assert_not_null(out.forward_json);
+  cr_assert_null(out.result_json, "no result for a forwarded command");
+  cr_assert_eq(out.status, 0);
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_null(out.staged);
+
+  char want[CQRS_UUID_LEN];
+  cqrs_uuid_from_name("cmd-f", want);
+  cqrs_command_t fwd;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_command_parse(&fwd, out.forward_json, strlen(out.forward_json), &err), "%s", err.message);
+  cr_assert_str_eq(fwd.type, "CreateUser");
+  cr_assert_str_eq(fwd.command_id, "cmd-f");
+  cr_assert_str_eq(fwd.aggregate_id, want, "forwarded with its derived aggregateId");
+  cr_assert_str_eq(fwd.correlation_id, "corr-f");
+  cr_assert(fwd.has_expected_version);
+  cr_assert_eq(fwd.expected_version, 0);
+  cr_assert_str_eq(u_str(&fwd.fields, "email"), "a@b.io");
+  cr_assert_str_eq(u_str(&fwd.fields, "name"), "A");
+  cqrs_command_cleanup(&fwd);
+
+  /* processed on the owning partition, it is accepted on the same aggregate */
+  char *json = strdup(out.forward_json);
+  ctx.partition = 5;
+  process(json);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.aggregate_id, want);
+  cr_assert_eq(out.staged->partition, 5);
+  free(json);
+}
+
+Test(processor, forwarded_command_id_generated_when_absent) {
+  int32_t target = 0;
+  ctx.partition_of = elsewhere;
+  ctx.partition_ctx = &target;
+  process("{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"u-9\",\"changes\":{\"name\":\"Bo\"}}");
+  cr_assert_eq(out.forward_partition, 0);
+  bson_t *fwd = u_parse(out.forward_json);
+  cr_assert_str_eq(u_str(fwd, "commandId"), out.command_id, "the id it was given travels with it");
+  cr_assert_str_eq(u_str(fwd, "aggregateId"), "u-9");
+  bson_destroy(fwd);
+}
+
+Test(processor, invalid_command_is_refused_not_forwarded) {
+  int32_t target = 1;
+  ctx.partition_of = elsewhere;
+  ctx.partition_ctx = &target;
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"c\",\"name\":\"A\"}");
+  assert_refused(400, "email");
+  cr_assert_null(out.forward_json);
+}
+
+Test(processor, outcome_cleanup_twice) {
+  process(CREATE);
+  cqrs_outcome_cleanup(&out);
+  cqrs_outcome_cleanup(&out);
+  cr_assert_null(out.result_json);
+}
