@@ -37,6 +37,8 @@ typedef struct {
 
 typedef struct {
   const char *aggregate_type;            /* "user" */
+  const char *id_alias;                  /* a field that may carry the aggregateId
+                                            ("customerId"), or NULL */
   const cqrs_command_spec_t *commands;   /* the commands it handles */
   size_t n_commands;
   /* Checks cmd's own fields (types, required, shapes, lengths). False with a
@@ -57,6 +59,17 @@ typedef struct {
  * handles it. */
 const cqrs_decider_t *cqrs_decider_for_command(const char *command_type,
                                                const cqrs_command_spec_t **spec);
+
+/* Parses a command and makes it ready to decide: finds its decider (400
+ * "commandType" when none), gives it a commandId when it has none (UUIDv4), an
+ * aggregateId from the decider's id_alias field or, for a create, derived
+ * from the commandId (UUIDv5, so a retried create lands on the same
+ * aggregate), else 400 "aggregateId"; then runs the decider's field checks.
+ * *d and *spec are set as soon as the decider is known (NULL before). cmd is
+ * caller storage to cqrs_command_cleanup, also after a failure. Used by the
+ * HTTP ingress and the command loop alike. */
+bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, const cqrs_decider_t **d,
+                          const cqrs_command_spec_t **spec, cqrs_error_t *err);
 
 /* The decider of an aggregate type ("user"), or NULL. */
 const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type);

@@ -94,44 +94,20 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   free(command_id);
 }
 
-/* Checks a command as the command loop will, so bad input gets its 400 here
- * without a trip through Kafka, and gives it its commandId and aggregateId. */
-static bool prepare(cqrs_command_t *cmd, const char *body, size_t len, cqrs_error_t *err) {
-  if (!cqrs_command_parse(cmd, body, len, err)) return false;
-  const cqrs_command_spec_t *spec;
-  const cqrs_decider_t *d = cqrs_decider_for_command(cmd->type, &spec);
-  if (!d) {
-    cqrs_error_set(err, CQRS_ERR_INVALID, "commandType", "unknown commandType \"%s\"", cmd->type);
-    return false;
-  }
-  char id[CQRS_UUID_LEN];
-  if (!cmd->command_id) {
-    cqrs_uuid_random(id);
-    cqrs_command_set_id(&cmd->command_id, id);
-  }
-  if (!cmd->aggregate_id) {
-    if (!spec->creates) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, "aggregateId", "aggregateId is required for %s", cmd->type);
-      return false;
-    }
-    /* Derived, not random: a retried create with the same commandId lands on
-     * the same aggregate, where the commandId is recognised. */
-    cqrs_uuid_from_name(cmd->command_id, id);
-    cqrs_command_set_id(&cmd->aggregate_id, id);
-  }
-  return d->validate(cmd, err);
-}
-
 static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   cqrs_ingress_t *ing = ctx;
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_command_t cmd;
   cqrs_error_t err = {0};
-  if (!prepare(&cmd, body, len, &err)) {
+  const cqrs_decider_t *decider;
+  const cqrs_command_spec_t *spec;
+  /* The checks the command loop makes, so bad input gets its 400 here without
+   * a trip through Kafka. */
+  if (!cqrs_decider_prepare(&cmd, body, len, &decider, &spec, &err)) {
     char labels[160];
     snprintf(labels, sizeof labels, "type=\"%s\",status=\"400\"",
-             cmd.type && cqrs_decider_for_command(cmd.type, NULL) ? cmd.type : "unknown");
+             decider ? cmd.type : "unknown");
     cqrs_metrics_add(ing->metrics, "commands_rejected_at_ingress_total", labels, 1);
     cqrs_http_reply_cqrs_error(req, &err);
     cqrs_command_cleanup(&cmd);

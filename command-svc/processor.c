@@ -86,37 +86,17 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
   cqrs_error_t err = {0};
   const cqrs_command_spec_t *spec = NULL;
   const cqrs_decider_t *d = NULL;
-  bool parsed = cqrs_command_parse(&cmd, json, len, &err);
-  /* A command without commandId still gets a result, under a new id. */
+  bool ok = cqrs_decider_prepare(&cmd, json, len, &d, &spec, &err);
+  /* Even a malformed command gets a result, under a new id if it had none. */
   if (!cmd.command_id) {
     char id[CQRS_UUID_LEN];
     cqrs_uuid_random(id);
     cqrs_command_set_id(&cmd.command_id, id);
   }
   out->command_id = strdup(cmd.command_id);
-  if (!parsed) {
-    refuse(out, &cmd, &err);
-    goto done;
-  }
-  d = cqrs_decider_for_command(cmd.type, &spec);
-  if (!d) {
-    cqrs_error_set(&err, CQRS_ERR_INVALID, "commandType", "unknown commandType \"%s\"", cmd.type);
-    refuse(out, &cmd, &err);
-    goto done;
-  }
-  out->command_type = strdup(cmd.type);
-  if (!cmd.aggregate_id) {
-    if (!spec->creates) {
-      cqrs_error_set(&err, CQRS_ERR_INVALID, "aggregateId", "aggregateId is required for %s", cmd.type);
-      refuse(out, &cmd, &err);
-      goto done;
-    }
-    char id[CQRS_UUID_LEN];
-    cqrs_uuid_from_name(cmd.command_id, id);
-    cqrs_command_set_id(&cmd.aggregate_id, id);
-  }
-  out->aggregate_id = strdup(cmd.aggregate_id);
-  if (!d->validate(&cmd, &err)) {
+  if (d) out->command_type = strdup(cmd.type);
+  if (cmd.aggregate_id) out->aggregate_id = strdup(cmd.aggregate_id);
+  if (!ok) {
     refuse(out, &cmd, &err);
     goto done;
   }

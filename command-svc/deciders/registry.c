@@ -1,6 +1,9 @@
 /* The aggregates command-svc knows, and helpers every decider shares. */
 #include "decider.h"
 
+#include "cqrs/json.h"
+#include "cqrs/util.h"
+
 #include <string.h>
 
 static const cqrs_decider_t *const deciders[] = {&cqrs_user_decider};
@@ -23,6 +26,36 @@ const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type) {
   for (size_t i = 0; i < N_DECIDERS; i++)
     if (strcmp(deciders[i]->aggregate_type, aggregate_type) == 0) return deciders[i];
   return NULL;
+}
+
+bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, const cqrs_decider_t **d,
+                          const cqrs_command_spec_t **spec, cqrs_error_t *err) {
+  *d = NULL;
+  *spec = NULL;
+  if (!cqrs_command_parse(cmd, json, len, err)) return false;
+  if (!(*d = cqrs_decider_for_command(cmd->type, spec))) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "commandType", "unknown commandType \"%s\"", cmd->type);
+    return false;
+  }
+  char id[CQRS_UUID_LEN];
+  if (!cmd->command_id) {
+    cqrs_uuid_random(id);
+    cqrs_command_set_id(&cmd->command_id, id);
+  }
+  if (!cmd->aggregate_id && (*d)->id_alias) {
+    const char *alias;
+    if (!cqrs_json_get_string(&cmd->fields, (*d)->id_alias, NULL, false, CQRS_ID_MAX, &alias, err)) return false;
+    if (alias && *alias) cqrs_command_set_id(&cmd->aggregate_id, alias);
+  }
+  if (!cmd->aggregate_id) {
+    if (!(*spec)->creates) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "aggregateId", "aggregateId is required for %s", cmd->type);
+      return false;
+    }
+    cqrs_uuid_from_name(cmd->command_id, id);
+    cqrs_command_set_id(&cmd->aggregate_id, id);
+  }
+  return (*d)->validate(cmd, err);
 }
 
 bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type) {
