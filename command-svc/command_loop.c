@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #define BATCH_MAX 500
-#define TXN_TIMEOUT_MS 30000
+/* An open transaction of a crashed instance holds back read_committed readers
+ * (results, projections) until it times out or the instance restarts: keep it
+ * short; a batch transaction takes milliseconds. */
+#define TXN_TIMEOUT_MS 10000
 
 struct cqrs_command_loop {
   cqrs_log_t log_copy; /* first: the Kafka clients' opaque must point at a cqrs_log_t */

@@ -78,5 +78,6 @@ const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type);
 bool cqrs_decider_check_email(const char *email, const char *field, cqrs_error_t *err);
 
 extern const cqrs_decider_t cqrs_user_decider;
+extern const cqrs_decider_t cqrs_order_decider, cqrs_customer_decider;
 
 #endif

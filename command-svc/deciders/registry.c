@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-static const cqrs_decider_t *const deciders[] = {&cqrs_user_decider};
+static const cqrs_decider_t *const deciders[] = {&cqrs_user_decider, &cqrs_order_decider,
+                                                &cqrs_customer_decider};
 #define N_DECIDERS (sizeof deciders / sizeof deciders[0])
 
 const cqrs_decider_t *cqrs_decider_for_command(const char *command_type,

@@ -121,7 +121,7 @@ bool tk_json_is_null(const char *json, const char *key) {
   return v;
 }
 
-static int free_port(void) {
+int tk_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof a;
@@ -161,9 +161,9 @@ void tk_env_init(tk_env_t *env) {
     cr_assert_fail("MongoDB is not reachable at %s: start the local stack (make run, or deploy/local/stack.sh start) "
              "or point MONGO_URI at a server",
              env->mongo_uri);
-  env->command_port = free_port();
-  env->query_port = free_port();
-  env->projector_port = free_port();
+  env->command_port = tk_free_port();
+  env->query_port = tk_free_port();
+  env->projector_port = tk_free_port();
   unsigned tag = (unsigned)getpid() ^ (unsigned)now_ms();
   snprintf(env->prefix, sizeof env->prefix, "e2e%08x.", tag);
   snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
@@ -239,4 +239,81 @@ bool tk_await_get(int port, const char *path, int want, bool (*pred)(const char 
     if (now_ms() > deadline) return false;
     pause_ms(50);
   }
+}
+
+/* ---- Kafka ---- */
+
+#include <librdkafka/rdkafka.h>
+
+const char *tk_topic(const tk_env_t *env, const char *name, char out[128]) {
+  snprintf(out, 128, "%s%s", env->prefix, name);
+  return out;
+}
+
+static char *header_dup(rd_kafka_message_t *m, const char *name) {
+  rd_kafka_headers_t *h;
+  const void *v;
+  size_t len;
+  if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &len) || !v) return NULL;
+  return strndup(v, len);
+}
+
+tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env->brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", "tk-reader", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), 0, "no metadata for %s", topic);
+  int parts = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+  for (int p = 0; p < parts; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  size_t cap = 1024, used = 0;
+  tk_record_t *out = calloc(cap, sizeof *out);
+  int eofs = 0;
+  int64_t deadline = now_ms() + 60000;
+  while (eofs < parts) {
+    cr_assert(now_ms() < deadline, "reading %s took longer than 60 s", topic);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      eofs++;
+    } else if (!m->err) {
+      if (used == cap) out = realloc(out, (cap *= 2) * sizeof *out);
+      tk_record_t *r = &out[used++];
+      memset(r, 0, sizeof *r);
+      r->key = m->key ? strndup(m->key, m->key_len) : NULL;
+      r->value = m->payload ? strndup(m->payload, m->len) : NULL;
+      r->partition = m->partition;
+      r->offset = m->offset;
+      r->ce_type = header_dup(m, "ce_type");
+      r->ce_subject = header_dup(m, "ce_subject");
+      r->ce_causationid = header_dup(m, "ce_causationid");
+      char *v = header_dup(m, "ce_aggregateversion");
+      r->version = v ? atoll(v) : 0;
+      free(v);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  *n = used;
+  return out;
+}
+
+void tk_records_free(tk_record_t *r, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);
+  }
+  free(r);
 }

@@ -41,6 +41,9 @@ typedef struct {
  * message when Kafka or MongoDB cannot be reached. */
 void tk_env_init(tk_env_t *env);
 
+/* A TCP port free on loopback right now. */
+int tk_free_port(void);
+
 typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY } tk_service_t;
 
 /* Starts a service with env's settings (plus extra "NAME=value" strings,
@@ -58,5 +61,24 @@ int tk_stop(pid_t pid, int sig);
  * awaited, not assumed. Returns true when met; r holds the last answer. */
 bool tk_await_get(int port, const char *path, int want, bool (*pred)(const char *body, void *ctx), void *ctx,
                   int timeout_ms, tk_response_t *r);
+
+/* One record read back from Kafka: key, value and the headers the tests need. */
+typedef struct {
+  char *key;
+  char *value;
+  int32_t partition;
+  int64_t offset;
+  char *ce_type, *ce_subject, *ce_causationid;
+  int64_t version; /* ce_aggregateversion, 0 when absent */
+} tk_record_t;
+
+/* Reads every committed record of topic (read_committed, all partitions, from
+ * the beginning to the current end). *n gets the count; free with
+ * tk_records_free. Fails the test when Kafka does not answer. */
+tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n);
+void tk_records_free(tk_record_t *r, size_t n);
+
+/* prefix + name into out. */
+const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 
 #endif

@@ -1,0 +1,230 @@
+/* The Order aggregate: CreateOrder, UpdateOrderStatus -> OrderCreated,
+ * OrderStatusUpdated. State: {orderId, userId, items, totalAmount, status,
+ * createdAt, updatedAt}. */
+#include "../decider.h"
+#include "cqrs/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define USER_ID_MAX 128
+#define PRODUCT_MAX_CHARS 200
+#define ITEMS_MAX 1000
+
+static const cqrs_command_spec_t commands[] = {
+    {"CreateOrder", true},
+    {"UpdateOrderStatus", false},
+};
+
+/* The status machine. The index order is the happy path; Cancelled is the
+ * side exit. */
+enum { CREATED, PROCESSING, SHIPPED, DELIVERED, CANCELLED, N_STATUSES };
+static const char *const statuses[N_STATUSES] = {"Created", "Processing", "Shipped", "Delivered",
+                                                 "Cancelled"};
+
+/* The index of s in statuses, or -1. Exact case: the contract names them so. */
+static int status_index(const char *s) {
+  for (int i = 0; i < N_STATUSES; i++)
+    if (strcmp(statuses[i], s) == 0) return i;
+  return -1;
+}
+
+/* One step forward on the happy path, or Cancelled from any state that is not
+ * final. A same-status request is not a transition. */
+static bool transition_allowed(int from, int to) {
+  if (from < 0 || from == DELIVERED || from == CANCELLED) return false;
+  return to == CANCELLED || to == from + 1;
+}
+
+/* The alias, when given and not empty, must name the aggregate the command
+ * goes to: a body saying aggregateId A and orderId B is ambiguous. */
+static bool check_alias(const cqrs_command_t *cmd, cqrs_error_t *err) {
+  const char *alias;
+  if (!cqrs_json_get_string(&cmd->fields, "orderId", NULL, false, CQRS_ID_MAX, &alias, err)) return false;
+  if (alias && *alias && strcmp(alias, cmd->aggregate_id) != 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "orderId", "orderId differs from aggregateId");
+    return false;
+  }
+  return true;
+}
+
+/* A JSON number that is finite and >= 0 (extended JSON can carry NaN and
+ * Infinity, which no amount is). */
+static bool get_amount(const bson_t *doc, const char *key, const char *field, double *out,
+                       cqrs_error_t *err) {
+  bool present;
+  if (!cqrs_json_get_number(doc, key, field, true, out, &present, err)) return false;
+  if (!isfinite(*out) || *out < 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a number >= 0", field);
+    return false;
+  }
+  return true;
+}
+
+/* Checks one item and, when out is not NULL, appends its normalised form. */
+static bool check_item(const bson_iter_t *it, size_t i, bson_t *out, cqrs_error_t *err) {
+  char field[64];
+  snprintf(field, sizeof field, "items[%zu]", i);
+  if (!BSON_ITER_HOLDS_DOCUMENT(it)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be an object", field);
+    return false;
+  }
+  const uint8_t *raw;
+  uint32_t len;
+  bson_t item;
+  bson_iter_document(it, &len, &raw);
+  if (!bson_init_static(&item, raw, len)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s is malformed", field);
+    return false;
+  }
+  const char *product;
+  int64_t quantity;
+  double price;
+  bool present;
+  snprintf(field, sizeof field, "items[%zu].product", i);
+  if (!cqrs_json_get_string(&item, "product", field, true, PRODUCT_MAX_CHARS, &product, err)) return false;
+  snprintf(field, sizeof field, "items[%zu].quantity", i);
+  if (!cqrs_json_get_int64(&item, "quantity", field, true, &quantity, &present, err)) return false;
+  if (quantity <= 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be greater than 0", field);
+    return false;
+  }
+  snprintf(field, sizeof field, "items[%zu].price", i);
+  if (!get_amount(&item, "price", field, &price, err)) return false;
+  if (out) {
+    bson_t doc;
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    bson_append_document_begin(out, k, -1, &doc);
+    BSON_APPEND_UTF8(&doc, "product", product);
+    BSON_APPEND_INT64(&doc, "quantity", quantity);
+    BSON_APPEND_DOUBLE(&doc, "price", price);
+    bson_append_document_end(out, &doc);
+  }
+  return true;
+}
+
+/* Checks the items array; when out is not NULL, also writes it there as an
+ * array of {product, quantity, price} (extra item members are dropped). */
+static bool check_items(const bson_t *fields, bson_t *out, cqrs_error_t *err) {
+  bson_t items;
+  bool present;
+  if (!cqrs_json_get_array(fields, "items", NULL, true, &items, &present, err)) return false;
+  bson_iter_t it;
+  size_t n = 0;
+  if (bson_iter_init(&it, &items)) {
+    while (bson_iter_next(&it)) {
+      if (n == ITEMS_MAX) {
+        cqrs_error_set(err, CQRS_ERR_INVALID, "items", "items holds more than %d entries", ITEMS_MAX);
+        return false;
+      }
+      if (!check_item(&it, n, out, err)) return false;
+      n++;
+    }
+  }
+  if (n == 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "items", "items must not be empty");
+    return false;
+  }
+  return true;
+}
+
+static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
+  if (!check_alias(cmd, err)) return false;
+  if (strcmp(cmd->type, "CreateOrder") == 0) {
+    const char *user_id;
+    double total;
+    return cqrs_json_get_string(&cmd->fields, "userId", NULL, true, USER_ID_MAX, &user_id, err) &&
+           check_items(&cmd->fields, NULL, err) &&
+           get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, err);
+  }
+  const char *status;
+  if (!cqrs_json_get_string(&cmd->fields, "status", NULL, true, 0, &status, err)) return false;
+  if (status_index(status) < 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "status",
+                   "status must be one of Created, Processing, Shipped, Delivered, Cancelled");
+    return false;
+  }
+  return true;
+}
+
+static const char *state_str(const bson_t *state, const char *key) {
+  bson_iter_t it;
+  if (state && bson_iter_init_find(&it, state, key) && BSON_ITER_HOLDS_UTF8(&it))
+    return bson_iter_utf8(&it, NULL);
+  return "";
+}
+
+static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
+                   cqrs_decision_t *out, cqrs_error_t *err) {
+  if (strcmp(cmd->type, "CreateOrder") == 0) {
+    const char *user_id;
+    double total;
+    bson_t items;
+    cqrs_json_get_string(&cmd->fields, "userId", NULL, true, 0, &user_id, NULL);
+    get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, NULL);
+    bson_t *d = cqrs_decision_add(out, "OrderCreated");
+    BSON_APPEND_UTF8(d, "orderId", cmd->aggregate_id);
+    BSON_APPEND_UTF8(d, "userId", user_id);
+    BSON_APPEND_ARRAY_BEGIN(d, "items", &items);
+    check_items(&cmd->fields, &items, NULL);
+    bson_append_array_end(d, &items);
+    BSON_APPEND_DOUBLE(d, "totalAmount", total);
+    BSON_APPEND_UTF8(d, "createdAt", now);
+    return true;
+  }
+  const char *to, *from = state_str(state, "status");
+  cqrs_json_get_string(&cmd->fields, "status", NULL, true, 0, &to, NULL);
+  if (!transition_allowed(status_index(from), status_index(to))) {
+    cqrs_error_set(err, CQRS_ERR_REFUSED, NULL, "order status cannot change from %s to %s", from, to);
+    return false;
+  }
+  bson_t *d = cqrs_decision_add(out, "OrderStatusUpdated");
+  BSON_APPEND_UTF8(d, "orderId", cmd->aggregate_id);
+  BSON_APPEND_UTF8(d, "status", to);
+  BSON_APPEND_UTF8(d, "previousStatus", from);
+  BSON_APPEND_UTF8(d, "updatedAt", now);
+  return true;
+}
+
+/* Appends member key of src to out unchanged, when src has it. */
+static void copy_member(const bson_t *src, const char *key, bson_t *out) {
+  bson_iter_t it;
+  if (src && bson_iter_init_find(&it, src, key)) bson_append_iter(out, key, -1, &it);
+}
+
+static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
+  if (strcmp(event_type, "OrderCreated") == 0) {
+    BSON_APPEND_UTF8(out, "orderId", state_str(data, "orderId"));
+    BSON_APPEND_UTF8(out, "userId", state_str(data, "userId"));
+    copy_member(data, "items", out);
+    copy_member(data, "totalAmount", out);
+    BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
+    BSON_APPEND_UTF8(out, "createdAt", state_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "createdAt"));
+    return;
+  }
+  if (strcmp(event_type, "OrderStatusUpdated") == 0) {
+    BSON_APPEND_UTF8(out, "orderId", state_str(state, "orderId"));
+    BSON_APPEND_UTF8(out, "userId", state_str(state, "userId"));
+    copy_member(state, "items", out);
+    copy_member(state, "totalAmount", out);
+    BSON_APPEND_UTF8(out, "status", state_str(data, "status"));
+    BSON_APPEND_UTF8(out, "createdAt", state_str(state, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "updatedAt"));
+    return;
+  }
+  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
+}
+
+const cqrs_decider_t cqrs_order_decider = {
+    .aggregate_type = "order",
+    .id_alias = "orderId",
+    .commands = commands,
+    .n_commands = sizeof commands / sizeof commands[0],
+    .validate = validate,
+    .decide = decide,
+    .evolve = evolve,
+};

@@ -1,0 +1,281 @@
+/* The command side against the real broker: exactly once under a crash, one
+ * event for a command sent many times at once, fencing, Kafka ingress. */
+#include "testkit.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+static tk_env_t env, env_b; /* env_b: a second command-svc in the same group */
+static pid_t pid_a, pid_b;
+
+static void nap(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void setup(void) {
+  tk_env_init(&env);
+  env_b = env;
+  env_b.command_port = tk_free_port();
+}
+
+static void teardown(void) {
+  if (pid_a > 0) tk_stop(pid_a, SIGTERM);
+  if (pid_b > 0) tk_stop(pid_b, SIGTERM);
+}
+
+TestSuite(command_side, .init = setup, .fini = teardown, .timeout = 600);
+
+/* Sends a command until it gets a definite answer (not 503, not a dead
+ * connection), alternating instances like a client behind a load balancer.
+ * Retrying with the same commandId is what makes this safe. */
+static int send_until_answered(const char *json, int first_port, int other_port, tk_response_t *r) {
+  for (int attempt = 0; attempt < 200; attempt++) {
+    int port = attempt % 2 ? other_port : first_port;
+    if (tk_http("POST", port, "/v1/commands", json, strlen(json), r) && r->status != 503) return r->status;
+    tk_response_cleanup(r);
+    nap(50); /* client backoff before the retry */
+  }
+  return 0;
+}
+
+#define N_AGGREGATES 1000
+#define N_CLIENTS 8
+#define STEPS 3
+
+static atomic_int done_commands;
+static atomic_int bad_answers;
+
+static void *client_main(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int i = t; i < N_AGGREGATES; i += N_CLIENTS) {
+    char json[512], cid[64], agg[64] = "";
+    for (int step = 0; step < STEPS; step++) {
+      if (step == 0) {
+        snprintf(cid, sizeof cid, "create-%d", i);
+        snprintf(json, sizeof json,
+                 "{\"commandType\":\"CreateUser\",\"commandId\":\"%s\",\"email\":\"u%d@example.com\",\"name\":\"U %d\"}",
+                 cid, i, i);
+      } else {
+        snprintf(cid, sizeof cid, "update-%d-%d", i, step);
+        snprintf(json, sizeof json,
+                 "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"%s\",\"aggregateId\":\"%s\","
+                 "\"changes\":{\"name\":\"U %d step %d\"}}",
+                 cid, agg, i, step);
+      }
+      tk_response_t r;
+      int status = send_until_answered(json, i % 2 ? env.command_port : env_b.command_port,
+                                       i % 2 ? env_b.command_port : env.command_port, &r);
+      /* 201 the first time; 200 when a retry finds the first outcome. */
+      if (status != 201 && status != 200) {
+        fprintf(stderr, "command %s answered %d: %s\n", cid, status, r.body ? r.body : "");
+        atomic_fetch_add(&bad_answers, 1);
+      }
+      if (step == 0) {
+        char *id = tk_json_string(r.body, "aggregateId");
+        snprintf(agg, sizeof agg, "%s", id ? id : "missing");
+        free(id);
+      }
+      tk_response_cleanup(&r);
+      atomic_fetch_add(&done_commands, 1);
+    }
+  }
+  return NULL;
+}
+
+static int by_offset(const void *a, const void *b) {
+  const tk_record_t *x = a, *y = b;
+  int s = strcmp(x->ce_subject, y->ce_subject);
+  if (s) return s;
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int by_key(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+Test(command_side, every_accepted_command_has_exactly_one_event_across_a_sigkill) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  pid_b = tk_start(&env_b, TK_COMMAND, NULL);
+  pthread_t threads[N_CLIENTS];
+  for (int t = 0; t < N_CLIENTS; t++) pthread_create(&threads[t], NULL, client_main, (void *)(intptr_t)t);
+
+  int total = N_AGGREGATES * STEPS;
+  while (atomic_load(&done_commands) < total / 3) nap(20);
+  tk_stop(pid_a, SIGKILL); /* mid-run, mid-transaction perhaps */
+  fprintf(stderr, "killed instance A after %d commands\n", atomic_load(&done_commands));
+  int at_kill = atomic_load(&done_commands);
+  while (atomic_load(&done_commands) < at_kill + 200) nap(20); /* B carries on alone */
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  for (int t = 0; t < N_CLIENTS; t++) pthread_join(threads[t], NULL);
+  cr_assert_eq(atomic_load(&bad_answers), 0, "some commands got no 200/201 answer");
+
+  char topic[128];
+  size_t n_events;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n_events);
+  cr_expect_eq(n_events, (size_t)total, "expected %d events, found %zu", total, n_events);
+  qsort(ev, n_events, sizeof *ev, by_offset);
+  /* Per aggregate, in log order: versions 1..n without gap or repeat (events of
+   * one aggregate share a partition, so offsets order them). */
+  size_t aggregates = 0;
+  for (size_t i = 0; i < n_events;) {
+    size_t j = i;
+    while (j < n_events && strcmp(ev[j].ce_subject, ev[i].ce_subject) == 0) {
+      cr_assert_eq(ev[j].version, (int64_t)(j - i + 1), "aggregate %s: event %zu has version %lld",
+                   ev[i].ce_subject, j - i + 1, (long long)ev[j].version);
+      cr_assert_eq(ev[j].partition, ev[i].partition, "aggregate %s spans partitions", ev[i].ce_subject);
+      j++;
+    }
+    cr_expect_eq(j - i, (size_t)STEPS, "aggregate %s has %zu events", ev[i].ce_subject, j - i);
+    aggregates++;
+    i = j;
+  }
+  cr_expect_eq(aggregates, (size_t)N_AGGREGATES);
+  /* Every command caused exactly one event. */
+  char **causes = calloc(n_events, sizeof *causes);
+  for (size_t i = 0; i < n_events; i++) causes[i] = ev[i].ce_causationid;
+  qsort(causes, n_events, sizeof *causes, by_key);
+  for (size_t i = 1; i < n_events; i++)
+    cr_assert(strcmp(causes[i - 1], causes[i]) != 0, "command %s caused two events", causes[i]);
+  free(causes);
+  tk_records_free(ev, n_events);
+
+  /* Every command record has exactly one result record. */
+  size_t n_cmds, n_results;
+  tk_record_t *cmds = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n_cmds);
+  tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n_results);
+  cr_expect_eq(n_results, n_cmds, "%zu command records but %zu results", n_cmds, n_results);
+  char **a = calloc(n_cmds, sizeof *a), **b = calloc(n_results, sizeof *b);
+  for (size_t i = 0; i < n_cmds; i++) a[i] = tk_json_string(cmds[i].value, "commandId");
+  for (size_t i = 0; i < n_results; i++) b[i] = res[i].key;
+  qsort(a, n_cmds, sizeof *a, by_key);
+  qsort(b, n_results, sizeof *b, by_key);
+  for (size_t i = 0; i < n_cmds && i < n_results; i++)
+    cr_assert_str_eq(a[i], b[i], "command and result ids differ at %zu", i);
+  for (size_t i = 0; i < n_cmds; i++) free(a[i]);
+  free(a), free(b);
+  tk_records_free(cmds, n_cmds);
+  tk_records_free(res, n_results);
+}
+
+static const char *same_json =
+    "{\"commandType\":\"CreateUser\",\"commandId\":\"same-5\",\"email\":\"same@example.com\",\"name\":\"Same\"}";
+static atomic_int gate;
+static char *same_event_ids[5];
+static int same_status[5];
+
+static void *send_same(void *arg) {
+  int i = (int)(intptr_t)arg;
+  atomic_fetch_add(&gate, 1);
+  while (atomic_load(&gate) < 5) {
+  } /* start together */
+  tk_response_t r;
+  same_status[i] = send_until_answered(same_json, i % 2 ? env.command_port : env_b.command_port,
+                                       i % 2 ? env_b.command_port : env.command_port, &r);
+  same_event_ids[i] = tk_json_string(r.body, "eventId");
+  tk_response_cleanup(&r);
+  return NULL;
+}
+
+Test(command_side, the_same_command_id_five_times_at_once_appends_one_event) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  pid_b = tk_start(&env_b, TK_COMMAND, NULL);
+  pthread_t t[5];
+  for (int i = 0; i < 5; i++) pthread_create(&t[i], NULL, send_same, (void *)(intptr_t)i);
+  for (int i = 0; i < 5; i++) pthread_join(t[i], NULL);
+  int created = 0;
+  for (int i = 0; i < 5; i++) {
+    cr_expect(same_status[i] == 201 || same_status[i] == 200, "answer %d: %d", i, same_status[i]);
+    created += same_status[i] == 201;
+    cr_expect(same_event_ids[i] && same_event_ids[0] && strcmp(same_event_ids[i], same_event_ids[0]) == 0,
+              "answers name different events");
+  }
+  cr_expect_geq(created, 1);
+  char topic[128];
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  size_t matching = 0;
+  for (size_t i = 0; i < n; i++) matching += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, "same-5") == 0;
+  cr_expect_eq(matching, 1, "%zu events for one command", matching);
+  tk_records_free(ev, n);
+  for (int i = 0; i < 5; i++) free(same_event_ids[i]);
+}
+
+static size_t events_caused_by(const char *command_id) {
+  char topic[128];
+  size_t n, matching = 0;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  for (size_t i = 0; i < n; i++) matching += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, command_id) == 0;
+  tk_records_free(ev, n);
+  return matching;
+}
+
+Test(command_side, a_fenced_instance_cannot_append_and_exits) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  /* Another producer takes over the instance's transactional.id: the broker
+   * bumps the epoch and the instance's producer is now a zombie. */
+  char host[128] = "", txn[512], errstr[256];
+  gethostname(host, sizeof host - 1);
+  snprintf(txn, sizeof txn, "%scommand-svc-%s-%d", env.prefix, host, env.command_port);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "transactional.id", txn, errstr, sizeof errstr);
+  rd_kafka_t *usurper = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(usurper, "%s", errstr);
+  rd_kafka_error_t *e = rd_kafka_init_transactions(usurper, 30000);
+  cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
+
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"fenced-1\",\"email\":\"f@example.com\",\"name\":\"F\"}";
+  tk_response_t r;
+  tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
+  cr_expect_neq(r.status, 201, "a fenced instance accepted a command: %s", r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  int status = tk_stop(pid_a, 0); /* signal 0: just reap it once it exits on its own */
+  pid_a = 0;
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "the fenced instance should exit 1, status %d", status);
+  cr_expect_eq(events_caused_by("fenced-1"), 0, "the fenced instance appended");
+  rd_kafka_destroy(usurper);
+
+  /* A new instance picks the command up and appends it once. */
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  int status2 = send_until_answered(json, env.command_port, env.command_port, &r);
+  cr_expect(status2 == 201 || status2 == 200, "after restart: %d %s", status2, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  cr_expect_eq(events_caused_by("fenced-1"), 1);
+}
+
+Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  char topic[128], cmdline[1024];
+  /* No key: kcat's own partitioner picks any partition; the owner of the
+   * aggregate's partition must still be the one to decide it. */
+  snprintf(cmdline, sizeof cmdline,
+           "echo '{\"commandType\":\"CreateUser\",\"commandId\":\"kcat-1\",\"email\":\"k@example.com\",\"name\":\"K\"}' "
+           "| kcat -P -b %s -t %s",
+           env.brokers, tk_topic(&env, "commands", topic));
+  cr_assert_eq(system(cmdline), 0, "kcat failed: is it installed (deploy/local/deps.sh)?");
+  char *result = NULL;
+  for (int tries = 0; !result && tries < 100; tries++) {
+    size_t n;
+    tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
+    for (size_t i = 0; i < n && !result; i++)
+      if (res[i].key && strcmp(res[i].key, "kcat-1") == 0) result = strdup(res[i].value);
+    tk_records_free(res, n);
+    if (!result) nap(100);
+  }
+  cr_assert_not_null(result, "no result for a command produced with kcat");
+  cr_expect_eq(tk_json_int(result, "status"), 201, "%s", result);
+  cr_expect_eq(tk_json_int(result, "version"), 1);
+  free(result);
+  cr_expect_eq(events_caused_by("kcat-1"), 1);
+}
