@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BATCH_MAX 500
+#define BATCH_MAX 2000
 /* An open transaction of a crashed instance holds back read_committed readers
  * (results, projections) until it times out or the instance restarts: keep it
  * short; a batch transaction takes milliseconds. */

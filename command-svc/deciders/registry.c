@@ -4,6 +4,7 @@
 #include "cqrs/json.h"
 #include "cqrs/util.h"
 
+#include <assert.h>
 #include <string.h>
 
 static const cqrs_decider_t *const deciders[] = {&cqrs_user_decider, &cqrs_order_decider,
@@ -43,10 +44,15 @@ bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, con
     cqrs_uuid_random(id);
     cqrs_command_set_id(&cmd->command_id, id);
   }
-  if (!cmd->aggregate_id && (*d)->id_alias) {
+  if ((*d)->id_alias) {
     const char *alias;
     if (!cqrs_json_get_string(&cmd->fields, (*d)->id_alias, NULL, false, CQRS_ID_MAX, &alias, err)) return false;
-    if (alias && *alias) cqrs_command_set_id(&cmd->aggregate_id, alias);
+    if (alias && *alias && cmd->aggregate_id && strcmp(alias, cmd->aggregate_id) != 0) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, (*d)->id_alias, "%s and aggregateId name different aggregates",
+                     (*d)->id_alias);
+      return false;
+    }
+    if (alias && *alias && !cmd->aggregate_id) cqrs_command_set_id(&cmd->aggregate_id, alias);
   }
   if (!cmd->aggregate_id) {
     if (!(*spec)->creates) {
@@ -60,6 +66,7 @@ bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, con
 }
 
 bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type) {
+  assert(d->n_events < CQRS_MAX_EVENTS); /* a decider bug, not bad input */
   cqrs_decided_event_t *ev = &d->events[d->n_events++];
   ev->type = type;
   bson_init(&ev->data);

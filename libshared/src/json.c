@@ -95,8 +95,9 @@ bool cqrs_json_get_number(const bson_t *doc, const char *key, const char *field,
   field = field ? field : key;
   *present = false;
   if (!find(doc, key, &it)) return missing(field, required, err);
-  if (!BSON_ITER_HOLDS_NUMBER(&it)) {
-    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a number", field);
+  /* libbson also reads {"$numberDouble":"NaN"}: a number, but not one a client means. */
+  if (!BSON_ITER_HOLDS_NUMBER(&it) || !isfinite(bson_iter_as_double(&it))) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a finite number", field);
     return false;
   }
   *out = bson_iter_as_double(&it);

@@ -1,0 +1,463 @@
+/* The Customer aggregate (command-svc/deciders/customer.c through decider.h):
+ * validation, decide and evolve, and the customer commands through the
+ * processor. Commands come from JSON as on the wire. */
+#include "decider.h"
+#include "processor.h"
+#include "cqrs/json.h"
+#include "unit.h"
+
+#include <stdio.h>
+
+static const cqrs_decider_t *d = &cqrs_customer_decider;
+static const char NOW[] = "2026-03-01T10:00:00.000Z";
+static const char LATER[] = "2026-03-02T11:00:00.000Z";
+
+static cqrs_command_t cmd;
+static cqrs_decision_t dec;
+static cqrs_error_t err;
+static bson_t *state;
+
+static void teardown(void) {
+  cqrs_command_cleanup(&cmd);
+  cqrs_decision_cleanup(&dec);
+  if (state) bson_destroy(state);
+  state = NULL;
+}
+
+TestSuite(customer_decider, .fini = teardown);
+
+/* Parses json into cmd (with aggregateId k-1 unless it names one). */
+static void command(const char *json) {
+  cqrs_command_cleanup(&cmd);
+  cqrs_error_t e = {0};
+  cr_assert(cqrs_command_parse(&cmd, json, strlen(json), &e), "%s: %s", json, e.message);
+  if (!cmd.aggregate_id) cqrs_command_set_id(&cmd.aggregate_id, "k-1");
+  if (!cmd.command_id) cqrs_command_set_id(&cmd.command_id, "c-1");
+}
+
+static bool validate(const char *json) {
+  command(json);
+  cqrs_error_clear(&err);
+  return d->validate(&cmd, &err);
+}
+
+static void assert_invalid(const char *json, const char *field) {
+  cr_assert_not(validate(json), "accepted %s", json);
+  cr_assert_eq(err.code, CQRS_ERR_INVALID, "%s", json);
+  cr_assert_str_eq(err.field, field, "%s", json);
+  cr_assert_neq(err.message[0], '\0');
+}
+
+static void assert_valid(const char *json) { cr_assert(validate(json), "%s: %s", json, err.message); }
+
+/* Decides json (which must be valid) against state. */
+static bool decide(const char *json, const char *now) {
+  assert_valid(json);
+  cqrs_decision_cleanup(&dec);
+  cqrs_error_clear(&err);
+  return d->decide(state, &cmd, now, &dec, &err);
+}
+
+/* Folds the decided events into state. */
+static void apply_decision(void) {
+  for (size_t i = 0; i < dec.n_events; i++) {
+    bson_t *next = bson_new();
+    d->evolve(state, dec.events[i].type, &dec.events[i].data, next);
+    if (state) bson_destroy(state);
+    state = next;
+  }
+}
+
+/* The state after CustomerRegistered(k-1, ann@example.com, Ann) at NOW. */
+static void registered_state(void) {
+  bson_t *data = BCON_NEW("customerId", BCON_UTF8("k-1"), "email", BCON_UTF8("ann@example.com"), "name",
+                          BCON_UTF8("Ann"), "registeredAt", BCON_UTF8(NOW));
+  state = bson_new();
+  d->evolve(NULL, "CustomerRegistered", data, state);
+  bson_destroy(data);
+}
+
+/* ... then CustomerSuspended at LATER. */
+static void suspended_state(void) {
+  registered_state();
+  bson_t *data = BCON_NEW("customerId", BCON_UTF8("k-1"), "reason", BCON_UTF8("fraud"), "suspendedAt",
+                          BCON_UTF8(LATER));
+  bson_t *next = bson_new();
+  d->evolve(state, "CustomerSuspended", data, next);
+  bson_destroy(data);
+  bson_destroy(state);
+  state = next;
+}
+
+/* n copies of c in a static buffer (no heap: a failed assertion leaks nothing). */
+static char *repeat(char c, size_t n) {
+  static char buf[1024];
+  cr_assert_lt(n, sizeof buf);
+  memset(buf, c, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+Test(customer_decider, registered_commands) {
+  const cqrs_command_spec_t *spec = NULL;
+  cr_assert_eq(cqrs_decider_for_command("RegisterCustomer", &spec), d);
+  cr_assert(spec->creates);
+  cr_assert_eq(cqrs_decider_for_command("UpdateEmail", &spec), d);
+  cr_assert_not(spec->creates);
+  cr_assert_eq(cqrs_decider_for_command("SuspendCustomer", &spec), d);
+  cr_assert_not(spec->creates);
+  cr_assert_null(cqrs_decider_for_command("ReactivateCustomer", &spec));
+  cr_assert_eq(cqrs_decider_for_aggregate("customer"), d);
+  cr_assert_str_eq(d->aggregate_type, "customer");
+  cr_assert_str_eq(d->id_alias, "customerId");
+}
+
+Test(customer_decider, register_valid) {
+  assert_valid("{\"commandType\":\"RegisterCustomer\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}");
+  assert_valid("{\"commandType\":\"RegisterCustomer\",\"customerId\":\"k-1\","
+               "\"payload\":{\"email\":\"a@b.io\",\"name\":\"\xc3\x89mile\"}}");
+}
+
+Test(customer_decider, register_email) {
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"name\":\"Ann\"}", "email");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"name\":\"Ann\",\"email\":\"\"}", "email");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"name\":\"Ann\",\"email\":null}", "email");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"name\":\"Ann\",\"email\":1}", "email");
+  const char *bad[] = {"ann", "ann@", "@example.com", "ann@example", "ann@.com", "a nn@example.com",
+                       "a@b@c.com"};
+  char json[256];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(json, sizeof json, "{\"commandType\":\"RegisterCustomer\",\"name\":\"A\",\"email\":\"%s\"}", bad[i]);
+    assert_invalid(json, "email");
+  }
+}
+
+Test(customer_decider, register_email_length) {
+  char json[512];
+  snprintf(json, sizeof json, "{\"commandType\":\"RegisterCustomer\",\"name\":\"A\",\"email\":\"%s@b.io\"}",
+           repeat('a', 249));
+  assert_valid(json); /* 254 characters */
+  snprintf(json, sizeof json, "{\"commandType\":\"RegisterCustomer\",\"name\":\"A\",\"email\":\"%s@b.io\"}",
+           repeat('a', 250));
+  assert_invalid(json, "email");
+}
+
+Test(customer_decider, register_name) {
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\"}", "name");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\",\"name\":\"\"}", "name");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\",\"name\":\"  \\t \"}", "name");
+  assert_invalid("{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\",\"name\":[\"A\"]}", "name");
+  char json[512];
+  snprintf(json, sizeof json, "{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\",\"name\":\"%s\"}",
+           repeat('n', 200));
+  assert_valid(json);
+  snprintf(json, sizeof json, "{\"commandType\":\"RegisterCustomer\",\"email\":\"a@b.io\",\"name\":\"%s\"}",
+           repeat('n', 201));
+  assert_invalid(json, "name");
+}
+
+Test(customer_decider, alias_must_match_aggregate_id) {
+  assert_valid("{\"commandType\":\"SuspendCustomer\",\"customerId\":\"k-1\",\"reason\":\"r\"}");
+  assert_invalid("{\"commandType\":\"SuspendCustomer\",\"customerId\":\"k-2\",\"reason\":\"r\"}", "customerId");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"customerId\":7,\"newEmail\":\"a@b.io\"}", "customerId");
+}
+
+Test(customer_decider, update_email_fields) {
+  assert_valid("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo@example.com\"}");
+  assert_invalid("{\"commandType\":\"UpdateEmail\"}", "newEmail");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"email\":\"bo@example.com\"}", "newEmail");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"\"}", "newEmail");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"newEmail\":false}", "newEmail");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo\"}", "newEmail");
+  assert_invalid("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo@example\"}", "newEmail");
+  char json[512];
+  snprintf(json, sizeof json, "{\"commandType\":\"UpdateEmail\",\"newEmail\":\"%s@b.io\"}", repeat('a', 250));
+  assert_invalid(json, "newEmail");
+}
+
+Test(customer_decider, suspend_fields) {
+  assert_valid("{\"commandType\":\"SuspendCustomer\",\"reason\":\"chargebacks\"}");
+  assert_invalid("{\"commandType\":\"SuspendCustomer\"}", "reason");
+  assert_invalid("{\"commandType\":\"SuspendCustomer\",\"reason\":\"\"}", "reason");
+  assert_invalid("{\"commandType\":\"SuspendCustomer\",\"reason\":null}", "reason");
+  assert_invalid("{\"commandType\":\"SuspendCustomer\",\"reason\":{\"code\":1}}", "reason");
+  char json[1024];
+  snprintf(json, sizeof json, "{\"commandType\":\"SuspendCustomer\",\"reason\":\"%s\"}", repeat('r', 500));
+  assert_valid(json);
+  snprintf(json, sizeof json, "{\"commandType\":\"SuspendCustomer\",\"reason\":\"%s\"}", repeat('r', 501));
+  assert_invalid(json, "reason");
+}
+
+Test(customer_decider, decide_register) {
+  cr_assert(decide("{\"commandType\":\"RegisterCustomer\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}", NOW),
+            "%s", err.message);
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "CustomerRegistered");
+  const bson_t *data = &dec.events[0].data;
+  cr_assert_eq(u_count(data), 4, "customerId, email, name, registeredAt");
+  cr_assert_str_eq(u_str(data, "customerId"), "k-1");
+  cr_assert_str_eq(u_str(data, "email"), "ann@example.com");
+  cr_assert_str_eq(u_str(data, "name"), "Ann");
+  cr_assert_str_eq(u_str(data, "registeredAt"), NOW);
+}
+
+Test(customer_decider, decide_update_email) {
+  registered_state();
+  cr_assert(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo@example.com\"}", LATER), "%s", err.message);
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "CustomerEmailUpdated");
+  const bson_t *data = &dec.events[0].data;
+  cr_assert_eq(u_count(data), 4, "customerId, oldEmail, newEmail, updatedAt");
+  cr_assert_str_eq(u_str(data, "customerId"), "k-1");
+  cr_assert_str_eq(u_str(data, "oldEmail"), "ann@example.com");
+  cr_assert_str_eq(u_str(data, "newEmail"), "bo@example.com");
+  cr_assert_str_eq(u_str(data, "updatedAt"), LATER);
+}
+
+Test(customer_decider, decide_update_same_email_is_no_op) {
+  registered_state();
+  cr_assert(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"ann@example.com\"}", LATER), "valid");
+  cr_assert_eq(dec.n_events, 0, "changes nothing: zero events");
+}
+
+/* Only an exact match is "the same": another letter case is a change. */
+Test(customer_decider, decide_update_email_case_is_a_change) {
+  registered_state();
+  cr_assert(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"Ann@Example.com\"}", LATER));
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(u_str(&dec.events[0].data, "newEmail"), "Ann@Example.com");
+}
+
+Test(customer_decider, decide_update_email_of_suspended_is_refused) {
+  suspended_state();
+  cr_assert_not(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo@example.com\"}", LATER));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+  cr_assert_eq(cqrs_error_http_status(err.code), 422);
+  cr_assert_eq(dec.n_events, 0);
+  cr_assert_not_null(strstr(err.message, "SUSPENDED"), "%s", err.message);
+  /* not ACTIVE wins over "the same email" */
+  cr_assert_not(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"ann@example.com\"}", LATER));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+}
+
+Test(customer_decider, decide_suspend) {
+  registered_state();
+  cr_assert(decide("{\"commandType\":\"SuspendCustomer\",\"reason\":\"chargebacks\"}", LATER), "%s", err.message);
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "CustomerSuspended");
+  const bson_t *data = &dec.events[0].data;
+  cr_assert_eq(u_count(data), 3, "customerId, reason, suspendedAt");
+  cr_assert_str_eq(u_str(data, "customerId"), "k-1");
+  cr_assert_str_eq(u_str(data, "reason"), "chargebacks");
+  cr_assert_str_eq(u_str(data, "suspendedAt"), LATER);
+}
+
+Test(customer_decider, decide_suspend_twice_is_refused) {
+  suspended_state();
+  cr_assert_not(decide("{\"commandType\":\"SuspendCustomer\",\"reason\":\"again\"}", LATER));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+  cr_assert_eq(dec.n_events, 0);
+}
+
+/* A status this decider never writes (e.g. set by a later version) is not ACTIVE. */
+Test(customer_decider, decide_unknown_status_is_refused) {
+  state = BCON_NEW("customerId", BCON_UTF8("k-1"), "email", BCON_UTF8("a@b.io"), "status", BCON_UTF8("CLOSED"));
+  cr_assert_not(decide("{\"commandType\":\"SuspendCustomer\",\"reason\":\"r\"}", LATER));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+  cr_assert_not(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"x@b.io\"}", LATER));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+}
+
+Test(customer_decider, evolve_registered) {
+  registered_state();
+  cr_assert_eq(u_count(state), 7);
+  cr_assert_str_eq(u_str(state, "customerId"), "k-1");
+  cr_assert_str_eq(u_str(state, "email"), "ann@example.com");
+  cr_assert_str_eq(u_str(state, "name"), "Ann");
+  cr_assert_str_eq(u_str(state, "status"), "ACTIVE");
+  cr_assert_str_eq(u_str(state, "registrationDate"), NOW);
+  cr_assert_str_eq(u_str(state, "lastUpdated"), NOW);
+  cr_assert(u_is_null(state, "suspensionReason"));
+}
+
+Test(customer_decider, evolve_email_updated) {
+  registered_state();
+  bson_t *data = BCON_NEW("customerId", BCON_UTF8("k-1"), "oldEmail", BCON_UTF8("ann@example.com"), "newEmail",
+                          BCON_UTF8("bo@example.com"), "updatedAt", BCON_UTF8(LATER));
+  bson_t *next = bson_new();
+  d->evolve(state, "CustomerEmailUpdated", data, next);
+  bson_destroy(data);
+  cr_assert_eq(u_count(next), 7);
+  cr_assert_str_eq(u_str(next, "email"), "bo@example.com");
+  cr_assert_str_eq(u_str(next, "lastUpdated"), LATER);
+  cr_assert_str_eq(u_str(next, "registrationDate"), NOW);
+  cr_assert_str_eq(u_str(next, "name"), "Ann");
+  cr_assert_str_eq(u_str(next, "status"), "ACTIVE");
+  cr_assert_str_eq(u_str(next, "customerId"), "k-1");
+  cr_assert(u_is_null(next, "suspensionReason"));
+  bson_destroy(next);
+}
+
+Test(customer_decider, evolve_suspended) {
+  suspended_state();
+  cr_assert_eq(u_count(state), 7);
+  cr_assert_str_eq(u_str(state, "status"), "SUSPENDED");
+  cr_assert_str_eq(u_str(state, "suspensionReason"), "fraud");
+  cr_assert_str_eq(u_str(state, "lastUpdated"), LATER);
+  cr_assert_str_eq(u_str(state, "registrationDate"), NOW);
+  cr_assert_str_eq(u_str(state, "email"), "ann@example.com");
+  cr_assert_str_eq(u_str(state, "name"), "Ann");
+}
+
+Test(customer_decider, evolve_unknown_event_keeps_state) {
+  registered_state();
+  bson_t *data = BCON_NEW("x", BCON_INT32(1));
+  bson_t *next = bson_new();
+  d->evolve(state, "CustomerReactivated", data, next);
+  cr_assert(bson_equal(state, next));
+  bson_destroy(data);
+  bson_destroy(next);
+}
+
+Test(customer_decider, decide_then_evolve_lifecycle) {
+  cr_assert(decide("{\"commandType\":\"RegisterCustomer\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}", NOW));
+  apply_decision();
+  cr_assert(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"bo@example.com\"}", LATER));
+  apply_decision();
+  cr_assert_str_eq(u_str(state, "email"), "bo@example.com");
+  cr_assert(decide("{\"commandType\":\"SuspendCustomer\",\"reason\":\"fraud\"}", LATER));
+  apply_decision();
+  cr_assert_str_eq(u_str(state, "status"), "SUSPENDED");
+  cr_assert_str_eq(u_str(state, "email"), "bo@example.com");
+  cr_assert_str_eq(u_str(state, "suspensionReason"), "fraud");
+  cr_assert_not(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"cy@example.com\"}", LATER));
+}
+
+/* Through the processor ------------------------------------------------ */
+
+static int32_t partition_zero(const char *key, void *ctx) {
+  (void)key, (void)ctx;
+  return 0;
+}
+
+static cqrs_aggregate_store_t *store;
+static cqrs_outcome_t out;
+static bson_t *result;
+static const cqrs_process_ctx_t pctx = {.partition = 0, .partition_of = partition_zero, .now = NOW,
+                                        .source = "/command-svc"};
+
+static void p_setup(void) { store = cqrs_aggregate_store_new(); }
+
+static void p_teardown(void) {
+  cqrs_outcome_cleanup(&out);
+  if (result) bson_destroy(result);
+  result = NULL;
+  cqrs_aggregate_store_destroy(store);
+}
+
+TestSuite(customer_processor, .init = p_setup, .fini = p_teardown);
+
+/* Processes json and commits what it staged, as the command loop does after
+ * a committed transaction. */
+static void process(const char *json) {
+  cqrs_outcome_cleanup(&out);
+  if (result) bson_destroy(result);
+  cqrs_process_command(store, &pctx, json, strlen(json), &out);
+  cr_assert_not_null(out.result_json);
+  result = u_parse(out.result_json);
+  cr_assert_eq(u_i64(result, "status"), out.status);
+  if (out.staged) {
+    cqrs_aggregate_store_stage(store, out.staged);
+    out.staged = NULL;
+    cqrs_aggregate_store_commit(store);
+  }
+}
+
+#define REGISTER "{\"commandType\":\"RegisterCustomer\",\"commandId\":\"c-1\",\"customerId\":\"cust-7\"," \
+                 "\"email\":\"ann@example.com\",\"name\":\"Ann\"}"
+
+Test(customer_processor, register_uses_customer_id) {
+  process(REGISTER);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.aggregate_id, "cust-7");
+  cr_assert_str_eq(u_str(result, "aggregateId"), "cust-7");
+  cr_assert_eq(u_i64(result, "version"), 1);
+  cr_assert_str_eq(u_str(result, "eventType"), "CustomerRegistered");
+  cr_assert_eq(out.n_events, 1);
+  cr_assert_str_eq(out.events[0].aggregate_type, "customer");
+  cr_assert_str_eq(out.events[0].aggregate_id, "cust-7");
+  cr_assert_str_eq(u_str(out.events[0].data, "customerId"), "cust-7");
+  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, "cust-7");
+  cr_assert_not_null(a);
+  cr_assert_str_eq(u_str(a->state, "status"), "ACTIVE");
+}
+
+Test(customer_processor, register_existing_is_422) {
+  process(REGISTER);
+  process("{\"commandType\":\"RegisterCustomer\",\"commandId\":\"c-2\",\"customerId\":\"cust-7\","
+          "\"email\":\"x@example.com\",\"name\":\"X\"}");
+  cr_assert_eq(out.status, 422, "%s", out.result_json);
+}
+
+Test(customer_processor, conflicting_customer_id_is_400) {
+  process("{\"commandType\":\"RegisterCustomer\",\"commandId\":\"c-1\",\"aggregateId\":\"cust-1\","
+          "\"customerId\":\"cust-2\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}");
+  cr_assert_eq(out.status, 400, "%s", out.result_json);
+  cr_assert_str_eq(u_str(result, "field"), "customerId");
+}
+
+Test(customer_processor, update_email_of_suspended_is_422) {
+  process(REGISTER);
+  process("{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-2\",\"customerId\":\"cust-7\","
+          "\"reason\":\"fraud\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 2);
+  process("{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-3\",\"aggregateId\":\"cust-7\","
+          "\"newEmail\":\"bo@example.com\"}");
+  cr_assert_eq(out.status, 422, "%s", out.result_json);
+  cr_assert_neq(u_str(result, "error")[0], '\0');
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "cust-7")->version, 2, "unchanged");
+  process("{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-4\",\"aggregateId\":\"cust-7\","
+          "\"reason\":\"again\"}");
+  cr_assert_eq(out.status, 422, "%s", out.result_json);
+}
+
+Test(customer_processor, second_identical_update_email_is_200_without_event) {
+  process(REGISTER);
+  process("{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-2\",\"aggregateId\":\"cust-7\","
+          "\"newEmail\":\"bo@example.com\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 2);
+  cr_assert_str_eq(u_str(result, "eventType"), "CustomerEmailUpdated");
+  cr_assert_str_eq(u_str(out.events[0].data, "oldEmail"), "ann@example.com");
+
+  /* the same change again under a new commandId: valid, changes nothing */
+  process("{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-3\",\"aggregateId\":\"cust-7\","
+          "\"newEmail\":\"bo@example.com\"}");
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert(u_is_null(result, "eventId"), "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 2, "the current version");
+  cr_assert_not(u_has(result, "error"));
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "cust-7")->version, 2);
+
+  /* and without a commandId at all */
+  process("{\"commandType\":\"UpdateEmail\",\"aggregateId\":\"cust-7\",\"newEmail\":\"bo@example.com\"}");
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert(u_is_null(result, "eventId"), "%s", out.result_json);
+}
+
+Test(customer_processor, update_of_missing_customer_is_404) {
+  process("{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-1\",\"customerId\":\"ghost\","
+          "\"newEmail\":\"bo@example.com\"}");
+  cr_assert_eq(out.status, 404, "%s", out.result_json);
+}
+
+Test(customer_processor, stale_expected_version_is_409) {
+  process(REGISTER);
+  process("{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-2\",\"aggregateId\":\"cust-7\","
+          "\"expectedVersion\":0,\"reason\":\"fraud\"}");
+  cr_assert_eq(out.status, 409, "%s", out.result_json);
+  cr_assert_eq(u_i64(result, "currentVersion"), 1);
+}
