@@ -279,3 +279,31 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
   free(result);
   cr_expect_eq(events_caused_by("kcat-1"), 1);
 }
+
+Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partitions) {
+  char topic[128], errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(tk_topic(&env, "commands", topic), 2, 1, errstr, sizeof errstr);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
+  rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+  cr_assert(ev && !rd_kafka_event_error(ev), "could not create the 2-partition topic");
+  rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_destroy(admin);
+
+  char log[512];
+  pid_t pid = tk_spawn(&env, TK_COMMAND, NULL, log); /* TOPIC_PARTITIONS=3 for the others */
+  int status = tk_stop(pid, 0);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "command-svc should refuse to start, status %d", status);
+  FILE *f = fopen(log, "r");
+  cr_assert_not_null(f);
+  char line[2048];
+  bool said = false;
+  while (fgets(line, sizeof line, f)) said |= strstr(line, "must have the same partition count") != NULL;
+  fclose(f);
+  cr_expect(said, "no clear message in %s", log);
+}

@@ -171,12 +171,12 @@ void tk_env_init(tk_env_t *env) {
 
 static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
 
-pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
+pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char log[512]) {
   int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
-  char bin[512], log[512];
+  char bin[512];
   snprintf(bin, sizeof bin, "%s/%s", CQRS_BIN_DIR, names[svc]);
   mkdir(CQRS_TEST_LOG_DIR, 0755);
-  snprintf(log, sizeof log, "%s/%s%s.log", CQRS_TEST_LOG_DIR, env->prefix, names[svc]);
+  snprintf(log, 512, "%s/%s%s.log", CQRS_TEST_LOG_DIR, env->prefix, names[svc]);
   pid_t pid = fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
@@ -197,6 +197,13 @@ pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) 
     _exit(127);
   }
   cr_assert(pid > 0, "fork failed");
+  return pid;
+}
+
+pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
+  int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
+  char log[512];
+  pid_t pid = tk_spawn(env, svc, extra, log);
   int64_t deadline = now_ms() + 60000;
   while (now_ms() < deadline) {
     int status;

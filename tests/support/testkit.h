@@ -46,6 +46,10 @@ int tk_free_port(void);
 
 typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY } tk_service_t;
 
+/* Starts a service with env's settings (see tk_start) without waiting for it;
+ * log receives the path of its log file. */
+pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char log[512]);
+
 /* Starts a service with env's settings (plus extra "NAME=value" strings,
  * NULL-terminated, may be NULL); its log goes to CQRS_TEST_LOG_DIR. Waits
  * (bounded) until /readyz answers 200 and returns its pid; fails the test
