@@ -14,6 +14,11 @@ typedef struct {
   const cqrs_log_t *log;      /* borrowed */
 } cqrs_routes_ctx_t;
 
+/* The collection that currently serves read_model (a rebuild may have swapped
+ * in a new one). Free with mongoc_collection_destroy. */
+mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
+                                            const char *read_model);
+
 /* Answers with the first document of collection matching filter (without
  * _id), or 404 with not_found. Logs and answers 503 when the store fails. */
 void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,

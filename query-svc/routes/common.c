@@ -5,10 +5,15 @@
 
 #include <stdio.h>
 
+mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
+                                            const char *read_model) {
+  return mongoc_client_get_collection(client, ctx->db, read_model);
+}
+
 void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,
                           const bson_t *filter, const bson_t *sort, const char *not_found) {
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, ctx->db, collection);
+  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, collection);
   bson_t opts = BSON_INITIALIZER, proj;
   BSON_APPEND_INT64(&opts, "limit", 1);
   BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
