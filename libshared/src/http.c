@@ -58,6 +58,7 @@ struct cqrs_http_req {
   bool query_parsed;
   int64_t start_us;
   bool replied;
+  bool again; /* the handler asked to run again later: keep req */
 };
 
 enum { D_PENDING, D_DONE, D_TIMED_OUT };
@@ -258,41 +259,72 @@ static bool method_matches(const route_t *rt, const char *method) {
   return strcmp(rt->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
 }
 
+static void req_free(cqrs_http_req_t *req) {
+  free(req->tail);
+  free(req->path);
+  if (req->query_parsed) evhttp_clear_headers(&req->query);
+  free(req);
+}
+
+/* Runs the route's handler; the request lives on only if the handler asked
+ * to run again later. */
+static void run_handler(cqrs_http_req_t *req) {
+  req->again = false;
+  req->route->cb(req, req->route->ctx);
+  if (!req->again) req_free(req);
+}
+
+static void again_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  run_handler(arg);
+}
+
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
   loop_t *l = arg;
   cqrs_http_server_t *srv = l->srv;
-  cqrs_http_req_t req = {.r = r, .loop = l, .start_us = now_us()};
+  cqrs_http_req_t *req = calloc(1, sizeof *req);
+  req->r = r;
+  req->loop = l;
+  req->start_us = now_us();
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
   const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
-  req.path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, NULL);
+  req->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, NULL);
   const char *method = method_name(evhttp_request_get_command(r));
   bool path_known = false;
-  for (size_t i = 0; i < srv->n_routes && !req.route; i++) {
+  for (size_t i = 0; i < srv->n_routes && !req->route; i++) {
     const route_t *rt = &srv->routes[i];
-    bool path_ok = path_matches(rt, req.path);
+    bool path_ok = path_matches(rt, req->path);
     path_known |= path_ok;
-    if (path_ok && method_matches(rt, method)) req.route = rt;
+    if (path_ok && method_matches(rt, method)) req->route = rt;
   }
   size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
-  if (!req.route) {
+  if (!req->route) {
     if (path_known)
       send_error(r, 405, "method not allowed", NULL);
     else
       send_error(r, 404, "no such route", NULL);
-    observe(srv, "", path_known ? 405 : 404, req.start_us);
+    observe(srv, "", path_known ? 405 : 404, req->start_us);
   } else if (body_len > srv->max_body) {
     char msg[96];
     snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", srv->max_body);
     send_error(r, 413, msg, NULL);
-    observe(srv, req.route->label, 413, req.start_us);
+    observe(srv, req->route->label, 413, req->start_us);
   } else {
-    req.tail = strdup(req.route->prefix ? req.path + strlen(req.route->path) : "");
-    req.route->cb(&req, req.route->ctx);
+    req->tail = strdup(req->route->prefix ? req->path + strlen(req->route->path) : "");
+    run_handler(req);
+    return;
   }
-  free(req.tail);
-  free(req.path);
-  if (req.query_parsed) evhttp_clear_headers(&req.query);
+  req_free(req);
 }
+
+void cqrs_http_req_again(cqrs_http_req_t *req, int delay_ms) {
+  struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+  req->again = true;
+  event_base_once(req->loop->base, -1, EV_TIMEOUT, again_cb, req, &tv);
+}
+
+int64_t cqrs_http_req_age_ms(const cqrs_http_req_t *req) { return (now_us() - req->start_us) / 1000; }
 
 const char *cqrs_http_req_method(const cqrs_http_req_t *req) {
   return method_name(evhttp_request_get_command(req->r));

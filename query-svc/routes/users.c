@@ -7,7 +7,7 @@
 #define COLLECTION "user_profiles"
 
 static void get_user_cb(cqrs_http_req_t *req, void *ctx) {
-  static const char *const allowed[] = {NULL};
+  static const char *const allowed[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
   if (!cqrs_routes_check_params(req, allowed)) return;
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", cqrs_http_req_tail(req));
