@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build run stop status test test-unit clean
+.PHONY: all deps build run stop status test test-unit helm-check clean
 
 all: build
 
@@ -40,9 +40,13 @@ test-unit: deps $(ASAN_BUILD)/build.ninja
 
 # The whole suite: sanitized unit tests, then unit + end-to-end against the
 # local stack (started here when it is not up). Ends with ctest's summary.
-test: build test-unit
+test: build test-unit helm-check
 	@deploy/local/stack.sh start
 	cd $(BUILD) && ctest --output-on-failure
+
+# helm lint + helm template (--kube-version) + offline kubectl-validate of the chart.
+helm-check:
+	@deploy/helm/check.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

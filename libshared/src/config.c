@@ -53,6 +53,9 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
     const char *eq = strchr(*e, '=');
     if (!eq || strncmp(*e, "KAFKA_", 6) != 0 || (size_t)(eq - *e) <= 6) continue;
     if (strncmp(*e, "KAFKA_BROKERS=", 14) == 0) continue;
+    /* Kubernetes service links for a Service named "kafka" (KAFKA_PORT,
+     * KAFKA_SERVICE_HOST, ...) are not librdkafka properties. */
+    if (strncmp(*e, "KAFKA_PORT", 10) == 0 || strncmp(*e, "KAFKA_SERVICE_", 14) == 0) continue;
     cqrs_kv_t *grown = realloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof *grown);
     if (!grown) return false;
     cfg->kafka_props = grown;
@@ -84,6 +87,12 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
                    "LOG_LEVEL must be debug, info, warn or error, got \"%s\"", lv);
     return false;
   }
+  const char *poison = env_get(envp, "POISON_POLICY");
+  if (poison && *poison && strcmp(poison, "dlq") != 0 && strcmp(poison, "halt") != 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "POISON_POLICY", "POISON_POLICY must be dlq or halt, got \"%s\"", poison);
+    return false;
+  }
+  cfg->poison_halt = poison && strcmp(poison, "halt") == 0;
   cfg->http_port = (int)port;
   cfg->http_threads = (int)threads;
   cfg->max_body_bytes = (size_t)body;

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# projector-svc image. Build context = repo root:
+#   docker build -f deploy/docker/projector-svc.Dockerfile -t cqrs/projector-svc .
+
+ARG DEBIAN_RELEASE=bookworm
+
+# --- build -------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config \
+      librdkafka-dev libmongoc-dev libbson-dev uuid-dev libevent-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the build reads: CMakeLists.txt adds all three service directories;
+# tests/ is not needed with CQRS_TESTS=OFF.
+COPY CMakeLists.txt ./
+COPY libshared/ libshared/
+COPY command-svc/ command-svc/
+COPY projector-svc/ projector-svc/
+COPY query-svc/ query-svc/
+COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
+RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build build --target projector-svc \
+ && gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Os -static -s \
+      -o build/bin/healthcheck deploy/docker/healthcheck.c
+
+# --- run ---------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE}-slim
+# Runtime libraries only (what `ldd projector-svc` needs).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      librdkafka1 libmongoc-1.0-0 libbson-1.0-0 libuuid1 libevent-2.1-7 libevent-pthreads-2.1-7 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/bin/projector-svc /usr/local/bin/projector-svc
+COPY --from=build /src/build/bin/healthcheck /usr/local/bin/healthcheck
+# Numeric, so Kubernetes runAsNonRoot can verify it without /etc/passwd.
+USER 10001:10001
+EXPOSE 8082
+STOPSIGNAL SIGTERM
+# Static probe: GET /healthz on 127.0.0.1:$HTTP_PORT (default 8082). No shell, no curl.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/healthcheck", "8082", "/healthz"]
+ENTRYPOINT ["/usr/local/bin/projector-svc"]
