@@ -21,6 +21,8 @@ struct cqrs_apply_loop {
   cqrs_metrics_t *metrics;
   mongoc_client_pool_t *pool;
   const cqrs_projection_t *proj;
+  cqrs_read_models_t *read_models;
+  cqrs_apply_opts_t opts;
   rd_kafka_t *consumer;
   rd_kafka_t *dlq;
   char *t_events, *t_dlq;
@@ -28,9 +30,13 @@ struct cqrs_apply_loop {
   pthread_t thread;
   bool started;
   atomic_bool stop;
+  atomic_bool halted;
+  atomic_uint_least64_t applied, poisoned;
+  atomic_int_least64_t lag;
+  atomic_bool lag_known;
 };
 
-/* ---- dead letters ---- */
+/* ---- poison events ---- */
 
 static void dead_letter(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error) {
   rd_kafka_headers_t *src = NULL, *h;
@@ -54,6 +60,27 @@ static void dead_letter(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const ch
                  "partition", part, "offset", off, "produceError", e ? rd_kafka_err2str(e) : NULL, NULL);
 }
 
+/* An event that cannot be applied. Returns false when the loop must halt
+ * before it (nothing from it on is applied or committed). */
+static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error) {
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", m->partition);
+  snprintf(off, sizeof off, "%lld", (long long)m->offset);
+  if (loop->opts.target) { /* rebuild: the live loop already dead-lettered it */
+    cqrs_log_warn(loop->log, "rebuild skips a poison event", "projection", loop->proj->name, "error", error,
+                  "partition", part, "offset", off, NULL);
+  } else if (loop->opts.poison == CQRS_POISON_HALT) {
+    cqrs_log_error(loop->log, "poison event: halting the projection before it (POISON_POLICY=halt)", "projection",
+                   loop->proj->name, "error", error, "partition", part, "offset", off, NULL);
+    atomic_store(&loop->halted, true);
+    return false;
+  } else {
+    dead_letter(loop, m, error);
+  }
+  atomic_fetch_add(&loop->poisoned, 1);
+  return true;
+}
+
 /* ---- writing ---- */
 
 typedef struct {
@@ -72,10 +99,13 @@ static bson_t *upsert_opts(bool upsert) {
   return o;
 }
 
-/* One bulk write of all pending writes. */
+/* One bulk write of all pending writes, in order. */
 static bool write_bulk(mongoc_collection_t *coll, pending_t *p, size_t n, bson_error_t *error) {
   bson_t opts = BSON_INITIALIZER;
-  BSON_APPEND_BOOL(&opts, "ordered", false);
+  /* Ordered: writes of one aggregate must land in log order. Unordered, a
+   * failed version v followed by an applied v+1 would make v's retry match
+   * nothing (version guard) and its change would be lost. */
+  BSON_APPEND_BOOL(&opts, "ordered", true);
   mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
   bson_destroy(&opts);
   for (size_t i = 0; i < n; i++) {
@@ -93,38 +123,47 @@ static bool write_bulk(mongoc_collection_t *coll, pending_t *p, size_t n, bson_e
 /* After a failed bulk write: write one by one, so one bad write neither
  * stalls nor skips the rest (FerretDB stops a batch at its first error, even
  * an unordered one). A duplicate key means a racing upsert already inserted:
- * the version guard makes that harmless. Returns false if the store is down. */
-static bool write_each(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pending_t *p, size_t n,
+ * the version guard makes that harmless. A write the store keeps refusing
+ * after WRITE_RETRIES tries is poison. Returns the number of writes done
+ * before a halt (n when none), or -1 when the store is unreachable. */
+static long write_each(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pending_t *p, size_t n,
                        bson_error_t *error) {
   for (size_t i = 0; i < n; i++) {
-    bson_t *o = upsert_opts(p[i].w.upsert);
-    bool ok = mongoc_collection_update_one(coll, &p[i].w.filter, &p[i].w.update, o, NULL, error);
-    bson_destroy(o);
-    if (ok || error->code == 11000) continue;
-    if (unavailable(error)) return false;
-    dead_letter(loop, p[i].m, error->message);
+    bool ok = false;
+    for (int attempt = 0, backoff = 50; !ok && attempt < WRITE_RETRIES; attempt++, backoff *= 2) {
+      bson_t *o = upsert_opts(p[i].w.upsert);
+      ok = mongoc_collection_update_one(coll, &p[i].w.filter, &p[i].w.update, o, NULL, error) || error->code == 11000;
+      bson_destroy(o);
+      if (!ok && unavailable(error)) return -1;
+      if (!ok) usleep((useconds_t)backoff * 1000); /* bounded retry of a refused write */
+    }
+    if (!ok && !poison(loop, p[i].m, error->message)) return (long)i;
   }
-  return true;
+  return (long)n;
 }
 
 /* Writes the batch, retrying with backoff while the store is unreachable
- * (that is no reason to dead-letter anything). False only when stopping. */
-static bool write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
-  if (n == 0) return true;
+ * (that is no reason to dead-letter anything). Returns how many of the writes
+ * are done (n unless the loop halts at a poison write), or -1 when stopping. */
+static long write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
+  if (n == 0) return 0;
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, loop->proj->name);
-  bool ok = false;
+  char name[CQRS_COLLECTION_NAME_MAX];
+  if (loop->opts.target)
+    snprintf(name, sizeof name, "%s", loop->opts.target);
+  else
+    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
+  long done = -1;
   bson_error_t error;
   for (int attempt = 0, backoff = 100; !atomic_load(&loop->stop); attempt++) {
     if (write_bulk(coll, p, n, &error)) {
-      ok = true;
+      done = (long)n;
       break;
     }
     if (!unavailable(&error) || attempt >= WRITE_RETRIES) {
-      if (write_each(loop, coll, p, n, &error)) {
-        ok = true;
-        break;
-      }
+      done = write_each(loop, coll, p, n, &error);
+      if (done >= 0) break;
     }
     cqrs_log_warn(loop->log, "store write failed; retrying", "projection", loop->proj->name, "error",
                   error.message, NULL);
@@ -133,7 +172,7 @@ static bool write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   }
   mongoc_collection_destroy(coll);
   mongoc_client_pool_push(loop->pool, client);
-  return ok;
+  return done;
 }
 
 /* ---- the loop ---- */
@@ -142,34 +181,44 @@ static void update_lag(cqrs_apply_loop_t *loop) {
   rd_kafka_topic_partition_list_t *a = NULL;
   if (rd_kafka_assignment(loop->consumer, &a) || !a) return;
   rd_kafka_position(loop->consumer, a);
+  int64_t total = 0;
+  bool known = a->cnt > 0;
   for (int i = 0; i < a->cnt; i++) {
     int64_t lo, hi;
     if (rd_kafka_get_watermark_offsets(loop->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) ||
-        hi < 0)
+        hi < 0) {
+      known = false;
       continue;
+    }
     int64_t pos = a->elems[i].offset >= 0 ? a->elems[i].offset : lo;
+    int64_t lag = hi > pos ? hi - pos : 0;
+    total += lag;
     char labels[160];
     snprintf(labels, sizeof labels, "%s,partition=\"%d\"", loop->labels, a->elems[i].partition);
-    cqrs_metrics_set(loop->metrics, "projection_lag_events", labels, (double)(hi > pos ? hi - pos : 0));
+    if (!loop->opts.target) cqrs_metrics_set(loop->metrics, "projection_lag_events", labels, (double)lag);
   }
+  atomic_store(&loop->lag, total);
+  atomic_store(&loop->lag_known, known);
   rd_kafka_topic_partition_list_destroy(a);
 }
 
-/* Decodes msgs into writes; dead-letters what cannot be applied. */
-static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
+/* Decodes msgs into writes; poison events are handled on the spot. *upto is
+ * the number of msgs covered (n unless the loop halts at a poison event). */
+static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p, size_t *upto) {
   size_t np = 0;
+  *upto = n;
   for (size_t i = 0; i < n; i++) {
     cqrs_header_t hdrs[32];
     size_t nh = cqrs_kafka_headers(msgs[i], hdrs, 32);
     cqrs_event_t ev;
     cqrs_error_t err = {0};
-    bool skip = false;
+    bool skip = false, ok = true;
     if (!cqrs_event_from_record(&ev, hdrs, nh, msgs[i]->payload, msgs[i]->len, &err)) {
-      dead_letter(loop, msgs[i], err.message);
+      ok = poison(loop, msgs[i], err.message);
     } else if (strcmp(ev.aggregate_type, loop->proj->aggregate_type) == 0) {
       if (!loop->proj->apply(&ev, &p[np].w, &skip, &err)) {
         cqrs_write_cleanup(&p[np].w);
-        dead_letter(loop, msgs[i], err.message);
+        ok = poison(loop, msgs[i], err.message);
       } else if (skip) {
         cqrs_write_cleanup(&p[np].w);
       } else {
@@ -177,18 +226,19 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
       }
     }
     cqrs_event_cleanup(&ev);
+    if (!ok) {
+      *upto = i;
+      break;
+    }
   }
   return np;
 }
 
-static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
-  size_t np = prepare(loop, msgs, n, p);
-  bool ok = write_batch(loop, p, np);
-  for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p[i].w);
-  if (!ok) return; /* stopping: the uncommitted batch is read again next time */
-  rd_kafka_flush(loop->dlq, 10000); /* dead letters are durable before we move past them */
+/* Commits the offsets after msgs[0..upto). */
+static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
+  if (upto == 0 || loop->opts.target) return; /* a rebuild keeps no offsets */
   rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < upto; i++) {
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, msgs[i]->partition);
     if (!tp) tp = rd_kafka_topic_partition_list_add(offsets, loop->t_events, msgs[i]->partition);
     tp->offset = msgs[i]->offset + 1;
@@ -198,7 +248,19 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   if (e)
     cqrs_log_warn(loop->log, "offset commit failed; the batch may be applied again (harmless)", "error",
                   rd_kafka_err2str(e), NULL);
-  cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
+}
+
+static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
+  size_t upto;
+  size_t np = prepare(loop, msgs, n, p, &upto);
+  long done = write_batch(loop, p, np);
+  for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p[i].w);
+  if (done < 0) return; /* stopping: the uncommitted batch is read again next time */
+  if ((size_t)done < np) upto = 0; /* halted at a poison write: keep the whole batch for later */
+  rd_kafka_flush(loop->dlq, 10000); /* dead letters are durable before we move past them */
+  commit(loop, msgs, upto);
+  atomic_fetch_add(&loop->applied, (uint64_t)done);
+  if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)done);
 }
 
 static void *loop_main(void *arg) {
@@ -206,7 +268,7 @@ static void *loop_main(void *arg) {
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
   pending_t *p = calloc(BATCH_MAX, sizeof *p);
   int64_t next_lag = 0;
-  while (!atomic_load(&loop->stop)) {
+  while (!atomic_load(&loop->stop) && !atomic_load(&loop->halted)) {
     size_t n = 0;
     for (int timeout = 200; n < BATCH_MAX; timeout = 0) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, timeout);
@@ -223,7 +285,7 @@ static void *loop_main(void *arg) {
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
     if (cqrs_time_monotonic_ms() >= next_lag) {
       update_lag(loop);
-      next_lag = cqrs_time_monotonic_ms() + 1000;
+      next_lag = cqrs_time_monotonic_ms() + 250;
     }
   }
   free(msgs);
@@ -232,22 +294,28 @@ static void *loop_main(void *arg) {
 }
 
 static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
+  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
+  char name[CQRS_COLLECTION_NAME_MAX];
+  if (loop->opts.target)
+    snprintf(name, sizeof name, "%s", loop->opts.target);
+  else
+    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
   bson_t cmd = BSON_INITIALIZER, arr;
-  BSON_APPEND_UTF8(&cmd, "createIndexes", loop->proj->name);
+  BSON_APPEND_UTF8(&cmd, "createIndexes", name);
   BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
   loop->proj->indexes(&arr);
   bson_append_array_end(&cmd, &arr);
-  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
   bson_error_t e;
   bool ok = mongoc_client_write_command_with_opts(client, loop->cfg->mongo_db, &cmd, NULL, NULL, &e);
   mongoc_client_pool_push(loop->pool, client);
   bson_destroy(&cmd);
-  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "createIndexes on %s: %s", loop->proj->name, e.message);
+  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "createIndexes on %s: %s", name, e.message);
   return ok;
 }
 
 cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                       mongoc_client_pool_t *pool, const cqrs_projection_t *projection,
+                                       mongoc_client_pool_t *pool, cqrs_read_models_t *read_models,
+                                       const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err) {
   cqrs_apply_loop_t *loop = calloc(1, sizeof *loop);
   loop->log_copy = *log;
@@ -255,12 +323,17 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->log = log;
   loop->metrics = metrics;
   loop->pool = pool;
+  loop->read_models = read_models;
   loop->proj = projection;
+  loop->opts = *opts;
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   loop->t_dlq = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   char group[256];
-  snprintf(group, sizeof group, "%sprojector-%s", cfg->topic_prefix, projection->name);
+  if (opts->target) /* never commits: the name only has to be unique */
+    snprintf(group, sizeof group, "%sprojector-%s-rebuild", cfg->topic_prefix, projection->name);
+  else
+    snprintf(group, sizeof group, "%sprojector-%s", cfg->topic_prefix, projection->name);
   rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", NULL);
   if (!pconf || !(loop->dlq = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
   rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level", "read_committed",
@@ -279,14 +352,41 @@ fail:
   return NULL;
 }
 
+/* Rebuild: every partition of events, from the beginning or from a time. */
+static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
+  int n = cqrs_kafka_partition_count(loop->consumer, loop->t_events, 10000, err);
+  if (n <= 0) return false;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+  for (int p = 0; p < n; p++)
+    rd_kafka_topic_partition_list_add(l, loop->t_events, p)->offset =
+        loop->opts.from_time_ms > 0 ? loop->opts.from_time_ms : RD_KAFKA_OFFSET_BEGINNING;
+  bool ok = true;
+  if (loop->opts.from_time_ms > 0) {
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(loop->consumer, l, 10000);
+    if (e) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "offsets for time: %s", rd_kafka_err2str(e));
+      ok = false;
+    }
+    for (int i = 0; ok && i < l->cnt; i++) /* no event at or after the time: nothing to replay there */
+      if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_END;
+  }
+  if (ok) rd_kafka_assign(loop->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  return ok;
+}
+
 bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
-  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, loop->t_events, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->consumer, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", loop->t_events, rd_kafka_err2str(e));
-    return false;
+  if (loop->opts.target) {
+    if (!assign_for_rebuild(loop, err)) return false;
+  } else {
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, loop->t_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+      cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", loop->t_events, rd_kafka_err2str(e));
+      return false;
+    }
   }
   if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the apply loop thread");
@@ -304,7 +404,20 @@ void cqrs_apply_loop_stop(cqrs_apply_loop_t *loop) {
   rd_kafka_consumer_close(loop->consumer);
 }
 
+void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *out) {
+  out->applied = atomic_load(&loop->applied);
+  out->poisoned = atomic_load(&loop->poisoned);
+  out->lag = atomic_load(&loop->lag);
+  out->lag_known = atomic_load(&loop->lag_known);
+  out->halted = atomic_load(&loop->halted);
+}
+
 bool cqrs_apply_loop_ready(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
+  if (atomic_load(&loop->halted)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "projection %s halted at a poison event (see the log)",
+                   loop->proj->name);
+    return false;
+  }
   if (cqrs_kafka_ping(loop->consumer, 2000)) return true;
   cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
   return false;

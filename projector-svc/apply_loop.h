@@ -1,8 +1,10 @@
 /* The apply loop of one projection: a consumer group of its own on `events`
  * (read_committed); batches become one MongoDB bulk write; offsets are
- * committed only after the store acknowledged. A poison event goes to
- * events.dlq with the error, projection and source offset in headers, and the
- * partition moves on. Runs on its own thread. */
+ * committed only after the store acknowledged. A poison event (undecodable, or
+ * refused by the store after bounded retries) goes to events.dlq with the
+ * error, projection and source offset in headers and the partition moves on,
+ * or, by policy, the loop halts before it. Runs on its own thread.
+ * The same loop, in rebuild mode, replays the log into a fresh collection. */
 #ifndef CQRS_APPLY_LOOP_H
 #define CQRS_APPLY_LOOP_H
 
@@ -11,22 +13,47 @@
 #include "cqrs/config.h"
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
+#include "cqrs/read_model.h"
 
 #include <mongoc/mongoc.h>
+#include <stdint.h>
 
 typedef struct cqrs_apply_loop cqrs_apply_loop_t;
 
-/* Creates the consumer (group prefix + "projector-" + projection name) and the
- * DLQ producer, and makes sure the collection's indexes exist. Borrowed: cfg,
- * log, metrics, pool, projection. NULL with err. */
+typedef enum { CQRS_POISON_DLQ, CQRS_POISON_HALT } cqrs_poison_policy_t;
+
+typedef struct {
+  cqrs_poison_policy_t poison; /* what a poison event does (live mode) */
+  /* Rebuild mode: a throwaway consumer (no group offsets, no dead letters:
+   * the live loop already sent them) that writes into target from the start
+   * of the log, or from from_time_ms (milliseconds since the epoch) when > 0. */
+  const char *target;          /* NULL: live mode, writes where the read model's alias points */
+  int64_t from_time_ms;
+} cqrs_apply_opts_t;
+
+typedef struct {
+  uint64_t applied;  /* events written */
+  uint64_t poisoned; /* events dead-lettered or skipped as poison */
+  int64_t lag;       /* events behind the end of the log, summed over partitions */
+  bool lag_known;    /* every assigned partition reported its end */
+  bool halted;       /* stopped before a poison event (CQRS_POISON_HALT) */
+} cqrs_apply_progress_t;
+
+/* Creates the consumer (live: group prefix + "projector-" + projection) and
+ * the DLQ producer, makes sure the topics exist and the target collection has
+ * its indexes. Borrowed: cfg, log, metrics, pool, projection, read_models,
+ * opts->target. NULL with err. */
 cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                       mongoc_client_pool_t *pool, const cqrs_projection_t *projection,
+                                       mongoc_client_pool_t *pool, cqrs_read_models_t *read_models,
+                                       const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err);
 bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err);
 /* Finishes the batch in hand, commits, leaves the group. Safe twice. */
 void cqrs_apply_loop_stop(cqrs_apply_loop_t *loop);
-/* True while Kafka answers. */
+/* True while Kafka answers and the loop has not halted. */
 bool cqrs_apply_loop_ready(cqrs_apply_loop_t *loop, cqrs_error_t *err);
+/* A snapshot of the loop's progress. Any thread. */
+void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *out);
 void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop);
 
 #endif

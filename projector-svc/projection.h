@@ -38,5 +38,7 @@ extern const cqrs_projection_t *const cqrs_projections[];
 const cqrs_projection_t *cqrs_projection_find(const char *name);
 
 extern const cqrs_projection_t cqrs_user_profiles_projection;
+extern const cqrs_projection_t cqrs_order_summaries_projection;
+extern const cqrs_projection_t cqrs_customers_projection;
 
 #endif

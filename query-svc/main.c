@@ -22,6 +22,8 @@ int main(void) {
     goto done;
   }
   routes.db = svc.cfg.mongo_db;
+  /* A rebuild's swap reaches queries within a second. */
+  routes.read_models = cqrs_read_models_new(svc.cfg.mongo_db, 1000);
   routes.log = &svc.log;
   cqrs_routes_users(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &routes);
@@ -31,6 +33,7 @@ int main(void) {
 done:
   cqrs_http_server_stop(svc.http);
   if (routes.pool) mongoc_client_pool_destroy(routes.pool);
+  cqrs_read_models_destroy(routes.read_models);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);
   return rc;

@@ -5,6 +5,8 @@
 
 #include "cqrs/http.h"
 #include "cqrs/log.h"
+#include "cqrs/read_model.h"
+#include "params.h"
 
 #include <mongoc/mongoc.h>
 
@@ -12,6 +14,7 @@ typedef struct {
   mongoc_client_pool_t *pool; /* borrowed */
   const char *db;             /* borrowed */
   const cqrs_log_t *log;      /* borrowed */
+  cqrs_read_models_t *read_models; /* borrowed: which collection serves a read model */
 } cqrs_routes_ctx_t;
 
 /* The collection that currently serves read_model (a rebuild may have swapped
@@ -34,5 +37,49 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
 bool cqrs_routes_check_params(cqrs_http_req_t *req, const char *const *allowed);
 
 void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
+
+/* ---- queries: one function per seed query, reachable by route and by
+ * POST /v1/query ---- */
+
+/* Runs one query from its parameters (names already checked against the
+ * query's list) and answers req exactly once. */
+typedef void (*cqrs_routes_query_cb)(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+                                     const cqrs_params_t *params);
+
+typedef struct {
+  const char *name;          /* seed query name, e.g. "GetOrder"; NULL ends a table */
+  const char *const *params; /* the parameters it takes, NULL-terminated */
+  cqrs_routes_query_cb run;
+} cqrs_routes_query_t;
+
+/* Each resource's queries, each table ended by an entry with name NULL. */
+extern const cqrs_routes_query_t cqrs_routes_order_queries[];
+extern const cqrs_routes_query_t cqrs_routes_customer_queries[];
+
+/* The parameters of a GET: the query string's members named in allowed (400
+ * naming the first other one, or one given twice), plus path_name = the path's
+ * tail when path_name is not NULL. Returns a set to cqrs_params_destroy, or
+ * NULL once it has answered 400. */
+cqrs_params_t *cqrs_routes_query_params(cqrs_http_req_t *req, const char *const *allowed,
+                                        const char *path_name);
+
+/* Answers err (a 400 naming its parameter, usually) and returns false. */
+bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err);
+
+/* Answers one page of a list: the documents of read_model matching filter, in
+ * (sort_field, _id) order, at most the "limit" parameter of them, after the
+ * position in the "cursor" parameter, as {"items": [...without _id],
+ * "nextCursor": "..."|null}. list names the list inside its cursors, so a
+ * cursor of another list is refused (400 naming "cursor"); so are a bad limit
+ * or cursor. Logs and answers 503 when the store fails. */
+void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+                           const char *list, const bson_t *filter, const char *sort_field,
+                           const cqrs_params_t *params);
+
+void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
+void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
+/* POST /v1/query: {"queryType": <seed name>, <parameters>...} answered as the
+ * matching route would. */
+void cqrs_routes_query(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 
 #endif

@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, NULL};
+const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
+                                                     &cqrs_customers_projection, NULL};
 
 const cqrs_projection_t *cqrs_projection_find(const char *name) {
   for (size_t i = 0; cqrs_projections[i]; i++)

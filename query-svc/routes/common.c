@@ -10,7 +10,9 @@
 
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
                                             const char *read_model) {
-  return mongoc_client_get_collection(client, ctx->db, read_model);
+  char name[CQRS_COLLECTION_NAME_MAX];
+  cqrs_read_models_resolve(ctx->read_models, client, read_model, name);
+  return mongoc_client_get_collection(client, ctx->db, name);
 }
 
 /* Reads minVersion and waitMs (API.md: read-your-writes). False after a 400. */

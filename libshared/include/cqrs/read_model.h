@@ -1,0 +1,34 @@
+/* Which collection serves a read model. A rebuild fills a fresh collection and
+ * then swaps an alias, so queries never see a half-built read model and never a
+ * missing one (FerretDB's renameCollection has no dropTarget, so drop + rename
+ * would leave a gap). The alias lives in the `read_models` collection:
+ * {_id: <read model>, collection: <name>}; without one, the read model's own
+ * name is the collection. */
+#ifndef CQRS_READ_MODEL_H
+#define CQRS_READ_MODEL_H
+
+#include "cqrs/error.h"
+
+#include <mongoc/mongoc.h>
+
+#define CQRS_READ_MODELS_COLLECTION "read_models"
+#define CQRS_COLLECTION_NAME_MAX 120
+
+typedef struct cqrs_read_models cqrs_read_models_t;
+
+/* A resolver for database db that re-reads an alias at most every ttl_ms.
+ * Thread-safe. Free with cqrs_read_models_destroy (NULL is fine). */
+cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms);
+void cqrs_read_models_destroy(cqrs_read_models_t *rm);
+
+/* Writes the collection now serving read_model into out. When the store
+ * cannot be read it keeps the last known answer (or the read model's name).
+ * Can't fail. */
+void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
+                              char out[CQRS_COLLECTION_NAME_MAX]);
+
+/* Points read_model at collection (an upsert of its alias). False with err. */
+bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
+                           cqrs_error_t *err);
+
+#endif

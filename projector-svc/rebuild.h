@@ -1,0 +1,27 @@
+/* Zero-downtime rebuild of one read model: replay the log into a fresh
+ * collection, swap the read model's alias to it once caught up, keep applying
+ * a little longer so nothing the live projector wrote to the old collection
+ * during the swap is missed, then drop the old collection. Queries answer from
+ * the old collection until the swap. */
+#ifndef CQRS_REBUILD_H
+#define CQRS_REBUILD_H
+
+#include "projection.h"
+
+#include "cqrs/config.h"
+#include "cqrs/log.h"
+
+#include <stdint.h>
+
+/* Runs a rebuild to the end. from_time_ms > 0 replays only events at or after
+ * that time (ms since the epoch); 0 replays the whole log. Prints progress
+ * (events applied, rate, estimated time left) to stderr when it is a terminal
+ * and to the log. Returns 0 on success, 1 on failure (logged). */
+int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
+                     int64_t from_time_ms);
+
+/* Parses an RFC 3339 UTC time ("2026-11-22T05:00:00Z", fraction optional) or
+ * integer milliseconds since the epoch into *ms. False when it is neither. */
+bool cqrs_rebuild_parse_time(const char *s, int64_t *ms);
+
+#endif

@@ -1,0 +1,187 @@
+/* The customers read model (projector-svc/projection.h): the conditional
+ * write each customer event becomes. */
+#include "projection.h"
+#include "unit.h"
+
+static const cqrs_projection_t *p = &cqrs_customers_projection;
+static cqrs_event_t ev;
+static cqrs_write_t w;
+static bool written;
+
+static void teardown(void) {
+  if (ev.data) bson_destroy(ev.data);
+  ev.data = NULL;
+  if (written) cqrs_write_cleanup(&w);
+  written = false;
+}
+
+TestSuite(customers, .fini = teardown);
+
+static void event(const char *type, int64_t version, const char *data_json) {
+  ev = (cqrs_event_t){.id = "e-1", .type = (char *)type, .source = "/command-svc",
+                      .aggregate_type = "customer", .aggregate_id = "c-1",
+                      .time = "2026-03-01T10:00:00.000Z", .version = version};
+  ev.data = u_parse(data_json);
+}
+
+static bool apply(bool *skip, cqrs_error_t *err) {
+  written = true;
+  return p->apply(&ev, &w, skip, err);
+}
+
+/* Number of members of the sub-document at key of doc. */
+static uint32_t sub_count(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  const uint8_t *data;
+  uint32_t len;
+  bson_t sub;
+  cr_assert(bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DOCUMENT(&it), "%s is not a document", key);
+  bson_iter_document(&it, &len, &data);
+  cr_assert(bson_init_static(&sub, data, len));
+  return u_count(&sub);
+}
+
+/* The filter of every event after the first: {_id, version: {$lt: v}}. */
+static void assert_guarded(int64_t v) {
+  cr_assert_not(w.upsert, "an update never creates the document");
+  cr_assert_eq(u_count(&w.filter), 2);
+  cr_assert_str_eq(u_str(&w.filter, "_id"), "c-1");
+  cr_assert_eq(sub_count(&w.filter, "version"), 1);
+  bson_iter_t it, child;
+  cr_assert(bson_iter_init(&it, &w.filter) && bson_iter_find_descendant(&it, "version.$lt", &child));
+  cr_assert(BSON_ITER_HOLDS_INT64(&child));
+  cr_assert_eq(bson_iter_int64(&child), v);
+  cr_assert_eq(u_count(&w.update), 1, "only $set");
+  cr_assert_eq(u_i64(&w.update, "$set.version"), v);
+}
+
+Test(customers, registered) {
+  cr_assert_str_eq(p->name, "customers");
+  cr_assert_str_eq(p->aggregate_type, "customer");
+  cr_assert_eq(cqrs_projection_find("customers"), p);
+  bool found = false;
+  for (size_t i = 0; cqrs_projections[i]; i++) found |= cqrs_projections[i] == p;
+  cr_assert(found);
+}
+
+Test(customers, customer_registered_upserts_once) {
+  event("CustomerRegistered", 1, "{\"customerId\":\"c-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
+                                 "\"registeredAt\":\"2026-03-01T10:00:00.000Z\"}");
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_not(skip);
+  cr_assert(w.upsert);
+  cr_assert_eq(u_count(&w.filter), 1, "filter is {_id}");
+  cr_assert_str_eq(u_str(&w.filter, "_id"), "c-1");
+  cr_assert_eq(u_count(&w.update), 1, "only $setOnInsert: a redelivery changes nothing");
+  cr_assert_eq(sub_count(&w.update, "$setOnInsert"), 8);
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.customerId"), "c-1");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.email"), "ann@example.com");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.name"), "Ann");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.status"), "ACTIVE");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.registrationDate"), "2026-03-01T10:00:00.000Z");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.lastUpdated"), "2026-03-01T10:00:00.000Z");
+  cr_assert(u_is_null(&w.update, "$setOnInsert.suspensionReason"));
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.version"), 1);
+}
+
+Test(customers, customer_email_updated_guarded_by_version) {
+  event("CustomerEmailUpdated", 2, "{\"customerId\":\"c-1\",\"oldEmail\":\"ann@example.com\","
+                                   "\"newEmail\":\"ann@new.io\",\"updatedAt\":\"2026-03-02T00:00:00.000Z\"}");
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_not(skip);
+  assert_guarded(2);
+  cr_assert_eq(sub_count(&w.update, "$set"), 3, "email lastUpdated version");
+  cr_assert_str_eq(u_str(&w.update, "$set.email"), "ann@new.io");
+  cr_assert_str_eq(u_str(&w.update, "$set.lastUpdated"), "2026-03-02T00:00:00.000Z");
+}
+
+Test(customers, customer_suspended_guarded_by_version) {
+  event("CustomerSuspended", 3, "{\"customerId\":\"c-1\",\"reason\":\"chargeback\","
+                                "\"suspendedAt\":\"2026-03-03T00:00:00.000Z\"}");
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_not(skip);
+  assert_guarded(3);
+  cr_assert_eq(sub_count(&w.update, "$set"), 4, "status suspensionReason lastUpdated version");
+  cr_assert_str_eq(u_str(&w.update, "$set.status"), "SUSPENDED");
+  cr_assert_str_eq(u_str(&w.update, "$set.suspensionReason"), "chargeback");
+  cr_assert_str_eq(u_str(&w.update, "$set.lastUpdated"), "2026-03-03T00:00:00.000Z");
+}
+
+Test(customers, unknown_event_is_skipped) {
+  event("CustomerReactivated", 4, "{\"customerId\":\"c-1\"}");
+  bool skip = false;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err));
+  cr_assert(skip);
+}
+
+static void assert_poison(const char *type, const char *data, const char *field) {
+  event(type, 2, data);
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert_not(apply(&skip, &err), "applied %s %s", type, data);
+  cr_assert_eq(err.code, CQRS_ERR_INVALID);
+  cr_assert_neq(err.message[0], '\0');
+  cr_assert_str_eq(err.field, field, "%s", data);
+  cr_assert_not(skip, "a poison event is not skipped");
+  teardown();
+}
+
+Test(customers, malformed_customer_registered) {
+  assert_poison("CustomerRegistered", "{\"name\":\"A\",\"registeredAt\":\"t\"}", "email");
+  assert_poison("CustomerRegistered", "{\"email\":5,\"name\":\"A\",\"registeredAt\":\"t\"}", "email");
+  assert_poison("CustomerRegistered", "{\"email\":\"a@b.io\",\"registeredAt\":\"t\"}", "name");
+  assert_poison("CustomerRegistered", "{\"email\":\"a@b.io\",\"name\":\"\",\"registeredAt\":\"t\"}", "name");
+  assert_poison("CustomerRegistered", "{\"email\":\"a@b.io\",\"name\":\"A\"}", "registeredAt");
+  assert_poison("CustomerRegistered", "{\"email\":\"a@b.io\",\"name\":\"A\",\"registeredAt\":1}", "registeredAt");
+}
+
+Test(customers, malformed_customer_email_updated) {
+  assert_poison("CustomerEmailUpdated", "{\"oldEmail\":\"a@b.io\",\"updatedAt\":\"t\"}", "newEmail");
+  assert_poison("CustomerEmailUpdated", "{\"newEmail\":null,\"updatedAt\":\"t\"}", "newEmail");
+  assert_poison("CustomerEmailUpdated", "{\"newEmail\":{},\"updatedAt\":\"t\"}", "newEmail");
+  assert_poison("CustomerEmailUpdated", "{\"newEmail\":\"a@b.io\"}", "updatedAt");
+}
+
+Test(customers, malformed_customer_suspended) {
+  assert_poison("CustomerSuspended", "{\"suspendedAt\":\"t\"}", "reason");
+  assert_poison("CustomerSuspended", "{\"reason\":true,\"suspendedAt\":\"t\"}", "reason");
+  assert_poison("CustomerSuspended", "{\"reason\":\"fraud\"}", "suspendedAt");
+  assert_poison("CustomerSuspended", "{\"reason\":\"fraud\",\"suspendedAt\":7}", "suspendedAt");
+}
+
+Test(customers, indexes_for_active_and_email_prefix) {
+  bson_t arr = BSON_INITIALIZER;
+  p->indexes(&arr);
+  cr_assert_eq(u_count(&arr), 2);
+  cr_assert_str_eq(u_str(&arr, "0.name"), "status_registrationDate");
+  cr_assert_eq(u_i64(&arr, "0.key.status"), 1);
+  cr_assert_eq(u_i64(&arr, "0.key.registrationDate"), 1);
+  cr_assert_eq(u_i64(&arr, "0.key._id"), 1);
+  cr_assert_str_eq(u_str(&arr, "1.name"), "email_id");
+  cr_assert_eq(u_i64(&arr, "1.key.email"), 1);
+  cr_assert_eq(u_i64(&arr, "1.key._id"), 1);
+  cr_assert_not(u_has(&arr, "0.unique"), "not unique: a redelivery can never hit a duplicate key");
+  cr_assert_not(u_has(&arr, "1.unique"));
+
+  /* Key order matters in a compound index. */
+  const char *want[2][3] = {{"status", "registrationDate", "_id"}, {"email", "_id", NULL}};
+  bson_iter_t it, idx, key;
+  cr_assert(bson_iter_init(&it, &arr));
+  for (int i = 0; i < 2; i++) {
+    cr_assert(bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it));
+    cr_assert(bson_iter_recurse(&it, &idx) && bson_iter_find(&idx, "key") && bson_iter_recurse(&idx, &key));
+    for (int k = 0; k < 3 && want[i][k]; k++) {
+      cr_assert(bson_iter_next(&key));
+      cr_assert_str_eq(bson_iter_key(&key), want[i][k]);
+    }
+    cr_assert_not(bson_iter_next(&key));
+  }
+  bson_destroy(&arr);
+}
