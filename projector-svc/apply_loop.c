@@ -293,6 +293,22 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
+/* True when coll already has an index called name. */
+static bool has_index(mongoc_collection_t *coll, const char *name) {
+  mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
+  const bson_t *doc;
+  bson_iter_t it;
+  bool found = false;
+  while (!found && mongoc_cursor_next(cur, &doc))
+    found = bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
+            strcmp(bson_iter_utf8(&it, NULL), name) == 0;
+  mongoc_cursor_destroy(cur);
+  return found;
+}
+
+/* Creates the projection's indexes that are missing. Only the missing ones:
+ * FerretDB v1.24 drops the connection when asked to create again a compound
+ * index that exists. */
 static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
   char name[CQRS_COLLECTION_NAME_MAX];
@@ -300,16 +316,33 @@ static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
     snprintf(name, sizeof name, "%s", loop->opts.target);
   else
     cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
-  bson_t cmd = BSON_INITIALIZER, arr;
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
+  bson_t all = BSON_INITIALIZER, cmd = BSON_INITIALIZER, missing;
+  loop->proj->indexes(&all);
   BSON_APPEND_UTF8(&cmd, "createIndexes", name);
-  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-  loop->proj->indexes(&arr);
-  bson_append_array_end(&cmd, &arr);
+  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &missing);
+  bson_iter_t it, nit;
+  uint32_t n = 0;
+  if (bson_iter_init(&it, &all)) {
+    while (bson_iter_next(&it)) {
+      bson_iter_t sub;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "name")) continue;
+      nit = sub;
+      if (has_index(coll, bson_iter_utf8(&nit, NULL))) continue;
+      char key[16];
+      const char *k;
+      bson_uint32_to_string(n++, &k, key, sizeof key);
+      bson_append_value(&missing, k, -1, bson_iter_value(&it));
+    }
+  }
+  bson_append_array_end(&cmd, &missing);
   bson_error_t e;
-  bool ok = mongoc_client_write_command_with_opts(client, loop->cfg->mongo_db, &cmd, NULL, NULL, &e);
-  mongoc_client_pool_push(loop->pool, client);
-  bson_destroy(&cmd);
+  bool ok = n == 0 || mongoc_client_write_command_with_opts(client, loop->cfg->mongo_db, &cmd, NULL, NULL, &e);
   if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "createIndexes on %s: %s", name, e.message);
+  bson_destroy(&cmd);
+  bson_destroy(&all);
+  mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(loop->pool, client);
   return ok;
 }
 

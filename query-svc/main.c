@@ -26,6 +26,9 @@ int main(void) {
   routes.read_models = cqrs_read_models_new(svc.cfg.mongo_db, 1000);
   routes.log = &svc.log;
   cqrs_routes_users(svc.http, &routes);
+  cqrs_routes_orders(svc.http, &routes);
+  cqrs_routes_customers(svc.http, &routes);
+  cqrs_routes_query(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &routes);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);

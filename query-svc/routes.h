@@ -53,6 +53,7 @@ typedef struct {
 } cqrs_routes_query_t;
 
 /* Each resource's queries, each table ended by an entry with name NULL. */
+extern const cqrs_routes_query_t cqrs_routes_user_queries[];
 extern const cqrs_routes_query_t cqrs_routes_order_queries[];
 extern const cqrs_routes_query_t cqrs_routes_customer_queries[];
 

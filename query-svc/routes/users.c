@@ -2,25 +2,26 @@
  * (GetUserByEmail) from user_profiles. */
 #include "../routes.h"
 
-#include <stdio.h>
-
 #define COLLECTION "user_profiles"
 
-static void get_user_cb(cqrs_http_req_t *req, void *ctx) {
-  static const char *const allowed[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-  if (!cqrs_routes_check_params(req, allowed)) return;
+static void get_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *id;
+  if (!cqrs_params_string(p, "userId", true, 0, &id, &err)) {
+    cqrs_routes_reply_invalid(req, &err);
+    return;
+  }
   bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, "_id", cqrs_http_req_tail(req));
+  BSON_APPEND_UTF8(&filter, "_id", id);
   cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such user");
   bson_destroy(&filter);
 }
 
-static void find_users_cb(cqrs_http_req_t *req, void *ctx) {
-  static const char *const allowed[] = {"email", NULL};
-  if (!cqrs_routes_check_params(req, allowed)) return;
-  const char *email = cqrs_http_req_query(req, "email");
-  if (!email || !*email) {
-    cqrs_http_reply_error(req, 400, "email is required", "email");
+static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *email;
+  if (!cqrs_params_string(p, "email", true, 0, &email, &err)) {
+    cqrs_routes_reply_invalid(req, &err);
     return;
   }
   bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
@@ -31,6 +32,30 @@ static void find_users_cb(cqrs_http_req_t *req, void *ctx) {
   cqrs_routes_find_one(req, ctx, COLLECTION, &filter, &sort, "no user with this email");
   bson_destroy(&filter);
   bson_destroy(&sort);
+}
+
+static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
+static const char *const USER_PARAMS[] = {"userId", NULL};
+static const char *const EMAIL_PARAMS[] = {"email", NULL};
+
+const cqrs_routes_query_t cqrs_routes_user_queries[] = {
+    {"GetUserProfile", USER_PARAMS, get_user},
+    {"GetUserByEmail", EMAIL_PARAMS, user_by_email},
+    {NULL, NULL, NULL},
+};
+
+static void get_user_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "userId");
+  if (!p) return;
+  get_user(req, ctx, p);
+  cqrs_params_destroy(p);
+}
+
+static void find_users_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_params_t *p = cqrs_routes_query_params(req, EMAIL_PARAMS, NULL);
+  if (!p) return;
+  user_by_email(req, ctx, p);
+  cqrs_params_destroy(p);
 }
 
 void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {

@@ -171,7 +171,8 @@ void tk_env_init(tk_env_t *env) {
 
 static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
 
-pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char log[512]) {
+static pid_t spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char *const *args,
+                   char log[512]) {
   int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
   char bin[512];
   snprintf(bin, sizeof bin, "%s/%s", CQRS_BIN_DIR, names[svc]);
@@ -193,11 +194,35 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
     setenv("TOPIC_PARTITIONS", "3", 1);
     setenv("HTTP_THREADS", "2", 1);
     for (const char *const *e = extra; e && *e; e++) putenv(strdup(*e));
-    execl(bin, bin, (char *)NULL);
+    char *argv[16] = {bin};
+    for (int i = 0; args && args[i] && i < 14; i++) argv[i + 1] = args[i];
+    execv(bin, argv);
     _exit(127);
   }
   cr_assert(pid > 0, "fork failed");
   return pid;
+}
+
+pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char log[512]) {
+  return spawn(env, svc, extra, NULL, log);
+}
+
+int tk_rebuild(const tk_env_t *env, const char *projection) {
+  char log[512], proj[64];
+  snprintf(proj, sizeof proj, "%s", projection);
+  char *args[] = {"--rebuild", proj, "--from-beginning", NULL};
+  pid_t pid = spawn(env, TK_PROJECTOR, NULL, args, log);
+  int status = 0;
+  int64_t deadline = now_ms() + 180000;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (now_ms() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      cr_assert_fail("rebuild of %s did not finish within 180 s; see %s", projection, log);
+    }
+    pause_ms(50);
+  }
+  return status;
 }
 
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {

@@ -50,6 +50,10 @@ typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY } tk_service_t;
  * log receives the path of its log file. */
 pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char log[512]);
 
+/* Runs `projector-svc --rebuild <projection> --from-beginning` with env's
+ * settings to the end (bounded: 180 s) and returns its wait status. */
+int tk_rebuild(const tk_env_t *env, const char *projection);
+
 /* Starts a service with env's settings (plus extra "NAME=value" strings,
  * NULL-terminated, may be NULL); its log goes to CQRS_TEST_LOG_DIR. Waits
  * (bounded) until /readyz answers 200 and returns its pid; fails the test

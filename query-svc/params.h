@@ -1,0 +1,55 @@
+/* Query parameters, whichever way they came (a GET's query string or the
+ * members of a POST /v1/query body), and the readers every route shares. Pure:
+ * errors are CQRS_ERR_INVALID values naming the parameter, for a 400. */
+#ifndef CQRS_PARAMS_H
+#define CQRS_PARAMS_H
+
+#include "cqrs/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CQRS_PARAMS_LIMIT_DEFAULT 50
+#define CQRS_PARAMS_LIMIT_MAX 500
+
+typedef struct cqrs_params cqrs_params_t;
+
+/* A new, empty set. Free with cqrs_params_destroy. This function can't fail
+ * (allocation failure aborts, as everywhere in libbson). */
+cqrs_params_t *cqrs_params_new(void);
+
+/* Frees p and the copies it holds. NULL is fine. */
+void cqrs_params_destroy(cqrs_params_t *p);
+
+/* Adds name=value (both copied). False with err naming name when name is
+ * already there: a parameter given twice is refused, not guessed at. */
+bool cqrs_params_add(cqrs_params_t *p, const char *name, const char *value, cqrs_error_t *err);
+
+/* The value of name, borrowed from p; NULL when absent. */
+const char *cqrs_params_get(const cqrs_params_t *p, const char *name);
+
+/* Reads name into *out (borrowed from p; NULL when absent and not required).
+ * Absent or empty while required, not valid UTF-8, or longer than max_len
+ * characters (0: no limit) is an error naming name. */
+bool cqrs_params_string(const cqrs_params_t *p, const char *name, bool required, size_t max_len,
+                        const char **out, cqrs_error_t *err);
+
+/* Reads "limit": CQRS_PARAMS_LIMIT_DEFAULT when absent, else a decimal integer
+ * in 1..CQRS_PARAMS_LIMIT_MAX; anything else is an error naming "limit". */
+bool cqrs_params_limit(const cqrs_params_t *p, int *out, cqrs_error_t *err);
+
+/* Reads "cursor" (NULL when absent); an empty or overlong one is an error
+ * naming "cursor". Its content is checked by cqrs_cursor_decode. */
+bool cqrs_params_cursor(const cqrs_params_t *p, const char **out, cqrs_error_t *err);
+
+/* Which of two alternative parameters is given: *out = a or b. Neither is an
+ * error naming a; both is an error naming b. */
+bool cqrs_params_one_of(const cqrs_params_t *p, const char *a, const char *b, const char **out,
+                        cqrs_error_t *err);
+
+/* Reads name (required) and checks it is one of allowed (NULL-terminated);
+ * otherwise an error naming name that lists the allowed values. */
+bool cqrs_params_enum(const cqrs_params_t *p, const char *name, const char *const *allowed,
+                      const char **out, cqrs_error_t *err);
+
+#endif

@@ -1,0 +1,104 @@
+/* GET /v1/customers/{customerId} (GetCustomerById), GET
+ * /v1/customers?status= (GetActiveCustomers) and GET
+ * /v1/customers?emailPrefix= (SearchCustomersByEmail) from customers. */
+#include "../routes.h"
+
+#include <string.h>
+
+#define COLLECTION "customers"
+#define ID_MAX 128
+#define EMAIL_MAX 320
+/* U+10FFFF, the greatest code point: every string that starts with a prefix
+ * sorts before prefix + this (bar those continuing with it). */
+#define MAX_CODE_POINT "\xf4\x8f\xbf\xbf"
+
+static const char *const STATUSES[] = {"ACTIVE", "SUSPENDED", NULL};
+
+static void get_customer(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *id;
+  if (!cqrs_params_string(p, "customerId", true, ID_MAX, &id, &err)) {
+    cqrs_routes_reply_invalid(req, &err);
+    return;
+  }
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "_id", id);
+  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such customer");
+  bson_destroy(&filter);
+}
+
+static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+                                const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *status;
+  if (!cqrs_params_enum(p, "status", STATUSES, &status, &err)) {
+    cqrs_routes_reply_invalid(req, &err);
+    return;
+  }
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "status", status);
+  cqrs_routes_find_page(req, ctx, COLLECTION, "GetActiveCustomers", &filter, "registrationDate", p);
+  bson_destroy(&filter);
+}
+
+/* A range on email rather than a regex: it uses the email index and needs no
+ * escaping of the prefix. */
+static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+                               const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *prefix;
+  if (!cqrs_params_string(p, "emailPrefix", true, EMAIL_MAX, &prefix, &err)) {
+    cqrs_routes_reply_invalid(req, &err);
+    return;
+  }
+  char *upper = bson_strdup_printf("%s" MAX_CODE_POINT, prefix);
+  bson_t filter = BSON_INITIALIZER, range;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "email", &range);
+  BSON_APPEND_UTF8(&range, "$gte", prefix);
+  BSON_APPEND_UTF8(&range, "$lt", upper);
+  bson_append_document_end(&filter, &range);
+  cqrs_routes_find_page(req, ctx, COLLECTION, "SearchCustomersByEmail", &filter, "email", p);
+  bson_destroy(&filter);
+  bson_free(upper);
+}
+
+/* Single reads also take minVersion and waitMs, which cqrs_routes_find_one reads. */
+static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
+static const char *const GET_PARAMS[] = {"customerId", NULL};
+static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
+static const char *const BY_EMAIL_PARAMS[] = {"emailPrefix", "limit", "cursor", NULL};
+static const char *const LIST_PARAMS[] = {"status", "emailPrefix", "limit", "cursor", NULL};
+
+const cqrs_routes_query_t cqrs_routes_customer_queries[] = {
+    {"GetCustomerById", GET_PARAMS, get_customer},
+    {"GetActiveCustomers", BY_STATUS_PARAMS, customers_by_status},
+    {"SearchCustomersByEmail", BY_EMAIL_PARAMS, customers_by_email},
+    {NULL, NULL, NULL},
+};
+
+static void get_customer_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "customerId");
+  if (!p) return;
+  get_customer(req, ctx, p);
+  cqrs_params_destroy(p);
+}
+
+static void find_customers_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_params_t *p = cqrs_routes_query_params(req, LIST_PARAMS, NULL);
+  cqrs_error_t err = {0};
+  const char *by;
+  if (!p) return;
+  if (!cqrs_params_one_of(p, "status", "emailPrefix", &by, &err))
+    cqrs_routes_reply_invalid(req, &err);
+  else if (strcmp(by, "status") == 0)
+    customers_by_status(req, ctx, p);
+  else
+    customers_by_email(req, ctx, p);
+  cqrs_params_destroy(p);
+}
+
+void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+  cqrs_http_server_route(http, "GET", "/v1/customers/", "/v1/customers/{customerId}", get_customer_cb,
+                         ctx);
+  cqrs_http_server_route(http, "GET", "/v1/customers", "/v1/customers", find_customers_cb, ctx);
+}

@@ -1,0 +1,379 @@
+/* End to end, the read side: the seed recipe's steps, every seed query,
+ * pagination, replay, dead letters and a rebuild under load, through the
+ * three services against the real local stack. */
+#include "testkit.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define VISIBLE_MS 30000
+
+static tk_env_t env;
+static pid_t pids[3];
+
+static void setup(void) {
+  tk_env_init(&env);
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+}
+
+static void teardown(void) {
+  for (int i = 0; i < 3; i++)
+    if (pids[i] > 0) tk_stop(pids[i], SIGTERM);
+}
+
+TestSuite(read_side, .init = setup, .fini = teardown, .timeout = 600);
+
+/* Sends a command and returns its answer body; asserts the status. */
+static char *command(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *command(int want, const char *fmt, ...) {
+  char json[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(json, sizeof json, fmt, ap);
+  va_end(ap);
+  tk_response_t r;
+  tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
+  cr_assert_eq(r.status, want, "%s answered %d: %s", json, r.status, r.body ? r.body : "");
+  char *body = strdup(r.body);
+  tk_response_cleanup(&r);
+  return body;
+}
+
+static char *id_of(const char *body) {
+  char *id = tk_json_string(body, "aggregateId");
+  cr_assert_not_null(id, "no aggregateId in %s", body);
+  return id;
+}
+
+/* GET that must answer want; returns the body. */
+static char *get(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *get(int want, const char *fmt, ...) {
+  char path[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(path, sizeof path, fmt, ap);
+  va_end(ap);
+  tk_response_t r;
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_assert_eq(r.status, want, "GET %s answered %d: %s", path, r.status, r.body ? r.body : "");
+  char *body = strdup(r.body);
+  tk_response_cleanup(&r);
+  return body;
+}
+
+static bool has_text(const char *body, void *needle) { return strstr(body, needle) != NULL; }
+
+/* Waits until GET path answers 200 with needle in the body. */
+static char *await_text(const char *path, const char *needle) {
+  tk_response_t r;
+  bool ok = tk_await_get(env.query_port, path, 200, has_text, (void *)needle, VISIBLE_MS, &r);
+  cr_assert(ok, "GET %s never showed %s (last: %d %s)", path, needle, r.status, r.body ? r.body : "");
+  char *body = strdup(r.body);
+  tk_response_cleanup(&r);
+  return body;
+}
+
+Test(read_side, the_seed_recipe_and_all_eight_queries) {
+  /* The recipe: create a user, create an order, set it Processing, read the
+   * profile and the user's orders. */
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"recipe.%s@example.com\",\"name\":\"Recipe\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  b = command(201,
+              "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"Widget\",\"quantity\":2,"
+              "\"price\":10.5}],\"totalAmount\":21}",
+              user);
+  char *order = id_of(b);
+  free(b);
+  b = command(201, "{\"commandType\":\"UpdateOrderStatus\",\"aggregateId\":\"%s\",\"status\":\"Processing\"}", order);
+  cr_expect_eq(tk_json_int(b, "version"), 2);
+  free(b);
+
+  b = get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user);            /* GetUserProfile */
+  cr_expect(strstr(b, "Recipe"));
+  free(b);
+  b = get(200, "/v1/orders/%s?minVersion=2&waitMs=10000", order);          /* GetOrder */
+  cr_expect(strstr(b, "\"Processing\""), "%s", b);
+  cr_expect(strstr(b, "Widget"), "%s", b);
+  free(b);
+  char path[512];
+  snprintf(path, sizeof path, "/v1/orders?userId=%s", user);                /* GetOrdersByUser */
+  b = await_text(path, "Processing");
+  cr_expect(strstr(b, order) && strstr(b, "\"nextCursor\""), "%s", b);
+  free(b);
+  b = await_text("/v1/orders?status=Processing&limit=500", order);        /* GetOrdersByStatus */
+  free(b);
+  b = get(200, "/v1/users?email=recipe.%s@example.com", env.db);           /* GetUserByEmail */
+  cr_expect(strstr(b, user), "%s", b);
+  free(b);
+
+  char customer[96];
+  snprintf(customer, sizeof customer, "cust-%s", env.db);
+  free(command(201, "{\"commandType\":\"RegisterCustomer\",\"customerId\":\"%s\",\"email\":\"c.%s@example.com\",\"name\":\"C\"}",
+               customer, env.db));
+  b = get(200, "/v1/customers/%s?minVersion=1&waitMs=10000", customer);    /* GetCustomerById */
+  cr_expect(strstr(b, "\"ACTIVE\""), "%s", b);
+  free(b);
+  b = await_text("/v1/customers?status=ACTIVE&limit=500", customer);      /* GetActiveCustomers */
+  free(b);
+  snprintf(path, sizeof path, "/v1/customers?emailPrefix=c.%s", env.db);   /* SearchCustomersByEmail */
+  b = await_text(path, customer);
+  free(b);
+  free(command(201, "{\"commandType\":\"SuspendCustomer\",\"aggregateId\":\"%s\",\"reason\":\"test\"}", customer));
+  b = get(200, "/v1/customers/%s?minVersion=2&waitMs=10000", customer);
+  cr_expect(strstr(b, "\"SUSPENDED\""), "%s", b);
+  free(b);
+  b = get(200, "/v1/customers?status=ACTIVE&limit=500");
+  cr_expect(!strstr(b, customer), "a suspended customer is listed as active: %s", b);
+  free(b);
+
+  /* The seed's POST /v1/query answers as the route does. */
+  char q[256];
+  snprintf(q, sizeof q, "{\"queryType\":\"GetOrder\",\"orderId\":\"%s\"}", order);
+  tk_response_t r;
+  tk_http("POST", env.query_port, "/v1/query", q, strlen(q), &r);
+  char *direct = get(200, "/v1/orders/%s", order);
+  cr_expect_eq(r.status, 200);
+  cr_expect_str_eq(r.body, direct);
+  free(direct);
+  tk_response_cleanup(&r);
+  tk_http("POST", env.query_port, "/v1/query", "{\"queryType\":\"Nope\"}", 20, &r);
+  cr_expect_eq(r.status, 400);
+  tk_response_cleanup(&r);
+  free(user), free(order);
+}
+
+static int count_items(const char *body) {
+  int n = 0;
+  for (const char *p = body; (p = strstr(p, "\"orderId\"")); p++) n++;
+  return n;
+}
+
+Test(read_side, seven_orders_in_pages_of_three_without_repeats_or_gaps) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"pages.%s@example.com\",\"name\":\"P\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  char *orders[8] = {0};
+  for (int i = 0; i < 7; i++) {
+    b = command(201,
+                "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"P%d\",\"quantity\":1,"
+                "\"price\":1}],\"totalAmount\":1}",
+                user, i);
+    orders[i] = id_of(b);
+    free(b);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "/v1/orders?userId=%s&limit=500", user);
+  tk_response_t r;
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, orders[6], VISIBLE_MS, &r), "orders not visible");
+  tk_response_cleanup(&r);
+  for (int i = 0; i < 7; i++) free(get(200, "/v1/orders/%s?minVersion=1&waitMs=10000", orders[i]));
+
+  char seen[4096] = "";
+  int pages = 0, total = 0;
+  char *cursor = NULL;
+  do {
+    if (cursor)
+      b = get(200, "/v1/orders?userId=%s&limit=3&cursor=%s", user, cursor);
+    else
+      b = get(200, "/v1/orders?userId=%s&limit=3", user);
+    free(cursor);
+    cursor = tk_json_string(b, "nextCursor");
+    int n = count_items(b);
+    total += n;
+    pages++;
+    for (int i = 0; i < 8; i++) {
+      if (orders[i] && strstr(b, orders[i])) {
+        cr_expect(!strstr(seen, orders[i]), "order %s repeated", orders[i]);
+        strncat(seen, orders[i], sizeof seen - strlen(seen) - 1);
+      }
+    }
+    cr_expect(n == (pages < 3 ? 3 : 2), "page %d has %d items: %s", pages, n, b);
+    if (pages == 1) {
+      /* An order created between pages sorts after the ones already there: no
+       * repeat, no gap. */
+      char *extra = command(201,
+                            "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"late\","
+                            "\"quantity\":1,\"price\":1}],\"totalAmount\":1}",
+                            user);
+      orders[7] = id_of(extra);
+      free(extra);
+      free(get(200, "/v1/orders/%s?minVersion=1&waitMs=10000", orders[7]));
+    }
+    free(b);
+  } while (cursor && pages < 10);
+  cr_expect_eq(pages, 3, "pages: %d", pages);
+  cr_expect_eq(total, 8, "items over all pages: %d", total);
+  for (int i = 0; i < 8; i++) cr_expect(strstr(seen, orders[i]), "order %s never listed", orders[i]);
+  for (int i = 0; i < 8; i++) free(orders[i]);
+  free(user);
+  /* A bad cursor is a 400 naming it. */
+  b = get(400, "/v1/orders?userId=x&cursor=garbage");
+  char *field = tk_json_string(b, "field");
+  cr_expect_str_eq(field, "cursor");
+  free(field), free(b);
+}
+
+/* Every read document the test created, fetched through the API. */
+static char *snapshot(char **users, char **orders, char **customers, int n) {
+  size_t cap = 1 << 16, len = 0;
+  char *out = calloc(1, cap);
+  for (int i = 0; i < n; i++) {
+    char *docs[3] = {get(200, "/v1/users/%s", users[i]), get(200, "/v1/orders/%s", orders[i]),
+                     get(200, "/v1/customers/%s", customers[i])};
+    for (int k = 0; k < 3; k++) {
+      size_t need = strlen(docs[k]) + 2;
+      if (len + need >= cap) out = realloc(out, cap *= 2);
+      len += (size_t)snprintf(out + len, cap - len, "%s\n", docs[k]);
+      free(docs[k]);
+    }
+  }
+  return out;
+}
+
+#define N_DOCS 5
+
+Test(read_side, replaying_the_whole_log_twice_leaves_every_document_identical) {
+  char *users[N_DOCS], *orders[N_DOCS], *customers[N_DOCS];
+  for (int i = 0; i < N_DOCS; i++) {
+    char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"r%d.%s@example.com\",\"name\":\"R\"}", i, env.db);
+    users[i] = id_of(b);
+    free(b);
+    free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"R%d\"}}",
+                 users[i], i));
+    b = command(201,
+                "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"X\",\"quantity\":1,"
+                "\"price\":2}],\"totalAmount\":2}",
+                users[i]);
+    orders[i] = id_of(b);
+    free(b);
+    free(command(201, "{\"commandType\":\"UpdateOrderStatus\",\"aggregateId\":\"%s\",\"status\":\"Cancelled\"}",
+                 orders[i]));
+    b = command(201, "{\"commandType\":\"RegisterCustomer\",\"email\":\"k%d.%s@example.com\",\"name\":\"K\"}", i, env.db);
+    customers[i] = id_of(b);
+    free(b);
+    free(command(201, "{\"commandType\":\"UpdateEmail\",\"aggregateId\":\"%s\",\"newEmail\":\"k%d.new@example.com\"}",
+                 customers[i], i));
+  }
+  for (int i = 0; i < N_DOCS; i++) {
+    free(get(200, "/v1/users/%s?minVersion=2&waitMs=10000", users[i]));
+    free(get(200, "/v1/orders/%s?minVersion=2&waitMs=10000", orders[i]));
+    free(get(200, "/v1/customers/%s?minVersion=2&waitMs=10000", customers[i]));
+  }
+  char *before = snapshot(users, orders, customers, N_DOCS);
+  const char *models[] = {"user_profiles", "order_summaries", "customers"};
+  for (int round = 0; round < 2; round++) {
+    for (int m = 0; m < 3; m++) {
+      int status = tk_rebuild(&env, models[m]);
+      cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rebuild of %s failed: %d", models[m], status);
+    }
+    char *after = snapshot(users, orders, customers, N_DOCS);
+    cr_expect_str_eq(after, before, "documents changed after replay %d", round + 1);
+    free(after);
+  }
+  free(before);
+  for (int i = 0; i < N_DOCS; i++) free(users[i]), free(orders[i]), free(customers[i]);
+}
+
+Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_still_apply) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"poison.%s@example.com\",\"name\":\"Before\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user));
+  /* Find the user's partition, and put an undecodable event right behind it. */
+  char topic[128];
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  int32_t partition = -1;
+  for (size_t i = 0; i < n; i++)
+    if (ev[i].ce_subject && strcmp(ev[i].ce_subject, user) == 0) partition = ev[i].partition;
+  tk_records_free(ev, n);
+  cr_assert_geq(partition, 0);
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  const char *garbage = "this is not an event";
+  cr_assert_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                 RD_KAFKA_V_KEY(user, strlen(user)), RD_KAFKA_V_VALUE((void *)garbage, strlen(garbage)),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+               0);
+  cr_assert_eq(rd_kafka_flush(p, 10000), 0);
+  rd_kafka_destroy(p);
+
+  free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"After\"}}", user));
+  b = get(200, "/v1/users/%s?minVersion=2&waitMs=20000", user);
+  cr_expect(strstr(b, "After"), "the event after the poison was not applied: %s", b);
+  free(b);
+
+  tk_record_t *dlq = NULL;
+  bool found = false;
+  for (int tries = 0; !found && tries < 100; tries++) {
+    dlq = tk_kafka_read_all(&env, tk_topic(&env, "events.dlq", topic), &n);
+    for (size_t i = 0; i < n; i++) found |= dlq[i].value && strcmp(dlq[i].value, garbage) == 0;
+    tk_records_free(dlq, n);
+  }
+  cr_expect(found, "the poison event is not in %s", topic);
+  tk_response_t r;
+  tk_http("GET", env.projector_port, "/metrics", NULL, 0, &r);
+  cr_expect(strstr(r.body, "dlq_events_total{projection=\"user_profiles\"} 1"), "metrics: %s", r.body);
+  tk_response_cleanup(&r);
+  free(user);
+}
+
+static atomic_bool load_stop;
+static atomic_int load_requests, load_5xx;
+static char load_user[64];
+
+static void *query_load(void *arg) {
+  (void)arg;
+  char path[128];
+  snprintf(path, sizeof path, "/v1/users/%s", load_user);
+  while (!atomic_load(&load_stop)) {
+    tk_response_t r;
+    tk_http("GET", env.query_port, path, NULL, 0, &r);
+    atomic_fetch_add(&load_requests, 1);
+    if (r.status >= 500 || r.status == 0 || r.status == 404) atomic_fetch_add(&load_5xx, 1);
+    tk_response_cleanup(&r);
+  }
+  return NULL;
+}
+
+Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"load.%s@example.com\",\"name\":\"L\"}", env.db);
+  char *user = id_of(b);
+  snprintf(load_user, sizeof load_user, "%s", user);
+  free(b);
+  for (int i = 0; i < 200; i++) /* some history to replay */
+    free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"L%d\"}}",
+                 user, i));
+  free(get(200, "/v1/users/%s?minVersion=201&waitMs=20000", user));
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, query_load, NULL);
+  int status = tk_rebuild(&env, "user_profiles");
+  atomic_store(&load_stop, true);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rebuild failed: %d", status);
+  cr_expect_gt(atomic_load(&load_requests), 0);
+  cr_expect_eq(atomic_load(&load_5xx), 0, "%d of %d queries failed during the rebuild", atomic_load(&load_5xx),
+               atomic_load(&load_requests));
+  b = get(200, "/v1/users/%s", user);
+  cr_expect_eq(tk_json_int(b, "version"), 201, "%s", b);
+  free(b);
+  /* The live projector now writes to the new collection. */
+  free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"Final\"}}", user));
+  b = get(200, "/v1/users/%s?minVersion=202&waitMs=20000", user);
+  cr_expect(strstr(b, "Final"), "%s", b);
+  free(b);
+  free(user);
+}
