@@ -142,9 +142,30 @@ static long write_each(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pendi
   return (long)n;
 }
 
-/* Writes the batch, retrying with backoff while the store is unreachable
+/* Writes one chunk, retrying with backoff while the store is unreachable
  * (that is no reason to dead-letter anything). Returns how many of the writes
  * are done (n unless the loop halts at a poison write), or -1 when stopping. */
+static long write_chunk(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pending_t *p, size_t n) {
+  bson_error_t error;
+  for (int attempt = 0, backoff = 100; !atomic_load(&loop->stop); attempt++) {
+    if (write_bulk(coll, p, n, &error)) return (long)n;
+    if (!unavailable(&error) || attempt >= WRITE_RETRIES) {
+      long done = write_each(loop, coll, p, n, &error);
+      if (done >= 0) return done;
+    }
+    cqrs_log_warn(loop->log, "store write failed; retrying", "projection", loop->proj->name, "error",
+                  error.message, NULL);
+    usleep((useconds_t)backoff * 1000);
+    backoff = backoff < 5000 ? backoff * 2 : 5000;
+  }
+  return -1;
+}
+
+/* Writes the batch in bulk commands of at most cfg->mongo_bulk_max writes.
+ * Why a cap: FerretDB v1.24 keeps one SQLite connection per update of an
+ * update command open until the command ends, from a pool of 100; a command
+ * of 100+ updates (a rebuild's first batch) waits for itself forever and
+ * starves every other client. Returns writes done, or -1 when stopping. */
 static long write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   if (n == 0) return 0;
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
@@ -154,21 +175,18 @@ static long write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   else
     cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
-  long done = -1;
-  bson_error_t error;
-  for (int attempt = 0, backoff = 100; !atomic_load(&loop->stop); attempt++) {
-    if (write_bulk(coll, p, n, &error)) {
-      done = (long)n;
+  size_t chunk = (size_t)loop->cfg->mongo_bulk_max, off = 0;
+  long done = 0;
+  while (off < n) {
+    size_t len = n - off < chunk ? n - off : chunk;
+    long d = write_chunk(loop, coll, p + off, len);
+    if (d < 0) {
+      done = -1;
       break;
     }
-    if (!unavailable(&error) || attempt >= WRITE_RETRIES) {
-      done = write_each(loop, coll, p, n, &error);
-      if (done >= 0) break;
-    }
-    cqrs_log_warn(loop->log, "store write failed; retrying", "projection", loop->proj->name, "error",
-                  error.message, NULL);
-    usleep((useconds_t)backoff * 1000);
-    backoff = backoff < 5000 ? backoff * 2 : 5000;
+    done += d;
+    if ((size_t)d < len) break; /* halted at a poison write */
+    off += len;
   }
   mongoc_collection_destroy(coll);
   mongoc_client_pool_push(loop->pool, client);
@@ -299,9 +317,9 @@ static bool has_index(mongoc_collection_t *coll, const char *name) {
   const bson_t *doc;
   bson_iter_t it;
   bool found = false;
-  while (!found && mongoc_cursor_next(cur, &doc))
-    found = bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
-            strcmp(bson_iter_utf8(&it, NULL), name) == 0;
+  while (mongoc_cursor_next(cur, &doc)) /* to the end: no cursor left open on the server */
+    found |= bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
+             strcmp(bson_iter_utf8(&it, NULL), name) == 0;
   mongoc_cursor_destroy(cur);
   return found;
 }

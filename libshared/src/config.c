@@ -69,7 +69,7 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
 bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
                       cqrs_error_t *err) {
   memset(cfg, 0, sizeof *cfg);
-  long port, threads, body, timeout, parts, repl, grace;
+  long port, threads, body, timeout, parts, repl, grace, bulk;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
   if (!int_var(envp, "HTTP_PORT", default_http_port, 1, 65535, &port, err) ||
@@ -78,7 +78,8 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "COMMAND_TIMEOUT_MS", 5000, 100, 600000, &timeout, err) ||
       !int_var(envp, "TOPIC_PARTITIONS", 6, 1, 10000, &parts, err) ||
       !int_var(envp, "TOPIC_REPLICATION", -1, -1, 32, &repl, err) ||
-      !int_var(envp, "SHUTDOWN_GRACE_MS", 10000, 0, 600000, &grace, err))
+      !int_var(envp, "SHUTDOWN_GRACE_MS", 10000, 0, 600000, &grace, err) ||
+      !int_var(envp, "MONGO_BULK_MAX", 20, 1, 100000, &bulk, err))
     return false;
   cqrs_log_level_t level = CQRS_LOG_INFO;
   const char *lv = env_get(envp, "LOG_LEVEL");
@@ -100,6 +101,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->topic_partitions = (int)parts;
   cfg->topic_replication = (int)repl;
   cfg->shutdown_grace_ms = (int)grace;
+  cfg->mongo_bulk_max = (int)bulk;
   cfg->log_level = level;
   cfg->kafka_brokers = dup_or(envp, "KAFKA_BROKERS", "127.0.0.1:9092");
   cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");

@@ -44,7 +44,11 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", read_model);
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+  bson_t opts = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&opts, "limit", 1);
+  BSON_APPEND_BOOL(&opts, "singleBatch", true); /* no cursor left open on the server */
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+  bson_destroy(&opts);
   const bson_t *doc;
   bson_iter_t it;
   bson_error_t error;

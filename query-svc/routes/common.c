@@ -53,6 +53,9 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
   mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, collection);
   bson_t opts = BSON_INITIALIZER, proj;
   BSON_APPEND_INT64(&opts, "limit", 1);
+  /* The server closes the cursor at once: FerretDB deadlocks when an open
+   * cursor meets a collection being created (seen during rebuilds). */
+  BSON_APPEND_BOOL(&opts, "singleBatch", true);
   BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
   BSON_APPEND_INT32(&proj, "_id", 0);
   bson_append_document_end(&opts, &proj);

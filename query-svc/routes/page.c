@@ -76,6 +76,9 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
   bson_append_document_end(&opts, &sort);
   /* One more than asked says whether there is a next page. */
   BSON_APPEND_INT64(&opts, "limit", limit + 1);
+  /* One batch and the server closes the cursor: FerretDB deadlocks when an
+   * open cursor meets a collection being created (seen during rebuilds). */
+  BSON_APPEND_BOOL(&opts, "singleBatch", true);
 
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
   mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read_model);

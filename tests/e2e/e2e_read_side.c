@@ -312,7 +312,7 @@ Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_st
   rd_kafka_destroy(p);
 
   free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"After\"}}", user));
-  b = get(200, "/v1/users/%s?minVersion=2&waitMs=20000", user);
+  b = get(200, "/v1/users/%s?minVersion=2&waitMs=10000", user);
   cr_expect(strstr(b, "After"), "the event after the poison was not applied: %s", b);
   free(b);
 
@@ -357,7 +357,7 @@ Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
   for (int i = 0; i < 200; i++) /* some history to replay */
     free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"L%d\"}}",
                  user, i));
-  free(get(200, "/v1/users/%s?minVersion=201&waitMs=20000", user));
+  free(get(200, "/v1/users/%s?minVersion=201&waitMs=10000", user));
   pthread_t t[4];
   for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, query_load, NULL);
   int status = tk_rebuild(&env, "user_profiles");
@@ -372,7 +372,7 @@ Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
   free(b);
   /* The live projector now writes to the new collection. */
   free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"Final\"}}", user));
-  b = get(200, "/v1/users/%s?minVersion=202&waitMs=20000", user);
+  b = get(200, "/v1/users/%s?minVersion=202&waitMs=10000", user);
   cr_expect(strstr(b, "Final"), "%s", b);
   free(b);
   free(user);

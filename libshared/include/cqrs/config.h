@@ -28,6 +28,7 @@ typedef struct {
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
+  int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (20; see projector-svc) */
   bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector) */
 } cqrs_config_t;
 
