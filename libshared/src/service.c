@@ -2,7 +2,10 @@
 #include "cqrs/service.h"
 #include "cqrs/util.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +100,24 @@ bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err) {
   return true;
 }
 
+typedef struct {
+  cqrs_log_t log;
+  int grace_ms;
+} grace_t;
+
+/* The stop must finish within the grace period (Kubernetes sends SIGKILL
+ * after terminationGracePeriodSeconds anyway): past it, say so and exit. */
+static void *grace_main(void *arg) {
+  grace_t *g = arg;
+  struct timespec ts = {g->grace_ms / 1000, (long)(g->grace_ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+  char ms[16];
+  snprintf(ms, sizeof ms, "%d", g->grace_ms);
+  cqrs_log_error(&g->log, "stop took longer than the grace period; exiting now", "graceMs", ms, NULL);
+  _exit(1);
+  return NULL;
+}
+
 void cqrs_service_wait(cqrs_service_t *svc) {
   sigset_t set;
   sigemptyset(&set);
@@ -104,7 +125,14 @@ void cqrs_service_wait(cqrs_service_t *svc) {
   sigaddset(&set, SIGINT);
   int sig = 0;
   sigwait(&set, &sig);
-  cqrs_log_info(&svc->log, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+  char ms[16];
+  snprintf(ms, sizeof ms, "%d", svc->cfg.shutdown_grace_ms);
+  cqrs_log_info(&svc->log, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "graceMs", ms, NULL);
+  static grace_t g; /* lives until exit: the watchdog may outlive cleanup */
+  g.log = svc->log;
+  g.grace_ms = svc->cfg.shutdown_grace_ms;
+  pthread_t t;
+  if (pthread_create(&t, NULL, grace_main, &g) == 0) pthread_detach(t);
 }
 
 void cqrs_service_cleanup(cqrs_service_t *svc) {

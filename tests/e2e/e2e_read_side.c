@@ -285,12 +285,10 @@ Test(read_side, replaying_the_whole_log_twice_leaves_every_document_identical) {
   for (int i = 0; i < N_DOCS; i++) free(users[i]), free(orders[i]), free(customers[i]);
 }
 
-Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_still_apply) {
-  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"poison.%s@example.com\",\"name\":\"Before\"}", env.db);
-  char *user = id_of(b);
-  free(b);
-  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user));
-  /* Find the user's partition, and put an undecodable event right behind it. */
+static const char *garbage = "this is not an event";
+
+/* Puts an undecodable record on the events partition of aggregate id. */
+static void put_poison_behind(const char *user) {
   char topic[128];
   size_t n;
   tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
@@ -303,14 +301,22 @@ Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_st
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
   rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  const char *garbage = "this is not an event";
   cr_assert_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                                  RD_KAFKA_V_KEY(user, strlen(user)), RD_KAFKA_V_VALUE((void *)garbage, strlen(garbage)),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                0);
   cr_assert_eq(rd_kafka_flush(p, 10000), 0);
   rd_kafka_destroy(p);
+}
 
+Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_still_apply) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"poison.%s@example.com\",\"name\":\"Before\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user));
+  put_poison_behind(user);
+  char topic[128];
+  size_t n;
   free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"After\"}}", user));
   b = get(200, "/v1/users/%s?minVersion=2&waitMs=10000", user);
   cr_expect(strstr(b, "After"), "the event after the poison was not applied: %s", b);
@@ -375,5 +381,37 @@ Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
   b = get(200, "/v1/users/%s?minVersion=202&waitMs=10000", user);
   cr_expect(strstr(b, "Final"), "%s", b);
   free(b);
+  free(user);
+}
+
+static bool is_503(const char *body, void *ctx) {
+  (void)body, (void)ctx;
+  return true;
+}
+
+Test(read_side, with_poison_policy_halt_the_projection_stops_before_a_poison_event) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"halt.%s@example.com\",\"name\":\"Before\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user));
+  tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  static const char *const halt[] = {"POISON_POLICY=halt", NULL};
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, halt);
+  put_poison_behind(user);
+  free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"After\"}}", user));
+
+  tk_response_t r;
+  cr_assert(tk_await_get(env.projector_port, "/readyz", 503, is_503, NULL, VISIBLE_MS, &r),
+            "the projector never reported the halt on /readyz (last %d %s)", r.status, r.body ? r.body : "");
+  cr_expect(strstr(r.body, "halted"), "%s", r.body);
+  tk_response_cleanup(&r);
+  /* The event behind the poison is not applied. */
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=2&waitMs=1000", user);
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, 200);
+  cr_expect(strstr(r.headers, "X-Stale: true"), "expected a stale answer: %s", r.headers);
+  cr_expect_eq(tk_json_int(r.body, "version"), 1);
+  tk_response_cleanup(&r);
   free(user);
 }

@@ -257,5 +257,15 @@ Test(e2e, a_service_restarted_mid_test_loses_nothing) {
   doc = await_user_version(id, 3);
   cr_expect_eq(tk_json_int(doc, "version"), 3);
   free(doc);
+
+  /* SIGTERM: command-svc finishes the batch in hand, leaves its group and
+   * exits 0; a new instance carries on from the committed state. */
+  status = tk_stop(pids[TK_COMMAND], SIGTERM);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "command-svc did not stop cleanly: %d", status);
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  r = update_name(id, "Rita 4", "rita-4");
+  cr_expect_eq(r.status, 201, "%d %s", r.status, r.body);
+  cr_expect_eq(tk_json_int(r.body, "version"), 4);
+  tk_response_cleanup(&r);
   free(id);
 }

@@ -39,7 +39,8 @@ void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
 /* Starts serving HTTP and logs where. */
 bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err);
 
-/* Blocks until SIGTERM or SIGINT and logs it. */
+/* Blocks until SIGTERM or SIGINT and logs it, then arms a watchdog: if the
+ * process has not exited SHUTDOWN_GRACE_MS later, it logs that and exits 1. */
 void cqrs_service_wait(cqrs_service_t *svc);
 
 /* Stops HTTP and frees everything. Safe on a zeroed or half-initialised svc. */
