@@ -155,9 +155,16 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
       out.staged = NULL;
     }
   }
-  if (ok)
+  if (ok) {
+    /* The trace goes on with the result, for whoever waits on it. */
+    rd_kafka_headers_t *rh = NULL;
+    if (ctx.traceparent) {
+      rh = rd_kafka_headers_new(1);
+      rd_kafka_header_add(rh, "traceparent", -1, ctx.traceparent, -1);
+    }
     ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.command_id, out.result_json,
-                 out.result_len, NULL, err);
+                 out.result_len, rh, err);
+  }
   if (ok) {
     char labels[160], status[8];
     snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"",
@@ -166,7 +173,8 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
     cqrs_metrics_add(loop->metrics, "events_appended_total", NULL, (double)out.n_events);
     snprintf(status, sizeof status, "%d", out.status);
     cqrs_log_debug(loop->log, "command decided", "commandId", out.command_id, "aggregateId",
-                   out.aggregate_id, "status", status, NULL);
+                   out.aggregate_id, "correlationId", out.correlation_id, "status", status, "traceparent",
+                   ctx.traceparent, NULL);
   }
 done:
   cqrs_outcome_cleanup(&out);

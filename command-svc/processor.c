@@ -95,6 +95,7 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
   }
   out->command_id = strdup(cmd.command_id);
   if (d) out->command_type = strdup(cmd.type);
+  if (cmd.correlation_id) out->correlation_id = strdup(cmd.correlation_id);
   if (cmd.aggregate_id) out->aggregate_id = strdup(cmd.aggregate_id);
   if (!ok) {
     refuse(out, &cmd, &err);
@@ -144,5 +145,6 @@ void cqrs_outcome_cleanup(cqrs_outcome_t *out) {
   free(out->command_id);
   free(out->aggregate_id);
   free(out->command_type);
+  free(out->correlation_id);
   memset(out, 0, sizeof *out);
 }

@@ -37,6 +37,7 @@ typedef struct {
   char *forward_json;        /* ... re-keyed, to produce there (bson_free) */
   char *aggregate_id;        /* for logs and keys; may be NULL */
   char *command_type;        /* a known commandType, for metrics; NULL otherwise */
+  char *correlation_id;      /* for logs; may be NULL */
 } cqrs_outcome_t;
 
 /* Processes one command record (value json, key may be NULL) against store

@@ -269,3 +269,35 @@ Test(e2e, a_service_restarted_mid_test_loses_nothing) {
   tk_response_cleanup(&r);
   free(id);
 }
+
+Test(e2e, a_w3c_traceparent_from_http_travels_with_the_event_and_the_result) {
+  const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  char json[256], cmd[96];
+  snprintf(cmd, sizeof cmd, "trace-%s", env.db);
+  snprintf(json, sizeof json, "{\"commandType\":\"CreateUser\",\"email\":\"t@example.com\",\"name\":\"T\",\"commandId\":\"%s\"}",
+           cmd);
+  tk_response_t r;
+  char hdr[128];
+  snprintf(hdr, sizeof hdr, "traceparent: %s\r\n", tp);
+  tk_http_headers("POST", env.command_port, "/v1/commands", hdr, json, strlen(json), &r);
+  cr_assert_eq(r.status, 201, "%d %s", r.status, r.body);
+  tk_response_cleanup(&r);
+  const char *topics[] = {"events", "command-results"};
+  for (int t = 0; t < 2; t++) {
+    char topic[128];
+    size_t n;
+    tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, topics[t], topic), &n);
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+      bool mine = t == 0 ? recs[i].ce_causationid && strcmp(recs[i].ce_causationid, cmd) == 0
+                         : recs[i].key && strcmp(recs[i].key, cmd) == 0;
+      if (mine) {
+        found = true;
+        cr_expect(recs[i].traceparent && strcmp(recs[i].traceparent, tp) == 0, "%s record without the traceparent",
+                  topics[t]);
+      }
+    }
+    cr_expect(found, "no %s record for %s", topics[t], cmd);
+    tk_records_free(recs, n);
+  }
+}

@@ -50,14 +50,19 @@ static int connect_to(const char *host, int port, int timeout_ms) {
 }
 
 bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out) {
+  return tk_http_headers(method, port, path, "", body, len, out);
+}
+
+bool tk_http_headers(const char *method, int port, const char *path, const char *headers, const char *body,
+                     size_t len, tk_response_t *out) {
   memset(out, 0, sizeof *out);
   int fd = connect_to("127.0.0.1", port, 30000);
   if (fd < 0) return false;
-  char head[1024];
+  char head[2048];
   int n = snprintf(head, sizeof head,
                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %zu\r\n\r\n",
-                   method, path, body ? len : 0);
+                   "%sContent-Length: %zu\r\n\r\n",
+                   method, path, headers, body ? len : 0);
   bool ok = write(fd, head, (size_t)n) == n;
   for (size_t off = 0; ok && body && off < len;) {
     ssize_t w = write(fd, body + off, len - off);
@@ -331,6 +336,7 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
       r->ce_type = header_dup(m, "ce_type");
       r->ce_subject = header_dup(m, "ce_subject");
       r->ce_causationid = header_dup(m, "ce_causationid");
+      r->traceparent = header_dup(m, "traceparent");
       char *v = header_dup(m, "ce_aggregateversion");
       r->version = v ? atoll(v) : 0;
       free(v);
@@ -346,6 +352,7 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
 void tk_records_free(tk_record_t *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);
+    free(r[i].traceparent);
   }
   free(r);
 }

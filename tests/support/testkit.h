@@ -19,6 +19,9 @@ typedef struct {
 /* One HTTP/1.1 request to 127.0.0.1:port (Connection: close). body may be NULL.
  * Returns false (status 0) when the server cannot be reached. */
 bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out);
+/* tk_http with extra request headers: "Name: value\r\n" lines. */
+bool tk_http_headers(const char *method, int port, const char *path, const char *headers, const char *body,
+                     size_t len, tk_response_t *out);
 void tk_response_cleanup(tk_response_t *r);
 
 /* A string member of a JSON object (malloc'd), or NULL. */
@@ -76,7 +79,7 @@ typedef struct {
   char *value;
   int32_t partition;
   int64_t offset;
-  char *ce_type, *ce_subject, *ce_causationid;
+  char *ce_type, *ce_subject, *ce_causationid, *traceparent;
   int64_t version; /* ce_aggregateversion, 0 when absent */
 } tk_record_t;
 
