@@ -339,14 +339,7 @@ fail:
 }
 
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err) {
-  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, loop->t_commands, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->consumer, topics);
-  rd_kafka_topic_partition_list_destroy(topics);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", loop->t_commands, rd_kafka_err2str(e));
-    return false;
-  }
+  if (!cqrs_kafka_subscribe(loop->consumer, loop->t_commands, err)) return false;
   if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the command loop thread");
     return false;

@@ -429,15 +429,8 @@ static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
 bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   if (loop->opts.target) {
     if (!assign_for_rebuild(loop, err)) return false;
-  } else {
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, loop->t_events, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (e) {
-      cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", loop->t_events, rd_kafka_err2str(e));
-      return false;
-    }
+  } else if (!cqrs_kafka_subscribe(loop->consumer, loop->t_events, err)) {
+    return false;
   }
   if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the apply loop thread");

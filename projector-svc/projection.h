@@ -31,6 +31,16 @@ typedef struct {
 
 void cqrs_write_cleanup(cqrs_write_t *w);
 
+/* Helpers every projection shares. */
+
+/* Appends {_id: ev's aggregate, version: {$lt: ev's version}} to filter: only
+ * a document older than the event matches. */
+void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev);
+
+/* Appends to an indexes array, at position i, an ascending index called name
+ * on the NULL-terminated list of fields. */
+void cqrs_projection_index(bson_t *array, uint32_t i, const char *name, ...) __attribute__((sentinel));
+
 /* All projections, NULL-terminated. */
 extern const cqrs_projection_t *const cqrs_projections[];
 

@@ -94,6 +94,15 @@ bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
   }
 }
 
+bool cqrs_kafka_subscribe(rd_kafka_t *rk, const char *topic, cqrs_error_t *err) {
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (e) cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "subscribe to %s: %s", topic, rd_kafka_err2str(e));
+  return !e;
+}
+
 bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms) {
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);

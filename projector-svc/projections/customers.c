@@ -13,14 +13,6 @@ static bool str(const bson_t *data, const char *key, const char **out, cqrs_erro
 
 /* filter {_id: id, version: {$lt: version}}: only a document older than the
  * event moves, so a redelivered or late event matches nothing. */
-static void guard(bson_t *filter, const cqrs_event_t *ev) {
-  bson_t lt;
-  BSON_APPEND_UTF8(filter, "_id", ev->aggregate_id);
-  BSON_APPEND_DOCUMENT_BEGIN(filter, "version", &lt);
-  BSON_APPEND_INT64(&lt, "$lt", ev->version);
-  bson_append_document_end(filter, &lt);
-}
-
 static bool customer_registered(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_error_t *err) {
   const char *email, *name, *at;
   bson_t set;
@@ -47,7 +39,7 @@ static bool customer_email_updated(const cqrs_event_t *ev, cqrs_write_t *w, cqrs
   const char *email, *at;
   bson_t set;
   if (!str(ev->data, "newEmail", &email, err) || !str(ev->data, "updatedAt", &at, err)) return false;
-  guard(&w->filter, ev);
+  cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "email", email);
   BSON_APPEND_UTF8(&set, "lastUpdated", at);
@@ -61,7 +53,7 @@ static bool customer_suspended(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_err
   const char *reason, *at;
   bson_t set;
   if (!str(ev->data, "reason", &reason, err) || !str(ev->data, "suspendedAt", &at, err)) return false;
-  guard(&w->filter, ev);
+  cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", "SUSPENDED");
   BSON_APPEND_UTF8(&set, "suspensionReason", reason);
@@ -87,23 +79,8 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
 /* GetActiveCustomers pages by (registrationDate, _id) within a status;
  * SearchCustomersByEmail is a prefix range on email, paged by (email, _id). */
 static void indexes(bson_t *array) {
-  bson_t idx, key;
-  BSON_APPEND_DOCUMENT_BEGIN(array, "0", &idx);
-  BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-  BSON_APPEND_INT32(&key, "status", 1);
-  BSON_APPEND_INT32(&key, "registrationDate", 1);
-  BSON_APPEND_INT32(&key, "_id", 1);
-  bson_append_document_end(&idx, &key);
-  BSON_APPEND_UTF8(&idx, "name", "status_registrationDate");
-  bson_append_document_end(array, &idx);
-
-  BSON_APPEND_DOCUMENT_BEGIN(array, "1", &idx);
-  BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-  BSON_APPEND_INT32(&key, "email", 1);
-  BSON_APPEND_INT32(&key, "_id", 1);
-  bson_append_document_end(&idx, &key);
-  BSON_APPEND_UTF8(&idx, "name", "email_id");
-  bson_append_document_end(array, &idx);
+  cqrs_projection_index(array, 0, "status_registrationDate", "status", "registrationDate", "_id", NULL);
+  cqrs_projection_index(array, 1, "email_id", "email", "_id", NULL);
 }
 
 const cqrs_projection_t cqrs_customers_projection = {

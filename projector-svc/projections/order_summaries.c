@@ -12,14 +12,6 @@ static bool str(const bson_t *data, const char *key, const char **out, cqrs_erro
 
 /* filter {_id: id, version: {$lt: version}}: only a document older than the
  * event moves, so a redelivered or late event matches nothing. */
-static void guard(bson_t *filter, const cqrs_event_t *ev) {
-  bson_t lt;
-  BSON_APPEND_UTF8(filter, "_id", ev->aggregate_id);
-  BSON_APPEND_DOCUMENT_BEGIN(filter, "version", &lt);
-  BSON_APPEND_INT64(&lt, "$lt", ev->version);
-  bson_append_document_end(filter, &lt);
-}
-
 static bool order_created(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_error_t *err) {
   const char *user_id, *at;
   bson_t items, set;
@@ -51,7 +43,7 @@ static bool order_status_updated(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_e
   const char *status, *at;
   bson_t set;
   if (!str(ev->data, "status", &status, err) || !str(ev->data, "updatedAt", &at, err)) return false;
-  guard(&w->filter, ev);
+  cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", status);
   BSON_APPEND_UTF8(&set, "updatedAt", at);
@@ -73,22 +65,10 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
 }
 
 /* Appends {key: {a: 1, b: 1, _id: 1}, name: name} as element i of array. */
-static void index3(bson_t *array, const char *i, const char *a, const char *b, const char *name) {
-  bson_t idx, key;
-  BSON_APPEND_DOCUMENT_BEGIN(array, i, &idx);
-  BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-  BSON_APPEND_INT32(&key, a, 1);
-  BSON_APPEND_INT32(&key, b, 1);
-  BSON_APPEND_INT32(&key, "_id", 1);
-  bson_append_document_end(&idx, &key);
-  BSON_APPEND_UTF8(&idx, "name", name);
-  bson_append_document_end(array, &idx);
-}
-
 /* GetOrdersByUser and GetOrdersByStatus page in (createdAt, _id) order. */
 static void indexes(bson_t *array) {
-  index3(array, "0", "userId", "createdAt", "userId_createdAt");
-  index3(array, "1", "status", "createdAt", "status_createdAt");
+  cqrs_projection_index(array, 0, "userId_createdAt", "userId", "createdAt", "_id", NULL);
+  cqrs_projection_index(array, 1, "status_createdAt", "status", "createdAt", "_id", NULL);
 }
 
 const cqrs_projection_t cqrs_order_summaries_projection = {

@@ -1,6 +1,7 @@
 /* The read models projector-svc maintains. */
 #include "../projection.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
@@ -15,4 +16,28 @@ const cqrs_projection_t *cqrs_projection_find(const char *name) {
 void cqrs_write_cleanup(cqrs_write_t *w) {
   bson_destroy(&w->filter);
   bson_destroy(&w->update);
+}
+
+void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev) {
+  bson_t lt;
+  BSON_APPEND_UTF8(filter, "_id", ev->aggregate_id);
+  BSON_APPEND_DOCUMENT_BEGIN(filter, "version", &lt);
+  BSON_APPEND_INT64(&lt, "$lt", ev->version);
+  bson_append_document_end(filter, &lt);
+}
+
+void cqrs_projection_index(bson_t *array, uint32_t i, const char *name, ...) {
+  char buf[16];
+  const char *k;
+  bson_uint32_to_string(i, &k, buf, sizeof buf);
+  bson_t idx, key;
+  bson_append_document_begin(array, k, -1, &idx);
+  BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
+  va_list ap;
+  va_start(ap, name);
+  for (const char *f; (f = va_arg(ap, const char *)) != NULL;) BSON_APPEND_INT32(&key, f, 1);
+  va_end(ap);
+  bson_append_document_end(&idx, &key);
+  BSON_APPEND_UTF8(&idx, "name", name);
+  bson_append_document_end(array, &idx);
 }

@@ -12,7 +12,7 @@ static bool str(const bson_t *data, const char *key, bool required, const char *
 
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
   const char *email, *name, *at;
-  bson_t set, lt;
+  bson_t set;
   *skip = false;
   bson_init(&w->filter);
   bson_init(&w->update);
@@ -41,10 +41,7 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
         !str(ev->data, "updatedAt", true, &at, err))
       return false;
     /* Only a document older than this event moves. */
-    BSON_APPEND_UTF8(&w->filter, "_id", ev->aggregate_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&w->filter, "version", &lt);
-    BSON_APPEND_INT64(&lt, "$lt", ev->version);
-    bson_append_document_end(&w->filter, &lt);
+    cqrs_projection_match_older(&w->filter, ev);
     BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
     if (email) BSON_APPEND_UTF8(&set, "email", email);
     if (name) BSON_APPEND_UTF8(&set, "name", name);
@@ -58,15 +55,7 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
   return true;
 }
 
-static void indexes(bson_t *array) {
-  bson_t idx, key;
-  BSON_APPEND_DOCUMENT_BEGIN(array, "0", &idx);
-  BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-  BSON_APPEND_INT32(&key, "email", 1);
-  bson_append_document_end(&idx, &key);
-  BSON_APPEND_UTF8(&idx, "name", "email_1");
-  bson_append_document_end(array, &idx);
-}
+static void indexes(bson_t *array) { cqrs_projection_index(array, 0, "email_1", "email", NULL); }
 
 const cqrs_projection_t cqrs_user_profiles_projection = {
     .name = "user_profiles",

@@ -48,6 +48,9 @@ int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms
 bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
                            int timeout_ms, cqrs_error_t *err);
 
+/* Subscribes consumer rk (a group member) to topic. False with err. */
+bool cqrs_kafka_subscribe(rd_kafka_t *rk, const char *topic, cqrs_error_t *err);
+
 /* True when the cluster answers a metadata request within timeout_ms. */
 bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms);
 
