@@ -19,6 +19,7 @@ int main(void) {
   cqrs_ingress_t *ingress = NULL;
   int rc = 1;
   if (!cqrs_service_init(&svc, "command-svc", 8080, environ, &err)) goto done;
+  cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   /* A transactional.id per live instance; with KIP-447 fencing comes from the
    * consumer group generation, so it need not survive restarts. */
   char host[128] = "local", instance[200];

@@ -68,6 +68,7 @@ int main(int argc, char **argv) {
   cqrs_read_models_t *rm = NULL;
   int rc = 1;
   if (!cqrs_service_init(&svc, "projector-svc", 8082, environ, &err)) goto done;
+  cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   cqrs_metrics_describe(svc.metrics, "events_applied_total", CQRS_METRIC_COUNTER, "Events written to a read model.");
   cqrs_metrics_describe(svc.metrics, "dlq_events_total", CQRS_METRIC_COUNTER, "Events sent to the dead letter topic.");
   cqrs_metrics_describe(svc.metrics, "projection_lag_events", CQRS_METRIC_GAUGE, "Events behind, per partition.");

@@ -17,6 +17,7 @@ int main(void) {
   cqrs_routes_ctx_t routes = {0};
   int rc = 1;
   if (!cqrs_service_init(&svc, "query-svc", 8081, environ, &err)) goto done;
+  cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   if (!(routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) {
     cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
     goto done;

@@ -45,6 +45,15 @@ static void metrics_cb(cqrs_http_req_t *req, void *ctx) {
   free(text);
 }
 
+static void openapi_cb(cqrs_http_req_t *req, void *ctx) {
+  cqrs_service_t *svc = ctx;
+  if (!svc->openapi) {
+    cqrs_http_reply_error(req, 404, "no OpenAPI document", NULL);
+    return;
+  }
+  cqrs_http_reply_json(req, 200, svc->openapi, svc->openapi_len);
+}
+
 static void http_observer(const char *route, int status, int64_t micros, void *ctx) {
   cqrs_service_t *svc = ctx;
   char labels[160];
@@ -80,12 +89,18 @@ bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_p
   cqrs_http_server_route(svc->http, "GET", "/healthz", "/healthz", healthz_cb, svc);
   cqrs_http_server_route(svc->http, "GET", "/readyz", "/readyz", readyz_cb, svc);
   cqrs_http_server_route(svc->http, "GET", "/metrics", "/metrics", metrics_cb, svc);
+  cqrs_http_server_route(svc->http, "GET", "/openapi.json", "/openapi.json", openapi_cb, svc);
   return true;
 }
 
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx) {
   svc->ready = cb;
   svc->ready_ctx = ctx;
+}
+
+void cqrs_service_set_openapi(cqrs_service_t *svc, const char *json, size_t len) {
+  svc->openapi = json;
+  svc->openapi_len = len;
 }
 
 bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err) {

@@ -24,6 +24,8 @@ typedef struct {
   cqrs_ready_cb ready;
   void *ready_ctx;
   int64_t started_ms;
+  const char *openapi; /* borrowed; NULL: GET /openapi.json answers 404 */
+  size_t openapi_len;
 } cqrs_service_t;
 
 /* Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread (call it first in
@@ -35,6 +37,16 @@ bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_p
 
 /* Sets the readiness check (before start). */
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
+
+/* Makes GET /openapi.json answer json (len bytes, borrowed: it must outlive
+ * the service; it is not copied). Until then that route answers 404. Call
+ * before start. */
+void cqrs_service_set_openapi(cqrs_service_t *svc, const char *json, size_t len);
+
+/* Each service binary's OpenAPI document, NUL-terminated, embedded at build
+ * time from docs/openapi/<service>.json (docs/openapi/embed.cmake). */
+extern const char *const cqrs_openapi_json;
+extern const size_t cqrs_openapi_json_len;
 
 /* Starts serving HTTP and logs where. */
 bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err);

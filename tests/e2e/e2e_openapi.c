@@ -1,0 +1,432 @@
+/* End to end: each service's GET /openapi.json (docs/openapi/<service>.json,
+ * embedded at build time) against what the running service does. For every
+ * documented path and method it sends requests (path parameters filled with a
+ * random id; query parameters from their examples; POST bodies from the
+ * documented examples plus two invalid ones) and checks the status is one the
+ * operation documents, and the content type the documented one. Also: every
+ * operation documents a 2xx or 4xx, and paths no document has answer 404. */
+#include "testkit.h"
+
+#include "cqrs/json.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static tk_env_t env;
+static pid_t pids[3];
+
+static void setup(void) {
+  srand((unsigned)time(NULL) ^ (unsigned)getpid());
+  tk_env_init(&env);
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+}
+
+static void teardown(void) {
+  for (int i = 0; i < 3; i++)
+    if (pids[i] > 0) tk_stop(pids[i], SIGTERM);
+}
+
+TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 300);
+
+typedef struct {
+  const char *name;
+  int port;
+  bson_t *doc;
+} service_t;
+
+static void load_services(service_t s[3]) {
+  s[0] = (service_t){"command-svc", env.command_port, NULL};
+  s[1] = (service_t){"query-svc", env.query_port, NULL};
+  s[2] = (service_t){"projector-svc", env.projector_port, NULL};
+  for (int i = 0; i < 3; i++) {
+    tk_response_t r;
+    tk_http("GET", s[i].port, "/openapi.json", NULL, 0, &r);
+    cr_assert_eq(r.status, 200, "%s: GET /openapi.json answered %d", s[i].name, r.status);
+    cqrs_error_t err = {0};
+    s[i].doc = cqrs_json_parse(r.body, r.len, &err);
+    cr_assert_not_null(s[i].doc, "%s: /openapi.json is not a JSON object: %s", s[i].name, err.message);
+    const char *version, *title;
+    cr_assert(cqrs_json_get_string(s[i].doc, "openapi", NULL, true, 0, &version, &err) &&
+                  strncmp(version, "3.1.", 4) == 0,
+              "%s: not an OpenAPI 3.1 document", s[i].name);
+    bson_iter_t it;
+    cr_assert(bson_iter_init_find(&it, s[i].doc, "info") && BSON_ITER_HOLDS_DOCUMENT(&it));
+    bson_iter_t t;
+    cr_assert(bson_iter_init(&it, s[i].doc) && bson_iter_find_descendant(&it, "info.title", &t) &&
+                  BSON_ITER_HOLDS_UTF8(&t) && (title = bson_iter_utf8(&t, NULL)) && strcmp(title, s[i].name) == 0,
+              "%s: info.title names another service", s[i].name);
+    tk_response_cleanup(&r);
+  }
+}
+
+static void free_services(service_t s[3]) {
+  for (int i = 0; i < 3; i++)
+    if (s[i].doc) bson_destroy(s[i].doc);
+}
+
+/* A sub-document of it (which must hold one) as a static bson_t. */
+static void sub_doc(const bson_iter_t *it, bson_t *out) {
+  const uint8_t *data;
+  uint32_t len;
+  if (BSON_ITER_HOLDS_ARRAY(it))
+    bson_iter_array(it, &len, &data);
+  else
+    bson_iter_document(it, &len, &data);
+  cr_assert(bson_init_static(out, data, len));
+}
+
+/* The document at dotted path (NULL-safe: false when absent or no document). */
+static bool find_doc(const bson_t *doc, const char *path, bson_t *out) {
+  bson_iter_t it, found;
+  if (!bson_iter_init(&it, doc) || !bson_iter_find_descendant(&it, path, &found)) return false;
+  if (!BSON_ITER_HOLDS_DOCUMENT(&found) && !BSON_ITER_HOLDS_ARRAY(&found)) return false;
+  sub_doc(&found, out);
+  return true;
+}
+
+/* Follows a local "$ref" ("#/components/parameters/x") when obj is one. */
+static void resolve(const bson_t *root, const bson_t *obj, bson_t *out) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, obj, "$ref")) {
+    /* Not a struct copy: a static bson_t points into itself. */
+    cr_assert(bson_init_static(out, bson_get_data(obj), obj->len));
+    return;
+  }
+  const char *ref = bson_iter_utf8(&it, NULL);
+  cr_assert(ref && strncmp(ref, "#/", 2) == 0, "non-local $ref %s", ref ? ref : "?");
+  char path[256];
+  snprintf(path, sizeof path, "%s", ref + 2);
+  for (char *c = path; *c; c++)
+    if (*c == '/') *c = '.';
+  cr_assert(find_doc(root, path, out), "dangling $ref %s", ref);
+}
+
+static void url_append(bson_string_t *s, const char *v) {
+  for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+    if (isalnum(*c) || strchr("-._~", *c))
+      bson_string_append_c(s, (char)*c);
+    else
+      bson_string_append_printf(s, "%%%02X", *c);
+  }
+}
+
+/* A parameter's value: its example, else its schema's default or first enum
+ * value, else a random id. Returns a string to bson_free. */
+static char *param_value(const bson_t *root, const bson_t *param) {
+  bson_iter_t it;
+  const char *keys[] = {"example", "schema.default", "schema.enum.0", NULL};
+  for (const char **k = keys; *k; k++) {
+    if (!bson_iter_init(&it, param) || !bson_iter_find_descendant(&it, *k, &it)) continue;
+    if (BSON_ITER_HOLDS_UTF8(&it)) return bson_strdup(bson_iter_utf8(&it, NULL));
+    if (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it))
+      return bson_strdup_printf("%lld", (long long)bson_iter_as_int64(&it));
+  }
+  (void)root;
+  return bson_strdup_printf("oa-%08x%08x", (unsigned)rand(), (unsigned)rand());
+}
+
+typedef struct {
+  bson_t params[16]; /* resolved parameter objects */
+  size_t n_params;
+  int statuses[32];
+  char *media[32]; /* documented media type per status, NULL when no body */
+  size_t n_statuses;
+} operation_t;
+
+static void add_params(const bson_t *root, const bson_t *holder, operation_t *op) {
+  bson_t list;
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, holder, "parameters")) return;
+  sub_doc(&it, &list);
+  bson_iter_init(&it, &list);
+  while (bson_iter_next(&it)) {
+    bson_t p;
+    sub_doc(&it, &p);
+    cr_assert_lt(op->n_params, 16);
+    resolve(root, &p, &op->params[op->n_params++]);
+  }
+}
+
+static const char *param_str(const bson_t *p, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, p, key) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+}
+
+static bool param_required(const bson_t *p) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, p, "required") && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+}
+
+static bool param_has_example(const bson_t *p) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, p, "example");
+}
+
+/* path with every {name} replaced by a random id (path parameters). */
+static char *fill_path(const char *tmpl) {
+  bson_string_t *s = bson_string_new(NULL);
+  for (const char *c = tmpl; *c; c++) {
+    if (*c != '{') {
+      bson_string_append_c(s, *c);
+      continue;
+    }
+    const char *end = strchr(c, '}');
+    cr_assert_not_null(end, "unclosed { in %s", tmpl);
+    bson_string_append_printf(s, "oa-%08x%08x", (unsigned)rand(), (unsigned)rand());
+    c = end;
+  }
+  return bson_string_free(s, false);
+}
+
+static int checked_requests;
+
+/* Sends one request and checks its answer against op. */
+static void check_request(const service_t *svc, const char *method, const char *url, const char *body,
+                          const operation_t *op) {
+  tk_response_t r;
+  char upper[16];
+  size_t i;
+  for (i = 0; method[i] && i < sizeof upper - 1; i++) upper[i] = (char)toupper((unsigned char)method[i]);
+  upper[i] = '\0';
+  tk_http(upper, svc->port, url, body, body ? strlen(body) : 0, &r);
+  cr_assert_neq(r.status, 0, "%s: %s %s: no answer", svc->name, upper, url);
+  size_t k;
+  for (k = 0; k < op->n_statuses && op->statuses[k] != r.status; k++) {
+  }
+  cr_assert_lt(k, op->n_statuses, "%s: %s %s%s%s answered %d, which its operation does not document: %s", svc->name,
+               upper, url, body ? " " : "", body ? body : "", r.status, r.body ? r.body : "");
+  if (op->media[k]) {
+    /* The documented media type, and a body of that type. */
+    const char *ct = r.headers ? strcasestr(r.headers, "\ncontent-type:") : NULL;
+    cr_assert_not_null(ct, "%s: %s %s: %d without Content-Type", svc->name, upper, url, r.status);
+    ct += strlen("\ncontent-type:");
+    while (*ct == ' ') ct++;
+    cr_assert(strncasecmp(ct, op->media[k], strlen(op->media[k])) == 0,
+              "%s: %s %s: %d with Content-Type %.40s, documented %s", svc->name, upper, url, r.status, ct,
+              op->media[k]);
+    if (strcmp(op->media[k], "application/json") == 0 && strcmp(upper, "HEAD") != 0) {
+      bson_t *b = cqrs_json_parse(r.body, r.len, NULL);
+      cr_assert_not_null(b, "%s: %s %s: %d body is not a JSON object: %s", svc->name, upper, url, r.status, r.body);
+      bson_destroy(b);
+    }
+  }
+  checked_requests++;
+  tk_response_cleanup(&r);
+}
+
+/* The query string of the required query parameters, plus extra (a name, or
+ * NULL), plus, with all_examples, every one that has an example. */
+static char *query_string(const bson_t *root, const operation_t *op, const char *extra, bool all_examples) {
+  bson_string_t *s = bson_string_new(NULL);
+  for (size_t i = 0; i < op->n_params; i++) {
+    const bson_t *p = &op->params[i];
+    const char *name = param_str(p, "name");
+    if (strcmp(param_str(p, "in"), "query") != 0) continue;
+    bool pick = param_required(p) || (extra && strcmp(extra, name) == 0) || (all_examples && param_has_example(p));
+    if (!pick) continue;
+    char *v = param_value(root, p);
+    bson_string_append_c(s, s->len ? '&' : '?');
+    url_append(s, name);
+    bson_string_append_c(s, '=');
+    url_append(s, v);
+    bson_free(v);
+  }
+  return bson_string_free(s, false);
+}
+
+static void check_operation(const service_t *svc, const char *path, const char *method, const bson_t *path_item,
+                            const bson_t *op_doc) {
+  operation_t op = {0};
+  const bson_t *root = svc->doc;
+  add_params(root, path_item, &op);
+  add_params(root, op_doc, &op);
+
+  bson_t responses;
+  bson_iter_t it;
+  cr_assert(bson_iter_init_find(&it, op_doc, "responses") && BSON_ITER_HOLDS_DOCUMENT(&it),
+            "%s: %s %s documents no responses", svc->name, method, path);
+  sub_doc(&it, &responses);
+  bool answers_2xx_or_4xx = false;
+  bson_iter_init(&it, &responses);
+  while (bson_iter_next(&it)) {
+    char *end;
+    long status = strtol(bson_iter_key(&it), &end, 10);
+    cr_assert(*end == '\0' && status >= 100 && status <= 599, "%s: %s %s: response key %s is not a status",
+              svc->name, method, path, bson_iter_key(&it));
+    cr_assert_lt(op.n_statuses, 32);
+    answers_2xx_or_4xx |= (status >= 200 && status < 300) || (status >= 400 && status < 500);
+    bson_t resp, content;
+    sub_doc(&it, &resp);
+    bson_t resolved;
+    resolve(root, &resp, &resolved);
+    op.media[op.n_statuses] = NULL;
+    bson_iter_t c;
+    if (bson_iter_init_find(&c, &resolved, "content") && BSON_ITER_HOLDS_DOCUMENT(&c)) {
+      sub_doc(&c, &content);
+      if (bson_iter_init(&c, &content) && bson_iter_next(&c)) op.media[op.n_statuses] = bson_strdup(bson_iter_key(&c));
+    }
+    op.statuses[op.n_statuses++] = (int)status;
+  }
+  cr_assert(answers_2xx_or_4xx, "%s: %s %s documents neither a 2xx nor a 4xx answer", svc->name, method, path);
+
+  char *base = fill_path(path);
+  /* Bodies: the documented examples, then an empty object and not-JSON. */
+  const char *bodies[64];
+  char *owned[64];
+  size_t n_bodies = 0, n_owned = 0;
+  bson_t examples;
+  if (strcmp(method, "get") != 0) {
+    if (find_doc(op_doc, "requestBody.content.application/json.examples", &examples)) {
+      bson_iter_init(&it, &examples);
+      while (bson_iter_next(&it) && n_owned < 60) {
+        bson_t ex, value;
+        sub_doc(&it, &ex);
+        cr_assert(find_doc(&ex, "value", &value), "%s: %s %s: example %s has no object value", svc->name, method,
+                  path, bson_iter_key(&it));
+        owned[n_owned] = cqrs_json_write(&value, NULL);
+        bodies[n_bodies++] = owned[n_owned++];
+      }
+    }
+    bodies[n_bodies++] = "{}";
+    bodies[n_bodies++] = "not json";
+  } else {
+    bodies[n_bodies++] = NULL;
+  }
+
+  for (size_t b = 0; b < n_bodies; b++) {
+    /* Bare, with the required query parameters, with each one more, with all examples. */
+    char *q = query_string(root, &op, NULL, false);
+    char *url = bson_strdup_printf("%s%s", base, q);
+    check_request(svc, method, url, bodies[b], &op);
+    bson_free(url);
+    if (*q) {
+      check_request(svc, method, base, bodies[b], &op);
+    }
+    bson_free(q);
+    if (b > 0) continue; /* the query variations once per operation */
+    size_t optional = 0;
+    for (size_t i = 0; i < op.n_params; i++) {
+      if (strcmp(param_str(&op.params[i], "in"), "query") != 0 || param_required(&op.params[i])) continue;
+      q = query_string(root, &op, param_str(&op.params[i], "name"), false);
+      url = bson_strdup_printf("%s%s", base, q);
+      check_request(svc, method, url, bodies[b], &op);
+      bson_free(url);
+      bson_free(q);
+      optional++;
+    }
+    if (optional < 2) continue; /* all of them together: nothing new */
+    q = query_string(root, &op, NULL, true);
+    url = bson_strdup_printf("%s%s", base, q);
+    check_request(svc, method, url, bodies[b], &op);
+    bson_free(url);
+    bson_free(q);
+  }
+  for (size_t i = 0; i < n_owned; i++) bson_free(owned[i]);
+  for (size_t i = 0; i < op.n_statuses; i++) bson_free(op.media[i]);
+  bson_free(base);
+}
+
+static const char *const METHODS[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace", NULL};
+
+Test(openapi, every_documented_operation_answers_a_documented_status) {
+  service_t svcs[3];
+  load_services(svcs);
+  int operations = 0;
+  for (int s = 0; s < 3; s++) {
+    bson_t paths;
+    cr_assert(find_doc(svcs[s].doc, "paths", &paths), "%s: no paths", svcs[s].name);
+    bson_iter_t p;
+    bson_iter_init(&p, &paths);
+    while (bson_iter_next(&p)) {
+      const char *path = bson_iter_key(&p);
+      bson_t item;
+      sub_doc(&p, &item);
+      bson_iter_t m;
+      bson_iter_init(&m, &item);
+      while (bson_iter_next(&m)) {
+        const char *method = bson_iter_key(&m);
+        bool is_method = false;
+        for (const char *const *k = METHODS; *k; k++) is_method |= strcmp(*k, method) == 0;
+        if (!is_method) continue; /* parameters, summary, ... */
+        bson_t op;
+        sub_doc(&m, &op);
+        check_operation(&svcs[s], path, method, &item, &op);
+        operations++;
+      }
+    }
+  }
+  cr_log_info("openapi: %d operations, %d requests, every answer documented", operations, checked_requests);
+  cr_assert_geq(operations, 14);
+  free_services(svcs);
+}
+
+/* True when some path template of doc matches path ({x} = one non-empty segment). */
+static bool documented(const bson_t *doc, const char *path) {
+  bson_t paths;
+  bson_iter_t it;
+  if (!find_doc(doc, "paths", &paths) || !bson_iter_init(&it, &paths)) return false;
+  while (bson_iter_next(&it)) {
+    const char *t = bson_iter_key(&it), *u = path;
+    while (*t && *u) {
+      if (*t == '{') {
+        if (*u == '/') break;
+        while (*u && *u != '/') u++;
+        t = strchr(t, '}');
+        if (!t) break;
+        t++;
+      } else if (*t == *u) {
+        t++, u++;
+      } else {
+        break;
+      }
+    }
+    if (t && !*t && !*u) return true;
+  }
+  return false;
+}
+
+Test(openapi, undocumented_paths_answer_404) {
+  service_t svcs[3];
+  load_services(svcs);
+  static const char *const common[] = {"/", "/nope", "/v1", "/v2/users/1", "/openapi.yaml", "/healthz/extra",
+                                       "/v1/commands/1", "/metrics/", NULL};
+  for (int s = 0; s < 3; s++) {
+    /* The fixed list, plus what the other services document and this one does not. */
+    bson_string_t *urls = bson_string_new(NULL);
+    for (const char *const *u = common; *u; u++) bson_string_append_printf(urls, "%s\n", *u);
+    for (int o = 0; o < 3; o++) {
+      bson_t paths;
+      bson_iter_t it;
+      if (o == s || !find_doc(svcs[o].doc, "paths", &paths) || !bson_iter_init(&it, &paths)) continue;
+      while (bson_iter_next(&it)) {
+        char *filled = fill_path(bson_iter_key(&it));
+        bson_string_append_printf(urls, "%s\n", filled);
+        bson_free(filled);
+      }
+    }
+    int n = 0;
+    for (char *line = urls->str, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+      *nl = '\0';
+      if (documented(svcs[s].doc, line)) continue;
+      tk_response_t r;
+      tk_http("GET", svcs[s].port, line, NULL, 0, &r);
+      cr_assert_eq(r.status, 404, "%s: GET %s (undocumented) answered %d: %s", svcs[s].name, line, r.status,
+                   r.body ? r.body : "");
+      tk_response_cleanup(&r);
+      n++;
+    }
+    cr_assert_geq(n, 8, "%s: too few undocumented paths tried", svcs[s].name);
+    cr_log_info("openapi: %s: %d undocumented paths answer 404", svcs[s].name, n);
+    bson_string_free(urls, true);
+  }
+  free_services(svcs);
+}
