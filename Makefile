@@ -36,7 +36,7 @@ $(ASAN_BUILD)/build.ninja:
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-unit: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD)
-	cd $(ASAN_BUILD) && ctest --output-on-failure
+	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure
 
 # The whole suite: sanitized unit tests, then unit + end-to-end against the
 # local stack (started here when it is not up). Ends with ctest's summary.
