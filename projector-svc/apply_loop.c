@@ -287,18 +287,7 @@ static void *loop_main(void *arg) {
   pending_t *p = calloc(BATCH_MAX, sizeof *p);
   int64_t next_lag = 0;
   while (!atomic_load(&loop->stop) && !atomic_load(&loop->halted)) {
-    size_t n = 0;
-    for (int timeout = 200; n < BATCH_MAX; timeout = 0) {
-      rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, timeout);
-      if (!m) break;
-      if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-          cqrs_log_warn(loop->log, "consumer error", "error", rd_kafka_message_errstr(m), NULL);
-        rd_kafka_message_destroy(m);
-        continue;
-      }
-      msgs[n++] = m;
-    }
+    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
     if (n) run_batch(loop, msgs, n, p);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
     if (cqrs_time_monotonic_ms() >= next_lag) {

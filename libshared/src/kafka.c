@@ -94,6 +94,23 @@ bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
   }
 }
 
+size_t cqrs_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **msgs, size_t max, int first_timeout_ms,
+                             const cqrs_log_t *log) {
+  size_t n = 0;
+  for (int timeout = first_timeout_ms; n < max; timeout = 0) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, timeout);
+    if (!m) break;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        cqrs_log_warn(log, "consumer error", "error", rd_kafka_message_errstr(m), NULL);
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    msgs[n++] = m;
+  }
+  return n;
+}
+
 bool cqrs_kafka_subscribe(rd_kafka_t *rk, const char *topic, cqrs_error_t *err) {
   rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);

@@ -48,6 +48,12 @@ int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms
 bool cqrs_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
                            int timeout_ms, cqrs_error_t *err);
 
+/* Fills msgs with up to max records: waits up to first_timeout_ms for the
+ * first, then takes only what is already fetched. Consumer errors are logged
+ * and skipped. Returns the count; the caller destroys the messages. */
+size_t cqrs_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **msgs, size_t max, int first_timeout_ms,
+                             const cqrs_log_t *log);
+
 /* Subscribes consumer rk (a group member) to topic. False with err. */
 bool cqrs_kafka_subscribe(rd_kafka_t *rk, const char *topic, cqrs_error_t *err);
 
