@@ -48,8 +48,15 @@ start_one() {
   pidfile=$(pidfile_of "$svc")
   logfile=$(logfile_of "$svc")
   if pid_alive "$pidfile" "$bin"; then
-    say "$svc: already running (pid $(cat "$pidfile")), reusing it"
-    return 0
+    # A binary rebuilt since the process started: restart it, so `make run`
+    # after a change runs the new code.
+    if [[ $bin -nt /proc/$(cat "$pidfile") ]]; then
+      say "$svc: binary rebuilt since it started, restarting"
+      stop_pid "$svc" "$pidfile" "$bin" "${SERVICES_STOP_S:-15}"
+    else
+      say "$svc: already running (pid $(cat "$pidfile")), reusing it"
+      return 0
+    fi
   fi
   rm -f "$pidfile"
   [[ -x $bin ]] || die "$svc: $(rel "$bin") not found or not executable (build the project first)"
