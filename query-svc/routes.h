@@ -24,13 +24,13 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc
 
 /* Answers with the first document of collection matching filter (without
  * _id), or 404 with not_found. Honours read-your-writes: with minVersion=N
- * and waitMs=M in the query it answers once the document's version >= N, or
+ * and waitMs=M among the parameters p (URL or POST /v1/query body) it answers once the document's version >= N, or
  * after M ms with X-Stale: true (404 when still absent). Logs and answers 503
  * when the store fails. Single-read routes must allow CQRS_ROUTES_WAIT_PARAMS. */
 #define CQRS_ROUTES_WAIT_PARAMS "minVersion", "waitMs"
 
 void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,
-                          const bson_t *filter, const bson_t *sort, const char *not_found);
+                          const bson_t *filter, const bson_t *sort, const char *not_found, const cqrs_params_t *p);
 
 /* Answers 400 naming the first query parameter not in allowed; returns false
  * then. */

@@ -16,14 +16,14 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc
 }
 
 /* Reads minVersion and waitMs (API.md: read-your-writes). False after a 400. */
-static bool read_wait_params(cqrs_http_req_t *req, int64_t *min_version, int64_t *wait_ms) {
+static bool read_wait_params(cqrs_http_req_t *req, const cqrs_params_t *p, int64_t *min_version, int64_t *wait_ms) {
   static const struct {
     const char *name;
     int64_t max;
   } params[] = {{"minVersion", INT64_MAX}, {"waitMs", 10000}};
   int64_t *out[] = {min_version, wait_ms};
   for (int i = 0; i < 2; i++) {
-    const char *v = cqrs_http_req_query(req, params[i].name);
+    const char *v = p ? cqrs_params_get(p, params[i].name) : NULL;
     *out[i] = 0;
     if (!v) continue;
     char *end;
@@ -46,9 +46,9 @@ static int64_t doc_version(const bson_t *doc) {
 }
 
 void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,
-                          const bson_t *filter, const bson_t *sort, const char *not_found) {
+                          const bson_t *filter, const bson_t *sort, const char *not_found, const cqrs_params_t *p) {
   int64_t min_version, wait_ms;
-  if (!read_wait_params(req, &min_version, &wait_ms)) return;
+  if (!read_wait_params(req, p, &min_version, &wait_ms)) return;
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
   mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, collection);
   bson_t opts = BSON_INITIALIZER, proj;

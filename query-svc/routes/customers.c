@@ -23,7 +23,7 @@ static void get_customer(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, con
   }
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such customer");
+  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such customer", p);
   bson_destroy(&filter);
 }
 
@@ -62,9 +62,9 @@ static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ct
   bson_free(upper);
 }
 
-/* Single reads also take minVersion and waitMs, which cqrs_routes_find_one reads. */
+/* Single reads also take minVersion and waitMs (read by cqrs_routes_find_one). */
 static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const GET_PARAMS[] = {"customerId", NULL};
+static const char *const GET_PARAMS[] = {"customerId", CQRS_ROUTES_WAIT_PARAMS, NULL};
 static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
 static const char *const BY_EMAIL_PARAMS[] = {"emailPrefix", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"status", "emailPrefix", "limit", "cursor", NULL};

@@ -18,7 +18,7 @@ static void get_order(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const 
   }
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such order");
+  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such order", p);
   bson_destroy(&filter);
 }
 
@@ -47,9 +47,9 @@ static void orders_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
   list_orders(req, ctx, p, "GetOrdersByStatus", "status", STATUSES);
 }
 
-/* Single reads also take minVersion and waitMs, which cqrs_routes_find_one reads. */
+/* Single reads also take minVersion and waitMs (read by cqrs_routes_find_one). */
 static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const GET_ORDER_PARAMS[] = {"orderId", NULL};
+static const char *const GET_ORDER_PARAMS[] = {"orderId", CQRS_ROUTES_WAIT_PARAMS, NULL};
 static const char *const BY_USER_PARAMS[] = {"userId", "limit", "cursor", NULL};
 static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"userId", "status", "limit", "cursor", NULL};

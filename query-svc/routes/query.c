@@ -97,8 +97,7 @@ static void query_cb(cqrs_http_req_t *req, void *ctx) {
   const cqrs_routes_query_t *q = NULL;
   const char *type;
   size_t len;
-  /* Read-your-writes goes by the URL only on the GET routes for now:
-   * cqrs_routes_find_one reads minVersion and waitMs from the query string. */
+  /* Every parameter, minVersion and waitMs included, comes in the body. */
   static const char *const no_params[] = {NULL};
   if (!cqrs_routes_check_params(req, no_params)) return;
   const char *buf = cqrs_http_req_body(req, &len);

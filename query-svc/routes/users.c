@@ -13,7 +13,7 @@ static void get_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const c
   }
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such user");
+  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such user", p);
   bson_destroy(&filter);
 }
 
@@ -29,13 +29,13 @@ static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
   /* Emails are not unique across users: the earliest user wins, every time. */
   BSON_APPEND_INT32(&sort, "createdAt", 1);
   BSON_APPEND_INT32(&sort, "_id", 1);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, &sort, "no user with this email");
+  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, &sort, "no user with this email", p);
   bson_destroy(&filter);
   bson_destroy(&sort);
 }
 
 static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const USER_PARAMS[] = {"userId", NULL};
+static const char *const USER_PARAMS[] = {"userId", CQRS_ROUTES_WAIT_PARAMS, NULL};
 static const char *const EMAIL_PARAMS[] = {"email", NULL};
 
 const cqrs_routes_query_t cqrs_routes_user_queries[] = {

@@ -147,6 +147,12 @@ Test(read_side, the_seed_recipe_and_all_eight_queries) {
   cr_expect_str_eq(r.body, direct);
   free(direct);
   tk_response_cleanup(&r);
+  /* ... read-your-writes included. */
+  snprintf(q, sizeof q, "{\"queryType\":\"GetOrder\",\"orderId\":\"%s\",\"minVersion\":3,\"waitMs\":200}", order);
+  tk_http("POST", env.query_port, "/v1/query", q, strlen(q), &r);
+  cr_expect_eq(r.status, 200);
+  cr_expect(strstr(r.headers, "X-Stale: true"), "version 3 does not exist yet: %s", r.headers);
+  tk_response_cleanup(&r);
   tk_http("POST", env.query_port, "/v1/query", "{\"queryType\":\"Nope\"}", 20, &r);
   cr_expect_eq(r.status, 400);
   tk_response_cleanup(&r);
