@@ -8,47 +8,14 @@
 
 #include <stdio.h>
 
-static const cqrs_decider_t *d = &cqrs_customer_decider;
 static const char NOW[] = "2026-03-01T10:00:00.000Z";
 static const char LATER[] = "2026-03-02T11:00:00.000Z";
 
-static cqrs_command_t cmd;
-static cqrs_decision_t dec;
-static cqrs_error_t err;
-static bson_t *state;
+#define HARNESS_DECIDER cqrs_customer_decider
+#define HARNESS_AGGREGATE_ID "k-1"
+#include "decider_harness.h"
 
-static void teardown(void) {
-  cqrs_command_cleanup(&cmd);
-  cqrs_decision_cleanup(&dec);
-  if (state) bson_destroy(state);
-  state = NULL;
-}
-
-TestSuite(customer_decider, .fini = teardown);
-
-/* Parses json into cmd (with aggregateId k-1 unless it names one). */
-static void command(const char *json) {
-  cqrs_command_cleanup(&cmd);
-  cqrs_error_t e = {0};
-  cr_assert(cqrs_command_parse(&cmd, json, strlen(json), &e), "%s: %s", json, e.message);
-  if (!cmd.aggregate_id) cqrs_command_set_id(&cmd.aggregate_id, "k-1");
-  if (!cmd.command_id) cqrs_command_set_id(&cmd.command_id, "c-1");
-}
-
-static bool validate(const char *json) {
-  command(json);
-  cqrs_error_clear(&err);
-  return d->validate(&cmd, &err);
-}
-
-static void assert_invalid(const char *json, const char *field) {
-  cr_assert_not(validate(json), "accepted %s", json);
-  cr_assert_eq(err.code, CQRS_ERR_INVALID, "%s", json);
-  cr_assert_str_eq(err.field, field, "%s", json);
-  cr_assert_neq(err.message[0], '\0');
-}
-
-static void assert_valid(const char *json) { cr_assert(validate(json), "%s: %s", json, err.message); }
+TestSuite(customer_decider, .fini = harness_teardown);
 
 /* Decides json (which must be valid) against state. */
 static bool decide(const char *json, const char *now) {
