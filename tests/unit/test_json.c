@@ -227,3 +227,40 @@ Test(json, null_err_is_fine) {
   const char *s;
   cr_assert_not(cqrs_json_get_string(doc, "a", NULL, true, 0, &s, NULL));
 }
+
+Test(json, write_is_compact_and_escapes_what_json_requires) {
+  bson_t *doc = BCON_NEW("s", BCON_UTF8("q\"b\\n\nt\tc\x01 é"), "i", BCON_INT32(-5), "l", BCON_INT64(12345678901),
+                         "b", BCON_BOOL(true), "z", BCON_NULL, "a", "[", BCON_INT32(1), "{", "k", BCON_UTF8("v"), "}",
+                         "]");
+  size_t len;
+  char *json = cqrs_json_write(doc, &len);
+  cr_expect_str_eq(json, "{\"s\":\"q\\\"b\\\\n\\nt\\tc\\u0001 é\",\"i\":-5,\"l\":12345678901,\"b\":true,\"z\":null,"
+                         "\"a\":[1,{\"k\":\"v\"}]}");
+  cr_expect_eq(len, strlen(json));
+  bson_t *back = cqrs_json_parse(json, len, NULL);
+  cr_assert_not_null(back);
+  cr_expect(bson_equal(doc, back), "round trip changed the document");
+  bson_destroy(back);
+  bson_free(json);
+  bson_destroy(doc);
+}
+
+Test(json, write_keeps_doubles_doubles) {
+  bson_t *doc = BCON_NEW("whole", BCON_DOUBLE(21.0), "half", BCON_DOUBLE(0.5), "tiny", BCON_DOUBLE(0.1));
+  char *json = cqrs_json_write(doc, NULL);
+  cr_expect_str_eq(json, "{\"whole\":21.0,\"half\":0.5,\"tiny\":0.1}");
+  bson_t *back = cqrs_json_parse(json, strlen(json), NULL);
+  bson_iter_t it;
+  cr_assert(bson_iter_init_find(&it, back, "whole") && BSON_ITER_HOLDS_DOUBLE(&it), "21.0 came back as another type");
+  bson_destroy(back);
+  bson_free(json);
+  bson_destroy(doc);
+}
+
+Test(json, write_hands_other_types_to_libbson) {
+  bson_t *doc = BCON_NEW("at", BCON_DATE_TIME(0));
+  char *json = cqrs_json_write(doc, NULL);
+  cr_expect(strstr(json, "$date") != NULL, "%s", json);
+  bson_free(json);
+  bson_destroy(doc);
+}
