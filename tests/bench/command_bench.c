@@ -7,6 +7,7 @@
 #include "cqrs/config.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
+#include "cqrs/result.h"
 #include "cqrs/util.h"
 
 #include <stdio.h>
@@ -101,7 +102,8 @@ static int bench_kafka(const cqrs_config_t *cfg, long count) {
       if (at) {
         t_last = cqrs_time_monotonic_ms();
         lat[received++] = t_last - *at;
-        ok += m->payload && strstr(m->payload, "\"status\" : 201") != NULL;
+        int status = 0;
+        ok += m->payload && cqrs_result_status(m->payload, m->len, &status) && status == 201;
         cqrs_map_delete(sent, key);
       }
     }
