@@ -34,7 +34,17 @@ start_bg() {
   local pidfile=$1 logfile=$2; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   echo "=== $(date '+%F %T') starting: $*" >> "$logfile"
-  setsid nohup "$@" >> "$logfile" 2>&1 < /dev/null &
+  rm -f "$pidfile"
+  # The process writes its own pid, then execs the command: with job control on,
+  # setsid forks (its caller leads a process group) and $! would be a pid that
+  # has already exited.
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  setsid nohup bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" >> "$logfile" 2>&1 < /dev/null &
+  local i
+  for i in $(seq 1 50); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.1
+  done
   echo $! > "$pidfile"
 }
 

@@ -301,3 +301,23 @@ Test(e2e, a_w3c_traceparent_from_http_travels_with_the_event_and_the_result) {
     tk_records_free(recs, n);
   }
 }
+
+Test(e2e, a_stop_that_outlasts_the_grace_period_is_cut_short) {
+  /* With no grace at all the watchdog fires before the projector has left its
+   * consumer group: the process must say so and exit 1 rather than hang. */
+  tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  static const char *const no_grace[] = {"SHUTDOWN_GRACE_MS=0", NULL};
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, no_grace);
+  int status = tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  pids[TK_PROJECTOR] = 0;
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "expected exit 1 from the watchdog, status %d", status);
+  char log[512];
+  snprintf(log, sizeof log, "%s/%sprojector-svc.log", CQRS_TEST_LOG_DIR, env.prefix);
+  FILE *f = fopen(log, "r");
+  cr_assert_not_null(f, "no log at %s", log);
+  char line[2048];
+  bool said = false;
+  while (fgets(line, sizeof line, f)) said |= strstr(line, "longer than the grace period") != NULL;
+  fclose(f);
+  cr_expect(said, "the watchdog did not log in %s", log);
+}
