@@ -25,15 +25,10 @@ static pid_t pids[3];
 static void setup(void) {
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
   tk_env_init(&env);
-  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
-  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
-  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+  tk_start_all(&env, pids);
 }
 
-static void teardown(void) {
-  for (int i = 0; i < 3; i++)
-    if (pids[i] > 0) tk_stop(pids[i], SIGTERM);
-}
+static void teardown(void) { tk_stop_all(pids); }
 
 TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 300);
 

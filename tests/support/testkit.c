@@ -251,6 +251,19 @@ pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) 
   return -1;
 }
 
+void tk_start_all(const tk_env_t *env, pid_t pids[3]) {
+  pids[TK_COMMAND] = tk_start(env, TK_COMMAND, NULL);
+  pids[TK_PROJECTOR] = tk_start(env, TK_PROJECTOR, NULL);
+  pids[TK_QUERY] = tk_start(env, TK_QUERY, NULL);
+}
+
+void tk_stop_all(pid_t pids[3]) {
+  for (int i = 0; i < 3; i++) {
+    if (pids[i] > 0) tk_stop(pids[i], SIGTERM);
+    pids[i] = 0;
+  }
+}
+
 int tk_stop(pid_t pid, int sig) {
   int status = 0;
   kill(pid, sig);

@@ -63,6 +63,11 @@ int tk_rebuild(const tk_env_t *env, const char *projection);
  * otherwise. */
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra);
 
+/* Starts all three services (command, projector, query) into pids, indexed
+ * by tk_service_t; tk_stop_all sends them SIGTERM and reaps those still set. */
+void tk_start_all(const tk_env_t *env, pid_t pids[3]);
+void tk_stop_all(pid_t pids[3]);
+
 /* Sends sig to pid and reaps it (bounded; SIGKILL after 15 s). Returns the
  * exit status as waitpid gives it. */
 int tk_stop(pid_t pid, int sig);

@@ -2,7 +2,6 @@
  * validation, decide and evolve, and the customer commands through the
  * processor. Commands come from JSON as on the wire. */
 #include "decider.h"
-#include "processor.h"
 #include "cqrs/json.h"
 #include "unit.h"
 
@@ -302,43 +301,9 @@ Test(customer_decider, decide_then_evolve_lifecycle) {
 
 /* Through the processor ------------------------------------------------ */
 
-static int32_t partition_zero(const char *key, void *ctx) {
-  (void)key, (void)ctx;
-  return 0;
-}
-
-static cqrs_aggregate_store_t *store;
-static cqrs_outcome_t out;
-static bson_t *result;
-static const cqrs_process_ctx_t pctx = {.partition = 0, .partition_of = partition_zero, .now = NOW,
-                                        .source = "/command-svc"};
-
-static void p_setup(void) { store = cqrs_aggregate_store_new(); }
-
-static void p_teardown(void) {
-  cqrs_outcome_cleanup(&out);
-  if (result) bson_destroy(result);
-  result = NULL;
-  cqrs_aggregate_store_destroy(store);
-}
+#include "processor_harness.h"
 
 TestSuite(customer_processor, .init = p_setup, .fini = p_teardown);
-
-/* Processes json and commits what it staged, as the command loop does after
- * a committed transaction. */
-static void process(const char *json) {
-  cqrs_outcome_cleanup(&out);
-  if (result) bson_destroy(result);
-  cqrs_process_command(store, &pctx, json, strlen(json), &out);
-  cr_assert_not_null(out.result_json);
-  result = u_parse(out.result_json);
-  cr_assert_eq(u_i64(result, "status"), out.status);
-  if (out.staged) {
-    cqrs_aggregate_store_stage(store, out.staged);
-    out.staged = NULL;
-    cqrs_aggregate_store_commit(store);
-  }
-}
 
 #define REGISTER "{\"commandType\":\"RegisterCustomer\",\"commandId\":\"c-1\",\"customerId\":\"cust-7\"," \
                  "\"email\":\"ann@example.com\",\"name\":\"Ann\"}"

@@ -2,7 +2,6 @@
  * validation, the status machine, decide and evolve, and a few commands
  * through the processor. Commands come from JSON as on the wire. */
 #include "decider.h"
-#include "processor.h"
 #include "cqrs/json.h"
 #include "unit.h"
 
@@ -397,41 +396,9 @@ Test(order_decider, decide_then_evolve_lifecycle) {
 
 /* Through the processor ------------------------------------------------ */
 
-static int32_t partition_zero(const char *key, void *ctx) {
-  (void)key, (void)ctx;
-  return 0;
-}
-
-static cqrs_aggregate_store_t *store;
-static cqrs_outcome_t out;
-static bson_t *result;
-static const cqrs_process_ctx_t pctx = {.partition = 0, .partition_of = partition_zero, .now = NOW,
-                                        .source = "/command-svc"};
-
-static void p_setup(void) { store = cqrs_aggregate_store_new(); }
-
-static void p_teardown(void) {
-  cqrs_outcome_cleanup(&out);
-  if (result) bson_destroy(result);
-  result = NULL;
-  cqrs_aggregate_store_destroy(store);
-}
+#include "processor_harness.h"
 
 TestSuite(order_processor, .init = p_setup, .fini = p_teardown);
-
-/* Processes json and commits what it staged. */
-static void process(const char *json) {
-  cqrs_outcome_cleanup(&out);
-  if (result) bson_destroy(result);
-  cqrs_process_command(store, &pctx, json, strlen(json), &out);
-  cr_assert_not_null(out.result_json);
-  result = u_parse(out.result_json);
-  if (out.staged) {
-    cqrs_aggregate_store_stage(store, out.staged);
-    out.staged = NULL;
-    cqrs_aggregate_store_commit(store);
-  }
-}
 
 Test(order_processor, create_with_order_id_and_walk_the_machine) {
   process("{\"commandType\":\"CreateOrder\",\"commandId\":\"c-1\",\"orderId\":\"o-42\",\"userId\":\"u-1\","

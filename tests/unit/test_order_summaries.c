@@ -1,37 +1,16 @@
 /* The order_summaries read model (projector-svc/projection.h): the conditional
  * write each order event becomes. */
-#include "projection.h"
-#include "unit.h"
 
-static const cqrs_projection_t *p = &cqrs_order_summaries_projection;
-static cqrs_event_t ev;
-static cqrs_write_t w;
-static bool written;
+#define HARNESS_PROJECTION cqrs_order_summaries_projection
+#define HARNESS_AGGREGATE_TYPE "order"
+#define HARNESS_AGGREGATE_ID "o-1"
+#include "projection_harness.h"
 
-static void teardown(void) {
-  if (ev.data) bson_destroy(ev.data);
-  ev.data = NULL;
-  if (written) cqrs_write_cleanup(&w);
-  written = false;
-}
-
-TestSuite(order_summaries, .fini = teardown);
+TestSuite(order_summaries, .fini = harness_teardown);
 
 #define CREATED                                                                                                  \
   "{\"orderId\":\"o-1\",\"userId\":\"u-7\",\"items\":[{\"product\":\"pen\",\"quantity\":3,\"price\":1.5},"     \
   "{\"product\":\"ink\",\"quantity\":1,\"price\":4}],\"totalAmount\":8.5,\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"
-
-static void event(const char *type, int64_t version, const char *data_json) {
-  ev = (cqrs_event_t){.id = "e-1", .type = (char *)type, .source = "/command-svc",
-                      .aggregate_type = "order", .aggregate_id = "o-1",
-                      .time = "2026-03-01T10:00:00.000Z", .version = version};
-  ev.data = u_parse(data_json);
-}
-
-static bool apply(bool *skip, cqrs_error_t *err) {
-  written = true;
-  return p->apply(&ev, &w, skip, err);
-}
 
 /* The array at path, borrowed from doc; fails the test when it is not one. */
 static void sub_array(const bson_t *doc, const char *path, bson_t *out) {
@@ -140,18 +119,6 @@ Test(order_summaries, unknown_event_is_skipped) {
   cqrs_error_t err = {0};
   cr_assert(apply(&skip, &err));
   cr_assert(skip);
-}
-
-static void assert_poison(const char *type, const char *data, const char *field) {
-  event(type, 2, data);
-  bool skip = true;
-  cqrs_error_t err = {0};
-  cr_assert_not(apply(&skip, &err), "applied %s %s", type, data);
-  cr_assert_eq(err.code, CQRS_ERR_INVALID);
-  cr_assert_neq(err.message[0], '\0');
-  cr_assert_str_eq(err.field, field, "%s", data);
-  cr_assert_not(skip, "a poison event is not skipped");
-  teardown();
 }
 
 Test(order_summaries, malformed_order_created) {

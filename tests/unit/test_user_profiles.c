@@ -1,32 +1,12 @@
 /* The user_profiles read model (projector-svc/projection.h): the conditional
  * write each user event becomes. */
-#include "projection.h"
-#include "unit.h"
 
-static const cqrs_projection_t *p = &cqrs_user_profiles_projection;
-static cqrs_event_t ev;
-static cqrs_write_t w;
-static bool written;
+#define HARNESS_PROJECTION cqrs_user_profiles_projection
+#define HARNESS_AGGREGATE_TYPE "user"
+#define HARNESS_AGGREGATE_ID "u-1"
+#include "projection_harness.h"
 
-static void teardown(void) {
-  if (ev.data) bson_destroy(ev.data);
-  if (written) cqrs_write_cleanup(&w);
-  written = false;
-}
-
-TestSuite(user_profiles, .fini = teardown);
-
-static void event(const char *type, int64_t version, const char *data_json) {
-  ev = (cqrs_event_t){.id = "e-1", .type = (char *)type, .source = "/command-svc",
-                      .aggregate_type = "user", .aggregate_id = "u-1",
-                      .time = "2026-03-01T10:00:00.000Z", .version = version};
-  ev.data = u_parse(data_json);
-}
-
-static bool apply(bool *skip, cqrs_error_t *err) {
-  written = true;
-  return p->apply(&ev, &w, skip, err);
-}
+TestSuite(user_profiles, .fini = harness_teardown);
 
 Test(user_profiles, registered) {
   cr_assert_str_eq(p->name, "user_profiles");
@@ -90,21 +70,6 @@ Test(user_profiles, unrelated_event_is_skipped) {
   cqrs_error_t err = {0};
   cr_assert(apply(&skip, &err));
   cr_assert(skip);
-}
-
-static void assert_poison(const char *type, const char *data, const char *field) {
-  event(type, 2, data);
-  bool skip = true;
-  cqrs_error_t err = {0};
-  cr_assert_not(apply(&skip, &err), "applied %s %s", type, data);
-  cr_assert_eq(err.code, CQRS_ERR_INVALID);
-  cr_assert_neq(err.message[0], '\0');
-  if (field) cr_assert_str_eq(err.field, field, "%s", data);
-  cr_assert_not(skip, "a poison event is not skipped");
-  cqrs_write_cleanup(&w);
-  written = false;
-  bson_destroy(ev.data);
-  ev.data = NULL;
 }
 
 Test(user_profiles, malformed_user_created) {
