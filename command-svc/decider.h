@@ -74,6 +74,10 @@ bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, con
 /* The decider of an aggregate type ("user"), or NULL. */
 const cqrs_decider_t *cqrs_decider_for_aggregate(const char *aggregate_type);
 
+/* The string member key of doc (a state or event data document; doc may be
+ * NULL), or "" when absent or not a string. Borrowed from doc. */
+const char *cqrs_decider_str(const bson_t *doc, const char *key);
+
 /* Shared field checks for deciders. */
 bool cqrs_decider_check_email(const char *email, const char *field, cqrs_error_t *err);
 

@@ -142,6 +142,17 @@ static long write_each(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pendi
   return (long)n;
 }
 
+/* The collection this loop writes: the rebuild's target, or the one the read
+ * model's alias points at. Its name goes to name. */
+static mongoc_collection_t *target_collection(cqrs_apply_loop_t *loop, mongoc_client_t *client,
+                                              char name[CQRS_COLLECTION_NAME_MAX]) {
+  if (loop->opts.target)
+    snprintf(name, CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
+  else
+    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
+  return mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
+}
+
 /* Writes one chunk, retrying with backoff while the store is unreachable
  * (that is no reason to dead-letter anything). Returns how many of the writes
  * are done (n unless the loop halts at a poison write), or -1 when stopping. */
@@ -170,11 +181,7 @@ static long write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   if (n == 0) return 0;
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
   char name[CQRS_COLLECTION_NAME_MAX];
-  if (loop->opts.target)
-    snprintf(name, sizeof name, "%s", loop->opts.target);
-  else
-    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
+  mongoc_collection_t *coll = target_collection(loop, client, name);
   size_t chunk = (size_t)loop->cfg->mongo_bulk_max, off = 0;
   long done = 0;
   while (off < n) {
@@ -319,11 +326,7 @@ static bool has_index(mongoc_collection_t *coll, const char *name) {
 static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
   char name[CQRS_COLLECTION_NAME_MAX];
-  if (loop->opts.target)
-    snprintf(name, sizeof name, "%s", loop->opts.target);
-  else
-    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
+  mongoc_collection_t *coll = target_collection(loop, client, name);
   bson_t all = BSON_INITIALIZER, cmd = BSON_INITIALIZER, missing;
   loop->proj->indexes(&all);
   BSON_APPEND_UTF8(&cmd, "createIndexes", name);

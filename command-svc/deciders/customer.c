@@ -55,16 +55,9 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
   return cqrs_json_get_string(&cmd->fields, "reason", NULL, true, REASON_MAX_CHARS, &s, err);
 }
 
-static const char *state_str(const bson_t *state, const char *key) {
-  bson_iter_t it;
-  if (state && bson_iter_init_find(&it, state, key) && BSON_ITER_HOLDS_UTF8(&it))
-    return bson_iter_utf8(&it, NULL);
-  return "";
-}
-
 /* Updates need an ACTIVE customer. */
 static bool check_active(const bson_t *state, const cqrs_command_t *cmd, cqrs_error_t *err) {
-  const char *status = state_str(state, "status");
+  const char *status = cqrs_decider_str(state, "status");
   if (strcmp(status, ACTIVE) == 0) return true;
   cqrs_error_set(err, CQRS_ERR_REFUSED, NULL, "customer %s is %s, not ACTIVE: %s refused", cmd->aggregate_id,
                  status, cmd->type);
@@ -87,7 +80,7 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   if (!check_active(state, cmd, err)) return false;
   if (strcmp(cmd->type, "UpdateEmail") == 0) {
     cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, 0, &email, NULL);
-    const char *old = state_str(state, "email");
+    const char *old = cqrs_decider_str(state, "email");
     if (strcmp(email, old) == 0) return true; /* valid, changes nothing */
     bson_t *d = cqrs_decision_add(out, "CustomerEmailUpdated");
     BSON_APPEND_UTF8(d, "customerId", cmd->aggregate_id);
@@ -130,21 +123,21 @@ static const char *state_reason(const bson_t *state) {
 
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
   if (strcmp(event_type, "CustomerRegistered") == 0) {
-    const char *at = state_str(data, "registeredAt");
-    write_state(out, state_str(data, "customerId"), state_str(data, "email"), state_str(data, "name"),
+    const char *at = cqrs_decider_str(data, "registeredAt");
+    write_state(out, cqrs_decider_str(data, "customerId"), cqrs_decider_str(data, "email"), cqrs_decider_str(data, "name"),
                 ACTIVE, at, at, NULL);
     return;
   }
   if (strcmp(event_type, "CustomerEmailUpdated") == 0) {
-    write_state(out, state_str(state, "customerId"), state_str(data, "newEmail"), state_str(state, "name"),
-                state_str(state, "status"), state_str(state, "registrationDate"),
-                state_str(data, "updatedAt"), state_reason(state));
+    write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(data, "newEmail"), cqrs_decider_str(state, "name"),
+                cqrs_decider_str(state, "status"), cqrs_decider_str(state, "registrationDate"),
+                cqrs_decider_str(data, "updatedAt"), state_reason(state));
     return;
   }
   if (strcmp(event_type, "CustomerSuspended") == 0) {
-    write_state(out, state_str(state, "customerId"), state_str(state, "email"), state_str(state, "name"),
-                SUSPENDED, state_str(state, "registrationDate"), state_str(data, "suspendedAt"),
-                state_str(data, "reason"));
+    write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(state, "email"), cqrs_decider_str(state, "name"),
+                SUSPENDED, cqrs_decider_str(state, "registrationDate"), cqrs_decider_str(data, "suspendedAt"),
+                cqrs_decider_str(data, "reason"));
     return;
   }
   if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */

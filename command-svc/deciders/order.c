@@ -150,13 +150,6 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
   return true;
 }
 
-static const char *state_str(const bson_t *state, const char *key) {
-  bson_iter_t it;
-  if (state && bson_iter_init_find(&it, state, key) && BSON_ITER_HOLDS_UTF8(&it))
-    return bson_iter_utf8(&it, NULL);
-  return "";
-}
-
 static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
                    cqrs_decision_t *out, cqrs_error_t *err) {
   if (strcmp(cmd->type, "CreateOrder") == 0) {
@@ -175,7 +168,7 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
     BSON_APPEND_UTF8(d, "createdAt", now);
     return true;
   }
-  const char *to, *from = state_str(state, "status");
+  const char *to, *from = cqrs_decider_str(state, "status");
   cqrs_json_get_string(&cmd->fields, "status", NULL, true, 0, &to, NULL);
   if (!transition_allowed(status_index(from), status_index(to))) {
     cqrs_error_set(err, CQRS_ERR_REFUSED, NULL, "order status cannot change from %s to %s", from, to);
@@ -197,23 +190,23 @@ static void copy_member(const bson_t *src, const char *key, bson_t *out) {
 
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
   if (strcmp(event_type, "OrderCreated") == 0) {
-    BSON_APPEND_UTF8(out, "orderId", state_str(data, "orderId"));
-    BSON_APPEND_UTF8(out, "userId", state_str(data, "userId"));
+    BSON_APPEND_UTF8(out, "orderId", cqrs_decider_str(data, "orderId"));
+    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(data, "userId"));
     copy_member(data, "items", out);
     copy_member(data, "totalAmount", out);
     BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
-    BSON_APPEND_UTF8(out, "createdAt", state_str(data, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "createdAt"));
     return;
   }
   if (strcmp(event_type, "OrderStatusUpdated") == 0) {
-    BSON_APPEND_UTF8(out, "orderId", state_str(state, "orderId"));
-    BSON_APPEND_UTF8(out, "userId", state_str(state, "userId"));
+    BSON_APPEND_UTF8(out, "orderId", cqrs_decider_str(state, "orderId"));
+    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
     copy_member(state, "items", out);
     copy_member(state, "totalAmount", out);
-    BSON_APPEND_UTF8(out, "status", state_str(data, "status"));
-    BSON_APPEND_UTF8(out, "createdAt", state_str(state, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "updatedAt"));
+    BSON_APPEND_UTF8(out, "status", cqrs_decider_str(data, "status"));
+    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "updatedAt"));
     return;
   }
   if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */

@@ -78,6 +78,12 @@ void cqrs_decision_cleanup(cqrs_decision_t *d) {
   d->n_events = 0;
 }
 
+const char *cqrs_decider_str(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, NULL);
+  return "";
+}
+
 /* A pragmatic shape check, not RFC 5321: one '@', a non-empty local part, a
  * domain with a dot that neither starts nor ends it, no spaces. */
 bool cqrs_decider_check_email(const char *email, const char *field, cqrs_error_t *err) {

@@ -75,13 +75,6 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
          validate_changes(&changes, &name, &email, err);
 }
 
-static const char *state_str(const bson_t *state, const char *key) {
-  bson_iter_t it;
-  if (state && bson_iter_init_find(&it, state, key) && BSON_ITER_HOLDS_UTF8(&it))
-    return bson_iter_utf8(&it, NULL);
-  return "";
-}
-
 static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
                    cqrs_decision_t *out, cqrs_error_t *err) {
   (void)err; /* the User aggregate has no business refusal beyond existence */
@@ -101,8 +94,8 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, NULL);
   find_change(&changes, "name", 0, &name, "", NULL);
   find_change(&changes, "email", 0, &email, "", NULL);
-  bool new_name = name && strcmp(name, state_str(state, "name")) != 0;
-  bool new_email = email && strcmp(email, state_str(state, "email")) != 0;
+  bool new_name = name && strcmp(name, cqrs_decider_str(state, "name")) != 0;
+  bool new_email = email && strcmp(email, cqrs_decider_str(state, "email")) != 0;
   if (!new_name && !new_email) return true; /* valid, changes nothing */
   bson_t *d = cqrs_decision_add(out, "UserProfileUpdated");
   BSON_APPEND_UTF8(d, "userId", cmd->aggregate_id);
@@ -115,13 +108,13 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
 }
 
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
-  const char *user_id = state_str(data, "userId");
+  const char *user_id = cqrs_decider_str(data, "userId");
   if (strcmp(event_type, "UserCreated") == 0) {
     BSON_APPEND_UTF8(out, "userId", user_id);
-    BSON_APPEND_UTF8(out, "email", state_str(data, "email"));
-    BSON_APPEND_UTF8(out, "name", state_str(data, "name"));
-    BSON_APPEND_UTF8(out, "createdAt", state_str(data, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "email", cqrs_decider_str(data, "email"));
+    BSON_APPEND_UTF8(out, "name", cqrs_decider_str(data, "name"));
+    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(data, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "createdAt"));
     return;
   }
   if (strcmp(event_type, "UserProfileUpdated") == 0) {
@@ -129,14 +122,14 @@ static void evolve(const bson_t *state, const char *event_type, const bson_t *da
     bool present;
     const char *name = NULL, *email = NULL;
     if (cqrs_json_get_object(data, "changes", NULL, false, &changes, &present, NULL) && present) {
-      name = state_str(&changes, "name");
-      email = state_str(&changes, "email");
+      name = cqrs_decider_str(&changes, "name");
+      email = cqrs_decider_str(&changes, "email");
     }
-    BSON_APPEND_UTF8(out, "userId", state_str(state, "userId"));
-    BSON_APPEND_UTF8(out, "email", email && *email ? email : state_str(state, "email"));
-    BSON_APPEND_UTF8(out, "name", name && *name ? name : state_str(state, "name"));
-    BSON_APPEND_UTF8(out, "createdAt", state_str(state, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", state_str(data, "updatedAt"));
+    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
+    BSON_APPEND_UTF8(out, "email", email && *email ? email : cqrs_decider_str(state, "email"));
+    BSON_APPEND_UTF8(out, "name", name && *name ? name : cqrs_decider_str(state, "name"));
+    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
+    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "updatedAt"));
     return;
   }
   if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
