@@ -88,10 +88,12 @@ mongo_ping() {
 
 # wait_ready NAME PIDFILE PATTERN LOGFILE CHECK...: poll CHECK every 0.5 s up to WAIT_S.
 wait_ready() {
-  local name=$1 pidfile=$2 pattern=$3 logfile=$4; shift 4
+  local name=$1 pidfile=$2 logfile=$4; shift 4  # $3, the pattern, is not needed here
   local start=$SECONDS
   while ! "$@"; do
-    if ! pid_alive "$pidfile" "$pattern"; then
+    # Just started: the pid is ours, so only ask whether it still exists (its
+    # cmdline is briefly not the command's own while it execs).
+    if ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
       show_log_tail "$logfile"
       die "$name exited during startup, see $(rel "$logfile")"
     fi
