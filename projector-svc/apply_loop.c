@@ -1,6 +1,9 @@
 /* Apply loop: events -> bulk writes -> commit, with dead letters. */
 #include "apply_loop.h"
 
+#include "indexes.h"
+#include "store_writer.h"
+
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
 
@@ -12,7 +15,6 @@
 #include <unistd.h>
 
 #define BATCH_MAX 1000
-#define WRITE_RETRIES 5
 
 struct cqrs_apply_loop {
   cqrs_log_t log_copy; /* first: the Kafka clients' opaque points here */
@@ -88,116 +90,43 @@ typedef struct {
   cqrs_write_t w;
 } pending_t;
 
-static bool unavailable(const bson_error_t *e) {
-  return e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM ||
-         e->domain == MONGOC_ERROR_CLIENT;
-}
-
-static bson_t *upsert_opts(bool upsert) {
-  bson_t *o = bson_new();
-  BSON_APPEND_BOOL(o, "upsert", upsert);
-  return o;
-}
-
-/* One bulk write of all pending writes, in order. */
-static bool write_bulk(mongoc_collection_t *coll, pending_t *p, size_t n, bson_error_t *error) {
-  bson_t opts = BSON_INITIALIZER;
-  /* Ordered: writes of one aggregate must land in log order. Unordered, a
-   * failed version v followed by an applied v+1 would make v's retry match
-   * nothing (version guard) and its change would be lost. */
-  BSON_APPEND_BOOL(&opts, "ordered", true);
-  mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-  bson_destroy(&opts);
-  for (size_t i = 0; i < n; i++) {
-    bson_t *o = upsert_opts(p[i].w.upsert);
-    mongoc_bulk_operation_update_one_with_opts(bulk, &p[i].w.filter, &p[i].w.update, o, error);
-    bson_destroy(o);
-  }
-  bson_t reply;
-  bool ok = mongoc_bulk_operation_execute(bulk, &reply, error) != 0;
-  bson_destroy(&reply);
-  mongoc_bulk_operation_destroy(bulk);
-  return ok;
-}
-
-/* After a failed bulk write: write one by one, so one bad write neither
- * stalls nor skips the rest (FerretDB stops a batch at its first error, even
- * an unordered one). A duplicate key means a racing upsert already inserted:
- * the version guard makes that harmless. A write the store keeps refusing
- * after WRITE_RETRIES tries is poison. Returns the number of writes done
- * before a halt (n when none), or -1 when the store is unreachable. */
-static long write_each(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pending_t *p, size_t n,
-                       bson_error_t *error) {
-  for (size_t i = 0; i < n; i++) {
-    bool ok = false;
-    for (int attempt = 0, backoff = 50; !ok && attempt < WRITE_RETRIES; attempt++, backoff *= 2) {
-      bson_t *o = upsert_opts(p[i].w.upsert);
-      ok = mongoc_collection_update_one(coll, &p[i].w.filter, &p[i].w.update, o, NULL, error) || error->code == 11000;
-      bson_destroy(o);
-      if (!ok && unavailable(error)) return -1;
-      if (!ok) usleep((useconds_t)backoff * 1000); /* bounded retry of a refused write */
-    }
-    if (!ok && !poison(loop, p[i].m, error->message)) return (long)i;
-  }
-  return (long)n;
-}
-
 /* The collection this loop writes: the rebuild's target, or the one the read
- * model's alias points at. Its name goes to name. */
-static mongoc_collection_t *target_collection(cqrs_apply_loop_t *loop, mongoc_client_t *client,
-                                              char name[CQRS_COLLECTION_NAME_MAX]) {
-  if (loop->opts.target)
+ * model's alias points at. */
+static void target_collection(cqrs_apply_loop_t *loop, char name[CQRS_COLLECTION_NAME_MAX]) {
+  if (loop->opts.target) {
     snprintf(name, CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
-  else
-    cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
-  return mongoc_client_get_collection(client, loop->cfg->mongo_db, name);
-}
-
-/* Writes one chunk, retrying with backoff while the store is unreachable
- * (that is no reason to dead-letter anything). Returns how many of the writes
- * are done (n unless the loop halts at a poison write), or -1 when stopping. */
-static long write_chunk(cqrs_apply_loop_t *loop, mongoc_collection_t *coll, pending_t *p, size_t n) {
-  bson_error_t error;
-  for (int attempt = 0, backoff = 100; !atomic_load(&loop->stop); attempt++) {
-    if (write_bulk(coll, p, n, &error)) return (long)n;
-    if (!unavailable(&error) || attempt >= WRITE_RETRIES) {
-      long done = write_each(loop, coll, p, n, &error);
-      if (done >= 0) return done;
-    }
-    cqrs_log_warn(loop->log, "store write failed; retrying", "projection", loop->proj->name, "error",
-                  error.message, NULL);
-    usleep((useconds_t)backoff * 1000);
-    backoff = backoff < 5000 ? backoff * 2 : 5000;
+    return;
   }
-  return -1;
-}
-
-/* Writes the batch in bulk commands of at most cfg->mongo_bulk_max writes.
- * Why a cap: FerretDB v1.24 keeps one SQLite connection per update of an
- * update command open until the command ends, from a pool of 100; a command
- * of 100+ updates (a rebuild's first batch) waits for itself forever and
- * starves every other client. Returns writes done, or -1 when stopping. */
-static long write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
-  if (n == 0) return 0;
   mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
-  char name[CQRS_COLLECTION_NAME_MAX];
-  mongoc_collection_t *coll = target_collection(loop, client, name);
-  size_t chunk = (size_t)loop->cfg->mongo_bulk_max, off = 0;
-  long done = 0;
-  while (off < n) {
-    size_t len = n - off < chunk ? n - off : chunk;
-    long d = write_chunk(loop, coll, p + off, len);
-    if (d < 0) {
-      done = -1;
-      break;
-    }
-    done += d;
-    if ((size_t)d < len) break; /* halted at a poison write */
-    off += len;
-  }
-  mongoc_collection_destroy(coll);
+  cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
   mongoc_client_pool_push(loop->pool, client);
-  return done;
+}
+
+typedef struct {
+  cqrs_apply_loop_t *loop;
+  pending_t *p;
+} refused_ctx_t;
+
+static bool refused(void *ctx, size_t i, const char *error) {
+  refused_ctx_t *r = ctx;
+  return poison(r->loop, r->p[i].m, error);
+}
+
+/* Writes the batch's writes (see store_writer.h). */
+static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
+  if (n == 0) return CQRS_WRITE_DONE;
+  cqrs_write_t *w = malloc(n * sizeof *w);
+  for (size_t i = 0; i < n; i++) w[i] = p[i].w; /* shallow: p keeps ownership */
+  refused_ctx_t rc = {loop, p};
+  cqrs_store_writer_t sw = {.pool = loop->pool, .db = loop->cfg->mongo_db, .bulk_max = loop->cfg->mongo_bulk_max,
+                            .concurrency = loop->cfg->mongo_write_concurrency, .log = loop->log,
+                            .metrics = loop->opts.target ? NULL : loop->metrics, .labels = loop->labels,
+                            .name = loop->proj->name, .stop = &loop->stop, .refused = refused, .ctx = &rc};
+  char name[CQRS_COLLECTION_NAME_MAX];
+  target_collection(loop, name);
+  cqrs_write_outcome_t o = cqrs_store_write(&sw, name, w, n);
+  free(w);
+  return o;
 }
 
 /* ---- the loop ---- */
@@ -278,14 +207,14 @@ static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t up
 static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
   size_t upto;
   size_t np = prepare(loop, msgs, n, p, &upto);
-  long done = write_batch(loop, p, np);
+  cqrs_write_outcome_t o = write_batch(loop, p, np);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p[i].w);
-  if (done < 0) return; /* stopping: the uncommitted batch is read again next time */
-  if ((size_t)done < np) upto = 0; /* halted at a poison write: keep the whole batch for later */
+  if (o == CQRS_WRITE_STOPPING) return; /* the uncommitted batch is read again next time */
+  if (o == CQRS_WRITE_HALTED) return;   /* halted at a poison write: keep the whole batch for later */
   rd_kafka_flush(loop->dlq, 10000); /* dead letters are durable before we move past them */
   commit(loop, msgs, upto);
-  atomic_fetch_add(&loop->applied, (uint64_t)done);
-  if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)done);
+  atomic_fetch_add(&loop->applied, (uint64_t)np);
+  if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
 }
 
 static void *loop_main(void *arg) {
@@ -307,53 +236,11 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
-/* True when coll already has an index called name. */
-static bool has_index(mongoc_collection_t *coll, const char *name) {
-  mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
-  const bson_t *doc;
-  bson_iter_t it;
-  bool found = false;
-  while (mongoc_cursor_next(cur, &doc)) /* to the end: no cursor left open on the server */
-    found |= bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
-             strcmp(bson_iter_utf8(&it, NULL), name) == 0;
-  mongoc_cursor_destroy(cur);
-  return found;
-}
-
-/* Creates the projection's indexes that are missing. Only the missing ones:
- * FerretDB v1.24 drops the connection when asked to create again a compound
- * index that exists. */
+/* The target collection and its indexes (indexes.h). */
 static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
-  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
   char name[CQRS_COLLECTION_NAME_MAX];
-  mongoc_collection_t *coll = target_collection(loop, client, name);
-  bson_t all = BSON_INITIALIZER, cmd = BSON_INITIALIZER, missing;
-  loop->proj->indexes(&all);
-  BSON_APPEND_UTF8(&cmd, "createIndexes", name);
-  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &missing);
-  bson_iter_t it, nit;
-  uint32_t n = 0;
-  if (bson_iter_init(&it, &all)) {
-    while (bson_iter_next(&it)) {
-      bson_iter_t sub;
-      if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "name")) continue;
-      nit = sub;
-      if (has_index(coll, bson_iter_utf8(&nit, NULL))) continue;
-      char key[16];
-      const char *k;
-      bson_uint32_to_string(n++, &k, key, sizeof key);
-      bson_append_value(&missing, k, -1, bson_iter_value(&it));
-    }
-  }
-  bson_append_array_end(&cmd, &missing);
-  bson_error_t e;
-  bool ok = n == 0 || mongoc_client_write_command_with_opts(client, loop->cfg->mongo_db, &cmd, NULL, NULL, &e);
-  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "createIndexes on %s: %s", name, e.message);
-  bson_destroy(&cmd);
-  bson_destroy(&all);
-  mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(loop->pool, client);
-  return ok;
+  target_collection(loop, name);
+  return cqrs_indexes_ensure(loop->cfg, loop->log, loop->pool, loop->cfg->mongo_db, name, loop->proj, err);
 }
 
 cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,

@@ -72,6 +72,10 @@ int main(int argc, char **argv) {
   cqrs_metrics_describe(svc.metrics, "events_applied_total", CQRS_METRIC_COUNTER, "Events written to a read model.");
   cqrs_metrics_describe(svc.metrics, "dlq_events_total", CQRS_METRIC_COUNTER, "Events sent to the dead letter topic.");
   cqrs_metrics_describe(svc.metrics, "projection_lag_events", CQRS_METRIC_GAUGE, "Events behind, per partition.");
+  cqrs_metrics_describe(svc.metrics, "store_documents_written_total", CQRS_METRIC_COUNTER,
+                        "Document writes sent to the store (after folding each batch's events per document).");
+  cqrs_metrics_describe(svc.metrics, "store_write_retries_total", CQRS_METRIC_COUNTER,
+                        "Write commands retried because the store did not answer.");
   if (!(p.pool = cqrs_mongo_pool_new(&svc.cfg, "projector-svc", &err))) goto fail;
   rm = cqrs_read_models_new(svc.cfg.mongo_db, 1000);
   cqrs_apply_opts_t opts = {.poison = svc.cfg.poison_halt ? CQRS_POISON_HALT : CQRS_POISON_DLQ};

@@ -69,7 +69,7 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
 bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
                       cqrs_error_t *err) {
   memset(cfg, 0, sizeof *cfg);
-  long port, threads, body, timeout, parts, repl, grace, bulk;
+  long port, threads, body, timeout, parts, repl, grace, bulk, conc;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
   if (!int_var(envp, "HTTP_PORT", default_http_port, 1, 65535, &port, err) ||
@@ -79,7 +79,8 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "TOPIC_PARTITIONS", 6, 1, 10000, &parts, err) ||
       !int_var(envp, "TOPIC_REPLICATION", -1, -1, 32, &repl, err) ||
       !int_var(envp, "SHUTDOWN_GRACE_MS", 10000, 0, 600000, &grace, err) ||
-      !int_var(envp, "MONGO_BULK_MAX", 20, 1, 100000, &bulk, err))
+      !int_var(envp, "MONGO_BULK_MAX", 20, 1, 100000, &bulk, err) ||
+      !int_var(envp, "MONGO_WRITE_CONCURRENCY", 4, 1, 64, &conc, err))
     return false;
   cqrs_log_level_t level = CQRS_LOG_INFO;
   const char *lv = env_get(envp, "LOG_LEVEL");
@@ -94,6 +95,12 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   }
   cfg->poison_halt = poison && strcmp(poison, "halt") == 0;
+  long tick, store_timeout;
+  if (!int_var(envp, "WAIT_TICK_MS", 10, 1, 1000, &tick, err) ||
+      !int_var(envp, "MONGO_TIMEOUT_MS", 0, 0, 600000, &store_timeout, err))
+    return false;
+  cfg->wait_tick_ms = (int)tick;
+  cfg->mongo_timeout_ms = (int)store_timeout;
   cfg->http_port = (int)port;
   cfg->http_threads = (int)threads;
   cfg->max_body_bytes = (size_t)body;
@@ -102,10 +109,13 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->topic_replication = (int)repl;
   cfg->shutdown_grace_ms = (int)grace;
   cfg->mongo_bulk_max = (int)bulk;
+  cfg->mongo_write_concurrency = (int)conc;
   cfg->log_level = level;
   cfg->kafka_brokers = dup_or(envp, "KAFKA_BROKERS", "127.0.0.1:9092");
   cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
+  const char *pg = env_get(envp, "FERRETDB_PG_URI");
+  cfg->ferretdb_pg_uri = pg && *pg ? strdup(pg) : NULL;
   const char *prefix = env_get(envp, "TOPIC_PREFIX");
   cfg->topic_prefix = strdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
   if (!load_kafka_props(cfg, envp)) {
@@ -121,6 +131,7 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->kafka_brokers);
   free(cfg->mongo_uri);
   free(cfg->mongo_db);
+  free(cfg->ferretdb_pg_uri);
   free(cfg->topic_prefix);
   for (size_t i = 0; i < cfg->n_kafka_props; i++) {
     free(cfg->kafka_props[i].key);

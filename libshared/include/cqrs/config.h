@@ -29,7 +29,12 @@ typedef struct {
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
   int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (20; see projector-svc) */
+  int mongo_write_concurrency; /* MONGO_WRITE_CONCURRENCY: bulk commands in flight per projection (4) */
+  char *ferretdb_pg_uri;     /* FERRETDB_PG_URI: the PostgreSQL behind FerretDB, for its GIN indexes; NULL: none */
   bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector) */
+  int wait_tick_ms;          /* WAIT_TICK_MS: how often query-svc re-reads for waiting reads (10) */
+  int mongo_timeout_ms;      /* MONGO_TIMEOUT_MS: bound on each store wait (server selection, connect,
+                              * socket); 0 (default): the service's own default */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)

@@ -1,0 +1,156 @@
+/* Index creation for read models (see indexes.h). */
+#include "indexes.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+
+/* True when coll already has an index called name. */
+static bool has_index(mongoc_collection_t *coll, const char *name) {
+  mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
+  const bson_t *doc;
+  bson_iter_t it;
+  bool found = false;
+  while (mongoc_cursor_next(cur, &doc)) /* to the end: no cursor left open on the server */
+    found |= bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
+             strcmp(bson_iter_utf8(&it, NULL), name) == 0;
+  mongoc_cursor_destroy(cur);
+  return found;
+}
+
+/* Creates the projection's indexes that are missing. Only the missing ones:
+ * FerretDB v1.24 drops the connection when asked to create again a compound
+ * index that exists. createIndexes also creates the collection. */
+static bool ensure_mongo(mongoc_client_pool_t *pool, const char *db, const char *collection,
+                         const cqrs_projection_t *proj, cqrs_error_t *err) {
+  mongoc_client_t *client = mongoc_client_pool_pop(pool);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, collection);
+  bson_t all = BSON_INITIALIZER, cmd = BSON_INITIALIZER, missing;
+  proj->indexes(&all);
+  BSON_APPEND_UTF8(&cmd, "createIndexes", collection);
+  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &missing);
+  bson_iter_t it, nit;
+  uint32_t n = 0;
+  if (bson_iter_init(&it, &all)) {
+    while (bson_iter_next(&it)) {
+      bson_iter_t sub;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "name")) continue;
+      nit = sub;
+      if (has_index(coll, bson_iter_utf8(&nit, NULL))) continue;
+      char key[16];
+      const char *k;
+      bson_uint32_to_string(n++, &k, key, sizeof key);
+      bson_append_value(&missing, k, -1, bson_iter_value(&it));
+    }
+  }
+  bson_append_array_end(&cmd, &missing);
+  bson_error_t e;
+  bool ok = n == 0 || mongoc_client_write_command_with_opts(client, db, &cmd, NULL, NULL, &e);
+  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "createIndexes on %s: %s", collection, e.message);
+  bson_destroy(&cmd);
+  bson_destroy(&all);
+  mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(pool, client);
+  return ok;
+}
+
+size_t cqrs_indexes_gin_fields(const cqrs_projection_t *proj, char out[][64], size_t max) {
+  size_t n = 0;
+  if (max < 2) return 0;
+  snprintf(out[n++], 64, "_id");
+  bson_t all = BSON_INITIALIZER;
+  proj->indexes(&all);
+  bson_iter_t it;
+  if (bson_iter_init(&it, &all)) {
+    while (bson_iter_next(&it) && n < max - 1) {
+      bson_iter_t sub, key;
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "key") ||
+          !BSON_ITER_HOLDS_DOCUMENT(&sub) || !bson_iter_recurse(&sub, &key) || !bson_iter_next(&key))
+        continue;
+      bool seen = false;
+      for (size_t i = 0; i < n; i++) seen |= strcmp(out[i], bson_iter_key(&key)) == 0;
+      if (!seen) snprintf(out[n++], 64, "%s", bson_iter_key(&key));
+    }
+  }
+  bson_destroy(&all);
+  out[n][0] = '\0';
+  return n;
+}
+
+/* FNV-1a: a short, stable index name per (table, field); PostgreSQL names
+ * stop at 63 bytes and FerretDB's table names may use all of them. */
+static uint64_t fnv1a(const char *a, const char *b) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *s = a; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  h = (h ^ '.') * 1099511628211ULL;
+  for (const char *s = b; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static bool pg_ok(PGconn *c, PGresult *r, const char *what, cqrs_error_t *err) {
+  ExecStatusType s = PQresultStatus(r);
+  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return true;
+  cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL %s: %s", what, PQerrorMessage(c));
+  return false;
+}
+
+/* GIN indexes on the table FerretDB keeps db.collection in. */
+static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
+                       const cqrs_projection_t *proj, cqrs_error_t *err) {
+  /* connect_timeout after the URI: a later keyword wins over the URI's */
+  const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+  const char *vals[] = {cfg->ferretdb_pg_uri, "5", "projector-svc", NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  bool ok = false;
+  char *schema = NULL, *table = NULL;
+  PGresult *r = NULL;
+  if (PQstatus(c) != CONNECTION_OK) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "cannot connect to PostgreSQL: %s",
+                   PQerrorMessage(c));
+    goto done;
+  }
+  schema = PQescapeIdentifier(c, db, strlen(db));
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT _jsonb->>'table' FROM %s._ferretdb_database_metadata WHERE _jsonb->>'_id' = $1",
+           schema);
+  const char *params[] = {collection};
+  r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+  if (!pg_ok(c, r, "reading FerretDB's metadata", err)) goto done;
+  if (PQntuples(r) != 1) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI",
+                   "FerretDB has no table for %s.%s in this PostgreSQL (is FERRETDB_PG_URI the one behind MONGO_URI?)",
+                   db, collection);
+    goto done;
+  }
+  table = PQescapeIdentifier(c, PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)));
+  char fields[16][64];
+  size_t n = cqrs_indexes_gin_fields(proj, fields, 16);
+  ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(PQgetvalue(r, 0, 0), fields[i]));
+    char *field = PQescapeLiteral(c, fields[i], strlen(fields[i]));
+    char ddl[768];
+    snprintf(ddl, sizeof ddl,
+             "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops)", name, schema, table,
+             field);
+    PQfreemem(field);
+    PGresult *x = PQexec(c, ddl);
+    ok = pg_ok(c, x, "creating a GIN index", err);
+    PQclear(x);
+  }
+  if (ok)
+    cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", PQgetvalue(r, 0, 0), NULL);
+done:
+  PQclear(r);
+  PQfreemem(schema);
+  PQfreemem(table);
+  PQfinish(c);
+  return ok;
+}
+
+bool cqrs_indexes_ensure(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool, const char *db,
+                         const char *collection, const cqrs_projection_t *proj, cqrs_error_t *err) {
+  return ensure_mongo(pool, db, collection, proj, err) &&
+         (!cfg->ferretdb_pg_uri || ensure_gin(cfg, log, db, collection, proj, err));
+}
