@@ -3,6 +3,17 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 
+# The local stack's store (deploy/local/stack.sh): FerretDB on a private PostgreSQL on PG_PORT.
+# The services create GIN indexes in that PostgreSQL through FERRETDB_PG_URI; with MONGO_URI
+# set (a server of your own) or LOCAL_STORE=sqlite there is none, so it stays unset.
+export LOCAL_STORE ?= postgresql
+export PG_PORT ?= 5433
+ifeq ($(strip $(MONGO_URI)),)
+ifeq ($(LOCAL_STORE),postgresql)
+export FERRETDB_PG_URI ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ferretdb
+endif
+endif
+
 .PHONY: all deps build run stop status test test-unit helm-check clean
 
 all: build

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian packages this project needs to build, test and run locally.
+# Install the Debian packages this project needs to build, test and run locally
+# (postgresql: the server binaries for stack.sh's private cluster behind FerretDB; Debian's
+# own cluster on 5432, if the package starts one, is not used).
 # Idempotent and non-interactive: checks with dpkg-query first, so a second run is instant;
 # apt-get update runs only when something has to be installed. Uses sudo only when not root.
 set -euo pipefail
@@ -12,6 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libmongoc-dev libbson-dev uuid-dev libcriterion-dev libevent-dev
   kcat wrk curl nginx-light
+  postgresql libpq-dev
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)

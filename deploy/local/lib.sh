@@ -8,6 +8,16 @@ LOCAL=$ROOT/.local
 RUN_DIR=$LOCAL/run
 LOG_DIR=$LOCAL/log
 
+# The store behind FerretDB: postgresql (default, a private cluster started by stack.sh)
+# or sqlite (FerretDB's own files, no index-backed lookups; kept for before/after benchmarks).
+LOCAL_STORE=${LOCAL_STORE:-postgresql}
+PG_HOST=127.0.0.1
+PG_PORT=${PG_PORT:-5433}
+PG_USER=postgres
+PG_DB=ferretdb
+# What FerretDB connects to, and the default FERRETDB_PG_URI for the services.
+LOCAL_PG_URI=postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB
+
 # path relative to the repo root, for messages
 rel() { local p=$1; echo "${p#"$ROOT"/}"; }
 

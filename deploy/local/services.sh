@@ -9,6 +9,9 @@
 # Each service gets KAFKA_BROKERS, MONGO_URI and HTTP_PORT from the environment, with
 # defaults 127.0.0.1:9092, mongodb://127.0.0.1:27017 and ports command 8080, query 8081,
 # projector 8082 (override with COMMAND_PORT, QUERY_PORT, PROJECTOR_PORT).
+# With the local FerretDB on PostgreSQL (MONGO_URI unset, LOCAL_STORE=postgresql, the
+# default) they also get FERRETDB_PG_URI, default postgres://postgres@127.0.0.1:$PG_PORT/ferretdb
+# (PG_PORT 5433), the PostgreSQL behind FerretDB where the projector creates GIN indexes.
 # Other variables in the environment are passed through unchanged.
 # Logs: .local/log/<svc>.log, pid files: .local/run/<svc>.pid.
 set -euo pipefail
@@ -22,6 +25,10 @@ WAIT_S=${SERVICES_WAIT_S:-60}
 HOST=127.0.0.1
 
 export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
+# before MONGO_URI gets its default: a MONGO_URI of the user's means no local PostgreSQL
+if [[ -z ${MONGO_URI:-} && $LOCAL_STORE == postgresql ]]; then
+  export FERRETDB_PG_URI=${FERRETDB_PG_URI:-$LOCAL_PG_URI}
+fi
 export MONGO_URI=${MONGO_URI:-mongodb://127.0.0.1:27017}
 
 SERVICES=(command-svc projector-svc query-svc)
@@ -105,7 +112,7 @@ print_table() {
 
 cmd_start() {
   local svc t0=$SECONDS
-  say "KAFKA_BROKERS=$KAFKA_BROKERS MONGO_URI=$MONGO_URI"
+  say "KAFKA_BROKERS=$KAFKA_BROKERS MONGO_URI=$MONGO_URI${FERRETDB_PG_URI:+ FERRETDB_PG_URI=$FERRETDB_PG_URI}"
   # start all first, then wait: they come up in parallel
   for svc in "${SERVICES[@]}"; do start_one "$svc"; done
   for svc in "${SERVICES[@]}"; do wait_one "$svc"; done

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Local infrastructure for development and CI: a single-node Kafka (KRaft, from Maven
-# Central jars) and FerretDB (MongoDB wire protocol on SQLite, built from the Go module proxy).
+# Central jars), a private PostgreSQL cluster (Debian's server binaries) and FerretDB
+# (MongoDB wire protocol on that PostgreSQL, built from the Go module proxy).
 #
 #   deploy/local/stack.sh install   fetch Kafka jars, build FerretDB (idempotent)
-#   deploy/local/stack.sh start     install, then start Kafka and FerretDB and wait until ready
+#   deploy/local/stack.sh start     install, then start Kafka, PostgreSQL and FerretDB and wait until ready
 #   deploy/local/stack.sh stop      stop what this script started (data is kept)
 #   deploy/local/stack.sh status    show what runs
 #   deploy/local/stack.sh clean     stop and delete data and logs (keeps jars and binary)
 #
 # Environment:
 #   KAFKA_BROKERS  set: use these brokers, start no Kafka
-#   MONGO_URI      set: use this MongoDB, start no FerretDB
+#   MONGO_URI      set: use this MongoDB, start neither PostgreSQL nor FerretDB
+#   LOCAL_STORE    postgresql (default): FerretDB on the private PostgreSQL cluster;
+#                  sqlite: FerretDB on its own SQLite files, no PostgreSQL (the old setup)
+#   PG_PORT        port of the private PostgreSQL cluster (default 5433)
+#   PG_LOG_STATEMENTS  1: log every statement with its duration (log_min_duration_statement=0)
+#   PG_BIN_DIR     PostgreSQL server binaries (default: pg_config --bindir, else /usr/lib/postgresql/*/bin)
 #   KAFKA_HEAP     JVM heap for the broker (default -Xmx1g)
 #   FERRETDB_DEBUG_ADDR  FerretDB debug HTTP listener (default "-" = disabled)
 #   STACK_WAIT_S   readiness timeout per component in seconds (default 90)
 #
-# Ports: Kafka 127.0.0.1:9092 (controller 9093), FerretDB 127.0.0.1:27017.
-# Everything lives under <repo>/.local (data, jars, binary, logs, pid files).
+# Ports: Kafka 127.0.0.1:9092 (controller 9093), PostgreSQL 127.0.0.1:5433 (user postgres,
+# trust auth, database ferretdb), FerretDB 127.0.0.1:27017.
+# Everything lives under <repo>/.local (data, jars, binary, logs, pid files). As root, the
+# PostgreSQL cluster (.local/postgres, .local/log/postgres.log) belongs to the system user
+# postgres, because initdb and postgres refuse to run as root.
 set -euo pipefail
 
 PFX="[stack]"
@@ -46,11 +55,24 @@ FERRETDB_HOST=127.0.0.1
 FERRETDB_PORT=27017
 FERRETDB_DEBUG_ADDR=${FERRETDB_DEBUG_ADDR:--}
 
+PG_DIR=$LOCAL/postgres
+PG_DATA=$PG_DIR/data
+PG_SOCKET_DIR=$PG_DIR/socket
+PG_CONF_NAME=local-stack.conf         # in PG_DATA, included by postgresql.conf, rewritten at each start
+PG_PID=$RUN_DIR/postgres.pid          # a copy of the first line of PG_DATA/postmaster.pid
+PG_LOG=$LOG_DIR/postgres.log
+
 WAIT_S=${STACK_WAIT_S:-90}
 INSTALL_LOG=$LOG_DIR/install.log
 
 say() { echo "$PFX $*"; }
 die() { echo "$PFX ERROR: $*" >&2; exit 1; }
+
+case $LOCAL_STORE in
+  postgresql|sqlite) ;;
+  *) die "LOCAL_STORE=$LOCAL_STORE: expected postgresql or sqlite" ;;
+esac
+[[ $PG_PORT =~ ^[0-9]+$ ]] || die "PG_PORT=$PG_PORT is not a port number"
 
 # ---------------------------------------------------------------- helpers
 
@@ -189,6 +211,221 @@ start_kafka() {
   wait_ready kafka "$KAFKA_PID" kafka.Kafka "$KAFKA_OUT" kafka_ready
 }
 
+# ---------------------------------------------------------------- postgresql
+
+# uses_postgres: true when start should run the private cluster
+uses_postgres() { [[ -z ${MONGO_URI:-} && $LOCAL_STORE == postgresql ]]; }
+
+# pg_find_bin: set PG_BIN to the directory with initdb, pg_ctl and postgres. An existing
+# cluster wants the major version that created it; otherwise pg_config's, else the newest.
+pg_find_bin() {
+  local d want=""
+  [[ -n ${PG_BIN:-} ]] && return 0
+  [[ -f $PG_DATA/PG_VERSION ]] && want=$(cat "$PG_DATA/PG_VERSION")
+  local candidates=()
+  [[ -n ${PG_BIN_DIR:-} ]] && candidates+=("$PG_BIN_DIR")
+  [[ -n $want ]] && candidates+=("/usr/lib/postgresql/$want/bin")
+  command -v pg_config >/dev/null && candidates+=("$(pg_config --bindir 2>/dev/null)")
+  while IFS= read -r d; do candidates+=("$d"); done \
+    < <(compgen -G "/usr/lib/postgresql/*/bin" | sort -V -r)
+  for d in "${candidates[@]}"; do
+    [[ -n $d && -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]] || continue
+    if [[ -n $want && -z ${PG_BIN_DIR:-} ]] \
+        && [[ $("$d/postgres" --version) != *" $want".* ]]; then
+      continue
+    fi
+    PG_BIN=$d
+    return 0
+  done
+  if [[ -n $want ]]; then
+    die "no PostgreSQL $want server binaries for the cluster in $(rel "$PG_DATA") (install postgresql-$want, set PG_BIN_DIR, or 'stack.sh clean' to start over)"
+  fi
+  die "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found (run deploy/local/deps.sh, or set PG_BIN_DIR)"
+}
+
+# pg_as CMD...: run a server-side command (initdb, pg_ctl) as the cluster's owner: the
+# current user, or the system user postgres when we are root (initdb and postgres refuse
+# root). Runs from PG_DIR, so a cwd postgres may not enter does not matter.
+pg_as() {
+  if [[ $(id -u) -eq 0 ]]; then
+    ( cd "$PG_DIR" && runuser -u postgres -- "$@" )
+  else
+    ( cd "$PG_DIR" && "$@" )
+  fi
+}
+
+# pg_own: as root, hand PG_DIR and the log to postgres and check it can reach them.
+pg_own() {
+  mkdir -p "$PG_DIR" "$PG_SOCKET_DIR" "$LOG_DIR" "$RUN_DIR"
+  touch "$PG_LOG"
+  [[ $(id -u) -eq 0 ]] || return 0
+  id -u postgres >/dev/null 2>&1 \
+    || die "running as root, but there is no system user postgres to run the cluster as (run deploy/local/deps.sh: the postgresql package creates it)"
+  find "$PG_DIR" "$PG_LOG" ! -user postgres -exec chown postgres:postgres {} +
+  if ! runuser -u postgres -- test -w "$PG_DIR" -a -w "$PG_LOG"; then
+    die "user postgres cannot write $(rel "$PG_DIR") or $(rel "$PG_LOG"): a parent directory of the repo is not traversable for other users (chmod o+x it, or run as a non-root user)"
+  fi
+}
+
+# pg_write_conf: (re)write PG_DATA/local-stack.conf; returns 0 when it changed.
+pg_write_conf() {
+  local conf=$PG_DATA/$PG_CONF_NAME socket_dir=$PG_SOCKET_DIR
+  # a unix socket path is limited to 107 bytes; from a deep clone, go without one
+  # (everything here connects over TCP)
+  if (( ${#PG_SOCKET_DIR} + ${#PG_PORT} + 10 > 107 )); then
+    socket_dir=""
+    say "postgres: $(rel "$PG_SOCKET_DIR") is too long a path for a unix socket, listening on TCP only"
+  fi
+  {
+    echo "# Written by deploy/local/stack.sh at every start (included from postgresql.conf); edits here are lost."
+    echo "# Loopback only: pg_hba.conf trusts every local connection (no passwords anywhere)."
+    echo "listen_addresses = '127.0.0.1'"
+    echo "# Not 5432, so a system PostgreSQL can keep its port (PG_PORT)."
+    echo "port = $PG_PORT"
+    echo "# Our own socket directory: the system one (/var/run/postgresql) may be missing or a system cluster's."
+    echo "unix_socket_directories = '$socket_dir'"
+    echo "# FerretDB's pushdown SQL is \`_jsonb->\$1 @> \$2\` with the field name a bind parameter. Only a custom"
+    echo "# plan sees the literal field and can use the GIN expression indexes ((_jsonb->'field') jsonb_path_ops)"
+    echo "# the projector creates; a generic plan (chosen after 5 executions) falls back to a Seq Scan."
+    echo "plan_cache_mode = force_custom_plan"
+    echo "# FerretDB's pool (about 20 connections under load), the services' libpq connections and parallel tests."
+    echo "max_connections = 200"
+    echo "# Keeps the read models' tables and GIN indexes in memory (default 128MB)."
+    echo "shared_buffers = 256MB"
+    echo "# Nothing may be lost: an acknowledged write survives a crash of the machine."
+    echo "fsync = on"
+    echo "synchronous_commit = on"
+    if [[ ${PG_LOG_STATEMENTS:-0} == 1 ]]; then
+      echo "# PG_LOG_STATEMENTS=1: every statement with its duration (shows FerretDB's SQL)."
+      echo "log_min_duration_statement = 0"
+    fi
+  } > "$conf.tmp"
+  if cmp -s "$conf.tmp" "$conf"; then
+    rm -f "$conf.tmp"
+    return 1
+  fi
+  mv -f "$conf.tmp" "$conf"
+  [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$conf"
+  return 0
+}
+
+# pg_init: create the cluster once (in a temporary directory, moved into place when complete).
+pg_init() {
+  [[ -f $PG_DATA/PG_VERSION ]] && return 0
+  [[ -e $PG_DATA ]] && die "$(rel "$PG_DATA") exists but holds no cluster (no PG_VERSION); delete it or run 'stack.sh clean'"
+  say "postgres: creating the cluster in $(rel "$PG_DATA") ($("$PG_BIN/postgres" --version)), log $(rel "$PG_LOG")"
+  rm -rf "$PG_DATA.tmp"
+  echo "=== $(date '+%F %T') initdb" >> "$PG_LOG"
+  if ! pg_as "$PG_BIN/initdb" -D "$PG_DATA.tmp" -U "$PG_USER" --auth=trust -E UTF8 --locale=C \
+      >> "$PG_LOG" 2>&1; then
+    show_log_tail "$PG_LOG"
+    die "initdb failed, see $(rel "$PG_LOG")"
+  fi
+  {
+    echo ""
+    echo "# Settings of the local stack (deploy/local/stack.sh); put your own below this line."
+    echo "include '$PG_CONF_NAME'"
+  } >> "$PG_DATA.tmp/postgresql.conf"
+  mv "$PG_DATA.tmp" "$PG_DATA"
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -t 2 >/dev/null 2>&1; }
+
+# pg_running: true if the postmaster of PG_DATA runs; refreshes PG_PID from postmaster.pid.
+pg_running() {
+  local pid
+  pid=$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null) || { rm -f "$PG_PID"; return 1; }
+  [[ $pid =~ ^[0-9]+$ ]] || { rm -f "$PG_PID"; return 1; }
+  mkdir -p "$RUN_DIR"
+  echo "$pid" > "$PG_PID"
+  pid_alive "$PG_PID" "$PG_DATA" && return 0
+  rm -f "$PG_PID"
+  return 1
+}
+
+# pg_running_port: the port the running postmaster listens on (line 4 of postmaster.pid)
+pg_running_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null; }
+
+pg_create_db() {
+  local have
+  have=$("$PG_BIN/psql" -X -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" 2>>"$PG_LOG") \
+    || die "postgres: cannot query $PG_HOST:$PG_PORT as $PG_USER, see $(rel "$PG_LOG")"
+  [[ $have == 1 ]] && return 0
+  say "postgres: creating database $PG_DB"
+  "$PG_BIN/createdb" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" >>"$PG_LOG" 2>&1 \
+    || die "createdb $PG_DB failed, see $(rel "$PG_LOG")"
+}
+
+start_postgres() {
+  if ! uses_postgres; then
+    [[ -n ${MONGO_URI:-} ]] && return 0   # start_ferretdb says why
+    say "postgres: not used with LOCAL_STORE=$LOCAL_STORE"
+    return 0
+  fi
+  pg_find_bin
+  pg_own
+  if pg_running; then
+    local port; port=$(pg_running_port)
+    [[ $port == "$PG_PORT" ]] \
+      || die "postgres: the cluster in $(rel "$PG_DATA") runs on port $port, but PG_PORT=$PG_PORT; 'stack.sh stop' first or set PG_PORT=$port"
+    if pg_write_conf; then
+      say "postgres: settings changed, reloading (port, listen and memory settings need a stop + start)"
+      pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >>"$PG_LOG" 2>&1 || true
+    fi
+    if pg_ready; then
+      say "postgres: already running (pid $(cat "$PG_PID")), reusing it"
+    else
+      say "postgres: process $(cat "$PG_PID") alive but not answering yet, waiting"
+      wait_ready postgres "$PG_PID" "$PG_DATA" "$PG_LOG" pg_ready
+    fi
+    pg_create_db
+    return 0
+  fi
+  if port_open "$PG_HOST" "$PG_PORT"; then
+    die "port $PG_HOST:$PG_PORT is in use by a process this script did not start; stop it, set PG_PORT to a free port, or set MONGO_URI to use an existing server"
+  fi
+  pg_init
+  pg_write_conf || true
+  say "postgres: starting on $PG_HOST:$PG_PORT, log $(rel "$PG_LOG")"
+  echo "=== $(date '+%F %T') pg_ctl start" >> "$PG_LOG"
+  # setsid: the postmaster gets its own session (a Ctrl-C at the terminal does not reach it),
+  # --wait: until pg_ctl returns, i.e. the server accepts connections (or -t expired)
+  # shellcheck disable=SC2094  # pg_ctl and the server both append to the log
+  if ! pg_as setsid --wait "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$WAIT_S" start \
+      >/dev/null 2>>"$PG_LOG"; then
+    show_log_tail "$PG_LOG"
+    die "postgres did not start, see $(rel "$PG_LOG")"
+  fi
+  pg_running || { show_log_tail "$PG_LOG"; die "postgres exited during startup, see $(rel "$PG_LOG")"; }
+  wait_ready postgres "$PG_PID" "$PG_DATA" "$PG_LOG" pg_ready
+  pg_create_db
+}
+
+stop_postgres() {
+  if ! pg_running; then
+    return 0
+  fi
+  pg_find_bin
+  local pid; pid=$(cat "$PG_PID")
+  say "postgres: stopping (pid $pid)"
+  # fast: roll back open transactions, disconnect clients, checkpoint; bounded
+  if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >>"$PG_LOG" 2>&1; then
+    # immediate: no checkpoint, WAL replay at the next start (fsync on, nothing is lost)
+    say "postgres: no fast shutdown within 60s, stopping immediately"
+    pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 20 stop >>"$PG_LOG" 2>&1 || true
+  fi
+  # pg_ctl returns once postmaster.pid is gone; the process may take a moment more to exit
+  local i
+  for ((i = 0; i < 50; i++)); do pid_alive "$PG_PID" "$PG_DATA" || break; sleep 0.1; done
+  if pid_alive "$PG_PID" "$PG_DATA"; then
+    stop_pid postgres "$PG_PID" "$PG_DATA" 5
+  else
+    rm -f "$PG_PID"
+    say "postgres: stopped"
+  fi
+}
+
 # ---------------------------------------------------------------- ferretdb
 
 ferretdb_ready() { mongo_ping "$FERRETDB_HOST" "$FERRETDB_PORT"; }
@@ -197,6 +434,16 @@ start_ferretdb() {
   if [[ -n ${MONGO_URI:-} ]]; then
     say "ferretdb: MONGO_URI=$MONGO_URI is set, using that server and starting none"
     return 0
+  fi
+  local args=(--handler="$LOCAL_STORE")
+  if [[ $LOCAL_STORE == postgresql ]]; then
+    args+=(--postgresql-url="$LOCAL_PG_URI")
+  else
+    args+=(--sqlite-url="file:$FERRETDB_DATA/")
+  fi
+  if pid_alive "$FERRETDB_PID" "$FERRETDB_BIN" && ! pid_alive "$FERRETDB_PID" "${args[*]}"; then
+    say "ferretdb: running with other store flags than LOCAL_STORE=$LOCAL_STORE needs, restarting it"
+    stop_pid ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" 20
   fi
   if pid_alive "$FERRETDB_PID" "$FERRETDB_BIN"; then
     if ferretdb_ready; then
@@ -214,9 +461,9 @@ start_ferretdb() {
   [[ -x $FERRETDB_BIN ]] || die "$(rel "$FERRETDB_BIN") missing (run 'stack.sh install')"
   mkdir -p "$FERRETDB_DATA" "$FERRETDB_STATE" "$RUN_DIR" "$LOG_DIR"
 
-  say "ferretdb: starting, log $(rel "$FERRETDB_LOG")"
+  say "ferretdb: starting on $LOCAL_STORE, log $(rel "$FERRETDB_LOG")"
   start_bg "$FERRETDB_PID" "$FERRETDB_LOG" \
-    "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$FERRETDB_DATA/" \
+    "$FERRETDB_BIN" "${args[@]}" \
       --listen-addr="$FERRETDB_HOST:$FERRETDB_PORT" --state-dir="$FERRETDB_STATE" \
       --telemetry=disable --debug-addr="$FERRETDB_DEBUG_ADDR" --log-format=text
   wait_ready ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" "$FERRETDB_LOG" ferretdb_ready
@@ -228,14 +475,16 @@ cmd_start() {
   local t0=$SECONDS
   cmd_install
   start_kafka
+  start_postgres
   start_ferretdb
   say "ready in $((SECONDS - t0))s"
   cmd_status
 }
 
 cmd_stop() {
-  # FerretDB first: nothing depends on it stopping late; Kafka takes a few seconds.
+  # FerretDB first (PostgreSQL's client), then PostgreSQL; Kafka takes a few seconds.
   stop_pid ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" 20
+  stop_postgres
   stop_pid kafka "$KAFKA_PID" kafka.Kafka 60
 }
 
@@ -248,11 +497,25 @@ cmd_status() {
   else
     say "kafka:    not running"
   fi
+  if pg_running; then
+    local state="not answering"
+    pg_find_bin
+    pg_ready && state="ready"
+    say "postgres: running, $state (pid $(cat "$PG_PID")) at $PG_HOST:$(pg_running_port) db $PG_DB user $PG_USER   log $(rel "$PG_LOG")"
+    uses_postgres && say "          FERRETDB_PG_URI=${FERRETDB_PG_URI:-$LOCAL_PG_URI}"
+  elif [[ -n ${MONGO_URI:-} ]]; then
+    say "postgres: not used (MONGO_URI is set)"
+  elif [[ $LOCAL_STORE != postgresql ]]; then
+    say "postgres: not used (LOCAL_STORE=$LOCAL_STORE)"
+  else
+    say "postgres: not running"
+  fi
   if [[ -n ${MONGO_URI:-} ]]; then
     say "ferretdb: external, MONGO_URI=$MONGO_URI"
   elif pid_alive "$FERRETDB_PID" "$FERRETDB_BIN"; then
-    local state="not answering"; ferretdb_ready && state="ready"
-    say "ferretdb: running, $state (pid $(cat "$FERRETDB_PID")) at mongodb://$FERRETDB_HOST:$FERRETDB_PORT   log $(rel "$FERRETDB_LOG")"
+    local state="not answering" store=sqlite; ferretdb_ready && state="ready"
+    pid_alive "$FERRETDB_PID" "--handler=postgresql" && store=postgresql
+    say "ferretdb: running on $store, $state (pid $(cat "$FERRETDB_PID")) at mongodb://$FERRETDB_HOST:$FERRETDB_PORT   log $(rel "$FERRETDB_LOG")"
   else
     say "ferretdb: not running"
   fi
@@ -260,8 +523,8 @@ cmd_status() {
 
 cmd_clean() {
   cmd_stop
-  say "deleting data and logs under $(rel "$LOCAL") (keeping kafka jars and the ferretdb binary)"
-  rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID" "$KAFKA_PROPS" "$LOCAL/ferretdb" "$LOG_DIR" "$RUN_DIR"
+  say "deleting data (kafka, postgres, ferretdb) and logs under $(rel "$LOCAL") (keeping kafka jars and the ferretdb binary)"
+  rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID" "$KAFKA_PROPS" "$LOCAL/ferretdb" "$PG_DIR" "$LOG_DIR" "$RUN_DIR"
 }
 
 case ${1:-} in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build FerretDB v1 (MongoDB wire protocol on SQLite) from the Go module proxy into
+# Build FerretDB v1 (MongoDB wire protocol on PostgreSQL or SQLite) from the Go module proxy into
 # <repo>/.local/bin/ferretdb. Idempotent: skips when the binary exists and reports the
 # pinned version.
 #
