@@ -37,35 +37,110 @@ static bool foldable_update(const cqrs_write_t *w, cqrs_error_t *err) {
   return true;
 }
 
-/* Appends to dst the fields of op in the writes src[order[0..k)], visited
- * newest first when newest_wins, else oldest first; a field already in dst,
- * or in skip (may be NULL), is not appended again. */
-static void merge_op(bson_t *dst, const cqrs_write_t *src, const size_t *order, size_t k, const char *op,
-                     bool newest_wins, const bson_t *skip) {
-  for (size_t j = 0; j < k; j++) {
-    const cqrs_write_t *w = &src[order[newest_wins ? k - 1 - j : j]];
-    bson_iter_t it, f;
-    if (!bson_iter_init_find(&it, &w->update, op) || !bson_iter_recurse(&it, &f)) continue;
-    while (bson_iter_next(&f)) {
-      const char *key = bson_iter_key(&f);
-      if (bson_has_field(dst, key) || (skip && bson_has_field(skip, key))) continue;
-      bson_append_value(dst, key, -1, bson_iter_value(&f));
-    }
-  }
+/* An ordered set of fields: a field set again keeps its place and takes the
+ * new value, a new field goes last, as $set does to a stored document. Keys
+ * and values are borrowed from the source writes. */
+typedef struct {
+  const char **keys;
+  bson_value_t *vals; /* shallow copies: their data points into the source writes */
+  size_t n;
+} fields_t;
+
+static void fields_init(fields_t *f, size_t cap) {
+  f->keys = calloc(cap ? cap : 1, sizeof *f->keys);
+  f->vals = calloc(cap ? cap : 1, sizeof *f->vals);
+  f->n = 0;
 }
 
+static void fields_free(fields_t *f) {
+  free(f->keys);
+  free(f->vals);
+}
+
+static bool fields_has(const fields_t *f, const char *key) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->keys[i], key) == 0) return true;
+  return false;
+}
+
+/* Sets key (replace keeps the place; a new key goes last); when keep_first, an
+ * existing key keeps its value. */
+static void fields_put(fields_t *f, const char *key, const bson_value_t *v, bool keep_first) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->keys[i], key) == 0) {
+      if (!keep_first) f->vals[i] = *v;
+      return;
+    }
+  f->keys[f->n] = key;
+  f->vals[f->n++] = *v;
+}
+
+/* Puts every field of w's op into f. */
+static void fields_put_op(fields_t *f, const cqrs_write_t *w, const char *op, bool keep_first) {
+  bson_iter_t it, fld;
+  if (!bson_iter_init_find(&it, &w->update, op) || !bson_iter_recurse(&it, &fld)) return;
+  while (bson_iter_next(&fld)) fields_put(f, bson_iter_key(&fld), bson_iter_value(&fld), keep_first);
+}
+
+/* Appends f's fields, minus those in skip (may be NULL), to dst. */
+static void fields_append(const fields_t *f, bson_t *dst, const fields_t *skip) {
+  for (size_t i = 0; i < f->n; i++)
+    if (!skip || !fields_has(skip, f->keys[i])) bson_append_value(dst, f->keys[i], -1, &f->vals[i]);
+}
+
+static size_t count_fields(const cqrs_write_t *in, const size_t *order, size_t k) {
+  size_t n = 1; /* _id */
+  for (size_t j = 0; j < k; j++) {
+    bson_iter_t it, f;
+    if (!bson_iter_init(&it, &in[order[j]].update)) continue;
+    while (bson_iter_next(&it))
+      if (bson_iter_recurse(&it, &f))
+        while (bson_iter_next(&f)) n++;
+  }
+  return n;
+}
+
+/* The group's writes in[order[0..k)] as one: the last filter; $set of every
+ * field any write sets, in the order they first appear, each with its newest
+ * value; $setOnInsert of the creation minus what a $set overrides. And, for
+ * an upsert, the document that folding the writes into nothing gives, field
+ * order included (so a rebuild's documents equal the live ones). */
 static void fold_group(const cqrs_write_t *in, const size_t *order, size_t k, cqrs_folded_t *out) {
-  const cqrs_write_t *last = &in[order[k - 1]];
-  bson_t set = BSON_INITIALIZER, on_insert = BSON_INITIALIZER;
-  merge_op(&set, in, order, k, "$set", true, NULL);
-  merge_op(&on_insert, in, order, k, "$setOnInsert", false, &set);
-  bson_copy_to(&last->filter, &out->w.filter);
+  size_t cap = count_fields(in, order, k);
+  fields_t set, on_insert, doc;
+  fields_init(&set, cap);
+  fields_init(&on_insert, cap);
+  fields_init(&doc, cap);
+  for (size_t j = 0; j < k; j++) {
+    fields_put_op(&set, &in[order[j]], "$set", false);
+    fields_put_op(&on_insert, &in[order[j]], "$setOnInsert", true);
+  }
+  bson_copy_to(&in[order[k - 1]].filter, &out->w.filter);
   bson_init(&out->w.update);
-  if (!bson_empty(&on_insert)) BSON_APPEND_DOCUMENT(&out->w.update, "$setOnInsert", &on_insert);
-  if (!bson_empty(&set)) BSON_APPEND_DOCUMENT(&out->w.update, "$set", &set);
+  bson_t sub;
+  if (on_insert.n) {
+    BSON_APPEND_DOCUMENT_BEGIN(&out->w.update, "$setOnInsert", &sub);
+    fields_append(&on_insert, &sub, &set);
+    bson_append_document_end(&out->w.update, &sub);
+  }
+  if (set.n) {
+    BSON_APPEND_DOCUMENT_BEGIN(&out->w.update, "$set", &sub);
+    fields_append(&set, &sub, NULL);
+    bson_append_document_end(&out->w.update, &sub);
+  }
   out->w.upsert = in[order[0]].upsert;
-  bson_destroy(&set);
-  bson_destroy(&on_insert);
+  bson_init(&out->insert);
+  if (out->w.upsert) {
+    /* the creation inserts {_id, $setOnInsert, $set}; each later $set
+     * replaces in place or appends */
+    fields_put_op(&doc, &in[order[0]], "$setOnInsert", false);
+    for (size_t j = 0; j < k; j++) fields_put_op(&doc, &in[order[j]], "$set", false);
+    BSON_APPEND_UTF8(&out->insert, "_id", out->id);
+    fields_append(&doc, &out->insert, NULL);
+  }
+  fields_free(&set);
+  fields_free(&on_insert);
+  fields_free(&doc);
 }
 
 bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t *err) {
@@ -107,19 +182,11 @@ bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t 
   return true;
 }
 
-void cqrs_fold_insert_doc(const cqrs_folded_t *f, bson_t *doc) {
-  bson_init(doc);
-  BSON_APPEND_UTF8(doc, "_id", f->id);
-  static const char *const ops[] = {"$setOnInsert", "$set"};
-  for (size_t i = 0; i < 2; i++) {
-    bson_iter_t it, fld;
-    if (!bson_iter_init_find(&it, &f->w.update, ops[i]) || !bson_iter_recurse(&it, &fld)) continue;
-    while (bson_iter_next(&fld)) bson_append_value(doc, bson_iter_key(&fld), -1, bson_iter_value(&fld));
-  }
-}
-
 void cqrs_fold_cleanup(cqrs_fold_t *f) {
-  for (size_t i = 0; i < f->n; i++) cqrs_write_cleanup(&f->writes[i].w);
+  for (size_t i = 0; i < f->n; i++) {
+    cqrs_write_cleanup(&f->writes[i].w);
+    bson_destroy(&f->writes[i].insert);
+  }
   free(f->writes);
   free(f->order);
   *f = (cqrs_fold_t){0};

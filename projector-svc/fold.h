@@ -10,7 +10,8 @@
  * event's version. The folded write keeps the LAST write's filter (the
  * version guard of the newest event), upserts when any write did, $sets the
  * union of the $sets (a later event's value wins) and $setOnInserts the
- * first creation's fields minus those a $set overrides. On a document that
+ * creation's fields minus those a $set overrides; fields keep the order in
+ * which they first appear, as on a stored document. On a document that
  * has seen none, some or all of the events (a redelivery), that gives the
  * same document as applying the writes one by one: a re-applied $set writes
  * the value it wrote before, then later events overwrite it as they did. */
@@ -23,6 +24,12 @@
 
 typedef struct {
   cqrs_write_t w; /* owned: cqrs_write_cleanup */
+  /* For an upsert: the document folding the writes into nothing gives,
+   * {_id, fields in the order the writes one by one would leave them}.
+   * Inserting it is the fast path for a document's first events (an insert
+   * needs no lookup); when the document exists the insert fails with a
+   * duplicate key and w is used. Empty otherwise. Owned. */
+  bson_t insert;
   const char *id; /* the document's _id, borrowed from the first source write */
   size_t first;   /* its source writes are order[first .. first + count) */
   size_t count;
@@ -40,13 +47,6 @@ typedef struct {
  * of its document (a creation after an update: not something a decider
  * emits, but then only the writes one by one are right). in must outlive out. */
 bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t *err);
-
-/* The document an upserting folded write would insert into an empty
- * collection: {_id, ...$setOnInsert, ...$set}. Inserting it is the fast path
- * for a document's first events (an insert needs no lookup); when the
- * document exists the insert fails with a duplicate key and the folded write
- * itself is used. Initialises doc. */
-void cqrs_fold_insert_doc(const cqrs_folded_t *f, bson_t *doc);
 
 void cqrs_fold_cleanup(cqrs_fold_t *f);
 

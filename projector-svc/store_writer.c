@@ -110,15 +110,10 @@ static bool bulk_update(job_t *job, mongoc_collection_t *coll, size_t a, size_t 
  * A duplicate key (the document exists: a redelivery) leaves them to the
  * update path. Returns false only when the store is unreachable. */
 static bool insert_new(job_t *job, mongoc_collection_t *coll, size_t a, size_t b, bson_error_t *error) {
-  bson_t *docs = calloc(b - a, sizeof *docs);
   const bson_t **ptrs = calloc(b - a, sizeof *ptrs);
   size_t k = 0;
-  for (size_t i = a; i < b; i++) {
-    if (job->item_done[i] || job->insert_tried[i] || !item(job, i)->upsert) continue;
-    cqrs_fold_insert_doc(&job->fold->writes[i], &docs[k]);
-    ptrs[k] = &docs[k];
-    k++;
-  }
+  for (size_t i = a; i < b; i++)
+    if (!job->item_done[i] && !job->insert_tried[i] && item(job, i)->upsert) ptrs[k++] = &job->fold->writes[i].insert;
   bool ok = true;
   if (k) {
     bson_t opts = BSON_INITIALIZER;
@@ -132,8 +127,6 @@ static bool insert_new(job_t *job, mongoc_collection_t *coll, size_t a, size_t b
       job->item_done[i] = inserted;
     }
   }
-  for (size_t j = 0; j < k; j++) bson_destroy(&docs[j]);
-  free(docs);
   free(ptrs);
   return ok;
 }

@@ -6,7 +6,10 @@
 #include "testkit.h"
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
+#include <mongoc/mongoc.h>
 
 #define VISIBLE_MS 60000
 
@@ -171,4 +177,220 @@ Test(projector, a_redelivery_mixing_applied_and_new_events_gives_the_fold_of_the
   cr_assert(written >= 2 && written < 10, "documents written: %g", written);
   free(id);
   free(other);
+}
+
+/* ---- the store's query plans ---- */
+
+/* Fills coll with n documents: unique _id and email, a userId per 10, one of
+ * 50 statuses: selective enough that an index is the right plan at any size. */
+static void seed(mongoc_database_t *db, const char *coll_name, int n) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, coll_name);
+  bson_t **docs = calloc((size_t)n, sizeof *docs);
+  for (int i = 0; i < n; i++) {
+    char id[32], email[64], user[32], status[32];
+    snprintf(id, sizeof id, "d-%06d", i);
+    snprintf(email, sizeof email, "p%06d@example.com", i);
+    snprintf(user, sizeof user, "u-%05d", i / 10);
+    snprintf(status, sizeof status, "S%02d", i % 50);
+    docs[i] = BCON_NEW("_id", BCON_UTF8(id), "email", BCON_UTF8(email), "userId", BCON_UTF8(user), "status",
+                       BCON_UTF8(status), "createdAt", BCON_UTF8("2026-03-01T10:00:00.000Z"), "version",
+                       BCON_INT64(1));
+  }
+  bson_error_t e;
+  cr_assert(mongoc_collection_insert_many(coll, (const bson_t **)docs, (size_t)n, NULL, NULL, &e), "seeding %s: %s",
+            coll_name, e.message);
+  for (int i = 0; i < n; i++) bson_destroy(docs[i]);
+  free(docs);
+  mongoc_collection_destroy(coll);
+}
+
+/* The store's own explain of a find on filter: an index must serve it, no
+ * scan of the collection. Understands FerretDB on PostgreSQL (PostgreSQL's
+ * plan: "Bitmap Index Scan" / "Index Scan" vs "Seq Scan") and MongoDB
+ * ("IXSCAN" vs "COLLSCAN"). */
+static void assert_index_backed(mongoc_database_t *db, const char *coll, const char *field, const char *value) {
+  bson_t *cmd = BCON_NEW("explain", "{", "find", BCON_UTF8(coll), "filter", "{", field, BCON_UTF8(value), "}", "}",
+                         "verbosity", BCON_UTF8("queryPlanner"));
+  bson_t reply;
+  bson_error_t e;
+  bool ok = mongoc_database_command_simple(db, cmd, NULL, &reply, &e);
+  char *json = bson_as_relaxed_extended_json(&reply, NULL);
+  cr_assert(ok, "explain on %s.%s: %s", coll, field, e.message);
+  bool index = strstr(json, "Index Scan") || strstr(json, "IXSCAN");
+  bool scan = strstr(json, "Seq Scan") || strstr(json, "COLLSCAN");
+  cr_expect(index && !scan,
+            "{%s: ...} on %s is not index-backed (on FerretDB: is FERRETDB_PG_URI set for projector-svc?); "
+            "the store's plan: %s",
+            field, coll, json);
+  bson_free(json);
+  bson_destroy(&reply);
+  bson_destroy(cmd);
+}
+
+/* The lookups behind every query of API.md and behind every projector
+ * upsert use an index (a regression to collection scans fails here). */
+Test(projector, the_stores_plans_for_the_read_models_lookups_use_indexes) {
+  tk_env_init(&env);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL); /* creates the collections and their indexes */
+  mongoc_init();
+  mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
+  cr_assert_not_null(client);
+  mongoc_database_t *db = mongoc_client_get_database(client, env.db);
+  static const char *const colls[] = {"user_profiles", "order_summaries", "customers"};
+  for (size_t i = 0; i < 3; i++) seed(db, colls[i], 3000);
+  assert_index_backed(db, "user_profiles", "_id", "d-001234");
+  assert_index_backed(db, "user_profiles", "email", "p001234@example.com");
+  assert_index_backed(db, "order_summaries", "_id", "d-001234");
+  assert_index_backed(db, "order_summaries", "userId", "u-00123");
+  assert_index_backed(db, "order_summaries", "status", "S07");
+  assert_index_backed(db, "customers", "_id", "d-001234");
+  assert_index_backed(db, "customers", "status", "S07");
+  assert_index_backed(db, "customers", "email", "p001234@example.com");
+  mongoc_database_destroy(db);
+  mongoc_client_destroy(client);
+}
+
+/* ---- a store outage ---- */
+
+/* A FerretDB of this test's own on the local stack's PostgreSQL, so the test
+ * can stop and restart "the store" without disturbing anyone else. */
+typedef struct {
+  pid_t pid;
+  int port;
+  char state[256];
+} store_t;
+
+static void store_start(store_t *s) {
+  const char *pg = getenv("FERRETDB_PG_URI");
+  cr_assert(pg && *pg,
+            "FERRETDB_PG_URI is not set: this test runs a FerretDB of its own on the local stack's PostgreSQL "
+            "(make test sets it; or export FERRETDB_PG_URI=postgres://postgres@127.0.0.1:5433/ferretdb)");
+  char bin[512], url[600], listen[64], state_arg[300];
+  snprintf(bin, sizeof bin, "%s/.local/bin/ferretdb", CQRS_SOURCE_DIR);
+  cr_assert(access(bin, X_OK) == 0, "%s is missing: deploy/local/stack.sh install builds it", bin);
+  snprintf(url, sizeof url, "--postgresql-url=%s", pg);
+  snprintf(listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
+  snprintf(state_arg, sizeof state_arg, "--state-dir=%s", s->state);
+  mkdir(s->state, 0755);
+  char log[512];
+  snprintf(log, sizeof log, "%s/%sferretdb.log", CQRS_TEST_LOG_DIR, env.prefix);
+  s->pid = fork();
+  if (s->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(bin, bin, "--handler=postgresql", url, listen, state_arg, "--telemetry=disable", "--debug-addr=-",
+          "--log-level=warn", (char *)NULL);
+    _exit(127);
+  }
+  cr_assert(s->pid > 0);
+  /* ready when it accepts connections */
+  for (int i = 0; i < 300; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (up) return;
+    cr_assert(waitpid(s->pid, NULL, WNOHANG) == 0, "the test's FerretDB exited; see %s", log);
+    usleep(100 * 1000);
+  }
+  cr_assert_fail("the test's FerretDB did not listen within 30 s; see %s", log);
+}
+
+typedef struct {
+  atomic_bool stop;
+  char ids[4000][40];
+  atomic_int n;
+  atomic_int failed;
+} load_t;
+
+/* ~20 commands/s: new users, every third one renamed, until stop. Keeps the
+ * ids of the users, to check them all afterwards. */
+static void *load_main(void *arg) {
+  load_t *l = arg;
+  while (!atomic_load(&l->stop) && atomic_load(&l->n) < 4000) {
+    int i = atomic_load(&l->n);
+    char json[256];
+    snprintf(json, sizeof json, "{\"commandType\":\"CreateUser\",\"email\":\"out%d.%s@example.com\",\"name\":\"v1\"}",
+             i, env.db);
+    tk_response_t r;
+    tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
+    char *id = r.status == 201 ? tk_json_string(r.body, "aggregateId") : NULL;
+    tk_response_cleanup(&r);
+    if (!id) {
+      atomic_fetch_add(&l->failed, 1);
+      continue;
+    }
+    snprintf(l->ids[i], sizeof l->ids[i], "%s", id);
+    free(id);
+    if (i % 3 == 0) {
+      snprintf(json, sizeof json,
+               "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"v2\"}}",
+               l->ids[i]);
+      tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
+      if (r.status != 201) atomic_fetch_add(&l->failed, 1);
+      tk_response_cleanup(&r);
+    }
+    atomic_fetch_add(&l->n, 1);
+    usleep(50 * 1000); /* pacing the load, not waiting for a condition */
+  }
+  return NULL;
+}
+
+static bool is_status(int port, const char *path, int want) {
+  tk_response_t r;
+  tk_http("GET", port, path, NULL, 0, &r);
+  bool ok = r.status == want;
+  tk_response_cleanup(&r);
+  return ok;
+}
+
+Test(projector, a_store_outage_under_load_loses_nothing_and_queries_answer_503_meanwhile) {
+  tk_env_init(&env);
+  store_t store = {.port = tk_free_port()};
+  snprintf(store.state, sizeof store.state, "%s/%sferretdb-state", CQRS_TEST_LOG_DIR, env.prefix);
+  mkdir(CQRS_TEST_LOG_DIR, 0755);
+  store_start(&store);
+  char uri[128];
+  snprintf(uri, sizeof uri, "MONGO_URI=mongodb://127.0.0.1:%d", store.port);
+  const char *extra[] = {uri, NULL};
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, extra);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, extra);
+  static load_t load;
+  memset(&load, 0, sizeof load);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, load_main, &load), 0);
+  /* some users visible before the outage */
+  while (atomic_load(&load.n) < 20) usleep(20 * 1000);
+  await_user(load.ids[1], 1);
+
+  tk_stop(store.pid, SIGKILL); /* the store is gone, as after a crash */
+  /* the projector notices and retries (metric), query-svc answers 503 and is not ready */
+  double retries = await_metric(env.projector_port, "store_write_retries_total" USER_LABELS, 1);
+  cr_assert_geq(retries, 1, "the projector never retried a write while the store was down");
+  char path[128];
+  snprintf(path, sizeof path, "/v1/users/%s", load.ids[1]);
+  tk_response_t r;
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_assert_eq(r.status, 503, "a read while the store is down answered %d: %s", r.status, r.body ? r.body : "");
+  cr_assert(strstr(r.body, "store"), "the 503 says what is wrong: %s", r.body);
+  tk_response_cleanup(&r);
+  cr_assert(is_status(env.query_port, "/readyz", 503), "/readyz while the store is down");
+  cr_assert(is_status(env.projector_port, "/readyz", 503), "projector /readyz while the store is down");
+
+  store_start(&store); /* back on the same port, same PostgreSQL: the data is still there */
+  int before_stop = atomic_load(&load.n);
+  while (atomic_load(&load.n) < before_stop + 20) usleep(20 * 1000); /* load goes on after the return */
+  atomic_store(&load.stop, true);
+  pthread_join(t, NULL);
+  cr_assert_eq(atomic_load(&load.failed), 0, "commands failed: the command side does not need the store");
+  int n = atomic_load(&load.n);
+  /* nothing lost: every user, at its last version */
+  for (int i = 0; i < n; i++) await_user(load.ids[i], i % 3 == 0 ? 2 : 1);
+  cr_assert(is_status(env.query_port, "/readyz", 200));
+  tk_stop_all(pids);
+  tk_stop(store.pid, SIGTERM);
 }
