@@ -1,7 +1,10 @@
-/* Apply loop: events -> bulk writes -> commit, with dead letters. */
+/* Apply loop: events -> writes (projection) -> store (store_writer) ->
+ * commit; poison events to dead_letters; lag from lag. */
 #include "apply_loop.h"
 
+#include "dead_letters.h"
 #include "indexes.h"
+#include "lag.h"
 #include "store_writer.h"
 
 #include "cqrs/kafka.h"
@@ -26,8 +29,8 @@ struct cqrs_apply_loop {
   cqrs_read_models_t *read_models;
   cqrs_apply_opts_t opts;
   rd_kafka_t *consumer;
-  rd_kafka_t *dlq;
-  char *t_events, *t_dlq;
+  cqrs_dead_letters_t *dead_letters;
+  char *t_events;
   char labels[96]; /* projection="..." */
   pthread_t thread;
   bool started;
@@ -39,28 +42,6 @@ struct cqrs_apply_loop {
 };
 
 /* ---- poison events ---- */
-
-static void dead_letter(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error) {
-  rd_kafka_headers_t *src = NULL, *h;
-  h = rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_headers_copy(src)
-                                                                      : rd_kafka_headers_new(6);
-  char part[16], off[24];
-  snprintf(part, sizeof part, "%d", m->partition);
-  snprintf(off, sizeof off, "%lld", (long long)m->offset);
-  rd_kafka_header_add(h, "dlq_error", -1, error, -1);
-  rd_kafka_header_add(h, "dlq_projection", -1, loop->proj->name, -1);
-  rd_kafka_header_add(h, "dlq_source_topic", -1, loop->t_events, -1);
-  rd_kafka_header_add(h, "dlq_source_partition", -1, part, -1);
-  rd_kafka_header_add(h, "dlq_source_offset", -1, off, -1);
-  rd_kafka_resp_err_t e = rd_kafka_producev(loop->dlq, RD_KAFKA_V_TOPIC(loop->t_dlq),
-                                            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-                                            RD_KAFKA_V_END);
-  if (e) rd_kafka_headers_destroy(h);
-  cqrs_metrics_add(loop->metrics, "dlq_events_total", loop->labels, 1);
-  cqrs_log_error(loop->log, "event sent to the dead letter topic", "projection", loop->proj->name, "error", error,
-                 "partition", part, "offset", off, "produceError", e ? rd_kafka_err2str(e) : NULL, NULL);
-}
 
 /* An event that cannot be applied. Returns false when the loop must halt
  * before it (nothing from it on is applied or committed). */
@@ -77,7 +58,7 @@ static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *e
     atomic_store(&loop->halted, true);
     return false;
   } else {
-    dead_letter(loop, m, error);
+    cqrs_dead_letters_send(loop->dead_letters, m, error);
   }
   atomic_fetch_add(&loop->poisoned, 1);
   return true;
@@ -132,28 +113,10 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
 /* ---- the loop ---- */
 
 static void update_lag(cqrs_apply_loop_t *loop) {
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(loop->consumer, &a) || !a) return;
-  rd_kafka_position(loop->consumer, a);
-  int64_t total = 0;
-  bool known = a->cnt > 0;
-  for (int i = 0; i < a->cnt; i++) {
-    int64_t lo, hi;
-    if (rd_kafka_get_watermark_offsets(loop->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) ||
-        hi < 0) {
-      known = false;
-      continue;
-    }
-    int64_t pos = a->elems[i].offset >= 0 ? a->elems[i].offset : lo;
-    int64_t lag = hi > pos ? hi - pos : 0;
-    total += lag;
-    char labels[160];
-    snprintf(labels, sizeof labels, "%s,partition=\"%d\"", loop->labels, a->elems[i].partition);
-    if (!loop->opts.target) cqrs_metrics_set(loop->metrics, "projection_lag_events", labels, (double)lag);
-  }
+  int64_t total;
+  bool known = cqrs_consumer_lag(loop->consumer, loop->opts.target ? NULL : loop->metrics, loop->labels, &total);
   atomic_store(&loop->lag, total);
   atomic_store(&loop->lag_known, known);
-  rd_kafka_topic_partition_list_destroy(a);
 }
 
 /* Decodes msgs into writes; poison events are handled on the spot. *upto is
@@ -211,7 +174,7 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p[i].w);
   if (o == CQRS_WRITE_STOPPING) return; /* the uncommitted batch is read again next time */
   if (o == CQRS_WRITE_HALTED) return;   /* halted at a poison write: keep the whole batch for later */
-  rd_kafka_flush(loop->dlq, 10000); /* dead letters are durable before we move past them */
+  cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
   commit(loop, msgs, upto);
   atomic_fetch_add(&loop->applied, (uint64_t)np);
   if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
@@ -257,15 +220,14 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->proj = projection;
   loop->opts = *opts;
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
-  loop->t_dlq = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   char group[256];
   if (opts->target) /* never commits: the name only has to be unique */
     snprintf(group, sizeof group, "%sprojector-%s-rebuild", cfg->topic_prefix, projection->name);
   else
     snprintf(group, sizeof group, "%sprojector-%s", cfg->topic_prefix, projection->name);
-  rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", NULL);
-  if (!pconf || !(loop->dlq = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
+  if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)))
+    goto fail;
   rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level", "read_committed",
                                                "enable.auto.commit", "false", "auto.offset.reset", "earliest",
                                                /* a dead member's partitions move after 10 s, not 45 */
@@ -275,7 +237,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   /* Subscribing to a topic that does not exist yet would wait for the next
    * metadata refresh (minutes): make sure it is there. */
   int partitions;
-  if (!cqrs_kafka_topics_ensure(loop->dlq, cfg, 15000, &partitions, err) || !ensure_indexes(loop, err)) goto fail;
+  if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) || !ensure_indexes(loop, err)) goto fail;
   return loop;
 fail:
   cqrs_apply_loop_destroy(loop);
@@ -350,11 +312,7 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
   if (!loop) return;
   cqrs_apply_loop_stop(loop);
   if (loop->consumer) rd_kafka_destroy(loop->consumer);
-  if (loop->dlq) {
-    rd_kafka_flush(loop->dlq, 5000);
-    rd_kafka_destroy(loop->dlq);
-  }
+  cqrs_dead_letters_destroy(loop->dead_letters);
   free(loop->t_events);
-  free(loop->t_dlq);
   free(loop);
 }

@@ -1,0 +1,71 @@
+/* Dead letters (see dead_letters.h). */
+#include "dead_letters.h"
+
+#include "cqrs/kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cqrs_dead_letters {
+  cqrs_log_t log_copy; /* first: the Kafka client's opaque points here */
+  const cqrs_log_t *log;
+  cqrs_metrics_t *metrics;
+  const char *projection;
+  char *source_topic, *topic;
+  char labels[96];
+  rd_kafka_t *producer;
+};
+
+cqrs_dead_letters_t *cqrs_dead_letters_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
+                                           const char *projection, const char *source_topic, cqrs_error_t *err) {
+  cqrs_dead_letters_t *dl = calloc(1, sizeof *dl);
+  dl->log_copy = *log;
+  dl->log = log;
+  dl->metrics = metrics;
+  dl->projection = projection;
+  dl->source_topic = strdup(source_topic);
+  dl->topic = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
+  snprintf(dl->labels, sizeof dl->labels, "projection=\"%s\"", projection);
+  rd_kafka_conf_t *conf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", NULL);
+  if (!conf || !(dl->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, conf, err))) {
+    cqrs_dead_letters_destroy(dl);
+    return NULL;
+  }
+  return dl;
+}
+
+void cqrs_dead_letters_send(cqrs_dead_letters_t *dl, const rd_kafka_message_t *m, const char *error) {
+  rd_kafka_headers_t *src = NULL, *h;
+  h = rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_headers_copy(src)
+                                                                      : rd_kafka_headers_new(6);
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", m->partition);
+  snprintf(off, sizeof off, "%lld", (long long)m->offset);
+  rd_kafka_header_add(h, "dlq_error", -1, error, -1);
+  rd_kafka_header_add(h, "dlq_projection", -1, dl->projection, -1);
+  rd_kafka_header_add(h, "dlq_source_topic", -1, dl->source_topic, -1);
+  rd_kafka_header_add(h, "dlq_source_partition", -1, part, -1);
+  rd_kafka_header_add(h, "dlq_source_offset", -1, off, -1);
+  rd_kafka_resp_err_t e = rd_kafka_producev(dl->producer, RD_KAFKA_V_TOPIC(dl->topic),
+                                            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                                            RD_KAFKA_V_END);
+  if (e) rd_kafka_headers_destroy(h);
+  cqrs_metrics_add(dl->metrics, "dlq_events_total", dl->labels, 1);
+  cqrs_log_error(dl->log, "event sent to the dead letter topic", "projection", dl->projection, "error", error,
+                 "partition", part, "offset", off, "produceError", e ? rd_kafka_err2str(e) : NULL, NULL);
+}
+
+void cqrs_dead_letters_flush(cqrs_dead_letters_t *dl, int timeout_ms) { rd_kafka_flush(dl->producer, timeout_ms); }
+
+void cqrs_dead_letters_destroy(cqrs_dead_letters_t *dl) {
+  if (!dl) return;
+  if (dl->producer) {
+    rd_kafka_flush(dl->producer, 5000);
+    rd_kafka_destroy(dl->producer);
+  }
+  free(dl->source_topic);
+  free(dl->topic);
+  free(dl);
+}
