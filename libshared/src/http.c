@@ -75,6 +75,7 @@ struct cqrs_http_deferred {
   int status;
   char *body;
   size_t len;
+  char **headers; /* name, value, ..., NULL: extra reply headers; NULL: none */
   int timeout_status;
   char *timeout_json;
   cqrs_http_timeout_cb on_timeout;
@@ -408,6 +409,8 @@ void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err) {
 static void deferred_unref(cqrs_http_deferred_t *d) {
   if (atomic_fetch_sub(&d->refs, 1) != 1) return;
   pthread_mutex_destroy(&d->lock);
+  for (char **h = d->headers; h && *h; h++) free(*h);
+  free(d->headers);
   free(d->body);
   free(d->timeout_json);
   free(d);
@@ -427,6 +430,8 @@ static void deferred_fire_cb(evutil_socket_t fd, short what, void *arg) {
     observe(d->srv, d->label, d->timeout_status, d->start_us);
     if (d->on_timeout) d->on_timeout(d, d->ctx);
   } else {
+    for (char **h = d->headers; h && h[0] && h[1]; h += 2)
+      evhttp_add_header(evhttp_request_get_output_headers(d->r), h[0], h[1]);
     send_json(d->r, d->status, d->body, d->len);
     observe(d->srv, d->label, d->status, d->start_us);
   }
@@ -458,11 +463,27 @@ cqrs_http_deferred_t *cqrs_http_req_defer(cqrs_http_req_t *req, int timeout_ms, 
 }
 
 bool cqrs_http_deferred_complete(cqrs_http_deferred_t *d, int status, const char *json, size_t len) {
+  return cqrs_http_deferred_complete_headers(d, status, NULL, json, len);
+}
+
+/* A NULL-terminated copy of a NULL-terminated list of strings (NULL for NULL). */
+static char **strv_dup(const char *const *v) {
+  if (!v) return NULL;
+  size_t n = 0;
+  while (v[n]) n++;
+  char **out = calloc(n + 1, sizeof *out);
+  for (size_t i = 0; i < n; i++) out[i] = strdup(v[i]);
+  return out;
+}
+
+bool cqrs_http_deferred_complete_headers(cqrs_http_deferred_t *d, int status, const char *const *headers,
+                                         const char *json, size_t len) {
   pthread_mutex_lock(&d->lock);
   bool pending = d->state == D_PENDING;
   if (pending) {
     d->state = D_DONE;
     d->status = status;
+    d->headers = strv_dup(headers);
     d->body = malloc(len ? len : 1);
     memcpy(d->body, json, len);
     d->len = len;

@@ -16,8 +16,18 @@ mongoc_client_pool_t *cqrs_mongo_pool_new(const cqrs_config_t *cfg, const char *
     return NULL;
   }
   /* Fail fast instead of waiting 30 s for a server that is not there. */
+  int32_t bound = cfg->mongo_timeout_ms > 0 ? cfg->mongo_timeout_ms : 5000;
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, bound);
+  /* MONGO_TIMEOUT_MS also bounds connecting and every socket wait: a store
+   * that accepts but never answers costs that long, not the driver's default
+   * socketTimeoutMS of 5 minutes. Options in the URI win. */
+  if (cfg->mongo_timeout_ms > 0) {
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+      mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, bound);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+      mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, bound);
+  }
   if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) mongoc_uri_set_appname(uri, app_name);
   mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
   mongoc_uri_destroy(uri);

@@ -39,8 +39,9 @@ void cqrs_read_models_destroy(cqrs_read_models_t *rm) {
   free(rm);
 }
 
-/* The alias from the store; false when it cannot be read. */
-static bool fetch(mongoc_client_t *client, const char *db, const char *read_model, char out[CQRS_COLLECTION_NAME_MAX]) {
+/* The alias from the store; false with error when it cannot be read. */
+static bool fetch(mongoc_client_t *client, const char *db, const char *read_model, char out[CQRS_COLLECTION_NAME_MAX],
+                  bson_error_t *error) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", read_model);
@@ -51,13 +52,12 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
   bson_destroy(&opts);
   const bson_t *doc;
   bson_iter_t it;
-  bson_error_t error;
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", read_model);
   bool ok = true;
   if (mongoc_cursor_next(cur, &doc)) {
     if (bson_iter_init_find(&it, doc, "collection") && BSON_ITER_HOLDS_UTF8(&it))
       snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", bson_iter_utf8(&it, NULL));
-  } else if (mongoc_cursor_error(cur, &error)) {
+  } else if (mongoc_cursor_error(cur, error)) {
     ok = false;
   }
   mongoc_cursor_destroy(cur);
@@ -68,6 +68,11 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
 
 void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
                               char out[CQRS_COLLECTION_NAME_MAX]) {
+  cqrs_read_models_lookup(rm, client, read_model, out, NULL);
+}
+
+bool cqrs_read_models_lookup(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
+                             char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err) {
   int64_t now = cqrs_time_monotonic_ms();
   pthread_mutex_lock(&rm->lock);
   entry_t *e = NULL;
@@ -76,11 +81,13 @@ void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, c
   if (e && now - e->fetched_ms < rm->ttl_ms) {
     snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
     pthread_mutex_unlock(&rm->lock);
-    return;
+    return true;
   }
   pthread_mutex_unlock(&rm->lock);
   char fresh[CQRS_COLLECTION_NAME_MAX];
-  bool ok = fetch(client, rm->db, read_model, fresh);
+  bson_error_t error = {0};
+  bool ok = fetch(client, rm->db, read_model, fresh, &error);
+  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading the alias of %s: %s", read_model, error.message);
   pthread_mutex_lock(&rm->lock);
   e = NULL;
   for (int i = 0; i < rm->n && !e; i++)
@@ -96,6 +103,7 @@ void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, c
   }
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e ? e->collection : fresh);
   pthread_mutex_unlock(&rm->lock);
+  return ok;
 }
 
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,

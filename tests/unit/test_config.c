@@ -196,3 +196,20 @@ Test(config, cleanup_twice_and_zeroed) {
   cqrs_config_cleanup(&cfg);
   cr_assert_null(cfg.kafka_brokers);
 }
+
+Test(config, wait_tick_and_store_timeout) {
+  char *defaults[] = {NULL};
+  cr_assert(load(defaults, 8081), "%s", err.message);
+  cr_assert_eq(cfg.wait_tick_ms, 10);
+  cr_assert_eq(cfg.mongo_timeout_ms, 0, "0: each service picks its own default");
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"WAIT_TICK_MS=25", "MONGO_TIMEOUT_MS=1500", NULL};
+  cr_assert(load(envp, 8081), "%s", err.message);
+  cr_assert_eq(cfg.wait_tick_ms, 25);
+  cr_assert_eq(cfg.mongo_timeout_ms, 1500);
+  cqrs_config_cleanup(&cfg);
+  assert_refused("WAIT_TICK_MS=0", "WAIT_TICK_MS");
+  assert_refused("WAIT_TICK_MS=1001", "WAIT_TICK_MS");
+  assert_refused("MONGO_TIMEOUT_MS=-1", "MONGO_TIMEOUT_MS");
+  assert_refused("MONGO_TIMEOUT_MS=soon", "MONGO_TIMEOUT_MS");
+}

@@ -110,6 +110,13 @@ cqrs_http_deferred_t *cqrs_http_req_defer(cqrs_http_req_t *req, int timeout_ms, 
  * the caller's reference. False when it had already timed out (nothing sent). */
 bool cqrs_http_deferred_complete(cqrs_http_deferred_t *d, int status, const char *json, size_t len);
 
+/* As cqrs_http_deferred_complete, with extra reply headers: headers is a
+ * NULL-terminated list of name, value pairs, e.g. {"X-Stale", "true", NULL}
+ * (copied; NULL means none). Any thread; false when it had already timed out
+ * (nothing sent). */
+bool cqrs_http_deferred_complete_headers(cqrs_http_deferred_t *d, int status, const char *const *headers,
+                                         const char *json, size_t len);
+
 /* Releases the caller's reference without answering. */
 void cqrs_http_deferred_release(cqrs_http_deferred_t *d);
 

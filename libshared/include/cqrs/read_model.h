@@ -27,6 +27,14 @@ void cqrs_read_models_destroy(cqrs_read_models_t *rm);
 void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
                               char out[CQRS_COLLECTION_NAME_MAX]);
 
+/* As cqrs_read_models_resolve, but says whether the store answered: false
+ * with err when the alias had to be re-read and the store did not answer
+ * (out still holds the last known answer). A caller that is about to read
+ * the store anyway can answer "unavailable" at once instead of waiting on the
+ * store a second time. */
+bool cqrs_read_models_lookup(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
+                             char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
+
 /* Points read_model at collection (an upsert of its alias). False with err. */
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
                            cqrs_error_t *err);
