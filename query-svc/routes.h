@@ -7,6 +7,8 @@
 #include "cqrs/log.h"
 #include "cqrs/read_model.h"
 #include "params.h"
+#include "single_read.h"
+#include "waiters.h"
 
 #include <mongoc/mongoc.h>
 
@@ -15,22 +17,33 @@ typedef struct {
   const char *db;             /* borrowed */
   const cqrs_log_t *log;      /* borrowed */
   cqrs_read_models_t *read_models; /* borrowed: which collection serves a read model */
+  cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
 } cqrs_routes_ctx_t;
 
 /* The collection that currently serves read_model (a rebuild may have swapped
- * in a new one). Free with mongoc_collection_destroy. */
+ * in a new one). Free with mongoc_collection_destroy. NULL with err when the
+ * alias had to be re-read and the store did not answer: the caller answers
+ * 503 at once rather than wait on the store a second time. */
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
-                                            const char *read_model);
+                                            const char *read_model, cqrs_error_t *err);
 
-/* Answers with the first document of collection matching filter (without
- * _id), or 404 with not_found. Honours read-your-writes: with minVersion=N
- * and waitMs=M among the parameters p (URL or POST /v1/query body) it answers once the document's version >= N, or
- * after M ms with X-Stale: true (404 when still absent). Logs and answers 503
- * when the store fails. Single-read routes must allow CQRS_ROUTES_WAIT_PARAMS. */
+/* Logs a failed store read (why) and answers 503 {"error": "the read store
+ * did not answer"}. */
+void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+                                const char *why);
+
+/* Answers with the first document (in read's sort order) of read's read
+ * model whose read->field equals value, without _id, or 404 with
+ * read->not_found. Honours read-your-writes: with minVersion=N and waitMs=M
+ * among the parameters p (URL or POST /v1/query body) a read that is not
+ * fresh yet is handed to the waiter hub (waiters.h), which answers once the
+ * document's version >= N, or after M ms with X-Stale: true (404 when still
+ * absent). Logs and answers 503 when the store fails. Single-read routes must
+ * allow CQRS_ROUTES_WAIT_PARAMS. */
 #define CQRS_ROUTES_WAIT_PARAMS "minVersion", "waitMs"
 
-void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,
-                          const bson_t *filter, const bson_t *sort, const char *not_found, const cqrs_params_t *p);
+void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_single_read_t *read,
+                          const char *value, const cqrs_params_t *p);
 
 /* Answers 400 naming the first query parameter not in allowed; returns false
  * then. */

@@ -1,18 +1,26 @@
 /* What every query route shares: single-document reads, parameter checks. */
 #include "../routes.h"
 
-#include "cqrs/json.h"
-
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
-                                            const char *read_model) {
+                                            const char *read_model, cqrs_error_t *err) {
   char name[CQRS_COLLECTION_NAME_MAX];
-  cqrs_read_models_resolve(ctx->read_models, client, read_model, name);
+  if (!cqrs_read_models_lookup(ctx->read_models, client, read_model, name, err)) return NULL;
   return mongoc_client_get_collection(client, ctx->db, name);
+}
+
+void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+                                const char *why) {
+  static const cqrs_single_read_t any = {0};
+  cqrs_log_error(ctx->log, "store read failed", "collection", read_model, "error", why, NULL);
+  cqrs_read_answer_t a;
+  cqrs_single_read_answer(&any, CQRS_READ_NO_STORE, NULL, 0, &a);
+  cqrs_http_reply_json(req, a.status, a.body, a.len);
+  cqrs_read_answer_cleanup(&a);
 }
 
 /* Reads minVersion and waitMs (API.md: read-your-writes). False after a 400. */
@@ -40,58 +48,51 @@ static bool read_wait_params(cqrs_http_req_t *req, const cqrs_params_t *p, int64
   return true;
 }
 
-static int64_t doc_version(const bson_t *doc) {
-  bson_iter_t it;
-  return doc && bson_iter_init_find(&it, doc, "version") && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : 0;
-}
-
-void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *collection,
-                          const bson_t *filter, const bson_t *sort, const char *not_found, const cqrs_params_t *p) {
+void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_single_read_t *read,
+                          const char *value, const cqrs_params_t *p) {
   int64_t min_version, wait_ms;
   if (!read_wait_params(req, p, &min_version, &wait_ms)) return;
+  cqrs_error_t err = {0};
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, collection);
-  bson_t opts = BSON_INITIALIZER, proj;
+  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read->read_model, &err);
+  mongoc_cursor_t *cur = NULL;
+  bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, read->field, value);
   BSON_APPEND_INT64(&opts, "limit", 1);
   /* The server closes the cursor at once: FerretDB deadlocks when an open
    * cursor meets a collection being created (seen during rebuilds). */
   BSON_APPEND_BOOL(&opts, "singleBatch", true);
-  BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-  BSON_APPEND_INT32(&proj, "_id", 0);
-  bson_append_document_end(&opts, &proj);
-  if (sort) BSON_APPEND_DOCUMENT(&opts, "sort", sort);
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  cqrs_single_read_append_sort(read, &opts);
+  if (!coll) {
+    cqrs_routes_reply_no_store(req, ctx, read->read_model, err.message);
+    goto done;
+  }
+  cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
   const bson_t *doc = NULL;
   bson_error_t error;
-  bool found = mongoc_cursor_next(cur, &doc);
-  if (!found && mongoc_cursor_error(cur, &error)) {
-    cqrs_log_error(ctx->log, "store read failed", "collection", collection, "error", error.message, NULL);
-    cqrs_http_reply_error(req, 503, "the read store did not answer", NULL);
+  if (!mongoc_cursor_next(cur, &doc)) doc = NULL;
+  if (!doc && mongoc_cursor_error(cur, &error)) {
+    cqrs_routes_reply_no_store(req, ctx, read->read_model, error.message);
     goto done;
   }
-  bool fresh = found && doc_version(doc) >= min_version;
-  int64_t age = cqrs_http_req_age_ms(req);
-  if (!fresh && min_version > 0 && age < wait_ms) {
-    /* Not there yet: look again soon, backing off from 5 ms to 100 ms, without
-     * holding the loop. */
-    int64_t delay = age / 4 < 5 ? 5 : age / 4 > 100 ? 100 : age / 4;
-    if (delay > wait_ms - age) delay = wait_ms - age;
-    cqrs_http_req_again(req, (int)delay);
+  int64_t left = wait_ms - cqrs_http_req_age_ms(req);
+  cqrs_read_outcome_t o = cqrs_single_read_decide(doc, min_version, left > 0);
+  if (o == CQRS_READ_WAIT) {
+    /* Not there yet: the hub looks again for every waiter at once, without
+     * holding this loop. */
+    cqrs_waiters_wait(ctx->waiters, req, read, value, min_version, left);
     goto done;
   }
-  if (!fresh && min_version > 0) cqrs_http_req_add_header(req, "X-Stale", "true");
-  if (found) {
-    size_t len;
-    char *json = cqrs_json_write(doc, &len);
-    cqrs_http_reply_json(req, 200, json, len);
-    bson_free(json);
-  } else {
-    cqrs_http_reply_error(req, 404, not_found, NULL);
-  }
+  cqrs_read_answer_t a;
+  cqrs_single_read_answer(read, o, doc, min_version, &a);
+  if (a.stale) cqrs_http_req_add_header(req, "X-Stale", "true");
+  cqrs_http_reply_json(req, a.status, a.body, a.len);
+  cqrs_read_answer_cleanup(&a);
 done:
-  mongoc_cursor_destroy(cur);
+  if (cur) mongoc_cursor_destroy(cur);
   bson_destroy(&opts);
-  mongoc_collection_destroy(coll);
+  bson_destroy(&filter);
+  if (coll) mongoc_collection_destroy(coll);
   mongoc_client_pool_push(ctx->pool, client);
 }
 

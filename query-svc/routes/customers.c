@@ -7,6 +7,8 @@
 
 #define COLLECTION "customers"
 #define ID_MAX 128
+
+static const cqrs_single_read_t CUSTOMER_BY_ID = {COLLECTION, "_id", NULL, "no such customer"};
 #define EMAIL_MAX 320
 /* U+10FFFF, the greatest code point: every string that starts with a prefix
  * sorts before prefix + this (bar those continuing with it). */
@@ -21,10 +23,7 @@ static void get_customer(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, con
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such customer", p);
-  bson_destroy(&filter);
+  cqrs_routes_find_one(req, ctx, &CUSTOMER_BY_ID, id, p);
 }
 
 static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,

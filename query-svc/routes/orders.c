@@ -7,6 +7,8 @@
 #define COLLECTION "order_summaries"
 #define ID_MAX 128
 
+static const cqrs_single_read_t ORDER_BY_ID = {COLLECTION, "_id", NULL, "no such order"};
+
 static const char *const STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled", NULL};
 
 static void get_order(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
@@ -16,10 +18,7 @@ static void get_order(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const 
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such order", p);
-  bson_destroy(&filter);
+  cqrs_routes_find_one(req, ctx, &ORDER_BY_ID, id, p);
 }
 
 /* Orders whose field equals the parameter of the same name, oldest first. */

@@ -81,13 +81,17 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
   BSON_APPEND_BOOL(&opts, "singleBatch", true);
 
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read_model);
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &query, &opts, NULL);
+  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read_model, &err);
+  mongoc_cursor_t *cur = coll ? mongoc_collection_find_with_opts(coll, &query, &opts, NULL) : NULL;
   bson_string_t *out = bson_string_new("{\"items\":[");
   const bson_t *doc;
   int n = 0;
   bool more = false;
   bson_error_t error;
+  if (!coll) {
+    cqrs_routes_reply_no_store(req, ctx, read_model, err.message);
+    goto done;
+  }
   while (mongoc_cursor_next(cur, &doc)) {
     if (n == limit) {
       more = true;
@@ -107,8 +111,7 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
     bson_destroy(&item);
   }
   if (mongoc_cursor_error(cur, &error)) {
-    cqrs_log_error(ctx->log, "store read failed", "collection", read_model, "error", error.message, NULL);
-    cqrs_http_reply_error(req, 503, "the read store did not answer", NULL);
+    cqrs_routes_reply_no_store(req, ctx, read_model, error.message);
     goto done;
   }
   bson_string_append(out, "],\"nextCursor\":");
@@ -128,8 +131,8 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
   cqrs_http_reply_json(req, 200, out->str, out->len);
 done:
   bson_string_free(out, true);
-  mongoc_cursor_destroy(cur);
-  mongoc_collection_destroy(coll);
+  if (cur) mongoc_cursor_destroy(cur);
+  if (coll) mongoc_collection_destroy(coll);
   mongoc_client_pool_push(ctx->pool, client);
   bson_destroy(&opts);
   bson_destroy(&query);

@@ -4,6 +4,11 @@
 
 #define COLLECTION "user_profiles"
 
+/* Emails are not unique across users: the earliest user wins, every time. */
+static const char *const BY_EMAIL_SORT[] = {"createdAt", "_id", NULL};
+static const cqrs_single_read_t USER_BY_ID = {COLLECTION, "_id", NULL, "no such user"};
+static const cqrs_single_read_t USER_BY_EMAIL = {COLLECTION, "email", BY_EMAIL_SORT, "no user with this email"};
+
 static void get_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
@@ -11,10 +16,7 @@ static void get_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const c
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, "_id", id);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, NULL, "no such user", p);
-  bson_destroy(&filter);
+  cqrs_routes_find_one(req, ctx, &USER_BY_ID, id, p);
 }
 
 static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
@@ -24,19 +26,12 @@ static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  bson_t filter = BSON_INITIALIZER, sort = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, "email", email);
-  /* Emails are not unique across users: the earliest user wins, every time. */
-  BSON_APPEND_INT32(&sort, "createdAt", 1);
-  BSON_APPEND_INT32(&sort, "_id", 1);
-  cqrs_routes_find_one(req, ctx, COLLECTION, &filter, &sort, "no user with this email", p);
-  bson_destroy(&filter);
-  bson_destroy(&sort);
+  cqrs_routes_find_one(req, ctx, &USER_BY_EMAIL, email, p);
 }
 
 static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
 static const char *const USER_PARAMS[] = {"userId", CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const EMAIL_PARAMS[] = {"email", NULL};
+static const char *const EMAIL_PARAMS[] = {"email", CQRS_ROUTES_WAIT_PARAMS, NULL};
 
 const cqrs_routes_query_t cqrs_routes_user_queries[] = {
     {"GetUserProfile", USER_PARAMS, get_user},
