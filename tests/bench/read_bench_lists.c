@@ -1,0 +1,307 @@
+/* read_bench seed-lists and explain (read_bench.h): the read models of the
+ * list queries, and the PostgreSQL plan FerretDB runs for each query shape. */
+#include "read_bench.h"
+
+#include "cqrs/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- seed-lists ---- */
+
+static const char *const ORDER_STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled"};
+static const char *const FIRST_NAMES[] = {"anna",  "ben",   "carla", "david", "emma",  "felix", "greta",
+                                          "hugo",  "ines",  "jonas", "karin", "leo",   "maria", "nils",
+                                          "olga",  "paul",  "rosa",  "sven",  "tina",  "uwe"};
+#define N_FIRST (sizeof FIRST_NAMES / sizeof *FIRST_NAMES)
+#define SEED_EPOCH 1790000000 /* 2026-09-22: documents spread over the year before */
+
+static void rfc3339(int64_t secs, char out[32]) {
+  time_t t = (time_t)secs;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A small deterministic mix, so the same run seeds the same documents. */
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Order k, the (k % 10)th of user k / 10: one to three items, one status of five. */
+static void order_doc(const rb_ids_t *users, size_t k, const char *prefix, bson_t *d) {
+  size_t u = k / 10;
+  char id[CQRS_UUID_LEN], name[96], at[32], upd[32];
+  snprintf(name, sizeof name, "%sorder-%zu", prefix, k);
+  cqrs_uuid_from_name(name, id);
+  uint64_t h = mix(k + 1);
+  int64_t created = SEED_EPOCH - (int64_t)(h % (365 * 86400));
+  rfc3339(created, at);
+  size_t st = (size_t)(h >> 20) % 5;
+  rfc3339(created + (int64_t)st * 3600, upd);
+  BSON_APPEND_UTF8(d, "_id", id);
+  BSON_APPEND_UTF8(d, "orderId", id);
+  BSON_APPEND_UTF8(d, "userId", users->id[u]);
+  bson_t items, it;
+  BSON_APPEND_ARRAY_BEGIN(d, "items", &items);
+  double total = 0;
+  for (size_t i = 0, n = 1 + (size_t)(h >> 40) % 3; i < n; i++) {
+    char key[4], product[32];
+    snprintf(key, sizeof key, "%zu", i);
+    snprintf(product, sizeof product, "SKU-%04u", (unsigned)((h >> (8 * i)) % 5000));
+    int qty = 1 + (int)((h >> (4 * i + 2)) % 4);
+    double price = (double)(199 + (h >> (6 * i)) % 9800) / 100.0;
+    total += qty * price;
+    bson_append_document_begin(&items, key, -1, &it);
+    BSON_APPEND_UTF8(&it, "product", product);
+    BSON_APPEND_INT32(&it, "quantity", qty);
+    BSON_APPEND_DOUBLE(&it, "price", price);
+    bson_append_document_end(&items, &it);
+  }
+  bson_append_array_end(d, &items);
+  BSON_APPEND_DOUBLE(d, "totalAmount", total);
+  BSON_APPEND_UTF8(d, "status", ORDER_STATUSES[st]);
+  BSON_APPEND_UTF8(d, "createdAt", at);
+  BSON_APPEND_UTF8(d, "updatedAt", upd);
+  BSON_APPEND_INT64(d, "version", (int64_t)st + 1);
+}
+
+/* Customer k: <first>.<k / 20>@example.com, one in ten SUSPENDED. */
+static void customer_doc(size_t k, const char *prefix, bson_t *d) {
+  char id[CQRS_UUID_LEN], name[96], email[96], at[32], full[96];
+  snprintf(name, sizeof name, "%scustomer-%zu", prefix, k);
+  cqrs_uuid_from_name(name, id);
+  snprintf(email, sizeof email, "%s.%zu@example.com", FIRST_NAMES[k % N_FIRST], k / N_FIRST);
+  snprintf(full, sizeof full, "%c%s Customer %zu", FIRST_NAMES[k % N_FIRST][0] - 32, FIRST_NAMES[k % N_FIRST] + 1,
+           k / N_FIRST);
+  uint64_t h = mix(k + 7);
+  rfc3339(SEED_EPOCH - (int64_t)(h % (3 * 365 * 86400)), at);
+  bool suspended = k % 10 == 9;
+  BSON_APPEND_UTF8(d, "_id", id);
+  BSON_APPEND_UTF8(d, "customerId", id);
+  BSON_APPEND_UTF8(d, "email", email);
+  BSON_APPEND_UTF8(d, "name", full);
+  BSON_APPEND_UTF8(d, "status", suspended ? "SUSPENDED" : "ACTIVE");
+  BSON_APPEND_UTF8(d, "registrationDate", at);
+  BSON_APPEND_UTF8(d, "lastUpdated", at);
+  if (suspended) BSON_APPEND_UTF8(d, "suspensionReason", "payment overdue");
+  else BSON_APPEND_NULL(d, "suspensionReason");
+  BSON_APPEND_INT64(d, "version", suspended ? 2 : 1);
+}
+
+static bool insert_docs(mongoc_collection_t *coll, size_t n, size_t chunk, void (*make)(size_t, void *, bson_t *),
+                        void *ctx, bson_error_t *e) {
+  bson_t *docs = calloc(chunk, sizeof *docs);
+  const bson_t **ptrs = calloc(chunk, sizeof *ptrs);
+  bool ok = true;
+  for (size_t a = 0; ok && a < n; a += chunk) {
+    size_t k = a + chunk < n ? chunk : n - a;
+    for (size_t i = 0; i < k; i++) {
+      bson_init(&docs[i]);
+      make(a + i, ctx, &docs[i]);
+      ptrs[i] = &docs[i];
+    }
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    ok = mongoc_collection_insert_many(coll, ptrs, k, &opts, NULL, e);
+    bson_destroy(&opts);
+    for (size_t i = 0; i < k; i++) bson_destroy(&docs[i]);
+  }
+  free(docs);
+  free(ptrs);
+  return ok;
+}
+
+typedef struct {
+  const rb_ids_t *users;
+  const char *prefix;
+} list_ctx_t;
+
+static void make_order(size_t k, void *ctx, bson_t *d) {
+  list_ctx_t *c = ctx;
+  order_doc(c->users, k, c->prefix, d);
+}
+
+static void make_customer(size_t k, void *ctx, bson_t *d) {
+  list_ctx_t *c = ctx;
+  customer_doc(k, c->prefix, d);
+}
+
+static FILE *open_paths(const char *dir, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    perror(path);
+    exit(2);
+  }
+  return f;
+}
+
+int rb_seed_lists(const char *uri, const char *db, const char *idpath, long orders, long customers,
+                      const char *outdir) {
+  rb_ids_t users = rb_read_ids(idpath);
+  if ((size_t)(orders + 9) / 10 > users.n) {
+    fprintf(stderr, "%ld orders need %ld users, %s has %zu\n", orders, (orders + 9) / 10, idpath, users.n);
+    return 2;
+  }
+  mongoc_client_pool_t *pool = rb_pool_new(uri, 1);
+  mongoc_client_t *client = mongoc_client_pool_pop(pool);
+  list_ctx_t ctx = {&users, db};
+  bson_error_t e;
+  mongoc_collection_t *oc = mongoc_client_get_collection(client, db, "order_summaries");
+  int64_t t0 = rb_now_us();
+  bool ok = insert_docs(oc, (size_t)orders, 500, make_order, &ctx, &e);
+  double os = (double)(rb_now_us() - t0) / 1e6;
+  mongoc_collection_t *cc = mongoc_client_get_collection(client, db, "customers");
+  t0 = rb_now_us();
+  ok = ok && insert_docs(cc, (size_t)customers, 500, make_customer, &ctx, &e);
+  double cs = (double)(rb_now_us() - t0) / 1e6;
+  mongoc_collection_destroy(oc);
+  mongoc_collection_destroy(cc);
+  mongoc_client_pool_push(pool, client);
+  mongoc_client_pool_destroy(pool);
+  if (!ok) {
+    fprintf(stderr, "seed-lists: %s\n", e.message);
+    return 1;
+  }
+  /* wrk path files (tests/bench/paths.lua picks a line at random per request) */
+  FILE *f = open_paths(outdir, "orders_by_user.paths");
+  for (size_t u = 0; u < (size_t)(orders + 9) / 10; u++) fprintf(f, "/v1/orders?userId=%s\n", users.id[u]);
+  fclose(f);
+  f = open_paths(outdir, "orders_by_status.paths");
+  for (size_t s = 0; s < 5; s++) fprintf(f, "/v1/orders?status=%s\n", ORDER_STATUSES[s]);
+  fclose(f);
+  f = open_paths(outdir, "customers_by_status.paths");
+  fprintf(f, "/v1/customers?status=ACTIVE\n");
+  fclose(f);
+  f = open_paths(outdir, "customers_by_email.paths"); /* <first>.<10..99>: about 111 customers each at 100k */
+  for (size_t i = 0; i < N_FIRST; i++)
+    for (int d = 10; d < 100; d += 7) fprintf(f, "/v1/customers?emailPrefix=%s.%d\n", FIRST_NAMES[i], d);
+  fclose(f);
+  f = open_paths(outdir, "users_by_email.paths");
+  for (size_t i = 0; i < users.n; i += users.n / 1000 + 1) {
+    char email[64], name[64];
+    rb_user_fields(i, email, name);
+    fprintf(f, "/v1/users?email=%s\n", email);
+  }
+  fclose(f);
+  printf("seed-lists orders=%ld users_with_orders=%ld orders_seconds=%.2f orders_per_s=%.0f customers=%ld "
+         "customers_seconds=%.2f customers_per_s=%.0f\n",
+         orders, (orders + 9) / 10, os, (double)orders / os, customers, cs, (double)customers / cs);
+  free(users.id);
+  return 0;
+}
+
+/* ---- explain ---- */
+
+/* "Limit > Sort > Bitmap Heap Scan on t > Bitmap Index Scan on i" */
+static void plan_walk(bson_iter_t *node, bson_string_t *out) {
+  bson_iter_t it, kids;
+  const char *type = "?", *rel = NULL, *idx = NULL;
+  bool has_kids = false;
+  bson_iter_t copy = *node;
+  while (bson_iter_next(&copy)) {
+    const char *k = bson_iter_key(&copy);
+    if (strcmp(k, "Node Type") == 0 && BSON_ITER_HOLDS_UTF8(&copy)) type = bson_iter_utf8(&copy, NULL);
+    else if (strcmp(k, "Relation Name") == 0 && BSON_ITER_HOLDS_UTF8(&copy)) rel = bson_iter_utf8(&copy, NULL);
+    else if (strcmp(k, "Index Name") == 0 && BSON_ITER_HOLDS_UTF8(&copy)) idx = bson_iter_utf8(&copy, NULL);
+    else if (strcmp(k, "Plans") == 0 && BSON_ITER_HOLDS_ARRAY(&copy) && bson_iter_recurse(&copy, &kids))
+      has_kids = true;
+  }
+  if (out->len) bson_string_append(out, " > ");
+  bson_string_append(out, type);
+  if (idx) bson_string_append_printf(out, " on %s", idx);
+  else if (rel) bson_string_append_printf(out, " on %s", rel);
+  if (!has_kids) return;
+  bool first = true;
+  while (bson_iter_next(&kids)) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(&kids) || !bson_iter_recurse(&kids, &it)) continue;
+    if (!first) bson_string_append(out, " +");
+    first = false;
+    plan_walk(&it, out);
+  }
+}
+
+int rb_explain(const char *uri, const char *db, const char *shape, const char *value) {
+  const char *coll, *sort_field = NULL;
+  int64_t limit = 51; /* a list's default page, 50, and one more */
+  bson_t filter = BSON_INITIALIZER, range;
+  char *upper = NULL;
+  if (strcmp(shape, "id") == 0 || strcmp(shape, "id-version") == 0) {
+    coll = "user_profiles", limit = 1;
+    BSON_APPEND_UTF8(&filter, "_id", value);
+    if (strcmp(shape, "id-version") == 0) { /* the lookup of projector-svc's guarded update */
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, "version", &range);
+      BSON_APPEND_INT64(&range, "$lt", 2);
+      bson_append_document_end(&filter, &range);
+    }
+  } else if (strcmp(shape, "email") == 0) {
+    coll = "user_profiles", sort_field = "createdAt", limit = 1;
+    BSON_APPEND_UTF8(&filter, "email", value);
+  } else if (strcmp(shape, "userId") == 0 || strcmp(shape, "status") == 0) {
+    coll = "order_summaries", sort_field = "createdAt";
+    BSON_APPEND_UTF8(&filter, shape, value);
+  } else if (strcmp(shape, "customer-status") == 0) {
+    coll = "customers", sort_field = "registrationDate";
+    BSON_APPEND_UTF8(&filter, "status", value);
+  } else if (strcmp(shape, "email-prefix") == 0) {
+    coll = "customers", sort_field = "email";
+    upper = bson_strdup_printf("%s\xf4\x8f\xbf\xbf", value);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "email", &range);
+    BSON_APPEND_UTF8(&range, "$gte", value);
+    BSON_APPEND_UTF8(&range, "$lt", upper);
+    bson_append_document_end(&filter, &range);
+  } else {
+    fprintf(stderr, "unknown shape %s\n", shape);
+    return 2;
+  }
+  bson_t cmd = BSON_INITIALIZER, find, sort;
+  BSON_APPEND_DOCUMENT_BEGIN(&cmd, "explain", &find);
+  BSON_APPEND_UTF8(&find, "find", coll);
+  BSON_APPEND_DOCUMENT(&find, "filter", &filter);
+  if (sort_field) {
+    BSON_APPEND_DOCUMENT_BEGIN(&find, "sort", &sort);
+    BSON_APPEND_INT32(&sort, sort_field, 1);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&find, &sort);
+  }
+  BSON_APPEND_INT64(&find, "limit", limit);
+  BSON_APPEND_BOOL(&find, "singleBatch", true);
+  bson_append_document_end(&cmd, &find);
+  BSON_APPEND_UTF8(&cmd, "verbosity", "queryPlanner");
+  mongoc_client_pool_t *pool = rb_pool_new(uri, 1);
+  mongoc_client_t *client = mongoc_client_pool_pop(pool);
+  bson_t reply;
+  bson_error_t e;
+  bool ok = mongoc_client_command_simple(client, db, &cmd, NULL, &reply, &e);
+  bson_iter_t it, plan;
+  bson_string_t *out = bson_string_new(NULL);
+  if (ok && bson_iter_init(&it, &reply) && bson_iter_find_descendant(&it, "queryPlanner.Plan", &plan) &&
+      BSON_ITER_HOLDS_DOCUMENT(&plan) && bson_iter_recurse(&plan, &it))
+    plan_walk(&it, out);
+  const char *flags[] = {"filterPushdown", "sortPushdown", "limitPushdown"};
+  char fl[3][8] = {"?", "?", "?"};
+  for (int i = 0; ok && i < 3; i++)
+    if (bson_iter_init_find(&it, &reply, flags[i]) && BSON_ITER_HOLDS_BOOL(&it))
+      snprintf(fl[i], sizeof fl[i], "%s", bson_iter_bool(&it) ? "true" : "false");
+  if (ok)
+    printf("explain shape=%s collection=%s filterPushdown=%s sortPushdown=%s limitPushdown=%s plan=\"%s\"\n", shape,
+           coll, fl[0], fl[1], fl[2], out->str);
+  else
+    printf("explain shape=%s collection=%s error=\"%s\"\n", shape, coll, e.message);
+  bson_string_free(out, true);
+  bson_destroy(&reply);
+  bson_destroy(&cmd);
+  bson_destroy(&filter);
+  bson_free(upper);
+  mongoc_client_pool_push(pool, client);
+  mongoc_client_pool_destroy(pool);
+  return ok ? 0 : 1;
+}
+
