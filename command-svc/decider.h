@@ -1,19 +1,30 @@
 /* The Decider pattern: each aggregate is a set of pure functions, one file per
  * aggregate under deciders/. decide(state, command) -> events or a refusal;
  * evolve(state, event) -> state. No I/O, no clock: the caller passes "now".
- * Adding an aggregate = one decider file + one line in deciders/registry.c. */
+ *
+ * Events are the contract's (libshared cqrs/events.h): decide fills a
+ * cqrs_<ev>_t and encodes it into cqrs_decision_add(out, &cqrs_<ev>_event);
+ * evolve is a table of rows (cqrs_evolver_t), one per event type, each given
+ * the event decoded. No event name or event field is spelled here: command
+ * fields ("userId" of CreateOrder) are the command contract, and the names in
+ * a state document are the decider's own.
+ *
+ * Adding an aggregate = its events in cqrs/events.h (+ src/events/), one
+ * decider file + one line in deciders/registry.c. Adding an event field = one
+ * line in the contract + the decide/evolve code that uses it. */
 #ifndef CQRS_DECIDER_H
 #define CQRS_DECIDER_H
 
 #include "cqrs/command.h"
 #include "cqrs/error.h"
+#include "cqrs/events.h"
 
 #include <bson/bson.h>
 
 #define CQRS_MAX_EVENTS 4
 
 typedef struct {
-  const char *type; /* static string, e.g. "UserCreated" */
+  const char *type; /* the contract's name of its type (cqrs_event_type_t.name) */
   bson_t data;      /* the event data (record value) */
 } cqrs_decided_event_t;
 
@@ -23,8 +34,10 @@ typedef struct {
   cqrs_decided_event_t events[CQRS_MAX_EVENTS];
 } cqrs_decision_t;
 
-/* Appends an event of type to d and returns its data document to fill. */
-bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type);
+/* Appends an event of type to d and returns its (empty) data document, for
+ * the type's encode: cqrs_<ev>_encode(&e, cqrs_decision_add(d, &cqrs_<ev>_event)).
+ * More than CQRS_MAX_EVENTS events is a decider bug (assert). */
+bson_t *cqrs_decision_add(cqrs_decision_t *d, const cqrs_event_type_t *type);
 
 /* Frees the events' data. Safe on a zeroed decision. */
 void cqrs_decision_cleanup(cqrs_decision_t *d);
@@ -54,6 +67,20 @@ typedef struct {
    * before the first event. */
   void (*evolve)(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out);
 } cqrs_decider_t;
+
+/* One row of a decider's evolve table: the state after an event of type, given
+ * the event decoded through the contract (the union member named after it). */
+typedef struct {
+  const cqrs_event_type_t *type;
+  void (*evolve)(const bson_t *state, const cqrs_event_data_t *e, bson_t *out);
+} cqrs_evolver_t;
+
+/* Runs the row of rows[0..n) whose type is event_type on data decoded. An
+ * event type without a row, or data that does not decode (never the case for
+ * events decide wrote), leaves the state as it is: out gets a copy of state
+ * (nothing when state is NULL). The decider's evolve is this over its table. */
+void cqrs_decider_evolve(const cqrs_evolver_t *rows, size_t n, const bson_t *state, const char *event_type,
+                         const bson_t *data, bson_t *out);
 
 /* The decider and command spec for a command type, or NULL when no aggregate
  * handles it. */

@@ -66,34 +66,25 @@ static bool check_active(const bson_t *state, const cqrs_command_t *cmd, cqrs_er
 
 static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
                    cqrs_decision_t *out, cqrs_error_t *err) {
-  const char *email, *name, *reason;
   if (strcmp(cmd->type, "RegisterCustomer") == 0) {
-    cqrs_json_get_string(&cmd->fields, "email", NULL, true, 0, &email, NULL);
-    cqrs_json_get_string(&cmd->fields, "name", NULL, true, 0, &name, NULL);
-    bson_t *d = cqrs_decision_add(out, "CustomerRegistered");
-    BSON_APPEND_UTF8(d, "customerId", cmd->aggregate_id);
-    BSON_APPEND_UTF8(d, "email", email);
-    BSON_APPEND_UTF8(d, "name", name);
-    BSON_APPEND_UTF8(d, "registeredAt", now);
+    cqrs_customer_registered_t e = {.customer_id = cmd->aggregate_id, .registered_at = now};
+    cqrs_json_get_string(&cmd->fields, "email", NULL, true, 0, &e.email, NULL);
+    cqrs_json_get_string(&cmd->fields, "name", NULL, true, 0, &e.name, NULL);
+    cqrs_customer_registered_encode(&e, cqrs_decision_add(out, &cqrs_customer_registered_event));
     return true;
   }
   if (!check_active(state, cmd, err)) return false;
   if (strcmp(cmd->type, "UpdateEmail") == 0) {
-    cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, 0, &email, NULL);
-    const char *old = cqrs_decider_str(state, "email");
-    if (strcmp(email, old) == 0) return true; /* valid, changes nothing */
-    bson_t *d = cqrs_decision_add(out, "CustomerEmailUpdated");
-    BSON_APPEND_UTF8(d, "customerId", cmd->aggregate_id);
-    BSON_APPEND_UTF8(d, "oldEmail", old);
-    BSON_APPEND_UTF8(d, "newEmail", email);
-    BSON_APPEND_UTF8(d, "updatedAt", now);
+    cqrs_customer_email_updated_t e = {.customer_id = cmd->aggregate_id, .old_email = cqrs_decider_str(state, "email"),
+                                       .updated_at = now};
+    cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, 0, &e.new_email, NULL);
+    if (strcmp(e.new_email, e.old_email) == 0) return true; /* valid, changes nothing */
+    cqrs_customer_email_updated_encode(&e, cqrs_decision_add(out, &cqrs_customer_email_updated_event));
     return true;
   }
-  cqrs_json_get_string(&cmd->fields, "reason", NULL, true, 0, &reason, NULL);
-  bson_t *d = cqrs_decision_add(out, "CustomerSuspended");
-  BSON_APPEND_UTF8(d, "customerId", cmd->aggregate_id);
-  BSON_APPEND_UTF8(d, "reason", reason);
-  BSON_APPEND_UTF8(d, "suspendedAt", now);
+  cqrs_customer_suspended_t e = {.customer_id = cmd->aggregate_id, .suspended_at = now};
+  cqrs_json_get_string(&cmd->fields, "reason", NULL, true, 0, &e.reason, NULL);
+  cqrs_customer_suspended_encode(&e, cqrs_decision_add(out, &cqrs_customer_suspended_event));
   return true;
 }
 
@@ -121,26 +112,35 @@ static const char *state_reason(const bson_t *state) {
   return NULL;
 }
 
+static void registered(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  (void)state;
+  const cqrs_customer_registered_t *ev = &e->customer_registered;
+  write_state(out, ev->customer_id ? ev->customer_id : "", ev->email, ev->name, ACTIVE, ev->registered_at,
+              ev->registered_at, NULL);
+}
+
+static void email_updated(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  const cqrs_customer_email_updated_t *ev = &e->customer_email_updated;
+  write_state(out, cqrs_decider_str(state, "customerId"), ev->new_email, cqrs_decider_str(state, "name"),
+              cqrs_decider_str(state, "status"), cqrs_decider_str(state, "registrationDate"), ev->updated_at,
+              state_reason(state));
+}
+
+static void suspended(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  const cqrs_customer_suspended_t *ev = &e->customer_suspended;
+  write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(state, "email"),
+              cqrs_decider_str(state, "name"), SUSPENDED, cqrs_decider_str(state, "registrationDate"),
+              ev->suspended_at, ev->reason);
+}
+
+static const cqrs_evolver_t evolvers[] = {
+    {&cqrs_customer_registered_event, registered},
+    {&cqrs_customer_email_updated_event, email_updated},
+    {&cqrs_customer_suspended_event, suspended},
+};
+
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
-  if (strcmp(event_type, "CustomerRegistered") == 0) {
-    const char *at = cqrs_decider_str(data, "registeredAt");
-    write_state(out, cqrs_decider_str(data, "customerId"), cqrs_decider_str(data, "email"), cqrs_decider_str(data, "name"),
-                ACTIVE, at, at, NULL);
-    return;
-  }
-  if (strcmp(event_type, "CustomerEmailUpdated") == 0) {
-    write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(data, "newEmail"), cqrs_decider_str(state, "name"),
-                cqrs_decider_str(state, "status"), cqrs_decider_str(state, "registrationDate"),
-                cqrs_decider_str(data, "updatedAt"), state_reason(state));
-    return;
-  }
-  if (strcmp(event_type, "CustomerSuspended") == 0) {
-    write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(state, "email"), cqrs_decider_str(state, "name"),
-                SUSPENDED, cqrs_decider_str(state, "registrationDate"), cqrs_decider_str(data, "suspendedAt"),
-                cqrs_decider_str(data, "reason"));
-    return;
-  }
-  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
+  cqrs_decider_evolve(evolvers, sizeof evolvers / sizeof evolvers[0], state, event_type, data, out);
 }
 
 const cqrs_decider_t cqrs_customer_decider = {

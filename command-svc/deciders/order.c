@@ -62,7 +62,8 @@ static bool get_amount(const bson_t *doc, const char *key, const char *field, do
   return true;
 }
 
-/* Checks one item and, when out is not NULL, appends its normalised form. */
+/* Checks one item and, when out is not NULL, appends its normalised form
+ * (the contract's order item). */
 static bool check_item(const bson_iter_t *it, size_t i, bson_t *out, cqrs_error_t *err) {
   char field[64];
   snprintf(field, sizeof field, "items[%zu]", i);
@@ -93,15 +94,8 @@ static bool check_item(const bson_iter_t *it, size_t i, bson_t *out, cqrs_error_
   snprintf(field, sizeof field, "items[%zu].price", i);
   if (!get_amount(&item, "price", field, &price, err)) return false;
   if (out) {
-    bson_t doc;
-    char key[16];
-    const char *k;
-    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
-    bson_append_document_begin(out, k, -1, &doc);
-    BSON_APPEND_UTF8(&doc, "product", product);
-    BSON_APPEND_INT64(&doc, "quantity", quantity);
-    BSON_APPEND_DOUBLE(&doc, "price", price);
-    bson_append_document_end(out, &doc);
+    cqrs_order_item_t norm = {.product = product, .quantity = quantity, .price = price};
+    cqrs_order_item_append(out, (uint32_t)i, &norm);
   }
   return true;
 }
@@ -153,19 +147,13 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
 static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *now,
                    cqrs_decision_t *out, cqrs_error_t *err) {
   if (strcmp(cmd->type, "CreateOrder") == 0) {
-    const char *user_id;
-    double total;
-    bson_t items;
-    cqrs_json_get_string(&cmd->fields, "userId", NULL, true, 0, &user_id, NULL);
-    get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, NULL);
-    bson_t *d = cqrs_decision_add(out, "OrderCreated");
-    BSON_APPEND_UTF8(d, "orderId", cmd->aggregate_id);
-    BSON_APPEND_UTF8(d, "userId", user_id);
-    BSON_APPEND_ARRAY_BEGIN(d, "items", &items);
-    check_items(&cmd->fields, &items, NULL);
-    bson_append_array_end(d, &items);
-    BSON_APPEND_DOUBLE(d, "totalAmount", total);
-    BSON_APPEND_UTF8(d, "createdAt", now);
+    cqrs_order_created_t e = {.order_id = cmd->aggregate_id, .created_at = now};
+    cqrs_json_get_string(&cmd->fields, "userId", NULL, true, 0, &e.user_id, NULL);
+    get_amount(&cmd->fields, "totalAmount", "totalAmount", &e.total_amount, NULL);
+    bson_init(&e.items);
+    check_items(&cmd->fields, &e.items, NULL);
+    cqrs_order_created_encode(&e, cqrs_decision_add(out, &cqrs_order_created_event));
+    bson_destroy(&e.items);
     return true;
   }
   const char *to, *from = cqrs_decider_str(state, "status");
@@ -174,11 +162,9 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
     cqrs_error_set(err, CQRS_ERR_REFUSED, NULL, "order status cannot change from %s to %s", from, to);
     return false;
   }
-  bson_t *d = cqrs_decision_add(out, "OrderStatusUpdated");
-  BSON_APPEND_UTF8(d, "orderId", cmd->aggregate_id);
-  BSON_APPEND_UTF8(d, "status", to);
-  BSON_APPEND_UTF8(d, "previousStatus", from);
-  BSON_APPEND_UTF8(d, "updatedAt", now);
+  cqrs_order_status_updated_t e = {.order_id = cmd->aggregate_id, .status = to, .previous_status = from,
+                                   .updated_at = now};
+  cqrs_order_status_updated_encode(&e, cqrs_decision_add(out, &cqrs_order_status_updated_event));
   return true;
 }
 
@@ -188,28 +174,36 @@ static void copy_member(const bson_t *src, const char *key, bson_t *out) {
   if (src && bson_iter_init_find(&it, src, key)) bson_append_iter(out, key, -1, &it);
 }
 
+static void created(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  (void)state;
+  const cqrs_order_created_t *ev = &e->order_created;
+  BSON_APPEND_UTF8(out, "orderId", ev->order_id ? ev->order_id : "");
+  BSON_APPEND_UTF8(out, "userId", ev->user_id);
+  BSON_APPEND_ARRAY(out, "items", &ev->items);
+  BSON_APPEND_DOUBLE(out, "totalAmount", ev->total_amount);
+  BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
+  BSON_APPEND_UTF8(out, "createdAt", ev->created_at);
+  BSON_APPEND_UTF8(out, "updatedAt", ev->created_at);
+}
+
+static void status_updated(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  const cqrs_order_status_updated_t *ev = &e->order_status_updated;
+  BSON_APPEND_UTF8(out, "orderId", cqrs_decider_str(state, "orderId"));
+  BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
+  copy_member(state, "items", out);
+  copy_member(state, "totalAmount", out);
+  BSON_APPEND_UTF8(out, "status", ev->status);
+  BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
+  BSON_APPEND_UTF8(out, "updatedAt", ev->updated_at);
+}
+
+static const cqrs_evolver_t evolvers[] = {
+    {&cqrs_order_created_event, created},
+    {&cqrs_order_status_updated_event, status_updated},
+};
+
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
-  if (strcmp(event_type, "OrderCreated") == 0) {
-    BSON_APPEND_UTF8(out, "orderId", cqrs_decider_str(data, "orderId"));
-    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(data, "userId"));
-    copy_member(data, "items", out);
-    copy_member(data, "totalAmount", out);
-    BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
-    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(data, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "createdAt"));
-    return;
-  }
-  if (strcmp(event_type, "OrderStatusUpdated") == 0) {
-    BSON_APPEND_UTF8(out, "orderId", cqrs_decider_str(state, "orderId"));
-    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
-    copy_member(state, "items", out);
-    copy_member(state, "totalAmount", out);
-    BSON_APPEND_UTF8(out, "status", cqrs_decider_str(data, "status"));
-    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "updatedAt"));
-    return;
-  }
-  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
+  cqrs_decider_evolve(evolvers, sizeof evolvers / sizeof evolvers[0], state, event_type, data, out);
 }
 
 const cqrs_decider_t cqrs_order_decider = {

@@ -65,10 +65,10 @@ bool cqrs_decider_prepare(cqrs_command_t *cmd, const char *json, size_t len, con
   return (*d)->validate(cmd, err);
 }
 
-bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type) {
+bson_t *cqrs_decision_add(cqrs_decision_t *d, const cqrs_event_type_t *type) {
   assert(d->n_events < CQRS_MAX_EVENTS); /* a decider bug, not bad input */
   cqrs_decided_event_t *ev = &d->events[d->n_events++];
-  ev->type = type;
+  ev->type = type->name;
   bson_init(&ev->data);
   return &ev->data;
 }
@@ -76,6 +76,20 @@ bson_t *cqrs_decision_add(cqrs_decision_t *d, const char *type) {
 void cqrs_decision_cleanup(cqrs_decision_t *d) {
   for (size_t i = 0; i < d->n_events; i++) bson_destroy(&d->events[i].data);
   d->n_events = 0;
+}
+
+void cqrs_decider_evolve(const cqrs_evolver_t *rows, size_t n, const bson_t *state, const char *event_type,
+                         const bson_t *data, bson_t *out) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(rows[i].type->name, event_type) != 0) continue;
+    cqrs_event_data_t e;
+    if (rows[i].type->decode(data, &e, NULL)) {
+      rows[i].evolve(state, &e, out);
+      return;
+    }
+    break;
+  }
+  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unchanged */
 }
 
 const char *cqrs_decider_str(const bson_t *doc, const char *key) {

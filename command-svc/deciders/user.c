@@ -82,14 +82,11 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   if (strcmp(cmd->type, "CreateUser") == 0) {
     cqrs_json_get_string(&cmd->fields, "email", NULL, true, 0, &email, NULL);
     cqrs_json_get_string(&cmd->fields, "name", NULL, true, 0, &name, NULL);
-    bson_t *d = cqrs_decision_add(out, "UserCreated");
-    BSON_APPEND_UTF8(d, "userId", cmd->aggregate_id);
-    BSON_APPEND_UTF8(d, "email", email);
-    BSON_APPEND_UTF8(d, "name", name);
-    BSON_APPEND_UTF8(d, "createdAt", now);
+    cqrs_user_created_t e = {.user_id = cmd->aggregate_id, .email = email, .name = name, .created_at = now};
+    cqrs_user_created_encode(&e, cqrs_decision_add(out, &cqrs_user_created_event));
     return true;
   }
-  bson_t changes, ch;
+  bson_t changes;
   bool present;
   cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, NULL);
   find_change(&changes, "name", 0, &name, "", NULL);
@@ -97,42 +94,46 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   bool new_name = name && strcmp(name, cqrs_decider_str(state, "name")) != 0;
   bool new_email = email && strcmp(email, cqrs_decider_str(state, "email")) != 0;
   if (!new_name && !new_email) return true; /* valid, changes nothing */
-  bson_t *d = cqrs_decision_add(out, "UserProfileUpdated");
-  BSON_APPEND_UTF8(d, "userId", cmd->aggregate_id);
-  BSON_APPEND_DOCUMENT_BEGIN(d, "changes", &ch);
-  if (new_name) BSON_APPEND_UTF8(&ch, "name", name);
-  if (new_email) BSON_APPEND_UTF8(&ch, "email", email);
-  bson_append_document_end(d, &ch);
-  BSON_APPEND_UTF8(d, "updatedAt", now);
+  /* changes holds only what changed, in lower case */
+  cqrs_user_profile_updated_t e = {.user_id = cmd->aggregate_id,
+                                   .changes = {.name = new_name ? name : NULL, .email = new_email ? email : NULL},
+                                   .updated_at = now};
+  cqrs_user_profile_updated_encode(&e, cqrs_decision_add(out, &cqrs_user_profile_updated_event));
   return true;
 }
 
+/* The whole state document: {userId, email, name, createdAt, updatedAt}. */
+static void write_state(bson_t *out, const char *user_id, const char *email, const char *name,
+                        const char *created, const char *updated) {
+  BSON_APPEND_UTF8(out, "userId", user_id);
+  BSON_APPEND_UTF8(out, "email", email);
+  BSON_APPEND_UTF8(out, "name", name);
+  BSON_APPEND_UTF8(out, "createdAt", created);
+  BSON_APPEND_UTF8(out, "updatedAt", updated);
+}
+
+static void created(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  (void)state;
+  const cqrs_user_created_t *ev = &e->user_created;
+  write_state(out, ev->user_id ? ev->user_id : "", ev->email, ev->name, ev->created_at, ev->created_at);
+}
+
+/* An absent (or empty) change keeps the value. */
+static void profile_updated(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
+  const cqrs_user_profile_updated_t *ev = &e->user_profile_updated;
+  const char *name = ev->changes.name, *email = ev->changes.email;
+  write_state(out, cqrs_decider_str(state, "userId"), email && *email ? email : cqrs_decider_str(state, "email"),
+              name && *name ? name : cqrs_decider_str(state, "name"), cqrs_decider_str(state, "createdAt"),
+              ev->updated_at);
+}
+
+static const cqrs_evolver_t evolvers[] = {
+    {&cqrs_user_created_event, created},
+    {&cqrs_user_profile_updated_event, profile_updated},
+};
+
 static void evolve(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out) {
-  const char *user_id = cqrs_decider_str(data, "userId");
-  if (strcmp(event_type, "UserCreated") == 0) {
-    BSON_APPEND_UTF8(out, "userId", user_id);
-    BSON_APPEND_UTF8(out, "email", cqrs_decider_str(data, "email"));
-    BSON_APPEND_UTF8(out, "name", cqrs_decider_str(data, "name"));
-    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(data, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "createdAt"));
-    return;
-  }
-  if (strcmp(event_type, "UserProfileUpdated") == 0) {
-    bson_t changes;
-    bool present;
-    const char *name = NULL, *email = NULL;
-    if (cqrs_json_get_object(data, "changes", NULL, false, &changes, &present, NULL) && present) {
-      name = cqrs_decider_str(&changes, "name");
-      email = cqrs_decider_str(&changes, "email");
-    }
-    BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
-    BSON_APPEND_UTF8(out, "email", email && *email ? email : cqrs_decider_str(state, "email"));
-    BSON_APPEND_UTF8(out, "name", name && *name ? name : cqrs_decider_str(state, "name"));
-    BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
-    BSON_APPEND_UTF8(out, "updatedAt", cqrs_decider_str(data, "updatedAt"));
-    return;
-  }
-  if (state) bson_copy_to_excluding_noinit(state, out, "", NULL); /* unknown event: unchanged */
+  cqrs_decider_evolve(evolvers, sizeof evolvers / sizeof evolvers[0], state, event_type, data, out);
 }
 
 const cqrs_decider_t cqrs_user_decider = {

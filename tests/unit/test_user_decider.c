@@ -249,9 +249,10 @@ Test(user_decider, check_email_helper) {
 }
 
 Test(user_decider, decision_add_and_cleanup) {
-  bson_t *data = cqrs_decision_add(&dec, "UserCreated");
+  bson_t *data = cqrs_decision_add(&dec, &cqrs_user_created_event);
   BSON_APPEND_UTF8(data, "k", "v");
   cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "UserCreated", "the contract's name of the type");
   cqrs_decision_cleanup(&dec);
   cr_assert_eq(dec.n_events, 0);
   cqrs_decision_cleanup(&dec);
