@@ -1,11 +1,19 @@
 /* A projection turns events into writes on one read collection. Pure: the
  * apply loop does the I/O. Adding a read model = one file under projections/
- * + one line in projections/registry.c. */
+ * + one line in projections/registry.c.
+ *
+ * Events come through the contract (libshared cqrs/events.h): a projection is
+ * a table of handlers keyed by the contract's descriptors, each given the
+ * event decoded (cqrs_projection_dispatch); no event name or event field is
+ * spelled here (the names of the read documents' fields are the read model's,
+ * API.md). Using a new event field = one line in the contract + the handler
+ * that writes it; handling another event type = one row. */
 #ifndef CQRS_PROJECTION_H
 #define CQRS_PROJECTION_H
 
 #include "cqrs/error.h"
 #include "cqrs/event.h"
+#include "cqrs/events.h"
 
 #include <bson/bson.h>
 
@@ -30,6 +38,25 @@ typedef struct {
 } cqrs_projection_t;
 
 void cqrs_write_cleanup(cqrs_write_t *w);
+
+/* One row of a projection's dispatch table: the event type it handles and the
+ * write that event becomes. apply gets ev (for its aggregate id and version)
+ * and its data decoded (the union member named after the type), and fills w
+ * (already initialised, upsert false). Can't fail: the contract's decode
+ * already refused malformed data. */
+typedef struct {
+  const cqrs_event_type_t *type;
+  void (*apply)(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w);
+} cqrs_projection_handler_t;
+
+/* A projection's apply over its table rows[0..n): initialises w (as apply
+ * must, whatever the outcome), finds the row of ev's type, decodes ev's data
+ * through the contract and runs the row. An event type without a row (another
+ * read model's, or one the contract does not know) sets *skip and returns
+ * true. Data that does not decode is a poison event: false with the
+ * contract's CQRS_ERR_INVALID naming the field. */
+bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, const cqrs_event_t *ev,
+                              cqrs_write_t *w, bool *skip, cqrs_error_t *err);
 
 /* Helpers every projection shares. */
 

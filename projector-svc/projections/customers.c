@@ -3,77 +3,58 @@
  * CustomerEmailUpdated and CustomerSuspended. */
 #include "../projection.h"
 
-#include "cqrs/json.h"
-
-#include <string.h>
-
-static bool str(const bson_t *data, const char *key, const char **out, cqrs_error_t *err) {
-  return cqrs_json_get_string(data, key, key, true, 0, out, err);
-}
-
-/* filter {_id: id, version: {$lt: version}}: only a document older than the
- * event moves, so a redelivered or late event matches nothing. */
-static bool customer_registered(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_error_t *err) {
-  const char *email, *name, *at;
+static void customer_registered(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
+  const cqrs_customer_registered_t *r = &e->customer_registered;
   bson_t set;
-  if (!str(ev->data, "email", &email, err) || !str(ev->data, "name", &name, err) ||
-      !str(ev->data, "registeredAt", &at, err))
-    return false;
   /* Insert once; a redelivered CustomerRegistered finds the document and changes nothing. */
   BSON_APPEND_UTF8(&w->filter, "_id", ev->aggregate_id);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$setOnInsert", &set);
   BSON_APPEND_UTF8(&set, "customerId", ev->aggregate_id);
-  BSON_APPEND_UTF8(&set, "email", email);
-  BSON_APPEND_UTF8(&set, "name", name);
+  BSON_APPEND_UTF8(&set, "email", r->email);
+  BSON_APPEND_UTF8(&set, "name", r->name);
   BSON_APPEND_UTF8(&set, "status", "ACTIVE");
-  BSON_APPEND_UTF8(&set, "registrationDate", at);
-  BSON_APPEND_UTF8(&set, "lastUpdated", at);
+  BSON_APPEND_UTF8(&set, "registrationDate", r->registered_at);
+  BSON_APPEND_UTF8(&set, "lastUpdated", r->registered_at);
   BSON_APPEND_NULL(&set, "suspensionReason");
   BSON_APPEND_INT64(&set, "version", ev->version);
   bson_append_document_end(&w->update, &set);
   w->upsert = true;
-  return true;
 }
 
-static bool customer_email_updated(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_error_t *err) {
-  const char *email, *at;
+/* The updates: filter {_id: id, version: {$lt: version}}, so only a document
+ * older than the event moves and a redelivered or late event matches nothing;
+ * never an upsert: an update never creates the document. */
+static void customer_email_updated(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
+  const cqrs_customer_email_updated_t *u = &e->customer_email_updated;
   bson_t set;
-  if (!str(ev->data, "newEmail", &email, err) || !str(ev->data, "updatedAt", &at, err)) return false;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
-  BSON_APPEND_UTF8(&set, "email", email);
-  BSON_APPEND_UTF8(&set, "lastUpdated", at);
+  BSON_APPEND_UTF8(&set, "email", u->new_email);
+  BSON_APPEND_UTF8(&set, "lastUpdated", u->updated_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
   bson_append_document_end(&w->update, &set);
-  w->upsert = false; /* an update never creates the document */
-  return true;
 }
 
-static bool customer_suspended(const cqrs_event_t *ev, cqrs_write_t *w, cqrs_error_t *err) {
-  const char *reason, *at;
+static void customer_suspended(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
+  const cqrs_customer_suspended_t *s = &e->customer_suspended;
   bson_t set;
-  if (!str(ev->data, "reason", &reason, err) || !str(ev->data, "suspendedAt", &at, err)) return false;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", "SUSPENDED");
-  BSON_APPEND_UTF8(&set, "suspensionReason", reason);
-  BSON_APPEND_UTF8(&set, "lastUpdated", at);
+  BSON_APPEND_UTF8(&set, "suspensionReason", s->reason);
+  BSON_APPEND_UTF8(&set, "lastUpdated", s->suspended_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
   bson_append_document_end(&w->update, &set);
-  w->upsert = false;
-  return true;
 }
 
+static const cqrs_projection_handler_t handlers[] = {
+    {&cqrs_customer_registered_event, customer_registered},
+    {&cqrs_customer_email_updated_event, customer_email_updated},
+    {&cqrs_customer_suspended_event, customer_suspended},
+};
+
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
-  *skip = false;
-  w->upsert = false;
-  bson_init(&w->filter);
-  bson_init(&w->update);
-  if (strcmp(ev->type, "CustomerRegistered") == 0) return customer_registered(ev, w, err);
-  if (strcmp(ev->type, "CustomerEmailUpdated") == 0) return customer_email_updated(ev, w, err);
-  if (strcmp(ev->type, "CustomerSuspended") == 0) return customer_suspended(ev, w, err);
-  *skip = true;
-  return true;
+  return cqrs_projection_dispatch(handlers, sizeof handlers / sizeof handlers[0], ev, w, skip, err);
 }
 
 /* GetActiveCustomers pages by (registrationDate, _id) within a status;

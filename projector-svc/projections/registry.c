@@ -18,6 +18,23 @@ void cqrs_write_cleanup(cqrs_write_t *w) {
   bson_destroy(&w->update);
 }
 
+bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, const cqrs_event_t *ev,
+                              cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
+  *skip = false;
+  w->upsert = false;
+  bson_init(&w->filter);
+  bson_init(&w->update);
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(rows[i].type->name, ev->type) != 0) continue;
+    cqrs_event_data_t e;
+    if (!rows[i].type->decode(ev->data, &e, err)) return false;
+    rows[i].apply(ev, &e, w);
+    return true;
+  }
+  *skip = true;
+  return true;
+}
+
 void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev) {
   bson_t lt;
   BSON_APPEND_UTF8(filter, "_id", ev->aggregate_id);
