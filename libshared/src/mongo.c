@@ -3,7 +3,16 @@
 
 #include <pthread.h>
 
-static void init_once(void) { mongoc_init(); }
+/* The driver's own log lines: warnings and errors only. Its debug lines (a
+ * line per failed heartbeat while the store is down) drown the service's. */
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message, void *ctx) {
+  if (level <= MONGOC_LOG_LEVEL_WARNING) mongoc_log_default_handler(level, domain, message, ctx);
+}
+
+static void init_once(void) {
+  mongoc_init();
+  mongoc_log_set_handler(driver_log, NULL);
+}
 
 mongoc_client_pool_t *cqrs_mongo_pool_new(const cqrs_config_t *cfg, const char *app_name,
                                           cqrs_error_t *err) {
@@ -17,8 +26,10 @@ mongoc_client_pool_t *cqrs_mongo_pool_new(const cqrs_config_t *cfg, const char *
   }
   /* Fail fast instead of waiting 30 s for a server that is not there. */
   int32_t bound = cfg->mongo_timeout_ms > 0 ? cfg->mongo_timeout_ms : 5000;
+  /* Finding no server is known fast: at most 5 s even when MONGO_TIMEOUT_MS
+   * allows long answers (the projector's bulk writes). */
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, bound);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, bound < 5000 ? bound : 5000);
   /* MONGO_TIMEOUT_MS also bounds connecting and every socket wait: a store
    * that accepts but never answers costs that long, not the driver's default
    * socketTimeoutMS of 5 minutes. Options in the URI win. */

@@ -9,8 +9,9 @@
 
 /* A client pool for cfg->mongo_uri (calls mongoc_init once per process).
  * With cfg->mongo_timeout_ms > 0 (MONGO_TIMEOUT_MS) every wait on the store
- * (server selection, connect, each socket read or write) is bounded by it;
- * otherwise only server selection is (5 s). Options given in the URI win.
+ * (connect, each socket read or write) is bounded by it, and server selection
+ * by it or 5 s, whichever is shorter; otherwise only server selection is
+ * (5 s). Options given in the URI win.
  * NULL with err when the URI is invalid. Free with mongoc_client_pool_destroy. */
 mongoc_client_pool_t *cqrs_mongo_pool_new(const cqrs_config_t *cfg, const char *app_name,
                                           cqrs_error_t *err);
