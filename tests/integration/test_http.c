@@ -63,6 +63,20 @@ static void later_cb(cqrs_http_req_t *req, void *ctx) {
   pthread_detach(t);
 }
 
+static void *complete_with_headers(void *arg) {
+  static const char *const headers[] = {"X-Stale", "true", "X-Two", "2", NULL};
+  cqrs_http_deferred_complete_headers(arg, 200, headers, "{}", 2);
+  return NULL;
+}
+
+static void headers_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  cqrs_http_deferred_t *d = cqrs_http_req_defer(req, 5000, 503, "{\"error\":\"too late\"}", NULL, NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, complete_with_headers, d);
+  pthread_detach(t);
+}
+
 static void setup(void) {
   cqrs_error_t err = {0};
   srv = cqrs_http_server_new(0, 2, 1024, &err);
@@ -72,6 +86,7 @@ static void setup(void) {
   cqrs_http_server_route(srv, "GET", "/strict", "/strict", strict_cb, NULL);
   cqrs_http_server_route(srv, "GET", "/never", "/never", never_cb, NULL);
   cqrs_http_server_route(srv, "GET", "/later", "/later", later_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/headers", "/headers", headers_cb, NULL);
   cr_assert(cqrs_http_server_start(srv, &err), "%s", err.message);
   port = cqrs_http_server_port(srv);
 }
@@ -141,5 +156,15 @@ Test(http, deferred_request_is_completed_from_another_thread) {
   tk_http("GET", port, "/later", NULL, 0, &r);
   cr_expect_eq(r.status, 201);
   cr_expect_str_eq(r.body, "{\"done\":true}");
+  tk_response_cleanup(&r);
+}
+
+Test(http, deferred_request_is_completed_with_extra_headers) {
+  tk_response_t r;
+  tk_http("GET", port, "/headers", NULL, 0, &r);
+  cr_expect_eq(r.status, 200);
+  cr_expect_str_eq(r.body, "{}");
+  cr_expect(r.headers && strstr(r.headers, "X-Stale: true") && strstr(r.headers, "X-Two: 2"), "%s", r.headers);
+  cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s", r.headers);
   tk_response_cleanup(&r);
 }
