@@ -35,20 +35,8 @@ static void teardown(void) { tk_stop_all(pids); }
 
 TestSuite(projector, .fini = teardown, .timeout = 600);
 
-static char *command(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *command(int want, const char *fmt, ...) {
-  char json[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(json, sizeof json, fmt, ap);
-  va_end(ap);
-  tk_response_t r;
-  tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
-  cr_assert_eq(r.status, want, "%s answered %d: %s", json, r.status, r.body ? r.body : "");
-  char *body = strdup(r.body);
-  tk_response_cleanup(&r);
-  return body;
-}
+/* Sends a command and returns its answer body; asserts the status. */
+#define command(want, ...) tk_command(&env, (want), __VA_ARGS__)
 
 static char *create_user(const char *tag) {
   char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"%s.%s@example.com\",\"name\":\"v1\"}", tag,

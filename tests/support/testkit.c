@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,20 @@ int tk_stop(pid_t pid, int sig) {
     pause_ms(20);
   }
   return status;
+}
+
+char *tk_command(const tk_env_t *env, int want, const char *fmt, ...) {
+  char json[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(json, sizeof json, fmt, ap);
+  va_end(ap);
+  tk_response_t r;
+  tk_http("POST", env->command_port, "/v1/commands", json, strlen(json), &r);
+  cr_assert_eq(r.status, want, "%s answered %d: %s", json, r.status, r.body ? r.body : "");
+  char *body = strdup(r.body);
+  tk_response_cleanup(&r);
+  return body;
 }
 
 bool tk_await_get(int port, const char *path, int want, bool (*pred)(const char *body, void *ctx), void *ctx,

@@ -72,6 +72,10 @@ void tk_stop_all(pid_t pids[3]);
  * exit status as waitpid gives it. */
 int tk_stop(pid_t pid, int sig);
 
+/* POSTs the JSON printf(fmt, ...) to env's command-svc /v1/commands, fails
+ * the test unless it answers want, and returns the body (free it). */
+char *tk_command(const tk_env_t *env, int want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Repeats a GET until its status is want and pred (may be NULL) accepts the
  * body, or timeout_ms passes. Between tries it waits 50 ms: the condition is
  * awaited, not assumed. Returns true when met; r holds the last answer. */
