@@ -27,7 +27,11 @@
  *       (90% ACTIVE) documents; writes wrk path files for the list routes
  *   read_bench explain <mongo-uri> <db> <shape> <value>
  *       the PostgreSQL plan FerretDB runs for one of query-svc's query shapes
- *       (id, id-version, email, userId, status, customer-status, email-prefix)
+ *       (id, id-version, id-in, email, userId, status, customer-status,
+ *       email-prefix)
+ *   read_bench raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>
+ *       that shape's find as query-svc sends it (sort, limit 51, one batch),
+ *       its value drawn per request from the path file (after the last '=')
  *   read_bench visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>
  *       CreateUser over HTTP at a fixed rate, each then read back from
  *       query-svc with minVersion=1&waitMs=<wait-ms>; send-to-visible
@@ -535,6 +539,8 @@ int main(int argc, char **argv) {
   if (strcmp(m, "seed-lists") == 0 && argc == 8)
     return rb_seed_lists(argv[2], argv[3], argv[4], atol(argv[5]), atol(argv[6]), argv[7]);
   if (strcmp(m, "explain") == 0 && argc == 6) return rb_explain(argv[2], argv[3], argv[4], argv[5]);
+  if (strcmp(m, "raw-list") == 0 && argc == 8)
+    return rb_raw_list(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
   if (strcmp(m, "visible") == 0 && argc == 8)
     return rb_visible(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
   if (strcmp(m, "drop") == 0 && argc == 4) return drop(argv[2], argv[3]);
@@ -545,10 +551,11 @@ int main(int argc, char **argv) {
           "       %s wait-applied <projector-port> <count> <timeout-s>\n"
           "       %s raw-find <mongo-uri> <db> <collection> <idfile> <threads> <seconds>\n"
           "       %s seed-lists <mongo-uri> <db> <user-idfile> <orders> <customers> <outdir>\n"
-          "       %s explain <mongo-uri> <db> <id|id-version|email|userId|status|customer-status|email-prefix> "
+          "       %s explain <mongo-uri> <db> <id|id-version|id-in|email|userId|status|customer-status|email-prefix> "
           "<value>\n"
+          "       %s raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>\n"
           "       %s visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>\n"
           "       %s drop <mongo-uri> <db>\n",
-          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }

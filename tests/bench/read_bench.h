@@ -37,6 +37,7 @@ mongoc_client_pool_t *rb_pool_new(const char *uri, int max);
 int rb_seed_lists(const char *uri, const char *db, const char *idpath, long orders, long customers,
                   const char *outdir);
 int rb_explain(const char *uri, const char *db, const char *shape, const char *value);
+int rb_raw_list(const char *uri, const char *db, const char *shape, const char *pathfile, int threads, int seconds);
 int rb_wait_applied(int port, long count, int timeout_s);
 int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int seconds, int wait_ms);
 

@@ -5,6 +5,7 @@
 #include "cqrs/util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -57,9 +58,9 @@ static void conn_close(conn_t *c) {
 }
 
 /* One request on c (connecting when needed); the response read by its
- * Content-Length, or to the end when it has none. *sent_nothing: the
- * connection failed before a byte of the answer (a kept-alive connection the
- * server closed meanwhile: worth one retry). */
+ * Content-Length, or to the end when it has none. *nothing: the connection
+ * failed, not timed out, before a byte of the answer (a kept-alive connection
+ * the server closed meanwhile: worth one retry). */
 static bool conn_once(conn_t *c, const char *req, size_t n, http_resp_t *r, bool *nothing) {
   *nothing = true;
   if (c->fd < 0 && !conn_open(c)) return false;
@@ -79,6 +80,7 @@ static bool conn_once(conn_t *c, const char *req, size_t n, http_resp_t *r, bool
     ssize_t got = recv(c->fd, buf + len, cap - len - 1, 0);
     if (got <= 0) {
       if (hdr_end && want < 0 && got == 0) break; /* body to the end */
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) *nothing = false; /* timed out: no retry */
       free(buf);
       conn_close(c);
       return false;

@@ -1,9 +1,11 @@
-/* read_bench seed-lists and explain (read_bench.h): the read models of the
- * list queries, and the PostgreSQL plan FerretDB runs for each query shape. */
+/* read_bench seed-lists, explain and raw-list (read_bench.h): the read models
+ * of the list queries, the PostgreSQL plan FerretDB runs for each query shape,
+ * and each shape's rate straight from libmongoc. */
 #include "read_bench.h"
 
 #include "cqrs/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,51 +230,85 @@ static void plan_walk(bson_iter_t *node, bson_string_t *out) {
   }
 }
 
-int rb_explain(const char *uri, const char *db, const char *shape, const char *value) {
-  const char *coll, *sort_field = NULL;
-  int64_t limit = 51; /* a list's default page, 50, and one more */
-  bson_t filter = BSON_INITIALIZER, range;
-  char *upper = NULL;
-  if (strcmp(shape, "id") == 0 || strcmp(shape, "id-version") == 0) {
-    coll = "user_profiles", limit = 1;
-    BSON_APPEND_UTF8(&filter, "_id", value);
+/* One of query-svc's query shapes as query-svc sends it (query-svc/routes): the
+ * collection, filter, sort (field, then _id) and limit of its find. */
+typedef struct {
+  const char *coll, *sort_field; /* sort_field NULL: no sort */
+  bson_t filter;
+  int64_t limit;
+} shape_t;
+
+/* False for an unknown shape. Call shape_cleanup either way. */
+static bool shape_init(shape_t *q, const char *shape, const char *value) {
+  bson_t range;
+  *q = (shape_t){.limit = 51}; /* a list's default page, 50, and one more */
+  bson_init(&q->filter);
+  if (strcmp(shape, "id-in") == 0) { /* query-svc's waiter hub: one find for many waiting reads */
+    bson_t in;
+    q->coll = "user_profiles", q->limit = 0;
+    BSON_APPEND_DOCUMENT_BEGIN(&q->filter, "_id", &range);
+    BSON_APPEND_ARRAY_BEGIN(&range, "$in", &in);
+    BSON_APPEND_UTF8(&in, "0", value);
+    bson_append_array_end(&range, &in);
+    bson_append_document_end(&q->filter, &range);
+  } else if (strcmp(shape, "id") == 0 || strcmp(shape, "id-version") == 0) {
+    q->coll = "user_profiles", q->limit = 1;
+    BSON_APPEND_UTF8(&q->filter, "_id", value);
     if (strcmp(shape, "id-version") == 0) { /* the lookup of projector-svc's guarded update */
-      BSON_APPEND_DOCUMENT_BEGIN(&filter, "version", &range);
+      BSON_APPEND_DOCUMENT_BEGIN(&q->filter, "version", &range);
       BSON_APPEND_INT64(&range, "$lt", 2);
-      bson_append_document_end(&filter, &range);
+      bson_append_document_end(&q->filter, &range);
     }
   } else if (strcmp(shape, "email") == 0) {
-    coll = "user_profiles", sort_field = "createdAt", limit = 1;
-    BSON_APPEND_UTF8(&filter, "email", value);
+    q->coll = "user_profiles", q->sort_field = "createdAt", q->limit = 1;
+    BSON_APPEND_UTF8(&q->filter, "email", value);
   } else if (strcmp(shape, "userId") == 0 || strcmp(shape, "status") == 0) {
-    coll = "order_summaries", sort_field = "createdAt";
-    BSON_APPEND_UTF8(&filter, shape, value);
+    q->coll = "order_summaries", q->sort_field = "createdAt";
+    BSON_APPEND_UTF8(&q->filter, shape, value);
   } else if (strcmp(shape, "customer-status") == 0) {
-    coll = "customers", sort_field = "registrationDate";
-    BSON_APPEND_UTF8(&filter, "status", value);
+    q->coll = "customers", q->sort_field = "registrationDate";
+    BSON_APPEND_UTF8(&q->filter, "status", value);
   } else if (strcmp(shape, "email-prefix") == 0) {
-    coll = "customers", sort_field = "email";
-    upper = bson_strdup_printf("%s\xf4\x8f\xbf\xbf", value);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "email", &range);
+    q->coll = "customers", q->sort_field = "email";
+    char *upper = bson_strdup_printf("%s\xf4\x8f\xbf\xbf", value); /* as routes/customers.c */
+    BSON_APPEND_DOCUMENT_BEGIN(&q->filter, "email", &range);
     BSON_APPEND_UTF8(&range, "$gte", value);
     BSON_APPEND_UTF8(&range, "$lt", upper);
-    bson_append_document_end(&filter, &range);
+    bson_append_document_end(&q->filter, &range);
+    bson_free(upper);
   } else {
     fprintf(stderr, "unknown shape %s\n", shape);
+    return false;
+  }
+  return true;
+}
+
+/* The find's options: sort, limit, one batch. */
+static void shape_opts(const shape_t *q, bson_t *opts) {
+  bson_t sort;
+  if (q->sort_field) {
+    BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, q->sort_field, 1);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(opts, &sort);
+  }
+  if (q->limit) BSON_APPEND_INT64(opts, "limit", q->limit);
+  BSON_APPEND_BOOL(opts, "singleBatch", true);
+}
+
+static void shape_cleanup(shape_t *q) { bson_destroy(&q->filter); }
+
+int rb_explain(const char *uri, const char *db, const char *shape, const char *value) {
+  shape_t q;
+  if (!shape_init(&q, shape, value)) {
+    shape_cleanup(&q);
     return 2;
   }
-  bson_t cmd = BSON_INITIALIZER, find, sort;
+  bson_t cmd = BSON_INITIALIZER, find;
   BSON_APPEND_DOCUMENT_BEGIN(&cmd, "explain", &find);
-  BSON_APPEND_UTF8(&find, "find", coll);
-  BSON_APPEND_DOCUMENT(&find, "filter", &filter);
-  if (sort_field) {
-    BSON_APPEND_DOCUMENT_BEGIN(&find, "sort", &sort);
-    BSON_APPEND_INT32(&sort, sort_field, 1);
-    BSON_APPEND_INT32(&sort, "_id", 1);
-    bson_append_document_end(&find, &sort);
-  }
-  BSON_APPEND_INT64(&find, "limit", limit);
-  BSON_APPEND_BOOL(&find, "singleBatch", true);
+  BSON_APPEND_UTF8(&find, "find", q.coll);
+  BSON_APPEND_DOCUMENT(&find, "filter", &q.filter);
+  shape_opts(&q, &find);
   bson_append_document_end(&cmd, &find);
   BSON_APPEND_UTF8(&cmd, "verbosity", "queryPlanner");
   mongoc_client_pool_t *pool = rb_pool_new(uri, 1);
@@ -292,16 +328,124 @@ int rb_explain(const char *uri, const char *db, const char *shape, const char *v
       snprintf(fl[i], sizeof fl[i], "%s", bson_iter_bool(&it) ? "true" : "false");
   if (ok)
     printf("explain shape=%s collection=%s filterPushdown=%s sortPushdown=%s limitPushdown=%s plan=\"%s\"\n", shape,
-           coll, fl[0], fl[1], fl[2], out->str);
+           q.coll, fl[0], fl[1], fl[2], out->str);
   else
-    printf("explain shape=%s collection=%s error=\"%s\"\n", shape, coll, e.message);
+    printf("explain shape=%s collection=%s error=\"%s\"\n", shape, q.coll, e.message);
   bson_string_free(out, true);
   bson_destroy(&reply);
   bson_destroy(&cmd);
-  bson_destroy(&filter);
-  bson_free(upper);
+  shape_cleanup(&q);
   mongoc_client_pool_push(pool, client);
   mongoc_client_pool_destroy(pool);
   return ok ? 0 : 1;
 }
 
+/* ---- raw-list ---- */
+
+typedef struct {
+  mongoc_client_pool_t *pool;
+  const char *db, *shape;
+  char **values;
+  size_t n_values;
+  int64_t end_us;
+  unsigned seed;
+  int64_t *lat;
+  size_t n, cap;
+  long errors, docs;
+} lister_t;
+
+static void *lister_main(void *arg) {
+  lister_t *l = arg;
+  mongoc_client_t *client = mongoc_client_pool_pop(l->pool);
+  while (rb_now_us() < l->end_us) {
+    shape_t q;
+    shape_init(&q, l->shape, l->values[(size_t)rand_r(&l->seed) % l->n_values]);
+    mongoc_collection_t *coll = mongoc_client_get_collection(client, l->db, q.coll);
+    bson_t opts = BSON_INITIALIZER;
+    shape_opts(&q, &opts);
+    int64_t t = rb_now_us();
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &q.filter, &opts, NULL);
+    const bson_t *doc;
+    bson_error_t e;
+    while (mongoc_cursor_next(cur, &doc)) l->docs++;
+    if (mongoc_cursor_error(cur, &e)) l->errors++;
+    mongoc_cursor_destroy(cur);
+    if (l->n == l->cap) l->lat = realloc(l->lat, (l->cap = l->cap ? l->cap * 2 : 1024) * sizeof *l->lat);
+    l->lat[l->n++] = rb_now_us() - t;
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    shape_cleanup(&q);
+  }
+  mongoc_client_pool_push(l->pool, client);
+  return NULL;
+}
+
+/* The values of a wrk path file: what follows the last '=' of each line. */
+static char **path_values(const char *path, size_t *n) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    perror(path);
+    exit(2);
+  }
+  char **v = NULL, line[512];
+  size_t cap = 0;
+  *n = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    char *eq = strrchr(line, '=');
+    if (!eq || !eq[1]) continue;
+    if (*n == cap) v = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
+    v[(*n)++] = bson_strdup(eq + 1);
+  }
+  fclose(f);
+  if (*n == 0) {
+    fprintf(stderr, "%s: no values\n", path);
+    exit(2);
+  }
+  return v;
+}
+
+int rb_raw_list(const char *uri, const char *db, const char *shape, const char *pathfile, int threads,
+                int seconds) {
+  shape_t probe;
+  bool known = shape_init(&probe, shape, "x");
+  shape_cleanup(&probe);
+  if (!known) return 2;
+  size_t nv;
+  char **values = path_values(pathfile, &nv);
+  mongoc_client_pool_t *pool = rb_pool_new(uri, threads);
+  lister_t *l = calloc((size_t)threads, sizeof *l);
+  pthread_t *th = calloc((size_t)threads, sizeof *th);
+  int64_t t0 = rb_now_us();
+  for (int i = 0; i < threads; i++) {
+    l[i] = (lister_t){.pool = pool, .db = db, .shape = shape, .values = values, .n_values = nv,
+                      .end_us = t0 + (int64_t)seconds * 1000000, .seed = (unsigned)(t0 + i * 7919)};
+    pthread_create(&th[i], NULL, lister_main, &l[i]);
+  }
+  size_t total = 0;
+  long errors = 0, docs = 0;
+  for (int i = 0; i < threads; i++) {
+    pthread_join(th[i], NULL);
+    total += l[i].n;
+    errors += l[i].errors;
+    docs += l[i].docs;
+  }
+  double secs = (double)(rb_now_us() - t0) / 1e6;
+  int64_t *all = malloc((total ? total : 1) * sizeof *all);
+  for (size_t i = 0, k = 0; i < (size_t)threads; k += l[i].n, i++) {
+    if (l[i].n) memcpy(all + k, l[i].lat, l[i].n * sizeof *all);
+    free(l[i].lat);
+  }
+  qsort(all, total, sizeof *all, rb_cmp_i64);
+  printf("raw-list shape=%s threads=%d seconds=%.2f requests=%zu requests_per_s=%.2f p50_ms=%.2f p99_ms=%.2f "
+         "docs_per_request=%.1f errors=%ld\n",
+         shape, threads, secs, total, (double)total / secs, rb_pct_ms(all, total, 0.50), rb_pct_ms(all, total, 0.99),
+         total ? (double)docs / (double)total : 0.0, errors);
+  for (size_t i = 0; i < nv; i++) bson_free(values[i]);
+  free(values);
+  free(all);
+  free(l);
+  free(th);
+  mongoc_client_pool_destroy(pool);
+  return errors ? 1 : 0;
+}
