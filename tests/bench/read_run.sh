@@ -197,9 +197,17 @@ metric() { # port name: the sum of a metric's samples
 }
 
 say "run $RUN: database(s) ${RUN}_*, topic prefixes $RUN-*, store $MONGO${PG:+ (PostgreSQL $PG)}, logs in $LOG"
-say "commit $(git rev-parse --short HEAD) ($(git log -1 --format=%s HEAD | cut -c1-100))"
-dirty=$(git status --porcelain -- command-svc projector-svc query-svc libshared | awk '{print $2}' | tr '\n' ' ')
-[ -z "$dirty" ] || say "uncommitted changes built into $BIN (others' work in progress): $dirty"
+# What the binaries were built from: this tree (with whatever is uncommitted in
+# it) or, say, a `git archive` of one commit with its id in .commit.
+src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BIN/../CMakeCache.txt" 2>/dev/null || true)
+if [ -n "$src" ] && [ "$src" != "$ROOT" ]; then
+  built="$src$([ -f "$src/.commit" ] && echo ", commit $(cat "$src/.commit")")"
+else
+  built="commit $(git rev-parse --short HEAD)"
+  dirty=$(git status --porcelain -- command-svc projector-svc query-svc libshared | awk '{print $2}' | tr '\n' ' ')
+  [ -z "$dirty" ] || built="$built + uncommitted: $dirty"
+fi
+say "binaries in $BIN built from $built"
 say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg); binaries $BIN; MONGO_BULK_MAX=$BULK MONGO_WRITE_CONCURRENCY=$CONC"
 last=${SIZES##* }
 
@@ -414,6 +422,6 @@ if phase study; then
 fi
 
 # ------------------------------------------------------------------ summary
-say "summary ($RUN, commit $(git rev-parse --short HEAD)${dirty:+ + uncommitted: $dirty})"
+say "summary ($RUN, binaries built from $built)"
 for s in "${SUMMARY[@]}"; do say "  $s"; done
 say "logs in $LOG$([ "$KEEP" = 1 ] && echo "; databases and topics kept (BENCH_KEEP=1)")"
