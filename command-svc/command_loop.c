@@ -22,7 +22,6 @@
 #define TXN_TIMEOUT_MS 10000
 
 struct cqrs_command_loop {
-  cqrs_log_t log_copy; /* first: the Kafka clients' opaque must point at a cqrs_log_t */
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
@@ -56,8 +55,8 @@ static void fail(cqrs_command_loop_t *loop, const char *what, const char *why) {
 /* ---- rebalancing: restore on assign, drop on revoke ---- */
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
-  cqrs_command_loop_t *loop = opaque;
+                         void *ctx) {
+  cqrs_command_loop_t *loop = ctx;
   char count[16];
   snprintf(count, sizeof count, "%d", parts->cnt);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -286,7 +285,6 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                                            cqrs_metrics_t *metrics, const char *instance_id,
                                            cqrs_error_t *err) {
   cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
-  loop->log_copy = *log;
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -301,22 +299,16 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,
                         "Time from begin to commit of a command batch transaction.");
 
-  char group[256], txn_id[512], timeout[16];
-  snprintf(group, sizeof group, "%scommand-svc", cfg->topic_prefix);
+  char txn_id[512], timeout[16];
   snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s", cfg->topic_prefix, instance_id);
   snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
-  rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "transactional.id", txn_id,
-                                               "transaction.timeout.ms", timeout, "linger.ms", "1", NULL);
-  if (!pconf || !(loop->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
-  rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
-                                               "read_committed", "enable.auto.commit", "false",
-                                               "auto.offset.reset", "earliest",
-                                               /* a dead member's partitions move after 10 s, not 45 */
-                                               "session.timeout.ms", "10000", NULL);
-  if (!cconf) goto fail;
-  rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
-  rd_kafka_conf_set_opaque(cconf, loop);
-  if (!(loop->consumer = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
+  if (!(loop->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "transactional.id", txn_id,
+                                                 "transaction.timeout.ms", timeout, "linger.ms", "1", NULL)) ||
+      !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, "command-svc", rebalance_cb, loop, err,
+                                                 "auto.offset.reset", "earliest",
+                                                 /* a dead member's partitions move after 10 s, not 45 */
+                                                 "session.timeout.ms", "10000", NULL)))
+    goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err)) goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);

@@ -21,7 +21,6 @@ typedef struct {
 } waiting_t;
 
 struct cqrs_ingress {
-  cqrs_log_t log_copy; /* first: the Kafka clients' opaque points here */
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
@@ -76,9 +75,9 @@ static void timeout_cb(cqrs_http_deferred_t *d, void *ctx) {
   pthread_mutex_unlock(&ing->lock);
 }
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)opaque;
-  cqrs_ingress_t *ing = (cqrs_ingress_t *)rd_kafka_opaque(rk);
+static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) {
+  (void)rk;
+  cqrs_ingress_t *ing = ctx;
   char *command_id = m->_private;
   if (m->err) {
     cqrs_log_warn(ing->log, "command not accepted by Kafka", "commandId", command_id, "error",
@@ -190,7 +189,6 @@ static void *results_main(void *arg) {
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                  cqrs_http_server_t *http, cqrs_error_t *err) {
   cqrs_ingress_t *ing = calloc(1, sizeof *ing);
-  ing->log_copy = *log;
   ing->cfg = cfg;
   ing->log = log;
   ing->metrics = metrics;
@@ -206,19 +204,13 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
                         "HTTP commands answered 503 because no result came in time.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
                         "HTTP commands refused before Kafka (400), by type.");
-  char group[256], timeout[16];
-  snprintf(group, sizeof group, "%scommand-svc-results", cfg->topic_prefix);
+  char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", cfg->command_timeout_ms);
-  rd_kafka_conf_t *pconf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", "linger.ms", "1",
-                                               "message.timeout.ms", timeout, NULL);
-  if (!pconf) goto fail;
-  rd_kafka_conf_set_opaque(pconf, ing);
-  rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
-  if (!(ing->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, pconf, err))) goto fail;
-  rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
-                                               "read_committed", "enable.auto.commit", "false",
-                                               "fetch.wait.max.ms", "10", NULL);
-  if (!cconf || !(ing->results = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
+  if (!(ing->producer = cqrs_kafka_producer_new(cfg, log, delivery_cb, ing, err, "enable.idempotence", "true",
+                                                "linger.ms", "1", "message.timeout.ms", timeout, NULL)) ||
+      !(ing->results = cqrs_kafka_consumer_new(cfg, log, "command-svc-results", NULL, NULL, err,
+                                               "fetch.wait.max.ms", "10", NULL)))
+    goto fail;
   cqrs_http_server_route(http, "POST", "/v1/commands", "/v1/commands", post_command_cb, ing);
   return ing;
 fail:

@@ -14,12 +14,8 @@
 bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *state_topic,
                              const rd_kafka_topic_partition_list_t *parts, cqrs_aggregate_store_t *store,
                              cqrs_error_t *err) {
-  char group[256];
-  snprintf(group, sizeof group, "%scommand-svc-restore", cfg->topic_prefix);
-  rd_kafka_conf_t *conf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level",
-                                              "read_committed", "enable.auto.commit", "false",
-                                              "enable.partition.eof", "true", NULL);
-  rd_kafka_t *rk = conf ? cqrs_kafka_new(RD_KAFKA_CONSUMER, conf, err) : NULL;
+  rd_kafka_t *rk = cqrs_kafka_consumer_new(cfg, log, "command-svc-restore", NULL, NULL, err,
+                                           "enable.partition.eof", "true", NULL);
   if (!rk) return false;
   bool ok = false;
   rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(parts->cnt);

@@ -20,7 +20,6 @@
 #define BATCH_MAX 1000
 
 struct cqrs_apply_loop {
-  cqrs_log_t log_copy; /* first: the Kafka clients' opaque points here */
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
@@ -211,7 +210,6 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
                                        const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err) {
   cqrs_apply_loop_t *loop = calloc(1, sizeof *loop);
-  loop->log_copy = *log;
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -222,17 +220,13 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   char group[256];
-  if (opts->target) /* never commits: the name only has to be unique */
-    snprintf(group, sizeof group, "%sprojector-%s-rebuild", cfg->topic_prefix, projection->name);
-  else
-    snprintf(group, sizeof group, "%sprojector-%s", cfg->topic_prefix, projection->name);
-  if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)))
+  /* A rebuild never commits: its group name only has to be unique. */
+  snprintf(group, sizeof group, "projector-%s%s", projection->name, opts->target ? "-rebuild" : "");
+  if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)) ||
+      !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, err, "auto.offset.reset", "earliest",
+                                                 /* a dead member's partitions move after 10 s, not 45 */
+                                                 "session.timeout.ms", "10000", NULL)))
     goto fail;
-  rd_kafka_conf_t *cconf = cqrs_kafka_conf_new(cfg, log, err, "group.id", group, "isolation.level", "read_committed",
-                                               "enable.auto.commit", "false", "auto.offset.reset", "earliest",
-                                               /* a dead member's partitions move after 10 s, not 45 */
-                                               "session.timeout.ms", "10000", NULL);
-  if (!cconf || !(loop->consumer = cqrs_kafka_new(RD_KAFKA_CONSUMER, cconf, err))) goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   /* Subscribing to a topic that does not exist yet would wait for the next
    * metadata refresh (minutes): make sure it is there. */

@@ -8,7 +8,6 @@
 #include <string.h>
 
 struct cqrs_dead_letters {
-  cqrs_log_t log_copy; /* first: the Kafka client's opaque points here */
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   const char *projection;
@@ -20,15 +19,13 @@ struct cqrs_dead_letters {
 cqrs_dead_letters_t *cqrs_dead_letters_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                            const char *projection, const char *source_topic, cqrs_error_t *err) {
   cqrs_dead_letters_t *dl = calloc(1, sizeof *dl);
-  dl->log_copy = *log;
   dl->log = log;
   dl->metrics = metrics;
   dl->projection = projection;
   dl->source_topic = strdup(source_topic);
   dl->topic = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
   snprintf(dl->labels, sizeof dl->labels, "projection=\"%s\"", projection);
-  rd_kafka_conf_t *conf = cqrs_kafka_conf_new(cfg, log, err, "enable.idempotence", "true", NULL);
-  if (!conf || !(dl->producer = cqrs_kafka_new(RD_KAFKA_PRODUCER, conf, err))) {
+  if (!(dl->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "enable.idempotence", "true", NULL))) {
     cqrs_dead_letters_destroy(dl);
     return NULL;
   }

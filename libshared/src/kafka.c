@@ -8,10 +8,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the callbacks of one client need (see kafka.h): the configuration's
+ * opaque, freed by librdkafka's on_conf_destroy interceptor, which runs when
+ * the configuration is destroyed or, once a client took it over, after the
+ * client's last log line in rd_kafka_destroy. */
+typedef struct {
+  cqrs_log_t log;
+  cqrs_kafka_rebalance_cb *rebalance_cb;
+  cqrs_kafka_delivery_cb *delivery_cb;
+  void *cb_ctx;
+} client_ctx_t;
+
+static rd_kafka_resp_err_t free_ctx_cb(void *ic_opaque) {
+  free(ic_opaque);
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  const cqrs_log_t *log = rd_kafka_opaque(rk);
+  const client_ctx_t *ctx = rd_kafka_opaque(rk);
   cqrs_log_level_t l = level <= 3 ? CQRS_LOG_ERROR : level <= 5 ? CQRS_LOG_WARN : level == 6 ? CQRS_LOG_INFO : CQRS_LOG_DEBUG;
-  cqrs_log(log, l, buf, "component", "librdkafka", "facility", fac, NULL);
+  cqrs_log(&ctx->log, l, buf, "component", "librdkafka", "facility", fac, NULL);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  client_ctx_t *ctx = opaque;
+  ctx->rebalance_cb(rk, err, parts, ctx->cb_ctx);
+}
+
+static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  client_ctx_t *ctx = opaque;
+  ctx->delivery_cb(rk, m, ctx->cb_ctx);
 }
 
 static bool set(rd_kafka_conf_t *conf, const char *k, const char *v, cqrs_error_t *err) {
@@ -21,24 +48,40 @@ static bool set(rd_kafka_conf_t *conf, const char *k, const char *v, cqrs_error_
   return false;
 }
 
-rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
-                                     cqrs_error_t *err, ...) {
+/* The configuration of cqrs_kafka_conf_new: first the pairs of ap, then the
+ * pairs of extra (NULL-terminated, may be NULL), then the operator's. */
+static rd_kafka_conf_t *conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log, client_ctx_t **ctx_out,
+                                 const char *const *first, va_list ap, cqrs_error_t *err) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_opaque(conf, (void *)log);
+  client_ctx_t *ctx = calloc(1, sizeof *ctx);
+  if (!ctx || rd_kafka_conf_interceptor_add_on_conf_destroy(conf, "cqrs", free_ctx_cb, ctx)) {
+    free(ctx);
+    rd_kafka_conf_destroy(conf);
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot attach the client context to a Kafka configuration");
+    return NULL;
+  }
+  ctx->log = *log;
+  rd_kafka_conf_set_opaque(conf, ctx);
   rd_kafka_conf_set_log_cb(conf, log_cb);
   bool ok = set(conf, "bootstrap.servers", cfg->kafka_brokers, err);
-  va_list ap;
-  va_start(ap, err);
-  for (const char *k; ok && (k = va_arg(ap, const char *)) != NULL;)
-    ok = set(conf, k, va_arg(ap, const char *), err);
-  va_end(ap);
+  for (size_t i = 0; ok && first && first[i]; i += 2) ok = set(conf, first[i], first[i + 1], err);
+  for (const char *k; ok && (k = va_arg(ap, const char *)) != NULL;) ok = set(conf, k, va_arg(ap, const char *), err);
   /* Last, so an operator's KAFKA_* setting wins over our defaults. */
   for (size_t i = 0; ok && i < cfg->n_kafka_props; i++)
     ok = set(conf, cfg->kafka_props[i].key, cfg->kafka_props[i].value, err);
   if (!ok) {
-    rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_destroy(conf); /* frees ctx */
     return NULL;
   }
+  if (ctx_out) *ctx_out = ctx;
+  return conf;
+}
+
+rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err, ...) {
+  va_list ap;
+  va_start(ap, err);
+  rd_kafka_conf_t *conf = conf_new(cfg, log, NULL, NULL, ap, err);
+  va_end(ap);
   return conf;
 }
 
@@ -56,6 +99,46 @@ rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_err
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot create Kafka client: %s", errstr);
   }
   return rk;
+}
+
+rd_kafka_t *cqrs_kafka_consumer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *group_suffix,
+                                    cqrs_kafka_rebalance_cb *rebalance, void *cb_ctx, cqrs_error_t *err, ...) {
+  char *group = cqrs_config_topic(cfg, group_suffix); /* the same prefix as the topics */
+  if (!group) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory naming a consumer group");
+    return NULL;
+  }
+  const char *const defaults[] = {"group.id", group, "isolation.level", "read_committed",
+                                  "enable.auto.commit", "false", NULL};
+  client_ctx_t *ctx = NULL;
+  va_list ap;
+  va_start(ap, err);
+  rd_kafka_conf_t *conf = conf_new(cfg, log, &ctx, defaults, ap, err);
+  va_end(ap);
+  free(group);
+  if (!conf) return NULL;
+  if (rebalance) {
+    ctx->rebalance_cb = rebalance;
+    ctx->cb_ctx = cb_ctx;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+  }
+  return cqrs_kafka_new(RD_KAFKA_CONSUMER, conf, err);
+}
+
+rd_kafka_t *cqrs_kafka_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
+                                    cqrs_kafka_delivery_cb *delivery, void *cb_ctx, cqrs_error_t *err, ...) {
+  client_ctx_t *ctx = NULL;
+  va_list ap;
+  va_start(ap, err);
+  rd_kafka_conf_t *conf = conf_new(cfg, log, &ctx, NULL, ap, err);
+  va_end(ap);
+  if (!conf) return NULL;
+  if (delivery) {
+    ctx->delivery_cb = delivery;
+    ctx->cb_ctx = cb_ctx;
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
+  }
+  return cqrs_kafka_new(RD_KAFKA_PRODUCER, conf, err);
 }
 
 int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, cqrs_error_t *err) {

@@ -19,18 +19,59 @@
 #define CQRS_TOPIC_RESULTS "command-results"
 #define CQRS_TOPIC_DLQ "events.dlq"
 
+/* What a client's callbacks are given.
+ * Every client made here has a small context that this module owns: a copy of
+ * the log (librdkafka's own log lines go there as JSON lines) and the caller's
+ * callbacks with their ctx. It is the configuration's opaque, so callers never
+ * call rd_kafka_conf_set_opaque, rd_kafka_opaque or rd_kafka_conf_dup on what
+ * these functions return: a callback that needs the caller's state takes it as
+ * ctx below. The context is freed with the configuration (rd_kafka_conf_destroy)
+ * or with the client made from it (rd_kafka_destroy), so there is nothing else
+ * to free. */
+
+/* Called on the thread that polls the consumer (rd_kafka_consumer_poll), like
+ * librdkafka's rebalance_cb, with ctx as given to cqrs_kafka_consumer_new. It
+ * must assign or unassign as librdkafka's rebalance_cb does. */
+typedef void cqrs_kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t *parts, void *ctx);
+
+/* Called once per produced record on the thread that calls rd_kafka_poll /
+ * rd_kafka_flush, like librdkafka's dr_msg_cb, with ctx as given to
+ * cqrs_kafka_producer_new. m->_private is the record's own opaque. */
+typedef void cqrs_kafka_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx);
+
 /* A new librdkafka configuration with bootstrap.servers, the given
  * "name", "value" pairs (NULL-terminated), then every KAFKA_* property (so an
- * operator can override our defaults), logs routed to log as JSON lines. NULL with err naming the bad
- * property. The caller owns the result (rd_kafka_new takes it over).
- * The client's opaque is log; a caller that replaces it (for a rebalance
- * callback) must point it at a struct that begins with a cqrs_log_t. */
+ * operator can override our defaults), logs routed to a copy of log (log is
+ * only read here). NULL with err (field: the property) naming the bad property.
+ * The caller owns the result: pass it to cqrs_kafka_new (which takes it over)
+ * or rd_kafka_conf_destroy it. */
 rd_kafka_conf_t *cqrs_kafka_conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                      cqrs_error_t *err, ...) __attribute__((sentinel));
 
 /* Creates a client of the given type from conf (taken over, also on failure).
  * Producers get the murmur2_random partitioner. */
 rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_error_t *err);
+
+/* A consumer in group TOPIC_PREFIX + group_suffix, reading committed records
+ * only (isolation.level=read_committed), committing nothing by itself
+ * (enable.auto.commit=false; offsets go in a transaction, or by hand), with
+ * the extra "name", "value" pairs (NULL-terminated) applied after those and
+ * the KAFKA_* properties last. rebalance_cb may be NULL (librdkafka assigns
+ * what the group gives); ctx is borrowed and handed to it. Not yet subscribed
+ * or assigned. NULL with err on a bad property or when librdkafka refuses.
+ * The caller destroys it with rd_kafka_consumer_close + rd_kafka_destroy. */
+rd_kafka_t *cqrs_kafka_consumer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *group_suffix,
+                                    cqrs_kafka_rebalance_cb *rebalance_cb, void *ctx, cqrs_error_t *err, ...)
+    __attribute__((sentinel));
+
+/* A producer (murmur2_random partitioner) with the "name", "value" pairs
+ * (NULL-terminated) and the KAFKA_* properties last. delivery_cb may be NULL
+ * (no delivery reports); ctx is borrowed and handed to it. NULL with err.
+ * The caller destroys it with rd_kafka_destroy (after rd_kafka_flush). */
+rd_kafka_t *cqrs_kafka_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
+                                    cqrs_kafka_delivery_cb *delivery_cb, void *ctx, cqrs_error_t *err, ...)
+    __attribute__((sentinel));
 
 /* Creates the project's topics when missing (partitions and replication from
  * cfg; aggregate-state compacted; events and events.dlq kept forever;
