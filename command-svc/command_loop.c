@@ -8,7 +8,6 @@
 #include "cqrs/util.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@ struct cqrs_command_loop {
   pthread_t thread;
   bool started;
   atomic_bool stop;
+  cqrs_error_t fatal; /* written once by the loop thread before failed turns true */
   atomic_bool failed;
   atomic_bool joined; /* a first assignment arrived: the group knows us */
 };
@@ -44,13 +44,19 @@ static int32_t partition_of(const char *key, void *ctx) {
                                          NULL, NULL);
 }
 
+/* A fatal error (fenced, unknown transaction state, restore failed): the loop
+ * thread records it and returns; main sees it through
+ * cqrs_command_loop_failed, stops the service and exits 1. Loop thread only. */
 static void fail(cqrs_command_loop_t *loop, const char *what, const char *why) {
+  if (atomic_load(&loop->failed)) return; /* the first error is the one to report */
   cqrs_log_error(loop->log, "fatal Kafka error: exiting so the orchestrator restarts us", "during", what,
                  "error", why, NULL);
+  cqrs_error_set(&loop->fatal, CQRS_ERR_FATAL, NULL, "%s: %s", what, why);
   atomic_store(&loop->failed, true);
-  atomic_store(&loop->stop, true);
-  kill(getpid(), SIGTERM);
 }
+
+/* False once the loop must end: asked to stop, or failed. */
+static bool running(cqrs_command_loop_t *loop) { return !atomic_load(&loop->stop) && !atomic_load(&loop->failed); }
 
 /* ---- rebalancing: restore on assign, drop on revoke ---- */
 
@@ -266,14 +272,14 @@ static void *loop_main(void *arg) {
   cqrs_command_loop_t *loop = arg;
   rd_kafka_message_t *msgs[BATCH_MAX];
   int backoff_ms = 0;
-  while (!atomic_load(&loop->stop)) {
+  while (running(loop)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 100, loop->log);
     if (n == 0) continue;
     bool ok = run_batch(loop, msgs, n);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
     if (ok) {
       backoff_ms = 0;
-    } else if (!atomic_load(&loop->stop)) {
+    } else if (running(loop)) {
       backoff_ms = backoff_ms ? (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2) : 100;
       usleep((useconds_t)backoff_ms * 1000);
     }
@@ -337,11 +343,15 @@ void cqrs_command_loop_stop(cqrs_command_loop_t *loop) {
   rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
 }
 
-bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop) { return atomic_load(&loop->failed); }
+bool cqrs_command_loop_failed(cqrs_command_loop_t *loop, cqrs_error_t *err) {
+  if (!atomic_load(&loop->failed)) return false;
+  if (err) *err = loop->fatal;
+  return true;
+}
 
 bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err) {
   if (atomic_load(&loop->failed)) {
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the command loop failed");
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the command loop failed: %s", loop->fatal.message);
     return false;
   }
   if (!atomic_load(&loop->joined)) {

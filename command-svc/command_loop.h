@@ -24,16 +24,19 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                                            cqrs_metrics_t *metrics, const char *instance_id,
                                            cqrs_error_t *err);
 
-/* Starts the loop thread. */
+/* Starts the loop thread. False with err when it cannot be started. */
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err);
 
 /* Finishes the batch in hand (commits or aborts it), leaves the group, joins
  * the thread. Safe to call twice. */
 void cqrs_command_loop_stop(cqrs_command_loop_t *loop);
 
-/* True when the loop hit a fatal Kafka error (it has then sent SIGTERM to the
- * process so main stops and exits non-zero). */
-bool cqrs_command_loop_failed(const cqrs_command_loop_t *loop);
+/* True when the loop hit a fatal error (fenced by a newer member of the
+ * group, a transaction in an unknown state, a failed restore): it logged it,
+ * put it in err (may be NULL) and its thread ended; nothing more is appended.
+ * The process must then stop and exit non-zero so it is restarted clean (main
+ * watches this through cqrs_service_set_failed). Any thread. */
+bool cqrs_command_loop_failed(cqrs_command_loop_t *loop, cqrs_error_t *err);
 
 /* True once the loop joined its consumer group, while Kafka answers and the
  * loop has not failed. */

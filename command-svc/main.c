@@ -12,6 +12,8 @@ extern char **environ;
 
 static bool ready_cb(void *ctx, cqrs_error_t *err) { return cqrs_command_loop_ready(ctx, err); }
 
+static bool failed_cb(void *ctx, cqrs_error_t *err) { return cqrs_command_loop_failed(ctx, err); }
+
 int main(void) {
   cqrs_service_t svc;
   cqrs_error_t err = {0};
@@ -32,9 +34,11 @@ int main(void) {
     goto done;
   }
   cqrs_service_set_ready(&svc, ready_cb, loop);
+  /* A fatal error in the command loop ends the wait like SIGTERM: stop
+   * cleanly, exit 1, and let the orchestrator start a fresh instance. */
+  cqrs_service_set_failed(&svc, failed_cb, loop);
   if (!cqrs_service_start(&svc, &err)) goto done;
-  cqrs_service_wait(&svc);
-  rc = cqrs_command_loop_failed(loop) ? 1 : 0;
+  rc = cqrs_service_wait(&svc) ? 0 : 1;
 done:
   /* Order: stop taking requests, then finish the batch in hand, then flush. */
   cqrs_http_server_stop(svc.http);

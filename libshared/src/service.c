@@ -98,6 +98,11 @@ void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx) {
   svc->ready_ctx = ctx;
 }
 
+void cqrs_service_set_failed(cqrs_service_t *svc, cqrs_failed_cb cb, void *ctx) {
+  svc->failed = cb;
+  svc->failed_ctx = ctx;
+}
+
 void cqrs_service_set_openapi(cqrs_service_t *svc, const char *json, size_t len) {
   svc->openapi = json;
   svc->openapi_len = len;
@@ -133,21 +138,33 @@ static void *grace_main(void *arg) {
   return NULL;
 }
 
-void cqrs_service_wait(cqrs_service_t *svc) {
+bool cqrs_service_wait(cqrs_service_t *svc) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  /* Signals stay blocked (cqrs_service_init): take them here, and between
+   * them ask the failure check. */
+  const struct timespec tick = {0, 100 * 1000000L};
+  cqrs_error_t err = {0};
+  int sig = -1;
+  bool failed = false;
+  while (sig != SIGTERM && sig != SIGINT && !failed) {
+    sig = sigtimedwait(&set, NULL, svc->failed ? &tick : NULL);
+    failed = sig < 0 && svc->failed && svc->failed(svc->failed_ctx, &err);
+  }
   char ms[16];
   snprintf(ms, sizeof ms, "%d", svc->cfg.shutdown_grace_ms);
-  cqrs_log_info(&svc->log, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "graceMs", ms, NULL);
+  if (failed)
+    cqrs_log_error(&svc->log, "stopping after a fatal error", "error", err.message, "graceMs", ms, NULL);
+  else
+    cqrs_log_info(&svc->log, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "graceMs", ms, NULL);
   static grace_t g; /* lives until exit: the watchdog may outlive cleanup */
   g.log = svc->log;
   g.grace_ms = svc->cfg.shutdown_grace_ms;
   pthread_t t;
   if (pthread_create(&t, NULL, grace_main, &g) == 0) pthread_detach(t);
+  return !failed;
 }
 
 void cqrs_service_cleanup(cqrs_service_t *svc) {

@@ -15,6 +15,10 @@
 /* /readyz asks this: true when the service's Kafka and Mongo connections work. */
 typedef bool (*cqrs_ready_cb)(void *ctx, cqrs_error_t *err);
 
+/* cqrs_service_wait asks this: true (with err saying what) when a part of the
+ * service failed for good and the process must stop and exit non-zero. */
+typedef bool (*cqrs_failed_cb)(void *ctx, cqrs_error_t *err);
+
 typedef struct {
   const char *name;
   cqrs_config_t cfg;
@@ -23,6 +27,8 @@ typedef struct {
   cqrs_http_server_t *http;
   cqrs_ready_cb ready;
   void *ready_ctx;
+  cqrs_failed_cb failed;
+  void *failed_ctx;
   int64_t started_ms;
   const char *openapi; /* borrowed; NULL: GET /openapi.json answers 404 */
   size_t openapi_len;
@@ -38,6 +44,10 @@ bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_p
 /* Sets the readiness check (before start). */
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
 
+/* Makes cqrs_service_wait also return when cb reports a failure; it is asked
+ * every 100 ms from the waiting thread. Set before waiting. */
+void cqrs_service_set_failed(cqrs_service_t *svc, cqrs_failed_cb cb, void *ctx);
+
 /* Makes GET /openapi.json answer json (len bytes, borrowed: it must outlive
  * the service; it is not copied). Until then that route answers 404. Call
  * before start. */
@@ -51,9 +61,11 @@ extern const size_t cqrs_openapi_json_len;
 /* Starts serving HTTP and logs where. */
 bool cqrs_service_start(cqrs_service_t *svc, cqrs_error_t *err);
 
-/* Blocks until SIGTERM or SIGINT and logs it, then arms a watchdog: if the
- * process has not exited SHUTDOWN_GRACE_MS later, it logs that and exits 1. */
-void cqrs_service_wait(cqrs_service_t *svc);
+/* Blocks until SIGTERM or SIGINT, or until the failure check (if set) reports
+ * a failure, and logs which; then arms a watchdog: if the process has not
+ * exited SHUTDOWN_GRACE_MS later, it logs that and exits 1. Returns true on a
+ * signal, false on a failure (the caller then exits non-zero). */
+bool cqrs_service_wait(cqrs_service_t *svc);
 
 /* Stops HTTP and frees everything. Safe on a zeroed or half-initialised svc. */
 void cqrs_service_cleanup(cqrs_service_t *svc);
