@@ -6,8 +6,8 @@
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +30,7 @@ struct cqrs_command_loop {
   char *t_commands, *t_events, *t_state, *t_results;
   int32_t n_partitions;
   cqrs_aggregate_store_t *store;
-  pthread_t thread;
-  bool started;
-  atomic_bool stop;
+  cqrs_worker_t worker;
   cqrs_error_t fatal; /* written once by the loop thread before failed turns true */
   atomic_bool failed;
   atomic_bool joined; /* a first assignment arrived: the group knows us */
@@ -56,7 +54,9 @@ static void fail(cqrs_command_loop_t *loop, const char *what, const char *why) {
 }
 
 /* False once the loop must end: asked to stop, or failed. */
-static bool running(cqrs_command_loop_t *loop) { return !atomic_load(&loop->stop) && !atomic_load(&loop->failed); }
+static bool running(cqrs_command_loop_t *loop) {
+  return !cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->failed);
+}
 
 /* ---- rebalancing: restore on assign, drop on revoke ---- */
 
@@ -327,19 +327,11 @@ fail:
 
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err) {
   if (!cqrs_kafka_subscribe(loop->consumer, loop->t_commands, err)) return false;
-  if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the command loop thread");
-    return false;
-  }
-  loop->started = true;
-  return true;
+  return cqrs_worker_start(&loop->worker, "command-loop", loop_main, loop, err);
 }
 
 void cqrs_command_loop_stop(cqrs_command_loop_t *loop) {
-  if (!loop || !loop->started) return;
-  atomic_store(&loop->stop, true);
-  pthread_join(loop->thread, NULL);
-  loop->started = false;
+  if (!loop || !cqrs_worker_stop(&loop->worker)) return;
   rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
 }
 

@@ -7,9 +7,9 @@
 #include "cqrs/map.h"
 #include "cqrs/result.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +29,7 @@ struct cqrs_ingress {
   char *t_commands, *t_results;
   pthread_mutex_t lock; /* guards pending */
   cqrs_map_t *pending;  /* commandId -> waiting_t */
-  pthread_t thread;
-  bool started;
-  atomic_bool stop;
+  cqrs_worker_t results_reader;
   char timeout_json[256];
 };
 
@@ -169,7 +167,7 @@ static bool assign_results(cqrs_ingress_t *ing, cqrs_error_t *err) {
 
 static void *results_main(void *arg) {
   cqrs_ingress_t *ing = arg;
-  while (!atomic_load(&ing->stop)) {
+  while (!cqrs_worker_stopping(&ing->results_reader)) {
     rd_kafka_poll(ing->producer, 0); /* delivery reports */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(ing->results, 50);
     if (!m) continue;
@@ -219,20 +217,12 @@ fail:
 }
 
 bool cqrs_ingress_start(cqrs_ingress_t *ing, cqrs_error_t *err) {
-  if (!assign_results(ing, err)) return false;
-  if (pthread_create(&ing->thread, NULL, results_main, ing) != 0) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the results thread");
-    return false;
-  }
-  ing->started = true;
-  return true;
+  return assign_results(ing, err) &&
+         cqrs_worker_start(&ing->results_reader, "command-results", results_main, ing, err);
 }
 
 void cqrs_ingress_stop(cqrs_ingress_t *ing) {
-  if (!ing || !ing->started) return;
-  atomic_store(&ing->stop, true);
-  pthread_join(ing->thread, NULL);
-  ing->started = false;
+  if (!ing || !cqrs_worker_stop(&ing->results_reader)) return;
   rd_kafka_flush(ing->producer, 5000);
 }
 
