@@ -9,8 +9,8 @@
 
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +31,7 @@ struct cqrs_apply_loop {
   cqrs_dead_letters_t *dead_letters;
   char *t_events;
   char labels[96]; /* projection="..." */
-  pthread_t thread;
-  bool started;
-  atomic_bool stop;
+  cqrs_worker_t worker;
   atomic_bool halted;
   atomic_uint_least64_t applied, poisoned;
   atomic_int_least64_t lag;
@@ -101,7 +99,7 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
   cqrs_store_writer_t sw = {.pool = loop->pool, .db = loop->cfg->mongo_db, .bulk_max = loop->cfg->mongo_bulk_max,
                             .concurrency = loop->cfg->mongo_write_concurrency, .log = loop->log,
                             .metrics = loop->opts.target ? NULL : loop->metrics, .labels = loop->labels,
-                            .name = loop->proj->name, .stop = &loop->stop, .refused = refused, .ctx = &rc};
+                            .name = loop->proj->name, .owner = &loop->worker, .refused = refused, .ctx = &rc};
   char name[CQRS_COLLECTION_NAME_MAX];
   target_collection(loop, name);
   cqrs_write_outcome_t o = cqrs_store_write(&sw, name, w, n);
@@ -184,7 +182,7 @@ static void *loop_main(void *arg) {
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
   pending_t *p = calloc(BATCH_MAX, sizeof *p);
   int64_t next_lag = 0;
-  while (!atomic_load(&loop->stop) && !atomic_load(&loop->halted)) {
+  while (!cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->halted)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
     if (n) run_batch(loop, msgs, n, p);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
@@ -267,20 +265,11 @@ bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   } else if (!cqrs_kafka_subscribe(loop->consumer, loop->t_events, err)) {
     return false;
   }
-  if (pthread_create(&loop->thread, NULL, loop_main, loop) != 0) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the apply loop thread");
-    return false;
-  }
-  loop->started = true;
-  return true;
+  return cqrs_worker_start(&loop->worker, "apply-loop", loop_main, loop, err);
 }
 
 void cqrs_apply_loop_stop(cqrs_apply_loop_t *loop) {
-  if (!loop || !loop->started) return;
-  atomic_store(&loop->stop, true);
-  pthread_join(loop->thread, NULL);
-  loop->started = false;
-  rd_kafka_consumer_close(loop->consumer);
+  if (loop && cqrs_worker_stop(&loop->worker)) rd_kafka_consumer_close(loop->consumer);
 }
 
 void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *out) {

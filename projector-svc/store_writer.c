@@ -38,13 +38,13 @@ static void set_outcome(job_t *job, cqrs_write_outcome_t o) {
   }
 }
 
-/* Sleeps ms in short naps; false when stop was set meanwhile. */
+/* Sleeps ms in short naps; false when the owner is stopping. */
 static bool nap(const job_t *job, int ms) {
   for (int slept = 0; slept < ms; slept += 50) {
-    if (atomic_load(job->sw->stop)) return false;
+    if (cqrs_worker_stopping(job->sw->owner)) return false;
     usleep(50 * 1000);
   }
-  return !atomic_load(job->sw->stop);
+  return !cqrs_worker_stopping(job->sw->owner);
 }
 
 static const cqrs_write_t *item(const job_t *job, size_t i) {

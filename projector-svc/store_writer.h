@@ -10,9 +10,9 @@
  *
  * Failures: while the store is unreachable, each command is retried with
  * backoff (100 ms doubling to 5 s; a log line and store_write_retries_total
- * per retry) until it answers or stop is set. A command the store refuses is
- * retried write by write; a write it keeps refusing is poison: refused() says
- * whether to go on. Everything is idempotent (version guards), so a retry
+ * per retry) until it answers or the owner is stopping. A command the store
+ * refuses is retried write by write; a write it keeps refusing is poison:
+ * refused() says whether to go on. Everything is idempotent (version guards), so a retry
  * after a partial command changes nothing that was already written. */
 #ifndef CQRS_STORE_WRITER_H
 #define CQRS_STORE_WRITER_H
@@ -22,13 +22,14 @@
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
 
+#include "cqrs/worker.h"
+
 #include <mongoc/mongoc.h>
-#include <stdatomic.h>
 
 typedef enum {
   CQRS_WRITE_DONE,     /* every write is in the store (or was poison and refused() said go on) */
   CQRS_WRITE_HALTED,   /* refused() said halt; nothing of the batch may be committed */
-  CQRS_WRITE_STOPPING, /* stop was set while retrying */
+  CQRS_WRITE_STOPPING, /* the owner stopped while retrying */
 } cqrs_write_outcome_t;
 
 typedef struct {
@@ -40,7 +41,7 @@ typedef struct {
   cqrs_metrics_t *metrics;    /* borrowed; NULL: no metrics (a rebuild) */
   const char *labels;         /* borrowed metric labels, e.g. projection="users" */
   const char *name;           /* borrowed: the projection, for log lines */
-  atomic_bool *stop;          /* borrowed: when set, retries give up */
+  cqrs_worker_t *owner;       /* borrowed: the thread writing; once it is stopping, retries give up */
   /* A write the store refused WRITE_RETRIES times: i indexes the batch's
    * writes. Returns false to halt. Called from writer threads. */
   bool (*refused)(void *ctx, size_t i, const char *error);
