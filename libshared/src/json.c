@@ -45,11 +45,39 @@ static void put(buf_t *b, const char *s, size_t n) {
 static void put_c(buf_t *b, char c) { put(b, &c, 1); }
 static void put_s(buf_t *b, const char *s) { put(b, s, strlen(s)); }
 
+/* The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n, size_t i) {
+  unsigned char c = s[i];
+  size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (len == 0 || c > 0xf4 || i + len > n) return 0;
+  for (size_t k = 1; k < len; k++)
+    if ((s[i + k] & 0xc0) != 0x80) return 0;
+  unsigned char d = s[i + 1];
+  if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) || (c == 0xf4 && d > 0x8f))
+    return 0;
+  return len;
+}
+
+/* s[0..n) as the inside of a JSON string. Bytes that are not well-formed
+ * UTF-8 (say, a Kafka key logged as it came) become U+FFFD, so the output is
+ * always valid JSON. */
 static void put_escaped(buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t run = 0; /* bytes copied as they are, in one go */
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
+    if (c >= 0x80) {
+      size_t len = utf8_len((const unsigned char *)s, n, i);
+      if (len) {
+        i += len - 1;
+        continue;
+      }
+      put(b, s + run, i - run);
+      run = i + 1;
+      put_s(b, "\\ufffd");
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     put(b, s + run, i - run);
     run = i + 1;

@@ -71,6 +71,28 @@ Test(json, append_string_escapes) {
   bson_string_free(s, true);
 }
 
+/* Bytes that are not UTF-8 (a raw Kafka key in a log line) never make the
+ * output invalid JSON: each bad byte becomes U+FFFD; good sequences stay. */
+Test(json, append_string_replaces_bytes_that_are_not_utf8) {
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+      {"a\xff" "b", "\"a\\ufffdb\""},                 /* a byte that never starts a sequence */
+      {"\xc3", "\"\\ufffd\""},                      /* a sequence cut short at the end */
+      {"\xc3(x", "\"\\ufffd(x\""},                  /* a lead byte without its continuation */
+      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},          /* an overlong '/' */
+      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* a UTF-16 surrogate */
+      {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* past U+10FFFF */
+      {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""}, /* e-acute, euro, emoji */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bson_string_t *s = bson_string_new(NULL);
+    cqrs_json_append_string(s, cases[i].in);
+    cr_assert_str_eq(s->str, cases[i].want, "case %zu", i);
+    bson_string_free(s, true);
+  }
+}
+
 Test(json, string_ok_and_borrowed) {
   load("{\"name\": \"Ann\"}");
   const char *s = NULL;
