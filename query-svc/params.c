@@ -2,6 +2,8 @@
  * at most a handful, so lookups scan). */
 #include "params.h"
 
+#include "cqrs/json.h"
+
 #include "cursor.h"
 
 #include <bson/bson.h>
@@ -65,12 +67,7 @@ bool cqrs_params_string(const cqrs_params_t *p, const char *name, bool required,
     cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s is not valid UTF-8", name);
     return false;
   }
-  size_t chars = 0;
-  for (const char *c = s; *c; c = bson_utf8_next_char(c)) chars++;
-  if (max_len && chars > max_len) {
-    cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s is longer than %zu characters", name, max_len);
-    return false;
-  }
+  if (!cqrs_json_check_length(s, max_len, name, err)) return false;
   *out = s;
   return true;
 }

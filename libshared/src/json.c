@@ -208,14 +208,18 @@ bool cqrs_json_get_string(const bson_t *doc, const char *key, const char *field,
     cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must not contain NUL characters", field);
     return false;
   }
-  size_t chars = 0;
-  for (const char *c = s; *c; c = bson_utf8_next_char(c)) chars++;
-  if (max_len && chars > max_len) {
-    cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s is longer than %zu characters", field, max_len);
-    return false;
-  }
+  if (!cqrs_json_check_length(s, max_len, field, err)) return false;
   *out = s;
   return true;
+}
+
+bool cqrs_json_check_length(const char *s, size_t max_len, const char *field, cqrs_error_t *err) {
+  if (!max_len) return true;
+  size_t chars = 0;
+  for (const char *c = s; *c && chars <= max_len; c = bson_utf8_next_char(c)) chars++;
+  if (chars <= max_len) return true;
+  cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s is longer than %zu characters", field, max_len);
+  return false;
 }
 
 bool cqrs_json_get_int64(const bson_t *doc, const char *key, const char *field, bool required,

@@ -18,6 +18,10 @@ char *cqrs_json_write(const bson_t *doc, size_t *len);
 /* Appends s to out as a quoted, escaped JSON string. */
 void cqrs_json_append_string(bson_string_t *out, const char *s);
 
+/* Checks that the UTF-8 text s has at most max_len characters (code points;
+ * 0: no limit). False with a CQRS_ERR_INVALID err naming field otherwise. */
+bool cqrs_json_check_length(const char *s, size_t max_len, const char *field, cqrs_error_t *err);
+
 /* Reads the string member key of doc into *out (borrowed from doc, valid while
  * doc lives). An absent or null member gives *out = NULL, which is an error
  * only when required. A member that is not a string, is empty while required,
