@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -283,8 +284,10 @@ typedef struct {
   double tx_sum, tx_count, timeouts, polls, applied, waits_fresh, waits_stale;
 } counters_t;
 
+/* A service whose /metrics did not answer leaves its fields NAN ("nan" in
+ * the result line). */
 static counters_t counters(const visible_t *v) {
-  counters_t c = {0};
+  counters_t c = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
   char *m = metrics_get(v->cmd_port);
   if (m) {
     c.tx_sum = metric_sum(m, "transaction_duration_seconds_sum", NULL);
@@ -365,11 +368,12 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
          "read_non200=%ld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f ack_p50_ms=%.1f ack_p99_ms=%.1f after_ack_p50_ms=%.1f "
          "after_ack_p99_ms=%.1f send_lag_max_ms=%.1f "
          "workers=%d elapsed_s=%.1f tx=%.0f tx_mean_ms=%.1f cmd_timeouts=%.0f proj_lag_max=%.0f applied=%.0f "
-         "waiters_max=%.0f wait_polls=%.0f\n",
+         "waiters_max=%.0f wait_polls=%.0f waits_fresh=%.0f waits_stale=%.0f\n",
          rate, seconds, v->total, na, nv, atomic_load(&v->stale), atomic_load(&v->read_no_answer),
          atomic_load(&v->read_status), vp50, vp99, vmax, ap50, ap99, wp50, wp99, lmax, started, secs, txn,
          txn > 0 ? (after.tx_sum - before.tx_sum) / txn * 1000.0 : -1, after.timeouts - before.timeouts, v->lag_max,
-         after.applied - before.applied, v->waiters_max, after.polls - before.polls);
+         after.applied - before.applied, v->waiters_max, after.polls - before.polls,
+         after.waits_fresh - before.waits_fresh, after.waits_stale - before.waits_stale);
   bool all = (long)nv == v->total;
   free(s);
   free(v->ack_us), free(v->vis_us), free(v->lag_us);
