@@ -6,6 +6,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Why: libbson keeps every member of {"a":1,"a":2} and our readers take the
+ * first, while another parser (a gateway's) may take the last; such a body is
+ * refused rather than read one way here and another way there. Checks every
+ * object in doc (path: where doc sits, dotted, for the error); sorting the
+ * keys keeps a body of many members O(n log n). */
+static bool unique_keys(const bson_t *doc, char *path, size_t size, cqrs_error_t *err) {
+  bson_iter_t it;
+  size_t n = 0, cap = 0;
+  const char **keys = NULL;
+  bool ok = true;
+  size_t plen = strlen(path);
+  if (!bson_iter_init(&it, doc)) return true;
+  while (ok && bson_iter_next(&it)) {
+    if (n == cap) keys = bson_realloc(keys, (cap = cap ? cap * 2 : 16) * sizeof *keys);
+    keys[n++] = bson_iter_key(&it);
+    if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
+      bson_t child;
+      const uint8_t *data;
+      uint32_t len;
+      if (BSON_ITER_HOLDS_ARRAY(&it))
+        bson_iter_array(&it, &len, &data);
+      else
+        bson_iter_document(&it, &len, &data);
+      snprintf(path + plen, size - plen, "%s%s", plen ? "." : "", bson_iter_key(&it));
+      ok = !bson_init_static(&child, data, len) || unique_keys(&child, path, size, err);
+      if (ok) path[plen] = '\0';
+    }
+  }
+  if (ok && n > 1) {
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (size_t i = 1; i < n && ok; i++) {
+      if (strcmp(keys[i - 1], keys[i]) != 0) continue;
+      snprintf(path + plen, size - plen, "%s%s", plen ? "." : "", keys[i]);
+      cqrs_error_set(err, CQRS_ERR_INVALID, path, "duplicate key \"%.64s\" in the JSON body", path);
+      ok = false;
+    }
+  }
+  bson_free(keys);
+  return ok;
+}
+
 bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err) {
   size_t i = 0;
   while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) i++;
@@ -16,7 +59,15 @@ bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err) {
   }
   bson_error_t berr;
   bson_t *doc = bson_new_from_json((const uint8_t *)buf, (ssize_t)len, &berr);
-  if (!doc) cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "body is not valid JSON: %s", berr.message);
+  if (!doc) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "body is not valid JSON: %s", berr.message);
+    return NULL;
+  }
+  char path[256] = "";
+  if (!unique_keys(doc, path, sizeof path, err)) {
+    bson_destroy(doc);
+    return NULL;
+  }
   return doc;
 }
 

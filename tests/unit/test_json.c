@@ -41,6 +41,26 @@ Test(json, parse_refuses_non_objects) {
   cr_assert_null(cqrs_json_parse("[]", 2, NULL), "err may be NULL");
 }
 
+Test(json, parse_refuses_duplicate_keys_at_any_depth) {
+  static const struct {
+    const char *json, *field;
+  } cases[] = {
+      {"{\"commandType\":\"CreateUser\",\"commandType\":\"SuspendCustomer\"}", "commandType"},
+      {"{\"payload\":{\"email\":\"a@b.c\",\"name\":\"x\",\"email\":\"d@e.f\"}}", "payload.email"},
+      {"{\"items\":[{\"price\":1,\"price\":2}]}", "items.0.price"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cqrs_error_t e = {0};
+    bson_t *d = cqrs_json_parse(cases[i].json, strlen(cases[i].json), &e);
+    cr_assert_null(d, "accepted %s", cases[i].json);
+    cr_assert_eq(e.code, CQRS_ERR_INVALID);
+    cr_assert_str_eq(e.field, cases[i].field);
+    cr_assert(strstr(e.message, "duplicate key") && strstr(e.message, cases[i].field), "%s", e.message);
+  }
+  /* The same key in different objects is fine. */
+  load("{\"a\":{\"x\":1},\"b\":{\"x\":2},\"c\":[{\"x\":1},{\"x\":2}]}");
+}
+
 Test(json, parse_uses_len) {
   const char buf[] = "{\"a\":1}garbage";
   cqrs_error_t e = {0};

@@ -8,7 +8,9 @@
 #include <bson/bson.h>
 
 /* Parses buf as one JSON object. Returns a new document (bson_destroy) or NULL
- * with a CQRS_ERR_INVALID err when buf is not a JSON object. */
+ * with a CQRS_ERR_INVALID err when buf is not a JSON object, or when an object
+ * at any depth has a key twice (err's field: the dotted path of the key, e.g.
+ * "payload.email"). Every request body and every event is parsed here. */
 bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err);
 
 /* Writes doc as JSON (numbers as plain numbers). Returns a string to bson_free;
