@@ -116,6 +116,15 @@ static int bound_port(int fd) {
 
 static void dispatch_cb(struct evhttp_request *r, void *arg);
 
+/* Limits on the request head: a request line longer than LINE_MAX answers
+ * 414, header lines (name, ": ", value, CRLF) larger than HEADERS_MAX in all
+ * answer 431, both in JSON. evhttp's own bound (HEAD_HARD_MAX, request line
+ * and headers together) stays a backstop above them: past it evhttp refuses
+ * the request itself (413, its HTML page) before we see it. */
+#define LINE_MAX_BYTES 8192
+#define HEADERS_MAX_BYTES 32768
+#define HEAD_HARD_MAX (LINE_MAX_BYTES + HEADERS_MAX_BYTES + 16384)
+
 cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body, cqrs_error_t *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, once_init_threads);
@@ -132,9 +141,13 @@ cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body,
     /* evhttp's own limit answers 413 in HTML before we see the request; keep it
      * well above ours so clients get our JSON 413 for ordinary oversize bodies. */
     evhttp_set_max_body_size(l->http, (ev_ssize_t)(max_body * 4 + 65536));
-    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    /* Every method evhttp knows reaches dispatch_cb, which answers 405 (with
+     * Allow) or 404 in JSON; evhttp's own refusal is a 501 HTML page. */
+    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(l->http, dispatch_cb, l);
+    evhttp_set_max_headers_size(l->http, HEAD_HARD_MAX);
     int fd = listen_reuseport(srv->port, err);
     if (fd < 0 || !evhttp_accept_socket_with_handle(l->http, fd)) {
       if (fd >= 0) {
@@ -222,6 +235,9 @@ static const char *method_name(enum evhttp_cmd_type t) {
   case EVHTTP_REQ_PUT: return "PUT";
   case EVHTTP_REQ_DELETE: return "DELETE";
   case EVHTTP_REQ_PATCH: return "PATCH";
+  case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+  case EVHTTP_REQ_TRACE: return "TRACE";
+  case EVHTTP_REQ_CONNECT: return "CONNECT";
   default: return "OTHER";
   }
 }
@@ -258,6 +274,19 @@ static bool path_matches(const route_t *rt, const char *path) {
 
 static bool method_matches(const route_t *rt, const char *method) {
   return strcmp(rt->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
+}
+
+/* The methods the routes of path accept, as an Allow header value ("GET, HEAD"). */
+static void allowed_methods(const cqrs_http_server_t *srv, const char *path, char *out, size_t size) {
+  static const char *const order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", NULL};
+  size_t len = 0;
+  out[0] = '\0';
+  for (const char *const *m = order; *m; m++) {
+    bool ok = false;
+    for (size_t i = 0; i < srv->n_routes && !ok; i++)
+      ok = path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], *m);
+    if (ok && len + strlen(*m) + 3 < size) len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", *m);
+  }
 }
 
 static void req_free(cqrs_http_req_t *req) {
@@ -300,10 +329,30 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
     if (path_ok && method_matches(rt, method)) req->route = rt;
   }
   size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
-  if (!req->route) {
-    if (path_known)
-      send_error(r, 405, "method not allowed", NULL);
+  const char *uri_text = evhttp_request_get_uri(r);
+  size_t line_len = strlen(method) + 1 + (uri_text ? strlen(uri_text) : 0) + 9; /* " HTTP/1.1" */
+  size_t headers_len = 0;
+  for (struct evkeyval *h = evhttp_request_get_input_headers(r)->tqh_first; h; h = h->next.tqe_next)
+    headers_len += strlen(h->key) + 2 + strlen(h->value) + 2;
+  if (line_len > LINE_MAX_BYTES || headers_len > HEADERS_MAX_BYTES) {
+    char msg[96];
+    int status = line_len > LINE_MAX_BYTES ? 414 : 431;
+    if (status == 414)
+      snprintf(msg, sizeof msg, "the request line is longer than %d bytes", LINE_MAX_BYTES);
     else
+      snprintf(msg, sizeof msg, "the request headers are larger than %d bytes in all", HEADERS_MAX_BYTES);
+    evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
+    send_error(r, status, msg, NULL);
+    observe(srv, "", status, req->start_us);
+  } else if (!req->route) {
+    if (path_known) {
+      char allow[64];
+      allowed_methods(srv, req->path, allow, sizeof allow);
+      evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
+      char msg[128];
+      snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
+      send_error(r, 405, msg, NULL);
+    } else
       send_error(r, 404, "no such route", NULL);
     observe(srv, "", path_known ? 405 : 404, req->start_us);
   } else if (body_len > srv->max_body) {
