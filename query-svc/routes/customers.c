@@ -40,6 +40,26 @@ static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *c
   bson_destroy(&filter);
 }
 
+/* The seed query GetActiveCustomers means what it says: ACTIVE customers, with
+ * no further parameter; a status given with it must be ACTIVE. */
+static void active_customers(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+  const char *status = cqrs_params_get(p, "status");
+  if (status && strcmp(status, "ACTIVE") != 0) {
+    cqrs_error_t err = {0};
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "status",
+                   "GetActiveCustomers lists ACTIVE customers: status must be ACTIVE or absent");
+    cqrs_routes_reply_invalid(req, &err);
+    return;
+  }
+  cqrs_params_t *q = cqrs_params_new();
+  static const char *const copied[] = {"limit", "cursor", NULL};
+  for (const char *const *c = copied; *c; c++)
+    if (cqrs_params_get(p, *c)) cqrs_params_add(q, *c, cqrs_params_get(p, *c), NULL);
+  cqrs_params_add(q, "status", "ACTIVE", NULL);
+  customers_by_status(req, ctx, q);
+  cqrs_params_destroy(q);
+}
+
 /* A range on email rather than a regex: it uses the email index and needs no
  * escaping of the prefix. */
 static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
@@ -70,7 +90,7 @@ static const char *const LIST_PARAMS[] = {"status", "emailPrefix", "limit", "cur
 
 const cqrs_routes_query_t cqrs_routes_customer_queries[] = {
     {"GetCustomerById", GET_PARAMS, get_customer},
-    {"GetActiveCustomers", BY_STATUS_PARAMS, customers_by_status},
+    {"GetActiveCustomers", BY_STATUS_PARAMS, active_customers},
     {"SearchCustomersByEmail", BY_EMAIL_PARAMS, customers_by_email},
     {NULL, NULL, NULL},
 };
