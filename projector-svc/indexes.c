@@ -94,7 +94,11 @@ static bool pg_ok(PGconn *c, PGresult *r, const char *what, cqrs_error_t *err) {
   return false;
 }
 
-/* GIN indexes on the table FerretDB keeps db.collection in. */
+/* GIN indexes on the table FerretDB keeps db.collection in. fastupdate off:
+ * with PostgreSQL's default pending list, right after a bulk load every
+ * lookup read the whole list (find by _id at 100k documents: 7.9 ms before
+ * the list was merged, 0.1 ms after; BENCHMARKS.md), for a small cost on
+ * inserts. */
 static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
                        const cqrs_projection_t *proj, cqrs_error_t *err) {
   /* connect_timeout after the URI: a later keyword wins over the URI's */
@@ -132,8 +136,8 @@ static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const ch
     char *field = PQescapeLiteral(c, fields[i], strlen(fields[i]));
     char ddl[768];
     snprintf(ddl, sizeof ddl,
-             "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops)", name, schema, table,
-             field);
+             "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops) WITH (fastupdate = off)",
+             name, schema, table, field);
     PQfreemem(field);
     PGresult *x = PQexec(c, ddl);
     ok = pg_ok(c, x, "creating a GIN index", err);

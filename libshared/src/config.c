@@ -79,7 +79,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "TOPIC_PARTITIONS", 6, 1, 10000, &parts, err) ||
       !int_var(envp, "TOPIC_REPLICATION", -1, -1, 32, &repl, err) ||
       !int_var(envp, "SHUTDOWN_GRACE_MS", 10000, 0, 600000, &grace, err) ||
-      !int_var(envp, "MONGO_BULK_MAX", 20, 1, 100000, &bulk, err) ||
+      !int_var(envp, "MONGO_BULK_MAX", 100, 1, 100000, &bulk, err) ||
       !int_var(envp, "MONGO_WRITE_CONCURRENCY", 4, 1, 64, &conc, err))
     return false;
   cqrs_log_level_t level = CQRS_LOG_INFO;

@@ -68,7 +68,7 @@ PROJ_BULKS=${BENCH_PROJ_BULK_SIZES:-20 100 500 1000}
 PHASES=" ${BENCH_PHASES:-sizes lists plans http visible study} "
 KEEP=${BENCH_KEEP:-0}
 # what projector-svc runs with unless told otherwise (libshared/src/config.c)
-BULK=${MONGO_BULK_MAX:-20}
+BULK=${MONGO_BULK_MAX:-100}
 CONC=${MONGO_WRITE_CONCURRENCY:-4}
 PB=${BENCH_PORT_BASE:-18380}
 P_CMD=$PB P_QUERY=$((PB + 1)) P_PROJ=$((PB + 2)) P_NGINX=$((PB + 3)) P_FERRET=$((PB + 4))

@@ -28,7 +28,7 @@ typedef struct {
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
-  int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (20; see projector-svc) */
+  int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (100; see projector-svc) */
   int mongo_write_concurrency; /* MONGO_WRITE_CONCURRENCY: bulk commands in flight per projection (4) */
   char *ferretdb_pg_uri;     /* FERRETDB_PG_URI: the PostgreSQL behind FerretDB, for its GIN indexes; NULL: none */
   bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector) */
