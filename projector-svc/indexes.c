@@ -1,7 +1,9 @@
 /* Index creation for read models (see indexes.h). */
 #include "indexes.h"
 
-#include <libpq-fe.h>
+#include "cqrs/ferretdb_pg.h"
+
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,38 +103,18 @@ static bool pg_ok(PGconn *c, PGresult *r, const char *what, cqrs_error_t *err) {
  * inserts. */
 static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
                        const cqrs_projection_t *proj, cqrs_error_t *err) {
-  /* connect_timeout after the URI: a later keyword wins over the URI's */
-  const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-  const char *vals[] = {cfg->ferretdb_pg_uri, "5", "projector-svc", NULL};
-  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  PGconn *c = cqrs_ferretdb_pg_connect(cfg->ferretdb_pg_uri, "projector-svc", 5000, 0, err);
   bool ok = false;
-  char *schema = NULL, *table = NULL;
-  PGresult *r = NULL;
-  if (PQstatus(c) != CONNECTION_OK) {
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "cannot connect to PostgreSQL: %s",
-                   PQerrorMessage(c));
-    goto done;
-  }
+  char *raw_table = NULL, *schema = NULL, *table = NULL;
+  if (!c || !cqrs_ferretdb_pg_table(c, db, collection, &raw_table, err)) goto done;
   schema = PQescapeIdentifier(c, db, strlen(db));
-  char sql[512];
-  snprintf(sql, sizeof sql, "SELECT _jsonb->>'table' FROM %s._ferretdb_database_metadata WHERE _jsonb->>'_id' = $1",
-           schema);
-  const char *params[] = {collection};
-  r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
-  if (!pg_ok(c, r, "reading FerretDB's metadata", err)) goto done;
-  if (PQntuples(r) != 1) {
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI",
-                   "FerretDB has no table for %s.%s in this PostgreSQL (is FERRETDB_PG_URI the one behind MONGO_URI?)",
-                   db, collection);
-    goto done;
-  }
-  table = PQescapeIdentifier(c, PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)));
+  table = PQescapeIdentifier(c, raw_table, strlen(raw_table));
   char fields[16][64];
   size_t n = cqrs_indexes_gin_fields(proj, fields, 16);
   ok = true;
   for (size_t i = 0; ok && i < n; i++) {
     char name[32];
-    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(PQgetvalue(r, 0, 0), fields[i]));
+    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(raw_table, fields[i]));
     char *field = PQescapeLiteral(c, fields[i], strlen(fields[i]));
     char ddl[768];
     snprintf(ddl, sizeof ddl,
@@ -144,9 +126,9 @@ static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const ch
     PQclear(x);
   }
   if (ok)
-    cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", PQgetvalue(r, 0, 0), NULL);
+    cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", raw_table, NULL);
 done:
-  PQclear(r);
+  free(raw_table);
   PQfreemem(schema);
   PQfreemem(table);
   PQfinish(c);

@@ -37,7 +37,8 @@ int main(void) {
                                 .log = &svc.log,
                                 .metrics = svc.metrics,
                                 .tick_ms = svc.cfg.wait_tick_ms,
-                                .store_timeout_ms = svc.cfg.mongo_timeout_ms};
+                                .store_timeout_ms = svc.cfg.mongo_timeout_ms,
+                                .ferretdb_pg_uri = svc.cfg.ferretdb_pg_uri};
   if (!(routes.waiters = cqrs_waiters_new(&wcfg, &err))) {
     cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
     goto done;

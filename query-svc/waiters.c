@@ -2,6 +2,7 @@
  * of them every tick (waitset.c decides; this file does the I/O). */
 #include "waiters.h"
 
+#include "version_probe.h"
 #include "waitset.h"
 
 #include "cqrs/util.h"
@@ -35,6 +36,7 @@ struct cqrs_waiters {
   size_t n_held; /* waiters in ws, as of the last round */
   /* The hub thread's own (the stopping thread's once joined): */
   cqrs_waitset_t *ws;
+  cqrs_version_probe_t *probe; /* NULL without FERRETDB_PG_URI */
   bool store_ok; /* the last find worked: log only changes, not every tick */
 };
 
@@ -78,6 +80,10 @@ static bool find_batch(cqrs_waiters_t *w, mongoc_client_t *client, cqrs_wait_bat
   if (!cqrs_read_models_lookup(w->cfg.read_models, client, cqrs_wait_batch_read(b)->read_model, name, &err)) {
     bson_set_error(error, 0, 0, "%s", err.message);
     return false;
+  }
+  if (w->probe) {
+    cqrs_probe_result_t r = cqrs_version_probe_run(w->probe, client, name, b, error);
+    if (r != CQRS_PROBE_NOT_HERE) return r == CQRS_PROBE_DONE;
   }
   mongoc_collection_t *coll = mongoc_client_get_collection(client, w->cfg.db, name);
   mongoc_cursor_t *cur =
@@ -174,6 +180,9 @@ cqrs_waiters_t *cqrs_waiters_new(const cqrs_waiters_config_t *cfg, cqrs_error_t 
   w->cfg = *cfg;
   if (w->cfg.tick_ms < 1) w->cfg.tick_ms = 1;
   w->ws = cqrs_waitset_new(BATCH_MAX);
+  if (w->cfg.ferretdb_pg_uri)
+    w->probe = cqrs_version_probe_new(w->cfg.ferretdb_pg_uri, w->cfg.db, w->cfg.store_timeout_ms, w->cfg.log,
+                                      w->cfg.metrics);
   w->store_ok = true;
   pthread_mutex_init(&w->lock, NULL);
   pthread_condattr_t attr;
@@ -261,6 +270,7 @@ void cqrs_waiters_destroy(cqrs_waiters_t *w) {
   if (!w) return;
   cqrs_waiters_stop(w);
   cqrs_waitset_destroy(w->ws);
+  cqrs_version_probe_destroy(w->probe);
   free(w->inbox);
   pthread_cond_destroy(&w->cond);
   pthread_mutex_destroy(&w->lock);

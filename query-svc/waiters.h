@@ -34,6 +34,8 @@ typedef struct {
   cqrs_metrics_t *metrics;         /* borrowed */
   int tick_ms;                     /* WAIT_TICK_MS: time between two polls (>= 1) */
   int store_timeout_ms;            /* MONGO_TIMEOUT_MS: how long one find may take at most */
+  const char *ferretdb_pg_uri;     /* borrowed; FERRETDB_PG_URI: poll reads on _id through the
+                                      PostgreSQL behind FerretDB (version_probe.h); NULL: finds only */
 } cqrs_waiters_config_t;
 
 /* Starts the hub thread. cfg is copied (what it points to is borrowed). NULL

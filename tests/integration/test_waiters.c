@@ -45,7 +45,7 @@ static void setup(void) {
   cr_assert_not_null(pool, "%s", err.message);
   rm = cqrs_read_models_new("integration_waiters", 1000);
   metrics = cqrs_metrics_new();
-  cqrs_waiters_config_t wcfg = {pool, rm, "integration_waiters", &log_, metrics, 5, cfg.mongo_timeout_ms};
+  cqrs_waiters_config_t wcfg = {pool, rm, "integration_waiters", &log_, metrics, 5, cfg.mongo_timeout_ms, NULL};
   hub = cqrs_waiters_new(&wcfg, &err);
   cr_assert_not_null(hub, "%s", err.message);
   srv = cqrs_http_server_new(0, 2, 1024, &err);

@@ -1,0 +1,26 @@
+/* The PostgreSQL behind a FerretDB v1 store (FERRETDB_PG_URI), for the two
+ * places that talk to it directly because FerretDB's own query path cannot
+ * use an index there: the projector's GIN indexes (projector-svc/indexes.h)
+ * and the waiter hub's version probe (query-svc/version_probe.h). Each Mongo
+ * database is a schema; FerretDB's metadata table in it maps a collection to
+ * its table, whose one column _jsonb holds the documents. */
+#ifndef CQRS_FERRETDB_PG_H
+#define CQRS_FERRETDB_PG_H
+
+#include "cqrs/error.h"
+
+#include <libpq-fe.h>
+
+/* Connects to uri (a libpq URI or conninfo) as application app, giving up
+ * after timeout_ms (at least 1 s: libpq counts whole seconds); with
+ * statement_timeout_ms > 0 every statement is bounded by it. NULL with err
+ * (naming FERRETDB_PG_URI) when it cannot. Close with PQfinish. */
+PGconn *cqrs_ferretdb_pg_connect(const char *uri, const char *app, int timeout_ms, int statement_timeout_ms,
+                                 cqrs_error_t *err);
+
+/* The name of the table FerretDB keeps db.collection in, unquoted, into *table
+ * (free with free). False with err when PostgreSQL fails or FerretDB has no
+ * such collection there. */
+bool cqrs_ferretdb_pg_table(PGconn *c, const char *db, const char *collection, char **table, cqrs_error_t *err);
+
+#endif
