@@ -156,8 +156,9 @@ projector_run() {
   [ "$(field events_per_s "$LAST")" ] || die "projector did not apply $n events (see $LOG/projector-$db.log)"
 }
 start_query() { # db
-  show "MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
-  MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY "$BIN/query-svc" >"$LOG/query-svc-$1.log" 2>&1 &
+  show "${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
+  env ${PG:+FERRETDB_PG_URI=$PG} MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
+    >"$LOG/query-svc-$1.log" 2>&1 &
   query_pid=$!
   PIDS+=("$query_pid")
   wait_http "$P_QUERY" /readyz "$query_pid" query-svc
