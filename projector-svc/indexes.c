@@ -79,58 +79,20 @@ size_t cqrs_indexes_gin_fields(const cqrs_projection_t *proj, char out[][64], si
   return n;
 }
 
-/* FNV-1a: a short, stable index name per (table, field); PostgreSQL names
- * stop at 63 bytes and FerretDB's table names may use all of them. */
-static uint64_t fnv1a(const char *a, const char *b) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *s = a; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  h = (h ^ '.') * 1099511628211ULL;
-  for (const char *s = b; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
-static bool pg_ok(PGconn *c, PGresult *r, const char *what, cqrs_error_t *err) {
-  ExecStatusType s = PQresultStatus(r);
-  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return true;
-  cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL %s: %s", what, PQerrorMessage(c));
-  return false;
-}
-
-/* GIN indexes on the table FerretDB keeps db.collection in. fastupdate off:
- * with PostgreSQL's default pending list, right after a bulk load every
- * lookup read the whole list (find by _id at 100k documents: 7.9 ms before
- * the list was merged, 0.1 ms after; BENCHMARKS.md), for a small cost on
- * inserts. */
+/* GIN indexes on the table FerretDB keeps db.collection in (see
+ * cqrs/ferretdb_pg.h for why, and why without a pending list). */
 static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
                        const cqrs_projection_t *proj, cqrs_error_t *err) {
   PGconn *c = cqrs_ferretdb_pg_connect(cfg->ferretdb_pg_uri, "projector-svc", 5000, 0, err);
-  bool ok = false;
-  char *raw_table = NULL, *schema = NULL, *table = NULL;
-  if (!c || !cqrs_ferretdb_pg_table(c, db, collection, &raw_table, err)) goto done;
-  schema = PQescapeIdentifier(c, db, strlen(db));
-  table = PQescapeIdentifier(c, raw_table, strlen(raw_table));
+  if (!c) return false;
   char fields[16][64];
+  const char *names[16];
   size_t n = cqrs_indexes_gin_fields(proj, fields, 16);
-  ok = true;
-  for (size_t i = 0; ok && i < n; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(raw_table, fields[i]));
-    char *field = PQescapeLiteral(c, fields[i], strlen(fields[i]));
-    char ddl[768];
-    snprintf(ddl, sizeof ddl,
-             "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops) WITH (fastupdate = off)",
-             name, schema, table, field);
-    PQfreemem(field);
-    PGresult *x = PQexec(c, ddl);
-    ok = pg_ok(c, x, "creating a GIN index", err);
-    PQclear(x);
-  }
-  if (ok)
-    cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", raw_table, NULL);
-done:
-  free(raw_table);
-  PQfreemem(schema);
-  PQfreemem(table);
+  for (size_t i = 0; i < n; i++) names[i] = fields[i];
+  char *table = NULL;
+  bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, names, n, &table, err);
+  if (ok) cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", table, NULL);
+  free(table);
   PQfinish(c);
   return ok;
 }

@@ -1,6 +1,7 @@
 /* The PostgreSQL behind FerretDB (see cqrs/ferretdb_pg.h). */
 #include "cqrs/ferretdb_pg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,5 +46,47 @@ bool cqrs_ferretdb_pg_table(PGconn *c, const char *db, const char *collection, c
                    "FerretDB has no table for %s.%s in this PostgreSQL (is FERRETDB_PG_URI the one behind MONGO_URI?)",
                    db, collection);
   PQclear(r);
+  return ok;
+}
+
+/* FNV-1a: a short, stable index name per (table, field); PostgreSQL names
+ * stop at 63 bytes and FerretDB's table names may use all of them. */
+static uint64_t fnv1a(const char *a, const char *b) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *s = a; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  h = (h ^ '.') * 1099511628211ULL;
+  for (const char *s = b; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collection, const char *const *fields,
+                                  size_t n, char **table, cqrs_error_t *err) {
+  char *raw;
+  if (table) *table = NULL;
+  if (!cqrs_ferretdb_pg_table(c, db, collection, &raw, err)) return false;
+  char *schema = PQescapeIdentifier(c, db, strlen(db));
+  char *tbl = PQescapeIdentifier(c, raw, strlen(raw));
+  bool ok = schema && tbl;
+  for (size_t i = 0; ok && i < n; i++) {
+    char name[32], ddl[768];
+    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(raw, fields[i]));
+    char *field = PQescapeLiteral(c, fields[i], strlen(fields[i]));
+    snprintf(ddl, sizeof ddl,
+             "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops) WITH (fastupdate = off)",
+             name, schema, tbl, field ? field : "''");
+    PQfreemem(field);
+    PGresult *x = PQexec(c, ddl);
+    ok = PQresultStatus(x) == PGRES_COMMAND_OK;
+    PQclear(x);
+  }
+  if (!ok)
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, creating GIN indexes on %s.%s: %s", db,
+                   collection, PQerrorMessage(c));
+  PQfreemem(schema);
+  PQfreemem(tbl);
+  if (ok && table)
+    *table = raw;
+  else
+    free(raw);
   return ok;
 }

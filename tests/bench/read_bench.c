@@ -40,6 +40,8 @@
  *       drops the database */
 #include "read_bench.h"
 
+#include "cqrs/ferretdb_pg.h"
+
 #include "cqrs/config.h"
 #include "cqrs/event.h"
 #include "cqrs/json.h"
@@ -208,59 +210,27 @@ mongoc_client_pool_t *rb_pool_new(const char *uri_s, int max) {
 
 /* ---- prepare: a collection with projector-svc's indexes ---- */
 
-/* projector-svc/indexes.c's name: FNV-1a of (table, field). */
-static uint64_t fnv1a(const char *a, const char *b) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *s = a; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  h = (h ^ '.') * 1099511628211ULL;
-  for (const char *s = b; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
-/* The GIN indexes projector-svc creates (indexes.c), on the table FerretDB
- * keeps db.collection in: (_jsonb->'field') jsonb_path_ops per field. */
+/* The GIN indexes projector-svc creates (cqrs/ferretdb_pg.h), on _id and
+ * fields[0..n), for the table FerretDB keeps db.collection in (its name into
+ * table_out). */
 static bool gin_indexes(const char *pg_uri, const char *db, const char *collection, char *const *fields, int n,
                         char *table_out, size_t table_len) {
-  const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-  const char *vals[] = {pg_uri, "5", "read-bench", NULL};
-  PGconn *c = PQconnectdbParams(keys, vals, 1);
-  bool ok = false;
-  char *schema = NULL, *table = NULL;
-  PGresult *r = NULL;
-  if (PQstatus(c) != CONNECTION_OK) {
-    fprintf(stderr, "PostgreSQL: %s", PQerrorMessage(c));
-    goto done;
+  cqrs_error_t err = {0};
+  PGconn *c = cqrs_ferretdb_pg_connect(pg_uri, "read-bench", 5000, 0, &err);
+  if (!c) {
+    fprintf(stderr, "%s\n", err.message);
+    return false;
   }
-  schema = PQescapeIdentifier(c, db, strlen(db));
-  char sql[512];
-  snprintf(sql, sizeof sql, "SELECT _jsonb->>'table' FROM %s._ferretdb_database_metadata WHERE _jsonb->>'_id' = $1",
-           schema);
-  const char *params[] = {collection};
-  r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-    fprintf(stderr, "no FerretDB table for %s.%s: %s\n", db, collection, PQerrorMessage(c));
-    goto done;
-  }
-  snprintf(table_out, table_len, "%s", PQgetvalue(r, 0, 0));
-  table = PQescapeIdentifier(c, table_out, strlen(table_out));
-  ok = true;
-  for (int i = -1; ok && i < n; i++) {
-    const char *f = i < 0 ? "_id" : fields[i];
-    char name[32], ddl[768];
-    snprintf(name, sizeof name, "cqrs_gin_%016llx", (unsigned long long)fnv1a(table_out, f));
-    char *lit = PQescapeLiteral(c, f, strlen(f));
-    snprintf(ddl, sizeof ddl, "CREATE INDEX IF NOT EXISTS %s ON %s.%s USING gin ((_jsonb->%s) jsonb_path_ops)", name,
-             schema, table, lit);
-    PQfreemem(lit);
-    PGresult *x = PQexec(c, ddl);
-    ok = PQresultStatus(x) == PGRES_COMMAND_OK;
-    if (!ok) fprintf(stderr, "%s: %s", ddl, PQerrorMessage(c));
-    PQclear(x);
-  }
-done:
-  PQclear(r);
-  PQfreemem(schema);
-  PQfreemem(table);
+  const char *all[n + 1];
+  all[0] = "_id";
+  for (int i = 0; i < n; i++) all[i + 1] = fields[i];
+  char *table = NULL;
+  bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, all, (size_t)n + 1, &table, &err);
+  if (ok)
+    snprintf(table_out, table_len, "%s", table);
+  else
+    fprintf(stderr, "%s\n", err.message);
+  free(table);
   PQfinish(c);
   return ok;
 }

@@ -23,4 +23,16 @@ PGconn *cqrs_ferretdb_pg_connect(const char *uri, const char *app, int timeout_m
  * such collection there. */
 bool cqrs_ferretdb_pg_table(PGconn *c, const char *db, const char *collection, char **table, cqrs_error_t *err);
 
+/* Makes sure the table FerretDB keeps db.collection in (its name into *table,
+ * free with free; may be NULL) has a GIN expression index
+ * `(_jsonb->'<field>') jsonb_path_ops` on each of fields[0..n), created
+ * without a pending list (fastupdate off). Why: FerretDB v1 runs an equality
+ * filter as `_jsonb->'<field>' @> '<value>'`, which its own btree indexes
+ * cannot serve: every lookup scanned the table (12 guarded upserts/s at
+ * 100,000 documents against 99-215/s with these; a find by _id right after a
+ * bulk load took 7.9 ms with a pending list and 0.1 ms without, BENCHMARKS.md).
+ * Idempotent (named cqrs_gin_<hash of table and field>). False with err. */
+bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collection, const char *const *fields,
+                                  size_t n, char **table, cqrs_error_t *err);
+
 #endif
