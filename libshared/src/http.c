@@ -58,7 +58,6 @@ struct cqrs_http_req {
   bool query_parsed;
   int64_t start_us;
   bool replied;
-  bool again; /* the handler asked to run again later: keep req */
 };
 
 enum { D_PENDING, D_DONE, D_TIMED_OUT };
@@ -296,18 +295,11 @@ static void req_free(cqrs_http_req_t *req) {
   free(req);
 }
 
-/* Runs the route's handler; the request lives on only if the handler asked
- * to run again later. */
+/* Runs the route's handler; the request ends with it (a deferred request
+ * lives on in its cqrs_http_deferred_t). */
 static void run_handler(cqrs_http_req_t *req) {
-  req->again = false;
   req->route->cb(req, req->route->ctx);
-  if (!req->again) req_free(req);
-}
-
-static void again_cb(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  run_handler(arg);
+  req_free(req);
 }
 
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
@@ -366,12 +358,6 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
     return;
   }
   req_free(req);
-}
-
-void cqrs_http_req_again(cqrs_http_req_t *req, int delay_ms) {
-  struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-  req->again = true;
-  event_base_once(req->loop->base, -1, EV_TIMEOUT, again_cb, req, &tv);
 }
 
 int64_t cqrs_http_req_age_ms(const cqrs_http_req_t *req) { return (now_us() - req->start_us) / 1000; }

@@ -21,8 +21,8 @@ typedef struct cqrs_http_server cqrs_http_server_t;
 typedef struct cqrs_http_req cqrs_http_req_t;
 typedef struct cqrs_http_deferred cqrs_http_deferred_t;
 
-/* A route handler. req is valid until the handler returns, unless deferred
- * or run again. The handler must reply, defer, or ask to run again. */
+/* A route handler. req is valid until the handler returns; the handler must
+ * reply or defer it (cqrs_http_req_defer). */
 typedef void (*cqrs_http_handler_cb)(cqrs_http_req_t *req, void *ctx);
 
 /* Called once a reply went out: route label ("" when no route matched), HTTP
@@ -88,12 +88,6 @@ void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, si
 void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field);
 /* Replies with err's status and body. */
 void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err);
-
-/* Instead of replying now, runs the route's handler again for req on the same
- * loop after delay_ms (the handler reads the same request again). For waits
- * such as read-your-writes, without blocking the loop. A client that hangs up
- * meanwhile is harmless: the late reply is dropped. */
-void cqrs_http_req_again(cqrs_http_req_t *req, int delay_ms);
 
 /* Milliseconds since req arrived. */
 int64_t cqrs_http_req_age_ms(const cqrs_http_req_t *req);
