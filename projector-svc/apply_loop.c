@@ -63,9 +63,11 @@ static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *e
 
 /* ---- writing ---- */
 
+/* A batch's writes and, for each, the record it came from (for dead
+ * letters); both arrays of BATCH_MAX, allocated once per loop. */
 typedef struct {
-  rd_kafka_message_t *m;
-  cqrs_write_t w;
+  cqrs_write_t *writes;
+  rd_kafka_message_t **sources;
 } pending_t;
 
 /* The collection this loop writes: the rebuild's target, or the one the read
@@ -82,19 +84,17 @@ static void target_collection(cqrs_apply_loop_t *loop, char name[CQRS_COLLECTION
 
 typedef struct {
   cqrs_apply_loop_t *loop;
-  pending_t *p;
+  const pending_t *p;
 } refused_ctx_t;
 
 static bool refused(void *ctx, size_t i, const char *error) {
   refused_ctx_t *r = ctx;
-  return poison(r->loop, r->p[i].m, error);
+  return poison(r->loop, r->p->sources[i], error);
 }
 
 /* Writes the batch's writes (see store_writer.h). */
-static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
+static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, const pending_t *p, size_t n) {
   if (n == 0) return CQRS_WRITE_DONE;
-  cqrs_write_t *w = malloc(n * sizeof *w);
-  for (size_t i = 0; i < n; i++) w[i] = p[i].w; /* shallow: p keeps ownership */
   refused_ctx_t rc = {loop, p};
   cqrs_store_writer_t sw = {.pool = loop->pool, .db = loop->cfg->mongo_db, .bulk_max = loop->cfg->mongo_bulk_max,
                             .concurrency = loop->cfg->mongo_write_concurrency, .log = loop->log,
@@ -102,9 +102,7 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
                             .name = loop->proj->name, .owner = &loop->worker, .refused = refused, .ctx = &rc};
   char name[CQRS_COLLECTION_NAME_MAX];
   target_collection(loop, name);
-  cqrs_write_outcome_t o = cqrs_store_write(&sw, name, w, n);
-  free(w);
-  return o;
+  return cqrs_store_write(&sw, name, p->writes, n);
 }
 
 /* ---- the loop ---- */
@@ -130,13 +128,13 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     if (!cqrs_event_from_record(&ev, hdrs, nh, msgs[i]->payload, msgs[i]->len, &err)) {
       ok = poison(loop, msgs[i], err.message);
     } else if (strcmp(ev.aggregate_type, loop->proj->aggregate_type) == 0) {
-      if (!loop->proj->apply(&ev, &p[np].w, &skip, &err)) {
-        cqrs_write_cleanup(&p[np].w);
+      if (!loop->proj->apply(&ev, &p->writes[np], &skip, &err)) {
+        cqrs_write_cleanup(&p->writes[np]);
         ok = poison(loop, msgs[i], err.message);
       } else if (skip) {
-        cqrs_write_cleanup(&p[np].w);
+        cqrs_write_cleanup(&p->writes[np]);
       } else {
-        p[np++].m = msgs[i];
+        p->sources[np++] = msgs[i];
       }
     }
     cqrs_event_cleanup(&ev);
@@ -168,7 +166,7 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   size_t upto;
   size_t np = prepare(loop, msgs, n, p, &upto);
   cqrs_write_outcome_t o = write_batch(loop, p, np);
-  for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p[i].w);
+  for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
   if (o == CQRS_WRITE_STOPPING) return; /* the uncommitted batch is read again next time */
   if (o == CQRS_WRITE_HALTED) return;   /* halted at a poison write: keep the whole batch for later */
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
@@ -180,11 +178,11 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
-  pending_t *p = calloc(BATCH_MAX, sizeof *p);
+  pending_t p = {calloc(BATCH_MAX, sizeof *p.writes), calloc(BATCH_MAX, sizeof *p.sources)};
   int64_t next_lag = 0;
   while (!cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->halted)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
-    if (n) run_batch(loop, msgs, n, p);
+    if (n) run_batch(loop, msgs, n, &p);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
     if (cqrs_time_monotonic_ms() >= next_lag) {
       update_lag(loop);
@@ -192,7 +190,8 @@ static void *loop_main(void *arg) {
     }
   }
   free(msgs);
-  free(p);
+  free(p.writes);
+  free(p.sources);
   return NULL;
 }
 

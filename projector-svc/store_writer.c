@@ -22,7 +22,6 @@ typedef struct {
   const cqrs_fold_t *fold; /* NULL: write src in order, one worker */
   size_t n_items;
   bool *item_done, *insert_tried, *src_done;
-  size_t *in_order; /* 0..n_src: the source writes in log order */
   atomic_size_t next_chunk;
   atomic_int outcome; /* the worst cqrs_write_outcome_t so far */
 } job_t;
@@ -61,10 +60,12 @@ static bool update_one(mongoc_collection_t *coll, const cqrs_write_t *w, bson_er
   return ok;
 }
 
-/* The source writes idx[0..k) one by one, in order; a write refused
+/* The source writes idx[first .. first + k) one by one, in order (idx NULL:
+ * the source writes first .. first + k themselves); a write refused
  * WRITE_RETRIES times goes to refused(). */
-static step_t write_each(job_t *job, mongoc_collection_t *coll, const size_t *idx, size_t k, bson_error_t *error) {
-  for (size_t j = 0; j < k; j++) {
+static step_t write_each(job_t *job, mongoc_collection_t *coll, const size_t *idx, size_t first, size_t k,
+                         bson_error_t *error) {
+  for (size_t j = first; j < first + k; j++) {
     size_t i = idx ? idx[j] : j;
     if (job->src_done[i]) continue;
     bool ok = false;
@@ -137,7 +138,7 @@ static step_t chunk_once(job_t *job, mongoc_collection_t *coll, size_t a, size_t
   if (!job->fold) { /* in log order */
     if (bulk_update(job, coll, a, b, true, error)) return STEP_OK;
     if (unavailable(error)) return STEP_UNAVAILABLE;
-    return write_each(job, coll, job->in_order + a, b - a, error);
+    return write_each(job, coll, NULL, a, b - a, error);
   }
   if (!insert_new(job, coll, a, b, error)) return STEP_UNAVAILABLE;
   /* each document once: no order between them, so unordered */
@@ -148,7 +149,7 @@ static step_t chunk_once(job_t *job, mongoc_collection_t *coll, size_t a, size_t
     if (!update_one(coll, item(job, i), error)) {
       if (unavailable(error)) return STEP_UNAVAILABLE;
       const cqrs_folded_t *f = &job->fold->writes[i];
-      step_t s = write_each(job, coll, job->fold->order + f->first, f->count, error);
+      step_t s = write_each(job, coll, job->fold->order, f->first, f->count, error);
       if (s != STEP_OK) return s;
     }
     job->item_done[i] = true;
@@ -204,8 +205,6 @@ cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const char 
   job.item_done = calloc(job.n_items, sizeof(bool));
   job.insert_tried = calloc(job.n_items, sizeof(bool));
   job.src_done = calloc(n, sizeof(bool));
-  job.in_order = calloc(n, sizeof(size_t));
-  for (size_t i = 0; i < n; i++) job.in_order[i] = i;
   atomic_init(&job.next_chunk, 0);
   atomic_init(&job.outcome, CQRS_WRITE_DONE);
   size_t chunks = (job.n_items + (size_t)sw->bulk_max - 1) / (size_t)sw->bulk_max;
@@ -223,7 +222,6 @@ cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const char 
   free(job.item_done);
   free(job.insert_tried);
   free(job.src_done);
-  free(job.in_order);
   if (folded) cqrs_fold_cleanup(&fold);
   return outcome;
 }
