@@ -72,3 +72,14 @@ void cqrs_single_read_append_sort(const cqrs_single_read_t *read, bson_t *opts) 
   for (const char *const *k = read->sort; *k; k++) BSON_APPEND_INT32(&sort, *k, 1);
   bson_append_document_end(opts, &sort);
 }
+
+void cqrs_single_read_query(const cqrs_single_read_t *read, const char *value, bson_t *filter, bson_t *opts) {
+  bson_init(filter);
+  bson_init(opts);
+  bson_append_utf8(filter, read->field, -1, value, -1);
+  BSON_APPEND_INT64(opts, "limit", 1);
+  /* The server closes the cursor at once: FerretDB deadlocks when an open
+   * cursor meets a collection being created (seen during rebuilds). */
+  BSON_APPEND_BOOL(opts, "singleBatch", true);
+  cqrs_single_read_append_sort(read, opts);
+}

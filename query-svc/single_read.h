@@ -59,4 +59,8 @@ int64_t cqrs_single_read_version(const bson_t *doc);
 /* Appends read's sort to opts as "sort" (nothing when it has none). */
 void cqrs_single_read_append_sort(const cqrs_single_read_t *read, bson_t *opts);
 
+/* The find that answers read for value: filter {field: value}; options
+ * limit 1, singleBatch and read's sort. Initialises filter and opts. */
+void cqrs_single_read_query(const cqrs_single_read_t *read, const char *value, bson_t *filter, bson_t *opts);
+
 #endif

@@ -126,12 +126,12 @@ static void text_array(bson_string_t *s, bson_iter_t *values) {
   bson_string_append_c(s, '}');
 }
 
-/* The document whose field is value, through the store (a point find). */
-static bool fetch(mongoc_collection_t *coll, const char *field, const char *value, bson_t **doc, bson_error_t *error) {
-  bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-  bson_append_utf8(&filter, field, -1, value, -1);
-  BSON_APPEND_INT64(&opts, "limit", 1);
-  BSON_APPEND_BOOL(&opts, "singleBatch", true);
+/* read's document for value, through the store: the find a single read
+ * makes (an index-backed point find). */
+static bool fetch(mongoc_collection_t *coll, const cqrs_single_read_t *read, const char *value, bson_t **doc,
+                  bson_error_t *error) {
+  bson_t filter, opts;
+  cqrs_single_read_query(read, value, &filter, &opts);
   mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
   const bson_t *d;
   *doc = mongoc_cursor_next(cur, &d) ? bson_copy(d) : NULL;
@@ -191,7 +191,7 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
     if (!c || c->version != version) {
       bson_t *doc;
       if (!coll) coll = mongoc_client_get_collection(client, p->db, collection);
-      if (!fetch(coll, field, value, &doc, error)) {
+      if (!fetch(coll, read, value, &doc, error)) {
         result = CQRS_PROBE_STORE_ERROR;
         break;
       }

@@ -56,13 +56,8 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
   mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read->read_model, &err);
   mongoc_cursor_t *cur = NULL;
-  bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, read->field, value);
-  BSON_APPEND_INT64(&opts, "limit", 1);
-  /* The server closes the cursor at once: FerretDB deadlocks when an open
-   * cursor meets a collection being created (seen during rebuilds). */
-  BSON_APPEND_BOOL(&opts, "singleBatch", true);
-  cqrs_single_read_append_sort(read, &opts);
+  bson_t filter, opts;
+  cqrs_single_read_query(read, value, &filter, &opts);
   if (!coll) {
     cqrs_routes_reply_no_store(req, ctx, read->read_model, err.message);
     goto done;
