@@ -36,33 +36,6 @@ static const char *conf_prop(rd_kafka_conf_t *conf, const char *name, char *buf,
   return buf;
 }
 
-/* ---- stderr capture: log lines are write(2)s to fd 2 ---- */
-
-static FILE *captured;
-static int saved_stderr = -1;
-
-static void capture_start(void) {
-  captured = tmpfile();
-  cr_assert_not_null(captured);
-  fflush(stderr);
-  saved_stderr = dup(STDERR_FILENO);
-  dup2(fileno(captured), STDERR_FILENO);
-}
-
-/* Everything written to stderr since capture_start; caller frees. */
-static char *capture_end(void) {
-  fflush(stderr);
-  dup2(saved_stderr, STDERR_FILENO);
-  close(saved_stderr);
-  long n = ftell(captured);
-  char *text = calloc(1, (size_t)n + 1);
-  rewind(captured);
-  size_t got = fread(text, 1, (size_t)n, captured);
-  text[got] = '\0';
-  fclose(captured);
-  return text;
-}
-
 /* ---- configuration ---- */
 
 Test(kafka, conf_new_sets_the_brokers_then_the_pairs_then_the_operators_properties) {
@@ -216,13 +189,13 @@ Test(kafka, delivery_reports_reach_the_callers_ctx_with_the_records_headers) {
 Test(kafka, librdkafka_log_lines_go_to_a_copy_of_the_callers_log_as_json) {
   cqrs_log_t log = {.service = "kafka-test", .level = CQRS_LOG_DEBUG};
   cfg.n_kafka_props = 0;
-  capture_start();
+  u_capture_start();
   rd_kafka_t *rk = cqrs_kafka_producer_new(&cfg, &log, NULL, NULL, &err, "debug", "generic", NULL);
   /* The client keeps its own copy: the caller may change or drop its log. */
   log.service = "changed";
   log.level = CQRS_LOG_ERROR;
   if (rk) rd_kafka_destroy(rk); /* logs while terminating */
-  char *out = capture_end();
+  char *out = u_capture_end();
   cr_assert_not_null(rk, "%s", err.message);
   cfg.n_kafka_props = 1;
   size_t lines = 0, debug = 0;

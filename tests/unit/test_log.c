@@ -9,30 +9,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static FILE *captured;
-static int saved_stderr = -1;
-
-static void capture_start(void) {
-  captured = tmpfile();
-  cr_assert_not_null(captured);
-  fflush(stderr);
-  saved_stderr = dup(STDERR_FILENO);
-  dup2(fileno(captured), STDERR_FILENO);
-}
-
-/* Everything written to stderr since capture_start; caller frees. */
-static char *capture_end(void) {
-  dup2(saved_stderr, STDERR_FILENO);
-  close(saved_stderr);
-  long n = ftell(captured);
-  char *text = calloc(1, (size_t)n + 1);
-  rewind(captured);
-  size_t got = fread(text, 1, (size_t)n, captured);
-  text[got] = '\0';
-  fclose(captured);
-  return text;
-}
-
 /* The line out must be exactly one: ends with its only newline. */
 static void expect_one_line(const char *out) {
   size_t len = strlen(out);
@@ -44,9 +20,9 @@ static void expect_one_line(const char *out) {
 static const cqrs_log_t info = {.service = "command-svc", .level = CQRS_LOG_INFO};
 
 Test(log, a_line_is_one_json_object_with_time_level_service_message_and_the_pairs_in_order) {
-  capture_start();
+  u_capture_start();
   cqrs_log_warn(&info, "command forwarded", "commandId", "c-1", "aggregateId", "a-1", NULL);
-  char *out = capture_end();
+  char *out = u_capture_end();
   expect_one_line(out);
   bson_t *doc = u_parse(out);
   cr_expect_eq(u_count(doc), 6);
@@ -69,9 +45,9 @@ Test(log, a_line_is_one_json_object_with_time_level_service_message_and_the_pair
 }
 
 Test(log, a_null_value_is_json_null) {
-  capture_start();
+  u_capture_start();
   cqrs_log_info(&info, "m", "traceparent", NULL, "after", "x", NULL);
-  char *out = capture_end();
+  char *out = u_capture_end();
   bson_t *doc = u_parse(out);
   cr_expect(u_is_null(doc, "traceparent"));
   cr_expect_str_eq(u_str(doc, "after"), "x", "a NULL value does not end the pairs");
@@ -82,9 +58,9 @@ Test(log, a_null_value_is_json_null) {
 Test(log, quotes_backslashes_and_control_characters_are_escaped_and_stay_on_one_line) {
   /* What a Kafka error string or a client's field may hold. */
   const char *nasty = "say \"hi\"\\ \n next line\r\t\x01\x1f end ü";
-  capture_start();
+  u_capture_start();
   cqrs_log_error(&info, nasty, "key \"q\"\n", nasty, NULL);
-  char *out = capture_end();
+  char *out = u_capture_end();
   expect_one_line(out);
   cr_expect(strstr(out, "\\u0001") != NULL && strstr(out, "\\u001f") != NULL, "%s", out);
   cr_expect(strstr(out, "\\n next") != NULL && strstr(out, "\\\"hi\\\"") != NULL, "%s", out);
@@ -97,12 +73,12 @@ Test(log, quotes_backslashes_and_control_characters_are_escaped_and_stay_on_one_
 
 Test(log, lines_below_the_level_are_not_written) {
   const cqrs_log_t warn = {.service = "s", .level = CQRS_LOG_WARN};
-  capture_start();
+  u_capture_start();
   cqrs_log_debug(&warn, "debug", NULL);
   cqrs_log_info(&warn, "info", NULL);
   cqrs_log_warn(&warn, "warn", NULL);
   cqrs_log_error(&warn, "error", NULL);
-  char *out = capture_end();
+  char *out = u_capture_end();
   cr_expect(strstr(out, "\"debug\"") == NULL && strstr(out, "\"message\":\"info\"") == NULL, "%s", out);
   cr_expect(strstr(out, "\"message\":\"warn\"") != NULL, "%s", out);
   cr_expect(strstr(out, "\"message\":\"error\"") != NULL, "%s", out);
@@ -110,9 +86,9 @@ Test(log, lines_below_the_level_are_not_written) {
 }
 
 Test(log, a_null_log_writes_every_level_as_service_cqrs) {
-  capture_start();
+  u_capture_start();
   cqrs_log_debug(NULL, "early", NULL);
-  char *out = capture_end();
+  char *out = u_capture_end();
   bson_t *doc = u_parse(out);
   cr_expect_str_eq(u_str(doc, "service"), "cqrs");
   cr_expect_str_eq(u_str(doc, "level"), "debug");

@@ -7,7 +7,10 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Parses json (which must be a JSON object) into a new document. */
 static inline bson_t *u_parse(const char *json) {
@@ -52,5 +55,33 @@ static inline bool u_is_null(const bson_t *doc, const char *path) {
 
 /* Number of top-level members of doc. */
 static inline uint32_t u_count(const bson_t *doc) { return bson_count_keys(doc); }
+
+/* ---- stderr capture: log lines are write(2)s to fd 2 ---- */
+
+static FILE *u_captured;
+static int u_saved_stderr = -1;
+
+/* Sends what is written to stderr from now on to a temporary file. */
+static inline void u_capture_start(void) {
+  u_captured = tmpfile();
+  cr_assert_not_null(u_captured);
+  fflush(stderr);
+  u_saved_stderr = dup(STDERR_FILENO);
+  dup2(fileno(u_captured), STDERR_FILENO);
+}
+
+/* Everything written to stderr since u_capture_start; caller frees. */
+static inline char *u_capture_end(void) {
+  fflush(stderr);
+  dup2(u_saved_stderr, STDERR_FILENO);
+  close(u_saved_stderr);
+  long n = ftell(u_captured);
+  char *text = calloc(1, (size_t)n + 1);
+  rewind(u_captured);
+  size_t got = fread(text, 1, (size_t)n, u_captured);
+  text[got] = '\0';
+  fclose(u_captured);
+  return text;
+}
 
 #endif
