@@ -10,7 +10,7 @@ void cqrs_error_set(cqrs_error_t *err, cqrs_error_code_t code, const char *field
   if (!err) return;
   memset(err, 0, sizeof *err);
   err->code = code;
-  err->retriable = code == CQRS_ERR_UNAVAILABLE;
+  err->retriable = code == CQRS_ERR_UNAVAILABLE || code == CQRS_ERR_RATE_LIMITED;
   if (field) snprintf(err->field, sizeof err->field, "%s", field);
   va_list ap;
   va_start(ap, fmt);
@@ -31,6 +31,9 @@ int cqrs_error_http_status(cqrs_error_code_t code) {
   case CQRS_ERR_TOO_LARGE: return 413;
   case CQRS_ERR_REFUSED: return 422;
   case CQRS_ERR_UNAVAILABLE: return 503;
+  case CQRS_ERR_UNAUTHENTICATED: return 401;
+  case CQRS_ERR_FORBIDDEN: return 403;
+  case CQRS_ERR_RATE_LIMITED: return 429;
   default: return 500;
   }
 }

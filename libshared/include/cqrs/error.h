@@ -15,6 +15,9 @@ typedef enum {
   CQRS_ERR_REFUSED,     /* a business rule said no: 422 */
   CQRS_ERR_UNAVAILABLE, /* a dependency did not answer in time: 503, retriable */
   CQRS_ERR_INTERNAL,    /* a bug or an unexpected store answer: 500 */
+  CQRS_ERR_UNAUTHENTICATED, /* no credential, or one that does not verify: 401 */
+  CQRS_ERR_FORBIDDEN,   /* a verified credential without the scope or tenant needed: 403 */
+  CQRS_ERR_RATE_LIMITED, /* the tenant's rate limit: 429, retriable */
   CQRS_ERR_FATAL        /* the process must exit (fenced producer, ...) */
 } cqrs_error_code_t;
 

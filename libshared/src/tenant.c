@@ -1,0 +1,56 @@
+/* Tenant ids and the names derived from them (cqrs/tenant.h). */
+#include "cqrs/tenant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool tenant_char(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && c == '-');
+}
+
+bool cqrs_tenant_valid(const char *t, cqrs_error_t *err) {
+  if (!t || !*t) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "tenantId", "tenantId must not be empty");
+    return false;
+  }
+  size_t n = strlen(t);
+  if (n > CQRS_TENANT_MAX) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "tenantId", "tenantId is longer than %d characters", CQRS_TENANT_MAX);
+    return false;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!tenant_char(t[i], i == 0)) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "tenantId",
+                     "tenantId may hold only a-z, 0-9 and '-' (not first); found a bad character at %zu", i);
+      return false;
+    }
+  return true;
+}
+
+static char *join(const char *a, char sep, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 2);
+  if (!s) return NULL;
+  memcpy(s, a, la);
+  s[la] = sep;
+  memcpy(s + la + 1, b, lb + 1);
+  return s;
+}
+
+char *cqrs_tenant_db(const char *mongo_db, const char *tenant) { return join(mongo_db, '_', tenant); }
+
+char *cqrs_tenant_key(const char *tenant, const char *aggregate_id) {
+  return join(tenant, CQRS_TENANT_KEY_SEP, aggregate_id);
+}
+
+bool cqrs_tenant_key_split(const char *key, size_t len, char tenant[CQRS_TENANT_MAX + 1],
+                           const char **aggregate_id) {
+  const char *sep = memchr(key, CQRS_TENANT_KEY_SEP, len);
+  if (!sep || sep == key || (size_t)(sep - key) > CQRS_TENANT_MAX || sep + 1 == key + len) return false;
+  memcpy(tenant, key, (size_t)(sep - key));
+  tenant[sep - key] = '\0';
+  if (!cqrs_tenant_valid(tenant, NULL)) return false;
+  *aggregate_id = sep + 1;
+  return true;
+}
