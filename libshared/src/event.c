@@ -1,6 +1,7 @@
 /* CloudEvents binary mode: an event to headers and back. */
 #include "cqrs/event.h"
 #include "cqrs/json.h"
+#include "cqrs/tenant.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
   add(hdrs, &n, "ce_correlationid", ev->correlation_id);
   add(hdrs, &n, "ce_causationid", ev->causation_id);
   add(hdrs, &n, "traceparent", ev->traceparent);
+  add(hdrs, &n, "ce_tenant", ev->tenant);
   return n;
 }
 
@@ -84,6 +86,13 @@ bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t 
   ev->correlation_id = header(hdrs, n_hdrs, "ce_correlationid");
   ev->causation_id = header(hdrs, n_hdrs, "ce_causationid");
   ev->traceparent = header(hdrs, n_hdrs, "traceparent");
+  ev->tenant = header(hdrs, n_hdrs, "ce_tenant");
+  if (!ev->tenant) {
+    ev->tenant = strdup(CQRS_TENANT_DEFAULT);
+  } else if (!cqrs_tenant_valid(ev->tenant, err)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "ce_tenant", "event header ce_tenant is not a valid tenant id");
+    return false;
+  }
   ev->data = value ? cqrs_json_parse(value, len, err) : NULL;
   if (!ev->data) {
     if (!value) cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "event has no value");
@@ -103,6 +112,7 @@ void cqrs_event_cleanup(cqrs_event_t *ev) {
   free(ev->correlation_id);
   free(ev->causation_id);
   free(ev->traceparent);
+  free(ev->tenant);
   if (ev->data) bson_destroy(ev->data);
   memset(ev, 0, sizeof *ev);
 }

@@ -88,4 +88,17 @@ bool cqrs_auth_require(const cqrs_principal_t *who, unsigned need, cqrs_error_t 
  * with a JSON error body that never contains the credential. */
 bool cqrs_auth_http(cqrs_auth_t *a, cqrs_http_req_t *req, unsigned need, cqrs_principal_t *who);
 
+/* API keys ------------------------------------------------------------- */
+
+/* "cqrs_<keyId>_<secret>" */
+#define CQRS_API_KEY_LEN (5 + CQRS_KEY_ID_LEN + 1 + CQRS_KEY_SECRET_LEN)
+
+/* Makes a new API key for tenant with scopes, created at now (RFC 3339): fills
+ * rec (keyId, tenant, scopes, the SHA-256 of the secret, createdAt) and writes
+ * the key itself, NUL-terminated, into key. The key is shown to its owner once
+ * and never stored; only rec is. Random bytes come from OpenSSL's RAND_bytes.
+ * False with err when the random source fails. */
+bool cqrs_apikey_new(const char *tenant, unsigned scopes, const char *now, cqrs_apikey_rec_t *rec,
+                     char key[CQRS_API_KEY_LEN + 1], cqrs_error_t *err);
+
 #endif

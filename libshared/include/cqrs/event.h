@@ -19,6 +19,8 @@ typedef struct {
   char *correlation_id; /* ce_correlationid, may be NULL */
   char *causation_id;   /* ce_causationid: the commandId, may be NULL */
   char *traceparent;    /* may be NULL */
+  char *tenant;         /* ce_tenant: whose event (cqrs/tenant.h); decoding gives
+                           CQRS_TENANT_DEFAULT to events written before tenancy */
   int64_t version;      /* ce_aggregateversion: 1, 2, ... */
   bson_t *data;         /* the record value */
 } cqrs_event_t;
@@ -30,7 +32,7 @@ typedef struct {
   size_t len;
 } cqrs_header_t;
 
-#define CQRS_EVENT_MAX_HEADERS 12
+#define CQRS_EVENT_MAX_HEADERS 14
 
 /* Fills hdrs with ev's CloudEvents headers and returns how many. The values
  * borrow from ev and from version_buf, which must outlive hdrs. Can't fail. */
@@ -39,8 +41,8 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
 
 /* Decodes a record into ev (caller storage, release with cqrs_event_cleanup,
  * also after a failure). Fails with CQRS_ERR_INVALID naming the header when a
- * required CloudEvents header is missing or malformed, or the value is not a
- * JSON object. */
+ * required CloudEvents header is missing or malformed (ce_tenant, when
+ * present, must be a valid tenant id), or the value is not a JSON object. */
 bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t n_hdrs,
                             const void *value, size_t len, cqrs_error_t *err);
 
