@@ -67,6 +67,9 @@ CONCS=${BENCH_CONCURRENCIES:-1 2 4 8}
 PROJ_BULKS=${BENCH_PROJ_BULK_SIZES:-20 100 500 1000}
 PHASES=" ${BENCH_PHASES:-sizes lists plans http visible study} "
 KEEP=${BENCH_KEEP:-0}
+# These measure the pipelines, as tenant "default" without credentials; the cost of
+# authentication has its own benchmark (tests/bench/auth_run.sh).
+export AUTH=${AUTH:-off}
 # what projector-svc runs with unless told otherwise (libshared/src/config.c)
 BULK=${MONGO_BULK_MAX:-100}
 CONC=${MONGO_WRITE_CONCURRENCY:-4}
