@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -658,4 +659,59 @@ Test(auth, malformed_apikeys_refused) {
   for (char *c = bad + 5; *c; c++)
     if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 'a' + 'A'); /* upper case is not what we issue */
   if (strcmp(bad, key) != 0) assert_invalid(bad, "malformed API key");
+}
+
+/* Threads ------------------------------------------------------------------ */
+
+typedef struct {
+  char *good[8];
+  char *unknown;
+  int64_t until_ms;
+  int refused, accepted;
+} race_t;
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *verifier(void *arg) {
+  race_t *r = arg;
+  cqrs_principal_t who;
+  cqrs_error_t err;
+  for (unsigned i = 0; mono_ms() < r->until_ms; i++) {
+    if (verify(auth, r->good[i % 8], &who, &err) && strcmp(who.tenant, "acme") == 0)
+      __atomic_add_fetch(&r->accepted, 1, __ATOMIC_RELAXED);
+    else
+      __atomic_add_fetch(&r->refused, 1, __ATOMIC_RELAXED);
+    if (i % 64 == 0) verify(auth, r->unknown, &who, &err); /* asks for a re-read */
+  }
+  return NULL;
+}
+
+Test(auth, concurrent_verification_across_key_set_changes, .timeout = 60) {
+  cqrs_auth_destroy(auth);
+  char path_var[160];
+  snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
+  char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_JWKS_REFRESH_S=1", NULL};
+  cqrs_error_t err;
+  auth = make(env, &err);
+  cr_assert_not_null(auth, "%s", err.message);
+  race_t r = {.unknown = token(other_priv, "acme", "queries:read"), .until_ms = mono_ms() + 2500};
+  for (int i = 0; i < 8; i++) r.good[i] = token(i % 2 ? rsa_priv : ec_priv, "acme", "queries:read");
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, verifier, &r), 0);
+  /* the set keeps the two keys the tokens use and changes around them */
+  char *a = tk_jwks_merge((const char *[]){rsa_jwks, ec_jwks}, 2);
+  char *b = tk_jwks_merge((const char *[]){ec_jwks, rsa_jwks}, 2);
+  for (int i = 0; mono_ms() < r.until_ms; i++) {
+    write_text(jwks_path, i % 2 ? a : b);
+    nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  cr_assert_eq(r.refused, 0, "a valid token was refused while the key set changed");
+  cr_assert_gt(r.accepted, 100);
+  free(a), free(b), free(r.unknown);
+  for (int i = 0; i < 8; i++) free(r.good[i]);
 }
