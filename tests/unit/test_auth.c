@@ -16,14 +16,14 @@
 #define HS_SECRET "an-hs256-secret-of-at-least-32-bytes!"
 
 static const cqrs_log_t quiet = {.service = "test", .level = CQRS_LOG_ERROR};
-static char dir[64] = "/tmp/cqrs-auth-XXXXXX", jwks_path[128];
+static char dir[256], jwks_path[300];
 static char *rsa_priv, *rsa_jwks, *ec_priv, *ec_jwks, *other_priv, *other_jwks;
 static cqrs_registry_t *reg;
 static cqrs_auth_t *auth;
 static cqrs_config_t cfg;
 
 static void write_text(const char *path, const char *text) {
-  char tmp[256];
+  char tmp[320];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   cr_assert_not_null(f);
@@ -54,6 +54,8 @@ static cqrs_auth_t *make(char **env, cqrs_error_t *err) {
 }
 
 static void setup(void) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/cqrs-auth-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
   cr_assert_not_null(mkdtemp(dir));
   snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
   cqrs_error_t err;
@@ -68,7 +70,7 @@ static void setup(void) {
   tenant("acme", "active");
   tenant("globex", "active");
   tenant("gone", "deleted");
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_LEEWAY_S=30", NULL};
   auth = make(env, &err);
@@ -264,7 +266,7 @@ Test(auth, hs256_with_the_rsa_public_key_refused) {
 
 Test(auth, hs256_only_with_the_configured_secret) {
   cqrs_auth_destroy(auth);
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_HS256_SECRET=" HS_SECRET, NULL};
   cqrs_error_t err;
@@ -478,7 +480,7 @@ Test(auth, rotated_jwks_file_accepted_without_restart) {
 Test(auth, jwks_keys_that_are_never_used) {
   /* only an oct key and an encryption key: no usable key, so start is refused */
   write_text(jwks_path, "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"}]}");
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, NULL};
   cqrs_error_t err;
@@ -497,7 +499,7 @@ Test(auth, jwks_keys_that_are_never_used) {
 /* Settings ----------------------------------------------------------------- */
 
 Test(auth, refused_settings) {
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   cqrs_error_t err;
   char *no_iss[] = {path_var, "AUTH_AUDIENCE=" AUD, NULL};
@@ -692,7 +694,7 @@ static void *verifier(void *arg) {
 
 Test(auth, concurrent_verification_across_key_set_changes, .timeout = 60) {
   cqrs_auth_destroy(auth);
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_JWKS_REFRESH_S=1", NULL};
   cqrs_error_t err;
