@@ -6,6 +6,8 @@
 #include "token.h"
 #include "unit.h"
 
+#include <cjose/cjose.h>
+
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -492,8 +494,18 @@ Test(auth, jwks_keys_that_are_never_used) {
   char set[4096];
   snprintf(set, sizeof set, "{\"keys\":[%s]}", enc);
   write_text(jwks_path, set);
-  cr_assert_null(make(env, &err));
+  cr_assert_null(make(env, &err), "an encryption key is not a verification key");
   free(enc);
+  /* RSA shorter than 2048 bits */
+  static const uint8_t e[] = {1, 0, 1};
+  cjose_jwk_t *weak = cjose_jwk_create_RSA_random(1024, e, sizeof e, NULL);
+  char *weak_json = cjose_jwk_to_json(weak, false, NULL);
+  snprintf(set, sizeof set, "{\"keys\":[%s]}", weak_json);
+  write_text(jwks_path, set);
+  cr_assert_null(make(env, &err), "a 1024-bit RSA key is not used");
+  cr_assert(strstr(err.message, "no usable key"), "%s", err.message);
+  free(weak_json);
+  cjose_jwk_release(weak);
 }
 
 /* Settings ----------------------------------------------------------------- */
