@@ -139,10 +139,14 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   }
   cfg->poison_halt = poison && strcmp(poison, "halt") == 0;
-  long tick, store_timeout;
+  long tick, store_timeout, rl_commands, rl_queries;
   if (!int_var(envp, "WAIT_TICK_MS", 10, 1, 1000, &tick, err) ||
-      !int_var(envp, "MONGO_TIMEOUT_MS", 0, 0, 600000, &store_timeout, err))
+      !int_var(envp, "MONGO_TIMEOUT_MS", 0, 0, 600000, &store_timeout, err) ||
+      !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
+      !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
     return false;
+  cfg->rate_limit_commands = (int)rl_commands;
+  cfg->rate_limit_queries = (int)rl_queries;
   cfg->wait_tick_ms = (int)tick;
   cfg->mongo_timeout_ms = (int)store_timeout;
   cfg->http_port = (int)port;

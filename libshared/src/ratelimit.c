@@ -2,8 +2,11 @@
 #include "cqrs/ratelimit.h"
 #include "cqrs/map.h"
 
+#include "cqrs/util.h"
+
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -87,4 +90,19 @@ bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_m
   }
   pthread_mutex_unlock(&rl->mu);
   return ok;
+}
+
+bool cqrs_ratelimit_http(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics) {
+  int64_t retry_ms = 0;
+  if (cqrs_ratelimit_take(rl, tenant, cqrs_time_monotonic_ms(), &retry_ms)) return true;
+  char secs[24], labels[64];
+  snprintf(secs, sizeof secs, "%lld", (long long)((retry_ms + 999) / 1000));
+  cqrs_http_req_add_header(req, "Retry-After", secs);
+  cqrs_http_reply_error(req, 429, "the tenant's request rate limit is exceeded; retry after Retry-After seconds",
+                        NULL);
+  if (metrics) {
+    snprintf(labels, sizeof labels, "tenant=\"%s\"", cqrs_metrics_tenant(metrics, tenant));
+    cqrs_metrics_add(metrics, "rate_limited_total", labels, 1);
+  }
+  return false;
 }

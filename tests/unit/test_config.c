@@ -214,6 +214,21 @@ Test(config, wait_tick_and_store_timeout) {
   assert_refused("MONGO_TIMEOUT_MS=soon", "MONGO_TIMEOUT_MS");
 }
 
+Test(config, rate_limits_per_tenant) {
+  char *defaults[] = {NULL};
+  cr_assert(load(defaults, 8080), "%s", err.message);
+  cr_assert_eq(cfg.rate_limit_commands, 0, "no limit unless configured");
+  cr_assert_eq(cfg.rate_limit_queries, 0);
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"RATE_LIMIT_COMMANDS=200", "RATE_LIMIT_QUERIES=1000", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_eq(cfg.rate_limit_commands, 200);
+  cr_assert_eq(cfg.rate_limit_queries, 1000);
+  cqrs_config_cleanup(&cfg);
+  assert_refused("RATE_LIMIT_COMMANDS=-1", "RATE_LIMIT_COMMANDS");
+  assert_refused("RATE_LIMIT_QUERIES=lots", "RATE_LIMIT_QUERIES");
+}
+
 Test(config, auth_defaults) {
   char *envp[] = {NULL};
   cr_assert(load(envp, 8080), "%s", err.message);

@@ -47,6 +47,9 @@ typedef struct {
   char *auth_hs256_secret;   /* AUTH_HS256_SECRET: enables HS256 (>= 32 bytes); NULL: HS256 refused.
                               * A secret: never log it */
   int auth_leeway_s;         /* AUTH_LEEWAY_S: clock skew allowed on exp/nbf/iat (30) */
+  /* Fairness (cqrs/ratelimit.h): requests per second per tenant, burst twice that; 0: none */
+  int rate_limit_commands;   /* RATE_LIMIT_COMMANDS: command-svc (0) */
+  int rate_limit_queries;    /* RATE_LIMIT_QUERIES: query-svc (0) */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)

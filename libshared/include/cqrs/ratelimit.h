@@ -7,6 +7,9 @@
 #ifndef CQRS_RATELIMIT_H
 #define CQRS_RATELIMIT_H
 
+#include "cqrs/http.h"
+#include "cqrs/metrics.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,5 +31,11 @@ bool cqrs_ratelimit_enabled(const cqrs_ratelimit_t *rl);
  * was one; otherwise false with *retry_after_ms (may be NULL) set to when the
  * next token comes (at least 1). */
 bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms);
+
+/* The HTTP side of a take, for a route that just authenticated tenant: true
+ * when the request may go on; otherwise it replies 429 with Retry-After (whole
+ * seconds, at least 1) and a JSON error, counts rate_limited_total{tenant} in
+ * metrics (may be NULL), and returns false. */
+bool cqrs_ratelimit_http(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics);
 
 #endif
