@@ -19,6 +19,7 @@ COPY libshared/ libshared/
 COPY command-svc/ command-svc/
 COPY projector-svc/ projector-svc/
 COPY query-svc/ query-svc/
+COPY admin-svc/ admin-svc/
 COPY docs/openapi/ docs/openapi/
 COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
 RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
