@@ -10,11 +10,15 @@
 #include "cqrs/control.h"
 #include "cqrs/util.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +80,12 @@ static int call(const char *method, const char *path, const char *credential, co
   char headers[1024] = "";
   if (credential) snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", credential);
   tk_http_headers(method, env.admin_port, path, headers, body, body ? strlen(body) : 0, r);
+  return r->status;
+}
+
+/* A request without credential to an admin-svc on port. */
+static int call_port(int port, const char *method, const char *path, const char *body, tk_response_t *r) {
+  tk_http_headers(method, port, path, "", body, body ? strlen(body) : 0, r);
   return r->status;
 }
 
@@ -302,4 +312,73 @@ Test(admin, api_keys_shown_once_verified_elsewhere_and_revoked) {
   verifier_stop(&v);
   free(key_id);
   free(key);
+}
+
+/* Concurrent creates of one tenant in one process: writes are serialized, so
+ * exactly one is created and the others conflict. */
+#define RACERS 8
+
+static void *race_create(void *arg) {
+  tk_response_t r;
+  call("POST", "/v1/admin/tenants", platform_token, "{\"tenantId\":\"raced\"}", &r);
+  *(int *)arg = r.status;
+  tk_response_cleanup(&r);
+  return NULL;
+}
+
+Test(admin, concurrent_creates_one_wins) {
+  pthread_t th[RACERS];
+  int status[RACERS] = {0};
+  for (int i = 0; i < RACERS; i++) cr_assert_eq(pthread_create(&th[i], NULL, race_create, &status[i]), 0);
+  int created = 0, conflicts = 0;
+  for (int i = 0; i < RACERS; i++) {
+    pthread_join(th[i], NULL);
+    created += status[i] == 201;
+    conflicts += status[i] == 409;
+  }
+  cr_assert_eq(created, 1, "%d creates answered 201", created);
+  cr_assert_eq(conflicts, RACERS - 1, "%d creates answered 409", conflicts);
+}
+
+/* True when a TCP connection to addr:port is accepted. */
+static bool reachable_at(const char *addr, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, addr, &sa.sin_addr);
+  bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  close(fd);
+  return ok;
+}
+
+/* With AUTH=off admin-svc serves loopback only, and there every caller is a
+ * platform administrator. 127.0.0.2 is loopback too, but a socket bound to
+ * 127.0.0.1 does not answer it, while one bound to every interface does. */
+Test(admin, auth_off_serves_127_0_0_1_only) {
+  cr_assert(reachable_at("127.0.0.2", env.admin_port), "admin-svc with AUTH on should listen on every interface");
+  tk_env_t off = env;
+  off.admin_port = tk_free_port();
+  const char *extra[] = {"AUTH=off", "TOPIC_REPLICATION=1", NULL};
+  pid_t pid = tk_start(&off, TK_ADMIN, extra);
+  bool other = reachable_at("127.0.0.2", off.admin_port);
+  tk_response_t r;
+  int status = call_port(off.admin_port, "POST", "/v1/admin/tenants", "{\"tenantId\":\"local\"}", &r);
+  tk_response_cleanup(&r);
+  tk_stop(pid, SIGTERM);
+  cr_assert_not(other, "admin-svc with AUTH=off answered on 127.0.0.2");
+  cr_assert_eq(status, 201, "AUTH=off on loopback: create answered %d", status);
+}
+
+Test(admin, paths_outside_the_api) {
+  const char *paths[] = {"/v1/admin/tenants/acme/other", "/v1/admin/tenants/acme/keys/XYZ",
+                         "/v1/admin/tenants/acme/keys/0123456789abcdef/more", "/v1/admin/tenants/Bad_Id"};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    tk_response_t r;
+    /* Nothing is said about a path before the credential is checked. */
+    cr_assert_eq(call("GET", paths[i], NULL, NULL, &r), 401, "%s", paths[i]);
+    tk_response_cleanup(&r);
+    free(expect(404, "GET", paths[i], platform_token, NULL));
+  }
+  tk_response_t r;
+  cr_assert_eq(call("PUT", "/v1/admin/tenants/acme", platform_token, "{}", &r), 405);
+  tk_response_cleanup(&r);
 }
