@@ -91,6 +91,7 @@ typedef struct {
   unsigned scopes;    /* issue */
   cqrs_apikey_rec_t result;
   char key[CQRS_API_KEY_LEN + 1]; /* issue: the key, for its one answer */
+  bool wrote;                     /* revoke: false when it was revoked already */
 } key_op_t;
 
 static bool tenant_active(cqrs_registry_t *reg, const char *t, cqrs_error_t *err) {
@@ -114,6 +115,7 @@ static bool decide_revoke(cqrs_registry_t *reg, void *ctx, admin_record_t *out, 
     return false;
   }
   if (op->result.revoked) return true; /* revoking again changes nothing */
+  op->wrote = true;
   op->result.revoked = true;
   cqrs_time_now_rfc3339(op->result.revoked_at);
   return to_record(&op->result, out, err);
@@ -171,7 +173,7 @@ void admin_key_revoke(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t
   cqrs_error_t err = {0};
   key_op_t op = {.tenant = path->tenant, .key_id = path->key_id};
   if (admin_writer_apply(ctx->writer, decide_revoke, &op, &err)) {
-    cqrs_log_info(ctx->log, "API key revoked", "tenant", op.tenant, "keyId", op.result.key_id, NULL);
+    if (op.wrote) cqrs_log_info(ctx->log, "API key revoked", "tenant", op.tenant, "keyId", op.result.key_id, NULL);
     reply_key(req, 200, &op.result, NULL);
   } else if (err.code == CQRS_ERR_NOT_FOUND) {
     cqrs_http_reply_error(req, 404, "no such key", NULL);

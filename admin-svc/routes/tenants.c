@@ -27,6 +27,7 @@ bool admin_tenant_find(cqrs_registry_t *reg, const char *t, cqrs_tenant_rec_t *o
 typedef struct {
   const char *tenant;
   cqrs_tenant_rec_t result;
+  bool wrote; /* false when the tenant was already as asked */
 } tenant_op_t;
 
 static bool to_record(const cqrs_tenant_rec_t *r, admin_record_t *out) {
@@ -66,6 +67,7 @@ static bool decide_delete(cqrs_registry_t *reg, void *ctx, admin_record_t *out, 
     return false;
   }
   if (op->result.state == CQRS_TENANT_DELETED) return true; /* deleting again changes nothing */
+  op->wrote = true;
   op->result.state = CQRS_TENANT_DELETED;
   cqrs_time_now_rfc3339(op->result.deleted_at);
   if (!to_record(&op->result, out)) {
@@ -145,7 +147,7 @@ void admin_tenant_delete(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_pat
   cqrs_error_t err = {0};
   tenant_op_t op = {.tenant = path->tenant};
   if (admin_writer_apply(ctx->writer, decide_delete, &op, &err)) {
-    cqrs_log_info(ctx->log, "tenant marked deleted", "tenant", op.result.tenant, NULL);
+    if (op.wrote) cqrs_log_info(ctx->log, "tenant marked deleted", "tenant", op.result.tenant, NULL);
     reply_tenant(req, 200, &op.result);
   } else if (err.code == CQRS_ERR_NOT_FOUND) {
     admin_reply_no_tenant(req);

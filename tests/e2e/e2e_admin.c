@@ -107,6 +107,12 @@ static void expect_field(const char *json, const char *key, const char *want) {
 }
 
 Test(admin, tenant_lifecycle) {
+  /* Open routes stay open; the document is admin-svc's own. */
+  char *doc = expect(200, "GET", "/openapi.json", NULL, NULL);
+  cr_assert_not_null(strstr(doc, "\"title\": \"admin-svc\""), "not admin-svc's OpenAPI document");
+  cr_assert_not_null(strstr(doc, "/v1/admin/tenants/{tenantId}/keys/{keyId}"));
+  free(doc);
+  free(expect(200, "GET", "/readyz", NULL, NULL));
   char *b = expect(201, "POST", "/v1/admin/tenants", platform_token, "{\"tenantId\":\"acme\"}");
   expect_field(b, "tenantId", "acme");
   expect_field(b, "state", "active");
