@@ -6,6 +6,8 @@
 #include "token.h"
 #include "unit.h"
 
+#include <cjose/cjose.h>
+
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,14 +18,14 @@
 #define HS_SECRET "an-hs256-secret-of-at-least-32-bytes!"
 
 static const cqrs_log_t quiet = {.service = "test", .level = CQRS_LOG_ERROR};
-static char dir[64] = "/tmp/cqrs-auth-XXXXXX", jwks_path[128];
+static char dir[256], jwks_path[300];
 static char *rsa_priv, *rsa_jwks, *ec_priv, *ec_jwks, *other_priv, *other_jwks;
 static cqrs_registry_t *reg;
 static cqrs_auth_t *auth;
 static cqrs_config_t cfg;
 
 static void write_text(const char *path, const char *text) {
-  char tmp[256];
+  char tmp[320];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   cr_assert_not_null(f);
@@ -54,6 +56,8 @@ static cqrs_auth_t *make(char **env, cqrs_error_t *err) {
 }
 
 static void setup(void) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/cqrs-auth-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
   cr_assert_not_null(mkdtemp(dir));
   snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
   cqrs_error_t err;
@@ -68,7 +72,7 @@ static void setup(void) {
   tenant("acme", "active");
   tenant("globex", "active");
   tenant("gone", "deleted");
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_LEEWAY_S=30", NULL};
   auth = make(env, &err);
@@ -264,7 +268,7 @@ Test(auth, hs256_with_the_rsa_public_key_refused) {
 
 Test(auth, hs256_only_with_the_configured_secret) {
   cqrs_auth_destroy(auth);
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_HS256_SECRET=" HS_SECRET, NULL};
   cqrs_error_t err;
@@ -478,7 +482,7 @@ Test(auth, rotated_jwks_file_accepted_without_restart) {
 Test(auth, jwks_keys_that_are_never_used) {
   /* only an oct key and an encryption key: no usable key, so start is refused */
   write_text(jwks_path, "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"}]}");
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, NULL};
   cqrs_error_t err;
@@ -490,14 +494,24 @@ Test(auth, jwks_keys_that_are_never_used) {
   char set[4096];
   snprintf(set, sizeof set, "{\"keys\":[%s]}", enc);
   write_text(jwks_path, set);
-  cr_assert_null(make(env, &err));
+  cr_assert_null(make(env, &err), "an encryption key is not a verification key");
   free(enc);
+  /* RSA shorter than 2048 bits */
+  static const uint8_t e[] = {1, 0, 1};
+  cjose_jwk_t *weak = cjose_jwk_create_RSA_random(1024, e, sizeof e, NULL);
+  char *weak_json = cjose_jwk_to_json(weak, false, NULL);
+  snprintf(set, sizeof set, "{\"keys\":[%s]}", weak_json);
+  write_text(jwks_path, set);
+  cr_assert_null(make(env, &err), "a 1024-bit RSA key is not used");
+  cr_assert(strstr(err.message, "no usable key"), "%s", err.message);
+  free(weak_json);
+  cjose_jwk_release(weak);
 }
 
 /* Settings ----------------------------------------------------------------- */
 
 Test(auth, refused_settings) {
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   cqrs_error_t err;
   char *no_iss[] = {path_var, "AUTH_AUDIENCE=" AUD, NULL};
@@ -692,7 +706,7 @@ static void *verifier(void *arg) {
 
 Test(auth, concurrent_verification_across_key_set_changes, .timeout = 60) {
   cqrs_auth_destroy(auth);
-  char path_var[160];
+  char path_var[320];
   snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
   char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, "AUTH_JWKS_REFRESH_S=1", NULL};
   cqrs_error_t err;

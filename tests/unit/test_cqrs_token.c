@@ -26,7 +26,9 @@ Test(cqrs_token, help_keygen_sign) {
   cr_assert_eq(WEXITSTATUS(st), 2, "an unknown command is a usage error");
   free(out);
 
-  char dir[] = "/tmp/cqrs-token-XXXXXX", cmd[1024], path[256];
+  char dir[256], cmd[1024], path[300];
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/cqrs-token-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
   cr_assert_not_null(mkdtemp(dir));
   snprintf(cmd, sizeof cmd, CQRS_BIN_DIR "/cqrs-token keygen --dir %s --alg RS256", dir);
   free(run(cmd, &st));
@@ -47,7 +49,7 @@ Test(cqrs_token, help_keygen_sign) {
   jwt[strcspn(jwt, "\n")] = '\0';
   cr_assert_null(strstr(jwt, "\"d\""), "no key material in the token");
 
-  char file_var[300];
+  char file_var[320];
   snprintf(file_var, sizeof file_var, "AUTH_JWKS_FILE=%s", path);
   char *env[] = {file_var, "AUTH_ISSUER=https://dev/", "AUTH_AUDIENCE=cqrs", NULL};
   cqrs_config_t cfg;
