@@ -60,7 +60,4 @@ void admin_key_issue(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t 
 void admin_key_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
 void admin_key_revoke(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
 
-/* The record of tenant t (copied into *out), false when there is none. */
-bool admin_tenant_find(cqrs_registry_t *reg, const char *t, cqrs_tenant_rec_t *out);
-
 #endif
