@@ -15,18 +15,9 @@
 #define APIKEY_PREFIX "apikey/"
 #define MAX_KEY_LEN 64 /* longer than any valid record key */
 
-/* The scope names a key record carries. Why a table here and not
- * cqrs_scope_name: these names are the record format, read by every service;
- * a key record never holds platform:admin (a platform administrator is a JWT). */
-static const struct {
-  const char *name;
-  unsigned bit;
-} record_scopes[] = {
-    {"commands:write", CQRS_SCOPE_COMMANDS_WRITE},
-    {"queries:read", CQRS_SCOPE_QUERIES_READ},
-    {"admin", CQRS_SCOPE_ADMIN},
-};
-#define N_RECORD_SCOPES (sizeof record_scopes / sizeof record_scopes[0])
+/* The scopes a key record may grant: a tenant's. A platform administrator is
+ * a JWT, never an API key. */
+#define RECORD_SCOPES (CQRS_SCOPE_COMMANDS_WRITE | CQRS_SCOPE_QUERIES_READ | CQRS_SCOPE_ADMIN)
 
 static const char *const state_names[] = {[CQRS_TENANT_ACTIVE] = "active", [CQRS_TENANT_DELETED] = "deleted"};
 
@@ -80,12 +71,12 @@ char *cqrs_control_apikey_json(const cqrs_apikey_rec_t *r, size_t *len) {
   BSON_APPEND_UTF8(&doc, "tenantId", r->tenant);
   BSON_APPEND_ARRAY_BEGIN(&doc, "scopes", &arr);
   unsigned n = 0;
-  for (size_t i = 0; i < N_RECORD_SCOPES; i++) {
-    if (!(r->scopes & record_scopes[i].bit)) continue;
+  for (unsigned bit = 1; bit <= RECORD_SCOPES; bit <<= 1) {
+    if (!(r->scopes & RECORD_SCOPES & bit)) continue;
     char idx[16];
     const char *k;
     bson_uint32_to_string(n++, &k, idx, sizeof idx);
-    bson_append_utf8(&arr, k, -1, record_scopes[i].name, -1);
+    bson_append_utf8(&arr, k, -1, cqrs_scope_name(bit), -1);
   }
   bson_append_array_end(&doc, &arr);
   BSON_APPEND_UTF8(&doc, "sha256", sha);
@@ -165,8 +156,7 @@ static bool decode_scopes(const bson_t *doc, unsigned *out, cqrs_error_t *err) {
     }
     /* A name this version does not know (a newer admin-svc's) grants nothing. */
     const char *name = bson_iter_utf8(&it, NULL);
-    for (size_t i = 0; i < N_RECORD_SCOPES; i++)
-      if (strcmp(name, record_scopes[i].name) == 0) *out |= record_scopes[i].bit;
+    if (!strchr(name, ' ')) *out |= cqrs_scopes_parse(name) & RECORD_SCOPES;
   }
   return true;
 }

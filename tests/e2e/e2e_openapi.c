@@ -19,16 +19,26 @@
 #include <time.h>
 #include <unistd.h>
 
-static tk_env_t env;
-static pid_t pids[3];
+#define N_SERVICES 4
 
+static tk_env_t env;
+static pid_t pids[3], admin;
+
+/* admin-svc with AUTH=off (on loopback, where these requests come from): every
+ * request reaches its route, so the answers past authentication are checked. */
 static void setup(void) {
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
   tk_env_init(&env);
   tk_start_all(&env, pids);
+  const char *admin_env[] = {"AUTH=off", NULL};
+  admin = tk_start(&env, TK_ADMIN, admin_env);
 }
 
-static void teardown(void) { tk_stop_all(pids); }
+static void teardown(void) {
+  if (admin > 0) tk_stop(admin, SIGTERM);
+  admin = 0;
+  tk_stop_all(pids);
+}
 
 TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 300);
 
@@ -38,11 +48,12 @@ typedef struct {
   bson_t *doc;
 } service_t;
 
-static void load_services(service_t s[3]) {
+static void load_services(service_t s[N_SERVICES]) {
   s[0] = (service_t){"command-svc", env.command_port, NULL};
   s[1] = (service_t){"query-svc", env.query_port, NULL};
   s[2] = (service_t){"projector-svc", env.projector_port, NULL};
-  for (int i = 0; i < 3; i++) {
+  s[3] = (service_t){"admin-svc", env.admin_port, NULL};
+  for (int i = 0; i < N_SERVICES; i++) {
     tk_response_t r;
     tk_http("GET", s[i].port, "/openapi.json", NULL, 0, &r);
     cr_assert_eq(r.status, 200, "%s: GET /openapi.json answered %d", s[i].name, r.status);
@@ -63,8 +74,8 @@ static void load_services(service_t s[3]) {
   }
 }
 
-static void free_services(service_t s[3]) {
-  for (int i = 0; i < 3; i++)
+static void free_services(service_t s[N_SERVICES]) {
+  for (int i = 0; i < N_SERVICES; i++)
     if (s[i].doc) bson_destroy(s[i].doc);
 }
 
@@ -333,10 +344,10 @@ static void check_operation(const service_t *svc, const char *path, const char *
 static const char *const METHODS[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace", NULL};
 
 Test(openapi, every_documented_operation_answers_a_documented_status) {
-  service_t svcs[3];
+  service_t svcs[N_SERVICES];
   load_services(svcs);
   int operations = 0;
-  for (int s = 0; s < 3; s++) {
+  for (int s = 0; s < N_SERVICES; s++) {
     bson_t paths;
     cr_assert(find_doc(svcs[s].doc, "paths", &paths), "%s: no paths", svcs[s].name);
     bson_iter_t p;
@@ -390,15 +401,15 @@ static bool documented(const bson_t *doc, const char *path) {
 }
 
 Test(openapi, undocumented_paths_answer_404) {
-  service_t svcs[3];
+  service_t svcs[N_SERVICES];
   load_services(svcs);
   static const char *const common[] = {"/", "/nope", "/v1", "/v2/users/1", "/openapi.yaml", "/healthz/extra",
                                        "/v1/commands/1", "/metrics/", NULL};
-  for (int s = 0; s < 3; s++) {
+  for (int s = 0; s < N_SERVICES; s++) {
     /* The fixed list, plus what the other services document and this one does not. */
     bson_string_t *urls = bson_string_new(NULL);
     for (const char *const *u = common; *u; u++) bson_string_append_printf(urls, "%s\n", *u);
-    for (int o = 0; o < 3; o++) {
+    for (int o = 0; o < N_SERVICES; o++) {
       bson_t paths;
       bson_iter_t it;
       if (o == s || !find_doc(svcs[o].doc, "paths", &paths) || !bson_iter_init(&it, &paths)) continue;
