@@ -175,6 +175,11 @@ void tk_env_init(tk_env_t *env) {
   snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
 }
 
+const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]) {
+  snprintf(out, 128, "%s_%s", env->db, tenant);
+  return out;
+}
+
 static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
 
 static pid_t spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char *const *args,
@@ -216,10 +221,13 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
   return spawn(env, svc, extra, NULL, log);
 }
 
-int tk_rebuild(const tk_env_t *env, const char *projection) {
-  char log[512], proj[64];
+int tk_rebuild(const tk_env_t *env, const char *projection) { return tk_rebuild_tenant(env, projection, NULL); }
+
+int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *tenant) {
+  char log[512], proj[64], t[64];
   snprintf(proj, sizeof proj, "%s", projection);
-  char *args[] = {"--rebuild", proj, "--from-beginning", NULL};
+  snprintf(t, sizeof t, "%s", tenant ? tenant : "");
+  char *args[] = {"--rebuild", proj, "--from-beginning", tenant ? "--tenant" : NULL, t, NULL};
   pid_t pid = spawn(env, TK_PROJECTOR, NULL, args, log);
   int status = 0;
   int64_t deadline = now_ms() + 180000;
