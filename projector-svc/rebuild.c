@@ -162,13 +162,14 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
   cqrs_log_info(log, "rebuild starting", "projection", projection->name, "into", target, "tenant",
                 tenant ? tenant : "every tenant met", NULL);
   if (tenant) {
-    if (cqrs_tenants_deleted(tenants, tenant)) {
-      cqrs_error_set(&err, CQRS_ERR_INVALID, "tenant", "tenant %s is deleted", tenant);
-      goto done;
-    }
     /* the tenant's collection exists (with its indexes) even when the log
      * holds no event of it: a rebuild of nothing is an empty read model */
-    if (!cqrs_tenants_prepare(tenants, tenant, target, projection, &err)) goto done;
+    cqrs_tenants_enter(tenants);
+    bool deleted = cqrs_tenants_deleted(tenants, tenant);
+    bool prepared = !deleted && cqrs_tenants_prepare(tenants, tenant, target, projection, &err);
+    cqrs_tenants_leave(tenants);
+    if (deleted) cqrs_error_set(&err, CQRS_ERR_INVALID, "tenant", "tenant %s is deleted", tenant);
+    if (!prepared) goto done;
   }
 
   cqrs_apply_opts_t opts = {.target = target, .from_time_ms = from_time_ms, .tenant = tenant};

@@ -59,15 +59,16 @@ static void produce(const char *topic_name, const char *key, const char *value, 
   cr_assert_eq(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR, "flushing to %s", topic);
 }
 
-/* One event of type of tenant's aggregate id at version, its data encoded
- * through the contract, keyed and headed as command-svc writes it. */
-static void produce_event(const char *tenant, const cqrs_event_type_t *type, const char *id, int64_t version,
-                          const cqrs_event_data_t *data) {
+/* One event of type of tenant's aggregate id at version, keyed and headed as
+ * command-svc writes it, with value as its data (NULL: data encoded through
+ * the contract). */
+static void produce_event_as(const char *tenant, const cqrs_event_type_t *type, const char *id, int64_t version,
+                             const cqrs_event_data_t *data, const char *value) {
   static int seq;
   char ev_id[96];
   snprintf(ev_id, sizeof ev_id, "e2e-%s-%d", env.db, ++seq);
   bson_t doc = BSON_INITIALIZER;
-  type->encode(data, &doc);
+  if (data) type->encode(data, &doc);
   cqrs_event_t ev = {.id = ev_id, .type = (char *)type->name, .source = "/e2e", .aggregate_type =
                      (char *)type->aggregate_type, .aggregate_id = (char *)id, .time = "2026-03-01T10:00:00.000Z",
                      .tenant = (char *)tenant, .version = version, .data = &doc};
@@ -78,10 +79,15 @@ static void produce_event(const char *tenant, const cqrs_event_type_t *type, con
   for (size_t i = 0; i < n; i++) rd_kafka_header_add(h, hdrs[i].name, -1, hdrs[i].value, (ssize_t)hdrs[i].len);
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
   char *key = cqrs_tenant_key(tenant, id);
-  produce("events", key, json, h);
+  produce("events", key, value ? value : json, h);
   free(key);
   bson_free(json);
   bson_destroy(&doc);
+}
+
+static void produce_event(const char *tenant, const cqrs_event_type_t *type, const char *id, int64_t version,
+                          const cqrs_event_data_t *data) {
+  produce_event_as(tenant, type, id, version, data, NULL);
 }
 
 static void user_created(const char *tenant, const char *id, const char *name) {
@@ -181,6 +187,8 @@ static bool has_index(const char *tenant, const char *collection, const char *in
   return found;
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* Every collection of tenant's database and every document in it, in name
  * and _id order, as the store's BSON bytes: two snapshots are equal only
  * when nothing in the database changed. */
@@ -192,7 +200,7 @@ static bson_string_t *snapshot(const char *tenant) {
   cr_assert_not_null(names, "listCollections: %s", e.message);
   size_t n = 0;
   while (names[n]) n++;
-  qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
+  qsort(names, n, sizeof *names, by_name);
   bson_string_t *out = bson_string_new("");
   for (size_t i = 0; i < n; i++) {
     bson_string_append_printf(out, "[%s]", names[i]);
@@ -263,6 +271,26 @@ Test(projector_tenants, each_tenant_has_its_own_database_rebuilds_and_is_deleted
   char *b_u2 = stored("b", USERS, "u-2");
   cr_assert_null(b_u2, "tenant a's u-2 leaked into b's database: %s", b_u2);
   cr_assert_not(database_exists("default"), "no event of tenant default, no database of it");
+
+  /* a poison event of tenant a: dead-lettered with its tenant (the headers
+   * as they came), and the partition moves on */
+  char poison[128], topic[128];
+  snprintf(poison, sizeof poison, "poison of %s", env.db);
+  produce_event_as("a", &cqrs_user_created_event, "u-9", 1, NULL, poison);
+  bool dead_lettered = false;
+  for (int tries = 0; !dead_lettered && tries < 100; tries++) {
+    size_t n;
+    tk_record_t *dlq = tk_kafka_read_all(&env, tk_topic(&env, "events.dlq", topic), &n);
+    for (size_t i = 0; i < n; i++)
+      if (dlq[i].value && strcmp(dlq[i].value, poison) == 0) {
+        dead_lettered = true;
+        cr_assert(dlq[i].ce_tenant && strcmp(dlq[i].ce_tenant, "a") == 0, "the dead letter lost its tenant: %s",
+                  dlq[i].ce_tenant ? dlq[i].ce_tenant : "no ce_tenant");
+      }
+    tk_records_free(dlq, n);
+    if (!dead_lettered) usleep(100 * 1000);
+  }
+  cr_assert(dead_lettered, "the poison event of tenant a is not in %s", topic);
 
   /* 2. the read models' indexes in both databases */
   const char *tenants[] = {"a", "b"};

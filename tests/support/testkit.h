@@ -94,7 +94,7 @@ typedef struct {
   char *value;
   int32_t partition;
   int64_t offset;
-  char *ce_type, *ce_subject, *ce_causationid, *traceparent;
+  char *ce_type, *ce_subject, *ce_causationid, *traceparent, *ce_tenant;
   int64_t version; /* ce_aggregateversion, 0 when absent */
 } tk_record_t;
 
