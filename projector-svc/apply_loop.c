@@ -31,7 +31,7 @@ struct cqrs_apply_loop {
   rd_kafka_t *consumer;
   cqrs_dead_letters_t *dead_letters;
   char *t_events;
-  char labels[96];         /* projection="..." */
+  char labels[96];          /* projection="..." */
   char skipped_labels[160]; /* projection="...",reason="tenant_deleted" */
   cqrs_worker_t worker;
   atomic_bool halted;
@@ -209,11 +209,11 @@ static void update_lag(cqrs_apply_loop_t *loop) {
   atomic_store(&loop->lag_known, known);
 }
 
-/* Whether ev is not this loop's business: another aggregate's, or, in a
- * rebuild of one tenant, another tenant's. */
-static bool not_ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
-  return strcmp(ev->aggregate_type, loop->proj->aggregate_type) != 0 ||
-         (loop->opts.tenant && strcmp(ev->tenant, loop->opts.tenant) != 0);
+/* Whether ev is this loop's business: its projection's aggregate, and, in a
+ * rebuild of one tenant, that tenant's. */
+static bool ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
+  return strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0 &&
+         (!loop->opts.tenant || strcmp(ev->tenant, loop->opts.tenant) == 0);
 }
 
 /* Decodes msgs into writes; poison events are handled on the spot; a deleted
@@ -233,9 +233,11 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     bool skip = false, ok = true;
     if (!cqrs_event_from_record(&ev, hdrs, nh, msgs[i]->payload, msgs[i]->len, &err)) {
       ok = poison(loop, msgs[i], err.message);
-    } else if (!not_ours(loop, &ev) && cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
+    } else if (!ours(loop, &ev)) {
+      /* another read model's event */
+    } else if (cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
       (*skipped)++;
-    } else if (!not_ours(loop, &ev)) {
+    } else {
       if (!loop->proj->apply(&ev, &p->writes[np], &skip, &err)) {
         cqrs_write_cleanup(&p->writes[np]);
         ok = poison(loop, msgs[i], err.message);
