@@ -318,6 +318,11 @@ const char *tk_topic(const tk_env_t *env, const char *name, char out[128]) {
   return out;
 }
 
+const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]) {
+  snprintf(out, 128, "%s_%s", env->db, tenant);
+  return out;
+}
+
 static char *header_dup(rd_kafka_message_t *m, const char *name) {
   rd_kafka_headers_t *h;
   const void *v;

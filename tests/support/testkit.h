@@ -101,4 +101,8 @@ void tk_records_free(tk_record_t *r, size_t n);
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 
+/* The database of tenant's read models, "<env->db>_<tenant>" (cqrs/tenant.h),
+ * into out. With AUTH=off every request is tenant "default". */
+const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]);
+
 #endif
