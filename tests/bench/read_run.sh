@@ -155,9 +155,9 @@ projector_run() {
   run "$BIN/read_bench" wait-applied "$P_PROJ" "$n" 600
   [ "$(field events_per_s "$LAST")" ] || die "projector did not apply $n events (see $LOG/projector-$db.log)"
 }
-start_query() { # db
-  show "${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
-  env ${PG:+FERRETDB_PG_URI=$PG} MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
+start_query() { # db (query-svc reads tenant "default" without credentials: AUTH=off)
+  show "AUTH=off ${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
+  env AUTH=off ${PG:+FERRETDB_PG_URI=$PG} MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
     >"$LOG/query-svc-$1.log" 2>&1 &
   query_pid=$!
   PIDS+=("$query_pid")
