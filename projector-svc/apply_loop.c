@@ -1,13 +1,14 @@
-/* Apply loop: events -> writes (projection) -> store (store_writer) ->
- * commit; poison events to dead_letters; lag from lag. */
+/* Apply loop: events -> writes (projection) -> each tenant's database
+ * (tenants, store_writer) -> commit; poison events to dead_letters; lag from
+ * lag. */
 #include "apply_loop.h"
 
 #include "dead_letters.h"
-#include "indexes.h"
 #include "lag.h"
 #include "store_writer.h"
 
 #include "cqrs/kafka.h"
+#include "cqrs/map.h"
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
 
@@ -25,12 +26,13 @@ struct cqrs_apply_loop {
   cqrs_metrics_t *metrics;
   mongoc_client_pool_t *pool;
   const cqrs_projection_t *proj;
-  cqrs_read_models_t *read_models;
+  cqrs_tenants_t *tenants;
   cqrs_apply_opts_t opts;
   rd_kafka_t *consumer;
   cqrs_dead_letters_t *dead_letters;
   char *t_events;
-  char labels[96]; /* projection="..." */
+  char labels[96];         /* projection="..." */
+  char skipped_labels[160]; /* projection="...",reason="tenant_deleted" */
   cqrs_worker_t worker;
   atomic_bool halted;
   atomic_uint_least64_t applied, poisoned;
@@ -64,22 +66,94 @@ static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *e
 /* ---- writing ---- */
 
 /* A batch's writes and, for each, the record it came from (for dead
- * letters); both arrays of BATCH_MAX, allocated once per loop. */
+ * letters) and its tenant; the places they go to. Arrays of BATCH_MAX,
+ * allocated once per loop. */
 typedef struct {
   cqrs_write_t *writes;
   rd_kafka_message_t **sources;
+  char (*tenants)[CQRS_TENANT_MAX + 1];
+  size_t *target_of;
+  cqrs_store_target_t *targets;
+  char (*dbs)[CQRS_TENANT_DB_MAX];
+  char (*collections)[CQRS_COLLECTION_NAME_MAX];
 } pending_t;
 
-/* The collection this loop writes: the rebuild's target, or the one the read
- * model's alias points at. */
-static void target_collection(cqrs_apply_loop_t *loop, char name[CQRS_COLLECTION_NAME_MAX]) {
-  if (loop->opts.target) {
-    snprintf(name, CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
-    return;
+static void pending_init(pending_t *p) {
+  p->writes = calloc(BATCH_MAX, sizeof *p->writes);
+  p->sources = calloc(BATCH_MAX, sizeof *p->sources);
+  p->tenants = calloc(BATCH_MAX, sizeof *p->tenants);
+  p->target_of = calloc(BATCH_MAX, sizeof *p->target_of);
+  p->targets = calloc(BATCH_MAX, sizeof *p->targets);
+  p->dbs = calloc(BATCH_MAX, sizeof *p->dbs);
+  p->collections = calloc(BATCH_MAX, sizeof *p->collections);
+}
+
+static void pending_cleanup(pending_t *p) {
+  free(p->writes);
+  free(p->sources);
+  free(p->tenants);
+  free(p->target_of);
+  free(p->targets);
+  free(p->dbs);
+  free(p->collections);
+}
+
+/* Sleeps ms in short naps; false when the loop is stopping. */
+static bool nap(cqrs_apply_loop_t *loop, int ms) {
+  for (int slept = 0; slept < ms; slept += 50) {
+    if (cqrs_worker_stopping(&loop->worker)) return false;
+    usleep(50 * 1000);
   }
-  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
-  cqrs_read_models_resolve(loop->read_models, client, loop->proj->name, name);
-  mongoc_client_pool_push(loop->pool, client);
+  return !cqrs_worker_stopping(&loop->worker);
+}
+
+/* Makes sure collection of tenant's database has its indexes before anything
+ * is written into it (tenants.h: once per process), retrying with backoff
+ * while the store refuses or does not answer. False when the loop is
+ * stopping first. */
+static bool prepare_target(cqrs_apply_loop_t *loop, const char *tenant, const char *collection) {
+  for (int backoff = 100;; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+    cqrs_error_t err = {0};
+    if (cqrs_tenants_prepare(loop->tenants, tenant, collection, loop->proj, &err)) return true;
+    if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "store_write_retries_total", loop->labels, 1);
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", backoff);
+    cqrs_log_warn(loop->log, "cannot create a read model's indexes; retrying before writing into it", "projection",
+                  loop->proj->name, "tenant", tenant, "collection", collection, "error", err.message, "retryInMs",
+                  ms, NULL);
+    if (!nap(loop, backoff)) return false;
+  }
+}
+
+/* Gives each distinct tenant of p's writes a target (its database and the
+ * collection: the rebuild's, or the one its alias points at, with its
+ * indexes) and each write its target's index. Returns how many targets, or
+ * SIZE_MAX when the loop is stopping. */
+static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
+  cqrs_map_t *seen = cqrs_map_new(NULL); /* tenant -> target index + 1 */
+  size_t nt = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t t = (size_t)(uintptr_t)cqrs_map_get(seen, p->tenants[i]);
+    if (t == 0) {
+      t = nt++;
+      cqrs_map_put(seen, p->tenants[i], (void *)(uintptr_t)(t + 1));
+      cqrs_tenants_db(loop->tenants, p->tenants[i], p->dbs[t]);
+      if (loop->opts.target)
+        snprintf(p->collections[t], CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
+      else
+        cqrs_tenants_resolve(loop->tenants, p->tenants[i], loop->proj->name, p->collections[t]);
+      p->targets[t] = (cqrs_store_target_t){p->dbs[t], p->collections[t]};
+      if (!prepare_target(loop, p->tenants[i], p->collections[t])) {
+        nt = SIZE_MAX;
+        break;
+      }
+    } else {
+      t--;
+    }
+    p->target_of[i] = t;
+  }
+  cqrs_map_destroy(seen);
+  return nt;
 }
 
 typedef struct {
@@ -92,17 +166,17 @@ static bool refused(void *ctx, size_t i, const char *error) {
   return poison(r->loop, r->p->sources[i], error);
 }
 
-/* Writes the batch's writes (see store_writer.h). */
-static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, const pending_t *p, size_t n) {
+/* Writes the batch's writes, each into its tenant's database (see
+ * store_writer.h). Call holding the tenants' gate. */
+static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   if (n == 0) return CQRS_WRITE_DONE;
+  if (targets(loop, p, n) == SIZE_MAX) return CQRS_WRITE_STOPPING;
   refused_ctx_t rc = {loop, p};
-  cqrs_store_writer_t sw = {.pool = loop->pool, .db = loop->cfg->mongo_db, .bulk_max = loop->cfg->mongo_bulk_max,
+  cqrs_store_writer_t sw = {.pool = loop->pool, .bulk_max = loop->cfg->mongo_bulk_max,
                             .concurrency = loop->cfg->mongo_write_concurrency, .log = loop->log,
                             .metrics = loop->opts.target ? NULL : loop->metrics, .labels = loop->labels,
                             .name = loop->proj->name, .owner = &loop->worker, .refused = refused, .ctx = &rc};
-  char name[CQRS_COLLECTION_NAME_MAX];
-  target_collection(loop, name);
-  return cqrs_store_write(&sw, name, p->writes, n);
+  return cqrs_store_write(&sw, p->targets, p->target_of, p->writes, n);
 }
 
 /* ---- the loop ---- */
@@ -114,11 +188,22 @@ static void update_lag(cqrs_apply_loop_t *loop) {
   atomic_store(&loop->lag_known, known);
 }
 
-/* Decodes msgs into writes; poison events are handled on the spot. *upto is
- * the number of msgs covered (n unless the loop halts at a poison event). */
-static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p, size_t *upto) {
+/* Whether ev is not this loop's business: another aggregate's, or, in a
+ * rebuild of one tenant, another tenant's. */
+static bool not_ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
+  return strcmp(ev->aggregate_type, loop->proj->aggregate_type) != 0 ||
+         (loop->opts.tenant && strcmp(ev->tenant, loop->opts.tenant) != 0);
+}
+
+/* Decodes msgs into writes; poison events are handled on the spot; a deleted
+ * tenant's events are skipped (counted in *skipped). *upto is the number of
+ * msgs covered (n unless the loop halts at a poison event). Call holding the
+ * tenants' gate, so no tenant is dropped between the check and the write. */
+static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p, size_t *upto,
+                      size_t *skipped) {
   size_t np = 0;
   *upto = n;
+  *skipped = 0;
   for (size_t i = 0; i < n; i++) {
     cqrs_header_t hdrs[32];
     size_t nh = cqrs_kafka_headers(msgs[i], hdrs, 32);
@@ -127,13 +212,16 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     bool skip = false, ok = true;
     if (!cqrs_event_from_record(&ev, hdrs, nh, msgs[i]->payload, msgs[i]->len, &err)) {
       ok = poison(loop, msgs[i], err.message);
-    } else if (strcmp(ev.aggregate_type, loop->proj->aggregate_type) == 0) {
+    } else if (!not_ours(loop, &ev) && cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
+      (*skipped)++;
+    } else if (!not_ours(loop, &ev)) {
       if (!loop->proj->apply(&ev, &p->writes[np], &skip, &err)) {
         cqrs_write_cleanup(&p->writes[np]);
         ok = poison(loop, msgs[i], err.message);
       } else if (skip) {
         cqrs_write_cleanup(&p->writes[np]);
       } else {
+        snprintf(p->tenants[np], sizeof p->tenants[np], "%s", ev.tenant);
         p->sources[np++] = msgs[i];
       }
     }
@@ -163,9 +251,12 @@ static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t up
 }
 
 static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
-  size_t upto;
-  size_t np = prepare(loop, msgs, n, p, &upto);
+  size_t upto, skipped;
+  /* From the deletion check to the store's acknowledgement (tenants.h) */
+  cqrs_tenants_enter(loop->tenants);
+  size_t np = prepare(loop, msgs, n, p, &upto, &skipped);
   cqrs_write_outcome_t o = write_batch(loop, p, np);
+  cqrs_tenants_leave(loop->tenants);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
   if (o == CQRS_WRITE_STOPPING) return; /* the uncommitted batch is read again next time */
   if (o == CQRS_WRITE_HALTED) return;   /* halted at a poison write: keep the whole batch for later */
@@ -173,12 +264,14 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   commit(loop, msgs, upto);
   atomic_fetch_add(&loop->applied, (uint64_t)np);
   if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
+  if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
 }
 
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
-  pending_t p = {calloc(BATCH_MAX, sizeof *p.writes), calloc(BATCH_MAX, sizeof *p.sources)};
+  pending_t p;
+  pending_init(&p);
   int64_t next_lag = 0;
   while (!cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->halted)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
@@ -190,20 +283,12 @@ static void *loop_main(void *arg) {
     }
   }
   free(msgs);
-  free(p.writes);
-  free(p.sources);
+  pending_cleanup(&p);
   return NULL;
 }
 
-/* The target collection and its indexes (indexes.h). */
-static bool ensure_indexes(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
-  char name[CQRS_COLLECTION_NAME_MAX];
-  target_collection(loop, name);
-  return cqrs_indexes_ensure(loop->cfg, loop->log, loop->pool, loop->cfg->mongo_db, name, loop->proj, err);
-}
-
 cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                       mongoc_client_pool_t *pool, cqrs_read_models_t *read_models,
+                                       mongoc_client_pool_t *pool, cqrs_tenants_t *tenants,
                                        const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err) {
   cqrs_apply_loop_t *loop = calloc(1, sizeof *loop);
@@ -211,11 +296,12 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->log = log;
   loop->metrics = metrics;
   loop->pool = pool;
-  loop->read_models = read_models;
+  loop->tenants = tenants;
   loop->proj = projection;
   loop->opts = *opts;
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
+  snprintf(loop->skipped_labels, sizeof loop->skipped_labels, "%s,reason=\"tenant_deleted\"", loop->labels);
   char group[256];
   /* A rebuild never commits: its group name only has to be unique. */
   snprintf(group, sizeof group, "projector-%s%s", projection->name, opts->target ? "-rebuild" : "");
@@ -228,7 +314,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   /* Subscribing to a topic that does not exist yet would wait for the next
    * metadata refresh (minutes): make sure it is there. */
   int partitions;
-  if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) || !ensure_indexes(loop, err)) goto fail;
+  if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
   return loop;
 fail:
   cqrs_apply_loop_destroy(loop);

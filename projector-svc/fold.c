@@ -10,15 +10,21 @@ static const char *filter_id(const cqrs_write_t *w) {
 }
 
 typedef struct {
+  size_t ns;
   const char *id;
   size_t pos;
 } key_t_;
 
-static int by_id_then_pos(const void *a, const void *b) {
+static int cmp_size(size_t a, size_t b) { return (a > b) - (a < b); }
+
+static int by_ns_id_pos(const void *a, const void *b) {
   const key_t_ *x = a, *y = b;
-  int c = strcmp(x->id, y->id);
-  return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+  int c = cmp_size(x->ns, y->ns);
+  if (!c) c = strcmp(x->id, y->id);
+  return c ? c : cmp_size(x->pos, y->pos);
 }
+
+static bool same_document(const key_t_ *a, const key_t_ *b) { return a->ns == b->ns && strcmp(a->id, b->id) == 0; }
 
 /* Checks w's update holds only $set and $setOnInsert documents. */
 static bool foldable_update(const cqrs_write_t *w, cqrs_error_t *err) {
@@ -143,7 +149,7 @@ static void fold_group(const cqrs_write_t *in, const size_t *order, size_t k, cq
   fields_free(&doc);
 }
 
-bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t *err) {
+bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *out, cqrs_error_t *err) {
   *out = (cqrs_fold_t){0};
   if (n == 0) return true;
   key_t_ *keys = calloc(n, sizeof *keys);
@@ -158,13 +164,14 @@ bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t 
       return false;
     }
     keys[i].pos = i;
+    keys[i].ns = ns ? ns[i] : 0;
   }
-  qsort(keys, n, sizeof *keys, by_id_then_pos);
+  qsort(keys, n, sizeof *keys, by_ns_id_pos);
   out->order = calloc(n, sizeof *out->order);
   out->writes = calloc(n, sizeof *out->writes);
   for (size_t i = 0; i < n; i++) out->order[i] = keys[i].pos;
   for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && strcmp(keys[j].id, keys[i].id) == 0; j++)
+    for (j = i + 1; j < n && same_document(&keys[j], &keys[i]); j++)
       if (in[keys[j].pos].upsert) {
         cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "cannot fold: document %s is created after an update",
                        keys[i].id);
@@ -174,6 +181,7 @@ bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t 
       }
     cqrs_folded_t *f = &out->writes[out->n++];
     f->id = keys[i].id;
+    f->ns = keys[i].ns;
     f->first = i;
     f->count = j - i;
     fold_group(in, out->order + i, j - i, f);

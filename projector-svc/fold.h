@@ -31,22 +31,26 @@ typedef struct {
    * duplicate key and w is used. Empty otherwise. Owned. */
   bson_t insert;
   const char *id; /* the document's _id, borrowed from the first source write */
+  size_t ns;      /* the namespace (tenant database + collection) it is written to */
   size_t first;   /* its source writes are order[first .. first + count) */
   size_t count;
 } cqrs_folded_t;
 
 typedef struct {
-  cqrs_folded_t *writes; /* one per document, in _id order */
+  cqrs_folded_t *writes; /* one per document, in (namespace, _id) order */
   size_t n;
   size_t *order; /* indexes into the source writes, grouped by document, log order within */
 } cqrs_fold_t;
 
-/* Folds in[0..n) (log order) into out. Returns false with err, and out empty,
+/* Folds in[0..n) (log order) into out. ns[i] (ns NULL: all 0) is the
+ * namespace in[i] is written to, i.e. its tenant's database and collection:
+ * the same _id in two namespaces is two documents (two tenants' aggregates
+ * with one id), never folded together. Returns false with err, and out empty,
  * when a write cannot be folded: no string _id in its filter, an update
  * operator other than $set/$setOnInsert, or an upsert after the first write
  * of its document (a creation after an update: not something a decider
  * emits, but then only the writes one by one are right). in must outlive out. */
-bool cqrs_fold(const cqrs_write_t *in, size_t n, cqrs_fold_t *out, cqrs_error_t *err);
+bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *out, cqrs_error_t *err);
 
 void cqrs_fold_cleanup(cqrs_fold_t *f);
 

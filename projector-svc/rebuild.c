@@ -1,6 +1,8 @@
-/* Rebuild driver: a rebuild-mode apply loop, progress, alias swap, cleanup. */
+/* Rebuild driver: a rebuild-mode apply loop, progress, alias swaps in each
+ * tenant's database, cleanup. */
 #include "rebuild.h"
 #include "apply_loop.h"
+#include "tenants.h"
 
 #include "cqrs/mongo.h"
 #include "cqrs/read_model.h"
@@ -18,6 +20,7 @@
  * collection meanwhile reach the new one too (writes are idempotent). */
 #define TAIL_MS (3 * ALIAS_TTL_MS)
 #define LOG_EVERY_MS 5000
+#define CONTROL_WAIT_MS 30000 /* reading the control topic to its end at start */
 
 bool cqrs_rebuild_parse_time(const char *s, int64_t *ms) {
   char *end;
@@ -69,30 +72,108 @@ static bool drop_collection(mongoc_client_pool_t *pool, const char *db, const ch
   return ok;
 }
 
+/* One tenant's read model, swapped or to swap. */
+typedef struct {
+  char tenant[CQRS_TENANT_MAX + 1];
+  char previous[CQRS_COLLECTION_NAME_MAX]; /* the collection that served it before */
+  bool swapped;
+} swap_t;
+
+/* Points the alias of every tenant met (but not deleted) at target in its
+ * database; *swaps gets them (free it), *n their count. False with err at the
+ * first swap the store refuses (those before it stay swapped: each is a
+ * complete read model). */
+static bool swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                     const cqrs_projection_t *projection, const char *target, swap_t **swaps, size_t *n,
+                     cqrs_error_t *err) {
+  bool ok = true;
+  cqrs_tenants_enter(tenants); /* no drop between the deletion check and the swap */
+  char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, n);
+  *swaps = calloc(*n ? *n : 1, sizeof **swaps);
+  for (size_t i = 0; ok && i < *n; i++) {
+    swap_t *s = &(*swaps)[i];
+    snprintf(s->tenant, sizeof s->tenant, "%s", met[i]);
+    if (cqrs_tenants_deleted(tenants, s->tenant)) continue; /* its database is gone, and stays gone */
+    char db[CQRS_TENANT_DB_MAX];
+    cqrs_tenants_db(tenants, s->tenant, db);
+    cqrs_tenants_resolve(tenants, s->tenant, projection->name, s->previous);
+    mongoc_client_t *client = mongoc_client_pool_pop(pool);
+    ok = s->swapped = cqrs_read_models_swap(client, db, projection->name, target, err);
+    mongoc_client_pool_push(pool, client);
+    if (ok)
+      cqrs_log_info(log, "rebuild caught up; queries now read the new collection", "projection", projection->name,
+                    "tenant", s->tenant, "database", db, "collection", target, "previous", s->previous, NULL);
+  }
+  cqrs_tenants_leave(tenants);
+  free(met);
+  return ok;
+}
+
+/* After the tail: drops the collections no query reads any more: each swapped
+ * tenant's previous one, and target in the databases of tenants first met
+ * after the swap (their live collection has all their events). Failures are
+ * logged: a collection left behind is only a waste of space. */
+static void drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                        const char *target, const swap_t *swaps, size_t n_swaps) {
+  size_t n;
+  cqrs_tenants_enter(tenants);
+  char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, &n);
+  for (size_t i = 0; i < n; i++) {
+    const swap_t *s = NULL;
+    for (size_t j = 0; j < n_swaps && !s; j++)
+      if (strcmp(swaps[j].tenant, met[i]) == 0) s = &swaps[j];
+    const char *unused = !s ? target : s->swapped && strcmp(s->previous, target) != 0 ? s->previous : NULL;
+    if (!unused || cqrs_tenants_deleted(tenants, met[i])) continue;
+    char db[CQRS_TENANT_DB_MAX];
+    cqrs_error_t err = {0};
+    cqrs_tenants_db(tenants, met[i], db);
+    if (!drop_collection(pool, db, unused, &err))
+      cqrs_log_warn(log, "an unused collection could not be dropped; drop it by hand", "database", db, "collection",
+                    unused, "error", err.message, NULL);
+  }
+  cqrs_tenants_leave(tenants);
+  free(met);
+}
+
 int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
-                     int64_t from_time_ms) {
+                     int64_t from_time_ms, const char *tenant) {
   cqrs_error_t err = {0};
   int rc = 1;
   cqrs_apply_loop_t *loop = NULL;
+  cqrs_control_reader_t *reader = NULL;
+  cqrs_tenants_t *tenants = NULL;
+  swap_t *swaps = NULL;
+  size_t n_swaps = 0;
   cqrs_metrics_t *metrics = cqrs_metrics_new();
-  cqrs_read_models_t *rm = cqrs_read_models_new(cfg->mongo_db, 0);
+  cqrs_registry_t *reg = cqrs_registry_new();
   mongoc_client_pool_t *pool = cqrs_mongo_pool_new(cfg, "projector-svc-rebuild", &err);
   if (!pool) goto done;
+  /* aliases read afresh each time (TTL 0): the swap must see the current one */
+  tenants = cqrs_tenants_new(cfg, log, pool, reg, 0);
+  /* a tenant deleted before or during the rebuild is not brought back */
+  if (!(reader = cqrs_tenants_follow(tenants, CONTROL_WAIT_MS, &err))) goto done;
 
-  char target[CQRS_COLLECTION_NAME_MAX], previous[CQRS_COLLECTION_NAME_MAX], stamp[32];
+  char target[CQRS_COLLECTION_NAME_MAX], stamp[32];
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
   snprintf(target, sizeof target, "%s__%s", projection->name, stamp);
-  mongoc_client_t *client = mongoc_client_pool_pop(pool);
-  cqrs_read_models_resolve(rm, client, projection->name, previous);
-  mongoc_client_pool_push(pool, client);
-  cqrs_log_info(log, "rebuild starting", "projection", projection->name, "into", target, "serving", previous,
-                NULL);
+  cqrs_log_info(log, "rebuild starting", "projection", projection->name, "into", target, "tenant",
+                tenant ? tenant : "every tenant met", NULL);
+  if (tenant) {
+    /* the tenant's collection exists (with its indexes) even when the log
+     * holds no event of it: a rebuild of nothing is an empty read model */
+    cqrs_tenants_enter(tenants);
+    bool deleted = cqrs_tenants_deleted(tenants, tenant);
+    bool prepared = !deleted && cqrs_tenants_prepare(tenants, tenant, target, projection, &err);
+    cqrs_tenants_leave(tenants);
+    if (deleted) cqrs_error_set(&err, CQRS_ERR_INVALID, "tenant", "tenant %s is deleted", tenant);
+    if (!prepared) goto done;
+  }
 
-  cqrs_apply_opts_t opts = {.target = target, .from_time_ms = from_time_ms};
-  if (!(loop = cqrs_apply_loop_new(cfg, log, metrics, pool, rm, projection, &opts, &err)) ||
+  cqrs_apply_opts_t opts = {.target = target, .from_time_ms = from_time_ms, .tenant = tenant};
+  if (!(loop = cqrs_apply_loop_new(cfg, log, metrics, pool, tenants, projection, &opts, &err)) ||
       !cqrs_apply_loop_start(loop, &err))
     goto done;
 
@@ -115,27 +196,25 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
     }
     if (p.lag_known && p.lag == 0) break;
   }
-  client = mongoc_client_pool_pop(pool);
-  bool swapped = cqrs_read_models_swap(client, cfg->mongo_db, projection->name, target, &err);
-  mongoc_client_pool_push(pool, client);
-  if (!swapped) goto done;
-  cqrs_log_info(log, "rebuild caught up; queries now read the new collection", "projection", projection->name,
-                "collection", target, NULL);
+  if (!swap_all(tenants, pool, log, projection, target, &swaps, &n_swaps, &err)) goto done;
+  if (n_swaps == 0)
+    cqrs_log_info(log, "the log holds no event of this read model: nothing to swap", "projection", projection->name,
+                  NULL);
   usleep(TAIL_MS * 1000);
   cqrs_apply_loop_stop(loop);
   cqrs_apply_loop_progress(loop, &p);
   report(log, projection->name, &p, (double)p.applied * 1000.0 / (double)(cqrs_time_monotonic_ms() - t0), tty, true);
   if (tty) fputc('\n', stderr);
-  if (strcmp(previous, target) != 0 && !drop_collection(pool, cfg->mongo_db, previous, &err)) {
-    cqrs_log_warn(log, "the old collection could not be dropped; drop it by hand", "collection", previous, "error",
-                  err.message, NULL);
-  }
+  drop_unused(tenants, pool, log, target, swaps, n_swaps);
   rc = 0;
 done:
   if (rc) cqrs_log_error(log, "rebuild failed", "projection", projection->name, "error", err.message, NULL);
   cqrs_apply_loop_destroy(loop);
+  cqrs_control_reader_stop(reader);
+  cqrs_tenants_destroy(tenants);
   if (pool) mongoc_client_pool_destroy(pool);
-  cqrs_read_models_destroy(rm);
+  cqrs_registry_destroy(reg);
   cqrs_metrics_destroy(metrics);
+  free(swaps);
   return rc;
 }

@@ -2,7 +2,14 @@
  * collection, swap the read model's alias to it once caught up, keep applying
  * a little longer so nothing the live projector wrote to the old collection
  * during the swap is missed, then drop the old collection. Queries answer from
- * the old collection until the swap. */
+ * the old collection until the swap.
+ *
+ * Per tenant: each tenant's read model is its own (tenants.h). A rebuild of
+ * one tenant reads the whole log, applies only that tenant's events into a
+ * fresh collection of its database and swaps the alias there: no other
+ * tenant's database is read or written. A rebuild of every tenant does the
+ * same for each tenant it meets in the log, each in its own database. A
+ * deleted tenant is never rebuilt. */
 #ifndef CQRS_REBUILD_H
 #define CQRS_REBUILD_H
 
@@ -14,11 +21,13 @@
 #include <stdint.h>
 
 /* Runs a rebuild to the end. from_time_ms > 0 replays only events at or after
- * that time (ms since the epoch); 0 replays the whole log. Prints progress
+ * that time (ms since the epoch); 0 replays the whole log. tenant (a valid
+ * tenant id) rebuilds only that tenant's read model; NULL every tenant's met
+ * in the log. Prints progress
  * (events applied, rate, estimated time left) to stderr when it is a terminal
  * and to the log. Returns 0 on success, 1 on failure (logged). */
 int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
-                     int64_t from_time_ms);
+                     int64_t from_time_ms, const char *tenant);
 
 /* Parses an RFC 3339 UTC time ("2026-11-22T05:00:00Z", fraction optional) or
  * integer milliseconds since the epoch into *ms. False when it is neither. */

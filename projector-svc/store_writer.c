@@ -12,16 +12,24 @@
 
 typedef enum { STEP_OK, STEP_UNAVAILABLE, STEP_HALT } step_t;
 
+/* Items [a, b), all of one target. */
+typedef struct {
+  size_t a, b, target;
+} chunk_t;
+
 /* One batch being written. Workers take chunks of items (folded writes, or
  * source writes in log order when the batch could not be folded). */
 typedef struct {
   const cqrs_store_writer_t *sw;
-  const char *collection;
+  const cqrs_store_target_t *targets;
   const cqrs_write_t *src;
   size_t n_src;
   const cqrs_fold_t *fold; /* NULL: write src in order, one worker */
+  size_t *in_order;        /* unfolded: item i is src[in_order[i]] (grouped by target, log order within) */
   size_t n_items;
   bool *item_done, *insert_tried, *src_done;
+  chunk_t *chunks;
+  size_t n_chunks;
   atomic_size_t next_chunk;
   atomic_int outcome; /* the worst cqrs_write_outcome_t so far */
 } job_t;
@@ -47,7 +55,7 @@ static bool nap(const job_t *job, int ms) {
 }
 
 static const cqrs_write_t *item(const job_t *job, size_t i) {
-  return job->fold ? &job->fold->writes[i].w : &job->src[i];
+  return job->fold ? &job->fold->writes[i].w : &job->src[job->in_order[i]];
 }
 
 /* One write; a duplicate key counts as done: an upsert whose version guard
@@ -60,13 +68,12 @@ static bool update_one(mongoc_collection_t *coll, const cqrs_write_t *w, bson_er
   return ok;
 }
 
-/* The source writes idx[first .. first + k) one by one, in order (idx NULL:
- * the source writes first .. first + k themselves); a write refused
- * WRITE_RETRIES times goes to refused(). */
+/* The source writes idx[first .. first + k) one by one, in order; a write
+ * refused WRITE_RETRIES times goes to refused(). */
 static step_t write_each(job_t *job, mongoc_collection_t *coll, const size_t *idx, size_t first, size_t k,
                          bson_error_t *error) {
   for (size_t j = first; j < first + k; j++) {
-    size_t i = idx ? idx[j] : j;
+    size_t i = idx[j];
     if (job->src_done[i]) continue;
     bool ok = false;
     for (int attempt = 0, backoff = 50; !ok && attempt < WRITE_RETRIES; attempt++, backoff *= 2) {
@@ -138,7 +145,7 @@ static step_t chunk_once(job_t *job, mongoc_collection_t *coll, size_t a, size_t
   if (!job->fold) { /* in log order */
     if (bulk_update(job, coll, a, b, true, error)) return STEP_OK;
     if (unavailable(error)) return STEP_UNAVAILABLE;
-    return write_each(job, coll, NULL, a, b - a, error);
+    return write_each(job, coll, job->in_order, a, b - a, error);
   }
   if (!insert_new(job, coll, a, b, error)) return STEP_UNAVAILABLE;
   /* each document once: no order between them, so unordered */
@@ -177,39 +184,67 @@ static cqrs_write_outcome_t write_chunk(job_t *job, mongoc_collection_t *coll, s
 static void *worker(void *arg) {
   job_t *job = arg;
   const cqrs_store_writer_t *sw = job->sw;
-  size_t chunk = (size_t)sw->bulk_max;
   mongoc_client_t *client = mongoc_client_pool_pop(sw->pool);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, sw->db, job->collection);
   while (atomic_load(&job->outcome) == CQRS_WRITE_DONE) {
-    size_t a = atomic_fetch_add(&job->next_chunk, 1) * chunk;
-    if (a >= job->n_items) break;
-    size_t b = a + chunk < job->n_items ? a + chunk : job->n_items;
-    set_outcome(job, write_chunk(job, coll, a, b));
+    size_t c = atomic_fetch_add(&job->next_chunk, 1);
+    if (c >= job->n_chunks) break;
+    const chunk_t *ch = &job->chunks[c];
+    const cqrs_store_target_t *t = &job->targets[ch->target];
+    mongoc_collection_t *coll = mongoc_client_get_collection(client, t->db, t->collection);
+    set_outcome(job, write_chunk(job, coll, ch->a, ch->b));
+    mongoc_collection_destroy(coll);
   }
-  mongoc_collection_destroy(coll);
   mongoc_client_pool_push(sw->pool, client);
   return NULL;
 }
 
-cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const char *collection, const cqrs_write_t *w,
-                                      size_t n) {
+/* Item i's target. */
+static size_t item_target(const job_t *job, const size_t *target_of, size_t i) {
+  return job->fold ? job->fold->writes[i].ns : target_of[job->in_order[i]];
+}
+
+/* Cuts the items (grouped by target) into chunks of at most bulk_max items
+ * of one target each. */
+static void make_chunks(job_t *job, const size_t *target_of, size_t bulk_max) {
+  job->chunks = calloc(job->n_items, sizeof *job->chunks);
+  for (size_t a = 0, b; a < job->n_items; a = b) {
+    size_t t = item_target(job, target_of, a);
+    for (b = a + 1; b < job->n_items && b - a < bulk_max && item_target(job, target_of, b) == t; b++) {
+    }
+    job->chunks[job->n_chunks++] = (chunk_t){a, b, t};
+  }
+}
+
+static int by_target_then_pos(const void *x, const void *y, void *ctx) {
+  const size_t *target_of = ctx, a = *(const size_t *)x, b = *(const size_t *)y;
+  if (target_of[a] != target_of[b]) return target_of[a] < target_of[b] ? -1 : 1;
+  return (a > b) - (a < b);
+}
+
+cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const cqrs_store_target_t *targets,
+                                      const size_t *target_of, const cqrs_write_t *w, size_t n) {
   if (n == 0) return CQRS_WRITE_DONE;
   cqrs_fold_t fold;
   cqrs_error_t err = {0};
-  bool folded = cqrs_fold(w, n, &fold, &err);
+  bool folded = cqrs_fold(w, target_of, n, &fold, &err);
   if (!folded)
     cqrs_log_warn(sw->log, "batch written in log order, unfolded", "projection", sw->name, "reason", err.message,
                   NULL);
-  job_t job = {.sw = sw, .collection = collection, .src = w, .n_src = n, .fold = folded ? &fold : NULL,
+  job_t job = {.sw = sw, .targets = targets, .src = w, .n_src = n, .fold = folded ? &fold : NULL,
                .n_items = folded ? fold.n : n};
+  if (!folded) { /* each target's writes in log order */
+    job.in_order = calloc(n, sizeof *job.in_order);
+    for (size_t i = 0; i < n; i++) job.in_order[i] = i;
+    qsort_r(job.in_order, n, sizeof *job.in_order, by_target_then_pos, (void *)target_of);
+  }
   job.item_done = calloc(job.n_items, sizeof(bool));
   job.insert_tried = calloc(job.n_items, sizeof(bool));
   job.src_done = calloc(n, sizeof(bool));
+  make_chunks(&job, target_of, (size_t)sw->bulk_max);
   atomic_init(&job.next_chunk, 0);
   atomic_init(&job.outcome, CQRS_WRITE_DONE);
-  size_t chunks = (job.n_items + (size_t)sw->bulk_max - 1) / (size_t)sw->bulk_max;
   size_t workers = folded ? (size_t)sw->concurrency : 1;
-  if (workers > chunks) workers = chunks;
+  if (workers > job.n_chunks) workers = job.n_chunks;
   pthread_t threads[workers > 1 ? workers - 1 : 1];
   size_t started = 0;
   for (size_t t = 1; t < workers; t++)
@@ -222,6 +257,8 @@ cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const char 
   free(job.item_done);
   free(job.insert_tried);
   free(job.src_done);
+  free(job.chunks);
+  free(job.in_order);
   if (folded) cqrs_fold_cleanup(&fold);
   return outcome;
 }

@@ -2,6 +2,13 @@
  * document (fold.h), new documents inserted without a lookup, bulk commands
  * of at most bulk_max writes, several of them in flight at once.
  *
+ * Targets: a batch holds several tenants' events, and each tenant's documents
+ * go to its own database. Each write names its target (database, collection);
+ * a document is one _id in one target, and a bulk command writes into one
+ * target, so commands never mix tenants. The commands of all targets share
+ * the concurrency: a batch of many small tenants costs about what a batch of
+ * one tenant does.
+ *
  * Order: after folding each document has one write, so commands may run in
  * any order and concurrently; two events of one aggregate are never
  * reordered (they are one write) and none is skipped (the fold keeps every
@@ -34,7 +41,6 @@ typedef enum {
 
 typedef struct {
   mongoc_client_pool_t *pool; /* borrowed; each command in flight pops its own client */
-  const char *db;             /* borrowed */
   int bulk_max;               /* writes per command (MONGO_BULK_MAX) */
   int concurrency;            /* commands in flight at once (MONGO_WRITE_CONCURRENCY) */
   const cqrs_log_t *log;      /* borrowed */
@@ -48,9 +54,15 @@ typedef struct {
   void *ctx;
 } cqrs_store_writer_t;
 
-/* Writes w[0..n) (log order) into collection. Blocks until done, halted or
- * stopping. */
-cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const char *collection, const cqrs_write_t *w,
-                                      size_t n);
+/* Where writes go: one collection of one tenant's database. */
+typedef struct {
+  const char *db;         /* borrowed */
+  const char *collection; /* borrowed */
+} cqrs_store_target_t;
+
+/* Writes w[0..n) (log order), w[i] into targets[target_of[i]]. Blocks until
+ * done, halted or stopping. */
+cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const cqrs_store_target_t *targets,
+                                      const size_t *target_of, const cqrs_write_t *w, size_t n);
 
 #endif

@@ -121,6 +121,9 @@ wait_http() { # port path pid what
   done
   die "$4 not ready on :$1$2"
 }
+# tdb <db>: the database of tenant "default" (events without ce_tenant), where
+# projector-svc writes and query-svc with AUTH=off reads (MONGO_DB=<db>)
+tdb() { echo "${1}_default"; }
 field() { sed -nE "s/.*[ ^]$1=([^ ]+).*/\1/p" <<<" $2"; }
 wrk_field() { # file: requests, requests/s, p50, p99 (ms) from wrk --latency output
   awk '/Requests\/sec/ {r=$2} / requests in / {n=$1}
@@ -155,9 +158,9 @@ projector_run() {
   run "$BIN/read_bench" wait-applied "$P_PROJ" "$n" 600
   [ "$(field events_per_s "$LAST")" ] || die "projector did not apply $n events (see $LOG/projector-$db.log)"
 }
-start_query() { # db (query-svc reads tenant "default" without credentials: AUTH=off)
-  show "AUTH=off ${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
-  env AUTH=off ${PG:+FERRETDB_PG_URI=$PG} MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
+start_query() { # db
+  show "${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
+  env ${PG:+FERRETDB_PG_URI=$PG} AUTH=off MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
     >"$LOG/query-svc-$1.log" 2>&1 &
   query_pid=$!
   PIDS+=("$query_pid")
@@ -169,13 +172,13 @@ point_reads() {
   tag=$n$([ -z "$label" ] || echo -merged)
   # raw, query-svc, raw: the store drifts right after a load (autovacuum,
   # GIN pending lists), so query-svc is compared with the mean of both
-  run "$BIN/read_bench" raw-find "$MONGO" "$db" user_profiles "$ids" "$READ_C" "$READ_S"
+  run "$BIN/read_bench" raw-find "$MONGO" "$(tdb "$db")" user_profiles "$ids" "$READ_C" "$READ_S"
   local raw1=$LAST qr rr r2
   show "wrk -t1 -c$READ_C -d${READ_S}s --latency -s tests/bench/user_ids.lua http://127.0.0.1:$P_QUERY -- $ids"
   wrk -t1 -c"$READ_C" -d"${READ_S}s" --latency -s tests/bench/user_ids.lua "http://127.0.0.1:$P_QUERY" -- "$ids" >"$LOG/wrk-read-$tag.txt"
   qread=$(wrk_field "$LOG/wrk-read-$tag.txt")
   say "  query-svc $qread"
-  run "$BIN/read_bench" raw-find "$MONGO" "$db" user_profiles "$ids" "$READ_C" "$READ_S"
+  run "$BIN/read_bench" raw-find "$MONGO" "$(tdb "$db")" user_profiles "$ids" "$READ_C" "$READ_S"
   qr=$(field requests_per_s "$qread")
   rr=$(awk -v a="$(field requests_per_s "$raw1")" -v b="$(field requests_per_s "$LAST")" 'BEGIN { printf "%.0f", (a + b) / 2 }')
   r2=$(ratio "$qr" "$rr")
@@ -228,7 +231,7 @@ last=${SIZES##* }
 if phase sizes; then
   for n in $SIZES; do
     prefix=$RUN-n$n. db=${RUN}_n$n ids=$LOG/ids-${RUN}_n$n.txt
-    DBS+=("$db")
+    DBS+=("$db" "$(tdb "$db")")
     TOPIC_PREFIXES+=("$prefix")
     say "== N = $n: database $db"
     say "1. raw baseline: $n version-guarded upserts, chunks of $BULK, $CONC commands in flight, into a fresh collection with the projector's indexes"
@@ -256,7 +259,7 @@ if phase sizes; then
     if [ -n "$PG" ]; then
       # GIN's fast update keeps new entries in a pending list that every
       # lookup scans until VACUUM merges it: merged here, the same reads again.
-      run psql "$PG" -Atc "SELECT 'gin_pending_pages_merged=' || coalesce(sum(gin_clean_pending_list(c.oid)), 0) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '$db' AND c.relname LIKE 'cqrs_gin_%'"
+      run psql "$PG" -Atc "SELECT 'gin_pending_pages_merged=' || coalesce(sum(gin_clean_pending_list(c.oid)), 0) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '$(tdb "$db")' AND c.relname LIKE 'cqrs_gin_%'"
       point_reads "$n" "$db" "$ids" " after merging the GIN pending lists ($(field gin_pending_pages_merged "$LAST") pages)"
       eval "qrate_merged_$n=$(field requests_per_s "$qread")"
     fi
@@ -277,7 +280,7 @@ if phase sizes; then
   fi
 fi
 
-big_db=${RUN}_n$last big_ids=$LOG/ids-${RUN}_n$last.txt
+big_db=$(tdb "${RUN}_n$last") big_ids=$LOG/ids-${RUN}_n$last.txt
 have_big() { phase sizes && kill -0 "${proj_pid:-0}" 2>/dev/null && kill -0 "${query_pid:-0}" 2>/dev/null; }
 
 # ------------------------------------------------------------------ 3. lists
@@ -428,7 +431,7 @@ if phase study; then
     p=$RUN-sc$c.
     TOPIC_PREFIXES+=("$p")
     projector_run "$STUDY_N" "$p" "${RUN}_sc$c" "$SMONGO" "$SPG" MONGO_WRITE_CONCURRENCY="$c" MONGO_BULK_MAX="$BULK"
-    [ "$SMONGO" != "$MONGO" ] || DBS+=("${RUN}_sc$c")
+    [ "$SMONGO" != "$MONGO" ] || DBS+=("$(tdb "${RUN}_sc$c")")
     stop_pid "$proj_pid"
     line8="$line8 | $c: $(field events_per_s "$LAST")/s"
   done
@@ -437,7 +440,7 @@ if phase study; then
     p=$RUN-sb$b.
     TOPIC_PREFIXES+=("$p")
     projector_run "$STUDY_N" "$p" "${RUN}_sb$b" "$SMONGO" "$SPG" MONGO_WRITE_CONCURRENCY="$CONC" MONGO_BULK_MAX="$b"
-    [ "$SMONGO" != "$MONGO" ] || DBS+=("${RUN}_sb$b")
+    [ "$SMONGO" != "$MONGO" ] || DBS+=("$(tdb "${RUN}_sb$b")")
     stop_pid "$proj_pid"
     line9="$line9 | $b: $(field events_per_s "$LAST")/s"
   done

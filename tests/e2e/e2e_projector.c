@@ -2,7 +2,9 @@
  * each document's events into one write; a redelivery that interleaves
  * applied and new events still gives the fold of the log; a store that stops
  * and comes back under load loses nothing, and query-svc answers 503 (not a
- * hang) while it is gone. */
+ * hang) while it is gone. The services run with AUTH=off: every event is
+ * tenant "default"'s, so the documents are checked where the projector
+ * writes them, in the store's database "<db>_default". */
 #include "testkit.h"
 
 #include <criterion/criterion.h>
@@ -91,17 +93,44 @@ static bool has_version(const char *body, void *ctx) {
   return ok;
 }
 
-/* Waits until user id reads back at version with name "v<version>". */
+/* The store the projector writes to when a test runs its own; "" for env's. */
+static char own_store_uri[256];
+
+/* user id's document in tenant "default"'s user_profiles as JSON (free it),
+ * or NULL when absent or the store does not answer. */
+static char *stored_user(mongoc_client_t *client, const char *id) {
+  char db[128];
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, tk_tenant_db(&env, "default", db), "user_profiles");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+  const bson_t *doc;
+  char *json = mongoc_cursor_next(cur, &doc) ? bson_as_relaxed_extended_json(doc, NULL) : NULL;
+  mongoc_cursor_destroy(cur);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  return json;
+}
+
+/* Waits until user id is stored at version with name "v<version>". */
 static void await_user(const char *id, long version) {
-  char path[256], name[32];
-  snprintf(path, sizeof path, "/v1/users/%s", id);
+  char name[32];
   snprintf(name, sizeof name, "v%ld", version);
   want_t w = {name, version};
-  tk_response_t r;
-  bool ok = tk_await_get(env.query_port, path, 200, has_version, &w, VISIBLE_MS, &r);
-  cr_assert(ok, "GET %s never reached version %ld as %s (last: %d %s)", path, version, name, r.status,
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  mongoc_init();
+  mongoc_client_t *client = mongoc_client_new(own_store_uri[0] ? own_store_uri : env.mongo_uri);
+  cr_assert_not_null(client);
+  char *last = NULL;
+  bool ok = false;
+  for (int i = 0; i < VISIBLE_MS / 50 && !ok; i++) {
+    bson_free(last);
+    last = stored_user(client, id);
+    ok = last && has_version(last, &w);
+    if (!ok) usleep(50 * 1000);
+  }
+  cr_assert(ok, "user %s never reached version %ld as %s in the store (last: %s)", id, version, name,
+            last ? last : "absent");
+  bson_free(last);
+  mongoc_client_destroy(client);
 }
 
 #define USER_LABELS "{projection=\"user_profiles\"}"
@@ -215,16 +244,41 @@ static void assert_index_backed(mongoc_database_t *db, const char *coll, const c
   bson_destroy(cmd);
 }
 
+/* Waits until collection of db holds at least one document. */
+static void await_any(mongoc_database_t *db, const char *coll_name) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, coll_name);
+  bson_t empty = BSON_INITIALIZER;
+  int64_t n = 0;
+  for (int i = 0; i < VISIBLE_MS / 50 && (n = mongoc_collection_count_documents(coll, &empty, NULL, NULL, NULL, NULL)) < 1;
+       i++)
+    usleep(50 * 1000);
+  cr_assert_geq(n, 1, "nothing was projected into %s", coll_name);
+  mongoc_collection_destroy(coll);
+}
+
 /* The lookups behind every query of API.md and behind every projector
- * upsert use an index (a regression to collection scans fails here). */
+ * upsert use an index (a regression to collection scans fails here). The
+ * projector makes a tenant's collections and their indexes before its first
+ * write there: one event per read model of tenant "default" makes them. */
 Test(projector, the_stores_plans_for_the_read_models_lookups_use_indexes) {
   tk_env_init(&env);
-  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL); /* creates the collections and their indexes */
+  tk_start_all(&env, pids);
+  char *user = create_user("plans");
+  char *b = command(201,
+                    "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"W\",\"quantity\":1,"
+                    "\"price\":1}],\"totalAmount\":1}",
+                    user);
+  free(b);
+  free(command(201, "{\"commandType\":\"RegisterCustomer\",\"email\":\"plans.%s@example.com\",\"name\":\"C\"}",
+               env.db));
+  free(user);
   mongoc_init();
   mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
   cr_assert_not_null(client);
-  mongoc_database_t *db = mongoc_client_get_database(client, env.db);
+  char name[128];
+  mongoc_database_t *db = mongoc_client_get_database(client, tk_tenant_db(&env, "default", name));
   static const char *const colls[] = {"user_profiles", "order_summaries", "customers"};
+  for (size_t i = 0; i < 3; i++) await_any(db, colls[i]);
   for (size_t i = 0; i < 3; i++) seed(db, colls[i], 3000);
   assert_index_backed(db, "user_profiles", "_id", "d-001234");
   assert_index_backed(db, "user_profiles", "email", "p001234@example.com");
@@ -341,8 +395,9 @@ Test(projector, a_store_outage_under_load_loses_nothing_and_queries_answer_503_m
   snprintf(store.state, sizeof store.state, "%s/%sferretdb-state", CQRS_TEST_LOG_DIR, env.prefix);
   mkdir(CQRS_TEST_LOG_DIR, 0755);
   store_start(&store);
-  char uri[128];
-  snprintf(uri, sizeof uri, "MONGO_URI=mongodb://127.0.0.1:%d", store.port);
+  char uri[300];
+  snprintf(own_store_uri, sizeof own_store_uri, "mongodb://127.0.0.1:%d", store.port);
+  snprintf(uri, sizeof uri, "MONGO_URI=%s", own_store_uri);
   const char *extra[] = {uri, NULL};
   pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
   pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, extra);
@@ -381,4 +436,5 @@ Test(projector, a_store_outage_under_load_loses_nothing_and_queries_answer_503_m
   cr_assert(is_status(env.query_port, "/readyz", 200));
   tk_stop_all(pids);
   tk_stop(store.pid, SIGTERM);
+  own_store_uri[0] = '\0';
 }

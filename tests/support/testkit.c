@@ -175,6 +175,11 @@ void tk_env_init(tk_env_t *env) {
   snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
 }
 
+const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]) {
+  snprintf(out, 128, "%s_%s", env->db, tenant);
+  return out;
+}
+
 static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
 
 static pid_t spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char *const *args,
@@ -216,10 +221,13 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
   return spawn(env, svc, extra, NULL, log);
 }
 
-int tk_rebuild(const tk_env_t *env, const char *projection) {
-  char log[512], proj[64];
+int tk_rebuild(const tk_env_t *env, const char *projection) { return tk_rebuild_tenant(env, projection, NULL); }
+
+int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *tenant) {
+  char log[512], proj[64], t[64];
   snprintf(proj, sizeof proj, "%s", projection);
-  char *args[] = {"--rebuild", proj, "--from-beginning", NULL};
+  snprintf(t, sizeof t, "%s", tenant ? tenant : "");
+  char *args[] = {"--rebuild", proj, "--from-beginning", tenant ? "--tenant" : NULL, t, NULL};
   pid_t pid = spawn(env, TK_PROJECTOR, NULL, args, log);
   int status = 0;
   int64_t deadline = now_ms() + 180000;
@@ -318,11 +326,6 @@ const char *tk_topic(const tk_env_t *env, const char *name, char out[128]) {
   return out;
 }
 
-const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]) {
-  snprintf(out, 128, "%s_%s", env->db, tenant);
-  return out;
-}
-
 static char *header_dup(rd_kafka_message_t *m, const char *name) {
   rd_kafka_headers_t *h;
   const void *v;
@@ -373,6 +376,7 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
       r->ce_subject = header_dup(m, "ce_subject");
       r->ce_causationid = header_dup(m, "ce_causationid");
       r->traceparent = header_dup(m, "traceparent");
+      r->ce_tenant = header_dup(m, "ce_tenant");
       char *v = header_dup(m, "ce_aggregateversion");
       r->version = v ? atoll(v) : 0;
       free(v);
@@ -388,7 +392,7 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
 void tk_records_free(tk_record_t *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);
-    free(r[i].traceparent);
+    free(r[i].traceparent), free(r[i].ce_tenant);
   }
   free(r);
 }

@@ -56,6 +56,12 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
 /* Runs `projector-svc --rebuild <projection> --from-beginning` with env's
  * settings to the end (bounded: 180 s) and returns its wait status. */
 int tk_rebuild(const tk_env_t *env, const char *projection);
+/* The same with `--tenant <tenant>` (tenant NULL: none, every tenant). */
+int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *tenant);
+
+/* The database holding tenant's read models: "<env->db>_<tenant>"
+ * (cqrs/tenant.h). Tests with AUTH=off write as tenant "default". */
+const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]);
 
 /* Starts a service with env's settings (plus extra "NAME=value" strings,
  * NULL-terminated, may be NULL); its log goes to CQRS_TEST_LOG_DIR. Waits
@@ -88,7 +94,7 @@ typedef struct {
   char *value;
   int32_t partition;
   int64_t offset;
-  char *ce_type, *ce_subject, *ce_causationid, *traceparent;
+  char *ce_type, *ce_subject, *ce_causationid, *traceparent, *ce_tenant;
   int64_t version; /* ce_aggregateversion, 0 when absent */
 } tk_record_t;
 
@@ -100,9 +106,5 @@ void tk_records_free(tk_record_t *r, size_t n);
 
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
-
-/* The database of tenant's read models, "<env->db>_<tenant>" (cqrs/tenant.h),
- * into out. With AUTH=off every request is tenant "default". */
-const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128]);
 
 #endif

@@ -114,7 +114,7 @@ Test(fold, one_write_per_document_with_the_final_state) {
   add("o-1", "OrderStatusUpdated", 2, STATUS("Processing", "2026-03-01T11:00:00.000Z"));
   add("o-1", "OrderStatusUpdated", 3, STATUS("Shipped", "2026-03-01T12:00:00.000Z"));
   cqrs_error_t err = {0};
-  cr_assert(cqrs_fold(writes, n_writes, &fold, &err), "%s", err.message);
+  cr_assert(cqrs_fold(writes, NULL, n_writes, &fold, &err), "%s", err.message);
   cr_assert_eq(fold.n, 2);
   const cqrs_folded_t *o1 = folded("o-1");
   cr_assert_eq(o1->count, 3);
@@ -139,7 +139,7 @@ Test(fold, the_insert_document_is_the_fold_from_nothing) {
   add("o-1", "OrderCreated", 1, CREATED("o-1", "2026-03-01T10:00:00.000Z"));
   add("o-1", "OrderStatusUpdated", 2, STATUS("Processing", "2026-03-01T11:00:00.000Z"));
   cqrs_error_t err = {0};
-  cr_assert(cqrs_fold(writes, n_writes, &fold, &err), "%s", err.message);
+  cr_assert(cqrs_fold(writes, NULL, n_writes, &fold, &err), "%s", err.message);
   const bson_t *doc = &fold.writes[0].insert;
   bson_t *seq = NULL;
   for (size_t i = 0; i < n_writes; i++) apply_write(&seq, &writes[i]);
@@ -166,7 +166,7 @@ Test(fold, equals_the_writes_one_by_one_from_every_state) {
       bson_t *one_by_one = before ? bson_copy(before) : NULL;
       for (size_t i = from; i < n_writes; i++) apply_write(&one_by_one, &writes[i]);
       cqrs_error_t err = {0};
-      cr_assert(cqrs_fold(writes + from, n_writes - from, &fold, &err), "%s", err.message);
+      cr_assert(cqrs_fold(writes + from, NULL, n_writes - from, &fold, &err), "%s", err.message);
       cr_assert_eq(fold.n, 1);
       /* as the store writer does: into nothing, insert the folded document */
       bson_t *after = before;
@@ -186,6 +186,48 @@ Test(fold, equals_the_writes_one_by_one_from_every_state) {
   }
 }
 
+/* Two tenants' aggregates with one id: each tenant's writes go to its own
+ * database (namespace), and the fold keeps them apart. Tenant 1's creation
+ * comes after tenant 0's update of "o-1": refused within one namespace,
+ * fine across two. */
+Test(fold, the_same_id_in_two_namespaces_is_two_documents) {
+  add("o-1", "OrderCreated", 1, CREATED("o-1", "2026-03-01T10:00:00.000Z"));   /* ns 0 */
+  add("o-1", "OrderStatusUpdated", 2, STATUS("Shipped", "2026-03-01T11:00:00.000Z")); /* ns 0 */
+  add("o-1", "OrderCreated", 1, CREATED("o-1", "2026-03-01T12:00:00.000Z"));   /* ns 1 */
+  add("o-2", "OrderCreated", 1, CREATED("o-2", "2026-03-01T13:00:00.000Z"));   /* ns 0 */
+  size_t ns[] = {0, 0, 1, 0};
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_fold(writes, ns, n_writes, &fold, &err), "%s", err.message);
+  cr_assert_eq(fold.n, 3, "o-1 of ns 0, o-2 of ns 0, o-1 of ns 1");
+  /* ordered by namespace, then _id */
+  cr_assert_eq(fold.writes[0].ns, 0);
+  cr_assert_str_eq(fold.writes[0].id, "o-1");
+  cr_assert_eq(fold.writes[1].ns, 0);
+  cr_assert_str_eq(fold.writes[1].id, "o-2");
+  cr_assert_eq(fold.writes[2].ns, 1);
+  cr_assert_str_eq(fold.writes[2].id, "o-1");
+  /* tenant 0's o-1: both its writes, the update's state */
+  const cqrs_folded_t *a = &fold.writes[0];
+  cr_assert_eq(a->count, 2);
+  cr_assert_eq(fold.order[a->first], 0);
+  cr_assert_eq(fold.order[a->first + 1], 1);
+  cr_assert_str_eq(u_str(&a->w.update, "$set.status"), "Shipped");
+  cr_assert_eq(u_i64(&a->w.update, "$set.version"), 2);
+  /* tenant 1's o-1: its creation alone, nothing of tenant 0's */
+  const cqrs_folded_t *b = &fold.writes[2];
+  cr_assert_eq(b->count, 1);
+  cr_assert_eq(fold.order[b->first], 2);
+  cr_assert(b->w.upsert);
+  cr_assert_str_eq(u_str(&b->insert, "createdAt"), "2026-03-01T12:00:00.000Z");
+  cr_assert_eq(u_i64(&b->insert, "version"), 1);
+  cr_assert_str_eq(u_str(&b->insert, "status"), "Created", "tenant 0's update leaked into tenant 1's");
+  cr_assert_not(u_has(&b->w.update, "$set.status"), "tenant 0's update leaked into tenant 1's");
+  /* the same batch in one namespace is refused: a creation after an update */
+  cqrs_fold_cleanup(&fold);
+  cr_assert_not(cqrs_fold(writes, NULL, n_writes, &fold, &err));
+  cr_assert(strstr(err.message, "created after an update"), "%s", err.message);
+}
+
 Test(fold, refuses_what_it_cannot_fold) {
   cqrs_error_t err = {0};
   /* an operator other than $set / $setOnInsert */
@@ -197,20 +239,20 @@ Test(fold, refuses_what_it_cannot_fold) {
   BSON_APPEND_INT32(&inc, "n", 1);
   bson_append_document_end(&writes[0].update, &inc);
   n_writes = 1;
-  cr_assert_not(cqrs_fold(writes, 1, &fold, &err));
+  cr_assert_not(cqrs_fold(writes, NULL, 1, &fold, &err));
   cr_assert(strstr(err.message, "$inc"), "%s", err.message);
   cr_assert_eq(fold.n, 0);
   teardown();
   /* a creation after an update of the same document */
   add("o-1", "OrderStatusUpdated", 2, STATUS("Processing", "2026-03-01T11:00:00.000Z"));
   add("o-1", "OrderCreated", 1, CREATED("o-1", "2026-03-01T10:00:00.000Z"));
-  cr_assert_not(cqrs_fold(writes, n_writes, &fold, &err));
+  cr_assert_not(cqrs_fold(writes, NULL, n_writes, &fold, &err));
   cr_assert(strstr(err.message, "created after an update"), "%s", err.message);
   teardown();
   /* no _id */
   bson_init(&writes[0].filter);
   bson_init(&writes[0].update);
   n_writes = 1;
-  cr_assert_not(cqrs_fold(writes, 1, &fold, &err));
+  cr_assert_not(cqrs_fold(writes, NULL, 1, &fold, &err));
   cr_assert(strstr(err.message, "_id"), "%s", err.message);
 }
