@@ -413,6 +413,21 @@ Test(query_tenants, credentials_that_do_not_allow_reading_are_refused_on_every_r
     cr_assert_eq(r.status, 401, "a tenant never created: %s %s answered %d", rt->method, what, r.status);
     tk_response_cleanup(&r);
   }
+  /* A platform administrator belongs to no tenant: it reads no tenant's
+   * documents, with or without queries:read among its scopes. */
+  for (const char *const *scope = (const char *const[]){"platform:admin", "platform:admin queries:read", NULL}; *scope;
+       scope++) {
+    char *platform = make_token(NULL, *scope);
+    for (size_t i = 0; i < N_ROUTES; i++) {
+      tk_response_t r;
+      call(ROUTES[i].method, ROUTES[i].path, ROUTES[i].body, platform, NULL, &r);
+      cr_assert_eq(r.status, 403, "platform token (%s): %s %s answered %d: %s", *scope, ROUTES[i].method,
+                   ROUTES[i].body ? ROUTES[i].body : ROUTES[i].path, r.status, r.body ? r.body : "");
+      cr_assert_eq(count(r.body, "of-"), 0);
+      tk_response_cleanup(&r);
+    }
+    free(platform);
+  }
   /* A header that agrees with the credential is fine. */
   tk_response_t r;
   call("GET", "/v1/users/u1", NULL, token_a, "X-Tenant-Id: a\r\n", &r);
