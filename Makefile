@@ -28,10 +28,13 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD)
 
 # Installs what is missing, builds, starts Kafka + FerretDB (unless KAFKA_BROKERS /
-# MONGO_URI point elsewhere) and the three services, and prints where they listen.
+# MONGO_URI point elsewhere) and the services, and prints where they listen. Authentication
+# is on: it creates tenant `dev` and writes .local/dev-credentials.env (AUTH=off: none).
 run: build
 	@deploy/local/stack.sh start
+	@deploy/local/auth.sh keys
 	@deploy/local/services.sh start
+	@deploy/local/auth.sh bootstrap
 
 stop:
 	@deploy/local/services.sh stop

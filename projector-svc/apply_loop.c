@@ -74,6 +74,8 @@ typedef struct {
   char (*tenants)[CQRS_TENANT_MAX + 1];
   size_t *target_of;
   cqrs_store_target_t *targets;
+  size_t n_targets;
+  size_t *first_of; /* a write of each target (its tenant is tenants[first_of[t]]) */
   char (*dbs)[CQRS_TENANT_DB_MAX];
   char (*collections)[CQRS_COLLECTION_NAME_MAX];
 } pending_t;
@@ -84,6 +86,7 @@ static void pending_init(pending_t *p) {
   p->tenants = calloc(BATCH_MAX, sizeof *p->tenants);
   p->target_of = calloc(BATCH_MAX, sizeof *p->target_of);
   p->targets = calloc(BATCH_MAX, sizeof *p->targets);
+  p->first_of = calloc(BATCH_MAX, sizeof *p->first_of);
   p->dbs = calloc(BATCH_MAX, sizeof *p->dbs);
   p->collections = calloc(BATCH_MAX, sizeof *p->collections);
 }
@@ -94,6 +97,7 @@ static void pending_cleanup(pending_t *p) {
   free(p->tenants);
   free(p->target_of);
   free(p->targets);
+  free(p->first_of);
   free(p->dbs);
   free(p->collections);
 }
@@ -137,6 +141,7 @@ static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
     if (t == 0) {
       t = nt++;
       cqrs_map_put(seen, p->tenants[i], (void *)(uintptr_t)(t + 1));
+      p->first_of[t] = i;
       cqrs_tenants_db(loop->tenants, p->tenants[i], p->dbs[t]);
       if (loop->opts.target)
         snprintf(p->collections[t], CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
@@ -153,6 +158,7 @@ static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
     p->target_of[i] = t;
   }
   cqrs_map_destroy(seen);
+  p->n_targets = nt == SIZE_MAX ? 0 : nt;
   return nt;
 }
 
@@ -169,6 +175,7 @@ static bool refused(void *ctx, size_t i, const char *error) {
 /* Writes the batch's writes, each into its tenant's database (see
  * store_writer.h). Call holding the tenants' gate. */
 static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
+  p->n_targets = 0;
   if (n == 0) return CQRS_WRITE_DONE;
   if (targets(loop, p, n) == SIZE_MAX) return CQRS_WRITE_STOPPING;
   refused_ctx_t rc = {loop, p};
@@ -177,6 +184,20 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
                             .metrics = loop->opts.target ? NULL : loop->metrics, .labels = loop->labels,
                             .name = loop->proj->name, .owner = &loop->worker, .refused = refused, .ctx = &rc};
   return cqrs_store_write(&sw, p->targets, p->target_of, p->writes, n);
+}
+
+/* events_applied_by_tenant_total: the batch's writes per tenant (the first
+ * CQRS_METRICS_TENANTS tenants by name, then one series for the others). */
+static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t n) {
+  size_t *k = calloc(p->n_targets ? p->n_targets : 1, sizeof *k);
+  for (size_t i = 0; i < n; i++) k[p->target_of[i]]++;
+  for (size_t t = 0; t < p->n_targets; t++) {
+    char labels[192];
+    snprintf(labels, sizeof labels, "%s,tenant=\"%s\"", loop->labels,
+             cqrs_metrics_tenant(loop->metrics, p->tenants[p->first_of[t]]));
+    cqrs_metrics_add(loop->metrics, "events_applied_by_tenant_total", labels, (double)k[t]);
+  }
+  free(k);
 }
 
 /* ---- the loop ---- */
@@ -263,7 +284,10 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
   commit(loop, msgs, upto);
   atomic_fetch_add(&loop->applied, (uint64_t)np);
-  if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
+  if (!loop->opts.target) {
+    cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
+    count_by_tenant(loop, p, np);
+  }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
 }
 

@@ -136,6 +136,8 @@ int main(int argc, char **argv) {
                         "Document writes sent to the store (after folding each batch's events per document).");
   cqrs_metrics_describe(svc.metrics, "store_write_retries_total", CQRS_METRIC_COUNTER,
                         "Write commands retried because the store did not answer.");
+  cqrs_metrics_describe(svc.metrics, "events_applied_by_tenant_total", CQRS_METRIC_COUNTER,
+                        "Events written to a read model, per tenant (the first 50 tenants, then _other).");
   cqrs_metrics_describe(svc.metrics, "events_skipped_total", CQRS_METRIC_COUNTER,
                         "Events not written, by reason (tenant_deleted: their tenant is deleted).");
   default_store_timeout(&svc.cfg);

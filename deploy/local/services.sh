@@ -31,6 +31,9 @@ if [[ -z ${MONGO_URI:-} && $LOCAL_STORE == postgresql ]]; then
   export FERRETDB_PG_URI=${FERRETDB_PG_URI:-$LOCAL_PG_URI}
 fi
 export MONGO_URI=${MONGO_URI:-mongodb://127.0.0.1:27017}
+# authentication: the local key's JWKS, issuer and audience (deploy/local/auth.sh), unless
+# AUTH=off or your own AUTH_JWKS_URL / AUTH_JWKS_FILE
+while IFS= read -r kv; do export "${kv?}"; done < <("$(dirname "${BASH_SOURCE[0]}")/auth.sh" env)
 
 SERVICES=(command-svc projector-svc query-svc admin-svc)
 

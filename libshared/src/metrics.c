@@ -32,6 +32,8 @@ struct cqrs_metrics {
   size_t n_series;
   family_t *families;
   size_t n_families;
+  char *tenants[CQRS_METRICS_TENANTS]; /* the tenants with a label of their own */
+  size_t n_tenants;
 };
 
 cqrs_metrics_t *cqrs_metrics_new(void) {
@@ -50,6 +52,7 @@ void cqrs_metrics_destroy(cqrs_metrics_t *m) {
     free(m->families[i].name);
     free(m->families[i].help);
   }
+  for (size_t i = 0; i < m->n_tenants; i++) free(m->tenants[i]);
   free(m->series);
   free(m->families);
   pthread_mutex_destroy(&m->lock);
@@ -146,4 +149,24 @@ char *cqrs_metrics_render(cqrs_metrics_t *m, size_t *len) {
   char *s = strdup(out->str);
   bson_string_free(out, true);
   return s;
+}
+
+const char *cqrs_metrics_tenant(cqrs_metrics_t *m, const char *tenant) {
+  const char *label = CQRS_METRICS_TENANT_OTHER;
+  pthread_mutex_lock(&m->lock);
+  for (size_t i = 0; i < m->n_tenants; i++)
+    if (strcmp(m->tenants[i], tenant) == 0) {
+      label = m->tenants[i];
+      goto out;
+    }
+  if (m->n_tenants < CQRS_METRICS_TENANTS) {
+    char *copy = strdup(tenant);
+    if (copy) {
+      m->tenants[m->n_tenants++] = copy;
+      label = copy;
+    }
+  }
+out:
+  pthread_mutex_unlock(&m->lock);
+  return label;
 }

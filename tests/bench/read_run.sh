@@ -67,6 +67,9 @@ CONCS=${BENCH_CONCURRENCIES:-1 2 4 8}
 PROJ_BULKS=${BENCH_PROJ_BULK_SIZES:-20 100 500 1000}
 PHASES=" ${BENCH_PHASES:-sizes lists plans http visible study} "
 KEEP=${BENCH_KEEP:-0}
+# These measure the pipelines, as tenant "default" without credentials; the cost of
+# authentication has its own benchmark (tests/bench/auth_run.sh).
+export AUTH=${AUTH:-off}
 # what projector-svc runs with unless told otherwise (libshared/src/config.c)
 BULK=${MONGO_BULK_MAX:-100}
 CONC=${MONGO_WRITE_CONCURRENCY:-4}
@@ -160,7 +163,7 @@ projector_run() {
 }
 start_query() { # db
   show "${PG:+FERRETDB_PG_URI=$PG }MONGO_DB=$1 MONGO_URI=$MONGO HTTP_PORT=$P_QUERY $BIN/query-svc"
-  env ${PG:+FERRETDB_PG_URI=$PG} AUTH=off MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
+  env ${PG:+FERRETDB_PG_URI=$PG} MONGO_DB="$1" MONGO_URI="$MONGO" HTTP_PORT=$P_QUERY "$BIN/query-svc" \
     >"$LOG/query-svc-$1.log" 2>&1 &
   query_pid=$!
   PIDS+=("$query_pid")

@@ -16,6 +16,9 @@ HTTP_SECONDS=${BENCH_HTTP_SECONDS:-15}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 RESTORE=${BENCH_RESTORE:-1000000}
 RAW=${BENCH_RAW_RECORDS:-200000}
+# These measure the pipelines, as tenant "default" without credentials; the cost of
+# authentication has its own benchmark (tests/bench/auth_run.sh).
+export AUTH=${AUTH:-off}
 RUN=bench$(date +%s)
 LOG=.local/log/bench-$RUN
 mkdir -p "$LOG"

@@ -249,9 +249,10 @@ static void await_any(mongoc_database_t *db, const char *coll_name) {
   mongoc_collection_t *coll = mongoc_database_get_collection(db, coll_name);
   bson_t empty = BSON_INITIALIZER;
   int64_t n = 0;
-  for (int i = 0; i < VISIBLE_MS / 50 && (n = mongoc_collection_count_documents(coll, &empty, NULL, NULL, NULL, NULL)) < 1;
-       i++)
+  for (int i = 0; i < VISIBLE_MS / 50; i++) {
+    if ((n = mongoc_collection_count_documents(coll, &empty, NULL, NULL, NULL, NULL)) >= 1) break;
     usleep(50 * 1000);
+  }
   cr_assert_geq(n, 1, "nothing was projected into %s", coll_name);
   mongoc_collection_destroy(coll);
 }

@@ -152,3 +152,19 @@ Test(metrics, boundary_value_counts_in_its_bucket) {
 }
 
 Test(metrics, destroy_null) { cqrs_metrics_destroy(NULL); }
+
+Test(metrics, tenant_labels_are_bounded_and_stable) {
+  cqrs_metrics_t *m = cqrs_metrics_new();
+  char t[16];
+  for (int i = 0; i < CQRS_METRICS_TENANTS + 20; i++) {
+    snprintf(t, sizeof t, "t%d", i);
+    const char *label = cqrs_metrics_tenant(m, t);
+    if (i < CQRS_METRICS_TENANTS)
+      cr_expect_str_eq(label, t);
+    else
+      cr_expect_str_eq(label, CQRS_METRICS_TENANT_OTHER);
+  }
+  cr_expect_str_eq(cqrs_metrics_tenant(m, "t3"), "t3", "a known tenant keeps its label");
+  cr_expect_eq(cqrs_metrics_tenant(m, "t3"), cqrs_metrics_tenant(m, "t3"), "the same string each time");
+  cqrs_metrics_destroy(m);
+}

@@ -25,6 +25,15 @@ void cqrs_metrics_set(cqrs_metrics_t *m, const char *name, const char *labels, d
 /* Records one observation (seconds) into a histogram with buckets from 0.5 ms to 10 s. */
 void cqrs_metrics_observe(cqrs_metrics_t *m, const char *name, const char *labels, double v);
 
+/* Per-tenant series with bounded cardinality: the value for a "tenant" label.
+ * It is the tenant id itself for the first CQRS_METRICS_TENANTS distinct
+ * tenants this registry meets, and CQRS_METRICS_TENANT_OTHER for every later
+ * one (no tenant id holds '_'), so no family grows beyond that many tenant
+ * series however many tenants there are. The string lives as long as m. */
+#define CQRS_METRICS_TENANTS 50
+#define CQRS_METRICS_TENANT_OTHER "_other"
+const char *cqrs_metrics_tenant(cqrs_metrics_t *m, const char *tenant);
+
 /* The registry in Prometheus text format 0.0.4. Returns a string to free(). */
 char *cqrs_metrics_render(cqrs_metrics_t *m, size_t *len);
 

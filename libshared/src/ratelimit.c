@@ -1,0 +1,90 @@
+/* Per-tenant token buckets (cqrs/ratelimit.h). */
+#include "cqrs/ratelimit.h"
+#include "cqrs/map.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct {
+  double tokens;
+  int64_t at_ms; /* when tokens was computed */
+} bucket_t;
+
+struct cqrs_ratelimit {
+  double rate_per_ms, burst;
+  size_t max_tenants;
+  pthread_mutex_t mu;
+  cqrs_map_t *buckets; /* tenant -> bucket_t */
+};
+
+cqrs_ratelimit_t *cqrs_ratelimit_new(double rate_per_s, double burst, size_t max_tenants) {
+  cqrs_ratelimit_t *rl = calloc(1, sizeof *rl);
+  if (!rl) return NULL;
+  rl->rate_per_ms = rate_per_s > 0 ? rate_per_s / 1000.0 : 0;
+  rl->burst = burst >= 1 ? burst : (rate_per_s > 1 ? rate_per_s : 1);
+  rl->max_tenants = max_tenants ? max_tenants : 1;
+  pthread_mutex_init(&rl->mu, NULL);
+  rl->buckets = cqrs_map_new(free);
+  return rl;
+}
+
+void cqrs_ratelimit_destroy(cqrs_ratelimit_t *rl) {
+  if (!rl) return;
+  cqrs_map_destroy(rl->buckets);
+  pthread_mutex_destroy(&rl->mu);
+  free(rl);
+}
+
+bool cqrs_ratelimit_enabled(const cqrs_ratelimit_t *rl) { return rl && rl->rate_per_ms > 0; }
+
+static void refill(const cqrs_ratelimit_t *rl, bucket_t *b, int64_t now_ms) {
+  if (now_ms > b->at_ms) {
+    b->tokens = fmin(rl->burst, b->tokens + (double)(now_ms - b->at_ms) * rl->rate_per_ms);
+    b->at_ms = now_ms;
+  }
+}
+
+typedef struct {
+  const cqrs_ratelimit_t *rl;
+  int64_t now_ms;
+} sweep_t;
+
+static bool full_again(const char *key, void *value, void *ctx) {
+  (void)key;
+  sweep_t *s = ctx;
+  bucket_t *b = value;
+  refill(s->rl, b, s->now_ms);
+  return b->tokens >= s->rl->burst;
+}
+
+bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
+  if (!cqrs_ratelimit_enabled(rl)) return true;
+  pthread_mutex_lock(&rl->mu);
+  bucket_t *b = cqrs_map_get(rl->buckets, tenant);
+  if (!b) {
+    if (cqrs_map_size(rl->buckets) >= rl->max_tenants) {
+      sweep_t s = {rl, now_ms};
+      cqrs_map_filter(rl->buckets, full_again, &s);
+    }
+    if (cqrs_map_size(rl->buckets) >= rl->max_tenants) { /* every tracked tenant is busy: let it through */
+      pthread_mutex_unlock(&rl->mu);
+      return true;
+    }
+    b = malloc(sizeof *b);
+    if (!b) abort();
+    b->tokens = rl->burst;
+    b->at_ms = now_ms;
+    cqrs_map_put(rl->buckets, tenant, b);
+  }
+  refill(rl, b, now_ms);
+  bool ok = b->tokens >= 1.0;
+  if (ok) {
+    b->tokens -= 1.0;
+  } else if (retry_after_ms) {
+    double wait = ceil((1.0 - b->tokens) / rl->rate_per_ms - 1e-6); /* no extra ms from rounding */
+    *retry_after_ms = wait < 1 ? 1 : (int64_t)wait;
+  }
+  pthread_mutex_unlock(&rl->mu);
+  return ok;
+}
