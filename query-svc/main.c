@@ -1,6 +1,9 @@
-/* query-svc: wiring only. Reads MongoDB, never writes, never talks to Kafka. */
+/* query-svc: wiring only. Reads MongoDB, never writes; talks to Kafka only to
+ * follow the control records (tenants, API keys) its authentication needs. */
 #include "routes.h"
 
+#include "cqrs/auth.h"
+#include "cqrs/control.h"
 #include "cqrs/mongo.h"
 #include "cqrs/service.h"
 
@@ -8,57 +11,77 @@
  * store is down or hung, rather than holding the client for minutes. */
 #define DEFAULT_MONGO_TIMEOUT_MS 3000
 
+/* A rebuild's swap reaches queries within a second. */
+#define ALIAS_TTL_MS 1000
+
 extern char **environ;
 
+typedef struct {
+  cqrs_routes_ctx_t routes;
+  const char *mongo_db;
+  cqrs_control_reader_t *control; /* NULL with AUTH=off */
+} query_svc_t;
+
+/* Ready once the store answers and, with authentication on, the control
+ * records that existed at start are known (no credential is judged on a
+ * registry still being read). */
 static bool ready_cb(void *ctx, cqrs_error_t *err) {
-  cqrs_routes_ctx_t *r = ctx;
-  return cqrs_mongo_ping(r->pool, r->db, err);
+  query_svc_t *q = ctx;
+  if (q->control && !cqrs_control_reader_caught_up(q->control)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "still reading the control records");
+    return false;
+  }
+  return cqrs_mongo_ping(q->routes.pool, q->mongo_db, err);
 }
 
 int main(void) {
   cqrs_service_t svc;
   cqrs_error_t err = {0};
-  cqrs_routes_ctx_t routes = {0};
+  query_svc_t q = {0};
+  cqrs_registry_t *registry = NULL;
   int rc = 1;
   if (!cqrs_service_init(&svc, "query-svc", 8081, environ, &err)) goto done;
   cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   if (svc.cfg.mongo_timeout_ms == 0) svc.cfg.mongo_timeout_ms = DEFAULT_MONGO_TIMEOUT_MS;
-  if (!(routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) {
-    cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
-    goto done;
-  }
-  routes.db = svc.cfg.mongo_db;
-  /* A rebuild's swap reaches queries within a second. */
-  routes.read_models = cqrs_read_models_new(svc.cfg.mongo_db, 1000);
-  routes.log = &svc.log;
-  cqrs_waiters_config_t wcfg = {.pool = routes.pool,
-                                .read_models = routes.read_models,
-                                .db = svc.cfg.mongo_db,
+  registry = cqrs_registry_new();
+  if (!registry || !(q.routes.auth = cqrs_auth_new(&svc.cfg, &svc.log, registry, &err))) goto fail;
+  if (cqrs_auth_enabled(q.routes.auth) &&
+      !(q.control = cqrs_control_reader_start(&svc.cfg, &svc.log, registry, NULL, NULL, &err)))
+    goto fail;
+  if (!(q.routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) goto fail;
+  q.mongo_db = svc.cfg.mongo_db;
+  q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, ALIAS_TTL_MS);
+  q.routes.log = &svc.log;
+  cqrs_waiters_config_t wcfg = {.pool = q.routes.pool,
+                                .store = q.routes.store,
                                 .log = &svc.log,
                                 .metrics = svc.metrics,
                                 .tick_ms = svc.cfg.wait_tick_ms,
                                 .store_timeout_ms = svc.cfg.mongo_timeout_ms,
                                 .ferretdb_pg_uri = svc.cfg.ferretdb_pg_uri};
-  if (!(routes.waiters = cqrs_waiters_new(&wcfg, &err))) {
-    cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
-    goto done;
-  }
-  cqrs_routes_users(svc.http, &routes);
-  cqrs_routes_orders(svc.http, &routes);
-  cqrs_routes_customers(svc.http, &routes);
-  cqrs_routes_query(svc.http, &routes);
-  cqrs_service_set_ready(&svc, ready_cb, &routes);
+  if (!(q.routes.waiters = cqrs_waiters_new(&wcfg, &err))) goto fail;
+  cqrs_routes_users(svc.http, &q.routes);
+  cqrs_routes_orders(svc.http, &q.routes);
+  cqrs_routes_customers(svc.http, &q.routes);
+  cqrs_routes_query(svc.http, &q.routes);
+  cqrs_service_set_ready(&svc, ready_cb, &q);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);
   rc = 0;
+  goto done;
+fail:
+  cqrs_log_error(&svc.log, "cannot start", "error", err.message[0] ? err.message : "out of memory", NULL);
 done:
   /* Waiters first (answered 503 while the loops still run), then HTTP, then
    * what the handlers and the hub borrowed. */
-  cqrs_waiters_stop(routes.waiters);
+  cqrs_waiters_stop(q.routes.waiters);
   cqrs_http_server_stop(svc.http);
-  cqrs_waiters_destroy(routes.waiters);
-  if (routes.pool) mongoc_client_pool_destroy(routes.pool);
-  cqrs_read_models_destroy(routes.read_models);
+  cqrs_waiters_destroy(q.routes.waiters);
+  if (q.routes.pool) mongoc_client_pool_destroy(q.routes.pool);
+  cqrs_tenant_store_destroy(q.routes.store);
+  if (q.routes.auth) cqrs_auth_destroy(q.routes.auth);
+  cqrs_control_reader_stop(q.control);
+  if (registry) cqrs_registry_destroy(registry);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);
   return rc;

@@ -3,37 +3,70 @@
 #ifndef CQRS_ROUTES_H
 #define CQRS_ROUTES_H
 
+#include "cqrs/auth.h"
 #include "cqrs/http.h"
 #include "cqrs/log.h"
-#include "cqrs/read_model.h"
 #include "params.h"
 #include "single_read.h"
+#include "tenant_store.h"
 #include "waiters.h"
 
 #include <mongoc/mongoc.h>
 
-typedef struct {
-  mongoc_client_pool_t *pool; /* borrowed */
-  const char *db;             /* borrowed */
-  const cqrs_log_t *log;      /* borrowed */
-  cqrs_read_models_t *read_models; /* borrowed: which collection serves a read model */
-  cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
-} cqrs_routes_ctx_t;
+/* API routes of query-svc (gates below); a few spare. */
+#define CQRS_ROUTES_MAX 16
 
-/* The collection that currently serves read_model (a rebuild may have swapped
- * in a new one). Free with mongoc_collection_destroy. NULL with err when the
+typedef struct cqrs_routes_ctx cqrs_routes_ctx_t;
+
+/* One request that passed the gate: the service's parts and who is asking.
+ * Only the gate (cqrs_routes_add) makes one, and a route can reach a read
+ * model only through it (cqrs_routes_collection), so every read is the
+ * verified tenant's. */
+typedef struct {
+  const cqrs_routes_ctx_t *ctx;
+  cqrs_principal_t who;
+} cqrs_routes_call_t;
+
+/* An API route's handler: runs after the gate let req through. */
+typedef void (*cqrs_routes_handler_cb)(cqrs_http_req_t *req, const cqrs_routes_call_t *call);
+
+typedef struct {
+  cqrs_routes_ctx_t *ctx;
+  cqrs_routes_handler_cb cb;
+} cqrs_routes_gate_t;
+
+struct cqrs_routes_ctx {
+  mongoc_client_pool_t *pool; /* borrowed */
+  const cqrs_log_t *log;      /* borrowed */
+  cqrs_auth_t *auth;          /* borrowed: who is asking */
+  cqrs_tenant_store_t *store; /* borrowed: where each tenant's read models are */
+  cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
+  cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
+  size_t n_gates;
+};
+
+/* Adds an API route (cqrs_http_server_route's method, path and label) behind
+ * the gate: cqrs_auth_http with the scope queries:read first (401, 403 and
+ * their WWW-Authenticate answered there), then 403 for a credential of no
+ * tenant (a platform administrator reads no tenant's documents), then cb. */
+void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                     const char *label, cqrs_routes_handler_cb cb);
+
+/* The collection that currently serves read_model for the caller's tenant:
+ * in its database "<MONGO_DB>_<tenant>", the collection a rebuild may have
+ * swapped in. Free with mongoc_collection_destroy. NULL with err when the
  * alias had to be re-read and the store did not answer: the caller answers
  * 503 at once rather than wait on the store a second time. */
-mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
+mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err);
 
 /* Logs a failed store read (why) and answers 503 {"error": "the read store
  * did not answer"}. */
-void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                                 const char *why);
 
 /* Answers with the first document (in read's sort order) of read's read
- * model whose read->field equals value, without _id, or 404 with
+ * model (of the caller's tenant) whose read->field equals value, without _id, or 404 with
  * read->not_found. Honours read-your-writes: with minVersion=N and waitMs=M
  * among the parameters p (URL or POST /v1/query body) a read that is not
  * fresh yet is handed to the waiter hub (waiters.h), which answers once the
@@ -42,7 +75,7 @@ void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_ctx_t *c
  * allow CQRS_ROUTES_WAIT_PARAMS. */
 #define CQRS_ROUTES_WAIT_PARAMS "minVersion", "waitMs"
 
-void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_single_read_t *read,
+void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_single_read_t *read,
                           const char *value, const cqrs_params_t *p);
 
 /* Answers 400 naming the first query parameter not in allowed; returns false
@@ -56,7 +89,7 @@ void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 
 /* Runs one query from its parameters (names already checked against the
  * query's list) and answers req exactly once. */
-typedef void (*cqrs_routes_query_cb)(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+typedef void (*cqrs_routes_query_cb)(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                      const cqrs_params_t *params);
 
 typedef struct {
@@ -80,13 +113,14 @@ cqrs_params_t *cqrs_routes_query_params(cqrs_http_req_t *req, const char *const 
 /* Answers err (a 400 naming its parameter, usually) and returns false. */
 bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err);
 
-/* Answers one page of a list: the documents of read_model matching filter, in
+/* Answers one page of a list: the documents of read_model (of the caller's
+ * tenant) matching filter, in
  * (sort_field, _id) order, at most the "limit" parameter of them, after the
  * position in the "cursor" parameter, as {"items": [...without _id],
  * "nextCursor": "..."|null}. list names the list inside its cursors, so a
  * cursor of another list is refused (400 naming "cursor"); so are a bad limit
  * or cursor. Logs and answers 503 when the store fails. */
-void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params);
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define RECONNECT_MS 1000 /* after PostgreSQL failed, the next try; finds serve meanwhile */
-#define FORGET_RUNS 200   /* a document not waited on for this many polls leaves the cache */
+#define FORGET_RUNS 200   /* a document or table not waited on for this many polls leaves the cache */
 
 /* The last document the probe read for a value, and at which version. */
 typedef struct {
@@ -21,16 +21,22 @@ typedef struct {
   uint64_t seen; /* the poll that last asked for it */
 } cached_t;
 
+/* The quoted "schema"."table" of one db.collection. */
+typedef struct {
+  char *sql;
+  uint64_t seen; /* the poll that last used it */
+} table_t;
+
 struct cqrs_version_probe {
-  const char *uri, *db;
+  const char *uri;
   int timeout_ms;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   PGconn *conn;
   int64_t retry_at;
   bool down; /* logged as down: log the way back once */
-  char *collection, *table_sql; /* the last collection resolved, and its "schema"."table" (malloc) */
-  cqrs_map_t *cache;            /* "<collection>\n<value>" -> cached_t */
+  cqrs_map_t *tables; /* "<db>\n<collection>" -> table_t */
+  cqrs_map_t *cache;  /* "<db>\n<collection>\n<value>" -> cached_t */
   uint64_t runs;
 };
 
@@ -40,11 +46,18 @@ static void cached_free(void *v) {
   free(c);
 }
 
-cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, const char *db, int timeout_ms,
-                                             const cqrs_log_t *log, cqrs_metrics_t *metrics) {
+static void table_free(void *v) {
+  table_t *t = v;
+  free(t->sql);
+  free(t);
+}
+
+cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, int timeout_ms, const cqrs_log_t *log,
+                                             cqrs_metrics_t *metrics) {
   cqrs_version_probe_t *p = calloc(1, sizeof *p);
   BSON_ASSERT(p);
-  *p = (cqrs_version_probe_t){.uri = pg_uri, .db = db, .timeout_ms = timeout_ms, .log = log, .metrics = metrics};
+  *p = (cqrs_version_probe_t){.uri = pg_uri, .timeout_ms = timeout_ms, .log = log, .metrics = metrics};
+  p->tables = cqrs_map_new(table_free);
   p->cache = cqrs_map_new(cached_free);
   cqrs_metrics_describe(metrics, "read_wait_fetches_total", CQRS_METRIC_COUNTER,
                         "Documents the waiter hub read because their version moved (FerretDB version probe).");
@@ -52,17 +65,11 @@ cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, const char *db,
   return p;
 }
 
-static void forget_table(cqrs_version_probe_t *p) {
-  free(p->collection);
-  free(p->table_sql);
-  p->collection = p->table_sql = NULL;
-}
-
 /* PostgreSQL failed: drop the connection, try again in a while. */
 static void went_down(cqrs_version_probe_t *p, const char *error) {
   PQfinish(p->conn);
   p->conn = NULL;
-  forget_table(p);
+  cqrs_map_clear(p->tables);
   p->retry_at = cqrs_time_monotonic_ms() + RECONNECT_MS;
   if (!p->down)
     cqrs_log_warn(p->log, "the version probe's PostgreSQL did not answer; waiting reads use finds meanwhile", "error",
@@ -83,29 +90,38 @@ static bool connected(cqrs_version_probe_t *p) {
   return true;
 }
 
-/* Sets p->table_sql for collection. False when FerretDB has no table for it
- * (yet): the find serves. */
-static bool resolve(cqrs_version_probe_t *p, const char *collection) {
-  if (p->collection && strcmp(p->collection, collection) == 0) return true;
-  forget_table(p);
+/* The quoted table of db.collection (key "<db>\n<collection>"), or NULL
+ * when FerretDB has no table for it (yet): the find serves. Each database is
+ * its own schema. */
+static const char *resolve(cqrs_version_probe_t *p, const char *key, const char *db, const char *collection) {
+  table_t *t = cqrs_map_get(p->tables, key);
+  if (t) {
+    t->seen = p->runs;
+    return t->sql;
+  }
   char *raw;
   cqrs_error_t err = {0};
-  if (!cqrs_ferretdb_pg_table(p->conn, p->db, collection, &raw, &err)) {
+  if (!cqrs_ferretdb_pg_table(p->conn, db, collection, &raw, &err)) {
     if (PQstatus(p->conn) != CONNECTION_OK) went_down(p, err.message);
-    return false;
+    return NULL;
   }
-  char *schema = PQescapeIdentifier(p->conn, p->db, strlen(p->db));
+  char *schema = PQescapeIdentifier(p->conn, db, strlen(db));
   char *table = PQescapeIdentifier(p->conn, raw, strlen(raw));
   free(raw);
+  char *sql = NULL;
   if (schema && table) {
     size_t n = strlen(schema) + strlen(table) + 2;
-    p->table_sql = malloc(n);
-    snprintf(p->table_sql, n, "%s.%s", schema, table);
-    p->collection = strdup(collection);
+    sql = malloc(n);
+    BSON_ASSERT(sql);
+    snprintf(sql, n, "%s.%s", schema, table);
+    t = calloc(1, sizeof *t);
+    BSON_ASSERT(t);
+    *t = (table_t){sql, p->runs};
+    cqrs_map_put(p->tables, key, t);
   }
   PQfreemem(schema);
   PQfreemem(table);
-  return p->table_sql != NULL;
+  return sql;
 }
 
 /* values as a PostgreSQL text[] literal: {"a","b"} with " and \ escaped. */
@@ -147,11 +163,20 @@ static bool stale_entry(const char *key, void *value, void *ctx) {
   return ((cached_t *)value)->seen + FORGET_RUNS < *(uint64_t *)ctx;
 }
 
-cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_client_t *client, const char *collection,
-                                           cqrs_wait_batch_t *b, bson_error_t *error) {
+static bool stale_table(const char *key, void *value, void *ctx) {
+  (void)key;
+  return ((table_t *)value)->seen + FORGET_RUNS < *(uint64_t *)ctx;
+}
+
+cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_client_t *client, const char *db,
+                                           const char *collection, cqrs_wait_batch_t *b, bson_error_t *error) {
   const cqrs_single_read_t *read = cqrs_wait_batch_read(b);
   bson_iter_t it, in, values;
-  if (read->sort || !connected(p) || !resolve(p, collection)) return CQRS_PROBE_NOT_HERE;
+  if (read->sort || !connected(p)) return CQRS_PROBE_NOT_HERE;
+  char place[512];
+  snprintf(place, sizeof place, "%s\n%s", db, collection);
+  const char *table_sql = resolve(p, place, db, collection);
+  if (!table_sql) return CQRS_PROBE_NOT_HERE;
   /* the batch's filter: {field: {$in: [values...]}} */
   if (!bson_iter_init(&it, cqrs_wait_batch_filter(b)) || !bson_iter_next(&it) || !bson_iter_recurse(&it, &in) ||
       !bson_iter_find(&in, "$in") || !bson_iter_recurse(&in, &values))
@@ -166,7 +191,7 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
   snprintf(sql, sizeof sql,
            "SELECT _jsonb->>%s, _jsonb->>'version' FROM %s WHERE _jsonb->%s = ANY "
            "(ARRAY(SELECT to_jsonb(v) FROM unnest($1::text[]) AS v))",
-           lit ? lit : "''", p->table_sql, lit ? lit : "''");
+           lit ? lit : "''", table_sql, lit ? lit : "''");
   PQfreemem(lit);
   const char *params[] = {arr->str};
   PGresult *r = PQexecParams(p->conn, sql, 1, NULL, params, NULL, NULL, 0);
@@ -175,7 +200,7 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
     if (PQstatus(p->conn) != CONNECTION_OK)
       went_down(p, PQerrorMessage(p->conn));
     else /* e.g. the table went with a rebuild's swap: resolve again next time */
-      forget_table(p);
+      cqrs_map_delete(p->tables, place);
     PQclear(r);
     return CQRS_PROBE_NOT_HERE;
   }
@@ -186,11 +211,11 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
     const char *value = PQgetvalue(r, i, 0);
     int64_t version = PQgetisnull(r, i, 1) ? 0 : strtoll(PQgetvalue(r, i, 1), NULL, 10);
     char key[1024];
-    snprintf(key, sizeof key, "%s\n%s", collection, value);
+    snprintf(key, sizeof key, "%s\n%s", place, value);
     cached_t *c = cqrs_map_get(p->cache, key);
     if (!c || c->version != version) {
       bson_t *doc;
-      if (!coll) coll = mongoc_client_get_collection(client, p->db, collection);
+      if (!coll) coll = mongoc_client_get_collection(client, db, collection);
       if (!fetch(coll, read, value, &doc, error)) {
         result = CQRS_PROBE_STORE_ERROR;
         break;
@@ -208,13 +233,14 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
   PQclear(r);
   if (coll) mongoc_collection_destroy(coll);
   cqrs_map_filter(p->cache, stale_entry, &p->runs);
+  cqrs_map_filter(p->tables, stale_table, &p->runs);
   return result;
 }
 
 void cqrs_version_probe_destroy(cqrs_version_probe_t *p) {
   if (!p) return;
   PQfinish(p->conn);
-  forget_table(p);
+  cqrs_map_destroy(p->tables);
   cqrs_map_destroy(p->cache);
   free(p);
 }

@@ -11,6 +11,11 @@
  * read it. So the store's work is a query per tick plus a find per document
  * written, never a scan.
  *
+ * Each Mongo database is a PostgreSQL schema in FerretDB, so a tenant's
+ * database "<MONGO_DB>_<tenant>" is probed in its own schema: the probe is
+ * told the database with every batch and never mixes two tenants' tables or
+ * cached documents.
+ *
  * Only for reads on a unique field (no sort): _id. Owned by the hub thread. */
 #ifndef CQRS_VERSION_PROBE_H
 #define CQRS_VERSION_PROBE_H
@@ -24,11 +29,11 @@
 
 typedef struct cqrs_version_probe cqrs_version_probe_t;
 
-/* A probe on the PostgreSQL at pg_uri (borrowed, like db, log and metrics)
- * behind the store holding database db; it connects on first use. Every
- * PostgreSQL wait is bounded by timeout_ms. This function can't fail. */
-cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, const char *db, int timeout_ms,
-                                             const cqrs_log_t *log, cqrs_metrics_t *metrics);
+/* A probe on the PostgreSQL at pg_uri (borrowed, like log and metrics)
+ * behind the store; it connects on first use. Every PostgreSQL wait is
+ * bounded by timeout_ms. This function can't fail. */
+cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, int timeout_ms, const cqrs_log_t *log,
+                                             cqrs_metrics_t *metrics);
 
 typedef enum {
   CQRS_PROBE_DONE,        /* b got the documents of its values, as its find would have given them */
@@ -36,10 +41,10 @@ typedef enum {
   CQRS_PROBE_STORE_ERROR, /* a point find failed: error says why */
 } cqrs_probe_result_t;
 
-/* Polls batch b of a round, whose read model is in collection, offering its
- * documents to b. client is the hub's. */
-cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_client_t *client, const char *collection,
-                                           cqrs_wait_batch_t *b, bson_error_t *error);
+/* Polls batch b of a round, whose read model is in db.collection (b's
+ * tenant's database), offering its documents to b. client is the hub's. */
+cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_client_t *client, const char *db,
+                                           const char *collection, cqrs_wait_batch_t *b, bson_error_t *error);
 
 void cqrs_version_probe_destroy(cqrs_version_probe_t *p);
 

@@ -8,6 +8,7 @@
 #include "cqrs/util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 /* A waiter handed over by a route handler, not yet in the hub's waitset. */
 typedef struct {
   const cqrs_single_read_t *read;
+  char tenant[CQRS_TENANT_MAX + 1];
   char *value;
   int64_t min_version, since_ms, deadline_ms;
   cqrs_http_deferred_t *d;
@@ -75,17 +77,18 @@ static void note_store(cqrs_waiters_t *w, bool ok, const bson_error_t *error) {
 
 /* One find for batch b; offers what it returns. False when the store failed. */
 static bool find_batch(cqrs_waiters_t *w, mongoc_client_t *client, cqrs_wait_batch_t *b, bson_error_t *error) {
-  char name[CQRS_COLLECTION_NAME_MAX];
+  cqrs_tenant_place_t at;
   cqrs_error_t err = {0};
-  if (!cqrs_read_models_lookup(w->cfg.read_models, client, cqrs_wait_batch_read(b)->read_model, name, &err)) {
+  if (!cqrs_tenant_store_locate(w->cfg.store, client, cqrs_wait_batch_tenant(b), cqrs_wait_batch_read(b)->read_model,
+                                &at, &err)) {
     bson_set_error(error, 0, 0, "%s", err.message);
     return false;
   }
   if (w->probe) {
-    cqrs_probe_result_t r = cqrs_version_probe_run(w->probe, client, name, b, error);
+    cqrs_probe_result_t r = cqrs_version_probe_run(w->probe, client, at.db, at.collection, b, error);
     if (r != CQRS_PROBE_NOT_HERE) return r == CQRS_PROBE_DONE;
   }
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, w->cfg.db, name);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, at.db, at.collection);
   mongoc_cursor_t *cur =
       mongoc_collection_find_with_opts(coll, cqrs_wait_batch_filter(b), cqrs_wait_batch_opts(b), NULL);
   const bson_t *doc;
@@ -121,7 +124,7 @@ static void timespec_at(int64_t mono_ms, struct timespec *ts) {
 static void admit(cqrs_waiters_t *w, pending_t *batch, size_t n) {
   for (size_t i = 0; i < n; i++) {
     pending_t *p = &batch[i];
-    cqrs_waitset_add(w->ws, p->read, p->value, p->min_version, p->since_ms, p->deadline_ms, p->d);
+    cqrs_waitset_add(w->ws, p->read, p->tenant, p->value, p->min_version, p->since_ms, p->deadline_ms, p->d);
     free(p->value);
   }
 }
@@ -181,8 +184,7 @@ cqrs_waiters_t *cqrs_waiters_new(const cqrs_waiters_config_t *cfg, cqrs_error_t 
   if (w->cfg.tick_ms < 1) w->cfg.tick_ms = 1;
   w->ws = cqrs_waitset_new(BATCH_MAX);
   if (w->cfg.ferretdb_pg_uri)
-    w->probe = cqrs_version_probe_new(w->cfg.ferretdb_pg_uri, w->cfg.db, w->cfg.store_timeout_ms, w->cfg.log,
-                                      w->cfg.metrics);
+    w->probe = cqrs_version_probe_new(w->cfg.ferretdb_pg_uri, w->cfg.store_timeout_ms, w->cfg.log, w->cfg.metrics);
   w->store_ok = true;
   pthread_mutex_init(&w->lock, NULL);
   pthread_condattr_t attr;
@@ -218,8 +220,8 @@ static void reply_now(cqrs_waiters_t *w, cqrs_http_req_t *req, const cqrs_single
   cqrs_metrics_add(w->cfg.metrics, "read_waits_total", OUTCOME_LABELS[o], 1);
 }
 
-void cqrs_waiters_wait(cqrs_waiters_t *w, cqrs_http_req_t *req, const cqrs_single_read_t *read, const char *value,
-                       int64_t min_version, int64_t wait_ms) {
+void cqrs_waiters_wait(cqrs_waiters_t *w, cqrs_http_req_t *req, const char *tenant, const cqrs_single_read_t *read,
+                       const char *value, int64_t min_version, int64_t wait_ms) {
   pthread_mutex_lock(&w->lock);
   if (w->stopping) {
     pthread_mutex_unlock(&w->lock);
@@ -239,7 +241,10 @@ void cqrs_waiters_wait(cqrs_waiters_t *w, cqrs_http_req_t *req, const cqrs_singl
     BSON_ASSERT(w->inbox);
   }
   int64_t now = cqrs_time_monotonic_ms();
-  w->inbox[w->n_inbox++] = (pending_t){read, strdup(value), min_version, now, now + wait_ms, d};
+  pending_t *p = &w->inbox[w->n_inbox++];
+  *p = (pending_t){.read = read, .value = strdup(value), .min_version = min_version, .since_ms = now,
+                   .deadline_ms = now + wait_ms, .d = d};
+  snprintf(p->tenant, sizeof p->tenant, "%s", tenant);
   set_gauge(w);
   if (w->n_inbox == 1 && w->n_held == 0) pthread_cond_signal(&w->cond); /* wake an idle hub */
   pthread_mutex_unlock(&w->lock);

@@ -3,7 +3,9 @@
 #include "waitset.h"
 
 #include "cqrs/map.h"
+#include "cqrs/tenant.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +28,10 @@ typedef struct {
   size_t n, cap;
 } value_t;
 
-/* Every value waited on for one read. */
+/* Every value waited on for one read of one tenant. */
 typedef struct {
   const cqrs_single_read_t *read;
+  char tenant[CQRS_TENANT_MAX + 1];
   cqrs_map_t *values; /* value -> value_t */
 } group_t;
 
@@ -86,22 +89,38 @@ void cqrs_waitset_destroy(cqrs_waitset_t *ws) {
   bson_free(ws);
 }
 
-static group_t *group_for(cqrs_waitset_t *ws, const cqrs_single_read_t *read) {
+static group_t *group_for(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const char *tenant) {
   for (size_t i = 0; i < ws->n_groups; i++)
-    if (ws->groups[i].read == read) return &ws->groups[i];
-  /* One group per read declared in the routes: a handful, kept for good. */
+    if (ws->groups[i].read == read && strcmp(ws->groups[i].tenant, tenant) == 0) return &ws->groups[i];
+  /* A group per (tenant, read) waited on now; empty ones go at the next
+   * round (prune_groups), so tenants that stopped waiting cost nothing. */
   ws->groups = realloc(ws->groups, (ws->n_groups + 1) * sizeof *ws->groups);
   BSON_ASSERT(ws->groups);
   group_t *g = &ws->groups[ws->n_groups++];
   g->read = read;
+  snprintf(g->tenant, sizeof g->tenant, "%s", tenant);
   g->values = cqrs_map_new(value_free);
   return g;
 }
 
-void cqrs_waitset_add(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const char *value, int64_t min_version,
-                      int64_t now_ms, int64_t deadline_ms, void *token) {
+/* Drops the groups without waiters. Not during a round (batches point into
+ * ws->groups). */
+static void prune_groups(cqrs_waitset_t *ws) {
+  size_t kept = 0;
+  for (size_t i = 0; i < ws->n_groups; i++) {
+    if (cqrs_map_size(ws->groups[i].values) == 0) {
+      cqrs_map_destroy(ws->groups[i].values);
+      continue;
+    }
+    ws->groups[kept++] = ws->groups[i];
+  }
+  ws->n_groups = kept;
+}
+
+void cqrs_waitset_add(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const char *tenant, const char *value,
+                      int64_t min_version, int64_t now_ms, int64_t deadline_ms, void *token) {
   BSON_ASSERT(ws->n_batches == 0); /* not during a round */
-  group_t *g = group_for(ws, read);
+  group_t *g = group_for(ws, read, tenant);
   value_t *v = cqrs_map_get(g->values, value);
   if (!v) {
     v = bson_malloc0(sizeof *v);
@@ -163,6 +182,7 @@ static void init_batch(cqrs_wait_batch_t *b, group_t *g, value_t **values, size_
 
 size_t cqrs_waitset_begin_round(cqrs_waitset_t *ws) {
   free_round(ws);
+  prune_groups(ws);
   size_t n_batches = 0, most = 0;
   for (size_t i = 0; i < ws->n_groups; i++) {
     size_t n = cqrs_map_size(ws->groups[i].values);
@@ -192,6 +212,7 @@ cqrs_wait_batch_t *cqrs_waitset_batch(cqrs_waitset_t *ws, size_t i) {
 }
 
 const cqrs_single_read_t *cqrs_wait_batch_read(const cqrs_wait_batch_t *b) { return b->group->read; }
+const char *cqrs_wait_batch_tenant(const cqrs_wait_batch_t *b) { return b->group->tenant; }
 const bson_t *cqrs_wait_batch_filter(const cqrs_wait_batch_t *b) { return &b->filter; }
 const bson_t *cqrs_wait_batch_opts(const cqrs_wait_batch_t *b) { return &b->opts; }
 

@@ -1,6 +1,7 @@
 /* The waiting single reads and what to ask the store for them: waiters are
- * grouped by read (read model, field, sort) and by the value they wait on, a
- * poll round asks for every value of a read with one find per batch of values
+ * grouped by tenant and read (read model, field, sort) and by the value they
+ * wait on, so a waiter is only ever settled from its own tenant's documents;
+ * a poll round asks for every value of a tenant's read with one find per batch of values
  * ({field: {$in: [...]}}), and the documents found settle the waiters that are
  * fresh or past their deadline. Pure: the caller runs the finds, reads the
  * clock and sends the answers. Not thread-safe: one thread owns a waitset. */
@@ -28,18 +29,19 @@ cqrs_waitset_t *cqrs_waitset_new(size_t batch_max);
  * (cqrs_waitset_drain). NULL is fine. */
 void cqrs_waitset_destroy(cqrs_waitset_t *ws);
 
-/* Adds a waiter for the document of read whose field equals value (copied),
+/* Adds a waiter for the document of tenant's (copied) read whose field equals value (copied),
  * until its version >= min_version (> 0) or deadline_ms passes; now_ms is the
  * time it starts waiting. read is borrowed for the life of ws; token is the
  * caller's and comes back in the settle call. Not during a round. */
-void cqrs_waitset_add(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const char *value, int64_t min_version,
+void cqrs_waitset_add(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const char *tenant, const char *value,
+                      int64_t min_version,
                       int64_t now_ms, int64_t deadline_ms, void *token);
 
 /* Waiters in the set. */
 size_t cqrs_waitset_size(const cqrs_waitset_t *ws);
 
 /* Starts a poll round over every value waited on now, and returns how many
- * finds (batches) it takes: the number of reads waited on, times the number
+ * finds (batches) it takes: the number of (tenant, read) pairs waited on, times the number
  * of batch_max slices of their values, never the number of waiters. Every
  * batch of the round must be settled before the next round or an add. */
 size_t cqrs_waitset_begin_round(cqrs_waitset_t *ws);
@@ -48,10 +50,11 @@ size_t cqrs_waitset_begin_round(cqrs_waitset_t *ws);
  * by ws until settled. */
 cqrs_wait_batch_t *cqrs_waitset_batch(cqrs_waitset_t *ws, size_t i);
 
-/* The batch's read, its filter {field: {$in: [values...]}} and find options
+/* The batch's read, the tenant whose read models it asks, its filter {field: {$in: [values...]}} and find options
  * (the read's sort; a batch size that takes every match at once). Borrowed
  * from the batch. */
 const cqrs_single_read_t *cqrs_wait_batch_read(const cqrs_wait_batch_t *b);
+const char *cqrs_wait_batch_tenant(const cqrs_wait_batch_t *b);
 const bson_t *cqrs_wait_batch_filter(const cqrs_wait_batch_t *b);
 const bson_t *cqrs_wait_batch_opts(const cqrs_wait_batch_t *b);
 

@@ -1,6 +1,7 @@
-/* Read model aliases with a small TTL cache. */
+/* Read model aliases with a small TTL cache, keyed by database and read model. */
 #include "cqrs/read_model.h"
 
+#include "cqrs/map.h"
 #include "cqrs/util.h"
 
 #include <pthread.h>
@@ -8,33 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_MODELS 16
-
 typedef struct {
-  char read_model[CQRS_COLLECTION_NAME_MAX];
   char collection[CQRS_COLLECTION_NAME_MAX];
-  int64_t fetched_ms;
+  int64_t fetched_ms; /* 0: never fetched (the store did not answer) */
 } entry_t;
 
 struct cqrs_read_models {
   pthread_mutex_t lock;
-  char *db;
+  char *db; /* NULL: any database */
   int ttl_ms;
-  entry_t entries[MAX_MODELS];
-  int n;
+  cqrs_map_t *entries; /* "<db>\n<read model>" -> entry_t */
 };
 
 cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms) {
   cqrs_read_models_t *rm = calloc(1, sizeof *rm);
+  BSON_ASSERT(rm);
   pthread_mutex_init(&rm->lock, NULL);
-  rm->db = strdup(db);
+  rm->db = db ? strdup(db) : NULL;
   rm->ttl_ms = ttl_ms;
+  rm->entries = cqrs_map_new(free);
   return rm;
 }
 
 void cqrs_read_models_destroy(cqrs_read_models_t *rm) {
   if (!rm) return;
   pthread_mutex_destroy(&rm->lock);
+  cqrs_map_destroy(rm->entries);
   free(rm->db);
   free(rm);
 }
@@ -68,41 +68,90 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
 
 void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
                               char out[CQRS_COLLECTION_NAME_MAX]) {
-  cqrs_read_models_lookup(rm, client, read_model, out, NULL);
+  BSON_ASSERT(rm->db); /* a resolver for any database takes the database with each call */
+  cqrs_read_models_lookup_in(rm, client, rm->db, read_model, out, NULL);
 }
 
 bool cqrs_read_models_lookup(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
                              char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err) {
+  BSON_ASSERT(rm->db);
+  return cqrs_read_models_lookup_in(rm, client, rm->db, read_model, out, err);
+}
+
+void cqrs_read_models_resolve_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
+                                 const char *read_model, char out[CQRS_COLLECTION_NAME_MAX]) {
+  cqrs_read_models_lookup_in(rm, client, db, read_model, out, NULL);
+}
+
+typedef struct {
+  int64_t cutoff_ms;
+  const char *oldest_key;
+  int64_t oldest_ms;
+  char *oldest; /* copy of oldest_key, taken after the scan */
+} evict_t;
+
+static bool expired_cb(const char *key, void *value, void *ctx) {
+  (void)key;
+  return ((entry_t *)value)->fetched_ms < ((evict_t *)ctx)->cutoff_ms;
+}
+
+static bool oldest_cb(const char *key, void *value, void *ctx) {
+  evict_t *e = ctx;
+  entry_t *en = value;
+  if (!e->oldest_key || en->fetched_ms < e->oldest_ms) {
+    e->oldest_key = key;
+    e->oldest_ms = en->fetched_ms;
+  }
+  return false;
+}
+
+/* Makes room for one more entry (under lock): answers past their TTL go
+ * first; when every one is fresh, the oldest fetched. */
+static void make_room(cqrs_read_models_t *rm, int64_t now) {
+  if (cqrs_map_size(rm->entries) < CQRS_READ_MODELS_CACHE_MAX) return;
+  evict_t e = {.cutoff_ms = now - rm->ttl_ms};
+  cqrs_map_filter(rm->entries, expired_cb, &e);
+  if (cqrs_map_size(rm->entries) < CQRS_READ_MODELS_CACHE_MAX) return;
+  cqrs_map_filter(rm->entries, oldest_cb, &e);
+  if (!e.oldest_key) return;
+  e.oldest = strdup(e.oldest_key);
+  BSON_ASSERT(e.oldest);
+  cqrs_map_delete(rm->entries, e.oldest);
+  free(e.oldest);
+}
+
+bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
+                                const char *read_model, char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err) {
   int64_t now = cqrs_time_monotonic_ms();
+  char *key = bson_strdup_printf("%s\n%s", db, read_model);
   pthread_mutex_lock(&rm->lock);
-  entry_t *e = NULL;
-  for (int i = 0; i < rm->n && !e; i++)
-    if (strcmp(rm->entries[i].read_model, read_model) == 0) e = &rm->entries[i];
-  if (e && now - e->fetched_ms < rm->ttl_ms) {
+  entry_t *e = cqrs_map_get(rm->entries, key);
+  if (e && e->fetched_ms > 0 && now - e->fetched_ms < rm->ttl_ms) {
     snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
     pthread_mutex_unlock(&rm->lock);
+    bson_free(key);
     return true;
   }
   pthread_mutex_unlock(&rm->lock);
   char fresh[CQRS_COLLECTION_NAME_MAX];
   bson_error_t error = {0};
-  bool ok = fetch(client, rm->db, read_model, fresh, &error);
+  bool ok = fetch(client, db, read_model, fresh, &error);
   if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading the alias of %s: %s", read_model, error.message);
   pthread_mutex_lock(&rm->lock);
-  e = NULL;
-  for (int i = 0; i < rm->n && !e; i++)
-    if (strcmp(rm->entries[i].read_model, read_model) == 0) e = &rm->entries[i];
-  if (!e && rm->n < MAX_MODELS) {
-    e = &rm->entries[rm->n++];
-    snprintf(e->read_model, sizeof e->read_model, "%s", read_model);
+  if (!(e = cqrs_map_get(rm->entries, key))) {
+    make_room(rm, now);
+    e = calloc(1, sizeof *e);
+    BSON_ASSERT(e);
     snprintf(e->collection, sizeof e->collection, "%s", read_model);
+    cqrs_map_put(rm->entries, key, e);
   }
-  if (e && ok) {
+  if (ok) {
     snprintf(e->collection, sizeof e->collection, "%s", fresh);
-    e->fetched_ms = now;
+    e->fetched_ms = now > 0 ? now : 1;
   }
-  snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e ? e->collection : fresh);
+  snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
   pthread_mutex_unlock(&rm->lock);
+  bson_free(key);
   return ok;
 }
 

@@ -1,4 +1,5 @@
-/* What every query route shares: single-document reads, parameter checks. */
+/* What every query route shares: the gate (authentication, the tenant), the
+ * tenant's collections, single-document reads, parameter checks. */
 #include "../routes.h"
 
 #include <errno.h>
@@ -6,17 +7,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_ctx_t *ctx, mongoc_client_t *client,
-                                            const char *read_model, cqrs_error_t *err) {
-  char name[CQRS_COLLECTION_NAME_MAX];
-  if (!cqrs_read_models_lookup(ctx->read_models, client, read_model, name, err)) return NULL;
-  return mongoc_client_get_collection(client, ctx->db, name);
+static void gate_cb(cqrs_http_req_t *req, void *arg) {
+  const cqrs_routes_gate_t *g = arg;
+  cqrs_routes_call_t call = {.ctx = g->ctx};
+  if (!cqrs_auth_http(g->ctx->auth, req, CQRS_SCOPE_QUERIES_READ, &call.who)) return;
+  if (!cqrs_tenant_valid(call.who.tenant, NULL)) {
+    /* A platform administrator's credential names no tenant. */
+    cqrs_http_reply_error(req, 403, "this credential belongs to no tenant: it reads no read model", NULL);
+    return;
+  }
+  g->cb(req, &call);
 }
 
-void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                     const char *label, cqrs_routes_handler_cb cb) {
+  BSON_ASSERT(ctx->n_gates < CQRS_ROUTES_MAX); /* a programmer's mistake: raise CQRS_ROUTES_MAX */
+  cqrs_routes_gate_t *g = &ctx->gates[ctx->n_gates++];
+  *g = (cqrs_routes_gate_t){ctx, cb};
+  cqrs_http_server_route(http, method, path, label, gate_cb, g);
+}
+
+mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
+                                            const char *read_model, cqrs_error_t *err) {
+  return cqrs_tenant_store_collection(call->ctx->store, client, &call->who, read_model, err);
+}
+
+void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                                 const char *why) {
   static const cqrs_single_read_t any = {0};
-  cqrs_log_error(ctx->log, "store read failed", "collection", read_model, "error", why, NULL);
+  cqrs_log_error(call->ctx->log, "store read failed", "collection", read_model, "tenant", call->who.tenant, "error",
+                 why, NULL);
   cqrs_read_answer_t a;
   cqrs_single_read_answer(&any, CQRS_READ_NO_STORE, NULL, 0, &a);
   cqrs_http_reply_json(req, a.status, a.body, a.len);
@@ -48,18 +68,19 @@ static bool read_wait_params(cqrs_http_req_t *req, const cqrs_params_t *p, int64
   return true;
 }
 
-void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_single_read_t *read,
+void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_single_read_t *read,
                           const char *value, const cqrs_params_t *p) {
+  const cqrs_routes_ctx_t *ctx = call->ctx;
   int64_t min_version, wait_ms;
   if (!read_wait_params(req, p, &min_version, &wait_ms)) return;
   cqrs_error_t err = {0};
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read->read_model, &err);
+  mongoc_collection_t *coll = cqrs_routes_collection(call, client, read->read_model, &err);
   mongoc_cursor_t *cur = NULL;
   bson_t filter, opts;
   cqrs_single_read_query(read, value, &filter, &opts);
   if (!coll) {
-    cqrs_routes_reply_no_store(req, ctx, read->read_model, err.message);
+    cqrs_routes_reply_no_store(req, call, read->read_model, err.message);
     goto done;
   }
   cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
@@ -67,7 +88,7 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
   bson_error_t error;
   if (!mongoc_cursor_next(cur, &doc)) doc = NULL;
   if (!doc && mongoc_cursor_error(cur, &error)) {
-    cqrs_routes_reply_no_store(req, ctx, read->read_model, error.message);
+    cqrs_routes_reply_no_store(req, call, read->read_model, error.message);
     goto done;
   }
   int64_t left = wait_ms - cqrs_http_req_age_ms(req);
@@ -75,7 +96,7 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, co
   if (o == CQRS_READ_WAIT) {
     /* Not there yet: the hub looks again for every waiter at once, without
      * holding this loop. */
-    cqrs_waiters_wait(ctx->waiters, req, read, value, min_version, left);
+    cqrs_waiters_wait(ctx->waiters, req, call->who.tenant, read, value, min_version, left);
     goto done;
   }
   cqrs_read_answer_t a;

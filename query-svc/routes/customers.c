@@ -16,17 +16,17 @@ static const cqrs_single_read_t CUSTOMER_BY_ID = {COLLECTION, "_id", NULL, "no s
 
 static const char *const STATUSES[] = {"ACTIVE", "SUSPENDED", NULL};
 
-static void get_customer(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+static void get_customer(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
   if (!cqrs_params_string(p, "customerId", true, ID_MAX, &id, &err)) {
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, ctx, &CUSTOMER_BY_ID, id, p);
+  cqrs_routes_find_one(req, call, &CUSTOMER_BY_ID, id, p);
 }
 
-static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                 const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *status;
@@ -36,13 +36,13 @@ static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *c
   }
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "status", status);
-  cqrs_routes_find_page(req, ctx, COLLECTION, "GetActiveCustomers", &filter, "registrationDate", p);
+  cqrs_routes_find_page(req, call, COLLECTION, "GetActiveCustomers", &filter, "registrationDate", p);
   bson_destroy(&filter);
 }
 
 /* The seed query GetActiveCustomers means what it says: ACTIVE customers, with
  * no further parameter; a status given with it must be ACTIVE. */
-static void active_customers(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+static void active_customers(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   const char *status = cqrs_params_get(p, "status");
   if (status && strcmp(status, "ACTIVE") != 0) {
     cqrs_error_t err = {0};
@@ -56,13 +56,13 @@ static void active_customers(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
   for (const char *const *c = copied; *c; c++)
     if (cqrs_params_get(p, *c)) cqrs_params_add(q, *c, cqrs_params_get(p, *c), NULL);
   cqrs_params_add(q, "status", "ACTIVE", NULL);
-  customers_by_status(req, ctx, q);
+  customers_by_status(req, call, q);
   cqrs_params_destroy(q);
 }
 
 /* A range on email rather than a regex: it uses the email index and needs no
  * escaping of the prefix. */
-static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx,
+static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *prefix;
@@ -76,7 +76,7 @@ static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ct
   BSON_APPEND_UTF8(&range, "$gte", prefix);
   BSON_APPEND_UTF8(&range, "$lt", upper);
   bson_append_document_end(&filter, &range);
-  cqrs_routes_find_page(req, ctx, COLLECTION, "SearchCustomersByEmail", &filter, "email", p);
+  cqrs_routes_find_page(req, call, COLLECTION, "SearchCustomersByEmail", &filter, "email", p);
   bson_destroy(&filter);
   bson_free(upper);
 }
@@ -95,14 +95,14 @@ const cqrs_routes_query_t cqrs_routes_customer_queries[] = {
     {NULL, NULL, NULL},
 };
 
-static void get_customer_cb(cqrs_http_req_t *req, void *ctx) {
+static void get_customer_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "customerId");
   if (!p) return;
-  get_customer(req, ctx, p);
+  get_customer(req, call, p);
   cqrs_params_destroy(p);
 }
 
-static void find_customers_cb(cqrs_http_req_t *req, void *ctx) {
+static void find_customers_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, LIST_PARAMS, NULL);
   cqrs_error_t err = {0};
   const char *by;
@@ -110,14 +110,13 @@ static void find_customers_cb(cqrs_http_req_t *req, void *ctx) {
   if (!cqrs_params_one_of(p, "status", "emailPrefix", &by, &err))
     cqrs_routes_reply_invalid(req, &err);
   else if (strcmp(by, "status") == 0)
-    customers_by_status(req, ctx, p);
+    customers_by_status(req, call, p);
   else
-    customers_by_email(req, ctx, p);
+    customers_by_email(req, call, p);
   cqrs_params_destroy(p);
 }
 
 void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_http_server_route(http, "GET", "/v1/customers/", "/v1/customers/{customerId}", get_customer_cb,
-                         ctx);
-  cqrs_http_server_route(http, "GET", "/v1/customers", "/v1/customers", find_customers_cb, ctx);
+  cqrs_routes_add(http, ctx, "GET", "/v1/customers/", "/v1/customers/{customerId}", get_customer_cb);
+  cqrs_routes_add(http, ctx, "GET", "/v1/customers", "/v1/customers", find_customers_cb);
 }

@@ -11,18 +11,18 @@ static const cqrs_single_read_t ORDER_BY_ID = {COLLECTION, "_id", NULL, "no such
 
 static const char *const STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled", NULL};
 
-static void get_order(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+static void get_order(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
   if (!cqrs_params_string(p, "orderId", true, ID_MAX, &id, &err)) {
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, ctx, &ORDER_BY_ID, id, p);
+  cqrs_routes_find_one(req, call, &ORDER_BY_ID, id, p);
 }
 
 /* Orders whose field equals the parameter of the same name, oldest first. */
-static void list_orders(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p,
+static void list_orders(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p,
                         const char *list, const char *field, const char *const *allowed) {
   cqrs_error_t err = {0};
   const char *value;
@@ -34,16 +34,16 @@ static void list_orders(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, cons
   }
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, field, value);
-  cqrs_routes_find_page(req, ctx, COLLECTION, list, &filter, "createdAt", p);
+  cqrs_routes_find_page(req, call, COLLECTION, list, &filter, "createdAt", p);
   bson_destroy(&filter);
 }
 
-static void orders_by_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
-  list_orders(req, ctx, p, "GetOrdersByUser", "userId", NULL);
+static void orders_by_user(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
+  list_orders(req, call, p, "GetOrdersByUser", "userId", NULL);
 }
 
-static void orders_by_status(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
-  list_orders(req, ctx, p, "GetOrdersByStatus", "status", STATUSES);
+static void orders_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
+  list_orders(req, call, p, "GetOrdersByStatus", "status", STATUSES);
 }
 
 /* Single reads also take minVersion and waitMs (read by cqrs_routes_find_one). */
@@ -60,14 +60,14 @@ const cqrs_routes_query_t cqrs_routes_order_queries[] = {
     {NULL, NULL, NULL},
 };
 
-static void get_order_cb(cqrs_http_req_t *req, void *ctx) {
+static void get_order_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "orderId");
   if (!p) return;
-  get_order(req, ctx, p);
+  get_order(req, call, p);
   cqrs_params_destroy(p);
 }
 
-static void find_orders_cb(cqrs_http_req_t *req, void *ctx) {
+static void find_orders_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, LIST_PARAMS, NULL);
   cqrs_error_t err = {0};
   const char *by;
@@ -75,13 +75,13 @@ static void find_orders_cb(cqrs_http_req_t *req, void *ctx) {
   if (!cqrs_params_one_of(p, "userId", "status", &by, &err))
     cqrs_routes_reply_invalid(req, &err);
   else if (strcmp(by, "userId") == 0)
-    orders_by_user(req, ctx, p);
+    orders_by_user(req, call, p);
   else
-    orders_by_status(req, ctx, p);
+    orders_by_status(req, call, p);
   cqrs_params_destroy(p);
 }
 
 void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_http_server_route(http, "GET", "/v1/orders/", "/v1/orders/{orderId}", get_order_cb, ctx);
-  cqrs_http_server_route(http, "GET", "/v1/orders", "/v1/orders", find_orders_cb, ctx);
+  cqrs_routes_add(http, ctx, "GET", "/v1/orders/", "/v1/orders/{orderId}", get_order_cb);
+  cqrs_routes_add(http, ctx, "GET", "/v1/orders", "/v1/orders", find_orders_cb);
 }

@@ -55,7 +55,7 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
   }
 }
 
-void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const char *read_model,
+void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params) {
   cqrs_error_t err = {0};
@@ -80,8 +80,8 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
    * open cursor meets a collection being created (seen during rebuilds). */
   BSON_APPEND_BOOL(&opts, "singleBatch", true);
 
-  mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(ctx, client, read_model, &err);
+  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
+  mongoc_collection_t *coll = cqrs_routes_collection(call, client, read_model, &err);
   mongoc_cursor_t *cur = coll ? mongoc_collection_find_with_opts(coll, &query, &opts, NULL) : NULL;
   bson_string_t *out = bson_string_new("{\"items\":[");
   const bson_t *doc;
@@ -89,7 +89,7 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
   bool more = false;
   bson_error_t error;
   if (!coll) {
-    cqrs_routes_reply_no_store(req, ctx, read_model, err.message);
+    cqrs_routes_reply_no_store(req, call, read_model, err.message);
     goto done;
   }
   while (mongoc_cursor_next(cur, &doc)) {
@@ -111,14 +111,14 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, c
     bson_destroy(&item);
   }
   if (mongoc_cursor_error(cur, &error)) {
-    cqrs_routes_reply_no_store(req, ctx, read_model, error.message);
+    cqrs_routes_reply_no_store(req, call, read_model, error.message);
     goto done;
   }
   bson_string_append(out, "],\"nextCursor\":");
   char *next = more ? cqrs_cursor_encode(list, sort_field, &last_v, &last_id) : NULL;
   if (more && !next) {
     /* A sort value a cursor cannot carry is a read model bug, not the client's. */
-    cqrs_log_error(ctx->log, "cannot page past an item", "collection", read_model, "list", list, NULL);
+    cqrs_log_error(call->ctx->log, "cannot page past an item", "collection", read_model, "list", list, NULL);
     cqrs_http_reply_error(req, 500, "this list cannot be paged further", NULL);
     goto done;
   }
@@ -133,7 +133,7 @@ done:
   bson_string_free(out, true);
   if (cur) mongoc_cursor_destroy(cur);
   if (coll) mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(ctx->pool, client);
+  mongoc_client_pool_push(call->ctx->pool, client);
   bson_destroy(&opts);
   bson_destroy(&query);
   bson_value_destroy(&last_v);

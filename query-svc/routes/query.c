@@ -91,7 +91,7 @@ static bool body_params(const bson_t *body, const cqrs_routes_query_t *q, cqrs_p
   return true;
 }
 
-static void query_cb(cqrs_http_req_t *req, void *ctx) {
+static void query_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_error_t err = {0};
   cqrs_params_t *p = NULL;
   const cqrs_routes_query_t *q = NULL;
@@ -109,7 +109,7 @@ static void query_cb(cqrs_http_req_t *req, void *ctx) {
   }
   p = cqrs_params_new();
   if (!body_params(body, q, p, &err)) goto invalid;
-  q->run(req, ctx, p);
+  q->run(req, call, p);
   goto done;
 invalid:
   cqrs_routes_reply_invalid(req, &err);
@@ -119,5 +119,5 @@ done:
 }
 
 void cqrs_routes_query(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_http_server_route(http, "POST", "/v1/query", "/v1/query", query_cb, ctx);
+  cqrs_routes_add(http, ctx, "POST", "/v1/query", "/v1/query", query_cb);
 }

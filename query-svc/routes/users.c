@@ -9,24 +9,24 @@ static const char *const BY_EMAIL_SORT[] = {"createdAt", "_id", NULL};
 static const cqrs_single_read_t USER_BY_ID = {COLLECTION, "_id", NULL, "no such user"};
 static const cqrs_single_read_t USER_BY_EMAIL = {COLLECTION, "email", BY_EMAIL_SORT, "no user with this email"};
 
-static void get_user(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+static void get_user(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
   if (!cqrs_params_string(p, "userId", true, 0, &id, &err)) {
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, ctx, &USER_BY_ID, id, p);
+  cqrs_routes_find_one(req, call, &USER_BY_ID, id, p);
 }
 
-static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_ctx_t *ctx, const cqrs_params_t *p) {
+static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *email;
   if (!cqrs_params_string(p, "email", true, 0, &email, &err)) {
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, ctx, &USER_BY_EMAIL, email, p);
+  cqrs_routes_find_one(req, call, &USER_BY_EMAIL, email, p);
 }
 
 static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
@@ -39,21 +39,21 @@ const cqrs_routes_query_t cqrs_routes_user_queries[] = {
     {NULL, NULL, NULL},
 };
 
-static void get_user_cb(cqrs_http_req_t *req, void *ctx) {
+static void get_user_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "userId");
   if (!p) return;
-  get_user(req, ctx, p);
+  get_user(req, call, p);
   cqrs_params_destroy(p);
 }
 
-static void find_users_cb(cqrs_http_req_t *req, void *ctx) {
+static void find_users_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, EMAIL_PARAMS, NULL);
   if (!p) return;
-  user_by_email(req, ctx, p);
+  user_by_email(req, call, p);
   cqrs_params_destroy(p);
 }
 
 void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_http_server_route(http, "GET", "/v1/users/", "/v1/users/{userId}", get_user_cb, ctx);
-  cqrs_http_server_route(http, "GET", "/v1/users", "/v1/users", find_users_cb, ctx);
+  cqrs_routes_add(http, ctx, "GET", "/v1/users/", "/v1/users/{userId}", get_user_cb);
+  cqrs_routes_add(http, ctx, "GET", "/v1/users", "/v1/users", find_users_cb);
 }

@@ -21,7 +21,7 @@ static const cqrs_single_read_t READ = {"user_profiles", "_id", NULL, "no such u
 
 static cqrs_config_t cfg;
 static mongoc_client_pool_t *pool;
-static cqrs_read_models_t *rm;
+static cqrs_tenant_store_t *store;
 static cqrs_metrics_t *metrics;
 static cqrs_log_t log_ = {"integration_waiters", CQRS_LOG_ERROR};
 static cqrs_waiters_t *hub;
@@ -32,7 +32,7 @@ static int port;
 static void wait_cb(cqrs_http_req_t *req, void *ctx) {
   (void)ctx;
   const char *ms = cqrs_http_req_query(req, "waitMs");
-  cqrs_waiters_wait(hub, req, &READ, cqrs_http_req_tail(req), 1, ms ? atoll(ms) : 100);
+  cqrs_waiters_wait(hub, req, CQRS_TENANT_DEFAULT, &READ, cqrs_http_req_tail(req), 1, ms ? atoll(ms) : 100);
 }
 
 static void setup(void) {
@@ -43,9 +43,9 @@ static void setup(void) {
   cr_assert(cqrs_config_load(&cfg, envp, 0, &err), "%s", err.message);
   pool = cqrs_mongo_pool_new(&cfg, "integration_waiters", &err);
   cr_assert_not_null(pool, "%s", err.message);
-  rm = cqrs_read_models_new("integration_waiters", 1000);
+  store = cqrs_tenant_store_new("integration_waiters", 1000);
   metrics = cqrs_metrics_new();
-  cqrs_waiters_config_t wcfg = {pool, rm, "integration_waiters", &log_, metrics, 5, cfg.mongo_timeout_ms, NULL};
+  cqrs_waiters_config_t wcfg = {pool, store, &log_, metrics, 5, cfg.mongo_timeout_ms, NULL};
   hub = cqrs_waiters_new(&wcfg, &err);
   cr_assert_not_null(hub, "%s", err.message);
   srv = cqrs_http_server_new(0, 2, 1024, &err);
@@ -61,7 +61,7 @@ static void teardown(void) {
   cqrs_http_server_destroy(srv);
   cqrs_waiters_destroy(hub);
   mongoc_client_pool_destroy(pool);
-  cqrs_read_models_destroy(rm);
+  cqrs_tenant_store_destroy(store);
   cqrs_metrics_destroy(metrics);
   cqrs_config_cleanup(&cfg);
 }

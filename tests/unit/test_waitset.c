@@ -46,9 +46,14 @@ static void settle_cb(void *token, cqrs_read_outcome_t o, const cqrs_read_answer
   snprintf(s->body, sizeof s->body, "%.*s", (int)a->len, a->body);
 }
 
+static void add_for(const char *tenant, const cqrs_single_read_t *read, const char *value, int64_t min_version,
+                    int64_t now, int64_t deadline, int token) {
+  cqrs_waitset_add(ws, read, tenant, value, min_version, now, deadline, &tokens[token]);
+}
+
 static void add(const cqrs_single_read_t *read, const char *value, int64_t min_version, int64_t now,
                 int64_t deadline, int token) {
-  cqrs_waitset_add(ws, read, value, min_version, now, deadline, &tokens[token]);
+  add_for("default", read, value, min_version, now, deadline, token);
 }
 
 /* One round of one batch: offers the documents (JSON texts, NULL-ended) and
@@ -123,6 +128,53 @@ Test(waitset, one_find_per_read_however_many_waiters) {
     cqrs_wait_batch_settle(ws, b, true, 30, settle_cb, &n_settled);
   }
   cqrs_waitset_drain(ws, CQRS_READ_STOPPING, settle_cb, &n_settled);
+}
+
+/* The same read and value waited on by two tenants are two finds, each
+ * naming its tenant, and one tenant's document settles only its own waiter. */
+Test(waitset, tenants_are_polled_apart_and_settled_only_from_their_own_documents) {
+  add_for("a", &BY_ID, "u1", 2, 0, 1000, 1);
+  add_for("b", &BY_ID, "u1", 2, 0, 1000, 2);
+  add_for("a", &BY_ID, "u2", 1, 0, 1000, 3);
+  cr_assert_eq(cqrs_waitset_begin_round(ws), 2, "one find per tenant");
+  const char *values[4];
+  for (size_t i = 0; i < 2; i++) {
+    cqrs_wait_batch_t *b = cqrs_waitset_batch(ws, i);
+    const char *t = cqrs_wait_batch_tenant(b);
+    cr_assert(strcmp(t, "a") == 0 || strcmp(t, "b") == 0, "batch of tenant %s", t);
+    cr_assert_eq(in_values(b, "_id", values, 4), strcmp(t, "a") == 0 ? 2 : 1, "tenant %s's values only", t);
+    /* Only a's batch finds u1 at version 2: b's store has it at version 1. */
+    bson_t *doc = u_parse(strcmp(t, "a") == 0 ? "{\"_id\":\"u1\",\"name\":\"A\",\"version\":2}"
+                                              : "{\"_id\":\"u1\",\"name\":\"B\",\"version\":1}");
+    cqrs_wait_batch_offer(b, doc);
+    bson_destroy(doc);
+    cqrs_wait_batch_settle(ws, b, true, 10, settle_cb, &n_settled);
+  }
+  cr_assert_eq(n_settled, 1, "only a's waiter on u1 is fresh");
+  cr_assert_eq(settled[0].token, 1);
+  cr_assert_str_eq(settled[0].body, "{\"name\":\"A\",\"version\":2}");
+  cr_assert_eq(cqrs_waitset_size(ws), 2);
+  cr_assert_eq(cqrs_waitset_begin_round(ws), 2, "a (u2) and b (u1) still wait");
+  for (size_t i = 0; i < 2; i++) {
+    cqrs_wait_batch_t *b = cqrs_waitset_batch(ws, i);
+    bool is_b = strcmp(cqrs_wait_batch_tenant(b), "b") == 0;
+    /* a's u2 is absent; b gets its own u1 at the deadline. */
+    bson_t *doc = u_parse("{\"_id\":\"u1\",\"name\":\"B\",\"version\":1}");
+    if (is_b) cqrs_wait_batch_offer(b, doc);
+    bson_destroy(doc);
+    cqrs_wait_batch_settle(ws, b, true, 2000, settle_cb, &n_settled);
+  }
+  cr_assert_eq(n_settled, 3);
+  for (int i = 1; i < 3; i++) {
+    if (settled[i].token == 2) {
+      cr_assert_eq(settled[i].o, CQRS_READ_STALE);
+      cr_assert_str_eq(settled[i].body, "{\"name\":\"B\",\"version\":1}", "b's own document, stale");
+    } else {
+      cr_assert_eq(settled[i].token, 3);
+      cr_assert_eq(settled[i].o, CQRS_READ_ABSENT, "a's u2 is not found, whatever b has");
+    }
+  }
+  cr_assert_eq(cqrs_waitset_begin_round(ws), 0, "no group is left behind");
 }
 
 Test(waitset, values_past_batch_max_are_split_into_batches_each_value_once) {

@@ -16,7 +16,16 @@
 
 typedef struct cqrs_read_models cqrs_read_models_t;
 
-/* A resolver for database db that re-reads an alias at most every ttl_ms.
+/* How many (database, read model) aliases a resolver remembers at most.
+ * Past it, answers older than the TTL go first, then the oldest fetched. */
+#define CQRS_READ_MODELS_CACHE_MAX 4096
+
+/* A resolver that re-reads an alias at most every ttl_ms. db is the database
+ * of cqrs_read_models_resolve and _lookup; NULL makes a resolver for any
+ * database (then only the _in functions may be used). Its cache is keyed by
+ * database and read model, so one resolver serves every tenant's database
+ * (cqrs/tenant.h) under one lock and one bound on memory, and a tenant's
+ * entries need no lifecycle of their own: they age out like any other.
  * Thread-safe. Free with cqrs_read_models_destroy (NULL is fine). */
 cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms);
 void cqrs_read_models_destroy(cqrs_read_models_t *rm);
@@ -34,6 +43,12 @@ void cqrs_read_models_resolve(cqrs_read_models_t *rm, mongoc_client_t *client, c
  * store a second time. */
 bool cqrs_read_models_lookup(cqrs_read_models_t *rm, mongoc_client_t *client, const char *read_model,
                              char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
+
+/* As cqrs_read_models_resolve and _lookup, for the alias in database db. */
+void cqrs_read_models_resolve_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
+                                 const char *read_model, char out[CQRS_COLLECTION_NAME_MAX]);
+bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
+                                const char *read_model, char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
 
 /* Points read_model at collection (an upsert of its alias). False with err. */
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,

@@ -1,0 +1,457 @@
+/* End to end, query-svc with authentication on: tenants a and b hold the same
+ * ids with different documents, in their own databases "<db>_a" and
+ * "<db>_b". Every query route of docs/openapi/query-svc.json (point reads,
+ * lists, by email, POST /v1/query with every queryType, waits with
+ * minVersion) answers a's token with a's documents only; an id only b has is
+ * 404 for a. No token is 401 with WWW-Authenticate: Bearer; a token that does
+ * not verify is 401 error="invalid_token"; a token without queries:read is
+ * 403; X-Tenant-Id naming b with a's token is 403; and once tenant a is
+ * deleted (a control record), a's token is 401 within a bounded wait.
+ *
+ * Tokens are ES256 JWTs signed with a key made here (tools/cqrs-token's
+ * library); the JWKS goes to a file query-svc reads (AUTH_JWKS_FILE). Tenants
+ * are made active or deleted by producing control records to the test's
+ * TOPIC_PREFIX + "control", as admin-svc does. */
+#include "testkit.h"
+#include "token.h"
+
+#include "cqrs/control.h"
+#include "cqrs/json.h"
+
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ISSUER "https://issuer.e2e.test/"
+#define AUDIENCE "cqrs-e2e"
+
+static tk_env_t env;
+static pid_t query_pid;
+static char jwks_path[512];
+static char *signing_key;
+static char *token_a, *token_b, *token_a_write, *token_c;
+static mongoc_client_t *store; /* the test's own connection, to write documents straight in */
+
+static char *make_token(const char *tenant, const char *scope) {
+  cqrs_error_t err = {0};
+  char *claims = cqrs_token_claims(ISSUER, AUDIENCE, "e2e-user", tenant, scope, (int64_t)time(NULL), 3600);
+  cr_assert_not_null(claims);
+  char *t = cqrs_token_sign(signing_key, claims, &err);
+  cr_assert_not_null(t, "signing failed: %s", err.message);
+  free(claims);
+  return t;
+}
+
+/* Produces the control record "tenant/<t>" with state to the test's control topic. */
+static void put_tenant(const char *tenant, cqrs_tenant_state_t state) {
+  cqrs_tenant_rec_t rec = {.state = state};
+  snprintf(rec.tenant, sizeof rec.tenant, "%s", tenant);
+  snprintf(rec.created_at, sizeof rec.created_at, "2026-01-01T00:00:00Z");
+  if (state == CQRS_TENANT_DELETED) snprintf(rec.deleted_at, sizeof rec.deleted_at, "2026-01-02T00:00:00Z");
+  size_t len;
+  char *key = cqrs_control_tenant_key(tenant), *value = cqrs_control_tenant_json(&rec, &len);
+  cr_assert(key && value);
+  char errstr[512], topic[128];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr), RD_KAFKA_CONF_OK);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_resp_err_t e =
+      rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(tk_topic(&env, CQRS_TOPIC_CONTROL, topic)), RD_KAFKA_V_KEY(key, strlen(key)),
+                        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
+  cr_assert_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR, "the control record was not delivered");
+  rd_kafka_destroy(rk);
+  free(key);
+  free(value);
+}
+
+/* Inserts the JSON documents (NULL-ended) into tenant's read model. */
+static void insert(const char *tenant, const char *read_model, const char *const *docs) {
+  char db[128];
+  mongoc_collection_t *coll = mongoc_client_get_collection(store, tk_tenant_db(&env, tenant, db), read_model);
+  for (const char *const *d = docs; *d; d++) {
+    bson_error_t error;
+    bson_t *doc = bson_new_from_json((const uint8_t *)*d, -1, &error);
+    cr_assert_not_null(doc, "%s: %s", *d, error.message);
+    cr_assert(mongoc_collection_insert_one(coll, doc, NULL, NULL, &error), "insert: %s", error.message);
+    bson_destroy(doc);
+  }
+  mongoc_collection_destroy(coll);
+}
+
+/* Sets the name and version of tenant's user id. */
+static void update_user(const char *tenant, const char *id, const char *name, int version) {
+  char db[128];
+  mongoc_collection_t *coll = mongoc_client_get_collection(store, tk_tenant_db(&env, tenant, db), "user_profiles");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(name), "version", BCON_INT64(version), "}");
+  bson_error_t error;
+  cr_assert(mongoc_collection_update_one(coll, filter, update, NULL, NULL, &error), "update: %s", error.message);
+  bson_destroy(filter);
+  bson_destroy(update);
+  mongoc_collection_destroy(coll);
+}
+
+static void drop_tenant_dbs(void) {
+  for (const char *const *t = (const char *const[]){"a", "b", NULL}; *t; t++) {
+    char name[128];
+    mongoc_database_t *db = mongoc_client_get_database(store, tk_tenant_db(&env, *t, name));
+    mongoc_database_drop(db, NULL);
+    mongoc_database_destroy(db);
+  }
+}
+
+/* The same ids in a and b; every document of a says "of-a", of b "of-b".
+ * b's copies are at version 5, a's at 1: a wait for version 3 that read b's
+ * would be answered fresh. */
+static void seed(void) {
+  insert("a", "user_profiles",
+         (const char *[]){"{\"_id\":\"u1\",\"userId\":\"u1\",\"email\":\"shared@example.com\",\"name\":\"of-a\","
+                          "\"createdAt\":\"2026-01-01T00:00:00Z\",\"version\":1}",
+                          NULL});
+  insert("b", "user_profiles",
+         (const char *[]){"{\"_id\":\"u1\",\"userId\":\"u1\",\"email\":\"shared@example.com\",\"name\":\"of-b\","
+                          "\"createdAt\":\"2025-01-01T00:00:00Z\",\"version\":5}",
+                          "{\"_id\":\"u-only-b\",\"userId\":\"u-only-b\",\"email\":\"onlyb@example.com\","
+                          "\"name\":\"of-b\",\"createdAt\":\"2025-01-01T00:00:00Z\",\"version\":1}",
+                          NULL});
+  insert("a", "order_summaries",
+         (const char *[]){"{\"_id\":\"o1\",\"orderId\":\"o1\",\"userId\":\"u1\",\"status\":\"Created\",\"note\":\"of-a\","
+                          "\"createdAt\":\"2026-01-01T00:00:00Z\",\"version\":1}",
+                          NULL});
+  insert("b", "order_summaries",
+         (const char *[]){"{\"_id\":\"o1\",\"orderId\":\"o1\",\"userId\":\"u1\",\"status\":\"Created\",\"note\":\"of-b\","
+                          "\"createdAt\":\"2025-01-01T00:00:00Z\",\"version\":5}",
+                          "{\"_id\":\"o-only-b\",\"orderId\":\"o-only-b\",\"userId\":\"u1\",\"status\":\"Created\","
+                          "\"note\":\"of-b\",\"createdAt\":\"2025-01-01T00:00:00Z\",\"version\":1}",
+                          NULL});
+  insert("a", "customers",
+         (const char *[]){"{\"_id\":\"c1\",\"customerId\":\"c1\",\"email\":\"cust@example.com\",\"name\":\"of-a\","
+                          "\"status\":\"ACTIVE\",\"registrationDate\":\"2026-01-01T00:00:00Z\",\"version\":1}",
+                          NULL});
+  insert("b", "customers",
+         (const char *[]){"{\"_id\":\"c1\",\"customerId\":\"c1\",\"email\":\"cust@example.com\",\"name\":\"of-b\","
+                          "\"status\":\"ACTIVE\",\"registrationDate\":\"2025-01-01T00:00:00Z\",\"version\":5}",
+                          "{\"_id\":\"c-only-b\",\"customerId\":\"c-only-b\",\"email\":\"cust2@example.com\","
+                          "\"name\":\"of-b\",\"status\":\"ACTIVE\",\"registrationDate\":\"2025-01-01T00:00:00Z\","
+                          "\"version\":1}",
+                          NULL});
+}
+
+/* One request with token (NULL: no Authorization) and extra header lines. */
+static void call(const char *method, const char *path, const char *body, const char *token, const char *extra,
+                 tk_response_t *r) {
+  char headers[2048];
+  snprintf(headers, sizeof headers, "%s%s%s%s", token ? "Authorization: Bearer " : "", token ? token : "",
+           token ? "\r\n" : "", extra ? extra : "");
+  tk_http_headers(method, env.query_port, path, headers, body, body ? strlen(body) : 0, r);
+}
+
+typedef struct {
+  const char *token;
+  int want;
+} await_t;
+
+/* Waits until a GET of /v1/users/u1 with token answers want (the registry
+ * learns of control records within about a second). */
+static void await_status(const char *token, int want) {
+  tk_response_t r = {0};
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    call("GET", "/v1/users/u1", NULL, token, NULL, &r);
+    if (r.status == want) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    cr_assert_lt(now.tv_sec - start.tv_sec, 15, "GET /v1/users/u1 never answered %d (last %d: %s)", want, r.status,
+                 r.body ? r.body : "");
+    tk_response_cleanup(&r);
+    struct timespec pause = {0, 50 * 1000000L};
+    nanosleep(&pause, NULL); /* between polls of an awaited condition */
+  }
+  tk_response_cleanup(&r);
+}
+
+static void setup(void) {
+  tk_env_init(&env);
+  cqrs_error_t err = {0};
+  char *jwks = NULL;
+  cr_assert(cqrs_token_keygen("ES256", &signing_key, &jwks, &err), "keygen: %s", err.message);
+  mkdir(CQRS_TEST_LOG_DIR, 0755);
+  snprintf(jwks_path, sizeof jwks_path, "%s/%sjwks.json", CQRS_TEST_LOG_DIR, env.prefix);
+  FILE *f = fopen(jwks_path, "w");
+  cr_assert_not_null(f, "cannot write %s", jwks_path);
+  fputs(jwks, f);
+  fclose(f);
+  free(jwks);
+  char file[600];
+  snprintf(file, sizeof file, "AUTH_JWKS_FILE=%s", jwks_path);
+  const char *const extra[] = {"AUTH=on",          file, "AUTH_ISSUER=" ISSUER, "AUTH_AUDIENCE=" AUDIENCE,
+                               "WAIT_TICK_MS=10", NULL};
+  query_pid = tk_start(&env, TK_QUERY, extra);
+  store = mongoc_client_new(env.mongo_uri);
+  cr_assert_not_null(store);
+  seed();
+  token_a = make_token("a", "queries:read");
+  token_b = make_token("b", "queries:read commands:write");
+  token_a_write = make_token("a", "commands:write");
+  token_c = make_token("c", "queries:read");
+  put_tenant("a", CQRS_TENANT_ACTIVE);
+  put_tenant("b", CQRS_TENANT_ACTIVE);
+  await_status(token_a, 200);
+  await_status(token_b, 200);
+}
+
+static void teardown(void) {
+  if (query_pid > 0) tk_stop(query_pid, SIGTERM);
+  if (store) {
+    drop_tenant_dbs();
+    mongoc_client_destroy(store);
+  }
+  unlink(jwks_path);
+  free(signing_key);
+  free(token_a);
+  free(token_b);
+  free(token_a_write);
+  free(token_c);
+}
+
+TestSuite(query_tenants, .init = setup, .fini = teardown, .timeout = 240);
+
+/* Every query route, once per way of reaching it. */
+typedef struct {
+  const char *method, *path, *body;
+} route_t;
+
+static const route_t ROUTES[] = {
+    {"GET", "/v1/users/u1", NULL},
+    {"GET", "/v1/users?email=shared@example.com", NULL},
+    {"GET", "/v1/orders/o1", NULL},
+    {"GET", "/v1/orders?userId=u1", NULL},
+    {"GET", "/v1/orders?status=Created", NULL},
+    {"GET", "/v1/customers/c1", NULL},
+    {"GET", "/v1/customers?status=ACTIVE", NULL},
+    {"GET", "/v1/customers?emailPrefix=cust", NULL},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserProfile\",\"userId\":\"u1\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserByEmail\",\"email\":\"shared@example.com\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrdersByUser\",\"userId\":\"u1\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrdersByStatus\",\"status\":\"Created\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c1\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetActiveCustomers\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"SearchCustomersByEmail\",\"emailPrefix\":\"cust\"}"},
+    /* waits: b's copies are at version 5, a's at 1, so each answers a's
+     * document stale, where b's would have been fresh */
+    {"GET", "/v1/users/u1?minVersion=3&waitMs=300", NULL},
+    {"GET", "/v1/users?email=shared@example.com&minVersion=3&waitMs=300", NULL},
+    {"GET", "/v1/orders/o1?minVersion=3&waitMs=300", NULL},
+    {"GET", "/v1/customers/c1?minVersion=3&waitMs=300", NULL},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserProfile\",\"userId\":\"u1\",\"minVersion\":3,\"waitMs\":300}"},
+    {"POST", "/v1/query",
+     "{\"queryType\":\"GetUserByEmail\",\"email\":\"shared@example.com\",\"minVersion\":3,\"waitMs\":300}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\",\"minVersion\":3,\"waitMs\":300}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c1\",\"minVersion\":3,\"waitMs\":300}"},
+};
+#define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+/* Reads only b has: 404 for a, as if absent (with and without a wait). */
+static const route_t ONLY_B[] = {
+    {"GET", "/v1/users/u-only-b", NULL},
+    {"GET", "/v1/users?email=onlyb@example.com", NULL},
+    {"GET", "/v1/orders/o-only-b", NULL},
+    {"GET", "/v1/customers/c-only-b", NULL},
+    {"GET", "/v1/users/u-only-b?minVersion=1&waitMs=300", NULL},
+    {"GET", "/v1/orders/o-only-b?minVersion=1&waitMs=300", NULL},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserProfile\",\"userId\":\"u-only-b\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserByEmail\",\"email\":\"onlyb@example.com\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o-only-b\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c-only-b\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c-only-b\",\"minVersion\":1,\"waitMs\":300}"},
+};
+
+static bool is_wait(const route_t *r) {
+  return strstr(r->path, "minVersion") || (r->body && strstr(r->body, "minVersion"));
+}
+
+/* "items" of a list answer, counted by their name or note markers. */
+static int count(const char *body, const char *marker) {
+  int n = 0;
+  for (const char *p = body; (p = strstr(p, marker)); p += strlen(marker)) n++;
+  return n;
+}
+
+Test(query_tenants, every_route_answers_a_only_with_as_documents) {
+  for (size_t i = 0; i < N_ROUTES; i++) {
+    const route_t *rt = &ROUTES[i];
+    tk_response_t r;
+    call(rt->method, rt->path, rt->body, token_a, NULL, &r);
+    const char *what = rt->body ? rt->body : rt->path;
+    cr_assert_eq(r.status, 200, "%s %s answered %d: %s", rt->method, what, r.status, r.body ? r.body : "");
+    cr_assert_eq(count(r.body, "of-b"), 0, "%s %s gave a b's document: %s", rt->method, what, r.body);
+    cr_assert_eq(count(r.body, "of-a"), 1, "%s %s: want a's one document: %s", rt->method, what, r.body);
+    bool stale = r.headers && strcasestr(r.headers, "X-Stale: true");
+    cr_assert_eq(stale, is_wait(rt), "%s %s: X-Stale %s (a's version is 1: a wait for 3 ends stale)", rt->method,
+                 what, stale ? "set" : "absent");
+    tk_response_cleanup(&r);
+    /* b, with the same request, sees only b's */
+    call(rt->method, rt->path, rt->body, token_b, NULL, &r);
+    cr_assert_eq(r.status, 200, "b: %s %s answered %d", rt->method, what, r.status);
+    cr_assert_eq(count(r.body, "of-a"), 0, "b: %s %s gave a's document: %s", rt->method, what, r.body);
+    cr_assert_geq(count(r.body, "of-b"), 1, "b: %s %s: %s", rt->method, what, r.body);
+    tk_response_cleanup(&r);
+  }
+  for (size_t i = 0; i < sizeof ONLY_B / sizeof ONLY_B[0]; i++) {
+    const route_t *rt = &ONLY_B[i];
+    tk_response_t r;
+    call(rt->method, rt->path, rt->body, token_a, NULL, &r);
+    const char *what = rt->body ? rt->body : rt->path;
+    cr_assert_eq(r.status, 404, "a: %s %s (only b has it) answered %d: %s", rt->method, what, r.status,
+                 r.body ? r.body : "");
+    cr_assert_eq(count(r.body, "of-b"), 0);
+    tk_response_cleanup(&r);
+    call(rt->method, rt->path, rt->body, token_b, NULL, &r);
+    cr_assert_eq(r.status, 200, "b: %s %s answered %d", rt->method, what, r.status);
+    tk_response_cleanup(&r);
+  }
+}
+
+/* A read waiting on the hub is answered from its own tenant's database: b's
+ * u1 is at version 5 all along, a's reaches 2 only after the wait began. */
+typedef struct {
+  pthread_t thread;
+  tk_response_t r;
+  const char *path;
+} waiting_t;
+
+static void *wait_main(void *arg) {
+  waiting_t *w = arg;
+  call("GET", w->path, NULL, token_a, NULL, &w->r);
+  return NULL;
+}
+
+/* The value of the series "<name> <v>" in a /metrics text; -1 when absent. */
+static double metric_in(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+    if (strncmp(p, name, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
+static bool waiters_are(const char *body, void *want) { return metric_in(body, "read_waiters") == *(double *)want; }
+
+static void await_waiters(double n) {
+  tk_response_t m;
+  cr_assert(tk_await_get(env.query_port, "/metrics", 200, waiters_are, &n, 10000, &m),
+            "read_waiters never reached %g", n);
+  tk_response_cleanup(&m);
+}
+
+Test(query_tenants, a_waiting_read_is_answered_from_its_tenants_document_only) {
+  static const char *const paths[] = {"/v1/users/u1?minVersion=2&waitMs=8000",
+                                      "/v1/users?email=shared@example.com&minVersion=3&waitMs=8000"};
+  for (int i = 0; i < 2; i++) {
+    await_waiters(0);
+    waiting_t w = {.path = paths[i]};
+    cr_assert_eq(pthread_create(&w.thread, NULL, wait_main, &w), 0);
+    await_waiters(1);
+    char name[32];
+    snprintf(name, sizeof name, "of-a v%d", i + 2);
+    update_user("a", "u1", name, i + 2);
+    pthread_join(w.thread, NULL);
+    cr_assert_eq(w.r.status, 200, "%s answered %d: %s", paths[i], w.r.status, w.r.body ? w.r.body : "");
+    cr_assert(strstr(w.r.body, name), "%s: want a's new document, got %s", paths[i], w.r.body);
+    cr_assert_null(strcasestr(w.r.headers, "X-Stale"), "%s: fresh, not stale", paths[i]);
+    tk_response_cleanup(&w.r);
+  }
+  if (getenv("FERRETDB_PG_URI")) {
+    /* The read by _id went through the version probe, in a's own schema: had
+     * it asked another schema, FerretDB would have had no table there and
+     * the hub would have fallen back to finds, fetching nothing this way. */
+    tk_response_t m;
+    tk_http("GET", env.query_port, "/metrics", NULL, 0, &m);
+    cr_assert_geq(metric_in(m.body, "read_wait_fetches_total"), 1, "the version probe never served a's wait");
+    tk_response_cleanup(&m);
+  }
+}
+
+Test(query_tenants, credentials_that_do_not_allow_reading_are_refused_on_every_route) {
+  for (size_t i = 0; i < N_ROUTES; i++) {
+    const route_t *rt = &ROUTES[i];
+    const char *what = rt->body ? rt->body : rt->path;
+    tk_response_t r;
+    call(rt->method, rt->path, rt->body, NULL, NULL, &r);
+    cr_assert_eq(r.status, 401, "no token: %s %s answered %d", rt->method, what, r.status);
+    cr_assert_not_null(strcasestr(r.headers, "WWW-Authenticate: Bearer"), "no token: %s", r.headers);
+    cr_assert_eq(count(r.body, "of-"), 0);
+    tk_response_cleanup(&r);
+
+    call(rt->method, rt->path, rt->body, "not.a.token", NULL, &r);
+    cr_assert_eq(r.status, 401, "bad token: %s %s answered %d", rt->method, what, r.status);
+    cr_assert_not_null(strcasestr(r.headers, "error=\"invalid_token\""), "bad token: %s", r.headers);
+    cr_assert_null(strstr(r.body, "not.a.token"), "the credential is echoed: %s", r.body);
+    tk_response_cleanup(&r);
+
+    call(rt->method, rt->path, rt->body, token_a_write, NULL, &r);
+    cr_assert_eq(r.status, 403, "commands:write only: %s %s answered %d", rt->method, what, r.status);
+    cr_assert_eq(count(r.body, "of-"), 0);
+    tk_response_cleanup(&r);
+
+    call(rt->method, rt->path, rt->body, token_a, "X-Tenant-Id: b\r\n", &r);
+    cr_assert_eq(r.status, 403, "a's token naming b: %s %s answered %d", rt->method, what, r.status);
+    cr_assert_eq(count(r.body, "of-"), 0);
+    tk_response_cleanup(&r);
+
+    call(rt->method, rt->path, rt->body, token_c, NULL, &r);
+    cr_assert_eq(r.status, 401, "a tenant never created: %s %s answered %d", rt->method, what, r.status);
+    tk_response_cleanup(&r);
+  }
+  /* A platform administrator belongs to no tenant: it reads no tenant's
+   * documents, with or without queries:read among its scopes. */
+  for (const char *const *scope = (const char *const[]){"platform:admin", "platform:admin queries:read", NULL}; *scope;
+       scope++) {
+    char *platform = make_token(NULL, *scope);
+    for (size_t i = 0; i < N_ROUTES; i++) {
+      tk_response_t r;
+      call(ROUTES[i].method, ROUTES[i].path, ROUTES[i].body, platform, NULL, &r);
+      cr_assert_eq(r.status, 403, "platform token (%s): %s %s answered %d: %s", *scope, ROUTES[i].method,
+                   ROUTES[i].body ? ROUTES[i].body : ROUTES[i].path, r.status, r.body ? r.body : "");
+      cr_assert_eq(count(r.body, "of-"), 0);
+      tk_response_cleanup(&r);
+    }
+    free(platform);
+  }
+  /* A header that agrees with the credential is fine. */
+  tk_response_t r;
+  call("GET", "/v1/users/u1", NULL, token_a, "X-Tenant-Id: a\r\n", &r);
+  cr_assert_eq(r.status, 200, "X-Tenant-Id: a with a's token answered %d", r.status);
+  tk_response_cleanup(&r);
+  /* The open routes stay open. */
+  for (const char *const *p = (const char *const[]){"/healthz", "/readyz", "/metrics", "/openapi.json", NULL}; *p;
+       p++) {
+    call("GET", *p, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%s without a token answered %d", *p, r.status);
+    tk_response_cleanup(&r);
+  }
+}
+
+Test(query_tenants, a_deleted_tenants_token_is_refused_within_seconds_and_others_read_on) {
+  put_tenant("a", CQRS_TENANT_DELETED);
+  await_status(token_a, 401);
+  tk_response_t r;
+  call("GET", "/v1/users/u1", NULL, token_a, NULL, &r);
+  cr_assert_eq(r.status, 401);
+  cr_assert_not_null(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+  tk_response_cleanup(&r);
+  call("GET", "/v1/users/u1", NULL, token_b, NULL, &r);
+  cr_assert_eq(r.status, 200, "b reads on: %d", r.status);
+  cr_assert(strstr(r.body, "of-b"));
+  tk_response_cleanup(&r);
+}
