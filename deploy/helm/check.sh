@@ -42,7 +42,19 @@ export HELM_CACHE_HOME="$out/helm-home/cache" HELM_CONFIG_HOME="$out/helm-home/c
 
 if ! command -v go >/dev/null 2>&1; then
   fail "go is not installed (needed once to build helm and kubectl-validate)"
-  finish
+  # Secure by default: without an authentication setting the chart must refuse to render.
+step "the chart refuses to render without auth settings"
+if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" >/dev/null 2>"$out/auth-reject.err"; then
+  fail "the chart rendered without auth settings"
+else
+  printf '    refused: %s\n' "$(grep -m1 -o 'auth: .*' "$out/auth-reject.err" || head -c 160 "$out/auth-reject.err")"
+fi
+if ! "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set auth.enabled=false \
+  | grep -q 'AUTH: "off"'; then
+  fail "auth.enabled=false did not render AUTH=off"
+fi
+
+finish
 fi
 
 helm="$bin/helm"
@@ -87,13 +99,27 @@ if [[ ! -f $crd || ! -f $crd_stamp || "$(cat "$crd_stamp")" != "$PROMETHEUS_OPER
     echo "$PROMETHEUS_OPERATOR_VERSION" >"$crd_stamp"
   else
     fail "cannot get the ServiceMonitor CRD from the Go module proxy"
-    finish
+    # Secure by default: without an authentication setting the chart must refuse to render.
+step "the chart refuses to render without auth settings"
+if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" >/dev/null 2>"$out/auth-reject.err"; then
+  fail "the chart rendered without auth settings"
+else
+  printf '    refused: %s\n' "$(grep -m1 -o 'auth: .*' "$out/auth-reject.err" || head -c 160 "$out/auth-reject.err")"
+fi
+if ! "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set auth.enabled=false \
+  | grep -q 'AUTH: "off"'; then
+  fail "auth.enabled=false did not render AUTH=off"
+fi
+
+finish
   fi
 fi
 
 # --- lint, render, validate --------------------------------------------------------
-# name:values-file ("" = the chart's defaults)
+# name:values-file ("" = the chart's defaults plus the auth settings it requires)
 cases=("default:")
+auth_set=(--set auth.jwksUrl=https://idp.example.com/.well-known/jwks.json --set auth.issuer=https://idp.example.com/
+  --set auth.audience=cqrs)
 for f in "$chart"/ci/*-values.yaml; do
   [[ -e $f ]] || continue
   name="$(basename "$f" -values.yaml)"
@@ -103,7 +129,7 @@ done
 for c in "${cases[@]}"; do
   name="${c%%:*}" values="${c#*:}"
   args=(--kube-version "$KUBE_VERSION")
-  [[ -n $values ]] && args+=(-f "$values")
+  if [[ -n $values ]]; then args+=(-f "$values"); else args+=("${auth_set[@]}"); fi
   label="$name${values:+ (${values#"$repo"/})}"
 
   step "helm lint --strict: $label"
@@ -129,11 +155,23 @@ done
 # The schema must refuse bad values (and the chart must not render them).
 step "values.schema.json rejects config.logLevel=verbose and commandSvc.httpPort=0"
 for bad in config.logLevel=verbose commandSvc.httpPort=0; do
-  if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set "$bad" >/dev/null 2>"$out/schema-reject.err"; then
+  if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" "${auth_set[@]}" --set "$bad" >/dev/null 2>"$out/schema-reject.err"; then
     fail "values.schema.json accepted $bad"
   else
     printf '    refused %s: %s\n' "$bad" "$(grep -m1 -o 'at .*' "$out/schema-reject.err" || head -c 160 "$out/schema-reject.err")"
   fi
 done
+
+# Secure by default: without an authentication setting the chart must refuse to render.
+step "the chart refuses to render without auth settings"
+if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" >/dev/null 2>"$out/auth-reject.err"; then
+  fail "the chart rendered without auth settings"
+else
+  printf '    refused: %s\n' "$(grep -m1 -o 'auth: .*' "$out/auth-reject.err" || head -c 160 "$out/auth-reject.err")"
+fi
+if ! "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set auth.enabled=false \
+  | grep -q 'AUTH: "off"'; then
+  fail "auth.enabled=false did not render AUTH=off"
+fi
 
 finish

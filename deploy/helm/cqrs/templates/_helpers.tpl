@@ -92,3 +92,16 @@ app.kubernetes.io/component: {{ .c.name }}
 {{- define "cqrs.mongoUriFromSecret" -}}
 {{- if and .Values.secret.existingSecret .Values.secret.keys.mongoUri }}true{{ end }}
 {{- end }}
+
+{{/* Secure by default: no render without an authentication setting (values.yaml, "auth"). */}}
+{{- define "cqrs.validateAuth" -}}
+{{- if .Values.auth.enabled }}
+{{- $hs := and .Values.secret.existingSecret .Values.secret.keys.authHs256Secret }}
+{{- if not (or .Values.auth.jwksUrl $hs) }}
+{{- fail "auth: set auth.jwksUrl (your OIDC provider's JWKS), or an HS256 secret (secret.existingSecret + secret.keys.authHs256Secret), or auth.enabled=false to run without authentication" }}
+{{- end }}
+{{- if not (and .Values.auth.issuer .Values.auth.audience) }}
+{{- fail "auth: set auth.issuer and auth.audience (the JWT iss and aud every token must carry)" }}
+{{- end }}
+{{- end }}
+{{- end }}
