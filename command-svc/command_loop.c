@@ -111,15 +111,15 @@ static bool produce(cqrs_command_loop_t *loop, const char *topic, int32_t partit
   }
 }
 
-static bool produce_event(cqrs_command_loop_t *loop, int32_t partition, const cqrs_event_t *ev,
+/* Produces ev under its aggregate key. */
+static bool produce_event(cqrs_command_loop_t *loop, int32_t partition, const char *key, const cqrs_event_t *ev,
                           cqrs_error_t *err) {
   cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
   char version[24];
   size_t n = cqrs_event_to_headers(ev, hdrs, version);
   size_t len;
   char *value = cqrs_json_write(ev->data, &len);
-  bool ok = produce(loop, loop->t_events, partition, ev->aggregate_id, value, len,
-                    cqrs_kafka_headers_new(hdrs, n), err);
+  bool ok = produce(loop, loop->t_events, partition, key, value, len, cqrs_kafka_headers_new(hdrs, n), err);
   bson_free(value);
   return ok;
 }
@@ -136,24 +136,24 @@ static const char *header_value(rd_kafka_message_t *m, const char *name, char *b
 /* Processes one command record into the open transaction. */
 static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
   char tp[128];
-  cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
+  cqrs_process_ctx_t ctx = {.tenant = CQRS_TENANT_DEFAULT, .partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
                             .now = now, .source = "command-svc",
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
   cqrs_outcome_t out;
   cqrs_process_command(loop->store, &ctx, m->payload ? m->payload : "", m->payload ? m->len : 0, &out);
   bool ok = true;
   if (out.forward_partition >= 0) {
-    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_id, out.forward_json,
+    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_key, out.forward_json,
                  strlen(out.forward_json), NULL, err);
     cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "commandId", out.command_id,
                    "aggregateId", out.aggregate_id, NULL);
     goto done;
   }
-  for (size_t i = 0; ok && i < out.n_events; i++) ok = produce_event(loop, m->partition, &out.events[i], err);
+  for (size_t i = 0; ok && i < out.n_events; i++) ok = produce_event(loop, m->partition, out.aggregate_key, &out.events[i], err);
   if (ok && out.staged) {
     size_t len;
     char *state = cqrs_aggregate_to_json(out.staged, &len);
-    ok = produce(loop, loop->t_state, m->partition, out.aggregate_id, state, len, NULL, err);
+    ok = produce(loop, loop->t_state, m->partition, out.staged->key, state, len, NULL, err);
     bson_free(state);
     if (ok) {
       cqrs_aggregate_store_stage(loop->store, out.staged);
@@ -167,7 +167,7 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
       rh = rd_kafka_headers_new(1);
       rd_kafka_header_add(rh, "traceparent", -1, ctx.traceparent, -1);
     }
-    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.command_id, out.result_json,
+    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.result_key, out.result_json,
                  out.result_len, rh, err);
   }
   if (ok) {

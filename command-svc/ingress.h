@@ -1,6 +1,7 @@
 /* HTTP ingress: POST /v1/commands checks the command, gives it its ids,
- * produces it to `commands` (key = aggregateId) and answers from the matching
- * record on `command-results` (request-reply over Kafka), or 503 once the
+ * produces it to `commands` (key = the aggregate key "<tenant>/<aggregateId>")
+ * and answers from the matching record on `command-results` (key
+ * "<tenant>/<commandId>": request-reply over Kafka), or 503 once the
  * deadline passes. Every instance reads every result partition from the
  * moment it starts, so any replica can answer any command. */
 #ifndef CQRS_INGRESS_H

@@ -156,7 +156,13 @@ Test(command_side, every_accepted_command_has_exactly_one_event_across_a_sigkill
   tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n_results);
   cr_expect_eq(n_results, n_cmds, "%zu command records but %zu results", n_cmds, n_results);
   char **a = calloc(n_cmds, sizeof *a), **b = calloc(n_results, sizeof *b);
-  for (size_t i = 0; i < n_cmds; i++) a[i] = tk_json_string(cmds[i].value, "commandId");
+  /* AUTH=off: tenant "default"; results are keyed "<tenant>/<commandId>". */
+  for (size_t i = 0; i < n_cmds; i++) {
+    char *cid = tk_json_string(cmds[i].value, "commandId");
+    cr_assert_not_null(cid);
+    cr_assert_gt(asprintf(&a[i], "default/%s", cid), 0);
+    free(cid);
+  }
   for (size_t i = 0; i < n_results; i++) b[i] = res[i].key;
   qsort(a, n_cmds, sizeof *a, by_key);
   qsort(b, n_results, sizeof *b, by_key);
@@ -269,7 +275,7 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
     size_t n;
     tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
     for (size_t i = 0; i < n && !result; i++)
-      if (res[i].key && strcmp(res[i].key, "kcat-1") == 0) result = strdup(res[i].value);
+      if (res[i].key && strcmp(res[i].key, "default/kcat-1") == 0) result = strdup(res[i].value);
     tk_records_free(res, n);
     if (!result) nap(100);
   }
