@@ -15,6 +15,7 @@ PACKAGES=(
   librdkafka-dev libmongoc-dev libbson-dev uuid-dev libcriterion-dev libevent-dev
   kcat wrk curl nginx-light
   postgresql libpq-dev
+  libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)

@@ -66,6 +66,50 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
   return true;
 }
 
+static char *dup_or_null(char *const *envp, const char *name) {
+  const char *v = env_get(envp, name);
+  return v && *v ? strdup(v) : NULL;
+}
+
+/* The AUTH_* variables, each on its own; cqrs_auth_new checks how they combine. */
+static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) {
+  const char *on = env_get(envp, "AUTH");
+  if (on && *on && strcmp(on, "on") != 0 && strcmp(on, "off") != 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH", "AUTH must be on or off, got \"%s\"", on);
+    return false;
+  }
+  cfg->auth_enabled = !(on && strcmp(on, "off") == 0);
+  long refresh, leeway;
+  if (!int_var(envp, "AUTH_JWKS_REFRESH_S", 300, 1, 86400, &refresh, err) ||
+      !int_var(envp, "AUTH_LEEWAY_S", 30, 0, 600, &leeway, err))
+    return false;
+  cfg->auth_jwks_refresh_s = (int)refresh;
+  cfg->auth_leeway_s = (int)leeway;
+  const char *secret = env_get(envp, "AUTH_HS256_SECRET");
+  if (secret && *secret && strlen(secret) < 32) {
+    /* never echo the secret, not even its length */
+    cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_HS256_SECRET", "AUTH_HS256_SECRET must have at least 32 bytes");
+    return false;
+  }
+  const char *file = env_get(envp, "AUTH_JWKS_FILE"), *url = env_get(envp, "AUTH_JWKS_URL");
+  if (file && *file && url && *url) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_JWKS_URL", "set AUTH_JWKS_FILE or AUTH_JWKS_URL, not both");
+    return false;
+  }
+  if (url && *url && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_JWKS_URL", "AUTH_JWKS_URL must be an http:// or https:// URL");
+    return false;
+  }
+  const char *claim = env_get(envp, "AUTH_TENANT_CLAIM");
+  cfg->auth_tenant_claim = strdup(claim && *claim ? claim : "tenant");
+  cfg->auth_jwks_file = dup_or_null(envp, "AUTH_JWKS_FILE");
+  cfg->auth_jwks_url = dup_or_null(envp, "AUTH_JWKS_URL");
+  cfg->auth_issuer = dup_or_null(envp, "AUTH_ISSUER");
+  cfg->auth_audience = dup_or_null(envp, "AUTH_AUDIENCE");
+  cfg->auth_hs256_secret = dup_or_null(envp, "AUTH_HS256_SECRET");
+  return true;
+}
+
 bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
                       cqrs_error_t *err) {
   memset(cfg, 0, sizeof *cfg);
@@ -116,6 +160,10 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
   const char *pg = env_get(envp, "FERRETDB_PG_URI");
   cfg->ferretdb_pg_uri = pg && *pg ? strdup(pg) : NULL;
+  if (!load_auth(cfg, envp, err)) {
+    cqrs_config_cleanup(cfg);
+    return false;
+  }
   const char *prefix = env_get(envp, "TOPIC_PREFIX");
   cfg->topic_prefix = strdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
   if (!load_kafka_props(cfg, envp)) {
@@ -133,6 +181,13 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->mongo_db);
   free(cfg->ferretdb_pg_uri);
   free(cfg->topic_prefix);
+  free(cfg->auth_jwks_file);
+  free(cfg->auth_jwks_url);
+  free(cfg->auth_issuer);
+  free(cfg->auth_audience);
+  free(cfg->auth_tenant_claim);
+  if (cfg->auth_hs256_secret) explicit_bzero(cfg->auth_hs256_secret, strlen(cfg->auth_hs256_secret));
+  free(cfg->auth_hs256_secret);
   for (size_t i = 0; i < cfg->n_kafka_props; i++) {
     free(cfg->kafka_props[i].key);
     free(cfg->kafka_props[i].value);

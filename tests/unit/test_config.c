@@ -213,3 +213,62 @@ Test(config, wait_tick_and_store_timeout) {
   assert_refused("MONGO_TIMEOUT_MS=-1", "MONGO_TIMEOUT_MS");
   assert_refused("MONGO_TIMEOUT_MS=soon", "MONGO_TIMEOUT_MS");
 }
+
+Test(config, auth_defaults) {
+  char *envp[] = {NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert(cfg.auth_enabled, "secure by default: AUTH is on unless set to off");
+  cr_assert_null(cfg.auth_jwks_file);
+  cr_assert_null(cfg.auth_jwks_url);
+  cr_assert_null(cfg.auth_issuer);
+  cr_assert_null(cfg.auth_audience);
+  cr_assert_null(cfg.auth_hs256_secret, "HS256 is refused unless a secret is set");
+  cr_assert_str_eq(cfg.auth_tenant_claim, "tenant");
+  cr_assert_eq(cfg.auth_jwks_refresh_s, 300);
+  cr_assert_eq(cfg.auth_leeway_s, 30);
+}
+
+Test(config, auth_overrides) {
+  char *envp[] = {"AUTH=off", "AUTH_JWKS_URL=https://idp.example/jwks", "AUTH_JWKS_REFRESH_S=60",
+                  "AUTH_ISSUER=https://idp.example/", "AUTH_AUDIENCE=cqrs", "AUTH_TENANT_CLAIM=org",
+                  "AUTH_HS256_SECRET=0123456789abcdef0123456789abcdef", "AUTH_LEEWAY_S=0", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_not(cfg.auth_enabled);
+  cr_assert_str_eq(cfg.auth_jwks_url, "https://idp.example/jwks");
+  cr_assert_eq(cfg.auth_jwks_refresh_s, 60);
+  cr_assert_str_eq(cfg.auth_issuer, "https://idp.example/");
+  cr_assert_str_eq(cfg.auth_audience, "cqrs");
+  cr_assert_str_eq(cfg.auth_tenant_claim, "org");
+  cr_assert_str_eq(cfg.auth_hs256_secret, "0123456789abcdef0123456789abcdef");
+  cr_assert_eq(cfg.auth_leeway_s, 0);
+  cqrs_config_cleanup(&cfg);
+  char *file[] = {"AUTH=on", "AUTH_JWKS_FILE=keys/jwks.json", NULL};
+  cr_assert(load(file, 8080), "%s", err.message);
+  cr_assert(cfg.auth_enabled);
+  cr_assert_str_eq(cfg.auth_jwks_file, "keys/jwks.json");
+}
+
+Test(config, bad_auth_settings) {
+  assert_refused("AUTH=no", "AUTH");
+  assert_refused("AUTH=OFF", "AUTH");
+  assert_refused("AUTH_JWKS_REFRESH_S=0", "AUTH_JWKS_REFRESH_S");
+  assert_refused("AUTH_LEEWAY_S=-1", "AUTH_LEEWAY_S");
+  assert_refused("AUTH_LEEWAY_S=a", "AUTH_LEEWAY_S");
+  assert_refused("AUTH_JWKS_URL=ftp://idp/jwks", "AUTH_JWKS_URL");
+}
+
+Test(config, short_hs256_secret_refused_without_echo) {
+  char *envp[] = {"AUTH_HS256_SECRET=too-short-secret", NULL};
+  cr_assert_not(load(envp, 8080));
+  cr_assert_str_eq(err.field, "AUTH_HS256_SECRET");
+  cr_assert_null(strstr(err.message, "too-short-secret"), "the error never echoes the secret");
+  cr_assert_null(cfg.auth_tenant_claim);
+}
+
+Test(config, jwks_file_and_url_exclusive) {
+  char *envp[] = {"AUTH_JWKS_FILE=jwks.json", "AUTH_JWKS_URL=http://127.0.0.1/jwks", NULL};
+  cr_assert_not(load(envp, 8080));
+  cr_assert_eq(err.code, CQRS_ERR_INVALID);
+  cr_assert_str_eq(err.field, "AUTH_JWKS_URL");
+  cr_assert_null(cfg.kafka_brokers);
+}

@@ -6,6 +6,7 @@
 #include "cqrs/error.h"
 #include "cqrs/log.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
@@ -35,6 +36,17 @@ typedef struct {
   int wait_tick_ms;          /* WAIT_TICK_MS: how often query-svc re-reads for waiting reads (10) */
   int mongo_timeout_ms;      /* MONGO_TIMEOUT_MS: bound on each store wait (server selection, connect,
                               * socket); 0 (default): the service's own default */
+  /* Authentication (cqrs/auth.h says how they combine). */
+  bool auth_enabled;         /* AUTH: "on" (default) or "off" */
+  char *auth_jwks_file;      /* AUTH_JWKS_FILE: a JWKS on disk; NULL: none */
+  char *auth_jwks_url;       /* AUTH_JWKS_URL: a JWKS over HTTP(S); NULL: none (not both) */
+  int auth_jwks_refresh_s;   /* AUTH_JWKS_REFRESH_S: how often the JWKS is re-read (300) */
+  char *auth_issuer;         /* AUTH_ISSUER: the JWT "iss" required; NULL: unset */
+  char *auth_audience;       /* AUTH_AUDIENCE: the JWT "aud" required; NULL: unset */
+  char *auth_tenant_claim;   /* AUTH_TENANT_CLAIM: the claim naming the tenant ("tenant") */
+  char *auth_hs256_secret;   /* AUTH_HS256_SECRET: enables HS256 (>= 32 bytes); NULL: HS256 refused.
+                              * A secret: never log it */
+  int auth_leeway_s;         /* AUTH_LEEWAY_S: clock skew allowed on exp/nbf/iat (30) */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)
