@@ -25,6 +25,7 @@ struct cqrs_ingress {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
+  cqrs_auth_t *auth;
   rd_kafka_t *producer;
   rd_kafka_t *results;
   char *t_commands, *t_results;
@@ -95,9 +96,30 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) 
   free(result_key);
 }
 
+/* The headers of the command record: the credential and the trace. */
+static rd_kafka_headers_t *command_headers(cqrs_http_req_t *req) {
+  static const struct {
+    const char *http, *kafka;
+  } carry[] = {{"Authorization", CQRS_COMMAND_AUTH_HEADER}, {"traceparent", "traceparent"}};
+  rd_kafka_headers_t *hdrs = NULL;
+  for (size_t i = 0; i < sizeof carry / sizeof *carry; i++) {
+    const char *v = cqrs_http_req_header(req, carry[i].http);
+    if (!v) continue;
+    if (!hdrs) hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, carry[i].kafka, -1, v, -1);
+  }
+  return hdrs;
+}
+
 static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   cqrs_ingress_t *ing = ctx;
-  const char *tenant = CQRS_TENANT_DEFAULT;
+  cqrs_principal_t who;
+  if (!cqrs_auth_http(ing->auth, req, CQRS_SCOPE_COMMANDS_WRITE, &who)) return; /* it answered 401/403 */
+  if (!who.tenant[0]) {
+    cqrs_http_reply_error(req, 403, "a platform administrator credential names no tenant: use a tenant's", NULL);
+    return;
+  }
+  const char *tenant = who.tenant;
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_command_t cmd;
@@ -133,12 +155,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   w->waiters[w->n++] = d;
   pthread_mutex_unlock(&ing->lock);
 
-  const char *traceparent = cqrs_http_req_header(req, "traceparent");
-  rd_kafka_headers_t *hdrs = NULL;
-  if (traceparent) {
-    hdrs = rd_kafka_headers_new(1);
-    rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
-  }
+  rd_kafka_headers_t *hdrs = command_headers(req);
   rd_kafka_resp_err_t e = rd_kafka_producev(
       ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands), RD_KAFKA_V_KEY(key, strlen(key)),
       RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
@@ -197,11 +214,12 @@ static void *results_main(void *arg) {
 }
 
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                 cqrs_http_server_t *http, cqrs_error_t *err) {
+                                 cqrs_auth_t *auth, cqrs_http_server_t *http, cqrs_error_t *err) {
   cqrs_ingress_t *ing = calloc(1, sizeof *ing);
   ing->cfg = cfg;
   ing->log = log;
   ing->metrics = metrics;
+  ing->auth = auth;
   pthread_mutex_init(&ing->lock, NULL);
   ing->pending = cqrs_map_new(free_waiting);
   ing->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);

@@ -24,6 +24,10 @@
 /* A command member that may name the tenant; it never selects one. */
 #define CQRS_COMMAND_TENANT_FIELD "tenantId"
 
+/* The Kafka header of a command record that carries its credential, with the
+ * value of the HTTP Authorization header ("Bearer <credential>"). */
+#define CQRS_COMMAND_AUTH_HEADER "authorization"
+
 /* Which partition of the aggregate topics holds key (the Kafka default
  * partitioner: murmur2 of the key). */
 typedef int32_t (*cqrs_partition_of_cb)(const char *key, void *ctx);
