@@ -1,6 +1,7 @@
 /* Kafka helpers: configuration, topics, headers, probes. */
 #include "cqrs/kafka.h"
 
+#include "cqrs/control.h"
 #include "cqrs/util.h"
 
 #include <stdarg.h>
@@ -212,34 +213,44 @@ bool cqrs_kafka_ping(rd_kafka_t *rk, int timeout_ms) {
 
 typedef struct {
   const char *name;
-  bool partitioned; /* shares the aggregate partitioning */
+  bool partitioned;   /* shares the aggregate partitioning */
+  int fixed_partitions; /* 0: TOPIC_PARTITIONS */
   const char *cleanup;
   const char *retention_ms;
 } topic_spec_t;
 
 static const topic_spec_t topics[] = {
-    {CQRS_TOPIC_COMMANDS, true, "delete", "604800000"},
-    {CQRS_TOPIC_EVENTS, true, "delete", "-1"},
-    {CQRS_TOPIC_STATE, true, "compact", NULL},
-    {CQRS_TOPIC_RESULTS, false, "delete", "21600000"},
-    {CQRS_TOPIC_DLQ, false, "delete", "-1"},
+    {CQRS_TOPIC_COMMANDS, true, 0, "delete", "604800000"},
+    {CQRS_TOPIC_EVENTS, true, 0, "delete", "-1"},
+    {CQRS_TOPIC_STATE, true, 0, "compact", NULL},
+    {CQRS_TOPIC_RESULTS, false, 0, "delete", "21600000"},
+    {CQRS_TOPIC_DLQ, false, 0, "delete", "-1"},
+    /* One partition: every reader reads all of it, and records stay in the
+     * order admin-svc wrote them. */
+    {CQRS_TOPIC_CONTROL, false, 1, "compact", "-1"},
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 
-static bool create_topics(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_ms, cqrs_error_t *err) {
+/* Creates the n topics of specs that are missing. */
+static bool create_topics(rd_kafka_t *rk, const char *prefix, int partitions, int replication,
+                          const topic_spec_t *const *specs, size_t n_specs, int timeout_ms, cqrs_error_t *err) {
   char errstr[256];
   rd_kafka_NewTopic_t *nt[N_TOPICS];
   char *names[N_TOPICS];
-  for (size_t i = 0; i < N_TOPICS; i++) {
-    names[i] = cqrs_config_topic(cfg, topics[i].name);
-    nt[i] = rd_kafka_NewTopic_new(names[i], cfg->topic_partitions, cfg->topic_replication, errstr, sizeof errstr);
-    rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", topics[i].cleanup);
-    if (topics[i].retention_ms) rd_kafka_NewTopic_set_config(nt[i], "retention.ms", topics[i].retention_ms);
+  for (size_t i = 0; i < n_specs; i++) {
+    const topic_spec_t *t = specs[i];
+    size_t len = strlen(prefix) + strlen(t->name) + 1;
+    if (!(names[i] = malloc(len))) abort(); /* the project's policy on small allocations */
+    snprintf(names[i], len, "%s%s", prefix, t->name);
+    nt[i] = rd_kafka_NewTopic_new(names[i], t->fixed_partitions ? t->fixed_partitions : partitions, replication,
+                                  errstr, sizeof errstr);
+    rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", t->cleanup);
+    if (t->retention_ms) rd_kafka_NewTopic_set_config(nt[i], "retention.ms", t->retention_ms);
   }
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
-  rd_kafka_CreateTopics(rk, nt, N_TOPICS, opt, q);
+  rd_kafka_CreateTopics(rk, nt, n_specs, opt, q);
   rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
   bool ok = true;
   if (!ev) {
@@ -264,16 +275,31 @@ static bool create_topics(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_
   if (ev) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(opt);
   rd_kafka_queue_destroy(q);
-  for (size_t i = 0; i < N_TOPICS; i++) {
+  for (size_t i = 0; i < n_specs; i++) {
     rd_kafka_NewTopic_destroy(nt[i]);
     free(names[i]);
   }
   return ok;
 }
 
+bool cqrs_kafka_topic_ensure(rd_kafka_t *rk, const char *prefix, const char *name, int partitions,
+                             int replication, int timeout_ms, cqrs_error_t *err) {
+  for (size_t i = 0; i < N_TOPICS; i++) {
+    if (strcmp(topics[i].name, name) != 0) continue;
+    const topic_spec_t *spec = &topics[i];
+    return create_topics(rk, prefix, partitions, replication, &spec, 1, timeout_ms, err);
+  }
+  cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "%s is not one of the project's topics", name);
+  return false;
+}
+
 bool cqrs_kafka_topics_ensure(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_ms,
                               int *partitions, cqrs_error_t *err) {
-  if (!create_topics(rk, cfg, timeout_ms, err)) return false;
+  const topic_spec_t *all[N_TOPICS];
+  for (size_t i = 0; i < N_TOPICS; i++) all[i] = &topics[i];
+  if (!create_topics(rk, cfg->topic_prefix, cfg->topic_partitions, cfg->topic_replication, all, N_TOPICS,
+                     timeout_ms, err))
+    return false;
   int first = -1;
   const char *first_name = NULL;
   for (size_t i = 0; i < N_TOPICS; i++) {

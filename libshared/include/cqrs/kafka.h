@@ -75,11 +75,20 @@ rd_kafka_t *cqrs_kafka_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *
 
 /* Creates the project's topics when missing (partitions and replication from
  * cfg; aggregate-state compacted; events and events.dlq kept forever;
- * commands kept 7 days; command-results 6 hours), then checks that commands,
+ * commands kept 7 days; command-results 6 hours; control (cqrs/control.h)
+ * compacted, kept forever, one partition), then checks that commands,
  * events and aggregate-state have one partition count, which is returned in
  * *partitions. False with a clear err otherwise. Blocks up to timeout_ms. */
 bool cqrs_kafka_topics_ensure(rd_kafka_t *rk, const cqrs_config_t *cfg, int timeout_ms,
                               int *partitions, cqrs_error_t *err);
+
+/* Creates the one project topic prefix + name (name: one of those above, e.g.
+ * CQRS_TOPIC_CONTROL) when missing, with the cleanup, retention and fixed
+ * partition count cqrs_kafka_topics_ensure gives it (partitions: the count
+ * for a topic without a fixed one). An existing topic is left as it is.
+ * False with err when Kafka refuses or does not answer within timeout_ms. */
+bool cqrs_kafka_topic_ensure(rd_kafka_t *rk, const char *prefix, const char *name, int partitions,
+                             int replication, int timeout_ms, cqrs_error_t *err);
 
 /* The partition count of topic, or -1 with err. Blocks up to timeout_ms. */
 int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, cqrs_error_t *err);
