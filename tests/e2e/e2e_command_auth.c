@@ -8,6 +8,7 @@
 #include "token.h"
 
 #include "cqrs/control.h"
+#include "cqrs/kafka.h"
 
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -59,30 +60,17 @@ static char *bearer(const char *tenant, const char *scope) {
   return b;
 }
 
-/* Creates the control topic as command-svc's reader would (compacted, one
- * partition), so the records written before the start land where it reads. */
+/* Creates the control topic as every service would, so the records written
+ * before the start land where command-svc reads. */
 static void create_control_topic(void) {
-  char topic[128], errstr[256];
-  tk_topic(&env, CQRS_TOPIC_CONTROL, topic);
+  char errstr[256];
+  cqrs_error_t err = {0};
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(admin, "%s", errstr);
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 1, 1, errstr, sizeof errstr);
-  rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-  rd_kafka_queue_t *q = rd_kafka_queue_new(admin);
-  rd_kafka_CreateTopics(admin, &nt, 1, NULL, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-  cr_assert_not_null(ev, "no answer creating %s", topic);
-  size_t n;
-  const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-  cr_assert(n == 1 && (rd_kafka_topic_result_error(res[0]) == 0 ||
-                       rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS),
-            "creating %s: %s", topic, n ? rd_kafka_topic_result_error_string(res[0]) : "no result");
-  rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_NewTopic_destroy(nt);
-  rd_kafka_destroy(admin);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  cr_assert(cqrs_kafka_topic_ensure(rk, env.prefix, CQRS_TOPIC_CONTROL, 1, 1, 15000, &err), "%s", err.message);
+  rd_kafka_destroy(rk);
 }
 
 /* Writes the control record that makes tenant active. */
