@@ -191,18 +191,22 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   if (ctx.denied) {
     char status[8];
     snprintf(status, sizeof status, "%d", out.status);
-    cqrs_log_info(loop->log, "command record refused: authentication failed or scope missing", "status", status,
-                  "reason", denied.message, "commandId", out.command_id, "tenant", ctx.tenant, NULL);
+    cqrs_log_info(loop->log,
+                  out.status == 401 ? "command record refused: authentication failed"
+                                    : "command record refused: not allowed",
+                  "status", status, "reason", denied.message, "commandId", out.command_id, "tenant", ctx.tenant,
+                  NULL);
   }
   bool ok = true;
   if (out.forward_partition >= 0) {
     ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_key, out.forward_json,
                  strlen(out.forward_json), forward_headers(m), err);
-    cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "commandId", out.command_id,
-                   "aggregateId", out.aggregate_id, NULL);
+    cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "tenant", ctx.tenant,
+                   "commandId", out.command_id, "aggregateId", out.aggregate_id, NULL);
     goto done;
   }
-  for (size_t i = 0; ok && i < out.n_events; i++) ok = produce_event(loop, m->partition, out.aggregate_key, &out.events[i], err);
+  for (size_t i = 0; ok && i < out.n_events; i++)
+    ok = produce_event(loop, m->partition, out.aggregate_key, &out.events[i], err);
   if (ok && out.staged) {
     size_t len;
     char *state = cqrs_aggregate_to_json(out.staged, &len);
@@ -224,13 +228,15 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                  out.result_len, rh, err);
   }
   if (ok) {
+    /* No tenant label: tenants are unbounded; per-tenant metrics wait for a
+     * bounded label set (issue 15, fairness). */
     char labels[160], status[8];
     snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"",
              out.command_type ? out.command_type : "unknown", out.status);
     cqrs_metrics_add(loop->metrics, "commands_total", labels, 1);
     cqrs_metrics_add(loop->metrics, "events_appended_total", NULL, (double)out.n_events);
     snprintf(status, sizeof status, "%d", out.status);
-    cqrs_log_debug(loop->log, "command decided", "commandId", out.command_id, "aggregateId",
+    cqrs_log_debug(loop->log, "command decided", "tenant", ctx.tenant, "commandId", out.command_id, "aggregateId",
                    out.aggregate_id, "correlationId", out.correlation_id, "status", status, "traceparent",
                    ctx.traceparent, NULL);
   }
