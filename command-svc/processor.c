@@ -62,6 +62,9 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   cqrs_aggregate_t *next = current ? cqrs_aggregate_copy(current)
                                    : cqrs_aggregate_new(ctx->tenant, cmd->aggregate_id, d->aggregate_type,
                                                         ctx->partition);
+  /* Where its state is written now (an aggregate restored from a record
+   * written before tenancy may have come from another partition). */
+  next->partition = ctx->partition;
   for (size_t i = 0; i < decision.n_events; i++) {
     make_event(&out->events[i], d, cmd, &decision.events[i], version + (int64_t)i + 1, ctx);
     bson_t *evolved = bson_new();

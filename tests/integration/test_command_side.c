@@ -286,6 +286,40 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
   cr_expect_eq(events_caused_by("kcat-1"), 1);
 }
 
+Test(command_side, an_aggregate_state_record_from_before_tenancy_is_restored_as_tenant_default) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL); /* makes the topics */
+  tk_stop(pid_a, SIGTERM);
+  /* As command-svc wrote it before tenancy: key = the bare aggregate id, no
+   * tenant or aggregateId in the value, on the bare id's partition. */
+  char topic[128];
+  const char *old = "{\"aggregateType\":\"user\",\"version\":3,\"state\":{\"userId\":\"u-old\","
+                    "\"email\":\"old@example.com\",\"name\":\"Old\",\"createdAt\":\"2026-01-01T00:00:00.000Z\","
+                    "\"updatedAt\":\"2026-01-01T00:00:00.000Z\"},\"recent\":[]}";
+  int32_t p = rd_kafka_msg_partitioner_murmur2(NULL, "u-old", 5, 3, NULL, NULL);
+  tk_kafka_produce(&env, tk_topic(&env, "aggregate-state", topic), p, "u-old", old, NULL);
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  char *body = tk_command(&env, 201,
+                          "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"after-tenancy\","
+                          "\"aggregateId\":\"u-old\",\"expectedVersion\":3,\"changes\":{\"name\":\"New\"}}");
+  cr_expect_eq(tk_json_int(body, "version"), 4, "%s", body);
+  free(body);
+  /* and its new state record is tenant default's, under the aggregate key */
+  size_t n;
+  bool found = false;
+  tk_record_t *st = tk_kafka_read_all(&env, topic, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (!st[i].key || strcmp(st[i].key, "default/u-old") != 0) continue;
+    found = true;
+    char *tenant = tk_json_string(st[i].value, "tenant"), *id = tk_json_string(st[i].value, "aggregateId");
+    cr_expect_str_eq(tenant, "default");
+    cr_expect_str_eq(id, "u-old");
+    cr_expect_eq(tk_json_int(st[i].value, "version"), 4);
+    free(tenant), free(id);
+  }
+  tk_records_free(st, n);
+  cr_expect(found, "no aggregate-state record keyed default/u-old");
+}
+
 Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partitions) {
   char topic[128], errstr[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();

@@ -531,3 +531,16 @@ Test(processor, result_key) {
   cr_assert_str_eq(k, "/c-1");
   free(k);
 }
+
+Test(processor, a_restored_aggregate_moves_to_the_partition_that_decides_it) {
+  /* e.g. restored from a record written before tenancy, on the bare id's partition */
+  cqrs_aggregate_t *a = cqrs_aggregate_new(TENANT, "u-1", "user", OUR_PARTITION + 1);
+  a->version = 1;
+  a->state = BCON_NEW("userId", BCON_UTF8("u-1"), "email", BCON_UTF8("ann@example.com"), "name", BCON_UTF8("Ann"));
+  cqrs_aggregate_store_put(store, a);
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Bo\"}}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(out.staged->version, 2);
+  cr_assert_eq(out.staged->partition, OUR_PARTITION, "dropped with the partition it is written to");
+}
