@@ -10,6 +10,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       librdkafka-dev libmongoc-dev libbson-dev uuid-dev libevent-dev \
+      libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads: CMakeLists.txt adds all three service directories;
@@ -19,6 +20,7 @@ COPY libshared/ libshared/
 COPY command-svc/ command-svc/
 COPY projector-svc/ projector-svc/
 COPY query-svc/ query-svc/
+COPY tools/ tools/
 COPY docs/openapi/ docs/openapi/
 COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
 RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
@@ -31,7 +33,8 @@ FROM debian:${DEBIAN_RELEASE}-slim
 # Runtime libraries only (what `ldd query-svc` needs; no Kafka client).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libmongoc-1.0-0 libbson-1.0-0 libuuid1 libevent-2.1-7 libevent-pthreads-2.1-7 ca-certificates \
+      libmongoc-1.0-0 libbson-1.0-0 libuuid1 libevent-2.1-7 libevent-pthreads-2.1-7 \
+      libcjose0 libjansson4 libcurl4 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/bin/query-svc /usr/local/bin/query-svc
 COPY --from=build /src/build/bin/healthcheck /usr/local/bin/healthcheck

@@ -58,7 +58,16 @@ typedef struct cqrs_auth cqrs_auth_t;
  * passes as tenant CQRS_TENANT_DEFAULT with every tenant scope (and a warning
  * is logged here, once). registry is borrowed (may be NULL only with
  * AUTH=off). NULL with err on a bad setting, or when AUTH is on and the JWKS
- * file cannot be read. */
+ * file cannot be read.
+ * With AUTH on, JWTs are accepted only when a JWKS (AUTH_JWKS_FILE or
+ * AUTH_JWKS_URL) or AUTH_HS256_SECRET is configured, and then AUTH_ISSUER and
+ * AUTH_AUDIENCE are both required: NULL with err naming the one unset (a JWT
+ * validator without iss/aud checks accepts every token its identity provider
+ * signed for any other application). Without any of the three only API keys
+ * are accepted. A JWKS file with no usable key (RS256 or ES256) is an error;
+ * a JWKS URL that does not answer at start is logged and retried (JWTs are
+ * refused until it answers), so a service may start before its provider.
+ * Starts a thread that refreshes the JWKS; cqrs_auth_destroy stops it. */
 cqrs_auth_t *cqrs_auth_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_registry_t *registry,
                            cqrs_error_t *err);
 void cqrs_auth_destroy(cqrs_auth_t *a);

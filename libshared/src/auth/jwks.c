@@ -335,7 +335,7 @@ bool auth_jwks_refresh_on_miss(auth_jwks_t *j) {
   pthread_cond_broadcast(&j->cond);
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += 2 * FETCH_TOTAL_MS / 1000 + 1;
+  until.tv_sec += FETCH_TOTAL_MS / 1000 + 1; /* bounded: an HTTP loop thread is waiting */
   int rc = 0;
   while (!j->stop && j->fetches < target && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&j->cond, &j->mu, &until);
   pthread_mutex_unlock(&j->mu);

@@ -53,9 +53,12 @@ bool auth_jwt_claims(const auth_jwt_params_t *p, const char *payload, size_t len
     fail(err, "claims are not a JSON object");
     goto done;
   }
-  if (!numeric_date(c, "exp", true, &has_exp, &exp) || !numeric_date(c, "nbf", false, &has_nbf, &nbf) ||
-      !numeric_date(c, "iat", false, &has_iat, &iat)) {
-    fail(err, has_exp ? "nbf or iat is not a NumericDate" : "exp missing or not a NumericDate");
+  if (!numeric_date(c, "exp", true, &has_exp, &exp)) {
+    fail(err, "exp missing or not a NumericDate");
+    goto done;
+  }
+  if (!numeric_date(c, "nbf", false, &has_nbf, &nbf) || !numeric_date(c, "iat", false, &has_iat, &iat)) {
+    fail(err, "nbf or iat is not a NumericDate");
     goto done;
   }
   if (now >= exp + p->leeway_s) {
