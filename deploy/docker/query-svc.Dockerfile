@@ -20,6 +20,7 @@ COPY libshared/ libshared/
 COPY command-svc/ command-svc/
 COPY projector-svc/ projector-svc/
 COPY query-svc/ query-svc/
+COPY admin-svc/ admin-svc/
 COPY tools/ tools/
 COPY docs/openapi/ docs/openapi/
 COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Run the three services locally against the stack from deploy/local/stack.sh.
+# Run the services locally against the stack from deploy/local/stack.sh.
 #
-#   deploy/local/services.sh start    start command-svc, projector-svc, query-svc (reuse running ones)
+#   deploy/local/services.sh start    start command-svc, projector-svc, query-svc, admin-svc (reuse running ones)
 #   deploy/local/services.sh stop     SIGTERM, bounded wait, then SIGKILL
 #   deploy/local/services.sh status   show what runs
 #
 # Binaries: <repo>/build/bin/<svc> (override the folder with SVC_BIN_DIR).
 # Each service gets KAFKA_BROKERS, MONGO_URI and HTTP_PORT from the environment, with
 # defaults 127.0.0.1:9092, mongodb://127.0.0.1:27017 and ports command 8080, query 8081,
-# projector 8082 (override with COMMAND_PORT, QUERY_PORT, PROJECTOR_PORT).
+# projector 8082, admin 8083 (override with COMMAND_PORT, QUERY_PORT, PROJECTOR_PORT,
+# ADMIN_PORT).
 # With the local FerretDB on PostgreSQL (MONGO_URI unset, LOCAL_STORE=postgresql, the
 # default) they also get FERRETDB_PG_URI, default postgres://postgres@127.0.0.1:$PG_PORT/ferretdb
 # (PG_PORT 5433), the PostgreSQL behind FerretDB where the projector creates GIN indexes.
@@ -31,13 +32,14 @@ if [[ -z ${MONGO_URI:-} && $LOCAL_STORE == postgresql ]]; then
 fi
 export MONGO_URI=${MONGO_URI:-mongodb://127.0.0.1:27017}
 
-SERVICES=(command-svc projector-svc query-svc)
+SERVICES=(command-svc projector-svc query-svc admin-svc)
 
 port_of() {
   case $1 in
     command-svc)   echo "${COMMAND_PORT:-8080}" ;;
     query-svc)     echo "${QUERY_PORT:-8081}" ;;
     projector-svc) echo "${PROJECTOR_PORT:-8082}" ;;
+    admin-svc)     echo "${ADMIN_PORT:-8083}" ;;
   esac
 }
 

@@ -9,6 +9,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -89,7 +90,7 @@ static int64_t now_us(void) {
 
 static void once_init_threads(void) { evthread_use_pthreads(); }
 
-static int listen_reuseport(int port, cqrs_error_t *err) {
+static int listen_reuseport(struct in_addr bind_addr, int port, cqrs_error_t *err) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) goto fail;
   int one = 1;
@@ -97,7 +98,7 @@ static int listen_reuseport(int port, cqrs_error_t *err) {
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
     goto fail;
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+                             .sin_addr = bind_addr};
   if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 1024) < 0) goto fail;
   return fd;
 fail:
@@ -125,8 +126,18 @@ static void dispatch_cb(struct evhttp_request *r, void *arg);
 #define HEAD_HARD_MAX (LINE_MAX_BYTES + HEADERS_MAX_BYTES + 16384)
 
 cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body, cqrs_error_t *err) {
+  return cqrs_http_server_new_at(NULL, port, threads, max_body, err);
+}
+
+cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int threads, size_t max_body,
+                                            cqrs_error_t *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, once_init_threads);
+  struct in_addr bind_addr = {.s_addr = htonl(INADDR_ANY)};
+  if (addr && inet_pton(AF_INET, addr, &bind_addr) != 1) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot listen on %s: not an IPv4 address", addr);
+    return NULL;
+  }
   cqrs_http_server_t *srv = calloc(1, sizeof *srv);
   srv->max_body = max_body;
   srv->loops = calloc((size_t)threads, sizeof *srv->loops);
@@ -147,7 +158,7 @@ cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body,
                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(l->http, dispatch_cb, l);
     evhttp_set_max_headers_size(l->http, HEAD_HARD_MAX);
-    int fd = listen_reuseport(srv->port, err);
+    int fd = listen_reuseport(bind_addr, srv->port, err);
     if (fd < 0 || !evhttp_accept_socket_with_handle(l->http, fd)) {
       if (fd >= 0) {
         close(fd);

@@ -63,6 +63,11 @@ static void http_observer(const char *route, int status, int64_t micros, void *c
 
 bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_port,
                        char *const *envp, cqrs_error_t *err) {
+  return cqrs_service_init_ex(svc, name, default_http_port, envp, 0, err);
+}
+
+bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_http_port, char *const *envp,
+                          unsigned flags, cqrs_error_t *err) {
   sigset_t set;
   block_signals(&set);
   memset(svc, 0, sizeof *svc);
@@ -80,7 +85,13 @@ bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_p
                         "Seconds since the process started.");
   cqrs_metrics_describe(svc->metrics, "http_request_duration_seconds", CQRS_METRIC_HISTOGRAM,
                         "HTTP request latency by route and status.");
-  svc->http = cqrs_http_server_new(svc->cfg.http_port, svc->cfg.http_threads, svc->cfg.max_body_bytes, err);
+  const char *bind = NULL;
+  if ((flags & CQRS_SERVICE_LOOPBACK_WITHOUT_AUTH) && !svc->cfg.auth_enabled) {
+    bind = "127.0.0.1";
+    cqrs_log_warn(&svc->log, "AUTH=off: serving HTTP on loopback only", "address", bind, NULL);
+  }
+  svc->http = cqrs_http_server_new_at(bind, svc->cfg.http_port, svc->cfg.http_threads, svc->cfg.max_body_bytes,
+                                      err);
   if (!svc->http) {
     cqrs_log_error(&svc->log, "cannot serve HTTP", "error", err->message, NULL);
     return false;

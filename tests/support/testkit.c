@@ -170,16 +170,27 @@ void tk_env_init(tk_env_t *env) {
   env->command_port = tk_free_port();
   env->query_port = tk_free_port();
   env->projector_port = tk_free_port();
+  env->admin_port = tk_free_port();
   unsigned tag = (unsigned)getpid() ^ (unsigned)now_ms();
   snprintf(env->prefix, sizeof env->prefix, "e2e%08x.", tag);
   snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
 }
 
-static const char *names[] = {"command-svc", "projector-svc", "query-svc"};
+static const char *names[] = {"command-svc", "projector-svc", "query-svc", "admin-svc"};
+
+static int port_of(const tk_env_t *env, tk_service_t svc) {
+  switch (svc) {
+  case TK_COMMAND: return env->command_port;
+  case TK_QUERY: return env->query_port;
+  case TK_PROJECTOR: return env->projector_port;
+  case TK_ADMIN: return env->admin_port;
+  }
+  return 0;
+}
 
 static pid_t spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char *const *args,
                    char log[512]) {
-  int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
+  int port = port_of(env, svc);
   char bin[512];
   snprintf(bin, sizeof bin, "%s/%s", CQRS_BIN_DIR, names[svc]);
   mkdir(CQRS_TEST_LOG_DIR, 0755);
@@ -235,7 +246,7 @@ int tk_rebuild(const tk_env_t *env, const char *projection) {
 }
 
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
-  int port = svc == TK_COMMAND ? env->command_port : svc == TK_QUERY ? env->query_port : env->projector_port;
+  int port = port_of(env, svc);
   char log[512];
   pid_t pid = tk_spawn(env, svc, extra, log);
   int64_t deadline = now_ms() + 60000;

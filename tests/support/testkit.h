@@ -34,6 +34,7 @@ bool tk_json_is_null(const char *json, const char *key);
 /* The isolated environment of one test run: its ports, topic prefix and database. */
 typedef struct {
   int command_port, query_port, projector_port;
+  int admin_port; /* admin-svc (TK_ADMIN) */
   char prefix[64];
   char db[64];
   char brokers[256];
@@ -47,7 +48,8 @@ void tk_env_init(tk_env_t *env);
 /* A TCP port free on loopback right now. */
 int tk_free_port(void);
 
-typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY } tk_service_t;
+/* TK_ADMIN is admin-svc; tk_start_all starts the first three only. */
+typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY, TK_ADMIN } tk_service_t;
 
 /* Starts a service with env's settings (see tk_start) without waiting for it;
  * log receives the path of its log file. */

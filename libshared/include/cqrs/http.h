@@ -38,6 +38,11 @@ typedef void (*cqrs_http_timeout_cb)(cqrs_http_deferred_t *d, void *ctx);
  * cannot be bound. Routes are added before cqrs_http_server_start. */
 cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body, cqrs_error_t *err);
 
+/* As cqrs_http_server_new, listening only on the IPv4 address addr (e.g.
+ * "127.0.0.1"); NULL: every interface. */
+cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int threads, size_t max_body,
+                                            cqrs_error_t *err);
+
 /* Adds a route. method is "GET" or "POST" (HEAD is served as GET). path is an
  * exact path, or a prefix when it ends with '/': "/v1/users/" matches
  * "/v1/users/42" and cqrs_http_req_tail gives "42". Routes are tried in the

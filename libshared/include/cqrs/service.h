@@ -41,6 +41,17 @@ typedef struct {
 bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_port,
                        char *const *envp, cqrs_error_t *err);
 
+/* Flags of cqrs_service_init_ex. */
+enum {
+  /* With AUTH=off, HTTP listens on 127.0.0.1 only: a service whose routes
+   * must never be open to the network unauthenticated (admin-svc). */
+  CQRS_SERVICE_LOOPBACK_WITHOUT_AUTH = 1u << 0,
+};
+
+/* As cqrs_service_init, with flags (CQRS_SERVICE_* bits). */
+bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_http_port, char *const *envp,
+                          unsigned flags, cqrs_error_t *err);
+
 /* Sets the readiness check (before start). */
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
 

@@ -41,13 +41,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The three services. Each entry: name (component), key (values key), kafka / mongo (which
+The services. Each entry: name (component), key (values key), kafka / mongo (which
 secret variables it gets). Use: {{ range $c := include "cqrs.components" . | fromYamlArray }}
 */}}
 {{- define "cqrs.components" -}}
 - {name: command-svc, key: commandSvc, kafka: true, mongo: false, api: true}
 - {name: projector-svc, key: projectorSvc, kafka: true, mongo: true, api: false}
 - {name: query-svc, key: querySvc, kafka: false, mongo: true, api: true}
+- {name: admin-svc, key: adminSvc, kafka: true, mongo: false, api: true}
 {{- end }}
 
 {{/* Per-component helpers take (dict "root" $ "c" $component). */}}

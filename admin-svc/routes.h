@@ -1,0 +1,66 @@
+/* admin-svc routes: tenants (routes/tenants.c) and their API keys
+ * (routes/keys.c), behind one gate (routes/gate.c) that authenticates every
+ * request and parses /v1/admin/tenants/{t}[/keys[/{keyId}]]. */
+#ifndef ADMIN_ROUTES_H
+#define ADMIN_ROUTES_H
+
+#include "writer.h"
+
+#include "cqrs/auth.h"
+#include "cqrs/control.h"
+#include "cqrs/http.h"
+#include "cqrs/log.h"
+
+typedef struct {
+  cqrs_auth_t *auth;      /* borrowed */
+  cqrs_registry_t *reg;   /* borrowed: what the control reader has read */
+  admin_writer_t *writer; /* borrowed */
+  const cqrs_log_t *log;  /* borrowed */
+} admin_ctx_t;
+
+/* The parts of a path under /v1/admin/tenants/. */
+typedef struct {
+  char tenant[CQRS_TENANT_MAX + 1];
+  char key_id[CQRS_KEY_ID_LEN + 1]; /* "" unless the path names a key */
+} admin_path_t;
+
+/* A handler of a path under /v1/admin/tenants/; it authorizes and answers. */
+typedef void (*admin_handler_cb)(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+
+/* Registers every route on http. */
+void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx);
+
+/* ---- the gate (routes/gate.c) ---- */
+
+/* Authenticates req as a platform administrator (scope platform:admin). With
+ * AUTH=off (admin-svc then listens on loopback only) every caller is one.
+ * False once it has answered 401/403. */
+bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx);
+
+/* Authenticates req for tenant t's keys: a platform administrator, or a
+ * credential of tenant t with scope admin. Another tenant's credential gets
+ * the 404 an unknown tenant gets. False once it has answered. */
+bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t);
+
+/* Answers 404 {"error":"no such tenant"}: also what another tenant's
+ * credential sees, so it learns nothing. */
+void admin_reply_no_tenant(cqrs_http_req_t *req);
+
+/* Answers a failed write: err's status, and its message (a decision's reason
+ * or "the control plane did not answer"). */
+void admin_reply_error(cqrs_http_req_t *req, const cqrs_error_t *err);
+
+/* ---- the handlers ---- */
+
+void admin_tenant_create(cqrs_http_req_t *req, void *ctx);
+void admin_tenant_list(cqrs_http_req_t *req, void *ctx);
+void admin_tenant_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+void admin_tenant_delete(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+void admin_key_issue(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+void admin_key_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+void admin_key_revoke(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);
+
+/* The record of tenant t (copied into *out), false when there is none. */
+bool admin_tenant_find(cqrs_registry_t *reg, const char *t, cqrs_tenant_rec_t *out);
+
+#endif

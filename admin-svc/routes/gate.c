@@ -1,0 +1,100 @@
+/* Every admin route's entry: authentication through cqrs_auth_http, who may
+ * act on which tenant, and the table that sends a path under
+ * /v1/admin/tenants/ to its handler. */
+#include "../routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx) {
+  bool on = cqrs_auth_enabled(ctx->auth);
+  cqrs_principal_t who;
+  /* AUTH=off passes everyone as tenant "default"; admin-svc then serves on
+   * loopback only, and whoever reaches it there is the operator. */
+  return cqrs_auth_http(ctx->auth, req, on ? CQRS_SCOPE_PLATFORM : 0, &who);
+}
+
+bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t) {
+  cqrs_principal_t who;
+  if (!cqrs_auth_http(ctx->auth, req, 0, &who)) return false;
+  if (!cqrs_auth_enabled(ctx->auth) || (who.scopes & CQRS_SCOPE_PLATFORM)) return true;
+  if (strcmp(who.tenant, t) != 0) {
+    admin_reply_no_tenant(req);
+    return false;
+  }
+  cqrs_error_t err;
+  if (!cqrs_auth_require(&who, CQRS_SCOPE_ADMIN, &err)) {
+    cqrs_log_info(ctx->log, "request refused: scope missing", "reason", err.message, "path",
+                  cqrs_http_req_path(req), "subject", who.subject, NULL);
+    cqrs_http_req_add_header(req, "WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"admin\"");
+    cqrs_http_reply_error(req, 403, err.message, NULL);
+    return false;
+  }
+  return true;
+}
+
+void admin_reply_no_tenant(cqrs_http_req_t *req) { cqrs_http_reply_error(req, 404, "no such tenant", NULL); }
+
+void admin_reply_error(cqrs_http_req_t *req, const cqrs_error_t *err) {
+  if (err->code == CQRS_ERR_UNAVAILABLE) {
+    /* The detail (a Kafka error) went to the log. */
+    cqrs_http_req_add_header(req, "Retry-After", "1");
+    cqrs_http_reply_error(req, 503, "the control plane did not answer in time; retry", NULL);
+    return;
+  }
+  cqrs_http_reply_cqrs_error(req, err);
+}
+
+/* Splits tail "t", "t/keys" or "t/keys/k" into path; the number of parts, or
+ * 0 when tail is none of those (or names an impossible tenant or key). */
+static int split(const char *tail, admin_path_t *path) {
+  memset(path, 0, sizeof *path);
+  const char *slash = strchr(tail, '/');
+  size_t n = slash ? (size_t)(slash - tail) : strlen(tail);
+  if (n == 0 || n > CQRS_TENANT_MAX) return 0;
+  memcpy(path->tenant, tail, n);
+  if (!cqrs_tenant_valid(path->tenant, NULL)) return 0;
+  if (!slash) return 1;
+  if (strcmp(slash, "/keys") == 0) return 2;
+  if (strncmp(slash, "/keys/", 6) != 0) return 0;
+  const char *k = slash + 6;
+  if (strlen(k) != CQRS_KEY_ID_LEN || strspn(k, "0123456789abcdef") != CQRS_KEY_ID_LEN) return 0;
+  memcpy(path->key_id, k, CQRS_KEY_ID_LEN);
+  return 3;
+}
+
+typedef struct {
+  const char *method;
+  int parts;
+  admin_handler_cb cb;
+} subroute_t;
+
+static const subroute_t subroutes[] = {
+    {"GET", 1, admin_tenant_get},   {"DELETE", 1, admin_tenant_delete}, {"POST", 2, admin_key_issue},
+    {"GET", 2, admin_key_list},     {"DELETE", 3, admin_key_revoke},
+};
+
+static void dispatch(cqrs_http_req_t *req, void *ctx) {
+  admin_path_t path;
+  int parts = split(cqrs_http_req_tail(req), &path);
+  const char *method = cqrs_http_req_method(req);
+  if (strcmp(method, "HEAD") == 0) method = "GET";
+  for (size_t i = 0; parts && i < sizeof subroutes / sizeof subroutes[0]; i++) {
+    if (subroutes[i].parts == parts && strcmp(subroutes[i].method, method) == 0) {
+      subroutes[i].cb(req, ctx, &path);
+      return;
+    }
+  }
+  /* Authenticate before saying anything about a path: a 404 for a tenant
+   * that cannot exist must not be had without a credential. */
+  if (admin_gate_platform(req, ctx)) cqrs_http_reply_error(req, 404, "no such resource", NULL);
+}
+
+void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
+  static const char *const methods[] = {"GET", "POST", "DELETE"};
+  cqrs_http_server_route(http, "POST", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_create, ctx);
+  cqrs_http_server_route(http, "GET", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_list, ctx);
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    cqrs_http_server_route(http, methods[i], "/v1/admin/tenants/", "/v1/admin/tenants/{tenantId}/...", dispatch,
+                           ctx);
+}

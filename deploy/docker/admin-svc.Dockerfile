@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# admin-svc image (the control plane: tenants, API keys). Build context = repo root:
+#   docker build -f deploy/docker/admin-svc.Dockerfile -t cqrs/admin-svc .
+
+ARG DEBIAN_RELEASE=bookworm
+
+# --- build -------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config \
+      librdkafka-dev libmongoc-dev libbson-dev uuid-dev libevent-dev libpq-dev \
+      libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the build reads: CMakeLists.txt adds every service directory and
+# tools/; tests/ is not needed with CQRS_TESTS=OFF.
+COPY CMakeLists.txt ./
+COPY libshared/ libshared/
+COPY command-svc/ command-svc/
+COPY projector-svc/ projector-svc/
+COPY query-svc/ query-svc/
+COPY admin-svc/ admin-svc/
+COPY tools/ tools/
+COPY docs/openapi/ docs/openapi/
+COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
+RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build build --target admin-svc \
+ && gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Os -static -s \
+      -o build/bin/healthcheck deploy/docker/healthcheck.c
+
+# --- run ---------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE}-slim
+# Runtime libraries only (what `ldd admin-svc` needs: Kafka and the JOSE stack;
+# no MongoDB driver).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      librdkafka1 libbson-1.0-0 libuuid1 libevent-2.1-7 libevent-pthreads-2.1-7 \
+      libcjose0 libjansson4 libcurl4 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/bin/admin-svc /usr/local/bin/admin-svc
+COPY --from=build /src/build/bin/healthcheck /usr/local/bin/healthcheck
+# Numeric, so Kubernetes runAsNonRoot can verify it without /etc/passwd.
+USER 10001:10001
+EXPOSE 8083
+STOPSIGNAL SIGTERM
+# Static probe: GET /healthz on 127.0.0.1:$HTTP_PORT (default 8083). No shell, no curl.
+# With AUTH=off admin-svc listens on 127.0.0.1 only, which this probe reaches too.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/healthcheck", "8083", "/healthz"]
+ENTRYPOINT ["/usr/local/bin/admin-svc"]
