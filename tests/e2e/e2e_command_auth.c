@@ -7,6 +7,7 @@
 #include "testkit.h"
 #include "token.h"
 
+#include "cqrs/auth.h"
 #include "cqrs/control.h"
 #include "cqrs/kafka.h"
 
@@ -360,5 +361,93 @@ Test(command_auth, kafka_records_are_authenticated_like_http) {
   cr_expect_eq(events_of("k-6", NULL, NULL), 1);
   free(writer), free(reader);
 
+  assert_log_has_no_credential("command record refused");
+}
+
+/* Writes the control record of an API key (issued or revoked). */
+static void put_apikey(const cqrs_apikey_rec_t *rec) {
+  size_t len;
+  char *key = cqrs_control_apikey_key(rec->key_id), *value = cqrs_control_apikey_json(rec, &len);
+  cr_assert(key && value);
+  char topic[128];
+  tk_kafka_produce(&env, tk_topic(&env, CQRS_TOPIC_CONTROL, topic), -1, key, value, NULL);
+  free(key);
+  free(value);
+}
+
+Test(command_auth, an_api_key_works_on_both_ingresses_until_revoked) {
+  cqrs_apikey_rec_t rec;
+  char key[CQRS_API_KEY_LEN + 1];
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_apikey_new("acme", CQRS_SCOPE_COMMANDS_WRITE, "2026-12-01T00:00:00.000Z", &rec, key, &err), "%s",
+            err.message);
+  put_apikey(&rec);
+  cr_assert_lt(n_secrets, MAX_SECRETS);
+  secrets[n_secrets++] = strdup(key);
+  char *b, *h;
+  cr_assert_gt(asprintf(&b, "Bearer %s", key), 0);
+  h = auth_header(b);
+
+  /* the key reaches the registry within a moment: await its first 201 */
+  tk_response_t r = post(h, CREATE_USER("ak-1", "u-ak1"));
+  int64_t deadline = now_ms() + 5000;
+  while (r.status == 401 && now_ms() < deadline) {
+    tk_response_cleanup(&r);
+    nap(50);
+    r = post(h, CREATE_USER("ak-1", "u-ak1"));
+  }
+  cr_assert_eq(r.status, 201, "HTTP with an API key: %d %s", r.status, r.body);
+  tk_response_cleanup(&r);
+  char *tenant = NULL;
+  cr_expect_eq(events_of("ak-1", NULL, &tenant), 1);
+  cr_expect_str_eq(tenant, "acme");
+  free(tenant);
+
+  char topic[128];
+  tk_topic(&env, "commands", topic);
+  const char *hk[] = {"authorization", b, NULL};
+  tk_kafka_produce(&env, topic, -1, "acme/u-ak2", CREATE_USER("ak-2", "u-ak2"), hk);
+  char *res = await_result("acme/ak-2");
+  cr_expect_eq(tk_json_int(res, "status"), 201, "Kafka with an API key: %s", res);
+  free(res);
+
+  /* revoked: a record the loop takes after that is refused, within 5 s */
+  rec.revoked = true;
+  snprintf(rec.revoked_at, sizeof rec.revoked_at, "2026-12-01T00:00:01.000Z");
+  put_apikey(&rec);
+  int status = 0;
+  deadline = now_ms() + 5000;
+  for (int i = 0; status != 401 && now_ms() < deadline; i++) {
+    char cid[32], agg[32], json[512], results[128];
+    snprintf(cid, sizeof cid, "ak-r%d", i);
+    snprintf(agg, sizeof agg, "u-akr%d", i);
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"CreateUser\",\"commandId\":\"%s\",\"aggregateId\":\"%s\","
+             "\"email\":\"ann@example.com\",\"name\":\"Ann\"}",
+             cid, agg);
+    tk_kafka_produce(&env, topic, -1, NULL, json, hk);
+    /* 201 while the revocation is on its way; then 401 (keyed without a tenant) */
+    char *done = NULL;
+    int64_t wait_until = now_ms() + AWAIT_MS;
+    while (!done && now_ms() < wait_until) {
+      size_t n;
+      tk_record_t *rs = tk_kafka_read_all(&env, tk_topic(&env, "command-results", results), &n);
+      for (size_t j = 0; j < n && !done; j++) {
+        if (!rs[j].key) continue;
+        const char *slash = strchr(rs[j].key, '/');
+        if (slash && strcmp(slash + 1, cid) == 0) done = strdup(rs[j].value);
+      }
+      tk_records_free(rs, n);
+      if (!done) nap(50);
+    }
+    cr_assert_not_null(done, "no result for %s", cid);
+    status = (int)tk_json_int(done, "status");
+    free(done);
+  }
+  cr_expect_eq(status, 401, "the revoked key still works on the Kafka ingress after 5 s");
+  r = post(h, CREATE_USER("ak-3", "u-ak3"));
+  cr_expect_eq(r.status, 401, "HTTP with a revoked key: %d %s", r.status, r.body);
+  tk_response_cleanup(&r);
+  free(b), free(h);
   assert_log_has_no_credential("command record refused");
 }
