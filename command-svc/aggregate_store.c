@@ -11,16 +11,18 @@ struct cqrs_aggregate_store {
   cqrs_map_t *staged;
 };
 
-cqrs_aggregate_t *cqrs_aggregate_new(const char *id, const char *type, int32_t partition) {
+cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition) {
   cqrs_aggregate_t *a = calloc(1, sizeof *a);
+  a->tenant = strdup(tenant);
   a->aggregate_id = strdup(id);
+  a->key = cqrs_tenant_key(tenant, id);
   a->aggregate_type = strdup(type);
   a->partition = partition;
   return a;
 }
 
 cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
-  cqrs_aggregate_t *a = cqrs_aggregate_new(src->aggregate_id, src->aggregate_type, src->partition);
+  cqrs_aggregate_t *a = cqrs_aggregate_new(src->tenant, src->aggregate_id, src->aggregate_type, src->partition);
   a->version = src->version;
   a->state = src->state ? bson_copy(src->state) : NULL;
   for (size_t i = 0; i < src->n_recent; i++)
@@ -36,7 +38,9 @@ void cqrs_aggregate_destroy(cqrs_aggregate_t *a) {
     free(a->recent[i].result_json);
   }
   if (a->state) bson_destroy(a->state);
+  free(a->tenant);
   free(a->aggregate_id);
+  free(a->key);
   free(a->aggregate_type);
   free(a);
 }
@@ -59,6 +63,8 @@ void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const 
 
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
   bson_t doc = BSON_INITIALIZER, recent, item;
+  BSON_APPEND_UTF8(&doc, "tenant", a->tenant);
+  BSON_APPEND_UTF8(&doc, "aggregateId", a->aggregate_id);
   BSON_APPEND_UTF8(&doc, "aggregateType", a->aggregate_type);
   BSON_APPEND_INT64(&doc, "version", a->version);
   if (a->state) BSON_APPEND_DOCUMENT(&doc, "state", a->state);
@@ -78,21 +84,35 @@ char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
   return json;
 }
 
-cqrs_aggregate_t *cqrs_aggregate_from_json(const char *id, int32_t partition, const char *json,
+cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t partition, const char *json,
                                            size_t len, cqrs_error_t *err) {
   bson_t *doc = cqrs_json_parse(json, len, err);
   if (!doc) return NULL;
   cqrs_aggregate_t *a = NULL;
-  const char *type;
+  const char *tenant, *id, *type;
   int64_t version;
   bool has_version, has_state, has_recent;
   bson_t state, recent;
+  if (!cqrs_json_get_string(doc, "tenant", NULL, false, CQRS_TENANT_MAX, &tenant, err) ||
+      !cqrs_json_get_string(doc, "aggregateId", NULL, false, 0, &id, err))
+    goto done;
+  if (!tenant && !id) {
+    /* Written before tenancy: the key was the plain aggregate id. */
+    tenant = CQRS_TENANT_DEFAULT;
+    id = record_key;
+  } else if (!tenant || !id) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, tenant ? "aggregateId" : "tenant",
+                   "an aggregate-state value has both tenant and aggregateId or neither");
+    goto done;
+  } else if (!cqrs_tenant_valid(tenant, err)) {
+    goto done;
+  }
   if (!cqrs_json_get_string(doc, "aggregateType", NULL, true, 64, &type, err) ||
       !cqrs_json_get_int64(doc, "version", NULL, true, &version, &has_version, err) ||
       !cqrs_json_get_object(doc, "state", NULL, false, &state, &has_state, err) ||
       !cqrs_json_get_array(doc, "recent", NULL, false, &recent, &has_recent, err))
     goto done;
-  a = cqrs_aggregate_new(id, type, partition);
+  a = cqrs_aggregate_new(tenant, id, type, partition);
   a->version = version;
   if (has_state) a->state = bson_copy(&state);
   bson_iter_t it;
@@ -132,17 +152,17 @@ void cqrs_aggregate_store_destroy(cqrs_aggregate_store_t *s) {
   free(s);
 }
 
-const cqrs_aggregate_t *cqrs_aggregate_store_get(const cqrs_aggregate_store_t *s, const char *id) {
-  const cqrs_aggregate_t *a = cqrs_map_get(s->staged, id);
-  return a ? a : cqrs_map_get(s->committed, id);
+const cqrs_aggregate_t *cqrs_aggregate_store_get(const cqrs_aggregate_store_t *s, const char *key) {
+  const cqrs_aggregate_t *a = cqrs_map_get(s->staged, key);
+  return a ? a : cqrs_map_get(s->committed, key);
 }
 
 void cqrs_aggregate_store_stage(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) {
-  cqrs_map_put(s->staged, a->aggregate_id, a);
+  cqrs_map_put(s->staged, a->key, a);
 }
 
 void cqrs_aggregate_store_put(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) {
-  cqrs_map_put(s->committed, a->aggregate_id, a);
+  cqrs_map_put(s->committed, a->key, a);
 }
 
 void cqrs_aggregate_store_commit(cqrs_aggregate_store_t *s) {

@@ -1,5 +1,7 @@
 /* The command side's in-memory aggregates: the state, version and recent
- * command outcomes of every aggregate in the partitions this instance owns.
+ * command outcomes of every aggregate in the partitions this instance owns,
+ * keyed by aggregate key "<tenant>/<aggregateId>" (cqrs/tenant.h), so the same
+ * aggregate id in two tenants is two aggregates.
  * Changes of a batch are staged and become visible to later batches only on
  * commit, so an aborted Kafka transaction leaves no trace. Not thread-safe:
  * the command loop is its only user. */
@@ -7,6 +9,7 @@
 #define CQRS_AGGREGATE_STORE_H
 
 #include "cqrs/error.h"
+#include "cqrs/tenant.h"
 
 #include <bson/bson.h>
 #include <stdint.h>
@@ -21,7 +24,9 @@ typedef struct {
 } cqrs_recent_t;
 
 typedef struct {
+  char *tenant;
   char *aggregate_id;
+  char *key;         /* "<tenant>/<aggregateId>": the store key and the Kafka key */
   char *aggregate_type;
   int32_t partition;
   int64_t version;   /* 0: does not exist */
@@ -34,8 +39,8 @@ typedef struct cqrs_aggregate_store cqrs_aggregate_store_t;
 
 /* Aggregates ---------------------------------------------------------- */
 
-/* A new aggregate that does not exist yet (version 0). */
-cqrs_aggregate_t *cqrs_aggregate_new(const char *id, const char *type, int32_t partition);
+/* A new aggregate of tenant that does not exist yet (version 0). */
+cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition);
 /* A deep copy. */
 cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *a);
 void cqrs_aggregate_destroy(cqrs_aggregate_t *a);
@@ -45,11 +50,16 @@ const char *cqrs_aggregate_recent(const cqrs_aggregate_t *a, const char *command
 /* Remembers an outcome, forgetting the oldest beyond CQRS_RECENT_COMMANDS. */
 void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json);
 
-/* The value written to the aggregate-state topic (string to bson_free):
- * {"aggregateType","version","state",{...},"recent":[{"commandId","result"}]} */
+/* The value written to the aggregate-state topic under key a->key (string to
+ * bson_free): {"tenant","aggregateId","aggregateType","version","state",{...},
+ * "recent":[{"commandId","result"}]} */
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len);
-/* Reads such a value back. NULL with err when it is malformed. */
-cqrs_aggregate_t *cqrs_aggregate_from_json(const char *id, int32_t partition, const char *json,
+/* Reads such a value back (record_key: the record's key, NUL-terminated). The
+ * tenant and aggregate id come from the value; a value with neither is a record
+ * from before tenancy: tenant CQRS_TENANT_DEFAULT, aggregate id = record_key.
+ * NULL with err (CQRS_ERR_INVALID) when it is malformed, has only one of the
+ * two, or names an invalid tenant. */
+cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t partition, const char *json,
                                            size_t len, cqrs_error_t *err);
 
 /* The store ------------------------------------------------------------ */
@@ -57,9 +67,10 @@ cqrs_aggregate_t *cqrs_aggregate_from_json(const char *id, int32_t partition, co
 cqrs_aggregate_store_t *cqrs_aggregate_store_new(void);
 void cqrs_aggregate_store_destroy(cqrs_aggregate_store_t *s);
 
-/* The staged aggregate if the open batch changed it, else the committed one,
- * else NULL. Borrowed until the next stage/commit/abort/drop. */
-const cqrs_aggregate_t *cqrs_aggregate_store_get(const cqrs_aggregate_store_t *s, const char *id);
+/* The aggregate with aggregate key key ("<tenant>/<aggregateId>"): the staged
+ * one if the open batch changed it, else the committed one, else NULL.
+ * Borrowed until the next stage/commit/abort/drop. */
+const cqrs_aggregate_t *cqrs_aggregate_store_get(const cqrs_aggregate_store_t *s, const char *key);
 
 /* Stages a after the open batch (takes ownership). */
 void cqrs_aggregate_store_stage(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a);

@@ -24,6 +24,7 @@ struct cqrs_command_loop {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
+  cqrs_auth_t *auth;
   rd_kafka_t *consumer;
   rd_kafka_t *producer;
   rd_kafka_topic_t *commands_rkt; /* for the partitioner */
@@ -111,15 +112,15 @@ static bool produce(cqrs_command_loop_t *loop, const char *topic, int32_t partit
   }
 }
 
-static bool produce_event(cqrs_command_loop_t *loop, int32_t partition, const cqrs_event_t *ev,
+/* Produces ev under its aggregate key. */
+static bool produce_event(cqrs_command_loop_t *loop, int32_t partition, const char *key, const cqrs_event_t *ev,
                           cqrs_error_t *err) {
   cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
   char version[24];
   size_t n = cqrs_event_to_headers(ev, hdrs, version);
   size_t len;
   char *value = cqrs_json_write(ev->data, &len);
-  bool ok = produce(loop, loop->t_events, partition, ev->aggregate_id, value, len,
-                    cqrs_kafka_headers_new(hdrs, n), err);
+  bool ok = produce(loop, loop->t_events, partition, key, value, len, cqrs_kafka_headers_new(hdrs, n), err);
   bson_free(value);
   return ok;
 }
@@ -133,27 +134,83 @@ static const char *header_value(rd_kafka_message_t *m, const char *name, char *b
   return buf;
 }
 
+/* The record's "authorization" header as a string (malloc'd), or NULL when
+ * it has none. A credential: never log it. */
+static char *authorization_of(rd_kafka_message_t *m) {
+  rd_kafka_headers_t *h;
+  const void *v;
+  size_t len;
+  if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, CQRS_COMMAND_AUTH_HEADER, &v, &len) || !v)
+    return NULL;
+  return strndup(v, len);
+}
+
+/* Who sent record m: fills ctx->tenant (from who) or ctx->denied (from
+ * denied) as cqrs/auth.h decides. */
+static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
+                      cqrs_error_t *denied, cqrs_process_ctx_t *ctx) {
+  char *authorization = authorization_of(m);
+  if (!cqrs_auth_verify(loop->auth, authorization, who, denied)) {
+    ctx->denied = denied;
+  } else if (!who->tenant[0]) {
+    cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL, "a platform administrator credential names no tenant");
+    ctx->denied = denied;
+  } else {
+    ctx->tenant = who->tenant;
+    if (!cqrs_auth_require(who, CQRS_SCOPE_COMMANDS_WRITE, denied)) ctx->denied = denied;
+  }
+  free(authorization);
+}
+
+/* The headers a forwarded command keeps: its credential and its trace. */
+static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
+  rd_kafka_headers_t *h, *fwd = NULL;
+  if (rd_kafka_message_headers(m, &h)) return NULL;
+  static const char *const keep[] = {CQRS_COMMAND_AUTH_HEADER, "traceparent"};
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+    const void *v;
+    size_t len;
+    if (rd_kafka_header_get_last(h, keep[i], &v, &len) || !v) continue;
+    if (!fwd) fwd = rd_kafka_headers_new(2);
+    rd_kafka_header_add(fwd, keep[i], -1, v, (ssize_t)len);
+  }
+  return fwd;
+}
+
 /* Processes one command record into the open transaction. */
 static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
   char tp[128];
+  cqrs_principal_t who;
+  cqrs_error_t denied = {0};
   cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
                             .now = now, .source = "command-svc",
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
+  authorize(loop, m, &who, &denied, &ctx);
   cqrs_outcome_t out;
   cqrs_process_command(loop->store, &ctx, m->payload ? m->payload : "", m->payload ? m->len : 0, &out);
+  if (ctx.denied) {
+    char status[8];
+    snprintf(status, sizeof status, "%d", out.status);
+    cqrs_log_info(loop->log,
+                  out.status == 401 ? "command record refused: authentication failed"
+                                    : "command record refused: not allowed",
+                  "status", status, "reason", denied.message, "commandId", out.command_id, "tenant", ctx.tenant,
+                  NULL);
+  }
   bool ok = true;
   if (out.forward_partition >= 0) {
-    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_id, out.forward_json,
-                 strlen(out.forward_json), NULL, err);
-    cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "commandId", out.command_id,
-                   "aggregateId", out.aggregate_id, NULL);
+    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_key, out.forward_json,
+                 strlen(out.forward_json), forward_headers(m), err);
+    cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "tenant", ctx.tenant,
+                   "commandId", out.command_id, "aggregateId", out.aggregate_id, NULL);
     goto done;
   }
-  for (size_t i = 0; ok && i < out.n_events; i++) ok = produce_event(loop, m->partition, &out.events[i], err);
+  for (size_t i = 0; ok && i < out.n_events; i++)
+    ok = produce_event(loop, m->partition, out.aggregate_key, &out.events[i], err);
   if (ok && out.staged) {
     size_t len;
     char *state = cqrs_aggregate_to_json(out.staged, &len);
-    ok = produce(loop, loop->t_state, m->partition, out.aggregate_id, state, len, NULL, err);
+    ok = produce(loop, loop->t_state, m->partition, out.staged->key, state, len, NULL, err);
     bson_free(state);
     if (ok) {
       cqrs_aggregate_store_stage(loop->store, out.staged);
@@ -167,17 +224,19 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
       rh = rd_kafka_headers_new(1);
       rd_kafka_header_add(rh, "traceparent", -1, ctx.traceparent, -1);
     }
-    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.command_id, out.result_json,
+    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.result_key, out.result_json,
                  out.result_len, rh, err);
   }
   if (ok) {
+    /* No tenant label: tenants are unbounded; per-tenant metrics wait for a
+     * bounded label set (issue 15, fairness). */
     char labels[160], status[8];
     snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"",
              out.command_type ? out.command_type : "unknown", out.status);
     cqrs_metrics_add(loop->metrics, "commands_total", labels, 1);
     cqrs_metrics_add(loop->metrics, "events_appended_total", NULL, (double)out.n_events);
     snprintf(status, sizeof status, "%d", out.status);
-    cqrs_log_debug(loop->log, "command decided", "commandId", out.command_id, "aggregateId",
+    cqrs_log_debug(loop->log, "command decided", "tenant", ctx.tenant, "commandId", out.command_id, "aggregateId",
                    out.aggregate_id, "correlationId", out.correlation_id, "status", status, "traceparent",
                    ctx.traceparent, NULL);
   }
@@ -288,12 +347,13 @@ static void *loop_main(void *arg) {
 }
 
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
-                                           cqrs_metrics_t *metrics, const char *instance_id,
-                                           cqrs_error_t *err) {
+                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth,
+                                           const char *instance_id, cqrs_error_t *err) {
   cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
+  loop->auth = auth;
   loop->store = cqrs_aggregate_store_new();
   loop->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);

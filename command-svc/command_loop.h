@@ -4,10 +4,21 @@
  * the consumed offsets (send_offsets_to_transaction with the group metadata,
  * so an instance that lost its partitions is fenced and cannot commit).
  * On assignment it restores the partitions' aggregates from aggregate-state;
- * on revocation it drops them. Runs on its own thread. */
+ * on revocation it drops them. Runs on its own thread.
+ *
+ * Kafka ingress is authenticated like HTTP: each command record carries its
+ * credential in the Kafka header "authorization" ("Bearer <credential>", the
+ * value of the HTTP header). The loop verifies it (cqrs_auth_verify, cached)
+ * and requires the scope commands:write; the record's tenant is the
+ * credential's, never one named in the command ("tenantId" naming another
+ * tenant: 403). A missing or invalid credential gives a 401 result keyed
+ * "/<commandId>", a missing scope a 403 result keyed "<tenant>/<commandId>";
+ * nothing is appended and the batch goes on. With AUTH=off every record is
+ * tenant "default"'s. The header's value is never logged. */
 #ifndef CQRS_COMMAND_LOOP_H
 #define CQRS_COMMAND_LOOP_H
 
+#include "cqrs/auth.h"
 #include "cqrs/config.h"
 #include "cqrs/error.h"
 #include "cqrs/log.h"
@@ -19,10 +30,11 @@ typedef struct cqrs_command_loop cqrs_command_loop_t;
 
 /* Creates the consumer and the transactional producer (transactional.id =
  * prefix + "command-svc-" + instance_id) and initialises transactions. NULL
- * with err when Kafka is unusable. cfg, log and metrics are borrowed. */
+ * with err when Kafka is unusable. cfg, log, metrics and auth are borrowed
+ * (auth checks each record's credential; it must outlive the loop). */
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
-                                           cqrs_metrics_t *metrics, const char *instance_id,
-                                           cqrs_error_t *err);
+                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth,
+                                           const char *instance_id, cqrs_error_t *err);
 
 /* Starts the loop thread. False with err when it cannot be started. */
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err);

@@ -1,6 +1,7 @@
 /* HTTP command ingress and the command-results reader. */
 #include "ingress.h"
 #include "decider.h"
+#include "processor.h"
 
 #include "cqrs/command.h"
 #include "cqrs/kafka.h"
@@ -24,11 +25,12 @@ struct cqrs_ingress {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
+  cqrs_auth_t *auth;
   rd_kafka_t *producer;
   rd_kafka_t *results;
   char *t_commands, *t_results;
   pthread_mutex_t lock; /* guards pending */
-  cqrs_map_t *pending;  /* commandId -> waiting_t */
+  cqrs_map_t *pending;  /* result key ("<tenant>/<commandId>") -> waiting_t */
   cqrs_worker_t results_reader;
   char timeout_json[256];
 };
@@ -40,10 +42,10 @@ static void free_waiting(void *v) {
   free(w);
 }
 
-/* Answers everyone waiting on command_id. Any thread. */
-static void answer(cqrs_ingress_t *ing, const char *command_id, int status, const char *json, size_t len) {
+/* Answers everyone waiting on result key key. Any thread. */
+static void answer(cqrs_ingress_t *ing, const char *key, int status, const char *json, size_t len) {
   pthread_mutex_lock(&ing->lock);
-  waiting_t *w = cqrs_map_take(ing->pending, command_id);
+  waiting_t *w = cqrs_map_take(ing->pending, key);
   pthread_mutex_unlock(&ing->lock);
   if (!w) return;
   for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_complete(w->waiters[i], status, json, len);
@@ -63,7 +65,7 @@ static bool drop_waiter(const char *key, void *value, void *ctx) {
   return w->n == 0;
 }
 
-/* A waiter timed out (loop thread): forget it. The map is keyed by commandId,
+/* A waiter timed out (loop thread): forget it. The map is keyed by result key,
  * which d does not know, so scan it: it holds only commands in flight. */
 static void timeout_cb(cqrs_http_deferred_t *d, void *ctx) {
   cqrs_ingress_t *ing = ctx;
@@ -76,8 +78,11 @@ static void timeout_cb(cqrs_http_deferred_t *d, void *ctx) {
 static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) {
   (void)rk;
   cqrs_ingress_t *ing = ctx;
-  char *command_id = m->_private;
+  char *result_key = m->_private;
   if (m->err) {
+    char tenant[CQRS_TENANT_MAX + 1];
+    const char *command_id = result_key;
+    cqrs_tenant_key_split(result_key, strlen(result_key), tenant, &command_id);
     cqrs_log_warn(ing->log, "command not accepted by Kafka", "commandId", command_id, "error",
                   rd_kafka_err2str(m->err), NULL);
     cqrs_error_t err;
@@ -85,26 +90,49 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) 
     cqrs_result_t r = {.status = 503, .command_id = command_id, .error = &err};
     size_t len;
     char *json = cqrs_result_to_json(&r, &len);
-    answer(ing, command_id, 503, json, len);
+    answer(ing, result_key, 503, json, len);
     bson_free(json);
   }
-  free(command_id);
+  free(result_key);
+}
+
+/* The headers of the command record: the credential and the trace. */
+static rd_kafka_headers_t *command_headers(cqrs_http_req_t *req) {
+  static const struct {
+    const char *http, *kafka;
+  } carry[] = {{"Authorization", CQRS_COMMAND_AUTH_HEADER}, {"traceparent", "traceparent"}};
+  rd_kafka_headers_t *hdrs = NULL;
+  for (size_t i = 0; i < sizeof carry / sizeof *carry; i++) {
+    const char *v = cqrs_http_req_header(req, carry[i].http);
+    if (!v) continue;
+    if (!hdrs) hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, carry[i].kafka, -1, v, -1);
+  }
+  return hdrs;
 }
 
 static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   cqrs_ingress_t *ing = ctx;
+  cqrs_principal_t who;
+  if (!cqrs_auth_http(ing->auth, req, CQRS_SCOPE_COMMANDS_WRITE, &who)) return; /* it answered 401/403 */
+  if (!who.tenant[0]) {
+    cqrs_http_reply_error(req, 403, "a platform administrator credential names no tenant: use a tenant's", NULL);
+    return;
+  }
+  const char *tenant = who.tenant;
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_command_t cmd;
   cqrs_error_t err = {0};
   const cqrs_decider_t *decider;
   const cqrs_command_spec_t *spec;
-  /* The checks the command loop makes, so bad input gets its 400 here without
-   * a trip through Kafka. */
-  if (!cqrs_decider_prepare(&cmd, body, len, &decider, &spec, &err)) {
+  /* The checks the command loop makes, so bad input gets its 400 (or 403 for
+   * a tenantId naming another tenant) here without a trip through Kafka. */
+  if (!cqrs_decider_prepare(&cmd, body, len, &decider, &spec, &err) ||
+      !cqrs_command_check_tenant(&cmd, tenant, &err)) {
     char labels[160];
-    snprintf(labels, sizeof labels, "type=\"%s\",status=\"400\"",
-             decider ? cmd.type : "unknown");
+    snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"", decider ? cmd.type : "unknown",
+             cqrs_error_http_status(err.code));
     cqrs_metrics_add(ing->metrics, "commands_rejected_at_ingress_total", labels, 1);
     cqrs_http_reply_cqrs_error(req, &err);
     cqrs_command_cleanup(&cmd);
@@ -112,39 +140,37 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   }
   size_t json_len;
   char *json = cqrs_command_to_json(&cmd, &json_len);
+  char *key = cqrs_tenant_key(tenant, cmd.aggregate_id);
+  char *result_key = cqrs_result_key(tenant, cmd.command_id);
   /* Register before producing: the result may come back before produce returns. */
   cqrs_http_deferred_t *d = cqrs_http_req_defer(req, ing->cfg->command_timeout_ms, 503, ing->timeout_json,
                                                 timeout_cb, ing);
   pthread_mutex_lock(&ing->lock);
-  waiting_t *w = cqrs_map_get(ing->pending, cmd.command_id);
+  waiting_t *w = cqrs_map_get(ing->pending, result_key);
   if (!w) {
     w = calloc(1, sizeof *w);
-    cqrs_map_put(ing->pending, cmd.command_id, w);
+    cqrs_map_put(ing->pending, result_key, w);
   }
   w->waiters = realloc(w->waiters, (w->n + 1) * sizeof *w->waiters);
   w->waiters[w->n++] = d;
   pthread_mutex_unlock(&ing->lock);
 
-  const char *traceparent = cqrs_http_req_header(req, "traceparent");
-  rd_kafka_headers_t *hdrs = NULL;
-  if (traceparent) {
-    hdrs = rd_kafka_headers_new(1);
-    rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
-  }
+  rd_kafka_headers_t *hdrs = command_headers(req);
   rd_kafka_resp_err_t e = rd_kafka_producev(
-      ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands),
-      RD_KAFKA_V_KEY(cmd.aggregate_id, strlen(cmd.aggregate_id)), RD_KAFKA_V_VALUE(json, json_len),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-      RD_KAFKA_V_OPAQUE(strdup(cmd.command_id)), RD_KAFKA_V_END);
+      ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands), RD_KAFKA_V_KEY(key, strlen(key)),
+      RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+      RD_KAFKA_V_OPAQUE(strdup(result_key)), RD_KAFKA_V_END);
   if (e) {
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "cannot queue the command for Kafka: %s", rd_kafka_err2str(e));
     cqrs_result_t r = {.status = 503, .command_id = cmd.command_id, .error = &err};
     size_t rlen;
     char *rjson = cqrs_result_to_json(&r, &rlen);
-    answer(ing, cmd.command_id, 503, rjson, rlen);
+    answer(ing, result_key, 503, rjson, rlen);
     bson_free(rjson);
   }
+  free(key);
+  free(result_key);
   bson_free(json);
   cqrs_command_cleanup(&cmd);
 }
@@ -173,9 +199,12 @@ static void *results_main(void *arg) {
     if (!m) continue;
     int status;
     if (!m->err && m->key && m->payload && cqrs_result_status(m->payload, m->len, &status)) {
-      char *command_id = strndup(m->key, m->key_len);
-      answer(ing, command_id, status, m->payload, m->len);
-      free(command_id);
+      /* Keys "<tenant>/<commandId>": a result reaches only a waiter of its
+       * tenant. ("/<commandId>" results, of records whose credential did not
+       * verify, match no waiter: an HTTP command was verified here first.) */
+      char *key = strndup(m->key, m->key_len);
+      answer(ing, key, status, m->payload, m->len);
+      free(key);
     } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       cqrs_log_warn(ing->log, "command-results reader error", "error", rd_kafka_message_errstr(m), NULL);
     }
@@ -185,11 +214,12 @@ static void *results_main(void *arg) {
 }
 
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                 cqrs_http_server_t *http, cqrs_error_t *err) {
+                                 cqrs_auth_t *auth, cqrs_http_server_t *http, cqrs_error_t *err) {
   cqrs_ingress_t *ing = calloc(1, sizeof *ing);
   ing->cfg = cfg;
   ing->log = log;
   ing->metrics = metrics;
+  ing->auth = auth;
   pthread_mutex_init(&ing->lock, NULL);
   ing->pending = cqrs_map_new(free_waiting);
   ing->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
@@ -201,7 +231,7 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
   cqrs_metrics_describe(metrics, "command_timeouts_total", CQRS_METRIC_COUNTER,
                         "HTTP commands answered 503 because no result came in time.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
-                        "HTTP commands refused before Kafka (400), by type.");
+                        "HTTP commands refused before Kafka (400, 403), by type and status.");
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", cfg->command_timeout_ms);
   if (!(ing->producer = cqrs_kafka_producer_new(cfg, log, delivery_cb, ing, err, "enable.idempotence", "true",

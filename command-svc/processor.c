@@ -4,6 +4,7 @@
 #include "cqrs/result.h"
 #include "cqrs/util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_com
   ev->source = strdup(ctx->source);
   ev->aggregate_type = strdup(d->aggregate_type);
   ev->aggregate_id = strdup(cmd->aggregate_id);
+  ev->tenant = strdup(ctx->tenant);
   ev->time = strdup(ctx->now);
   ev->correlation_id = cmd->correlation_id ? strdup(cmd->correlation_id) : NULL;
   ev->causation_id = strdup(cmd->command_id);
@@ -58,7 +60,11 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
     goto done;
   }
   cqrs_aggregate_t *next = current ? cqrs_aggregate_copy(current)
-                                   : cqrs_aggregate_new(cmd->aggregate_id, d->aggregate_type, ctx->partition);
+                                   : cqrs_aggregate_new(ctx->tenant, cmd->aggregate_id, d->aggregate_type,
+                                                        ctx->partition);
+  /* Where its state is written now (an aggregate restored from a record
+   * written before tenancy may have come from another partition). */
+  next->partition = ctx->partition;
   for (size_t i = 0; i < decision.n_events; i++) {
     make_event(&out->events[i], d, cmd, &decision.events[i], version + (int64_t)i + 1, ctx);
     bson_t *evolved = bson_new();
@@ -78,8 +84,22 @@ done:
   cqrs_decision_cleanup(&decision);
 }
 
+char *cqrs_result_key(const char *tenant, const char *command_id) {
+  return cqrs_tenant_key(tenant ? tenant : "", command_id);
+}
+
+bool cqrs_command_check_tenant(const cqrs_command_t *cmd, const char *tenant, cqrs_error_t *err) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, &cmd->fields, CQRS_COMMAND_TENANT_FIELD)) return true;
+  if (BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), tenant) == 0) return true;
+  cqrs_error_set(err, CQRS_ERR_FORBIDDEN, CQRS_COMMAND_TENANT_FIELD,
+                 "tenantId does not match the credential's tenant (the tenant comes from the credential)");
+  return false;
+}
+
 void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_process_ctx_t *ctx,
                           const char *json, size_t len, cqrs_outcome_t *out) {
+  assert(ctx->tenant || ctx->denied); /* an authorized record has a tenant */
   memset(out, 0, sizeof *out);
   out->forward_partition = -1;
   cqrs_command_t cmd;
@@ -94,14 +114,21 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     cqrs_command_set_id(&cmd.command_id, id);
   }
   out->command_id = strdup(cmd.command_id);
+  out->result_key = cqrs_result_key(ctx->tenant, cmd.command_id);
   if (d) out->command_type = strdup(cmd.type);
   if (cmd.correlation_id) out->correlation_id = strdup(cmd.correlation_id);
   if (cmd.aggregate_id) out->aggregate_id = strdup(cmd.aggregate_id);
-  if (!ok) {
+  /* Who may send it comes before what it says, as at the HTTP gate. */
+  if (ctx->denied) {
+    refuse(out, &cmd, ctx->denied);
+    goto done;
+  }
+  if (!ok || !cqrs_command_check_tenant(&cmd, ctx->tenant, &err)) {
     refuse(out, &cmd, &err);
     goto done;
   }
-  int32_t owner = ctx->partition_of(cmd.aggregate_id, ctx->partition_ctx);
+  out->aggregate_key = cqrs_tenant_key(ctx->tenant, cmd.aggregate_id);
+  int32_t owner = ctx->partition_of(out->aggregate_key, ctx->partition_ctx);
   if (owner != ctx->partition) {
     /* Not ours (e.g. a Kafka producer without a key): hand it, with its ids
      * fixed, to the partition that owns the aggregate. */
@@ -109,7 +136,7 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     out->forward_json = cqrs_command_to_json(&cmd, NULL);
     goto done;
   }
-  const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, cmd.aggregate_id);
+  const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
   const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
   int64_t version = current ? current->version : 0;
   if (seen) {
@@ -143,7 +170,9 @@ void cqrs_outcome_cleanup(cqrs_outcome_t *out) {
   bson_free(out->result_json);
   bson_free(out->forward_json);
   free(out->command_id);
+  free(out->result_key);
   free(out->aggregate_id);
+  free(out->aggregate_key);
   free(out->command_type);
   free(out->correlation_id);
   memset(out, 0, sizeof *out);

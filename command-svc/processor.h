@@ -2,7 +2,16 @@
  * Parses and validates the command, routes it to the partition that owns its
  * aggregate, checks idempotency, existence and expectedVersion, runs the
  * aggregate's decider and evolves the state. No I/O: the loop writes the
- * outcome to Kafka in one transaction. */
+ * outcome to Kafka in one transaction.
+ *
+ * Tenancy: the tenant is an input (the tenant of the record's verified
+ * credential), never read from the command. An aggregate is keyed by its
+ * aggregate key "<tenant>/<aggregateId>" (cqrs/tenant.h): in the store, for
+ * the partition, and as the Kafka key of its events, its aggregate-state
+ * record and a forwarded command. The aggregateId inside events (ce_subject),
+ * results and HTTP answers stays the plain one. A command whose JSON has a
+ * "tenantId" member naming another tenant is refused with 403 (one naming the
+ * same tenant is ignored). */
 #ifndef CQRS_PROCESSOR_H
 #define CQRS_PROCESSOR_H
 
@@ -10,12 +19,24 @@
 #include "decider.h"
 
 #include "cqrs/event.h"
+#include "cqrs/tenant.h"
+
+/* A command member that may name the tenant; it never selects one. */
+#define CQRS_COMMAND_TENANT_FIELD "tenantId"
+
+/* The Kafka header of a command record that carries its credential, with the
+ * value of the HTTP Authorization header ("Bearer <credential>"). */
+#define CQRS_COMMAND_AUTH_HEADER "authorization"
 
 /* Which partition of the aggregate topics holds key (the Kafka default
  * partitioner: murmur2 of the key). */
 typedef int32_t (*cqrs_partition_of_cb)(const char *key, void *ctx);
 
 typedef struct {
+  const char *tenant;        /* the verified credential's tenant; NULL when it
+                                did not verify (then denied is set) */
+  const cqrs_error_t *denied;/* NULL: authorized. Else the 401/403 to answer
+                                with: the record gets a result, nothing else */
   int32_t partition;         /* the record's partition */
   cqrs_partition_of_cb partition_of;
   void *partition_ctx;
@@ -26,7 +47,8 @@ typedef struct {
 
 typedef struct {
   int status;                /* the result's HTTP status; 0 when forwarded */
-  char *command_id;          /* result key; NULL when the record had none and is unusable */
+  char *command_id;          /* the commandId (given or generated); never NULL */
+  char *result_key;          /* the result's Kafka key: cqrs_result_key(tenant, commandId) */
   char *result_json;         /* the result record value (bson_free); NULL when forwarded */
   size_t result_len;
   size_t n_events;
@@ -35,10 +57,24 @@ typedef struct {
                                 aggregate-state and stage. NULL: unchanged */
   int32_t forward_partition; /* >= 0: the command belongs to that partition */
   char *forward_json;        /* ... re-keyed, to produce there (bson_free) */
-  char *aggregate_id;        /* for logs and keys; may be NULL */
+  char *aggregate_id;        /* for logs; may be NULL */
+  char *aggregate_key;       /* "<tenant>/<aggregateId>": the Kafka key of the
+                                events, the state and a forwarded command; NULL
+                                when the command was refused before routing */
   char *command_type;        /* a known commandType, for metrics; NULL otherwise */
   char *correlation_id;      /* for logs; may be NULL */
 } cqrs_outcome_t;
+
+/* The Kafka key of a result on command-results: "<tenant>/<commandId>", so
+ * two tenants using the same commandId never see each other's result; with
+ * tenant NULL (the credential did not verify) "/<commandId>", which no tenant
+ * key can be. malloc'd; NULL when out of memory. */
+char *cqrs_result_key(const char *tenant, const char *command_id);
+
+/* False with err (CQRS_ERR_FORBIDDEN, field "tenantId") when cmd has a
+ * "tenantId" member that is not tenant. Used by the HTTP ingress and the
+ * processor alike. */
+bool cqrs_command_check_tenant(const cqrs_command_t *cmd, const char *tenant, cqrs_error_t *err);
 
 /* Processes one command record (value json, key may be NULL) against store
  * (read only: the caller stages out->staged). Never fails: every problem

@@ -43,16 +43,16 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
       rd_kafka_message_destroy(m);
       goto done;
     } else if (m->key && m->payload) {
-      char *id = strndup(m->key, m->key_len);
+      char *key = strndup(m->key, m->key_len);
       cqrs_error_t perr = {0};
-      cqrs_aggregate_t *a = cqrs_aggregate_from_json(id, m->partition, m->payload, m->len, &perr);
+      cqrs_aggregate_t *a = cqrs_aggregate_from_json(key, m->partition, m->payload, m->len, &perr);
       if (a) {
         cqrs_aggregate_store_put(store, a);
       } else {
-        cqrs_log_warn(log, "skipping a malformed aggregate-state record", "aggregateId", id, "error",
-                      perr.message, NULL);
+        cqrs_log_warn(log, "skipping a malformed aggregate-state record", "key", key, "error", perr.message,
+                      NULL);
       }
-      free(id);
+      free(key);
       records++;
     }
     rd_kafka_message_destroy(m);

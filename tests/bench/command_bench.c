@@ -16,6 +16,9 @@
 
 static cqrs_log_t quiet = {"command-bench", CQRS_LOG_WARN};
 
+/* command-svc runs with AUTH=off here: every command is tenant "default"'s. */
+#define TENANT "default"
+
 static void load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix) {
   char b[512], p[256];
   snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
@@ -74,17 +77,19 @@ static int bench_kafka(const cqrs_config_t *cfg, long count) {
   char run[CQRS_UUID_LEN];
   cqrs_uuid_random(run);
   for (long i = 0; i < count; i++) {
-    char cid[96], agg[CQRS_UUID_LEN], json[512];
+    char cid[96], agg[CQRS_UUID_LEN], key[128], result_key[128], json[512];
     snprintf(cid, sizeof cid, "bench-%.8s-%ld", run, i);
     cqrs_uuid_from_name(cid, agg);
+    snprintf(key, sizeof key, TENANT "/%s", agg);
+    snprintf(result_key, sizeof result_key, TENANT "/%s", cid);
     int len = snprintf(json, sizeof json,
                        "{\"commandType\":\"CreateUser\",\"commandId\":\"%s\",\"aggregateId\":\"%s\","
                        "\"email\":\"user%ld@example.com\",\"name\":\"Bench User %ld\"}",
                        cid, agg, i, i);
     int64_t *at = malloc(sizeof *at);
     *at = cqrs_time_monotonic_ms();
-    cqrs_map_put(sent, cid, at);
-    while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(t_cmd), RD_KAFKA_V_KEY(agg, strlen(agg)),
+    cqrs_map_put(sent, result_key, at);
+    while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(t_cmd), RD_KAFKA_V_KEY(key, strlen(key)),
                              RD_KAFKA_V_VALUE(json, (size_t)len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(prod, 10);
@@ -137,16 +142,17 @@ static int seed(const cqrs_config_t *cfg, long count) {
   char *t_state = cqrs_config_topic(cfg, CQRS_TOPIC_STATE);
   int64_t t0 = cqrs_time_monotonic_ms();
   for (long i = 0; i < count; i++) {
-    char id[CQRS_UUID_LEN], name[32], json[768];
+    char id[CQRS_UUID_LEN], key[128], name[32], json[768];
     snprintf(name, sizeof name, "seed-%ld", i);
     cqrs_uuid_from_name(name, id);
+    snprintf(key, sizeof key, TENANT "/%s", id);
     int len = snprintf(json, sizeof json,
-                       "{\"aggregateType\":\"user\",\"version\":1,\"state\":{\"userId\":\"%s\",\"email\":"
+                       "{\"tenant\":\"" TENANT "\",\"aggregateId\":\"%s\",\"aggregateType\":\"user\",\"version\":1,\"state\":{\"userId\":\"%s\",\"email\":"
                        "\"user%ld@example.com\",\"name\":\"Seed User %ld\",\"createdAt\":\"2026-11-22T00:00:00.000Z\","
                        "\"updatedAt\":\"2026-11-22T00:00:00.000Z\"},\"recent\":[{\"commandId\":\"%s\",\"result\":"
                        "\"{}\"}]}",
-                       id, i, i, name);
-    while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(t_state), RD_KAFKA_V_KEY(id, strlen(id)),
+                       id, id, i, i, name);
+    while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(t_state), RD_KAFKA_V_KEY(key, strlen(key)),
                              RD_KAFKA_V_VALUE(json, (size_t)len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(prod, 10);

@@ -31,7 +31,8 @@ cleanup() { [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null && wait "$svc_pid" 
 trap cleanup EXIT
 
 start_command_svc() { # prefix port
-  TOPIC_PREFIX=$1 HTTP_PORT=$2 KAFKA_BROKERS=$BROKERS "$BIN/command-svc" >"$LOG/command-svc-$1log" 2>&1 &
+  # AUTH=off: this measures the command pipeline alone.
+  AUTH=off TOPIC_PREFIX=$1 HTTP_PORT=$2 KAFKA_BROKERS=$BROKERS "$BIN/command-svc" >"$LOG/command-svc-$1log" 2>&1 &
   svc_pid=$!
   for _ in $(seq 1 600); do
     curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0

@@ -156,7 +156,13 @@ Test(command_side, every_accepted_command_has_exactly_one_event_across_a_sigkill
   tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n_results);
   cr_expect_eq(n_results, n_cmds, "%zu command records but %zu results", n_cmds, n_results);
   char **a = calloc(n_cmds, sizeof *a), **b = calloc(n_results, sizeof *b);
-  for (size_t i = 0; i < n_cmds; i++) a[i] = tk_json_string(cmds[i].value, "commandId");
+  /* AUTH=off: tenant "default"; results are keyed "<tenant>/<commandId>". */
+  for (size_t i = 0; i < n_cmds; i++) {
+    char *cid = tk_json_string(cmds[i].value, "commandId");
+    cr_assert_not_null(cid);
+    cr_assert_gt(asprintf(&a[i], "default/%s", cid), 0);
+    free(cid);
+  }
   for (size_t i = 0; i < n_results; i++) b[i] = res[i].key;
   qsort(a, n_cmds, sizeof *a, by_key);
   qsort(b, n_results, sizeof *b, by_key);
@@ -269,7 +275,7 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
     size_t n;
     tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
     for (size_t i = 0; i < n && !result; i++)
-      if (res[i].key && strcmp(res[i].key, "kcat-1") == 0) result = strdup(res[i].value);
+      if (res[i].key && strcmp(res[i].key, "default/kcat-1") == 0) result = strdup(res[i].value);
     tk_records_free(res, n);
     if (!result) nap(100);
   }
@@ -278,6 +284,40 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
   cr_expect_eq(tk_json_int(result, "version"), 1);
   free(result);
   cr_expect_eq(events_caused_by("kcat-1"), 1);
+}
+
+Test(command_side, an_aggregate_state_record_from_before_tenancy_is_restored_as_tenant_default) {
+  pid_a = tk_start(&env, TK_COMMAND, NULL); /* makes the topics */
+  tk_stop(pid_a, SIGTERM);
+  /* As command-svc wrote it before tenancy: key = the bare aggregate id, no
+   * tenant or aggregateId in the value, on the bare id's partition. */
+  char topic[128];
+  const char *old = "{\"aggregateType\":\"user\",\"version\":3,\"state\":{\"userId\":\"u-old\","
+                    "\"email\":\"old@example.com\",\"name\":\"Old\",\"createdAt\":\"2026-01-01T00:00:00.000Z\","
+                    "\"updatedAt\":\"2026-01-01T00:00:00.000Z\"},\"recent\":[]}";
+  int32_t p = rd_kafka_msg_partitioner_murmur2(NULL, "u-old", 5, 3, NULL, NULL);
+  tk_kafka_produce(&env, tk_topic(&env, "aggregate-state", topic), p, "u-old", old, NULL);
+  pid_a = tk_start(&env, TK_COMMAND, NULL);
+  char *body = tk_command(&env, 201,
+                          "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"after-tenancy\","
+                          "\"aggregateId\":\"u-old\",\"expectedVersion\":3,\"changes\":{\"name\":\"New\"}}");
+  cr_expect_eq(tk_json_int(body, "version"), 4, "%s", body);
+  free(body);
+  /* and its new state record is tenant default's, under the aggregate key */
+  size_t n;
+  bool found = false;
+  tk_record_t *st = tk_kafka_read_all(&env, topic, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (!st[i].key || strcmp(st[i].key, "default/u-old") != 0) continue;
+    found = true;
+    char *tenant = tk_json_string(st[i].value, "tenant"), *id = tk_json_string(st[i].value, "aggregateId");
+    cr_expect_str_eq(tenant, "default");
+    cr_expect_str_eq(id, "u-old");
+    cr_expect_eq(tk_json_int(st[i].value, "version"), 4);
+    free(tenant), free(id);
+  }
+  tk_records_free(st, n);
+  cr_expect(found, "no aggregate-state record keyed default/u-old");
 }
 
 Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partitions) {

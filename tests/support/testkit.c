@@ -407,3 +407,34 @@ void tk_records_free(tk_record_t *r, size_t n) {
   }
   free(r);
 }
+
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk, (void)opaque;
+  *(rd_kafka_resp_err_t *)m->_private = m->err;
+}
+
+void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
+                      const char *value, const char *const *headers) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env->brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set_dr_msg_cb(conf, delivered);
+  rd_kafka_resp_err_t delivery = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_headers_t *hdrs = NULL;
+  for (const char *const *h = headers; h && h[0]; h += 2) {
+    if (!hdrs) hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, h[0], -1, h[1], -1);
+  }
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+      RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&delivery),
+      RD_KAFKA_V_END);
+  if (e && hdrs) rd_kafka_headers_destroy(hdrs);
+  cr_assert_eq(e, 0, "produce to %s: %s", topic, rd_kafka_err2str(e));
+  rd_kafka_flush(rk, 15000);
+  cr_assert_eq(delivery, 0, "Kafka did not take the record for %s: %s", topic, rd_kafka_err2str(delivery));
+  rd_kafka_destroy(rk);
+}

@@ -106,6 +106,12 @@ typedef struct {
 tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n);
 void tk_records_free(tk_record_t *r, size_t n);
 
+/* Produces one record (key may be NULL) to topic, on partition (-1: the
+ * default partitioner), with headers: "name", "value" pairs ending in NULL
+ * (may be NULL). Waits until Kafka has it; fails the test otherwise. */
+void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
+                      const char *value, const char *const *headers);
+
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 

@@ -15,8 +15,8 @@ static int32_t partition_zero(const char *key, void *ctx) {
 static cqrs_aggregate_store_t *store;
 static cqrs_outcome_t out;
 static bson_t *result;
-static const cqrs_process_ctx_t pctx = {.partition = 0, .partition_of = partition_zero, .now = NOW,
-                                        .source = "/command-svc"};
+static const cqrs_process_ctx_t pctx = {.tenant = CQRS_TENANT_DEFAULT, .partition = 0,
+                                        .partition_of = partition_zero, .now = NOW, .source = "/command-svc"};
 
 static void p_setup(void) { store = cqrs_aggregate_store_new(); }
 

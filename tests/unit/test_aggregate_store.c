@@ -12,17 +12,20 @@ static void teardown(void) { cqrs_aggregate_store_destroy(store); }
 
 TestSuite(aggregate_store, .init = setup, .fini = teardown);
 
-/* A user aggregate at version with a small state. */
+/* A user aggregate of tenant "acme" at version with a small state; the store
+ * knows it as "acme/<id>". */
 static cqrs_aggregate_t *user(const char *id, int32_t partition, int64_t version) {
-  cqrs_aggregate_t *a = cqrs_aggregate_new(id, "user", partition);
+  cqrs_aggregate_t *a = cqrs_aggregate_new("acme", id, "user", partition);
   a->version = version;
   if (version > 0) a->state = BCON_NEW("userId", BCON_UTF8(id), "name", BCON_UTF8("Ann"));
   return a;
 }
 
 Test(aggregate_store, new_aggregate_does_not_exist) {
-  cqrs_aggregate_t *a = cqrs_aggregate_new("u-1", "user", 3);
+  cqrs_aggregate_t *a = cqrs_aggregate_new("acme", "u-1", "user", 3);
+  cr_assert_str_eq(a->tenant, "acme");
   cr_assert_str_eq(a->aggregate_id, "u-1");
+  cr_assert_str_eq(a->key, "acme/u-1");
   cr_assert_str_eq(a->aggregate_type, "user");
   cr_assert_eq(a->partition, 3);
   cr_assert_eq(a->version, 0);
@@ -41,6 +44,8 @@ Test(aggregate_store, json_round_trip) {
   char *json = cqrs_aggregate_to_json(a, &len);
   cr_assert_eq(len, strlen(json));
   bson_t *doc = u_parse(json);
+  cr_assert_str_eq(u_str(doc, "tenant"), "acme");
+  cr_assert_str_eq(u_str(doc, "aggregateId"), "u-1");
   cr_assert_str_eq(u_str(doc, "aggregateType"), "user");
   cr_assert_eq(u_i64(doc, "version"), 5);
   cr_assert_str_eq(u_str(doc, "state.name"), "Ann");
@@ -49,9 +54,11 @@ Test(aggregate_store, json_round_trip) {
   bson_destroy(doc);
 
   cqrs_error_t err = {0};
-  cqrs_aggregate_t *b = cqrs_aggregate_from_json("u-1", 2, json, len, &err);
+  cqrs_aggregate_t *b = cqrs_aggregate_from_json("acme/u-1", 2, json, len, &err);
   cr_assert_not_null(b, "%s", err.message);
+  cr_assert_str_eq(b->tenant, "acme");
   cr_assert_str_eq(b->aggregate_id, "u-1");
+  cr_assert_str_eq(b->key, "acme/u-1");
   cr_assert_str_eq(b->aggregate_type, "user");
   cr_assert_eq(b->partition, 2);
   cr_assert_eq(b->version, 5);
@@ -67,9 +74,9 @@ Test(aggregate_store, json_round_trip) {
 }
 
 Test(aggregate_store, json_round_trip_not_existing) {
-  cqrs_aggregate_t *a = cqrs_aggregate_new("u-0", "user", 0);
+  cqrs_aggregate_t *a = cqrs_aggregate_new("acme", "u-0", "user", 0);
   char *json = cqrs_aggregate_to_json(a, NULL);
-  cqrs_aggregate_t *b = cqrs_aggregate_from_json("u-0", 0, json, strlen(json), NULL);
+  cqrs_aggregate_t *b = cqrs_aggregate_from_json("acme/u-0", 0, json, strlen(json), NULL);
   cr_assert_not_null(b);
   cr_assert_eq(b->version, 0);
   cr_assert_null(b->state);
@@ -115,7 +122,7 @@ Test(aggregate_store, remember_keeps_last_window) {
   cr_assert_str_eq(a->recent[CQRS_RECENT_COMMANDS - 1].command_id, id);
   /* the window survives the aggregate-state form */
   char *json = cqrs_aggregate_to_json(a, NULL);
-  cqrs_aggregate_t *b = cqrs_aggregate_from_json("u-1", 0, json, strlen(json), NULL);
+  cqrs_aggregate_t *b = cqrs_aggregate_from_json("acme/u-1", 0, json, strlen(json), NULL);
   cr_assert_eq(b->n_recent, CQRS_RECENT_COMMANDS);
   cr_assert_str_eq(b->recent[CQRS_RECENT_COMMANDS - 1].command_id, id);
   cqrs_aggregate_destroy(b);
@@ -140,6 +147,53 @@ Test(aggregate_store, from_json_malformed) {
   assert_malformed("{\"aggregateType\":\"user\",\"version\":1,\"state\":[1]}");
   assert_malformed("{\"aggregateType\":\"user\",\"version\":1,\"recent\":{}}");
   assert_malformed("{\"aggregateType\":5,\"version\":1}");
+  assert_malformed("{\"tenant\":\"acme\",\"aggregateType\":\"user\",\"version\":1}");
+  assert_malformed("{\"aggregateId\":\"u-1\",\"aggregateType\":\"user\",\"version\":1}");
+  assert_malformed("{\"tenant\":\"Acme\",\"aggregateId\":\"u-1\",\"aggregateType\":\"user\",\"version\":1}");
+  assert_malformed("{\"tenant\":\"a/b\",\"aggregateId\":\"u-1\",\"aggregateType\":\"user\",\"version\":1}");
+  assert_malformed("{\"tenant\":5,\"aggregateId\":\"u-1\",\"aggregateType\":\"user\",\"version\":1}");
+}
+
+Test(aggregate_store, from_json_before_tenancy) {
+  /* A value written before tenancy: no tenant, no aggregateId; the record key
+   * was the bare aggregate id. */
+  const char *json = "{\"aggregateType\":\"user\",\"version\":3,\"state\":{\"name\":\"Old\"},"
+                     "\"recent\":[{\"commandId\":\"c-9\",\"result\":\"{}\"}]}";
+  cqrs_error_t err = {0};
+  cqrs_aggregate_t *a = cqrs_aggregate_from_json("u-old", 1, json, strlen(json), &err);
+  cr_assert_not_null(a, "%s", err.message);
+  cr_assert_str_eq(a->tenant, CQRS_TENANT_DEFAULT);
+  cr_assert_str_eq(a->aggregate_id, "u-old");
+  cr_assert_str_eq(a->key, "default/u-old");
+  cr_assert_eq(a->version, 3);
+  cr_assert_eq(a->partition, 1);
+  cr_assert_str_eq(u_str(a->state, "name"), "Old");
+  cr_assert_str_eq(cqrs_aggregate_recent(a, "c-9"), "{}");
+  cqrs_aggregate_store_put(store, a);
+  cr_assert_not_null(cqrs_aggregate_store_get(store, "default/u-old"));
+  cr_assert_null(cqrs_aggregate_store_get(store, "u-old"));
+}
+
+Test(aggregate_store, from_json_tenant_comes_from_the_value) {
+  /* The value is what counts, not the key (the key is only the partitioner's). */
+  const char *json = "{\"tenant\":\"globex\",\"aggregateId\":\"u/with/slashes\",\"aggregateType\":\"user\","
+                     "\"version\":1,\"state\":{}}";
+  cqrs_aggregate_t *a = cqrs_aggregate_from_json("globex/u/with/slashes", 0, json, strlen(json), NULL);
+  cr_assert_not_null(a);
+  cr_assert_str_eq(a->tenant, "globex");
+  cr_assert_str_eq(a->aggregate_id, "u/with/slashes");
+  cr_assert_str_eq(a->key, "globex/u/with/slashes");
+  cqrs_aggregate_destroy(a);
+}
+
+Test(aggregate_store, same_id_in_two_tenants) {
+  cqrs_aggregate_store_put(store, user("u-1", 0, 1));
+  cqrs_aggregate_t *b = cqrs_aggregate_new("globex", "u-1", "user", 0);
+  b->version = 4;
+  cqrs_aggregate_store_put(store, b);
+  cr_assert_eq(cqrs_aggregate_store_size(store), 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 1);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "globex/u-1")->version, 4);
 }
 
 Test(aggregate_store, from_json_null_err) {
@@ -148,7 +202,7 @@ Test(aggregate_store, from_json_null_err) {
 
 Test(aggregate_store, empty_store) {
   cr_assert_eq(cqrs_aggregate_store_size(store), 0);
-  cr_assert_null(cqrs_aggregate_store_get(store, "u-1"));
+  cr_assert_null(cqrs_aggregate_store_get(store, "acme/u-1"));
   cqrs_aggregate_store_commit(store);
   cqrs_aggregate_store_abort(store);
   cqrs_aggregate_store_drop_partition(store, 0);
@@ -157,7 +211,7 @@ Test(aggregate_store, empty_store) {
 
 Test(aggregate_store, stage_visible_to_get) {
   cqrs_aggregate_store_stage(store, user("u-1", 0, 1));
-  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, "u-1");
+  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, "acme/u-1");
   cr_assert_not_null(a);
   cr_assert_eq(a->version, 1);
   cr_assert_eq(cqrs_aggregate_store_size(store), 0, "staged is not committed");
@@ -167,10 +221,10 @@ Test(aggregate_store, abort_returns_to_committed) {
   cqrs_aggregate_store_put(store, user("u-1", 0, 1));
   cqrs_aggregate_store_stage(store, user("u-1", 0, 2));
   cqrs_aggregate_store_stage(store, user("u-2", 0, 1));
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2, "staged wins over committed");
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 2, "staged wins over committed");
   cqrs_aggregate_store_abort(store);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 1);
-  cr_assert_null(cqrs_aggregate_store_get(store, "u-2"));
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 1);
+  cr_assert_null(cqrs_aggregate_store_get(store, "acme/u-2"));
   cr_assert_eq(cqrs_aggregate_store_size(store), 1);
 }
 
@@ -180,19 +234,19 @@ Test(aggregate_store, commit_makes_visible) {
   cqrs_aggregate_store_stage(store, user("u-2", 1, 1));
   cqrs_aggregate_store_commit(store);
   cr_assert_eq(cqrs_aggregate_store_size(store), 2);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-2")->version, 1);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-2")->version, 1);
   /* an abort after the commit changes nothing */
   cqrs_aggregate_store_abort(store);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 2);
 }
 
 Test(aggregate_store, restage_in_same_batch) {
   cqrs_aggregate_store_stage(store, user("u-1", 0, 1));
   cqrs_aggregate_store_stage(store, user("u-1", 0, 2));
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 2);
   cqrs_aggregate_store_commit(store);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 2);
   cr_assert_eq(cqrs_aggregate_store_size(store), 1);
 }
 
@@ -204,12 +258,12 @@ Test(aggregate_store, drop_partition_only_that_one) {
   cqrs_aggregate_store_stage(store, user("p1-c", 1, 1));
   cqrs_aggregate_store_stage(store, user("p2-b", 2, 1));
   cqrs_aggregate_store_drop_partition(store, 1);
-  cr_assert_null(cqrs_aggregate_store_get(store, "p1-a"));
-  cr_assert_null(cqrs_aggregate_store_get(store, "p1-b"));
-  cr_assert_null(cqrs_aggregate_store_get(store, "p1-c"), "staged ones of the partition go too");
-  cr_assert_not_null(cqrs_aggregate_store_get(store, "p0-a"));
-  cr_assert_not_null(cqrs_aggregate_store_get(store, "p2-a"));
-  cr_assert_not_null(cqrs_aggregate_store_get(store, "p2-b"));
+  cr_assert_null(cqrs_aggregate_store_get(store, "acme/p1-a"));
+  cr_assert_null(cqrs_aggregate_store_get(store, "acme/p1-b"));
+  cr_assert_null(cqrs_aggregate_store_get(store, "acme/p1-c"), "staged ones of the partition go too");
+  cr_assert_not_null(cqrs_aggregate_store_get(store, "acme/p0-a"));
+  cr_assert_not_null(cqrs_aggregate_store_get(store, "acme/p2-a"));
+  cr_assert_not_null(cqrs_aggregate_store_get(store, "acme/p2-b"));
   cr_assert_eq(cqrs_aggregate_store_size(store), 2);
   cqrs_aggregate_store_commit(store);
   cr_assert_eq(cqrs_aggregate_store_size(store), 3);

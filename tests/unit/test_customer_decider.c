@@ -319,7 +319,7 @@ Test(customer_processor, register_uses_customer_id) {
   cr_assert_str_eq(out.events[0].aggregate_type, "customer");
   cr_assert_str_eq(out.events[0].aggregate_id, "cust-7");
   cr_assert_str_eq(u_str(out.events[0].data, "customerId"), "cust-7");
-  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, "cust-7");
+  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, "default/cust-7");
   cr_assert_not_null(a);
   cr_assert_str_eq(u_str(a->state, "status"), "ACTIVE");
 }
@@ -349,7 +349,7 @@ Test(customer_processor, update_email_of_suspended_is_422) {
   cr_assert_eq(out.status, 422, "%s", out.result_json);
   cr_assert_neq(u_str(result, "error")[0], '\0');
   cr_assert_eq(out.n_events, 0);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "cust-7")->version, 2, "unchanged");
+  cr_assert_eq(cqrs_aggregate_store_get(store, "default/cust-7")->version, 2, "unchanged");
   process("{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-4\",\"aggregateId\":\"cust-7\","
           "\"reason\":\"again\"}");
   cr_assert_eq(out.status, 422, "%s", out.result_json);
@@ -372,7 +372,7 @@ Test(customer_processor, second_identical_update_email_is_200_without_event) {
   cr_assert_eq(u_i64(result, "version"), 2, "the current version");
   cr_assert_not(u_has(result, "error"));
   cr_assert_eq(out.n_events, 0);
-  cr_assert_eq(cqrs_aggregate_store_get(store, "cust-7")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "default/cust-7")->version, 2);
 
   /* and without a commandId at all */
   process("{\"commandType\":\"UpdateEmail\",\"aggregateId\":\"cust-7\",\"newEmail\":\"bo@example.com\"}");

@@ -418,7 +418,7 @@ Test(order_processor, create_with_order_id_and_walk_the_machine) {
   cr_assert_eq(out.status, 201, "%s", out.result_json);
   cr_assert_eq(u_i64(result, "version"), 2);
   cr_assert_str_eq(u_str(result, "eventType"), "OrderStatusUpdated");
-  cr_assert_str_eq(u_str(cqrs_aggregate_store_get(store, "o-42")->state, "status"), "Processing");
+  cr_assert_str_eq(u_str(cqrs_aggregate_store_get(store, "default/o-42")->state, "status"), "Processing");
 
   process("{\"commandType\":\"UpdateOrderStatus\",\"commandId\":\"c-4\",\"aggregateId\":\"o-42\","
           "\"status\":\"Processing\"}");

@@ -19,6 +19,15 @@ static int32_t elsewhere(const char *key, void *ctx) {
   (void)key;
   return *(int32_t *)ctx;
 }
+/* Records the key it was asked about; the command is ours. */
+static char routed_key[256];
+static int32_t recording(const char *key, void *ctx) {
+  (void)ctx;
+  snprintf(routed_key, sizeof routed_key, "%s", key);
+  return OUR_PARTITION;
+}
+
+#define TENANT "acme"
 
 static const char *NOW = "2026-03-01T10:00:00.000Z";
 
@@ -29,7 +38,7 @@ static bson_t *result;
 
 static void setup(void) {
   store = cqrs_aggregate_store_new();
-  ctx = (cqrs_process_ctx_t){.partition = OUR_PARTITION, .partition_of = ours, .now = NOW,
+  ctx = (cqrs_process_ctx_t){.tenant = TENANT, .partition = OUR_PARTITION, .partition_of = ours, .now = NOW,
                              .source = "/command-svc", .traceparent = NULL};
 }
 
@@ -166,7 +175,9 @@ Test(processor, accepted_create) {
   process(CREATE);
   cr_assert_eq(out.status, 201, "%s", out.result_json);
   cr_assert_str_eq(out.command_id, "cmd-1");
+  cr_assert_str_eq(out.result_key, TENANT "/cmd-1");
   cr_assert_str_eq(out.aggregate_id, "u-1");
+  cr_assert_str_eq(out.aggregate_key, TENANT "/u-1");
   cr_assert_str_eq(out.command_type, "CreateUser");
   cr_assert_eq(out.forward_partition, -1);
   cr_assert_null(out.forward_json);
@@ -176,7 +187,8 @@ Test(processor, accepted_create) {
   cr_assert_str_eq(ev->type, "UserCreated");
   cr_assert_eq(ev->version, 1);
   cr_assert_str_eq(ev->aggregate_type, "user");
-  cr_assert_str_eq(ev->aggregate_id, "u-1");
+  cr_assert_str_eq(ev->aggregate_id, "u-1", "ce_subject is the plain aggregateId");
+  cr_assert_str_eq(ev->tenant, TENANT);
   cr_assert_str_eq(ev->source, "/command-svc");
   cr_assert_str_eq(ev->time, NOW);
   cr_assert_str_eq(ev->causation_id, "cmd-1");
@@ -198,6 +210,7 @@ Test(processor, accepted_create) {
   cr_assert_str_eq(wire.id, ev->id);
   cr_assert_str_eq(wire.type, "UserCreated");
   cr_assert_str_eq(wire.aggregate_id, "u-1");
+  cr_assert_str_eq(wire.tenant, TENANT, "ce_tenant travels");
   cr_assert_str_eq(wire.aggregate_type, "user");
   cr_assert_eq(wire.version, 1);
   cr_assert_str_eq(wire.causation_id, "cmd-1");
@@ -215,9 +228,12 @@ Test(processor, accepted_create) {
   cr_assert_eq(out.staged->version, 1);
   cr_assert_eq(out.staged->partition, OUR_PARTITION);
   cr_assert_str_eq(out.staged->aggregate_type, "user");
+  cr_assert_str_eq(out.staged->tenant, TENANT);
+  cr_assert_str_eq(out.staged->aggregate_id, "u-1");
+  cr_assert_str_eq(out.staged->key, TENANT "/u-1");
   cr_assert_str_eq(u_str(out.staged->state, "name"), "Ann");
   cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-1"), "the outcome is remembered");
-  cr_assert_null(cqrs_aggregate_store_get(store, "u-1"), "the processor does not stage itself");
+  cr_assert_null(cqrs_aggregate_store_get(store, TENANT "/u-1"), "the processor does not stage itself");
 }
 
 Test(processor, repeated_command_id_is_idempotent) {
@@ -291,7 +307,7 @@ Test(processor, update_with_matching_expected_version) {
   cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-1"), "earlier outcomes are kept");
   cr_assert_not_null(cqrs_aggregate_recent(out.staged, "cmd-2"));
   commit_staged();
-  cr_assert_eq(cqrs_aggregate_store_get(store, "u-1")->version, 2);
+  cr_assert_eq(cqrs_aggregate_store_get(store, TENANT "/u-1")->version, 2);
 }
 
 Test(processor, update_without_expected_version) {
@@ -346,6 +362,7 @@ Test(processor, routed_to_another_partition) {
           "\"expectedVersion\":0,\"payload\":{\"email\":\"a@b.io\",\"name\":\"A\"}}");
   cr_assert_eq(out.forward_partition, 5);
   cr_assert_not_null(out.forward_json);
+  char want_key[64];
   cr_assert_null(out.result_json, "no result for a forwarded command");
   cr_assert_eq(out.status, 0);
   cr_assert_eq(out.n_events, 0);
@@ -353,6 +370,8 @@ Test(processor, routed_to_another_partition) {
 
   char want[CQRS_UUID_LEN];
   cqrs_uuid_from_name("cmd-f", want);
+  snprintf(want_key, sizeof want_key, TENANT "/%s", want);
+  cr_assert_str_eq(out.aggregate_key, want_key, "forwarded under its aggregate key");
   cqrs_command_t fwd;
   cqrs_error_t err = {0};
   cr_assert(cqrs_command_parse(&fwd, out.forward_json, strlen(out.forward_json), &err), "%s", err.message);
@@ -402,4 +421,126 @@ Test(processor, outcome_cleanup_twice) {
   cqrs_outcome_cleanup(&out);
   cqrs_outcome_cleanup(&out);
   cr_assert_null(out.result_json);
+}
+
+Test(processor, routes_by_aggregate_key) {
+  ctx.partition_of = recording;
+  process(CREATE);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(routed_key, TENANT "/u-1", "the partition follows the tenant's aggregate key");
+}
+
+Test(processor, same_aggregate_id_in_two_tenants_is_two_aggregates) {
+  create_committed();
+  ctx.tenant = "globex";
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-g\",\"aggregateId\":\"u-1\","
+          "\"email\":\"gil@example.com\",\"name\":\"Gil\"}");
+  cr_assert_eq(out.status, 201, "not an 'already exists' across tenants: %s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 1);
+  cr_assert_str_eq(u_str(result, "aggregateId"), "u-1");
+  cr_assert_str_eq(out.events[0].tenant, "globex");
+  cr_assert_str_eq(out.events[0].aggregate_id, "u-1");
+  cr_assert_eq(out.events[0].version, 1);
+  commit_staged();
+  cr_assert_eq(cqrs_aggregate_store_size(store), 2);
+  const cqrs_aggregate_t *a = cqrs_aggregate_store_get(store, TENANT "/u-1");
+  const cqrs_aggregate_t *b = cqrs_aggregate_store_get(store, "globex/u-1");
+  cr_assert(a && b);
+  cr_assert_eq(a->version, 1);
+  cr_assert_eq(b->version, 1);
+  cr_assert_str_eq(u_str(a->state, "name"), "Ann");
+  cr_assert_str_eq(u_str(b->state, "name"), "Gil");
+  cr_assert_null(cqrs_aggregate_store_get(store, "u-1"), "never keyed by the bare id");
+}
+
+Test(processor, same_command_id_in_two_tenants_is_two_commands) {
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-same\",\"email\":\"a@b.io\","
+                     "\"name\":\"A\"}";
+  process(json);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.result_key, TENANT "/cmd-same");
+  commit_staged();
+  ctx.tenant = "globex";
+  process(json);
+  cr_assert_eq(out.status, 201, "not the other tenant's outcome: %s", out.result_json);
+  cr_assert_eq(out.n_events, 1);
+  cr_assert_str_eq(out.result_key, "globex/cmd-same");
+}
+
+Test(processor, update_of_another_tenants_aggregate_is_not_found) {
+  create_committed();
+  ctx.tenant = "globex";
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-x\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Eve\"}}");
+  assert_refused(404, NULL);
+  cr_assert_eq(cqrs_aggregate_store_get(store, TENANT "/u-1")->version, 1);
+}
+
+Test(processor, tenant_id_member_naming_another_tenant_is_forbidden) {
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-t\",\"aggregateId\":\"u-1\","
+          "\"tenantId\":\"globex\",\"email\":\"a@b.io\",\"name\":\"A\"}");
+  assert_refused(403, "tenantId");
+  cr_assert_str_eq(out.result_key, TENANT "/cmd-t");
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-t\",\"aggregateId\":\"u-1\","
+          "\"payload\":{\"tenantId\":7,\"email\":\"a@b.io\",\"name\":\"A\"}}");
+  assert_refused(403, "tenantId");
+}
+
+Test(processor, tenant_id_member_naming_its_own_tenant_is_ignored) {
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-t\",\"aggregateId\":\"u-1\","
+          "\"tenantId\":\"" TENANT "\",\"email\":\"a@b.io\",\"name\":\"A\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.events[0].tenant, TENANT);
+}
+
+Test(processor, unauthenticated_record_gets_a_401_and_nothing_else) {
+  int32_t target = 5;
+  ctx.partition_of = elsewhere; /* not even forwarded */
+  ctx.partition_ctx = &target;
+  cqrs_error_t denied = {0};
+  cqrs_error_set(&denied, CQRS_ERR_UNAUTHENTICATED, NULL, "missing");
+  ctx.tenant = NULL;
+  ctx.denied = &denied;
+  process(CREATE);
+  assert_refused(401, NULL);
+  cr_assert_str_eq(u_str(result, "commandId"), "cmd-1");
+  cr_assert_str_eq(out.result_key, "/cmd-1", "keyed so that no tenant's waiter matches it");
+  cr_assert_null(out.aggregate_key);
+  /* even a malformed one: who may send comes first */
+  process("not json");
+  assert_refused(401, NULL);
+  cr_assert_eq(out.result_key[0], '/');
+  cr_assert_str_eq(out.result_key + 1, out.command_id);
+}
+
+Test(processor, forbidden_record_gets_a_403_keyed_by_its_tenant) {
+  cqrs_error_t denied = {0};
+  cqrs_error_set(&denied, CQRS_ERR_FORBIDDEN, NULL, "the credential lacks the scope commands:write");
+  ctx.denied = &denied;
+  process(CREATE);
+  assert_refused(403, NULL);
+  cr_assert_str_eq(out.result_key, TENANT "/cmd-1");
+  cr_assert_eq(cqrs_aggregate_store_size(store), 0);
+}
+
+Test(processor, result_key) {
+  char *k = cqrs_result_key("acme", "c-1");
+  cr_assert_str_eq(k, "acme/c-1");
+  free(k);
+  k = cqrs_result_key(NULL, "c-1");
+  cr_assert_str_eq(k, "/c-1");
+  free(k);
+}
+
+Test(processor, a_restored_aggregate_moves_to_the_partition_that_decides_it) {
+  /* e.g. restored from a record written before tenancy, on the bare id's partition */
+  cqrs_aggregate_t *a = cqrs_aggregate_new(TENANT, "u-1", "user", OUR_PARTITION + 1);
+  a->version = 1;
+  a->state = BCON_NEW("userId", BCON_UTF8("u-1"), "email", BCON_UTF8("ann@example.com"), "name", BCON_UTF8("Ann"));
+  cqrs_aggregate_store_put(store, a);
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Bo\"}}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_eq(out.staged->version, 2);
+  cr_assert_eq(out.staged->partition, OUR_PARTITION, "dropped with the partition it is written to");
 }
