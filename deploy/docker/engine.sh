@@ -25,7 +25,7 @@ limit_at_most() { # want hard: the smaller ("unlimited" is larger than any numbe
 }
 
 engine_detect() {
-  ENGINE= ENGINE_CMD=() ENGINE_LIMITS=()
+  ENGINE='' ENGINE_CMD=() ENGINE_LIMITS=()
   local want=${CONTAINER_ENGINE:-} e
   for e in ${want:-podman docker}; do
     command -v "$e" >/dev/null 2>&1 || continue

@@ -5,9 +5,9 @@
 #   deploy/docker/images.sh            build (or reuse) every image; prints a line per image
 #   deploy/docker/images.sh base       only make sure the Debian base images exist
 #
-# With podman and no local debian:<release> images it pulls them when a registry answers, and
-# otherwise makes them once with debootstrap (cached as tarballs under .local/images/, re-imported
-# from there when the engine's storage was wiped) and tags them docker.io/library/debian:<release>
+# With podman and no local debian:<release> images it imports them from the tarballs cached under
+# .local/images/ (after the engine's storage was wiped), else pulls them when a registry answers,
+# else makes them once with debootstrap (and caches the tarballs), and tags them docker.io/library/debian:<release>
 # and :<release>-slim, so the Dockerfiles build unchanged with --pull=never.
 # Idempotent: a second run reuses every layer (the four Dockerfiles share one build stage, so the
 # sources are compiled once for all four images). Builds run under `nice -n ${IMAGES_NICE:-10}`.
@@ -54,14 +54,14 @@ make_rootfs() { # dir
   mirror=${DEBIAN_MIRROR:-$(host_mirror debian)}
   security=${DEBIAN_SECURITY_MIRROR:-$(host_mirror debian-security)}
   say "debootstrap --variant=minbase $RELEASE from $mirror (about a minute, once)"
-  rm -rf "$dir"
-  mkdir -p "$dir"
+  rm -rf "${dir:?}"
+  mkdir -p "${dir:?}"
   if ! debootstrap --variant=minbase "$RELEASE" "$dir" "$mirror" >"$IMAGES_CACHE/debootstrap.log" 2>&1; then
     tail -n 20 "$IMAGES_CACHE/debootstrap.log" >&2
     die "debootstrap failed (log: .local/images/debootstrap.log)"
   fi
-  rm -f "$dir/etc/apt/sources.list"
-  cat >"$dir/etc/apt/sources.list.d/debian.sources" <<EOF
+  rm -f "${dir:?}/etc/apt/sources.list"
+  cat >"${dir:?}/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
 URIs: $mirror
 Suites: $RELEASE $RELEASE-updates
@@ -74,18 +74,18 @@ Suites: $RELEASE-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
-  chmod 0755 "$dir/usr/sbin/policy-rc.d"
+  printf '#!/bin/sh\nexit 101\n' >"${dir:?}/usr/sbin/policy-rc.d"
+  chmod 0755 "${dir:?}/usr/sbin/policy-rc.d"
   printf 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };\n' \
-    >"$dir/etc/apt/apt.conf.d/docker-clean"
-  printf 'Acquire::Languages "none";\n' >"$dir/etc/apt/apt.conf.d/docker-no-languages"
-  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/cache/apt/*.bin "$dir"/var/lib/apt/lists/* \
-    "$dir"/var/log/* "$dir"/tmp/* "$dir"/dev/*
+    >"${dir:?}/etc/apt/apt.conf.d/docker-clean"
+  printf 'Acquire::Languages "none";\n' >"${dir:?}/etc/apt/apt.conf.d/docker-no-languages"
+  rm -rf "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/cache/apt/*.bin "${dir:?}"/var/lib/apt/lists/* \
+    "${dir:?}"/var/log/* "${dir:?}"/tmp/* "${dir:?}"/dev/*
 }
 
 slim_rootfs() { # dir
   local dir=$1
-  cat >"$dir/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+  cat >"${dir:?}/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
@@ -96,35 +96,37 @@ path-exclude /usr/share/linda/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
-  find "$dir/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
-  find "$dir/usr/share/doc" -mindepth 1 -type d -empty -delete
-  rm -rf "$dir"/usr/share/man/* "$dir"/usr/share/groff/* "$dir"/usr/share/info/* \
-    "$dir"/usr/share/lintian/* "$dir"/usr/share/linda/*
-  find "$dir/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+  find "${dir:?}/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "${dir:?}/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "${dir:?}"/usr/share/man/* "${dir:?}"/usr/share/groff/* "${dir:?}"/usr/share/info/* \
+    "${dir:?}"/usr/share/lintian/* "${dir:?}"/usr/share/linda/*
+  find "${dir:?}/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
 }
 
 import_base() { # tarball tag
-  "${ENGINE_CMD[@]}" import \
+  say "importing ${1#"$IMAGES_ROOT"/} as $2"
+  "${ENGINE_CMD[@]}" import -q \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' --change 'LABEL org.cqrs.base=debootstrap' \
-    "$1" "$2" >/dev/null
+    "$1" "$2" >/dev/null || die "importing $1 failed"
 }
 
+have_image() { "${ENGINE_CMD[@]}" image inspect "$1" >/dev/null 2>&1; }
+
 ensure_base() {
-  if "${ENGINE_CMD[@]}" image inspect "$BASE_FULL" >/dev/null 2>&1 &&
-    "${ENGINE_CMD[@]}" image inspect "$BASE_SLIM" >/dev/null 2>&1; then
+  if have_image "$BASE_FULL" && have_image "$BASE_SLIM"; then
     say "base images $BASE_FULL and $BASE_SLIM present"
     return 0
   fi
   local t=$SECONDS
-  if [[ -z ${IMAGES_LOCAL_BASE:-} ]] && registry_answers; then
+  local full_tar=$IMAGES_CACHE/debian-$RELEASE.tar slim_tar=$IMAGES_CACHE/debian-$RELEASE-slim.tar
+  if [[ ! -s $full_tar || ! -s $slim_tar ]] && [[ -z ${IMAGES_LOCAL_BASE:-} ]] && registry_answers; then
     say "pulling $BASE_FULL and $BASE_SLIM"
     "${ENGINE_CMD[@]}" pull -q "$BASE_FULL" >/dev/null && "${ENGINE_CMD[@]}" pull -q "$BASE_SLIM" >/dev/null &&
       { say "pulled in $((SECONDS - t))s"; return 0; }
     say "pull failed; making the base images locally"
   fi
   mkdir -p "$IMAGES_CACHE"
-  local full_tar=$IMAGES_CACHE/debian-$RELEASE.tar slim_tar=$IMAGES_CACHE/debian-$RELEASE-slim.tar
   if [[ ! -s $full_tar || ! -s $slim_tar ]]; then
     command -v debootstrap >/dev/null || die "debootstrap not installed (make deps)"
     [[ $(id -u) -eq 0 ]] || die "debootstrap needs root"
@@ -135,9 +137,10 @@ ensure_base() {
     tar -C "$rootfs" --numeric-owner -cf "$slim_tar.tmp" . && mv "$slim_tar.tmp" "$slim_tar"
     rm -rf "$rootfs"
   fi
-  import_base "$full_tar" "$BASE_FULL"
-  import_base "$slim_tar" "$BASE_SLIM"
-  say "made $BASE_FULL and $BASE_SLIM in $((SECONDS - t))s (tarballs cached in .local/images/)"
+  # Only what is missing: a new import is a new image id, and every layer above it rebuilds.
+  have_image "$BASE_FULL" || import_base "$full_tar" "$BASE_FULL"
+  have_image "$BASE_SLIM" || import_base "$slim_tar" "$BASE_SLIM"
+  say "base images ready in $((SECONDS - t))s (tarballs cached in .local/images/)"
 }
 
 # --- the service images ------------------------------------------------------------------

@@ -141,7 +141,10 @@ step "the chart's Deployments against the Dockerfiles (ports, probes, user, imag
 source "$repo/deploy/docker/engine.sh"
 check_images_match() { # manifest
   local manifest=$1 svc df expose probe pport ppath user main_port d got want
-  command -v yq >/dev/null && command -v jq >/dev/null || { fail "yq and jq are needed (make deps)"; return; }
+  if ! command -v yq >/dev/null || ! command -v jq >/dev/null; then
+    fail "yq and jq are needed (make deps)"
+    return
+  fi
   grep -q '"/readyz"' "$repo/libshared/src/service.c" || fail "libshared/src/service.c has no /readyz route"
   for svc in $(images_services); do
     df="$repo/deploy/docker/$svc.Dockerfile"
@@ -150,6 +153,7 @@ check_images_match() { # manifest
     pport=${probe%% *} ppath=${probe#* }
     user=$(sed -n 's/^USER[[:space:]]\{1,\}\([0-9]*:[0-9]*\).*/\1/p' "$df")
     main_port=$(grep -ho "cqrs_service_init[_a-z]*(&svc, \"$svc\", [0-9]*" "$repo/$svc"/*.c | grep -o '[0-9]*$' | head -n1)
+    # shellcheck disable=SC2016 # $n is jq's variable
     d=$(yq -c --arg n "$svc" 'select(.kind == "Deployment") | .spec.template.spec | select(.containers[0].name == $n) | {
       image: .containers[0].image, port: .containers[0].ports[0].containerPort, portName: .containers[0].ports[0].name,
       env: ([.containers[0].env[] | select(.name == "HTTP_PORT") | .value] | first),
