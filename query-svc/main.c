@@ -13,6 +13,7 @@
 
 /* A rebuild's swap reaches queries within a second. */
 #define ALIAS_TTL_MS 1000
+#define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
 
 extern char **environ;
 
@@ -52,6 +53,12 @@ int main(void) {
   q.mongo_db = svc.cfg.mongo_db;
   q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, ALIAS_TTL_MS);
   q.routes.log = &svc.log;
+  q.routes.metrics = svc.metrics;
+  q.routes.limits = cqrs_ratelimit_new(svc.cfg.rate_limit_queries, 2.0 * svc.cfg.rate_limit_queries, RATE_LIMIT_TENANTS);
+  cqrs_metrics_describe(svc.metrics, "queries_by_tenant_total", CQRS_METRIC_COUNTER,
+                        "API requests that passed authentication and the rate limit, by tenant (50 named, then _other).");
+  cqrs_metrics_describe(svc.metrics, "rate_limited_total", CQRS_METRIC_COUNTER,
+                        "Requests answered 429 because the tenant exceeded RATE_LIMIT_QUERIES, by tenant.");
   cqrs_waiters_config_t wcfg = {.pool = q.routes.pool,
                                 .store = q.routes.store,
                                 .log = &svc.log,
@@ -79,6 +86,7 @@ done:
   cqrs_waiters_destroy(q.routes.waiters);
   if (q.routes.pool) mongoc_client_pool_destroy(q.routes.pool);
   cqrs_tenant_store_destroy(q.routes.store);
+  cqrs_ratelimit_destroy(q.routes.limits);
   if (q.routes.auth) cqrs_auth_destroy(q.routes.auth);
   cqrs_control_reader_stop(q.control);
   if (registry) cqrs_registry_destroy(registry);
