@@ -7,7 +7,8 @@
 # 1. query-svc, AUTH=off vs AUTH=on (a JWT: cached verification; an API key: a registry
 #    lookup + SHA-256), run pair by pair on two instances side by side:
 #      gate:  GET /v1/users?limit=0 -> 400 after the gate, no store read (the gate's own cost
-#             against the bare HTTP answer)
+#             against the bare HTTP answer; and against AUTH=off sent the same header, which
+#             separates verifying from carrying a 600-byte token)
 #      read:  GET /v1/users/<id>, a point read of one document (the real path)
 # 2. command-svc HTTP ingress (wrk create_user.lua), AUTH=off vs AUTH=on with a JWT.
 # 3. Fairness: tenant B's command latency (wrk -c2, closed loop) alone, then while tenant A
@@ -106,15 +107,16 @@ p99() { awk '$1=="99%" {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $5}' "$1"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-# pairs <label> <script or ""> <url-off> <url-on> <header for on>: PAIRS runs of off then on;
-# prints each pair and the medians and ratio on/off
+# pairs <label> <script or ""> <url-off> <url-on> <header for on> [header for off]: PAIRS runs
+# of off then on; prints each pair and the medians and ratio on/off
 pairs() {
   local label=$1 script=$2 url_off=$3 url_on=$4 hdr=$5 i off on
-  local sargs=()
+  local sargs=() oargs=()
+  [ -n "${6:-}" ] && oargs=(-H "$6")
   [ -n "$script" ] && sargs=(-s "$script")
   : >"$LOG/$label.off" && : >"$LOG/$label.on"
   for i in $(seq 1 "$PAIRS"); do
-    wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${sargs[@]}" "$url_off" >"$LOG/$label.off.$i"
+    wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${sargs[@]}" "${oargs[@]}" "$url_off" >"$LOG/$label.off.$i"
     wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${sargs[@]}" -H "$hdr" "$url_on" >"$LOG/$label.on.$i"
     off=$(rate "$LOG/$label.off.$i") on=$(rate "$LOG/$label.on.$i")
     echo "$off" >>"$LOG/$label.off"
@@ -130,6 +132,9 @@ if phase gate; then
 say "1a. query-svc gate only: wrk -t2 -c$CONNS -d${SECS}s GET /v1/users?limit=0 (400 after the gate), JWT"
 pairs gate-jwt "" "http://127.0.0.1:$P_Q_OFF/v1/users?limit=0" "http://127.0.0.1:$P_Q_ON/v1/users?limit=0" \
   "Authorization: Bearer $TOKEN_A"
+say "1a'. the same, AUTH=off also sent the JWT (which it ignores): verification alone, without the token's bytes"
+pairs gate-jwt-bytes "" "http://127.0.0.1:$P_Q_OFF/v1/users?limit=0" "http://127.0.0.1:$P_Q_ON/v1/users?limit=0" \
+  "Authorization: Bearer $TOKEN_A" "Authorization: Bearer $TOKEN_A"
 say "1b. the same with an API key"
 pairs gate-key "" "http://127.0.0.1:$P_Q_OFF/v1/users?limit=0" "http://127.0.0.1:$P_Q_ON/v1/users?limit=0" \
   "Authorization: Bearer $KEY"
