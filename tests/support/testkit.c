@@ -254,9 +254,13 @@ int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *t
 }
 
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
-  int port = port_of(env, svc);
   char log[512];
   pid_t pid = tk_spawn(env, svc, extra, log);
+  return tk_await_ready(env, svc, pid, log);
+}
+
+pid_t tk_await_ready(const tk_env_t *env, tk_service_t svc, pid_t pid, const char *log) {
+  int port = port_of(env, svc);
   int64_t deadline = now_ms() + 60000;
   while (now_ms() < deadline) {
     int status;

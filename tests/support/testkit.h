@@ -71,6 +71,12 @@ const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128])
  * otherwise. */
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra);
 
+/* Waits (bounded, 60 s) until the service tk_spawn started as pid answers
+ * 200 on /readyz and returns pid; fails the test, naming log, when it exits
+ * or does not become ready. tk_spawn several, then await each: they start
+ * side by side. */
+pid_t tk_await_ready(const tk_env_t *env, tk_service_t svc, pid_t pid, const char *log);
+
 /* Starts all three services (command, projector, query) into pids, indexed
  * by tk_service_t; tk_stop_all sends them SIGTERM and reaps those still set. */
 void tk_start_all(const tk_env_t *env, pid_t pids[3]);
