@@ -310,7 +310,7 @@ typedef struct {
 static void *flood_main(void *arg) {
   flood_t *f = arg;
   f->started = now_ms();
-  for (int i = 0; !atomic_load(&f->stop) && now_ms() - f->started < 30000; i++) {
+  for (int i = 0; !atomic_load(&f->stop) && now_ms() - f->started < 60000; i++) {
     char id[32];
     snprintf(id, sizeof id, "u-flood-%d", i);
     char *json = create_user(id, "flood@example.com", "of-t1");
@@ -334,9 +334,10 @@ static void *flood_main(void *arg) {
   return NULL;
 }
 
-/* Waits (bounded) until the flood has been refused more than n times. */
+/* Waits (bounded: commands may be slow on a loaded machine) until the flood
+ * has been refused more than n times. */
 static bool await_limited(flood_t *f, int n) {
-  int64_t deadline = now_ms() + 10000;
+  int64_t deadline = now_ms() + 20000;
   while (atomic_load(&f->limited) <= n && now_ms() < deadline) nap(10);
   return atomic_load(&f->limited) > n;
 }
