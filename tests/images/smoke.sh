@@ -66,7 +66,7 @@ run_id=img$(date +%s)$$
 tenant=t$run_id
 declare -A port name readyms stopms
 free_port() { # a port nothing listens on, from a random start
-  local p=$((20000 + RANDOM % 20000))
+  local p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-): no TIME_WAIT of an outgoing connection holds it
   while timeout 1 bash -c ">/dev/tcp/127.0.0.1/$p" 2>/dev/null || [[ " ${port[*]:-} " == *" $p "* ]]; do
     p=$((p + 1))
   done
