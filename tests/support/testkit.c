@@ -138,7 +138,10 @@ bool tk_json_is_null(const char *json, const char *key) {
 
 int tk_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  /* Free on every address, not only loopback: services with authentication on
+   * listen on all of them, and on a busy machine a port free on 127.0.0.1 may
+   * be held on another loopback address (127.x.y.z). */
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
   socklen_t len = sizeof a;
   bind(fd, (struct sockaddr *)&a, sizeof a);
   getsockname(fd, (struct sockaddr *)&a, &len);
