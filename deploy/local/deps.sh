@@ -16,6 +16,7 @@ PACKAGES=(
   kcat wrk curl nginx-light
   postgresql libpq-dev
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  python3-venv
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)
