@@ -266,7 +266,8 @@ static void send_json(struct evhttp_request *r, int status, const char *json, si
   evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", "application/json");
   struct evbuffer *buf = evbuffer_new();
   evbuffer_add(buf, json, len);
-  evhttp_send_reply(r, status, NULL, buf);
+  /* evhttp 2.1 has no phrase for 431 (it would say "Client Error") */
+  evhttp_send_reply(r, status, status == 431 ? "Request Header Fields Too Large" : NULL, buf);
   evbuffer_free(buf);
 }
 
