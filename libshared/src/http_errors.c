@@ -24,34 +24,64 @@ static const char *message_for(int status) {
   }
 }
 
+/* Copies the last n bytes of out (len in all) into dst. evbuffer_peek reads
+ * a buffer whose start is frozen too (see output_cb). */
+static bool copy_tail(struct evbuffer *out, size_t len, char *dst, size_t n) {
+  struct evbuffer_ptr at;
+  struct evbuffer_iovec v[8];
+  if (evbuffer_ptr_set(out, &at, len - n, EVBUFFER_PTR_SET) != 0) return false;
+  int k = evbuffer_peek(out, (ev_ssize_t)n, &at, v, 8);
+  size_t got = 0;
+  for (int i = 0; i < k && i < 8 && got < n; i++) {
+    size_t take = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+    memcpy(dst + got, v[i].iov_base, take);
+    got += take;
+  }
+  return got == n;
+}
+
 /* Replaces the bytes of out from offset on (a libevent page) by the same
  * status with a JSON body; what comes before (an earlier answer not yet sent)
- * stays. */
+ * stays. A socket bufferevent keeps the start of its output frozen between
+ * writes (libevent 2.1 bufferevent_sock.c), which refuses drains from the
+ * front; it is thawed around the rewrite as evhttp itself does for its own
+ * drain. */
 static void rewrite(struct evbuffer *out, size_t offset, int status, const char *reason) {
   const char *msg = message_for(status);
   char body[256];
   snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg ? msg : reason);
+  char probe;
+  struct evbuffer_ptr at;
+  evbuffer_ptr_set(out, &at, 0, EVBUFFER_PTR_SET);
+  bool frozen = evbuffer_copyout_from(out, &at, &probe, 1) != 1;
+  if (frozen) evbuffer_unfreeze(out, 1);
   struct evbuffer *before = evbuffer_new();
-  if (!before) return; /* out of memory: the page goes out as it is */
-  evbuffer_remove_buffer(out, before, offset);
-  evbuffer_drain(out, evbuffer_get_length(out));
-  evbuffer_add_buffer(out, before);
-  evbuffer_free(before);
-  evbuffer_add_printf(out,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n%s",
-                      status, reason, strlen(body), body);
+  if (before) {
+    evbuffer_remove_buffer(out, before, offset);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_add_buffer(out, before);
+    evbuffer_free(before);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n%s",
+                        status, reason, strlen(body), body);
+  } /* else out of memory: the page goes out as it is */
+  if (frozen) evbuffer_freeze(out, 1);
 }
 
-/* The page at the end of out, if out ends with one (see output_cb). */
-static void rewrite_page(struct evbuffer *out, size_t len) {
+/* Runs on every change to a connection's output. evhttp writes an answer into
+ * it in a few steps, its body last, so a buffer that now ends with a libevent
+ * page holds the whole page at its end. Most calls end at the first check. */
+static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
+  (void)arg;
+  size_t len = evbuffer_get_length(out);
+  if (info->n_added == 0 || len < sizeof PAGE_START + sizeof PAGE_END) return;
+  char end[sizeof PAGE_END];
+  if (!copy_tail(out, len, end, sizeof PAGE_END - 1) || memcmp(end, PAGE_END, sizeof PAGE_END - 1) != 0) return;
   char tail[PAGE_MAX + 1];
   size_t n = len < PAGE_MAX ? len : PAGE_MAX;
-  struct evbuffer_ptr at;
-  if (evbuffer_ptr_set(out, &at, len - n, EVBUFFER_PTR_SET) != 0) return;
-  if (evbuffer_copyout_from(out, &at, tail, n) != (ev_ssize_t)n) return;
+  if (!copy_tail(out, len, tail, n)) return;
   tail[n] = '\0';
-  if (memcmp(tail + n - (sizeof PAGE_END - 1), PAGE_END, sizeof PAGE_END - 1) != 0) return;
   const char *page = memmem(tail, n, PAGE_START, sizeof PAGE_START - 1);
   if (!page) return;
   /* Its status line: the last "HTTP/1." before the page (its headers hold none). */
@@ -64,25 +94,6 @@ static void rewrite_page(struct evbuffer *out, size_t len) {
   for (char *c = reason; *c; c++)
     if (*c == '"' || *c == '\\') *c = ' '; /* its phrases have none; the JSON stays valid regardless */
   rewrite(out, len - n + (size_t)(status_line - tail), status, reason);
-}
-
-/* Runs on every change to a connection's output. evhttp writes an answer into
- * it in a few steps, its body last, so a buffer that now ends with a libevent
- * page holds the whole page at its end. */
-static void output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
-  (void)arg;
-  size_t len = evbuffer_get_length(out);
-  if (info->n_added == 0 || len < sizeof PAGE_START + sizeof PAGE_END) return;
-  /* A socket bufferevent keeps the start of its output frozen between writes
-   * (libevent 2.1 bufferevent_sock.c), which refuses reads and drains from the
-   * front; evhttp itself thaws it around its own drain the same way. */
-  char probe;
-  struct evbuffer_ptr at;
-  evbuffer_ptr_set(out, &at, 0, EVBUFFER_PTR_SET);
-  bool frozen = evbuffer_copyout_from(out, &at, &probe, 1) != 1;
-  if (frozen) evbuffer_unfreeze(out, 1);
-  rewrite_page(out, len);
-  if (frozen) evbuffer_freeze(out, 1);
 }
 
 struct bufferevent *http_errors_bev_cb(struct event_base *base, void *arg) {

@@ -254,3 +254,18 @@ Test(http, long_request_line_is_414_and_large_headers_431) {
   free(e);
   tk_response_cleanup(&r);
 }
+
+/* A malformed request behind a good one on the same connection: the second
+ * answer (libevent's, written after the first left) is JSON too. */
+Test(http, a_malformed_request_after_a_good_one_is_answered_in_json) {
+  tk_response_t r;
+  /* the "path" ends the first request and starts a malformed second one */
+  tk_http("GET", port, "/echo/x HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\nGET /echo/y", NULL, 0, &r);
+  cr_expect_eq(r.status, 200, "%d", r.status);
+  const char *second = r.body ? strstr(r.body, "HTTP/1.1 400") : NULL;
+  cr_expect_not_null(second, "no second answer: %s", r.body);
+  cr_expect(second && strstr(second, "Content-Type: application/json") && strstr(second, "{\"error\":"), "%s",
+            second);
+  cr_expect(r.body && !strstr(r.body, "<HTML>"), "%s", r.body);
+  tk_response_cleanup(&r);
+}
