@@ -14,7 +14,7 @@ export FERRETDB_PG_URI ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ferretdb
 endif
 endif
 
-.PHONY: all deps build run stop status test test-unit helm-check clean
+.PHONY: all deps build run stop status test test-unit helm-check images clean
 
 all: build
 
@@ -53,10 +53,17 @@ test-unit: deps $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure
 
 # The whole suite: sanitized unit tests, then unit + end-to-end against the
-# local stack (started here when it is not up). Ends with ctest's summary.
+# local stack (started here when it is not up), including the container images' smoke
+# test (builds them first; skipped without a container engine). Ends with ctest's summary.
 test: build test-unit helm-check
 	@deploy/local/stack.sh start
 	cd $(BUILD) && ctest --output-on-failure
+
+# One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman
+# and no registry, a Debian base image made once with debootstrap (.local/images/).
+# Idempotent; a second run reuses every layer. `make test` smoke-tests them (ctest -L images).
+images: deps
+	@deploy/docker/images.sh
 
 # helm lint + helm template (--kube-version) + offline kubectl-validate of the chart.
 helm-check:

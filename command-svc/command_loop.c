@@ -228,12 +228,15 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                  out.result_len, rh, err);
   }
   if (ok) {
-    /* No tenant label: tenants are unbounded; per-tenant metrics wait for a
-     * bounded label set (issue 15, fairness). */
     char labels[160], status[8];
     snprintf(labels, sizeof labels, "type=\"%s\",status=\"%d\"",
              out.command_type ? out.command_type : "unknown", out.status);
     cqrs_metrics_add(loop->metrics, "commands_total", labels, 1);
+    if (ctx.tenant) { /* a bounded label: 50 tenants by name, the rest _other */
+      snprintf(labels, sizeof labels, "tenant=\"%s\",status=\"%d\"", cqrs_metrics_tenant(loop->metrics, ctx.tenant),
+               out.status);
+      cqrs_metrics_add(loop->metrics, "commands_by_tenant_total", labels, 1);
+    }
     cqrs_metrics_add(loop->metrics, "events_appended_total", NULL, (double)out.n_events);
     snprintf(status, sizeof status, "%d", out.status);
     cqrs_log_debug(loop->log, "command decided", "tenant", ctx.tenant, "commandId", out.command_id, "aggregateId",
@@ -360,6 +363,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   loop->t_state = cqrs_config_topic(cfg, CQRS_TOPIC_STATE);
   loop->t_results = cqrs_config_topic(cfg, CQRS_TOPIC_RESULTS);
   cqrs_metrics_describe(metrics, "commands_total", CQRS_METRIC_COUNTER, "Commands decided, by type and result status.");
+  cqrs_metrics_describe(metrics, "commands_by_tenant_total", CQRS_METRIC_COUNTER,
+                        "Commands decided, by tenant (50 named, then _other) and result status.");
   cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
   cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
   cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,

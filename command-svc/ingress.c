@@ -6,6 +6,7 @@
 #include "cqrs/command.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
+#include "cqrs/ratelimit.h"
 #include "cqrs/result.h"
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
@@ -21,11 +22,14 @@ typedef struct {
   size_t n;
 } waiting_t;
 
+#define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
+
 struct cqrs_ingress {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   cqrs_auth_t *auth;
+  cqrs_ratelimit_t *limits; /* each tenant's command rate (RATE_LIMIT_COMMANDS; 429 past it) */
   rd_kafka_t *producer;
   rd_kafka_t *results;
   char *t_commands, *t_results;
@@ -120,6 +124,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
     return;
   }
   const char *tenant = who.tenant;
+  if (!cqrs_ratelimit_http(ing->limits, req, tenant, ing->metrics)) return; /* it answered 429 */
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_command_t cmd;
@@ -220,6 +225,7 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
   ing->log = log;
   ing->metrics = metrics;
   ing->auth = auth;
+  ing->limits = cqrs_ratelimit_new(cfg->rate_limit_commands, 2.0 * cfg->rate_limit_commands, RATE_LIMIT_TENANTS);
   pthread_mutex_init(&ing->lock, NULL);
   ing->pending = cqrs_map_new(free_waiting);
   ing->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
@@ -230,6 +236,8 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
            cfg->command_timeout_ms);
   cqrs_metrics_describe(metrics, "command_timeouts_total", CQRS_METRIC_COUNTER,
                         "HTTP commands answered 503 because no result came in time.");
+  cqrs_metrics_describe(metrics, "rate_limited_total", CQRS_METRIC_COUNTER,
+                        "HTTP commands answered 429 because the tenant exceeded RATE_LIMIT_COMMANDS, by tenant.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
                         "HTTP commands refused before Kafka (400, 403), by type and status.");
   char timeout[16];
@@ -265,6 +273,7 @@ void cqrs_ingress_destroy(cqrs_ingress_t *ing) {
   }
   if (ing->producer) rd_kafka_destroy(ing->producer);
   cqrs_map_destroy(ing->pending);
+  cqrs_ratelimit_destroy(ing->limits);
   pthread_mutex_destroy(&ing->lock);
   free(ing->t_commands);
   free(ing->t_results);

@@ -2,8 +2,7 @@
  * follow the control records (tenants, API keys) its authentication needs. */
 #include "routes.h"
 
-#include "cqrs/auth.h"
-#include "cqrs/control.h"
+#include "cqrs/access.h"
 #include "cqrs/mongo.h"
 #include "cqrs/service.h"
 
@@ -13,13 +12,14 @@
 
 /* A rebuild's swap reaches queries within a second. */
 #define ALIAS_TTL_MS 1000
+#define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
 
 extern char **environ;
 
 typedef struct {
   cqrs_routes_ctx_t routes;
   const char *mongo_db;
-  cqrs_control_reader_t *control; /* NULL with AUTH=off */
+  cqrs_access_t access;
 } query_svc_t;
 
 /* Ready once the store answers and, with authentication on, the control
@@ -27,31 +27,29 @@ typedef struct {
  * registry still being read). */
 static bool ready_cb(void *ctx, cqrs_error_t *err) {
   query_svc_t *q = ctx;
-  if (q->control && !cqrs_control_reader_caught_up(q->control)) {
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "still reading the control records");
-    return false;
-  }
-  return cqrs_mongo_ping(q->routes.pool, q->mongo_db, err);
+  return cqrs_access_ready(&q->access, err) && cqrs_mongo_ping(q->routes.pool, q->mongo_db, err);
 }
 
 int main(void) {
   cqrs_service_t svc;
   cqrs_error_t err = {0};
   query_svc_t q = {0};
-  cqrs_registry_t *registry = NULL;
   int rc = 1;
   if (!cqrs_service_init(&svc, "query-svc", 8081, environ, &err)) goto done;
   cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   if (svc.cfg.mongo_timeout_ms == 0) svc.cfg.mongo_timeout_ms = DEFAULT_MONGO_TIMEOUT_MS;
-  registry = cqrs_registry_new();
-  if (!registry || !(q.routes.auth = cqrs_auth_new(&svc.cfg, &svc.log, registry, &err))) goto fail;
-  if (cqrs_auth_enabled(q.routes.auth) &&
-      !(q.control = cqrs_control_reader_start(&svc.cfg, &svc.log, registry, NULL, NULL, &err)))
-    goto fail;
+  if (!cqrs_access_start(&q.access, &svc.cfg, &svc.log, false, NULL, NULL, &err)) goto fail;
+  q.routes.auth = q.access.auth;
   if (!(q.routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) goto fail;
   q.mongo_db = svc.cfg.mongo_db;
   q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, ALIAS_TTL_MS);
   q.routes.log = &svc.log;
+  q.routes.metrics = svc.metrics;
+  q.routes.limits = cqrs_ratelimit_new(svc.cfg.rate_limit_queries, 2.0 * svc.cfg.rate_limit_queries, RATE_LIMIT_TENANTS);
+  cqrs_metrics_describe(svc.metrics, "queries_by_tenant_total", CQRS_METRIC_COUNTER,
+                        "API requests that passed authentication and the rate limit, by tenant (50 named, then _other).");
+  cqrs_metrics_describe(svc.metrics, "rate_limited_total", CQRS_METRIC_COUNTER,
+                        "Requests answered 429 because the tenant exceeded RATE_LIMIT_QUERIES, by tenant.");
   cqrs_waiters_config_t wcfg = {.pool = q.routes.pool,
                                 .store = q.routes.store,
                                 .log = &svc.log,
@@ -79,9 +77,8 @@ done:
   cqrs_waiters_destroy(q.routes.waiters);
   if (q.routes.pool) mongoc_client_pool_destroy(q.routes.pool);
   cqrs_tenant_store_destroy(q.routes.store);
-  if (q.routes.auth) cqrs_auth_destroy(q.routes.auth);
-  cqrs_control_reader_stop(q.control);
-  if (registry) cqrs_registry_destroy(registry);
+  cqrs_ratelimit_destroy(q.routes.limits);
+  cqrs_access_stop(&q.access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);
   return rc;

@@ -4,6 +4,8 @@
 #define CQRS_ROUTES_H
 
 #include "cqrs/auth.h"
+#include "cqrs/metrics.h"
+#include "cqrs/ratelimit.h"
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "params.h"
@@ -41,6 +43,8 @@ struct cqrs_routes_ctx {
   cqrs_auth_t *auth;          /* borrowed: who is asking */
   cqrs_tenant_store_t *store; /* borrowed: where each tenant's read models are */
   cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
+  cqrs_ratelimit_t *limits;   /* borrowed: each tenant's query rate (429 past it) */
+  cqrs_metrics_t *metrics;    /* borrowed */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };

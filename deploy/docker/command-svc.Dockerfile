@@ -5,16 +5,20 @@
 ARG DEBIAN_RELEASE=bookworm
 
 # --- build -------------------------------------------------------------------
+# This stage is the same, instruction for instruction, in all four Dockerfiles: it
+# builds every service and the probe, so an engine with a layer cache (podman,
+# BuildKit) compiles the sources once for all four images (`make images`).
+# Keep it identical (tests/images/smoke.sh checks); tests/ is not needed with
+# CQRS_TESTS=OFF. libpq-dev: the top-level CMakeLists.txt finds libpq (the
+# projector's FerretDB index helper).
 FROM debian:${DEBIAN_RELEASE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      librdkafka-dev libmongoc-dev libbson-dev uuid-dev libevent-dev \
+      librdkafka-dev libmongoc-dev libbson-dev uuid-dev libevent-dev libpq-dev \
       libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Only what the build reads: CMakeLists.txt adds all three service directories;
-# tests/ is not needed with CQRS_TESTS=OFF.
 COPY CMakeLists.txt ./
 COPY libshared/ libshared/
 COPY command-svc/ command-svc/
@@ -25,7 +29,7 @@ COPY tools/ tools/
 COPY docs/openapi/ docs/openapi/
 COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
 RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build --target command-svc \
+ && cmake --build build --target command-svc projector-svc query-svc admin-svc \
  && gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Os -static -s \
       -o build/bin/healthcheck deploy/docker/healthcheck.c
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline checks of the Helm chart deploy/helm/cqrs, for Kubernetes 1.30:
 #   helm lint --strict, helm template (default values and every ci/*-values.yaml), a schema
-#   rejection test, and kubectl-validate of every rendered manifest (ServiceMonitor against
-#   the Prometheus Operator CRD).
+#   rejection test, kubectl-validate of every rendered manifest (ServiceMonitor against
+#   the Prometheus Operator CRD), and each Deployment's image, port, probes and user against
+#   deploy/docker/<svc>.Dockerfile and the service's default port.
 # Tools are pinned and installed with `go install` into <repo>/.local/bin when missing;
 # everything it writes stays under <repo>/.local/. Non-interactive, idempotent.
 # Prints "helm check: PASS" and exits 0, or "helm check: FAIL (...)" and exits 1.
@@ -42,19 +43,7 @@ export HELM_CACHE_HOME="$out/helm-home/cache" HELM_CONFIG_HOME="$out/helm-home/c
 
 if ! command -v go >/dev/null 2>&1; then
   fail "go is not installed (needed once to build helm and kubectl-validate)"
-  # Secure by default: without an authentication setting the chart must refuse to render.
-step "the chart refuses to render without auth settings"
-if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" >/dev/null 2>"$out/auth-reject.err"; then
-  fail "the chart rendered without auth settings"
-else
-  printf '    refused: %s\n' "$(grep -m1 -o 'auth: .*' "$out/auth-reject.err" || head -c 160 "$out/auth-reject.err")"
-fi
-if ! "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set auth.enabled=false \
-  | grep -q 'AUTH: "off"'; then
-  fail "auth.enabled=false did not render AUTH=off"
-fi
-
-finish
+  finish
 fi
 
 helm="$bin/helm"
@@ -99,19 +88,7 @@ if [[ ! -f $crd || ! -f $crd_stamp || "$(cat "$crd_stamp")" != "$PROMETHEUS_OPER
     echo "$PROMETHEUS_OPERATOR_VERSION" >"$crd_stamp"
   else
     fail "cannot get the ServiceMonitor CRD from the Go module proxy"
-    # Secure by default: without an authentication setting the chart must refuse to render.
-step "the chart refuses to render without auth settings"
-if "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" >/dev/null 2>"$out/auth-reject.err"; then
-  fail "the chart rendered without auth settings"
-else
-  printf '    refused: %s\n' "$(grep -m1 -o 'auth: .*' "$out/auth-reject.err" || head -c 160 "$out/auth-reject.err")"
-fi
-if ! "$helm" template "$release" "$chart" --kube-version "$KUBE_VERSION" --set auth.enabled=false \
-  | grep -q 'AUTH: "off"'; then
-  fail "auth.enabled=false did not render AUTH=off"
-fi
-
-finish
+    finish
   fi
 fi
 
@@ -151,6 +128,52 @@ for c in "${cases[@]}"; do
     fail "kubectl-validate $name"
   fi
 done
+
+# The chart against the images (deploy/docker/*.Dockerfile, what `make images` builds): for every
+# service (each *-svc directory) the default render has a Deployment with image cqrs/<svc>
+# (images.sh's names), whose containerPort and HTTP_PORT equal the Dockerfile's EXPOSE, its
+# HEALTHCHECK's port and the binary's default port (<svc>/main.c); whose startup and liveness
+# probes GET the HEALTHCHECK's path and readiness GETs /readyz (a route of libshared's service
+# shell) on that port; whose pod runs as the image's USER, non-root, read-only root filesystem.
+# tests/images/smoke.sh runs the images with those settings.
+step "the chart's Deployments against the Dockerfiles (ports, probes, user, image names)"
+# shellcheck source=deploy/docker/engine.sh
+source "$repo/deploy/docker/engine.sh"
+check_images_match() { # manifest
+  local manifest=$1 svc df expose probe pport ppath user main_port d got want
+  if ! command -v yq >/dev/null || ! command -v jq >/dev/null; then
+    fail "yq and jq are needed (make deps)"
+    return
+  fi
+  grep -q '"/readyz"' "$repo/libshared/src/service.c" || fail "libshared/src/service.c has no /readyz route"
+  for svc in $(images_services); do
+    df="$repo/deploy/docker/$svc.Dockerfile"
+    [[ -f $df ]] || { fail "$svc: no deploy/docker/$svc.Dockerfile"; continue; }
+    expose=$(dockerfile_expose "$df") probe=$(dockerfile_probe "$df")
+    pport=${probe%% *} ppath=${probe#* }
+    user=$(sed -n 's/^USER[[:space:]]\{1,\}\([0-9]*:[0-9]*\).*/\1/p' "$df")
+    main_port=$(grep -ho "cqrs_service_init[_a-z]*(&svc, \"$svc\", [0-9]*" "$repo/$svc"/*.c | grep -o '[0-9]*$' | head -n1)
+    # shellcheck disable=SC2016 # $n is jq's variable
+    d=$(yq -c --arg n "$svc" 'select(.kind == "Deployment") | .spec.template.spec | select(.containers[0].name == $n) | {
+      image: .containers[0].image, port: .containers[0].ports[0].containerPort, portName: .containers[0].ports[0].name,
+      env: ([.containers[0].env[] | select(.name == "HTTP_PORT") | .value] | first),
+      startup: .containers[0].startupProbe.httpGet, live: .containers[0].livenessProbe.httpGet,
+      ready: .containers[0].readinessProbe.httpGet, user: "\(.securityContext.runAsUser):\(.securityContext.runAsGroup)",
+      nonRoot: .securityContext.runAsNonRoot, ro: .containers[0].securityContext.readOnlyRootFilesystem}' "$manifest")
+    [[ -n $d ]] || { fail "$svc: no Deployment with a container named $svc in ${manifest#"$repo"/}"; continue; }
+    got=$(jq -r '[.image, .port, .env, .startup.path, .live.path, .ready.path, .user, .nonRoot, .ro,
+      ([.startup.port, .live.port, .ready.port] | map(. == "http") | all), .portName] | map(tostring) | join(" ")' <<<"$d")
+    want="${IMAGE_REPO_PREFIX}$svc:$(images_app_version) $expose $expose $ppath $ppath /readyz $user true true true http"
+    if [[ -z $expose || $expose != "$pport" || $expose != "$main_port" ]]; then
+      fail "$svc: EXPOSE '$expose', HEALTHCHECK port '$pport' and $svc's default port '$main_port' differ"
+    elif [[ $got != "$want" ]]; then
+      fail "$svc: chart has '$got', the image wants '$want' (image port HTTP_PORT startup liveness readiness user nonRoot readOnly probes-on-http port-name)"
+    else
+      printf '    %-14s port %s, probes %s %s /readyz, user %s, image %s: match\n' "$svc" "$expose" "$ppath" "$ppath" "$user" "${IMAGE_REPO_PREFIX}$svc"
+    fi
+  done
+}
+check_images_match "$out/default.yaml"
 
 # The schema must refuse bad values (and the chart must not render them).
 step "values.schema.json rejects config.logLevel=verbose and commandSvc.httpPort=0"

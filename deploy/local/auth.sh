@@ -70,7 +70,12 @@ cmd_bootstrap() {
       "platform:admin token of your provider (POST $ADMIN_URL/v1/admin/tenants)"
     return 0
   fi
-  local admin token code
+  local admin token code start=$SECONDS
+  # admin-svc answers once it has read the control records (readyz), not just when it is alive
+  until curl -fsS -m 2 -o /dev/null "$ADMIN_URL/readyz" 2>/dev/null; do
+    (( SECONDS - start < 60 )) || die "admin-svc at $ADMIN_URL is not ready after 60 s (see .local/log/admin-svc.log)"
+    sleep 0.25
+  done
   admin=$(sign dev-admin platform:admin)
   code=$(curl -sS -m 10 -o "$LOCAL/log/auth-bootstrap.json" -w '%{http_code}' -X POST \
     -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \

@@ -16,7 +16,12 @@ PACKAGES=(
   kcat wrk curl nginx-light
   postgresql libpq-dev
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  jq yq
+  # the contract tests' virtualenv (tests/contract/venv.sh)
   python3-venv
+  # container images (make images, the image smoke test): podman with the runc runtime (crun
+  # refuses hybrid cgroups), debootstrap for a local Debian base image when no registry answers
+  podman runc debootstrap debian-archive-keyring
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)

@@ -16,6 +16,10 @@ static void gate_cb(cqrs_http_req_t *req, void *arg) {
     cqrs_http_reply_error(req, 403, "this credential belongs to no tenant: it reads no read model", NULL);
     return;
   }
+  if (!cqrs_ratelimit_http(g->ctx->limits, req, call.who.tenant, g->ctx->metrics)) return; /* 429 */
+  char labels[64];
+  snprintf(labels, sizeof labels, "tenant=\"%s\"", cqrs_metrics_tenant(g->ctx->metrics, call.who.tenant));
+  cqrs_metrics_add(g->ctx->metrics, "queries_by_tenant_total", labels, 1);
   g->cb(req, &call);
 }
 

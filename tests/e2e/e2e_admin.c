@@ -4,7 +4,7 @@
  * verifying in a second authenticator fed by its own control reader (as any
  * other service's) until it is revoked. */
 #include "testkit.h"
-#include "token.h"
+#include "tk_auth.h"
 
 #include "cqrs/auth.h"
 #include "cqrs/control.h"
@@ -22,14 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ISSUER "https://issuer.e2e.test"
-#define AUDIENCE "cqrs-e2e"
 #define WAIT_MS 10000
 
 static tk_env_t env;
 static pid_t admin;
-static char jwks_path[256];
-static char *signing_key;
+static tk_auth_t *auth;
 static char *platform_token;
 
 static void nap(int ms) {
@@ -37,39 +34,21 @@ static void nap(int ms) {
   nanosleep(&ts, NULL);
 }
 
-static char *token_for(const char *tenant, const char *scope) {
-  char *claims = cqrs_token_claims(ISSUER, AUDIENCE, "e2e-admin", tenant, scope, (int64_t)time(NULL), 600);
-  cqrs_error_t err = {0};
-  char *jws = cqrs_token_sign(signing_key, claims, &err);
-  cr_assert_not_null(jws, "signing: %s", err.message);
-  free(claims);
-  return jws;
-}
+static char *token_for(const char *tenant, const char *scope) { return tk_auth_token(auth, tenant, scope, 600); }
 
 static void setup(void) {
   tk_env_init(&env);
-  char *jwks = NULL;
-  cqrs_error_t err = {0};
-  cr_assert(cqrs_token_keygen("ES256", &signing_key, &jwks, &err), "keygen: %s", err.message);
-  snprintf(jwks_path, sizeof jwks_path, "%s/%sjwks.json", P_tmpdir, env.prefix);
-  FILE *f = fopen(jwks_path, "w");
-  cr_assert_not_null(f);
-  fputs(jwks, f);
-  fclose(f);
-  free(jwks);
-  char file[300];
-  snprintf(file, sizeof file, "AUTH_JWKS_FILE=%s", jwks_path);
-  const char *extra[] = {"AUTH=on", file, "AUTH_ISSUER=" ISSUER, "AUTH_AUDIENCE=" AUDIENCE, "TOPIC_REPLICATION=1",
-                         NULL};
-  admin = tk_start(&env, TK_ADMIN, extra);
+  auth = tk_auth_new(&env);
+  const char *extra[TK_AUTH_ENV_MAX];
+  admin = tk_start(&env, TK_ADMIN, tk_auth_env(auth, (const char *const[]){"TOPIC_REPLICATION=1", NULL}, extra));
   platform_token = token_for(NULL, "platform:admin");
 }
 
 static void teardown(void) {
   if (admin > 0) tk_stop(admin, SIGTERM);
   admin = 0;
-  unlink(jwks_path);
-  free(signing_key);
+  tk_auth_destroy(auth);
+  auth = NULL;
   free(platform_token);
 }
 
@@ -77,9 +56,7 @@ TestSuite(admin, .init = setup, .fini = teardown, .timeout = 300);
 
 /* One request to admin-svc with credential (NULL: none). */
 static int call(const char *method, const char *path, const char *credential, const char *body, tk_response_t *r) {
-  char headers[1024] = "";
-  if (credential) snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", credential);
-  tk_http_headers(method, env.admin_port, path, headers, body, body ? strlen(body) : 0, r);
+  tk_auth_http(method, env.admin_port, path, credential, NULL, body, r);
   return r->status;
 }
 
@@ -224,8 +201,8 @@ static void verifier_start(verifier_t *v) {
   char brokers[300], prefix[100], file[300];
   snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", env.brokers);
   snprintf(prefix, sizeof prefix, "TOPIC_PREFIX=%s", env.prefix);
-  snprintf(file, sizeof file, "AUTH_JWKS_FILE=%s", jwks_path);
-  char *envp[] = {brokers, prefix, file, "AUTH_ISSUER=" ISSUER, "AUTH_AUDIENCE=" AUDIENCE, NULL};
+  snprintf(file, sizeof file, "AUTH_JWKS_FILE=%s", tk_auth_jwks_path(auth));
+  char *envp[] = {brokers, prefix, file, "AUTH_ISSUER=" TK_AUTH_ISSUER, "AUTH_AUDIENCE=" TK_AUTH_AUDIENCE, NULL};
   cqrs_error_t err = {0};
   cr_assert(cqrs_config_load(&v->cfg, envp, 0, &err), "%s", err.message);
   v->reg = cqrs_registry_new();

@@ -5,11 +5,12 @@
  * the same aggregate id in two tenants is two aggregates, a bad credential
  * yields 401 and appends nothing, and no credential reaches the log. */
 #include "testkit.h"
+#include "tk_auth.h"
 #include "token.h"
 
 #include "cqrs/auth.h"
 #include "cqrs/control.h"
-#include "cqrs/kafka.h"
+#include "cqrs/util.h"
 
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -17,23 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define ISSUER "https://issuer.e2e.test"
-#define AUDIENCE "cqrs-e2e"
 #define AWAIT_MS 30000
 
 static tk_env_t env;
 static pid_t command_pid;
-static char *signing_key; /* private JWK */
-static char jwks_path[512], log_path[512];
-
-/* Every credential the test sent, to prove none reached the log. */
-#define MAX_SECRETS 16
-static char *secrets[MAX_SECRETS];
-static size_t n_secrets;
+static tk_auth_t *auth; /* remembers every credential the test sent, to prove none reached the log */
+static char log_path[512];
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -49,76 +42,29 @@ static void nap(int ms) {
 /* A token for tenant with scope, signed by the test's key ("Bearer ..."
  * form, malloc'd). */
 static char *bearer(const char *tenant, const char *scope) {
-  cqrs_error_t err = {0};
-  char *claims = cqrs_token_claims(ISSUER, AUDIENCE, "e2e-user", tenant, scope, (int64_t)time(NULL), 600);
-  char *jwt = cqrs_token_sign(signing_key, claims, &err);
-  cr_assert_not_null(jwt, "signing: %s", err.message);
+  char *jwt = tk_auth_token(auth, tenant, scope, 600);
   char *b;
   cr_assert_gt(asprintf(&b, "Bearer %s", jwt), 0);
-  cr_assert_lt(n_secrets, MAX_SECRETS);
-  secrets[n_secrets++] = jwt; /* the credential itself, without "Bearer " */
-  free(claims);
+  free(jwt);
   return b;
-}
-
-/* Creates the control topic as every service would, so the records written
- * before the start land where command-svc reads. */
-static void create_control_topic(void) {
-  char errstr[256];
-  cqrs_error_t err = {0};
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(rk, "%s", errstr);
-  cr_assert(cqrs_kafka_topic_ensure(rk, env.prefix, CQRS_TOPIC_CONTROL, 1, 1, 15000, &err), "%s", err.message);
-  rd_kafka_destroy(rk);
-}
-
-/* Writes the control record that makes tenant active. */
-static void activate_tenant(const char *tenant) {
-  cqrs_tenant_rec_t rec = {.state = CQRS_TENANT_ACTIVE, .created_at = "2026-12-01T00:00:00.000Z"};
-  snprintf(rec.tenant, sizeof rec.tenant, "%s", tenant);
-  size_t len;
-  char *key = cqrs_control_tenant_key(tenant), *value = cqrs_control_tenant_json(&rec, &len);
-  cr_assert(key && value);
-  char topic[128];
-  tk_kafka_produce(&env, tk_topic(&env, CQRS_TOPIC_CONTROL, topic), -1, key, value, NULL);
-  free(key);
-  free(value);
 }
 
 static void setup(void) {
   tk_env_init(&env);
-  cqrs_error_t err = {0};
-  char *jwks = NULL;
-  cr_assert(cqrs_token_keygen("ES256", &signing_key, &jwks, &err), "keygen: %s", err.message);
-  mkdir(CQRS_TEST_LOG_DIR, 0755);
-  snprintf(jwks_path, sizeof jwks_path, "%s/%sjwks.json", CQRS_TEST_LOG_DIR, env.prefix);
-  FILE *f = fopen(jwks_path, "w");
-  cr_assert_not_null(f, "cannot write %s", jwks_path);
-  fputs(jwks, f);
-  fclose(f);
-  free(jwks);
+  auth = tk_auth_new(&env);
   snprintf(log_path, sizeof log_path, "%s/%scommand-svc.log", CQRS_TEST_LOG_DIR, env.prefix);
-
   /* Tenants known before the start: /readyz waits until they are read. */
-  create_control_topic();
-  activate_tenant("acme");
-  activate_tenant("globex");
-  char jwks_env[600];
-  snprintf(jwks_env, sizeof jwks_env, "AUTH_JWKS_FILE=%s", jwks_path);
-  const char *extra[] = {"AUTH=on", jwks_env, "AUTH_ISSUER=" ISSUER, "AUTH_AUDIENCE=" AUDIENCE, NULL};
-  command_pid = tk_start(&env, TK_COMMAND, extra);
+  tk_auth_put_tenant(&env, "acme", CQRS_TENANT_ACTIVE);
+  tk_auth_put_tenant(&env, "globex", CQRS_TENANT_ACTIVE);
+  const char *extra[TK_AUTH_ENV_MAX];
+  command_pid = tk_start(&env, TK_COMMAND, tk_auth_env(auth, NULL, extra));
 }
 
 static void teardown(void) {
   if (command_pid > 0) tk_stop(command_pid, SIGTERM);
   command_pid = 0;
-  for (size_t i = 0; i < n_secrets; i++) free(secrets[i]);
-  n_secrets = 0;
-  free(signing_key);
-  signing_key = NULL;
-  unlink(jwks_path);
+  tk_auth_destroy(auth);
+  auth = NULL;
 }
 
 TestSuite(command_auth, .init = setup, .fini = teardown, .timeout = 300);
@@ -180,25 +126,7 @@ static char *await_result(const char *key) {
 
 /* No credential the test used appears in the service's log, which did log
  * the refusals (so it is the right file and the level shows them). */
-static void assert_log_has_no_credential(const char *refusal) {
-  FILE *f = fopen(log_path, "r");
-  cr_assert_not_null(f, "no log at %s", log_path);
-  char *line = NULL;
-  size_t cap = 0;
-  bool refused = false;
-  while (getline(&line, &cap, f) > 0) {
-    refused |= strstr(line, refusal) != NULL;
-    for (size_t i = 0; i < n_secrets; i++) {
-      /* not even the signature on its own */
-      const char *sig = strrchr(secrets[i], '.');
-      cr_assert(!strstr(line, secrets[i]) && !(sig && strlen(sig) > 8 && strstr(line, sig + 1)),
-                "a credential is in the log: %s", line);
-    }
-  }
-  free(line);
-  fclose(f);
-  cr_assert(refused, "the log has no \"%s\" line", refusal);
-}
+static void assert_log_has_no_credential(const char *refusal) { tk_auth_assert_log_clean(auth, log_path, refusal); }
 
 #define CREATE_USER(cid, agg)                                                                                 \
   "{\"commandType\":\"CreateUser\",\"commandId\":\"" cid "\",\"aggregateId\":\"" agg "\","                   \
@@ -215,11 +143,11 @@ Test(command_auth, http_needs_a_valid_credential_with_the_scope) {
   char *other_key = NULL, *other_jwks = NULL;
   cqrs_error_t err = {0};
   cr_assert(cqrs_token_keygen("ES256", &other_key, &other_jwks, &err), "%s", err.message);
-  char *claims = cqrs_token_claims(ISSUER, AUDIENCE, "mallory", "acme", "commands:write", (int64_t)time(NULL), 600);
+  char *claims = cqrs_token_claims(TK_AUTH_ISSUER, TK_AUTH_AUDIENCE, "mallory", "acme", "commands:write",
+                                   (int64_t)time(NULL), 600);
   char *forged = cqrs_token_sign(other_key, claims, &err);
   cr_assert_not_null(forged);
-  cr_assert_lt(n_secrets, MAX_SECRETS);
-  secrets[n_secrets++] = forged;
+  tk_auth_remember(auth, forged);
   char bad[4096];
   snprintf(bad, sizeof bad, "Authorization: Bearer %s\r\n", forged);
   r = post(bad, json);
@@ -227,7 +155,7 @@ Test(command_auth, http_needs_a_valid_credential_with_the_scope) {
   cr_expect(has_header(&r, "WWW-Authenticate", "Bearer error=\"invalid_token\""), "%s", r.headers);
   cr_expect(!r.body || !strstr(r.body, forged), "the token is echoed");
   tk_response_cleanup(&r);
-  free(claims), free(other_key), free(other_jwks);
+  free(claims), free(other_key), free(other_jwks), free(forged);
 
   char *reader = bearer("acme", "queries:read"), *h = auth_header(reader);
   r = post(h, json);
@@ -364,26 +292,10 @@ Test(command_auth, kafka_records_are_authenticated_like_http) {
   assert_log_has_no_credential("command record refused");
 }
 
-/* Writes the control record of an API key (issued or revoked). */
-static void put_apikey(const cqrs_apikey_rec_t *rec) {
-  size_t len;
-  char *key = cqrs_control_apikey_key(rec->key_id), *value = cqrs_control_apikey_json(rec, &len);
-  cr_assert(key && value);
-  char topic[128];
-  tk_kafka_produce(&env, tk_topic(&env, CQRS_TOPIC_CONTROL, topic), -1, key, value, NULL);
-  free(key);
-  free(value);
-}
-
 Test(command_auth, an_api_key_works_on_both_ingresses_until_revoked) {
   cqrs_apikey_rec_t rec;
   char key[CQRS_API_KEY_LEN + 1];
-  cqrs_error_t err = {0};
-  cr_assert(cqrs_apikey_new("acme", CQRS_SCOPE_COMMANDS_WRITE, "2026-12-01T00:00:00.000Z", &rec, key, &err), "%s",
-            err.message);
-  put_apikey(&rec);
-  cr_assert_lt(n_secrets, MAX_SECRETS);
-  secrets[n_secrets++] = strdup(key);
+  tk_auth_issue_apikey(auth, "acme", CQRS_SCOPE_COMMANDS_WRITE, &rec, key);
   char *b, *h;
   cr_assert_gt(asprintf(&b, "Bearer %s", key), 0);
   h = auth_header(b);
@@ -413,8 +325,8 @@ Test(command_auth, an_api_key_works_on_both_ingresses_until_revoked) {
 
   /* revoked: a record the loop takes after that is refused, within 5 s */
   rec.revoked = true;
-  snprintf(rec.revoked_at, sizeof rec.revoked_at, "2026-12-01T00:00:01.000Z");
-  put_apikey(&rec);
+  cqrs_time_now_rfc3339(rec.revoked_at);
+  tk_auth_put_apikey(&env, &rec);
   int status = 0;
   deadline = now_ms() + 5000;
   for (int i = 0; status != 401 && now_ms() < deadline; i++) {

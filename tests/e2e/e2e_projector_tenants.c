@@ -6,6 +6,7 @@
  * same bytes; a control record deleting tenant b drops b's database while a's
  * stays, and neither b's later events nor a rebuild bring it back. */
 #include "testkit.h"
+#include "tk_auth.h"
 
 #include "cqrs/event.h"
 #include "cqrs/events.h"
@@ -335,10 +336,7 @@ Test(projector_tenants, each_tenant_has_its_own_database_rebuilds_and_is_deleted
   free(alias);
 
   /* 4. tenant b deleted in the control plane: its database goes, a's stays */
-  produce("control", "tenant/b",
-          "{\"tenantId\":\"b\",\"state\":\"deleted\",\"createdAt\":\"2026-03-01T09:00:00Z\","
-          "\"deletedAt\":\"2026-03-01T12:00:00Z\"}",
-          NULL);
+  tk_auth_put_tenant(&env, "b", CQRS_TENANT_DELETED);
   bool gone = false;
   for (int i = 0; i < VISIBLE_MS / 50 && !(gone = !database_exists("b")); i++) usleep(50 * 1000);
   cr_assert(gone, "tenant b's database is still there 60 s after its deletion");

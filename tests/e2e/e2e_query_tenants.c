@@ -8,71 +8,32 @@
  * 403; X-Tenant-Id naming b with a's token is 403; and once tenant a is
  * deleted (a control record), a's token is 401 within a bounded wait.
  *
- * Tokens are ES256 JWTs signed with a key made here (tools/cqrs-token's
- * library); the JWKS goes to a file query-svc reads (AUTH_JWKS_FILE). Tenants
- * are made active or deleted by producing control records to the test's
- * TOPIC_PREFIX + "control", as admin-svc does. */
+ * Tokens are ES256 JWTs signed with a key made here; the JWKS goes to a file
+ * query-svc reads (AUTH_JWKS_FILE). Tenants are made active or deleted by
+ * producing control records to the test's TOPIC_PREFIX + "control", as
+ * admin-svc does (tests/support/tk_auth.h). */
 #include "testkit.h"
-#include "token.h"
+#include "tk_auth.h"
 
 #include "cqrs/control.h"
 #include "cqrs/json.h"
 
 #include <criterion/criterion.h>
-#include <librdkafka/rdkafka.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-#define ISSUER "https://issuer.e2e.test/"
-#define AUDIENCE "cqrs-e2e"
 
 static tk_env_t env;
 static pid_t query_pid;
-static char jwks_path[512];
-static char *signing_key;
+static tk_auth_t *auth;
 static char *token_a, *token_b, *token_a_write, *token_c;
 static mongoc_client_t *store; /* the test's own connection, to write documents straight in */
 
-static char *make_token(const char *tenant, const char *scope) {
-  cqrs_error_t err = {0};
-  char *claims = cqrs_token_claims(ISSUER, AUDIENCE, "e2e-user", tenant, scope, (int64_t)time(NULL), 3600);
-  cr_assert_not_null(claims);
-  char *t = cqrs_token_sign(signing_key, claims, &err);
-  cr_assert_not_null(t, "signing failed: %s", err.message);
-  free(claims);
-  return t;
-}
-
-/* Produces the control record "tenant/<t>" with state to the test's control topic. */
-static void put_tenant(const char *tenant, cqrs_tenant_state_t state) {
-  cqrs_tenant_rec_t rec = {.state = state};
-  snprintf(rec.tenant, sizeof rec.tenant, "%s", tenant);
-  snprintf(rec.created_at, sizeof rec.created_at, "2026-01-01T00:00:00Z");
-  if (state == CQRS_TENANT_DELETED) snprintf(rec.deleted_at, sizeof rec.deleted_at, "2026-01-02T00:00:00Z");
-  size_t len;
-  char *key = cqrs_control_tenant_key(tenant), *value = cqrs_control_tenant_json(&rec, &len);
-  cr_assert(key && value);
-  char errstr[512], topic[128];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr), RD_KAFKA_CONF_OK);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(rk, "%s", errstr);
-  rd_kafka_resp_err_t e =
-      rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(tk_topic(&env, CQRS_TOPIC_CONTROL, topic)), RD_KAFKA_V_KEY(key, strlen(key)),
-                        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-  cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
-  cr_assert_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR, "the control record was not delivered");
-  rd_kafka_destroy(rk);
-  free(key);
-  free(value);
-}
+static char *make_token(const char *tenant, const char *scope) { return tk_auth_token(auth, tenant, scope, 3600); }
 
 /* Inserts the JSON documents (NULL-ended) into tenant's read model. */
 static void insert(const char *tenant, const char *read_model, const char *const *docs) {
@@ -150,10 +111,7 @@ static void seed(void) {
 /* One request with token (NULL: no Authorization) and extra header lines. */
 static void call(const char *method, const char *path, const char *body, const char *token, const char *extra,
                  tk_response_t *r) {
-  char headers[2048];
-  snprintf(headers, sizeof headers, "%s%s%s%s", token ? "Authorization: Bearer " : "", token ? token : "",
-           token ? "\r\n" : "", extra ? extra : "");
-  tk_http_headers(method, env.query_port, path, headers, body, body ? strlen(body) : 0, r);
+  tk_auth_http(method, env.query_port, path, token, extra, body, r);
 }
 
 typedef struct {
@@ -182,21 +140,9 @@ static void await_status(const char *token, int want) {
 
 static void setup(void) {
   tk_env_init(&env);
-  cqrs_error_t err = {0};
-  char *jwks = NULL;
-  cr_assert(cqrs_token_keygen("ES256", &signing_key, &jwks, &err), "keygen: %s", err.message);
-  mkdir(CQRS_TEST_LOG_DIR, 0755);
-  snprintf(jwks_path, sizeof jwks_path, "%s/%sjwks.json", CQRS_TEST_LOG_DIR, env.prefix);
-  FILE *f = fopen(jwks_path, "w");
-  cr_assert_not_null(f, "cannot write %s", jwks_path);
-  fputs(jwks, f);
-  fclose(f);
-  free(jwks);
-  char file[600];
-  snprintf(file, sizeof file, "AUTH_JWKS_FILE=%s", jwks_path);
-  const char *const extra[] = {"AUTH=on",          file, "AUTH_ISSUER=" ISSUER, "AUTH_AUDIENCE=" AUDIENCE,
-                               "WAIT_TICK_MS=10", NULL};
-  query_pid = tk_start(&env, TK_QUERY, extra);
+  auth = tk_auth_new(&env);
+  const char *extra[TK_AUTH_ENV_MAX];
+  query_pid = tk_start(&env, TK_QUERY, tk_auth_env(auth, (const char *const[]){"WAIT_TICK_MS=10", NULL}, extra));
   store = mongoc_client_new(env.mongo_uri);
   cr_assert_not_null(store);
   seed();
@@ -204,8 +150,8 @@ static void setup(void) {
   token_b = make_token("b", "queries:read commands:write");
   token_a_write = make_token("a", "commands:write");
   token_c = make_token("c", "queries:read");
-  put_tenant("a", CQRS_TENANT_ACTIVE);
-  put_tenant("b", CQRS_TENANT_ACTIVE);
+  tk_auth_put_tenant(&env, "a", CQRS_TENANT_ACTIVE);
+  tk_auth_put_tenant(&env, "b", CQRS_TENANT_ACTIVE);
   await_status(token_a, 200);
   await_status(token_b, 200);
 }
@@ -216,8 +162,7 @@ static void teardown(void) {
     drop_tenant_dbs();
     mongoc_client_destroy(store);
   }
-  unlink(jwks_path);
-  free(signing_key);
+  tk_auth_destroy(auth);
   free(token_a);
   free(token_b);
   free(token_a_write);
@@ -443,7 +388,7 @@ Test(query_tenants, credentials_that_do_not_allow_reading_are_refused_on_every_r
 }
 
 Test(query_tenants, a_deleted_tenants_token_is_refused_within_seconds_and_others_read_on) {
-  put_tenant("a", CQRS_TENANT_DELETED);
+  tk_auth_put_tenant(&env, "a", CQRS_TENANT_DELETED);
   await_status(token_a, 401);
   tk_response_t r;
   call("GET", "/v1/users/u1", NULL, token_a, NULL, &r);

@@ -136,12 +136,52 @@ bool tk_json_is_null(const char *json, const char *key) {
   return v;
 }
 
-int tk_free_port(void) {
+/* True when a socket without SO_REUSEADDR can bind port on every interface,
+ * as a service binds it: no listener and no connection holds it. */
+static bool bindable(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  /* Free on every address, not only loopback: services with authentication on
-   * listen on all of them, and on a busy machine a port free on 127.0.0.1 may
-   * be held on another loopback address (127.x.y.z). */
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = INADDR_ANY};
+  bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* The first port the kernel hands to outgoing connections (32768 unless
+ * configured otherwise). */
+static int ephemeral_low(void) {
+  int low = 32768, high;
+  FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+  if (f) {
+    if (fscanf(f, "%d %d", &low, &high) != 2) low = 32768;
+    fclose(f);
+  }
+  return low;
+}
+
+#define PORT_FLOOR 10000
+#define PORTS_KEPT 32 /* ports handed out lately, not handed out again */
+
+/* A port below the ephemeral range: a port the kernel picks (bind to 0) is
+ * one outgoing connections use too, and one of them, or its TIME_WAIT after a
+ * burst of short connections on this shared machine, can hold it by the time
+ * the service binds (EADDRINUSE). */
+int tk_free_port(void) {
+  static unsigned seed;
+  static int recent[PORTS_KEPT];
+  static size_t n_recent;
+  if (!seed) seed = (unsigned)getpid() ^ (unsigned)now_ms();
+  int low = ephemeral_low();
+  for (int tries = 0; low > PORT_FLOOR + 1000 && tries < 1000; tries++) {
+    int port = PORT_FLOOR + rand_r(&seed) % (low - PORT_FLOOR);
+    bool given = false;
+    for (size_t i = 0; i < PORTS_KEPT; i++) given |= recent[i] == port;
+    if (given || !bindable(port)) continue;
+    recent[n_recent++ % PORTS_KEPT] = port;
+    return port;
+  }
+  /* no room below the range: the kernel's pick */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof a;
   bind(fd, (struct sockaddr *)&a, sizeof a);
   getsockname(fd, (struct sockaddr *)&a, &len);
@@ -195,7 +235,7 @@ const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128])
 
 static const char *names[] = {"command-svc", "projector-svc", "query-svc", "admin-svc"};
 
-static int port_of(const tk_env_t *env, tk_service_t svc) {
+int tk_port(const tk_env_t *env, tk_service_t svc) {
   switch (svc) {
   case TK_COMMAND: return env->command_port;
   case TK_QUERY: return env->query_port;
@@ -205,13 +245,20 @@ static int port_of(const tk_env_t *env, tk_service_t svc) {
   return 0;
 }
 
+const char *tk_service_name(tk_service_t svc) { return names[svc]; }
+
+const char *tk_log_path(const tk_env_t *env, tk_service_t svc, char out[512]) {
+  snprintf(out, 512, "%s/%s%s.log", CQRS_TEST_LOG_DIR, env->prefix, names[svc]);
+  return out;
+}
+
 static pid_t spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, char *const *args,
                    char log[512]) {
-  int port = port_of(env, svc);
+  int port = tk_port(env, svc);
   char bin[512];
   snprintf(bin, sizeof bin, "%s/%s", CQRS_BIN_DIR, names[svc]);
   mkdir(CQRS_TEST_LOG_DIR, 0755);
-  snprintf(log, 512, "%s/%s%s.log", CQRS_TEST_LOG_DIR, env->prefix, names[svc]);
+  tk_log_path(env, svc, log);
   pid_t pid = fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
@@ -266,9 +313,13 @@ int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *t
 }
 
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra) {
-  int port = port_of(env, svc);
   char log[512];
   pid_t pid = tk_spawn(env, svc, extra, log);
+  return tk_await_ready(env, svc, pid, log);
+}
+
+pid_t tk_await_ready(const tk_env_t *env, tk_service_t svc, pid_t pid, const char *log) {
+  int port = tk_port(env, svc);
   int64_t deadline = now_ms() + 60000;
   while (now_ms() < deadline) {
     int status;

@@ -45,11 +45,19 @@ typedef struct {
  * message when Kafka or MongoDB cannot be reached. */
 void tk_env_init(tk_env_t *env);
 
-/* A TCP port free on loopback right now. */
+/* A TCP port free on every interface right now, below the ephemeral range
+ * (so no outgoing connection takes it before a service binds it). */
 int tk_free_port(void);
 
 /* TK_ADMIN is admin-svc; tk_start_all starts the first three only. */
 typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY, TK_ADMIN } tk_service_t;
+
+/* The HTTP port of svc in env. */
+int tk_port(const tk_env_t *env, tk_service_t svc);
+/* The binary's name of svc, e.g. "admin-svc" (static). */
+const char *tk_service_name(tk_service_t svc);
+/* The log file of svc started with env: CQRS_TEST_LOG_DIR/<prefix><name>.log. */
+const char *tk_log_path(const tk_env_t *env, tk_service_t svc, char out[512]);
 
 /* Starts a service with env's settings (see tk_start) without waiting for it;
  * log receives the path of its log file. */
@@ -70,6 +78,12 @@ const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128])
  * (bounded) until /readyz answers 200 and returns its pid; fails the test
  * otherwise. */
 pid_t tk_start(const tk_env_t *env, tk_service_t svc, const char *const *extra);
+
+/* Waits (bounded, 60 s) until the service tk_spawn started as pid answers
+ * 200 on /readyz and returns pid; fails the test, naming log, when it exits
+ * or does not become ready. tk_spawn several, then await each: they start
+ * side by side. */
+pid_t tk_await_ready(const tk_env_t *env, tk_service_t svc, pid_t pid, const char *log);
 
 /* Starts all three services (command, projector, query) into pids, indexed
  * by tk_service_t; tk_stop_all sends them SIGTERM and reaps those still set. */
