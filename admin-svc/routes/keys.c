@@ -29,7 +29,8 @@ void admin_key_issue(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t 
   char now[32];
   cqrs_time_now_rfc3339(now);
   admin_key_op_t op = {.tenant = path->tenant, .now = now};
-  if (!doc || !admin_scopes_parse(doc, &op.scopes, &err)) {
+  static const char *const members[] = {"scopes", NULL};
+  if (!doc || !cqrs_json_members_known(doc, members, &err) || !admin_scopes_parse(doc, &op.scopes, &err)) {
     cqrs_http_reply_cqrs_error(req, &err);
   } else if (!admin_writer_apply(ctx->writer, admin_decide_key_issue, &op, &err)) {
     if (err.code == CQRS_ERR_NOT_FOUND)

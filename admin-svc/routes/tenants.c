@@ -30,7 +30,9 @@ void admin_tenant_create(cqrs_http_req_t *req, void *arg) {
   const char *body = cqrs_http_req_body(req, &len);
   bson_t *doc = cqrs_json_parse(body, len, &err);
   const char *t = NULL;
-  if (!doc || !cqrs_json_get_string(doc, "tenantId", NULL, true, 0, &t, &err) || !cqrs_tenant_valid(t, &err)) {
+  static const char *const members[] = {"tenantId", NULL};
+  if (!doc || !cqrs_json_members_known(doc, members, &err) ||
+      !cqrs_json_get_string(doc, "tenantId", NULL, true, 0, &t, &err) || !cqrs_tenant_valid(t, &err)) {
     if (doc && !err.field[0]) snprintf(err.field, sizeof err.field, "tenantId");
     cqrs_http_reply_cqrs_error(req, &err);
     if (doc) bson_destroy(doc);

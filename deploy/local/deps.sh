@@ -17,6 +17,8 @@ PACKAGES=(
   postgresql libpq-dev
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   jq yq
+  # the contract tests' virtualenv (tests/contract/venv.sh)
+  python3-venv
   # container images (make images, the image smoke test): podman with the runc runtime (crun
   # refuses hybrid cgroups), debootstrap for a local Debian base image when no registry answers
   podman runc debootstrap debian-archive-keyring

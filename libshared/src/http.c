@@ -3,6 +3,7 @@
 #include "cqrs/http.h"
 #include "cqrs/json.h"
 #include "cqrs/util.h"
+#include "http_errors.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -120,10 +121,17 @@ static void dispatch_cb(struct evhttp_request *r, void *arg);
  * 414, header lines (name, ": ", value, CRLF) larger than HEADERS_MAX in all
  * answer 431, both in JSON. evhttp's own bound (HEAD_HARD_MAX, request line
  * and headers together) stays a backstop above them: past it evhttp refuses
- * the request itself (413, its HTML page) before we see it. */
+ * the request itself (413) before we see it, in JSON too (http_errors.h). */
 #define LINE_MAX_BYTES 8192
 #define HEADERS_MAX_BYTES 32768
 #define HEAD_HARD_MAX (LINE_MAX_BYTES + HEADERS_MAX_BYTES + 16384)
+
+/* Every method reaches dispatch_cb, which answers 405 (with Allow) or 404 in
+ * JSON. That includes methods evhttp has no name for (PROPFIND, made-up
+ * tokens): libevent 2.1 gives them the type bit 1 << 15, which no public
+ * EVHTTP_REQ_ constant names, so all 16 bits are allowed; evhttp's own refusal
+ * would be a 501 HTML page. */
+#define ALL_METHODS ((ev_uint16_t)0xffff)
 
 cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body, cqrs_error_t *err) {
   return cqrs_http_server_new_at(NULL, port, threads, max_body, err);
@@ -148,14 +156,12 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
     l->srv = srv;
     l->base = event_base_new();
     l->http = evhttp_new(l->base);
-    /* evhttp's own limit answers 413 in HTML before we see the request; keep it
-     * well above ours so clients get our JSON 413 for ordinary oversize bodies. */
+    evhttp_set_bevcb(l->http, http_errors_bev_cb, NULL);
+    /* evhttp's own limit answers a bare 413 before we see the request; keep it
+     * well above ours so clients get our 413 naming the limit for ordinary
+     * oversize bodies. */
     evhttp_set_max_body_size(l->http, (ev_ssize_t)(max_body * 4 + 65536));
-    /* Every method evhttp knows reaches dispatch_cb, which answers 405 (with
-     * Allow) or 404 in JSON; evhttp's own refusal is a 501 HTML page. */
-    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(l->http, ALL_METHODS);
     evhttp_set_gencb(l->http, dispatch_cb, l);
     evhttp_set_max_headers_size(l->http, HEAD_HARD_MAX);
     int fd = listen_reuseport(bind_addr, srv->port, err);
@@ -260,7 +266,8 @@ static void send_json(struct evhttp_request *r, int status, const char *json, si
   evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", "application/json");
   struct evbuffer *buf = evbuffer_new();
   evbuffer_add(buf, json, len);
-  evhttp_send_reply(r, status, NULL, buf);
+  /* evhttp 2.1 has no phrase for 431 (it would say "Client Error") */
+  evhttp_send_reply(r, status, status == 431 ? "Request Header Fields Too Large" : NULL, buf);
   evbuffer_free(buf);
 }
 
@@ -353,7 +360,10 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
       allowed_methods(srv, req->path, allow, sizeof allow);
       evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
       char msg[128];
-      snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
+      if (strcmp(method, "OTHER") == 0) /* a method evhttp has no name for */
+        snprintf(msg, sizeof msg, "this method is not allowed here; allowed: %s", allow);
+      else
+        snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
       send_error(r, 405, msg, NULL);
     } else
       send_error(r, 404, "no such route", NULL);

@@ -342,3 +342,18 @@ bool cqrs_json_get_array(const bson_t *doc, const char *key, const char *field, 
                          bson_t *out, bool *present, cqrs_error_t *err) {
   return get_container(doc, key, field, required, out, present, true, err);
 }
+
+bool cqrs_json_members_known(const bson_t *doc, const char *const *known, cqrs_error_t *err) {
+  bson_iter_t it;
+  if (!bson_iter_init(&it, doc)) return true;
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    bool ok = false;
+    for (const char *const *k = known; *k && !ok; k++) ok = strcmp(*k, key) == 0;
+    if (!ok) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, key, "unknown member \"%.64s\"", key);
+      return false;
+    }
+  }
+  return true;
+}

@@ -436,3 +436,131 @@ Test(openapi, undocumented_paths_answer_404) {
   }
   free_services(svcs);
 }
+
+/* ---- answers against their documented schemas ---- */
+
+#include "schema_check.h"
+
+static bool has_text(const char *body, void *needle) { return strstr(body, needle) != NULL; }
+
+/* Checks body against the schema documented for (path, method, status) of svc. */
+static void expect_schema(const service_t *svc, const char *path, const char *method, int status, const char *body) {
+  bson_t schema;
+  cr_assert(tk_schema_of_response(svc->doc, path, method, status, &schema), "%s: %s %s documents no JSON %d",
+            svc->name, method, path, status);
+  char why[600];
+  cr_expect(tk_schema_check(svc->doc, &schema, body, why, sizeof why), "%s: %s %s %d does not match its schema: %s\n%s",
+            svc->name, method, path, status, why, body);
+  checked_requests++;
+}
+
+/* GET url on svc until it answers 200 with needle in the body, then checks
+ * that body against the schema of documented path. */
+static void expect_read(const service_t *svc, const char *path, const char *url, const char *needle) {
+  tk_response_t r;
+  cr_assert(tk_await_get(svc->port, url, 200, has_text, (void *)needle, 30000, &r), "%s: GET %s: %d %s", svc->name,
+            url, r.status, r.body ? r.body : "");
+  expect_schema(svc, path, "get", 200, r.body);
+  tk_response_cleanup(&r);
+}
+
+/* POST body to url (NULL: path) and check the answer against path's schema. */
+static void expect_post_at(const service_t *svc, const char *path, const char *url, const char *body, int want) {
+  tk_response_t r;
+  if (!url) url = path;
+  tk_http("POST", svc->port, url, body, strlen(body), &r);
+  cr_assert_eq(r.status, want, "%s: POST %s %s: %d %s", svc->name, path, body, r.status, r.body ? r.body : "");
+  expect_schema(svc, path, "post", want, r.body);
+  tk_response_cleanup(&r);
+}
+
+static void expect_post(const service_t *svc, const char *path, const char *body, int want) {
+  expect_post_at(svc, path, NULL, body, want);
+}
+
+/* Real documents, after every kind of write, carry every field of their
+ * schema and nothing else: user, order and customer documents and pages from
+ * each read route and from POST /v1/query, command results, admin-svc's
+ * tenants and keys, and every service's health answers. */
+Test(openapi, answers_match_their_documented_schemas) {
+  service_t s[N_SERVICES];
+  load_services(s);
+  const service_t *cmd = &s[0], *query = &s[1], *adm = &s[3];
+  unsigned tag = (unsigned)rand();
+  char u[64], o[64], c1[64], c2[64], body[1024], url[256], mail1[96], mail2[96];
+  snprintf(u, sizeof u, "user-%08x", tag);
+  snprintf(o, sizeof o, "order-%08x", tag);
+  snprintf(c1, sizeof c1, "cust-%08x-a", tag);
+  snprintf(c2, sizeof c2, "cust-%08x-b", tag);
+  snprintf(mail1, sizeof mail1, "s%08x@example.com", tag);
+  snprintf(mail2, sizeof mail2, "t%08x@example.com", tag);
+
+  /* every kind of write, each result against CommandResult */
+  const char *writes[] = {
+      "{\"commandType\":\"CreateUser\",\"aggregateId\":\"%1$s\",\"email\":\"%1$s@example.com\",\"name\":\"Ann\"}",
+      "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%1$s\",\"changes\":{\"name\":\"Ann B\"}}",
+      "{\"commandType\":\"CreateOrder\",\"aggregateId\":\"%2$s\",\"userId\":\"%1$s\","
+      "\"items\":[{\"product\":\"p\",\"quantity\":2,\"price\":1.5}],\"totalAmount\":3}",
+      "{\"commandType\":\"UpdateOrderStatus\",\"aggregateId\":\"%2$s\",\"status\":\"Processing\"}",
+      "{\"commandType\":\"RegisterCustomer\",\"aggregateId\":\"%3$s\",\"email\":\"%5$s\",\"name\":\"Cy\"}",
+      "{\"commandType\":\"SuspendCustomer\",\"aggregateId\":\"%3$s\",\"reason\":\"unpaid\"}",
+      "{\"commandType\":\"RegisterCustomer\",\"aggregateId\":\"%4$s\",\"email\":\"x%6$s\",\"name\":\"Di\"}",
+      "{\"commandType\":\"UpdateEmail\",\"aggregateId\":\"%4$s\",\"newEmail\":\"%6$s\"}",
+  };
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    snprintf(body, sizeof body, writes[i], u, o, c1, c2, mail1, mail2);
+    expect_post(cmd, "/v1/commands", body, 201);
+  }
+
+  snprintf(url, sizeof url, "/v1/users/%s", u);
+  expect_read(query, "/v1/users/{userId}", url, "Ann B");
+  snprintf(url, sizeof url, "/v1/users?email=%s@example.com", u);
+  expect_read(query, "/v1/users", url, u);
+  snprintf(url, sizeof url, "/v1/orders/%s", o);
+  expect_read(query, "/v1/orders/{orderId}", url, "Processing");
+  snprintf(url, sizeof url, "/v1/orders?userId=%s", u);
+  expect_read(query, "/v1/orders", url, "Processing");
+  expect_read(query, "/v1/orders", "/v1/orders?status=Processing&limit=500", o);
+  snprintf(url, sizeof url, "/v1/customers/%s", c1);
+  expect_read(query, "/v1/customers/{customerId}", url, "unpaid");
+  snprintf(url, sizeof url, "/v1/customers/%s", c2);
+  expect_read(query, "/v1/customers/{customerId}", url, mail2);
+  expect_read(query, "/v1/customers", "/v1/customers?status=SUSPENDED&limit=500", c1);
+  expect_read(query, "/v1/customers", "/v1/customers?status=ACTIVE&limit=500", c2);
+  snprintf(url, sizeof url, "/v1/customers?emailPrefix=%.9s", mail2);
+  expect_read(query, "/v1/customers", url, c2);
+
+  /* the same documents through POST /v1/query, one per seed query name */
+  const char *queries[] = {
+      "{\"queryType\":\"GetUserProfile\",\"userId\":\"%1$s\"}",
+      "{\"queryType\":\"GetUserByEmail\",\"email\":\"%1$s@example.com\"}",
+      "{\"queryType\":\"GetOrder\",\"orderId\":\"%2$s\"}",
+      "{\"queryType\":\"GetOrdersByUser\",\"userId\":\"%1$s\"}",
+      "{\"queryType\":\"GetOrdersByStatus\",\"status\":\"Processing\",\"limit\":500}",
+      "{\"queryType\":\"GetCustomerById\",\"customerId\":\"%3$s\"}",
+      "{\"queryType\":\"GetActiveCustomers\",\"limit\":500}",
+      "{\"queryType\":\"SearchCustomersByEmail\",\"emailPrefix\":\"%4$.9s\"}",
+  };
+  for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+    snprintf(body, sizeof body, queries[i], u, o, c1, mail2);
+    expect_post(query, "/v1/query", body, 200);
+  }
+
+  /* admin-svc: a tenant, its key (shown once) and the lists */
+  char tenant[32];
+  snprintf(tenant, sizeof tenant, "t%08x", tag);
+  snprintf(body, sizeof body, "{\"tenantId\":\"%s\"}", tenant);
+  expect_post(adm, "/v1/admin/tenants", body, 201);
+  snprintf(url, sizeof url, "/v1/admin/tenants/%s", tenant);
+  expect_read(adm, "/v1/admin/tenants/{tenantId}", url, tenant);
+  expect_read(adm, "/v1/admin/tenants", "/v1/admin/tenants", tenant);
+  snprintf(url, sizeof url, "/v1/admin/tenants/%s/keys", tenant);
+  expect_post_at(adm, "/v1/admin/tenants/{tenantId}/keys", url, "{\"scopes\":[\"queries:read\"]}", 201);
+  expect_read(adm, "/v1/admin/tenants/{tenantId}/keys", url, "queries:read");
+
+  for (int i = 0; i < N_SERVICES; i++) {
+    expect_read(&s[i], "/healthz", "/healthz", "ok");
+    expect_read(&s[i], "/readyz", "/readyz", "ready");
+  }
+  free_services(s);
+}

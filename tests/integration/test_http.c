@@ -168,3 +168,104 @@ Test(http, deferred_request_is_completed_with_extra_headers) {
   cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s", r.headers);
   tk_response_cleanup(&r);
 }
+
+/* A method evhttp has no name for reaches our dispatcher: 405 with Allow and
+ * a JSON body (libevent's own answer would be a 501 HTML page). */
+Test(http, unknown_method_is_405_in_json_with_allow) {
+  static const char *const methods[] = {"PROPFIND", "FOO", "TRACE", NULL};
+  for (const char *const *m = methods; *m; m++) {
+    tk_response_t r;
+    tk_http(*m, port, "/body", NULL, 0, &r);
+    cr_expect_eq(r.status, 405, "%s: %d %s", *m, r.status, r.body);
+    cr_expect(r.headers && strstr(r.headers, "Allow: POST"), "%s: %s", *m, r.headers);
+    cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s: %s", *m, r.headers);
+    char *e = tk_json_string(r.body, "error");
+    cr_expect(e && strstr(e, "not allowed"), "%s: %s", *m, r.body);
+    free(e);
+    tk_response_cleanup(&r);
+    tk_http(*m, port, "/nope", NULL, 0, &r);
+    cr_expect_eq(r.status, 404, "%s on an unknown path: %d", *m, r.status);
+    tk_response_cleanup(&r);
+  }
+}
+
+/* Headers past evhttp's own bound (about 56 KB) and a head it cannot parse
+ * are answered by libevent itself; the answer is still JSON. */
+Test(http, heads_libevent_refuses_are_answered_in_json) {
+  size_t big = 70000;
+  char *headers = malloc(big + 16);
+  memcpy(headers, "X-Big: ", 7);
+  memset(headers + 7, 'a', big);
+  memcpy(headers + 7 + big, "\r\n", 3);
+  tk_response_t r;
+  tk_http_headers("GET", port, "/echo/x", headers, NULL, 0, &r);
+  free(headers);
+  cr_expect_eq(r.status, 400, "%d %s", r.status, r.body);
+  cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s", r.headers);
+  char *e = tk_json_string(r.body, "error");
+  cr_expect(e && strstr(e, "56 KB"), "%s", r.body);
+  free(e);
+  tk_response_cleanup(&r);
+
+  /* 2,000 headers of 1 KB: 2 MB in all */
+  size_t one = 1024, n = 2000;
+  headers = malloc(n * (one + 16) + 1);
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    at += (size_t)sprintf(headers + at, "X-H%zu: ", i);
+    memset(headers + at, 'b', one);
+    at += one;
+    memcpy(headers + at, "\r\n", 3);
+    at += 2;
+  }
+  tk_http_headers("GET", port, "/echo/x", headers, NULL, 0, &r);
+  free(headers);
+  cr_expect_eq(r.status, 400, "%d %s", r.status, r.body);
+  cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s", r.headers);
+  cr_expect(r.body && r.body[0] == '{' && !strstr(r.body, "<HTML>"), "%s", r.body);
+  tk_response_cleanup(&r);
+}
+
+/* Between our limits and evhttp's: our own 414 and 431, named. */
+Test(http, long_request_line_is_414_and_large_headers_431) {
+  char path[20000] = "/echo/";
+  memset(path + 6, 'p', sizeof path - 7);
+  path[sizeof path - 1] = '\0';
+  tk_response_t r;
+  tk_http("GET", port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, 414, "%d %s", r.status, r.body);
+  char *e = tk_json_string(r.body, "error");
+  cr_expect(e && strstr(e, "8192"), "%s", r.body);
+  free(e);
+  tk_response_cleanup(&r);
+  char headers[40 * 1024 + 64];
+  size_t at = 0;
+  for (int i = 0; i < 40; i++) {
+    at += (size_t)sprintf(headers + at, "X-H%02d: ", i);
+    memset(headers + at, 'h', 1000);
+    at += 1000;
+    memcpy(headers + at, "\r\n", 3);
+    at += 2;
+  }
+  tk_http_headers("GET", port, "/echo/x", headers, NULL, 0, &r);
+  cr_expect_eq(r.status, 431, "%d %s", r.status, r.body);
+  e = tk_json_string(r.body, "error");
+  cr_expect(e && strstr(e, "32768"), "%s", r.body);
+  free(e);
+  tk_response_cleanup(&r);
+}
+
+/* A malformed request behind a good one on the same connection: the second
+ * answer (libevent's, written after the first left) is JSON too. */
+Test(http, a_malformed_request_after_a_good_one_is_answered_in_json) {
+  tk_response_t r;
+  /* the "path" ends the first request and starts a malformed second one */
+  tk_http("GET", port, "/echo/x HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\nGET /echo/y", NULL, 0, &r);
+  cr_expect_eq(r.status, 200, "%d", r.status);
+  const char *second = r.body ? strstr(r.body, "HTTP/1.1 400") : NULL;
+  cr_expect_not_null(second, "no second answer: %s", r.body);
+  cr_expect(second && strstr(second, "Content-Type: application/json") && strstr(second, "{\"error\":"), "%s",
+            second);
+  cr_expect(r.body && !strstr(r.body, "<HTML>"), "%s", r.body);
+  tk_response_cleanup(&r);
+}

@@ -306,3 +306,18 @@ Test(json, write_hands_other_types_to_libbson) {
   bson_free(json);
   bson_destroy(doc);
 }
+
+Test(json, members_known_names_the_first_unknown_member) {
+  static const char *const known[] = {"tenantId", NULL};
+  doc = cqrs_json_parse("{\"tenantId\":\"a\"}", 16, &err);
+  cr_assert_not_null(doc);
+  cr_expect(cqrs_json_members_known(doc, known, &err));
+  bson_destroy(doc);
+  const char *extra = "{\"tenantId\":\"a\",\"extra\":1}";
+  doc = cqrs_json_parse(extra, strlen(extra), &err);
+  cr_assert_not_null(doc);
+  cr_expect_not(cqrs_json_members_known(doc, known, &err));
+  cr_expect_eq(err.code, CQRS_ERR_INVALID);
+  cr_expect_str_eq(err.field, "extra");
+  cr_expect(strstr(err.message, "unknown member") != NULL, "%s", err.message);
+}

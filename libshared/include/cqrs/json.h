@@ -24,6 +24,11 @@ void cqrs_json_append_string(bson_string_t *out, const char *s);
  * 0: no limit). False with a CQRS_ERR_INVALID err naming field otherwise. */
 bool cqrs_json_check_length(const char *s, size_t max_len, const char *field, cqrs_error_t *err);
 
+/* True when every member of doc is named in known (NULL-terminated); false
+ * with a 400 naming the first other member otherwise (a body whose document
+ * says additionalProperties: false). */
+bool cqrs_json_members_known(const bson_t *doc, const char *const *known, cqrs_error_t *err);
+
 /* Reads the string member key of doc into *out (borrowed from doc, valid while
  * doc lives). An absent or null member gives *out = NULL, which is an error
  * only when required. A member that is not a string, is empty while required,

@@ -1,0 +1,89 @@
+"""Constraints an OpenAPI document cannot state (each is said in words in the
+document): the contract tester generates requests that keep them, so a 400 for
+breaking one is not taken for a refusal of valid data.
+
+- The order and customer lists take exactly one of two filters.
+- A `cursor` is one the server issued (a page's `nextCursor`); any other string
+  is refused (400), which the e2e tests check. Generated ones are dropped.
+- No string or member name in a body holds U+0000 (refused with 400);
+  run.sh keeps it out of strings, this out of member names.
+- A command's id alias (`orderId`, `customerId`) must equal `aggregateId` when
+  both are given.
+"""
+import schemathesis
+
+# path -> (filter kept when both are given, filter added when none is, its value)
+EXACTLY_ONE = {
+    "/v1/orders": ("userId", "status", "Created"),
+    "/v1/customers": ("status", "emailPrefix", "ACTIVE"),
+}
+ID_ALIASES = ("orderId", "customerId")
+
+
+def _path(context):
+    op = context.operation
+    return (op.method.upper(), op.path) if op is not None else (None, None)
+
+
+@schemathesis.hook("map_query")
+def keep_query_constraints(context, query):
+    method, path = _path(context)
+    if method != "GET" or query is None:
+        return query
+    query = dict(query)
+    query.pop("cursor", None)
+    pair = EXACTLY_ONE.get(path)
+    if pair is not None:
+        first, second, default = pair
+        if first in query and second in query:
+            del query[second]
+        elif first not in query and second not in query:
+            query[first if first == "status" else second] = default
+    return query
+
+
+def _align_ids(obj):
+    if not isinstance(obj, dict):
+        return
+    agg = obj.get("aggregateId")
+    for alias in ID_ALIASES:
+        if alias in obj and isinstance(agg, str) and agg:
+            obj[alias] = agg
+
+
+def _without_nul_names(value):
+    if isinstance(value, dict):
+        return {k: _without_nul_names(v) for k, v in value.items() if "\x00" not in k}
+    if isinstance(value, list):
+        return [_without_nul_names(v) for v in value]
+    return value
+
+
+@schemathesis.hook("map_body")
+def keep_body_constraints(context, body):
+    method, path = _path(context)
+    if method != "POST" or not isinstance(body, dict):
+        return body
+    body = _without_nul_names(body)
+    if path == "/v1/query":
+        body = dict(body)
+        body.pop("cursor", None)
+    elif path == "/v1/commands":
+        body = dict(body)
+        _align_ids(body)
+        payload = body.get("payload")
+        if isinstance(payload, dict):
+            payload = dict(payload)
+            top = body.get("aggregateId")
+            if isinstance(top, str) and top:
+                payload["aggregateId"] = top
+            _align_ids(payload)
+            # an alias in one place and the id in the other must agree too
+            for alias in ID_ALIASES:
+                agg = body.get("aggregateId") or payload.get("aggregateId")
+                if isinstance(agg, str) and agg:
+                    for o in (body, payload):
+                        if alias in o:
+                            o[alias] = agg
+            body["payload"] = payload
+    return body
