@@ -212,7 +212,7 @@ static void update_lag(cqrs_apply_loop_t *loop) {
 /* Whether ev is this loop's business: its projection's aggregate, and, in a
  * rebuild of one tenant, that tenant's. */
 static bool ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
-  return strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0 &&
+  return (!loop->proj->aggregate_type || strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0) &&
          (!loop->opts.tenant || strcmp(ev->tenant, loop->opts.tenant) == 0);
 }
 

@@ -62,6 +62,7 @@ int main(void) {
   cqrs_routes_orders(svc.http, &q.routes);
   cqrs_routes_customers(svc.http, &q.routes);
   cqrs_routes_query(svc.http, &q.routes);
+  cqrs_routes_events(svc.http, &q.routes);
   cqrs_service_set_ready(&svc, ready_cb, &q);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);

@@ -9,7 +9,7 @@
 
 static void gate_cb(cqrs_http_req_t *req, void *arg) {
   const cqrs_routes_gate_t *g = arg;
-  cqrs_routes_call_t call = {.ctx = g->ctx};
+  cqrs_routes_call_t call = {.ctx = g->ctx, .arg = g->arg};
   if (!cqrs_auth_http(g->ctx->auth, req, CQRS_SCOPE_QUERIES_READ, &call.who)) return;
   if (!cqrs_tenant_valid(call.who.tenant, NULL)) {
     /* A platform administrator's credential names no tenant. */
@@ -23,12 +23,17 @@ static void gate_cb(cqrs_http_req_t *req, void *arg) {
   g->cb(req, &call);
 }
 
-void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
-                     const char *label, cqrs_routes_handler_cb cb) {
+void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                         const char *label, cqrs_routes_handler_cb cb, const void *arg) {
   BSON_ASSERT(ctx->n_gates < CQRS_ROUTES_MAX); /* a programmer's mistake: raise CQRS_ROUTES_MAX */
   cqrs_routes_gate_t *g = &ctx->gates[ctx->n_gates++];
-  *g = (cqrs_routes_gate_t){ctx, cb};
+  *g = (cqrs_routes_gate_t){ctx, cb, arg};
   cqrs_http_server_route(http, method, path, label, gate_cb, g);
+}
+
+void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                     const char *label, cqrs_routes_handler_cb cb) {
+  cqrs_routes_add_arg(http, ctx, method, path, label, cb, NULL);
 }
 
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,

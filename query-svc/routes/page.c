@@ -9,9 +9,11 @@
 #include <string.h>
 
 /* filter, narrowed to the items after (value, id) when after is set:
- * {$and: [filter, {$or: [{f: {$gt: v}}, {f: v, _id: {$gt: id}}]}]}. */
+ * {$and: [filter, {$or: [{f: {$gt: v}}, {f: v, _id: {$gt: id}}]}]}, $lt
+ * instead of $gt when descending. */
 static void build_query(bson_t *query, const bson_t *filter, const char *f, const bson_value_t *value,
-                        const bson_value_t *id) {
+                        const bson_value_t *id, bool descending) {
+  const char *beyond = descending ? "$lt" : "$gt";
   bson_t and, el, or, alt, cmp;
   bson_init(query);
   if (!value) {
@@ -23,20 +25,22 @@ static void build_query(bson_t *query, const bson_t *filter, const char *f, cons
   BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &el);
   BSON_APPEND_ARRAY_BEGIN(&el, "$or", &or);
   BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
-  if (value->value_type == BSON_TYPE_NULL) {
+  if (value->value_type == BSON_TYPE_NULL && !descending) {
     /* $gt null matches nothing; every non-null value sorts after null. */
     BSON_APPEND_DOCUMENT_BEGIN(&alt, f, &cmp);
     BSON_APPEND_NULL(&cmp, "$ne");
   } else {
+    /* (descending past a null: $lt null matches nothing, and nothing sorts
+     * below null but other nulls, which the _id branch takes) */
     BSON_APPEND_DOCUMENT_BEGIN(&alt, f, &cmp);
-    BSON_APPEND_VALUE(&cmp, "$gt", value);
+    BSON_APPEND_VALUE(&cmp, beyond, value);
   }
   bson_append_document_end(&alt, &cmp);
   bson_append_document_end(&or, &alt);
   BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &alt);
   BSON_APPEND_VALUE(&alt, f, value);
   BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &cmp);
-  BSON_APPEND_VALUE(&cmp, "$gt", id);
+  BSON_APPEND_VALUE(&cmp, beyond, id);
   bson_append_document_end(&alt, &cmp);
   bson_append_document_end(&or, &alt);
   bson_append_array_end(&el, &or);
@@ -58,6 +62,15 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params) {
+  const cqrs_routes_page_t page = {read_model, list, filter, sort_field, false, NULL};
+  cqrs_routes_find_page_with(req, call, &page, params);
+}
+
+void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
+                                const cqrs_params_t *params) {
+  const char *read_model = page->read_model, *list = page->list, *sort_field = page->sort_field;
+  const bson_t *filter = page->filter;
+  int dir = page->descending ? -1 : 1;
   cqrs_error_t err = {0};
   int limit;
   const char *text;
@@ -69,10 +82,10 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
     return;
   }
   bson_t query, opts = BSON_INITIALIZER, sort;
-  build_query(&query, filter, sort_field, after ? &after_v : NULL, &after_id);
+  build_query(&query, filter, sort_field, after ? &after_v : NULL, &after_id, page->descending);
   BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-  BSON_APPEND_INT32(&sort, sort_field, 1);
-  BSON_APPEND_INT32(&sort, "_id", 1);
+  BSON_APPEND_INT32(&sort, sort_field, dir);
+  BSON_APPEND_INT32(&sort, "_id", dir);
   bson_append_document_end(&opts, &sort);
   /* One more than asked says whether there is a next page. */
   BSON_APPEND_INT64(&opts, "limit", limit + 1);
@@ -112,6 +125,10 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
   }
   if (mongoc_cursor_error(cur, &error)) {
     cqrs_routes_reply_no_store(req, call, read_model, error.message);
+    goto done;
+  }
+  if (n == 0 && !after && page->not_found) { /* the first page is empty: nothing to list */
+    cqrs_http_reply_error(req, 404, page->not_found, NULL);
     goto done;
   }
   bson_string_append(out, "],\"nextCursor\":");
