@@ -11,6 +11,7 @@
 #include "params.h"
 #include "projection.h"
 #include "single_read.h"
+#include "staleness.h"
 #include "tenant_store.h"
 #include "waiters.h"
 
@@ -48,6 +49,7 @@ struct cqrs_routes_ctx {
   cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
   cqrs_ratelimit_t *limits;   /* borrowed: each tenant's query rate (429 past it) */
   cqrs_metrics_t *metrics;    /* borrowed */
+  cqrs_staleness_t *staleness; /* borrowed: how fresh each read model is; NULL: no freshness headers */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };
@@ -71,6 +73,15 @@ void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const
  * 503 at once rather than wait on the store a second time. */
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err);
+
+/* The read models query-svc serves (their freshness is watched). */
+extern const char *const cqrs_routes_read_models[];
+
+/* Adds read_model's freshness headers to req's answer:
+ * X-Read-Model-Lag-Ms (ms since its projector last had applied the whole
+ * log) and X-Read-Model-Lag-Events (events behind at its last report); none
+ * while unknown. */
+void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model);
 
 /* Logs a failed store read (why) and answers 503 {"error": "the read store
  * did not answer"}. */

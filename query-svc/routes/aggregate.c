@@ -142,6 +142,7 @@ static void time_travel(cqrs_http_req_t *req, const cqrs_routes_call_t *call, co
     char v[24];
     snprintf(v, sizeof v, "%" PRId64, cqrs_single_read_version(&doc));
     cqrs_http_req_add_header(req, "X-Read-Model-Version", v);
+    cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
     size_t len;
     char *json = cqrs_single_read_json(&doc, &len);
     cqrs_http_reply_json(req, 200, json, len);

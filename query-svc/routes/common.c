@@ -41,6 +41,23 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mong
   return cqrs_tenant_store_collection(call->ctx->store, client, &call->who, read_model, err);
 }
 
+const char *const cqrs_routes_read_models[] = {"user_profiles", "order_summaries", "customers", CQRS_ROUTES_HISTORY,
+                                               NULL};
+
+void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model) {
+  int64_t lag_ms, lag_events;
+  if (!call->ctx->staleness || !cqrs_staleness_get(call->ctx->staleness, read_model, &lag_ms, &lag_events)) return;
+  char v[24];
+  if (lag_ms >= 0) {
+    snprintf(v, sizeof v, "%lld", (long long)lag_ms);
+    cqrs_http_req_add_header(req, "X-Read-Model-Lag-Ms", v);
+  }
+  if (lag_events >= 0) {
+    snprintf(v, sizeof v, "%lld", (long long)lag_events);
+    cqrs_http_req_add_header(req, "X-Read-Model-Lag-Events", v);
+  }
+}
+
 void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                                 const char *why) {
   static const cqrs_single_read_t any = {0};
@@ -100,6 +117,7 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, 
     cqrs_routes_reply_no_store(req, call, read->read_model, error.message);
     goto done;
   }
+  cqrs_routes_freshness(req, call, read->read_model);
   int64_t left = wait_ms - cqrs_http_req_age_ms(req);
   cqrs_read_outcome_t o = cqrs_single_read_decide(doc, min_version, left > 0);
   if (o == CQRS_READ_WAIT) {

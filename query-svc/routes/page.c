@@ -131,6 +131,7 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     cqrs_http_reply_error(req, 404, page->not_found, NULL);
     goto done;
   }
+  cqrs_routes_freshness(req, call, read_model);
   bson_string_append(out, "],\"nextCursor\":");
   char *next = more ? cqrs_cursor_encode(list, sort_field, &last_v, &last_id) : NULL;
   if (more && !next) {

@@ -8,10 +8,12 @@
 #include "cqrs/json.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define VISIBLE_MS 30000
 #define MAX_EVENTS 64
@@ -403,4 +405,95 @@ Test(history, events_by_type_and_time_window) {
   get(400, &r, "/v1/events?type=%s&order=sideways", type);
   tk_response_cleanup(&r);
   for (int i = 0; i < N; i++) free(users[i]);
+}
+
+/* The value of header name in a raw header block, or -1 when absent. */
+static int64_t header_int(const char *headers, const char *name) {
+  char key[96];
+  snprintf(key, sizeof key, "\r\n%s: ", name);
+  const char *h = headers ? strstr(headers, key) : NULL;
+  return h ? strtoll(h + strlen(key), NULL, 10) : -1;
+}
+
+typedef enum { FRESH, STALE } want_t;
+
+/* Polls (bounded) until GET path's lag header and query-svc's metric and
+ * /readyz all say want for order_summaries; returns the last lag seen. */
+static int64_t await_freshness(const char *path, want_t want, int objective_ms) {
+  int64_t lag = -1;
+  bool lag_ok = false, metric_ok = false, ready_ok = false;
+  char metric[128];
+  snprintf(metric, sizeof metric, "read_model_stale{read_model=\"order_summaries\"} %d", want == STALE);
+  for (int tries = 0; tries < 400 && !(lag_ok && metric_ok && ready_ok); tries++) {
+    tk_response_t r;
+    tk_http("GET", env.query_port, path, NULL, 0, &r);
+    lag = r.status == 200 ? header_int(r.headers, "X-Read-Model-Lag-Ms") : -1;
+    lag_ok = lag >= 0 && (want == STALE ? lag > objective_ms : lag <= objective_ms);
+    tk_response_cleanup(&r);
+    tk_http("GET", env.query_port, "/metrics", NULL, 0, &r);
+    metric_ok = r.status == 200 && strstr(r.body, metric);
+    tk_response_cleanup(&r);
+    tk_http("GET", env.query_port, "/readyz", NULL, 0, &r);
+    ready_ok = r.status == 200 && (strstr(r.body, "\"order_summaries\"") != NULL) == (want == STALE);
+    tk_response_cleanup(&r);
+    if (!(lag_ok && metric_ok && ready_ok)) usleep(50 * 1000); /* between polls of a condition with a deadline */
+  }
+  cr_assert(lag_ok && metric_ok && ready_ok, "want %s: lag %lld (%d), metric %d, readyz %d",
+            want == STALE ? "stale" : "fresh", (long long)lag, lag_ok, metric_ok, ready_ok);
+  return lag;
+}
+
+Test(history, freshness_headers_and_the_staleness_objective) {
+  enum { OBJECTIVE_MS = 1500 };
+  tk_stop(pids[TK_QUERY], SIGTERM);
+  const char *extra[] = {"STALENESS_OBJECTIVE_MS=1500", NULL};
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, extra);
+  char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"f.%s@example.com\",\"name\":\"F\"}",
+                       env.db);
+  char *user = id_of(b);
+  free(b);
+  b = tk_command(&env, 201,
+                 "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"W\",\"quantity\":1,"
+                 "\"price\":1}],\"totalAmount\":1}",
+                 user);
+  char *order = id_of(b);
+  free(b);
+  char path[256];
+  snprintf(path, sizeof path, "/v1/orders/%s?minVersion=1&waitMs=10000", order);
+  await_freshness(path, FRESH, OBJECTIVE_MS);
+  tk_response_t r;
+  get(200, &r, "/v1/orders/%s", order);
+  cr_expect_geq(header_int(r.headers, "X-Read-Model-Lag-Events"), 0, "%s", r.headers);
+  tk_response_cleanup(&r);
+  /* lists and histories say it too */
+  get(200, &r, "/v1/orders?userId=%s", user);
+  cr_expect_geq(header_int(r.headers, "X-Read-Model-Lag-Ms"), 0, "%s", r.headers);
+  tk_response_cleanup(&r);
+  get(200, &r, "/v1/orders/%s/history", order);
+  cr_expect_geq(header_int(r.headers, "X-Read-Model-Lag-Ms"), 0, "%s", r.headers);
+  tk_response_cleanup(&r);
+
+  /* the projector paused: nobody vouches for the read model any more */
+  kill(pids[TK_PROJECTOR], SIGSTOP);
+  free(tk_command(&env, 201, "{\"commandType\":\"UpdateOrderStatus\",\"aggregateId\":\"%s\",\"status\":\"Processing\"}",
+                  order));
+  snprintf(path, sizeof path, "/v1/orders/%s", order);
+  int64_t first = await_freshness(path, STALE, OBJECTIVE_MS);
+  get(200, &r, "/v1/orders/%s", order);
+  cr_expect(strstr(r.body, "\"Created\""), "the projector is paused: %s", r.body);
+  int64_t later = header_int(r.headers, "X-Read-Model-Lag-Ms");
+  cr_expect_geq(later, first, "the lag grows while paused: %lld then %lld", (long long)first, (long long)later);
+  tk_response_cleanup(&r);
+  tk_http("GET", env.query_port, "/metrics", NULL, 0, &r);
+  cr_expect(strstr(r.body, "read_model_staleness_breaches_total{read_model=\"order_summaries\"}"), "%s", r.body);
+  tk_response_cleanup(&r);
+
+  /* resumed: it catches up and the lag falls back */
+  kill(pids[TK_PROJECTOR], SIGCONT);
+  await_freshness(path, FRESH, OBJECTIVE_MS);
+  tk_response_t now;
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"Processing\"", VISIBLE_MS, &now));
+  tk_response_cleanup(&now);
+  free(order);
+  free(user);
 }
