@@ -93,6 +93,12 @@ extern const cqrs_projection_t cqrs_event_history_projection;
 #define CQRS_HISTORY_CAUSATION_ID "causationId"
 #define CQRS_HISTORY_TENANT "tenant"
 #define CQRS_HISTORY_DATA "data"
+/* (version - 1) / CQRS_HISTORY_BLOCK: an aggregate's events in blocks of
+ * consecutive versions, so a page of its history is an equality on the block
+ * (FerretDB v1 pushes only equalities down to PostgreSQL: a range or a sort
+ * on version would bring every event of the aggregate to FerretDB first). */
+#define CQRS_HISTORY_VERSION_BLOCK "versionBlock"
+#define CQRS_HISTORY_BLOCK 100
 
 /* The event an event_history document records, back into ev (caller storage,
  * release with cqrs_event_cleanup, also after a failure): what time travel

@@ -157,6 +157,7 @@ typedef struct {
   const char *sort_field;
   bool descending;
   const char *not_found; /* not NULL: an empty first page answers 404 with it */
+  const char *hidden;    /* not NULL: a field of the documents the items leave out (as _id) */
 } cqrs_routes_page_t;
 
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,

@@ -3,6 +3,7 @@
  * the read model's own projection to the history up to a moment or version. */
 #include "../routes.h"
 
+#include "../cursor.h"
 #include "cqrs/json.h"
 #include "time_travel.h"
 
@@ -19,22 +20,128 @@
 
 /* ---- the history ---- */
 
+/* An integer cursor value (the version a page continued after). */
+static bool as_version(const bson_value_t *v, int64_t *out) {
+  switch (v->value_type) {
+  case BSON_TYPE_INT64: *out = v->value.v_int64; return true;
+  case BSON_TYPE_INT32: *out = v->value.v_int32; return true;
+  case BSON_TYPE_DOUBLE: *out = (int64_t)v->value.v_double; return v->value.v_double == (double)*out;
+  default: return false;
+  }
+}
+
+/* One page of id's events after version `after`, block by block
+ * (CQRS_HISTORY_BLOCK): each query an equality on the block, with the
+ * aggregate's equalities, and the versions after the last one taken, so the
+ * store hands over only the page's events even on FerretDB. A block that
+ * yields nothing ends the history. Appends the items to out and sets *n,
+ * *more and *last (the last item's version and _id). False with err.message
+ * when the store failed. */
+static bool history_blocks(const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg, const char *id,
+                           int64_t after, int limit, bson_string_t *out, int *n, bool *more, bson_value_t *last_v,
+                           bson_value_t *last_id, cqrs_error_t *err) {
+  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
+  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, err);
+  bool ok = coll != NULL;
+  int64_t last = after;
+  for (int64_t b = after / CQRS_HISTORY_BLOCK; ok && !*more; b++) {
+    bson_t filter = BSON_INITIALIZER, gt, opts = BSON_INITIALIZER, sort;
+    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_ID, id);
+    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
+    BSON_APPEND_INT64(&filter, CQRS_HISTORY_VERSION_BLOCK, b);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, CQRS_HISTORY_VERSION, &gt);
+    BSON_APPEND_INT64(&gt, "$gt", last);
+    bson_append_document_end(&filter, &gt);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, CQRS_HISTORY_VERSION, 1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", limit + 1 - *n); /* one more than the page says whether there is a next */
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    const bson_t *doc;
+    int in_block = 0;
+    while (mongoc_cursor_next(cur, &doc)) {
+      in_block++;
+      if (*n == limit) {
+        *more = true;
+        break;
+      }
+      bson_iter_t it;
+      if (bson_iter_init_find(&it, doc, CQRS_HISTORY_VERSION) && BSON_ITER_HOLDS_NUMBER(&it))
+        last = bson_iter_as_int64(&it);
+      bson_value_destroy(last_v);
+      bson_value_destroy(last_id);
+      last_v->value_type = BSON_TYPE_INT64;
+      last_v->value.v_int64 = last;
+      if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), last_id);
+      bson_t item = BSON_INITIALIZER;
+      bson_copy_to_excluding_noinit(doc, &item, "_id", CQRS_HISTORY_VERSION_BLOCK, NULL); /* the block is ours */
+      char *json = cqrs_json_write(&item, NULL);
+      bson_destroy(&item);
+      if ((*n)++) bson_string_append_c(out, ',');
+      bson_string_append(out, json);
+      bson_free(json);
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cur, &error)) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", error.message);
+      ok = false;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    if (in_block == 0) break;
+  }
+  if (coll) mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(call->ctx->pool, client);
+  return ok;
+}
+
 static void history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,
                     const cqrs_params_t *p) {
   cqrs_error_t err = {0};
-  const char *id;
-  if (!cqrs_params_string(p, agg->id_param, true, ID_MAX, &id, &err)) {
-    cqrs_routes_reply_invalid(req, &err);
-    return;
-  }
-  bson_t filter = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_ID, id);
-  BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
+  const char *id, *text;
+  int limit;
   char list[64];
   snprintf(list, sizeof list, "History:%s", agg->aggregate_type); /* a cursor of one aggregate type's trails */
-  const cqrs_routes_page_t page = {CQRS_ROUTES_HISTORY, list, &filter, CQRS_HISTORY_VERSION, false, agg->no_history};
-  cqrs_routes_find_page_with(req, call, &page, p);
-  bson_destroy(&filter);
+  bson_value_t after_v = {0}, after_id = {0}, last_v = {0}, last_id = {0};
+  int64_t after = 0;
+  if (!cqrs_params_string(p, agg->id_param, true, ID_MAX, &id, &err) || !cqrs_params_limit(p, &limit, &err) ||
+      !cqrs_params_cursor(p, &text, &err) ||
+      (text && !cqrs_cursor_decode(text, list, CQRS_HISTORY_VERSION, &after_v, &after_id, &err))) {
+    cqrs_routes_reply_invalid(req, &err);
+    goto done;
+  }
+  if (text && (!as_version(&after_v, &after) || after < 0)) {
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "cursor", "cursor is not a cursor of this list");
+    cqrs_routes_reply_invalid(req, &err);
+    goto done;
+  }
+  bson_string_t *out = bson_string_new("{\"items\":[");
+  int n = 0;
+  bool more = false;
+  if (!history_blocks(call, agg, id, after, limit, out, &n, &more, &last_v, &last_id, &err)) {
+    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
+  } else if (n == 0 && !text) {
+    cqrs_http_reply_error(req, 404, agg->no_history, NULL);
+  } else {
+    char *next = more ? cqrs_cursor_encode(list, CQRS_HISTORY_VERSION, &last_v, &last_id) : NULL;
+    bson_string_append(out, "],\"nextCursor\":");
+    if (next)
+      cqrs_json_append_string(out, next);
+    else
+      bson_string_append(out, "null");
+    bson_free(next);
+    bson_string_append_c(out, '}');
+    cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
+    cqrs_http_reply_json(req, 200, out->str, out->len);
+  }
+  bson_string_free(out, true);
+done:
+  bson_value_destroy(&after_v);
+  bson_value_destroy(&after_id);
+  bson_value_destroy(&last_v);
+  bson_value_destroy(&last_id);
 }
 
 /* ---- time travel ---- */

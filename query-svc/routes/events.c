@@ -41,7 +41,7 @@ static void events(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const c
   window(type, from, to, &filter);
   /* A cursor continues one order of one list: the other order's is refused. */
   const cqrs_routes_page_t page = {CQRS_ROUTES_HISTORY, newest ? "Events:newest" : "Events:oldest", &filter,
-                                   CQRS_HISTORY_TIME, newest, NULL};
+                                   CQRS_HISTORY_TIME, newest, NULL, CQRS_HISTORY_VERSION_BLOCK};
   cqrs_routes_find_page_with(req, call, &page, p);
   bson_destroy(&filter);
   return;

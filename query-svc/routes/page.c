@@ -62,7 +62,7 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params) {
-  const cqrs_routes_page_t page = {read_model, list, filter, sort_field, false, NULL};
+  const cqrs_routes_page_t page = {read_model, list, filter, sort_field, false, NULL, NULL};
   cqrs_routes_find_page_with(req, call, &page, params);
 }
 
@@ -116,7 +116,7 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     copy_member(doc, "_id", &last_id);
     bson_t item;
     bson_init(&item);
-    bson_copy_to_excluding_noinit(doc, &item, "_id", NULL);
+    bson_copy_to_excluding_noinit(doc, &item, "_id", page->hidden, NULL);
     char *json = cqrs_json_write(&item, NULL);
     if (n++) bson_string_append_c(out, ',');
     bson_string_append(out, json);

@@ -523,3 +523,48 @@ Test(history, freshness_headers_and_the_staleness_objective) {
   free(order);
   free(user);
 }
+
+Test(history, a_long_history_pages_across_version_blocks) {
+  enum { UPDATES = 150 }; /* 151 events: two blocks of 100 versions */
+  char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"l.%s@example.com\",\"name\":\"L0\"}",
+                       env.db);
+  char *user = id_of(b);
+  free(b);
+  for (int i = 1; i <= UPDATES; i++)
+    free(tk_command(&env, 201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"L%d\"}}",
+                    user, i));
+  char path[256];
+  tk_response_t r;
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=%d&waitMs=10000", user, UPDATES + 1);
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"name\":\"L150\"", VISIBLE_MS, &r));
+  tk_response_cleanup(&r);
+  snprintf(path, sizeof path, "/v1/users/%s/history?limit=1", user);
+  char needle[32];
+  snprintf(needle, sizeof needle, "\"version\":1");
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, needle, VISIBLE_MS, &r));
+  tk_response_cleanup(&r);
+  static item_t items[2 * UPDATES];
+  snprintf(path, sizeof path, "/v1/users/%s/history", user);
+  size_t n = 0;
+  /* the history's events may still be arriving: read until all are there (bounded) */
+  for (int tries = 0; tries < 200 && n < UPDATES + 1; tries++) {
+    n = read_pages(path, 40, items, 2 * UPDATES);
+    if (n < UPDATES + 1) usleep(50 * 1000);
+  }
+  cr_assert_eq(n, UPDATES + 1);
+  for (size_t i = 0; i < n; i++) cr_assert_eq(items[i].version, (int64_t)i + 1, "version order without gaps");
+  get(200, &r, "/v1/users/%s/history?limit=500", user);
+  cr_expect_null(strstr(r.body, "versionBlock"), "the block is internal");
+  cr_expect(tk_json_is_null(r.body, "nextCursor"));
+  tk_response_cleanup(&r);
+  tk_response_t now;
+  get(200, &now, "/v1/users/%s", user);
+  get(200, &r, "/v1/users/%s?atVersion=%d", user, UPDATES + 1);
+  cr_expect_str_eq(r.body, now.body);
+  tk_response_cleanup(&r);
+  get(200, &r, "/v1/users/%s?atVersion=101", user);
+  cr_expect(strstr(r.body, "\"name\":\"L100\""), "%s", r.body);
+  tk_response_cleanup(&r);
+  tk_response_cleanup(&now);
+  free(user);
+}

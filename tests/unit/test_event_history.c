@@ -39,6 +39,7 @@ Test(event_history, an_event_is_inserted_once_with_its_metadata) {
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.aggregateType"), "order");
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.aggregateId"), "o-1");
   cr_assert_eq(u_i64(&w.update, "$setOnInsert.version"), 1);
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.versionBlock"), 0);
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.time"), "2026-03-01T10:00:00.000Z");
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.correlationId"), "corr-1");
   cr_assert(u_is_null(&w.update, "$setOnInsert.causationId"), "absent ids are null");
@@ -55,6 +56,17 @@ Test(event_history, no_event_is_poison_here) {
   cr_assert(apply(&skip, NULL));
   cr_assert_not(skip);
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.data.totalAmount"), "lots");
+}
+
+Test(event_history, versions_go_in_blocks_of_consecutive_versions) {
+  static const int64_t v[][2] = {{1, 0}, {CQRS_HISTORY_BLOCK, 0}, {CQRS_HISTORY_BLOCK + 1, 1}, {10 * CQRS_HISTORY_BLOCK + 5, 10}};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    event("OrderStatusUpdated", v[i][0], "{}");
+    bool skip;
+    cr_assert(apply(&skip, NULL));
+    cr_assert_eq(u_i64(&w.update, "$setOnInsert.versionBlock"), v[i][1], "version %lld", (long long)v[i][0]);
+    harness_teardown();
+  }
 }
 
 Test(event_history, an_unknown_type_is_recorded_without_a_schema_version) {
