@@ -99,6 +99,11 @@ extern const cqrs_projection_t cqrs_event_history_projection;
  * on version would bring every event of the aggregate to FerretDB first). */
 #define CQRS_HISTORY_VERSION_BLOCK "versionBlock"
 #define CQRS_HISTORY_BLOCK 100
+/* The hour of the time, "2026-03-01T12" (null for a time not in UTC with a
+ * 'Z'): events of a type in a time window are read hour by hour, each an
+ * equality, for the same reason. */
+#define CQRS_HISTORY_TIME_HOUR "timeHour"
+#define CQRS_HISTORY_HOUR_LEN 13
 
 /* The event an event_history document records, back into ev (caller storage,
  * release with cqrs_event_cleanup, also after a failure): what time travel

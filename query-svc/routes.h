@@ -157,8 +157,15 @@ typedef struct {
   const char *sort_field;
   bool descending;
   const char *not_found; /* not NULL: an empty first page answers 404 with it */
-  const char *hidden;    /* not NULL: a field of the documents the items leave out (as _id) */
+  const char *const *hidden; /* not NULL: fields of the documents the items leave out (as _id), NULL-terminated */
 } cqrs_routes_page_t;
+
+/* doc as a list item: JSON without _id and the fields in hidden (may be
+ * NULL). A string to bson_free. */
+char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden);
+
+/* The event_history fields that only serve its queries (never shown). */
+extern const char *const cqrs_routes_history_hidden[];
 
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
                                 const cqrs_params_t *params);

@@ -1,6 +1,6 @@
 /* event_history: one document per event, of every aggregate,
  * {_id: event id, eventId, type, schemaVersion, aggregateType, aggregateId,
- * version, versionBlock, time, correlationId, causationId, tenant, data}: the audit trail
+ * version, versionBlock, time, timeHour, correlationId, causationId, tenant, data}: the audit trail
  * (by aggregate, in version order) and the events by type and time. Written
  * once: a redelivered event finds its document and changes nothing. The
  * inverse, a document back into the event the projections apply, is here too
@@ -44,6 +44,11 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
   BSON_APPEND_INT64(&set, CQRS_HISTORY_VERSION, ev->version);
   BSON_APPEND_INT64(&set, CQRS_HISTORY_VERSION_BLOCK, ev->version > 0 ? (ev->version - 1) / CQRS_HISTORY_BLOCK : 0);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_TIME, ev->time);
+  size_t tlen = strlen(ev->time);
+  if (tlen > CQRS_HISTORY_HOUR_LEN && ev->time[10] == 'T' && ev->time[tlen - 1] == 'Z')
+    bson_append_utf8(&set, CQRS_HISTORY_TIME_HOUR, -1, ev->time, CQRS_HISTORY_HOUR_LEN);
+  else
+    BSON_APPEND_NULL(&set, CQRS_HISTORY_TIME_HOUR);
   append_or_null(&set, CQRS_HISTORY_CORRELATION_ID, ev->correlation_id);
   append_or_null(&set, CQRS_HISTORY_CAUSATION_ID, ev->causation_id);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_TENANT, ev->tenant ? ev->tenant : CQRS_TENANT_DEFAULT);

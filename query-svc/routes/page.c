@@ -59,6 +59,23 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
   }
 }
 
+const char *const cqrs_routes_history_hidden[] = {CQRS_HISTORY_VERSION_BLOCK, CQRS_HISTORY_TIME_HOUR, NULL};
+
+char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden) {
+  bson_t item = BSON_INITIALIZER;
+  bson_iter_t it;
+  if (bson_iter_init(&it, doc))
+    while (bson_iter_next(&it)) {
+      const char *k = bson_iter_key(&it);
+      bool skip = strcmp(k, "_id") == 0;
+      for (const char *const *h = hidden; h && *h && !skip; h++) skip = strcmp(k, *h) == 0;
+      if (!skip) bson_append_value(&item, k, -1, bson_iter_value(&it));
+    }
+  char *json = cqrs_json_write(&item, NULL);
+  bson_destroy(&item);
+  return json;
+}
+
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params) {
@@ -114,14 +131,10 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     bson_value_destroy(&last_id);
     copy_member(doc, sort_field, &last_v);
     copy_member(doc, "_id", &last_id);
-    bson_t item;
-    bson_init(&item);
-    bson_copy_to_excluding_noinit(doc, &item, "_id", page->hidden, NULL);
-    char *json = cqrs_json_write(&item, NULL);
+    char *json = cqrs_routes_item_json(doc, page->hidden);
     if (n++) bson_string_append_c(out, ',');
     bson_string_append(out, json);
     bson_free(json);
-    bson_destroy(&item);
   }
   if (mongoc_cursor_error(cur, &error)) {
     cqrs_routes_reply_no_store(req, call, read_model, error.message);

@@ -568,3 +568,50 @@ Test(history, a_long_history_pages_across_version_blocks) {
   tk_response_cleanup(&now);
   free(user);
 }
+
+/* Events with times of our choosing, straight onto the log (as another
+ * producer could write them): OrderStatusUpdated of orders h-<i>. */
+Test(history, a_window_across_hours_pages_in_time_order) {
+  static const char *const times[] = {"2025-01-01T10:30:00.000Z", "2025-01-01T10:59:59.999Z",
+                                      "2025-01-01T11:00:00.000Z", "2025-01-01T11:30:00.000Z",
+                                      "2025-01-01T12:10:00.000Z", "2025-01-01T12:59:00.000Z"};
+  enum { N = 6 };
+  char topic[128];
+  tk_topic(&env, "events", topic);
+  char ids[N][128];
+  for (int i = 0; i < N; i++) {
+    char subject[64];
+    snprintf(ids[i], sizeof ids[i], "hour-event-%d-%s", i, env.db);
+    snprintf(subject, sizeof subject, "h-%d", i);
+    const char *headers[] = {"ce_specversion", "1.0", "ce_id", ids[i], "ce_type", cqrs_order_status_updated_event.name,
+                             "ce_source", "/e2e", "ce_subject", subject, "ce_aggregatetype", "order",
+                             "ce_aggregateversion", "2", "ce_time", times[i], "content-type", "application/json",
+                             NULL};
+    tk_kafka_produce(&env, topic, -1, subject,
+                     "{\"status\":\"Shipped\",\"updatedAt\":\"2025-01-01T00:00:00.000Z\"}", headers);
+  }
+  const char *type = cqrs_order_status_updated_event.name;
+  char path[512];
+  tk_response_t r;
+  snprintf(path, sizeof path, "/v1/events?type=%s&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z&limit=500", type);
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, ids[N - 1], VISIBLE_MS, &r), "%s",
+            r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  /* [10:45, 12:30): the four in the middle, one a page, across three hours */
+  snprintf(path, sizeof path, "/v1/events?type=%s&from=2025-01-01T10:45:00Z&to=2025-01-01T12:30:00Z", type);
+  item_t items[MAX_EVENTS];
+  size_t n = read_pages(path, 1, items, MAX_EVENTS);
+  cr_assert_eq(n, 4, "%zu events in the window", n);
+  for (int i = 0; i < 4; i++) cr_expect_str_eq(items[i].id, ids[i + 1]);
+  snprintf(path, sizeof path, "/v1/events?type=%s&from=2025-01-01T10:45:00Z&to=2025-01-01T12:30:00Z&order=newest",
+           type);
+  n = read_pages(path, 3, items, MAX_EVENTS);
+  cr_assert_eq(n, 4);
+  for (int i = 0; i < 4; i++) cr_expect_str_eq(items[i].id, ids[4 - i]);
+  /* an offset in the bounds means the same instants: [11:45+01:00, 13:00+01:00) = [10:45Z, 12:00Z) */
+  snprintf(path, sizeof path,
+           "/v1/events?type=%s&from=2025-01-01T11:45:00%%2B01:00&to=2025-01-01T13:00:00%%2B01:00&limit=500", type);
+  n = read_pages(path, 500, items, MAX_EVENTS);
+  cr_assert_eq(n, 3);
+  for (int i = 0; i < 3; i++) cr_expect_str_eq(items[i].id, ids[i + 1]);
+}

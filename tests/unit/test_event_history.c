@@ -41,6 +41,7 @@ Test(event_history, an_event_is_inserted_once_with_its_metadata) {
   cr_assert_eq(u_i64(&w.update, "$setOnInsert.version"), 1);
   cr_assert_eq(u_i64(&w.update, "$setOnInsert.versionBlock"), 0);
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.time"), "2026-03-01T10:00:00.000Z");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.timeHour"), "2026-03-01T10");
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.correlationId"), "corr-1");
   cr_assert(u_is_null(&w.update, "$setOnInsert.causationId"), "absent ids are null");
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.tenant"), "acme");
@@ -77,6 +78,11 @@ Test(event_history, an_unknown_type_is_recorded_without_a_schema_version) {
   cr_assert_not(skip, "the history is the log's: every event");
   cr_assert(u_is_null(&w.update, "$setOnInsert.schemaVersion"));
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.tenant"), "default", "no tenant: the default one");
+  harness_teardown();
+  event("OrderCreated", 1, CREATED);
+  ev.time = "2026-03-01T11:00:00+01:00";
+  cr_assert(apply(&skip, &err));
+  cr_assert(u_is_null(&w.update, "$setOnInsert.timeHour"), "no hour for a time not in UTC");
 }
 
 Test(event_history, a_redelivered_event_folds_into_one_insert) {
