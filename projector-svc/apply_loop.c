@@ -7,6 +7,7 @@
 #include "lag.h"
 #include "store_writer.h"
 
+#include "cqrs/freshness.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
@@ -212,7 +213,7 @@ static void update_lag(cqrs_apply_loop_t *loop) {
 /* Whether ev is this loop's business: its projection's aggregate, and, in a
  * rebuild of one tenant, that tenant's. */
 static bool ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
-  return strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0 &&
+  return (!loop->proj->aggregate_type || strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0) &&
          (!loop->opts.tenant || strcmp(ev->tenant, loop->opts.tenant) == 0);
 }
 
@@ -293,12 +294,28 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
 }
 
+/* Reports what this loop has applied (cqrs/freshness.h): caught up at this
+ * moment when every assigned partition is known and none is behind. A rebuild
+ * reports nothing (its collection serves no query yet). */
+static void publish_progress(cqrs_apply_loop_t *loop) {
+  if (loop->opts.target) return;
+  int64_t now = cqrs_time_now_ms();
+  bool known = atomic_load(&loop->lag_known);
+  int64_t lag = atomic_load(&loop->lag);
+  cqrs_progress_t p = {known ? lag : -1, known && lag == 0 ? now : 0, now};
+  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
+  cqrs_error_t err = {0};
+  if (!cqrs_progress_publish(client, loop->cfg->mongo_db, loop->proj->name, &p, &err))
+    cqrs_log_debug(loop->log, "cannot report progress", "projection", loop->proj->name, "error", err.message, NULL);
+  mongoc_client_pool_push(loop->pool, client);
+}
+
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
   pending_t p;
   pending_init(&p);
-  int64_t next_lag = 0;
+  int64_t next_lag = 0, next_progress = 0;
   while (!cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->halted)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
     if (n) run_batch(loop, msgs, n, &p);
@@ -306,6 +323,10 @@ static void *loop_main(void *arg) {
     if (cqrs_time_monotonic_ms() >= next_lag) {
       update_lag(loop);
       next_lag = cqrs_time_monotonic_ms() + 250;
+    }
+    if (cqrs_time_monotonic_ms() >= next_progress) {
+      publish_progress(loop);
+      next_progress = cqrs_time_monotonic_ms() + CQRS_PROGRESS_PERIOD_MS;
     }
   }
   free(msgs);

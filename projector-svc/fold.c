@@ -43,6 +43,14 @@ static bool foldable_update(const cqrs_write_t *w, cqrs_error_t *err) {
   return true;
 }
 
+/* True when w's update is only a $setOnInsert: after its document's creation
+ * it changes nothing (a redelivered creation, e.g. an event recorded twice in
+ * one batch). */
+static bool insert_only(const cqrs_write_t *w) {
+  bson_iter_t it;
+  return bson_count_keys(&w->update) == 1 && bson_iter_init_find(&it, &w->update, "$setOnInsert");
+}
+
 /* An ordered set of fields: a field set again keeps its place and takes the
  * new value, a new field goes last, as $set does to a stored document. Keys
  * and values are borrowed from the source writes. */
@@ -172,7 +180,7 @@ bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *
   for (size_t i = 0; i < n; i++) out->order[i] = keys[i].pos;
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && same_document(&keys[j], &keys[i]); j++)
-      if (in[keys[j].pos].upsert) {
+      if (in[keys[j].pos].upsert && !(in[keys[i].pos].upsert && insert_only(&in[keys[j].pos]))) {
         cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "cannot fold: document %s is created after an update",
                        keys[i].id);
         free(keys);

@@ -49,7 +49,9 @@ typedef struct {
  * when a write cannot be folded: no string _id in its filter, an update
  * operator other than $set/$setOnInsert, or an upsert after the first write
  * of its document (a creation after an update: not something a decider
- * emits, but then only the writes one by one are right). in must outlive out. */
+ * emits, but then only the writes one by one are right) unless the first is
+ * an upsert too and this one only a $setOnInsert (a redelivered creation: a
+ * no-op on the document the first created). in must outlive out. */
 bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *out, cqrs_error_t *err);
 
 void cqrs_fold_cleanup(cqrs_fold_t *f);

@@ -28,7 +28,8 @@ typedef struct {
 
 typedef struct {
   const char *name;           /* the collection, e.g. "user_profiles" */
-  const char *aggregate_type; /* events of other aggregates are not its business */
+  const char *aggregate_type; /* events of other aggregates are not its business;
+                                 NULL: every aggregate's events (event_history) */
   /* Builds the write for ev into out (initialises filter and update). Returns
    * false with err for an event it cannot apply (malformed data): a poison
    * event. Sets *skip (and returns true) for an event type it ignores. */
@@ -77,5 +78,38 @@ const cqrs_projection_t *cqrs_projection_find(const char *name);
 extern const cqrs_projection_t cqrs_user_profiles_projection;
 extern const cqrs_projection_t cqrs_order_summaries_projection;
 extern const cqrs_projection_t cqrs_customers_projection;
+extern const cqrs_projection_t cqrs_event_history_projection;
+
+/* The event history read model's fields (projections/event_history.c), for
+ * the routes that read it: one document per event, _id = the event id. */
+#define CQRS_HISTORY_EVENT_ID "eventId"
+#define CQRS_HISTORY_TYPE "type"
+#define CQRS_HISTORY_SCHEMA_VERSION "schemaVersion"
+#define CQRS_HISTORY_AGGREGATE_TYPE "aggregateType"
+#define CQRS_HISTORY_AGGREGATE_ID "aggregateId"
+#define CQRS_HISTORY_VERSION "version"
+#define CQRS_HISTORY_TIME "time"
+#define CQRS_HISTORY_CORRELATION_ID "correlationId"
+#define CQRS_HISTORY_CAUSATION_ID "causationId"
+#define CQRS_HISTORY_TENANT "tenant"
+#define CQRS_HISTORY_DATA "data"
+/* (version - 1) / CQRS_HISTORY_BLOCK: an aggregate's events in blocks of
+ * consecutive versions, so a page of its history is an equality on the block
+ * (FerretDB v1 pushes only equalities down to PostgreSQL: a range or a sort
+ * on version would bring every event of the aggregate to FerretDB first). */
+#define CQRS_HISTORY_VERSION_BLOCK "versionBlock"
+#define CQRS_HISTORY_BLOCK 100
+/* The hour of the time, "2026-03-01T12" (null for a time not in UTC with a
+ * 'Z'): events of a type in a time window are read hour by hour, each an
+ * equality, for the same reason. */
+#define CQRS_HISTORY_TIME_HOUR "timeHour"
+#define CQRS_HISTORY_HOUR_LEN 13
+
+/* The event an event_history document records, back into ev (caller storage,
+ * release with cqrs_event_cleanup, also after a failure): what time travel
+ * hands to the projections. source and traceparent are not recorded (NULL).
+ * False with CQRS_ERR_INVALID naming the field when doc is not such a
+ * document. */
+bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error_t *err);
 
 #endif

@@ -30,6 +30,12 @@ static bool ready_cb(void *ctx, cqrs_error_t *err) {
   return cqrs_access_ready(&q->access, err) && cqrs_mongo_ping(q->routes.pool, q->mongo_db, err);
 }
 
+/* /readyz's detail: the read models staler than their objective. */
+static void ready_detail_cb(void *ctx, bson_string_t *body) {
+  query_svc_t *q = ctx;
+  cqrs_staleness_describe(q->routes.staleness, body);
+}
+
 int main(void) {
   cqrs_service_t svc;
   cqrs_error_t err = {0};
@@ -58,10 +64,14 @@ int main(void) {
                                 .store_timeout_ms = svc.cfg.mongo_timeout_ms,
                                 .ferretdb_pg_uri = svc.cfg.ferretdb_pg_uri};
   if (!(q.routes.waiters = cqrs_waiters_new(&wcfg, &err))) goto fail;
+  q.routes.staleness = cqrs_staleness_new(&svc.cfg, &svc.log, svc.metrics, q.routes.pool, cqrs_routes_read_models);
+  if (!cqrs_staleness_start(q.routes.staleness, &err)) goto fail;
+  cqrs_service_set_ready_detail(&svc, ready_detail_cb, &q);
   cqrs_routes_users(svc.http, &q.routes);
   cqrs_routes_orders(svc.http, &q.routes);
   cqrs_routes_customers(svc.http, &q.routes);
   cqrs_routes_query(svc.http, &q.routes);
+  cqrs_routes_events(svc.http, &q.routes);
   cqrs_service_set_ready(&svc, ready_cb, &q);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);
@@ -75,6 +85,7 @@ done:
   cqrs_waiters_stop(q.routes.waiters);
   cqrs_http_server_stop(svc.http);
   cqrs_waiters_destroy(q.routes.waiters);
+  cqrs_staleness_destroy(q.routes.staleness);
   if (q.routes.pool) mongoc_client_pool_destroy(q.routes.pool);
   cqrs_tenant_store_destroy(q.routes.store);
   cqrs_ratelimit_destroy(q.routes.limits);

@@ -7,8 +7,11 @@
 #include "cursor.h"
 
 #include <bson/bson.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
   char *name;
@@ -130,4 +133,95 @@ bool cqrs_params_enum(const cqrs_params_t *p, const char *name, const char *cons
   cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be one of %s", name, list);
   *out = NULL;
   return false;
+}
+
+/* n digits at s into *out; false when one is not a digit. */
+static bool digits(const char *s, int n, int *out) {
+  *out = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    *out = *out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+/* Parses RFC 3339 text into milliseconds since the epoch (fractions below a
+ * millisecond are cut). A space where the offset's '+' belongs is taken as
+ * '+': that is what an unescaped '+' in a URL's query becomes. */
+static bool parse_rfc3339(const char *s, int64_t *ms) {
+  int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0;
+  size_t len = strlen(s);
+  if (len < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+      !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) || s[13] != ':' ||
+      !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+    return false;
+  const char *z = s + 19;
+  if (*z == '.') {
+    int k = 0;
+    for (z++; *z >= '0' && *z <= '9'; z++, k++)
+      if (k < 3) frac = frac * 10 + (*z - '0');
+    if (k == 0) return false;
+    for (; k < 3; k++) frac *= 10;
+  }
+  int sign = 0;
+  if ((z[0] == 'Z' || z[0] == 'z') && z[1] == '\0') {
+    sign = 0;
+  } else if ((z[0] == '+' || z[0] == ' ' || z[0] == '-') && strlen(z) == 6 && digits(z + 1, 2, &oh) && z[3] == ':' &&
+             digits(z + 4, 2, &om)) {
+    sign = z[0] == '-' ? -1 : 1;
+  } else {
+    return false;
+  }
+  static const int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 ||
+      sec > 60 || oh > 23 || om > 59)
+    return false;
+  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi,
+                  .tm_sec = sec > 59 ? 59 : sec}; /* a leap second counts as the second before */
+  int64_t t = (int64_t)timegm(&tm) - (int64_t)sign * (oh * 3600 + om * 60);
+  *ms = t * 1000 + frac;
+  return true;
+}
+
+void cqrs_params_format_time(int64_t ms, char out[32]) {
+  time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  int frac = (int)(ms - (int64_t)t * 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + n, 32 - n, ".%03dZ", frac);
+}
+
+bool cqrs_params_time(const cqrs_params_t *p, const char *name, const char **raw, char out[32], cqrs_error_t *err) {
+  const char *s = cqrs_params_get(p, name);
+  int64_t ms;
+  *raw = s;
+  out[0] = '\0';
+  if (!s) return true;
+  if (!parse_rfc3339(s, &ms) || ms < 0 || ms > INT64_C(253402300799999)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, name,
+                   "%s must be an RFC 3339 time (e.g. 2026-03-01T10:00:00Z), in years 1970 to 9999", name);
+    return false;
+  }
+  cqrs_params_format_time(ms, out);
+  return true;
+}
+
+bool cqrs_params_int(const cqrs_params_t *p, const char *name, int64_t min, int64_t max, const char **raw,
+                     int64_t *out, cqrs_error_t *err) {
+  const char *s = cqrs_params_get(p, name);
+  *raw = s;
+  *out = 0;
+  if (!s) return true;
+  char *end;
+  errno = 0;
+  long long n = strtoll(s, &end, 10);
+  if (errno || !*s || *end || n < min || n > max) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be an integer in [%lld, %lld]", name, (long long)min,
+                   (long long)max);
+    return false;
+  }
+  *out = n;
+  return true;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CQRS_PARAMS_LIMIT_DEFAULT 50
 #define CQRS_PARAMS_LIMIT_MAX 500
@@ -51,5 +52,20 @@ bool cqrs_params_one_of(const cqrs_params_t *p, const char *a, const char *b, co
  * otherwise an error naming name that lists the allowed values. */
 bool cqrs_params_enum(const cqrs_params_t *p, const char *name, const char *const *allowed,
                       const char **out, cqrs_error_t *err);
+
+/* Reads an optional RFC 3339 time name ("2026-03-01T10:00:00Z", any offset,
+ * any fraction) into out as the events' own form, UTC with milliseconds
+ * ("2026-03-01T10:00:00.000Z"), so it compares with their times as text.
+ * Absent: true, *raw NULL and out "". Otherwise *raw is the text as given.
+ * Not such a time (or before 1970, or after 9999) is an error naming name. */
+bool cqrs_params_time(const cqrs_params_t *p, const char *name, const char **raw, char out[32], cqrs_error_t *err);
+
+/* ms since the epoch (>= 0) as "YYYY-MM-DDTHH:MM:SS.mmmZ". Can't fail. */
+void cqrs_params_format_time(int64_t ms, char out[32]);
+
+/* Reads an optional decimal integer name in [min, max] into *out. Absent:
+ * true, *raw NULL, *out 0. Anything else is an error naming name. */
+bool cqrs_params_int(const cqrs_params_t *p, const char *name, int64_t min, int64_t max, const char **raw,
+                     int64_t *out, cqrs_error_t *err);
 
 #endif

@@ -9,7 +9,9 @@
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "params.h"
+#include "projection.h"
 #include "single_read.h"
+#include "staleness.h"
 #include "tenant_store.h"
 #include "waiters.h"
 
@@ -27,6 +29,7 @@ typedef struct cqrs_routes_ctx cqrs_routes_ctx_t;
 typedef struct {
   const cqrs_routes_ctx_t *ctx;
   cqrs_principal_t who;
+  const void *arg; /* the route's own (cqrs_routes_add_arg), borrowed */
 } cqrs_routes_call_t;
 
 /* An API route's handler: runs after the gate let req through. */
@@ -35,6 +38,7 @@ typedef void (*cqrs_routes_handler_cb)(cqrs_http_req_t *req, const cqrs_routes_c
 typedef struct {
   cqrs_routes_ctx_t *ctx;
   cqrs_routes_handler_cb cb;
+  const void *arg;
 } cqrs_routes_gate_t;
 
 struct cqrs_routes_ctx {
@@ -45,6 +49,7 @@ struct cqrs_routes_ctx {
   cqrs_waiters_t *waiters;    /* borrowed: the hub that answers waiting single reads */
   cqrs_ratelimit_t *limits;   /* borrowed: each tenant's query rate (429 past it) */
   cqrs_metrics_t *metrics;    /* borrowed */
+  cqrs_staleness_t *staleness; /* borrowed: how fresh each read model is; NULL: no freshness headers */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };
@@ -56,6 +61,11 @@ struct cqrs_routes_ctx {
 void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
                      const char *label, cqrs_routes_handler_cb cb);
 
+/* cqrs_routes_add for a route described by a row: cb finds arg (borrowed for
+ * the life of the server) in call->arg. */
+void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                         const char *label, cqrs_routes_handler_cb cb, const void *arg);
+
 /* The collection that currently serves read_model for the caller's tenant:
  * in its database "<MONGO_DB>_<tenant>", the collection a rebuild may have
  * swapped in. Free with mongoc_collection_destroy. NULL with err when the
@@ -63,6 +73,15 @@ void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const cha
  * 503 at once rather than wait on the store a second time. */
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err);
+
+/* The read models query-svc serves (their freshness is watched). */
+extern const char *const cqrs_routes_read_models[];
+
+/* Adds read_model's freshness headers to req's answer:
+ * X-Read-Model-Lag-Ms (ms since its projector last had applied the whole
+ * log) and X-Read-Model-Lag-Events (events behind at its last report); none
+ * while unknown. */
+void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model);
 
 /* Logs a failed store read (why) and answers 503 {"error": "the read store
  * did not answer"}. */
@@ -127,6 +146,69 @@ bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err);
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params);
+
+/* A list page in full: cqrs_routes_find_page's arguments, plus the order
+ * (descending: newest first, cursors continue downwards) and what an empty
+ * first page means. Borrowed by the call. */
+typedef struct {
+  const char *read_model;
+  const char *list; /* names the list (and its order) inside its cursors */
+  const bson_t *filter;
+  const char *sort_field;
+  bool descending;
+  const char *not_found; /* not NULL: an empty first page answers 404 with it */
+  const char *const *hidden; /* not NULL: fields of the documents the items leave out (as _id), NULL-terminated */
+} cqrs_routes_page_t;
+
+/* doc as a list item: JSON without _id and the fields in hidden (may be
+ * NULL). A string to bson_free. */
+char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden);
+
+/* The event_history fields that only serve its queries (never shown). */
+extern const char *const cqrs_routes_history_hidden[];
+
+void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
+                                const cqrs_params_t *params);
+
+/* ---- aggregates: the document, then and now, and the history (routes/aggregate.c) ---- */
+
+/* The parameters of time travel on a single read (GET .../{id}): the
+ * document as it was at a moment or at a version. */
+#define CQRS_ROUTES_TIME_PARAMS "asOf", "atVersion"
+
+/* The read model every history and time travel reads: one document per event. */
+#define CQRS_ROUTES_HISTORY "event_history"
+
+/* One aggregate's routes as one row, declared static const in its resource's
+ * file: GET <path>{id} (its read model's document, by get) and GET
+ * <path>{id}/history (its events in version order, keyset pages). */
+typedef struct {
+  const char *path;                    /* the prefix route, "/v1/users/" */
+  const char *label;                   /* "/v1/users/{userId}"; history requests count under it too */
+  const char *id_param;                /* "userId": the id's parameter name */
+  const char *aggregate_type;          /* "user": whose events its history holds */
+  const cqrs_single_read_t *read;      /* the document by _id, now */
+  const cqrs_projection_t *projection; /* what writes it: time travel applies it to the history */
+  const char *no_history;              /* the history's 404: "no such user" */
+  cqrs_routes_query_cb get;            /* the single read (a seed query); takes id_param,
+                                          CQRS_ROUTES_WAIT_PARAMS and CQRS_ROUTES_TIME_PARAMS */
+} cqrs_routes_aggregate_t;
+
+/* Adds agg's prefix route: "{id}/history" answers the history, anything else
+ * is the id of a single read answered by agg->get. */
+void cqrs_routes_add_aggregate(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const cqrs_routes_aggregate_t *agg);
+
+/* The single read of agg's document id: with asOf=<RFC 3339> or atVersion=<n>
+ * among p, the document as it was then, recomputed from the history by agg's
+ * projection (time_travel.h), with X-Read-Model-Version (404 when it did not
+ * exist yet, or the version is beyond the aggregate's last); otherwise the
+ * stored document (cqrs_routes_find_one). */
+void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
+                                const cqrs_routes_aggregate_t *agg, const char *id, const cqrs_params_t *p);
+
+/* GET /v1/events?type=&from=&to=&order=: events of one type in a time window
+ * (routes/events.c). */
+void cqrs_routes_events(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 
 void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);

@@ -110,6 +110,45 @@ static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
   return true;
 }
 
+/* One STALENESS_OBJECTIVES entry at s ("name=ms", up to ',' or the end): its
+ * name (length *name_len) and value; false when it is not one. */
+static bool objective_entry(const char *s, size_t *name_len, long *ms, const char **next) {
+  const char *eq = strchr(s, '='), *end = strchr(s, ',');
+  if (!end) end = s + strlen(s);
+  *next = *end ? end + 1 : end;
+  if (!eq || eq >= end || eq == s) return false;
+  *name_len = (size_t)(eq - s);
+  char *stop;
+  errno = 0;
+  *ms = strtol(eq + 1, &stop, 10);
+  return !errno && stop == end && stop != eq + 1 && *ms >= 1 && *ms <= 86400000;
+}
+
+static bool objectives_valid(const char *s, cqrs_error_t *err) {
+  for (const char *p = s; *p;) {
+    size_t len;
+    long ms;
+    if (!objective_entry(p, &len, &ms, &p)) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "STALENESS_OBJECTIVES",
+                     "STALENESS_OBJECTIVES must be <read model>=<ms in 1..86400000>, comma-separated");
+      return false;
+    }
+  }
+  return true;
+}
+
+int cqrs_config_staleness_objective(const cqrs_config_t *cfg, const char *read_model) {
+  size_t want = strlen(read_model);
+  for (const char *p = cfg->staleness_objectives; p && *p;) {
+    const char *entry = p;
+    size_t len;
+    long ms;
+    if (!objective_entry(p, &len, &ms, &p)) break; /* checked at load */
+    if (len == want && strncmp(entry, read_model, len) == 0) return (int)ms;
+  }
+  return cfg->staleness_objective_ms;
+}
+
 bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_port,
                       cqrs_error_t *err) {
   memset(cfg, 0, sizeof *cfg);
@@ -145,6 +184,12 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
     return false;
+  long staleness;
+  if (!int_var(envp, "STALENESS_OBJECTIVE_MS", 5000, 1, 86400000, &staleness, err)) return false;
+  const char *objectives = env_get(envp, "STALENESS_OBJECTIVES");
+  if (objectives && *objectives && !objectives_valid(objectives, err)) return false;
+  cfg->staleness_objective_ms = (int)staleness;
+  cfg->staleness_objectives = objectives && *objectives ? strdup(objectives) : NULL;
   cfg->rate_limit_commands = (int)rl_commands;
   cfg->rate_limit_queries = (int)rl_queries;
   cfg->wait_tick_ms = (int)tick;
@@ -184,6 +229,7 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->mongo_uri);
   free(cfg->mongo_db);
   free(cfg->ferretdb_pg_uri);
+  free(cfg->staleness_objectives);
   free(cfg->topic_prefix);
   free(cfg->auth_jwks_file);
   free(cfg->auth_jwks_url);

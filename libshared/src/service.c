@@ -31,8 +31,11 @@ static void readyz_cb(cqrs_http_req_t *req, void *ctx) {
     cqrs_http_reply_error(req, 503, err.message, NULL);
     return;
   }
-  static const char body[] = "{\"status\":\"ready\"}";
-  cqrs_http_reply_json(req, 200, body, sizeof body - 1);
+  bson_string_t *body = bson_string_new("{\"status\":\"ready\"");
+  if (svc->ready_detail) svc->ready_detail(svc->ready_detail_ctx, body);
+  bson_string_append_c(body, '}');
+  cqrs_http_reply_json(req, 200, body->str, body->len);
+  bson_string_free(body, true);
 }
 
 static void metrics_cb(cqrs_http_req_t *req, void *ctx) {
@@ -107,6 +110,11 @@ bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_htt
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx) {
   svc->ready = cb;
   svc->ready_ctx = ctx;
+}
+
+void cqrs_service_set_ready_detail(cqrs_service_t *svc, cqrs_ready_detail_cb cb, void *ctx) {
+  svc->ready_detail = cb;
+  svc->ready_detail_ctx = ctx;
 }
 
 void cqrs_service_set_failed(cqrs_service_t *svc, cqrs_failed_cb cb, void *ctx) {

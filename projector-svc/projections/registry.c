@@ -5,7 +5,8 @@
 #include <string.h>
 
 const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
-                                                     &cqrs_customers_projection, NULL};
+                                                     &cqrs_customers_projection, &cqrs_event_history_projection,
+                                                     NULL};
 
 const cqrs_projection_t *cqrs_projection_find(const char *name) {
   for (size_t i = 0; cqrs_projections[i]; i++)

@@ -9,7 +9,7 @@
 
 static void gate_cb(cqrs_http_req_t *req, void *arg) {
   const cqrs_routes_gate_t *g = arg;
-  cqrs_routes_call_t call = {.ctx = g->ctx};
+  cqrs_routes_call_t call = {.ctx = g->ctx, .arg = g->arg};
   if (!cqrs_auth_http(g->ctx->auth, req, CQRS_SCOPE_QUERIES_READ, &call.who)) return;
   if (!cqrs_tenant_valid(call.who.tenant, NULL)) {
     /* A platform administrator's credential names no tenant. */
@@ -23,17 +23,39 @@ static void gate_cb(cqrs_http_req_t *req, void *arg) {
   g->cb(req, &call);
 }
 
-void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
-                     const char *label, cqrs_routes_handler_cb cb) {
+void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                         const char *label, cqrs_routes_handler_cb cb, const void *arg) {
   BSON_ASSERT(ctx->n_gates < CQRS_ROUTES_MAX); /* a programmer's mistake: raise CQRS_ROUTES_MAX */
   cqrs_routes_gate_t *g = &ctx->gates[ctx->n_gates++];
-  *g = (cqrs_routes_gate_t){ctx, cb};
+  *g = (cqrs_routes_gate_t){ctx, cb, arg};
   cqrs_http_server_route(http, method, path, label, gate_cb, g);
+}
+
+void cqrs_routes_add(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const char *method, const char *path,
+                     const char *label, cqrs_routes_handler_cb cb) {
+  cqrs_routes_add_arg(http, ctx, method, path, label, cb, NULL);
 }
 
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err) {
   return cqrs_tenant_store_collection(call->ctx->store, client, &call->who, read_model, err);
+}
+
+const char *const cqrs_routes_read_models[] = {"user_profiles", "order_summaries", "customers", CQRS_ROUTES_HISTORY,
+                                               NULL};
+
+void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model) {
+  int64_t lag_ms, lag_events;
+  if (!call->ctx->staleness || !cqrs_staleness_get(call->ctx->staleness, read_model, &lag_ms, &lag_events)) return;
+  char v[24];
+  if (lag_ms >= 0) {
+    snprintf(v, sizeof v, "%lld", (long long)lag_ms);
+    cqrs_http_req_add_header(req, "X-Read-Model-Lag-Ms", v);
+  }
+  if (lag_events >= 0) {
+    snprintf(v, sizeof v, "%lld", (long long)lag_events);
+    cqrs_http_req_add_header(req, "X-Read-Model-Lag-Events", v);
+  }
 }
 
 void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
@@ -95,6 +117,7 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, 
     cqrs_routes_reply_no_store(req, call, read->read_model, error.message);
     goto done;
   }
+  cqrs_routes_freshness(req, call, read->read_model);
   int64_t left = wait_ms - cqrs_http_req_age_ms(req);
   cqrs_read_outcome_t o = cqrs_single_read_decide(doc, min_version, left > 0);
   if (o == CQRS_READ_WAIT) {

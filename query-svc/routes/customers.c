@@ -16,6 +16,13 @@ static const cqrs_single_read_t CUSTOMER_BY_ID = {COLLECTION, "_id", NULL, "no s
 
 static const char *const STATUSES[] = {"ACTIVE", "SUSPENDED", NULL};
 
+static void get_customer(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p);
+
+/* GET /v1/customers/{customerId} (then and now) and its history. */
+static const cqrs_routes_aggregate_t CUSTOMER = {"/v1/customers/", "/v1/customers/{customerId}", "customerId",
+                                                 "customer", &CUSTOMER_BY_ID, &cqrs_customers_projection,
+                                                 "no such customer", get_customer};
+
 static void get_customer(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
@@ -23,7 +30,7 @@ static void get_customer(cqrs_http_req_t *req, const cqrs_routes_call_t *call, c
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, call, &CUSTOMER_BY_ID, id, p);
+  cqrs_routes_find_aggregate(req, call, &CUSTOMER, id, p);
 }
 
 static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
@@ -81,9 +88,9 @@ static void customers_by_email(cqrs_http_req_t *req, const cqrs_routes_call_t *c
   bson_free(upper);
 }
 
-/* Single reads also take minVersion and waitMs (read by cqrs_routes_find_one). */
-static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const GET_PARAMS[] = {"customerId", CQRS_ROUTES_WAIT_PARAMS, NULL};
+/* Single reads also take minVersion and waitMs, or asOf / atVersion
+ * (cqrs_routes_find_aggregate). */
+static const char *const GET_PARAMS[] = {"customerId", CQRS_ROUTES_WAIT_PARAMS, CQRS_ROUTES_TIME_PARAMS, NULL};
 static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
 static const char *const BY_EMAIL_PARAMS[] = {"emailPrefix", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"status", "emailPrefix", "limit", "cursor", NULL};
@@ -94,13 +101,6 @@ const cqrs_routes_query_t cqrs_routes_customer_queries[] = {
     {"SearchCustomersByEmail", BY_EMAIL_PARAMS, customers_by_email},
     {NULL, NULL, NULL},
 };
-
-static void get_customer_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
-  cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "customerId");
-  if (!p) return;
-  get_customer(req, call, p);
-  cqrs_params_destroy(p);
-}
 
 static void find_customers_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, LIST_PARAMS, NULL);
@@ -117,6 +117,6 @@ static void find_customers_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *ca
 }
 
 void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_routes_add(http, ctx, "GET", "/v1/customers/", "/v1/customers/{customerId}", get_customer_cb);
+  cqrs_routes_add_aggregate(http, ctx, &CUSTOMER);
   cqrs_routes_add(http, ctx, "GET", "/v1/customers", "/v1/customers", find_customers_cb);
 }

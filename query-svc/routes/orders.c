@@ -11,6 +11,13 @@ static const cqrs_single_read_t ORDER_BY_ID = {COLLECTION, "_id", NULL, "no such
 
 static const char *const STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled", NULL};
 
+static void get_order(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p);
+
+/* GET /v1/orders/{orderId} (then and now) and its history. */
+static const cqrs_routes_aggregate_t ORDER = {"/v1/orders/", "/v1/orders/{orderId}", "orderId", "order",
+                                              &ORDER_BY_ID, &cqrs_order_summaries_projection, "no such order",
+                                              get_order};
+
 static void get_order(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *id;
@@ -18,7 +25,7 @@ static void get_order(cqrs_http_req_t *req, const cqrs_routes_call_t *call, cons
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
-  cqrs_routes_find_one(req, call, &ORDER_BY_ID, id, p);
+  cqrs_routes_find_aggregate(req, call, &ORDER, id, p);
 }
 
 /* Orders whose field equals the parameter of the same name, oldest first. */
@@ -46,9 +53,9 @@ static void orders_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *cal
   list_orders(req, call, p, "GetOrdersByStatus", "status", STATUSES);
 }
 
-/* Single reads also take minVersion and waitMs (read by cqrs_routes_find_one). */
-static const char *const WAIT_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
-static const char *const GET_ORDER_PARAMS[] = {"orderId", CQRS_ROUTES_WAIT_PARAMS, NULL};
+/* Single reads also take minVersion and waitMs, or asOf / atVersion
+ * (cqrs_routes_find_aggregate). */
+static const char *const GET_ORDER_PARAMS[] = {"orderId", CQRS_ROUTES_WAIT_PARAMS, CQRS_ROUTES_TIME_PARAMS, NULL};
 static const char *const BY_USER_PARAMS[] = {"userId", "limit", "cursor", NULL};
 static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"userId", "status", "limit", "cursor", NULL};
@@ -59,13 +66,6 @@ const cqrs_routes_query_t cqrs_routes_order_queries[] = {
     {"GetOrdersByStatus", BY_STATUS_PARAMS, orders_by_status},
     {NULL, NULL, NULL},
 };
-
-static void get_order_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
-  cqrs_params_t *p = cqrs_routes_query_params(req, WAIT_PARAMS, "orderId");
-  if (!p) return;
-  get_order(req, call, p);
-  cqrs_params_destroy(p);
-}
 
 static void find_orders_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_t *p = cqrs_routes_query_params(req, LIST_PARAMS, NULL);
@@ -82,6 +82,6 @@ static void find_orders_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call)
 }
 
 void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
-  cqrs_routes_add(http, ctx, "GET", "/v1/orders/", "/v1/orders/{orderId}", get_order_cb);
+  cqrs_routes_add_aggregate(http, ctx, &ORDER);
   cqrs_routes_add(http, ctx, "GET", "/v1/orders", "/v1/orders", find_orders_cb);
 }

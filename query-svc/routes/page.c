@@ -9,9 +9,11 @@
 #include <string.h>
 
 /* filter, narrowed to the items after (value, id) when after is set:
- * {$and: [filter, {$or: [{f: {$gt: v}}, {f: v, _id: {$gt: id}}]}]}. */
+ * {$and: [filter, {$or: [{f: {$gt: v}}, {f: v, _id: {$gt: id}}]}]}, $lt
+ * instead of $gt when descending. */
 static void build_query(bson_t *query, const bson_t *filter, const char *f, const bson_value_t *value,
-                        const bson_value_t *id) {
+                        const bson_value_t *id, bool descending) {
+  const char *beyond = descending ? "$lt" : "$gt";
   bson_t and, el, or, alt, cmp;
   bson_init(query);
   if (!value) {
@@ -23,20 +25,22 @@ static void build_query(bson_t *query, const bson_t *filter, const char *f, cons
   BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &el);
   BSON_APPEND_ARRAY_BEGIN(&el, "$or", &or);
   BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
-  if (value->value_type == BSON_TYPE_NULL) {
+  if (value->value_type == BSON_TYPE_NULL && !descending) {
     /* $gt null matches nothing; every non-null value sorts after null. */
     BSON_APPEND_DOCUMENT_BEGIN(&alt, f, &cmp);
     BSON_APPEND_NULL(&cmp, "$ne");
   } else {
+    /* (descending past a null: $lt null matches nothing, and nothing sorts
+     * below null but other nulls, which the _id branch takes) */
     BSON_APPEND_DOCUMENT_BEGIN(&alt, f, &cmp);
-    BSON_APPEND_VALUE(&cmp, "$gt", value);
+    BSON_APPEND_VALUE(&cmp, beyond, value);
   }
   bson_append_document_end(&alt, &cmp);
   bson_append_document_end(&or, &alt);
   BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &alt);
   BSON_APPEND_VALUE(&alt, f, value);
   BSON_APPEND_DOCUMENT_BEGIN(&alt, "_id", &cmp);
-  BSON_APPEND_VALUE(&cmp, "$gt", id);
+  BSON_APPEND_VALUE(&cmp, beyond, id);
   bson_append_document_end(&alt, &cmp);
   bson_append_document_end(&or, &alt);
   bson_append_array_end(&el, &or);
@@ -55,9 +59,35 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
   }
 }
 
+const char *const cqrs_routes_history_hidden[] = {CQRS_HISTORY_VERSION_BLOCK, CQRS_HISTORY_TIME_HOUR, NULL};
+
+char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden) {
+  bson_t item = BSON_INITIALIZER;
+  bson_iter_t it;
+  if (bson_iter_init(&it, doc))
+    while (bson_iter_next(&it)) {
+      const char *k = bson_iter_key(&it);
+      bool skip = strcmp(k, "_id") == 0;
+      for (const char *const *h = hidden; h && *h && !skip; h++) skip = strcmp(k, *h) == 0;
+      if (!skip) bson_append_value(&item, k, -1, bson_iter_value(&it));
+    }
+  char *json = cqrs_json_write(&item, NULL);
+  bson_destroy(&item);
+  return json;
+}
+
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params) {
+  const cqrs_routes_page_t page = {read_model, list, filter, sort_field, false, NULL, NULL};
+  cqrs_routes_find_page_with(req, call, &page, params);
+}
+
+void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
+                                const cqrs_params_t *params) {
+  const char *read_model = page->read_model, *list = page->list, *sort_field = page->sort_field;
+  const bson_t *filter = page->filter;
+  int dir = page->descending ? -1 : 1;
   cqrs_error_t err = {0};
   int limit;
   const char *text;
@@ -69,10 +99,10 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
     return;
   }
   bson_t query, opts = BSON_INITIALIZER, sort;
-  build_query(&query, filter, sort_field, after ? &after_v : NULL, &after_id);
+  build_query(&query, filter, sort_field, after ? &after_v : NULL, &after_id, page->descending);
   BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-  BSON_APPEND_INT32(&sort, sort_field, 1);
-  BSON_APPEND_INT32(&sort, "_id", 1);
+  BSON_APPEND_INT32(&sort, sort_field, dir);
+  BSON_APPEND_INT32(&sort, "_id", dir);
   bson_append_document_end(&opts, &sort);
   /* One more than asked says whether there is a next page. */
   BSON_APPEND_INT64(&opts, "limit", limit + 1);
@@ -101,19 +131,20 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
     bson_value_destroy(&last_id);
     copy_member(doc, sort_field, &last_v);
     copy_member(doc, "_id", &last_id);
-    bson_t item;
-    bson_init(&item);
-    bson_copy_to_excluding_noinit(doc, &item, "_id", NULL);
-    char *json = cqrs_json_write(&item, NULL);
+    char *json = cqrs_routes_item_json(doc, page->hidden);
     if (n++) bson_string_append_c(out, ',');
     bson_string_append(out, json);
     bson_free(json);
-    bson_destroy(&item);
   }
   if (mongoc_cursor_error(cur, &error)) {
     cqrs_routes_reply_no_store(req, call, read_model, error.message);
     goto done;
   }
+  if (n == 0 && !after && page->not_found) { /* the first page is empty: nothing to list */
+    cqrs_http_reply_error(req, 404, page->not_found, NULL);
+    goto done;
+  }
+  cqrs_routes_freshness(req, call, read_model);
   bson_string_append(out, "],\"nextCursor\":");
   char *next = more ? cqrs_cursor_encode(list, sort_field, &last_v, &last_id) : NULL;
   if (more && !next) {

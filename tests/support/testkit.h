@@ -111,6 +111,7 @@ typedef struct {
   int32_t partition;
   int64_t offset;
   char *ce_type, *ce_subject, *ce_causationid, *traceparent, *ce_tenant;
+  char *ce_id, *ce_time;
   int64_t version; /* ce_aggregateversion, 0 when absent */
 } tk_record_t;
 

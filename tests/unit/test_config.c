@@ -1,6 +1,7 @@
 /* Configuration from an envp array (cqrs/config.h): defaults, overrides,
  * KAFKA_* pass-through and the variables that are refused. */
 #include "cqrs/config.h"
+#include "cqrs/freshness.h"
 #include "unit.h"
 
 #include <stdlib.h>
@@ -286,4 +287,40 @@ Test(config, jwks_file_and_url_exclusive) {
   cr_assert_eq(err.code, CQRS_ERR_INVALID);
   cr_assert_str_eq(err.field, "AUTH_JWKS_URL");
   cr_assert_null(cfg.kafka_brokers);
+}
+
+Test(config, staleness_objectives_default_and_per_read_model) {
+  char *none[] = {NULL};
+  cr_assert(load(none, 8081), "%s", err.message);
+  cr_assert_eq(cfg.staleness_objective_ms, 5000);
+  cr_assert_eq(cqrs_config_staleness_objective(&cfg, "customers"), 5000);
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"STALENESS_OBJECTIVE_MS=2000", "STALENESS_OBJECTIVES=event_history=60000,customers=100", NULL};
+  cr_assert(load(envp, 8081), "%s", err.message);
+  cr_assert_eq(cqrs_config_staleness_objective(&cfg, "event_history"), 60000);
+  cr_assert_eq(cqrs_config_staleness_objective(&cfg, "customers"), 100);
+  cr_assert_eq(cqrs_config_staleness_objective(&cfg, "user_profiles"), 2000);
+  cr_assert_eq(cqrs_config_staleness_objective(&cfg, "custom"), 2000, "a prefix is not a name");
+}
+
+Test(config, bad_staleness_objectives_are_refused) {
+  static const char *const bad[] = {"STALENESS_OBJECTIVES=customers",       "STALENESS_OBJECTIVES=customers=",
+                                    "STALENESS_OBJECTIVES==100",            "STALENESS_OBJECTIVES=customers=0",
+                                    "STALENESS_OBJECTIVES=a=1,b=x",         "STALENESS_OBJECTIVES=a=1,,b=2",
+                                    "STALENESS_OBJECTIVE_MS=0",             NULL};
+  for (const char *const *b = bad; *b; b++) {
+    char *envp[] = {(char *)*b, NULL};
+    cr_assert_not(load(envp, 8081), "%s was taken", *b);
+    cr_assert_eq(err.code, CQRS_ERR_INVALID);
+    cr_assert(strncmp(err.field, "STALENESS_OBJECTIVE", 19) == 0, "%s: %s", *b, err.field);
+  }
+}
+
+Test(config, a_progress_report_gives_the_lag_since_caught_up) {
+  cqrs_progress_t never = {-1, 0, 1000};
+  cr_assert_eq(cqrs_progress_lag_ms(&never, 5000), -1, "never caught up: unknown");
+  cqrs_progress_t p = {0, 1000, 1000};
+  cr_assert_eq(cqrs_progress_lag_ms(&p, 1000), 0);
+  cr_assert_eq(cqrs_progress_lag_ms(&p, 4500), 3500, "grows while nothing vouches for it");
+  cr_assert_eq(cqrs_progress_lag_ms(&p, 900), 0, "a clock behind gives no negative lag");
 }

@@ -161,3 +161,82 @@ Test(query_params, enum_takes_only_listed_values) {
   assert_err("status");
   cqrs_params_destroy(q);
 }
+
+/* Times come as any RFC 3339 and leave in the events' own form. */
+static void assert_time(const char *given, const char *want) {
+  cqrs_params_t *q = cqrs_params_new();
+  cqrs_params_add(q, "asOf", given, NULL);
+  char out[32];
+  const char *raw;
+  cqrs_error_t e = {0};
+  cr_assert(cqrs_params_time(q, "asOf", &raw, out, &e), "%s: %s", given, e.message);
+  cr_assert_str_eq(raw, given);
+  cr_assert_str_eq(out, want, "%s", given);
+  cqrs_params_destroy(q);
+}
+
+static void assert_time_refused(const char *given) {
+  cqrs_params_t *q = cqrs_params_new();
+  cqrs_params_add(q, "from", given, NULL);
+  char out[32];
+  const char *raw;
+  cr_assert_not(cqrs_params_time(q, "from", &raw, out, &err), "%s was taken", given);
+  assert_err("from");
+  cqrs_params_destroy(q);
+}
+
+Test(query_params, times_are_normalised_to_utc_milliseconds) {
+  assert_time("2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000Z");
+  assert_time("2026-03-01T10:00:00.123Z", "2026-03-01T10:00:00.123Z");
+  assert_time("2026-03-01T10:00:00.1234567Z", "2026-03-01T10:00:00.123Z");
+  assert_time("2026-03-01T10:00:00.5z", "2026-03-01T10:00:00.500Z");
+  assert_time("2026-03-01t11:30:00+01:30", "2026-03-01T10:00:00.000Z");
+  assert_time("2026-03-01T11:30:00 01:30", "2026-03-01T10:00:00.000Z"); /* '+' unescaped in a URL */
+  assert_time("2026-02-28T23:00:00-02:00", "2026-03-01T01:00:00.000Z");
+  assert_time("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z");
+  assert_time("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z");
+}
+
+Test(query_params, an_absent_time_is_no_bound) {
+  char out[32] = "x";
+  const char *raw = "x";
+  cr_assert(cqrs_params_time(p, "to", &raw, out, &err));
+  cr_assert_null(raw);
+  cr_assert_str_eq(out, "");
+}
+
+Test(query_params, what_is_not_an_rfc3339_time_is_refused) {
+  static const char *const bad[] = {"",
+                                    "yesterday",
+                                    "2026-03-01",
+                                    "2026-03-01T10:00:00",
+                                    "2026-03-01T10:00Z",
+                                    "2026-13-01T10:00:00Z",
+                                    "2026-02-30T10:00:00Z",
+                                    "2025-02-29T10:00:00Z",
+                                    "2026-03-01T24:00:00Z",
+                                    "2026-03-01T10:00:00.Z",
+                                    "2026-03-01T10:00:00+0100",
+                                    "2026-03-01T10:00:00Zjunk",
+                                    "1969-12-31T23:59:59Z",
+                                    NULL};
+  for (const char *const *b = bad; *b; b++) assert_time_refused(*b);
+}
+
+Test(query_params, integers_within_bounds) {
+  add("atVersion", "7");
+  int64_t v;
+  const char *raw;
+  cr_assert(cqrs_params_int(p, "atVersion", 1, 100, &raw, &v, &err));
+  cr_assert_eq(v, 7);
+  cr_assert(cqrs_params_int(p, "other", 1, 100, &raw, &v, &err));
+  cr_assert_null(raw);
+  static const char *const bad[] = {"0", "101", "-1", "1.5", "x", "", "99999999999999999999", NULL};
+  for (const char *const *b = bad; *b; b++) {
+    cqrs_params_t *q = cqrs_params_new();
+    cqrs_params_add(q, "atVersion", *b, NULL);
+    cr_assert_not(cqrs_params_int(q, "atVersion", 1, 100, &raw, &v, &err), "%s was taken", *b);
+    assert_err("atVersion");
+    cqrs_params_destroy(q);
+  }
+}

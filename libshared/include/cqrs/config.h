@@ -50,6 +50,10 @@ typedef struct {
   /* Fairness (cqrs/ratelimit.h): requests per second per tenant, burst twice that; 0: none */
   int rate_limit_commands;   /* RATE_LIMIT_COMMANDS: command-svc (0) */
   int rate_limit_queries;    /* RATE_LIMIT_QUERIES: query-svc (0) */
+  /* Freshness (cqrs/freshness.h): how stale a read model may be before it is
+   * reported as breaching its objective (query-svc). */
+  int staleness_objective_ms; /* STALENESS_OBJECTIVE_MS: every read model's (5000) */
+  char *staleness_objectives; /* STALENESS_OBJECTIVES: "<read model>=<ms>,..." overrides; NULL: none */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)
@@ -61,6 +65,10 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
 
 /* Frees what cqrs_config_load allocated. Safe on a zeroed cfg. */
 void cqrs_config_cleanup(cqrs_config_t *cfg);
+
+/* read_model's staleness objective in ms: its STALENESS_OBJECTIVES entry,
+ * else STALENESS_OBJECTIVE_MS. Can't fail. */
+int cqrs_config_staleness_objective(const cqrs_config_t *cfg, const char *read_model);
 
 /* The full name of a topic: prefix + name. Caller frees with free(). */
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name);

@@ -10,10 +10,16 @@
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
 
+#include <bson/bson.h>
 #include <stdint.h>
 
 /* /readyz asks this: true when the service's Kafka and Mongo connections work. */
 typedef bool (*cqrs_ready_cb)(void *ctx, cqrs_error_t *err);
+
+/* /readyz's details: appends members (",\"name\":<JSON>") to its 200 body,
+ * things an operator should see that do not make the service unready (e.g.
+ * query-svc's read models staler than their objective). */
+typedef void (*cqrs_ready_detail_cb)(void *ctx, bson_string_t *body);
 
 /* cqrs_service_wait asks this: true (with err saying what) when a part of the
  * service failed for good and the process must stop and exit non-zero. */
@@ -27,6 +33,8 @@ typedef struct {
   cqrs_http_server_t *http;
   cqrs_ready_cb ready;
   void *ready_ctx;
+  cqrs_ready_detail_cb ready_detail;
+  void *ready_detail_ctx;
   cqrs_failed_cb failed;
   void *failed_ctx;
   int64_t started_ms;
@@ -54,6 +62,9 @@ bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_htt
 
 /* Sets the readiness check (before start). */
 void cqrs_service_set_ready(cqrs_service_t *svc, cqrs_ready_cb cb, void *ctx);
+
+/* Sets /readyz's details (before start). */
+void cqrs_service_set_ready_detail(cqrs_service_t *svc, cqrs_ready_detail_cb cb, void *ctx);
 
 /* Makes cqrs_service_wait also return when cb reports a failure; it is asked
  * every 100 ms from the waiting thread. Set before waiting. */

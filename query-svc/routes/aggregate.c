@@ -1,0 +1,315 @@
+/* An aggregate's document and its history, by row (routes.h): the audit
+ * trail from the event_history read model, and time travel, which applies
+ * the read model's own projection to the history up to a moment or version. */
+#include "../routes.h"
+
+#include "../cursor.h"
+#include "cqrs/json.h"
+#include "time_travel.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX 128
+#define HISTORY_SUFFIX "/history"
+/* Events replayed for one time travel at most: a longer history answers 422
+ * (it would hold the loop thread too long). */
+#define TRAVEL_EVENTS_MAX 100000
+
+/* ---- the history ---- */
+
+/* An integer cursor value (the version a page continued after). */
+static bool as_version(const bson_value_t *v, int64_t *out) {
+  switch (v->value_type) {
+  case BSON_TYPE_INT64: *out = v->value.v_int64; return true;
+  case BSON_TYPE_INT32: *out = v->value.v_int32; return true;
+  case BSON_TYPE_DOUBLE: *out = (int64_t)v->value.v_double; return v->value.v_double == (double)*out;
+  default: return false;
+  }
+}
+
+/* One page of id's events after version `after`, block by block
+ * (CQRS_HISTORY_BLOCK): each query an equality on the block, with the
+ * aggregate's equalities, and the versions after the last one taken, so the
+ * store hands over only the page's events even on FerretDB. A block that
+ * yields nothing ends the history. Appends the items to out and sets *n,
+ * *more and *last (the last item's version and _id). False with err.message
+ * when the store failed. */
+static bool history_blocks(const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg, const char *id,
+                           int64_t after, int limit, bson_string_t *out, int *n, bool *more, bson_value_t *last_v,
+                           bson_value_t *last_id, cqrs_error_t *err) {
+  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
+  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, err);
+  bool ok = coll != NULL;
+  int64_t last = after;
+  for (int64_t b = after / CQRS_HISTORY_BLOCK; ok && !*more; b++) {
+    bson_t filter = BSON_INITIALIZER, gt, opts = BSON_INITIALIZER, sort;
+    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_ID, id);
+    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
+    BSON_APPEND_INT64(&filter, CQRS_HISTORY_VERSION_BLOCK, b);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, CQRS_HISTORY_VERSION, &gt);
+    BSON_APPEND_INT64(&gt, "$gt", last);
+    bson_append_document_end(&filter, &gt);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, CQRS_HISTORY_VERSION, 1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", limit + 1 - *n); /* one more than the page says whether there is a next */
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    const bson_t *doc;
+    int in_block = 0;
+    while (mongoc_cursor_next(cur, &doc)) {
+      in_block++;
+      if (*n == limit) {
+        *more = true;
+        break;
+      }
+      bson_iter_t it;
+      if (bson_iter_init_find(&it, doc, CQRS_HISTORY_VERSION) && BSON_ITER_HOLDS_NUMBER(&it))
+        last = bson_iter_as_int64(&it);
+      bson_value_destroy(last_v);
+      bson_value_destroy(last_id);
+      last_v->value_type = BSON_TYPE_INT64;
+      last_v->value.v_int64 = last;
+      if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), last_id);
+      char *json = cqrs_routes_item_json(doc, cqrs_routes_history_hidden);
+      if ((*n)++) bson_string_append_c(out, ',');
+      bson_string_append(out, json);
+      bson_free(json);
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cur, &error)) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", error.message);
+      ok = false;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    if (in_block == 0) break;
+  }
+  if (coll) mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(call->ctx->pool, client);
+  return ok;
+}
+
+static void history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,
+                    const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *id, *text;
+  int limit;
+  char list[64];
+  snprintf(list, sizeof list, "History:%s", agg->aggregate_type); /* a cursor of one aggregate type's trails */
+  bson_value_t after_v = {0}, after_id = {0}, last_v = {0}, last_id = {0};
+  int64_t after = 0;
+  if (!cqrs_params_string(p, agg->id_param, true, ID_MAX, &id, &err) || !cqrs_params_limit(p, &limit, &err) ||
+      !cqrs_params_cursor(p, &text, &err) ||
+      (text && !cqrs_cursor_decode(text, list, CQRS_HISTORY_VERSION, &after_v, &after_id, &err))) {
+    cqrs_routes_reply_invalid(req, &err);
+    goto done;
+  }
+  if (text && (!as_version(&after_v, &after) || after < 0)) {
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "cursor", "cursor is not a cursor of this list");
+    cqrs_routes_reply_invalid(req, &err);
+    goto done;
+  }
+  bson_string_t *out = bson_string_new("{\"items\":[");
+  int n = 0;
+  bool more = false;
+  if (!history_blocks(call, agg, id, after, limit, out, &n, &more, &last_v, &last_id, &err)) {
+    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
+  } else if (n == 0 && !text) {
+    cqrs_http_reply_error(req, 404, agg->no_history, NULL);
+  } else {
+    char *next = more ? cqrs_cursor_encode(list, CQRS_HISTORY_VERSION, &last_v, &last_id) : NULL;
+    bson_string_append(out, "],\"nextCursor\":");
+    if (next)
+      cqrs_json_append_string(out, next);
+    else
+      bson_string_append(out, "null");
+    bson_free(next);
+    bson_string_append_c(out, '}');
+    cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
+    cqrs_http_reply_json(req, 200, out->str, out->len);
+  }
+  bson_string_free(out, true);
+done:
+  bson_value_destroy(&after_v);
+  bson_value_destroy(&after_id);
+  bson_value_destroy(&last_v);
+  bson_value_destroy(&last_id);
+}
+
+/* ---- time travel ---- */
+
+/* Reads id's history up to the bound in filter into events (version order).
+ * False after answering 503 / 422. */
+static bool read_history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const bson_t *filter,
+                         cqrs_event_t **events, size_t *n) {
+  cqrs_error_t err = {0};
+  bool ok = false;
+  size_t cap = 16;
+  *n = 0;
+  *events = calloc(cap, sizeof **events);
+  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
+  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, &err);
+  mongoc_cursor_t *cur = NULL;
+  bson_t opts = BSON_INITIALIZER, sort;
+  BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+  BSON_APPEND_INT32(&sort, CQRS_HISTORY_VERSION, 1);
+  bson_append_document_end(&opts, &sort);
+  BSON_APPEND_INT64(&opts, "limit", TRAVEL_EVENTS_MAX + 1);
+  BSON_APPEND_INT32(&opts, "batchSize", 10000);
+  if (!coll) {
+    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
+    goto done;
+  }
+  cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cur, &doc)) {
+    if (*n == TRAVEL_EVENTS_MAX) {
+      cqrs_http_reply_error(req, 422, "this aggregate's history is too long to replay", NULL);
+      goto done;
+    }
+    if (*n == cap) {
+      *events = realloc(*events, 2 * cap * sizeof **events);
+      memset(*events + cap, 0, cap * sizeof **events);
+      cap *= 2;
+    }
+    if (!cqrs_event_history_to_event(doc, &(*events)[*n], &err)) {
+      cqrs_event_cleanup(&(*events)[*n]);
+      cqrs_log_error(call->ctx->log, "unreadable history document", "error", err.message, NULL);
+      cqrs_http_reply_error(req, 500, "the history cannot be read back", NULL);
+      goto done;
+    }
+    (*n)++;
+  }
+  bson_error_t error;
+  if (mongoc_cursor_error(cur, &error)) {
+    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, error.message);
+    goto done;
+  }
+  ok = true;
+done:
+  if (cur) mongoc_cursor_destroy(cur);
+  if (coll) mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(call->ctx->pool, client);
+  bson_destroy(&opts);
+  if (!ok) {
+    for (size_t i = 0; i < *n; i++) cqrs_event_cleanup(&(*events)[i]);
+    free(*events);
+    *events = NULL;
+    *n = 0;
+  }
+  return ok;
+}
+
+/* The bound on the history: {aggregateId, aggregateType, version <= v} or
+ * {..., time <= t}. */
+static void travel_filter(const cqrs_routes_aggregate_t *agg, const char *id, const char *as_of, int64_t at_version,
+                          bson_t *filter) {
+  bson_t le;
+  bson_init(filter);
+  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_ID, id);
+  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
+  if (as_of) {
+    BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_HISTORY_TIME, &le);
+    BSON_APPEND_UTF8(&le, "$lte", as_of);
+  } else {
+    BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_HISTORY_VERSION, &le);
+    BSON_APPEND_INT64(&le, "$lte", at_version);
+  }
+  bson_append_document_end(filter, &le);
+}
+
+static void time_travel(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,
+                        const char *id, const char *as_of, int64_t at_version) {
+  bson_t filter, doc;
+  cqrs_event_t *events = NULL;
+  size_t n = 0;
+  bool exists = false;
+  cqrs_error_t err = {0};
+  travel_filter(agg, id, as_of, at_version, &filter);
+  bool read = read_history(req, call, &filter, &events, &n);
+  bson_destroy(&filter);
+  if (!read) return;
+  if (!cqrs_time_travel(agg->projection, events, n, &doc, &exists, &err)) {
+    cqrs_log_error(call->ctx->log, "time travel failed", "readModel", agg->projection->name, "error", err.message,
+                   NULL);
+    cqrs_http_reply_error(req, 500, "the history cannot be replayed", NULL);
+  } else if (!exists) {
+    cqrs_http_reply_error(req, 404, as_of ? "it did not exist yet at asOf" : agg->read->not_found, NULL);
+  } else if (!as_of && (n == 0 || events[n - 1].version != at_version)) {
+    cqrs_http_reply_error(req, 404, "no such version of it (atVersion is beyond its last)", NULL);
+  } else {
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, cqrs_single_read_version(&doc));
+    cqrs_http_req_add_header(req, "X-Read-Model-Version", v);
+    cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
+    size_t len;
+    char *json = cqrs_single_read_json(&doc, &len);
+    cqrs_http_reply_json(req, 200, json, len);
+    bson_free(json);
+  }
+  bson_destroy(&doc);
+  for (size_t i = 0; i < n; i++) cqrs_event_cleanup(&events[i]);
+  free(events);
+}
+
+void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
+                                const cqrs_routes_aggregate_t *agg, const char *id, const cqrs_params_t *p) {
+  cqrs_error_t err = {0};
+  const char *raw_as_of, *raw_version;
+  char as_of[32];
+  int64_t at_version;
+  if (!cqrs_params_time(p, "asOf", &raw_as_of, as_of, &err) ||
+      !cqrs_params_int(p, "atVersion", 1, INT64_MAX, &raw_version, &at_version, &err))
+    goto invalid;
+  if (!raw_as_of && !raw_version) {
+    cqrs_routes_find_one(req, call, agg->read, id, p);
+    return;
+  }
+  if (raw_as_of && raw_version) {
+    cqrs_error_set(&err, CQRS_ERR_INVALID, "atVersion", "asOf and atVersion exclude each other");
+    goto invalid;
+  }
+  static const char *const wait[] = {CQRS_ROUTES_WAIT_PARAMS, NULL};
+  for (const char *const *w = wait; *w; w++)
+    if (cqrs_params_get(p, *w)) {
+      cqrs_error_set(&err, CQRS_ERR_INVALID, *w, "%s does not combine with asOf or atVersion", *w);
+      goto invalid;
+    }
+  time_travel(req, call, agg, id, raw_as_of ? as_of : NULL, at_version);
+  return;
+invalid:
+  cqrs_routes_reply_invalid(req, &err);
+}
+
+/* ---- the route ---- */
+
+static const char *const SINGLE_PARAMS[] = {CQRS_ROUTES_WAIT_PARAMS, CQRS_ROUTES_TIME_PARAMS, NULL};
+static const char *const HISTORY_PARAMS[] = {"limit", "cursor", NULL};
+
+static void aggregate_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
+  const cqrs_routes_aggregate_t *agg = call->arg;
+  const char *tail = cqrs_http_req_tail(req);
+  size_t len = strlen(tail), suffix = strlen(HISTORY_SUFFIX);
+  bool is_history = len > suffix && strcmp(tail + len - suffix, HISTORY_SUFFIX) == 0;
+  cqrs_params_t *p = cqrs_routes_query_params(req, is_history ? HISTORY_PARAMS : SINGLE_PARAMS,
+                                              is_history ? NULL : agg->id_param);
+  if (!p) return;
+  if (is_history) {
+    char *id = bson_strndup(tail, len - suffix);
+    cqrs_params_add(p, agg->id_param, id, NULL);
+    bson_free(id);
+    history(req, call, agg, p);
+  } else {
+    agg->get(req, call, p);
+  }
+  cqrs_params_destroy(p);
+}
+
+void cqrs_routes_add_aggregate(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const cqrs_routes_aggregate_t *agg) {
+  cqrs_routes_add_arg(http, ctx, "GET", agg->path, agg->label, aggregate_cb, agg);
+}
