@@ -9,7 +9,12 @@ breaking one is not taken for a refusal of valid data.
   run.sh keeps it out of strings, this out of member names.
 - A command's id alias (`orderId`, `customerId`) must equal `aggregateId` when
   both are given.
+- Time travel (`asOf`, `atVersion`) takes one of the two, and neither with a
+  wait (`minVersion`, `waitMs`): a read of the past does not wait.
+- Events by type: `to` is not before `from`.
 """
+from datetime import datetime
+
 import schemathesis
 
 # path -> (filter kept when both are given, filter added when none is, its value)
@@ -18,6 +23,26 @@ EXACTLY_ONE = {
     "/v1/customers": ("status", "emailPrefix", "ACTIVE"),
 }
 ID_ALIASES = ("orderId", "customerId")
+TIME_TRAVEL = ("asOf", "atVersion")
+WAITS = ("minVersion", "waitMs")
+
+
+def _one_time_travel_no_wait(params):
+    """Keeps at most one of asOf/atVersion, and no wait next to it (in place)."""
+    if any(k in params for k in TIME_TRAVEL):
+        for k in WAITS:
+            params.pop(k, None)
+        if all(k in params for k in TIME_TRAVEL):
+            del params["atVersion"]
+
+
+def _window_in_order(query):
+    """Swaps from and to when to is before from (in place)."""
+    try:
+        if datetime.fromisoformat(query["to"]) < datetime.fromisoformat(query["from"]):
+            query["from"], query["to"] = query["to"], query["from"]
+    except (KeyError, TypeError, ValueError):
+        pass
 
 
 def _path(context):
@@ -32,6 +57,9 @@ def keep_query_constraints(context, query):
         return query
     query = dict(query)
     query.pop("cursor", None)
+    _one_time_travel_no_wait(query)
+    if path == "/v1/events":
+        _window_in_order(query)
     pair = EXACTLY_ONE.get(path)
     if pair is not None:
         first, second, default = pair
@@ -68,6 +96,7 @@ def keep_body_constraints(context, body):
     if path == "/v1/query":
         body = dict(body)
         body.pop("cursor", None)
+        _one_time_travel_no_wait(body)
     elif path == "/v1/commands":
         body = dict(body)
         _align_ids(body)

@@ -7,6 +7,7 @@
  * operation documents a 2xx or 4xx, and paths no document has answer 404. */
 #include "testkit.h"
 
+#include "cqrs/events.h"
 #include "cqrs/json.h"
 
 #include <criterion/criterion.h>
@@ -398,6 +399,29 @@ static bool documented(const bson_t *doc, const char *path) {
     if (t && !*t && !*u) return true;
   }
   return false;
+}
+
+/* GET /v1/events?type= lists the types it takes; they are the event contract's, no more, no less. */
+Test(openapi, the_documented_event_types_are_the_contracts) {
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  bson_iter_t it, e;
+  cr_assert(bson_iter_init(&it, svcs[1].doc) &&
+                bson_iter_find_descendant(&it, "components.parameters.eventType.schema.enum", &e) &&
+                BSON_ITER_HOLDS_ARRAY(&e),
+            "query-svc documents no enum for GET /v1/events?type=");
+  bson_iter_t v;
+  bson_iter_recurse(&e, &v);
+  size_t n = 0;
+  while (bson_iter_next(&v)) {
+    const char *name = bson_iter_utf8(&v, NULL);
+    cr_expect_not_null(cqrs_event_type_find(name), "the document lists %s, which the contract does not know", name);
+    n++;
+  }
+  size_t known = 0;
+  for (const cqrs_event_type_t *const *t = cqrs_event_types; *t; t++) known++;
+  cr_expect_eq(n, known, "the document lists %zu event types, the contract has %zu", n, known);
+  free_services(svcs);
 }
 
 Test(openapi, undocumented_paths_answer_404) {
