@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages this project needs to build, test and run locally
 # (postgresql: the server binaries for stack.sh's private cluster behind FerretDB; Debian's
-# own cluster on 5432, if the package starts one, is not used).
+# own cluster on 5432, if the package starts one, is not used; clang + libclang-rt-dev: the
+# libFuzzer targets of `make fuzz`, whose runtime is only a Recommends of clang).
 # Idempotent and non-interactive: checks with dpkg-query first, so a second run is instant;
 # apt-get update runs only when something has to be installed. Uses sudo only when not root.
 set -euo pipefail
@@ -16,6 +17,7 @@ PACKAGES=(
   kcat wrk curl nginx-light
   postgresql libpq-dev
   libcjose-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+  clang libclang-rt-dev
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)
