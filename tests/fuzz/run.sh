@@ -20,10 +20,10 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 TARGETS=${FUZZ_TARGETS:-command event projection cursor params control admin auth http}
 
 # Per-target options: the HTTP target's inputs must reach the 8 KiB request
-# line and 2 KiB body limits.
+# line, 32 KiB header and 2 KiB body limits.
 opts_for() {
   case $1 in
-  http) echo "-max_len=16384" ;;
+  http) echo "-max_len=40960" ;;
   *) echo "" ;;
   esac
 }
