@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BODY 2048
@@ -106,6 +107,12 @@ static void query_cb(cqrs_http_req_t *req, void *ctx) {
   cqrs_params_destroy(p);
 }
 
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void put(const char *key, const char *value) {
   cqrs_error_t err = {0};
   FUZZ_CHECK(cqrs_registry_apply(reg, key, strlen(key), value, strlen(value), &err), "setup: %s", err.message);
@@ -139,10 +146,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-/* A connection to the server from a loopback address of its own: the server
- * closes first, so each input leaves a TIME_WAIT on its (address, port) pair,
- * and at a thousand inputs a second one source address would run out of
- * ephemeral ports within a minute. 127.0.0.0/8 is all loopback. */
+/* A connection to the server from a loopback address of its own. Why: each
+ * input leaves a TIME_WAIT behind for a minute, and at a thousand or more
+ * inputs a second one source address runs out of ephemeral ports.
+ * 127.0.0.0/8 is all loopback. Every call here restarts after EINTR:
+ * libFuzzer's SIGALRM (its -timeout watchdog) interrupts them about once a
+ * second, which an unpatient loop takes for a server that does not answer. */
 static int connect_server(void) {
   static uint32_t n;
   n++;
@@ -150,8 +159,17 @@ static int connect_server(void) {
                             .sin_addr.s_addr = htonl(0x7f010000u | ((n / 254 % 254) << 8) | (n % 254 + 1))};
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   FUZZ_CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&src, sizeof src) == 0, "client socket: %s", strerror(errno));
-  FUZZ_CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "the server does not accept: %s",
-             strerror(errno));
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    /* interrupted, the connection goes on: wait for it */
+    FUZZ_CHECK(errno == EINTR, "the server does not accept: %s", strerror(errno));
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int ready, soerr = 0;
+    socklen_t len = sizeof soerr;
+    while ((ready = poll(&pfd, 1, READ_TIMEOUT_MS)) < 0 && errno == EINTR) {
+    }
+    FUZZ_CHECK(ready > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0,
+               "the server does not accept: %s", strerror(soerr));
+  }
   return fd;
 }
 
@@ -160,17 +178,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* the server may answer (413, 431) and close before it read everything: stop writing then */
   for (size_t off = 0; off < size;) {
     ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     off += (size_t)n;
   }
   shutdown(fd, SHUT_WR);
   char buf[4096], head[8] = {0};
   size_t got = 0;
+  int64_t deadline = now_ms() + READ_TIMEOUT_MS;
   for (;;) {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int ready = poll(&pfd, 1, READ_TIMEOUT_MS);
+    int left = (int)(deadline - now_ms()), ready = left > 0 ? poll(&pfd, 1, left) : 0;
+    if (ready < 0 && errno == EINTR) continue;
     FUZZ_CHECK(ready > 0, "no answer and no close within %d ms", READ_TIMEOUT_MS);
     ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     for (ssize_t i = 0; i < n && got < sizeof head - 1; i++) head[got++] = buf[i];
     got += got >= sizeof head - 1 ? (size_t)n : 0;
