@@ -60,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *both[] = {rs_jwks, es_jwks};
   char *set = tk_jwks_merge(both, 2);
   const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/cqrs-fuzz-auth-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  snprintf(dir, sizeof dir, "%s/cqrs-fuzz-auth-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
   FUZZ_CHECK(mkdtemp(dir), "mkdtemp");
   snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
   FILE *f = fopen(jwks_path, "w");

@@ -151,7 +151,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
  * inputs a second one source address runs out of ephemeral ports.
  * 127.0.0.0/8 is all loopback. Every call here restarts after EINTR:
  * libFuzzer's SIGALRM (its -timeout watchdog) interrupts them about once a
- * second, which an unpatient loop takes for a server that does not answer. */
+ * second, which an impatient loop takes for a server that does not answer. */
 static int connect_server(void) {
   static uint32_t n;
   n++;
