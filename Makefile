@@ -1,6 +1,10 @@
 # The two commands a newcomer needs: `make run` and `make test`. See README.md.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+# make fuzz: seconds per libFuzzer target; make test runs each for FUZZ_TEST_SECONDS
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 15
 CMAKE_GEN  := -G Ninja
 
 # The local stack's store (deploy/local/stack.sh): FerretDB on a private PostgreSQL on PG_PORT.
@@ -14,7 +18,7 @@ export FERRETDB_PG_URI ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ferretdb
 endif
 endif
 
-.PHONY: all deps build run stop status test test-unit helm-check images clean
+.PHONY: all deps build run stop status test test-unit fuzz fuzz-test helm-check images clean
 
 all: build
 
@@ -52,10 +56,24 @@ test-unit: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD)
 	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure
 
-# The whole suite: sanitized unit tests, then unit + end-to-end against the
-# local stack (started here when it is not up), including the container images' smoke
-# test (builds them first; skipped without a container engine). Ends with ctest's summary.
-test: build test-unit helm-check
+# The libFuzzer targets (tests/fuzz/, clang + ASan/UBSan), one after another,
+# FUZZ_SECONDS each (FUZZ_TARGETS="command http" picks some). Own build dir, no
+# build type: -O1 with asserts on.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCQRS_FUZZ=ON -DCQRS_TESTS=OFF
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) --target fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BUILD)
+
+# The short run inside make test: replays every kept crash and fuzzes a little.
+fuzz-test:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+# The whole suite: sanitized unit tests, the fuzz targets briefly, then unit + end-to-end
+# against the local stack (started here when it is not up), including the container images'
+# smoke test (builds them first; skipped without a container engine). Ends with ctest's summary.
+test: build test-unit fuzz-test helm-check
 	@deploy/local/stack.sh start
 	cd $(BUILD) && ctest --output-on-failure
 
@@ -70,4 +88,4 @@ helm-check:
 	@deploy/helm/check.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

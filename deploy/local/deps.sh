@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages this project needs to build, test and run locally
 # (postgresql: the server binaries for stack.sh's private cluster behind FerretDB; Debian's
-# own cluster on 5432, if the package starts one, is not used).
+# own cluster on 5432, if the package starts one, is not used; clang + libclang-rt-dev: the
+# libFuzzer targets of `make fuzz`, whose runtime is only a Recommends of clang).
 # Idempotent and non-interactive: checks with dpkg-query first, so a second run is instant;
 # apt-get update runs only when something has to be installed. Uses sudo only when not root.
 set -euo pipefail
@@ -22,6 +23,8 @@ PACKAGES=(
   # container images (make images, the image smoke test): podman with the runc runtime (crun
   # refuses hybrid cgroups), debootstrap for a local Debian base image when no registry answers
   podman runc debootstrap debian-archive-keyring
+  # the fuzz targets (tests/fuzz/): clang and its libFuzzer runtime
+  clang libclang-rt-dev
 )
 # toolchains for the local stack: only when the command is absent (a JDK, Maven or Go
 # installed some other way is kept as it is)

@@ -369,6 +369,17 @@ Test(auth, truncated_and_garbage_refused) {
   assert_invalid(big, "too long");
 }
 
+/* Found by tests/fuzz/fuzz_auth: cjose 0.6.2 assert()s in its base64url
+ * decoder on a part padded after 4k + 1 characters, so one such
+ * Authorization header aborted the service. Refused before cjose sees it. */
+Test(auth, padded_or_impossible_base64_refused_without_aborting) {
+  const char *bad[] = {"abcde===.e30.c2ln", "e30.abcde===.c2ln", "e30.e30.abcde===", "eaXQiOlsi=ZXhwIl19.e30.c2ln",
+                       "e30=.e30.c2ln", "abcde.e30.c2ln", "e30.e30.e30.e30"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_invalid(bad[i], "not a compact JWS");
+  /* HS256 stays usable: a well-formed token still reaches the checks after the shape */
+  assert_invalid("eyJhbGciOiJIUzI1NiJ9.e30.c2ln", "alg HS256 not allowed");
+}
+
 Test(auth, es256_token_with_an_rsa_kid_refused) {
   char *rsa_kid = kid_of(rsa_priv);
   char *forged_key = tk_jwk_with(ec_priv, "kid", rsa_kid);

@@ -125,6 +125,33 @@ Test(control, apikey_round_trip) {
   cr_assert_not(cqrs_registry_apikey(reg, "00000000000000ab", &out));
 }
 
+/* Found by tests/fuzz/fuzz_control: a deletedAt on an active tenant (a
+ * revokedAt on a live key) was kept, though the record's JSON never writes
+ * it, so the registry held what no record of it says. */
+Test(control, deletion_times_only_with_their_state) {
+  cqrs_error_t err = {0};
+  cr_assert(apply_str("tenant/acme",
+                      "{\"tenantId\":\"acme\",\"state\":\"active\",\"createdAt\":\"2026-01-01T00:00:00Z\","
+                      "\"deletedAt\":\"2026-01-02T00:00:00Z\"}",
+                      &err),
+            "%s", err.message);
+  size_t n;
+  cqrs_tenant_rec_t *all = cqrs_registry_tenants(reg, &n);
+  cr_assert_eq(n, 1);
+  cr_assert_str_eq(all[0].deleted_at, "");
+  free(all);
+  cr_assert(apply_str("apikey/00000000000000aa",
+                      "{\"keyId\":\"00000000000000aa\",\"tenantId\":\"acme\",\"scopes\":[],\"sha256\":"
+                      "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\",\"createdAt\":\"x\","
+                      "\"revoked\":false,\"revokedAt\":\"2026-01-03T00:00:00Z\"}",
+                      &err),
+            "%s", err.message);
+  cqrs_apikey_rec_t k;
+  cr_assert(cqrs_registry_apikey(reg, "00000000000000aa", &k));
+  cr_assert_not(k.revoked);
+  cr_assert_str_eq(k.revoked_at, "");
+}
+
 Test(control, later_record_replaces_earlier) {
   cqrs_tenant_rec_t r = tenant_rec("acme", CQRS_TENANT_ACTIVE);
   put_tenant(&r);

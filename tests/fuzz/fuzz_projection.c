@@ -1,0 +1,86 @@
+/* Every projection's apply (projector-svc/projections/, pure) on events as
+ * they come off the log, then the batch fold (fold.h) of their writes.
+ *
+ * Input: one event per line, "<ce_type> <data JSON>" (at most 16), the
+ * events of one aggregate "a-1" at versions 1, 2, ... of the tenant default.
+ * Data that is not a JSON object is skipped, as cqrs_event_from_record
+ * refuses it. Properties: apply either refuses (poison) or builds a write on
+ * the event's _id whose update uses only $set and $setOnInsert, and a $set
+ * only behind the version guard; a refused event is refused by the contract's decode too
+ * (projections add no refusals of their own). */
+#include "fuzz.h"
+
+#include "fold.h"
+#include "projection.h"
+
+#include "cqrs/events.h"
+#include "cqrs/json.h"
+
+#define MAX_EVENTS 16
+
+static void check_write(const cqrs_projection_t *p, const cqrs_event_t *ev, const cqrs_write_t *w) {
+  bson_iter_t it;
+  FUZZ_CHECK(bson_iter_init_find(&it, &w->filter, "_id") && BSON_ITER_HOLDS_UTF8(&it), "%s: no _id in filter",
+             p->name);
+  FUZZ_CHECK(strcmp(bson_iter_utf8(&it, NULL), ev->aggregate_id) == 0, "%s: filter on another _id", p->name);
+  bool sets = false;
+  bson_iter_init(&it, &w->update);
+  while (bson_iter_next(&it)) {
+    const char *op = bson_iter_key(&it);
+    FUZZ_CHECK(strcmp(op, "$set") == 0 || strcmp(op, "$setOnInsert") == 0, "%s: update operator %s", p->name,
+               op);
+    sets |= strcmp(op, "$set") == 0;
+  }
+  /* a creation ($setOnInsert only) changes nothing on an existing document;
+   * anything that $sets must match only a document older than the event */
+  FUZZ_CHECK(!sets || bson_iter_init_find(&it, &w->filter, "version"), "%s: %s $set without the version guard",
+             p->name, ev->type);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *text = fuzz_text(data, size), *end = text + size, *rest = text, *line;
+  cqrs_event_t evs[MAX_EVENTS];
+  size_t n = 0, len;
+  while (n < MAX_EVENTS && (line = fuzz_next(&rest, end, '\n', &len))) {
+    char *sp = memchr(line, ' ', len);
+    if (!sp) continue;
+    *sp = '\0';
+    bson_t *doc = cqrs_json_parse(sp + 1, (size_t)(line + len - sp - 1), NULL);
+    if (!doc) continue;
+    const cqrs_event_type_t *t = cqrs_event_type_find(line);
+    evs[n] = (cqrs_event_t){.id = "e-1", .type = line, .source = "/command-svc",
+                            .aggregate_type = t ? (char *)t->aggregate_type : "user", .aggregate_id = "a-1",
+                            .time = "2026-01-01T00:00:00.000Z", .tenant = "default", .version = (int64_t)n + 1,
+                            .data = doc};
+    n++;
+  }
+  for (const cqrs_projection_t *const *p = cqrs_projections; *p; p++) {
+    cqrs_write_t writes[MAX_EVENTS];
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++) {
+      cqrs_error_t err = {0};
+      bool skip = false;
+      if (!(*p)->apply(&evs[i], &writes[nw], &skip, &err)) {
+        const cqrs_event_type_t *t = cqrs_event_type_find(evs[i].type);
+        cqrs_event_data_t e;
+        FUZZ_CHECK(t && !t->decode(evs[i].data, &e, NULL), "%s refuses what the contract decodes: %s", (*p)->name,
+                   err.message);
+        cqrs_write_cleanup(&writes[nw]);
+      } else if (skip) {
+        cqrs_write_cleanup(&writes[nw]);
+      } else {
+        check_write(*p, &evs[i], &writes[nw]);
+        nw++;
+      }
+    }
+    cqrs_fold_t fold = {0};
+    if (cqrs_fold(writes, NULL, nw, &fold, NULL)) {
+      FUZZ_CHECK(fold.n == (nw ? 1u : 0u), "%s: one document's writes folded into %zu", (*p)->name, fold.n);
+      cqrs_fold_cleanup(&fold);
+    }
+    for (size_t i = 0; i < nw; i++) cqrs_write_cleanup(&writes[i]);
+  }
+  for (size_t i = 0; i < n; i++) bson_destroy(evs[i].data);
+  free(text);
+  return 0;
+}
