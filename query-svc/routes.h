@@ -83,6 +83,10 @@ extern const char *const cqrs_routes_read_models[];
  * while unknown. */
 void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model);
 
+/* Ends a page whose items out holds after '{"items":[': appends
+ * '],"nextCursor":' with next (a cursor, or null when NULL) and '}'. */
+void cqrs_routes_end_page(bson_string_t *out, const char *next);
+
 /* Logs a failed store read (why) and answers 503 {"error": "the read store
  * did not answer"}. */
 void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,

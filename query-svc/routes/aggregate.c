@@ -123,13 +123,8 @@ static void history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const 
     cqrs_http_reply_error(req, 404, agg->no_history, NULL);
   } else {
     char *next = more ? cqrs_cursor_encode(list, CQRS_HISTORY_VERSION, &last_v, &last_id) : NULL;
-    bson_string_append(out, "],\"nextCursor\":");
-    if (next)
-      cqrs_json_append_string(out, next);
-    else
-      bson_string_append(out, "null");
+    cqrs_routes_end_page(out, next);
     bson_free(next);
-    bson_string_append_c(out, '}');
     cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
     cqrs_http_reply_json(req, 200, out->str, out->len);
   }

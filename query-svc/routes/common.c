@@ -2,6 +2,8 @@
  * tenant's collections, single-document reads, parameter checks. */
 #include "../routes.h"
 
+#include "cqrs/json.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,4 +148,13 @@ bool cqrs_routes_check_params(cqrs_http_req_t *req, const char *const *allowed) 
   snprintf(msg, sizeof msg, "unknown query parameter \"%.100s\"", unknown);
   cqrs_http_reply_error(req, 400, msg, unknown);
   return false;
+}
+
+void cqrs_routes_end_page(bson_string_t *out, const char *next) {
+  bson_string_append(out, "],\"nextCursor\":");
+  if (next)
+    cqrs_json_append_string(out, next);
+  else
+    bson_string_append(out, "null");
+  bson_string_append_c(out, '}');
 }

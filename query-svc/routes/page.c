@@ -145,7 +145,6 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     goto done;
   }
   cqrs_routes_freshness(req, call, read_model);
-  bson_string_append(out, "],\"nextCursor\":");
   char *next = more ? cqrs_cursor_encode(list, sort_field, &last_v, &last_id) : NULL;
   if (more && !next) {
     /* A sort value a cursor cannot carry is a read model bug, not the client's. */
@@ -153,12 +152,8 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     cqrs_http_reply_error(req, 500, "this list cannot be paged further", NULL);
     goto done;
   }
-  if (next)
-    cqrs_json_append_string(out, next);
-  else
-    bson_string_append(out, "null");
+  cqrs_routes_end_page(out, next);
   bson_free(next);
-  bson_string_append_c(out, '}');
   cqrs_http_reply_json(req, 200, out->str, out->len);
 done:
   bson_string_free(out, true);
