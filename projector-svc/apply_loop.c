@@ -431,3 +431,17 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
   free(loop->t_events);
   free(loop);
 }
+
+void cqrs_apply_loop_describe_metrics(cqrs_metrics_t *metrics) {
+  cqrs_metrics_describe(metrics, "events_applied_total", CQRS_METRIC_COUNTER, "Events written to a read model.");
+  cqrs_metrics_describe(metrics, "dlq_events_total", CQRS_METRIC_COUNTER, "Events sent to the dead letter topic.");
+  cqrs_metrics_describe(metrics, "projection_lag_events", CQRS_METRIC_GAUGE, "Events behind, per partition.");
+  cqrs_metrics_describe(metrics, "store_documents_written_total", CQRS_METRIC_COUNTER,
+                        "Document writes sent to the store (after folding each batch's events per document).");
+  cqrs_metrics_describe(metrics, "store_write_retries_total", CQRS_METRIC_COUNTER,
+                        "Write commands retried because the store did not answer.");
+  cqrs_metrics_describe(metrics, "events_applied_by_tenant_total", CQRS_METRIC_COUNTER,
+                        "Events written to a read model, per tenant (the first 50 tenants, then _other).");
+  cqrs_metrics_describe(metrics, "events_skipped_total", CQRS_METRIC_COUNTER,
+                        "Events not written, by reason (tenant_deleted: their tenant is deleted).");
+}

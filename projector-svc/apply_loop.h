@@ -45,6 +45,9 @@ typedef struct {
   bool halted;       /* stopped before a poison event (CQRS_POISON_HALT) */
 } cqrs_apply_progress_t;
 
+/* Declares the metric families the apply loops write (HELP and TYPE lines), once per process. */
+void cqrs_apply_loop_describe_metrics(cqrs_metrics_t *metrics);
+
 /* Creates the consumer (live: group prefix + "projector-" + projection) and
  * the DLQ producer, makes sure the topics exist. Borrowed: cfg, log, metrics,
  * pool, tenants, projection, opts->target, opts->tenant. NULL with err. */

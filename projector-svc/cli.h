@@ -1,0 +1,23 @@
+/* projector-svc's command line: --help, and --rebuild run as a one-off
+ * process (rebuild.h); and the store timeout both the service and a rebuild
+ * default to. */
+#ifndef CQRS_PROJECTOR_CLI_H
+#define CQRS_PROJECTOR_CLI_H
+
+#include "cqrs/config.h"
+
+/* MONGO_TIMEOUT_MS unset: a store that accepts but never answers costs a
+ * minute per try, not the driver's five; the write is then retried. Long
+ * enough for a bulk command of 1,000 writes (5 s at 200 upserts/s on the
+ * local FerretDB) with others in flight. */
+#define CQRS_PROJECTOR_MONGO_TIMEOUT_MS 60000
+
+/* Sets cfg's MONGO_TIMEOUT_MS to CQRS_PROJECTOR_MONGO_TIMEOUT_MS when unset. */
+void cqrs_projector_default_store_timeout(cqrs_config_t *cfg);
+
+/* Runs the command line argv when it is not empty (argc > 1): --help,
+ * --rebuild <projection> [...] with the environment envp, or a usage error
+ * on stderr. Returns the process exit status. */
+int cqrs_projector_cli(int argc, char **argv, char **envp);
+
+#endif
