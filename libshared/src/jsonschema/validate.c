@@ -1,6 +1,5 @@
 /* A document against a compiled JSON Schema: the first failing value's path
- * and why (cqrs/jsonschema.h). Allocates nothing: the path is built in a
- * buffer on the stack as the walk descends. */
+ * and why (cqrs/jsonschema.h). Allocates nothing. */
 #include "node.h"
 
 #include <ctype.h>
@@ -8,41 +7,48 @@
 #include <string.h>
 
 #define PATH_MAX_LEN 256
+#define MAX_FRAMES 80 /* compile bounds schema nesting at 64; deeper values are not walked */
 
+/* The path as a stack of borrowed names (member names and array keys, which
+ * libbson hands out as "0", "1", ...), written out only when a check fails:
+ * the walk of a valid document formats nothing. */
 typedef struct {
-  char path[PATH_MAX_LEN];
-  size_t len;
+  const char *name[MAX_FRAMES];
+  bool index[MAX_FRAMES];
+  size_t depth;
   cqrs_error_t *err;
 } walk_t;
 
+static void path_write(const walk_t *w, char *out, size_t size) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < w->depth && len < size - 1; i++) {
+    int n = w->index[i] ? snprintf(out + len, size - len, "[%s]", w->name[i])
+                        : snprintf(out + len, size - len, "%s%s", i ? "." : "", w->name[i]);
+    if (n < 0) break;
+    len = len + (size_t)n >= size ? size - 1 : len + (size_t)n; /* a path too long is cut */
+  }
+}
+
 static bool fail(walk_t *w, const char *fmt, const char *a, const char *b) {
-  char what[200];
+  char what[200], path[PATH_MAX_LEN];
   snprintf(what, sizeof what, fmt, a ? a : "", b ? b : "");
-  cqrs_error_set(w->err, CQRS_ERR_INVALID, w->path, "%s%s%s", w->len ? w->path : "the document",
-                 w->len ? ": " : " ", what);
+  path_write(w, path, sizeof path);
+  cqrs_error_set(w->err, CQRS_ERR_INVALID, path, "%s%s%s", path[0] ? path : "the document", path[0] ? ": " : " ",
+                 what);
   return false;
 }
 
-/* Appends ".key" (or "key" at the root) or "[i]" to the path; returns the
- * length to restore. A path too long for the buffer is cut, never overrun. */
-static size_t push_key(walk_t *w, const char *key) {
-  size_t was = w->len;
-  int n = snprintf(w->path + w->len, sizeof w->path - w->len, "%s%s", w->len ? "." : "", key);
-  w->len = n < 0 ? w->len : (w->len + (size_t)n >= sizeof w->path ? sizeof w->path - 1 : w->len + (size_t)n);
-  return was;
+/* Descends into a member (index false) or an item; false when the path is
+ * deeper than any compiled schema reaches (nothing to check there). */
+static bool push(walk_t *w, const char *name, bool index) {
+  if (w->depth == MAX_FRAMES) return false;
+  w->name[w->depth] = name;
+  w->index[w->depth++] = index;
+  return true;
 }
 
-static size_t push_index(walk_t *w, const char *index) {
-  size_t was = w->len;
-  int n = snprintf(w->path + w->len, sizeof w->path - w->len, "[%s]", index);
-  w->len = n < 0 ? w->len : (w->len + (size_t)n >= sizeof w->path ? sizeof w->path - 1 : w->len + (size_t)n);
-  return was;
-}
-
-static void pop(walk_t *w, size_t was) {
-  w->len = was;
-  w->path[was] = '\0';
-}
+static void pop(walk_t *w) { w->depth--; }
 
 /* The JS_* bits a value satisfies (0 for BSON types JSON has not). */
 static unsigned kind_of(const bson_iter_t *it) {
@@ -121,7 +127,10 @@ static bool check(const js_node_t *n, const bson_iter_t *it, walk_t *w);
 static bool check_string(const js_node_t *n, const bson_iter_t *it, walk_t *w) {
   uint32_t len;
   const char *s = bson_iter_utf8(it, &len);
-  if (n->min_length || n->max_length >= 0) {
+  /* A string of len bytes has between len / 4 and len characters: most
+   * bounds are decided without counting. */
+  bool sure = (int64_t)len / 4 >= n->min_length && (n->max_length < 0 || (int64_t)len <= n->max_length);
+  if (!sure && (n->min_length || n->max_length >= 0)) {
     int64_t chars = utf8_length(s, len);
     char bound[24];
     if (chars < n->min_length) {
@@ -139,32 +148,32 @@ static bool check_string(const js_node_t *n, const bson_iter_t *it, walk_t *w) {
   return true;
 }
 
-/* start: an iterator before the object's first member. */
+/* start: an iterator before the object's first member. One pass over the
+ * members checks each against its schema and marks the required ones seen;
+ * a missing required member is reported after the members' own failures. */
 static bool check_object(const js_node_t *n, const bson_iter_t *start, walk_t *w) {
-  bson_iter_t members;
-  for (size_t i = 0; i < n->n_props; i++) {
-    if (!n->props[i].required) continue;
-    members = *start;
-    if (!bson_iter_find(&members, n->props[i].name)) {
-      size_t was = push_key(w, n->props[i].name);
-      bool ok = fail(w, "is required", NULL, NULL);
-      pop(w, was);
-      return ok;
-    }
-  }
-  members = *start;
+  bson_iter_t members = *start;
+  uint64_t seen = 0; /* bit i: props[i] is present (the first 64 props; find() for the rest) */
   while (bson_iter_next(&members)) {
     const char *key = bson_iter_key(&members);
     const js_prop_t *p = js_prop_find(n, key);
+    if (p && p - n->props < 64) seen |= 1ull << (p - n->props);
     const js_node_t *sub = p && p->schema ? p->schema : n->additional;
-    size_t was = push_key(w, key);
-    bool ok = true;
-    if (!(p && p->schema) && n->closed)
-      ok = fail(w, "is not allowed (additionalProperties is false)", NULL, NULL);
-    else if (sub)
-      ok = check(sub, &members, w);
-    pop(w, was);
+    bool closed = !(p && p->schema) && n->closed;
+    if (!closed && !sub) continue;
+    if (!push(w, key, false)) continue;
+    bool ok = closed ? fail(w, "is not allowed (additionalProperties is false)", NULL, NULL) : check(sub, &members, w);
+    pop(w);
     if (!ok) return false;
+  }
+  for (size_t i = 0; i < n->n_props; i++) {
+    if (!n->props[i].required) continue;
+    bool present = i < 64 ? (seen >> i) & 1 : (members = *start, bson_iter_find(&members, n->props[i].name));
+    if (present) continue;
+    push(w, n->props[i].name, false);
+    fail(w, "is required", NULL, NULL);
+    pop(w);
+    return false;
   }
   return true;
 }
@@ -174,9 +183,9 @@ static bool check_array(const js_node_t *n, const bson_iter_t *it, walk_t *w) {
   if (!n->items) return true;
   if (!bson_iter_recurse(it, &items)) return fail(w, "is not a readable array", NULL, NULL);
   while (bson_iter_next(&items)) {
-    size_t was = push_index(w, bson_iter_key(&items)); /* array keys are "0", "1", ... */
+    if (!push(w, bson_iter_key(&items), true)) continue; /* array keys are "0", "1", ... */
     bool ok = check(n->items, &items, w);
-    pop(w, was);
+    pop(w);
     if (!ok) return false;
   }
   return true;
@@ -211,8 +220,7 @@ static bool check(const js_node_t *n, const bson_iter_t *it, walk_t *w) {
 }
 
 bool cqrs_jsonschema_validate(const cqrs_jsonschema_t *s, const bson_t *doc, cqrs_error_t *err) {
-  walk_t w = {.len = 0, .err = err};
-  w.path[0] = '\0';
+  walk_t w = {.depth = 0, .err = err};
   if (s->root->never) return fail(&w, "is not allowed (its schema is false)", NULL, NULL);
   if (s->root->types != JS_ANY && !(s->root->types & JS_OBJECT)) {
     char want[96];

@@ -317,8 +317,7 @@ bool cqrs_schemas_check(cqrs_schemas_t *s, const char *subject, const cqrs_jsons
   if (n > from && !prev) abort();
   for (size_t i = from; i < n; i++)
     prev[i - from] = (cqrs_compat_version_t){.schema = sub->versions[i].compiled, .version = sub->versions[i].version};
-  /* The compiled schemas stay valid under the read lock: versions are only appended
-   * (a realloc of versions moves the structs, not the compiled trees they point to). */
+  /* prev borrows the compiled trees: the read lock keeps them alive until the check ends. */
   bool ok = cqrs_compat_check(level, candidate, prev, n - from, msgs);
   pthread_rwlock_unlock(&s->lock);
   free(prev);
