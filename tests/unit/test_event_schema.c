@@ -92,3 +92,57 @@ Test(event_schema, versions_ascend_per_type_and_are_found) {
   /* bounded output, full count */
   cr_assert_eq(cqrs_event_types_by_version(rows, 1), n);
 }
+
+/* The two evolutions the contract ships, built here from OrderCreated's and
+ * CustomerEmailUpdated's own field lists: adding an optional field passes
+ * BACKWARD_TRANSITIVE against version 1; renaming a required field does not,
+ * and says which field and version. */
+static cqrs_jsonschema_t *schema_of(const char *name, int version, const cqrs_event_record_t *rec) {
+  cqrs_event_type_t t = {.name = name, .aggregate_type = "test", .version = version, .data = rec};
+  size_t len;
+  char *json = cqrs_event_json_schema(&t, &len);
+  cqrs_error_t err = {0};
+  cqrs_jsonschema_t *s = cqrs_jsonschema_compile(json, len, &err);
+  cr_assert_not_null(s, "%s", err.message);
+  bson_free(json);
+  return s;
+}
+
+Test(event_schema, an_added_optional_field_is_backward_a_rename_is_not) {
+  const cqrs_event_type_t *v1 = cqrs_event_type_find_version("OrderCreated", 1);
+  cr_assert_not_null(v1);
+  cqrs_event_field_t fields[32];
+  size_t n = v1->data->n_fields;
+  cr_assert_lt(n, 31);
+  memcpy(fields, v1->data->fields, n * sizeof fields[0]);
+  fields[n] = (cqrs_event_field_t){.name = "currency", .type = CQRS_FIELD_STRING, .required = false};
+  cqrs_event_record_t added = {.fields = fields, .n_fields = n + 1};
+  cqrs_jsonschema_t *old = schema_of(v1->name, 1, v1->data), *next = schema_of(v1->name, 2, &added);
+  cqrs_compat_version_t prev[] = {{.schema = old, .version = 1}};
+  cqrs_compat_messages_t m = {0};
+  cr_assert(cqrs_compat_check(CQRS_COMPAT_BACKWARD_TRANSITIVE, next, prev, 1, &m), "%s", m.n ? m.items[0] : "");
+  cqrs_jsonschema_destroy(next);
+  cqrs_jsonschema_destroy(old);
+
+  const cqrs_event_type_t *e1 = cqrs_event_type_find_version("CustomerEmailUpdated", 1);
+  cr_assert_not_null(e1);
+  n = e1->data->n_fields;
+  memcpy(fields, e1->data->fields, n * sizeof fields[0]);
+  size_t renamed = n;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(fields[i].name, "newEmail") == 0) renamed = i;
+  cr_assert_lt(renamed, n);
+  fields[renamed].name = "email";
+  cqrs_event_record_t rename = {.fields = fields, .n_fields = n};
+  old = schema_of(e1->name, 1, e1->data);
+  next = schema_of(e1->name, 2, &rename);
+  prev[0].schema = old;
+  cr_assert_not(cqrs_compat_check(CQRS_COMPAT_BACKWARD_TRANSITIVE, next, prev, 1, &m));
+  bool names_it = false;
+  for (size_t i = 0; i < m.n; i++)
+    names_it |= strstr(m.items[i], "field 'email' is required by the new schema but absent from version 1") != NULL;
+  cr_assert(names_it, "%s", m.n ? m.items[0] : "no message");
+  cqrs_compat_messages_cleanup(&m);
+  cqrs_jsonschema_destroy(next);
+  cqrs_jsonschema_destroy(old);
+}
