@@ -146,3 +146,26 @@ Test(event_schema, an_added_optional_field_is_backward_a_rename_is_not) {
   cqrs_jsonschema_destroy(next);
   cqrs_jsonschema_destroy(old);
 }
+
+Test(event_schema, the_compiled_table_validates_by_descriptor) {
+  cqrs_error_t err = {0};
+  cqrs_event_schemas_t *v = cqrs_event_schemas_new(&err);
+  cr_assert_not_null(v, "%s", err.message);
+  for (size_t i = 0; cqrs_event_types[i]; i++) {
+    const cqrs_event_type_t *t = cqrs_event_types[i];
+    cr_assert_not_null(cqrs_event_schemas_get(v, t), "%s", t->name);
+    bson_t doc = BSON_INITIALIZER;
+    fill(&doc, t->data, NULL);
+    cr_assert(cqrs_event_schemas_validate(v, t, &doc, &err), "%s: %s", t->name, err.message);
+    BSON_APPEND_INT32(&doc, "notInTheContract", 1);
+    cr_assert_not(cqrs_event_schemas_validate(v, t, &doc, &err));
+    cr_assert_str_eq(err.field, "notInTheContract");
+    bson_destroy(&doc);
+  }
+  cqrs_event_type_t stranger = *cqrs_event_types[0];
+  bson_t empty = BSON_INITIALIZER;
+  cr_assert_not(cqrs_event_schemas_validate(v, &stranger, &empty, &err));
+  cr_assert_not_null(strstr(err.message, "has no schema"), "%s", err.message);
+  cqrs_event_schemas_destroy(v);
+  cqrs_event_schemas_destroy(NULL);
+}

@@ -20,6 +20,7 @@
 #define CQRS_EVENT_SCHEMA_H
 
 #include "cqrs/events.h"
+#include "cqrs/jsonschema.h"
 
 #include <stddef.h>
 
@@ -35,5 +36,30 @@ const cqrs_event_type_t *cqrs_event_type_find_version(const char *name, int vers
  * the type's first row, and each type's versions ascending: out gets at most
  * max descriptors (borrowed); returns how many there are (may exceed max). */
 size_t cqrs_event_types_by_version(const cqrs_event_type_t **out, size_t max);
+
+/* Every row's schema compiled once, for validating events before append:
+ *
+ *   cqrs_event_schemas_t *v = cqrs_event_schemas_new(&err);     at start
+ *   if (!cqrs_event_schemas_validate(v, type, &data, &err)) ...  per event
+ *
+ * Immutable once made: any number of threads may validate at once. */
+typedef struct cqrs_event_schemas cqrs_event_schemas_t;
+
+/* Compiles the schema of every (type, version) row. NULL with err when one
+ * does not compile (a bug in the generator) or when out of memory. */
+cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err);
+
+/* Frees v. NULL is fine. */
+void cqrs_event_schemas_destroy(cqrs_event_schemas_t *v);
+
+/* The compiled schema of type (a row of cqrs_event_types; borrowed from v),
+ * or NULL for a descriptor that is not a row. */
+const cqrs_jsonschema_t *cqrs_event_schemas_get(const cqrs_event_schemas_t *v, const cqrs_event_type_t *type);
+
+/* Validates event data against type's schema: cqrs_jsonschema_validate's
+ * answer (err->field the first failing path), or false with a
+ * CQRS_ERR_INVALID err naming the type when it is not a row. */
+bool cqrs_event_schemas_validate(const cqrs_event_schemas_t *v, const cqrs_event_type_t *type, const bson_t *data,
+                                 cqrs_error_t *err);
 
 #endif

@@ -4,6 +4,7 @@
 #include "cqrs/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void append_record(bson_t *schema, const cqrs_event_record_t *rec);
@@ -101,4 +102,61 @@ size_t cqrs_event_types_by_version(const cqrs_event_type_t **out, size_t max) {
     }
   }
   return n;
+}
+
+struct cqrs_event_schemas {
+  size_t n;
+  const cqrs_event_type_t **types; /* rows, in cqrs_event_types order */
+  cqrs_jsonschema_t **compiled;
+};
+
+void cqrs_event_schemas_destroy(cqrs_event_schemas_t *v) {
+  if (!v) return;
+  for (size_t i = 0; v->compiled && i < v->n; i++) cqrs_jsonschema_destroy(v->compiled[i]);
+  free(v->compiled);
+  free(v->types);
+  free(v);
+}
+
+cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err) {
+  cqrs_event_schemas_t *v = calloc(1, sizeof *v);
+  size_t n = 0;
+  while (cqrs_event_types[n]) n++;
+  if (!v || !(v->types = calloc(n ? n : 1, sizeof *v->types)) ||
+      !(v->compiled = calloc(n ? n : 1, sizeof *v->compiled))) {
+    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory compiling the event schemas");
+    cqrs_event_schemas_destroy(v);
+    return NULL;
+  }
+  for (; v->n < n; v->n++) {
+    const cqrs_event_type_t *t = cqrs_event_types[v->n];
+    size_t len;
+    char *json = cqrs_event_json_schema(t, &len);
+    v->types[v->n] = t;
+    v->compiled[v->n] = cqrs_jsonschema_compile(json, len, err);
+    bson_free(json);
+    if (!v->compiled[v->n]) {
+      v->n++;
+      cqrs_event_schemas_destroy(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+const cqrs_jsonschema_t *cqrs_event_schemas_get(const cqrs_event_schemas_t *v, const cqrs_event_type_t *type) {
+  for (size_t i = 0; i < v->n; i++)
+    if (v->types[i] == type) return v->compiled[i];
+  return NULL;
+}
+
+bool cqrs_event_schemas_validate(const cqrs_event_schemas_t *v, const cqrs_event_type_t *type, const bson_t *data,
+                                 cqrs_error_t *err) {
+  const cqrs_jsonschema_t *s = cqrs_event_schemas_get(v, type);
+  if (!s) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "event type %s version %d has no schema in the contract",
+                   type ? type->name : "(none)", type ? type->version : 0);
+    return false;
+  }
+  return cqrs_jsonschema_validate(s, data, err);
 }
