@@ -3,13 +3,15 @@
  * contract's schemas present after start, register / list / versions / ids /
  * lookup, compatibility per level incl. the transitive ones, 409 with
  * reasons, config per subject, who may read and write, two replicas racing
- * for one subject, persistence across a restart, and the official Confluent
+ * for one subject, a late record for a taken version losing (also after a
+ * restart), persistence across a restart, and the official Confluent
  * Python client (tests/registry/venv.sh) reading it. */
 #include "testkit.h"
 #include "tk_auth.h"
 
 #include "cqrs/event_schema.h"
 #include "cqrs/json.h"
+#include "cqrs/schemas.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -448,4 +450,43 @@ Test(registry, the_confluent_python_client_reads_it) {
   tk_stop(replica, SIGTERM);
   cr_assert_eq(rc, 0, "the Confluent client failed:\n%s", out);
   cr_assert_not_null(strstr(out, "\nok\n"), "%s", out);
+}
+
+/* A record for a version already taken (what the loser of a race writes)
+ * changes nothing, now or after a restart: the first record wins. */
+Test(registry, a_late_record_for_a_taken_version_loses) {
+  long id = register_ok(env.admin_port, "Taken", S_V1);
+  cqrs_error_t err = {0};
+  char *loser = cqrs_schema_canonical(S_NOTE_REQUIRED, strlen(S_NOTE_REQUIRED), NULL, &err);
+  cr_assert_not_null(loser, "%s", err.message);
+  int32_t loser_id = cqrs_schema_id(loser);
+  char *key = cqrs_schemas_version_key("Taken", 1, loser_id), *value = cqrs_schemas_version_json("Taken", 1,
+                                                                                                 loser_id, loser, NULL);
+  char topic[128];
+  tk_kafka_produce(&env, tk_topic(&env, CQRS_TOPIC_SCHEMAS, topic), 0, key, value, NULL);
+  /* Registering afterwards reads past that record: the loser is not version 1... */
+  set_level("Taken", "NONE");
+  long second = register_ok(env.admin_port, "Taken", S_NOTE_REQUIRED);
+  cr_assert_eq(second, loser_id);
+  char *b = expect(200, "GET", SR "/subjects/Taken/versions", reader, NULL);
+  cr_assert_str_eq(b, "[1,2]", "the late record took no version of its own");
+  free(b);
+  char want[64];
+  snprintf(want, sizeof want, "\"version\":1,\"id\":%ld,", id);
+  b = expect(200, "GET", SR "/subjects/Taken/versions/1", reader, NULL);
+  cr_assert_not_null(strstr(b, want), "%s", b);
+  free(b);
+  /* ...and a reader starting from the beginning agrees. */
+  tk_stop(admin, SIGTERM);
+  start_admin();
+  b = expect(200, "GET", SR "/subjects/Taken/versions/1", reader, NULL);
+  cr_assert_not_null(strstr(b, want), "after a restart: %s", b);
+  free(b);
+  snprintf(want, sizeof want, "\"version\":2,\"id\":%ld,", (long)loser_id);
+  b = expect(200, "GET", SR "/subjects/Taken/versions/2", reader, NULL);
+  cr_assert_not_null(strstr(b, want), "after a restart: %s", b);
+  free(b);
+  free(key);
+  free(value);
+  bson_free(loser);
 }
