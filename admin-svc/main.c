@@ -1,5 +1,6 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
- * records on the control topic (cqrs/control.h). Never writes events. */
+ * records on the control topic (cqrs/control.h), and the schema registry, as
+ * records on the schemas topic (cqrs/schemas.h). Never writes events. */
 #include "routes.h"
 #include "writer.h"
 
@@ -11,6 +12,7 @@ extern char **environ;
 typedef struct {
   cqrs_access_t access;
   admin_writer_t *writer;
+  admin_schemas_t *schemas;
 } ready_ctx_t;
 
 static bool ready_cb(void *arg, cqrs_error_t *err) {
@@ -18,6 +20,11 @@ static bool ready_cb(void *arg, cqrs_error_t *err) {
   if (!cqrs_access_ready(&r->access, err)) return false;
   if (!admin_writer_ping(r->writer, 1000)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
+    return false;
+  }
+  /* Ready once the registry holds every schema of the contract. */
+  if (!admin_schemas_caught_up(r->schemas) || !admin_schemas_bootstrapped(r->schemas)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the schema registry is not read and filled yet");
     return false;
   }
   return true;
@@ -37,7 +44,11 @@ int main(void) {
   if (!(ready.writer = admin_writer_new(&svc.cfg, &svc.log, acc->registry, acc->reader, svc.cfg.command_timeout_ms,
                                         &err)))
     goto fail;
-  admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log};
+  if (!(ready.schemas = admin_schemas_new(&svc.cfg, &svc.log, svc.cfg.command_timeout_ms, &err)) ||
+      !admin_schemas_bootstrap_start(ready.schemas, &err))
+    goto fail;
+  admin_ctx_t routes = {
+      .auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .schemas = ready.schemas, .log = &svc.log};
   admin_routes(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &ready);
   if (!cqrs_service_start(&svc, &err)) goto done;
@@ -50,6 +61,7 @@ done:
    * with the reader), then the reader (it fills reg), then what they borrow. */
   cqrs_http_server_stop(svc.http);
   admin_writer_destroy(ready.writer);
+  admin_schemas_destroy(ready.schemas);
   cqrs_access_stop(&ready.access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);
