@@ -4,12 +4,13 @@
  * clients were told. Each scenario:
  *
  *   1. start the services (a fresh topic prefix and database);
- *   2. run the load until WARM acknowledged commands;
+ *   2. run the load until 40 commands are acknowledged (FAULTS_LONG: 300
+ *      and 30 s);
  *   3. inject the fault (and repair it: restart, SIGCONT, ...);
  *   4. time to recover = from the fault until every aggregate the load works
  *      on has had a command acknowledged that was sent after the fault, and
  *      query-svc shows the newest acknowledged user at its version;
- *   5. run on for AFTER more acknowledged commands, stop the load;
+ *   5. run on as long again, stop the load;
  *   6. retry every command whose answer was lost (same commandId) until it
  *      has one, collect the Kafka-ingress commands' results;
  *   7. check: zero violations, every command accounted for; append the row
@@ -27,6 +28,7 @@
 
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,8 @@
 #define RECOVER_MS 90000  /* a scenario that does not recover within this fails */
 #define RESOLVE_MS 90000  /* lost answers retried / Kafka results awaited within this */
 #define ZOMBIE_EXIT_MS 15000 /* a woken zombie that is fenced exits within this */
-#define CLIENT_TIMEOUT_MS 8000 /* > COMMAND_TIMEOUT_MS (5 s): a slow answer is still an answer */
+#define CLIENT_TIMEOUT_MS 8000
+#define LONG_PHASE_MS 30000 /* FAULTS_LONG: the load runs this long before the fault and after recovery */ /* > COMMAND_TIMEOUT_MS (5 s): a slow answer is still an answer */
 
 static bool long_run(void) {
   const char *v = getenv("FAULTS_LONG");
@@ -221,11 +224,13 @@ static int64_t await_recovery(load_t *load, const fault_run_t *run) {
   return load_now_ms() - run->fault_ms;
 }
 
-static void await_acks(load_t *load, size_t target, const char *phase) {
-  int64_t deadline = load_now_ms() + RECOVER_MS;
-  while (load_acknowledged(load) < target) {
+/* Lets the load run until target commands are acknowledged and at least
+ * min_ms have passed (the length of a phase is the scenario's parameter). */
+static void await_acks(load_t *load, size_t target, int min_ms, const char *phase) {
+  int64_t start = load_now_ms(), deadline = start + min_ms + RECOVER_MS;
+  while (load_acknowledged(load) < target || load_now_ms() - start < min_ms) {
     cr_assert(load_now_ms() < deadline, "%s: %zu of %zu commands acknowledged within %d ms", phase,
-              load_acknowledged(load), target, RECOVER_MS);
+              load_acknowledged(load), target, min_ms + RECOVER_MS);
     pause_ms(50);
   }
 }
@@ -313,7 +318,8 @@ static void run_scenario(const scenario_t *sc) {
   stack_start();
   bool lng = long_run();
   size_t warm = lng ? 300 : 40, after = lng ? 300 : 40;
-  load_opts_t opts = {.http_clients = 3,
+  int phase_ms = lng ? LONG_PHASE_MS : 0;
+  load_opts_t opts = {.http_clients = lng ? 6 : 3,
                       .slots_per_type = 2,
                       .kafka_interval_ms = 100,
                       .client_timeout_ms = CLIENT_TIMEOUT_MS};
@@ -329,12 +335,12 @@ static void run_scenario(const scenario_t *sc) {
   ledger_t *ledger = ledger_new();
   int64_t t0 = load_now_ms();
   load_t *load = load_start(&st.env, st.ports, 2, &opts, ledger);
-  await_acks(load, warm, "warm-up");
+  await_acks(load, warm, phase_ms, "warm-up");
 
   fault_run_t run = {0};
   sc->inject(load, &run);
   int64_t recover_ms = await_recovery(load, &run);
-  await_acks(load, load_acknowledged(load) + after, "after recovery");
+  await_acks(load, load_acknowledged(load) + after, phase_ms, "after recovery");
   load_stop(load);
   int64_t load_ms = load_now_ms() - t0;
 
@@ -360,6 +366,54 @@ static void run_scenario(const scenario_t *sc) {
 }
 
 TestSuite(faults, .fini = stack_stop, .timeout = 600);
+
+/* A checker that cannot fail proves nothing: after a short load without a
+ * fault the accounting is clean, and each guarantee broken on purpose in
+ * what the checker sees (tk_acct_opts_t.doctor, test only) is reported. */
+Test(faults, the_checker_catches_a_broken_guarantee) {
+  stack_start();
+  char tag[64];
+  snprintf(tag, sizeof tag, "%.*s", (int)strlen(st.env.prefix) - 1, st.env.prefix);
+  load_opts_t opts = {.http_clients = 2, .slots_per_type = 1, .kafka_interval_ms = 100,
+                      .client_timeout_ms = CLIENT_TIMEOUT_MS, .tag = tag};
+  ledger_t *ledger = ledger_new();
+  load_t *load = load_start(&st.env, st.ports, 2, &opts, ledger);
+  await_acks(load, 30, 0, "load");
+  load_stop(load);
+  resolve_http(ledger);
+  resolve_kafka(ledger);
+  size_t n;
+  tk_acct_command_t *cmds = ledger_commands(ledger, &n);
+
+  tk_acct_opts_t aopts = {.all_commands_known = true, .catchup_ms = RECOVER_MS, .doctor = "none"};
+  tk_acct_report_t rep;
+  tk_acct_check_env(&st.env, cmds, n, &aopts, &rep);
+  tk_acct_assert_clean(&rep);
+  tk_acct_report_cleanup(&rep);
+
+  /* each doctor, and the counter that must see it */
+  static const struct {
+    const char *doctor, *counter;
+    size_t offset;
+  } cases[] = {{"drop-event", "lost", offsetof(tk_acct_report_t, lost)},
+               {"duplicate-event", "duplicated", offsetof(tk_acct_report_t, duplicated)},
+               {"swap-events", "reordered", offsetof(tk_acct_report_t, reordered)},
+               {"edit-document", "documents wrong", offsetof(tk_acct_report_t, documents_wrong)}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    aopts.doctor = cases[i].doctor;
+    tk_acct_check_env(&st.env, cmds, n, &aopts, &rep);
+    size_t got = *(const size_t *)((const char *)&rep + cases[i].offset);
+    char *text = tk_acct_report_format(&rep, 10);
+    fprintf(stderr, "faults: doctored (%s): %s", cases[i].doctor, text);
+    cr_expect_gt(got, 0, "%s: the checker did not count it as %s:\n%s", cases[i].doctor, cases[i].counter, text);
+    cr_expect_gt(rep.n_violations, 0, "%s: no violation reported", cases[i].doctor);
+    free(text);
+    tk_acct_report_cleanup(&rep);
+  }
+  free(cmds);
+  load_destroy(load);
+  ledger_destroy(ledger);
+}
 
 Test(faults, sigkill_command_svc) { run_scenario(&kill_command); }
 
