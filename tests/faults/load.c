@@ -154,7 +154,7 @@ static int pick_port(load_t *l, int *index) {
   return l->ports[*index];
 }
 
-#define PORT_DOWN_MS 3000
+#define PORT_DOWN_MS 15000 /* longer than a frozen instance's takeover, so a client hangs on it about once */
 
 static void *client_main(void *arg) {
   client_t *c = arg;

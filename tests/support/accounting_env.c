@@ -15,6 +15,7 @@
 #include <time.h>
 
 #define CATCHUP_MS_DEFAULT 60000
+#define STORE_TIMEOUT_MS 30000
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -44,7 +45,9 @@ typedef struct {
   size_t n_stores;
 } read_t;
 
-static void read_events(const tk_env_t *env, read_t *rd, tk_acct_report_t *bad) {
+/* Reads and decodes the log; *undecodable counts the records that are no
+ * event (each logged to stderr). */
+static void read_events(const tk_env_t *env, read_t *rd, size_t *undecodable) {
   char topic[128];
   rd->ev_recs = tk_kafka_read_all(env, tk_topic(env, "events", topic), &rd->n_ev_recs);
   rd->events = calloc(rd->n_ev_recs + 2, sizeof *rd->events); /* room for a doctored copy */
@@ -55,8 +58,8 @@ static void read_events(const tk_env_t *env, read_t *rd, tk_acct_report_t *bad) 
     if (!cqrs_event_from_record(&e->ev, r->headers, r->n_headers, r->value, r->value ? strlen(r->value) : 0, &err)) {
       cqrs_event_cleanup(&e->ev);
       memset(e, 0, sizeof *e);
-      bad->n_violations++; /* counted here, reported by the caller */
-      fprintf(stderr, "accounting: event at %d/%lld does not decode: %s\n", r->partition, (long long)r->offset,
+      (*undecodable)++;
+      fprintf(stderr, "accounting: the record at %d/%lld is no event: %s\n", r->partition, (long long)r->offset,
               err.message);
       continue;
     }
@@ -265,15 +268,22 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
   const char *doctor = opts->doctor ? opts->doctor : getenv("TK_ACCT_DOCTOR");
   if (doctor && (!*doctor || strcmp(doctor, "none") == 0)) doctor = NULL;
   read_t rd = {0};
-  tk_acct_report_t undecodable = {0};
+  size_t undecodable = 0;
   read_events(env, &rd, &undecodable);
   read_results(env, &rd);
   if (doctor) doctor_log(&rd, doctor, cmds, n);
   collect_tenants(&rd);
 
   mongoc_init();
-  mongoc_client_t *client = mongoc_client_new(env->mongo_uri);
-  cr_assert_not_null(client, "accounting: bad MongoDB URI %s", env->mongo_uri);
+  /* a store that stops answering fails the check within STORE_TIMEOUT_MS, not
+   * after libmongoc's default of 5 minutes per read */
+  mongoc_uri_t *uri = mongoc_uri_new(env->mongo_uri);
+  cr_assert_not_null(uri, "accounting: bad MongoDB URI %s", env->mongo_uri);
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, STORE_TIMEOUT_MS);
+  mongoc_client_t *client = mongoc_client_new_from_uri(uri);
+  mongoc_uri_destroy(uri);
+  cr_assert_not_null(client, "accounting: no client for %s", env->mongo_uri);
   cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
   int wait_ms = opts->catchup_ms > 0 ? opts->catchup_ms : CATCHUP_MS_DEFAULT;
   int64_t deadline = now_ms() + wait_ms;
@@ -302,9 +312,12 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
       .all_commands_known = opts->all_commands_known,
   };
   tk_acct_check(&in, out);
-  for (size_t i = 0; i < undecodable.n_violations; i++) {
+  if (undecodable) {
     out->violations = realloc(out->violations, (out->n_violations + 1) * sizeof *out->violations);
-    out->violations[out->n_violations++] = strdup("an event in the log does not decode (see stderr)");
+    if (asprintf(&out->violations[out->n_violations], "%zu records of the log are no event (see stderr)",
+                 undecodable) < 0)
+      out->violations[out->n_violations] = strdup("records of the log are no event");
+    out->n_violations++;
   }
 
   stores_free(&rd);
