@@ -296,7 +296,7 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
               wait_ms, why);
       break;
     }
-    pause_ms(200);
+    pause_ms(500); /* each try reads every read model whole: not too often */
   }
   if (doctor) doctor_store(&rd, doctor);
 
