@@ -78,14 +78,18 @@ test: build test-unit fuzz-test helm-check
 	cd $(BUILD) && ctest --output-on-failure
 
 # The fault-injection suite's long version (tests/faults/, RELIABILITY.md): every scenario
-# (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie) under a longer load,
-# each followed by the exactly-once accounting. make test runs the short version (ctest
-# faults_short). FAULTS_STACK_RESTARTS=1 adds stopping and starting the broker and the store:
-# the local stack's own Kafka and FerretDB, so only on a stack nothing else uses.
+# (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie, SIGKILL of a FerretDB
+# of the scenario's own on the local PostgreSQL) under a longer load, each followed by the
+# exactly-once accounting. make test runs the short version (ctest faults_short).
+# FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own. FAULTS_STACK_RESTARTS=1 adds
+# stopping and starting the broker: the local stack's own Kafka, so only on a stack nothing
+# else uses.
 FAULTS_STACK_RESTARTS ?= 0
+FAULTS_PRIVATE_STORE ?= 0
 test-faults: build
 	@deploy/local/stack.sh start
-	cd $(BUILD) && FAULTS_LONG=1 FAULTS_STACK_RESTARTS=$(FAULTS_STACK_RESTARTS) bin/faults --jobs 1
+	cd $(BUILD) && FAULTS_LONG=1 FAULTS_STACK_RESTARTS=$(FAULTS_STACK_RESTARTS) \
+	  FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
 
 # One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman
 # and no registry, a Debian base image made once with debootstrap (.local/images/).

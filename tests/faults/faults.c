@@ -17,16 +17,23 @@
  *      to <test-logs>/faults-results.md.
  *
  * Short version (ctest, in make test): SIGKILL command-svc and the SIGSTOP
- * zombie. FAULTS_LONG=1 (make test-faults): every scenario, a longer load.
- * The broker and store restarts also need FAULTS_STACK_RESTARTS=1: they stop
- * the local stack's Kafka / FerretDB (deploy/local/stack.sh's), which other
- * tests on the machine may share. */
+ * zombie. FAULTS_LONG=1 (make test-faults): every scenario, a longer load;
+ * the store scenario kills a FerretDB of its own (on the local stack's
+ * PostgreSQL), FAULTS_PRIVATE_STORE=1 gives every scenario one. The broker
+ * restart also needs FAULTS_STACK_RESTARTS=1: it stops the local stack's
+ * Kafka (deploy/local/stack.sh's), which other tests on the machine share. */
 #include "accounting_env.h"
 #include "ledger.h"
 #include "load.h"
 #include "testkit.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -44,6 +51,7 @@
 #define RESOLVE_MS 90000  /* lost answers retried / Kafka results awaited within this */
 #define ZOMBIE_EXIT_MS 15000 /* a woken zombie that is fenced exits within this */
 #define CLIENT_TIMEOUT_MS 8000
+#define STORE_DOWN_MIN_MS 5000 /* the store outage lasts at least this */
 #define LONG_PHASE_MS 30000 /* FAULTS_LONG: the load runs this long before the fault and after recovery */ /* > COMMAND_TIMEOUT_MS (5 s): a slow answer is still an answer */
 
 static bool long_run(void) {
@@ -56,20 +64,83 @@ static void pause_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+/* A FerretDB of the scenario's own on the local stack's PostgreSQL
+ * (FERRETDB_PG_URI), so the store can be stopped and started without
+ * touching the FerretDB every test on the machine shares. The binary:
+ * FERRETDB_BIN, else <repo>/.local/bin/ferretdb (deploy/local/stack.sh
+ * install builds it). */
+typedef struct {
+  pid_t pid;
+  int port;
+  char state[512], log[512];
+} own_store_t;
+
+static void own_store_start(own_store_t *s) {
+  const char *pg = getenv("FERRETDB_PG_URI"), *bin_env = getenv("FERRETDB_BIN");
+  cr_assert(pg && *pg, "FERRETDB_PG_URI is not set: a scenario with a store of its own runs a FerretDB on the local "
+                       "stack's PostgreSQL (make sets it; or export FERRETDB_PG_URI=postgres://postgres@127.0.0.1:5433/"
+                       "ferretdb)");
+  char bin[512], url[600], listen[64], state_arg[600];
+  snprintf(bin, sizeof bin, "%s", bin_env && *bin_env ? bin_env : CQRS_SOURCE_DIR "/.local/bin/ferretdb");
+  cr_assert(access(bin, X_OK) == 0, "%s is missing: deploy/local/stack.sh install builds it (or set FERRETDB_BIN)",
+            bin);
+  snprintf(url, sizeof url, "--postgresql-url=%s", pg);
+  snprintf(listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
+  snprintf(state_arg, sizeof state_arg, "--state-dir=%s", s->state);
+  mkdir(CQRS_TEST_LOG_DIR, 0755);
+  mkdir(s->state, 0755);
+  s->pid = fork();
+  if (s->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(bin, bin, "--handler=postgresql", url, listen, state_arg, "--telemetry=disable", "--debug-addr=-",
+          "--log-level=warn", (char *)NULL);
+    _exit(127);
+  }
+  cr_assert(s->pid > 0, "fork failed");
+  for (int64_t end = load_now_ms() + 30000; load_now_ms() < end;) { /* ready when it accepts connections */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    if (up) return;
+    cr_assert(waitpid(s->pid, NULL, WNOHANG) == 0, "the scenario's FerretDB exited; see %s", s->log);
+    pause_ms(100);
+  }
+  cr_assert_fail("the scenario's FerretDB did not listen within 30 s; see %s", s->log);
+}
+
 /* The services of one scenario. command[0] answers on env.command_port,
  * command[1] on env_b.command_port (env_b: env with that port). */
 typedef struct {
   tk_env_t env, env_b;
   pid_t command[2], projector, query;
   int ports[2];
-  bool frozen; /* command[0] is SIGSTOPped */
+  bool frozen;     /* command[0] is SIGSTOPped */
+  own_store_t store; /* pid 0: the shared store */
 } services_t;
 
 static services_t st;
 
-static void stack_start(void) {
+/* FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own. */
+static bool private_store_wanted(void) {
+  const char *v = getenv("FAULTS_PRIVATE_STORE");
+  return v && strcmp(v, "1") == 0;
+}
+
+static void stack_start_with(bool own_store) {
   memset(&st, 0, sizeof st);
   tk_env_init(&st.env);
+  if (own_store || private_store_wanted()) {
+    st.store.port = tk_free_port();
+    snprintf(st.store.state, sizeof st.store.state, "%s/%sferretdb-state", CQRS_TEST_LOG_DIR, st.env.prefix);
+    snprintf(st.store.log, sizeof st.store.log, "%s/%sferretdb.log", CQRS_TEST_LOG_DIR, st.env.prefix);
+    own_store_start(&st.store);
+    snprintf(st.env.mongo_uri, sizeof st.env.mongo_uri, "mongodb://127.0.0.1:%d", st.store.port);
+  }
   st.env_b = st.env;
   st.env_b.command_port = tk_free_port();
   st.ports[0] = st.env.command_port;
@@ -85,11 +156,14 @@ static void stack_start(void) {
   tk_await_ready(&st.env, TK_QUERY, st.query, logs[3]);
 }
 
+static void stack_start(void) { stack_start_with(false); }
+
 static void stack_stop(void) {
   if (st.frozen && st.command[0] > 0) kill(st.command[0], SIGCONT);
   pid_t *all[] = {&st.command[0], &st.command[1], &st.projector, &st.query};
   for (size_t i = 0; i < 4; i++)
     if (*all[i] > 0) tk_stop(*all[i], SIGTERM), *all[i] = 0;
+  if (st.store.pid > 0) tk_stop(st.store.pid, SIGTERM), st.store.pid = 0;
 }
 
 /* ---- the faults ---- */
@@ -179,9 +253,42 @@ static void restart_broker(load_t *load, fault_run_t *run) {
   stack_fault("broker", run);
 }
 
+/* The sum of the projector's store_write_retries_total samples, or -1 when
+ * /metrics does not answer. */
+static double write_retries(void) {
+  tk_response_t r;
+  double sum = -1;
+  if (tk_http("GET", st.env.projector_port, "/metrics", NULL, 0, &r) && r.status == 200 && r.body) {
+    sum = 0;
+    static const char name[] = "\nstore_write_retries_total{";
+    for (const char *p = strstr(r.body, name); p; p = strstr(p + 1, name)) {
+      const char *v = strstr(p, "} ");
+      if (v) sum += strtod(v + 2, NULL);
+    }
+  }
+  tk_response_cleanup(&r);
+  return sum;
+}
+
+/* The scenario's own FerretDB killed (as in a crash) and started again on
+ * the same port and PostgreSQL once the projector has met the outage (a
+ * write retried) — the shared one is never touched. */
 static void restart_store(load_t *load, fault_run_t *run) {
   (void)load;
-  stack_fault("store", run);
+  cr_assert(st.store.pid > 0, "the store scenario runs on a store of its own");
+  double before = write_retries();
+  run->fault_ms = load_now_ms();
+  tk_stop(st.store.pid, SIGKILL);
+  st.store.pid = 0;
+  int64_t deadline = load_now_ms() + RECOVER_MS;
+  bool noticed = false;
+  while (!(noticed = write_retries() > before) && load_now_ms() < deadline) pause_ms(100);
+  while (load_now_ms() - run->fault_ms < STORE_DOWN_MIN_MS) pause_ms(50); /* the outage's length */
+  int64_t down = load_now_ms() - run->fault_ms;
+  own_store_start(&st.store);
+  snprintf(run->note, sizeof run->note,
+           "the scenario's own FerretDB SIGKILLed, down %.1f s (the projector retried a write%s), started again",
+           (double)down / 1000.0, noticed ? "" : ": it never did");
 }
 
 typedef struct {
@@ -194,7 +301,7 @@ static const scenario_t freeze_command = {"SIGSTOP command-svc > session timeout
 static const scenario_t kill_projector = {"SIGKILL projector-svc", kill_projector_svc};
 static const scenario_t kill_query = {"SIGKILL query-svc", kill_query_svc};
 static const scenario_t broker = {"stop + start the broker", restart_broker};
-static const scenario_t store = {"stop + start the store (FerretDB)", restart_store};
+static const scenario_t store = {"SIGKILL the store (a FerretDB of the scenario's own), start it again", restart_store};
 
 /* ---- the steps around a fault ---- */
 
@@ -314,8 +421,8 @@ static void append_result(const scenario_t *sc, const char *load_desc, const led
   fprintf(stderr, "faults: %s", line);
 }
 
-static void run_scenario(const scenario_t *sc) {
-  stack_start();
+static void run_scenario_on(const scenario_t *sc, bool own_store) {
+  stack_start_with(own_store);
   bool lng = long_run();
   size_t warm = lng ? 300 : 40, after = lng ? 300 : 40;
   int phase_ms = lng ? LONG_PHASE_MS : 0;
@@ -364,6 +471,8 @@ static void run_scenario(const scenario_t *sc) {
   load_destroy(load);
   ledger_destroy(ledger);
 }
+
+static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, false); }
 
 TestSuite(faults, .fini = stack_stop, .timeout = 600);
 
@@ -441,7 +550,6 @@ Test(faults, restart_the_broker) {
 }
 
 Test(faults, restart_the_store) {
-  if (!stack_restarts())
-    cr_skip_test("stops the local stack's FerretDB: only with FAULTS_LONG=1 FAULTS_STACK_RESTARTS=1 on a private stack");
-  run_scenario(&store);
+  if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
+  run_scenario_on(&store, true);
 }
