@@ -79,17 +79,13 @@ test: build test-unit fuzz-test helm-check
 
 # The fault-injection suite's long version (tests/faults/, RELIABILITY.md): every scenario
 # (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie, SIGKILL of a FerretDB
-# of the scenario's own on the local PostgreSQL) under a longer load, each followed by the
-# exactly-once accounting. make test runs the short version (ctest faults_short).
-# FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own. FAULTS_STACK_RESTARTS=1 adds
-# stopping and starting the broker: the local stack's own Kafka, so only on a stack nothing
-# else uses.
-FAULTS_STACK_RESTARTS ?= 0
+# and a stop of a Kafka broker of the scenario's own, never the shared ones) under a longer
+# load, each followed by the exactly-once accounting. make test runs the short version (ctest
+# faults_short). FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own.
 FAULTS_PRIVATE_STORE ?= 0
 test-faults: build
 	@deploy/local/stack.sh start
-	cd $(BUILD) && FAULTS_LONG=1 FAULTS_STACK_RESTARTS=$(FAULTS_STACK_RESTARTS) \
-	  FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
+	cd $(BUILD) && FAULTS_LONG=1 FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
 
 # One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman
 # and no registry, a Debian base image made once with debootstrap (.local/images/).

@@ -18,10 +18,10 @@
  *
  * Short version (ctest, in make test): SIGKILL command-svc and the SIGSTOP
  * zombie. FAULTS_LONG=1 (make test-faults): every scenario, a longer load;
- * the store scenario kills a FerretDB of its own (on the local stack's
- * PostgreSQL), FAULTS_PRIVATE_STORE=1 gives every scenario one. The broker
- * restart also needs FAULTS_STACK_RESTARTS=1: it stops the local stack's
- * Kafka (deploy/local/stack.sh's), which other tests on the machine share. */
+ * the store and broker scenarios stop a FerretDB (on the local stack's
+ * PostgreSQL) and a Kafka broker of their own, never the ones every test on
+ * the machine shares; FAULTS_PRIVATE_STORE=1 gives every scenario its own
+ * FerretDB. */
 #include "accounting_env.h"
 #include "ledger.h"
 #include "load.h"
@@ -51,7 +51,8 @@
 #define RESOLVE_MS 90000  /* lost answers retried / Kafka results awaited within this */
 #define ZOMBIE_EXIT_MS 15000 /* a woken zombie that is fenced exits within this */
 #define CLIENT_TIMEOUT_MS 8000
-#define STORE_DOWN_MIN_MS 5000 /* the store outage lasts at least this */
+#define STORE_DOWN_MIN_MS 5000
+#define BROKER_DOWN_MIN_MS 5000 /* the store outage lasts at least this */
 #define LONG_PHASE_MS 30000 /* FAULTS_LONG: the load runs this long before the fault and after recovery */ /* > COMMAND_TIMEOUT_MS (5 s): a slow answer is still an answer */
 
 static bool long_run(void) {
@@ -113,6 +114,50 @@ static void own_store_start(own_store_t *s) {
   cr_assert_fail("the scenario's FerretDB did not listen within 30 s; see %s", s->log);
 }
 
+/* A Kafka broker of the scenario's own (tests/faults/own_broker.sh: a
+ * single KRaft node like the local stack's, on other ports), so the broker
+ * can be stopped and started without touching the one every test shares. */
+typedef struct {
+  pid_t pid;
+  int port, controller_port;
+  char dir[512], log[512];
+} own_broker_t;
+
+static bool port_open(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+  close(fd);
+  return up;
+}
+
+#define BROKER_START_MS 180000 /* two tool JVMs and the broker's on a busy 2-core machine */
+
+static void own_broker_start(own_broker_t *b) {
+  char script[600], port[16], cport[16];
+  snprintf(script, sizeof script, "%s/tests/faults/own_broker.sh", CQRS_SOURCE_DIR);
+  snprintf(port, sizeof port, "%d", b->port);
+  snprintf(cport, sizeof cport, "%d", b->controller_port);
+  mkdir(CQRS_TEST_LOG_DIR, 0755);
+  b->pid = fork();
+  if (b->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(script, script, b->dir, port, cport, (char *)NULL);
+    _exit(127);
+  }
+  cr_assert(b->pid > 0, "fork failed");
+  for (int64_t end = load_now_ms() + BROKER_START_MS; load_now_ms() < end;) {
+    if (port_open(b->port)) return;
+    cr_assert(waitpid(b->pid, NULL, WNOHANG) == 0, "the scenario's broker exited; see %s", b->log);
+    pause_ms(200);
+  }
+  cr_assert_fail("the scenario's broker did not listen within %d s; see %s", BROKER_START_MS / 1000, b->log);
+}
+
 /* The services of one scenario. command[0] answers on env.command_port,
  * command[1] on env_b.command_port (env_b: env with that port). */
 typedef struct {
@@ -121,6 +166,7 @@ typedef struct {
   int ports[2];
   bool frozen;     /* command[0] is SIGSTOPped */
   own_store_t store; /* pid 0: the shared store */
+  own_broker_t broker; /* pid 0: the shared broker */
 } services_t;
 
 static services_t st;
@@ -131,9 +177,17 @@ static bool private_store_wanted(void) {
   return v && strcmp(v, "1") == 0;
 }
 
-static void stack_start_with(bool own_store) {
+static void stack_start_with(bool own_store, bool own_broker) {
   memset(&st, 0, sizeof st);
   tk_env_init(&st.env);
+  if (own_broker) {
+    st.broker.port = tk_free_port();
+    st.broker.controller_port = tk_free_port();
+    snprintf(st.broker.dir, sizeof st.broker.dir, "%s/%skafka", CQRS_TEST_LOG_DIR, st.env.prefix);
+    snprintf(st.broker.log, sizeof st.broker.log, "%s/%skafka.log", CQRS_TEST_LOG_DIR, st.env.prefix);
+    own_broker_start(&st.broker);
+    snprintf(st.env.brokers, sizeof st.env.brokers, "127.0.0.1:%d", st.broker.port);
+  }
   if (own_store || private_store_wanted()) {
     st.store.port = tk_free_port();
     snprintf(st.store.state, sizeof st.store.state, "%s/%sferretdb-state", CQRS_TEST_LOG_DIR, st.env.prefix);
@@ -156,7 +210,7 @@ static void stack_start_with(bool own_store) {
   tk_await_ready(&st.env, TK_QUERY, st.query, logs[3]);
 }
 
-static void stack_start(void) { stack_start_with(false); }
+static void stack_start(void) { stack_start_with(false, false); }
 
 static void stack_stop(void) {
   if (st.frozen && st.command[0] > 0) kill(st.command[0], SIGCONT);
@@ -164,6 +218,7 @@ static void stack_stop(void) {
   for (size_t i = 0; i < 4; i++)
     if (*all[i] > 0) tk_stop(*all[i], SIGTERM), *all[i] = 0;
   if (st.store.pid > 0) tk_stop(st.store.pid, SIGTERM), st.store.pid = 0;
+  if (st.broker.pid > 0) tk_stop(st.broker.pid, SIGTERM), st.broker.pid = 0;
 }
 
 /* ---- the faults ---- */
@@ -236,21 +291,22 @@ static void freeze_command_svc(load_t *load, fault_run_t *run) {
            (double)frozen_for / 1000.0, SESSION_TIMEOUT_MS / 1000, (double)took_over / 1000.0, after);
 }
 
-/* The local stack's broker or store, stopped and started again by
- * tests/faults/stack_fault.sh (deploy/local/stack.sh's processes). */
-static void stack_fault(const char *what, fault_run_t *run) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s/tests/faults/stack_fault.sh %s", CQRS_SOURCE_DIR, what);
-  run->fault_ms = load_now_ms();
-  int rc = system(cmd);
-  cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed: %d", cmd, rc);
-  snprintf(run->note, sizeof run->note, "%s stopped and started again (back after %lld ms)", what,
-           (long long)(load_now_ms() - run->fault_ms));
-}
-
+/* The scenario's own broker stopped (SIGTERM: a controlled shutdown, as a
+ * rolling restart does), kept down at least BROKER_DOWN_MIN_MS, started again
+ * on its data. */
 static void restart_broker(load_t *load, fault_run_t *run) {
   (void)load;
-  stack_fault("broker", run);
+  cr_assert(st.broker.pid > 0, "the broker scenario runs on a broker of its own");
+  run->fault_ms = load_now_ms();
+  tk_stop(st.broker.pid, SIGTERM); /* SIGKILL after 15 s */
+  st.broker.pid = 0;
+  int64_t stopped = load_now_ms() - run->fault_ms;
+  while (load_now_ms() - run->fault_ms < BROKER_DOWN_MIN_MS) pause_ms(50); /* the outage's length */
+  int64_t down = load_now_ms() - run->fault_ms;
+  own_broker_start(&st.broker);
+  snprintf(run->note, sizeof run->note,
+           "the scenario's own broker stopped (%.1f s to exit), down %.1f s, listening again after %.1f s",
+           (double)stopped / 1000.0, (double)down / 1000.0, (double)(load_now_ms() - run->fault_ms) / 1000.0);
 }
 
 /* The sum of the projector's store_write_retries_total samples, or -1 when
@@ -300,7 +356,7 @@ static const scenario_t kill_command = {"SIGKILL command-svc", kill_command_svc}
 static const scenario_t freeze_command = {"SIGSTOP command-svc > session timeout, SIGCONT (zombie)", freeze_command_svc};
 static const scenario_t kill_projector = {"SIGKILL projector-svc", kill_projector_svc};
 static const scenario_t kill_query = {"SIGKILL query-svc", kill_query_svc};
-static const scenario_t broker = {"stop + start the broker", restart_broker};
+static const scenario_t broker = {"stop the broker (one of the scenario's own), start it again", restart_broker};
 static const scenario_t store = {"SIGKILL the store (a FerretDB of the scenario's own), start it again", restart_store};
 
 /* ---- the steps around a fault ---- */
@@ -421,8 +477,8 @@ static void append_result(const scenario_t *sc, const char *load_desc, const led
   fprintf(stderr, "faults: %s", line);
 }
 
-static void run_scenario_on(const scenario_t *sc, bool own_store) {
-  stack_start_with(own_store);
+static void run_scenario_on(const scenario_t *sc, bool own_store, bool own_broker) {
+  stack_start_with(own_store, own_broker);
   bool lng = long_run();
   size_t warm = lng ? 300 : 40, after = lng ? 300 : 40;
   int phase_ms = lng ? LONG_PHASE_MS : 0;
@@ -472,7 +528,7 @@ static void run_scenario_on(const scenario_t *sc, bool own_store) {
   ledger_destroy(ledger);
 }
 
-static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, false); }
+static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, false, false); }
 
 TestSuite(faults, .fini = stack_stop, .timeout = 600);
 
@@ -538,18 +594,12 @@ Test(faults, sigkill_query_svc) {
   run_scenario(&kill_query);
 }
 
-static bool stack_restarts(void) {
-  const char *v = getenv("FAULTS_STACK_RESTARTS");
-  return long_run() && v && strcmp(v, "1") == 0;
-}
-
 Test(faults, restart_the_broker) {
-  if (!stack_restarts())
-    cr_skip_test("stops the local stack's Kafka: only with FAULTS_LONG=1 FAULTS_STACK_RESTARTS=1 on a private stack");
-  run_scenario(&broker);
+  if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
+  run_scenario_on(&broker, false, true);
 }
 
 Test(faults, restart_the_store) {
   if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
-  run_scenario_on(&store, true);
+  run_scenario_on(&store, true, false);
 }
