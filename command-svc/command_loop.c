@@ -183,7 +183,7 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   cqrs_principal_t who;
   cqrs_error_t denied = {0};
   cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
-                            .now = now, .source = "command-svc",
+                            .now = now, .source = "command-svc", .schema_registry = loop->cfg->schema_registry_url,
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
   authorize(loop, m, &who, &denied, &ctx);
   cqrs_outcome_t out;
@@ -196,6 +196,14 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                                     : "command record refused: not allowed",
                   "status", status, "reason", denied.message, "commandId", out.command_id, "tenant", ctx.tenant,
                   NULL);
+  }
+  if (out.invalid_event) { /* validation before append refused our own event */
+    char labels[96];
+    snprintf(labels, sizeof labels, "type=\"%.*s\"", (int)strcspn(out.invalid_event, " "), out.invalid_event);
+    cqrs_metrics_add(loop->metrics, "events_invalid_total", labels, 1);
+    cqrs_log_error(loop->log, "a decided event does not match its schema: not appended, the command answers 500",
+                   "event", out.invalid_event, "error", out.invalid_reason, "commandId", out.command_id,
+                   "commandType", out.command_type, "tenant", ctx.tenant, NULL);
   }
   bool ok = true;
   if (out.forward_partition >= 0) {
@@ -366,6 +374,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "commands_by_tenant_total", CQRS_METRIC_COUNTER,
                         "Commands decided, by tenant (50 named, then _other) and result status.");
   cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
+  cqrs_metrics_describe(metrics, "events_invalid_total", CQRS_METRIC_COUNTER,
+                        "Decided events that failed validation against their schema (a bug): never appended.");
   cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
   cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,
                         "Time from begin to commit of a command batch transaction.");

@@ -39,6 +39,34 @@ static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_com
   ev->traceparent = ctx->traceparent ? strdup(ctx->traceparent) : NULL;
   ev->version = version;
   ev->data = bson_copy(&de->data);
+  cqrs_event_set_schema(ev, ctx->schema_registry, de->schema->version);
+}
+
+/* Validates one decided event. Today the check is the contract's own decode
+ * (cqrs_event_validate: required fields and their types); when the registry's
+ * JSON Schema validator (cqrs/jsonschema.h) lands, this is the one call to
+ * swap for it, with the same contract: false with err naming the field. */
+static bool validate_event(const cqrs_decided_event_t *de, cqrs_error_t *err) {
+  return cqrs_event_validate(de->schema, &de->data, err);
+}
+
+bool cqrs_decision_validate(const cqrs_decision_t *d, size_t *bad, cqrs_error_t *err) {
+  for (size_t i = 0; i < d->n_events; i++) {
+    const cqrs_decided_event_t *de = &d->events[i];
+    cqrs_error_t why = {0};
+    *bad = i;
+    if (de->schema != cqrs_event_type_find(de->type)) {
+      cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "%s v%d is not the current version of %s: deciders write only "
+                     "the current one", de->type, de->schema->version, de->type);
+      return false;
+    }
+    if (!validate_event(de, &why)) {
+      cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "event %s v%d does not match its schema: %s", de->type,
+                     de->schema->version, why.message);
+      return false;
+    }
+  }
+  return true;
 }
 
 /* Runs the decider and, when it accepts, fills events, staged state and the
@@ -50,6 +78,18 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   const bson_t *state = current && current->version > 0 ? current->state : NULL;
   int64_t version = current ? current->version : 0;
   if (!d->decide(state, cmd, ctx->now, &decision, &err)) {
+    refuse(out, cmd, &err);
+    goto done;
+  }
+  size_t bad;
+  if (!cqrs_decision_validate(&decision, &bad, &err)) {
+    char what[128];
+    snprintf(what, sizeof what, "%s v%d", decision.events[bad].type, decision.events[bad].schema->version);
+    out->invalid_event = strdup(what);
+    out->invalid_reason = strdup(err.message);
+    cqrs_error_set(&err, CQRS_ERR_INTERNAL, NULL,
+                   "command-svc decided an invalid event (%s); nothing was appended. This is a bug in command-svc, "
+                   "not in the command", out->invalid_reason);
     refuse(out, cmd, &err);
     goto done;
   }
@@ -175,5 +215,7 @@ void cqrs_outcome_cleanup(cqrs_outcome_t *out) {
   free(out->aggregate_key);
   free(out->command_type);
   free(out->correlation_id);
+  free(out->invalid_event);
+  free(out->invalid_reason);
   memset(out, 0, sizeof *out);
 }
