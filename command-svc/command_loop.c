@@ -61,6 +61,52 @@ static bool running(cqrs_command_loop_t *loop) {
 
 /* ---- rebalancing: restore on assign, drop on revoke ---- */
 
+typedef struct {
+  cqrs_command_loop_t *loop;
+  size_t n;
+  bool ok;
+  cqrs_error_t *err;
+} snapshot_t;
+
+static bool produce(cqrs_command_loop_t *loop, const char *topic, int32_t partition, const char *key,
+                    const char *value, size_t len, rd_kafka_headers_t *hdrs, cqrs_error_t *err);
+
+static void snapshot_one(cqrs_aggregate_t *a, void *ctx) {
+  snapshot_t *s = ctx;
+  if (!a->replayed || !s->ok) return;
+  size_t len;
+  char *state = cqrs_aggregate_to_json(a, &len);
+  s->ok = produce(s->loop, s->loop->t_state, a->partition, a->key, state, len, NULL, s->err);
+  bson_free(state);
+  s->n++;
+}
+
+static void snapshot_done(cqrs_aggregate_t *a, void *ctx) {
+  (void)ctx;
+  a->replayed = false;
+}
+
+static void count_replayed(cqrs_aggregate_t *a, void *ctx) { *(size_t *)ctx += a->replayed; }
+
+/* Writes the aggregates restore rebuilt from the event log to aggregate-state,
+ * in one transaction: the state topic is whole again, so the next restore of
+ * the partition reads it (and never misses an aggregate no command touched
+ * since). Loop thread, between batches. False with err (fatal for the loop:
+ * a restart restores from the log again). */
+static bool snapshot_replayed(cqrs_command_loop_t *loop, size_t *n, cqrs_error_t *err) {
+  snapshot_t s = {loop, 0, true, err};
+  *n = 0;
+  cqrs_aggregate_store_each(loop->store, count_replayed, n);
+  if (*n == 0) return true; /* the usual case: restored from aggregate-state */
+  if (!cqrs_kafka_check(rd_kafka_begin_transaction(loop->producer), "begin_transaction", err)) return false;
+  cqrs_aggregate_store_each(loop->store, snapshot_one, &s);
+  if (s.ok) s.ok = cqrs_kafka_check(rd_kafka_commit_transaction(loop->producer, -1), "commit_transaction", err);
+  else cqrs_kafka_check(rd_kafka_abort_transaction(loop->producer, -1), "abort_transaction", NULL);
+  if (s.ok) cqrs_aggregate_store_each(loop->store, snapshot_done, NULL);
+  *n = s.n;
+  return s.ok;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -70,10 +116,22 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     cqrs_error_t e = {0};
     int64_t t0 = cqrs_time_monotonic_ms();
     size_t before = cqrs_aggregate_store_size(loop->store);
-    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, parts, loop->store, &e)) {
+    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, parts, loop->store, &e)) {
       fail(loop, "restoring aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
       return;
+    }
+    size_t replayed = 0;
+    if (!snapshot_replayed(loop, &replayed, &e)) {
+      fail(loop, "writing the aggregates restored from the event log to aggregate-state", e.message);
+      rd_kafka_assign(rk, NULL);
+      return;
+    }
+    if (replayed) {
+      char r[24];
+      snprintf(r, sizeof r, "%zu", replayed);
+      cqrs_log_info(loop->log, "aggregates restored from the event log written to aggregate-state", "aggregates", r,
+                    NULL);
     }
     char ms[24], n[24];
     snprintf(ms, sizeof ms, "%lld", (long long)(cqrs_time_monotonic_ms() - t0));

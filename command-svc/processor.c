@@ -179,7 +179,13 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
   const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
   const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
   int64_t version = current ? current->version : 0;
-  if (seen) {
+  if (current && current->unreadable) {
+    /* restored from an event log with an event we cannot read: deciding on
+     * that state could contradict the log */
+    cqrs_error_set(&err, CQRS_ERR_INTERNAL, NULL, "%s %s cannot be decided on: %s", d->aggregate_type,
+                   cmd.aggregate_id, current->unreadable);
+    refuse(out, &cmd, &err);
+  } else if (seen) {
     out->status = 200;
     out->result_json = cqrs_result_restatus(seen, strlen(seen), 200, &out->result_len);
   } else if (current && strcmp(current->aggregate_type, d->aggregate_type) != 0) {

@@ -453,6 +453,10 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
       r->ce_tenant = header_dup(m, "ce_tenant");
       r->ce_id = header_dup(m, "ce_id");
       r->ce_time = header_dup(m, "ce_time");
+      r->ce_dataschema = header_dup(m, "ce_dataschema");
+      r->ce_schemaversion = header_dup(m, "ce_schemaversion");
+      r->dlq_error = header_dup(m, "dlq_error");
+      r->dlq_projection = header_dup(m, "dlq_projection");
       char *v = header_dup(m, "ce_aggregateversion");
       r->version = v ? atoll(v) : 0;
       free(v);
@@ -469,6 +473,7 @@ void tk_records_free(tk_record_t *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);
     free(r[i].traceparent), free(r[i].ce_tenant), free(r[i].ce_id), free(r[i].ce_time);
+    free(r[i].ce_dataschema), free(r[i].ce_schemaversion), free(r[i].dlq_error), free(r[i].dlq_projection);
   }
   free(r);
 }

@@ -113,6 +113,8 @@ typedef struct {
   char *ce_type, *ce_subject, *ce_causationid, *traceparent, *ce_tenant;
   char *ce_id, *ce_time;
   int64_t version; /* ce_aggregateversion, 0 when absent */
+  char *ce_dataschema, *ce_schemaversion; /* the event's schema (NULL when absent) */
+  char *dlq_error, *dlq_projection;       /* a dead letter's reason and projection */
 } tk_record_t;
 
 /* Reads every committed record of topic (read_committed, all partitions, from
