@@ -34,11 +34,19 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
   add(hdrs, &n, "ce_causationid", ev->causation_id);
   add(hdrs, &n, "traceparent", ev->traceparent);
   add(hdrs, &n, "ce_tenant", ev->tenant);
-  if (ev->dataschema) {
-    add(hdrs, &n, "ce_dataschema", ev->dataschema);
-    const char *slash = strrchr(ev->dataschema, '/');
-    if (slash && slash[1] && strspn(slash + 1, "0123456789") == strlen(slash + 1))
+  add(hdrs, &n, "ce_dataschema", ev->dataschema);
+  if (ev->schema_version > 0) {
+    /* The value borrows from the URI when it ends in the version (what
+     * cqrs_event_set_schema writes), else it goes into version_buf after the
+     * aggregate version: room for any aggregate version below 10^12. */
+    char text[16];
+    snprintf(text, sizeof text, "%d", ev->schema_version);
+    const char *slash = ev->dataschema ? strrchr(ev->dataschema, '/') : NULL;
+    size_t used = strlen(version_buf) + 1;
+    if (slash && strcmp(slash + 1, text) == 0)
       add(hdrs, &n, "ce_schemaversion", slash + 1);
+    else if (used + strlen(text) < 24)
+      add(hdrs, &n, "ce_schemaversion", memcpy(version_buf + used, text, strlen(text) + 1));
   }
   return n;
 }

@@ -251,6 +251,30 @@ Test(event, schema_version_from_dataschema) {
   cqrs_event_cleanup(&back);
 }
 
+/* A schema version the URI does not end in still travels (in version_buf),
+ * and so does one without any URI. */
+Test(event, schema_version_without_a_matching_uri_round_trips) {
+  cqrs_event_t ev = full_event();
+  ev.version = 123456789012LL; /* the longest aggregate version that leaves room */
+  ev.schema_version = 7;
+  ev.dataschema = "urn:example:user-created";
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  assert_header(h, n, "ce_schemaversion", "7");
+  assert_header(h, n, "ce_aggregateversion", "123456789012");
+  cqrs_event_t back;
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), NULL));
+  cr_assert_eq(back.schema_version, 7);
+  cr_assert_str_eq(back.dataschema, "urn:example:user-created");
+  cqrs_event_cleanup(&back);
+  ev.dataschema = NULL;
+  ev.version = 3;
+  n = cqrs_event_to_headers(&ev, h, vbuf);
+  assert_header(h, n, "ce_schemaversion", "7");
+  cr_assert_null(find_header(h, n, "ce_dataschema"));
+}
+
 Test(event, malformed_schema_version_is_refused) {
   const char *bad[] = {"", "0", "-1", "two", "2.0", "99999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -58,8 +58,8 @@ typedef struct {
 
 /* Fills hdrs with ev's CloudEvents headers and returns how many. The values
  * borrow from ev and from version_buf, which must outlive hdrs. ce_dataschema
- * and ce_schemaversion are written when ev->dataschema is set (the version is
- * the URI's last segment: cqrs_event_set_schema keeps them in step). Can't
+ * is written when ev->dataschema is set, ce_schemaversion when
+ * ev->schema_version is (cqrs_event_set_schema sets both in step). Can't
  * fail. */
 size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS],
                              char version_buf[24]);
