@@ -128,7 +128,8 @@ bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t 
     ev->schema_version = positive_int(schema_version);
     free(schema_version);
     if (!ev->schema_version) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, "ce_schemaversion", "event header ce_schemaversion must be a positive integer");
+      cqrs_error_set(err, CQRS_ERR_INVALID, "ce_schemaversion",
+                     "event header ce_schemaversion must be a positive integer");
       return false;
     }
   } else {
