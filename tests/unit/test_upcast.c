@@ -82,6 +82,21 @@ Test(upcast, a_field_the_data_has_is_kept) {
   cr_assert_eq(u_count(up.data), 5);
 }
 
+/* null reads as absent, as decode reads it: the step fills it in. */
+Test(upcast, a_null_field_is_absent) {
+  doc = u_parse("{\"userId\":\"u-1\",\"currency\":null,\"items\":[],\"totalAmount\":2.0,\"createdAt\":\"t\"}");
+  cr_assert(cqrs_upcast("OrderCreated", 1, doc, &up, &err), "%s", err.message);
+  char *j = json_of(up.data);
+  cr_assert_str_eq(j, "{\"userId\":\"u-1\",\"items\":[],\"totalAmount\":2.0,\"createdAt\":\"t\",\"currency\":\"USD\"}");
+  bson_free(j);
+  teardown();
+  doc = u_parse("{\"email\":null,\"newEmail\":\"c@d.io\",\"updatedAt\":\"t\"}");
+  cr_assert(cqrs_upcast("CustomerEmailUpdated", 1, doc, &up, &err), "%s", err.message);
+  j = json_of(up.data);
+  cr_assert_str_eq(j, "{\"email\":\"c@d.io\",\"updatedAt\":\"t\"}");
+  bson_free(j);
+}
+
 Test(upcast, customer_email_updated_v1_renames_new_email) {
   doc = u_parse("{\"customerId\":\"k-1\",\"oldEmail\":\"a@b.io\",\"newEmail\":\"c@d.io\",\"updatedAt\":\"t\"}");
   cr_assert(cqrs_upcast("CustomerEmailUpdated", 1, doc, &up, &err), "%s", err.message);

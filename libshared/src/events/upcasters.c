@@ -17,9 +17,10 @@ const cqrs_upcast_step_t cqrs_upcasters[] = {
 };
 const size_t cqrs_upcasters_n = sizeof cqrs_upcasters / sizeof cqrs_upcasters[0];
 
+/* Whether data has key with a value (null reads as absent, as in decode). */
 static bool has_field(const bson_t *data, const char *key) {
   bson_iter_t it;
-  return bson_iter_init_find(&it, data, key);
+  return bson_iter_init_find(&it, data, key) && !BSON_ITER_HOLDS_NULL(&it);
 }
 
 /* Applies step s to in, writing the result into out (initialised). */
@@ -37,6 +38,7 @@ static bool apply_step(const cqrs_upcast_step_t *s, const bson_t *in, bson_t *ou
       if (!has_new) bson_append_iter(out, s->field, -1, &it);
       continue;
     }
+    if (strcmp(key, s->field) == 0 && !has_new) continue; /* a null the step replaces */
     bson_append_iter(out, key, -1, &it);
   }
   if (has_new || s->kind == CQRS_UPCAST_RENAME) return true; /* a field the data has is kept */
