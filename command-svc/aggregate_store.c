@@ -28,6 +28,7 @@ cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
   for (size_t i = 0; i < src->n_recent; i++)
     a->recent[i] = (cqrs_recent_t){strdup(src->recent[i].command_id), strdup(src->recent[i].result_json)};
   a->n_recent = src->n_recent;
+  a->unreadable = src->unreadable ? strdup(src->unreadable) : NULL;
   return a;
 }
 
@@ -38,6 +39,7 @@ void cqrs_aggregate_destroy(cqrs_aggregate_t *a) {
     free(a->recent[i].result_json);
   }
   if (a->state) bson_destroy(a->state);
+  free(a->unreadable);
   free(a->tenant);
   free(a->aggregate_id);
   free(a->key);
@@ -79,6 +81,7 @@ char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
     bson_append_document_end(&recent, &item);
   }
   bson_append_array_end(&doc, &recent);
+  if (a->unreadable) BSON_APPEND_UTF8(&doc, "unreadable", a->unreadable);
   char *json = cqrs_json_write(&doc, len);
   bson_destroy(&doc);
   return json;
@@ -91,6 +94,7 @@ cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t parti
   cqrs_aggregate_t *a = NULL;
   const char *tenant, *id, *type;
   int64_t version;
+  const char *unreadable;
   bool has_version, has_state, has_recent;
   bson_t state, recent;
   if (!cqrs_json_get_string(doc, "tenant", NULL, false, CQRS_TENANT_MAX, &tenant, err) ||
@@ -110,10 +114,12 @@ cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t parti
   if (!cqrs_json_get_string(doc, "aggregateType", NULL, true, 64, &type, err) ||
       !cqrs_json_get_int64(doc, "version", NULL, true, &version, &has_version, err) ||
       !cqrs_json_get_object(doc, "state", NULL, false, &state, &has_state, err) ||
-      !cqrs_json_get_array(doc, "recent", NULL, false, &recent, &has_recent, err))
+      !cqrs_json_get_array(doc, "recent", NULL, false, &recent, &has_recent, err) ||
+      !cqrs_json_get_string(doc, "unreadable", NULL, false, 0, &unreadable, err))
     goto done;
   a = cqrs_aggregate_new(tenant, id, type, partition);
   a->version = version;
+  if (unreadable) a->unreadable = strdup(unreadable);
   if (has_state) a->state = bson_copy(&state);
   bson_iter_t it;
   if (has_recent && bson_iter_init(&it, &recent)) {
@@ -163,6 +169,23 @@ void cqrs_aggregate_store_stage(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) 
 
 void cqrs_aggregate_store_put(cqrs_aggregate_store_t *s, cqrs_aggregate_t *a) {
   cqrs_map_put(s->committed, a->key, a);
+}
+
+typedef struct {
+  void (*cb)(cqrs_aggregate_t *a, void *ctx);
+  void *ctx;
+} each_t;
+
+static bool visit(const char *key, void *value, void *ctx) {
+  (void)key;
+  each_t *e = ctx;
+  e->cb(value, e->ctx);
+  return false; /* keep it */
+}
+
+void cqrs_aggregate_store_each(cqrs_aggregate_store_t *s, void (*cb)(cqrs_aggregate_t *a, void *ctx), void *ctx) {
+  each_t e = {cb, ctx};
+  cqrs_map_filter(s->committed, visit, &e);
 }
 
 void cqrs_aggregate_store_commit(cqrs_aggregate_store_t *s) {

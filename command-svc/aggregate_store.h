@@ -33,6 +33,11 @@ typedef struct {
   bson_t *state;     /* NULL while version is 0 */
   cqrs_recent_t recent[CQRS_RECENT_COMMANDS]; /* oldest first */
   size_t n_recent;
+  char *unreadable;  /* NULL, or why its state cannot be trusted: restored
+                        from an event log holding an event this command-svc
+                        cannot read (replay.h). Its commands are refused */
+  bool replayed;     /* rebuilt from the event log and not yet written to
+                        aggregate-state (the command loop snapshots it) */
 } cqrs_aggregate_t;
 
 typedef struct cqrs_aggregate_store cqrs_aggregate_store_t;
@@ -52,7 +57,7 @@ void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const 
 
 /* The value written to the aggregate-state topic under key a->key (string to
  * bson_free): {"tenant","aggregateId","aggregateType","version","state",{...},
- * "recent":[{"commandId","result"}]} */
+ * "recent":[{"commandId","result"}], "unreadable"?: "why"} */
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len);
 /* Reads such a value back (record_key: the record's key, NUL-terminated). The
  * tenant and aggregate id come from the value; a value with neither is a record
@@ -84,6 +89,10 @@ void cqrs_aggregate_store_abort(cqrs_aggregate_store_t *s);
 
 /* Forgets every aggregate of partition (on revoke). */
 void cqrs_aggregate_store_drop_partition(cqrs_aggregate_store_t *s, int32_t partition);
+
+/* Calls cb on every committed aggregate (which cb may change but not free or
+ * rekey). */
+void cqrs_aggregate_store_each(cqrs_aggregate_store_t *s, void (*cb)(cqrs_aggregate_t *a, void *ctx), void *ctx);
 
 /* Committed aggregates held. */
 size_t cqrs_aggregate_store_size(const cqrs_aggregate_store_t *s);

@@ -61,6 +61,52 @@ static bool running(cqrs_command_loop_t *loop) {
 
 /* ---- rebalancing: restore on assign, drop on revoke ---- */
 
+typedef struct {
+  cqrs_command_loop_t *loop;
+  size_t n;
+  bool ok;
+  cqrs_error_t *err;
+} snapshot_t;
+
+static bool produce(cqrs_command_loop_t *loop, const char *topic, int32_t partition, const char *key,
+                    const char *value, size_t len, rd_kafka_headers_t *hdrs, cqrs_error_t *err);
+
+static void snapshot_one(cqrs_aggregate_t *a, void *ctx) {
+  snapshot_t *s = ctx;
+  if (!a->replayed || !s->ok) return;
+  size_t len;
+  char *state = cqrs_aggregate_to_json(a, &len);
+  s->ok = produce(s->loop, s->loop->t_state, a->partition, a->key, state, len, NULL, s->err);
+  bson_free(state);
+  s->n++;
+}
+
+static void snapshot_done(cqrs_aggregate_t *a, void *ctx) {
+  (void)ctx;
+  a->replayed = false;
+}
+
+static void count_replayed(cqrs_aggregate_t *a, void *ctx) { *(size_t *)ctx += a->replayed; }
+
+/* Writes the aggregates restore rebuilt from the event log to aggregate-state,
+ * in one transaction: the state topic is whole again, so the next restore of
+ * the partition reads it (and never misses an aggregate no command touched
+ * since). Loop thread, between batches. False with err (fatal for the loop:
+ * a restart restores from the log again). */
+static bool snapshot_replayed(cqrs_command_loop_t *loop, size_t *n, cqrs_error_t *err) {
+  snapshot_t s = {loop, 0, true, err};
+  *n = 0;
+  cqrs_aggregate_store_each(loop->store, count_replayed, n);
+  if (*n == 0) return true; /* the usual case: restored from aggregate-state */
+  if (!cqrs_kafka_check(rd_kafka_begin_transaction(loop->producer), "begin_transaction", err)) return false;
+  cqrs_aggregate_store_each(loop->store, snapshot_one, &s);
+  if (s.ok) s.ok = cqrs_kafka_check(rd_kafka_commit_transaction(loop->producer, -1), "commit_transaction", err);
+  else cqrs_kafka_check(rd_kafka_abort_transaction(loop->producer, -1), "abort_transaction", NULL);
+  if (s.ok) cqrs_aggregate_store_each(loop->store, snapshot_done, NULL);
+  *n = s.n;
+  return s.ok;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -70,10 +116,22 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     cqrs_error_t e = {0};
     int64_t t0 = cqrs_time_monotonic_ms();
     size_t before = cqrs_aggregate_store_size(loop->store);
-    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, parts, loop->store, &e)) {
+    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, parts, loop->store, &e)) {
       fail(loop, "restoring aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
       return;
+    }
+    size_t replayed = 0;
+    if (!snapshot_replayed(loop, &replayed, &e)) {
+      fail(loop, "writing the aggregates restored from the event log to aggregate-state", e.message);
+      rd_kafka_assign(rk, NULL);
+      return;
+    }
+    if (replayed) {
+      char r[24];
+      snprintf(r, sizeof r, "%zu", replayed);
+      cqrs_log_info(loop->log, "aggregates restored from the event log written to aggregate-state", "aggregates", r,
+                    NULL);
     }
     char ms[24], n[24];
     snprintf(ms, sizeof ms, "%lld", (long long)(cqrs_time_monotonic_ms() - t0));
@@ -183,7 +241,7 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   cqrs_principal_t who;
   cqrs_error_t denied = {0};
   cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
-                            .now = now, .source = "command-svc",
+                            .now = now, .source = "command-svc", .schema_registry = loop->cfg->schema_registry_url,
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
   authorize(loop, m, &who, &denied, &ctx);
   cqrs_outcome_t out;
@@ -196,6 +254,14 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                                     : "command record refused: not allowed",
                   "status", status, "reason", denied.message, "commandId", out.command_id, "tenant", ctx.tenant,
                   NULL);
+  }
+  if (out.invalid_event) { /* validation before append refused our own event */
+    char labels[96];
+    snprintf(labels, sizeof labels, "type=\"%.*s\"", (int)strcspn(out.invalid_event, " "), out.invalid_event);
+    cqrs_metrics_add(loop->metrics, "events_invalid_total", labels, 1);
+    cqrs_log_error(loop->log, "a decided event does not match its schema: not appended, the command answers 500",
+                   "event", out.invalid_event, "error", out.invalid_reason, "commandId", out.command_id,
+                   "commandType", out.command_type, "tenant", ctx.tenant, NULL);
   }
   bool ok = true;
   if (out.forward_partition >= 0) {
@@ -366,6 +432,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "commands_by_tenant_total", CQRS_METRIC_COUNTER,
                         "Commands decided, by tenant (50 named, then _other) and result status.");
   cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
+  cqrs_metrics_describe(metrics, "events_invalid_total", CQRS_METRIC_COUNTER,
+                        "Decided events that failed validation against their schema (a bug): never appended.");
   cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
   cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,
                         "Time from begin to commit of a command batch transaction.");

@@ -24,8 +24,9 @@
 #define CQRS_MAX_EVENTS 4
 
 typedef struct {
-  const char *type; /* the contract's name of its type (cqrs_event_type_t.name) */
-  bson_t data;      /* the event data (record value) */
+  const char *type;                   /* the contract's name of its type (cqrs_event_type_t.name) */
+  const cqrs_event_type_t *schema;    /* its descriptor: the type at the version written */
+  bson_t data;                        /* the event data (record value) */
 } cqrs_decided_event_t;
 
 /* What decide produced: zero events means "valid, changes nothing" (200). */

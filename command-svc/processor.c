@@ -1,6 +1,8 @@
 /* The pure command pipeline: parse, route, check, decide, evolve. */
 #include "processor.h"
 
+#include "cqrs/event_schema.h"
+
 #include "cqrs/result.h"
 #include "cqrs/util.h"
 
@@ -39,6 +41,37 @@ static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_com
   ev->traceparent = ctx->traceparent ? strdup(ctx->traceparent) : NULL;
   ev->version = version;
   ev->data = bson_copy(&de->data);
+  cqrs_event_set_schema(ev, ctx->schema_registry, de->schema->version);
+}
+
+/* Validates one decided event against the JSON Schema the registry holds for
+ * its (type, version): the one generated from the contract
+ * (cqrs/event_schema.h), compiled once per process. It is stricter than the
+ * contract's decode (no member outside the contract, no empty required
+ * string) and cheaper (0.1-0.9 us against ~1.1 us, BENCHMARKS.md). False
+ * with err naming the first failing field. */
+static bool validate_event(const cqrs_decided_event_t *de, cqrs_error_t *err) {
+  const cqrs_event_schemas_t *schemas = cqrs_event_schemas_shared(err);
+  return schemas && cqrs_event_schemas_validate(schemas, de->schema, &de->data, err);
+}
+
+bool cqrs_decision_validate(const cqrs_decision_t *d, size_t *bad, cqrs_error_t *err) {
+  for (size_t i = 0; i < d->n_events; i++) {
+    const cqrs_decided_event_t *de = &d->events[i];
+    cqrs_error_t why = {0};
+    *bad = i;
+    if (de->schema != cqrs_event_type_find(de->type)) {
+      cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "%s v%d is not the current version of %s: deciders write only "
+                     "the current one", de->type, de->schema->version, de->type);
+      return false;
+    }
+    if (!validate_event(de, &why)) {
+      cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "event %s v%d does not match its schema: %s", de->type,
+                     de->schema->version, why.message);
+      return false;
+    }
+  }
+  return true;
 }
 
 /* Runs the decider and, when it accepts, fills events, staged state and the
@@ -50,6 +83,18 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   const bson_t *state = current && current->version > 0 ? current->state : NULL;
   int64_t version = current ? current->version : 0;
   if (!d->decide(state, cmd, ctx->now, &decision, &err)) {
+    refuse(out, cmd, &err);
+    goto done;
+  }
+  size_t bad;
+  if (!cqrs_decision_validate(&decision, &bad, &err)) {
+    char what[128];
+    snprintf(what, sizeof what, "%s v%d", decision.events[bad].type, decision.events[bad].schema->version);
+    out->invalid_event = strdup(what);
+    out->invalid_reason = strdup(err.message);
+    cqrs_error_set(&err, CQRS_ERR_INTERNAL, NULL,
+                   "command-svc decided an invalid event (%s); nothing was appended. This is a bug in command-svc, "
+                   "not in the command", out->invalid_reason);
     refuse(out, cmd, &err);
     goto done;
   }
@@ -139,7 +184,13 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
   const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
   const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
   int64_t version = current ? current->version : 0;
-  if (seen) {
+  if (current && current->unreadable) {
+    /* restored from an event log with an event we cannot read: deciding on
+     * that state could contradict the log */
+    cqrs_error_set(&err, CQRS_ERR_INTERNAL, NULL, "%s %s cannot be decided on: %s", d->aggregate_type,
+                   cmd.aggregate_id, current->unreadable);
+    refuse(out, &cmd, &err);
+  } else if (seen) {
     out->status = 200;
     out->result_json = cqrs_result_restatus(seen, strlen(seen), 200, &out->result_len);
   } else if (current && strcmp(current->aggregate_type, d->aggregate_type) != 0) {
@@ -175,5 +226,7 @@ void cqrs_outcome_cleanup(cqrs_outcome_t *out) {
   free(out->aggregate_key);
   free(out->command_type);
   free(out->correlation_id);
+  free(out->invalid_event);
+  free(out->invalid_reason);
   memset(out, 0, sizeof *out);
 }

@@ -42,6 +42,8 @@ typedef struct {
   void *partition_ctx;
   const char *now;           /* RFC 3339 */
   const char *source;        /* ce_source of new events */
+  const char *schema_registry; /* the registry new events' ce_dataschema points
+                                  at (SCHEMA_REGISTRY_URL); NULL: the default */
   const char *traceparent;   /* from the record headers, may be NULL */
 } cqrs_process_ctx_t;
 
@@ -63,6 +65,11 @@ typedef struct {
                                 when the command was refused before routing */
   char *command_type;        /* a known commandType, for metrics; NULL otherwise */
   char *correlation_id;      /* for logs; may be NULL */
+  char *invalid_event;       /* a decided event failed validation (our bug: the
+                                result is a 500, nothing is appended): its type
+                                and version, "OrderCreated v2", for the log and
+                                the metric; NULL otherwise */
+  char *invalid_reason;      /* ... and why (the validator's message) */
 } cqrs_outcome_t;
 
 /* The Kafka key of a result on command-results: "<tenant>/<commandId>", so
@@ -76,9 +83,17 @@ char *cqrs_result_key(const char *tenant, const char *command_id);
  * processor alike. */
 bool cqrs_command_check_tenant(const cqrs_command_t *cmd, const char *tenant, cqrs_error_t *err);
 
+/* Validation before append: checks every event of d against its schema (its
+ * type at the version written, which must be the type's current version:
+ * deciders write nothing else). False with err (CQRS_ERR_INTERNAL: an event
+ * the deciders got wrong is our bug, not the client's) naming the event, and
+ * *bad its index. Pure. */
+bool cqrs_decision_validate(const cqrs_decision_t *d, size_t *bad, cqrs_error_t *err);
+
 /* Processes one command record (value json, key may be NULL) against store
  * (read only: the caller stages out->staged). Never fails: every problem
- * becomes a result with a 4xx status. out is caller storage; release it with
+ * becomes a result with a 4xx status, or a 500 when a decided event does not
+ * validate (cqrs_decision_validate; out->invalid_event says which). out is caller storage; release it with
  * cqrs_outcome_cleanup. */
 void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_process_ctx_t *ctx,
                           const char *json, size_t len, cqrs_outcome_t *out);

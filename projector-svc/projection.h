@@ -50,12 +50,16 @@ typedef struct {
   void (*apply)(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w);
 } cqrs_projection_handler_t;
 
-/* A projection's apply over its table rows[0..n): initialises w (as apply
- * must, whatever the outcome), finds the row of ev's type, decodes ev's data
- * through the contract and runs the row. An event type without a row (another
- * read model's, or one the contract does not know) sets *skip and returns
- * true. Data that does not decode is a poison event: false with the
- * contract's CQRS_ERR_INVALID naming the field. */
+/* A projection's apply over its table rows[0..n) (each row a type at its
+ * current version): initialises w (as apply must, whatever the outcome),
+ * upcasts ev's data to the current version of its type (cqrs/upcast.h: every
+ * path that applies events, live, rebuild, replay, redrive and time travel,
+ * comes through here), finds the row of its type, decodes the data through
+ * the contract and runs the row. An event type without a row (another read
+ * model's) sets *skip and returns true. A poison event, false with the
+ * contract's CQRS_ERR_INVALID: a type or schema version the contract does not
+ * know (the error names both), or data that does not decode (it names the
+ * field). */
 bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, const cqrs_event_t *ev,
                               cqrs_write_t *w, bool *skip, cqrs_error_t *err);
 

@@ -77,8 +77,8 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   if (strcmp(cmd->type, "UpdateEmail") == 0) {
     cqrs_customer_email_updated_t e = {.customer_id = cmd->aggregate_id, .old_email = cqrs_decider_str(state, "email"),
                                        .updated_at = now};
-    cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, 0, &e.new_email, NULL);
-    if (strcmp(e.new_email, e.old_email) == 0) return true; /* valid, changes nothing */
+    cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, 0, &e.email, NULL);
+    if (strcmp(e.email, e.old_email) == 0) return true; /* valid, changes nothing */
     cqrs_customer_email_updated_encode(&e, cqrs_decision_add(out, &cqrs_customer_email_updated_event));
     return true;
   }
@@ -121,7 +121,7 @@ static void registered(const bson_t *state, const cqrs_event_data_t *e, bson_t *
 
 static void email_updated(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
   const cqrs_customer_email_updated_t *ev = &e->customer_email_updated;
-  write_state(out, cqrs_decider_str(state, "customerId"), ev->new_email, cqrs_decider_str(state, "name"),
+  write_state(out, cqrs_decider_str(state, "customerId"), ev->email, cqrs_decider_str(state, "name"),
               cqrs_decider_str(state, "status"), cqrs_decider_str(state, "registrationDate"), ev->updated_at,
               state_reason(state));
 }

@@ -1,6 +1,7 @@
 /* The Order aggregate: CreateOrder, UpdateOrderStatus -> OrderCreated,
- * OrderStatusUpdated. State: {orderId, userId, items, totalAmount, status,
- * createdAt, updatedAt}. */
+ * OrderStatusUpdated. State: {orderId, userId, items, totalAmount, currency,
+ * status, createdAt, updatedAt} (currency absent in a state written before
+ * currencies, restored from aggregate-state). */
 #include "../decider.h"
 #include "cqrs/json.h"
 
@@ -59,6 +60,23 @@ static bool get_amount(const bson_t *doc, const char *key, const char *field, do
     cqrs_error_set(err, CQRS_ERR_INVALID, field, "%s must be a number >= 0", field);
     return false;
   }
+  return true;
+}
+
+/* CreateOrder's currency, when given: an ISO 4217 code, three capital
+ * letters. *out is the code, or the default when the command names none. */
+static bool get_currency(const bson_t *fields, const char **out, cqrs_error_t *err) {
+  const char *c;
+  if (!cqrs_json_get_string(fields, "currency", NULL, false, 0, &c, err)) return false;
+  if (!c) {
+    *out = CQRS_ORDER_CURRENCY_DEFAULT;
+    return true;
+  }
+  if (strlen(c) != 3 || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "currency", "currency must be an ISO 4217 code: three capital letters");
+    return false;
+  }
+  *out = c;
   return true;
 }
 
@@ -128,11 +146,12 @@ static bool check_items(const bson_t *fields, bson_t *out, cqrs_error_t *err) {
 static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
   if (!check_alias(cmd, err)) return false;
   if (strcmp(cmd->type, "CreateOrder") == 0) {
-    const char *user_id;
+    const char *user_id, *currency;
     double total;
     return cqrs_json_get_string(&cmd->fields, "userId", NULL, true, USER_ID_MAX, &user_id, err) &&
            check_items(&cmd->fields, NULL, err) &&
-           get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, err);
+           get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, err) &&
+           get_currency(&cmd->fields, &currency, err);
   }
   const char *status;
   if (!cqrs_json_get_string(&cmd->fields, "status", NULL, true, 0, &status, err)) return false;
@@ -150,6 +169,7 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
     cqrs_order_created_t e = {.order_id = cmd->aggregate_id, .created_at = now};
     cqrs_json_get_string(&cmd->fields, "userId", NULL, true, 0, &e.user_id, NULL);
     get_amount(&cmd->fields, "totalAmount", "totalAmount", &e.total_amount, NULL);
+    get_currency(&cmd->fields, &e.currency, NULL);
     bson_init(&e.items);
     check_items(&cmd->fields, &e.items, NULL);
     cqrs_order_created_encode(&e, cqrs_decision_add(out, &cqrs_order_created_event));
@@ -181,6 +201,7 @@ static void created(const bson_t *state, const cqrs_event_data_t *e, bson_t *out
   BSON_APPEND_UTF8(out, "userId", ev->user_id);
   BSON_APPEND_ARRAY(out, "items", &ev->items);
   BSON_APPEND_DOUBLE(out, "totalAmount", ev->total_amount);
+  BSON_APPEND_UTF8(out, "currency", ev->currency);
   BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
   BSON_APPEND_UTF8(out, "createdAt", ev->created_at);
   BSON_APPEND_UTF8(out, "updatedAt", ev->created_at);
@@ -192,6 +213,7 @@ static void status_updated(const bson_t *state, const cqrs_event_data_t *e, bson
   BSON_APPEND_UTF8(out, "userId", cqrs_decider_str(state, "userId"));
   copy_member(state, "items", out);
   copy_member(state, "totalAmount", out);
+  copy_member(state, "currency", out);
   BSON_APPEND_UTF8(out, "status", ev->status);
   BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
   BSON_APPEND_UTF8(out, "updatedAt", ev->updated_at);

@@ -69,6 +69,7 @@ bson_t *cqrs_decision_add(cqrs_decision_t *d, const cqrs_event_type_t *type) {
   assert(d->n_events < CQRS_MAX_EVENTS); /* a decider bug, not bad input */
   cqrs_decided_event_t *ev = &d->events[d->n_events++];
   ev->type = type->name;
+  ev->schema = type;
   bson_init(&ev->data);
   return &ev->data;
 }

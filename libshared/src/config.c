@@ -1,6 +1,7 @@
 /* Configuration from the environment. Pure: reads an envp array, so tests can
  * pass their own. */
 #include "cqrs/config.h"
+#include "cqrs/event.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -207,6 +208,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->kafka_brokers = dup_or(envp, "KAFKA_BROKERS", "127.0.0.1:9092");
   cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
+  cfg->schema_registry_url = dup_or(envp, "SCHEMA_REGISTRY_URL", CQRS_SCHEMA_REGISTRY_DEFAULT);
   const char *pg = env_get(envp, "FERRETDB_PG_URI");
   cfg->ferretdb_pg_uri = pg && *pg ? strdup(pg) : NULL;
   if (!load_auth(cfg, envp, err)) {
@@ -230,6 +232,7 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->mongo_db);
   free(cfg->ferretdb_pg_uri);
   free(cfg->staleness_objectives);
+  free(cfg->schema_registry_url);
   free(cfg->topic_prefix);
   free(cfg->auth_jwks_file);
   free(cfg->auth_jwks_url);

@@ -4,6 +4,7 @@
 #include "cqrs/tenant.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,42 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
   add(hdrs, &n, "ce_causationid", ev->causation_id);
   add(hdrs, &n, "traceparent", ev->traceparent);
   add(hdrs, &n, "ce_tenant", ev->tenant);
+  add(hdrs, &n, "ce_dataschema", ev->dataschema);
+  if (ev->schema_version > 0) {
+    /* The value borrows from the URI when it ends in the version (what
+     * cqrs_event_set_schema writes), else it goes into version_buf after the
+     * aggregate version: room for any aggregate version below 10^12. */
+    char text[16];
+    snprintf(text, sizeof text, "%d", ev->schema_version);
+    const char *slash = ev->dataschema ? strrchr(ev->dataschema, '/') : NULL;
+    size_t used = strlen(version_buf) + 1;
+    if (slash && strcmp(slash + 1, text) == 0)
+      add(hdrs, &n, "ce_schemaversion", slash + 1);
+    else if (used + strlen(text) < 24)
+      add(hdrs, &n, "ce_schemaversion", memcpy(version_buf + used, text, strlen(text) + 1));
+  }
   return n;
+}
+
+void cqrs_event_set_schema(cqrs_event_t *ev, const char *registry_url, int version) {
+  const char *base = registry_url && *registry_url ? registry_url : CQRS_SCHEMA_REGISTRY_DEFAULT;
+  size_t blen = strlen(base);
+  while (blen > 0 && base[blen - 1] == '/') blen--;
+  char *uri = NULL;
+  if (asprintf(&uri, "%.*s/v1/schemas/subjects/%s/versions/%d", (int)blen, base, ev->type, version) < 0) uri = NULL;
+  free(ev->dataschema);
+  ev->dataschema = uri;
+  ev->schema_version = version;
+}
+
+int cqrs_event_schema_version(const cqrs_event_t *ev) { return ev->schema_version > 0 ? ev->schema_version : 1; }
+
+/* A positive int in s (all of it), or 0. */
+static int positive_int(const char *s) {
+  if (!s || !*s || strspn(s, "0123456789") != strlen(s)) return 0;
+  errno = 0;
+  long v = strtol(s, NULL, 10);
+  return errno || v < 1 || v > INT_MAX ? 0 : (int)v;
 }
 
 /* The last header called name, copied; NULL when absent. */
@@ -86,6 +122,21 @@ bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t 
   ev->correlation_id = header(hdrs, n_hdrs, "ce_correlationid");
   ev->causation_id = header(hdrs, n_hdrs, "ce_causationid");
   ev->traceparent = header(hdrs, n_hdrs, "traceparent");
+  ev->dataschema = header(hdrs, n_hdrs, "ce_dataschema");
+  char *schema_version = header(hdrs, n_hdrs, "ce_schemaversion");
+  if (schema_version) {
+    ev->schema_version = positive_int(schema_version);
+    free(schema_version);
+    if (!ev->schema_version) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "ce_schemaversion",
+                     "event header ce_schemaversion must be a positive integer");
+      return false;
+    }
+  } else {
+    const char *slash = ev->dataschema ? strrchr(ev->dataschema, '/') : NULL;
+    ev->schema_version = slash ? positive_int(slash + 1) : 0;
+    if (!ev->schema_version) ev->schema_version = 1; /* written before schema versions */
+  }
   ev->tenant = header(hdrs, n_hdrs, "ce_tenant");
   if (!ev->tenant) {
     ev->tenant = strdup(CQRS_TENANT_DEFAULT);
@@ -113,6 +164,7 @@ void cqrs_event_cleanup(cqrs_event_t *ev) {
   free(ev->causation_id);
   free(ev->traceparent);
   free(ev->tenant);
+  free(ev->dataschema);
   if (ev->data) bson_destroy(ev->data);
   memset(ev, 0, sizeof *ev);
 }

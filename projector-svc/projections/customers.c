@@ -29,7 +29,7 @@ static void customer_email_updated(const cqrs_event_t *ev, const cqrs_event_data
   bson_t set;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
-  BSON_APPEND_UTF8(&set, "email", u->new_email);
+  BSON_APPEND_UTF8(&set, "email", u->email);
   BSON_APPEND_UTF8(&set, "lastUpdated", u->updated_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
   bson_append_document_end(&w->update, &set);

@@ -20,25 +20,25 @@ static void append_or_null(bson_t *doc, const char *key, const char *v) {
     bson_append_null(doc, key, -1);
 }
 
-/* Every event is recorded, one the contract does not know included (its
- * schemaVersion is null): the history is the log's, not the read models'. No
- * decoding, so no event is poison here. */
+/* Every event is recorded as written, with the schema version it was written
+ * at (1 for events from before schema versions), one whose type or version the
+ * contract does not know included: the history is the log's, not the read
+ * models', and an audit trail shows what was appended, not what a reader
+ * makes of it today. Whoever reads the data back as an event (time travel)
+ * upcasts it like any other reader (cqrs_projection_dispatch). No decoding,
+ * so no event is poison here. */
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
   (void)err;
   *skip = false;
   bson_init(&w->filter);
   bson_init(&w->update);
   w->upsert = true;
-  const cqrs_event_type_t *type = cqrs_event_type_find(ev->type);
   bson_t set;
   BSON_APPEND_UTF8(&w->filter, "_id", ev->id);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$setOnInsert", &set);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_EVENT_ID, ev->id);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_TYPE, ev->type);
-  if (type)
-    BSON_APPEND_INT32(&set, CQRS_HISTORY_SCHEMA_VERSION, type->version);
-  else
-    BSON_APPEND_NULL(&set, CQRS_HISTORY_SCHEMA_VERSION);
+  BSON_APPEND_INT32(&set, CQRS_HISTORY_SCHEMA_VERSION, cqrs_event_schema_version(ev));
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_AGGREGATE_TYPE, ev->aggregate_type);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_AGGREGATE_ID, ev->aggregate_id);
   BSON_APPEND_INT64(&set, CQRS_HISTORY_VERSION, ev->version);
@@ -104,6 +104,11 @@ bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error
     return false;
   }
   ev->version = bson_iter_as_int64(&it);
+  /* null or absent in documents written before schema versions were recorded
+   * (the contract then had only version 1) */
+  ev->schema_version = bson_iter_init_find(&it, doc, CQRS_HISTORY_SCHEMA_VERSION) && BSON_ITER_HOLDS_NUMBER(&it)
+                           ? (int)bson_iter_as_int64(&it)
+                           : 1;
   const uint8_t *data;
   uint32_t len;
   if (!bson_iter_init_find(&it, doc, CQRS_HISTORY_DATA) || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub)) {

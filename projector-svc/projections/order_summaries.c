@@ -1,5 +1,5 @@
-/* order_summaries: {_id, orderId, userId, items, totalAmount, status,
- * createdAt, updatedAt, version} from OrderCreated and OrderStatusUpdated. */
+/* order_summaries: {_id, orderId, userId, items, totalAmount, currency,
+ * status, createdAt, updatedAt, version} from OrderCreated and OrderStatusUpdated. */
 #include "../projection.h"
 
 static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
@@ -13,6 +13,7 @@ static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cq
   BSON_APPEND_ARRAY(&set, "items", &c->items);
   /* Always a double, whether the JSON said 60 or 60.0: one type to sort and sum. */
   BSON_APPEND_DOUBLE(&set, "totalAmount", c->total_amount);
+  BSON_APPEND_UTF8(&set, "currency", c->currency);
   BSON_APPEND_UTF8(&set, "status", "Created");
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);

@@ -1,6 +1,8 @@
 /* The read models projector-svc maintains. */
 #include "../projection.h"
 
+#include "cqrs/upcast.h"
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -25,15 +27,22 @@ bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, c
   w->upsert = false;
   bson_init(&w->filter);
   bson_init(&w->update);
-  for (size_t i = 0; i < n; i++) {
-    if (strcmp(rows[i].type->name, ev->type) != 0) continue;
+  /* Every read of an event reads its current version: rows are the current
+   * descriptors, and an event the contract cannot bring there (unknown type
+   * or version) is poison for the read model of its aggregate. */
+  cqrs_upcast_t up;
+  if (!cqrs_upcast(ev->type, cqrs_event_schema_version(ev), ev->data, &up, err)) return false;
+  bool ok = true;
+  size_t i = 0;
+  while (i < n && rows[i].type != up.type) i++;
+  if (i == n) {
+    *skip = true;
+  } else {
     cqrs_event_data_t e;
-    if (!rows[i].type->decode(ev->data, &e, err)) return false;
-    rows[i].apply(ev, &e, w);
-    return true;
+    if ((ok = rows[i].type->decode(up.data, &e, err))) rows[i].apply(ev, &e, w);
   }
-  *skip = true;
-  return true;
+  cqrs_upcast_cleanup(&up);
+  return ok;
 }
 
 void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev) {

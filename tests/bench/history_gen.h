@@ -38,7 +38,7 @@ static inline void gen_order_event(const char *id, int64_t v, int64_t base_ms, i
     cqrs_order_item_append(&items, 0, &a);
     cqrs_order_item_append(&items, 1, &b);
     e.order_created = (cqrs_order_created_t){.order_id = id, .user_id = ids[2], .items = items,
-                                              .total_amount = 120.0, .created_at = time};
+                                              .total_amount = 120.0, .currency = "USD", .created_at = time};
   } else {
     type = &cqrs_order_status_updated_event;
     e.order_status_updated = (cqrs_order_status_updated_t){.order_id = id, .status = statuses[v % 4],
@@ -50,7 +50,7 @@ static inline void gen_order_event(const char *id, int64_t v, int64_t base_ms, i
   *ev = (cqrs_event_t){.id = ids[0], .type = (char *)type->name, .source = "/command-svc",
                        .aggregate_type = (char *)type->aggregate_type, .aggregate_id = (char *)id, .time = time,
                        .correlation_id = ids[1], .causation_id = ids[2], .tenant = "default", .version = v,
-                       .data = data};
+                       .schema_version = type->version, .data = data};
 }
 
 /* Applies proj to evs[0..k) and inserts the folded documents into coll. */

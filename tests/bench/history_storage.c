@@ -42,7 +42,7 @@ static void make_event(size_t i, cqrs_event_t *ev, char ids[4][CQRS_UUID_LEN], c
     cqrs_order_item_append(&items, 0, &a);
     cqrs_order_item_append(&items, 1, &b);
     e.order_created = (cqrs_order_created_t){.order_id = ids[1], .user_id = ids[3], .items = items,
-                                              .total_amount = 120.0, .created_at = time};
+                                              .total_amount = 120.0, .currency = "USD", .created_at = time};
   } else {
     type = &cqrs_order_status_updated_event;
     e.order_status_updated = (cqrs_order_status_updated_t){
@@ -54,7 +54,7 @@ static void make_event(size_t i, cqrs_event_t *ev, char ids[4][CQRS_UUID_LEN], c
   *ev = (cqrs_event_t){.id = ids[0], .type = (char *)type->name, .source = "/command-svc",
                        .aggregate_type = (char *)type->aggregate_type, .aggregate_id = ids[1], .time = time,
                        .correlation_id = ids[2], .causation_id = ids[3], .tenant = "default",
-                       .version = (int64_t)(i % 4) + 1, .data = data};
+                       .version = (int64_t)(i % 4) + 1, .schema_version = type->version, .data = data};
 }
 
 static double member(const bson_t *reply, const char *key) {

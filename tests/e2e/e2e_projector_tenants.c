@@ -73,6 +73,7 @@ static void produce_event_as(const char *tenant, const cqrs_event_type_t *type, 
   cqrs_event_t ev = {.id = ev_id, .type = (char *)type->name, .source = "/e2e", .aggregate_type =
                      (char *)type->aggregate_type, .aggregate_id = (char *)id, .time = "2026-03-01T10:00:00.000Z",
                      .tenant = (char *)tenant, .version = version, .data = &doc};
+  cqrs_event_set_schema(&ev, NULL, type->version); /* ce_dataschema, as command-svc writes */
   cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
   char version_buf[24];
   size_t n = cqrs_event_to_headers(&ev, hdrs, version_buf);
@@ -82,6 +83,7 @@ static void produce_event_as(const char *tenant, const cqrs_event_type_t *type, 
   char *key = cqrs_tenant_key(tenant, id);
   produce("events", key, value ? value : json, h);
   free(key);
+  free(ev.dataschema);
   bson_free(json);
   bson_destroy(&doc);
 }
@@ -107,7 +109,7 @@ static void user_renamed(const char *tenant, const char *id, int64_t version, co
 
 static void order_created(const char *tenant, const char *id, const char *user, double total) {
   cqrs_event_data_t d = {.order_created = {.order_id = id, .user_id = user, .total_amount = total,
-                                           .created_at = "2026-03-01T10:00:00.000Z"}};
+                                           .currency = "USD", .created_at = "2026-03-01T10:00:00.000Z"}};
   bson_init(&d.order_created.items);
   cqrs_order_item_t item = {.product = "pen", .quantity = 1, .price = total};
   cqrs_order_item_append(&d.order_created.items, 0, &item);

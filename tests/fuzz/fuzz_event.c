@@ -37,7 +37,8 @@ static void check_headers(const cqrs_event_t *ev, const void *value, size_t len)
                  same(back.aggregate_type, ev->aggregate_type) && same(back.aggregate_id, ev->aggregate_id) &&
                  same(back.time, ev->time) && same(back.correlation_id, ev->correlation_id) &&
                  same(back.causation_id, ev->causation_id) && same(back.traceparent, ev->traceparent) &&
-                 same(back.tenant, ev->tenant) && back.version == ev->version,
+                 same(back.tenant, ev->tenant) && back.version == ev->version &&
+                 same(back.dataschema, ev->dataschema) && back.schema_version == ev->schema_version,
              "a record changed through its headers");
   cqrs_event_cleanup(&back);
 }

@@ -475,6 +475,10 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
       r->ce_tenant = header_dup(m, "ce_tenant");
       r->ce_id = header_dup(m, "ce_id");
       r->ce_time = header_dup(m, "ce_time");
+      r->ce_dataschema = header_dup(m, "ce_dataschema");
+      r->ce_schemaversion = header_dup(m, "ce_schemaversion");
+      r->dlq_error = header_dup(m, "dlq_error");
+      r->dlq_projection = header_dup(m, "dlq_projection");
       char *v = header_dup(m, "ce_aggregateversion");
       r->version = v ? atoll(v) : 0;
       free(v);
@@ -494,6 +498,7 @@ void tk_records_free(tk_record_t *r, size_t n) {
     free(r[i].traceparent), free(r[i].ce_tenant), free(r[i].ce_id), free(r[i].ce_time);
     for (size_t h = 0; h < r[i].n_headers; h++) free((void *)r[i].headers[h].name), free((void *)r[i].headers[h].value);
     free(r[i].headers);
+    free(r[i].ce_dataschema), free(r[i].ce_schemaversion), free(r[i].dlq_error), free(r[i].dlq_projection);
   }
   free(r);
 }

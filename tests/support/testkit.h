@@ -124,6 +124,8 @@ typedef struct {
    * cqrs_event_from_record decodes */
   cqrs_header_t *headers;
   size_t n_headers;
+  char *ce_dataschema, *ce_schemaversion; /* the event's schema (NULL when absent) */
+  char *dlq_error, *dlq_projection;       /* a dead letter's reason and projection */
 } tk_record_t;
 
 /* Reads every committed record of topic (read_committed, all partitions, from

@@ -173,10 +173,10 @@ Test(customer_decider, decide_update_email) {
   cr_assert_eq(dec.n_events, 1);
   cr_assert_str_eq(dec.events[0].type, "CustomerEmailUpdated");
   const bson_t *data = &dec.events[0].data;
-  cr_assert_eq(u_count(data), 4, "customerId, oldEmail, newEmail, updatedAt");
+  cr_assert_eq(u_count(data), 4, "customerId, oldEmail, email, updatedAt");
   cr_assert_str_eq(u_str(data, "customerId"), "k-1");
   cr_assert_str_eq(u_str(data, "oldEmail"), "ann@example.com");
-  cr_assert_str_eq(u_str(data, "newEmail"), "bo@example.com");
+  cr_assert_str_eq(u_str(data, "email"), "bo@example.com", "CustomerEmailUpdated v2: email");
   cr_assert_str_eq(u_str(data, "updatedAt"), LATER);
 }
 
@@ -191,7 +191,7 @@ Test(customer_decider, decide_update_email_case_is_a_change) {
   registered_state();
   cr_assert(decide("{\"commandType\":\"UpdateEmail\",\"newEmail\":\"Ann@Example.com\"}", LATER));
   cr_assert_eq(dec.n_events, 1);
-  cr_assert_str_eq(u_str(&dec.events[0].data, "newEmail"), "Ann@Example.com");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "email"), "Ann@Example.com");
 }
 
 Test(customer_decider, decide_update_email_of_suspended_is_refused) {
@@ -248,7 +248,7 @@ Test(customer_decider, evolve_registered) {
 
 Test(customer_decider, evolve_email_updated) {
   registered_state();
-  bson_t *data = BCON_NEW("customerId", BCON_UTF8("k-1"), "oldEmail", BCON_UTF8("ann@example.com"), "newEmail",
+  bson_t *data = BCON_NEW("customerId", BCON_UTF8("k-1"), "oldEmail", BCON_UTF8("ann@example.com"), "email",
                           BCON_UTF8("bo@example.com"), "updatedAt", BCON_UTF8(LATER));
   bson_t *next = bson_new();
   d->evolve(state, "CustomerEmailUpdated", data, next);

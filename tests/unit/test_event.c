@@ -187,3 +187,105 @@ Test(event, value_need_not_be_nul_terminated) {
   cr_assert_eq(u_i64(ev.data, "a"), 1);
   cqrs_event_cleanup(&ev);
 }
+
+/* Every event says its schema: ce_dataschema and ce_schemaversion travel
+ * together, set by cqrs_event_set_schema. */
+Test(event, schema_headers_round_trip) {
+  cqrs_event_t ev = full_event();
+  cqrs_event_set_schema(&ev, "https://registry.example/", 3);
+  cr_assert_eq(ev.schema_version, 3);
+  cr_assert_str_eq(ev.dataschema, "https://registry.example/v1/schemas/subjects/UserCreated/versions/3");
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  cr_assert_eq(n, 14);
+  assert_header(h, n, "ce_dataschema", ev.dataschema);
+  assert_header(h, n, "ce_schemaversion", "3");
+  cqrs_event_t back;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_eq(back.schema_version, 3);
+  cr_assert_str_eq(back.dataschema, ev.dataschema);
+  cqrs_event_cleanup(&back);
+  cqrs_event_set_schema(&ev, NULL, 1);
+  cr_assert_str_eq(ev.dataschema, CQRS_SCHEMA_REGISTRY_DEFAULT "/v1/schemas/subjects/UserCreated/versions/1");
+  free(ev.dataschema);
+}
+
+/* An event written before schema versions has neither header: version 1. */
+Test(event, no_schema_headers_is_version_1) {
+  cqrs_event_t ev = full_event();
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  cr_assert_null(find_header(h, n, "ce_dataschema"));
+  cr_assert_null(find_header(h, n, "ce_schemaversion"));
+  cqrs_event_t back;
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), NULL));
+  cr_assert_eq(back.schema_version, 1);
+  cr_assert_null(back.dataschema);
+  cqrs_event_cleanup(&back);
+  cr_assert_eq(cqrs_event_schema_version(&(cqrs_event_t){0}), 1, "0 in code reads as 1");
+}
+
+/* ce_dataschema alone (a producer that sets only the CloudEvents attribute)
+ * gives its version; ce_schemaversion wins when both are there. */
+Test(event, schema_version_from_dataschema) {
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS + 2];
+  char vbuf[24];
+  size_t n = headers_with(h, vbuf, "ce_schemaversion", NULL);
+  h[n++] = (cqrs_header_t){"ce_dataschema", "http://r/v1/schemas/subjects/UserCreated/versions/2", 51};
+  cqrs_event_t back;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_eq(back.schema_version, 2);
+  cqrs_event_cleanup(&back);
+  h[n++] = (cqrs_header_t){"ce_schemaversion", "5", 1};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_eq(back.schema_version, 5);
+  cqrs_event_cleanup(&back);
+  h[n - 2] = (cqrs_header_t){"ce_dataschema", "urn:something-else", 18};
+  h[n - 1] = (cqrs_header_t){"ce_tenant", "acme", 4};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_eq(back.schema_version, 1, "a URI without a version: 1");
+  cqrs_event_cleanup(&back);
+}
+
+/* A schema version the URI does not end in still travels (in version_buf),
+ * and so does one without any URI. */
+Test(event, schema_version_without_a_matching_uri_round_trips) {
+  cqrs_event_t ev = full_event();
+  ev.version = 123456789012LL; /* the longest aggregate version that leaves room */
+  ev.schema_version = 7;
+  ev.dataschema = "urn:example:user-created";
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  assert_header(h, n, "ce_schemaversion", "7");
+  assert_header(h, n, "ce_aggregateversion", "123456789012");
+  cqrs_event_t back;
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), NULL));
+  cr_assert_eq(back.schema_version, 7);
+  cr_assert_str_eq(back.dataschema, "urn:example:user-created");
+  cqrs_event_cleanup(&back);
+  ev.dataschema = NULL;
+  ev.version = 3;
+  n = cqrs_event_to_headers(&ev, h, vbuf);
+  assert_header(h, n, "ce_schemaversion", "7");
+  cr_assert_null(find_header(h, n, "ce_dataschema"));
+}
+
+Test(event, malformed_schema_version_is_refused) {
+  const char *bad[] = {"", "0", "-1", "two", "2.0", "99999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cqrs_header_t h[CQRS_EVENT_MAX_HEADERS + 1];
+    char vbuf[24];
+    size_t n = headers_with(h, vbuf, "ce_schemaversion", NULL);
+    h[n++] = (cqrs_header_t){"ce_schemaversion", bad[i], strlen(bad[i])};
+    cqrs_event_t ev;
+    cqrs_error_t err = {0};
+    cr_assert_not(cqrs_event_from_record(&ev, h, n, DATA, strlen(DATA), &err), "accepted \"%s\"", bad[i]);
+    cr_assert_str_eq(err.field, "ce_schemaversion");
+    cqrs_event_cleanup(&ev);
+  }
+}

@@ -70,13 +70,34 @@ Test(event_history, versions_go_in_blocks_of_consecutive_versions) {
   }
 }
 
-Test(event_history, an_unknown_type_is_recorded_without_a_schema_version) {
-  event("SomethingNew", 3, "{\"x\":1}");
+/* The history records what was appended: the data as written and the schema
+ * version it was written at, not its upcast. */
+Test(event_history, a_past_version_is_recorded_as_written) {
+  event_at_schema("CustomerEmailUpdated", 2, 1, "{\"newEmail\":\"a@b.io\",\"updatedAt\":\"t\"}");
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.schemaVersion"), 1);
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.data.newEmail"), "a@b.io");
+  cr_assert_not(u_has(&w.update, "$setOnInsert.data.email"));
+  harness_teardown();
+  event_at_schema("OrderCreated", 1, 0, CREATED);
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.schemaVersion"), 1, "no ce_schemaversion: version 1");
+}
+
+Test(event_history, an_unknown_type_or_version_is_recorded_as_written) {
+  event_at_schema("OrderCreated", 3, 9, "{\"x\":1}");
   bool skip = true;
   cqrs_error_t err = {0};
   cr_assert(apply(&skip, &err), "%s", err.message);
   cr_assert_not(skip, "the history is the log's: every event");
-  cr_assert(u_is_null(&w.update, "$setOnInsert.schemaVersion"));
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.schemaVersion"), 9);
+  harness_teardown();
+  event("SomethingNew", 3, "{\"x\":1}");
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_not(skip, "the history is the log's: every event");
+  cr_assert_eq(u_i64(&w.update, "$setOnInsert.schemaVersion"), 1);
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.tenant"), "default", "no tenant: the default one");
   harness_teardown();
   event("OrderCreated", 1, CREATED);

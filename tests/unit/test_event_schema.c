@@ -39,7 +39,7 @@ Test(event_schema, every_row_compiles_and_validates_its_own_shape) {
   const cqrs_event_type_t *rows[64];
   size_t n = cqrs_event_types_by_version(rows, 64), total = 0;
   cr_assert_leq(n, 64);
-  for (size_t i = 0; cqrs_event_types[i]; i++) total++;
+  for (size_t i = 0; cqrs_event_versions[i]; i++) total++;
   cr_assert_eq(n, total, "every row once: %zu of %zu", n, total);
   for (size_t i = 0; i < n; i++) {
     size_t len;
@@ -151,8 +151,8 @@ Test(event_schema, the_compiled_table_validates_by_descriptor) {
   cqrs_error_t err = {0};
   cqrs_event_schemas_t *v = cqrs_event_schemas_new(&err);
   cr_assert_not_null(v, "%s", err.message);
-  for (size_t i = 0; cqrs_event_types[i]; i++) {
-    const cqrs_event_type_t *t = cqrs_event_types[i];
+  for (size_t i = 0; cqrs_event_versions[i]; i++) {
+    const cqrs_event_type_t *t = cqrs_event_versions[i];
     cr_assert_not_null(cqrs_event_schemas_get(v, t), "%s", t->name);
     bson_t doc = BSON_INITIALIZER;
     fill(&doc, t->data, NULL);

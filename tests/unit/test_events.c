@@ -7,28 +7,34 @@
 
 #include <stdio.h>
 
-/* One event of each type as the deciders write it: compact, in field order,
- * numbers as cqrs_json_write writes them. */
+/* One event of each type at each schema version as the deciders write (or
+ * wrote) it: compact, in field order, numbers as cqrs_json_write writes them. */
 typedef struct {
   const char *type;
+  int version;
   const char *json;
 } fixture_t;
 
 static const fixture_t fixtures[] = {
-    {"UserCreated", "{\"userId\":\"u-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
+    {"UserCreated", 1, "{\"userId\":\"u-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
                     "\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
-    {"UserProfileUpdated", "{\"userId\":\"u-1\",\"changes\":{\"name\":\"Bo\",\"email\":\"bo@example.com\"},"
+    {"UserProfileUpdated", 1, "{\"userId\":\"u-1\",\"changes\":{\"name\":\"Bo\",\"email\":\"bo@example.com\"},"
                            "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
-    {"OrderCreated", "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
-                     "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
-                     "\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
-    {"OrderStatusUpdated", "{\"orderId\":\"o-1\",\"status\":\"Shipped\",\"previousStatus\":\"Processing\","
+    {"OrderCreated", 2, "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
+                        "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
+                        "\"currency\":\"EUR\",\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
+    {"OrderCreated", 1, "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
+                        "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
+                        "\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
+    {"OrderStatusUpdated", 1, "{\"orderId\":\"o-1\",\"status\":\"Shipped\",\"previousStatus\":\"Processing\","
                            "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
-    {"CustomerRegistered", "{\"customerId\":\"k-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
+    {"CustomerRegistered", 1, "{\"customerId\":\"k-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
                            "\"registeredAt\":\"2026-03-01T10:00:00.000Z\"}"},
-    {"CustomerEmailUpdated", "{\"customerId\":\"k-1\",\"oldEmail\":\"ann@example.com\",\"newEmail\":\"bo@example.com\","
-                             "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
-    {"CustomerSuspended", "{\"customerId\":\"k-1\",\"reason\":\"chargebacks\","
+    {"CustomerEmailUpdated", 2, "{\"customerId\":\"k-1\",\"oldEmail\":\"ann@example.com\",\"email\":\"bo@example.com\","
+                                "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
+    {"CustomerEmailUpdated", 1, "{\"customerId\":\"k-1\",\"oldEmail\":\"ann@example.com\",\"newEmail\":\"bo@example.com\","
+                                "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
+    {"CustomerSuspended", 1, "{\"customerId\":\"k-1\",\"reason\":\"chargebacks\","
                           "\"suspendedAt\":\"2026-03-03T00:00:00.000Z\"}"},
 };
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
@@ -47,10 +53,24 @@ static void teardown(void) {
 
 TestSuite(events, .fini = teardown);
 
-static const fixture_t *fixture(const char *type) {
+/* The fixture of type at version. */
+static const fixture_t *fixture_v(const char *type, int version) {
   for (size_t i = 0; i < N_FIXTURES; i++)
-    if (strcmp(fixtures[i].type, type) == 0) return &fixtures[i];
+    if (strcmp(fixtures[i].type, type) == 0 && fixtures[i].version == version) return &fixtures[i];
   return NULL;
+}
+
+/* The fixture of type at its current version. */
+static const fixture_t *fixture(const char *type) {
+  const cqrs_event_type_t *t = cqrs_event_type_find(type);
+  return t ? fixture_v(type, t->version) : NULL;
+}
+
+/* The descriptor of fixture f's type and version. */
+static const cqrs_event_type_t *type_of(const fixture_t *f) {
+  const cqrs_event_type_t *t = cqrs_event_type_find_version(f->type, f->version);
+  cr_assert_not_null(t, "%s v%d", f->type, f->version);
+  return t;
 }
 
 /* Parses json into doc (replacing it). */
@@ -138,7 +158,8 @@ Test(events, registry_lists_every_type) {
     const cqrs_event_type_t *t = cqrs_event_types[n];
     cr_assert_str_eq(t->name, want[n]);
     cr_assert_eq(cqrs_event_type_find(t->name), t);
-    cr_assert_eq(t->version, 1, "%s: every event is at schema version 1 today", t->name);
+    cr_assert_eq(t->version, strcmp(t->name, "OrderCreated") == 0 || strcmp(t->name, "CustomerEmailUpdated") == 0 ? 2 : 1,
+                 "%s: at its current schema version", t->name);
     cr_assert(strcmp(t->aggregate_type, "user") == 0 || strcmp(t->aggregate_type, "order") == 0 ||
                   strcmp(t->aggregate_type, "customer") == 0,
               "%s: aggregate %s", t->name, t->aggregate_type);
@@ -158,20 +179,68 @@ Test(events, unknown_type_is_not_found) {
   cr_assert_null(cqrs_event_type_find("usercreated"), "exact case");
 }
 
-/* A new event type needs its fixture here, so it gets the generic tests below. */
-Test(events, every_type_has_a_fixture) {
-  for (size_t i = 0; cqrs_event_types[i]; i++)
-    cr_assert_not_null(fixture(cqrs_event_types[i]->name), "no fixture for %s", cqrs_event_types[i]->name);
+/* Every version of every type is listed once, versions ascending within a
+ * type, 1 up to the current one without a gap; find_version finds each. */
+Test(events, versions_list_every_version) {
+  size_t n = 0;
+  for (; cqrs_event_versions[n]; n++) {
+    const cqrs_event_type_t *t = cqrs_event_versions[n];
+    cr_assert_eq(cqrs_event_type_find_version(t->name, t->version), t, "%s v%d", t->name, t->version);
+    const cqrs_event_type_t *current = cqrs_event_type_find(t->name);
+    cr_assert_not_null(current, "%s", t->name);
+    cr_assert_leq(t->version, current->version);
+    cr_assert_str_eq(t->aggregate_type, current->aggregate_type);
+    check_record(t->data, t->name);
+    for (int v = 1; v < t->version; v++) {
+      const cqrs_event_type_t *older = cqrs_event_type_find_version(t->name, v);
+      cr_assert_not_null(older, "%s has no v%d", t->name, v);
+      bool listed_before = false;
+      for (size_t j = 0; j < n; j++) listed_before |= cqrs_event_versions[j] == older;
+      cr_assert(listed_before, "%s v%d is listed after v%d", t->name, v, t->version);
+    }
+  }
+  cr_assert_eq(n, 9, "7 types, 2 of them with a v1 as well");
+  cr_assert_eq(cqrs_event_type_find_version("OrderCreated", 1), &cqrs_order_created_v1_event);
+  cr_assert_eq(cqrs_event_type_find_version("OrderCreated", 2), &cqrs_order_created_event);
+  cr_assert_eq(cqrs_event_type_find_version("CustomerEmailUpdated", 1), &cqrs_customer_email_updated_v1_event);
+  cr_assert_null(cqrs_event_type_find_version("OrderCreated", 3));
+  cr_assert_null(cqrs_event_type_find_version("OrderCreated", 0));
+  cr_assert_null(cqrs_event_type_find_version("UserCreated", 2));
+  cr_assert_null(cqrs_event_type_find_version("OrderRefunded", 1));
+}
+
+/* A new event type or version needs its fixture here, so it gets the generic
+ * tests below. */
+Test(events, every_version_has_a_fixture) {
+  for (size_t i = 0; cqrs_event_versions[i]; i++)
+    cr_assert_not_null(fixture_v(cqrs_event_versions[i]->name, cqrs_event_versions[i]->version),
+                       "no fixture for %s v%d", cqrs_event_versions[i]->name, cqrs_event_versions[i]->version);
+}
+
+/* Validation before append is the decode: a good event passes, one missing a
+ * required field of its version fails naming it. */
+Test(events, validate_is_the_decode) {
+  for (size_t i = 0; i < N_FIXTURES; i++) {
+    load(fixtures[i].json);
+    cr_assert(cqrs_event_validate(type_of(&fixtures[i]), doc, &err), "%s v%d: %s", fixtures[i].type,
+              fixtures[i].version, err.message);
+  }
+  load(fixture_v("OrderCreated", 1)->json);
+  cr_assert_not(cqrs_event_validate(&cqrs_order_created_event, doc, &err), "a v1 order is not a valid v2");
+  cr_assert_str_eq(err.field, "currency");
+  load(fixture_v("CustomerEmailUpdated", 1)->json);
+  cr_assert_not(cqrs_event_validate(&cqrs_customer_email_updated_event, doc, &err));
+  cr_assert_str_eq(err.field, "email");
 }
 
 Test(events, fields_as_listed) {
   const cqrs_event_record_t *r = cqrs_order_created_event.data;
-  const char *names[] = {"orderId", "userId", "items", "totalAmount", "createdAt"};
+  const char *names[] = {"orderId", "userId", "items", "totalAmount", "currency", "createdAt"};
   const cqrs_field_type_t types[] = {CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_ARRAY, CQRS_FIELD_NUMBER,
-                                     CQRS_FIELD_STRING};
-  const bool required[] = {false, true, true, true, true};
-  cr_assert_eq(r->n_fields, 5);
-  for (size_t i = 0; i < 5; i++) {
+                                     CQRS_FIELD_STRING, CQRS_FIELD_STRING};
+  const bool required[] = {false, true, true, true, true, true};
+  cr_assert_eq(r->n_fields, 6);
+  for (size_t i = 0; i < 6; i++) {
     cr_assert_str_eq(r->fields[i].name, names[i]);
     cr_assert_eq(r->fields[i].type, types[i], "%s", names[i]);
     cr_assert_eq(r->fields[i].required, required[i], "%s", names[i]);
@@ -240,7 +309,7 @@ Test(events, user_profile_updated_one_change) {
 }
 
 Test(events, order_created_round_trip) {
-  cqrs_order_created_t e = {.order_id = "o-1", .user_id = "u-1", .total_amount = 25.5,
+  cqrs_order_created_t e = {.order_id = "o-1", .user_id = "u-1", .total_amount = 25.5, .currency = "EUR",
                             .created_at = "2026-03-01T10:00:00.000Z"};
   bson_init(&e.items);
   cqrs_order_item_append(&e.items, 0, &(cqrs_order_item_t){.product = "Pen", .quantity = 3, .price = 1.5});
@@ -253,6 +322,7 @@ Test(events, order_created_round_trip) {
   cr_assert_str_eq(back.order_id, "o-1");
   cr_assert_str_eq(back.user_id, "u-1");
   cr_assert_float_eq(back.total_amount, 25.5, 1e-12);
+  cr_assert_str_eq(back.currency, "EUR");
   cr_assert_str_eq(back.created_at, "2026-03-01T10:00:00.000Z");
   cr_assert_eq(u_count(&back.items), 2);
   cr_assert_str_eq(u_str(&back.items, "1.product"), "Book");
@@ -269,13 +339,42 @@ Test(events, order_created_round_trip) {
 
 /* totalAmount is a double on the wire whatever the reader was given. */
 Test(events, order_created_total_is_always_a_double) {
-  load("{\"userId\":\"u\",\"items\":[],\"totalAmount\":60,\"createdAt\":\"t\"}");
+  load("{\"userId\":\"u\",\"items\":[],\"totalAmount\":60,\"currency\":\"USD\",\"createdAt\":\"t\"}");
   cqrs_order_created_t e;
   cr_assert(cqrs_order_created_decode(doc, &e, &err), "%s", err.message);
   cr_assert_null(e.order_id);
   cr_assert_float_eq(e.total_amount, 60.0, 1e-12);
   cqrs_order_created_encode(&e, fresh());
-  cr_assert_str_eq(wire(), "{\"userId\":\"u\",\"items\":[],\"totalAmount\":60.0,\"createdAt\":\"t\"}");
+  cr_assert_str_eq(wire(),
+                   "{\"userId\":\"u\",\"items\":[],\"totalAmount\":60.0,\"currency\":\"USD\",\"createdAt\":\"t\"}");
+}
+
+/* The past version keeps its own shape: v1 has no currency. */
+Test(events, order_created_v1_round_trip) {
+  cqrs_order_created_v1_t e = {.order_id = "o-1", .user_id = "u-1", .total_amount = 25.5,
+                               .created_at = "2026-03-01T10:00:00.000Z"};
+  bson_init(&e.items);
+  cqrs_order_item_append(&e.items, 0, &(cqrs_order_item_t){.product = "Pen", .quantity = 3, .price = 1.5});
+  cqrs_order_item_append(&e.items, 1, &(cqrs_order_item_t){.product = "Book", .quantity = 1, .price = 21});
+  cqrs_order_created_v1_encode(&e, fresh());
+  bson_destroy(&e.items);
+  cr_assert_str_eq(wire(), fixture_v("OrderCreated", 1)->json);
+  cqrs_order_created_v1_t back;
+  cr_assert(cqrs_order_created_v1_decode(out, &back, &err), "%s", err.message);
+  cr_assert_str_eq(back.user_id, "u-1");
+  cr_assert_float_eq(back.total_amount, 25.5, 1e-12);
+  cr_assert_eq(u_count(&back.items), 2);
+}
+
+Test(events, customer_email_updated_v1_round_trip) {
+  cqrs_customer_email_updated_v1_t e = {.customer_id = "k-1", .old_email = "ann@example.com",
+                                        .new_email = "bo@example.com", .updated_at = "2026-03-02T11:00:00.000Z"};
+  cqrs_customer_email_updated_v1_encode(&e, fresh());
+  cr_assert_str_eq(wire(), fixture_v("CustomerEmailUpdated", 1)->json);
+  cqrs_customer_email_updated_v1_t back;
+  cr_assert(cqrs_customer_email_updated_v1_decode(out, &back, &err), "%s", err.message);
+  cr_assert_str_eq(back.new_email, "bo@example.com");
+  cr_assert_str_eq(back.old_email, "ann@example.com");
 }
 
 Test(events, order_status_updated_round_trip) {
@@ -306,14 +405,14 @@ Test(events, customer_registered_round_trip) {
 
 Test(events, customer_email_updated_round_trip) {
   cqrs_customer_email_updated_t e = {.customer_id = "k-1", .old_email = "ann@example.com",
-                                     .new_email = "bo@example.com", .updated_at = "2026-03-02T11:00:00.000Z"};
+                                     .email = "bo@example.com", .updated_at = "2026-03-02T11:00:00.000Z"};
   cqrs_customer_email_updated_encode(&e, fresh());
   cr_assert_str_eq(wire(), fixture("CustomerEmailUpdated")->json);
   cqrs_customer_email_updated_t back;
   cr_assert(cqrs_customer_email_updated_decode(out, &back, &err), "%s", err.message);
   cr_assert_str_eq(back.customer_id, "k-1");
   cr_assert_str_eq(back.old_email, "ann@example.com");
-  cr_assert_str_eq(back.new_email, "bo@example.com");
+  cr_assert_str_eq(back.email, "bo@example.com");
   cr_assert_str_eq(back.updated_at, "2026-03-02T11:00:00.000Z");
 }
 
@@ -346,8 +445,7 @@ Test(events, optional_absent_is_left_out) {
  * for byte; decoded strings borrow from the data. */
 Test(events, every_type_reencodes_identically) {
   for (size_t i = 0; i < N_FIXTURES; i++) {
-    const cqrs_event_type_t *t = cqrs_event_type_find(fixtures[i].type);
-    cr_assert_not_null(t, "%s", fixtures[i].type);
+    const cqrs_event_type_t *t = type_of(&fixtures[i]);
     load(fixtures[i].json);
     cqrs_event_data_t e;
     cr_assert(t->decode(doc, &e, &err), "%s: %s", t->name, err.message);
@@ -359,7 +457,7 @@ Test(events, every_type_reencodes_identically) {
 /* Members the contract does not know are ignored (a newer writer's field). */
 Test(events, unknown_members_are_ignored) {
   for (size_t i = 0; i < N_FIXTURES; i++) {
-    const cqrs_event_type_t *t = cqrs_event_type_find(fixtures[i].type);
+    const cqrs_event_type_t *t = type_of(&fixtures[i]);
     load(fixtures[i].json);
     BSON_APPEND_UTF8(doc, "addedLater", "x");
     cqrs_event_data_t e;
@@ -372,7 +470,7 @@ Test(events, unknown_members_are_ignored) {
 Test(events, every_field_refusal_names_it) {
   size_t refusals = 0;
   for (size_t i = 0; i < N_FIXTURES; i++) {
-    const cqrs_event_type_t *t = cqrs_event_type_find(fixtures[i].type);
+    const cqrs_event_type_t *t = type_of(&fixtures[i]);
     load(fixtures[i].json);
     for (size_t f = 0; f < t->data->n_fields; f++) {
       const cqrs_event_field_t *field = &t->data->fields[f];

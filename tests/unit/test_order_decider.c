@@ -40,7 +40,8 @@ static void assert_items_valid(const char *items) {
 static bson_t *state_with_status(const char *status) {
   bson_t *data = BCON_NEW("orderId", BCON_UTF8("o-1"), "userId", BCON_UTF8("u-1"), "items", "[", "{",
                           "product", BCON_UTF8("Pen"), "quantity", BCON_INT64(2), "price", BCON_DOUBLE(1.5),
-                          "}", "]", "totalAmount", BCON_DOUBLE(3.0), "createdAt", BCON_UTF8(NOW));
+                          "}", "]", "totalAmount", BCON_DOUBLE(3.0), "currency", BCON_UTF8("EUR"),
+                          "createdAt", BCON_UTF8(NOW));
   bson_t *s = bson_new();
   d->evolve(NULL, "OrderCreated", data, s);
   bson_destroy(data);
@@ -248,7 +249,8 @@ Test(order_decider, decide_create) {
   cr_assert_eq(dec.n_events, 1);
   cr_assert_str_eq(dec.events[0].type, "OrderCreated");
   const bson_t *data = &dec.events[0].data;
-  cr_assert_eq(u_count(data), 5, "orderId, userId, items, totalAmount, createdAt");
+  cr_assert_eq(u_count(data), 6, "orderId, userId, items, totalAmount, currency, createdAt");
+  cr_assert_str_eq(u_str(data, "currency"), "USD", "no currency: the default");
   cr_assert_str_eq(u_str(data, "orderId"), "o-1");
   cr_assert_str_eq(u_str(data, "userId"), "u-1");
   cr_assert_str_eq(u_str(data, "createdAt"), NOW);
@@ -267,6 +269,28 @@ Test(order_decider, decide_create) {
   cr_assert_float_eq(price, 1.5, 1e-9);
   cr_assert(cqrs_json_get_number(data, "totalAmount", NULL, true, &total, &present, NULL));
   cr_assert_float_eq(total, 25.5, 1e-9);
+}
+
+/* currency: optional, an ISO 4217 code (three capital letters), else a 400
+ * naming it; the event carries the one given. */
+Test(order_decider, create_currency) {
+  const char *head = "{\"commandType\":\"CreateOrder\",\"userId\":\"u-1\",\"totalAmount\":3,"
+                     "\"items\":[{\"product\":\"Pen\",\"quantity\":3,\"price\":1}]";
+  char json[512];
+  static const char *const bad[] = {"\"eur\"", "\"EU\"", "\"EURO\"", "\"\"", "\"E1R\"", "7", "[\"EUR\"]"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(json, sizeof json, "%s,\"currency\":%s}", head, bad[i]);
+    assert_invalid(json, "currency");
+  }
+  snprintf(json, sizeof json, "%s,\"currency\":\"EUR\"}", head);
+  assert_valid(json);
+  cr_assert(d->decide(NULL, &cmd, NOW, &dec, &err), "%s", err.message);
+  cr_assert_str_eq(u_str(&dec.events[0].data, "currency"), "EUR");
+  cr_assert(cqrs_event_validate(&cqrs_order_created_event, &dec.events[0].data, &err), "%s", err.message);
+  bson_t *next = bson_new();
+  d->evolve(NULL, "OrderCreated", &dec.events[0].data, next);
+  cr_assert_str_eq(u_str(next, "currency"), "EUR", "the state keeps it");
+  bson_destroy(next);
 }
 
 Test(order_decider, decide_create_writes_valid_json) {
@@ -327,7 +351,8 @@ Test(order_decider, status_machine_table) {
 
 Test(order_decider, evolve_created) {
   state = state_with_status("Created");
-  cr_assert_eq(u_count(state), 7, "orderId, userId, items, totalAmount, status, createdAt, updatedAt");
+  cr_assert_eq(u_count(state), 8, "orderId, userId, items, totalAmount, currency, status, createdAt, updatedAt");
+  cr_assert_str_eq(u_str(state, "currency"), "EUR");
   cr_assert_str_eq(u_str(state, "orderId"), "o-1");
   cr_assert_str_eq(u_str(state, "userId"), "u-1");
   cr_assert_str_eq(u_str(state, "status"), "Created");
@@ -345,7 +370,8 @@ Test(order_decider, evolve_status_updated) {
   bson_t *next = bson_new();
   d->evolve(state, "OrderStatusUpdated", data, next);
   bson_destroy(data);
-  cr_assert_eq(u_count(next), 7);
+  cr_assert_eq(u_count(next), 8);
+  cr_assert_str_eq(u_str(next, "currency"), "EUR", "currency is kept");
   cr_assert_str_eq(u_str(next, "status"), "Processing");
   cr_assert_str_eq(u_str(next, "updatedAt"), LATER);
   cr_assert_str_eq(u_str(next, "createdAt"), NOW, "createdAt is kept");

@@ -575,3 +575,71 @@ Test(processor, a_restored_aggregate_moves_to_the_partition_that_decides_it) {
   cr_assert_eq(out.staged->version, 2);
   cr_assert_eq(out.staged->partition, OUR_PARTITION, "dropped with the partition it is written to");
 }
+
+/* Every event says its schema: ce_dataschema points at its type's current
+ * version in the registry, ce_schemaversion is that version, and both travel
+ * through the wire headers. */
+Test(processor, events_say_their_schema) {
+  ctx.schema_registry = "http://registry.test:8083/";
+  process("{\"commandType\":\"CreateOrder\",\"commandId\":\"cmd-o\",\"userId\":\"u-1\",\"totalAmount\":3,"
+          "\"currency\":\"EUR\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,\"price\":1}]}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  const cqrs_event_t *ev = &out.events[0];
+  cr_assert_eq(ev->schema_version, 2);
+  cr_assert_str_eq(ev->dataschema, "http://registry.test:8083/v1/schemas/subjects/OrderCreated/versions/2");
+  cr_assert_str_eq(u_str(ev->data, "currency"), "EUR");
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(ev, h, vbuf);
+  cqrs_event_t wire;
+  char *value = cqrs_json_write(ev->data, NULL);
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&wire, h, n, value, strlen(value), &err), "%s", err.message);
+  cr_assert_eq(wire.schema_version, 2);
+  cr_assert_str_eq(wire.dataschema, ev->dataschema);
+  bool has_version_header = false;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(h[i].name, "ce_schemaversion") == 0) has_version_header = h[i].len == 1 && *(const char *)h[i].value == '2';
+  cr_assert(has_version_header, "ce_schemaversion: 2");
+  cqrs_event_cleanup(&wire);
+  bson_free(value);
+  /* without a registry configured: the default one */
+  ctx.schema_registry = NULL;
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-u\",\"email\":\"ann@example.com\",\"name\":\"Ann\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_str_eq(out.events[0].dataschema, CQRS_SCHEMA_REGISTRY_DEFAULT "/v1/schemas/subjects/UserCreated/versions/1");
+}
+
+/* Validation before append: a decided event that does not match its schema
+ * (or is not at its type's current version) is refused as our bug, naming the
+ * event and the field. */
+Test(processor, decision_validate_refuses_a_bad_event) {
+  cqrs_decision_t d = {0};
+  cqrs_order_status_updated_t ok = {.status = "Shipped", .updated_at = NOW};
+  cqrs_order_status_updated_encode(&ok, cqrs_decision_add(&d, &cqrs_order_status_updated_event));
+  size_t bad = 99;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_decision_validate(&d, &bad, &err), "%s", err.message);
+  cqrs_decision_cleanup(&d);
+
+  cqrs_decision_t d2 = {0};
+  cqrs_order_status_updated_encode(&ok, cqrs_decision_add(&d2, &cqrs_order_status_updated_event));
+  cqrs_order_created_v1_t v1 = {.user_id = "u-1", .total_amount = 1, .created_at = NOW};
+  bson_init(&v1.items);
+  cqrs_order_created_v1_t *pv1 = &v1;
+  cqrs_order_created_v1_encode(pv1, cqrs_decision_add(&d2, &cqrs_order_created_event)); /* v1 data as v2 */
+  cr_assert_not(cqrs_decision_validate(&d2, &bad, &err));
+  cr_assert_eq(bad, 1);
+  cr_assert_eq(err.code, CQRS_ERR_INTERNAL);
+  cr_assert_eq(cqrs_error_http_status(err.code), 500);
+  cr_assert(strstr(err.message, "OrderCreated v2") && strstr(err.message, "currency"), "%s", err.message);
+  cqrs_decision_cleanup(&d2);
+
+  cqrs_decision_t d3 = {0};
+  cqrs_order_created_v1_encode(pv1, cqrs_decision_add(&d3, &cqrs_order_created_v1_event));
+  bson_destroy(&v1.items);
+  cr_assert_not(cqrs_decision_validate(&d3, &bad, &err), "a past version is never written");
+  cr_assert_eq(bad, 0);
+  cr_assert(strstr(err.message, "OrderCreated v1") && strstr(err.message, "current"), "%s", err.message);
+  cqrs_decision_cleanup(&d3);
+}

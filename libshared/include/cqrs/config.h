@@ -54,6 +54,8 @@ typedef struct {
    * reported as breaching its objective (query-svc). */
   int staleness_objective_ms; /* STALENESS_OBJECTIVE_MS: every read model's (5000) */
   char *staleness_objectives; /* STALENESS_OBJECTIVES: "<read model>=<ms>,..." overrides; NULL: none */
+  /* Schemas (cqrs/event.h): the registry events' ce_dataschema points at */
+  char *schema_registry_url;  /* SCHEMA_REGISTRY_URL (CQRS_SCHEMA_REGISTRY_DEFAULT: admin-svc on loopback) */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)

@@ -1,6 +1,12 @@
 /* Events on the wire: CloudEvents 1.0 in Kafka binary content mode (API.md).
  * The record value is the event data JSON; the metadata travels in headers.
- * Pure: works on header arrays, the Kafka wrapper converts. */
+ * Pure: works on header arrays, the Kafka wrapper converts.
+ *
+ * Every event says its schema: ce_dataschema is the URI of its schema in the
+ * registry (admin-svc, Confluent API under /v1/schemas):
+ * "<registry>/v1/schemas/subjects/<ce_type>/versions/<n>", and
+ * ce_schemaversion is n. An event without them (written before schema
+ * versions) is version 1. */
 #ifndef CQRS_EVENT_H
 #define CQRS_EVENT_H
 
@@ -22,8 +28,24 @@ typedef struct {
   char *tenant;         /* ce_tenant: whose event (cqrs/tenant.h); decoding gives
                            CQRS_TENANT_DEFAULT to events written before tenancy */
   int64_t version;      /* ce_aggregateversion: 1, 2, ... */
+  int schema_version;   /* ce_schemaversion: the data's schema version (cqrs/events.h);
+                           decoding gives 1 to events without it. 0 (an event
+                           built in code without cqrs_event_set_schema) reads as 1 */
+  char *dataschema;     /* ce_dataschema, may be NULL */
   bson_t *data;         /* the record value */
 } cqrs_event_t;
+
+/* The registry events point at when SCHEMA_REGISTRY_URL is not set. */
+#define CQRS_SCHEMA_REGISTRY_DEFAULT "http://127.0.0.1:8083"
+
+/* ev's schema: schema_version = version and dataschema = the URI of type
+ * ev->type at version in the registry at registry_url (no trailing slash
+ * needed; NULL: CQRS_SCHEMA_REGISTRY_DEFAULT). Replaces a dataschema ev had.
+ * Can't fail. */
+void cqrs_event_set_schema(cqrs_event_t *ev, const char *registry_url, int version);
+
+/* ev's schema version as read: schema_version, or 1 when it is 0. */
+int cqrs_event_schema_version(const cqrs_event_t *ev);
 
 /* One Kafka header; value is not NUL-terminated. */
 typedef struct {
@@ -32,17 +54,24 @@ typedef struct {
   size_t len;
 } cqrs_header_t;
 
-#define CQRS_EVENT_MAX_HEADERS 14
+#define CQRS_EVENT_MAX_HEADERS 16
 
 /* Fills hdrs with ev's CloudEvents headers and returns how many. The values
- * borrow from ev and from version_buf, which must outlive hdrs. Can't fail. */
+ * borrow from ev and from version_buf, which must outlive hdrs. ce_dataschema
+ * is written when ev->dataschema is set, ce_schemaversion when
+ * ev->schema_version is (cqrs_event_set_schema sets both in step). Can't
+ * fail. */
 size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS],
                              char version_buf[24]);
 
 /* Decodes a record into ev (caller storage, release with cqrs_event_cleanup,
  * also after a failure). Fails with CQRS_ERR_INVALID naming the header when a
  * required CloudEvents header is missing or malformed (ce_tenant, when
- * present, must be a valid tenant id), or the value is not a JSON object. */
+ * present, must be a valid tenant id; ce_schemaversion, when present, a
+ * positive integer), or the value is not a JSON object. Without
+ * ce_schemaversion the version is the last segment of ce_dataschema when that
+ * is a number, else 1. The data is as written: cqrs/upcast.h brings it to the
+ * current version. */
 bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t n_hdrs,
                             const void *value, size_t len, cqrs_error_t *err);
 

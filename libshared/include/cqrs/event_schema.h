@@ -1,5 +1,5 @@
 /* Each event type's JSON Schema, generated from the event contract
- * (cqrs/events.h): one per (type, version) row of cqrs_event_types, so a new
+ * (cqrs/events.h): one per (type, version) row of cqrs_event_versions, so a new
  * row or a new field shows up here without an edit. admin-svc registers them
  * in the schema registry (subject = the event type, ce_type); command-svc can
  * compile them (cqrs/jsonschema.h) to validate events before append.
@@ -29,9 +29,6 @@
  * of memory). */
 char *cqrs_event_json_schema(const cqrs_event_type_t *type, size_t *len);
 
-/* The descriptor of event type name at version, or NULL. */
-const cqrs_event_type_t *cqrs_event_type_find_version(const char *name, int version);
-
 /* Every (type, version) row of the contract grouped by type, in the order of
  * the type's first row, and each type's versions ascending: out gets at most
  * max descriptors (borrowed); returns how many there are (may exceed max). */
@@ -49,10 +46,16 @@ typedef struct cqrs_event_schemas cqrs_event_schemas_t;
  * does not compile (a bug in the generator) or when out of memory. */
 cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err);
 
+/* The process-wide table, compiled on the first call (thread-safe) and kept
+ * until exit: what command-svc validates every event with before append.
+ * NULL with err only when cqrs_event_schemas_new fails (then every call
+ * fails the same way). */
+const cqrs_event_schemas_t *cqrs_event_schemas_shared(cqrs_error_t *err);
+
 /* Frees v. NULL is fine. */
 void cqrs_event_schemas_destroy(cqrs_event_schemas_t *v);
 
-/* The compiled schema of type (a row of cqrs_event_types; borrowed from v),
+/* The compiled schema of type (a row of cqrs_event_versions; borrowed from v),
  * or NULL for a descriptor that is not a row. */
 const cqrs_jsonschema_t *cqrs_event_schemas_get(const cqrs_event_schemas_t *v, const cqrs_event_type_t *type);
 

@@ -42,8 +42,18 @@
  * Adding a field: one line in the event's field list (plus the decider and
  * projection code that use it). Adding an event type: a field list and a row
  * in its aggregate's list below (ce_type, schema version); the aggregate's
- * source in src/events/ defines the descriptors from that list. A v2 of an
- * event will be a new row with its own field list (and an upcaster). */
+ * source in src/events/ defines the descriptors from that list.
+ *
+ * Versions: an aggregate's list (CQRS_<AGG>_EVENTS) holds each type at its
+ * current schema version, the one deciders write; its past list
+ * (CQRS_<AGG>_EVENTS_PAST) keeps every earlier version with its own field list
+ * and struct (cqrs_<ev>_v<n>_t), because events written then stay in the log
+ * forever and readers must decode them. A new version of an event: copy its
+ * current row and field list into the past list under a _v<n> name, change
+ * the current ones, bump the version and add the vN -> vN+1 steps to the
+ * upcaster table (src/events/upcasters.c, cqrs/upcast.h). Readers never
+ * decode a past version themselves: cqrs_upcast brings the data to the
+ * current one first. */
 #ifndef CQRS_EVENTS_H
 #define CQRS_EVENTS_H
 
@@ -143,11 +153,13 @@ CQRS_EVENT_RECORD_DECLARE(user_profile_changes, CQRS_USER_PROFILE_CHANGES_FIELDS
 #define CQRS_USER_EVENTS(X)                                                                                    \
   X("user", user_created, "UserCreated", 1, CQRS_USER_CREATED_FIELDS)                                          \
   X("user", user_profile_updated, "UserProfileUpdated", 1, CQRS_USER_PROFILE_UPDATED_FIELDS)
+/* Earlier schema versions, same columns: none yet. */
+#define CQRS_USER_EVENTS_PAST(X)
 
 /* ---- order -------------------------------------------------------------- */
 
-/* OrderCreated: {"orderId","userId","items":[{"product","quantity","price"}],
- * "totalAmount","createdAt"} */
+/* OrderCreated v2: {"orderId","userId","items":[{"product","quantity","price"}],
+ * "totalAmount","currency","createdAt"}; currency is an ISO 4217 code. */
 #define CQRS_ORDER_ITEM_FIELDS(X)                                                                              \
   X(product, "product", STRING, REQUIRED)                                                                      \
   X(quantity, "quantity", INTEGER, REQUIRED)                                                                   \
@@ -155,6 +167,19 @@ CQRS_EVENT_RECORD_DECLARE(user_profile_changes, CQRS_USER_PROFILE_CHANGES_FIELDS
 CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
 
 #define CQRS_ORDER_CREATED_FIELDS(X)                                                                           \
+  X(order_id, "orderId", STRING, OPTIONAL)                                                                     \
+  X(user_id, "userId", STRING, REQUIRED)                                                                       \
+  X(items, "items", ARRAY(order_item), REQUIRED)                                                               \
+  X(total_amount, "totalAmount", NUMBER, REQUIRED)                                                             \
+  X(currency, "currency", STRING, REQUIRED)                                                                    \
+  X(created_at, "createdAt", STRING, REQUIRED)
+
+/* The currency of an order that names none: CreateOrder's default, and what
+ * an OrderCreated v1 (written before currencies) upcasts to. */
+#define CQRS_ORDER_CURRENCY_DEFAULT "USD"
+
+/* OrderCreated v1: v2 without currency (every order was in dollars). */
+#define CQRS_ORDER_CREATED_V1_FIELDS(X)                                                                        \
   X(order_id, "orderId", STRING, OPTIONAL)                                                                     \
   X(user_id, "userId", STRING, REQUIRED)                                                                       \
   X(items, "items", ARRAY(order_item), REQUIRED)                                                               \
@@ -169,8 +194,10 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(updated_at, "updatedAt", STRING, REQUIRED)
 
 #define CQRS_ORDER_EVENTS(X)                                                                                   \
-  X("order", order_created, "OrderCreated", 1, CQRS_ORDER_CREATED_FIELDS)                                      \
+  X("order", order_created, "OrderCreated", 2, CQRS_ORDER_CREATED_FIELDS)                                      \
   X("order", order_status_updated, "OrderStatusUpdated", 1, CQRS_ORDER_STATUS_UPDATED_FIELDS)
+#define CQRS_ORDER_EVENTS_PAST(X)                                                                              \
+  X("order", order_created_v1, "OrderCreated", 1, CQRS_ORDER_CREATED_V1_FIELDS)
 
 /* ---- customer ----------------------------------------------------------- */
 
@@ -181,8 +208,15 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(name, "name", STRING, REQUIRED)                                                                            \
   X(registered_at, "registeredAt", STRING, REQUIRED)
 
-/* CustomerEmailUpdated: {"customerId","oldEmail","newEmail","updatedAt"} */
+/* CustomerEmailUpdated v2: {"customerId","oldEmail","email","updatedAt"} */
 #define CQRS_CUSTOMER_EMAIL_UPDATED_FIELDS(X)                                                                  \
+  X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
+  X(old_email, "oldEmail", STRING, OPTIONAL)                                                                   \
+  X(email, "email", STRING, REQUIRED)                                                                          \
+  X(updated_at, "updatedAt", STRING, REQUIRED)
+
+/* CustomerEmailUpdated v1: the new address was called newEmail. */
+#define CQRS_CUSTOMER_EMAIL_UPDATED_V1_FIELDS(X)                                                               \
   X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
   X(old_email, "oldEmail", STRING, OPTIONAL)                                                                   \
   X(new_email, "newEmail", STRING, REQUIRED)                                                                   \
@@ -196,26 +230,49 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
 
 #define CQRS_CUSTOMER_EVENTS(X)                                                                                \
   X("customer", customer_registered, "CustomerRegistered", 1, CQRS_CUSTOMER_REGISTERED_FIELDS)                 \
-  X("customer", customer_email_updated, "CustomerEmailUpdated", 1, CQRS_CUSTOMER_EMAIL_UPDATED_FIELDS)         \
+  X("customer", customer_email_updated, "CustomerEmailUpdated", 2, CQRS_CUSTOMER_EMAIL_UPDATED_FIELDS)         \
   X("customer", customer_suspended, "CustomerSuspended", 1, CQRS_CUSTOMER_SUSPENDED_FIELDS)
+#define CQRS_CUSTOMER_EVENTS_PAST(X)                                                                           \
+  X("customer", customer_email_updated_v1, "CustomerEmailUpdated", 1, CQRS_CUSTOMER_EMAIL_UPDATED_V1_FIELDS)
 
 /* ---- every event type --------------------------------------------------- */
 
+/* Each type at its current version. */
 #define CQRS_EVENT_TYPES(X) CQRS_USER_EVENTS(X) CQRS_ORDER_EVENTS(X) CQRS_CUSTOMER_EVENTS(X)
+/* Every earlier version of a type, each type's in ascending order. */
+#define CQRS_EVENT_PAST_VERSIONS(X) CQRS_USER_EVENTS_PAST(X) CQRS_ORDER_EVENTS_PAST(X) CQRS_CUSTOMER_EVENTS_PAST(X)
 
 CQRS_EVENT_TYPES(CQRS_EVENT_DECLARE_)
+CQRS_EVENT_PAST_VERSIONS(CQRS_EVENT_DECLARE_)
 
 #define CQRS_EVENT_UNION_MEMBER_(aggregate, ev, type_name, version, FIELDS) cqrs_##ev##_t ev;
 union cqrs_event_data {
   CQRS_EVENT_TYPES(CQRS_EVENT_UNION_MEMBER_)
+  CQRS_EVENT_PAST_VERSIONS(CQRS_EVENT_UNION_MEMBER_)
 };
 
-/* Every event type, NULL-terminated, in the order of CQRS_EVENT_TYPES. */
+/* Every event type at its current version, NULL-terminated, in the order of
+ * CQRS_EVENT_TYPES. */
 extern const cqrs_event_type_t *const cqrs_event_types[];
 
-/* The descriptor of event type name (ce_type), or NULL when the contract does
- * not know it (a reader skips such an event; it is not an error). */
+/* Every version of every event type, NULL-terminated: each type's versions
+ * in ascending order (1, 2, ...), for code that lists schemas version by
+ * version (the schema registry). */
+extern const cqrs_event_type_t *const cqrs_event_versions[];
+
+/* The descriptor of event type name (ce_type) at its current version, or
+ * NULL when the contract does not know it. */
 const cqrs_event_type_t *cqrs_event_type_find(const char *name);
+
+/* The descriptor of event type name at schema version, or NULL when the
+ * contract knows no such type or version. */
+const cqrs_event_type_t *cqrs_event_type_find_version(const char *name, int version);
+
+/* Checks that data is a valid event of type (at type's version): it decodes
+ * through the contract, so every required field is there with its type.
+ * False with the decode's CQRS_ERR_INVALID naming the field. Pure; can't fail
+ * otherwise. command-svc runs it on every event before it is appended. */
+bool cqrs_event_validate(const cqrs_event_type_t *type, const bson_t *data, cqrs_error_t *err);
 
 /* The JSON Schema name of a field type: "string", "number", "integer",
  * "object" or "array". */

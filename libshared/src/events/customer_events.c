@@ -1,5 +1,6 @@
 /* The customer aggregate's events (cqrs/events.h): CustomerRegistered,
- * CustomerEmailUpdated and CustomerSuspended. */
+ * CustomerEmailUpdated and CustomerSuspended; and CustomerEmailUpdated v1. */
 #include "contract.h"
 
 CQRS_CUSTOMER_EVENTS(CQRS_EVENT_DEFINE)
+CQRS_CUSTOMER_EVENTS_PAST(CQRS_EVENT_DEFINE)

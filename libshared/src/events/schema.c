@@ -3,6 +3,7 @@
 
 #include "cqrs/json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,25 +75,18 @@ char *cqrs_event_json_schema(const cqrs_event_type_t *type, size_t *len) {
   return json;
 }
 
-const cqrs_event_type_t *cqrs_event_type_find_version(const char *name, int version) {
-  for (size_t i = 0; cqrs_event_types[i]; i++)
-    if (cqrs_event_types[i]->version == version && strcmp(cqrs_event_types[i]->name, name) == 0)
-      return cqrs_event_types[i];
-  return NULL;
-}
-
 size_t cqrs_event_types_by_version(const cqrs_event_type_t **out, size_t max) {
   size_t n = 0;
-  for (size_t i = 0; cqrs_event_types[i]; i++) {
-    const cqrs_event_type_t *t = cqrs_event_types[i];
+  for (size_t i = 0; cqrs_event_versions[i]; i++) {
+    const cqrs_event_type_t *t = cqrs_event_versions[i];
     bool seen = false;
-    for (size_t j = 0; j < i && !seen; j++) seen = strcmp(cqrs_event_types[j]->name, t->name) == 0;
+    for (size_t j = 0; j < i && !seen; j++) seen = strcmp(cqrs_event_versions[j]->name, t->name) == 0;
     if (seen) continue;
     /* t's type for the first time: each of its versions, ascending */
     for (int v = 0, last = 0;; last = v) {
       const cqrs_event_type_t *next = NULL;
-      for (size_t j = i; cqrs_event_types[j]; j++) {
-        const cqrs_event_type_t *c = cqrs_event_types[j];
+      for (size_t j = i; cqrs_event_versions[j]; j++) {
+        const cqrs_event_type_t *c = cqrs_event_versions[j];
         if (strcmp(c->name, t->name) == 0 && c->version > last && (!next || c->version < next->version)) next = c;
       }
       if (!next) break;
@@ -106,7 +100,7 @@ size_t cqrs_event_types_by_version(const cqrs_event_type_t **out, size_t max) {
 
 struct cqrs_event_schemas {
   size_t n;
-  const cqrs_event_type_t **types; /* rows, in cqrs_event_types order */
+  const cqrs_event_type_t **types; /* rows, in cqrs_event_versions order */
   cqrs_jsonschema_t **compiled;
 };
 
@@ -121,7 +115,7 @@ void cqrs_event_schemas_destroy(cqrs_event_schemas_t *v) {
 cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err) {
   cqrs_event_schemas_t *v = calloc(1, sizeof *v);
   size_t n = 0;
-  while (cqrs_event_types[n]) n++;
+  while (cqrs_event_versions[n]) n++;
   if (!v || !(v->types = calloc(n ? n : 1, sizeof *v->types)) ||
       !(v->compiled = calloc(n ? n : 1, sizeof *v->compiled))) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory compiling the event schemas");
@@ -129,7 +123,7 @@ cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err) {
     return NULL;
   }
   for (; v->n < n; v->n++) {
-    const cqrs_event_type_t *t = cqrs_event_types[v->n];
+    const cqrs_event_type_t *t = cqrs_event_versions[v->n];
     size_t len;
     char *json = cqrs_event_json_schema(t, &len);
     v->types[v->n] = t;
@@ -159,4 +153,18 @@ bool cqrs_event_schemas_validate(const cqrs_event_schemas_t *v, const cqrs_event
     return false;
   }
   return cqrs_jsonschema_validate(s, data, err);
+}
+
+/* The process's one compiled table: the contract is constant, so it is made
+ * once, on first use, and never freed (like the contract it mirrors). */
+static cqrs_event_schemas_t *shared_table;
+static cqrs_error_t shared_err;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+
+static void shared_make(void) { shared_table = cqrs_event_schemas_new(&shared_err); }
+
+const cqrs_event_schemas_t *cqrs_event_schemas_shared(cqrs_error_t *err) {
+  pthread_once(&shared_once, shared_make);
+  if (!shared_table) *err = shared_err;
+  return shared_table;
 }
