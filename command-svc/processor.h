@@ -43,6 +43,7 @@ typedef struct {
   const char *now;           /* RFC 3339 */
   const char *source;        /* ce_source of new events */
   const char *traceparent;   /* from the record headers, may be NULL */
+  const cqrs_decider_settings_t *settings; /* the deciders' defaults; NULL: none are added */
 } cqrs_process_ctx_t;
 
 typedef struct {

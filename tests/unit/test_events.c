@@ -30,6 +30,9 @@ static const fixture_t fixtures[] = {
                              "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
     {"CustomerSuspended", "{\"customerId\":\"k-1\",\"reason\":\"chargebacks\","
                           "\"suspendedAt\":\"2026-03-03T00:00:00.000Z\"}"},
+    {"UserOrderRecorded", "{\"userId\":\"u-1\",\"orderId\":\"o-1\",\"recordedAt\":\"2026-03-01T10:00:00.000Z\"}"},
+    {"CustomerOrderRecorded", "{\"customerId\":\"k-1\",\"orderId\":\"o-1\","
+                              "\"recordedAt\":\"2026-03-01T10:00:00.000Z\"}"},
 };
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
@@ -131,8 +134,9 @@ static void check_record(const cqrs_event_record_t *r, const char *where) {
 }
 
 Test(events, registry_lists_every_type) {
-  const char *want[] = {"UserCreated", "UserProfileUpdated", "OrderCreated", "OrderStatusUpdated",
-                        "CustomerRegistered", "CustomerEmailUpdated", "CustomerSuspended"};
+  const char *want[] = {"UserCreated",        "UserProfileUpdated",   "UserOrderRecorded",
+                        "OrderCreated",       "OrderStatusUpdated",   "CustomerRegistered",
+                        "CustomerEmailUpdated", "CustomerSuspended", "CustomerOrderRecorded"};
   size_t n = 0;
   for (; cqrs_event_types[n]; n++) {
     const cqrs_event_type_t *t = cqrs_event_types[n];
@@ -166,12 +170,12 @@ Test(events, every_type_has_a_fixture) {
 
 Test(events, fields_as_listed) {
   const cqrs_event_record_t *r = cqrs_order_created_event.data;
-  const char *names[] = {"orderId", "userId", "items", "totalAmount", "createdAt"};
+  const char *names[] = {"orderId", "userId", "items", "totalAmount", "createdAt", "customerId", "processBy"};
   const cqrs_field_type_t types[] = {CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_ARRAY, CQRS_FIELD_NUMBER,
-                                     CQRS_FIELD_STRING};
-  const bool required[] = {false, true, true, true, true};
-  cr_assert_eq(r->n_fields, 5);
-  for (size_t i = 0; i < 5; i++) {
+                                     CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_STRING};
+  const bool required[] = {false, true, true, true, true, false, false};
+  cr_assert_eq(r->n_fields, 7);
+  for (size_t i = 0; i < 7; i++) {
     cr_assert_str_eq(r->fields[i].name, names[i]);
     cr_assert_eq(r->fields[i].type, types[i], "%s", names[i]);
     cr_assert_eq(r->fields[i].required, required[i], "%s", names[i]);

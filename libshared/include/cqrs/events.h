@@ -139,15 +139,23 @@ CQRS_EVENT_RECORD_DECLARE(user_profile_changes, CQRS_USER_PROFILE_CHANGES_FIELDS
   X(changes, "changes", OBJECT(user_profile_changes), REQUIRED)                                                \
   X(updated_at, "updatedAt", STRING, REQUIRED)
 
+/* UserOrderRecorded: {"userId","orderId","recordedAt"}: the user owns an order
+ * (the order placement saga's owner check; refused 404 for no such user). */
+#define CQRS_USER_ORDER_RECORDED_FIELDS(X)                                                                     \
+  X(user_id, "userId", STRING, OPTIONAL)                                                                       \
+  X(order_id, "orderId", STRING, REQUIRED)                                                                     \
+  X(recorded_at, "recordedAt", STRING, REQUIRED)
+
 /* X(aggregate type, c name, ce_type, schema version, field list) */
 #define CQRS_USER_EVENTS(X)                                                                                    \
   X("user", user_created, "UserCreated", 1, CQRS_USER_CREATED_FIELDS)                                          \
-  X("user", user_profile_updated, "UserProfileUpdated", 1, CQRS_USER_PROFILE_UPDATED_FIELDS)
+  X("user", user_profile_updated, "UserProfileUpdated", 1, CQRS_USER_PROFILE_UPDATED_FIELDS)                   \
+  X("user", user_order_recorded, "UserOrderRecorded", 1, CQRS_USER_ORDER_RECORDED_FIELDS)
 
 /* ---- order -------------------------------------------------------------- */
 
 /* OrderCreated: {"orderId","userId","items":[{"product","quantity","price"}],
- * "totalAmount","createdAt"} */
+ * "totalAmount","createdAt","customerId"?,"processBy"?} */
 #define CQRS_ORDER_ITEM_FIELDS(X)                                                                              \
   X(product, "product", STRING, REQUIRED)                                                                      \
   X(quantity, "quantity", INTEGER, REQUIRED)                                                                   \
@@ -159,14 +167,17 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(user_id, "userId", STRING, REQUIRED)                                                                       \
   X(items, "items", ARRAY(order_item), REQUIRED)                                                               \
   X(total_amount, "totalAmount", NUMBER, REQUIRED)                                                             \
-  X(created_at, "createdAt", STRING, REQUIRED)
+  X(created_at, "createdAt", STRING, REQUIRED)                                                                 \
+  X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
+  X(process_by, "processBy", STRING, OPTIONAL)
 
-/* OrderStatusUpdated: {"orderId","status","previousStatus","updatedAt"} */
+/* OrderStatusUpdated: {"orderId","status","previousStatus","updatedAt","reason"?} */
 #define CQRS_ORDER_STATUS_UPDATED_FIELDS(X)                                                                    \
   X(order_id, "orderId", STRING, OPTIONAL)                                                                     \
   X(status, "status", STRING, REQUIRED)                                                                        \
   X(previous_status, "previousStatus", STRING, OPTIONAL)                                                       \
-  X(updated_at, "updatedAt", STRING, REQUIRED)
+  X(updated_at, "updatedAt", STRING, REQUIRED)                                                                 \
+  X(reason, "reason", STRING, OPTIONAL)
 
 #define CQRS_ORDER_EVENTS(X)                                                                                   \
   X("order", order_created, "OrderCreated", 1, CQRS_ORDER_CREATED_FIELDS)                                      \
@@ -194,10 +205,20 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(reason, "reason", STRING, REQUIRED)                                                                        \
   X(suspended_at, "suspendedAt", STRING, REQUIRED)
 
+/* CustomerOrderRecorded: {"customerId","orderId","recordedAt"}: an ACTIVE
+ * customer placed an order (refused 422 when the customer is not ACTIVE). The
+ * customer aggregate orders it with CustomerSuspended: that order decides
+ * whether the suspension covers the order. */
+#define CQRS_CUSTOMER_ORDER_RECORDED_FIELDS(X)                                                                 \
+  X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
+  X(order_id, "orderId", STRING, REQUIRED)                                                                     \
+  X(recorded_at, "recordedAt", STRING, REQUIRED)
+
 #define CQRS_CUSTOMER_EVENTS(X)                                                                                \
   X("customer", customer_registered, "CustomerRegistered", 1, CQRS_CUSTOMER_REGISTERED_FIELDS)                 \
   X("customer", customer_email_updated, "CustomerEmailUpdated", 1, CQRS_CUSTOMER_EMAIL_UPDATED_FIELDS)         \
-  X("customer", customer_suspended, "CustomerSuspended", 1, CQRS_CUSTOMER_SUSPENDED_FIELDS)
+  X("customer", customer_suspended, "CustomerSuspended", 1, CQRS_CUSTOMER_SUSPENDED_FIELDS)                    \
+  X("customer", customer_order_recorded, "CustomerOrderRecorded", 1, CQRS_CUSTOMER_ORDER_RECORDED_FIELDS)
 
 /* ---- every event type --------------------------------------------------- */
 
