@@ -21,9 +21,10 @@ static const fixture_t fixtures[] = {
                            "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
     {"OrderCreated", "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
                      "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
-                     "\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
-    {"OrderStatusUpdated", "{\"orderId\":\"o-1\",\"status\":\"Shipped\",\"previousStatus\":\"Processing\","
-                           "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
+                     "\"createdAt\":\"2026-03-01T10:00:00.000Z\",\"customerId\":\"k-1\","
+                     "\"processBy\":\"2026-03-02T10:00:00.000Z\"}"},
+    {"OrderStatusUpdated", "{\"orderId\":\"o-1\",\"status\":\"Cancelled\",\"previousStatus\":\"Processing\","
+                           "\"updatedAt\":\"2026-03-02T11:00:00.000Z\",\"reason\":\"CUSTOMER_SUSPENDED\"}"},
     {"CustomerRegistered", "{\"customerId\":\"k-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
                            "\"registeredAt\":\"2026-03-01T10:00:00.000Z\"}"},
     {"CustomerEmailUpdated", "{\"customerId\":\"k-1\",\"oldEmail\":\"ann@example.com\",\"newEmail\":\"bo@example.com\","
@@ -245,7 +246,8 @@ Test(events, user_profile_updated_one_change) {
 
 Test(events, order_created_round_trip) {
   cqrs_order_created_t e = {.order_id = "o-1", .user_id = "u-1", .total_amount = 25.5,
-                            .created_at = "2026-03-01T10:00:00.000Z"};
+                            .created_at = "2026-03-01T10:00:00.000Z", .customer_id = "k-1",
+                            .process_by = "2026-03-02T10:00:00.000Z"};
   bson_init(&e.items);
   cqrs_order_item_append(&e.items, 0, &(cqrs_order_item_t){.product = "Pen", .quantity = 3, .price = 1.5});
   cqrs_order_item_append(&e.items, 1, &(cqrs_order_item_t){.product = "Book", .quantity = 1, .price = 21});
@@ -258,6 +260,8 @@ Test(events, order_created_round_trip) {
   cr_assert_str_eq(back.user_id, "u-1");
   cr_assert_float_eq(back.total_amount, 25.5, 1e-12);
   cr_assert_str_eq(back.created_at, "2026-03-01T10:00:00.000Z");
+  cr_assert_str_eq(back.customer_id, "k-1");
+  cr_assert_str_eq(back.process_by, "2026-03-02T10:00:00.000Z");
   cr_assert_eq(u_count(&back.items), 2);
   cr_assert_str_eq(u_str(&back.items, "1.product"), "Book");
   cr_assert_eq(u_i64(&back.items, "0.quantity"), 3);
@@ -283,14 +287,15 @@ Test(events, order_created_total_is_always_a_double) {
 }
 
 Test(events, order_status_updated_round_trip) {
-  cqrs_order_status_updated_t e = {.order_id = "o-1", .status = "Shipped", .previous_status = "Processing",
-                                   .updated_at = "2026-03-02T11:00:00.000Z"};
+  cqrs_order_status_updated_t e = {.order_id = "o-1", .status = "Cancelled", .previous_status = "Processing",
+                                   .updated_at = "2026-03-02T11:00:00.000Z", .reason = "CUSTOMER_SUSPENDED"};
   cqrs_order_status_updated_encode(&e, fresh());
   cr_assert_str_eq(wire(), fixture("OrderStatusUpdated")->json);
   cqrs_order_status_updated_t back;
   cr_assert(cqrs_order_status_updated_decode(out, &back, &err), "%s", err.message);
   cr_assert_str_eq(back.order_id, "o-1");
-  cr_assert_str_eq(back.status, "Shipped");
+  cr_assert_str_eq(back.reason, "CUSTOMER_SUSPENDED");
+  cr_assert_str_eq(back.status, "Cancelled");
   cr_assert_str_eq(back.previous_status, "Processing");
   cr_assert_str_eq(back.updated_at, "2026-03-02T11:00:00.000Z");
 }

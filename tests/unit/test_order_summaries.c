@@ -68,7 +68,11 @@ Test(order_summaries, order_created_upserts_once) {
   uint32_t len;
   bson_iter_document(&it, &len, &data);
   bson_init_static(&set, data, len);
-  cr_assert_eq(u_count(&set), 8, "orderId userId items totalAmount status createdAt updatedAt version");
+  cr_assert_eq(u_count(&set), 11,
+               "orderId userId items totalAmount status createdAt updatedAt version customerId processBy "
+               "cancellationReason");
+  cr_assert(u_is_null(&set, "customerId") && u_is_null(&set, "processBy") && u_is_null(&set, "cancellationReason"),
+            "an order without them says null");
 }
 
 Test(order_summaries, order_created_integer_total_is_a_double) {
