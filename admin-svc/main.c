@@ -1,6 +1,7 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
  * records on the control topic (cqrs/control.h). Never writes events. */
 #include "routes.h"
+#include "sagas.h"
 #include "writer.h"
 
 #include "cqrs/access.h"
@@ -11,6 +12,7 @@ extern char **environ;
 typedef struct {
   cqrs_access_t access;
   admin_writer_t *writer;
+  admin_sagas_t *sagas;
 } ready_ctx_t;
 
 static bool ready_cb(void *arg, cqrs_error_t *err) {
@@ -39,6 +41,7 @@ int main(void) {
     goto fail;
   admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log};
   admin_routes(svc.http, &routes);
+  if (!(ready.sagas = admin_sagas_start(&svc.cfg, &routes, svc.http, &err))) goto fail;
   cqrs_service_set_ready(&svc, ready_cb, &ready);
   if (!cqrs_service_start(&svc, &err)) goto done;
   rc = cqrs_service_wait(&svc) ? 0 : 1;
@@ -49,6 +52,7 @@ done:
   /* HTTP first (handlers use everything below), then the writer (it syncs
    * with the reader), then the reader (it fills reg), then what they borrow. */
   cqrs_http_server_stop(svc.http);
+  admin_sagas_stop(ready.sagas);
   admin_writer_destroy(ready.writer);
   cqrs_access_stop(&ready.access);
   cqrs_log_info(&svc.log, "stopped", NULL);

@@ -25,11 +25,12 @@
 #define VISIBLE_MS 30000
 
 static tk_env_t env;
-static pid_t pids[3], saga;
+static pid_t pids[3], saga, admin;
 
 static void teardown(void) {
   if (saga > 0) tk_stop(saga, SIGTERM);
-  saga = 0;
+  if (admin > 0) tk_stop(admin, SIGTERM);
+  saga = admin = 0;
   tk_stop_all(pids);
 }
 
@@ -185,6 +186,11 @@ static void await_metric(const char *series, double want) {
   cr_assert_geq(v, want, "%s stayed at %g", series, v);
 }
 
+static bool has_compensated(const char *body, void *ctx) {
+  (void)ctx;
+  return strstr(body, "\"state\":\"compensated\"") != NULL;
+}
+
 /* ---- order placement ---- */
 
 Test(sagas, an_order_of_an_unknown_user_is_cancelled_and_one_of_a_known_user_stays) {
@@ -201,6 +207,34 @@ Test(sagas, an_order_of_an_unknown_user_is_cancelled_and_one_of_a_known_user_sta
   cr_assert(tk_json_is_null(doc, "customerId") && tk_json_is_null(doc, "cancellationReason"), "%s", doc);
   cr_assert_eq(cancelled_transitions(bad), 1);
   cr_assert_eq(cancelled_transitions(good), 0);
+
+  /* an operator sees both in admin-svc, the bad one with its steps */
+  admin = tk_start(&env, TK_ADMIN, NULL);
+  char path[256];
+  snprintf(path, sizeof path, "/v1/admin/sagas?type=order_placement&key=%s", bad);
+  tk_response_t r;
+  cr_assert(tk_await_get(env.admin_port, path, 200, has_compensated, NULL, VISIBLE_MS, &r), "%d %s", r.status, r.body);
+  const char *at = strstr(r.body, "\"sagaId\":\"");
+  cr_assert_not_null(at, "%s", r.body);
+  char *saga_id = strndup(at + 10, 36);
+  cr_assert(tk_json_is_null(r.body, "nextCursor"), "%s", r.body);
+  tk_response_cleanup(&r);
+  snprintf(path, sizeof path, "/v1/admin/sagas/%s", saga_id);
+  cr_assert(tk_http("GET", env.admin_port, path, NULL, 0, &r) && r.status == 200, "%s: %d %s", path, r.status,
+            r.body);
+  cr_assert_not_null(strstr(r.body, "\"trigger\":\"OrderCreated\""), "%s", r.body);
+  cr_assert_not_null(strstr(r.body, "\"commandType\":\"RecordUserOrder\""), "%s", r.body);
+  cr_assert_not_null(strstr(r.body, "\"outcome\":\"404\""), "%s", r.body);
+  cr_assert_not_null(strstr(r.body, "\"reason\":\"USER_NOT_FOUND\""), "%s", r.body);
+  cr_assert_not_null(strstr(r.body, "\"outcome\":\"201\""), "the cancel's result: %s", r.body);
+  tk_response_cleanup(&r);
+  cr_assert(tk_http("GET", env.admin_port, "/v1/admin/sagas?state=completed&type=order_placement&limit=1", NULL, 0,
+                    &r) && r.status == 200);
+  cr_assert_not_null(strstr(r.body, good), "the good order's saga completed: %s", r.body);
+  tk_response_cleanup(&r);
+  cr_assert(tk_http("GET", env.admin_port, "/v1/admin/sagas?state=sleepy", NULL, 0, &r) && r.status == 400);
+  tk_response_cleanup(&r);
+  free(saga_id);
 
   /* rewound offsets: a new saga-svc reads every event and result again and emits nothing new */
   size_t commands = records_of("commands");
