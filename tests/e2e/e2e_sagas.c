@@ -369,3 +369,64 @@ Test(sagas, a_deadline_due_while_saga_svc_is_down_fires_once_after_the_restart) 
   free(doc);
   free(status);
 }
+
+/* ---- crashes and rebuilds ---- */
+
+/* True when the commands topic holds a committed record of command_type that
+ * names order (its orderId or aggregateId). */
+static bool command_for(const char *command_type, const char *order) {
+  char topic[128], want[160];
+  size_t n = 0;
+  bool found = false;
+  snprintf(want, sizeof want, "\"commandType\":\"%s\"", command_type);
+  tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
+  for (size_t i = 0; i < n && !found; i++)
+    found = recs[i].value && strstr(recs[i].value, want) && strstr(recs[i].value, order);
+  tk_records_free(recs, n);
+  return found;
+}
+
+/* The saga emitted its owner check (committed), command-svc has not answered
+ * it (stopped), and saga-svc dies by SIGKILL. After both come back the saga
+ * completes, once. */
+Test(sagas, a_saga_killed_between_its_command_and_the_result_completes_once) {
+  start();
+  tk_stop(pids[TK_COMMAND], SIGTERM);
+  pids[TK_COMMAND] = 0;
+  /* the order is created while command-svc runs; then it stops before the saga's command arrives */
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  tk_stop(saga, SIGTERM);
+  saga = 0;
+  char *order = create_order("no-such-user-k9", NULL, NULL);
+  tk_stop(pids[TK_COMMAND], SIGTERM);
+  pids[TK_COMMAND] = 0;
+  saga = tk_start(&env, TK_SAGA, NULL);
+  for (int i = 0; i < VISIBLE_MS / 50 && !command_for("RecordUserOrder", order); i++) usleep(50 * 1000);
+  cr_assert(command_for("RecordUserOrder", order), "the saga emitted its owner check");
+  tk_stop(saga, SIGKILL);
+  saga = 0;
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  saga = tk_start(&env, TK_SAGA, NULL);
+  await_order(order, "Cancelled", "USER_NOT_FOUND");
+  await_metric("sagas{type=\"order_placement\",state=\"compensated\"}", 1);
+  cr_assert_eq(cancelled_transitions(order), 1);
+  free(order);
+}
+
+/* A projection rebuild replays the log into the read models; saga-svc has
+ * its own consumer group and emits nothing for it. */
+Test(sagas, a_projection_rebuild_emits_no_saga_command) {
+  start();
+  char *order = create_order("no-such-user-rb", NULL, NULL);
+  await_order(order, "Cancelled", "USER_NOT_FOUND");
+  await_metric("sagas{type=\"order_placement\",state=\"compensated\"}", 1);
+  size_t commands = records_of("commands");
+  cr_assert_eq(tk_rebuild(&env, "order_summaries"), 0);
+  await_order(order, "Cancelled", "USER_NOT_FOUND"); /* the rebuilt read model */
+  double transactions = metric("saga_transactions_total{outcome=\"committed\"}");
+  /* whatever saga-svc did since, it emitted no command */
+  await_metric("saga_transactions_total{outcome=\"committed\"}", transactions);
+  cr_assert_eq(records_of("commands"), commands, "a rebuild emits no saga command");
+  cr_assert_eq(cancelled_transitions(order), 1);
+  free(order);
+}
