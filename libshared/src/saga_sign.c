@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The commands the three sagas emit (saga-svc/sagas/). */
-static const char *const allowed[] = {"RecordUserOrder", "RecordCustomerOrder", "UpdateOrderStatus"};
+static const char *const allowed[] = {CQRS_CMD_RECORD_USER_ORDER, CQRS_CMD_RECORD_CUSTOMER_ORDER,
+                                      CQRS_CMD_UPDATE_ORDER_STATUS};
 
 bool cqrs_saga_sign(const char *key, const char *tenant, const char *value, size_t len,
                     char out[CQRS_SAGA_SIGNATURE_LEN]) {

@@ -2,9 +2,8 @@
 #ifndef CQRS_SAGA_ORDER_COMMANDS_H
 #define CQRS_SAGA_ORDER_COMMANDS_H
 
-#define CQRS_CMD_RECORD_USER_ORDER "RecordUserOrder"
-#define CQRS_CMD_RECORD_CUSTOMER_ORDER "RecordCustomerOrder"
-#define CQRS_CMD_UPDATE_ORDER_STATUS "UpdateOrderStatus"
+#include "cqrs/saga_sign.h" /* the command types: CQRS_CMD_* */
+
 #define CQRS_ORDER_CANCELLED "Cancelled"
 
 /* Why a saga cancelled an order (the order's cancellationReason). */

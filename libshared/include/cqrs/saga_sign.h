@@ -21,6 +21,12 @@
 #define CQRS_SAGA_TENANT_HEADER "x-cqrs-saga-tenant"
 #define CQRS_SAGA_SIGNATURE_HEADER "x-cqrs-saga-signature"
 
+/* The command types sagas send (saga-svc/sagas/ emits them; the deciders of
+ * command-svc handle them): the only ones a signed record may carry. */
+#define CQRS_CMD_RECORD_USER_ORDER "RecordUserOrder"
+#define CQRS_CMD_RECORD_CUSTOMER_ORDER "RecordCustomerOrder"
+#define CQRS_CMD_UPDATE_ORDER_STATUS "UpdateOrderStatus"
+
 /* Hex SHA-256 MAC and its NUL. */
 #define CQRS_SAGA_SIGNATURE_LEN 65
 
