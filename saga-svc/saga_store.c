@@ -9,17 +9,55 @@
 #include <string.h>
 
 struct cqrs_saga_store {
-  cqrs_map_t *committed; /* saga id -> bson_t * */
-  cqrs_map_t *staged;
+  cqrs_map_t *committed; /* saga id -> entry_t * */
+  cqrs_map_t *staged;    /* saga id -> bson_t * */
   cqrs_map_t *awaiting;  /* "<tenant>/<commandId>" -> char * saga id (committed pending steps) */
 };
 
+/* A committed instance and its earliest deadline, read once when it is put
+ * (the loop asks for due deadlines every round). */
+typedef struct {
+  bson_t *doc;
+  int64_t due_ms; /* INT64_MAX: none */
+  char *what;
+} entry_t;
+
 static void free_doc(void *v) { bson_destroy(v); }
+
+static void free_entry(void *v) {
+  entry_t *e = v;
+  bson_destroy(e->doc);
+  free(e->what);
+  free(e);
+}
+
+static bool has_pending(const bson_t *instance);
+
+/* A finished saga with nothing pending reacts to nothing any more (saga.h):
+ * what it needs in memory is that it exists and is finished. Its history
+ * stays on saga-state, where admin-svc reads it. Takes instance. */
+static bson_t *slim(bson_t *instance) {
+  const char *state = cqrs_saga_str(instance, "state");
+  bool finished = strcmp(state, CQRS_SAGA_COMPLETED) == 0 || strcmp(state, CQRS_SAGA_COMPENSATED) == 0 ||
+                  strcmp(state, CQRS_SAGA_FAILED) == 0;
+  int64_t due;
+  const char *what;
+  if (!finished || has_pending(instance) || cqrs_saga_next_deadline(instance, &due, &what)) return instance;
+  static const char *const keep[] = {"sagaId", "type", "tenant", "key", "state", "startedAt", "updatedAt",
+                                     "partition"};
+  bson_t *out = bson_new();
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, instance, keep[i])) bson_append_iter(out, keep[i], -1, &it);
+  }
+  bson_destroy(instance);
+  return out;
+}
 
 cqrs_saga_store_t *cqrs_saga_store_new(void) {
   cqrs_saga_store_t *s = calloc(1, sizeof *s);
   if (!s) abort();
-  s->committed = cqrs_map_new(free_doc);
+  s->committed = cqrs_map_new(free_entry);
   s->staged = cqrs_map_new(free_doc);
   s->awaiting = cqrs_map_new(free);
   return s;
@@ -35,7 +73,8 @@ void cqrs_saga_store_destroy(cqrs_saga_store_t *s) {
 
 const bson_t *cqrs_saga_store_get(const cqrs_saga_store_t *s, const char *saga_id) {
   const bson_t *d = cqrs_map_get(s->staged, saga_id);
-  return d ? d : cqrs_map_get(s->committed, saga_id);
+  const entry_t *e = d ? NULL : cqrs_map_get(s->committed, saga_id);
+  return d ? d : e ? e->doc : NULL;
 }
 
 const char *cqrs_saga_store_awaiting(const cqrs_saga_store_t *s, const char *result_key) {
@@ -76,9 +115,26 @@ static void unindex_step(const char *command_id, void *ctx) {
   free(key);
 }
 
+static void count_pending(const char *command_id, void *ctx) {
+  (void)command_id;
+  ++*(size_t *)ctx;
+}
+
+static bool has_pending(const bson_t *instance) {
+  size_t n = 0;
+  cqrs_saga_pending_steps(instance, count_pending, &n);
+  return n > 0;
+}
+
 void cqrs_saga_store_put(cqrs_saga_store_t *s, bson_t *instance) {
-  index_instance(s, instance);
-  cqrs_map_put(s->committed, cqrs_saga_str(instance, "sagaId"), instance);
+  entry_t *e = calloc(1, sizeof *e);
+  if (!e) abort();
+  e->doc = slim(instance);
+  const char *what;
+  e->due_ms = INT64_MAX;
+  if (cqrs_saga_next_deadline(e->doc, &e->due_ms, &what)) e->what = strdup(what);
+  index_instance(s, e->doc);
+  cqrs_map_put(s->committed, cqrs_saga_str(e->doc, "sagaId"), e);
 }
 
 typedef struct {
@@ -103,10 +159,10 @@ void cqrs_saga_store_commit(cqrs_saga_store_t *s) {
   cqrs_map_filter(s->staged, collect, &k);
   for (size_t i = 0; i < k.n; i++) {
     bson_t *next = cqrs_map_take(s->staged, k.keys[i]);
-    const bson_t *old = cqrs_map_get(s->committed, k.keys[i]);
+    const entry_t *old = cqrs_map_get(s->committed, k.keys[i]);
     if (old) { /* steps answered since no longer wait */
-      index_ctx_t c = {s, cqrs_saga_str(old, "tenant"), k.keys[i]};
-      cqrs_saga_pending_steps(old, unindex_step, &c);
+      index_ctx_t c = {s, cqrs_saga_str(old->doc, "tenant"), k.keys[i]};
+      cqrs_saga_pending_steps(old->doc, unindex_step, &c);
     }
     cqrs_saga_store_put(s, next);
     free(k.keys[i]);
@@ -128,9 +184,10 @@ static int32_t partition_of(const bson_t *instance) {
 
 static bool drop_one(const char *key, void *value, void *ctx) {
   drop_ctx_t *d = ctx;
-  if (partition_of(value) != d->partition) return false;
-  index_ctx_t c = {d->s, cqrs_saga_str(value, "tenant"), key};
-  cqrs_saga_pending_steps(value, unindex_step, &c);
+  const entry_t *e = value;
+  if (partition_of(e->doc) != d->partition) return false;
+  index_ctx_t c = {d->s, cqrs_saga_str(e->doc, "tenant"), key};
+  cqrs_saga_pending_steps(e->doc, unindex_step, &c);
   return true;
 }
 
@@ -147,15 +204,14 @@ typedef struct {
 
 static bool due_one(const char *key, void *value, void *ctx) {
   due_ctx_t *d = ctx;
-  int64_t ms;
-  const char *what;
-  if (!cqrs_saga_next_deadline(value, &ms, &what)) return false;
-  if (ms < d->earliest) d->earliest = ms;
-  if (ms <= d->now_ms && d->n < d->max) {
+  const entry_t *e = value;
+  if (e->due_ms == INT64_MAX) return false;
+  if (e->due_ms < d->earliest) d->earliest = e->due_ms;
+  if (e->due_ms <= d->now_ms && d->n < d->max) {
     cqrs_saga_due_t *x = &d->due[d->n++];
     snprintf(x->saga_id, sizeof x->saga_id, "%s", key);
-    x->due_ms = ms;
-    x->what = what;
+    x->due_ms = e->due_ms;
+    x->what = e->what;
   }
   return false;
 }
@@ -181,7 +237,8 @@ typedef struct {
 static bool count_one(const char *key, void *value, void *ctx) {
   (void)key;
   counts_t *c = ctx;
-  const char *type = cqrs_saga_str(value, "type"), *state = cqrs_saga_str(value, "state");
+  const entry_t *e = value;
+  const char *type = cqrs_saga_str(e->doc, "type"), *state = cqrs_saga_str(e->doc, "state");
   for (size_t i = 0; i < c->n; i++) {
     if (strcmp(c->rows[i].type, type) == 0 && strcmp(c->rows[i].state, state) == 0) {
       c->rows[i].n++;

@@ -24,7 +24,10 @@ const char *cqrs_saga_store_awaiting(const cqrs_saga_store_t *s, const char *res
 
 /* Stages instance (taken over) after the open batch. */
 void cqrs_saga_store_stage(cqrs_saga_store_t *s, bson_t *instance);
-/* Puts instance (taken over) straight into the committed set (restore). */
+/* Puts instance (taken over) straight into the committed set (restore). A
+ * finished instance with nothing pending is kept slim (its ids and state:
+ * all a finished saga needs to ignore what comes); its history stays on
+ * saga-state. */
 void cqrs_saga_store_put(cqrs_saga_store_t *s, bson_t *instance);
 void cqrs_saga_store_commit(cqrs_saga_store_t *s);
 void cqrs_saga_store_abort(cqrs_saga_store_t *s);

@@ -372,6 +372,22 @@ Test(sagas, the_store_stages_until_commit_and_indexes_pending_steps) {
   cqrs_saga_store_stage(s, bson_copy(r.instance));
   cqrs_saga_store_commit(s);
   cr_assert_null(cqrs_saga_store_awaiting(s, key), "answered: no longer awaited");
+  const bson_t *kept = cqrs_saga_store_get(s, sid);
+  cr_assert_str_eq(cqrs_saga_str(kept, "state"), CQRS_SAGA_COMPLETED);
+  cr_assert_not(u_has(kept, "steps"), "a finished saga is kept slim in memory");
+  event(&cqrs_order_created_event, ORDER_CREATED("")); /* redelivered after it finished */
+  cqrs_saga_ctx_t ctx = {TENANT, "o-1", NOW, 2, PARTS};
+  cqrs_saga_outcome_t again;
+  bson_t *data = u_parse(ORDER_CREATED(""));
+  cqrs_event_data_t decoded;
+  cr_assert(cqrs_order_created_event.decode(data, &decoded, NULL));
+  cqrs_saga_input_t in = {.kind = CQRS_SAGA_EVENT, .event = &cqrs_order_created_event, .decoded = &decoded,
+                          .aggregate_id = "o-1"};
+  cqrs_saga_run(&cqrs_order_placement_saga, kept, &ctx, &in, NULL, 0, &again);
+  cr_assert_null(again.instance, "the slim instance still ignores a redelivered event");
+  cr_assert_eq(again.n_commands, 0);
+  cqrs_saga_outcome_cleanup(&again);
+  bson_destroy(data);
   cqrs_saga_store_drop_partition(s, 2);
   cr_assert_eq(cqrs_saga_store_size(s), 0);
   cqrs_saga_store_destroy(s);
