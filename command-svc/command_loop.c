@@ -148,8 +148,9 @@ static char *authorization_of(rd_kafka_message_t *m) {
 }
 
 /* A record signed by saga-svc (cqrs/saga_sign.h): commands:write for the
- * tenant its MAC covers, for the command types sagas emit only. Fills
- * ctx->tenant or ctx->denied. */
+ * tenant its MAC covers, while that tenant is active (as a credential of it
+ * would need), for the command types sagas emit only. Fills ctx->tenant or
+ * ctx->denied. */
 static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
                            cqrs_error_t *denied, cqrs_process_ctx_t *ctx) {
   char tenant[CQRS_TENANT_MAX + 2], sig[CQRS_SAGA_SIGNATURE_LEN + 1];
@@ -160,6 +161,8 @@ static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqr
     cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga-signed record, but SAGA_SIGNING_KEY is not set");
   } else if (!t || !cqrs_tenant_valid(t, NULL) || !cqrs_saga_verify(loop->cfg->saga_signing_key, t, value, m->len, s)) {
     cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga signature that does not verify");
+  } else if (!cqrs_auth_tenant_active(loop->auth, t)) {
+    cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga command of a tenant not active");
   } else {
     snprintf(who->tenant, sizeof who->tenant, "%s", t);
     snprintf(who->subject, sizeof who->subject, "saga-svc");

@@ -194,6 +194,16 @@ Test(sagas_auth, a_forged_or_overreaching_saga_record_changes_nothing) {
   res = await_result("/moved-1");
   cr_expect_eq(tk_json_int(res, "status"), 401, "%s", res);
   free(res);
+  /* a valid signature for a tenant that is not active (never created) */
+  snprintf(value, sizeof value,
+           "{\"commandType\":\"RecordUserOrder\",\"commandId\":\"inactive-1\",\"aggregateId\":\"u-1\","
+           "\"orderId\":\"o-1\"}");
+  cr_assert(cqrs_saga_sign(KEY, "initech", value, strlen(value), sig));
+  const char *inactive[] = {CQRS_SAGA_TENANT_HEADER, "initech", CQRS_SAGA_SIGNATURE_HEADER, sig, NULL};
+  tk_kafka_produce(&env, topic, -1, "initech/u-1", value, inactive);
+  res = await_result("/inactive-1");
+  cr_expect_eq(tk_json_int(res, "status"), 401, "%s", res);
+  free(res);
   /* the order is cancelled by its saga only (no such user), never Delivered */
   await_order("acme", order, "Cancelled", "USER_NOT_FOUND");
   cr_assert_eq(cancels_of(order, "acme"), 1);
