@@ -103,27 +103,34 @@ static bool produce(cqrs_saga_loop_t *loop, const char *topic, int32_t partition
 }
 
 /* A command record's headers: the tenant and the MAC over it and the value
- * (cqrs/saga_sign.h). None without SAGA_SIGNING_KEY (AUTH=off). */
-static rd_kafka_headers_t *sign(cqrs_saga_loop_t *loop, const char *tenant, const cqrs_saga_command_t *c) {
+ * (cqrs/saga_sign.h; none without SAGA_SIGNING_KEY, as with AUTH=off), and
+ * the trace of what caused it (may be NULL). */
+static rd_kafka_headers_t *headers(cqrs_saga_loop_t *loop, const char *tenant, const cqrs_saga_command_t *c,
+                                   const char *traceparent) {
   char sig[CQRS_SAGA_SIGNATURE_LEN];
-  if (!loop->cfg->saga_signing_key || !cqrs_saga_sign(loop->cfg->saga_signing_key, tenant, c->json, c->len, sig))
-    return NULL;
-  rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-  rd_kafka_header_add(h, CQRS_SAGA_TENANT_HEADER, -1, tenant, -1);
-  rd_kafka_header_add(h, CQRS_SAGA_SIGNATURE_HEADER, -1, sig, -1);
+  rd_kafka_headers_t *h = NULL;
+  if (loop->cfg->saga_signing_key && cqrs_saga_sign(loop->cfg->saga_signing_key, tenant, c->json, c->len, sig)) {
+    h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, CQRS_SAGA_TENANT_HEADER, -1, tenant, -1);
+    rd_kafka_header_add(h, CQRS_SAGA_SIGNATURE_HEADER, -1, sig, -1);
+  }
+  if (traceparent) {
+    if (!h) h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "traceparent", -1, traceparent, -1);
+  }
   return h;
 }
 
 /* Writes what a saga run produced into the open transaction and stages the
  * instance. */
 static bool apply(cqrs_saga_loop_t *loop, const char *tenant, int32_t partition, cqrs_saga_outcome_t *out,
-                  cqrs_error_t *err) {
+                  const char *traceparent, cqrs_error_t *err) {
   if (!out->instance) return true;
   for (size_t i = 0; i < out->n_commands; i++) {
     const cqrs_saga_command_t *c = &out->commands[i];
     char *key = cqrs_tenant_key(tenant, c->aggregate_id);
     bool ok = produce(loop, loop->t_commands, partition_of(key, loop->n_partitions), key, c->json, c->len,
-                      sign(loop, tenant, c), err);
+                      headers(loop, tenant, c, traceparent), err);
     cqrs_log_debug(loop->log, "saga command emitted", "tenant", tenant, "commandId", c->command_id, "aggregateId",
                    c->aggregate_id, NULL);
     free(key);
@@ -172,7 +179,7 @@ static bool handle_event(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const ch
                             .aggregate_id = ev.aggregate_id};
     cqrs_saga_outcome_t out;
     cqrs_saga_run(s, cqrs_saga_store_get(loop->store, id), &ctx, &in, NULL, 0, &out);
-    ok = apply(loop, ev.tenant, m->partition, &out, err);
+    ok = apply(loop, ev.tenant, m->partition, &out, ev.traceparent, err);
     cqrs_saga_outcome_cleanup(&out);
   }
 done:
@@ -182,7 +189,8 @@ done:
 
 /* Runs instance's saga for a result or a deadline. */
 static bool continue_saga(cqrs_saga_loop_t *loop, const bson_t *instance, cqrs_saga_input_t *in,
-                          const char *command_id, int64_t due_ms, const char *now, cqrs_error_t *err) {
+                          const char *command_id, int64_t due_ms, const char *now, const char *traceparent,
+                          cqrs_error_t *err) {
   const cqrs_saga_t *s = cqrs_saga_find(cqrs_saga_str(instance, "type"));
   bson_iter_t it;
   int32_t partition = bson_iter_init_find(&it, instance, "partition") && BSON_ITER_HOLDS_INT32(&it)
@@ -192,7 +200,7 @@ static bool continue_saga(cqrs_saga_loop_t *loop, const bson_t *instance, cqrs_s
   cqrs_saga_ctx_t ctx = {tenant, key, now, partition, loop->n_partitions};
   cqrs_saga_outcome_t out;
   cqrs_saga_run(s, instance, &ctx, in, command_id, due_ms, &out);
-  bool ok = apply(loop, tenant, partition, &out, err);
+  bool ok = apply(loop, tenant, partition, &out, traceparent, err);
   cqrs_saga_outcome_cleanup(&out);
   free(tenant);
   free(key);
@@ -210,7 +218,13 @@ static bool handle_result(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const c
   if (instance && cqrs_result_status(m->payload, m->len, &status)) {
     const char *command_id = strchr(key, CQRS_TENANT_KEY_SEP) + 1;
     cqrs_saga_input_t in = {.kind = CQRS_SAGA_RESULT, .status = status};
-    ok = continue_saga(loop, instance, &in, command_id, 0, now, err);
+    rd_kafka_headers_t *h;
+    const void *tp = NULL;
+    size_t tp_len = 0;
+    char trace[128] = "";
+    if (!rd_kafka_message_headers(m, &h) && !rd_kafka_header_get_last(h, "traceparent", &tp, &tp_len) && tp)
+      snprintf(trace, sizeof trace, "%.*s", (int)tp_len, (const char *)tp);
+    ok = continue_saga(loop, instance, &in, command_id, 0, now, trace[0] ? trace : NULL, err);
   }
   free(key);
   return ok;
@@ -279,7 +293,7 @@ static bool fire(cqrs_saga_loop_t *loop, const cqrs_saga_due_t *d, const char *n
   if (!instance) return true;
   char *what = strdup(d->what);
   cqrs_saga_input_t in = {.kind = CQRS_SAGA_DEADLINE, .what = what};
-  bool ok = continue_saga(loop, instance, &in, NULL, d->due_ms, now, err);
+  bool ok = continue_saga(loop, instance, &in, NULL, d->due_ms, now, NULL, err);
   free(what);
   cqrs_metrics_observe(loop->metrics, "saga_deadline_fired_late_seconds", NULL, (double)(now_ms - d->due_ms) / 1000.0);
   return ok;

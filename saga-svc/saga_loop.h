@@ -8,7 +8,8 @@
  *
  * Per batch, ONE Kafka transaction holds the commands the sagas emit (to
  * `commands`, keyed "<tenant>/<aggregateId>" in the aggregate's partition,
- * signed as cqrs/saga_sign.h says when SAGA_SIGNING_KEY is set), the new
+ * signed as cqrs/saga_sign.h says when SAGA_SIGNING_KEY is set, with the
+ * traceparent of the event or result that caused them), the new
  * saga instances (compacted `saga-state`, key = saga id, in the saga's
  * partition) and the consumed offsets with the group metadata (KIP-447: a
  * member that lost its partitions is fenced). Deadlines that fell due are

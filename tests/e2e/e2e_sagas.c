@@ -435,3 +435,33 @@ Test(sagas, a_projection_rebuild_emits_no_saga_command) {
   cr_assert_eq(cancelled_transitions(order), 1);
   free(order);
 }
+
+/* A saga's command goes on with the trace of the event that caused it. */
+Test(sagas, a_saga_command_carries_the_trace_of_its_event) {
+  start();
+  static const char trace[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const char *body = "{\"commandType\":\"CreateOrder\",\"userId\":\"no-such-user-tp\",\"totalAmount\":1,"
+                     "\"items\":[{\"product\":\"Pen\",\"quantity\":1,\"price\":1}]}";
+  tk_response_t r;
+  char header[128];
+  snprintf(header, sizeof header, "traceparent: %s\r\n", trace);
+  cr_assert(tk_http_headers("POST", env.command_port, "/v1/commands", header,
+                            body, strlen(body), &r));
+  cr_assert_eq(r.status, 201, "%s", r.body);
+  char *order = tk_json_string(r.body, "aggregateId");
+  tk_response_cleanup(&r);
+  char topic[128], *seen = NULL;
+  for (int i = 0; i < VISIBLE_MS / 100 && !seen; i++) {
+    size_t n = 0;
+    tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
+    for (size_t j = 0; j < n && !seen; j++)
+      if (recs[j].value && strstr(recs[j].value, "RecordUserOrder") && strstr(recs[j].value, order))
+        seen = strdup(recs[j].traceparent ? recs[j].traceparent : "");
+    tk_records_free(recs, n);
+    if (!seen) usleep(100 * 1000);
+  }
+  cr_assert_not_null(seen, "no RecordUserOrder for %s", order);
+  cr_assert_str_eq(seen, trace);
+  free(seen);
+  free(order);
+}
