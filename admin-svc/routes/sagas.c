@@ -172,8 +172,11 @@ static bool query_error(cqrs_http_req_t *req) {
   const char *unknown = NULL;
   if (cqrs_http_req_query_unknown(req, allowed, &unknown)) {
     char msg[160];
-    snprintf(msg, sizeof msg, "unknown query parameter %s", unknown ? unknown : "");
-    cqrs_http_reply_error(req, 400, msg, unknown);
+    if (*unknown)
+      snprintf(msg, sizeof msg, "unknown query parameter \"%.100s\"", unknown);
+    else
+      snprintf(msg, sizeof msg, "the query string is malformed");
+    cqrs_http_reply_error(req, 400, msg, *unknown ? unknown : NULL);
     return true;
   }
   return false;
