@@ -42,7 +42,7 @@ if [[ -z ${SAGA_SIGNING_KEY:-} ]]; then
   saga_key_file=$LOCAL/auth/saga-signing.key
   if [[ ! -s $saga_key_file ]]; then
     mkdir -p "$LOCAL/auth"
-    (umask 077 && openssl rand -hex 32 >"$saga_key_file")
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d " \n" >"$saga_key_file")
   fi
   SAGA_SIGNING_KEY=$(<"$saga_key_file")
   export SAGA_SIGNING_KEY
