@@ -1,11 +1,18 @@
 /* What an operator sees of a saga instance (sagas.h): pure. */
 #include "sagas.h"
 
+#include "saga.h" /* saga-svc's saga types and states: one definition */
+
 #include "cqrs/util.h"
 
 #include <string.h>
 
-static const char *const states[] = {"running", "completed", "compensated", "failed", "stuck"};
+#define STUCK "stuck" /* admin-svc's own: a running saga overdue */
+
+static const char *const states[] = {CQRS_SAGA_RUNNING, CQRS_SAGA_COMPLETED, CQRS_SAGA_COMPENSATED, CQRS_SAGA_FAILED,
+                                     STUCK};
+
+bool admin_saga_type_known(const char *s) { return cqrs_saga_find(s) != NULL; }
 
 bool admin_saga_state_known(const char *s) {
   for (size_t i = 0; i < sizeof states / sizeof *states; i++)
@@ -41,7 +48,7 @@ typedef struct {
 static void step_overdue(const bson_t *step, void *ctx) {
   overdue_t *o = ctx;
   int64_t at;
-  if (strcmp(str(step, "outcome"), "pending") == 0 && cqrs_time_parse_rfc3339(str(step, "at"), &at) &&
+  if (strcmp(str(step, "outcome"), CQRS_SAGA_PENDING) == 0 && cqrs_time_parse_rfc3339(str(step, "at"), &at) &&
       at <= o->before_ms)
     o->overdue = true;
 }
@@ -54,11 +61,11 @@ static void deadline_overdue(const bson_t *d, void *ctx) {
 
 const char *admin_saga_view_state(const bson_t *instance, int64_t now_ms, int64_t stuck_after_ms) {
   const char *state = str(instance, "state");
-  if (strcmp(state, "running") != 0) return state;
+  if (strcmp(state, CQRS_SAGA_RUNNING) != 0) return state;
   overdue_t o = {now_ms - stuck_after_ms, false};
   each(instance, "steps", step_overdue, &o);
   each(instance, "deadlines", deadline_overdue, &o);
-  return o.overdue ? "stuck" : state;
+  return o.overdue ? STUCK : state;
 }
 
 typedef struct {

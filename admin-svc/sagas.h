@@ -45,4 +45,7 @@ void admin_saga_view(const bson_t *instance, const char *view_state, bool detail
 /* True when s is a state the list may be filtered by. */
 bool admin_saga_state_known(const char *s);
 
+/* True when s is a saga type (the list's type filter). */
+bool admin_saga_type_known(const char *s);
+
 #endif

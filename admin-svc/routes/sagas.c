@@ -199,6 +199,10 @@ static void list(cqrs_http_req_t *req, void *arg) {
       return;
     }
   }
+  if (l.type && !admin_saga_type_known(l.type)) {
+    cqrs_http_reply_error(req, 400, "type must be order_placement, customer_suspension or order_deadline", "type");
+    return;
+  }
   if (l.state && !admin_saga_state_known(l.state)) {
     cqrs_http_reply_error(req, 400, "state must be running, completed, compensated, failed or stuck", "state");
     return;

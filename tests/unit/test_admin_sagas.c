@@ -66,6 +66,8 @@ Test(admin_sagas, the_item_and_the_detail) {
   cr_assert_str_eq(u_str(&detail, "steps.1.outcome"), "deadline set", "a note names what happened");
   cr_assert_str_eq(u_str(&detail, "deadlines.0.due"), "2026-12-03T03:00:00.000Z");
   bson_destroy(&detail);
-  cr_assert(admin_saga_state_known("stuck") && !admin_saga_state_known("sleepy"));
+  cr_assert(admin_saga_state_known("stuck") && !admin_saga_state_known("sleepy") && !admin_saga_state_known(""));
+  cr_assert(admin_saga_type_known("order_deadline") && !admin_saga_type_known("") &&
+            !admin_saga_type_known("order_placements"));
   bson_destroy(doc);
 }
