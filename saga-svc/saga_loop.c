@@ -336,6 +336,7 @@ static bool run_batch(cqrs_saga_loop_t *loop, rd_kafka_message_t **msgs, size_t 
   if (ok) {
     cqrs_saga_store_commit(loop->store);
     cqrs_metrics_add(loop->metrics, "saga_transactions_total", "outcome=\"committed\"", 1);
+    cqrs_metrics_add(loop->metrics, "saga_records_total", NULL, (double)n);
     return true;
   }
   cqrs_log_warn(loop->log, "transaction aborted; the batch will be retried", "error", err.message, NULL);
@@ -417,6 +418,8 @@ cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t 
                         "Fired minus due, per fired deadline.");
   cqrs_metrics_describe(metrics, "saga_commands_emitted_total", CQRS_METRIC_COUNTER, "Commands sagas emitted, by saga type.");
   cqrs_metrics_describe(metrics, "saga_transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
+  cqrs_metrics_describe(metrics, "saga_records_total", CQRS_METRIC_COUNTER,
+                        "Records of events and command-results consumed (committed with their transaction).");
   char txn_id[512], timeout[16];
   snprintf(txn_id, sizeof txn_id, "%ssaga-svc-%s", cfg->topic_prefix, instance_id);
   snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
