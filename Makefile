@@ -18,7 +18,7 @@ export FERRETDB_PG_URI ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ferretdb
 endif
 endif
 
-.PHONY: all deps build run stop status test test-unit fuzz fuzz-test helm-check images clean
+.PHONY: all deps build run stop status test test-unit test-faults fuzz fuzz-test helm-check images clean
 
 all: build
 
@@ -76,6 +76,16 @@ fuzz-test:
 test: build test-unit fuzz-test helm-check
 	@deploy/local/stack.sh start
 	cd $(BUILD) && ctest --output-on-failure
+
+# The fault-injection suite's long version (tests/faults/, RELIABILITY.md): every scenario
+# (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie, SIGKILL of a FerretDB
+# and a stop of a Kafka broker of the scenario's own, never the shared ones) under a longer
+# load, each followed by the exactly-once accounting. make test runs the short version (ctest
+# faults_short). FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own.
+FAULTS_PRIVATE_STORE ?= 0
+test-faults: build
+	@deploy/local/stack.sh start
+	cd $(BUILD) && FAULTS_LONG=1 FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
 
 # One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman
 # and no registry, a Debian base image made once with debootstrap (.local/images/).

@@ -1,5 +1,6 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
- * records on the control topic (cqrs/control.h). Never writes events. */
+ * records on the control topic (cqrs/control.h), and the schema registry, as
+ * records on the schemas topic (cqrs/schemas.h). Never writes events. */
 #include "routes.h"
 #include "sagas.h"
 #include "writer.h"
@@ -12,6 +13,7 @@ extern char **environ;
 typedef struct {
   cqrs_access_t access;
   admin_writer_t *writer;
+  admin_schemas_t *schemas;
   admin_sagas_t *sagas;
 } ready_ctx_t;
 
@@ -20,6 +22,11 @@ static bool ready_cb(void *arg, cqrs_error_t *err) {
   if (!cqrs_access_ready(&r->access, err)) return false;
   if (!admin_writer_ping(r->writer, 1000)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
+    return false;
+  }
+  /* Ready once the registry holds every schema of the contract. */
+  if (!admin_schemas_caught_up(r->schemas) || !admin_schemas_bootstrapped(r->schemas)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the schema registry is not read and filled yet");
     return false;
   }
   return true;
@@ -39,7 +46,11 @@ int main(void) {
   if (!(ready.writer = admin_writer_new(&svc.cfg, &svc.log, acc->registry, acc->reader, svc.cfg.command_timeout_ms,
                                         &err)))
     goto fail;
-  admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log};
+  if (!(ready.schemas = admin_schemas_new(&svc.cfg, &svc.log, svc.cfg.command_timeout_ms, &err)) ||
+      !admin_schemas_bootstrap_start(ready.schemas, &err))
+    goto fail;
+  admin_ctx_t routes = {
+      .auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .schemas = ready.schemas, .log = &svc.log};
   admin_routes(svc.http, &routes);
   if (!(ready.sagas = admin_sagas_start(&svc.cfg, &routes, svc.http, &err))) goto fail;
   cqrs_service_set_ready(&svc, ready_cb, &ready);
@@ -54,6 +65,7 @@ done:
   cqrs_http_server_stop(svc.http);
   admin_sagas_stop(ready.sagas);
   admin_writer_destroy(ready.writer);
+  admin_schemas_destroy(ready.schemas);
   cqrs_access_stop(&ready.access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);

@@ -4,6 +4,7 @@
 #ifndef ADMIN_ROUTES_H
 #define ADMIN_ROUTES_H
 
+#include "schema_writer.h"
 #include "writer.h"
 
 #include "cqrs/auth.h"
@@ -15,6 +16,7 @@ typedef struct {
   cqrs_auth_t *auth;      /* borrowed */
   cqrs_registry_t *reg;   /* borrowed: what the control reader has read */
   admin_writer_t *writer; /* borrowed */
+  admin_schemas_t *schemas; /* borrowed: the schema registry (routes/schemas.c) */
   const cqrs_log_t *log;  /* borrowed */
 } admin_ctx_t;
 
@@ -29,6 +31,9 @@ typedef void (*admin_handler_cb)(cqrs_http_req_t *req, admin_ctx_t *ctx, const a
 
 /* Registers every route on http. */
 void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx);
+
+/* Registers the schema registry's routes, /v1/schemas/... (routes/schemas.c). */
+void admin_schema_routes(cqrs_http_server_t *http, admin_ctx_t *ctx);
 
 /* ---- the gate (routes/gate.c) ---- */
 

@@ -16,6 +16,8 @@
 #include "cqrs/error.h"
 #include "cqrs/log.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -50,6 +52,17 @@ void admin_writer_destroy(admin_writer_t *w);
  * timed out (the write may still land: a retry sees its effect). Any thread;
  * writes are one at a time. */
 bool admin_writer_apply(admin_writer_t *w, admin_decide_cb decide, void *ctx, cqrs_error_t *err);
+
+/* The producer admin-svc writes its compacted topics with: idempotent,
+ * acks=all, each record delivered within timeout_ms. For admin_produce only
+ * (its delivery callback expects admin_produce's opaque). NULL with err. */
+rd_kafka_t *admin_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, int timeout_ms, cqrs_error_t *err);
+
+/* Produces rec to partition 0 of topic with rk (from admin_producer_new) and
+ * waits for its delivery report. False with CQRS_ERR_UNAVAILABLE when Kafka
+ * did not take it. Callers serialize their writes (the report is awaited by
+ * a flush). */
+bool admin_produce(rd_kafka_t *rk, const char *topic, const admin_record_t *rec, int timeout_ms, cqrs_error_t *err);
 
 /* True when the producer's cluster answers (readiness). */
 bool admin_writer_ping(admin_writer_t *w, int timeout_ms);

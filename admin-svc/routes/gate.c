@@ -97,4 +97,5 @@ void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     cqrs_http_server_route(http, methods[i], "/v1/admin/tenants/", "/v1/admin/tenants/{tenantId}/...", dispatch,
                            ctx);
+  admin_schema_routes(http, ctx);
 }

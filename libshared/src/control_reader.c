@@ -1,48 +1,20 @@
-/* The control reader: a thread that follows the control topic from its
- * beginning into a registry, and tells when it has caught up. */
+/* The control reader: the control topic followed (cqrs/follow.h) into a
+ * registry, telling who asked when a tenant is deleted. */
 #include "cqrs/control.h"
 
-#include "cqrs/kafka.h"
-#include "cqrs/util.h"
+#include "cqrs/follow.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define ADMIN_TIMEOUT_MS 3000 /* each try at creating the topic and reading its end (bounds stop too) */
-#define POLL_MS 100            /* how often the thread looks at its stop flag */
 
 struct cqrs_control_reader {
   cqrs_log_t log;
   cqrs_registry_t *reg;
   cqrs_tenant_deleted_cb on_deleted;
   void *ctx;
-  char *prefix;
-  char *topic;
-  int replication;
-  rd_kafka_t *rk;
-  pthread_t thread;
-  atomic_bool stop;
-  atomic_bool caught_up;
-
-  pthread_mutex_t mu; /* guards position; cond signals each advance */
-  pthread_cond_t advanced;
-  int64_t position; /* the next offset to read; every record before it is applied. -1: not assigned yet */
+  cqrs_follower_t *follower;
 };
-
-/* @locality the reader thread */
-static void set_position(cqrs_control_reader_t *r, int64_t pos) {
-  pthread_mutex_lock(&r->mu);
-  if (pos > r->position) {
-    r->position = pos;
-    pthread_cond_broadcast(&r->advanced);
-  }
-  pthread_mutex_unlock(&r->mu);
-}
 
 /* The tenant id of a "tenant/<id>" record key into t; false for other keys. */
 static bool tenant_of_key(const char *key, size_t len, char t[CQRS_TENANT_MAX + 1]) {
@@ -54,90 +26,24 @@ static bool tenant_of_key(const char *key, size_t len, char t[CQRS_TENANT_MAX + 
   return true;
 }
 
-/* @locality the reader thread */
-static void apply(cqrs_control_reader_t *r, const rd_kafka_message_t *m) {
+/* @locality the follower's thread */
+static void apply(const char *key, size_t key_len, const char *value, size_t value_len, int64_t offset, void *arg) {
+  cqrs_control_reader_t *r = arg;
   char t[CQRS_TENANT_MAX + 1];
-  bool is_tenant = tenant_of_key(m->key, m->key_len, t);
+  bool is_tenant = tenant_of_key(key, key_len, t);
   cqrs_tenant_state_t before = is_tenant ? cqrs_registry_tenant_state(r->reg, t) : CQRS_TENANT_UNKNOWN;
   cqrs_error_t err = {0};
-  if (!cqrs_registry_apply(r->reg, m->key, m->key_len, m->payload, m->len, &err)) {
-    char offset[24];
-    snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
+  if (!cqrs_registry_apply(r->reg, key, key_len, value, value_len, &err)) {
+    char at[24];
+    snprintf(at, sizeof at, "%lld", (long long)offset);
     /* Never the value: a key record holds a hash worth keeping to ourselves. */
-    cqrs_log_warn(&r->log, "control record skipped", "offset", offset, "error", err.message, NULL);
+    cqrs_log_warn(&r->log, "control record skipped", "offset", at, "error", err.message, NULL);
     return;
   }
   if (is_tenant && before != CQRS_TENANT_DELETED && cqrs_registry_tenant_state(r->reg, t) == CQRS_TENANT_DELETED) {
     cqrs_log_info(&r->log, "tenant deleted", "tenant", t, NULL);
     if (r->on_deleted) r->on_deleted(t, r->ctx);
   }
-}
-
-/* Creates the topic (retrying while Kafka is away), assigns partition 0 from
- * the beginning and reads the end offset that "caught up" means. False when
- * asked to stop first. @locality the reader thread */
-static bool start_reading(cqrs_control_reader_t *r, int64_t *target) {
-  for (int backoff = 200; !atomic_load(&r->stop); backoff = backoff < 5000 ? backoff * 2 : 5000) {
-    cqrs_error_t err = {0};
-    int64_t lo = 0, hi = 0;
-    if (cqrs_kafka_topic_ensure(r->rk, r->prefix, CQRS_TOPIC_CONTROL, 1, r->replication, ADMIN_TIMEOUT_MS, &err) &&
-        cqrs_kafka_watermarks(r->rk, r->topic, 0, &lo, &hi, ADMIN_TIMEOUT_MS, &err)) {
-      rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(parts, r->topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-      rd_kafka_resp_err_t e = rd_kafka_assign(r->rk, parts);
-      rd_kafka_topic_partition_list_destroy(parts);
-      if (!e) {
-        *target = hi;
-        return true;
-      }
-      cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "assign %s: %s", r->topic, rd_kafka_err2str(e));
-    }
-    cqrs_log_warn(&r->log, "control topic not readable yet; retrying", "error", err.message, NULL);
-    for (int waited = 0; waited < backoff && !atomic_load(&r->stop); waited += POLL_MS) rd_kafka_poll(r->rk, POLL_MS);
-  }
-  return false;
-}
-
-static void *run(void *arg) {
-  cqrs_control_reader_t *r = arg;
-  int64_t target = 0;
-  if (!start_reading(r, &target)) return NULL;
-  set_position(r, 0);
-  while (!atomic_load(&r->stop)) {
-    if (!atomic_load(&r->caught_up)) {
-      pthread_mutex_lock(&r->mu);
-      bool done = r->position >= target;
-      pthread_mutex_unlock(&r->mu);
-      if (done) {
-        atomic_store(&r->caught_up, true);
-        cqrs_log_info(&r->log, "control records read", NULL);
-      }
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, POLL_MS);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      set_position(r, m->offset); /* the end: past any record we skipped or a compacted gap */
-    } else if (m->err) {
-      cqrs_log_warn(&r->log, "control reader error", "error", rd_kafka_message_errstr(m), NULL);
-    } else {
-      apply(r, m);
-      set_position(r, m->offset + 1);
-    }
-    rd_kafka_message_destroy(m);
-  }
-  return NULL;
-}
-
-static void reader_free(cqrs_control_reader_t *r) {
-  if (r->rk) {
-    rd_kafka_consumer_close(r->rk);
-    rd_kafka_destroy(r->rk);
-  }
-  pthread_cond_destroy(&r->advanced);
-  pthread_mutex_destroy(&r->mu);
-  free(r->prefix);
-  free(r->topic);
-  free(r);
 }
 
 cqrs_control_reader_t *cqrs_control_reader_start(const cqrs_config_t *cfg, const cqrs_log_t *log,
@@ -152,74 +58,21 @@ cqrs_control_reader_t *cqrs_control_reader_start(const cqrs_config_t *cfg, const
   r->reg = reg;
   r->on_deleted = on_deleted;
   r->ctx = ctx;
-  r->replication = cfg->topic_replication;
-  r->position = -1;
-  atomic_init(&r->stop, false);
-  atomic_init(&r->caught_up, false);
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->advanced, &ca);
-  pthread_condattr_destroy(&ca);
-  r->prefix = strdup(cfg->topic_prefix);
-  r->topic = cqrs_config_topic(cfg, CQRS_TOPIC_CONTROL);
-  if (!r->prefix || !r->topic) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the control reader");
-    goto fail;
-  }
-  /* A group id only because librdkafka's consumer API wants one: partitions
-   * are assigned, never subscribed, and no offset is ever committed, so
-   * every process reads the whole topic. EOF events tell where the end is.
-   * Short fetch waits and backoffs: the topic is tiny, and a write must reach
-   * every reader (a revoked key every service) well within a second. */
-  r->rk = cqrs_kafka_consumer_new(cfg, log, "control-reader", NULL, NULL, err, "enable.partition.eof", "true",
-                                  "auto.offset.reset", "earliest", "fetch.wait.max.ms", "100",
-                                  "fetch.error.backoff.ms", "50", NULL);
-  if (!r->rk) goto fail;
-  int e = pthread_create(&r->thread, NULL, run, r);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the control reader thread: %s", strerror(e));
-    goto fail;
+  if (!(r->follower = cqrs_follower_start(cfg, log, CQRS_TOPIC_CONTROL, "control", apply, r, err))) {
+    free(r);
+    return NULL;
   }
   return r;
-fail:
-  reader_free(r);
-  return NULL;
 }
 
-bool cqrs_control_reader_caught_up(const cqrs_control_reader_t *r) {
-  return atomic_load(&((cqrs_control_reader_t *)r)->caught_up);
-}
+bool cqrs_control_reader_caught_up(const cqrs_control_reader_t *r) { return cqrs_follower_caught_up(r->follower); }
 
 bool cqrs_control_reader_sync(cqrs_control_reader_t *r, int timeout_ms, cqrs_error_t *err) {
-  int64_t deadline = cqrs_time_monotonic_ms() + timeout_ms;
-  int64_t lo = 0, hi = 0;
-  if (!cqrs_kafka_watermarks(r->rk, r->topic, 0, &lo, &hi, timeout_ms, err)) return false;
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  int64_t left = deadline - cqrs_time_monotonic_ms();
-  if (left < 0) left = 0;
-  until.tv_sec += left / 1000;
-  until.tv_nsec += (left % 1000) * 1000000;
-  if (until.tv_nsec >= 1000000000) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000;
-  }
-  pthread_mutex_lock(&r->mu);
-  int rc = 0;
-  while (r->position < hi && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&r->advanced, &r->mu, &until);
-  bool ok = r->position >= hi;
-  pthread_mutex_unlock(&r->mu);
-  if (!ok)
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the control reader did not reach offset %lld within %d ms",
-                   (long long)hi, timeout_ms);
-  return ok;
+  return cqrs_follower_sync(r->follower, timeout_ms, err);
 }
 
 void cqrs_control_reader_stop(cqrs_control_reader_t *r) {
   if (!r) return;
-  atomic_store(&r->stop, true);
-  pthread_join(r->thread, NULL);
-  reader_free(r);
+  cqrs_follower_stop(r->follower);
+  free(r);
 }

@@ -2,6 +2,7 @@
 #include "cqrs/kafka.h"
 
 #include "cqrs/control.h"
+#include "cqrs/schemas.h"
 #include "cqrs/util.h"
 
 #include <stdarg.h>
@@ -230,6 +231,9 @@ static const topic_spec_t topics[] = {
     /* One partition: every reader reads all of it, and records stay in the
      * order admin-svc wrote them. */
     {CQRS_TOPIC_CONTROL, false, 1, "compact", "-1"},
+    /* One partition too: the schema registry's first-wins rule needs every
+     * reader to see its records in one order (cqrs/schemas.h). */
+    {CQRS_TOPIC_SCHEMAS, false, 1, "compact", "-1"},
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 

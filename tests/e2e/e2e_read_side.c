@@ -320,7 +320,8 @@ Test(read_side, a_poison_event_goes_to_the_dead_letter_topic_and_later_events_st
   cr_expect(found, "the poison event is not in %s", topic);
   tk_response_t r;
   tk_http("GET", env.projector_port, "/metrics", NULL, 0, &r);
-  cr_expect(strstr(r.body, "dlq_events_total{projection=\"user_profiles\"} 1"), "metrics: %s", r.body);
+  /* the whole line: a prefix would also match 10-19 */
+  cr_expect(strstr(r.body, "\ndlq_events_total{projection=\"user_profiles\"} 1\n"), "metrics: %s", r.body);
   tk_response_cleanup(&r);
   free(user);
 }
@@ -372,9 +373,10 @@ Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
   free(user);
 }
 
-static bool is_503(const char *body, void *ctx) {
-  (void)body, (void)ctx;
-  return true;
+/* /readyz says why it is not ready: the halted projection. */
+static bool says_halted(const char *body, void *ctx) {
+  (void)ctx;
+  return body && strstr(body, "halted");
 }
 
 Test(read_side, with_poison_policy_halt_the_projection_stops_before_a_poison_event) {
@@ -389,7 +391,7 @@ Test(read_side, with_poison_policy_halt_the_projection_stops_before_a_poison_eve
   free(command(201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"After\"}}", user));
 
   tk_response_t r;
-  cr_assert(tk_await_get(env.projector_port, "/readyz", 503, is_503, NULL, VISIBLE_MS, &r),
+  cr_assert(tk_await_get(env.projector_port, "/readyz", 503, says_halted, NULL, VISIBLE_MS, &r),
             "the projector never reported the halt on /readyz (last %d %s)", r.status, r.body ? r.body : "");
   cr_expect(strstr(r.body, "halted"), "%s", r.body);
   tk_response_cleanup(&r);

@@ -1,5 +1,6 @@
 /* End to end: the User aggregate through command-svc, Kafka, projector-svc,
  * MongoDB and query-svc, against the real local stack. */
+#include "accounting_env.h"
 #include "testkit.h"
 
 #include <criterion/criterion.h>
@@ -22,6 +23,17 @@ static void setup(void) {
 static void teardown(void) { tk_stop_all(pids); }
 
 TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 300);
+
+/* The exactly-once accounting over everything the test did: versions
+ * contiguous, results consistent with the log, read models equal to the fold
+ * of the log (tests/support/accounting.h). */
+static void assert_accounted(void) {
+  tk_acct_report_t rep;
+  tk_acct_check_env(&env, NULL, 0, NULL, &rep);
+  tk_acct_assert_clean(&rep);
+  cr_expect_gt(rep.events, 0, "the accounting saw no event");
+  tk_acct_report_cleanup(&rep);
+}
 
 static tk_response_t post(const char *json) {
   tk_response_t r;
@@ -126,6 +138,7 @@ Test(e2e, create_then_update_is_visible_by_id_and_email) {
   cr_expect(tk_json_is_null(r.body, "eventId"));
   tk_response_cleanup(&r);
   free(id);
+  assert_accounted();
 }
 
 static void expect_error(const char *body, size_t len, int status, const char *field) {
@@ -263,6 +276,7 @@ Test(e2e, a_service_restarted_mid_test_loses_nothing) {
   cr_expect_eq(tk_json_int(r.body, "version"), 4);
   tk_response_cleanup(&r);
   free(id);
+  assert_accounted();
 }
 
 Test(e2e, a_w3c_traceparent_from_http_travels_with_the_event_and_the_result) {

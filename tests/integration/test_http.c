@@ -114,6 +114,10 @@ Test(http, unknown_route_is_404_and_wrong_method_405_with_json) {
   tk_response_cleanup(&r);
   tk_http("GET", port, "/body", NULL, 0, &r);
   cr_expect_eq(r.status, 405);
+  cr_expect(r.headers && strstr(r.headers, "Allow: POST"), "%s", r.headers);
+  e = tk_json_string(r.body, "error");
+  cr_expect(e && *e, "405 without a JSON error: %s", r.body);
+  free(e);
   tk_response_cleanup(&r);
 }
 

@@ -56,8 +56,13 @@ bool tk_http(const char *method, int port, const char *path, const char *body, s
 
 bool tk_http_headers(const char *method, int port, const char *path, const char *headers, const char *body,
                      size_t len, tk_response_t *out) {
+  return tk_http_timeout(method, port, path, headers, body, len, 30000, out);
+}
+
+bool tk_http_timeout(const char *method, int port, const char *path, const char *headers, const char *body,
+                     size_t len, int timeout_ms, tk_response_t *out) {
   memset(out, 0, sizeof *out);
-  int fd = connect_to("127.0.0.1", port, 30000);
+  int fd = connect_to("127.0.0.1", port, timeout_ms);
   if (fd < 0) return false;
   static const char fmt[] =
       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
@@ -410,6 +415,23 @@ static char *header_dup(rd_kafka_message_t *m, const char *name) {
   return strndup(v, len);
 }
 
+/* Copies every header of m into r. */
+static void headers_copy(rd_kafka_message_t *m, tk_record_t *r) {
+  rd_kafka_headers_t *h;
+  if (rd_kafka_message_headers(m, &h) || rd_kafka_header_cnt(h) == 0) return;
+  size_t n = rd_kafka_header_cnt(h);
+  r->headers = calloc(n, sizeof *r->headers);
+  const char *name;
+  const void *v;
+  size_t len;
+  for (size_t i = 0; i < n && !rd_kafka_header_get_all(h, i, &name, &v, &len); i++) {
+    char *copy = malloc(len + 1);
+    if (len) memcpy(copy, v, len);
+    copy[len] = '\0';
+    r->headers[r->n_headers++] = (cqrs_header_t){strdup(name), copy, len};
+  }
+}
+
 tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n) {
   char errstr[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -458,6 +480,7 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
       char *v = header_dup(m, "ce_aggregateversion");
       r->version = v ? atoll(v) : 0;
       free(v);
+      headers_copy(m, r);
     }
     rd_kafka_message_destroy(m);
   }
@@ -471,6 +494,8 @@ void tk_records_free(tk_record_t *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);
     free(r[i].traceparent), free(r[i].ce_tenant), free(r[i].ce_id), free(r[i].ce_time);
+    for (size_t h = 0; h < r[i].n_headers; h++) free((void *)r[i].headers[h].name), free((void *)r[i].headers[h].value);
+    free(r[i].headers);
   }
   free(r);
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cqrs/event.h"
+
 typedef struct {
   int status; /* 0 when the connection failed */
   char *body; /* NUL-terminated; free with tk_response_cleanup */
@@ -22,6 +24,11 @@ bool tk_http(const char *method, int port, const char *path, const char *body, s
 /* tk_http with extra request headers: "Name: value\r\n" lines. */
 bool tk_http_headers(const char *method, int port, const char *path, const char *headers, const char *body,
                      size_t len, tk_response_t *out);
+/* tk_http_headers, giving up (status 0) when connecting, sending or
+ * receiving stalls longer than timeout_ms (the others wait 30 s): for a
+ * client that retries elsewhere, as the fault suite's load does. */
+bool tk_http_timeout(const char *method, int port, const char *path, const char *headers, const char *body,
+                     size_t len, int timeout_ms, tk_response_t *out);
 void tk_response_cleanup(tk_response_t *r);
 
 /* A string member of a JSON object (malloc'd), or NULL. */
@@ -114,6 +121,10 @@ typedef struct {
   char *ce_type, *ce_subject, *ce_causationid, *traceparent, *ce_tenant;
   char *ce_id, *ce_time;
   int64_t version; /* ce_aggregateversion, 0 when absent */
+  /* every header, names and values owned (values NUL-terminated too): what
+   * cqrs_event_from_record decodes */
+  cqrs_header_t *headers;
+  size_t n_headers;
 } tk_record_t;
 
 /* Reads every committed record of topic (read_committed, all partitions, from

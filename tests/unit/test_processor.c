@@ -142,8 +142,10 @@ Test(processor, create_derives_aggregate_id) {
                      "\"email\":\"a@b.io\",\"name\":\"A\"}";
   process(json);
   cr_assert_eq(out.status, 201, "%s", out.result_json);
-  char want[CQRS_UUID_LEN];
-  cqrs_uuid_from_name("cmd-derive", want);
+  /* UUIDv5 of "cmd-derive" in the project's namespace, computed outside the
+   * code under test: python3 -c 'import uuid; print(uuid.uuid5(uuid.UUID(
+   * "6f1c2c8e-3d1a-5b7e-9a43-2c9f4b7d8e01"), "cmd-derive"))' */
+  const char *want = "8acbb7f8-9ebb-5642-b4f7-baaa5f699a5b";
   cr_assert_str_eq(out.aggregate_id, want);
   cr_assert_str_eq(u_str(result, "aggregateId"), want);
   cr_assert_str_eq(out.events[0].aggregate_id, want);
@@ -250,6 +252,36 @@ Test(processor, repeated_command_id_is_idempotent) {
   cr_assert_str_eq(u_str(result, "aggregateId"), "u-1");
   cr_assert_str_eq(u_str(result, "commandId"), "cmd-1");
   free(event_id);
+}
+
+/* README: "each aggregate remembers its last 8 outcomes". The number is the
+ * documented one, not the implementation's constant: the 9th command on an
+ * aggregate evicts the oldest outcome, and a repeat of it is decided anew. */
+Test(processor, the_ninth_command_evicts_the_oldest_outcome) {
+  enum { DOCUMENTED_WINDOW = 8 };
+  process(CREATE); /* outcome 1: cmd-1 */
+  commit_staged();
+  char json[256];
+  for (int i = 2; i <= DOCUMENTED_WINDOW + 1; i++) {
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-%d\",\"aggregateId\":\"u-1\","
+             "\"changes\":{\"name\":\"N%d\"}}",
+             i, i);
+    process(json);
+    cr_assert_eq(out.status, 201, "%s", out.result_json);
+    commit_staged();
+  }
+  /* upd-2 is the oldest of the last 8: still answered from the window */
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-2\",\"aggregateId\":\"u-1\","
+           "\"changes\":{\"name\":\"N2\"}}");
+  process(json);
+  cr_assert_eq(out.status, 200, "upd-2 is inside the window: %s", out.result_json);
+  cr_assert_eq(u_i64(result, "version"), 2, "its first outcome");
+  /* cmd-1 fell out: the create is decided again, and refused (u-1 exists: 422) */
+  process(CREATE);
+  cr_assert_neq(out.status, 200, "cmd-1 should have been evicted: %s", out.result_json);
+  cr_assert_eq(out.status, 422, "%s", out.result_json);
 }
 
 Test(processor, repeated_create_without_aggregate_id) {
@@ -368,8 +400,7 @@ Test(processor, routed_to_another_partition) {
   cr_assert_eq(out.n_events, 0);
   cr_assert_null(out.staged);
 
-  char want[CQRS_UUID_LEN];
-  cqrs_uuid_from_name("cmd-f", want);
+  const char *want = "39aa0c09-acce-59a9-bf37-7b887ef0c0fb"; /* UUIDv5 of "cmd-f", as above */
   snprintf(want_key, sizeof want_key, TENANT "/%s", want);
   cr_assert_str_eq(out.aggregate_key, want_key, "forwarded under its aggregate key");
   cqrs_command_t fwd;

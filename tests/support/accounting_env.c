@@ -1,0 +1,342 @@
+/* The accounting checker on a test environment: topics and store in, report
+ * out (see accounting_env.h). */
+#include "accounting_env.h"
+
+#include "cqrs/json.h"
+#include "cqrs/map.h"
+#include "cqrs/read_model.h"
+#include "cqrs/tenant.h"
+
+#include <criterion/criterion.h>
+#include <mongoc/mongoc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CATCHUP_MS_DEFAULT 60000
+#define STORE_TIMEOUT_MS 30000
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* What was read: the checker's input and what it borrows from. */
+typedef struct {
+  tk_record_t *ev_recs, *res_recs;
+  size_t n_ev_recs, n_res_recs;
+  tk_acct_event_t *events;
+  size_t n_events, n_decoded; /* the first n_decoded own their event */
+  tk_acct_result_t *results;
+  char **result_strings; /* 3 per result: tenant, aggregateId, eventId */
+  size_t n_results;
+  char **tenants;
+  size_t n_tenants;
+  /* per (tenant, projection): the stored documents */
+  tk_acct_docs_t *stores;
+  bson_t ***store_docs;
+  size_t n_stores;
+} read_t;
+
+/* Reads and decodes the log; *undecodable counts the records that are no
+ * event (each logged to stderr). */
+static void read_events(const tk_env_t *env, read_t *rd, size_t *undecodable) {
+  char topic[128];
+  rd->ev_recs = tk_kafka_read_all(env, tk_topic(env, "events", topic), &rd->n_ev_recs);
+  rd->events = calloc(rd->n_ev_recs + 2, sizeof *rd->events); /* room for a doctored copy */
+  for (size_t i = 0; i < rd->n_ev_recs; i++) {
+    tk_record_t *r = &rd->ev_recs[i];
+    tk_acct_event_t *e = &rd->events[rd->n_events];
+    cqrs_error_t err = {0};
+    if (!cqrs_event_from_record(&e->ev, r->headers, r->n_headers, r->value, r->value ? strlen(r->value) : 0, &err)) {
+      cqrs_event_cleanup(&e->ev);
+      memset(e, 0, sizeof *e);
+      (*undecodable)++;
+      fprintf(stderr, "accounting: the record at %d/%lld is no event: %s\n", r->partition, (long long)r->offset,
+              err.message);
+      continue;
+    }
+    e->partition = r->partition;
+    e->offset = r->offset;
+    rd->n_events++;
+  }
+  rd->n_decoded = rd->n_events;
+}
+
+static void read_results(const tk_env_t *env, read_t *rd) {
+  char topic[128];
+  rd->res_recs = tk_kafka_read_all(env, tk_topic(env, "command-results", topic), &rd->n_res_recs);
+  rd->results = calloc(rd->n_res_recs + 1, sizeof *rd->results);
+  rd->result_strings = calloc(3 * rd->n_res_recs + 1, sizeof *rd->result_strings);
+  for (size_t i = 0; i < rd->n_res_recs; i++) {
+    tk_record_t *r = &rd->res_recs[i];
+    const char *slash = r->key ? strchr(r->key, '/') : NULL;
+    if (!slash || !r->value) continue;
+    char **s = &rd->result_strings[3 * rd->n_results];
+    s[0] = strndup(r->key, (size_t)(slash - r->key));
+    s[1] = tk_json_string(r->value, "aggregateId");
+    s[2] = tk_json_string(r->value, "eventId");
+    int64_t status = tk_json_int(r->value, "status"), version = tk_json_int(r->value, "version");
+    rd->results[rd->n_results++] = (tk_acct_result_t){
+        .tenant = s[0],
+        .command_id = slash + 1,
+        .status = status == INT64_MIN ? -1 : (int)status,
+        .aggregate_id = s[1],
+        .version = version == INT64_MIN ? 0 : version,
+        .event_id = s[2],
+    };
+  }
+}
+
+static void collect_tenants(read_t *rd) {
+  rd->tenants = calloc(rd->n_events + 1, sizeof *rd->tenants);
+  rd->tenants[rd->n_tenants++] = strdup(CQRS_TENANT_DEFAULT);
+  for (size_t i = 0; i < rd->n_events; i++) {
+    const char *t = rd->events[i].ev.tenant ? rd->events[i].ev.tenant : CQRS_TENANT_DEFAULT;
+    bool known = false;
+    for (size_t j = 0; j < rd->n_tenants; j++) known |= strcmp(rd->tenants[j], t) == 0;
+    if (!known) rd->tenants[rd->n_tenants++] = strdup(t);
+  }
+}
+
+static void stores_free(read_t *rd) {
+  for (size_t i = 0; i < rd->n_stores; i++) {
+    for (size_t j = 0; j < rd->stores[i].n; j++) bson_destroy(rd->store_docs[i][j]);
+    free(rd->store_docs[i]);
+  }
+  free(rd->stores);
+  free(rd->store_docs);
+  rd->stores = NULL;
+  rd->store_docs = NULL;
+  rd->n_stores = 0;
+}
+
+/* Every document of every read model of every tenant, through the alias. */
+static void read_stores(const tk_env_t *env, mongoc_client_t *client, cqrs_read_models_t *rm, read_t *rd) {
+  stores_free(rd);
+  size_t n_proj = 0;
+  while (cqrs_projections[n_proj]) n_proj++;
+  rd->stores = calloc(rd->n_tenants * n_proj + 1, sizeof *rd->stores);
+  rd->store_docs = calloc(rd->n_tenants * n_proj + 1, sizeof *rd->store_docs);
+  for (size_t t = 0; t < rd->n_tenants; t++)
+    for (size_t p = 0; p < n_proj; p++) {
+      char db[128], coll_name[CQRS_COLLECTION_NAME_MAX];
+      tk_tenant_db(env, rd->tenants[t], db);
+      cqrs_read_models_resolve_in(rm, client, db, cqrs_projections[p]->name, coll_name);
+      mongoc_collection_t *coll = mongoc_client_get_collection(client, db, coll_name);
+      bson_t filter = BSON_INITIALIZER;
+      mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+      size_t cap = 64, n = 0;
+      bson_t **docs = calloc(cap, sizeof *docs);
+      const bson_t *doc;
+      while (mongoc_cursor_next(cur, &doc)) {
+        if (n == cap) docs = realloc(docs, (cap *= 2) * sizeof *docs);
+        docs[n++] = bson_copy(doc);
+      }
+      bson_error_t e;
+      cr_assert(!mongoc_cursor_error(cur, &e), "accounting: reading %s.%s: %s", db, coll_name, e.message);
+      mongoc_cursor_destroy(cur);
+      bson_destroy(&filter);
+      mongoc_collection_destroy(coll);
+      rd->store_docs[rd->n_stores] = docs;
+      rd->stores[rd->n_stores++] = (tk_acct_docs_t){rd->tenants[t], cqrs_projections[p], (const bson_t *const *)docs, n};
+    }
+}
+
+static int64_t doc_version(const bson_t *d) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, d, "version") && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : -1;
+}
+
+static const char *doc_id(const bson_t *d) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+}
+
+/* True when every document the log implies is stored at least at its
+ * version: the projector has caught up (what it wrote is compared later). */
+static bool caught_up(const read_t *rd, char *why, size_t cap) {
+  for (size_t s = 0; s < rd->n_stores; s++) {
+    bson_t **want = NULL;
+    size_t n_want = 0;
+    cqrs_error_t err = {0};
+    if (!tk_acct_expected_docs(rd->stores[s].projection, rd->stores[s].tenant, rd->events, rd->n_events, &want,
+                               &n_want, &err))
+      return true; /* the check reports it */
+    bool ok = true;
+    cqrs_map_t *stored = cqrs_map_new(NULL);
+    for (size_t j = 0; j < rd->stores[s].n; j++)
+      cqrs_map_put(stored, doc_id(rd->stores[s].docs[j]), (void *)rd->stores[s].docs[j]);
+    for (size_t i = 0; ok && i < n_want; i++) {
+      const char *id = doc_id(want[i]);
+      const bson_t *got = cqrs_map_get(stored, id);
+      if (!got || doc_version(got) < doc_version(want[i])) {
+        snprintf(why, cap, "%s of %s: %s %s", rd->stores[s].projection->name, rd->stores[s].tenant, id,
+                 got ? "is behind" : "is missing");
+        ok = false;
+      }
+    }
+    cqrs_map_destroy(stored);
+    tk_acct_docs_free(want, n_want);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/* ---- doctoring (test only) ---- */
+
+static void doctor_log(read_t *rd, const char *doctor, const tk_acct_command_t *cmds, size_t n_cmds) {
+  if (!rd->n_events) return;
+  if (strcmp(doctor, "drop-event") == 0) {
+    size_t victim = rd->n_events / 2;
+    for (size_t i = 0; i < rd->n_events; i++) {
+      bool acked = false;
+      for (size_t c = 0; !acked && c < n_cmds; c++)
+        acked = cmds[c].status == 201 && cmds[c].event_id && rd->events[i].ev.id &&
+                strcmp(cmds[c].event_id, rd->events[i].ev.id) == 0;
+      if (acked) {
+        victim = i;
+        break;
+      }
+    }
+    fprintf(stderr, "accounting: DOCTORED: event %s dropped from the log\n", rd->events[victim].ev.id);
+    cqrs_event_cleanup(&rd->events[victim].ev);
+    memmove(&rd->events[victim], &rd->events[victim + 1], (rd->n_events - victim - 1) * sizeof *rd->events);
+    rd->n_events--;
+    rd->n_decoded--;
+  } else if (strcmp(doctor, "duplicate-event") == 0) {
+    tk_acct_event_t copy = rd->events[rd->n_events / 2]; /* shares the strings: not cleaned up twice */
+    copy.offset += 1000000000;
+    fprintf(stderr, "accounting: DOCTORED: event %s read twice\n", copy.ev.id);
+    rd->events[rd->n_events++] = copy;
+  } else if (strcmp(doctor, "swap-events") == 0) {
+    for (size_t i = 0; i < rd->n_events; i++)
+      for (size_t j = i + 1; j < rd->n_events; j++) {
+        cqrs_event_t *a = &rd->events[i].ev, *b = &rd->events[j].ev;
+        if (rd->events[i].partition == rd->events[j].partition && strcmp(a->aggregate_id, b->aggregate_id) == 0) {
+          fprintf(stderr, "accounting: DOCTORED: %s v%lld and v%lld trade places in the log\n", a->aggregate_id,
+                  (long long)a->version, (long long)b->version);
+          cqrs_event_t t = *a;
+          *a = *b;
+          *b = t;
+          return;
+        }
+      }
+  }
+}
+
+static void doctor_store(read_t *rd, const char *doctor) {
+  if (strcmp(doctor, "edit-document") != 0) return;
+  for (size_t s = 0; s < rd->n_stores; s++) {
+    if (!rd->stores[s].projection->aggregate_type || rd->stores[s].n == 0) continue;
+    bson_t *d = rd->store_docs[s][0], *edited = bson_new();
+    bson_iter_t it;
+    bool done = false;
+    if (bson_iter_init(&it, d))
+      while (bson_iter_next(&it)) {
+        if (!done && BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_key(&it), "_id") != 0) {
+          char v[512];
+          snprintf(v, sizeof v, "%s-doctored", bson_iter_utf8(&it, NULL));
+          BSON_APPEND_UTF8(edited, bson_iter_key(&it), v);
+          fprintf(stderr, "accounting: DOCTORED: %s %s.%s edited\n", rd->stores[s].projection->name, doc_id(d),
+                  bson_iter_key(&it));
+          done = true;
+        } else {
+          bson_append_value(edited, bson_iter_key(&it), -1, bson_iter_value(&it));
+        }
+      }
+    bson_destroy(d);
+    rd->store_docs[s][0] = edited;
+    rd->stores[s].docs = (const bson_t *const *)rd->store_docs[s];
+    return;
+  }
+}
+
+/* ---- the check ---- */
+
+void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_t n, const tk_acct_opts_t *opts,
+                       tk_acct_report_t *out) {
+  static const tk_acct_opts_t defaults = {0};
+  if (!opts) opts = &defaults;
+  const char *doctor = opts->doctor ? opts->doctor : getenv("TK_ACCT_DOCTOR");
+  if (doctor && (!*doctor || strcmp(doctor, "none") == 0)) doctor = NULL;
+  read_t rd = {0};
+  size_t undecodable = 0;
+  read_events(env, &rd, &undecodable);
+  read_results(env, &rd);
+  if (doctor) doctor_log(&rd, doctor, cmds, n);
+  collect_tenants(&rd);
+
+  mongoc_init();
+  /* a store that stops answering fails the check within STORE_TIMEOUT_MS, not
+   * after libmongoc's default of 5 minutes per read */
+  mongoc_uri_t *uri = mongoc_uri_new(env->mongo_uri);
+  cr_assert_not_null(uri, "accounting: bad MongoDB URI %s", env->mongo_uri);
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, STORE_TIMEOUT_MS);
+  mongoc_client_t *client = mongoc_client_new_from_uri(uri);
+  mongoc_uri_destroy(uri);
+  cr_assert_not_null(client, "accounting: no client for %s", env->mongo_uri);
+  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
+  int wait_ms = opts->catchup_ms > 0 ? opts->catchup_ms : CATCHUP_MS_DEFAULT;
+  int64_t deadline = now_ms() + wait_ms;
+  char why[512] = "";
+  for (;;) {
+    read_stores(env, client, rm, &rd);
+    if (caught_up(&rd, why, sizeof why)) break;
+    if (now_ms() > deadline) {
+      fprintf(stderr, "accounting: the read models did not catch up within %d ms (%s); checking what is there\n",
+              wait_ms, why);
+      break;
+    }
+    pause_ms(500); /* each try reads every read model whole: not too often */
+  }
+  if (doctor) doctor_store(&rd, doctor);
+
+  tk_acct_input_t in = {
+      .commands = cmds,
+      .n_commands = n,
+      .events = rd.events,
+      .n_events = rd.n_events,
+      .results = rd.results,
+      .n_results = rd.n_results,
+      .stores = rd.stores,
+      .n_stores = rd.n_stores,
+      .all_commands_known = opts->all_commands_known,
+  };
+  tk_acct_check(&in, out);
+  if (undecodable) {
+    out->violations = realloc(out->violations, (out->n_violations + 1) * sizeof *out->violations);
+    if (asprintf(&out->violations[out->n_violations], "%zu records of the log are no event (see stderr)",
+                 undecodable) < 0)
+      out->violations[out->n_violations] = strdup("records of the log are no event");
+    out->n_violations++;
+  }
+
+  stores_free(&rd);
+  cqrs_read_models_destroy(rm);
+  mongoc_client_destroy(client);
+  for (size_t i = 0; i < rd.n_decoded; i++) cqrs_event_cleanup(&rd.events[i].ev);
+  free(rd.events);
+  for (size_t i = 0; i < 3 * rd.n_results; i++) free(rd.result_strings[i]);
+  free(rd.result_strings);
+  free(rd.results);
+  for (size_t i = 0; i < rd.n_tenants; i++) free(rd.tenants[i]);
+  free(rd.tenants);
+  tk_records_free(rd.ev_recs, rd.n_ev_recs);
+  tk_records_free(rd.res_recs, rd.n_res_recs);
+}
+
+void tk_acct_assert_clean(const tk_acct_report_t *r) {
+  char *text = tk_acct_report_format(r, 40);
+  fprintf(stderr, "accounting: %s", text);
+  cr_expect_eq(r->n_violations, 0, "the accounting found %zu violations:\n%s", r->n_violations, text);
+  free(text);
+}
