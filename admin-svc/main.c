@@ -2,6 +2,7 @@
  * records on the control topic (cqrs/control.h), and the schema registry, as
  * records on the schemas topic (cqrs/schemas.h). Never writes events. */
 #include "routes.h"
+#include "sagas.h"
 #include "writer.h"
 
 #include "cqrs/access.h"
@@ -13,6 +14,7 @@ typedef struct {
   cqrs_access_t access;
   admin_writer_t *writer;
   admin_schemas_t *schemas;
+  admin_sagas_t *sagas;
 } ready_ctx_t;
 
 static bool ready_cb(void *arg, cqrs_error_t *err) {
@@ -50,6 +52,7 @@ int main(void) {
   admin_ctx_t routes = {
       .auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .schemas = ready.schemas, .log = &svc.log};
   admin_routes(svc.http, &routes);
+  if (!(ready.sagas = admin_sagas_start(&svc.cfg, &routes, svc.http, &err))) goto fail;
   cqrs_service_set_ready(&svc, ready_cb, &ready);
   if (!cqrs_service_start(&svc, &err)) goto done;
   rc = cqrs_service_wait(&svc) ? 0 : 1;
@@ -60,6 +63,7 @@ done:
   /* HTTP first (handlers use everything below), then the writer (it syncs
    * with the reader), then the reader (it fills reg), then what they borrow. */
   cqrs_http_server_stop(svc.http);
+  admin_sagas_stop(ready.sagas);
   admin_writer_destroy(ready.writer);
   admin_schemas_destroy(ready.schemas);
   cqrs_access_stop(&ready.access);

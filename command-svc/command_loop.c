@@ -5,6 +5,7 @@
 
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/saga_sign.h"
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
 
@@ -31,6 +32,7 @@ struct cqrs_command_loop {
   char *t_commands, *t_events, *t_state, *t_results;
   int32_t n_partitions;
   cqrs_aggregate_store_t *store;
+  cqrs_decider_settings_t settings;
   cqrs_worker_t worker;
   cqrs_error_t fatal; /* written once by the loop thread before failed turns true */
   atomic_bool failed;
@@ -203,12 +205,47 @@ static char *authorization_of(rd_kafka_message_t *m) {
   return strndup(v, len);
 }
 
+/* A record signed by saga-svc (cqrs/saga_sign.h): commands:write for the
+ * tenant its MAC covers, while that tenant is active (as a credential of it
+ * would need), for the command types sagas emit only. Fills ctx->tenant or
+ * ctx->denied. */
+static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
+                           cqrs_error_t *denied, cqrs_process_ctx_t *ctx) {
+  char tenant[CQRS_TENANT_MAX + 2], sig[CQRS_SAGA_SIGNATURE_LEN + 1];
+  const char *t = header_value(m, CQRS_SAGA_TENANT_HEADER, tenant, sizeof tenant);
+  const char *s = header_value(m, CQRS_SAGA_SIGNATURE_HEADER, sig, sizeof sig);
+  const char *value = m->payload ? m->payload : "";
+  if (!loop->cfg->saga_signing_key) {
+    cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga-signed record, but SAGA_SIGNING_KEY is not set");
+  } else if (!t || !cqrs_tenant_valid(t, NULL) || !cqrs_saga_verify(loop->cfg->saga_signing_key, t, value, m->len, s)) {
+    cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga signature that does not verify");
+  } else if (!cqrs_auth_tenant_active(loop->auth, t)) {
+    cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga command of a tenant not active");
+  } else {
+    snprintf(who->tenant, sizeof who->tenant, "%s", t);
+    snprintf(who->subject, sizeof who->subject, "saga-svc");
+    who->scopes = CQRS_SCOPE_COMMANDS_WRITE;
+    ctx->tenant = who->tenant;
+    cqrs_command_t cmd;
+    if (!cqrs_command_parse(&cmd, value, m->len, NULL) || !cqrs_saga_command_allowed(cmd.type))
+      cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL, "a saga may not send this commandType");
+    cqrs_command_cleanup(&cmd);
+    if (!denied->message[0]) return;
+  }
+  ctx->denied = denied;
+}
+
 /* Who sent record m: fills ctx->tenant (from who) or ctx->denied (from
- * denied) as cqrs/auth.h decides. */
+ * denied) as cqrs/auth.h decides. A record with no credential but a saga
+ * signature is saga-svc's (authorize_saga). */
 static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
                       cqrs_error_t *denied, cqrs_process_ctx_t *ctx) {
   char *authorization = authorization_of(m);
-  if (!cqrs_auth_verify(loop->auth, authorization, who, denied)) {
+  char probe[8];
+  if (!authorization && cqrs_auth_enabled(loop->auth) &&
+      header_value(m, CQRS_SAGA_SIGNATURE_HEADER, probe, sizeof probe)) {
+    authorize_saga(loop, m, who, denied, ctx);
+  } else if (!cqrs_auth_verify(loop->auth, authorization, who, denied)) {
     ctx->denied = denied;
   } else if (!who->tenant[0]) {
     cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL, "a platform administrator credential names no tenant");
@@ -224,12 +261,13 @@ static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_pri
 static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
   rd_kafka_headers_t *h, *fwd = NULL;
   if (rd_kafka_message_headers(m, &h)) return NULL;
-  static const char *const keep[] = {CQRS_COMMAND_AUTH_HEADER, "traceparent"};
+  static const char *const keep[] = {CQRS_COMMAND_AUTH_HEADER, "traceparent", CQRS_SAGA_TENANT_HEADER,
+                                     CQRS_SAGA_SIGNATURE_HEADER};
   for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
     const void *v;
     size_t len;
     if (rd_kafka_header_get_last(h, keep[i], &v, &len) || !v) continue;
-    if (!fwd) fwd = rd_kafka_headers_new(2);
+    if (!fwd) fwd = rd_kafka_headers_new(4);
     rd_kafka_header_add(fwd, keep[i], -1, v, (ssize_t)len);
   }
   return fwd;
@@ -242,7 +280,8 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   cqrs_error_t denied = {0};
   cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
                             .now = now, .source = "command-svc", .schema_registry = loop->cfg->schema_registry_url,
-                            .traceparent = header_value(m, "traceparent", tp, sizeof tp)};
+                            .traceparent = header_value(m, "traceparent", tp, sizeof tp),
+                            .settings = &loop->settings};
   authorize(loop, m, &who, &denied, &ctx);
   cqrs_outcome_t out;
   cqrs_process_command(loop->store, &ctx, m->payload ? m->payload : "", m->payload ? m->len : 0, &out);
@@ -424,6 +463,7 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   loop->metrics = metrics;
   loop->auth = auth;
   loop->store = cqrs_aggregate_store_new();
+  loop->settings.order_processing_timeout_s = cfg->order_processing_timeout_s;
   loop->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   loop->t_state = cqrs_config_topic(cfg, CQRS_TOPIC_STATE);

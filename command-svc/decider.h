@@ -43,6 +43,11 @@ bson_t *cqrs_decision_add(cqrs_decision_t *d, const cqrs_event_type_t *type);
 /* Frees the events' data. Safe on a zeroed decision. */
 void cqrs_decision_cleanup(cqrs_decision_t *d);
 
+/* Settings a decider's defaults depend on (from the configuration). */
+typedef struct {
+  int order_processing_timeout_s; /* ORDER_PROCESSING_TIMEOUT: a CreateOrder's default processBy after now */
+} cqrs_decider_settings_t;
+
 typedef struct {
   const char *type;
   bool creates; /* creates its aggregate: it must not exist yet, and an absent
@@ -67,6 +72,10 @@ typedef struct {
   /* Writes into out (an empty document) the state after event; state is NULL
    * before the first event. */
   void (*evolve)(const bson_t *state, const char *event_type, const bson_t *data, bson_t *out);
+  /* Optional: adds to a validated cmd's fields the defaults that depend on
+   * settings and now (a CreateOrder's processBy), just before decide. NULL:
+   * none. */
+  void (*complete)(cqrs_command_t *cmd, const char *now, const cqrs_decider_settings_t *settings);
 } cqrs_decider_t;
 
 /* One row of a decider's evolve table: the state after an event of type, given

@@ -82,6 +82,7 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   cqrs_decision_t decision = {0};
   const bson_t *state = current && current->version > 0 ? current->state : NULL;
   int64_t version = current ? current->version : 0;
+  if (d->complete && ctx->settings) d->complete(cmd, ctx->now, ctx->settings);
   if (!d->decide(state, cmd, ctx->now, &decision, &err)) {
     refuse(out, cmd, &err);
     goto done;

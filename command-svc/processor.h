@@ -45,6 +45,7 @@ typedef struct {
   const char *schema_registry; /* the registry new events' ce_dataschema points
                                   at (SCHEMA_REGISTRY_URL); NULL: the default */
   const char *traceparent;   /* from the record headers, may be NULL */
+  const cqrs_decider_settings_t *settings; /* the deciders' defaults; NULL: none are added */
 } cqrs_process_ctx_t;
 
 typedef struct {

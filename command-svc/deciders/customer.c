@@ -1,9 +1,15 @@
-/* The Customer aggregate: RegisterCustomer, UpdateEmail, SuspendCustomer ->
- * CustomerRegistered, CustomerEmailUpdated, CustomerSuspended. State:
+/* The Customer aggregate: RegisterCustomer, UpdateEmail, SuspendCustomer,
+ * RecordCustomerOrder -> CustomerRegistered, CustomerEmailUpdated,
+ * CustomerSuspended, CustomerOrderRecorded. RecordCustomerOrder (the order
+ * placement saga's owner check) needs an ACTIVE customer: as it and
+ * SuspendCustomer are decided one after the other on this aggregate, an order
+ * is either recorded before the suspension (and the suspension saga cancels
+ * it) or refused after it (and the placement saga cancels it). State:
  * {customerId, email, name, status, registrationDate, lastUpdated,
  * suspensionReason}. */
 #include "../decider.h"
 #include "cqrs/json.h"
+#include "cqrs/saga_sign.h" /* CQRS_CMD_*: the commands sagas send */
 
 #include <string.h>
 
@@ -18,6 +24,7 @@ static const cqrs_command_spec_t commands[] = {
     {"RegisterCustomer", true},
     {"UpdateEmail", false},
     {"SuspendCustomer", false},
+    {CQRS_CMD_RECORD_CUSTOMER_ORDER, false},
 };
 
 static bool check_not_blank(const char *s, const char *field, cqrs_error_t *err) {
@@ -52,6 +59,8 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
     return cqrs_json_get_string(&cmd->fields, "newEmail", NULL, true, EMAIL_MAX, &s, err) &&
            cqrs_decider_check_email(s, "newEmail", err);
   }
+  if (strcmp(cmd->type, CQRS_CMD_RECORD_CUSTOMER_ORDER) == 0)
+    return cqrs_json_get_string(&cmd->fields, "orderId", NULL, true, CQRS_ID_MAX, &s, err);
   return cqrs_json_get_string(&cmd->fields, "reason", NULL, true, REASON_MAX_CHARS, &s, err);
 }
 
@@ -74,6 +83,12 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
     return true;
   }
   if (!check_active(state, cmd, err)) return false;
+  if (strcmp(cmd->type, CQRS_CMD_RECORD_CUSTOMER_ORDER) == 0) {
+    cqrs_customer_order_recorded_t e = {.customer_id = cmd->aggregate_id, .recorded_at = now};
+    cqrs_json_get_string(&cmd->fields, "orderId", NULL, true, 0, &e.order_id, NULL);
+    cqrs_customer_order_recorded_encode(&e, cqrs_decision_add(out, &cqrs_customer_order_recorded_event));
+    return true;
+  }
   if (strcmp(cmd->type, "UpdateEmail") == 0) {
     cqrs_customer_email_updated_t e = {.customer_id = cmd->aggregate_id, .old_email = cqrs_decider_str(state, "email"),
                                        .updated_at = now};

@@ -1,9 +1,10 @@
 /* The Order aggregate: CreateOrder, UpdateOrderStatus -> OrderCreated,
  * OrderStatusUpdated. State: {orderId, userId, items, totalAmount, currency,
- * status, createdAt, updatedAt} (currency absent in a state written before
- * currencies, restored from aggregate-state). */
+ * status, createdAt, updatedAt, customerId?, processBy?} (currency absent in a
+ * state written before currencies, restored from aggregate-state). */
 #include "../decider.h"
 #include "cqrs/json.h"
+#include "cqrs/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #define USER_ID_MAX 128
 #define PRODUCT_MAX_CHARS 200
 #define ITEMS_MAX 1000
+#define REASON_MAX_CHARS 200
 
 static const cqrs_command_spec_t commands[] = {
     {"CreateOrder", true},
@@ -143,17 +145,31 @@ static bool check_items(const bson_t *fields, bson_t *out, cqrs_error_t *err) {
   return true;
 }
 
+/* processBy, when given, is an RFC 3339 time. */
+static bool check_process_by(const cqrs_command_t *cmd, cqrs_error_t *err) {
+  const char *s;
+  int64_t ms;
+  if (!cqrs_json_get_string(&cmd->fields, "processBy", NULL, false, 64, &s, err)) return false;
+  if (s && !cqrs_time_parse_rfc3339(s, &ms)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "processBy", "processBy must be an RFC 3339 time");
+    return false;
+  }
+  return true;
+}
+
 static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
   if (!check_alias(cmd, err)) return false;
   if (strcmp(cmd->type, "CreateOrder") == 0) {
-    const char *user_id, *currency;
+    const char *user_id, *customer_id, *currency;
     double total;
     return cqrs_json_get_string(&cmd->fields, "userId", NULL, true, USER_ID_MAX, &user_id, err) &&
-           check_items(&cmd->fields, NULL, err) &&
+           cqrs_json_get_string(&cmd->fields, "customerId", NULL, false, CQRS_ID_MAX, &customer_id, err) &&
+           check_process_by(cmd, err) && check_items(&cmd->fields, NULL, err) &&
            get_amount(&cmd->fields, "totalAmount", "totalAmount", &total, err) &&
            get_currency(&cmd->fields, &currency, err);
   }
-  const char *status;
+  const char *status, *reason;
+  if (!cqrs_json_get_string(&cmd->fields, "reason", NULL, false, REASON_MAX_CHARS, &reason, err)) return false;
   if (!cqrs_json_get_string(&cmd->fields, "status", NULL, true, 0, &status, err)) return false;
   if (status_index(status) < 0) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "status",
@@ -168,6 +184,9 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   if (strcmp(cmd->type, "CreateOrder") == 0) {
     cqrs_order_created_t e = {.order_id = cmd->aggregate_id, .created_at = now};
     cqrs_json_get_string(&cmd->fields, "userId", NULL, true, 0, &e.user_id, NULL);
+    cqrs_json_get_string(&cmd->fields, "customerId", NULL, false, 0, &e.customer_id, NULL);
+    cqrs_json_get_string(&cmd->fields, "processBy", NULL, false, 0, &e.process_by, NULL);
+    if (e.customer_id && !*e.customer_id) e.customer_id = NULL;
     get_amount(&cmd->fields, "totalAmount", "totalAmount", &e.total_amount, NULL);
     get_currency(&cmd->fields, &e.currency, NULL);
     bson_init(&e.items);
@@ -184,6 +203,8 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
   }
   cqrs_order_status_updated_t e = {.order_id = cmd->aggregate_id, .status = to, .previous_status = from,
                                    .updated_at = now};
+  cqrs_json_get_string(&cmd->fields, "reason", NULL, false, 0, &e.reason, NULL);
+  if (e.reason && !*e.reason) e.reason = NULL;
   cqrs_order_status_updated_encode(&e, cqrs_decision_add(out, &cqrs_order_status_updated_event));
   return true;
 }
@@ -205,6 +226,8 @@ static void created(const bson_t *state, const cqrs_event_data_t *e, bson_t *out
   BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
   BSON_APPEND_UTF8(out, "createdAt", ev->created_at);
   BSON_APPEND_UTF8(out, "updatedAt", ev->created_at);
+  if (ev->customer_id) BSON_APPEND_UTF8(out, "customerId", ev->customer_id);
+  if (ev->process_by) BSON_APPEND_UTF8(out, "processBy", ev->process_by);
 }
 
 static void status_updated(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
@@ -217,6 +240,27 @@ static void status_updated(const bson_t *state, const cqrs_event_data_t *e, bson
   BSON_APPEND_UTF8(out, "status", ev->status);
   BSON_APPEND_UTF8(out, "createdAt", cqrs_decider_str(state, "createdAt"));
   BSON_APPEND_UTF8(out, "updatedAt", ev->updated_at);
+  copy_member(state, "customerId", out);
+  copy_member(state, "processBy", out);
+}
+
+/* A CreateOrder without processBy gets now + ORDER_PROCESSING_TIMEOUT, so the
+ * deadline is in the event and every reader agrees on it. */
+static void complete(cqrs_command_t *cmd, const char *now, const cqrs_decider_settings_t *settings) {
+  bson_iter_t it;
+  int64_t ms;
+  if (strcmp(cmd->type, "CreateOrder") != 0 || !cqrs_time_parse_rfc3339(now, &ms)) return;
+  if (bson_iter_init_find(&it, &cmd->fields, "processBy") && BSON_ITER_HOLDS_UTF8(&it)) return;
+  char due[32];
+  cqrs_time_format_rfc3339(ms + (int64_t)settings->order_processing_timeout_s * 1000, due);
+  bson_t copy;
+  bson_init(&copy);
+  bson_copy_to_excluding_noinit(&cmd->fields, &copy, "processBy", NULL);
+  BSON_APPEND_UTF8(&copy, "processBy", due);
+  bson_destroy(&cmd->fields);
+  bson_init(&cmd->fields);
+  bson_concat(&cmd->fields, &copy);
+  bson_destroy(&copy);
 }
 
 static const cqrs_evolver_t evolvers[] = {
@@ -236,4 +280,5 @@ const cqrs_decider_t cqrs_order_decider = {
     .validate = validate,
     .decide = decide,
     .evolve = evolve,
+    .complete = complete,
 };

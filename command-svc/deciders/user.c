@@ -1,7 +1,10 @@
-/* The User aggregate: CreateUser, UpdateUserProfile -> UserCreated,
- * UserProfileUpdated. State: {userId, email, name, createdAt, updatedAt}. */
+/* The User aggregate: CreateUser, UpdateUserProfile, RecordUserOrder ->
+ * UserCreated, UserProfileUpdated, UserOrderRecorded. State: {userId, email,
+ * name, createdAt, updatedAt}. RecordUserOrder is the order placement saga's
+ * owner check: refused 404 when the user does not exist. */
 #include "../decider.h"
 #include "cqrs/json.h"
+#include "cqrs/saga_sign.h" /* CQRS_CMD_*: the commands sagas send */
 
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 static const cqrs_command_spec_t commands[] = {
     {"CreateUser", true},
     {"UpdateUserProfile", false},
+    {CQRS_CMD_RECORD_USER_ORDER, false},
 };
 
 static bool check_name(const char *name, const char *field, cqrs_error_t *err) {
@@ -69,6 +73,8 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
            cqrs_json_get_string(&cmd->fields, "name", NULL, true, NAME_MAX_CHARS, &name, err) &&
            check_name(name, "name", err);
   }
+  if (strcmp(cmd->type, CQRS_CMD_RECORD_USER_ORDER) == 0)
+    return cqrs_json_get_string(&cmd->fields, "orderId", NULL, true, CQRS_ID_MAX, &name, err);
   bson_t changes;
   bool present;
   return cqrs_json_get_object(&cmd->fields, "changes", NULL, true, &changes, &present, err) &&
@@ -84,6 +90,12 @@ static bool decide(const bson_t *state, const cqrs_command_t *cmd, const char *n
     cqrs_json_get_string(&cmd->fields, "name", NULL, true, 0, &name, NULL);
     cqrs_user_created_t e = {.user_id = cmd->aggregate_id, .email = email, .name = name, .created_at = now};
     cqrs_user_created_encode(&e, cqrs_decision_add(out, &cqrs_user_created_event));
+    return true;
+  }
+  if (strcmp(cmd->type, CQRS_CMD_RECORD_USER_ORDER) == 0) {
+    cqrs_user_order_recorded_t e = {.user_id = cmd->aggregate_id, .recorded_at = now};
+    cqrs_json_get_string(&cmd->fields, "orderId", NULL, true, 0, &e.order_id, NULL);
+    cqrs_user_order_recorded_encode(&e, cqrs_decision_add(out, &cqrs_user_order_recorded_event));
     return true;
   }
   bson_t changes;

@@ -5,9 +5,9 @@
 ARG DEBIAN_RELEASE=bookworm
 
 # --- build -------------------------------------------------------------------
-# This stage is the same, instruction for instruction, in all four Dockerfiles: it
+# This stage is the same, instruction for instruction, in all five Dockerfiles: it
 # builds every service and the probe, so an engine with a layer cache (podman,
-# BuildKit) compiles the sources once for all four images (`make images`).
+# BuildKit) compiles the sources once for all five images (`make images`).
 # Keep it identical (tests/images/smoke.sh checks); tests/ is not needed with
 # CQRS_TESTS=OFF. libpq-dev: the top-level CMakeLists.txt finds libpq (the
 # projector's FerretDB index helper).
@@ -25,11 +25,12 @@ COPY command-svc/ command-svc/
 COPY projector-svc/ projector-svc/
 COPY query-svc/ query-svc/
 COPY admin-svc/ admin-svc/
+COPY saga-svc/ saga-svc/
 COPY tools/ tools/
 COPY docs/openapi/ docs/openapi/
 COPY deploy/docker/healthcheck.c deploy/docker/healthcheck.c
 RUN cmake -S . -B build -G Ninja -DCQRS_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build --target command-svc projector-svc query-svc admin-svc \
+ && cmake --build build --target command-svc projector-svc query-svc admin-svc saga-svc \
  && gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Os -static -s \
       -o build/bin/healthcheck deploy/docker/healthcheck.c
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Run the services locally against the stack from deploy/local/stack.sh.
 #
-#   deploy/local/services.sh start    start command-svc, projector-svc, query-svc, admin-svc (reuse running ones)
+#   deploy/local/services.sh start    start command-svc, projector-svc, query-svc, admin-svc, saga-svc (reuse running ones)
 #   deploy/local/services.sh stop     SIGTERM, bounded wait, then SIGKILL
 #   deploy/local/services.sh status   show what runs
 #
 # Binaries: <repo>/build/bin/<svc> (override the folder with SVC_BIN_DIR).
 # Each service gets KAFKA_BROKERS, MONGO_URI and HTTP_PORT from the environment, with
 # defaults 127.0.0.1:9092, mongodb://127.0.0.1:27017 and ports command 8080, query 8081,
-# projector 8082, admin 8083 (override with COMMAND_PORT, QUERY_PORT, PROJECTOR_PORT,
-# ADMIN_PORT).
+# projector 8082, admin 8083, saga 8084 (override with COMMAND_PORT, QUERY_PORT, PROJECTOR_PORT,
+# ADMIN_PORT, SAGA_PORT).
+# saga-svc signs the commands it emits and command-svc checks them with SAGA_SIGNING_KEY
+# (cqrs/saga_sign.h): unless set, a random key made once in .local/auth/saga-signing.key.
 # With the local FerretDB on PostgreSQL (MONGO_URI unset, LOCAL_STORE=postgresql, the
 # default) they also get FERRETDB_PG_URI, default postgres://postgres@127.0.0.1:$PG_PORT/ferretdb
 # (PG_PORT 5433), the PostgreSQL behind FerretDB where the projector creates GIN indexes.
@@ -35,7 +37,18 @@ export MONGO_URI=${MONGO_URI:-mongodb://127.0.0.1:27017}
 # AUTH=off or your own AUTH_JWKS_URL / AUTH_JWKS_FILE
 while IFS= read -r kv; do export "${kv?}"; done < <("$(dirname "${BASH_SOURCE[0]}")/auth.sh" env)
 
-SERVICES=(command-svc projector-svc query-svc admin-svc)
+# saga-svc and command-svc share the key saga commands are signed with; never printed
+if [[ -z ${SAGA_SIGNING_KEY:-} ]]; then
+  saga_key_file=$LOCAL/auth/saga-signing.key
+  if [[ ! -s $saga_key_file ]]; then
+    mkdir -p "$LOCAL/auth"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d " \n" >"$saga_key_file")
+  fi
+  SAGA_SIGNING_KEY=$(<"$saga_key_file")
+  export SAGA_SIGNING_KEY
+fi
+
+SERVICES=(command-svc projector-svc query-svc admin-svc saga-svc)
 
 port_of() {
   case $1 in
@@ -43,6 +56,7 @@ port_of() {
     query-svc)     echo "${QUERY_PORT:-8081}" ;;
     projector-svc) echo "${PROJECTOR_PORT:-8082}" ;;
     admin-svc)     echo "${ADMIN_PORT:-8083}" ;;
+    saga-svc)      echo "${SAGA_PORT:-8084}" ;;
   esac
 }
 

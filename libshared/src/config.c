@@ -42,6 +42,46 @@ static bool int_var(char *const *envp, const char *name, long dflt, long min, lo
   return true;
 }
 
+/* A duration in seconds: "<n>" or "<n>s", "<n>m", "<n>h", within [1, max_s];
+ * absent or empty means dflt. */
+static bool duration_var(char *const *envp, const char *name, long dflt, long max_s, long *out,
+                         cqrs_error_t *err) {
+  const char *v = env_get(envp, name);
+  if (!v || !*v) {
+    *out = dflt;
+    return true;
+  }
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  long unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+  if (*end == 'h' || *end == 'm' || *end == 's') end++;
+  if (errno || *end || n < 1 || n > max_s / unit) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be a duration like 90s, 30m or 24h (at most %lds), got \"%s\"",
+                   name, max_s, v);
+    return false;
+  }
+  *out = n * unit;
+  return true;
+}
+
+/* SAGA_SIGNING_KEY: absent, or at least 32 bytes. */
+static bool load_saga(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) {
+  long timeout, stuck;
+  if (!duration_var(envp, "ORDER_PROCESSING_TIMEOUT", 86400, 366L * 86400, &timeout, err) ||
+      !duration_var(envp, "SAGA_STUCK_AFTER", 3600, 366L * 86400, &stuck, err))
+    return false;
+  const char *key = env_get(envp, "SAGA_SIGNING_KEY");
+  if (key && *key && strlen(key) < 32) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, "SAGA_SIGNING_KEY", "SAGA_SIGNING_KEY must have at least 32 bytes");
+    return false;
+  }
+  cfg->order_processing_timeout_s = (int)timeout;
+  cfg->saga_stuck_after_s = (int)stuck;
+  cfg->saga_signing_key = key && *key ? strdup(key) : NULL;
+  return true;
+}
+
 /* KAFKA_SASL_MECHANISM -> sasl.mechanism */
 static char *kafka_prop_name(const char *var, size_t len) {
   char *p = strndup(var + 6, len - 6);
@@ -215,6 +255,10 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     cqrs_config_cleanup(cfg);
     return false;
   }
+  if (!load_saga(cfg, envp, err)) {
+    cqrs_config_cleanup(cfg);
+    return false;
+  }
   const char *prefix = env_get(envp, "TOPIC_PREFIX");
   cfg->topic_prefix = strdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
   if (!load_kafka_props(cfg, envp)) {
@@ -241,6 +285,8 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->auth_tenant_claim);
   if (cfg->auth_hs256_secret) explicit_bzero(cfg->auth_hs256_secret, strlen(cfg->auth_hs256_secret));
   free(cfg->auth_hs256_secret);
+  if (cfg->saga_signing_key) explicit_bzero(cfg->saga_signing_key, strlen(cfg->saga_signing_key));
+  free(cfg->saga_signing_key);
   for (size_t i = 0; i < cfg->n_kafka_props; i++) {
     free(cfg->kafka_props[i].key);
     free(cfg->kafka_props[i].value);

@@ -58,6 +58,7 @@ struct cqrs_http_req {
   char *path;
   struct evkeyvalq query;
   bool query_parsed;
+  bool query_malformed; /* the query string did not parse (evhttp then keeps no parameter) */
   int64_t start_us;
   bool replied;
 };
@@ -399,7 +400,7 @@ static struct evkeyvalq *query(const cqrs_http_req_t *creq) {
     req->query.tqh_last = &req->query.tqh_first;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req->r);
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (q) evhttp_parse_query_str(q, &req->query);
+    if (q && evhttp_parse_query_str(q, &req->query) != 0) req->query_malformed = true;
     req->query_parsed = true;
   }
   return &req->query;
@@ -412,6 +413,10 @@ const char *cqrs_http_req_query(const cqrs_http_req_t *req, const char *name) {
 bool cqrs_http_req_query_unknown(const cqrs_http_req_t *req, const char *const *allowed,
                                  const char **unknown) {
   struct evkeyval *kv;
+  if (query(req)->tqh_first == NULL && req->query_malformed) {
+    *unknown = ""; /* e.g. "?=x": a parameter without a name */
+    return true;
+  }
   for (kv = query(req)->tqh_first; kv; kv = kv->next.tqe_next) {
     bool ok = false;
     for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(*a, kv->key) == 0;

@@ -1,6 +1,7 @@
 /* JSON parsing and writing through libbson, and typed field readers. */
 #include "cqrs/json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,55 @@ static bool unique_keys(const bson_t *doc, char *path, size_t size, cqrs_error_t
   return ok;
 }
 
+/* Why: libbson refuses an integer literal outside int64 ("Number ... is out
+ * of range") where JSON has no such limit, so a body with one in a member no
+ * reader looks at would be refused as "not valid JSON". A copy of buf (n in
+ * *out_len; bson_free) with ".0" after each such literal, which libbson then
+ * reads as a double, like any other parser without 64-bit integers. Digits
+ * outside strings occur in numbers only. */
+static char *widen_big_integers(const char *buf, size_t len, size_t *out_len) {
+  /* each literal grows by 2 and takes at least 1 character: 3 * len bounds it */
+  char *out = bson_malloc(3 * len + 1);
+  size_t o = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < len;) {
+    char c = buf[i];
+    if (in_string || c == '"' || (c != '-' && (c < '0' || c > '9'))) {
+      size_t n = in_string && c == '\\' && i + 1 < len ? 2 : 1;
+      if (c == '"') in_string = !in_string;
+      memcpy(out + o, buf + i, n);
+      o += n;
+      i += n;
+      continue;
+    }
+    size_t j = i + 1;
+    bool integer = true;
+    while (j < len && buf[j] && strchr("0123456789.eE+-", buf[j])) {
+      if (buf[j] == '.' || buf[j] == 'e' || buf[j] == 'E') integer = false;
+      j++;
+    }
+    bool big = integer;
+    char lit[32];
+    if (integer && j - i < sizeof lit) {
+      memcpy(lit, buf + i, j - i);
+      lit[j - i] = '\0';
+      errno = 0;
+      (void)strtoll(lit, NULL, 10);
+      big = errno == ERANGE;
+    }
+    memcpy(out + o, buf + i, j - i);
+    o += j - i;
+    if (big) {
+      memcpy(out + o, ".0", 2);
+      o += 2;
+    }
+    i = j;
+  }
+  out[o] = '\0';
+  *out_len = o;
+  return out;
+}
+
 bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err) {
   size_t i = 0;
   while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) i++;
@@ -59,6 +109,12 @@ bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err) {
   }
   bson_error_t berr;
   bson_t *doc = bson_new_from_json((const uint8_t *)buf, (ssize_t)len, &berr);
+  if (!doc && strstr(berr.message, "out of range")) {
+    size_t wlen;
+    char *wide = widen_big_integers(buf, len, &wlen);
+    doc = bson_new_from_json((const uint8_t *)wide, (ssize_t)wlen, &berr);
+    bson_free(wide);
+  }
   if (!doc) {
     cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "body is not valid JSON: %s", berr.message);
     return NULL;

@@ -226,6 +226,8 @@ static const topic_spec_t topics[] = {
     {CQRS_TOPIC_STATE, true, 0, "compact", NULL},
     {CQRS_TOPIC_RESULTS, false, 0, "delete", "21600000"},
     {CQRS_TOPIC_DLQ, false, 0, "delete", "-1"},
+    /* Partition p holds the sagas of the aggregates of events partition p. */
+    {CQRS_TOPIC_SAGA_STATE, true, 0, "compact", NULL},
     /* One partition: every reader reads all of it, and records stay in the
      * order admin-svc wrote them. */
     {CQRS_TOPIC_CONTROL, false, 1, "compact", "-1"},

@@ -47,10 +47,23 @@ static void customer_suspended(const cqrs_event_t *ev, const cqrs_event_data_t *
   bson_append_document_end(&w->update, &set);
 }
 
+/* An order recorded on the aggregate (the order placement saga's owner
+ * check) changes nothing shown but the version: the document stays at the
+ * aggregate's version, so a read waiting for a later one is answered. */
+static void customer_order_recorded(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
+  (void)e;
+  bson_t set;
+  cqrs_projection_match_older(&w->filter, ev);
+  BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
+  BSON_APPEND_INT64(&set, "version", ev->version);
+  bson_append_document_end(&w->update, &set);
+}
+
 static const cqrs_projection_handler_t handlers[] = {
     {&cqrs_customer_registered_event, customer_registered},
     {&cqrs_customer_email_updated_event, customer_email_updated},
     {&cqrs_customer_suspended_event, customer_suspended},
+    {&cqrs_customer_order_recorded_event, customer_order_recorded},
 };
 
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {

@@ -1,6 +1,11 @@
 /* order_summaries: {_id, orderId, userId, items, totalAmount, currency,
- * status, createdAt, updatedAt, version} from OrderCreated and OrderStatusUpdated. */
+ * status, createdAt, updatedAt, version, customerId, processBy,
+ * cancellationReason} from OrderCreated and OrderStatusUpdated. customerId and
+ * processBy are null when the order has none; cancellationReason is null
+ * unless the order was cancelled with a reason. */
 #include "../projection.h"
+
+#include <string.h>
 
 static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
   const cqrs_order_created_t *c = &e->order_created;
@@ -18,6 +23,15 @@ static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cq
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
+  if (c->customer_id)
+    BSON_APPEND_UTF8(&set, "customerId", c->customer_id);
+  else
+    BSON_APPEND_NULL(&set, "customerId");
+  if (c->process_by)
+    BSON_APPEND_UTF8(&set, "processBy", c->process_by);
+  else
+    BSON_APPEND_NULL(&set, "processBy");
+  BSON_APPEND_NULL(&set, "cancellationReason");
   bson_append_document_end(&w->update, &set);
   w->upsert = true;
 }
@@ -33,6 +47,7 @@ static void order_status_updated(const cqrs_event_t *ev, const cqrs_event_data_t
   BSON_APPEND_UTF8(&set, "status", u->status);
   BSON_APPEND_UTF8(&set, "updatedAt", u->updated_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
+  if (u->reason && strcmp(u->status, "Cancelled") == 0) BSON_APPEND_UTF8(&set, "cancellationReason", u->reason);
   bson_append_document_end(&w->update, &set);
 }
 

@@ -31,9 +31,22 @@ static void user_profile_updated(const cqrs_event_t *ev, const cqrs_event_data_t
   bson_append_document_end(&w->update, &set);
 }
 
+/* An order recorded on the aggregate (the order placement saga's owner
+ * check) changes nothing shown but the version: the document stays at the
+ * aggregate's version, so a read waiting for a later one is answered. */
+static void user_order_recorded(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
+  (void)e;
+  bson_t set;
+  cqrs_projection_match_older(&w->filter, ev);
+  BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
+  BSON_APPEND_INT64(&set, "version", ev->version);
+  bson_append_document_end(&w->update, &set);
+}
+
 static const cqrs_projection_handler_t handlers[] = {
     {&cqrs_user_created_event, user_created},
     {&cqrs_user_profile_updated_event, user_profile_updated},
+    {&cqrs_user_order_recorded_event, user_order_recorded},
 };
 
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define N_SERVICES 4
+#define N_SERVICES 5
 
 static tk_env_t env;
-static pid_t pids[3], admin;
+static pid_t pids[3], admin, saga;
 
 /* admin-svc with AUTH=off (on loopback, where these requests come from): every
  * request reaches its route, so the answers past authentication are checked. */
@@ -33,11 +33,13 @@ static void setup(void) {
   tk_start_all(&env, pids);
   const char *admin_env[] = {"AUTH=off", NULL};
   admin = tk_start(&env, TK_ADMIN, admin_env);
+  saga = tk_start(&env, TK_SAGA, NULL);
 }
 
 static void teardown(void) {
   if (admin > 0) tk_stop(admin, SIGTERM);
-  admin = 0;
+  if (saga > 0) tk_stop(saga, SIGTERM);
+  admin = saga = 0;
   tk_stop_all(pids);
 }
 
@@ -54,6 +56,7 @@ static void load_services(service_t s[N_SERVICES]) {
   s[1] = (service_t){"query-svc", env.query_port, NULL};
   s[2] = (service_t){"projector-svc", env.projector_port, NULL};
   s[3] = (service_t){"admin-svc", env.admin_port, NULL};
+  s[4] = (service_t){"saga-svc", env.saga_port, NULL};
   for (int i = 0; i < N_SERVICES; i++) {
     tk_response_t r;
     tk_http("GET", s[i].port, "/openapi.json", NULL, 0, &r);
@@ -502,6 +505,11 @@ static void expect_post(const service_t *svc, const char *path, const char *body
   expect_post_at(svc, path, NULL, body, want);
 }
 
+static bool compensated(const char *body, void *ctx) {
+  (void)ctx;
+  return strstr(body, "\"state\":\"compensated\"") != NULL;
+}
+
 /* Real documents, after every kind of write, carry every field of their
  * schema and nothing else: user, order and customer documents and pages from
  * each read route and from POST /v1/query, command results, admin-svc's
@@ -581,6 +589,28 @@ Test(openapi, answers_match_their_documented_schemas) {
   snprintf(url, sizeof url, "/v1/admin/tenants/%s/keys", tenant);
   expect_post_at(adm, "/v1/admin/tenants/{tenantId}/keys", url, "{\"scopes\":[\"queries:read\"]}", 201);
   expect_read(adm, "/v1/admin/tenants/{tenantId}/keys", url, "queries:read");
+
+  /* an order of an unknown user: cancelled by its saga, which admin-svc lists and shows */
+  char lost[64];
+  snprintf(lost, sizeof lost, "order-%08x-lost", tag);
+  snprintf(body, sizeof body,
+           "{\"commandType\":\"CreateOrder\",\"aggregateId\":\"%s\",\"userId\":\"nobody-%08x\","
+           "\"items\":[{\"product\":\"p\",\"quantity\":1,\"price\":1}],\"totalAmount\":1}",
+           lost, tag);
+  expect_post(cmd, "/v1/commands", body, 201);
+  snprintf(url, sizeof url, "/v1/admin/sagas?type=order_placement&key=%s", lost);
+  tk_response_t r;
+  cr_assert(tk_await_get(adm->port, url, 200, compensated, NULL, 30000, &r), "%d %s", r.status, r.body);
+  const char *id_at = strstr(r.body, "\"sagaId\":\"");
+  cr_assert_not_null(id_at, "%s", r.body);
+  char saga_id[40];
+  snprintf(saga_id, sizeof saga_id, "%.36s", id_at + 10);
+  tk_response_cleanup(&r);
+  expect_read(adm, "/v1/admin/sagas", url, "compensated");
+  snprintf(url, sizeof url, "/v1/admin/sagas/%s", saga_id);
+  expect_read(adm, "/v1/admin/sagas/{sagaId}", url, "USER_NOT_FOUND");
+  snprintf(url, sizeof url, "/v1/orders/%s", lost);
+  expect_read(query, "/v1/orders/{orderId}", url, "USER_NOT_FOUND");
 
   for (int i = 0; i < N_SERVICES; i++) {
     expect_read(&s[i], "/healthz", "/healthz", "ok");

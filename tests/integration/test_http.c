@@ -147,6 +147,18 @@ Test(http, unknown_query_parameter_is_named) {
   tk_response_cleanup(&r);
 }
 
+/* A query string that does not parse hides every parameter from evhttp: it
+ * counts as unknown, not as "no parameters". */
+Test(http, a_malformed_query_string_is_not_an_empty_one) {
+  tk_response_t r;
+  tk_http("GET", port, "/strict?a=&=null", NULL, 0, &r);
+  cr_expect_eq(r.status, 400, "%s", r.body);
+  tk_response_cleanup(&r);
+  tk_http("GET", port, "/strict?a=1", NULL, 0, &r);
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  tk_response_cleanup(&r);
+}
+
 Test(http, deferred_request_answers_its_timeout_when_nobody_completes_it) {
   tk_response_t r;
   tk_http("GET", port, "/never", NULL, 0, &r);

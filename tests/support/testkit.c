@@ -228,6 +228,7 @@ void tk_env_init(tk_env_t *env) {
   env->query_port = tk_free_port();
   env->projector_port = tk_free_port();
   env->admin_port = tk_free_port();
+  env->saga_port = tk_free_port();
   unsigned tag = (unsigned)getpid() ^ (unsigned)now_ms();
   snprintf(env->prefix, sizeof env->prefix, "e2e%08x.", tag);
   snprintf(env->db, sizeof env->db, "e2e_%08x", tag);
@@ -238,7 +239,7 @@ const char *tk_tenant_db(const tk_env_t *env, const char *tenant, char out[128])
   return out;
 }
 
-static const char *names[] = {"command-svc", "projector-svc", "query-svc", "admin-svc"};
+static const char *names[] = {"command-svc", "projector-svc", "query-svc", "admin-svc", "saga-svc"};
 
 int tk_port(const tk_env_t *env, tk_service_t svc) {
   switch (svc) {
@@ -246,6 +247,7 @@ int tk_port(const tk_env_t *env, tk_service_t svc) {
   case TK_QUERY: return env->query_port;
   case TK_PROJECTOR: return env->projector_port;
   case TK_ADMIN: return env->admin_port;
+  case TK_SAGA: return env->saga_port;
   }
   return 0;
 }

@@ -42,6 +42,7 @@ bool tk_json_is_null(const char *json, const char *key);
 typedef struct {
   int command_port, query_port, projector_port;
   int admin_port; /* admin-svc (TK_ADMIN) */
+  int saga_port;  /* saga-svc (TK_SAGA) */
   char prefix[64];
   char db[64];
   char brokers[256];
@@ -56,8 +57,8 @@ void tk_env_init(tk_env_t *env);
  * (so no outgoing connection takes it before a service binds it). */
 int tk_free_port(void);
 
-/* TK_ADMIN is admin-svc; tk_start_all starts the first three only. */
-typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY, TK_ADMIN } tk_service_t;
+/* TK_ADMIN is admin-svc, TK_SAGA saga-svc; tk_start_all starts the first three only. */
+typedef enum { TK_COMMAND, TK_PROJECTOR, TK_QUERY, TK_ADMIN, TK_SAGA } tk_service_t;
 
 /* The HTTP port of svc in env. */
 int tk_port(const tk_env_t *env, tk_service_t svc);

@@ -324,3 +324,24 @@ Test(config, a_progress_report_gives_the_lag_since_caught_up) {
   cr_assert_eq(cqrs_progress_lag_ms(&p, 4500), 3500, "grows while nothing vouches for it");
   cr_assert_eq(cqrs_progress_lag_ms(&p, 900), 0, "a clock behind gives no negative lag");
 }
+
+/* The sagas' settings (issue 13). */
+Test(config, saga_settings) {
+  char *none[] = {NULL};
+  cr_assert(load(none, 8084), "%s", err.message);
+  cr_assert_eq(cfg.order_processing_timeout_s, 86400, "24h by default");
+  cr_assert_eq(cfg.saga_stuck_after_s, 3600);
+  cr_assert_null(cfg.saga_signing_key, "no key unless given: saga commands are refused");
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"ORDER_PROCESSING_TIMEOUT=90m", "SAGA_STUCK_AFTER=45",
+                  "SAGA_SIGNING_KEY=0123456789abcdef0123456789abcdef", NULL};
+  cr_assert(load(envp, 8084), "%s", err.message);
+  cr_assert_eq(cfg.order_processing_timeout_s, 5400);
+  cr_assert_eq(cfg.saga_stuck_after_s, 45);
+  cr_assert_str_eq(cfg.saga_signing_key, "0123456789abcdef0123456789abcdef");
+  cqrs_config_cleanup(&cfg);
+  assert_refused("ORDER_PROCESSING_TIMEOUT=soon", "ORDER_PROCESSING_TIMEOUT");
+  assert_refused("ORDER_PROCESSING_TIMEOUT=0", "ORDER_PROCESSING_TIMEOUT");
+  assert_refused("ORDER_PROCESSING_TIMEOUT=2d", "ORDER_PROCESSING_TIMEOUT");
+  assert_refused("SAGA_SIGNING_KEY=short", "SAGA_SIGNING_KEY");
+}

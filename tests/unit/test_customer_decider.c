@@ -393,3 +393,31 @@ Test(customer_processor, stale_expected_version_is_409) {
   cr_assert_eq(out.status, 409, "%s", out.result_json);
   cr_assert_eq(u_i64(result, "currentVersion"), 1);
 }
+
+/* ---- RecordCustomerOrder: the order placement saga's owner check ---- */
+
+Test(customer_decider, record_order_needs_an_order_id) {
+  assert_valid("{\"commandType\":\"RecordCustomerOrder\",\"orderId\":\"o-1\"}");
+  assert_invalid("{\"commandType\":\"RecordCustomerOrder\"}", "orderId");
+  assert_invalid("{\"commandType\":\"RecordCustomerOrder\",\"orderId\":\"\"}", "orderId");
+}
+
+Test(customer_decider, record_order_of_an_active_customer) {
+  registered_state();
+  cr_assert(decide("{\"commandType\":\"RecordCustomerOrder\",\"orderId\":\"o-1\"}", NOW), "%s", err.message);
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "CustomerOrderRecorded");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "orderId"), "o-1");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "customerId"), "k-1");
+  apply_decision();
+  cr_assert_str_eq(u_str(state, "status"), "ACTIVE", "recording an order changes no state");
+}
+
+/* The suspension and the record are decided one after the other: after it,
+ * the record is refused (and the placement saga cancels the order). */
+Test(customer_decider, record_order_of_a_suspended_customer_is_refused) {
+  suspended_state();
+  cr_assert_not(decide("{\"commandType\":\"RecordCustomerOrder\",\"orderId\":\"o-1\"}", NOW));
+  cr_assert_eq(err.code, CQRS_ERR_REFUSED);
+  cr_assert_eq(dec.n_events, 0);
+}

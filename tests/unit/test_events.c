@@ -22,12 +22,13 @@ static const fixture_t fixtures[] = {
                            "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
     {"OrderCreated", 2, "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
                         "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
-                        "\"currency\":\"EUR\",\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
+                        "\"currency\":\"EUR\",\"createdAt\":\"2026-03-01T10:00:00.000Z\",\"customerId\":\"k-1\","
+                        "\"processBy\":\"2026-03-02T10:00:00.000Z\"}"},
     {"OrderCreated", 1, "{\"orderId\":\"o-1\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":3,"
                         "\"price\":1.5},{\"product\":\"Book\",\"quantity\":1,\"price\":21.0}],\"totalAmount\":25.5,"
                         "\"createdAt\":\"2026-03-01T10:00:00.000Z\"}"},
-    {"OrderStatusUpdated", 1, "{\"orderId\":\"o-1\",\"status\":\"Shipped\",\"previousStatus\":\"Processing\","
-                           "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
+    {"OrderStatusUpdated", 1, "{\"orderId\":\"o-1\",\"status\":\"Cancelled\",\"previousStatus\":\"Processing\","
+                              "\"updatedAt\":\"2026-03-02T11:00:00.000Z\",\"reason\":\"CUSTOMER_SUSPENDED\"}"},
     {"CustomerRegistered", 1, "{\"customerId\":\"k-1\",\"email\":\"ann@example.com\",\"name\":\"Ann\","
                            "\"registeredAt\":\"2026-03-01T10:00:00.000Z\"}"},
     {"CustomerEmailUpdated", 2, "{\"customerId\":\"k-1\",\"oldEmail\":\"ann@example.com\",\"email\":\"bo@example.com\","
@@ -36,6 +37,9 @@ static const fixture_t fixtures[] = {
                                 "\"updatedAt\":\"2026-03-02T11:00:00.000Z\"}"},
     {"CustomerSuspended", 1, "{\"customerId\":\"k-1\",\"reason\":\"chargebacks\","
                           "\"suspendedAt\":\"2026-03-03T00:00:00.000Z\"}"},
+    {"UserOrderRecorded", 1, "{\"userId\":\"u-1\",\"orderId\":\"o-1\",\"recordedAt\":\"2026-03-01T10:00:00.000Z\"}"},
+    {"CustomerOrderRecorded", 1, "{\"customerId\":\"k-1\",\"orderId\":\"o-1\","
+                              "\"recordedAt\":\"2026-03-01T10:00:00.000Z\"}"},
 };
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
@@ -151,8 +155,9 @@ static void check_record(const cqrs_event_record_t *r, const char *where) {
 }
 
 Test(events, registry_lists_every_type) {
-  const char *want[] = {"UserCreated", "UserProfileUpdated", "OrderCreated", "OrderStatusUpdated",
-                        "CustomerRegistered", "CustomerEmailUpdated", "CustomerSuspended"};
+  const char *want[] = {"UserCreated",        "UserProfileUpdated",   "UserOrderRecorded",
+                        "OrderCreated",       "OrderStatusUpdated",   "CustomerRegistered",
+                        "CustomerEmailUpdated", "CustomerSuspended", "CustomerOrderRecorded"};
   size_t n = 0;
   for (; cqrs_event_types[n]; n++) {
     const cqrs_event_type_t *t = cqrs_event_types[n];
@@ -199,7 +204,7 @@ Test(events, versions_list_every_version) {
       cr_assert(listed_before, "%s v%d is listed after v%d", t->name, v, t->version);
     }
   }
-  cr_assert_eq(n, 9, "7 types, 2 of them with a v1 as well");
+  cr_assert_eq(n, 11, "9 types, 2 of them with a v1 as well");
   cr_assert_eq(cqrs_event_type_find_version("OrderCreated", 1), &cqrs_order_created_v1_event);
   cr_assert_eq(cqrs_event_type_find_version("OrderCreated", 2), &cqrs_order_created_event);
   cr_assert_eq(cqrs_event_type_find_version("CustomerEmailUpdated", 1), &cqrs_customer_email_updated_v1_event);
@@ -235,12 +240,12 @@ Test(events, validate_is_the_decode) {
 
 Test(events, fields_as_listed) {
   const cqrs_event_record_t *r = cqrs_order_created_event.data;
-  const char *names[] = {"orderId", "userId", "items", "totalAmount", "currency", "createdAt"};
+  const char *names[] = {"orderId", "userId", "items", "totalAmount", "currency", "createdAt", "customerId", "processBy"};
   const cqrs_field_type_t types[] = {CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_ARRAY, CQRS_FIELD_NUMBER,
-                                     CQRS_FIELD_STRING, CQRS_FIELD_STRING};
-  const bool required[] = {false, true, true, true, true, true};
-  cr_assert_eq(r->n_fields, 6);
-  for (size_t i = 0; i < 6; i++) {
+                                     CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_STRING, CQRS_FIELD_STRING};
+  const bool required[] = {false, true, true, true, true, true, false, false};
+  cr_assert_eq(r->n_fields, 8);
+  for (size_t i = 0; i < 8; i++) {
     cr_assert_str_eq(r->fields[i].name, names[i]);
     cr_assert_eq(r->fields[i].type, types[i], "%s", names[i]);
     cr_assert_eq(r->fields[i].required, required[i], "%s", names[i]);
@@ -310,7 +315,8 @@ Test(events, user_profile_updated_one_change) {
 
 Test(events, order_created_round_trip) {
   cqrs_order_created_t e = {.order_id = "o-1", .user_id = "u-1", .total_amount = 25.5, .currency = "EUR",
-                            .created_at = "2026-03-01T10:00:00.000Z"};
+                            .created_at = "2026-03-01T10:00:00.000Z", .customer_id = "k-1",
+                            .process_by = "2026-03-02T10:00:00.000Z"};
   bson_init(&e.items);
   cqrs_order_item_append(&e.items, 0, &(cqrs_order_item_t){.product = "Pen", .quantity = 3, .price = 1.5});
   cqrs_order_item_append(&e.items, 1, &(cqrs_order_item_t){.product = "Book", .quantity = 1, .price = 21});
@@ -324,6 +330,8 @@ Test(events, order_created_round_trip) {
   cr_assert_float_eq(back.total_amount, 25.5, 1e-12);
   cr_assert_str_eq(back.currency, "EUR");
   cr_assert_str_eq(back.created_at, "2026-03-01T10:00:00.000Z");
+  cr_assert_str_eq(back.customer_id, "k-1");
+  cr_assert_str_eq(back.process_by, "2026-03-02T10:00:00.000Z");
   cr_assert_eq(u_count(&back.items), 2);
   cr_assert_str_eq(u_str(&back.items, "1.product"), "Book");
   cr_assert_eq(u_i64(&back.items, "0.quantity"), 3);
@@ -378,14 +386,15 @@ Test(events, customer_email_updated_v1_round_trip) {
 }
 
 Test(events, order_status_updated_round_trip) {
-  cqrs_order_status_updated_t e = {.order_id = "o-1", .status = "Shipped", .previous_status = "Processing",
-                                   .updated_at = "2026-03-02T11:00:00.000Z"};
+  cqrs_order_status_updated_t e = {.order_id = "o-1", .status = "Cancelled", .previous_status = "Processing",
+                                   .updated_at = "2026-03-02T11:00:00.000Z", .reason = "CUSTOMER_SUSPENDED"};
   cqrs_order_status_updated_encode(&e, fresh());
   cr_assert_str_eq(wire(), fixture("OrderStatusUpdated")->json);
   cqrs_order_status_updated_t back;
   cr_assert(cqrs_order_status_updated_decode(out, &back, &err), "%s", err.message);
   cr_assert_str_eq(back.order_id, "o-1");
-  cr_assert_str_eq(back.status, "Shipped");
+  cr_assert_str_eq(back.reason, "CUSTOMER_SUSPENDED");
+  cr_assert_str_eq(back.status, "Cancelled");
   cr_assert_str_eq(back.previous_status, "Processing");
   cr_assert_str_eq(back.updated_at, "2026-03-02T11:00:00.000Z");
 }

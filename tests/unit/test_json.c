@@ -321,3 +321,17 @@ Test(json, members_known_names_the_first_unknown_member) {
   cr_expect_str_eq(err.field, "extra");
   cr_expect(strstr(err.message, "unknown member") != NULL, "%s", err.message);
 }
+
+/* JSON has no 64-bit limit: an integer beyond it is read as a double (libbson
+ * alone refuses the whole body), and a string that looks like one is kept. */
+Test(json, an_integer_beyond_64_bits_is_a_double) {
+  load("{\"big\":18355755529361487526,\"neg\":-92260450843253879597909869654955695736,\"ok\":9223372036854775807,"
+       "\"s\":\"18355755529361487526 \\\" 99999999999999999999\",\"arr\":[1, 99999999999999999999, 2.5e10]}");
+  bson_iter_t it;
+  cr_assert(bson_iter_init_find(&it, doc, "big") && BSON_ITER_HOLDS_DOUBLE(&it));
+  cr_assert_float_eq(bson_iter_double(&it), 18355755529361487526.0, 1e4);
+  cr_assert(bson_iter_init_find(&it, doc, "neg") && BSON_ITER_HOLDS_DOUBLE(&it) && bson_iter_double(&it) < -9e37);
+  cr_assert(bson_iter_init_find(&it, doc, "ok") && BSON_ITER_HOLDS_INT64(&it), "int64 range stays an integer");
+  cr_assert_str_eq(u_str(doc, "s"), "18355755529361487526 \" 99999999999999999999", "strings are untouched");
+  cr_assert(bson_iter_init_find(&it, doc, "arr"));
+}

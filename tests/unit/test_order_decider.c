@@ -468,3 +468,41 @@ Test(order_processor, update_of_missing_order_is_404) {
           "\"status\":\"Processing\"}");
   cr_assert_eq(out.status, 404, "%s", out.result_json);
 }
+
+/* ---- customerId, processBy and reason (the sagas' additions) ---- */
+
+#define CREATE "{\"commandType\":\"CreateOrder\",\"userId\":\"u-1\",\"totalAmount\":1," \
+               "\"items\":[{\"product\":\"Pen\",\"quantity\":1,\"price\":1}]"
+
+Test(order_decider, create_takes_optional_customer_and_process_by) {
+  assert_valid(CREATE ",\"customerId\":\"k-1\",\"processBy\":\"2026-12-03T00:00:00Z\"}");
+  assert_valid(CREATE ",\"processBy\":\"2026-12-03T01:00:00.5+01:00\"}");
+  assert_invalid(CREATE ",\"processBy\":\"tomorrow\"}", "processBy");
+  assert_invalid(CREATE ",\"processBy\":42}", "processBy");
+  assert_invalid(CREATE ",\"customerId\":7}", "customerId");
+}
+
+Test(order_decider, process_by_defaults_to_now_plus_the_timeout) {
+  cqrs_decider_settings_t settings = {.order_processing_timeout_s = 3600};
+  assert_valid(CREATE ",\"customerId\":\"k-1\"}");
+  d->complete(&cmd, "2026-12-02T03:00:00.000Z", &settings);
+  cqrs_error_clear(&err);
+  cr_assert(d->decide(NULL, &cmd, "2026-12-02T03:00:00.000Z", &dec, &err), "%s", err.message);
+  cr_assert_str_eq(u_str(&dec.events[0].data, "processBy"), "2026-12-02T04:00:00.000Z");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "customerId"), "k-1");
+  cqrs_decision_cleanup(&dec);
+  assert_valid(CREATE ",\"processBy\":\"2026-12-05T00:00:00.000Z\"}");
+  d->complete(&cmd, "2026-12-02T03:00:00.000Z", &settings);
+  cr_assert(d->decide(NULL, &cmd, "2026-12-02T03:00:00.000Z", &dec, &err), "%s", err.message);
+  cr_assert_str_eq(u_str(&dec.events[0].data, "processBy"), "2026-12-05T00:00:00.000Z", "a given one is kept");
+  cr_assert_not(u_has(&dec.events[0].data, "customerId"), "absent when not given");
+}
+
+Test(order_decider, a_cancel_carries_its_reason) {
+  state = state_with_status("Created");
+  assert_valid("{\"commandType\":\"UpdateOrderStatus\",\"status\":\"Cancelled\",\"reason\":\"USER_NOT_FOUND\"}");
+  cqrs_error_clear(&err);
+  cr_assert(d->decide(state, &cmd, NOW, &dec, &err), "%s", err.message);
+  cr_assert_str_eq(u_str(&dec.events[0].data, "reason"), "USER_NOT_FOUND");
+  assert_invalid("{\"commandType\":\"UpdateOrderStatus\",\"status\":\"Cancelled\",\"reason\":5}", "reason");
+}

@@ -75,7 +75,11 @@ Test(order_summaries, order_created_upserts_once) {
   uint32_t len;
   bson_iter_document(&it, &len, &data);
   bson_init_static(&set, data, len);
-  cr_assert_eq(u_count(&set), 9, "orderId userId items totalAmount currency status createdAt updatedAt version");
+  cr_assert_eq(u_count(&set), 12,
+               "orderId userId items totalAmount currency status createdAt updatedAt version customerId processBy "
+               "cancellationReason");
+  cr_assert(u_is_null(&set, "customerId") && u_is_null(&set, "processBy") && u_is_null(&set, "cancellationReason"),
+            "an order without them says null");
 }
 
 /* An OrderCreated v1 (before currencies) is read as its v2 upcast: the same

@@ -257,3 +257,21 @@ Test(user_decider, decision_add_and_cleanup) {
   cr_assert_eq(dec.n_events, 0);
   cqrs_decision_cleanup(&dec);
 }
+
+/* ---- RecordUserOrder: the order placement saga's owner check (the
+ * processor refuses it with 404 when the user does not exist) ---- */
+
+Test(user_decider, record_order) {
+  const cqrs_command_spec_t *spec = NULL;
+  cr_assert_eq(cqrs_decider_for_command("RecordUserOrder", &spec), d);
+  cr_assert_not(spec->creates);
+  assert_invalid("{\"commandType\":\"RecordUserOrder\"}", "orderId");
+  created_state();
+  assert_valid("{\"commandType\":\"RecordUserOrder\",\"orderId\":\"o-1\"}");
+  cqrs_error_clear(&err);
+  cr_assert(d->decide(state, &cmd, NOW, &dec, &err), "%s", err.message);
+  cr_assert_eq(dec.n_events, 1);
+  cr_assert_str_eq(dec.events[0].type, "UserOrderRecorded");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "orderId"), "o-1");
+  cr_assert_str_eq(u_str(&dec.events[0].data, "userId"), "u-1");
+}

@@ -93,3 +93,23 @@ Test(user_profiles, indexes_email) {
   cr_assert_eq(u_i64(&arr, "0.key.email"), 1);
   bson_destroy(&arr);
 }
+
+/* The placement saga's owner check moves only the version. */
+Test(user_profiles, user_order_recorded_moves_only_the_version) {
+  event("UserOrderRecorded", 2, "{\"userId\":\"u-1\",\"orderId\":\"o-1\",\"recordedAt\":\"2026-03-02T00:00:00.000Z\"}");
+  bool skip = true;
+  cqrs_error_t err = {0};
+  cr_assert(apply(&skip, &err), "%s", err.message);
+  cr_assert_not(skip);
+  cr_assert_not(w.upsert);
+  cr_assert_eq(u_i64(&w.filter, "version.$lt"), 2);
+  cr_assert_eq(u_i64(&w.update, "$set.version"), 2);
+  bson_iter_t it;
+  bson_t set;
+  const uint8_t *data;
+  uint32_t len;
+  cr_assert(bson_iter_init_find(&it, &w.update, "$set"));
+  bson_iter_document(&it, &len, &data);
+  bson_init_static(&set, data, len);
+  cr_assert_eq(u_count(&set), 1, "nothing but the version");
+}

@@ -73,3 +73,23 @@ Test(util, the_same_name_gives_the_same_uuid_and_another_name_another) {
   cr_expect_str_eq(a, b);
   cr_expect_str_neq(a, c);
 }
+
+Test(util, rfc3339_parses_and_formats_back) {
+  int64_t ms;
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-02T03:00:00.123Z", &ms));
+  char out[32];
+  cqrs_time_format_rfc3339(ms, out);
+  cr_assert_str_eq(out, "2026-12-02T03:00:00.123Z");
+  int64_t same;
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-02T04:30:00.123+01:30", &same));
+  cr_assert_eq(same, ms, "an offset is applied");
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-02T03:00:00Z", &same));
+  cr_assert_eq(same, ms - 123, "the fraction is optional");
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-02T03:00:00.5Z", &same));
+  cr_assert_eq(same, ms - 123 + 500, ".5 is 500 ms");
+  const char *bad[] = {"", "tomorrow", "2026-12-02", "2026-12-02T03:00:00", "2026-12-02T03:00:00.Z",
+                       "2026-12-02T03:00:00Zjunk", "2026-12-02T03:00:00+1:00"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    cr_assert_not(cqrs_time_parse_rfc3339(bad[i], &same), "accepted \"%s\"", bad[i]);
+  cr_assert_not(cqrs_time_parse_rfc3339(NULL, &same));
+}

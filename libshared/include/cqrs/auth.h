@@ -82,6 +82,11 @@ bool cqrs_auth_enabled(const cqrs_auth_t *a);
  * they expire, so a repeated token costs a hash lookup. */
 bool cqrs_auth_verify(cqrs_auth_t *a, const char *authorization, cqrs_principal_t *who, cqrs_error_t *err);
 
+/* True when tenant is active in the registry (always with AUTH=off): what a
+ * credential of tenant needs, for callers that authenticate by other means
+ * (saga-svc's signed commands, cqrs/saga_sign.h). Thread-safe. */
+bool cqrs_auth_tenant_active(cqrs_auth_t *a, const char *tenant);
+
 /* Checks that who has every scope in need (CQRS_ERR_FORBIDDEN naming the
  * first missing one otherwise). */
 bool cqrs_auth_require(const cqrs_principal_t *who, unsigned need, cqrs_error_t *err);

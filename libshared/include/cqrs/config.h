@@ -56,6 +56,12 @@ typedef struct {
   char *staleness_objectives; /* STALENESS_OBJECTIVES: "<read model>=<ms>,..." overrides; NULL: none */
   /* Schemas (cqrs/event.h): the registry events' ce_dataschema points at */
   char *schema_registry_url;  /* SCHEMA_REGISTRY_URL (CQRS_SCHEMA_REGISTRY_DEFAULT: admin-svc on loopback) */
+  /* Sagas (saga-svc; command-svc for the first two). Durations take "<n>", "<n>s", "<n>m" or "<n>h". */
+  int order_processing_timeout_s; /* ORDER_PROCESSING_TIMEOUT: an order's default processBy after createdAt (24h) */
+  char *saga_signing_key;    /* SAGA_SIGNING_KEY: HMAC key saga-svc signs its commands with and command-svc
+                              * checks them with (>= 32 bytes); NULL: saga commands refused.
+                              * A secret: never log it */
+  int saga_stuck_after_s;    /* SAGA_STUCK_AFTER: a running saga untouched this long lists as stuck (1h) */
 } cqrs_config_t;
 
 /* Reads cfg from envp (a NULL-terminated "NAME=value" array such as environ)

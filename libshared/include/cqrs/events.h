@@ -149,17 +149,27 @@ CQRS_EVENT_RECORD_DECLARE(user_profile_changes, CQRS_USER_PROFILE_CHANGES_FIELDS
   X(changes, "changes", OBJECT(user_profile_changes), REQUIRED)                                                \
   X(updated_at, "updatedAt", STRING, REQUIRED)
 
+/* UserOrderRecorded: {"userId","orderId","recordedAt"}: the user owns an order
+ * (the order placement saga's owner check; refused 404 for no such user). */
+#define CQRS_USER_ORDER_RECORDED_FIELDS(X)                                                                     \
+  X(user_id, "userId", STRING, OPTIONAL)                                                                       \
+  X(order_id, "orderId", STRING, REQUIRED)                                                                     \
+  X(recorded_at, "recordedAt", STRING, REQUIRED)
+
 /* X(aggregate type, c name, ce_type, schema version, field list) */
 #define CQRS_USER_EVENTS(X)                                                                                    \
   X("user", user_created, "UserCreated", 1, CQRS_USER_CREATED_FIELDS)                                          \
-  X("user", user_profile_updated, "UserProfileUpdated", 1, CQRS_USER_PROFILE_UPDATED_FIELDS)
+  X("user", user_profile_updated, "UserProfileUpdated", 1, CQRS_USER_PROFILE_UPDATED_FIELDS)                   \
+  X("user", user_order_recorded, "UserOrderRecorded", 1, CQRS_USER_ORDER_RECORDED_FIELDS)
 /* Earlier schema versions, same columns: none yet. */
 #define CQRS_USER_EVENTS_PAST(X)
 
 /* ---- order -------------------------------------------------------------- */
 
 /* OrderCreated v2: {"orderId","userId","items":[{"product","quantity","price"}],
- * "totalAmount","currency","createdAt"}; currency is an ISO 4217 code. */
+ * "totalAmount","currency","createdAt","customerId"?,"processBy"?}; currency is
+ * an ISO 4217 code; customerId names the customer placing the order and
+ * processBy its processing deadline (sagas). */
 #define CQRS_ORDER_ITEM_FIELDS(X)                                                                              \
   X(product, "product", STRING, REQUIRED)                                                                      \
   X(quantity, "quantity", INTEGER, REQUIRED)                                                                   \
@@ -172,13 +182,16 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(items, "items", ARRAY(order_item), REQUIRED)                                                               \
   X(total_amount, "totalAmount", NUMBER, REQUIRED)                                                             \
   X(currency, "currency", STRING, REQUIRED)                                                                    \
-  X(created_at, "createdAt", STRING, REQUIRED)
+  X(created_at, "createdAt", STRING, REQUIRED)                                                                 \
+  X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
+  X(process_by, "processBy", STRING, OPTIONAL)
 
 /* The currency of an order that names none: CreateOrder's default, and what
  * an OrderCreated v1 (written before currencies) upcasts to. */
 #define CQRS_ORDER_CURRENCY_DEFAULT "USD"
 
-/* OrderCreated v1: v2 without currency (every order was in dollars). */
+/* OrderCreated v1: v2 without currency (every order was in dollars), customerId
+ * and processBy (every order had only a user, and no deadline). */
 #define CQRS_ORDER_CREATED_V1_FIELDS(X)                                                                        \
   X(order_id, "orderId", STRING, OPTIONAL)                                                                     \
   X(user_id, "userId", STRING, REQUIRED)                                                                       \
@@ -186,12 +199,13 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(total_amount, "totalAmount", NUMBER, REQUIRED)                                                             \
   X(created_at, "createdAt", STRING, REQUIRED)
 
-/* OrderStatusUpdated: {"orderId","status","previousStatus","updatedAt"} */
+/* OrderStatusUpdated: {"orderId","status","previousStatus","updatedAt","reason"?} */
 #define CQRS_ORDER_STATUS_UPDATED_FIELDS(X)                                                                    \
   X(order_id, "orderId", STRING, OPTIONAL)                                                                     \
   X(status, "status", STRING, REQUIRED)                                                                        \
   X(previous_status, "previousStatus", STRING, OPTIONAL)                                                       \
-  X(updated_at, "updatedAt", STRING, REQUIRED)
+  X(updated_at, "updatedAt", STRING, REQUIRED)                                                                 \
+  X(reason, "reason", STRING, OPTIONAL)
 
 #define CQRS_ORDER_EVENTS(X)                                                                                   \
   X("order", order_created, "OrderCreated", 2, CQRS_ORDER_CREATED_FIELDS)                                      \
@@ -228,10 +242,20 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(reason, "reason", STRING, REQUIRED)                                                                        \
   X(suspended_at, "suspendedAt", STRING, REQUIRED)
 
+/* CustomerOrderRecorded: {"customerId","orderId","recordedAt"}: an ACTIVE
+ * customer placed an order (refused 422 when the customer is not ACTIVE). The
+ * customer aggregate orders it with CustomerSuspended: that order decides
+ * whether the suspension covers the order. */
+#define CQRS_CUSTOMER_ORDER_RECORDED_FIELDS(X)                                                                 \
+  X(customer_id, "customerId", STRING, OPTIONAL)                                                               \
+  X(order_id, "orderId", STRING, REQUIRED)                                                                     \
+  X(recorded_at, "recordedAt", STRING, REQUIRED)
+
 #define CQRS_CUSTOMER_EVENTS(X)                                                                                \
   X("customer", customer_registered, "CustomerRegistered", 1, CQRS_CUSTOMER_REGISTERED_FIELDS)                 \
   X("customer", customer_email_updated, "CustomerEmailUpdated", 2, CQRS_CUSTOMER_EMAIL_UPDATED_FIELDS)         \
-  X("customer", customer_suspended, "CustomerSuspended", 1, CQRS_CUSTOMER_SUSPENDED_FIELDS)
+  X("customer", customer_suspended, "CustomerSuspended", 1, CQRS_CUSTOMER_SUSPENDED_FIELDS)                    \
+  X("customer", customer_order_recorded, "CustomerOrderRecorded", 1, CQRS_CUSTOMER_ORDER_RECORDED_FIELDS)
 #define CQRS_CUSTOMER_EVENTS_PAST(X)                                                                           \
   X("customer", customer_email_updated_v1, "CustomerEmailUpdated", 1, CQRS_CUSTOMER_EMAIL_UPDATED_V1_FIELDS)
 

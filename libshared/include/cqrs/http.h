@@ -74,7 +74,8 @@ const char *cqrs_http_req_tail(const cqrs_http_req_t *req);
 /* A decoded query parameter, NULL when absent. */
 const char *cqrs_http_req_query(const cqrs_http_req_t *req, const char *name);
 /* True when the query has a parameter not in allowed (NULL-terminated); its
- * name is written to *unknown. */
+ * name is written to *unknown ("" for a query string that does not parse,
+ * such as "?=x", whose parameters would otherwise all look absent). */
 bool cqrs_http_req_query_unknown(const cqrs_http_req_t *req, const char *const *allowed,
                                  const char **unknown);
 const char *cqrs_http_req_header(const cqrs_http_req_t *req, const char *name);

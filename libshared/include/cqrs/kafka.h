@@ -18,6 +18,7 @@
 #define CQRS_TOPIC_STATE "aggregate-state"
 #define CQRS_TOPIC_RESULTS "command-results"
 #define CQRS_TOPIC_DLQ "events.dlq"
+#define CQRS_TOPIC_SAGA_STATE "saga-state" /* saga-svc's saga instances, compacted, keyed by saga id */
 
 /* What a client's callbacks are given.
  * Every client made here has a small context that this module owns: a copy of

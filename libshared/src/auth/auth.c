@@ -115,6 +115,10 @@ static bool tenant_active(cqrs_auth_t *a, const cqrs_principal_t *who, cqrs_erro
   return refuse(err, "tenant not active");
 }
 
+bool cqrs_auth_tenant_active(cqrs_auth_t *a, const char *tenant) {
+  return !cqrs_auth_enabled(a) || cqrs_registry_tenant_state(a->registry, tenant) == CQRS_TENANT_ACTIVE;
+}
+
 static bool verify_jwt(cqrs_auth_t *a, const char *token, size_t len, cqrs_principal_t *who, cqrs_error_t *err) {
   if (!a->jwt_on) return refuse(err, "JWTs are not accepted (no JWKS and no AUTH_HS256_SECRET)");
   unsigned char digest[32];

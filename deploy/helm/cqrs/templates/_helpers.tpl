@@ -41,14 +41,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The services. Each entry: name (component), key (values key), kafka / mongo (which
-secret variables it gets). Use: {{ range $c := include "cqrs.components" . | fromYamlArray }}
+The services. Each entry: name (component), key (values key), kafka / mongo / saga (which
+secret variables it gets; saga: SAGA_SIGNING_KEY, shared by saga-svc and command-svc). Use: {{ range $c := include "cqrs.components" . | fromYamlArray }}
 */}}
 {{- define "cqrs.components" -}}
-- {name: command-svc, key: commandSvc, kafka: true, mongo: false, api: true}
+- {name: command-svc, key: commandSvc, kafka: true, mongo: false, api: true, saga: true}
 - {name: projector-svc, key: projectorSvc, kafka: true, mongo: true, api: false}
 - {name: query-svc, key: querySvc, kafka: false, mongo: true, api: true}
 - {name: admin-svc, key: adminSvc, kafka: true, mongo: false, api: true}
+- {name: saga-svc, key: sagaSvc, kafka: true, mongo: false, api: false, saga: true}
 {{- end }}
 
 {{/* Per-component helpers take (dict "root" $ "c" $component). */}}
