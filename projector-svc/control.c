@@ -278,11 +278,11 @@ void projector_control_stop(projector_control_t *c) {
   if (!c) return;
   atomic_store(&c->stop, true);
   if (c->started) pthread_join(c->thread, NULL);
-  cqrs_map_destroy(c->replays);
-  if (c->jobs) {
+  if (c->jobs) { /* its close revokes the partition: the callback abandons the replays, so the map lives on */
     rd_kafka_consumer_close(c->jobs);
     rd_kafka_destroy(c->jobs);
   }
+  cqrs_map_destroy(c->replays);
   cqrs_redrive_destroy(c->redrive);
   cqrs_ops_close(c->ops);
   free(c->resumes_seen);
