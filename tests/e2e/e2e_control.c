@@ -2,7 +2,8 @@
  * writes control records, projector-svc acts on them. Replays: a dry run
  * changes nothing; a replay from a time re-derives exactly the documents
  * touched since (with a projection whose output differs between two builds:
- * PROJECTION_TEST_VARIANT) and leaves the others byte-identical; pause holds
+ * PROJECTION_TEST_VARIANT) and leaves the others byte-identical, and one
+ * tenant's replay from the beginning rebuilds its database; pause holds
  * the position and resume completes; a second replay while one is open is
  * 409; cancel leaves the live collection serving; a replay whose projector is
  * killed (-9) is resumed by the other replica and completes once. Dead
@@ -456,6 +457,22 @@ Test(control, a_replay_from_a_time_rederives_the_documents_touched_since_and_not
   snprintf(scratch, sizeof scratch, "user_profiles__replay_%s,", id);
   char *colls = collections();
   cr_expect_null(strstr(colls, scratch), "the scratch collection stayed: %s", colls);
+
+  /* one tenant's replay from the beginning: its database only, swapped in, every document re-derived */
+  char *b2 = call(202, "POST", "/v1/admin/replays",
+                  "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"tenant\":\"default\",\"dryRun\":false}");
+  char *id2 = tk_json_string(b2, "replayId");
+  free(b2);
+  cr_assert_not_null(id2);
+  b2 = await_replay(id2, "completed");
+  cr_expect(strstr(b2, "\"tenant\":\"default\""), "%s", b2);
+  free(b2);
+  char *coll2 = live("user_profiles"), want2[160];
+  snprintf(want2, sizeof want2, "user_profiles__replay_%s", id2);
+  cr_expect_str_eq(coll2, want2);
+  char *a_rebuilt = user_doc(a);
+  cr_expect(a_rebuilt && strstr(a_rebuilt, "\"testVariant\" : \"v2\""), "A was not re-derived: %s", a_rebuilt);
+  free(a_rebuilt), free(coll2), free(id2);
   free(colls), free(a), free(b), free(a_before), free(b_before), free(a_after), free(b_after), free(id), free(done);
   free(coll), free(coll_after);
 }
