@@ -54,7 +54,8 @@ void admin_audit_write(admin_audit_t *a, const char *who, const char *tenant, co
     BSON_APPEND_NULL(&doc, "tenant");
   BSON_APPEND_UTF8(&doc, "action", action);
   BSON_APPEND_UTF8(&doc, "target", target ? target : "");
-  BSON_APPEND_UTF8(&doc, "outcome", status < 400 ? "ok" : status == 401 || status == 403 || status == 409 ? "refused" : "failed");
+  bool refused = status == 401 || status == 403 || status == 409;
+  BSON_APPEND_UTF8(&doc, "outcome", status < 400 ? "ok" : refused ? "refused" : "failed");
   BSON_APPEND_INT32(&doc, "status", status);
   size_t len;
   char *json = cqrs_json_write(&doc, &len);

@@ -85,7 +85,8 @@ bool admin_probe_committed(admin_probe_t *p, const char *group_suffix, int n, in
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
   for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, p->t_events, i);
   rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, TIMEOUT_MS);
-  for (int i = 0; !e && i < l->cnt; i++) committed[l->elems[i].partition] = l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
+  for (int i = 0; !e && i < l->cnt; i++)
+    committed[l->elems[i].partition] = l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
   if (e) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "committed offsets: %s", rd_kafka_err2str(e));
   rd_kafka_topic_partition_list_destroy(l);
   rd_kafka_destroy(rk);

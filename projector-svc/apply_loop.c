@@ -222,7 +222,6 @@ static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t 
 
 /* ---- the loop ---- */
 
-
 static void update_lag(cqrs_apply_loop_t *loop) {
   int64_t total, written[256];
   int n = cqrs_apply_loop_positions(loop, written, 256);
@@ -479,7 +478,8 @@ static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
       if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_END;
   }
   for (int i = 0; ok && i < l->cnt; i++) /* where a held rebuild goes back to until it has written */
-    if (l->elems[i].partition < loop->n_positions) atomic_store(&loop->positions[l->elems[i].partition], l->elems[i].offset);
+    if (l->elems[i].partition < loop->n_positions)
+      atomic_store(&loop->positions[l->elems[i].partition], l->elems[i].offset);
   if (ok) rd_kafka_assign(loop->consumer, l);
   rd_kafka_topic_partition_list_destroy(l);
   return ok;

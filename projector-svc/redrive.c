@@ -155,7 +155,8 @@ static bool send_back(cqrs_redrive_t *rd, rd_kafka_message_t *m, const char *err
     const void *v;
     size_t len;
     for (size_t i = 0; !rd_kafka_header_get_all(src, i, &name, &v, &len); i++)
-      if (strncmp(name, CQRS_DLQ_HEADER_PREFIX, strlen(CQRS_DLQ_HEADER_PREFIX)) != 0) rd_kafka_header_add(h, name, -1, v, (ssize_t)len);
+      if (strncmp(name, CQRS_DLQ_HEADER_PREFIX, strlen(CQRS_DLQ_HEADER_PREFIX)) != 0)
+        rd_kafka_header_add(h, name, -1, v, (ssize_t)len);
   }
   rd_kafka_header_add(h, CQRS_DLQ_ERROR, -1, error, -1);
   for (int i = 0; i < 4; i++)

@@ -359,7 +359,8 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
       cqrs_event_t ev;
       cqrs_error_t derr = {0};
       if (cqrs_event_from_record(&ev, hdrs, nh, m->payload, m->len, &derr) &&
-          (!agg || strcmp(ev.aggregate_type, agg) == 0) && (!r->req.tenant[0] || strcmp(ev.tenant, r->req.tenant) == 0)) {
+          (!agg || strcmp(ev.aggregate_type, agg) == 0) &&
+          (!r->req.tenant[0] || strcmp(ev.tenant, r->req.tenant) == 0)) {
         char *k = aggregate_key(ev.tenant, ev.aggregate_id);
         cqrs_map_put(r->aggregates, k, (void *)1);
         free(k);

@@ -131,7 +131,8 @@ static int64_t json_int(const char *json, const char *key) {
 static void json_str(const char *json, const char *key, char *out, size_t n) {
   bson_t *doc = json ? cqrs_json_parse(json, strlen(json), NULL) : NULL;
   bson_iter_t it;
-  snprintf(out, n, "%s", doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "");
+  bool found = doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it);
+  snprintf(out, n, "%s", found ? bson_iter_utf8(&it, NULL) : "");
   if (doc) bson_destroy(doc);
 }
 
@@ -198,13 +199,16 @@ static int run(int admin_port, int qport, int n, int64_t started_ms) {
     usleep(100 * 1000);
   }
   double live_s = (double)(t_end - t0) / 1000.0;
-  printf("live projector: %d events in %.1f s (from its start, start-up included, to the report of the last; reports every 2 s): %.0f events/s\n", n,
+  printf("live projector: %d events in %.1f s (from its start, start-up included, to the report of the last;"
+         " reports every 2 s): %.0f events/s\n",
+         n,
          live_s, live_s > 0 ? n / live_s : 0);
 
   pthread_t th;
   pthread_create(&th, NULL, reader, NULL);
   char *b = NULL;
-  http(c, "POST", admin_port, "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"dryRun\":false}", &b);
+  http(c, "POST", admin_port, "/v1/admin/replays",
+       "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"dryRun\":false}", &b);
   char id[64];
   json_str(b, "replayId", id, sizeof id);
   free(b);

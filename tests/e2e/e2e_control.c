@@ -153,8 +153,9 @@ static char *create_user(const char *name) {
 }
 
 static void rename_user(const char *id, const char *name) {
-  free(tk_command(&env, 201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"%s\"}}",
-                  id, name));
+  free(tk_command(&env, 201,
+                  "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"%s\"}}", id,
+                  name));
 }
 
 /* Puts n UserCreated events straight on the events topic (tenant "default"),
@@ -503,7 +504,8 @@ Test(control, pause_holds_resume_completes_a_second_is_409_and_cancel_leaves_the
   cr_expect_eq(tk_json_int(r, "applied"), held, "a paused replay moved: %s", r);
   free(r);
   /* a second replay of the projection while one is open */
-  r = call(409, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"dryRun\":false}");
+  r = call(409, "POST", "/v1/admin/replays",
+           "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"dryRun\":false}");
   cr_expect(strstr(r, id), "the 409 names the open replay: %s", r);
   free(r);
   replay_act(id, "resume", 202);
@@ -663,7 +665,7 @@ static char *dlq_id(const char *body, const char *aggregate, const char *state) 
   return strdup(m.first_id);
 }
 
-Test(control, dead_letters_are_listed_redriven_after_the_fix_sent_back_when_they_still_fail_and_discarded_with_a_reason) {
+Test(control, dead_letters_listed_redriven_after_the_fix_sent_back_when_failing_again_discarded_with_a_reason) {
   start((const char *const[]){"PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL});
   char *x = create_user(POISON_NAME);
   char *list = await_dlq(x, 1, "dead");
