@@ -1,6 +1,8 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
- * records on the control topic (cqrs/control.h), and the schema registry, as
- * records on the schemas topic (cqrs/schemas.h). Never writes events. */
+ * records on the control topic (cqrs/control.h); the schema registry, as
+ * records on the schemas topic (cqrs/schemas.h); replays, projections and
+ * dead letters as records on the ops topic (cqrs/ops.h) that projector-svc
+ * acts on; saga inspection; the audit trail. Never writes events. */
 #include "routes.h"
 #include "sagas.h"
 #include "writer.h"
@@ -15,11 +17,18 @@ typedef struct {
   admin_writer_t *writer;
   admin_schemas_t *schemas;
   admin_sagas_t *sagas;
+  cqrs_ops_t *ops;
+  admin_probe_t *probe;
+  admin_audit_t *audit;
 } ready_ctx_t;
 
 static bool ready_cb(void *arg, cqrs_error_t *err) {
   ready_ctx_t *r = arg;
   if (!cqrs_access_ready(&r->access, err)) return false;
+  if (!cqrs_ops_caught_up(r->ops)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the ops topic is not read to its end yet");
+    return false;
+  }
   if (!admin_writer_ping(r->writer, 1000)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
     return false;
@@ -49,8 +58,12 @@ int main(void) {
   if (!(ready.schemas = admin_schemas_new(&svc.cfg, &svc.log, svc.cfg.command_timeout_ms, &err)) ||
       !admin_schemas_bootstrap_start(ready.schemas, &err))
     goto fail;
-  admin_ctx_t routes = {
-      .auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .schemas = ready.schemas, .log = &svc.log};
+  if (!(ready.ops = cqrs_ops_open(&svc.cfg, &svc.log, NULL, NULL, &err)) ||
+      !(ready.probe = admin_probe_new(&svc.cfg, &svc.log, &err)) ||
+      !(ready.audit = admin_audit_new(&svc.cfg, &svc.log, &err)))
+    goto fail;
+  admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .schemas = ready.schemas,
+                        .log = &svc.log, .ops = ready.ops, .probe = ready.probe, .audit = ready.audit};
   admin_routes(svc.http, &routes);
   if (!(ready.sagas = admin_sagas_start(&svc.cfg, &routes, svc.http, &err))) goto fail;
   cqrs_service_set_ready(&svc, ready_cb, &ready);
@@ -66,6 +79,9 @@ done:
   admin_sagas_stop(ready.sagas);
   admin_writer_destroy(ready.writer);
   admin_schemas_destroy(ready.schemas);
+  admin_audit_destroy(ready.audit);
+  admin_probe_destroy(ready.probe);
+  cqrs_ops_close(ready.ops);
   cqrs_access_stop(&ready.access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);

@@ -418,26 +418,26 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
 typedef struct {
   const char *method;
   const char *pattern[MAX_SEGMENTS]; /* "*": any one segment */
-  bool write;                        /* platform:admin */
+  const char *audit_action;          /* a write (platform:admin, audited as this); NULL: a read */
   sr_handler_cb cb;
 } sr_route_t;
 
 static const sr_route_t routes[] = {
-    {"GET", {"subjects"}, false, subjects_list},
-    {"POST", {"subjects", "*"}, false, subject_lookup},
-    {"GET", {"subjects", "*", "versions"}, false, versions_list},
-    {"POST", {"subjects", "*", "versions"}, true, subject_register},
-    {"GET", {"subjects", "*", "versions", "*"}, false, version_show},
-    {"GET", {"subjects", "*", "versions", "*", "schema"}, false, version_show},
-    {"GET", {"schemas", "ids", "*"}, false, schema_by_id},
-    {"GET", {"schemas", "ids", "*", "schema"}, false, schema_by_id},
-    {"GET", {"schemas", "types"}, false, schema_types},
-    {"POST", {"compatibility", "subjects", "*", "versions"}, false, compatibility},
-    {"POST", {"compatibility", "subjects", "*", "versions", "*"}, false, compatibility},
-    {"GET", {"config"}, false, config_get},
-    {"PUT", {"config"}, true, config_put},
-    {"GET", {"config", "*"}, false, config_get},
-    {"PUT", {"config", "*"}, true, config_put},
+    {"GET", {"subjects"}, NULL, subjects_list},
+    {"POST", {"subjects", "*"}, NULL, subject_lookup},
+    {"GET", {"subjects", "*", "versions"}, NULL, versions_list},
+    {"POST", {"subjects", "*", "versions"}, "schema.register", subject_register},
+    {"GET", {"subjects", "*", "versions", "*"}, NULL, version_show},
+    {"GET", {"subjects", "*", "versions", "*", "schema"}, NULL, version_show},
+    {"GET", {"schemas", "ids", "*"}, NULL, schema_by_id},
+    {"GET", {"schemas", "ids", "*", "schema"}, NULL, schema_by_id},
+    {"GET", {"schemas", "types"}, NULL, schema_types},
+    {"POST", {"compatibility", "subjects", "*", "versions"}, NULL, compatibility},
+    {"POST", {"compatibility", "subjects", "*", "versions", "*"}, NULL, compatibility},
+    {"GET", {"config"}, NULL, config_get},
+    {"PUT", {"config"}, "schema.config", config_put},
+    {"GET", {"config", "*"}, NULL, config_get},
+    {"PUT", {"config", "*"}, "schema.config", config_put},
 };
 
 /* Splits tail into p; false when it has too many or empty segments. */
@@ -478,7 +478,16 @@ static void dispatch(cqrs_http_req_t *req, void *arg) {
     if (!matches(&routes[i], &p)) continue;
     path_known = true;
     if (strcmp(routes[i].method, method) != 0) continue;
-    if (routes[i].write ? admin_gate_platform(req, ctx) : gate_read(req, ctx)) routes[i].cb(req, ctx, &p);
+    if (!routes[i].audit_action) {
+      if (gate_read(req, ctx)) routes[i].cb(req, ctx, &p);
+      return;
+    }
+    /* Registrations and level changes are admin actions: audited with who
+     * and the status they got (the gate audits its own refusals). */
+    admin_caller_t caller;
+    if (!admin_gate_platform(req, ctx, &caller)) return;
+    routes[i].cb(req, ctx, &p);
+    admin_audit(ctx, &caller, routes[i].audit_action, p.n > 1 ? p.seg[1] : "", cqrs_http_req_status(req));
     return;
   }
   /* Authenticate before saying anything about a path. */

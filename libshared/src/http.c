@@ -61,6 +61,7 @@ struct cqrs_http_req {
   bool query_malformed; /* the query string did not parse (evhttp then keeps no parameter) */
   int64_t start_us;
   bool replied;
+  int status; /* what it was answered, 0 until then */
 };
 
 enum { D_PENDING, D_DONE, D_TIMED_OUT };
@@ -450,8 +451,11 @@ void cqrs_http_reply(cqrs_http_req_t *req, int status, const char *content_type,
   evhttp_send_reply(req->r, status, NULL, buf);
   evbuffer_free(buf);
   req->replied = true;
+  req->status = status;
   observe(req->loop->srv, req->route ? req->route->label : "", status, req->start_us);
 }
+
+int cqrs_http_req_status(const cqrs_http_req_t *req) { return req->status; }
 
 void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, size_t len) {
   cqrs_http_reply(req, status, "application/json", json, len);

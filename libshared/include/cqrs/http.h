@@ -90,6 +90,9 @@ void cqrs_http_reply(cqrs_http_req_t *req, int status, const char *content_type,
                      const char *body, size_t len);
 /* Replies with a JSON body. */
 void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, size_t len);
+/* The status req was answered with by a cqrs_http_reply* call, 0 before (or
+ * when it was deferred). For what a handler does after answering (an audit). */
+int cqrs_http_req_status(const cqrs_http_req_t *req);
 /* Replies {"error": message, "field": field} (field omitted when NULL). */
 void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field);
 /* Replies with err's status and body. */
