@@ -1,5 +1,6 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
  * records on the control topic (cqrs/control.h). Never writes events. */
+#include "console.h"
 #include "routes.h"
 #include "writer.h"
 
@@ -39,6 +40,7 @@ int main(void) {
     goto fail;
   admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log};
   admin_routes(svc.http, &routes);
+  admin_console_routes(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &ready);
   if (!cqrs_service_start(&svc, &err)) goto done;
   rc = cqrs_service_wait(&svc) ? 0 : 1;

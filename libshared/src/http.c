@@ -186,7 +186,8 @@ void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const c
   memset(rt, 0, sizeof *rt);
   snprintf(rt->method, sizeof rt->method, "%s", method);
   rt->path = strdup(path);
-  rt->prefix = path[strlen(path) - 1] == '/';
+  /* "/" alone is the site root, an exact path: as a prefix it would match every path. */
+  rt->prefix = path[strlen(path) - 1] == '/' && path[1] != '\0';
   rt->label = strdup(label);
   rt->cb = cb;
   rt->ctx = ctx;

@@ -45,7 +45,8 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
 
 /* Adds a route. method is "GET" or "POST" (HEAD is served as GET). path is an
  * exact path, or a prefix when it ends with '/': "/v1/users/" matches
- * "/v1/users/42" and cqrs_http_req_tail gives "42". Routes are tried in the
+ * "/v1/users/42" and cqrs_http_req_tail gives "42"; "/" alone is exact (the
+ * site root). Routes are tried in the
  * order added. label names the route in metrics and logs. */
 void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
                             const char *label, cqrs_http_handler_cb cb, void *ctx);
