@@ -1,0 +1,233 @@
+/* End to end: the cqrsctl binary against a running admin-svc (authentication
+ * on, a platform token from tk_auth) and the real broker: each verb's output
+ * and exit code, the credential never printed, usage errors sending nothing,
+ * an unreachable admin-svc. The control-plane verbs whose routes this
+ * admin-svc documents in its /openapi.json are run for real; the others must
+ * say "not available". */
+#include "testkit.h"
+#include "tk_auth.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static tk_env_t env;
+static pid_t admin;
+static tk_auth_t *auth;
+static char *platform_token;
+static char admin_url[64];
+
+static void setup(void) {
+  tk_env_init(&env);
+  auth = tk_auth_new(&env);
+  const char *extra[TK_AUTH_ENV_MAX];
+  admin = tk_start(&env, TK_ADMIN, tk_auth_env(auth, (const char *const[]){"TOPIC_REPLICATION=1", NULL}, extra));
+  platform_token = tk_auth_token(auth, NULL, "platform:admin", 600);
+  snprintf(admin_url, sizeof admin_url, "http://127.0.0.1:%d", env.admin_port);
+}
+
+static void teardown(void) {
+  if (admin > 0) tk_stop(admin, SIGTERM);
+  admin = 0;
+  tk_auth_destroy(auth);
+  auth = NULL;
+  free(platform_token);
+}
+
+TestSuite(cqrsctl, .init = setup, .fini = teardown, .timeout = 300);
+
+typedef struct {
+  int rc;
+  char *out, *err;
+} run_t;
+
+static char *slurp(int fd) {
+  lseek(fd, 0, SEEK_SET);
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  ssize_t n;
+  while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+    len += (size_t)n;
+    if (cap - len < 2) buf = realloc(buf, cap *= 2);
+  }
+  buf[len] = '\0';
+  close(fd);
+  return buf;
+}
+
+/* Runs cqrsctl with argv (NULL-terminated, without the program) and the
+ * environment CQRS_ADMIN_URL=url and CQRS_TOKEN=token (NULL: unset). The
+ * credential is never to be printed: checked on every run. */
+static run_t ctl_env(const char *url, const char *token, const char *const *argv) {
+  char out_path[] = "/tmp/cqrsctl-outXXXXXX", err_path[] = "/tmp/cqrsctl-errXXXXXX";
+  int out = mkstemp(out_path), err = mkstemp(err_path);
+  cr_assert(out >= 0 && err >= 0);
+  unlink(out_path);
+  unlink(err_path);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    if (url) setenv("CQRS_ADMIN_URL", url, 1);
+    else unsetenv("CQRS_ADMIN_URL");
+    if (token) setenv("CQRS_TOKEN", token, 1);
+    else unsetenv("CQRS_TOKEN");
+    char *args[32] = {CQRS_BIN_DIR "/cqrsctl"};
+    for (int i = 0; argv[i] && i < 30; i++) args[i + 1] = (char *)argv[i];
+    execv(args[0], args);
+    _exit(127);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  run_t r = {.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+  r.out = slurp(out);
+  r.err = slurp(err);
+  if (token) {
+    cr_assert_null(strstr(r.out, token), "the credential was printed: %s", r.out);
+    cr_assert_null(strstr(r.err, token), "the credential was printed: %s", r.err);
+  }
+  return r;
+}
+
+static run_t ctl(const char *const *argv) { return ctl_env(admin_url, platform_token, argv); }
+
+static void run_free(run_t *r) {
+  free(r->out);
+  free(r->err);
+}
+
+/* Runs argv and checks its exit code and that stdout (or stderr when out is
+ * false) contains want (NULL: anything). */
+static void expect(int rc, bool out, const char *want, const char *const *argv) {
+  run_t r = ctl(argv);
+  cr_assert_eq(r.rc, rc, "cqrsctl %s %s: exit %d, not %d\nstdout: %s\nstderr: %s", argv[0], argv[1] ? argv[1] : "",
+               r.rc, rc, r.out, r.err);
+  if (want)
+    cr_assert_not_null(strstr(out ? r.out : r.err, want), "cqrsctl %s %s: %s lacks \"%s\":\n%s", argv[0],
+                       argv[1] ? argv[1] : "", out ? "stdout" : "stderr", want, out ? r.out : r.err);
+  run_free(&r);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+Test(cqrsctl, tenants_and_keys) {
+  expect(0, true, "tenantId: acme\nstate: active\n", ARGS("tenants", "create", "acme"));
+  expect(1, false, "cqrsctl: 409: tenant acme already exists", ARGS("tenants", "create", "acme"));
+  expect(1, false, "cqrsctl: 400: ", ARGS("tenants", "create", "Not-Valid!"));
+  expect(0, true, "TENANT  STATE   CREATED", ARGS("tenants"));
+  expect(0, true, "\nacme    active  ", ARGS("tenants", "list"));
+  /* --json: the server's answer as it is. */
+  run_t r = ctl(ARGS("--json", "tenants", "list"));
+  cr_assert_eq(r.rc, 0);
+  cr_assert(strncmp(r.out, "{\"items\":[{\"tenantId\":\"acme\",\"state\":\"active\"", 45) == 0, "%s", r.out);
+  run_free(&r);
+
+  /* A key is printed once, at issue; the list never shows it. */
+  r = ctl(ARGS("keys", "issue", "acme", "--scopes", "queries:read,commands:write"));
+  cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+  cr_assert_not_null(strstr(r.out, "key: cqrs_"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "scopes: commands:write,queries:read\n"), "%s", r.out);
+  char key_id[32] = "";
+  cr_assert_eq(sscanf(r.out, "keyId: %31s", key_id), 1, "%s", r.out);
+  const char *key = strstr(r.out, "key: ") + 5;
+  char secret[128];
+  snprintf(secret, sizeof secret, "%.*s", (int)strcspn(key, "\n"), key);
+  run_free(&r);
+  r = ctl(ARGS("keys", "list", "acme"));
+  cr_assert_eq(r.rc, 0);
+  cr_assert_not_null(strstr(r.out, "KEY ID"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, key_id), "%s", r.out);
+  cr_assert_null(strstr(r.out, secret), "the list shows the key: %s", r.out);
+  cr_assert_not_null(strstr(r.out, "false"), "not revoked: %s", r.out);
+  run_free(&r);
+  expect(0, true, "revoked: true", ARGS("keys", "revoke", "acme", key_id));
+  expect(0, true, "  true ", ARGS("keys", "list", "acme"));
+  expect(1, false, "404", ARGS("keys", "list", "nobody"));
+  expect(1, false, "404", ARGS("keys", "revoke", "acme", "0123456789abcdef"));
+  expect(0, true, "state: deleted", ARGS("tenants", "delete", "acme"));
+}
+
+Test(cqrsctl, credentials_usage_and_reachability) {
+  /* No credential, a bad one: the server says no (exit 1) and why. */
+  run_t r = ctl_env(admin_url, NULL, ARGS("tenants"));
+  cr_assert_eq(r.rc, 1, "%s", r.err);
+  cr_assert_not_null(strstr(r.err, "cqrsctl: 401: "), "%s", r.err);
+  cr_assert_not_null(strstr(r.err, "CQRS_TOKEN"), "%s", r.err);
+  run_free(&r);
+  r = ctl_env(admin_url, "not-a-valid-token", ARGS("tenants"));
+  cr_assert_eq(r.rc, 1, "%s", r.err);
+  run_free(&r);
+  /* A tenant's admin token is no platform administrator. */
+  expect(0, true, "tenantId: acme", ARGS("tenants", "create", "acme"));
+  char *tenant_admin = tk_auth_token(auth, "acme", "admin", 600);
+  r = ctl_env(admin_url, tenant_admin, ARGS("tenants", "create", "x"));
+  cr_assert_eq(r.rc, 1, "%s", r.err);
+  cr_assert_not_null(strstr(r.err, "cqrsctl: 403: "), "%s", r.err);
+  run_free(&r);
+  free(tenant_admin);
+  /* --token wins over the environment. */
+  const char *args[] = {"--token", platform_token, "tenants", NULL};
+  r = ctl_env(admin_url, "not-a-valid-token", args);
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_null(strstr(r.out, platform_token));
+  run_free(&r);
+  /* --url wins over the environment. */
+  char url_flag[80];
+  snprintf(url_flag, sizeof url_flag, "--url=%s", admin_url);
+  r = ctl_env("http://127.0.0.1:1", platform_token, ARGS(url_flag, "tenants"));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  run_free(&r);
+
+  /* Usage errors: exit 2, a message, nothing sent. */
+  expect(2, false, "needs --from", ARGS("replay", "start", "user_profiles"));
+  expect(2, false, "unknown command", ARGS("frobnicate"));
+  expect(2, false, "needs --reason", ARGS("dlq", "discard", "0-1"));
+  /* Help on every verb: exit 0, its usage. */
+  expect(0, true, "usage: cqrsctl replay status <replay id> [--watch]", ARGS("replay", "status", "--help"));
+  expect(0, true, "exit codes:", ARGS("--help"));
+
+  /* Nothing listens: exit 3. */
+  r = ctl_env("http://127.0.0.1:1", platform_token, ARGS("tenants"));
+  cr_assert_eq(r.rc, 3, "%s", r.err);
+  cr_assert_not_null(strstr(r.err, "cannot reach admin-svc at http://127.0.0.1:1"), "%s", r.err);
+  run_free(&r);
+}
+
+/* True when admin-svc's /openapi.json documents a path starting with prefix. */
+static bool documented(const char *prefix) {
+  tk_response_t r;
+  cr_assert(tk_http("GET", env.admin_port, "/openapi.json", NULL, 0, &r) && r.status == 200);
+  char quoted[128];
+  snprintf(quoted, sizeof quoted, "\"%s", prefix);
+  bool yes = strstr(r.body, quoted) != NULL;
+  tk_response_cleanup(&r);
+  return yes;
+}
+
+Test(cqrsctl, control_plane_lists_or_not_available) {
+  static const struct {
+    const char *prefix, *group, *header;
+  } lists[] = {
+      {"/v1/admin/projections", "projections", "PROJECTION"}, {"/v1/admin/replays", "replay", NULL},
+      {"/v1/admin/dlq", "dlq", NULL},                         {"/v1/admin/sagas", "sagas", NULL},
+      {"/v1/schemas", "schemas", NULL},                       {"/v1/admin/audit", "audit", NULL},
+  };
+  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+    if (documented(lists[i].prefix)) {
+      run_t r = ctl(ARGS(lists[i].group));
+      cr_assert_eq(r.rc, 0, "cqrsctl %s: %d %s", lists[i].group, r.rc, r.err);
+      if (lists[i].header) cr_assert_not_null(strstr(r.out, lists[i].header), "%s", r.out);
+      run_free(&r);
+    } else {
+      char want[96];
+      snprintf(want, sizeof want, "cqrsctl: %s: not available on this admin-svc", lists[i].group);
+      expect(1, false, want, ARGS(lists[i].group));
+    }
+  }
+}
