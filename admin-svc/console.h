@@ -24,8 +24,9 @@ extern const size_t admin_console_assets_count;
 const admin_console_asset_t *admin_console_find(const char *name);
 
 /* Registers GET / (the page), GET /console/<file> (its assets) and GET
- * /console/session.json ({"auth":true|false}: whether the page must ask for
- * a token). ctx is borrowed for the server's life. */
+ * /console/session.json ({"auth":bool,"sections":{"projections":bool,...}}:
+ * whether the page must ask for a token, and which sections this admin-svc
+ * serves). ctx is borrowed for the server's life. */
 void admin_console_routes(cqrs_http_server_t *http, admin_ctx_t *ctx);
 
 #endif

@@ -6,7 +6,7 @@
 (() => {
   const TOKEN_KEY = 'cqrs.console.token';
   const $ = (sel) => document.querySelector(sel);
-  const sections = {}; // name -> available (from admin-svc's /openapi.json)
+  const sections = {}; // name -> whether this admin-svc serves it (/console/session.json)
   let authOn = false;
 
   // ---- helpers ----
@@ -302,15 +302,10 @@
 
   async function start() {
     try {
-      const [session, doc] = await Promise.all([api('GET', '/console/session.json'), api('GET', '/openapi.json')]);
+      const session = await api('GET', '/console/session.json');
       authOn = !!session.auth;
-      const paths = Object.keys((doc && doc.paths) || {});
-      const has = (prefix) => paths.some((p) => p.startsWith(prefix));
-      // A section whose routes this admin-svc does not document is not asked for.
-      Object.assign(sections, {
-        projections: has('/v1/admin/projections'), replays: has('/v1/admin/replays'), dlq: has('/v1/admin/dlq'),
-        sagas: has('/v1/admin/sagas'), schemas: has('/v1/schemas'),
-      });
+      // A section whose routes this admin-svc does not serve is not asked for.
+      Object.assign(sections, session.sections || {});
     } catch (e) { return fail('console start', e); }
     for (const name of ['projections', 'replays', 'dlq', 'sagas', 'schemas']) unavailable(name, !sections[name]);
     $('#replay').hidden = !sections.replays;

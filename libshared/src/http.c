@@ -310,6 +310,13 @@ static void allowed_methods(const cqrs_http_server_t *srv, const char *path, cha
   }
 }
 
+bool cqrs_http_req_route_exists(const cqrs_http_req_t *req, const char *method, const char *path) {
+  const cqrs_http_server_t *srv = req->loop->srv;
+  for (size_t i = 0; i < srv->n_routes; i++)
+    if (path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], method)) return true;
+  return false;
+}
+
 static void req_free(cqrs_http_req_t *req) {
   free(req->tail);
   free(req->path);

@@ -82,6 +82,10 @@ const char *cqrs_http_req_header(const cqrs_http_req_t *req, const char *name);
 /* The body, contiguous; *len may be 0. Not NUL-terminated. */
 const char *cqrs_http_req_body(cqrs_http_req_t *req, size_t *len);
 
+/* True when req's server has a route for method on path (routes are fixed
+ * once the server runs, so any loop thread may ask). */
+bool cqrs_http_req_route_exists(const cqrs_http_req_t *req, const char *method, const char *path);
+
 /* Adds a header to the reply (before replying). */
 void cqrs_http_req_add_header(cqrs_http_req_t *req, const char *name, const char *value);
 
