@@ -1,5 +1,7 @@
 /* admin-svc: wiring only. The control plane: tenants and their API keys, as
- * records on the control topic (cqrs/control.h). Never writes events. */
+ * records on the control topic (cqrs/control.h); replays, projections and
+ * dead letters as records on the ops topic (cqrs/ops.h) that projector-svc
+ * acts on; the audit trail. Never writes events. */
 #include "console.h"
 #include "routes.h"
 #include "writer.h"
@@ -12,11 +14,18 @@ extern char **environ;
 typedef struct {
   cqrs_access_t access;
   admin_writer_t *writer;
+  cqrs_ops_t *ops;
+  admin_probe_t *probe;
+  admin_audit_t *audit;
 } ready_ctx_t;
 
 static bool ready_cb(void *arg, cqrs_error_t *err) {
   ready_ctx_t *r = arg;
   if (!cqrs_access_ready(&r->access, err)) return false;
+  if (!cqrs_ops_caught_up(r->ops)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the ops topic is not read to its end yet");
+    return false;
+  }
   if (!admin_writer_ping(r->writer, 1000)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "Kafka does not answer");
     return false;
@@ -38,7 +47,12 @@ int main(void) {
   if (!(ready.writer = admin_writer_new(&svc.cfg, &svc.log, acc->registry, acc->reader, svc.cfg.command_timeout_ms,
                                         &err)))
     goto fail;
-  admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log};
+  if (!(ready.ops = cqrs_ops_open(&svc.cfg, &svc.log, NULL, NULL, &err)) ||
+      !(ready.probe = admin_probe_new(&svc.cfg, &svc.log, &err)) ||
+      !(ready.audit = admin_audit_new(&svc.cfg, &svc.log, &err)))
+    goto fail;
+  admin_ctx_t routes = {.auth = acc->auth, .reg = acc->registry, .writer = ready.writer, .log = &svc.log,
+                        .ops = ready.ops, .probe = ready.probe, .audit = ready.audit};
   admin_routes(svc.http, &routes);
   admin_console_routes(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &ready);
@@ -52,6 +66,9 @@ done:
    * with the reader), then the reader (it fills reg), then what they borrow. */
   cqrs_http_server_stop(svc.http);
   admin_writer_destroy(ready.writer);
+  admin_audit_destroy(ready.audit);
+  admin_probe_destroy(ready.probe);
+  cqrs_ops_close(ready.ops);
   cqrs_access_stop(&ready.access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);

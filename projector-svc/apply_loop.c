@@ -13,6 +13,7 @@
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,15 @@ struct cqrs_apply_loop {
   atomic_uint_least64_t applied, poisoned;
   atomic_int_least64_t lag;
   atomic_bool lag_known;
+  /* pause and halt (cqrs_apply_loop_pause) */
+  atomic_bool paused;
+  atomic_int_least32_t halt_partition, skip_partition;
+  atomic_int_least64_t halt_offset, skip_offset; /* skip: the halted event to dead-letter on release; -1 none */
+  pthread_mutex_t error_mu;
+  char last_error[256];
+  /* rebuild mode: the next offset of each partition after what is written */
+  atomic_int_least64_t *positions;
+  int n_positions;
 };
 
 /* ---- poison events ---- */
@@ -49,12 +59,21 @@ static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *e
   char part[16], off[24];
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
-  if (loop->opts.target) { /* rebuild: the live loop already dead-lettered it */
+  pthread_mutex_lock(&loop->error_mu);
+  snprintf(loop->last_error, sizeof loop->last_error, "%s", error);
+  pthread_mutex_unlock(&loop->error_mu);
+  bool released = atomic_load(&loop->skip_offset) == m->offset && atomic_load(&loop->skip_partition) == m->partition;
+  if (released) { /* the event a halted loop was released past: to the dead letters, once */
+    atomic_store(&loop->skip_offset, -1);
+    cqrs_dead_letters_send(loop->dead_letters, m, error);
+  } else if (loop->opts.target) { /* rebuild: the live loop already dead-lettered it */
     cqrs_log_warn(loop->log, "rebuild skips a poison event", "projection", loop->proj->name, "error", error,
                   "partition", part, "offset", off, NULL);
   } else if (loop->opts.poison == CQRS_POISON_HALT) {
     cqrs_log_error(loop->log, "poison event: halting the projection before it (POISON_POLICY=halt)", "projection",
                    loop->proj->name, "error", error, "partition", part, "offset", off, NULL);
+    atomic_store(&loop->halt_partition, m->partition);
+    atomic_store(&loop->halt_offset, m->offset);
     atomic_store(&loop->halted, true);
     return false;
   } else {
@@ -214,7 +233,8 @@ static void update_lag(cqrs_apply_loop_t *loop) {
  * rebuild of one tenant, that tenant's. */
 static bool ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
   return (!loop->proj->aggregate_type || strcmp(ev->aggregate_type, loop->proj->aggregate_type) == 0) &&
-         (!loop->opts.tenant || strcmp(ev->tenant, loop->opts.tenant) == 0);
+         (!loop->opts.tenant || strcmp(ev->tenant, loop->opts.tenant) == 0) &&
+         (!loop->opts.include || loop->opts.include(loop->opts.include_ctx, ev));
 }
 
 /* Decodes msgs into writes; poison events are handled on the spot; a deleted
@@ -260,7 +280,13 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 
 /* Commits the offsets after msgs[0..upto). */
 static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
-  if (upto == 0 || loop->opts.target) return; /* a rebuild keeps no offsets */
+  if (loop->opts.target) { /* a rebuild keeps no offsets: its positions are its driver's checkpoint */
+    for (size_t i = 0; i < upto; i++)
+      if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions)
+        atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
+    return;
+  }
+  if (upto == 0) return;
   rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < upto; i++) {
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, msgs[i]->partition);
@@ -310,14 +336,69 @@ static void publish_progress(cqrs_apply_loop_t *loop) {
   mongoc_client_pool_push(loop->pool, client);
 }
 
+/* Puts the assigned partitions back at their committed offsets (rebuild: at
+ * its positions) and pauses them: what a held loop fetched is dropped and
+ * read again once it is released. */
+static void rewind_held(cqrs_apply_loop_t *loop) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
+  if (loop->opts.target) {
+    for (int i = 0; i < parts->cnt; i++) {
+      int32_t pt = parts->elems[i].partition;
+      parts->elems[i].offset = pt < loop->n_positions ? atomic_load(&loop->positions[pt]) : RD_KAFKA_OFFSET_BEGINNING;
+    }
+  } else {
+    rd_kafka_committed(loop->consumer, parts, 10000);
+    for (int i = 0; i < parts->cnt; i++)
+      if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
+  }
+  rd_kafka_pause_partitions(loop->consumer, parts);
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, parts, 10000);
+  if (e) {
+    cqrs_log_warn(loop->log, "cannot rewind a held projection", "projection", loop->proj->name, "error",
+                  rd_kafka_error_string(e), NULL);
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* One turn of a held (paused or halted) loop: keeps the group membership;
+ * a record that arrives anyway (after a rebalance) is put back. */
+static void hold_turn(cqrs_apply_loop_t *loop, bool *held) {
+  if (!*held) {
+    rewind_held(loop);
+    *held = true;
+  }
+  rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, 200);
+  if (m) {
+    if (!m->err) rewind_held(loop);
+    rd_kafka_message_destroy(m);
+  }
+}
+
+static void release_held(cqrs_apply_loop_t *loop) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
+  rd_kafka_resume_partitions(loop->consumer, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
   rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
   pending_t p;
   pending_init(&p);
   int64_t next_lag = 0, next_progress = 0;
-  while (!cqrs_worker_stopping(&loop->worker) && !atomic_load(&loop->halted)) {
-    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
+  bool held = false;
+  while (!cqrs_worker_stopping(&loop->worker)) {
+    size_t n = 0;
+    if (atomic_load(&loop->halted) || atomic_load(&loop->paused)) {
+      hold_turn(loop, &held);
+    } else {
+      if (held) release_held(loop);
+      held = false;
+      n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
+    }
     if (n) run_batch(loop, msgs, n, &p);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
     if (cqrs_time_monotonic_ms() >= next_lag) {
@@ -346,6 +427,8 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->tenants = tenants;
   loop->proj = projection;
   loop->opts = *opts;
+  atomic_init(&loop->skip_offset, -1);
+  pthread_mutex_init(&loop->error_mu, NULL);
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   snprintf(loop->skipped_labels, sizeof loop->skipped_labels, "%s,reason=\"tenant_deleted\"", loop->labels);
@@ -362,6 +445,9 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
    * metadata refresh (minutes): make sure it is there. */
   int partitions;
   if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
+  loop->n_positions = partitions;
+  loop->positions = calloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
+  for (int i = 0; i < partitions; i++) atomic_init(&loop->positions[i], RD_KAFKA_OFFSET_BEGINNING);
   return loop;
 fail:
   cqrs_apply_loop_destroy(loop);
@@ -373,11 +459,15 @@ static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   int n = cqrs_kafka_partition_count(loop->consumer, loop->t_events, 10000, err);
   if (n <= 0) return false;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-  for (int p = 0; p < n; p++)
-    rd_kafka_topic_partition_list_add(l, loop->t_events, p)->offset =
-        loop->opts.from_time_ms > 0 ? loop->opts.from_time_ms : RD_KAFKA_OFFSET_BEGINNING;
+  bool resume = loop->opts.start_offsets != NULL;
+  for (int p = 0; p < n; p++) {
+    int64_t at = loop->opts.from_time_ms > 0 ? loop->opts.from_time_ms : RD_KAFKA_OFFSET_BEGINNING;
+    if (resume) at = p < loop->opts.n_start_offsets && loop->opts.start_offsets[p] >= 0 ? loop->opts.start_offsets[p]
+                                                                                      : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, loop->t_events, p)->offset = at;
+  }
   bool ok = true;
-  if (loop->opts.from_time_ms > 0) {
+  if (loop->opts.from_time_ms > 0 && !resume) {
     rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(loop->consumer, l, 10000);
     if (e) {
       cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "offsets for time: %s", rd_kafka_err2str(e));
@@ -386,6 +476,8 @@ static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
     for (int i = 0; ok && i < l->cnt; i++) /* no event at or after the time: nothing to replay there */
       if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_END;
   }
+  for (int i = 0; ok && i < l->cnt; i++) /* where a held rebuild goes back to until it has written */
+    if (l->elems[i].partition < loop->n_positions) atomic_store(&loop->positions[l->elems[i].partition], l->elems[i].offset);
   if (ok) rd_kafka_assign(loop->consumer, l);
   rd_kafka_topic_partition_list_destroy(l);
   return ok;
@@ -410,7 +502,31 @@ void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *ou
   out->lag = atomic_load(&loop->lag);
   out->lag_known = atomic_load(&loop->lag_known);
   out->halted = atomic_load(&loop->halted);
+  out->paused = atomic_load(&loop->paused);
+  out->halt_partition = atomic_load(&loop->halt_partition);
+  out->halt_offset = atomic_load(&loop->halt_offset);
+  pthread_mutex_lock(&loop->error_mu);
+  snprintf(out->last_error, sizeof out->last_error, "%s", loop->last_error);
+  pthread_mutex_unlock(&loop->error_mu);
 }
+
+void cqrs_apply_loop_pause(cqrs_apply_loop_t *loop, bool paused) {
+  if (!paused && atomic_load(&loop->halted)) {
+    atomic_store(&loop->skip_partition, atomic_load(&loop->halt_partition));
+    atomic_store(&loop->skip_offset, atomic_load(&loop->halt_offset));
+    cqrs_log_info(loop->log, "a halted projection is released past its poison event", "projection", loop->proj->name,
+                  NULL);
+    atomic_store(&loop->halted, false);
+  }
+  atomic_store(&loop->paused, paused);
+}
+
+int cqrs_apply_loop_positions(cqrs_apply_loop_t *loop, int64_t *out, int n) {
+  for (int i = 0; i < n && i < loop->n_positions; i++) out[i] = atomic_load(&loop->positions[i]);
+  return loop->n_positions;
+}
+
+const cqrs_projection_t *cqrs_apply_loop_projection(const cqrs_apply_loop_t *loop) { return loop->proj; }
 
 bool cqrs_apply_loop_ready(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   if (atomic_load(&loop->halted)) {
@@ -428,6 +544,8 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
   cqrs_apply_loop_stop(loop);
   if (loop->consumer) rd_kafka_destroy(loop->consumer);
   cqrs_dead_letters_destroy(loop->dead_letters);
+  pthread_mutex_destroy(&loop->error_mu);
+  free(loop->positions);
   free(loop->t_events);
   free(loop);
 }

@@ -35,6 +35,14 @@ typedef struct {
   const char *target;          /* NULL: live mode, writes where each tenant's alias points */
   int64_t from_time_ms;
   const char *tenant;          /* rebuild: only this tenant's events (NULL: every tenant's) */
+  /* Rebuild: start each partition p at start_offsets[p] (a replay's
+   * checkpoint; n_start_offsets of them) instead of the beginning or time. */
+  const int64_t *start_offsets;
+  int n_start_offsets;
+  /* Rebuild: applies only the events include accepts (NULL: all ours), e.g. a
+   * replay from a time that re-derives the aggregates touched since. */
+  bool (*include)(void *ctx, const cqrs_event_t *ev);
+  void *include_ctx;
 } cqrs_apply_opts_t;
 
 typedef struct {
@@ -43,6 +51,10 @@ typedef struct {
   int64_t lag;       /* events behind the end of the log, summed over partitions */
   bool lag_known;    /* every assigned partition reported its end */
   bool halted;       /* stopped before a poison event (CQRS_POISON_HALT) */
+  bool paused;       /* held by cqrs_apply_loop_pause */
+  int32_t halt_partition; /* where it halted (halted only) */
+  int64_t halt_offset;
+  char last_error[256]; /* the last poison event's error, "" when none */
 } cqrs_apply_progress_t;
 
 /* Declares the metric families the apply loops write (HELP and TYPE lines), once per process. */
@@ -63,5 +75,22 @@ bool cqrs_apply_loop_ready(cqrs_apply_loop_t *loop, cqrs_error_t *err);
 /* A snapshot of the loop's progress. Any thread. */
 void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *out);
 void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop);
+
+/* Holds (paused true) or releases the loop at a batch boundary: a held loop
+ * applies nothing and commits nothing; it keeps its group membership (its
+ * partitions paused) and, after a rebalance, starts again from the committed
+ * offsets. Releasing a loop halted at a poison event moves it past that
+ * event: it is dead-lettered (whatever POISON_POLICY says) and the loop goes
+ * on. Any thread. */
+void cqrs_apply_loop_pause(cqrs_apply_loop_t *loop, bool paused);
+
+/* Rebuild mode: the next offset of each partition after everything written
+ * so far (the replay's checkpoint), into out[0..n); negative (a logical
+ * offset: the beginning) for a partition not yet read. Returns the partition
+ * count (may exceed n). */
+int cqrs_apply_loop_positions(cqrs_apply_loop_t *loop, int64_t *out, int n);
+
+/* The projection this loop applies. */
+const cqrs_projection_t *cqrs_apply_loop_projection(const cqrs_apply_loop_t *loop);
 
 #endif

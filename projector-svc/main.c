@@ -1,8 +1,10 @@
 /* projector-svc: wiring only. One apply loop per projection, writing into
  * each tenant's database, and the control reader that drops a deleted
- * tenant's; or, with --rebuild, one rebuild and exit. */
+ * tenant's, and the control plane's jobs (control.h); or, with --rebuild, one
+ * rebuild and exit. */
 #include "apply_loop.h"
 #include "cli.h"
+#include "control.h"
 #include "tenants.h"
 
 #include "cqrs/mongo.h"
@@ -21,6 +23,7 @@ typedef struct {
   cqrs_control_reader_t *control;
   cqrs_apply_loop_t **loops;
   size_t n;
+  projector_control_t *ops;
 } projector_t;
 
 static bool ready_cb(void *ctx, cqrs_error_t *err) {
@@ -30,6 +33,7 @@ static bool ready_cb(void *ctx, cqrs_error_t *err) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the control topic is not read to its end yet");
     return false;
   }
+  if (!projector_control_ready(p->ops, err)) return false;
   for (size_t i = 0; i < p->n; i++)
     if (!cqrs_apply_loop_ready(p->loops[i], err)) return false;
   return true;
@@ -59,6 +63,7 @@ int main(int argc, char **argv) {
                                            &err)) ||
         !cqrs_apply_loop_start(p.loops[i], &err))
       goto fail;
+  if (!(p.ops = projector_control_start(&svc.cfg, &svc.log, p.pool, reg, tenants, p.loops, p.n, &err))) goto fail;
   cqrs_service_set_ready(&svc, ready_cb, &p);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);
@@ -68,6 +73,7 @@ fail:
   cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
 done:
   cqrs_http_server_stop(svc.http);
+  projector_control_stop(p.ops); /* it drives the loops: first */
   /* the loops first: a drop in progress on the reader thread waits for their batches */
   for (size_t i = 0; i < p.n; i++) cqrs_apply_loop_destroy(p.loops[i]);
   free(p.loops);

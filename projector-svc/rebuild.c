@@ -14,11 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ALIAS_TTL_MS 1000
-/* After the swap, keep applying for this long: longer than the live
- * projector's alias cache plus a batch, so events it wrote to the old
- * collection meanwhile reach the new one too (writes are idempotent). */
-#define TAIL_MS (3 * ALIAS_TTL_MS)
 #define LOG_EVERY_MS 5000
 #define CONTROL_WAIT_MS 30000 /* reading the control topic to its end at start */
 
@@ -61,7 +56,7 @@ static void report(const cqrs_log_t *log, const char *name, const cqrs_apply_pro
   }
 }
 
-static bool drop_collection(mongoc_client_pool_t *pool, const char *db, const char *name, cqrs_error_t *err) {
+bool cqrs_rebuild_drop_collection(mongoc_client_pool_t *pool, const char *db, const char *name, cqrs_error_t *err) {
   mongoc_client_t *client = mongoc_client_pool_pop(pool);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, name);
   bson_error_t e;
@@ -72,26 +67,15 @@ static bool drop_collection(mongoc_client_pool_t *pool, const char *db, const ch
   return ok;
 }
 
-/* One tenant's read model, swapped or to swap. */
-typedef struct {
-  char tenant[CQRS_TENANT_MAX + 1];
-  char previous[CQRS_COLLECTION_NAME_MAX]; /* the collection that served it before */
-  bool swapped;
-} swap_t;
-
-/* Points the alias of every tenant met (but not deleted) at target in its
- * database; *swaps gets them (free it), *n their count. False with err at the
- * first swap the store refuses (those before it stay swapped: each is a
- * complete read model). */
-static bool swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
-                     const cqrs_projection_t *projection, const char *target, swap_t **swaps, size_t *n,
+bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                     const cqrs_projection_t *projection, const char *target, cqrs_rebuild_swap_t **swaps, size_t *n,
                      cqrs_error_t *err) {
   bool ok = true;
   cqrs_tenants_enter(tenants); /* no drop between the deletion check and the swap */
   char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, n);
   *swaps = calloc(*n ? *n : 1, sizeof **swaps);
   for (size_t i = 0; ok && i < *n; i++) {
-    swap_t *s = &(*swaps)[i];
+    cqrs_rebuild_swap_t *s = &(*swaps)[i];
     snprintf(s->tenant, sizeof s->tenant, "%s", met[i]);
     if (cqrs_tenants_deleted(tenants, s->tenant)) continue; /* its database is gone, and stays gone */
     char db[CQRS_TENANT_DB_MAX];
@@ -109,17 +93,13 @@ static bool swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const 
   return ok;
 }
 
-/* After the tail: drops the collections no query reads any more: each swapped
- * tenant's previous one, and target in the databases of tenants first met
- * after the swap (their live collection has all their events). Failures are
- * logged: a collection left behind is only a waste of space. */
-static void drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
-                        const char *target, const swap_t *swaps, size_t n_swaps) {
+void cqrs_rebuild_drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                        const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps) {
   size_t n;
   cqrs_tenants_enter(tenants);
   char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, &n);
   for (size_t i = 0; i < n; i++) {
-    const swap_t *s = NULL;
+    const cqrs_rebuild_swap_t *s = NULL;
     for (size_t j = 0; j < n_swaps && !s; j++)
       if (strcmp(swaps[j].tenant, met[i]) == 0) s = &swaps[j];
     const char *unused = !s ? target : s->swapped && strcmp(s->previous, target) != 0 ? s->previous : NULL;
@@ -127,7 +107,7 @@ static void drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, con
     char db[CQRS_TENANT_DB_MAX];
     cqrs_error_t err = {0};
     cqrs_tenants_db(tenants, met[i], db);
-    if (!drop_collection(pool, db, unused, &err))
+    if (!cqrs_rebuild_drop_collection(pool, db, unused, &err))
       cqrs_log_warn(log, "an unused collection could not be dropped; drop it by hand", "database", db, "collection",
                     unused, "error", err.message, NULL);
   }
@@ -142,7 +122,7 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
   cqrs_apply_loop_t *loop = NULL;
   cqrs_control_reader_t *reader = NULL;
   cqrs_tenants_t *tenants = NULL;
-  swap_t *swaps = NULL;
+  cqrs_rebuild_swap_t *swaps = NULL;
   size_t n_swaps = 0;
   cqrs_metrics_t *metrics = cqrs_metrics_new();
   cqrs_registry_t *reg = cqrs_registry_new();
@@ -196,16 +176,16 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
     }
     if (p.lag_known && p.lag == 0) break;
   }
-  if (!swap_all(tenants, pool, log, projection, target, &swaps, &n_swaps, &err)) goto done;
+  if (!cqrs_rebuild_swap_all(tenants, pool, log, projection, target, &swaps, &n_swaps, &err)) goto done;
   if (n_swaps == 0)
     cqrs_log_info(log, "the log holds no event of this read model: nothing to swap", "projection", projection->name,
                   NULL);
-  usleep(TAIL_MS * 1000);
+  usleep(CQRS_REBUILD_TAIL_MS * 1000);
   cqrs_apply_loop_stop(loop);
   cqrs_apply_loop_progress(loop, &p);
   report(log, projection->name, &p, (double)p.applied * 1000.0 / (double)(cqrs_time_monotonic_ms() - t0), tty, true);
   if (tty) fputc('\n', stderr);
-  drop_unused(tenants, pool, log, target, swaps, n_swaps);
+  cqrs_rebuild_drop_unused(tenants, pool, log, target, swaps, n_swaps);
   rc = 0;
 done:
   if (rc) cqrs_log_error(log, "rebuild failed", "projection", projection->name, "error", err.message, NULL);

@@ -14,6 +14,7 @@
 #define CQRS_REBUILD_H
 
 #include "projection.h"
+#include "tenants.h"
 
 #include "cqrs/config.h"
 #include "cqrs/log.h"
@@ -32,5 +33,37 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
 /* Parses an RFC 3339 UTC time ("2026-11-22T05:00:00Z", fraction optional) or
  * integer milliseconds since the epoch into *ms. False when it is neither. */
 bool cqrs_rebuild_parse_time(const char *s, int64_t *ms);
+
+/* The parts a replay (replay.h) shares. */
+
+/* After a swap, keep applying for this long: longer than the live
+ * projector's alias cache (1 s) plus a batch, so events it wrote to the old
+ * collection meanwhile reach the new one too (writes are idempotent). */
+#define CQRS_REBUILD_TAIL_MS 3000
+
+/* One tenant's read model, swapped or to swap. */
+typedef struct {
+  char tenant[CQRS_TENANT_MAX + 1];
+  char previous[CQRS_COLLECTION_NAME_MAX]; /* the collection that served it before */
+  bool swapped;
+} cqrs_rebuild_swap_t;
+
+/* Points the alias of every tenant met (but not deleted) at target in its
+ * database; *swaps gets them (free it), *n their count. False with err at the
+ * first swap the store refuses (those before it stay swapped: each is a
+ * complete read model). tenants must resolve aliases afresh (TTL 0). */
+bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                           const cqrs_projection_t *projection, const char *target, cqrs_rebuild_swap_t **swaps,
+                           size_t *n, cqrs_error_t *err);
+
+/* After the tail: drops the collections no query reads any more: each swapped
+ * tenant's previous one, and target in the databases of tenants first met
+ * after the swap (their live collection has all their events). Failures are
+ * logged: a collection left behind is only a waste of space. */
+void cqrs_rebuild_drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
+                              const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps);
+
+/* Drops collection name of database db ("not found" is success). */
+bool cqrs_rebuild_drop_collection(mongoc_client_pool_t *pool, const char *db, const char *name, cqrs_error_t *err);
 
 #endif

@@ -4,19 +4,76 @@
 #include "../routes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* An audit action name for a request the gate refused: "<METHOD> <path>". */
+static void refused(cqrs_http_req_t *req, admin_ctx_t *ctx) {
+  char action[160];
+  snprintf(action, sizeof action, "%s %s", cqrs_http_req_method(req), cqrs_http_req_path(req));
+  admin_audit(ctx, NULL, action, cqrs_http_req_path(req), 403);
+}
 
 bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx) {
   bool on = cqrs_auth_enabled(ctx->auth);
   cqrs_principal_t who;
   /* AUTH=off passes everyone as tenant "default"; admin-svc then serves on
    * loopback only, and whoever reaches it there is the operator. */
-  return cqrs_auth_http(ctx->auth, req, on ? CQRS_SCOPE_PLATFORM : 0, &who);
+  bool ok = cqrs_auth_http(ctx->auth, req, on ? CQRS_SCOPE_PLATFORM : 0, &who);
+  if (!ok) refused(req, ctx);
+  return ok;
+}
+
+bool admin_gate_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *action, admin_caller_t *caller) {
+  memset(caller, 0, sizeof *caller);
+  if (!cqrs_auth_http(ctx->auth, req, 0, &caller->who)) {
+    admin_audit(ctx, NULL, action, cqrs_http_req_path(req), 401);
+    return false;
+  }
+  caller->platform = !cqrs_auth_enabled(ctx->auth) || (caller->who.scopes & CQRS_SCOPE_PLATFORM);
+  if (caller->platform) return true;
+  cqrs_error_t err;
+  if (!cqrs_auth_require(&caller->who, CQRS_SCOPE_ADMIN, &err)) {
+    cqrs_http_req_add_header(req, "WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"admin\"");
+    cqrs_http_reply_error(req, 403, err.message, NULL);
+    admin_audit(ctx, caller, action, cqrs_http_req_path(req), 403);
+    return false;
+  }
+  return true;
+}
+
+void admin_audit(admin_ctx_t *ctx, const admin_caller_t *caller, const char *action, const char *target, int status) {
+  if (!ctx->audit) return;
+  admin_audit_write(ctx->audit, caller ? caller->who.subject : "unknown", caller ? caller->who.tenant : NULL, action,
+                    target, status);
+}
+
+void admin_refuse(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_caller_t *caller, const char *action,
+                  const char *target, int status, const char *message) {
+  cqrs_http_reply_error(req, status, message, NULL);
+  admin_audit(ctx, caller, action, target, status);
+}
+
+bool admin_limit(cqrs_http_req_t *req, int *limit) {
+  const char *l = cqrs_http_req_query(req, "limit");
+  *limit = 50;
+  if (!l) return true;
+  char *end;
+  long v = strtol(l, &end, 10);
+  if (!*l || *end || v < 1 || v > 500) {
+    cqrs_http_reply_error(req, 400, "limit must be an integer from 1 to 500", "limit");
+    return false;
+  }
+  *limit = (int)v;
+  return true;
 }
 
 bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t) {
   cqrs_principal_t who;
-  if (!cqrs_auth_http(ctx->auth, req, 0, &who)) return false;
+  if (!cqrs_auth_http(ctx->auth, req, 0, &who)) {
+    refused(req, ctx);
+    return false;
+  }
   if (!cqrs_auth_enabled(ctx->auth) || (who.scopes & CQRS_SCOPE_PLATFORM)) return true;
   if (strcmp(who.tenant, t) != 0) {
     admin_reply_no_tenant(req);
@@ -92,6 +149,10 @@ static void dispatch(cqrs_http_req_t *req, void *ctx) {
 
 void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   static const char *const methods[] = {"GET", "POST", "DELETE"};
+  admin_replay_routes(http, ctx);
+  admin_projection_routes(http, ctx);
+  admin_dlq_routes(http, ctx);
+  admin_audit_routes(http, ctx);
   cqrs_http_server_route(http, "POST", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_create, ctx);
   cqrs_http_server_route(http, "GET", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_list, ctx);
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)

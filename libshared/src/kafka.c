@@ -1,5 +1,6 @@
 /* Kafka helpers: configuration, topics, headers, probes. */
 #include "cqrs/kafka.h"
+#include "cqrs/ops.h"
 
 #include "cqrs/control.h"
 #include "cqrs/util.h"
@@ -228,6 +229,9 @@ static const topic_spec_t topics[] = {
     /* One partition: every reader reads all of it, and records stay in the
      * order admin-svc wrote them. */
     {CQRS_TOPIC_CONTROL, false, 1, "compact", "-1"},
+    /* cqrs/ops.h: one partition each, in the order they were written */
+    {CQRS_TOPIC_OPS, false, 1, "compact", "-1"},
+    {CQRS_TOPIC_AUDIT, false, 1, "delete", "-1"},
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 
