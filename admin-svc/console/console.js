@@ -170,7 +170,7 @@
     const pc = r.state === 'completed' ? 100 : r.total > 0 ? Math.min(100, Math.floor((r.applied * 100) / r.total)) : 0;
     const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100',
       'aria-valuenow': String(pc), 'aria-label': 'replay ' + r.replayId + ' progress' },
-    el('span', { style: '' }), el('em', {}, pc + '% (' + num(r.applied) + ' / ' + num(r.total) + ')'));
+    el('span', {}), el('em', {}, pc + '% (' + num(r.applied) + ' / ' + num(r.total) + ')'));
     bar.firstChild.style.width = pc + '%';
     return bar;
   }

@@ -2,7 +2,8 @@
  * authentication on, then runs tests/browser/console_test.py (Selenium from
  * the pinned venv of tests/browser/venv.sh, Debian's chromium and
  * chromium-driver, headless) against it with a platform token, which the
- * script types into the page. A missing browser fails the test with the
+ * script types into the page; then, on a whole stack with AUTH=off, a dry run
+ * and an applied replay through the page. A missing browser fails the test with the
  * script's message; it is never skipped. Also checks, over plain HTTP, what
  * the browser cannot see: the files are served without a credential, with
  * their content types and a content security policy, and the data routes
@@ -80,7 +81,10 @@ static int shell(const char *cmd) {
   return status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-Test(console, in_a_real_browser) {
+/* Runs tests/browser/console_test.py against the admin-svc on env's port
+ * with token (NULL: none) and checks (CONSOLE_CHECKS); fails the test unless
+ * every check passed. */
+static void browser(const char *token, const char *checks) {
   /* The venv (pinned Selenium); its python's path on stdout. */
   FILE *p = popen("bash " CQRS_SOURCE_DIR "/tests/browser/venv.sh", "r");
   cr_assert_not_null(p);
@@ -92,10 +96,40 @@ Test(console, in_a_real_browser) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", env.admin_port);
   setenv("CONSOLE_URL", url, 1);
-  setenv("CONSOLE_TOKEN", platform_token, 1); /* to the child only, never printed */
+  setenv("CONSOLE_CHECKS", checks, 1);
+  if (token)
+    setenv("CONSOLE_TOKEN", token, 1); /* to the child only, never printed */
+  else
+    unsetenv("CONSOLE_TOKEN");
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "'%s' %s/tests/browser/console_test.py 1>&2", python, CQRS_SOURCE_DIR);
   int rc = shell(cmd);
   unsetenv("CONSOLE_TOKEN");
   cr_assert_eq(rc, 0, "the console test in chromium failed (exit %d): see its FAIL line above", rc);
 }
+
+/* AUTH=on: the page asks for the token, takes it from the keyboard, lists. */
+Test(console, token_in_a_real_browser) { browser(platform_token, "page"); }
+
+/* ---- a whole stack (AUTH=off): a dry run and an applied replay ---- */
+
+static pid_t stack[3];
+
+static void setup_stack(void) {
+  tk_env_init(&env);
+  tk_start_all(&env, stack);
+  admin = tk_start(&env, TK_ADMIN, (const char *const[]){"TOPIC_REPLICATION=1", NULL});
+  for (int i = 0; i < 12; i++)
+    free(tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"b%d.%s@example.com\",\"name\":\"B\"}", i,
+                    env.prefix));
+}
+
+static void teardown_stack(void) {
+  if (admin > 0) tk_stop(admin, SIGTERM);
+  admin = 0;
+  tk_stop_all(stack);
+}
+
+TestSuite(console_stack, .init = setup_stack, .fini = teardown_stack, .timeout = 600);
+
+Test(console_stack, replay_in_a_real_browser) { browser(NULL, "replay"); }

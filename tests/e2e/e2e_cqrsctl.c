@@ -37,6 +37,7 @@ static void teardown(void) {
   tk_auth_destroy(auth);
   auth = NULL;
   free(platform_token);
+  platform_token = NULL;
 }
 
 TestSuite(cqrsctl, .init = setup, .fini = teardown, .timeout = 300);
@@ -95,6 +96,7 @@ static run_t ctl_env(const char *url, const char *token, const char *const *argv
 }
 
 static run_t ctl(const char *const *argv) { return ctl_env(admin_url, platform_token, argv); }
+
 
 static void run_free(run_t *r) {
   free(r->out);
@@ -227,4 +229,102 @@ Test(cqrsctl, control_plane_lists_or_not_available) {
       expect(1, false, want, ARGS(lists[i].group));
     }
   }
+}
+
+/* ---- replays and projections on a whole stack (AUTH=off: loopback) ---- */
+
+static pid_t stack[3];
+
+static void setup_stack(void) {
+  tk_env_init(&env);
+  tk_start_all(&env, stack);
+  admin = tk_start(&env, TK_ADMIN, (const char *const[]){"TOPIC_REPLICATION=1", NULL});
+  snprintf(admin_url, sizeof admin_url, "http://127.0.0.1:%d", env.admin_port);
+  for (int i = 0; i < 12; i++)
+    free(tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"c%d.%s@example.com\",\"name\":\"C\"}", i,
+                    env.prefix));
+}
+
+static void teardown_stack(void) {
+  if (admin > 0) tk_stop(admin, SIGTERM);
+  admin = 0;
+  tk_stop_all(stack);
+}
+
+TestSuite(cqrsctl_replay, .init = setup_stack, .fini = teardown_stack, .timeout = 300);
+
+static run_t ctl_open(const char *const *argv) { return ctl_env(admin_url, NULL, argv); }
+
+Test(cqrsctl_replay, dry_run_apply_watch) {
+  run_t r = ctl_open(ARGS("projections"));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_not_null(strstr(r.out, "PROJECTION "), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "\nuser_profiles "), "%s", r.out);
+  run_free(&r);
+
+  /* A dry run prints its numbers and starts nothing. */
+  r = ctl_open(ARGS("replay", "start", "user_profiles", "--from", "beginning"));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_not_null(strstr(r.out, "dry run (nothing changed): replay of user_profiles from beginning"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "PARTITION  FROM OFFSET  END OFFSET  EVENTS\n"), "%s", r.out);
+  long events = -1;
+  const char *ev = strstr(r.out, "\nevents: ");
+  cr_assert(ev && sscanf(ev, "\nevents: %ld", &events) == 1 && events >= 12, "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "with --apply"), "%s", r.out);
+  run_free(&r);
+  expect(0, true, "(none)", ARGS("replay", "list"));
+  expect(1, false, "cqrsctl: 400: ", ARGS("replay", "start", "no_such_projection", "--from", "beginning"));
+  expect(1, false, "cqrsctl: 400: ", ARGS("replay", "start", "user_profiles", "--from", "yesterday"));
+
+  /* Applied: an id, then a second one while it runs is refused. */
+  r = ctl_open(ARGS("replay", "start", "user_profiles", "--from", "beginning", "--apply"));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  char id[64] = "";
+  cr_assert_eq(sscanf(r.out, "replay started: %63s", id), 1, "%s", r.out);
+  run_free(&r);
+  r = ctl_open(ARGS("replay", "start", "user_profiles", "--from", "beginning", "--apply"));
+  if (r.rc != 0) { /* the first may already be done on a fast machine */
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "cqrsctl: 409: a replay of user_profiles is running"), "%s", r.err);
+  }
+  bool second = r.rc == 0;
+  char id2[64] = "";
+  if (second) cr_assert_eq(sscanf(r.out, "replay started: %63s", id2), 1);
+  run_free(&r);
+
+  /* --watch on a pipe: plain lines, the last one completed, exit 0. */
+  r = ctl_open(ARGS("replay", "status", id, "--watch", "--interval", "0.2"));
+  cr_assert_eq(r.rc, 0, "watch: %d\n%s%s", r.rc, r.out, r.err);
+  cr_assert_null(strchr(r.out, '\r'), "no terminal codes on a pipe: %s", r.out);
+  cr_assert_null(strchr(r.out, '['), "no bar on a pipe: %s", r.out);
+  size_t len = strlen(r.out);
+  cr_assert(len > 1 && r.out[len - 1] == '\n', "%s", r.out);
+  const char *last = r.out + len - 1;
+  while (last > r.out && last[-1] != '\n') last--;
+  cr_assert(strncmp(last, "completed ", 10) == 0, "last line: %s", last);
+  cr_assert_not_null(strstr(last, " 100% "), "last line: %s", last);
+  run_free(&r);
+  if (second) {
+    r = ctl_open(ARGS("replay", "status", id2, "--watch", "--interval", "0.2"));
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    run_free(&r);
+  }
+
+  r = ctl_open(ARGS("replay", "status", id));
+  cr_assert_eq(r.rc, 0);
+  cr_assert_not_null(strstr(r.out, "state: completed\n"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "progress: completed "), "%s", r.out);
+  run_free(&r);
+  expect(0, true, id, ARGS("replay", "list"));
+  r = ctl_open(ARGS("--json", "replay", "status", id));
+  cr_assert_eq(r.rc, 0);
+  cr_assert(r.out[0] == '{' && strstr(r.out, "\"state\":\"completed\""), "%s", r.out);
+  run_free(&r);
+  /* A completed replay cannot be paused; an unknown one is 404. */
+  r = ctl_open(ARGS("replay", "pause", id));
+  cr_assert_eq(r.rc, 1, "%s%s", r.out, r.err);
+  cr_assert_not_null(strstr(r.err, "cqrsctl: 409: "), "%s", r.err);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 404: ", ARGS("replay", "status", "0123456789abcdef"));
+  expect(1, false, "cqrsctl: 404: ", ARGS("replay", "cancel", "0123456789abcdef"));
 }

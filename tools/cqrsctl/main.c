@@ -127,7 +127,7 @@ static int watch(CURL *curl, const ctl_request_t *req) {
       ctl_progress_line(&p, tty, tty ? terminal_width() - 1 : 0, line);
     }
     if (tty && !req->json) {
-      printf("\r%s", line->str);
+      printf("\r%s\033[K", line->str); /* and clear what a longer line left */
       fflush(stdout);
     } else if (strcmp(line->str, last->str) != 0) {
       printf("%s\n", line->str);
