@@ -106,6 +106,21 @@ def check_labels(driver):
             fail("button without a name: %s" % b.get_attribute("outerHTML"))
 
 
+def check_tab_order(driver, ids):
+    """Tab from the top of the page reaches the elements ids, in that order."""
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+    body = driver.find_element(By.TAG_NAME, "body")
+    seen = []
+    for _ in range(80):
+        (driver.switch_to.active_element if seen else body).send_keys(Keys.TAB)
+        seen.append(driver.switch_to.active_element.get_attribute("id") or "")
+        if seen[-1] == ids[-1]:
+            break
+    order = [i for i in seen if i in ids]
+    if order != ids:
+        fail("tab order reaches %s, not %s (focus went: %s)" % (order, ids, seen))
+
+
 def main():
     available = {s: served(path) for s, path in SECTIONS.items()}
     driver = start_browser()
@@ -141,10 +156,11 @@ def main():
                                                       d.find_elements(By.CSS_SELECTOR, "#replay-projection option")],
                  "the replay form offers %s" % PROJECTION)
             Select(driver.find_element(By.ID, "replay-projection")).select_by_value(PROJECTION)
+            check_tab_order(driver, ["replay-projection", "replay-from", "replay-tenant", "replay-dry-run"])
+            checked.append("replay form in tab order")
             frm = driver.find_element(By.ID, "replay-from")
             frm.clear()
-            frm.send_keys("beginning")
-            driver.find_element(By.ID, "replay-dry-run").click()
+            frm.send_keys("beginning", Keys.ENTER)  # the keyboard submits the dry run
             wait(driver, 30, EC.visibility_of_element_located((By.ID, "dryrun-result")), "the dry run's result")
             events = driver.find_element(By.ID, "dryrun-events").text
             if not events.replace(",", "").isdigit():
