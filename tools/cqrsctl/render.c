@@ -107,58 +107,59 @@ static const char *get_str(const bson_t *doc, const char *key, const char *dflt)
   return dflt;
 }
 
-/* Rows of cells padded to their column's width; the last column unpadded. */
-static void append_table(bson_string_t *out, char ***rows, size_t nrows, size_t ncols) {
-  size_t width[16] = {0};
-  for (size_t r = 0; r < nrows; r++)
-    for (size_t c = 0; c < ncols && c < 16; c++) {
-      size_t w = strlen(rows[r][c]);
-      if (w > width[c]) width[c] = w;
-    }
-  for (size_t r = 0; r < nrows; r++) {
-    for (size_t c = 0; c < ncols; c++) {
-      if (c + 1 < ncols)
-        bson_string_append_printf(out, "%-*s  ", (int)width[c], rows[r][c]);
-      else
-        bson_string_append(out, rows[r][c]);
-    }
-    bson_string_append_c(out, '\n');
-  }
-}
-
-int ctl_render_list(const ctl_verb_t *verb, const bson_t *doc, bson_string_t *out) {
-  size_t ncols = 0;
-  while (verb->columns[ncols].header) ncols++;
+/* Appends the array member key of doc as a table with columns cols (ending
+ * in {NULL, NULL}): a header line, then one line per object, each cell padded
+ * to its column's width (the last unpadded). Returns the number of objects;
+ * nothing is appended when there are none. */
+static size_t append_table(const bson_t *doc, const char *key, const ctl_column_t *cols, bson_string_t *out) {
   bson_iter_t it, items;
   bson_t arr;
   uint32_t len;
   const uint8_t *data;
-  if (!bson_iter_init_find(&it, doc, "items") || !BSON_ITER_HOLDS_ARRAY(&it)) return ctl_render_doc(verb, doc, out);
+  if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_ARRAY(&it)) return 0;
   bson_iter_array(&it, &len, &data);
-  if (!bson_init_static(&arr, data, len)) return CTL_EXIT_OK;
-  size_t n = bson_count_keys(&arr), r = 1;
-  char ***rows = bson_malloc0((n + 1) * sizeof *rows);
+  if (!bson_init_static(&arr, data, len)) return 0;
+  size_t ncols = 0;
+  while (cols[ncols].header) ncols++;
+  size_t r = 1;
+  char ***rows = bson_malloc0((bson_count_keys(&arr) + 1) * sizeof *rows);
   rows[0] = bson_malloc0(ncols * sizeof **rows);
-  for (size_t c = 0; c < ncols; c++) rows[0][c] = bson_strdup(verb->columns[c].header);
+  for (size_t c = 0; c < ncols; c++) rows[0][c] = bson_strdup(cols[c].header);
   bson_iter_init(&items, &arr);
   while (bson_iter_next(&items)) {
-    if (!BSON_ITER_HOLDS_DOCUMENT(&items)) continue;
     bson_t item;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&items)) continue;
     bson_iter_document(&items, &len, &data);
     if (!bson_init_static(&item, data, len)) continue;
     rows[r] = bson_malloc0(ncols * sizeof **rows);
-    for (size_t c = 0; c < ncols; c++) rows[r][c] = cell(&item, verb->columns[c].key);
+    for (size_t c = 0; c < ncols; c++) rows[r][c] = cell(&item, cols[c].key);
     r++;
   }
-  if (r == 1)
-    bson_string_append(out, "(none)\n");
-  else
-    append_table(out, rows, r, ncols);
+  size_t width[16] = {0};
+  for (size_t i = 0; i < r; i++)
+    for (size_t c = 0; c < ncols && c < 16; c++)
+      if (strlen(rows[i][c]) > width[c]) width[c] = strlen(rows[i][c]);
+  for (size_t i = 0; i < r && r > 1; i++) {
+    for (size_t c = 0; c < ncols; c++) {
+      if (c + 1 < ncols && c < 16)
+        bson_string_append_printf(out, "%-*s  ", (int)width[c], rows[i][c]);
+      else
+        bson_string_append(out, rows[i][c]);
+    }
+    bson_string_append_c(out, '\n');
+  }
   for (size_t i = 0; i < r; i++) {
     for (size_t c = 0; c < ncols; c++) bson_free(rows[i][c]);
     bson_free(rows[i]);
   }
   bson_free(rows);
+  return r - 1;
+}
+
+int ctl_render_list(const ctl_verb_t *verb, const bson_t *doc, bson_string_t *out) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "items") || !BSON_ITER_HOLDS_ARRAY(&it)) return ctl_render_doc(verb, doc, out);
+  if (!append_table(doc, "items", verb->columns, out)) bson_string_append(out, "(none)\n");
   const char *next = get_str(doc, "nextCursor", NULL);
   if (next) bson_string_append_printf(out, "more: add --cursor %s\n", next);
   return CTL_EXIT_OK;
@@ -188,37 +189,12 @@ int ctl_render_dry_run(const ctl_verb_t *verb, const bson_t *doc, bson_string_t 
   bson_string_append_printf(out, "dry run (nothing changed): replay of %s from %s, %s%s\n",
                             get_str(doc, "projection", "?"), get_str(doc, "from", "?"),
                             tenant ? "tenant " : "every tenant", tenant ? bson_iter_utf8(&it, NULL) : "");
-  if (bson_iter_init_find(&it, doc, "partitions") && BSON_ITER_HOLDS_ARRAY(&it)) {
-    uint32_t len;
-    const uint8_t *data;
-    bson_t arr;
-    bson_iter_array(&it, &len, &data);
-    if (bson_init_static(&arr, data, len)) {
-      static const char *const heads[] = {"PARTITION", "FROM OFFSET", "END OFFSET", "EVENTS"};
-      static const char *const keys[] = {"partition", "fromOffset", "endOffset", "events"};
-      size_t n = bson_count_keys(&arr), r = 1;
-      char ***rows = bson_malloc0((n + 1) * sizeof *rows);
-      rows[0] = bson_malloc0(4 * sizeof **rows);
-      for (size_t c = 0; c < 4; c++) rows[0][c] = bson_strdup(heads[c]);
-      bson_iter_t p;
-      bson_iter_init(&p, &arr);
-      while (bson_iter_next(&p)) {
-        bson_t part;
-        if (!BSON_ITER_HOLDS_DOCUMENT(&p)) continue;
-        bson_iter_document(&p, &len, &data);
-        if (!bson_init_static(&part, data, len)) continue;
-        rows[r] = bson_malloc0(4 * sizeof **rows);
-        for (size_t c = 0; c < 4; c++) rows[r][c] = cell(&part, keys[c]);
-        r++;
-      }
-      append_table(out, rows, r, 4);
-      for (size_t i = 0; i < r; i++) {
-        for (size_t c = 0; c < 4; c++) bson_free(rows[i][c]);
-        bson_free(rows[i]);
-      }
-      bson_free(rows);
-    }
-  }
+  static const ctl_column_t partition_cols[] = {{"PARTITION", "partition"},
+                                                {"FROM OFFSET", "fromOffset"},
+                                                {"END OFFSET", "endOffset"},
+                                                {"EVENTS", "events"},
+                                                {NULL, NULL}};
+  append_table(doc, "partitions", partition_cols, out);
   bson_string_append_printf(out, "events: %" PRId64 "\n", get_int(doc, "events", 0));
   int64_t aggregates = get_int(doc, "aggregates", -1);
   if (aggregates >= 0) bson_string_append_printf(out, "aggregates: %" PRId64 "\n", aggregates);
