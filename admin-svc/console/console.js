@@ -95,7 +95,7 @@
       el('td', {}, p.projection), el('td', { class: 'state-' + p.state }, p.state),
       el('td', { class: 'num', title: (p.lag || []).map((l) => 'partition ' + l.partition + ': ' + l.lag).join(', ') },
         num(p.lagTotal)),
-      el('td', { class: 'num' }, num(p.eventsApplied)), el('td', { class: 'error' }, p.lastError),
+      el('td', { class: 'num' }, num(p.eventsApplied)), el('td', { class: p.lastError ? 'error' : '' }, p.lastError),
       el('td', {}, p.updatedAt),
       el('td', {}, el('button', { type: 'button', onclick: () => projectionAction(p.projection, 'pause') }, 'Pause'),
         el('button', { type: 'button', onclick: () => projectionAction(p.projection, 'resume') }, 'Resume'))));
