@@ -326,5 +326,9 @@ Test(cqrsctl_replay, dry_run_apply_watch) {
   cr_assert_not_null(strstr(r.err, "cqrsctl: 409: "), "%s", r.err);
   run_free(&r);
   expect(1, false, "cqrsctl: 404: ", ARGS("replay", "status", "0123456789abcdef"));
+  /* Projections pause and resume: the projection object back. */
+  expect(0, true, "projection: user_profiles\n", ARGS("projections", "pause", "user_profiles"));
+  expect(0, true, "projection: user_profiles\n", ARGS("projections", "resume", "user_profiles"));
+  expect(1, false, "cqrsctl: 4", ARGS("projections", "pause", "no_such_projection"));
   expect(1, false, "cqrsctl: 404: ", ARGS("replay", "cancel", "0123456789abcdef"));
 }
