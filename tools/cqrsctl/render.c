@@ -381,7 +381,7 @@ void ctl_help(const ctl_verb_t *verb, bson_string_t *out) {
                           "  0  done (the server answered 2xx)\n"
                           "  1  the server said no (4xx: bad input, unknown id, conflict, no or bad credential;\n"
                           "     also: schemas check found the schema incompatible)\n"
-                          "  2  usage error: nothing was sent\n"
+                          "  2  usage error (or --file cannot be read): nothing was sent\n"
                           "  3  admin-svc cannot be reached, or answered 5xx\n"
                           "  4  replay status --watch: the replay ended failed or cancelled\n");
 }
