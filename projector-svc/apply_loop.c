@@ -41,7 +41,7 @@ struct cqrs_apply_loop {
   atomic_int_least64_t lag;
   atomic_bool lag_known;
   /* pause and halt (cqrs_apply_loop_pause) */
-  atomic_bool paused;
+  atomic_bool paused, held; /* held: paused and at a batch boundary, nothing in hand */
   atomic_int_least32_t halt_partition, skip_partition;
   atomic_int_least64_t halt_offset, skip_offset; /* skip: the halted event to dead-letter on release; -1 none */
   pthread_mutex_t error_mu;
@@ -222,9 +222,12 @@ static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t 
 
 /* ---- the loop ---- */
 
+
 static void update_lag(cqrs_apply_loop_t *loop) {
-  int64_t total;
-  bool known = cqrs_consumer_lag(loop->consumer, loop->opts.target ? NULL : loop->metrics, loop->labels, &total);
+  int64_t total, written[256];
+  int n = cqrs_apply_loop_positions(loop, written, 256);
+  bool known = cqrs_consumer_lag(loop->consumer, written, n < 256 ? n : 256, loop->opts.target ? NULL : loop->metrics,
+                                 loop->labels, &total);
   atomic_store(&loop->lag, total);
   atomic_store(&loop->lag_known, known);
 }
@@ -280,13 +283,10 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 
 /* Commits the offsets after msgs[0..upto). */
 static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
-  if (loop->opts.target) { /* a rebuild keeps no offsets: its positions are its driver's checkpoint */
-    for (size_t i = 0; i < upto; i++)
-      if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions)
-        atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
-    return;
-  }
-  if (upto == 0) return;
+  for (size_t i = 0; i < upto; i++) /* what is written (a rebuild's checkpoint; the lag after a seek) */
+    if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions)
+      atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
+  if (loop->opts.target || upto == 0) return; /* a rebuild keeps no offsets: its positions are its driver's */
   rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < upto; i++) {
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, msgs[i]->partition);
@@ -368,6 +368,7 @@ static void hold_turn(cqrs_apply_loop_t *loop, bool *held) {
   if (!*held) {
     rewind_held(loop);
     *held = true;
+    atomic_store(&loop->held, true);
   }
   rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, 200);
   if (m) {
@@ -397,6 +398,7 @@ static void *loop_main(void *arg) {
     } else {
       if (held) release_held(loop);
       held = false;
+      atomic_store(&loop->held, false);
       n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
     }
     if (n) run_batch(loop, msgs, n, &p);
@@ -502,7 +504,7 @@ void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *ou
   out->lag = atomic_load(&loop->lag);
   out->lag_known = atomic_load(&loop->lag_known);
   out->halted = atomic_load(&loop->halted);
-  out->paused = atomic_load(&loop->paused);
+  out->paused = atomic_load(&loop->paused) && atomic_load(&loop->held);
   out->halt_partition = atomic_load(&loop->halt_partition);
   out->halt_offset = atomic_load(&loop->halt_offset);
   pthread_mutex_lock(&loop->error_mu);

@@ -51,7 +51,7 @@ typedef struct {
   int64_t lag;       /* events behind the end of the log, summed over partitions */
   bool lag_known;    /* every assigned partition reported its end */
   bool halted;       /* stopped before a poison event (CQRS_POISON_HALT) */
-  bool paused;       /* held by cqrs_apply_loop_pause */
+  bool paused;       /* held by cqrs_apply_loop_pause, at a batch boundary (nothing in hand) */
   int32_t halt_partition; /* where it halted (halted only) */
   int64_t halt_offset;
   char last_error[256]; /* the last poison event's error, "" when none */

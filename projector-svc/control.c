@@ -51,6 +51,13 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
       cqrs_log_info(c->log, "this replica owns the control jobs (replays, redrives)", "instance", c->instance, NULL);
     }
   } else {
+    /* Stop this replica's replays before giving the partition up: the next
+     * owner is chosen only after this callback returns, so two replicas never
+     * run one replay at once. */
+    if (atomic_load(&c->owner) && cqrs_map_size(c->replays))
+      cqrs_log_info(c->log, "this replica no longer owns the control jobs; its replays are left to the next owner",
+                    "instance", c->instance, NULL);
+    cqrs_map_clear(c->replays); /* abandons each */
     atomic_store(&c->owner, false);
     rd_kafka_assign(rk, NULL);
   }
@@ -196,7 +203,8 @@ static void run_replays(projector_control_t *c) {
       cqrs_log_warn(c->log, "cannot run a replay", "replayId", id, "error", err.message, NULL);
       continue;
     }
-    cqrs_log_info(c->log, "running a replay", "replayId", id, "projection", cqrs_replay_projection(r), NULL);
+    cqrs_log_info(c->log, "running a replay", "replayId", id, "projection", cqrs_replay_projection(r), "instance",
+                  c->instance, NULL);
     cqrs_map_put(c->replays, id, r);
   }
   cqrs_ops_free_list(keys, values, n);
@@ -205,7 +213,6 @@ static void run_replays(projector_control_t *c) {
 static void *control_main(void *arg) {
   projector_control_t *c = arg;
   int64_t next_state = 0;
-  bool was_owner = false;
   while (!atomic_load(&c->stop)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->jobs, TICK_MS);
     if (m) rd_kafka_message_destroy(m);
@@ -215,14 +222,7 @@ static void *control_main(void *arg) {
       publish_states(c);
       next_state = cqrs_time_monotonic_ms() + STATE_EVERY_MS;
     }
-    bool owner = atomic_load(&c->owner);
-    if (was_owner && !owner) {
-      cqrs_log_info(c->log, "this replica no longer owns the control jobs; its replays are left to the next owner",
-                    NULL);
-      cqrs_map_clear(c->replays); /* abandons each */
-    }
-    was_owner = owner;
-    if (!owner) continue;
+    if (!atomic_load(&c->owner)) continue;
     run_replays(c);
     cqrs_redrive_run(c->redrive);
   }

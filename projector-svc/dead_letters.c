@@ -2,6 +2,7 @@
 #include "dead_letters.h"
 
 #include "cqrs/kafka.h"
+#include "cqrs/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,11 @@ void cqrs_dead_letters_send(cqrs_dead_letters_t *dl, const rd_kafka_message_t *m
   char part[16], off[24];
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
-  rd_kafka_header_add(h, "dlq_error", -1, error, -1);
-  rd_kafka_header_add(h, "dlq_projection", -1, dl->projection, -1);
-  rd_kafka_header_add(h, "dlq_source_topic", -1, dl->source_topic, -1);
-  rd_kafka_header_add(h, "dlq_source_partition", -1, part, -1);
-  rd_kafka_header_add(h, "dlq_source_offset", -1, off, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_ERROR, -1, error, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_PROJECTION, -1, dl->projection, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_TOPIC, -1, dl->source_topic, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_PARTITION, -1, part, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_OFFSET, -1, off, -1);
   rd_kafka_resp_err_t e = rd_kafka_producev(dl->producer, RD_KAFKA_V_TOPIC(dl->topic),
                                             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
                                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),

@@ -3,7 +3,8 @@
 
 #include <stdio.h>
 
-bool cqrs_consumer_lag(rd_kafka_t *consumer, cqrs_metrics_t *metrics, const char *labels, int64_t *total) {
+bool cqrs_consumer_lag(rd_kafka_t *consumer, const int64_t *written, int n_written, cqrs_metrics_t *metrics,
+                       const char *labels, int64_t *total) {
   rd_kafka_topic_partition_list_t *a = NULL;
   *total = 0;
   if (rd_kafka_assignment(consumer, &a) || !a) return false;
@@ -15,7 +16,10 @@ bool cqrs_consumer_lag(rd_kafka_t *consumer, cqrs_metrics_t *metrics, const char
       known = false;
       continue;
     }
-    int64_t pos = a->elems[i].offset >= 0 ? a->elems[i].offset : lo;
+    int32_t p = a->elems[i].partition;
+    int64_t pos = a->elems[i].offset >= 0                            ? a->elems[i].offset
+                  : written && p < n_written && written[p] >= 0 ? written[p]
+                                                                    : lo;
     int64_t lag = hi > pos ? hi - pos : 0;
     *total += lag;
     if (metrics) {

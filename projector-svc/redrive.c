@@ -13,7 +13,6 @@
 
 #define FETCH_MS 10000
 #define PUT_TIMEOUT_MS 10000
-#define DLQ_HEADER_PREFIX "dlq_"
 
 struct cqrs_redrive {
   const cqrs_config_t *cfg;
@@ -99,7 +98,7 @@ static bool upcast(cqrs_event_t *ev, cqrs_error_t *err) {
 /* Applies the dead letter m to its projection's live collection. False with
  * err when it still fails. */
 static bool apply(cqrs_redrive_t *rd, rd_kafka_message_t *m, cqrs_error_t *err) {
-  char *pname = header_copy(m, "dlq_projection");
+  char *pname = header_copy(m, CQRS_DLQ_PROJECTION);
   const cqrs_projection_t *proj = pname ? cqrs_projection_find(pname) : NULL;
   free(pname);
   if (!proj) {
@@ -148,7 +147,7 @@ static bool apply(cqrs_redrive_t *rd, rd_kafka_message_t *m, cqrs_error_t *err) 
 static bool send_back(cqrs_redrive_t *rd, rd_kafka_message_t *m, const char *error, cqrs_error_t *err) {
   rd_kafka_headers_t *src = NULL;
   rd_kafka_headers_t *h = rd_kafka_headers_new(16);
-  const char *keep[] = {"dlq_projection", "dlq_source_topic", "dlq_source_partition", "dlq_source_offset"};
+  const char *keep[] = {CQRS_DLQ_PROJECTION, CQRS_DLQ_SOURCE_TOPIC, CQRS_DLQ_SOURCE_PARTITION, CQRS_DLQ_SOURCE_OFFSET};
   char *kept[4];
   for (int i = 0; i < 4; i++) kept[i] = header_copy(m, keep[i]);
   if (!rd_kafka_message_headers(m, &src)) {
@@ -156,14 +155,14 @@ static bool send_back(cqrs_redrive_t *rd, rd_kafka_message_t *m, const char *err
     const void *v;
     size_t len;
     for (size_t i = 0; !rd_kafka_header_get_all(src, i, &name, &v, &len); i++)
-      if (strncmp(name, DLQ_HEADER_PREFIX, strlen(DLQ_HEADER_PREFIX)) != 0) rd_kafka_header_add(h, name, -1, v, (ssize_t)len);
+      if (strncmp(name, CQRS_DLQ_HEADER_PREFIX, strlen(CQRS_DLQ_HEADER_PREFIX)) != 0) rd_kafka_header_add(h, name, -1, v, (ssize_t)len);
   }
-  rd_kafka_header_add(h, "dlq_error", -1, error, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_ERROR, -1, error, -1);
   for (int i = 0; i < 4; i++)
     if (kept[i]) rd_kafka_header_add(h, keep[i], -1, kept[i], -1);
   char from[48];
   snprintf(from, sizeof from, "%d-%lld", m->partition, (long long)m->offset);
-  rd_kafka_header_add(h, "dlq_redriven_from", -1, from, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_REDRIVEN_FROM, -1, from, -1);
   for (int i = 0; i < 4; i++) free(kept[i]);
   rd_kafka_resp_err_t e = rd_kafka_producev(rd->producer, RD_KAFKA_V_TOPIC(rd->t_dlq),
                                             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
@@ -185,7 +184,7 @@ static void record(cqrs_redrive_t *rd, const char *id, const char *error) {
   bson_t doc = BSON_INITIALIZER;
   char now[32];
   cqrs_time_now_rfc3339(now);
-  BSON_APPEND_UTF8(&doc, "state", "redriven");
+  BSON_APPEND_UTF8(&doc, "state", CQRS_DLQ_REDRIVEN);
   if (error)
     BSON_APPEND_UTF8(&doc, "error", error);
   else
@@ -251,7 +250,13 @@ void cqrs_redrive_run(cqrs_redrive_t *rd) {
   pending_t *todo = calloc(n ? n : 1, sizeof *todo);
   for (size_t i = 0; i < n; i++) {
     const char *id = keys[i] + plen;
-    if (!strstr(values[i], "\"redrive\"")) continue; /* a discard: nothing to do here */
+    cqrs_error_t err = {0};
+    bson_t *doc = cqrs_json_parse(values[i], strlen(values[i]), &err);
+    const char *action = NULL;
+    bool redrive = doc && cqrs_json_get_string(doc, "action", NULL, true, 16, &action, &err) &&
+                   strcmp(action, CQRS_DLQ_REDRIVE) == 0;
+    if (doc) bson_destroy(doc);
+    if (!redrive) continue; /* a discard: nothing to do here */
     char state_key[96];
     snprintf(state_key, sizeof state_key, "%s%s", CQRS_OPS_DLQ_STATE, id);
     char *done = cqrs_ops_get(rd->ops, state_key);

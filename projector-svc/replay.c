@@ -230,6 +230,34 @@ static void update_rate(cqrs_replay_t *r, uint64_t applied) {
   r->rate_applied = applied;
 }
 
+/* True when no record is left at or after pos[] (negative: the beginning) in
+ * any partition: the loop's own lag can stay above 0 when the last offset
+ * before the end is a transaction's commit marker it never sees. */
+static bool tail_empty(cqrs_replay_t *r, const int64_t *pos) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(r->partitions);
+  for (int p = 0; p < r->partitions; p++)
+    rd_kafka_topic_partition_list_add(l, r->t_events, p)->offset = pos[p] >= 0 ? pos[p] : RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(r->probe, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  int ended = 0;
+  bool empty = true;
+  for (int64_t deadline = cqrs_time_monotonic_ms() + 5000; empty && ended < r->partitions;) {
+    if (cqrs_time_monotonic_ms() > deadline) {
+      empty = false; /* no answer: not known to be empty */
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->probe, 100);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      ended++;
+    else if (!m->err)
+      empty = false;
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_assign(r->probe, NULL);
+  return empty;
+}
+
 /* ---- running a loop to the end of the log ---- */
 
 typedef enum { RUN_CAUGHT_UP, RUN_CANCELLED, RUN_ABANDONED, RUN_FAILED } run_outcome_t;
@@ -237,9 +265,10 @@ typedef enum { RUN_CAUGHT_UP, RUN_CANCELLED, RUN_ABANDONED, RUN_FAILED } run_out
 /* Runs loop (started) until caught up, honouring pause and cancel and
  * recording progress with the checkpoint. start: where each partition began. */
 static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int64_t *start, bool checkpointed) {
-  int64_t pos[MAX_PARTITIONS];
+  int64_t pos[MAX_PARTITIONS], before[MAX_PARTITIONS];
   int64_t next_state = 0;
   bool paused = false;
+  for (int i = 0; i < r->partitions; i++) before[i] = INT64_MIN;
   for (;;) {
     if (atomic_load(&r->stop)) return RUN_ABANDONED;
     usleep(TICK_MS * 1000);
@@ -247,13 +276,11 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
     want(r, w);
     if (strcmp(w, "cancel") == 0) return RUN_CANCELLED;
     bool pause = strcmp(w, "pause") == 0;
-    if (pause != paused) {
-      cqrs_apply_loop_pause(loop, pause);
-      paused = pause;
-      next_state = 0;
-    }
+    cqrs_apply_loop_pause(loop, pause);
     cqrs_apply_progress_t p;
     cqrs_apply_loop_progress(loop, &p);
+    if (p.paused != paused) next_state = 0; /* say so at once */
+    paused = p.paused;                      /* held at a batch boundary: what it wrote is all it wrote */
     cqrs_apply_loop_positions(loop, pos, r->partitions);
     cqrs_error_t err = {0};
     if (cqrs_time_monotonic_ms() >= next_state) {
@@ -265,7 +292,11 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
       put_state(r, &s);
       next_state = cqrs_time_monotonic_ms() + STATE_EVERY_MS;
     }
-    if (!paused && p.lag_known && p.lag == 0) return RUN_CAUGHT_UP;
+    if (pause || !p.lag_known) continue;
+    if (p.lag == 0) return RUN_CAUGHT_UP;
+    bool still = memcmp(pos, before, (size_t)r->partitions * sizeof *pos) == 0;
+    memcpy(before, pos, (size_t)r->partitions * sizeof *pos);
+    if (still && p.lag <= r->partitions && tail_empty(r, pos)) return RUN_CAUGHT_UP;
   }
 }
 
@@ -318,6 +349,9 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
     if (atomic_load(&r->stop)) break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->probe, 200);
     if (!m) continue;
+    /* the end: a transaction's commit marker may take the last offset before hi */
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition < r->partitions && !finished[m->partition])
+      finished[m->partition] = true, done++;
     if (!m->err && m->partition < r->partitions && !finished[m->partition]) {
       seen++;
       cqrs_header_t hdrs[32];
@@ -441,7 +475,8 @@ static void *run(void *arg) {
   r->tenants = cqrs_tenants_new(r->env.cfg, r->env.log, r->env.pool, r->env.reg, 0);
   r->t_events = cqrs_config_topic(r->env.cfg, CQRS_TOPIC_EVENTS);
   cqrs_time_now_rfc3339(r->started_at);
-  if (!(r->probe = cqrs_kafka_consumer_new(r->env.cfg, r->env.log, "replay-probe", NULL, NULL, &err, NULL)) ||
+  if (!(r->probe = cqrs_kafka_consumer_new(r->env.cfg, r->env.log, "replay-probe", NULL, NULL, &err,
+                                                 "enable.partition.eof", "true", NULL)) ||
       (r->partitions = cqrs_kafka_partition_count(r->probe, r->t_events, 10000, &err)) <= 0 ||
       r->partitions > MAX_PARTITIONS || !read_ends(r, &err))
     goto failed;

@@ -1,6 +1,18 @@
 /* user_profiles: {_id, userId, email, name, createdAt, updatedAt, version}
- * from UserCreated and UserProfileUpdated. */
+ * from UserCreated and UserProfileUpdated.
+ *
+ * Two test-only settings (tests/e2e/e2e_control.c; never set in production):
+ * PROJECTION_TEST_VARIANT=<v> adds "testVariant": v to each profile created,
+ * so two builds of the read model differ (a replay re-derives documents with
+ * the fix); PROJECTION_TEST_REFUSE_NAME=<n> refuses a profile created with
+ * name n as a poison event (a cause that goes away when unset). */
 #include "../projection.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TEST_VARIANT_ENV "PROJECTION_TEST_VARIANT"
+#define TEST_REFUSE_ENV "PROJECTION_TEST_REFUSE_NAME"
 
 static void user_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
   const cqrs_user_created_t *c = &e->user_created;
@@ -14,6 +26,8 @@ static void user_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqr
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
+  const char *variant = getenv(TEST_VARIANT_ENV);
+  if (variant && *variant) BSON_APPEND_UTF8(&set, "testVariant", variant);
   bson_append_document_end(&w->update, &set);
   w->upsert = true;
 }
@@ -36,8 +50,22 @@ static const cqrs_projection_handler_t handlers[] = {
     {&cqrs_user_profile_updated_event, user_profile_updated},
 };
 
+/* PROJECTION_TEST_REFUSE_NAME: is w the creation of a profile with that name? */
+static bool refused_for_test(const cqrs_write_t *w) {
+  const char *refuse = getenv(TEST_REFUSE_ENV);
+  bson_iter_t it, name;
+  return refuse && *refuse && w->upsert && bson_iter_init(&it, &w->update) &&
+         bson_iter_find_descendant(&it, "$setOnInsert.name", &name) && BSON_ITER_HOLDS_UTF8(&name) &&
+         strcmp(bson_iter_utf8(&name, NULL), refuse) == 0;
+}
+
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
-  return cqrs_projection_dispatch(handlers, sizeof handlers / sizeof handlers[0], ev, w, skip, err);
+  if (!cqrs_projection_dispatch(handlers, sizeof handlers / sizeof handlers[0], ev, w, skip, err)) return false;
+  if (refused_for_test(w)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "refused by " TEST_REFUSE_ENV " (a test's poison)");
+    return false;
+  }
+  return true;
 }
 
 static void indexes(bson_t *array) { cqrs_projection_index(array, 0, "email_1", "email", NULL); }

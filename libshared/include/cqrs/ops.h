@@ -45,6 +45,23 @@
 #define CQRS_OPS_DLQ "dlq/"
 #define CQRS_OPS_DLQ_STATE "dlq-state/"
 
+/* The headers projector-svc adds to a dead letter on events.dlq (the
+ * event's own headers stay), which admin-svc shows. */
+#define CQRS_DLQ_ERROR "dlq_error"
+#define CQRS_DLQ_PROJECTION "dlq_projection"
+#define CQRS_DLQ_SOURCE_TOPIC "dlq_source_topic"
+#define CQRS_DLQ_SOURCE_PARTITION "dlq_source_partition"
+#define CQRS_DLQ_SOURCE_OFFSET "dlq_source_offset"
+#define CQRS_DLQ_REDRIVEN_FROM "dlq_redriven_from" /* a redrive that failed again: the dead letter it was */
+#define CQRS_DLQ_HEADER_PREFIX "dlq_"
+
+/* "dlq/<id>" actions and a dead letter's states as the API shows them. */
+#define CQRS_DLQ_REDRIVE "redrive"
+#define CQRS_DLQ_DISCARD "discard"
+#define CQRS_DLQ_DEAD "dead"
+#define CQRS_DLQ_REDRIVEN "redriven"
+#define CQRS_DLQ_DISCARDED "discarded"
+
 /* Replay states, as the API shows them. */
 #define CQRS_REPLAY_PENDING "pending"
 #define CQRS_REPLAY_RUNNING "running"

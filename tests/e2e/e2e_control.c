@@ -1,0 +1,725 @@
+/* End to end, the control plane (issue 11) on the real stack: admin-svc
+ * writes control records, projector-svc acts on them. Replays: a dry run
+ * changes nothing; a replay from a time re-derives exactly the documents
+ * touched since (with a projection whose output differs between two builds:
+ * PROJECTION_TEST_VARIANT) and leaves the others byte-identical; pause holds
+ * the position and resume completes; a second replay while one is open is
+ * 409; cancel leaves the live collection serving; a replay whose projector is
+ * killed (-9) is resumed by the other replica and completes once. Dead
+ * letters: listed with their coordinates, redriven after the cause is fixed
+ * (PROJECTION_TEST_REFUSE_NAME unset), back in the dead letters when it still
+ * fails, discarded with a reason, and audited. Projections: pause and resume,
+ * and a projection halted at a poison event (POISON_POLICY=halt) resumed
+ * past it. AUTH=off: every event is tenant "default"'s. */
+#include "testkit.h"
+
+#include "cqrs/event.h"
+#include "cqrs/events.h"
+#include "cqrs/tenant.h"
+#include "cqrs/util.h"
+
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <mongoc/mongoc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 120000
+#define LOAD_EVENTS 1500
+#define POISON_NAME "Poison"
+
+static tk_env_t env;
+static pid_t cmd, proj, proj2, admin;
+static mongoc_client_t *client;
+
+static void setup(void) {
+  tk_env_init(&env);
+  mongoc_init();
+  client = mongoc_client_new(env.mongo_uri);
+}
+
+static void stop(pid_t *pid) {
+  if (*pid > 0) tk_stop(*pid, SIGTERM);
+  *pid = 0;
+}
+
+static void teardown(void) {
+  stop(&admin);
+  stop(&proj2);
+  stop(&proj);
+  stop(&cmd);
+  if (client) mongoc_client_destroy(client);
+  client = NULL;
+}
+
+TestSuite(control, .init = setup, .fini = teardown, .timeout = 600);
+
+static void nap(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* A projector's settings: one store command in flight per loop (two replicas
+ * and a replay on one FerretDB stay well inside its connection pool), then
+ * extra (NULL-terminated, may be NULL). Static storage: one call at a time. */
+static const char *const *projector_env(const char *const *extra) {
+  static const char *out[8];
+  size_t n = 0;
+  out[n++] = "MONGO_WRITE_CONCURRENCY=1";
+  for (; extra && *extra && n < 7; extra++) out[n++] = *extra;
+  out[n] = NULL;
+  return out;
+}
+
+static pid_t start_projector(const tk_env_t *e, const char *const *extra) {
+  return tk_start(e, TK_PROJECTOR, projector_env(extra));
+}
+
+/* Starts command-svc, projector-svc (with extra settings) and admin-svc. */
+static void start(const char *const *projector_extra) {
+  cmd = tk_start(&env, TK_COMMAND, NULL);
+  proj = start_projector(&env, projector_extra);
+  admin = tk_start(&env, TK_ADMIN, NULL);
+}
+
+/* ---- admin-svc ---- */
+
+/* A request to admin-svc; fails the test unless it answers want. Returns the body (free it). */
+static char *call(int want, const char *method, const char *path, const char *body) {
+  tk_response_t r;
+  tk_http(method, env.admin_port, path, body, body ? strlen(body) : 0, &r);
+  cr_assert_eq(r.status, want, "%s %s answered %d, not %d: %s", method, path, r.status, want, r.body ? r.body : "");
+  char *out = strdup(r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  return out;
+}
+
+static char *replay_start(const char *projection, const char *from) {
+  char body[256];
+  snprintf(body, sizeof body, "{\"projection\":\"%s\",\"from\":\"%s\",\"dryRun\":false}", projection, from);
+  char *b = call(202, "POST", "/v1/admin/replays", body);
+  char *id = tk_json_string(b, "replayId");
+  cr_assert_not_null(id, "%s", b);
+  free(b);
+  return id;
+}
+
+static char *replay_get(const char *id) {
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/replays/%s", id);
+  return call(200, "GET", path, NULL);
+}
+
+static void replay_act(const char *id, const char *verb, int want) {
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/replays/%s/%s", id, verb);
+  free(call(want, "POST", path, NULL));
+}
+
+static bool state_is(const char *body, void *want) {
+  char *s = tk_json_string(body, "state");
+  bool ok = s && strcmp(s, want) == 0;
+  free(s);
+  return ok;
+}
+
+/* Waits until replay id is in state want; returns its object (free it). */
+static char *await_replay(const char *id, const char *want) {
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/replays/%s", id);
+  tk_response_t r;
+  bool ok = tk_await_get(env.admin_port, path, 200, state_is, (void *)want, WAIT_MS, &r);
+  char *out = strdup(r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  cr_assert(ok, "replay %s did not reach %s: %s", id, want, out);
+  return out;
+}
+
+/* ---- events ---- */
+
+static char *create_user(const char *name) {
+  char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"%s.%d.%s@example.com\",\"name\":\"%s\"}",
+                       name, rand(), env.db, name);
+  char *id = tk_json_string(b, "aggregateId");
+  cr_assert_not_null(id, "%s", b);
+  free(b);
+  return id;
+}
+
+static void rename_user(const char *id, const char *name) {
+  free(tk_command(&env, 201, "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"%s\"}}",
+                  id, name));
+}
+
+/* Puts n UserCreated events straight on the events topic (tenant "default"),
+ * so a replay has enough to read that it can be paused on the way. */
+static void load_users(int n) {
+  char errstr[256], topic[128];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr);
+  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(p, "%s", errstr);
+  tk_topic(&env, "events", topic);
+  for (int i = 0; i < n; i++) {
+    char id[64], ev_id[96], email[128];
+    snprintf(id, sizeof id, "load-%d", i);
+    snprintf(ev_id, sizeof ev_id, "load-%s-%d", env.db, i);
+    snprintf(email, sizeof email, "%s@example.com", id);
+    cqrs_event_data_t d = {.user_created = {.user_id = id, .email = email, .name = "Load",
+                                            .created_at = "2026-03-01T10:00:00.000Z"}};
+    bson_t doc = BSON_INITIALIZER;
+    cqrs_user_created_event.encode(&d, &doc);
+    cqrs_event_t ev = {.id = ev_id, .type = (char *)cqrs_user_created_event.name, .source = "/e2e",
+                       .aggregate_type = (char *)cqrs_user_created_event.aggregate_type, .aggregate_id = id,
+                       .time = "2026-03-01T10:00:00.000Z", .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = &doc};
+    cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
+    char version_buf[24];
+    size_t nh = cqrs_event_to_headers(&ev, hdrs, version_buf);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(nh);
+    for (size_t k = 0; k < nh; k++) rd_kafka_header_add(h, hdrs[k].name, -1, hdrs[k].value, (ssize_t)hdrs[k].len);
+    char *json = bson_as_relaxed_extended_json(&doc, NULL);
+    char *key = cqrs_tenant_key(CQRS_TENANT_DEFAULT, id);
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                  RD_KAFKA_V_VALUE(json, strlen(json)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(p, 100);
+    cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
+    free(key);
+    bson_free(json);
+    bson_destroy(&doc);
+  }
+  cr_assert_eq(rd_kafka_flush(p, 30000), 0);
+  rd_kafka_destroy(p);
+}
+
+/* ---- the store ---- */
+
+static const char *db(void) {
+  static char out[128];
+  return tk_tenant_db(&env, CQRS_TENANT_DEFAULT, out);
+}
+
+/* The collection serving read model name (its alias, or its own name). */
+static char *live(const char *name) {
+  mongoc_collection_t *c = mongoc_client_get_collection(client, db(), "read_models");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(name));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+  const bson_t *doc;
+  bson_iter_t it;
+  char *out = strdup(mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "collection") ?
+                         bson_iter_utf8(&it, NULL) : name);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(filter);
+  mongoc_collection_destroy(c);
+  return out;
+}
+
+/* Every document of collection, in _id order, as canonical extended JSON (free it). */
+static char *dump(const char *collection) {
+  mongoc_collection_t *c = mongoc_client_get_collection(client, db(), collection);
+  bson_t filter = BSON_INITIALIZER;
+  bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, opts, NULL);
+  const bson_t *doc;
+  bson_string_t *out = bson_string_new("");
+  while (mongoc_cursor_next(cur, &doc)) {
+    char *j = bson_as_canonical_extended_json(doc, NULL);
+    bson_string_append(out, j);
+    bson_string_append_c(out, '\n');
+    bson_free(j);
+  }
+  bson_error_t e;
+  cr_assert(!mongoc_cursor_error(cur, &e), "reading %s: %s", collection, e.message);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  mongoc_collection_destroy(c);
+  return bson_string_free(out, false);
+}
+
+static int64_t count(const char *collection) {
+  mongoc_collection_t *c = mongoc_client_get_collection(client, db(), collection);
+  bson_t filter = BSON_INITIALIZER;
+  int64_t n = mongoc_collection_count_documents(c, &filter, NULL, NULL, NULL, NULL);
+  mongoc_collection_destroy(c);
+  return n;
+}
+
+/* The names of the database's collections, sorted, one string (free it). */
+static char *collections(void) {
+  mongoc_database_t *d = mongoc_client_get_database(client, db());
+  char **names = mongoc_database_get_collection_names_with_opts(d, NULL, NULL);
+  size_t n = 0;
+  while (names && names[n]) n++;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (strcmp(names[i], names[j]) > 0) {
+        char *t = names[i];
+        names[i] = names[j];
+        names[j] = t;
+      }
+  bson_string_t *out = bson_string_new("");
+  for (size_t i = 0; i < n; i++) bson_string_append_printf(out, "%s,", names[i]);
+  bson_strfreev(names);
+  mongoc_database_destroy(d);
+  return bson_string_free(out, false);
+}
+
+/* user id's live document as canonical JSON (free it), or NULL. */
+static char *user_doc(const char *id) {
+  char *coll = live("user_profiles");
+  mongoc_collection_t *c = mongoc_client_get_collection(client, db(), coll);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+  const bson_t *doc;
+  char *out = mongoc_cursor_next(cur, &doc) ? bson_as_canonical_extended_json(doc, NULL) : NULL;
+  mongoc_cursor_destroy(cur);
+  bson_destroy(filter);
+  mongoc_collection_destroy(c);
+  free(coll);
+  return out;
+}
+
+/* Waits until user id's document holds needle; returns it (free it). */
+static char *await_user(const char *id, const char *needle) {
+  char *doc = NULL;
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS; cqrs_time_monotonic_ms() < deadline; nap(50)) {
+    free(doc);
+    doc = user_doc(id);
+    if (doc && strstr(doc, needle)) return doc;
+  }
+  cr_assert_fail("user %s never held %s: %s", id, needle, doc ? doc : "(no document)");
+  return NULL;
+}
+
+/* Waits until event_history holds a document of aggregate id (the event went
+ * through the projector's loops): a later check that another read model did
+ * NOT apply it is then meaningful. */
+static void await_history(const char *id, int64_t version) {
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS; cqrs_time_monotonic_ms() < deadline; nap(50)) {
+    char *coll = live("event_history");
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db(), coll);
+    bson_t *filter = BCON_NEW("aggregateId", BCON_UTF8(id), "version", BCON_INT64(version));
+    int64_t n = mongoc_collection_count_documents(c, filter, NULL, NULL, NULL, NULL);
+    bson_destroy(filter);
+    mongoc_collection_destroy(c);
+    free(coll);
+    if (n > 0) return;
+  }
+  cr_assert_fail("event %s v%lld never reached event_history", id, (long long)version);
+}
+
+/* The "lag" array of projection p in GET /v1/admin/projections (free it). */
+static char *lag_of(const char *p) {
+  char *b = call(200, "GET", "/v1/admin/projections", NULL);
+  char key[96];
+  snprintf(key, sizeof key, "\"projection\":\"%s\"", p);
+  char *at = strstr(b, key);
+  cr_assert_not_null(at, "%s", b);
+  char *lag = strstr(at, "\"lag\":[");
+  char *end = lag ? strchr(lag, ']') : NULL;
+  cr_assert(lag && end, "%s", b);
+  char *out = strndup(lag, (size_t)(end - lag + 1));
+  free(b);
+  return out;
+}
+
+static char *projection_state(const char *p) {
+  char *b = call(200, "GET", "/v1/admin/projections", NULL);
+  char key[96];
+  snprintf(key, sizeof key, "\"projection\":\"%s\"", p);
+  char *at = strstr(b, key);
+  cr_assert_not_null(at, "%s", b);
+  char *s = tk_json_string(at - 1, "state");
+  free(b);
+  return s;
+}
+
+static void await_projection(const char *p, const char *want) {
+  char *s = NULL;
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS; cqrs_time_monotonic_ms() < deadline; nap(100)) {
+    free(s);
+    s = projection_state(p);
+    if (s && strcmp(s, want) == 0) {
+      free(s);
+      return;
+    }
+  }
+  cr_assert_fail("projection %s never became %s (is %s)", p, want, s ? s : "?");
+}
+
+/* ---- replays ---- */
+
+Test(control, a_dry_run_changes_nothing) {
+  start(NULL);
+  char *a = create_user("DryA"), *b = create_user("DryB");
+  free(await_user(a, "DryA"));
+  free(await_user(b, "DryB"));
+  char *coll = live("user_profiles");
+  char *docs_before = dump(coll), *colls_before = collections(), *lag_before = lag_of("user_profiles");
+  char *r = call(200, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"beginning\"}");
+  cr_expect(strstr(r, "\"dryRun\":true"), "%s", r);
+  cr_expect_geq(tk_json_int(r, "events"), 2, "%s", r);
+  cr_expect(strstr(r, "\"partitions\":[{\"partition\":0,"), "%s", r);
+  free(r);
+  r = call(200, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"2020-01-01T00:00:00Z\"}");
+  cr_expect_geq(tk_json_int(r, "events"), 2, "%s", r);
+  free(r);
+  r = call(200, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"2100-01-01T00:00:00Z\"}");
+  cr_expect_eq(tk_json_int(r, "events"), 0, "nothing is at or after a future time: %s", r);
+  free(r);
+  free(call(400, "POST", "/v1/admin/replays", "{\"projection\":\"nope\",\"from\":\"beginning\"}"));
+  free(call(400, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"yesterday\"}"));
+  free(call(400, "POST", "/v1/admin/replays",
+            "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"tenant\":\"nobody\"}"));
+  char *coll_after = live("user_profiles");
+  char *docs_after = dump(coll_after), *colls_after = collections(), *lag_after = lag_of("user_profiles");
+  cr_expect_str_eq(coll_after, coll);
+  cr_expect_str_eq(docs_after, docs_before);
+  cr_expect_str_eq(colls_after, colls_before);
+  cr_expect_str_eq(lag_after, lag_before, "a dry run moved offsets");
+  r = call(200, "GET", "/v1/admin/replays", NULL);
+  cr_expect_str_eq(r, "{\"items\":[],\"nextCursor\":null}", "a dry run recorded a replay");
+  free(r);
+  free(a), free(b), free(coll), free(coll_after);
+  free(docs_before), free(docs_after), free(colls_before), free(colls_after), free(lag_before), free(lag_after);
+}
+
+Test(control, a_replay_from_a_time_rederives_the_documents_touched_since_and_nothing_else) {
+  start(NULL);
+  char *a = create_user("Ann"), *b = create_user("Bob");
+  free(await_user(a, "Ann"));
+  free(await_user(b, "Bob"));
+  nap(20); /* the events' timestamps (ms) are before T, the rename's after */
+  char t[32];
+  cqrs_time_now_rfc3339(t);
+  nap(20);
+  rename_user(b, "Bobby");
+  char *b_before = await_user(b, "Bobby");
+  char *a_before = user_doc(a);
+  cr_assert_not_null(a_before);
+  cr_assert(!strstr(b_before, "testVariant"), "%s", b_before);
+  /* the fixed build of the projection */
+  stop(&proj);
+  proj = start_projector(&env, (const char *const[]){"PROJECTION_TEST_VARIANT=v2", NULL});
+  char *coll = live("user_profiles");
+  char *id = replay_start("user_profiles", t);
+  char *done = await_replay(id, "completed");
+  cr_expect_null(strstr(done, "\"error\":\""), "%s", done);
+  char *a_after = user_doc(a), *b_after = user_doc(b);
+  cr_assert_not_null(b_after);
+  cr_expect_str_eq(a_after, a_before, "a document untouched since T changed");
+  cr_expect(strstr(b_after, "\"testVariant\" : \"v2\""), "B was not re-derived: %s", b_after);
+  cr_expect(strstr(b_after, "Bobby"), "B lost its later event: %s", b_after);
+  cr_expect(strstr(b_after, "\"version\" : { \"$numberLong\" : \"2\" }"), "%s", b_after);
+  char *coll_after = live("user_profiles");
+  cr_expect_str_eq(coll_after, coll, "a replay from a time swapped the collection");
+  char scratch[160];
+  snprintf(scratch, sizeof scratch, "user_profiles__replay_%s,", id);
+  char *colls = collections();
+  cr_expect_null(strstr(colls, scratch), "the scratch collection stayed: %s", colls);
+  free(colls), free(a), free(b), free(a_before), free(b_before), free(a_after), free(b_after), free(id), free(done);
+  free(coll), free(coll_after);
+}
+
+Test(control, pause_holds_resume_completes_a_second_is_409_and_cancel_leaves_the_live_collection) {
+  start(NULL);
+  load_users(LOAD_EVENTS);
+  char *probe = create_user("Probe");
+  free(await_user(probe, "Probe"));
+  int64_t docs = 0;
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS;
+       cqrs_time_monotonic_ms() < deadline && (docs = count("user_profiles")) < LOAD_EVENTS + 1; nap(200)) {
+  }
+  cr_assert_eq(docs, LOAD_EVENTS + 1);
+
+  /* asked for and paused while no projector runs: it starts paused, whatever its speed */
+  stop(&proj);
+  char *id = replay_start("user_profiles", "beginning");
+  replay_act(id, "pause", 202);
+  proj = start_projector(&env, NULL);
+  free(await_replay(id, "paused"));
+  char *r = replay_get(id);
+  int64_t held = tk_json_int(r, "applied");
+  free(r);
+  nap(1500); /* longer than the replay's progress period (1 s): it would have moved */
+  r = replay_get(id);
+  cr_expect(state_is(r, "paused"), "%s", r);
+  cr_expect_eq(tk_json_int(r, "applied"), held, "a paused replay moved: %s", r);
+  free(r);
+  /* a second replay of the projection while one is open */
+  r = call(409, "POST", "/v1/admin/replays", "{\"projection\":\"user_profiles\",\"from\":\"beginning\",\"dryRun\":false}");
+  cr_expect(strstr(r, id), "the 409 names the open replay: %s", r);
+  free(r);
+  replay_act(id, "resume", 202);
+  r = await_replay(id, "completed");
+  cr_expect_eq(tk_json_int(r, "applied"), tk_json_int(r, "total"), "%s", r);
+  cr_expect_geq(tk_json_int(r, "applied"), LOAD_EVENTS, "%s", r);
+  free(r);
+  replay_act(id, "pause", 409); /* a completed one */
+  char *coll = live("user_profiles");
+  char want[160];
+  snprintf(want, sizeof want, "user_profiles__replay_%s", id);
+  cr_expect_str_eq(coll, want, "the replay's collection was not swapped in");
+  cr_expect_eq(count(coll), LOAD_EVENTS + 1);
+
+  /* cancel: the live collection keeps serving, the replay's is dropped */
+  stop(&proj);
+  char *id2 = replay_start("user_profiles", "beginning");
+  replay_act(id2, "pause", 202);
+  proj = start_projector(&env, NULL);
+  free(await_replay(id2, "paused"));
+  replay_act(id2, "cancel", 202);
+  free(await_replay(id2, "cancelled"));
+  replay_act(id2, "resume", 409);
+  char *coll2 = live("user_profiles");
+  cr_expect_str_eq(coll2, coll, "a cancelled replay swapped");
+  cr_expect_eq(count(coll2), LOAD_EVENTS + 1);
+  char dropped[160];
+  snprintf(dropped, sizeof dropped, "user_profiles__replay_%s,", id2);
+  char *colls = collections();
+  cr_expect_null(strstr(colls, dropped), "the cancelled replay's collection stayed: %s", colls);
+  r = call(200, "GET", "/v1/admin/replays?limit=1", NULL);
+  cr_expect(strstr(r, id2) && !strstr(r, id) && strstr(r, "\"nextCursor\":\"1\""), "newest first, paged: %s", r);
+  free(r);
+  free(colls), free(coll), free(coll2), free(id), free(id2), free(probe);
+}
+
+/* How many lines of the projector's log hold both a and b. */
+static int log_lines(const char *a, const char *b, char *last, size_t last_len) {
+  char path[512];
+  tk_log_path(&env, TK_PROJECTOR, path);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "%s", path);
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, a) && strstr(line, b)) {
+      n++;
+      if (last) snprintf(last, last_len, "%s", line);
+    }
+  fclose(f);
+  return n;
+}
+
+/* The pid in the "instance":"<host>-<pid>" of a log line. */
+static pid_t instance_pid(const char *line) {
+  char *inst = tk_json_string(line, "instance");
+  cr_assert_not_null(inst, "%s", line);
+  pid_t pid = (pid_t)atoi(strrchr(inst, '-') + 1);
+  free(inst);
+  return pid;
+}
+
+Test(control, a_replay_whose_projector_is_killed_is_resumed_by_the_other_replica_and_completes_once) {
+  cmd = tk_start(&env, TK_COMMAND, NULL);
+  admin = tk_start(&env, TK_ADMIN, NULL);
+  load_users(LOAD_EVENTS);
+  /* asked for and paused before the projectors run: it starts paused */
+  char *id = replay_start("user_profiles", "beginning");
+  replay_act(id, "pause", 202);
+  tk_env_t env2 = env;
+  env2.projector_port = tk_free_port();
+  proj = start_projector(&env, NULL);
+  proj2 = start_projector(&env2, NULL);
+  free(await_replay(id, "paused"));
+  /* the owner may have changed while the second replica joined: the last one runs it */
+  char line[4096];
+  int runs = log_lines("running a replay", id, line, sizeof line);
+  cr_assert_geq(runs, 1);
+  pid_t owner = instance_pid(line);
+  cr_assert(owner == proj || owner == proj2, "the owner %d is neither projector", (int)owner);
+  tk_stop(owner, SIGKILL);
+  if (owner == proj)
+    proj = 0;
+  else
+    proj2 = 0;
+  /* the other replica takes the jobs over after the session timeout and resumes the replay */
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS;
+       cqrs_time_monotonic_ms() < deadline && log_lines("running a replay", id, line, sizeof line) <= runs; nap(100)) {
+  }
+  cr_assert_eq(log_lines("running a replay", id, line, sizeof line), runs + 1, "no replica took the replay over");
+  cr_expect_neq(instance_pid(line), owner);
+  char *r = replay_get(id);
+  cr_expect(state_is(r, "paused"), "the replay taken over is still paused: %s", r);
+  free(r);
+  replay_act(id, "resume", 202);
+  free(await_replay(id, "completed"));
+  cr_expect_eq(log_lines("replay finished", id, NULL, 0), 1, "the replay finished more than once");
+  char *coll = live("user_profiles");
+  char want[160];
+  snprintf(want, sizeof want, "user_profiles__replay_%s", id);
+  cr_expect_str_eq(coll, want);
+  cr_expect_eq(count(coll), LOAD_EVENTS);
+  free(coll), free(id);
+}
+
+/* ---- dead letters ---- */
+
+typedef struct {
+  const char *aggregate;
+  int want;
+  const char *state; /* NULL: any */
+} dlq_want_t;
+
+/* How many items of GET /v1/admin/dlq name aggregate (in state, if given). */
+static int dlq_count(const char *body, const char *aggregate, const char *state) {
+  int n = 0;
+  char key[128];
+  snprintf(key, sizeof key, "\"aggregateId\":\"%s\"", aggregate);
+  for (const char *at = strstr(body, key); at; at = strstr(at + 1, key)) {
+    const char *item = at;
+    while (item > body && *item != '{') item--;
+    char *s = tk_json_string(item, "state");
+    if (!state || (s && strcmp(s, state) == 0)) n++;
+    free(s);
+  }
+  return n;
+}
+
+static bool dlq_has(const char *body, void *ctx) {
+  dlq_want_t *w = ctx;
+  return dlq_count(body, w->aggregate, w->state) == w->want;
+}
+
+static char *await_dlq(const char *aggregate, int want, const char *state) {
+  dlq_want_t w = {aggregate, want, state};
+  tk_response_t r;
+  bool ok = tk_await_get(env.admin_port, "/v1/admin/dlq?projection=user_profiles", 200, dlq_has, &w, WAIT_MS, &r);
+  char *out = strdup(r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  cr_assert(ok, "the dead letters never held %d of %s in state %s: %s", want, aggregate, state ? state : "any", out);
+  return out;
+}
+
+/* The id of the first item of aggregate in state (free it). */
+static char *dlq_id(const char *body, const char *aggregate, const char *state) {
+  char key[128];
+  snprintf(key, sizeof key, "\"aggregateId\":\"%s\"", aggregate);
+  for (const char *at = strstr(body, key); at; at = strstr(at + 1, key)) {
+    const char *item = at;
+    while (item > body && *item != '{') item--;
+    char *s = tk_json_string(item, "state");
+    bool match = s && strcmp(s, state) == 0;
+    free(s);
+    if (match) return tk_json_string(item, "id");
+  }
+  cr_assert_fail("no %s item of %s: %s", state, aggregate, body);
+  return NULL;
+}
+
+Test(control, dead_letters_are_listed_redriven_after_the_fix_sent_back_when_they_still_fail_and_discarded_with_a_reason) {
+  start((const char *const[]){"PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL});
+  char *x = create_user(POISON_NAME);
+  char *list = await_dlq(x, 1, "dead");
+  char *xid = dlq_id(list, x, "dead");
+  /* its coordinates: the event's own record on the events topic */
+  char topic[128];
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  int32_t part = -1;
+  int64_t off = -1;
+  for (size_t i = 0; i < n; i++)
+    if (ev[i].ce_subject && strcmp(ev[i].ce_subject, x) == 0) part = ev[i].partition, off = ev[i].offset;
+  tk_records_free(ev, n);
+  cr_assert_geq(part, 0);
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s", xid);
+  char *item = call(200, "GET", path, NULL);
+  cr_expect_eq(tk_json_int(item, "sourcePartition"), part, "%s", item);
+  cr_expect_eq(tk_json_int(item, "sourceOffset"), off, "%s", item);
+  char *type = tk_json_string(item, "eventType");
+  cr_expect(type && strcmp(type, cqrs_user_created_event.name) == 0, "%s", item);
+  free(type);
+  cr_expect(strstr(item, "refused by PROJECTION_TEST_REFUSE_NAME"), "%s", item);
+  cr_expect(strstr(item, "\"headers\":{") && strstr(item, "\"payload\":{"), "%s", item);
+  cr_expect(strstr(item, POISON_NAME), "the payload: %s", item);
+  free(item);
+  free(call(404, "GET", "/v1/admin/dlq/0-999999", NULL));
+
+  /* a redrive that still fails: back in the dead letters with the new error, once */
+  char *y = create_user(POISON_NAME);
+  free(list);
+  list = await_dlq(y, 1, "dead");
+  char *yid = dlq_id(list, y, "dead");
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/redrive", yid);
+  free(call(202, "POST", path, NULL));
+  free(list);
+  list = await_dlq(y, 1, "redriven");
+  free(list);
+  list = await_dlq(y, 2, NULL);
+  char *y2 = dlq_id(list, y, "dead");
+  cr_expect_str_neq(y2, yid);
+  free(call(409, "POST", path, NULL)); /* a redriven one is not redriven again */
+  /* discard: a reason is required */
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/discard", y2);
+  free(call(400, "POST", path, "{}"));
+  item = call(200, "POST", path, "{\"reason\":\"a test user nobody needs\"}");
+  cr_expect(strstr(item, "\"state\":\"discarded\""), "%s", item);
+  free(item);
+  free(list);
+  list = await_dlq(y, 1, "discarded");
+
+  /* the cause fixed: the redrive applies */
+  stop(&proj);
+  proj = start_projector(&env, NULL);
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/redrive", xid);
+  free(call(202, "POST", path, NULL));
+  free(await_user(x, POISON_NAME));
+  free(list);
+  list = await_dlq(x, 1, "redriven");
+  cr_expect_eq(dlq_count(list, x, NULL), 1, "an applied redrive left a dead letter: %s", list);
+
+  char *audit = call(200, "GET", "/v1/admin/audit", NULL);
+  cr_expect(strstr(audit, "\"action\":\"dlq.discard\"") && strstr(audit, "a test user nobody needs"), "%s", audit);
+  cr_expect(strstr(audit, "\"action\":\"dlq.redrive\""), "%s", audit);
+  cr_expect(strstr(audit, "\"who\":\"anonymous\""), "%s", audit);
+  cr_expect(strstr(audit, "\"outcome\":\"refused\",\"status\":409"), "%s", audit);
+  free(audit);
+  free(list), free(x), free(y), free(xid), free(yid), free(y2);
+}
+
+/* ---- projections ---- */
+
+Test(control, a_paused_projection_holds_and_a_halted_one_resumes_past_its_poison_event) {
+  start((const char *const[]){"POISON_POLICY=halt", "PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL});
+  char *b = call(200, "GET", "/v1/admin/projections", NULL);
+  cr_expect(strstr(b, "\"projection\":\"user_profiles\",\"state\":\"running\""), "%s", b);
+  free(b);
+  free(call(202, "POST", "/v1/admin/projections/user_profiles/pause", NULL));
+  await_projection("user_profiles", "paused");
+  char *p = create_user("WhilePaused");
+  await_history(p, 1);
+  char *doc = user_doc(p);
+  cr_expect_null(doc, "a paused projection applied an event: %s", doc);
+  free(doc);
+  free(call(202, "POST", "/v1/admin/projections/user_profiles/resume", NULL));
+  free(await_user(p, "WhilePaused"));
+  await_projection("user_profiles", "running");
+
+  /* halted at a poison event; resume moves past it (to the dead letters) */
+  char *h = create_user(POISON_NAME);
+  await_projection("user_profiles", "halted");
+  b = call(200, "GET", "/v1/admin/projections", NULL);
+  cr_expect(strstr(b, "refused by PROJECTION_TEST_REFUSE_NAME"), "the last error: %s", b);
+  free(b);
+  char *q = create_user("AfterPoison");
+  await_history(q, 1);
+  doc = user_doc(q);
+  cr_expect_null(doc, "a halted projection applied an event: %s", doc);
+  free(doc);
+  free(call(202, "POST", "/v1/admin/projections/user_profiles/resume", NULL));
+  free(await_user(q, "AfterPoison"));
+  await_projection("user_profiles", "running");
+  free(await_dlq(h, 1, "dead"));
+  free(call(404, "POST", "/v1/admin/projections/nope/pause", NULL));
+  char *audit = call(200, "GET", "/v1/admin/audit?limit=2", NULL);
+  cr_expect(strstr(audit, "\"action\":\"projection.resume\"") && strstr(audit, "\"nextCursor\":\""), "%s", audit);
+  free(audit);
+  free(p), free(h), free(q);
+}
