@@ -27,6 +27,18 @@
     const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, r = s % 60;
     return (h ? h + ':' + String(m).padStart(2, '0') : m) + ':' + String(r).padStart(2, '0');
   }
+  // Replaces a table's rows (each with a data-key) and gives the focus back to
+  // the same button of the same row: polling must not take it from a keyboard user.
+  function replaceRows(tbody, rows) {
+    const a = document.activeElement;
+    const tr = a && tbody.contains(a) ? a.closest('tr') : null;
+    const key = tr ? tr.getAttribute('data-key') : null, label = a ? a.textContent : null;
+    tbody.replaceChildren(...rows);
+    if (key === null) return;
+    const same = rows.find((r) => r.getAttribute('data-key') === key);
+    const b = same && Array.from(same.querySelectorAll('button')).find((x) => x.textContent === label);
+    if (b) b.focus();
+  }
   function say(text, bad) {
     const s = $('#status');
     s.textContent = text;
@@ -90,8 +102,7 @@
     if (!sections.projections) return;
     let data;
     try { data = await api('GET', '/v1/admin/projections'); } catch (e) { return fail('projections', e); }
-    const tbody = $('#projections-table tbody');
-    const rows = (data.items || []).map((p) => el('tr', { 'data-projection': p.projection },
+    const rows = (data.items || []).map((p) => el('tr', { 'data-key': p.projection, 'data-projection': p.projection },
       el('td', {}, p.projection), el('td', { class: 'state-' + p.state }, p.state),
       el('td', { class: 'num', title: (p.lag || []).map((l) => 'partition ' + l.partition + ': ' + l.lag).join(', ') },
         num(p.lagTotal)),
@@ -99,7 +110,7 @@
       el('td', {}, p.updatedAt),
       el('td', {}, el('button', { type: 'button', onclick: () => projectionAction(p.projection, 'pause') }, 'Pause'),
         el('button', { type: 'button', onclick: () => projectionAction(p.projection, 'resume') }, 'Resume'))));
-    tbody.replaceChildren(...rows);
+    replaceRows($('#projections-table tbody'), rows);
     const names = (data.items || []).map((p) => p.projection);
     if (names.join() !== projectionNames.join()) {
       projectionNames = names;
@@ -179,13 +190,13 @@
     let data;
     try { data = await api('GET', '/v1/admin/replays'); } catch (e) { return fail('replays', e); }
     const act = (r, what, label) => el('button', { type: 'button', onclick: () => replayAction(r.replayId, what) }, label);
-    $('#replays-table tbody').replaceChildren(...(data.items || []).map((r) => {
+    replaceRows($('#replays-table tbody'), (data.items || []).map((r) => {
       const live = ['pending', 'running', 'paused'].includes(r.state);
       const actions = el('td', {});
       if (r.state === 'running' || r.state === 'pending') actions.append(act(r, 'pause', 'Pause'));
       if (r.state === 'paused') actions.append(act(r, 'resume', 'Resume'));
       if (live) actions.append(act(r, 'cancel', 'Cancel'));
-      return el('tr', { 'data-replay-id': r.replayId, 'data-state': r.state },
+      return el('tr', { 'data-key': r.replayId, 'data-replay-id': r.replayId, 'data-state': r.state },
         el('td', {}, r.replayId), el('td', {}, r.projection), el('td', {}, r.from + (r.tenant ? ' (' + r.tenant + ')' : '')),
         el('td', { class: 'state-' + r.state, title: r.error || '' }, r.state), el('td', {}, progressBar(r)),
         el('td', { class: 'num' }, typeof r.rate === 'number' ? num(Math.round(r.rate)) + '/s' : '-'),
@@ -208,7 +219,7 @@
     try { data = await api('GET', '/v1/admin/dlq' + (p ? '?projection=' + encodeURIComponent(p) : '')); } catch (e) {
       return fail('dead letters', e);
     }
-    $('#dlq-table tbody').replaceChildren(...(data.items || []).map((d) => el('tr', { 'data-dlq-id': d.id },
+    replaceRows($('#dlq-table tbody'), (data.items || []).map((d) => el('tr', { 'data-key': d.id, 'data-dlq-id': d.id },
       el('td', {}, d.id), el('td', {}, d.projection), el('td', {}, d.eventType), el('td', {}, d.state),
       el('td', {}, d.deadAt), el('td', { class: 'error' }, d.error),
       el('td', {}, el('button', { type: 'button', onclick: () => showDlq(d.id) }, 'Show'),
@@ -255,7 +266,7 @@
     if (!sections.sagas) return;
     let data;
     try { data = await api('GET', '/v1/admin/sagas'); } catch (e) { return fail('sagas', e); }
-    $('#sagas-table tbody').replaceChildren(...(data.items || []).map((s) => el('tr', {},
+    replaceRows($('#sagas-table tbody'), (data.items || []).map((s) => el('tr', { 'data-key': s.sagaId },
       el('td', {}, s.sagaId), el('td', {}, s.type), el('td', { class: 'state-' + s.state }, s.state), el('td', {}, s.key),
       el('td', {}, s.tenant), el('td', {}, s.updatedAt),
       el('td', {}, el('button', { type: 'button', onclick: () => showSaga(s.sagaId) }, 'Show')))));

@@ -24,6 +24,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -109,11 +110,11 @@ def check_labels(driver):
 def check_tab_order(driver, ids):
     """Tab from the top of the page reaches the elements ids, in that order."""
     driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
-    body = driver.find_element(By.TAG_NAME, "body")
     seen = []
     for _ in range(80):
-        (driver.switch_to.active_element if seen else body).send_keys(Keys.TAB)
-        seen.append(driver.switch_to.active_element.get_attribute("id") or "")
+        # to whatever has the focus (the tables re-render under it while polling)
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        seen.append(driver.execute_script("return document.activeElement ? document.activeElement.id : ''") or "")
         if seen[-1] == ids[-1]:
             break
     order = [i for i in seen if i in ids]
@@ -149,6 +150,16 @@ def main():
             row = "#projections-table tbody tr[data-projection='%s']" % PROJECTION
             wait(driver, 30, EC.presence_of_element_located((By.CSS_SELECTOR, row)), "projection %s listed" % PROJECTION)
             checked.append("projections listed")
+            # A keyboard user's focus on a row's button survives the table's polling.
+            pause = driver.find_element(By.CSS_SELECTOR, row + " button")
+            driver.execute_script("arguments[0].focus()", pause)
+            wait(driver, 15, EC.staleness_of(pause), "the projections table polled again")
+            focused = driver.execute_script(
+                "const a = document.activeElement, tr = a && a.closest('tr');"
+                "return tr ? tr.getAttribute('data-projection') + '/' + a.textContent : null")
+            if focused != PROJECTION + "/Pause":
+                fail("polling took the focus from the Pause button (now on %r)" % focused)
+            checked.append("focus kept while polling")
         if REPLAY and not available["replays"]:
             fail("a replay was to be checked, but admin-svc has no /v1/admin/replays")
         if REPLAY:

@@ -1,10 +1,10 @@
-/* End to end: the web console in a real browser. Starts admin-svc with
- * authentication on, then runs tests/browser/console_test.py (Selenium from
+/* End to end: the web console in a real browser. Starts the four services
+ * with authentication on, then runs tests/browser/console_test.py (Selenium from
  * the pinned venv of tests/browser/venv.sh, Debian's chromium and
  * chromium-driver, headless) against it with a platform token, which the
- * script types into the page; then, on a whole stack with AUTH=off, a dry run
- * and an applied replay through the page. A missing browser fails the test with the
- * script's message; it is never skipped. Also checks, over plain HTTP, what
+ * script types into the page; then, on a whole stack with AUTH=off, a dry
+ * run and an applied replay through the page. A missing browser fails the
+ * test with the script's message; it is never skipped. Also checks, over plain HTTP, what
  * the browser cannot see: the files are served without a credential, with
  * their content types and a content security policy, and the data routes
  * still want one. */
@@ -24,15 +24,22 @@ static pid_t admin;
 static tk_auth_t *auth;
 static char *platform_token;
 
+static pid_t stack[3];
+
+/* The whole system with AUTH=on: the console's sections read topics the
+ * other services make (the dead letters'). */
 static void setup(void) {
   tk_env_init(&env);
   auth = tk_auth_new(&env);
   const char *extra[TK_AUTH_ENV_MAX];
-  admin = tk_start(&env, TK_ADMIN, tk_auth_env(auth, (const char *const[]){"TOPIC_REPLICATION=1", NULL}, extra));
+  const char *const *e = tk_auth_env(auth, (const char *const[]){"TOPIC_REPLICATION=1", NULL}, extra);
+  admin = tk_start(&env, TK_ADMIN, e);
+  for (tk_service_t s = TK_COMMAND; s <= TK_QUERY; s++) stack[s] = tk_start(&env, s, e);
   platform_token = tk_auth_token(auth, NULL, "platform:admin", 600);
 }
 
 static void teardown(void) {
+  tk_stop_all(stack);
   if (admin > 0) tk_stop(admin, SIGTERM);
   admin = 0;
   tk_auth_destroy(auth);
@@ -112,8 +119,6 @@ static void browser(const char *token, const char *checks) {
 Test(console, token_in_a_real_browser) { browser(platform_token, "page"); }
 
 /* ---- a whole stack (AUTH=off): a dry run and an applied replay ---- */
-
-static pid_t stack[3];
 
 static void setup_stack(void) {
   tk_env_init(&env);

@@ -200,37 +200,6 @@ Test(cqrsctl, credentials_usage_and_reachability) {
   run_free(&r);
 }
 
-/* True when admin-svc has a route for GET path (asked directly). */
-static bool served(const char *path) {
-  tk_response_t r;
-  tk_auth_http("GET", env.admin_port, path, platform_token, NULL, NULL, &r);
-  bool yes = !(r.status == 404 && r.body && strstr(r.body, "no such route"));
-  tk_response_cleanup(&r);
-  return yes;
-}
-
-Test(cqrsctl, control_plane_lists_or_not_available) {
-  static const struct {
-    const char *prefix, *group, *header;
-  } lists[] = {
-      {"/v1/admin/projections", "projections", "PROJECTION"}, {"/v1/admin/replays", "replay", NULL},
-      {"/v1/admin/dlq", "dlq", NULL},                         {"/v1/admin/sagas", "sagas", NULL},
-      {"/v1/schemas/subjects", "schemas", NULL},                       {"/v1/admin/audit", "audit", NULL},
-  };
-  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
-    if (served(lists[i].prefix)) {
-      run_t r = ctl(ARGS(lists[i].group));
-      cr_assert_eq(r.rc, 0, "cqrsctl %s: %d %s", lists[i].group, r.rc, r.err);
-      if (lists[i].header) cr_assert_not_null(strstr(r.out, lists[i].header), "%s", r.out);
-      run_free(&r);
-    } else {
-      char want[96];
-      snprintf(want, sizeof want, "cqrsctl: %s: not available on this admin-svc", lists[i].group);
-      expect(1, false, want, ARGS(lists[i].group));
-    }
-  }
-}
-
 /* ---- replays and projections on a whole stack (AUTH=off: loopback) ---- */
 
 static pid_t stack[3];
@@ -254,6 +223,37 @@ static void teardown_stack(void) {
 TestSuite(cqrsctl_replay, .init = setup_stack, .fini = teardown_stack, .timeout = 300);
 
 static run_t ctl_open(const char *const *argv) { return ctl_env(admin_url, NULL, argv); }
+
+/* True when admin-svc has a route for GET path (asked directly). */
+static bool served(const char *path) {
+  tk_response_t r;
+  tk_auth_http("GET", env.admin_port, path, platform_token, NULL, NULL, &r);
+  bool yes = !(r.status == 404 && r.body && strstr(r.body, "no such route"));
+  tk_response_cleanup(&r);
+  return yes;
+}
+
+Test(cqrsctl_replay, control_plane_lists_or_not_available) {
+  static const struct {
+    const char *prefix, *group, *header;
+  } lists[] = {
+      {"/v1/admin/projections", "projections", "PROJECTION"}, {"/v1/admin/replays", "replay", NULL},
+      {"/v1/admin/dlq", "dlq", NULL},                         {"/v1/admin/sagas", "sagas", NULL},
+      {"/v1/schemas/subjects", "schemas", NULL},                       {"/v1/admin/audit", "audit", NULL},
+  };
+  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+    if (served(lists[i].prefix)) {
+      run_t r = ctl(ARGS(lists[i].group));
+      cr_assert_eq(r.rc, 0, "cqrsctl %s: %d %s", lists[i].group, r.rc, r.err);
+      if (lists[i].header) cr_assert_not_null(strstr(r.out, lists[i].header), "%s", r.out);
+      run_free(&r);
+    } else {
+      char want[96];
+      snprintf(want, sizeof want, "cqrsctl: %s: not available on this admin-svc", lists[i].group);
+      expect(1, false, want, ARGS(lists[i].group));
+    }
+  }
+}
 
 Test(cqrsctl_replay, dry_run_apply_watch) {
   run_t r = ctl_open(ARGS("projections"));
