@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static tk_env_t env;
@@ -204,9 +205,15 @@ Test(cqrsctl, credentials_usage_and_reachability) {
 
 static pid_t stack[3];
 
+/* A user with this name is a poison event for projector-svc (its test-only
+ * PROJECTION_TEST_REFUSE_NAME): it lands in the dead letters. */
+#define POISON_NAME "Poison"
+
 static void setup_stack(void) {
   tk_env_init(&env);
-  tk_start_all(&env, stack);
+  stack[TK_COMMAND] = tk_start(&env, TK_COMMAND, NULL);
+  stack[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, (const char *const[]){"PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL});
+  stack[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
   admin = tk_start(&env, TK_ADMIN, (const char *const[]){"TOPIC_REPLICATION=1", NULL});
   snprintf(admin_url, sizeof admin_url, "http://127.0.0.1:%d", env.admin_port);
   for (int i = 0; i < 12; i++)
@@ -331,4 +338,61 @@ Test(cqrsctl_replay, dry_run_apply_watch) {
   expect(0, true, "projection: user_profiles\n", ARGS("projections", "resume", "user_profiles"));
   expect(1, false, "cqrsctl: 4", ARGS("projections", "pause", "no_such_projection"));
   expect(1, false, "cqrsctl: 404: ", ARGS("replay", "cancel", "0123456789abcdef"));
+}
+
+/* cqrsctl --json dlq list, repeated until an item's state is state (bounded:
+ * 60 s); returns that item's id (free it). */
+static char *await_dead_letter(const char *state) {
+  char want[64];
+  snprintf(want, sizeof want, "\"state\":\"%s\"", state);
+  for (int i = 0; i < 300; i++) {
+    run_t r = ctl_open(ARGS("--json", "dlq", "list"));
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *at = strstr(r.out, want);
+    if (at) {
+      const char *end = strchr(at, '}'); /* the items are flat objects */
+      while (at > r.out && *at != '{') at--;
+      char *item = strndup(at, end ? (size_t)(end - at) + 1 : strlen(at));
+      char *id = tk_json_string(item, "id");
+      free(item);
+      cr_assert_not_null(id, "no id in %s", r.out);
+      run_free(&r);
+      return id;
+    }
+    run_free(&r);
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  cr_assert_fail("no dead letter in state %s within 60 s", state);
+  return NULL;
+}
+
+Test(cqrsctl_replay, dead_letters) {
+  expect(0, true, "(none)", ARGS("dlq"));
+  free(tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"p.%s@example.com\",\"name\":\"" POISON_NAME "\"}",
+                  env.prefix));
+  char *id = await_dead_letter("dead");
+  expect(0, true, "ID ", ARGS("dlq", "list", "--projection", "user_profiles"));
+  run_t r = ctl_open(ARGS("dlq", "show", id));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_not_null(strstr(r.out, "refused by PROJECTION_TEST_REFUSE_NAME"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "payload: {"), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, POISON_NAME), "%s", r.out);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 404: ", ARGS("dlq", "show", "0-999999"));
+  /* Discard needs a reason (exit 2, nothing sent), then is done. */
+  expect(2, false, "needs --reason", ARGS("dlq", "discard", id));
+  expect(0, true, "state: discarded", ARGS("dlq", "discard", id, "--reason", "a test poison"));
+  expect(1, false, "cqrsctl: 409: ", ARGS("dlq", "redrive", id));
+  free(id);
+  /* A second one, redriven: it still fails, so it is back as a new dead letter. */
+  free(tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"q.%s@example.com\",\"name\":\"" POISON_NAME "\"}",
+                  env.prefix));
+  id = await_dead_letter("dead");
+  expect(0, true, "state: ", ARGS("dlq", "redrive", id));
+  free(id);
+  free(await_dead_letter("redriven"));
+  expect(0, true, "redriven: ", ARGS("dlq", "redrive", "--projection", "user_profiles"));
+  /* Every action above is in the audit trail. */
+  expect(0, true, "dlq.discard", ARGS("audit"));
 }
