@@ -32,6 +32,12 @@ admin_probe_t *admin_probe_new(const cqrs_config_t *cfg, const cqrs_log_t *log, 
     admin_probe_destroy(p);
     return NULL;
   }
+  /* like every service: the topics it reads exist (a dry run on a fresh system answers 0 events) */
+  int partitions;
+  if (!cqrs_kafka_topics_ensure(p->rk, cfg, 15000, &partitions, err)) {
+    admin_probe_destroy(p);
+    return NULL;
+  }
   return p;
 }
 

@@ -16,6 +16,7 @@
 
 typedef struct admin_probe admin_probe_t;
 
+/* Creates the project's topics when missing (cqrs_kafka_topics_ensure). NULL with err. */
 admin_probe_t *admin_probe_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err);
 void admin_probe_destroy(admin_probe_t *p);
 

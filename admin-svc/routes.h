@@ -54,13 +54,15 @@ void admin_audit_routes(cqrs_http_server_t *http, admin_ctx_t *ctx);
 
 /* Authenticates req as a platform administrator (scope platform:admin). With
  * AUTH=off (admin-svc then listens on loopback only) every caller is one.
- * False once it has answered 401/403. */
-bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx);
+ * False once it has answered 401/403 (audited). caller (may be NULL) gets who
+ * it is. */
+bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx, admin_caller_t *caller);
 
 /* Authenticates req for tenant t's keys: a platform administrator, or a
  * credential of tenant t with scope admin. Another tenant's credential gets
- * the 404 an unknown tenant gets. False once it has answered. */
-bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t);
+ * the 404 an unknown tenant gets. False once it has answered. caller (may be
+ * NULL) gets who it is. */
+bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t, admin_caller_t *caller);
 
 /* Authenticates req as an administrator: scope platform:admin, or scope
  * admin of a tenant (then caller->platform is false and the handler limits

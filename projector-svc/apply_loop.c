@@ -512,15 +512,16 @@ void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *ou
   pthread_mutex_unlock(&loop->error_mu);
 }
 
-void cqrs_apply_loop_pause(cqrs_apply_loop_t *loop, bool paused) {
-  if (!paused && atomic_load(&loop->halted)) {
-    atomic_store(&loop->skip_partition, atomic_load(&loop->halt_partition));
-    atomic_store(&loop->skip_offset, atomic_load(&loop->halt_offset));
-    cqrs_log_info(loop->log, "a halted projection is released past its poison event", "projection", loop->proj->name,
-                  NULL);
-    atomic_store(&loop->halted, false);
-  }
-  atomic_store(&loop->paused, paused);
+void cqrs_apply_loop_pause(cqrs_apply_loop_t *loop, bool paused) { atomic_store(&loop->paused, paused); }
+
+bool cqrs_apply_loop_release(cqrs_apply_loop_t *loop) {
+  if (!atomic_load(&loop->halted)) return false;
+  atomic_store(&loop->skip_partition, atomic_load(&loop->halt_partition));
+  atomic_store(&loop->skip_offset, atomic_load(&loop->halt_offset));
+  cqrs_log_info(loop->log, "a halted projection is released past its poison event", "projection", loop->proj->name,
+                NULL);
+  atomic_store(&loop->halted, false);
+  return true;
 }
 
 int cqrs_apply_loop_positions(cqrs_apply_loop_t *loop, int64_t *out, int n) {

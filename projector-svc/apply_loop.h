@@ -76,13 +76,17 @@ bool cqrs_apply_loop_ready(cqrs_apply_loop_t *loop, cqrs_error_t *err);
 void cqrs_apply_loop_progress(cqrs_apply_loop_t *loop, cqrs_apply_progress_t *out);
 void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop);
 
-/* Holds (paused true) or releases the loop at a batch boundary: a held loop
- * applies nothing and commits nothing; it keeps its group membership (its
- * partitions paused) and, after a rebalance, starts again from the committed
- * offsets. Releasing a loop halted at a poison event moves it past that
- * event: it is dead-lettered (whatever POISON_POLICY says) and the loop goes
- * on. Any thread. */
+/* Holds (paused true) or lets go of the loop at a batch boundary: a held
+ * loop applies nothing and commits nothing; it keeps its group membership
+ * (its partitions paused) and, after a rebalance, starts again from the
+ * committed offsets (a rebuild: from its positions). A halted loop stays
+ * halted. Any thread. */
 void cqrs_apply_loop_pause(cqrs_apply_loop_t *loop, bool paused);
+
+/* Moves a loop halted at a poison event past it: that event is
+ * dead-lettered (whatever POISON_POLICY says) and the loop goes on (unless
+ * paused). False when it was not halted. Any thread. */
+bool cqrs_apply_loop_release(cqrs_apply_loop_t *loop);
 
 /* Rebuild mode: the next offset of each partition after everything written
  * so far (the replay's checkpoint), into out[0..n); negative (a logical

@@ -95,13 +95,9 @@ static void follow_projections(projector_control_t *c) {
     bool pause;
     int64_t resumes;
     projection_want(c, cqrs_apply_loop_projection(c->loops[i])->name, &pause, &resumes);
-    cqrs_apply_progress_t p;
-    cqrs_apply_loop_progress(c->loops[i], &p);
-    if (pause && !p.paused) {
-      cqrs_apply_loop_pause(c->loops[i], true);
-    } else if (!pause && (p.paused || (p.halted && resumes > c->resumes_seen[i]))) {
-      cqrs_apply_loop_pause(c->loops[i], false);
-    }
+    cqrs_apply_loop_pause(c->loops[i], pause);
+    /* a resume asked for since the last look moves a halted loop past its poison event */
+    if (!pause && resumes > c->resumes_seen[i]) cqrs_apply_loop_release(c->loops[i]);
     c->resumes_seen[i] = resumes;
   }
 }

@@ -14,13 +14,15 @@ static void refused(cqrs_http_req_t *req, admin_ctx_t *ctx) {
   admin_audit(ctx, NULL, action, cqrs_http_req_path(req), 403);
 }
 
-bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx) {
+bool admin_gate_platform(cqrs_http_req_t *req, admin_ctx_t *ctx, admin_caller_t *caller) {
   bool on = cqrs_auth_enabled(ctx->auth);
-  cqrs_principal_t who;
+  admin_caller_t c = {0};
   /* AUTH=off passes everyone as tenant "default"; admin-svc then serves on
    * loopback only, and whoever reaches it there is the operator. */
-  bool ok = cqrs_auth_http(ctx->auth, req, on ? CQRS_SCOPE_PLATFORM : 0, &who);
+  bool ok = cqrs_auth_http(ctx->auth, req, on ? CQRS_SCOPE_PLATFORM : 0, &c.who);
   if (!ok) refused(req, ctx);
+  c.platform = ok;
+  if (caller) *caller = c;
   return ok;
 }
 
@@ -68,23 +70,27 @@ bool admin_limit(cqrs_http_req_t *req, int *limit) {
   return true;
 }
 
-bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t) {
-  cqrs_principal_t who;
-  if (!cqrs_auth_http(ctx->auth, req, 0, &who)) {
+bool admin_gate_tenant_admin(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *t, admin_caller_t *caller) {
+  admin_caller_t c = {0};
+  if (!cqrs_auth_http(ctx->auth, req, 0, &c.who)) {
     refused(req, ctx);
     return false;
   }
-  if (!cqrs_auth_enabled(ctx->auth) || (who.scopes & CQRS_SCOPE_PLATFORM)) return true;
-  if (strcmp(who.tenant, t) != 0) {
+  c.platform = !cqrs_auth_enabled(ctx->auth) || (c.who.scopes & CQRS_SCOPE_PLATFORM);
+  if (caller) *caller = c;
+  const cqrs_principal_t *who = &c.who;
+  if (c.platform) return true;
+  if (strcmp(who->tenant, t) != 0) {
     admin_reply_no_tenant(req);
     return false;
   }
   cqrs_error_t err;
-  if (!cqrs_auth_require(&who, CQRS_SCOPE_ADMIN, &err)) {
+  if (!cqrs_auth_require(who, CQRS_SCOPE_ADMIN, &err)) {
     cqrs_log_info(ctx->log, "request refused: scope missing", "reason", err.message, "path",
-                  cqrs_http_req_path(req), "subject", who.subject, NULL);
+                  cqrs_http_req_path(req), "subject", who->subject, NULL);
     cqrs_http_req_add_header(req, "WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"admin\"");
     cqrs_http_reply_error(req, 403, err.message, NULL);
+    admin_audit(ctx, &c, "access", cqrs_http_req_path(req), 403);
     return false;
   }
   return true;
@@ -144,7 +150,7 @@ static void dispatch(cqrs_http_req_t *req, void *ctx) {
   }
   /* Authenticate before saying anything about a path: a 404 for a tenant
    * that cannot exist must not be had without a credential. */
-  if (admin_gate_platform(req, ctx)) cqrs_http_reply_error(req, 404, "no such resource", NULL);
+  if (admin_gate_platform(req, ctx, NULL)) cqrs_http_reply_error(req, 404, "no such resource", NULL);
 }
 
 void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {

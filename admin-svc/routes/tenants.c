@@ -24,7 +24,8 @@ static void reply_tenant(cqrs_http_req_t *req, int status, const cqrs_tenant_rec
 
 void admin_tenant_create(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
-  if (!admin_gate_platform(req, ctx)) return;
+  admin_caller_t caller;
+  if (!admin_gate_platform(req, ctx, &caller)) return;
   cqrs_error_t err = {0};
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
@@ -35,6 +36,7 @@ void admin_tenant_create(cqrs_http_req_t *req, void *arg) {
       !cqrs_json_get_string(doc, "tenantId", NULL, true, 0, &t, &err) || !cqrs_tenant_valid(t, &err)) {
     if (doc && !err.field[0]) snprintf(err.field, sizeof err.field, "tenantId");
     cqrs_http_reply_cqrs_error(req, &err);
+    admin_audit(ctx, &caller, "tenant.create", t ? t : "", 400);
     if (doc) bson_destroy(doc);
     return;
   }
@@ -47,15 +49,17 @@ void admin_tenant_create(cqrs_http_req_t *req, void *arg) {
     cqrs_http_req_add_header(req, "Location", location);
     cqrs_log_info(ctx->log, "tenant created", "tenant", op.result.tenant, NULL);
     reply_tenant(req, 201, &op.result);
+    admin_audit(ctx, &caller, "tenant.create", t, 201);
   } else {
     admin_reply_error(req, &err);
+    admin_audit(ctx, &caller, "tenant.create", t, err.code == CQRS_ERR_CONFLICT ? 409 : 503);
   }
   bson_destroy(doc);
 }
 
 void admin_tenant_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
-  if (!admin_gate_platform(req, ctx)) return;
+  if (!admin_gate_platform(req, ctx, NULL)) return;
   size_t n;
   cqrs_tenant_rec_t *all = cqrs_registry_tenants(ctx->reg, &n);
   bson_string_t *out = bson_string_new("{\"items\":[");
@@ -72,7 +76,7 @@ void admin_tenant_list(cqrs_http_req_t *req, void *arg) {
 }
 
 void admin_tenant_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path) {
-  if (!admin_gate_platform(req, ctx)) return;
+  if (!admin_gate_platform(req, ctx, NULL)) return;
   cqrs_tenant_rec_t r;
   if (admin_tenant_find(ctx->reg, path->tenant, &r))
     reply_tenant(req, 200, &r);
@@ -81,7 +85,8 @@ void admin_tenant_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t
 }
 
 void admin_tenant_delete(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path) {
-  if (!admin_gate_platform(req, ctx)) return;
+  admin_caller_t caller;
+  if (!admin_gate_platform(req, ctx, &caller)) return;
   cqrs_error_t err = {0};
   char now[32];
   cqrs_time_now_rfc3339(now);
@@ -89,9 +94,12 @@ void admin_tenant_delete(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_pat
   if (admin_writer_apply(ctx->writer, admin_decide_tenant_delete, &op, &err)) {
     if (op.wrote) cqrs_log_info(ctx->log, "tenant marked deleted", "tenant", op.result.tenant, NULL);
     reply_tenant(req, 200, &op.result);
+    admin_audit(ctx, &caller, "tenant.delete", path->tenant, 200);
   } else if (err.code == CQRS_ERR_NOT_FOUND) {
     admin_reply_no_tenant(req);
+    admin_audit(ctx, &caller, "tenant.delete", path->tenant, 404);
   } else {
     admin_reply_error(req, &err);
+    admin_audit(ctx, &caller, "tenant.delete", path->tenant, 503);
   }
 }

@@ -15,6 +15,7 @@
 
 #include "cqrs/event.h"
 #include "cqrs/events.h"
+#include "cqrs/json.h"
 #include "cqrs/tenant.h"
 #include "cqrs/util.h"
 
@@ -329,15 +330,47 @@ static char *lag_of(const char *p) {
   return out;
 }
 
+/* Calls cb on each item of a list answer ({"items":[...]}) until it returns true. */
+static bool each_item(const char *body, bool (*cb)(const bson_t *item, void *ctx), void *ctx) {
+  bson_t *doc = cqrs_json_parse(body, strlen(body), NULL);
+  bson_iter_t it, items;
+  bool stopped = false;
+  if (doc && bson_iter_init_find(&it, doc, "items") && bson_iter_recurse(&it, &items))
+    while (!stopped && bson_iter_next(&items)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t item;
+      bson_iter_document(&items, &len, &data);
+      if (data && bson_init_static(&item, data, len)) stopped = cb(&item, ctx);
+    }
+  if (doc) bson_destroy(doc);
+  return stopped;
+}
+
+static const char *item_str(const bson_t *item, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, item, key) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : NULL;
+}
+
+typedef struct {
+  const char *projection;
+  char state[32];
+} find_state_t;
+
+static bool projection_is(const bson_t *item, void *ctx) {
+  find_state_t *f = ctx;
+  const char *p = item_str(item, "projection"), *s = item_str(item, "state");
+  if (!p || strcmp(p, f->projection) != 0) return false;
+  snprintf(f->state, sizeof f->state, "%s", s ? s : "");
+  return true;
+}
+
 static char *projection_state(const char *p) {
   char *b = call(200, "GET", "/v1/admin/projections", NULL);
-  char key[96];
-  snprintf(key, sizeof key, "\"projection\":\"%s\"", p);
-  char *at = strstr(b, key);
-  cr_assert_not_null(at, "%s", b);
-  char *s = tk_json_string(at - 1, "state");
+  find_state_t f = {p, ""};
+  cr_assert(each_item(b, projection_is, &f), "%s is not listed: %s", p, b);
   free(b);
-  return s;
+  return strdup(f.state);
 }
 
 static void await_projection(const char *p, const char *want) {
@@ -567,19 +600,27 @@ typedef struct {
   const char *state; /* NULL: any */
 } dlq_want_t;
 
+typedef struct {
+  const char *aggregate;
+  const char *state; /* NULL: any */
+  int n;
+  char first_id[48]; /* the first match's id */
+} dlq_match_t;
+
+static bool dlq_match(const bson_t *item, void *ctx) {
+  dlq_match_t *m = ctx;
+  const char *agg = item_str(item, "aggregateId"), *state = item_str(item, "state"), *id = item_str(item, "id");
+  if (agg && strcmp(agg, m->aggregate) == 0 && (!m->state || (state && strcmp(state, m->state) == 0))) {
+    if (m->n++ == 0) snprintf(m->first_id, sizeof m->first_id, "%s", id ? id : "");
+  }
+  return false;
+}
+
 /* How many items of GET /v1/admin/dlq name aggregate (in state, if given). */
 static int dlq_count(const char *body, const char *aggregate, const char *state) {
-  int n = 0;
-  char key[128];
-  snprintf(key, sizeof key, "\"aggregateId\":\"%s\"", aggregate);
-  for (const char *at = strstr(body, key); at; at = strstr(at + 1, key)) {
-    const char *item = at;
-    while (item > body && *item != '{') item--;
-    char *s = tk_json_string(item, "state");
-    if (!state || (s && strcmp(s, state) == 0)) n++;
-    free(s);
-  }
-  return n;
+  dlq_match_t m = {aggregate, state, 0, ""};
+  each_item(body, dlq_match, &m);
+  return m.n;
 }
 
 static bool dlq_has(const char *body, void *ctx) {
@@ -599,18 +640,10 @@ static char *await_dlq(const char *aggregate, int want, const char *state) {
 
 /* The id of the first item of aggregate in state (free it). */
 static char *dlq_id(const char *body, const char *aggregate, const char *state) {
-  char key[128];
-  snprintf(key, sizeof key, "\"aggregateId\":\"%s\"", aggregate);
-  for (const char *at = strstr(body, key); at; at = strstr(at + 1, key)) {
-    const char *item = at;
-    while (item > body && *item != '{') item--;
-    char *s = tk_json_string(item, "state");
-    bool match = s && strcmp(s, state) == 0;
-    free(s);
-    if (match) return tk_json_string(item, "id");
-  }
-  cr_assert_fail("no %s item of %s: %s", state, aggregate, body);
-  return NULL;
+  dlq_match_t m = {aggregate, state, 0, ""};
+  each_item(body, dlq_match, &m);
+  cr_assert_gt(m.n, 0, "no %s item of %s: %s", state, aggregate, body);
+  return strdup(m.first_id);
 }
 
 Test(control, dead_letters_are_listed_redriven_after_the_fix_sent_back_when_they_still_fail_and_discarded_with_a_reason) {
