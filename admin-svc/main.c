@@ -2,7 +2,9 @@
  * records on the control topic (cqrs/control.h); the schema registry, as
  * records on the schemas topic (cqrs/schemas.h); replays, projections and
  * dead letters as records on the ops topic (cqrs/ops.h) that projector-svc
- * acts on; saga inspection; the audit trail. Never writes events. */
+ * acts on; saga inspection; the audit trail; the web console. Never writes
+ * events. */
+#include "console.h"
 #include "routes.h"
 #include "sagas.h"
 #include "writer.h"
@@ -66,6 +68,7 @@ int main(void) {
                         .log = &svc.log, .ops = ready.ops, .probe = ready.probe, .audit = ready.audit};
   admin_routes(svc.http, &routes);
   if (!(ready.sagas = admin_sagas_start(&svc.cfg, &routes, svc.http, &err))) goto fail;
+  admin_console_routes(svc.http, &routes);
   cqrs_service_set_ready(&svc, ready_cb, &ready);
   if (!cqrs_service_start(&svc, &err)) goto done;
   rc = cqrs_service_wait(&svc) ? 0 : 1;

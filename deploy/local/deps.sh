@@ -20,6 +20,8 @@ PACKAGES=(
   jq yq
   # the contract tests' virtualenv (tests/contract/venv.sh)
   python3-venv
+  # the web console's browser test (tests/browser/, e2e_console): Debian's browser and its WebDriver
+  chromium chromium-driver
   # container images (make images, the image smoke test): podman with the runc runtime (crun
   # refuses hybrid cgroups), debootstrap for a local Debian base image when no registry answers
   podman runc debootstrap debian-archive-keyring

@@ -188,7 +188,8 @@ void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const c
   memset(rt, 0, sizeof *rt);
   snprintf(rt->method, sizeof rt->method, "%s", method);
   rt->path = strdup(path);
-  rt->prefix = path[strlen(path) - 1] == '/';
+  /* "/" alone is the site root, an exact path: as a prefix it would match every path. */
+  rt->prefix = path[strlen(path) - 1] == '/' && path[1] != '\0';
   rt->label = strdup(label);
   rt->cb = cb;
   rt->ctx = ctx;
@@ -309,6 +310,13 @@ static void allowed_methods(const cqrs_http_server_t *srv, const char *path, cha
       ok = path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], *m);
     if (ok && len + strlen(*m) + 3 < size) len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", *m);
   }
+}
+
+bool cqrs_http_req_route_exists(const cqrs_http_req_t *req, const char *method, const char *path) {
+  const cqrs_http_server_t *srv = req->loop->srv;
+  for (size_t i = 0; i < srv->n_routes; i++)
+    if (path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], method)) return true;
+  return false;
 }
 
 static void req_free(cqrs_http_req_t *req) {

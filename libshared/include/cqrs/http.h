@@ -45,7 +45,8 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
 
 /* Adds a route. method is "GET" or "POST" (HEAD is served as GET). path is an
  * exact path, or a prefix when it ends with '/': "/v1/users/" matches
- * "/v1/users/42" and cqrs_http_req_tail gives "42". Routes are tried in the
+ * "/v1/users/42" and cqrs_http_req_tail gives "42"; "/" alone is exact (the
+ * site root). Routes are tried in the
  * order added. label names the route in metrics and logs. */
 void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
                             const char *label, cqrs_http_handler_cb cb, void *ctx);
@@ -81,6 +82,10 @@ bool cqrs_http_req_query_unknown(const cqrs_http_req_t *req, const char *const *
 const char *cqrs_http_req_header(const cqrs_http_req_t *req, const char *name);
 /* The body, contiguous; *len may be 0. Not NUL-terminated. */
 const char *cqrs_http_req_body(cqrs_http_req_t *req, size_t *len);
+
+/* True when req's server has a route for method on path (routes are fixed
+ * once the server runs, so any loop thread may ask). */
+bool cqrs_http_req_route_exists(const cqrs_http_req_t *req, const char *method, const char *path);
 
 /* Adds a header to the reply (before replying). */
 void cqrs_http_req_add_header(cqrs_http_req_t *req, const char *name, const char *value);
