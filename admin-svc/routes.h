@@ -82,6 +82,10 @@ void admin_audit(admin_ctx_t *ctx, const admin_caller_t *caller, const char *act
 void admin_refuse(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_caller_t *caller, const char *action,
                   const char *target, int status, const char *message);
 
+/* True when req's query has only parameters in allowed (NULL-terminated);
+ * false once it answered 400 naming the unknown one (or a malformed query). */
+bool admin_query_only(cqrs_http_req_t *req, const char *const *allowed);
+
 /* The ?limit= of a list (default 50, at most 500); false once it answered 400. */
 bool admin_limit(cqrs_http_req_t *req, int *limit);
 

@@ -44,8 +44,9 @@ static void audit_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   admin_caller_t caller;
   if (!admin_gate_admin(req, ctx, "audit.list", &caller)) return;
+  static const char *const params[] = {"limit", "cursor", NULL};
   int limit;
-  if (!admin_limit(req, &limit)) return;
+  if (!admin_query_only(req, params) || !admin_limit(req, &limit)) return;
   collect_t c = {.caller = &caller, .before = -1};
   const char *cursor = cqrs_http_req_query(req, "cursor");
   if (cursor) {

@@ -235,8 +235,9 @@ static void dlq_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   admin_caller_t caller;
   if (!admin_gate_admin(req, ctx, "dlq.list", &caller)) return;
+  static const char *const params[] = {"projection", "eventType", "limit", "cursor", NULL};
   int limit;
-  if (!admin_limit(req, &limit)) return;
+  if (!admin_query_only(req, params) || !admin_limit(req, &limit)) return;
   collect_t c = {.ctx = ctx, .caller = &caller, .projection = cqrs_http_req_query(req, "projection"),
                  .event_type = cqrs_http_req_query(req, "eventType"), .limit = (size_t)limit};
   const char *cursor = cqrs_http_req_query(req, "cursor");
@@ -379,13 +380,17 @@ static void dlq_discard(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_call
   bson_destroy(doc);
 }
 
-/* POST /v1/admin/dlq/redrive {"projection"?,"eventType"?}: every dead one matching. */
+/* POST /v1/admin/dlq/redrive {"projection"?,"eventType"?} (a body is required;
+ * {} matches all): every dead one matching. */
 static void dlq_redrive_bulk(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_caller_t *caller) {
   const char *action = "dlq.redrive";
   cqrs_error_t err = {0};
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
-  bson_t *doc = len ? cqrs_json_parse(body, len, &err) : bson_new();
+  /* A body is required, {} for every dead letter: a bulk redrive is never
+   * what an empty request meant by accident. */
+  bson_t *doc = len ? cqrs_json_parse(body, len, &err) : NULL;
+  if (!len) cqrs_error_set(&err, CQRS_ERR_INVALID, NULL, "a JSON body is required: {} redrives every dead letter");
   static const char *const members[] = {"projection", "eventType", NULL};
   collect_t c = {.ctx = ctx, .caller = caller, .only_dead = true, .limit = 100000};
   if (!doc || !cqrs_json_members_known(doc, members, &err) ||

@@ -56,6 +56,18 @@ void admin_refuse(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_caller_t *
   admin_audit(ctx, caller, action, target, status);
 }
 
+bool admin_query_only(cqrs_http_req_t *req, const char *const *allowed) {
+  const char *unknown = NULL;
+  if (!cqrs_http_req_query_unknown(req, allowed, &unknown)) return true;
+  char msg[160];
+  if (*unknown)
+    snprintf(msg, sizeof msg, "unknown query parameter \"%.100s\"", unknown);
+  else
+    snprintf(msg, sizeof msg, "the query string is malformed");
+  cqrs_http_reply_error(req, 400, msg, *unknown ? unknown : NULL);
+  return false;
+}
+
 bool admin_limit(cqrs_http_req_t *req, int *limit) {
   const char *l = cqrs_http_req_query(req, "limit");
   *limit = 50;

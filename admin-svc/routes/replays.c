@@ -330,8 +330,9 @@ static void replay_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   admin_caller_t caller;
   if (!admin_gate_admin(req, ctx, "replay.list", &caller)) return;
+  static const char *const params[] = {"limit", "cursor", NULL};
   int limit;
-  if (!admin_limit(req, &limit)) return;
+  if (!admin_query_only(req, params) || !admin_limit(req, &limit)) return;
   const char *cursor = cqrs_http_req_query(req, "cursor");
   long skip = cursor ? strtol(cursor, NULL, 10) : 0;
   if (skip < 0) skip = 0;

@@ -169,17 +169,7 @@ static int by_id(const void *a, const void *b) {
 
 static bool query_error(cqrs_http_req_t *req) {
   static const char *const allowed[] = {"type", "state", "key", "limit", "cursor", NULL};
-  const char *unknown = NULL;
-  if (cqrs_http_req_query_unknown(req, allowed, &unknown)) {
-    char msg[160];
-    if (*unknown)
-      snprintf(msg, sizeof msg, "unknown query parameter \"%.100s\"", unknown);
-    else
-      snprintf(msg, sizeof msg, "the query string is malformed");
-    cqrs_http_reply_error(req, 400, msg, *unknown ? unknown : NULL);
-    return true;
-  }
-  return false;
+  return !admin_query_only(req, allowed);
 }
 
 static void list(cqrs_http_req_t *req, void *arg) {

@@ -12,7 +12,13 @@ breaking one is not taken for a refusal of valid data.
 - Time travel (`asOf`, `atVersion`) takes one of the two, and neither with a
   wait (`minVersion`, `waitMs`): a read of the past does not wait.
 - Events by type: `to` is not before `from`.
+- The schema registry: a `schema` is a JSON Schema text the registry
+  implements; generated ones are replaced by a small valid one.
+- Replays: `from` is `beginning` or an RFC 3339 UTC time, `tenant` an existing
+  tenant; the contract run asks only for dry runs (an applied replay would make
+  every later one a 409).
 """
+import json
 from datetime import datetime
 
 import schemathesis
@@ -48,6 +54,35 @@ def _window_in_order(query):
 def _path(context):
     op = context.operation
     return (op.method.upper(), op.path) if op is not None else (None, None)
+
+
+@schemathesis.hook("filter_query")
+def no_made_up_admin_cursor(context, query):
+    """admin-svc's list cursors: a made-up one is dropped whole (removing it
+    from a negative case would leave a valid request labelled negative)."""
+    method, path = _path(context)
+    return not (method == "GET" and path and path.startswith("/v1/admin/") and query and "cursor" in query)
+
+
+@schemathesis.hook("filter_body")
+def only_dry_runs_of_real_times(context, body):
+    """Replays: only dry runs (an applied replay would make every later one a
+    409), from `beginning` or an RFC 3339 UTC time, of no named tenant (one the
+    run did not create is refused). Filtered, not mapped: mapping would turn a
+    negative case into a valid request still labelled negative."""
+    method, path = _path(context)
+    if method != "POST" or path != "/v1/admin/replays" or not isinstance(body, dict):
+        return True
+    frm = body.get("from")
+    real_time = isinstance(frm, str) and (frm == "beginning" or _rfc3339_utc(frm))
+    return body.get("dryRun") is not False and body.get("tenant") is None and (real_time or "from" not in body)
+
+
+def _rfc3339_utc(s):
+    try:
+        return s.endswith("Z") and datetime.fromisoformat(s[:-1]) is not None
+    except ValueError:
+        return False
 
 
 @schemathesis.hook("map_query")
@@ -87,13 +122,29 @@ def _without_nul_names(value):
     return value
 
 
+VALID_SCHEMA = '{"type":"object","properties":{"id":{"type":"string"}},"additionalProperties":false}'
+
+
+def _registry_body(body):
+    body = dict(body)
+    try:
+        parsed = json.loads(body.get("schema"))
+    except (TypeError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        body["schema"] = VALID_SCHEMA
+    return body
+
+
 @schemathesis.hook("map_body")
 def keep_body_constraints(context, body):
     method, path = _path(context)
-    if method != "POST" or not isinstance(body, dict):
+    if method not in ("POST", "PUT") or not isinstance(body, dict):
         return body
     body = _without_nul_names(body)
-    if path == "/v1/query":
+    if path.startswith("/v1/schemas/") and "schema" in body:
+        body = _registry_body(body)
+    elif path == "/v1/query":
         body = dict(body)
         body.pop("cursor", None)
         _one_time_travel_no_wait(body)

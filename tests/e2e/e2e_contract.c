@@ -129,8 +129,10 @@ Test(contract, every_service_answers_as_its_openapi_document_says) {
    * stated in words; tests/contract/hooks.py keeps it for generated ones). */
   failed += contract("query-svc", env.query_port, tenant, NULL, "generate") != 0;
   failed += contract("projector-svc", env.projector_port, NULL, NULL, NULL) != 0;
-  /* Last: it creates and deletes tenants, maybe ours too. */
-  failed += contract("admin-svc", env.admin_port, platform, NULL, NULL) != 0;
+  /* Last: it creates and deletes tenants, maybe ours too. A valid schema may
+   * still be incompatible with a subject's history (409), a replay may meet a
+   * running one (409): those count as accepting the data, as documented. */
+  failed += contract("admin-svc", env.admin_port, platform, "2xx,401,403,404,409", NULL) != 0;
   cr_expect_eq(failed, 0, "%d service(s) do not answer as their OpenAPI document says; see the findings above",
                failed);
   free(platform);
