@@ -222,7 +222,9 @@ static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqr
   } else if (!cqrs_auth_tenant_active(loop->auth, t)) {
     cqrs_error_set(denied, CQRS_ERR_UNAUTHENTICATED, NULL, "a saga command of a tenant not active");
   } else {
-    snprintf(who->tenant, sizeof who->tenant, "%s", t);
+    size_t tn = strnlen(t, sizeof who->tenant - 1); /* valid: at most CQRS_TENANT_MAX */
+    memcpy(who->tenant, t, tn);
+    who->tenant[tn] = '\0';
     snprintf(who->subject, sizeof who->subject, "saga-svc");
     who->scopes = CQRS_SCOPE_COMMANDS_WRITE;
     ctx->tenant = who->tenant;
