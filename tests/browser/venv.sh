@@ -14,18 +14,5 @@ PINS=(selenium==4.27.1 certifi==2026.10.19.post1 urllib3==2.8.0 trio==0.35.0 tri
       outcome==1.3.0.post0 PySocks==1.7.1 sniffio==1.3.1 sortedcontainers==2.4.0 wsproto==1.3.2)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${BROWSER_VENV:-$root/.local/browser-venv}"
-stamp="$venv/.pins-$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -c1-16)"
-
-if [[ ! -f "$stamp" ]]; then
-  command -v python3 >/dev/null || { echo "browser tests need python3 (with venv)" >&2; exit 1; }
-  mkdir -p "$(dirname "$venv")"
-  exec 9>"$venv.lock"
-  flock 9
-  if [[ ! -f "$stamp" ]]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}" >&2
-    touch "$stamp"
-  fi
-fi
-echo "$venv/bin/python"
+dir="$("$root/tests/support/pyvenv.sh" "$venv" "browser tests" "${PINS[@]}")"
+echo "$dir/bin/python"

@@ -11,19 +11,5 @@ set -euo pipefail
 PINS=(schemathesis==3.39.16 hypothesis==6.131.0)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${CONTRACT_VENV:-$root/.local/contract-venv}"
-stamp="$venv/.pins-$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -c1-16)"
-
-if [[ ! -f "$stamp" ]]; then
-  command -v python3 >/dev/null || { echo "contract tests need python3 (with venv)" >&2; exit 1; }
-  mkdir -p "$(dirname "$venv")"
-  # Two test runs starting at once build it once.
-  exec 9>"$venv.lock"
-  flock 9
-  if [[ ! -f "$stamp" ]]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}" >&2
-    touch "$stamp"
-  fi
-fi
-echo "$venv/bin/st"
+dir="$("$root/tests/support/pyvenv.sh" "$venv" "contract tests" "${PINS[@]}")"
+echo "$dir/bin/st"
