@@ -385,18 +385,28 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_error_t err = {0};
   bson_t *doc = cqrs_json_parse(body, len, &err);
-  const char *name = NULL;
-  char upper[32] = "";
-  cqrs_compat_level_t level;
-  /* Confluent's clients send "compatibility"; its answers say "compatibilityLevel". */
-  if (doc && !cqrs_json_get_string(doc, "compatibility", NULL, false, 31, &name, &err)) name = NULL;
-  if (doc && !name && !cqrs_json_get_string(doc, "compatibilityLevel", NULL, false, 31, &name, &err)) name = NULL;
-  for (size_t i = 0; name && name[i] && i < sizeof upper - 1; i++) {
-    upper[i] = (char)toupper((unsigned char)name[i]);
-    upper[i + 1] = '\0';
+  /* Confluent's clients send "compatibility"; its answers say
+   * "compatibilityLevel". Either is taken; each one given must name a level,
+   * and both the same one. */
+  static const char *const members[] = {"compatibility", "compatibilityLevel"};
+  cqrs_compat_level_t level = 0, each;
+  int named = 0;
+  bool ok = doc != NULL;
+  for (size_t m = 0; ok && m < 2; m++) {
+    const char *name = NULL;
+    if (!cqrs_json_get_string(doc, members[m], NULL, false, 31, &name, &err)) ok = false;
+    if (!ok || !name) continue;
+    char upper[32] = "";
+    for (size_t i = 0; name[i] && i < sizeof upper - 1; i++) {
+      upper[i] = (char)toupper((unsigned char)name[i]);
+      upper[i + 1] = '\0';
+    }
+    ok = cqrs_compat_level_parse(upper, &each) && (!named || each == level);
+    level = each;
+    named++;
   }
   if (doc) bson_destroy(doc);
-  if (!cqrs_compat_level_parse(upper, &level)) {
+  if (!ok || !named) {
     reply_error(req, 422, SR_INVALID_LEVEL,
                 "Invalid compatibility level. Valid values are none, backward, forward, full, "
                 "backward_transitive, forward_transitive, and full_transitive");

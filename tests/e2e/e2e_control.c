@@ -568,7 +568,13 @@ static pid_t instance_pid(const char *line) {
   return pid;
 }
 
+/* In make test-faults (FAULTS_LONG=1), not in make test: two projector
+ * replicas, a replay and a kill -9 make FerretDB v1.24 on PostgreSQL stop
+ * answering now and then (every goroutine waiting on its connection pool,
+ * RELIABILITY.md "The local store under kills"), which then fails every later test
+ * of the run. Against a real MongoDB it belongs in every run. */
 Test(control, a_replay_whose_projector_is_killed_is_resumed_by_the_other_replica_and_completes_once) {
+  if (!getenv("FAULTS_LONG")) cr_skip_test("a kill -9 under a replay runs in make test-faults (FAULTS_LONG=1)");
   cmd = tk_start(&env, TK_COMMAND, NULL);
   admin = tk_start(&env, TK_ADMIN, NULL);
   load_users(LOAD_EVENTS);
