@@ -386,8 +386,8 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
   cqrs_error_t err = {0};
   bson_t *doc = cqrs_json_parse(body, len, &err);
   /* Confluent's clients send "compatibility"; its answers say
-   * "compatibilityLevel". Either is taken; each one given must name a level,
-   * and both the same one. */
+   * "compatibilityLevel". Each one given must name a level; with both,
+   * "compatibility" is the one set. */
   static const char *const members[] = {"compatibility", "compatibilityLevel"};
   cqrs_compat_level_t level = 0, each;
   int named = 0;
@@ -401,9 +401,8 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
       upper[i] = (char)toupper((unsigned char)name[i]);
       upper[i + 1] = '\0';
     }
-    ok = cqrs_compat_level_parse(upper, &each) && (!named || each == level);
-    level = each;
-    named++;
+    ok = cqrs_compat_level_parse(upper, &each);
+    if (!named++) level = each;
   }
   if (doc) bson_destroy(doc);
   if (!ok || !named) {
