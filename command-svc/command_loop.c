@@ -37,6 +37,9 @@ struct cqrs_command_loop {
   cqrs_error_t fatal; /* written once by the loop thread before failed turns true */
   atomic_bool failed;
   atomic_bool joined; /* a first assignment arrived: the group knows us */
+  int lane;           /* this loop's number among the instance's lanes */
+  long abort_nth;     /* COMMAND_TEST_ABORT_TXN: abort this lane's nth transaction (0: never) */
+  long transactions;  /* begun by this lane */
 };
 
 static int32_t partition_of(const char *key, void *ctx) {
@@ -109,6 +112,67 @@ static bool snapshot_replayed(cqrs_command_loop_t *loop, size_t *n, cqrs_error_t
   return s.ok;
 }
 
+/* ---- state records from before tenancy ---- */
+
+typedef struct {
+  cqrs_command_loop_t *loop;
+  cqrs_aggregate_t **found;
+  size_t n, cap;
+} legacy_t;
+
+static void find_legacy(cqrs_aggregate_t *a, void *ctx) {
+  legacy_t *l = ctx;
+  if (partition_of(a->key, l->loop) == a->partition) return;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 16;
+    l->found = realloc(l->found, l->cap * sizeof *l->found);
+  }
+  l->found[l->n++] = a;
+}
+
+static bool owns(const rd_kafka_topic_partition_list_t *parts, int32_t p) {
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].partition == p) return true;
+  return false;
+}
+
+/* A state record written before tenancy sits on the partition of its bare
+ * aggregate id under that key; its aggregate key "default/<id>" belongs to
+ * another partition, whose owner (another lane or replica) never reads this
+ * one. Moves each such aggregate restored from parts: in one transaction, its
+ * state under the aggregate key on the right partition and a tombstone for the
+ * old record, so the next restore of either partition finds it once, in the
+ * right place. Then forgets those of partitions this lane does not own (their
+ * owner reads them at its next restore: after upgrading from before tenancy,
+ * start one instance with COMMAND_LANES=1 once, as docs/multi-tenancy.md
+ * says). Loop thread, in the assignment. False with err (fatal). */
+static bool migrate_legacy(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_t *parts, size_t *n,
+                           cqrs_error_t *err) {
+  legacy_t l = {loop, NULL, 0, 0};
+  cqrs_aggregate_store_each(loop->store, find_legacy, &l);
+  *n = l.n;
+  if (l.n == 0) return true;
+  bool ok = cqrs_kafka_check(rd_kafka_begin_transaction(loop->producer), "begin_transaction", err);
+  for (size_t i = 0; ok && i < l.n; i++) {
+    cqrs_aggregate_t *a = l.found[i];
+    int32_t old = a->partition;
+    a->partition = partition_of(a->key, loop);
+    size_t len;
+    char *state = cqrs_aggregate_to_json(a, &len);
+    ok = produce(loop, loop->t_state, a->partition, a->key, state, len, NULL, err) &&
+         produce(loop, loop->t_state, old, a->aggregate_id, NULL, 0, NULL, err);
+    bson_free(state);
+  }
+  if (ok) ok = cqrs_kafka_check(rd_kafka_commit_transaction(loop->producer, -1), "commit_transaction", err);
+  else cqrs_kafka_check(rd_kafka_abort_transaction(loop->producer, -1), "abort_transaction", NULL);
+  for (size_t i = 0; ok && i < l.n; i++) {
+    int32_t p = l.found[i]->partition;
+    if (!owns(parts, p)) cqrs_aggregate_store_drop_partition(loop->store, p); /* ours hold none of p */
+  }
+  free(l.found);
+  return ok;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -123,7 +187,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       rd_kafka_assign(rk, NULL);
       return;
     }
-    size_t replayed = 0;
+    size_t replayed = 0, moved = 0;
+    if (!migrate_legacy(loop, parts, &moved, &e)) {
+      fail(loop, "moving aggregate-state records from before tenancy to their partitions", e.message);
+      rd_kafka_assign(rk, NULL);
+      return;
+    }
+    if (moved) {
+      char m[24];
+      snprintf(m, sizeof m, "%zu", moved);
+      cqrs_log_info(loop->log, "aggregate-state records from before tenancy moved to their aggregate's partition",
+                    "aggregates", m, NULL);
+    }
     if (!snapshot_replayed(loop, &replayed, &e)) {
       fail(loop, "writing the aggregates restored from the event log to aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
@@ -396,6 +471,11 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   }
   bool ok = true;
   for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
+  if (ok && ++loop->transactions == loop->abort_nth) {
+    cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "COMMAND_TEST_ABORT_TXN: aborting transaction %ld of lane %d",
+                   loop->transactions, loop->lane);
+    ok = false; /* everything is produced: the abort must take it all back */
+  }
   if (ok) {
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
     rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
@@ -437,6 +517,17 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   return false;
 }
 
+/* COMMAND_TEST_ABORT_TXN="<lane>:<n>" (tests only): lane <lane> aborts its
+ * n-th transaction after producing all of it, as when the broker refuses a
+ * commit; read once. 0 for every other lane, or when unset or malformed. */
+static long test_abort_nth(int lane) {
+  const char *v = getenv("COMMAND_TEST_ABORT_TXN");
+  int l;
+  long n;
+  if (!v || sscanf(v, "%d:%ld", &l, &n) != 2 || l != lane || n < 1) return 0;
+  return n;
+}
+
 static void *loop_main(void *arg) {
   cqrs_command_loop_t *loop = arg;
   rd_kafka_message_t *msgs[BATCH_MAX];
@@ -458,8 +549,10 @@ static void *loop_main(void *arg) {
 
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                            cqrs_metrics_t *metrics, cqrs_auth_t *auth,
-                                           const char *instance_id, cqrs_error_t *err) {
+                                           const char *instance_id, int lane, cqrs_error_t *err) {
   cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
+  loop->lane = lane;
+  loop->abort_nth = test_abort_nth(lane);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -481,7 +574,7 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                         "Time from begin to commit of a command batch transaction.");
 
   char txn_id[512], timeout[16];
-  snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s", cfg->topic_prefix, instance_id);
+  snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s-%d", cfg->topic_prefix, instance_id, lane);
   snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
   if (!(loop->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "transactional.id", txn_id,
                                                  "transaction.timeout.ms", timeout, "linger.ms", "1", NULL)) ||
@@ -502,12 +595,13 @@ fail:
 
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err) {
   if (!cqrs_kafka_subscribe(loop->consumer, loop->t_commands, err)) return false;
-  return cqrs_worker_start(&loop->worker, "command-loop", loop_main, loop, err);
+  char name[32];
+  snprintf(name, sizeof name, "command-lane-%d", loop->lane);
+  return cqrs_worker_start(&loop->worker, name, loop_main, loop, err);
 }
 
 void cqrs_command_loop_stop(cqrs_command_loop_t *loop) {
-  if (!loop || !cqrs_worker_stop(&loop->worker)) return;
-  rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
+  if (loop) cqrs_worker_stop(&loop->worker);
 }
 
 bool cqrs_command_loop_failed(cqrs_command_loop_t *loop, cqrs_error_t *err) {
@@ -536,7 +630,10 @@ void cqrs_command_loop_destroy(cqrs_command_loop_t *loop) {
   if (!loop) return;
   cqrs_command_loop_stop(loop);
   if (loop->commands_rkt) rd_kafka_topic_destroy(loop->commands_rkt);
-  if (loop->consumer) rd_kafka_destroy(loop->consumer);
+  if (loop->consumer) {
+    rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
+    rd_kafka_destroy(loop->consumer);
+  }
   if (loop->producer) {
     rd_kafka_flush(loop->producer, 5000);
     rd_kafka_destroy(loop->producer);

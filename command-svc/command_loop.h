@@ -1,4 +1,8 @@
 /* The command loop: a member of the command-svc consumer group on `commands`.
+ * An instance runs COMMAND_LANES of them ("lanes"), each its own member with
+ * its own transactional producer and thread, so the transactions of
+ * different partitions overlap instead of queueing behind one another
+ * (README, "Why lanes").
  * For the partitions it owns it is the only writer: per batch, ONE Kafka
  * transaction carries the events, the new aggregate states, the results and
  * the consumed offsets (send_offsets_to_transaction with the group metadata,
@@ -28,19 +32,25 @@
 
 typedef struct cqrs_command_loop cqrs_command_loop_t;
 
-/* Creates the consumer and the transactional producer (transactional.id =
- * prefix + "command-svc-" + instance_id) and initialises transactions. NULL
- * with err when Kafka is unusable. cfg, log, metrics and auth are borrowed
- * (auth checks each record's credential; it must outlive the loop). */
+/* Creates lane number lane of an instance: the consumer and the
+ * transactional producer (transactional.id = prefix + "command-svc-" +
+ * instance_id + "-" + lane) and initialises transactions. NULL with err when
+ * Kafka is unusable. cfg, log, metrics and auth are borrowed (auth checks
+ * each record's credential; it must outlive the loop).
+ * Test hook: COMMAND_TEST_ABORT_TXN="<lane>:<n>" makes that lane abort its
+ * n-th transaction after producing all of it (as when the broker refuses the
+ * commit); the batch is then consumed and decided again. */
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                            cqrs_metrics_t *metrics, cqrs_auth_t *auth,
-                                           const char *instance_id, cqrs_error_t *err);
+                                           const char *instance_id, int lane, cqrs_error_t *err);
 
 /* Starts the loop thread. False with err when it cannot be started. */
 bool cqrs_command_loop_start(cqrs_command_loop_t *loop, cqrs_error_t *err);
 
-/* Finishes the batch in hand (commits or aborts it), leaves the group, joins
- * the thread. Safe to call twice. */
+/* Finishes the batch in hand (commits or aborts it) and joins the thread;
+ * the member stays in the group until destroy, so stop every lane of an
+ * instance before destroying any (else the others take over the first's
+ * partitions, restoring them, only to be stopped). Safe to call twice. */
 void cqrs_command_loop_stop(cqrs_command_loop_t *loop);
 
 /* True when the loop hit a fatal error (fenced by a newer member of the
@@ -54,7 +64,7 @@ bool cqrs_command_loop_failed(cqrs_command_loop_t *loop, cqrs_error_t *err);
  * loop has not failed. */
 bool cqrs_command_loop_ready(cqrs_command_loop_t *loop, cqrs_error_t *err);
 
-/* Stops (if needed) and frees. NULL is fine. */
+/* Stops (if needed), leaves the group and frees. NULL is fine. */
 void cqrs_command_loop_destroy(cqrs_command_loop_t *loop);
 
 #endif

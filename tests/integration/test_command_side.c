@@ -227,19 +227,23 @@ static size_t events_caused_by(const char *command_id) {
 }
 
 Test(command_side, a_fenced_instance_cannot_append_and_exits) {
-  pid_a = tk_start(&env, TK_COMMAND, NULL);
-  /* Another producer takes over the instance's transactional.id: the broker
-   * bumps the epoch and the instance's producer is now a zombie. */
+  static const char *const two_lanes[] = {"COMMAND_LANES=2", NULL};
+  pid_a = tk_start(&env, TK_COMMAND, two_lanes);
+  /* Other producers take over the transactional.id of each of the instance's
+   * lanes: the broker bumps the epochs and its producers are now zombies. */
   char host[128] = "", txn[512], errstr[256];
   gethostname(host, sizeof host - 1);
-  snprintf(txn, sizeof txn, "%scommand-svc-%s-%d", env.prefix, host, env.command_port);
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "transactional.id", txn, errstr, sizeof errstr);
-  rd_kafka_t *usurper = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(usurper, "%s", errstr);
-  rd_kafka_error_t *e = rd_kafka_init_transactions(usurper, 30000);
-  cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
+  rd_kafka_t *usurper[2];
+  for (int lane = 0; lane < 2; lane++) {
+    snprintf(txn, sizeof txn, "%scommand-svc-%s-%d-%d", env.prefix, host, env.command_port, lane);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "transactional.id", txn, errstr, sizeof errstr);
+    usurper[lane] = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    cr_assert_not_null(usurper[lane], "%s", errstr);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(usurper[lane], 30000);
+    cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
+  }
 
   const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"fenced-1\",\"email\":\"f@example.com\",\"name\":\"F\"}";
   tk_response_t r;
@@ -250,7 +254,7 @@ Test(command_side, a_fenced_instance_cannot_append_and_exits) {
   pid_a = 0;
   cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "the fenced instance should exit 1, status %d", status);
   cr_expect_eq(events_caused_by("fenced-1"), 0, "the fenced instance appended");
-  rd_kafka_destroy(usurper);
+  for (int lane = 0; lane < 2; lane++) rd_kafka_destroy(usurper[lane]);
 
   /* A new instance picks the command up and appends it once. */
   pid_a = tk_start(&env, TK_COMMAND, NULL);
@@ -297,6 +301,11 @@ Test(command_side, an_aggregate_state_record_from_before_tenancy_is_restored_as_
                     "\"updatedAt\":\"2026-01-01T00:00:00.000Z\"},\"recent\":[]}";
   int32_t p = rd_kafka_msg_partitioner_murmur2(NULL, "u-old", 5, 3, NULL, NULL);
   tk_kafka_produce(&env, tk_topic(&env, "aggregate-state", topic), p, "u-old", old, NULL);
+  /* The first start after the upgrade, with one lane, moves the record to its
+   * aggregate's partition; from then on any lane of any replica finds it. */
+  static const char *const one_lane[] = {"COMMAND_LANES=1", NULL};
+  pid_a = tk_start(&env, TK_COMMAND, one_lane);
+  tk_stop(pid_a, SIGTERM);
   pid_a = tk_start(&env, TK_COMMAND, NULL);
   char *body = tk_command(&env, 201,
                           "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"after-tenancy\","
@@ -307,17 +316,22 @@ Test(command_side, an_aggregate_state_record_from_before_tenancy_is_restored_as_
   size_t n;
   bool found = false;
   tk_record_t *st = tk_kafka_read_all(&env, topic, &n);
+  int64_t last_version = 0;
+  bool old_key_live = false;
   for (size_t i = 0; i < n; i++) {
+    if (st[i].key && strcmp(st[i].key, "u-old") == 0) old_key_live = st[i].value != NULL; /* moved: a tombstone */
     if (!st[i].key || strcmp(st[i].key, "default/u-old") != 0) continue;
     found = true;
     char *tenant = tk_json_string(st[i].value, "tenant"), *id = tk_json_string(st[i].value, "aggregateId");
     cr_expect_str_eq(tenant, "default");
     cr_expect_str_eq(id, "u-old");
-    cr_expect_eq(tk_json_int(st[i].value, "version"), 4);
+    last_version = tk_json_int(st[i].value, "version"); /* 3 when moved, then 4 */
     free(tenant), free(id);
   }
   tk_records_free(st, n);
   cr_expect(found, "no aggregate-state record keyed default/u-old");
+  cr_expect_eq(last_version, 4, "the latest state of default/u-old");
+  cr_expect(!old_key_live, "the record from before tenancy was not replaced by a tombstone");
 }
 
 Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partitions) {
