@@ -40,6 +40,7 @@ struct cqrs_command_loop {
   int lane;           /* this loop's number among the instance's lanes */
   long abort_nth;     /* COMMAND_TEST_ABORT_TXN: abort this lane's nth transaction (0: never) */
   long transactions;  /* begun by this lane */
+  char label_committed[48], label_aborted[48]; /* transactions_total's labels for this lane */
 };
 
 static int32_t partition_of(const char *key, void *ctx) {
@@ -472,16 +473,19 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   bool ok = true;
   for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
   if (ok && ++loop->transactions == loop->abort_nth) {
+    rd_kafka_flush(loop->producer, 10000); /* the records reach the broker: the abort must hide them there */
     cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "COMMAND_TEST_ABORT_TXN: aborting transaction %ld of lane %d",
                    loop->transactions, loop->lane);
     ok = false; /* everything is produced: the abort must take it all back */
   }
+  int64_t t_decided = cqrs_time_monotonic_ms(), t_offsets = t_decided;
   if (ok) {
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
     rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
     rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
     rd_kafka_topic_partition_list_destroy(offsets);
+    t_offsets = cqrs_time_monotonic_ms();
     if (!e) e = rd_kafka_commit_transaction(loop->producer, -1);
     if (e) {
       bool fatal = rd_kafka_error_is_fatal(e);
@@ -498,15 +502,23 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   }
   if (ok) {
     cqrs_aggregate_store_commit(loop->store);
-    cqrs_metrics_observe(loop->metrics, "transaction_duration_seconds", NULL,
-                         (double)(cqrs_time_monotonic_ms() - t0) / 1000.0);
-    cqrs_metrics_add(loop->metrics, "transactions_total", "outcome=\"committed\"", 1);
+    int64_t t_end = cqrs_time_monotonic_ms();
+    cqrs_metrics_observe(loop->metrics, "transaction_duration_seconds", NULL, (double)(t_end - t0) / 1000.0);
+    /* where a transaction's time goes: deciding and producing, the offsets, the commit */
+    cqrs_metrics_observe(loop->metrics, "transaction_phase_seconds", "phase=\"decide\"",
+                         (double)(t_decided - t0) / 1000.0);
+    cqrs_metrics_observe(loop->metrics, "transaction_phase_seconds", "phase=\"offsets\"",
+                         (double)(t_offsets - t_decided) / 1000.0);
+    cqrs_metrics_observe(loop->metrics, "transaction_phase_seconds", "phase=\"commit\"",
+                         (double)(t_end - t_offsets) / 1000.0);
+    cqrs_metrics_observe(loop->metrics, "transaction_commands", NULL, (double)n);
+    cqrs_metrics_add(loop->metrics, "transactions_total", loop->label_committed, 1);
     return true;
   }
   /* Abortable: throw the batch away and consume it again. A group rebalance
    * that fenced us lands here too; the revoke callback then drops the state. */
   cqrs_log_warn(loop->log, "transaction aborted; the batch will be retried", "error", err.message, NULL);
-  cqrs_metrics_add(loop->metrics, "transactions_total", "outcome=\"aborted\"", 1);
+  cqrs_metrics_add(loop->metrics, "transactions_total", loop->label_aborted, 1);
   cqrs_error_t aerr = {0};
   if (!cqrs_kafka_check(rd_kafka_abort_transaction(loop->producer, -1), "abort_transaction", &aerr)) {
     fail(loop, "abort_transaction", aerr.message);
@@ -553,6 +565,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
   loop->lane = lane;
   loop->abort_nth = test_abort_nth(lane);
+  snprintf(loop->label_committed, sizeof loop->label_committed, "outcome=\"committed\",lane=\"%d\"", lane);
+  snprintf(loop->label_aborted, sizeof loop->label_aborted, "outcome=\"aborted\",lane=\"%d\"", lane);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -569,9 +583,14 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
   cqrs_metrics_describe(metrics, "events_invalid_total", CQRS_METRIC_COUNTER,
                         "Decided events that failed validation against their schema (a bug): never appended.");
-  cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
+  cqrs_metrics_describe(metrics, "transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome and lane.");
   cqrs_metrics_describe(metrics, "transaction_duration_seconds", CQRS_METRIC_HISTOGRAM,
                         "Time from begin to commit of a command batch transaction.");
+  cqrs_metrics_describe(metrics, "transaction_phase_seconds", CQRS_METRIC_HISTOGRAM,
+                        "A committed transaction's time by phase: decide (decide and produce), offsets "
+                        "(send_offsets_to_transaction), commit (commit_transaction: delivery and markers).");
+  cqrs_metrics_describe(metrics, "transaction_commands", CQRS_METRIC_HISTOGRAM,
+                        "Command records per committed transaction.");
 
   char txn_id[512], timeout[16];
   snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s-%d", cfg->topic_prefix, instance_id, lane);

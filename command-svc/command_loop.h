@@ -38,8 +38,9 @@ typedef struct cqrs_command_loop cqrs_command_loop_t;
  * Kafka is unusable. cfg, log, metrics and auth are borrowed (auth checks
  * each record's credential; it must outlive the loop).
  * Test hook: COMMAND_TEST_ABORT_TXN="<lane>:<n>" makes that lane abort its
- * n-th transaction after producing all of it (as when the broker refuses the
- * commit); the batch is then consumed and decided again. */
+ * n-th transaction after producing all of it and waiting until the broker
+ * has it (as when the broker refuses the commit); the batch is then
+ * consumed and decided again. */
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                            cqrs_metrics_t *metrics, cqrs_auth_t *auth,
                                            const char *instance_id, int lane, cqrs_error_t *err);

@@ -62,6 +62,12 @@ void cqrs_metrics_destroy(cqrs_metrics_t *m) {
 void cqrs_metrics_describe(cqrs_metrics_t *m, const char *name, cqrs_metric_type_t type,
                            const char *help) {
   pthread_mutex_lock(&m->lock);
+  for (size_t i = 0; i < m->n_families; i++) {
+    if (strcmp(m->families[i].name, name) == 0) { /* declared already, e.g. by another lane */
+      pthread_mutex_unlock(&m->lock);
+      return;
+    }
+  }
   m->families = realloc(m->families, (m->n_families + 1) * sizeof *m->families);
   m->families[m->n_families++] = (family_t){strdup(name), type, strdup(help)};
   pthread_mutex_unlock(&m->lock);

@@ -361,3 +361,114 @@ Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partit
   fclose(f);
   cr_expect(said, "no clear message in %s", log);
 }
+
+/* Data records in every partition of topic as a read_uncommitted consumer
+ * sees them: aborted transactions' records included. */
+static size_t count_uncommitted(const char *topic) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", "count-uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+  for (int p = 0; p < 3; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  size_t n = 0;
+  int eof = 0;
+  for (int idle = 0; eof < 3 && idle < 300; ) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) {
+      idle++;
+      continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eof++;
+    else if (!m->err) n++;
+    rd_kafka_message_destroy(m);
+  }
+  cr_assert_eq(eof, 3, "could not read %s to its end", topic);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return n;
+}
+
+/* The value of the /metrics sample whose line starts with series, or -1. */
+static double metric(int port, const char *series) {
+  tk_response_t r;
+  double v = -1;
+  if (tk_http("GET", port, "/metrics", NULL, 0, &r) && r.body) {
+    const char *at = strstr(r.body, series);
+    if (at && (at == r.body || at[-1] == '\n')) v = atof(at + strlen(series));
+  }
+  tk_response_cleanup(&r);
+  return v;
+}
+
+#define N_OVERLAP 600
+
+Test(command_side, overlapping_transactions_one_aborted_leave_each_command_once) {
+  /* Two lanes commit side by side; lane 0 aborts its second transaction after
+   * producing all of it (COMMAND_TEST_ABORT_TXN), as when the broker refuses
+   * a commit. Its commands are consumed and decided again. */
+  static const char *const lanes[] = {"COMMAND_LANES=2", "COMMAND_TEST_ABORT_TXN=0:2", NULL};
+  pid_a = tk_start(&env, TK_COMMAND, lanes);
+  char commands[128], results[128], events[128];
+  tk_topic(&env, "commands", commands);
+  for (int i = 0; i < N_OVERLAP; i++) {
+    char key[64], json[256];
+    snprintf(key, sizeof key, "default/ov-%d", i);
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"CreateUser\",\"commandId\":\"ov-c%d\",\"aggregateId\":\"ov-%d\","
+             "\"email\":\"ov%d@example.com\",\"name\":\"O %d\"}", i, i, i, i);
+    int32_t p = rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
+    tk_kafka_produce(&env, commands, p, key, json, NULL);
+  }
+  /* Every command answered exactly once, 201 (a repeat of an aborted one
+   * would answer 200 from the idempotency window, or twice). */
+  tk_topic(&env, "command-results", results);
+  int answered = 0, twice = 0, not_created = 0;
+  for (int tries = 0; tries < 300; tries++) {
+    size_t n;
+    tk_record_t *res = tk_kafka_read_all(&env, results, &n);
+    static int seen[N_OVERLAP];
+    memset(seen, 0, sizeof seen);
+    answered = twice = not_created = 0;
+    for (size_t i = 0; i < n; i++) {
+      int c;
+      if (!res[i].key || sscanf(res[i].key, "default/ov-c%d", &c) != 1 || c < 0 || c >= N_OVERLAP) continue;
+      if (seen[c]++) twice++;
+      else answered++;
+      if (tk_json_int(res[i].value, "status") != 201) not_created++;
+    }
+    tk_records_free(res, n);
+    if (answered == N_OVERLAP) break;
+    nap(100);
+  }
+  cr_assert_eq(answered, N_OVERLAP, "commands answered");
+  cr_expect_eq(twice, 0, "commands answered twice");
+  cr_expect_eq(not_created, 0, "commands not answered 201");
+  /* Each command's event is in the log once; the aborted transaction's are
+   * there too, but only for a read_uncommitted reader. */
+  tk_topic(&env, "events", events);
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, events, &n);
+  int per_command[N_OVERLAP] = {0}, ours = 0;
+  for (size_t i = 0; i < n; i++) {
+    int c;
+    if (ev[i].ce_causationid && sscanf(ev[i].ce_causationid, "ov-c%d", &c) == 1 && c >= 0 && c < N_OVERLAP) {
+      per_command[c]++;
+      ours++;
+    }
+  }
+  tk_records_free(ev, n);
+  int wrong = 0;
+  for (int c = 0; c < N_OVERLAP; c++) wrong += per_command[c] != 1;
+  cr_expect_eq(wrong, 0, "commands without exactly one event");
+  cr_expect_eq(ours, N_OVERLAP);
+  cr_expect_gt(count_uncommitted(events), n, "the aborted transaction wrote no event at all");
+  cr_expect_geq(metric(env.command_port, "transactions_total{outcome=\"aborted\",lane=\"0\"} "), 1);
+  cr_expect_geq(metric(env.command_port, "transactions_total{outcome=\"committed\",lane=\"1\"} "), 1);
+}

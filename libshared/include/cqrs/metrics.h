@@ -14,7 +14,8 @@ cqrs_metrics_t *cqrs_metrics_new(void);
 void cqrs_metrics_destroy(cqrs_metrics_t *m);
 
 /* Declares a family (name, type, help) so it renders with HELP and TYPE lines,
- * and at 0 before its first sample when it has no labels. */
+ * and at 0 before its first sample when it has no labels. A second
+ * declaration of the same name is ignored (the first one stands). */
 void cqrs_metrics_describe(cqrs_metrics_t *m, const char *name, cqrs_metric_type_t type,
                            const char *help);
 
