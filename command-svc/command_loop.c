@@ -31,6 +31,8 @@ struct cqrs_command_loop {
   rd_kafka_topic_t *commands_rkt; /* for the partitioner */
   char *t_commands, *t_events, *t_state, *t_results;
   int32_t n_partitions;
+  int64_t *parked; /* per partition: -1, or the end offset of its aggregate-state partition when it was
+                    * revoked and its aggregates kept (reused if nobody wrote there since) */
   cqrs_aggregate_store_t *store;
   cqrs_decider_settings_t settings;
   cqrs_worker_t worker;
@@ -174,6 +176,50 @@ static bool migrate_legacy(cqrs_command_loop_t *loop, const rd_kafka_topic_parti
   return ok;
 }
 
+/* The end offset of partition p of aggregate-state, or -1 when Kafka does not say. */
+static int64_t state_end(cqrs_command_loop_t *loop, int32_t p) {
+  int64_t lo, hi;
+  return cqrs_kafka_watermarks(loop->producer, loop->t_state, p, &lo, &hi, 5000, NULL) ? hi : -1;
+}
+
+/* Revoked partitions keep their aggregates, parked with their aggregate-state
+ * end offset: a rebalance that gives a partition straight back (an eager
+ * rebalance revokes everything; lanes and replicas joining one after another
+ * cause several) then costs no restore. */
+static void park(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_t *parts) {
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= loop->n_partitions) continue;
+    loop->parked[p] = state_end(loop, p);
+    if (loop->parked[p] < 0) cqrs_aggregate_store_drop_partition(loop->store, p);
+  }
+}
+
+/* The partitions of parts to restore: all but those parked whose
+ * aggregate-state nobody wrote to since (the end offset is where it was: the
+ * aggregates in hand are exactly what a restore would read). Parked
+ * partitions not in parts are forgotten. *reused: partitions kept. */
+static rd_kafka_topic_partition_list_t *unpark(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_t *parts,
+                                               int *reused) {
+  rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(parts->cnt);
+  bool *kept = calloc((size_t)loop->n_partitions, sizeof *kept);
+  *reused = 0;
+  for (int32_t p = 0; p < loop->n_partitions; p++) {
+    if (loop->parked[p] < 0) continue;
+    kept[p] = owns(parts, p) && state_end(loop, p) == loop->parked[p];
+    if (kept[p]) (*reused)++;
+    else cqrs_aggregate_store_drop_partition(loop->store, p);
+    loop->parked[p] = -1;
+  }
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= loop->n_partitions || !kept[p])
+      rd_kafka_topic_partition_list_add(todo, parts->elems[i].topic, p);
+  }
+  free(kept);
+  return todo;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -182,8 +228,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     cqrs_error_t e = {0};
     int64_t t0 = cqrs_time_monotonic_ms();
+    int reused;
+    rd_kafka_topic_partition_list_t *todo = unpark(loop, parts, &reused);
     size_t before = cqrs_aggregate_store_size(loop->store);
-    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, parts, loop->store, &e)) {
+    bool restored =
+        cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, todo, loop->store, &e);
+    rd_kafka_topic_partition_list_destroy(todo);
+    if (!restored) {
       fail(loop, "restoring aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
       return;
@@ -214,15 +265,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     char ms[24], n[24];
     snprintf(ms, sizeof ms, "%lld", (long long)(cqrs_time_monotonic_ms() - t0));
     snprintf(n, sizeof n, "%zu", cqrs_aggregate_store_size(loop->store) - before);
+    char kept[16];
+    snprintf(kept, sizeof kept, "%d", reused);
     cqrs_log_info(loop->log, "partitions assigned and restored", "partitions", count, "aggregates", n,
-                  "restoreMs", ms, NULL);
+                  "restoreMs", ms, "partitionsKept", kept, NULL);
     rd_kafka_assign(rk, parts);
     atomic_store(&loop->joined, true);
   } else {
     cqrs_aggregate_store_abort(loop->store);
-    for (int i = 0; i < parts->cnt; i++)
-      cqrs_aggregate_store_drop_partition(loop->store, parts->elems[i].partition);
-    cqrs_log_info(loop->log, "partitions revoked", "partitions", count, NULL);
+    park(loop, parts);
+    cqrs_log_info(loop->log, "partitions revoked (their aggregates kept until the next assignment)", "partitions",
+                  count, NULL);
     rd_kafka_assign(rk, NULL);
   }
 }
@@ -605,6 +658,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   rd_kafka_poll_set_consumer(loop->consumer);
   if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err)) goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
+  loop->parked = malloc((size_t)loop->n_partitions * sizeof *loop->parked);
+  for (int32_t p = 0; p < loop->n_partitions; p++) loop->parked[p] = -1;
   if (!cqrs_kafka_check(rd_kafka_init_transactions(loop->producer, 30000), "init_transactions", err)) goto fail;
   return loop;
 fail:
@@ -658,6 +713,7 @@ void cqrs_command_loop_destroy(cqrs_command_loop_t *loop) {
     rd_kafka_destroy(loop->producer);
   }
   cqrs_aggregate_store_destroy(loop->store);
+  free(loop->parked);
   free(loop->t_commands);
   free(loop->t_events);
   free(loop->t_state);

@@ -3,7 +3,9 @@
  * benchmark. Run through tests/bench/run.sh, which prints the comparison.
  *
  *   command_bench kafka <brokers> <prefix> <count>    commands in, results out
- *   command_bench seed <brokers> <prefix> <count>     <count> aggregates into aggregate-state */
+ *   command_bench seed <brokers> <prefix> <count> [plain]
+ *                                                     <count> aggregates into aggregate-state; ids
+ *                                                     seed-<i> with plain, else their UUIDv5s */
 #include "cqrs/config.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -131,7 +133,9 @@ static int bench_kafka(const cqrs_config_t *cfg, long count) {
 
 /* Writes count small user aggregates, as command-svc would, to the partitions
  * command-svc would use. */
-static int seed(const cqrs_config_t *cfg, long count) {
+/* plain: the aggregate ids are seed-<i> themselves (the mixed-load script
+ * addresses them so); else UUIDv5s of those names, as clients make them. */
+static int seed(const cqrs_config_t *cfg, long count, bool plain) {
   rd_kafka_t *prod = client(cfg, RD_KAFKA_PRODUCER);
   cqrs_error_t err;
   int parts;
@@ -144,7 +148,8 @@ static int seed(const cqrs_config_t *cfg, long count) {
   for (long i = 0; i < count; i++) {
     char id[CQRS_UUID_LEN], key[128], name[32], json[768];
     snprintf(name, sizeof name, "seed-%ld", i);
-    cqrs_uuid_from_name(name, id);
+    if (plain) snprintf(id, sizeof id, "%s", name);
+    else cqrs_uuid_from_name(name, id);
     snprintf(key, sizeof key, TENANT "/%s", id);
     int len = snprintf(json, sizeof json,
                        "{\"tenant\":\"" TENANT "\",\"aggregateId\":\"%s\",\"aggregateType\":\"user\",\"version\":1,\"state\":{\"userId\":\"%s\",\"email\":"
@@ -166,14 +171,15 @@ static int seed(const cqrs_config_t *cfg, long count) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s kafka|seed <brokers> <prefix> <count>\n", argv[0]);
+  if (argc != 5 && !(argc == 6 && strcmp(argv[1], "seed") == 0)) {
+    fprintf(stderr, "usage: %s kafka|seed <brokers> <prefix> <count> [plain]\n", argv[0]);
     return 2;
   }
   cqrs_config_t cfg;
   load_cfg(&cfg, argv[2], argv[3]);
   long count = atol(argv[4]);
-  int rc = strcmp(argv[1], "kafka") == 0 ? bench_kafka(&cfg, count) : seed(&cfg, count);
+  int rc = strcmp(argv[1], "kafka") == 0 ? bench_kafka(&cfg, count)
+                                         : seed(&cfg, count, argc > 5 && strcmp(argv[5], "plain") == 0);
   cqrs_config_cleanup(&cfg);
   return rc;
 }

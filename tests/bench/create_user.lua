@@ -20,3 +20,7 @@ function request()
     run, counter, counter, counter)
   return wrk.format(nil, "/v1/commands", nil, body)
 end
+
+function done(summary, latency, requests)
+  io.write(string.format("p999_ms=%.2f\n", latency:percentile(99.9) / 1000.0))
+end
