@@ -224,13 +224,6 @@ static bool read_dlq(cqrs_http_req_t *req, collect_t *c) {
   return false;
 }
 
-static void reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc) {
-  size_t len;
-  char *json = cqrs_json_write(doc, &len);
-  cqrs_http_reply_json(req, status, json, len);
-  bson_free(json);
-}
-
 static void dlq_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   admin_caller_t caller;
@@ -268,7 +261,7 @@ static void dlq_list(cqrs_http_req_t *req, void *arg) {
   } else {
     BSON_APPEND_NULL(&doc, "nextCursor");
   }
-  reply_doc(req, 200, &doc);
+  cqrs_http_reply_doc(req, 200, &doc);
   bson_destroy(&doc);
   collect_free(&c);
 }
@@ -314,7 +307,7 @@ static const char *item_state(const item_t *it) {
 
 static void dlq_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_caller_t *caller, const char *id) {
   collect_t c;
-  if (find_one(req, ctx, caller, id, &c, "dlq.show")) reply_doc(req, 200, &c.items[0].doc);
+  if (find_one(req, ctx, caller, id, &c, "dlq.show")) cqrs_http_reply_doc(req, 200, &c.items[0].doc);
   collect_free(&c);
 }
 
@@ -329,7 +322,7 @@ static void dlq_redrive(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_call
       admin_refuse(req, ctx, caller, action, id, 503, "the control plane did not answer in time; retry");
     } else {
       admin_audit(ctx, caller, action, id, 202);
-      reply_doc(req, 202, &c.items[0].doc);
+      cqrs_http_reply_doc(req, 202, &c.items[0].doc);
     }
   }
   collect_free(&c);
@@ -372,7 +365,7 @@ static void dlq_discard(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_call
         }
       }
       BSON_APPEND_UTF8(&out, "reason", reason);
-      reply_doc(req, 200, &out);
+      cqrs_http_reply_doc(req, 200, &out);
       bson_destroy(&out);
     }
   }

@@ -118,13 +118,6 @@ static void projection_object(admin_ctx_t *ctx, const char *p, bson_t *out) {
     BSON_APPEND_NULL(out, "updatedAt");
 }
 
-static void reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc) {
-  size_t len;
-  char *json = cqrs_json_write(doc, &len);
-  cqrs_http_reply_json(req, status, json, len);
-  bson_free(json);
-}
-
 static void projection_list(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   admin_caller_t caller;
@@ -141,7 +134,7 @@ static void projection_list(cqrs_http_req_t *req, void *arg) {
   }
   bson_append_array_end(&doc, &arr);
   BSON_APPEND_NULL(&doc, "nextCursor");
-  reply_doc(req, 200, &doc);
+  cqrs_http_reply_doc(req, 200, &doc);
   bson_destroy(&doc);
 }
 
@@ -190,7 +183,7 @@ static void projection_action(cqrs_http_req_t *req, void *arg) {
   admin_audit(ctx, &caller, action, name, 202);
   bson_t doc = BSON_INITIALIZER;
   projection_object(ctx, name, &doc);
-  reply_doc(req, 202, &doc);
+  cqrs_http_reply_doc(req, 202, &doc);
   bson_destroy(&doc);
 }
 

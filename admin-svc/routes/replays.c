@@ -106,13 +106,6 @@ static void replay_object(admin_ctx_t *ctx, const bson_t *req, bson_t *out) {
   if (st) bson_destroy(st);
 }
 
-static void reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc) {
-  size_t len;
-  char *json = cqrs_json_write(doc, &len);
-  cqrs_http_reply_json(req, status, json, len);
-  bson_free(json);
-}
-
 /* The open replay of projection, if any, into id_out. */
 static bool running_replay(admin_ctx_t *ctx, const char *projection, char id_out[64]) {
   char **keys, **values;
@@ -195,7 +188,7 @@ static void dry_run(cqrs_http_req_t *req, admin_ctx_t *ctx, const char *projecti
   if (from_ms > 0)
     for (int i = 0; i < n; i++) work += hi[i] - lo[i];
   BSON_APPEND_DOUBLE(&doc, "estimatedSeconds", (double)work / estimated_rate(ctx));
-  reply_doc(req, 200, &doc);
+  cqrs_http_reply_doc(req, 200, &doc);
   bson_destroy(&doc);
 }
 
@@ -370,7 +363,7 @@ static void replay_list(cqrs_http_req_t *req, void *arg) {
   }
   for (size_t i = 0; i < m; i++) bson_destroy(reqs[i]);
   free(reqs);
-  reply_doc(req, 200, &doc);
+  cqrs_http_reply_doc(req, 200, &doc);
   bson_destroy(&doc);
 }
 
@@ -444,7 +437,7 @@ static void replay_item(cqrs_http_req_t *req, void *arg) {
   }
   bson_t doc = BSON_INITIALIZER;
   replay_object(ctx, r, &doc);
-  reply_doc(req, status, &doc);
+  cqrs_http_reply_doc(req, status, &doc);
   bson_destroy(&doc);
   bson_destroy(r);
 }

@@ -219,10 +219,7 @@ static void list(cqrs_http_req_t *req, void *arg) {
     BSON_APPEND_UTF8(&out, "nextCursor", member(l.docs[shown - 1], "sagaId"));
   else
     BSON_APPEND_NULL(&out, "nextCursor");
-  size_t len;
-  char *json = cqrs_json_write(&out, &len);
-  cqrs_http_reply_json(req, 200, json, len);
-  bson_free(json);
+  cqrs_http_reply_doc(req, 200, &out);
   bson_destroy(&out);
   for (size_t i = 0; i < l.n; i++) bson_destroy(l.docs[i]);
   free(l.docs);
@@ -244,10 +241,7 @@ static void get(cqrs_http_req_t *req, void *arg) {
   bson_t out;
   bson_init(&out);
   admin_saga_view(doc, admin_saga_view_state(doc, now_ms(), (int64_t)s->cfg->saga_stuck_after_s * 1000), true, &out);
-  size_t len;
-  char *json = cqrs_json_write(&out, &len);
-  cqrs_http_reply_json(req, 200, json, len);
-  bson_free(json);
+  cqrs_http_reply_doc(req, 200, &out);
   bson_destroy(&out);
   bson_destroy(doc);
 }

@@ -469,6 +469,13 @@ void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, si
   cqrs_http_reply(req, status, "application/json", json, len);
 }
 
+void cqrs_http_reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc) {
+  size_t len;
+  char *json = cqrs_json_write(doc, &len);
+  cqrs_http_reply_json(req, status, json, len);
+  bson_free(json);
+}
+
 void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field) {
   send_error(req->r, status, message, field);
   req->replied = true;

@@ -8,11 +8,22 @@
  * name n as a poison event (a cause that goes away when unset). */
 #include "../projection.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TEST_VARIANT_ENV "PROJECTION_TEST_VARIANT"
 #define TEST_REFUSE_ENV "PROJECTION_TEST_REFUSE_NAME"
+
+/* The two test variables, read once (never per event); NULL when unset or empty. */
+static pthread_once_t test_env_once = PTHREAD_ONCE_INIT;
+static const char *test_variant, *test_refuse;
+
+static void read_test_env(void) {
+  const char *v = getenv(TEST_VARIANT_ENV), *r = getenv(TEST_REFUSE_ENV);
+  test_variant = v && *v ? v : NULL;
+  test_refuse = r && *r ? r : NULL;
+}
 
 static void user_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqrs_write_t *w) {
   const cqrs_user_created_t *c = &e->user_created;
@@ -26,8 +37,8 @@ static void user_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqr
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
   BSON_APPEND_INT64(&set, "version", ev->version);
-  const char *variant = getenv(TEST_VARIANT_ENV);
-  if (variant && *variant) BSON_APPEND_UTF8(&set, "testVariant", variant);
+  pthread_once(&test_env_once, read_test_env);
+  if (test_variant) BSON_APPEND_UTF8(&set, "testVariant", test_variant);
   bson_append_document_end(&w->update, &set);
   w->upsert = true;
 }
@@ -65,9 +76,10 @@ static const cqrs_projection_handler_t handlers[] = {
 
 /* PROJECTION_TEST_REFUSE_NAME: is w the creation of a profile with that name? */
 static bool refused_for_test(const cqrs_write_t *w) {
-  const char *refuse = getenv(TEST_REFUSE_ENV);
+  pthread_once(&test_env_once, read_test_env);
   bson_iter_t it, name;
-  return refuse && *refuse && w->upsert && bson_iter_init(&it, &w->update) &&
+  const char *refuse = test_refuse;
+  return refuse && w->upsert && bson_iter_init(&it, &w->update) &&
          bson_iter_find_descendant(&it, "$setOnInsert.name", &name) && BSON_ITER_HOLDS_UTF8(&name) &&
          strcmp(bson_iter_utf8(&name, NULL), refuse) == 0;
 }

@@ -13,6 +13,8 @@
 
 #include "cqrs/error.h"
 
+#include <bson/bson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +97,8 @@ void cqrs_http_reply(cqrs_http_req_t *req, int status, const char *content_type,
                      const char *body, size_t len);
 /* Replies with a JSON body. */
 void cqrs_http_reply_json(cqrs_http_req_t *req, int status, const char *json, size_t len);
+/* Replies with doc written as JSON (cqrs/json.h's writer); doc is borrowed. */
+void cqrs_http_reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc);
 /* The status req was answered with by a cqrs_http_reply* call, 0 before (or
  * when it was deferred). For what a handler does after answering (an audit). */
 int cqrs_http_req_status(const cqrs_http_req_t *req);
