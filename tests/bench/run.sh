@@ -74,8 +74,9 @@ txn_summary() { # port
 # wrk against port with script and connections; prints one summary line.
 http_run() { # port script conns label
   # 2 s of warm-up first, not counted: the first commands of a new instance wait for its
-  # producers' first transactions and connections (one took 1.6 s in a c1 run).
-  wrk -t2 -c"$3" -d2s -s "$2" "http://127.0.0.1:$1" >/dev/null
+  # producers' first transactions and connections (one took 1.6 s in a c1 run). Always new
+  # users, so the mixed load's versions are untouched.
+  wrk -t2 -c"$3" -d2s -s tests/bench/create_user.lua "http://127.0.0.1:$1" >/dev/null
   wrk -t2 -c"$3" -d"${HTTP_SECONDS}s" --latency -s "$2" "http://127.0.0.1:$1" >"$LOG/wrk-$4.txt"
   awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} /^p999_ms=/ {split($1, a, "="); p999=a[2] "ms"}
        /Non-2xx/ {e=$5} END {printf "requests/s=%s p50=%s p99=%s p99.9=%s non-2xx=%d\n", r, p50, p99, p999, e}' "$LOG/wrk-$4.txt"
