@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BATCH_MAX 2000
 /* An open transaction of a crashed instance holds back read_committed readers
  * (results, projections) until it times out or the instance restarts: keep it
  * short; a batch transaction takes milliseconds. */
@@ -595,10 +594,11 @@ static long test_abort_nth(int lane) {
 
 static void *loop_main(void *arg) {
   cqrs_command_loop_t *loop = arg;
-  rd_kafka_message_t *msgs[BATCH_MAX];
+  size_t max = (size_t)loop->cfg->command_batch_max;
+  rd_kafka_message_t **msgs = malloc(max * sizeof *msgs);
   int backoff_ms = 0;
   while (running(loop)) {
-    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 100, loop->log);
+    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, max, 100, loop->log);
     if (n == 0) continue;
     bool ok = run_batch(loop, msgs, n);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
@@ -609,6 +609,7 @@ static void *loop_main(void *arg) {
       usleep((useconds_t)backoff_ms * 1000);
     }
   }
+  free(msgs);
   return NULL;
 }
 

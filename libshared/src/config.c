@@ -225,9 +225,12 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
     return false;
-  long lanes;
-  if (!int_var(envp, "COMMAND_LANES", 3, 1, 64, &lanes, err)) return false;
+  long lanes, batch;
+  if (!int_var(envp, "COMMAND_LANES", 3, 1, 64, &lanes, err) ||
+      !int_var(envp, "COMMAND_BATCH_MAX", 2000, 1, 100000, &batch, err))
+    return false;
   cfg->command_lanes = (int)lanes;
+  cfg->command_batch_max = (int)batch;
   long staleness;
   if (!int_var(envp, "STALENESS_OBJECTIVE_MS", 5000, 1, 86400000, &staleness, err)) return false;
   const char *objectives = env_get(envp, "STALENESS_OBJECTIVES");

@@ -28,6 +28,7 @@ typedef struct {
   int command_timeout_ms;    /* COMMAND_TIMEOUT_MS: HTTP wait for a command result (5000) */
   int command_lanes;         /* COMMAND_LANES: command loops per command-svc, each a consumer group member
                               * with its own transactional producer, so transactions overlap (3) */
+  int command_batch_max;     /* COMMAND_BATCH_MAX: command records per lane transaction, at most (2000) */
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
