@@ -23,6 +23,10 @@ typedef struct {
 } waiting_t;
 
 #define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
+/* Seconds an overloaded replica asks a client to wait: a command round trip
+ * takes milliseconds, so in a second the in-flight commands have turned over
+ * many times; a longer wait would only idle the replica. */
+#define OVERLOADED_RETRY_AFTER "1"
 
 struct cqrs_ingress {
   const cqrs_config_t *cfg;
@@ -33,8 +37,9 @@ struct cqrs_ingress {
   rd_kafka_t *producer;
   rd_kafka_t *results;
   char *t_commands, *t_results;
-  pthread_mutex_t lock; /* guards pending */
+  pthread_mutex_t lock; /* guards pending and in_flight */
   cqrs_map_t *pending;  /* result key ("<tenant>/<commandId>") -> waiting_t */
+  size_t in_flight;     /* waiters reserved or in pending: at most cfg->command_max_in_flight */
   cqrs_worker_t results_reader;
   char timeout_json[256];
 };
@@ -46,10 +51,42 @@ static void free_waiting(void *v) {
   free(w);
 }
 
+/* n waiters are done (answered, timed out, or never registered). Lock held. */
+static void release_slots(cqrs_ingress_t *ing, size_t n) {
+  ing->in_flight -= n;
+  cqrs_metrics_set(ing->metrics, "commands_in_flight", NULL, (double)ing->in_flight);
+}
+
+/* Takes one in-flight slot; false when all COMMAND_MAX_IN_FLIGHT are taken. Any thread. */
+static bool reserve_slot(cqrs_ingress_t *ing) {
+  pthread_mutex_lock(&ing->lock);
+  bool ok = ing->in_flight < (size_t)ing->cfg->command_max_in_flight;
+  if (ok) {
+    ing->in_flight++;
+    cqrs_metrics_set(ing->metrics, "commands_in_flight", NULL, (double)ing->in_flight);
+  }
+  pthread_mutex_unlock(&ing->lock);
+  return ok;
+}
+
+/* Answers 503 with Retry-After: the replica holds as many commands awaiting
+ * their results as it may. Nothing was produced. Loop thread. */
+static void reply_overloaded(cqrs_ingress_t *ing, cqrs_http_req_t *req) {
+  char msg[200];
+  snprintf(msg, sizeof msg,
+           "command-svc is overloaded: %d commands already await their results (COMMAND_MAX_IN_FLIGHT); the "
+           "command was not taken: retry after Retry-After seconds",
+           ing->cfg->command_max_in_flight);
+  cqrs_metrics_add(ing->metrics, "commands_overloaded_total", NULL, 1);
+  cqrs_http_req_add_header(req, "Retry-After", OVERLOADED_RETRY_AFTER);
+  cqrs_http_reply_error(req, 503, msg, NULL);
+}
+
 /* Answers everyone waiting on result key key. Any thread. */
 static void answer(cqrs_ingress_t *ing, const char *key, int status, const char *json, size_t len) {
   pthread_mutex_lock(&ing->lock);
   waiting_t *w = cqrs_map_take(ing->pending, key);
+  if (w) release_slots(ing, w->n);
   pthread_mutex_unlock(&ing->lock);
   if (!w) return;
   for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_complete(w->waiters[i], status, json, len);
@@ -57,13 +94,20 @@ static void answer(cqrs_ingress_t *ing, const char *key, int status, const char 
   free(w);
 }
 
+typedef struct {
+  cqrs_ingress_t *ing;
+  cqrs_http_deferred_t *d;
+} drop_t;
+
 static bool drop_waiter(const char *key, void *value, void *ctx) {
   (void)key;
   waiting_t *w = value;
+  drop_t *drop = ctx;
   for (size_t i = 0; i < w->n; i++) {
-    if (w->waiters[i] != ctx) continue;
+    if (w->waiters[i] != drop->d) continue;
     cqrs_http_deferred_release(w->waiters[i]);
     w->waiters[i] = w->waiters[--w->n];
+    release_slots(drop->ing, 1);
     break;
   }
   return w->n == 0;
@@ -74,8 +118,9 @@ static bool drop_waiter(const char *key, void *value, void *ctx) {
 static void timeout_cb(cqrs_http_deferred_t *d, void *ctx) {
   cqrs_ingress_t *ing = ctx;
   cqrs_metrics_add(ing->metrics, "command_timeouts_total", NULL, 1);
+  drop_t drop = {ing, d};
   pthread_mutex_lock(&ing->lock);
-  cqrs_map_filter(ing->pending, drop_waiter, d);
+  cqrs_map_filter(ing->pending, drop_waiter, &drop);
   pthread_mutex_unlock(&ing->lock);
 }
 
@@ -140,6 +185,13 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
              cqrs_error_http_status(err.code));
     cqrs_metrics_add(ing->metrics, "commands_rejected_at_ingress_total", labels, 1);
     cqrs_http_reply_cqrs_error(req, &err);
+    cqrs_command_cleanup(&cmd);
+    return;
+  }
+  /* Past the cap, refuse before anything reaches Kafka, so latency stays
+   * bounded by the cap instead of growing with the offered load. */
+  if (!reserve_slot(ing)) {
+    reply_overloaded(ing, req);
     cqrs_command_cleanup(&cmd);
     return;
   }
@@ -240,6 +292,14 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
                         "HTTP commands answered 429 because the tenant exceeded RATE_LIMIT_COMMANDS, by tenant.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
                         "HTTP commands refused before Kafka (400, 403), by type and status.");
+  cqrs_metrics_describe(metrics, "commands_overloaded_total", CQRS_METRIC_COUNTER,
+                        "HTTP commands answered 503 with Retry-After because COMMAND_MAX_IN_FLIGHT commands "
+                        "already awaited their results (never sent to Kafka).");
+  cqrs_metrics_describe(metrics, "commands_in_flight", CQRS_METRIC_GAUGE,
+                        "HTTP commands sent to Kafka and awaiting their result on this replica.");
+  cqrs_metrics_describe(metrics, "commands_in_flight_limit", CQRS_METRIC_GAUGE,
+                        "COMMAND_MAX_IN_FLIGHT: the cap on commands_in_flight.");
+  cqrs_metrics_set(metrics, "commands_in_flight_limit", NULL, cfg->command_max_in_flight);
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", cfg->command_timeout_ms);
   if (!(ing->producer = cqrs_kafka_producer_new(cfg, log, delivery_cb, ing, err, "enable.idempotence", "true",

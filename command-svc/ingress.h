@@ -11,7 +11,18 @@
  * command whose "tenantId" member names another tenant is refused with 403.
  * The request's Authorization value travels with the command as the Kafka
  * header "authorization", so the command loop checks it again like any
- * Kafka producer's. */
+ * Kafka producer's.
+ *
+ * Backpressure: at most cfg->command_max_in_flight (COMMAND_MAX_IN_FLIGHT)
+ * commands per replica wait for their results at once. Past it a command is
+ * answered at once 503 with "Retry-After: 1" and an "overloaded" error and is
+ * never produced, so latency stays bounded by the cap (a queue of at most that
+ * many round trips) instead of growing with the offered load. 503, not 429:
+ * 429 is the tenant's own rate limit (RATE_LIMIT_COMMANDS: "you send too
+ * much"); this is the replica's state, not the client's doing, and a load
+ * balancer or client may retry it on another replica at once. Every command
+ * taken is answered: its result, or the timeout 503. Metrics:
+ * commands_in_flight, commands_in_flight_limit, commands_overloaded_total. */
 #ifndef CQRS_INGRESS_H
 #define CQRS_INGRESS_H
 

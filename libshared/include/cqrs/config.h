@@ -26,6 +26,8 @@ typedef struct {
   cqrs_log_level_t log_level;/* LOG_LEVEL */
   size_t max_body_bytes;     /* MAX_BODY_BYTES: larger request bodies get 413 (1 MiB) */
   int command_timeout_ms;    /* COMMAND_TIMEOUT_MS: HTTP wait for a command result (5000) */
+  int command_max_in_flight; /* COMMAND_MAX_IN_FLIGHT: HTTP commands awaiting their result at once per
+                              * replica; past it, 503 with Retry-After (2048) */
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
