@@ -5,6 +5,7 @@
 
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/result.h"
 #include "cqrs/saga_sign.h"
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
@@ -31,6 +32,7 @@ struct cqrs_command_loop {
   rd_kafka_topic_t *commands_rkt; /* for the partitioner */
   char *t_commands, *t_events, *t_state, *t_results;
   int32_t n_partitions;
+  int32_t n_result_partitions; /* of command-results: bounds a reply-partition header */
   cqrs_aggregate_store_t *store;
   cqrs_decider_settings_t settings;
   cqrs_worker_t worker;
@@ -331,8 +333,14 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
       rh = rd_kafka_headers_new(1);
       rd_kafka_header_add(rh, "traceparent", -1, ctx.traceparent, -1);
     }
-    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.result_key, out.result_json,
-                 out.result_len, rh, err);
+    /* On the partition the waiting HTTP ingress reads (cqrs/result.h), else
+     * where the key hashes to. */
+    rd_kafka_headers_t *mh;
+    const void *rp = NULL;
+    size_t rp_len = 0;
+    if (!rd_kafka_message_headers(m, &mh)) rd_kafka_header_get_last(mh, CQRS_REPLY_PARTITION_HEADER, &rp, &rp_len);
+    ok = produce(loop, loop->t_results, cqrs_result_reply_partition(rp, rp_len, loop->n_result_partitions),
+                 out.result_key, out.result_json, out.result_len, rh, err);
   }
   if (ok) {
     char labels[160], status[8];
@@ -491,7 +499,9 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                                                  "session.timeout.ms", "10000", NULL)))
     goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
-  if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err)) goto fail;
+  if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err) ||
+      (loop->n_result_partitions = cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err)) <= 0)
+    goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
   if (!cqrs_kafka_check(rd_kafka_init_transactions(loop->producer, 30000), "init_transactions", err)) goto fail;
   return loop;

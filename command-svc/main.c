@@ -16,11 +16,13 @@ extern char **environ;
 typedef struct {
   cqrs_command_loop_t *loop;
   const cqrs_access_t *access;
+  cqrs_ingress_t *ingress;
 } parts_t;
 
 static bool ready_cb(void *ctx, cqrs_error_t *err) {
   parts_t *p = ctx;
-  return cqrs_access_ready(p->access, err) && cqrs_command_loop_ready(p->loop, err);
+  return cqrs_access_ready(p->access, err) && cqrs_command_loop_ready(p->loop, err) &&
+         cqrs_ingress_ready(p->ingress, err);
 }
 
 static bool failed_cb(void *ctx, cqrs_error_t *err) { return cqrs_command_loop_failed(ctx, err); }
@@ -47,7 +49,7 @@ int main(void) {
     cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
     goto done;
   }
-  parts = (parts_t){loop, &access};
+  parts = (parts_t){loop, &access, ingress};
   cqrs_service_set_ready(&svc, ready_cb, &parts);
   /* A fatal error in the command loop ends the wait like SIGTERM: stop
    * cleanly, exit 1, and let the orchestrator start a fresh instance. */

@@ -245,3 +245,177 @@ Test(ingress, past_the_in_flight_cap_commands_get_503_with_retry_after_and_none_
   }
   for (int i = 0; i < N_OFFERED; i++) tk_response_cleanup(&posts[i].r);
 }
+
+/* ---- replies routed to the replica that awaits them ---- */
+
+/* The value of header name on r (borrowed), or NULL. */
+static const char *header(const tk_record_t *r, const char *name) {
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (strcmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+  return NULL;
+}
+
+#define N_ROUTED 300
+#define N_SENDERS 6
+
+static void *send_routed(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int i = t; i < N_ROUTED; i += N_SENDERS) {
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"CreateUser\",\"commandId\":\"routed-%d\",\"email\":\"r%d@example.com\",\"name\":\"R\"}",
+             i, i);
+    tk_response_t r;
+    tk_http("POST", ports[i % N_REPLICAS], "/v1/commands", json, strlen(json), &r);
+    if (r.status != 201) fprintf(stderr, "routed-%d answered %d: %s\n", i, r.status, r.body ? r.body : "");
+    else atomic_fetch_add(&posts_done, 1);
+    tk_response_cleanup(&r);
+  }
+  return NULL;
+}
+
+Test(ingress, each_of_three_replicas_reads_about_a_third_of_the_results) {
+  const char *extra[] = {"TOPIC_PARTITIONS=6", NULL};
+  start_replicas(N_REPLICAS, extra);
+  atomic_store(&posts_done, 0);
+  pthread_t t[N_SENDERS];
+  for (int i = 0; i < N_SENDERS; i++) pthread_create(&t[i], NULL, send_routed, (void *)(intptr_t)i);
+  for (int i = 0; i < N_SENDERS; i++) pthread_join(t[i], NULL);
+  cr_assert_eq(atomic_load(&posts_done), N_ROUTED, "every command is answered 201 by the replica it was sent to");
+
+  /* Each result is on the partition its command named. */
+  size_t n_cmds, n_results;
+  tk_record_t *cmds = read_topic("commands", &n_cmds), *results = read_topic("command-results", &n_results);
+  cr_assert_eq(n_cmds, N_ROUTED);
+  cr_assert_eq(n_results, N_ROUTED);
+  double total = 0;
+  for (size_t i = 0; i < n_results; i++) total += (double)(strlen(results[i].key) + strlen(results[i].value));
+  for (size_t i = 0; i < n_cmds; i++) {
+    const char *named = header(&cmds[i], CQRS_REPLY_PARTITION_HEADER);
+    cr_assert_not_null(named, "a command record without %s", CQRS_REPLY_PARTITION_HEADER);
+    char *cid = tk_json_string(cmds[i].value, "commandId"), key[96];
+    snprintf(key, sizeof key, "default/%s", cid);
+    free(cid);
+    int found = 0;
+    for (size_t j = 0; j < n_results; j++)
+      if (strcmp(results[j].key, key) == 0) {
+        found++;
+        cr_expect_eq(results[j].partition, atoi(named), "%s: result on %d, the command named %s", key,
+                     results[j].partition, named);
+      }
+    cr_expect_eq(found, 1, "%s", key);
+  }
+  tk_records_free(cmds, n_cmds);
+  tk_records_free(results, n_results);
+
+  /* Each replica read its own replies only: about a third of the bytes each,
+   * and together every result exactly once. */
+  double read[N_REPLICAS], sum = 0, records = 0;
+  for (int i = 0; i < N_REPLICAS; i++) {
+    read[i] = metric(ports[i], "command_results_read_bytes_total");
+    records += metric(ports[i], "command_results_read_total");
+    cr_expect_eq(metric(ports[i], "command_reply_partitions"), 2, "replica %d holds 6/3 partitions", i);
+    sum += read[i];
+    fprintf(stderr, "replica %d read %.0f of %.0f result bytes (%.0f%%)\n", i, read[i], total, 100 * read[i] / total);
+  }
+  for (int i = 0; i < N_REPLICAS; i++) {
+    cr_expect_gt(read[i], 0, "replica %d read nothing", i);
+    cr_expect_lt(read[i], 0.6 * total, "replica %d read %.0f of %.0f bytes: others' replies too", i, read[i], total);
+  }
+  cr_expect_eq(sum, total, "the replicas read %.0f bytes, command-results holds %.0f", sum, total);
+  cr_expect_eq(records, N_ROUTED);
+}
+
+/* Produces a command record as a Kafka client would, keyed by its aggregate
+ * with the Java client's partitioner (so it lands where its aggregate lives
+ * and is decided there, not forwarded), naming reply_partition. */
+static void produce_command(const char *aggregate_key, const char *json, int32_t reply_partition) {
+  char errstr[256], topic[128], rp[16];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+  snprintf(rp, sizeof rp, "%d", (int)reply_partition);
+  rd_kafka_header_add(hdrs, CQRS_REPLY_PARTITION_HEADER, -1, rp, -1);
+  cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(tk_topic(&env, "commands", topic)),
+                                 RD_KAFKA_V_KEY(aggregate_key, strlen(aggregate_key)),
+                                 RD_KAFKA_V_VALUE((void *)json, strlen(json)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
+               0);
+  cr_assert_eq(rd_kafka_flush(rk, 15000), 0, "the command record was not delivered");
+  rd_kafka_destroy(rk);
+}
+
+/* The value of the result keyed key on command-results (malloc'd) and its
+ * partition, awaited (bounded: 60 s); NULL when it never came. */
+static char *await_result(const char *key, int32_t *partition) {
+  char *value = NULL;
+  for (int tries = 0; !value && tries < 300; tries++) {
+    size_t n;
+    tk_record_t *r = read_topic("command-results", &n);
+    for (size_t i = 0; i < n && !value; i++)
+      if (r[i].key && strcmp(r[i].key, key) == 0) {
+        value = strdup(r[i].value);
+        *partition = r[i].partition;
+      }
+    tk_records_free(r, n);
+    if (!value) nap(200);
+  }
+  return value;
+}
+
+Test(ingress, a_reply_routed_to_a_dead_replica_is_on_command_results_and_a_retry_elsewhere_gets_it) {
+  const char *extra[] = {"TOPIC_PARTITIONS=6", NULL};
+  start_replicas(2, extra);
+  /* A partition replica 0 reads: the one its first command named. */
+  const char *probe = "{\"commandType\":\"CreateUser\",\"commandId\":\"probe\",\"email\":\"p@example.com\",\"name\":\"P\"}";
+  tk_response_t r;
+  cr_assert(tk_http("POST", ports[0], "/v1/commands", probe, strlen(probe), &r));
+  cr_assert_eq(r.status, 201, "%s", r.body);
+  tk_response_cleanup(&r);
+  size_t n_cmds;
+  tk_record_t *cmds = read_topic("commands", &n_cmds);
+  cr_assert_eq(n_cmds, 1);
+  const char *named = header(&cmds[0], CQRS_REPLY_PARTITION_HEADER);
+  cr_assert_not_null(named);
+  int32_t dead_partition = atoi(named);
+  tk_records_free(cmds, n_cmds);
+
+  /* Replica 0 dies; then a command names its partition for the reply, as one
+   * it had sent just before dying would. */
+  tk_stop(pids[0], SIGKILL);
+  pids[0] = 0;
+  const char *orphan = "{\"commandType\":\"CreateUser\",\"commandId\":\"orphan\",\"aggregateId\":\"orphan-user\","
+                       "\"email\":\"o@example.com\",\"name\":\"O\"}";
+  produce_command("default/orphan-user", orphan, dead_partition);
+
+  /* The result is not lost: a Kafka client reading command-results finds it,
+   * on the partition the command named. */
+  int32_t partition = -1;
+  char *result = await_result("default/orphan", &partition);
+  cr_assert_not_null(result, "no result on command-results for the orphaned command");
+  cr_expect_eq(partition, dead_partition);
+  cr_expect_eq(tk_json_int(result, "status"), 201, "%s", result);
+
+  /* The client retries with the same commandId on the live replica and gets
+   * the original outcome: 200 and the first result's event, decided once. */
+  cr_assert(tk_http("POST", ports[1], "/v1/commands", orphan, strlen(orphan), &r));
+  cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
+  char *first_event = tk_json_string(result, "eventId"), *event = tk_json_string(r.body, "eventId");
+  cr_assert_not_null(first_event, "%s", result);
+  cr_expect_str_eq(event ? event : "", first_event);
+  cr_expect_eq(tk_json_int(r.body, "version"), tk_json_int(result, "version"));
+  char *aggregate = tk_json_string(r.body, "aggregateId");
+  cr_expect_str_eq(aggregate ? aggregate : "", "orphan-user");
+  free(aggregate);
+  free(first_event);
+  free(event);
+  tk_response_cleanup(&r);
+  free(result);
+  size_t n_events;
+  tk_record_t *events = read_topic("events", &n_events);
+  cr_expect_eq(caused_by(events, n_events, "orphan"), 1, "the retry decided the command again");
+  tk_records_free(events, n_events);
+}
