@@ -5,6 +5,7 @@
 
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/result.h"
 #include "cqrs/saga_sign.h"
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
@@ -32,6 +33,7 @@ struct cqrs_command_loop {
   int32_t n_partitions;
   int64_t *parked; /* per partition: -1, or the end offset of its aggregate-state partition when it was
                     * revoked and its aggregates kept (reused if nobody wrote there since) */
+  int32_t n_result_partitions; /* of command-results: bounds a reply-partition header */
   cqrs_aggregate_store_t *store;
   cqrs_decider_settings_t settings;
   cqrs_worker_t worker;
@@ -387,12 +389,13 @@ static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_pri
   free(authorization);
 }
 
-/* The headers a forwarded command keeps: its credential and its trace. */
+/* The headers a forwarded command keeps: its credential, its trace, its saga
+ * signature and where its result is awaited. */
 static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
   rd_kafka_headers_t *h, *fwd = NULL;
   if (rd_kafka_message_headers(m, &h)) return NULL;
   static const char *const keep[] = {CQRS_COMMAND_AUTH_HEADER, "traceparent", CQRS_SAGA_TENANT_HEADER,
-                                     CQRS_SAGA_SIGNATURE_HEADER};
+                                     CQRS_SAGA_SIGNATURE_HEADER, CQRS_REPLY_PARTITION_HEADER};
   for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
     const void *v;
     size_t len;
@@ -459,8 +462,14 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
       rh = rd_kafka_headers_new(1);
       rd_kafka_header_add(rh, "traceparent", -1, ctx.traceparent, -1);
     }
-    ok = produce(loop, loop->t_results, RD_KAFKA_PARTITION_UA, out.result_key, out.result_json,
-                 out.result_len, rh, err);
+    /* On the partition the waiting HTTP ingress reads (cqrs/result.h), else
+     * where the key hashes to. */
+    rd_kafka_headers_t *mh;
+    const void *rp = NULL;
+    size_t rp_len = 0;
+    if (!rd_kafka_message_headers(m, &mh)) rd_kafka_header_get_last(mh, CQRS_REPLY_PARTITION_HEADER, &rp, &rp_len);
+    ok = produce(loop, loop->t_results, cqrs_result_reply_partition(rp, rp_len, loop->n_result_partitions),
+                 out.result_key, out.result_json, out.result_len, rh, err);
   }
   if (ok) {
     char labels[160], status[8];
@@ -666,7 +675,7 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
    * a topic the producer has no metadata for waits for librdkafka's once-a-second
    * topic scan (the first transaction took 0.9 s of its 0.95 s waiting so). */
   if (!cqrs_kafka_topics_ensure(loop->producer, cfg, 15000, &loop->n_partitions, err) ||
-      cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err) <= 0)
+      (loop->n_result_partitions = cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err)) <= 0)
     goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
   loop->parked = malloc((size_t)loop->n_partitions * sizeof *loop->parked);

@@ -17,11 +17,12 @@ typedef struct {
   cqrs_command_loop_t **lanes;
   int n_lanes;
   const cqrs_access_t *access;
+  cqrs_ingress_t *ingress;
 } parts_t;
 
 static bool ready_cb(void *ctx, cqrs_error_t *err) {
   parts_t *p = ctx;
-  if (!cqrs_access_ready(p->access, err)) return false;
+  if (!cqrs_access_ready(p->access, err) || !cqrs_ingress_ready(p->ingress, err)) return false;
   for (int i = 0; i < p->n_lanes; i++)
     if (!cqrs_command_loop_ready(p->lanes[i], err)) return false;
   return true;
@@ -61,7 +62,7 @@ int main(void) {
     cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
     goto done;
   }
-  parts = (parts_t){lanes, n, &access};
+  parts = (parts_t){lanes, n, &access, ingress};
   cqrs_service_set_ready(&svc, ready_cb, &parts);
   /* A fatal error in a command lane ends the wait like SIGTERM: stop
    * cleanly, exit 1, and let the orchestrator start a fresh instance. */

@@ -219,8 +219,9 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   }
   cfg->poison_halt = poison && strcmp(poison, "halt") == 0;
-  long tick, store_timeout, rl_commands, rl_queries;
+  long tick, store_timeout, rl_commands, rl_queries, in_flight;
   if (!int_var(envp, "WAIT_TICK_MS", 10, 1, 1000, &tick, err) ||
+      !int_var(envp, "COMMAND_MAX_IN_FLIGHT", 2048, 1, 1000000, &in_flight, err) ||
       !int_var(envp, "MONGO_TIMEOUT_MS", 0, 0, 600000, &store_timeout, err) ||
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
@@ -245,6 +246,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->http_threads = (int)threads;
   cfg->max_body_bytes = (size_t)body;
   cfg->command_timeout_ms = (int)timeout;
+  cfg->command_max_in_flight = (int)in_flight;
   cfg->topic_partitions = (int)parts;
   cfg->topic_replication = (int)repl;
   cfg->shutdown_grace_ms = (int)grace;

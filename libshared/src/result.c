@@ -52,3 +52,14 @@ bool cqrs_result_status(const char *json, size_t len, int *status) {
   *status = (int)v;
   return ok;
 }
+
+int32_t cqrs_result_reply_partition(const void *value, size_t len, int32_t n_partitions) {
+  const char *v = value;
+  if (!v || len == 0 || len > 10 || n_partitions <= 0) return -1; /* 10 digits hold any int32 */
+  int64_t p = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    p = p * 10 + (v[i] - '0');
+  }
+  return p < n_partitions ? (int32_t)p : -1;
+}

@@ -1,5 +1,5 @@
 -- wrk script: every request a new CreateUser with a commandId unique across
--- threads and runs.
+-- threads and runs (and wrk processes run at once: pass each a tag after --).
 local threads = {}
 function setup(thread)
   thread:set("tid", #threads + 1)
@@ -8,7 +8,7 @@ end
 
 function init(args)
   counter = 0
-  run = tostring(os.time()) .. "-" .. tostring(tid)
+  run = tostring(os.time()) .. "-" .. (args[1] or "") .. tostring(tid)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end

@@ -230,6 +230,19 @@ Test(config, rate_limits_per_tenant) {
   assert_refused("RATE_LIMIT_QUERIES=lots", "RATE_LIMIT_QUERIES");
 }
 
+Test(config, command_max_in_flight) {
+  char *defaults[] = {NULL};
+  cr_assert(load(defaults, 8080), "%s", err.message);
+  cr_assert_eq(cfg.command_max_in_flight, 2048);
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"COMMAND_MAX_IN_FLIGHT=4", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_eq(cfg.command_max_in_flight, 4);
+  cqrs_config_cleanup(&cfg);
+  assert_refused("COMMAND_MAX_IN_FLIGHT=0", "COMMAND_MAX_IN_FLIGHT");
+  assert_refused("COMMAND_MAX_IN_FLIGHT=many", "COMMAND_MAX_IN_FLIGHT");
+}
+
 Test(config, auth_defaults) {
   char *envp[] = {NULL};
   cr_assert(load(envp, 8080), "%s", err.message);

@@ -148,3 +148,26 @@ Test(result, status_absent_or_mistyped) {
   cr_assert_not(cqrs_result_status(str, strlen(str), &status));
   cr_assert_not(cqrs_result_status("garbage", 7, &status));
 }
+
+Test(result, reply_partition_names_a_partition_below_the_count) {
+  cr_assert_eq(cqrs_result_reply_partition("0", 1, 6), 0);
+  cr_assert_eq(cqrs_result_reply_partition("5", 1, 6), 5);
+  cr_assert_eq(cqrs_result_reply_partition("12", 2, 13), 12);
+  cr_assert_eq(cqrs_result_reply_partition("3xyz", 1, 6), 3, "only len bytes are read");
+  cr_assert_eq(cqrs_result_reply_partition("2147483646", 10, 2147483647), 2147483646);
+}
+
+Test(result, reply_partition_absent_or_invalid_is_the_default_partitioner) {
+  cr_assert_eq(cqrs_result_reply_partition(NULL, 0, 6), -1, "no header");
+  cr_assert_eq(cqrs_result_reply_partition("", 0, 6), -1, "empty");
+  cr_assert_eq(cqrs_result_reply_partition("6", 1, 6), -1, "not below the count");
+  cr_assert_eq(cqrs_result_reply_partition("1", 1, 0), -1, "a topic without partitions");
+  cr_assert_eq(cqrs_result_reply_partition("-1", 2, 6), -1, "a sign");
+  cr_assert_eq(cqrs_result_reply_partition("+1", 2, 6), -1);
+  cr_assert_eq(cqrs_result_reply_partition(" 1", 2, 6), -1, "a space");
+  cr_assert_eq(cqrs_result_reply_partition("1 ", 2, 6), -1);
+  cr_assert_eq(cqrs_result_reply_partition("0x1", 3, 6), -1, "hex");
+  cr_assert_eq(cqrs_result_reply_partition("1\0", 2, 6), -1, "a NUL inside");
+  cr_assert_eq(cqrs_result_reply_partition("99999999999", 11, 2147483647), -1, "over int32");
+  cr_assert_eq(cqrs_result_reply_partition("4294967297", 10, 2147483647), -1, "wraps in 32 bits");
+}

@@ -29,6 +29,8 @@ typedef struct {
   int command_lanes;         /* COMMAND_LANES: command loops per command-svc, each a consumer group member
                               * with its own transactional producer, so transactions overlap (3) */
   int command_batch_max;     /* COMMAND_BATCH_MAX: command records per lane transaction, at most (2000) */
+  int command_max_in_flight; /* COMMAND_MAX_IN_FLIGHT: HTTP commands awaiting their result at once per
+                              * replica; past it, 503 with Retry-After (2048) */
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */

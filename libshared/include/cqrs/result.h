@@ -6,6 +6,14 @@
 #include "cqrs/error.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* The Kafka header of a command record naming the command-results partition
+ * its result goes to: the HTTP ingress that waits for it reads only the
+ * partitions it holds (command-svc/ingress.h). The value is the partition
+ * number in decimal ASCII, e.g. "3". Without it (a Kafka client's command)
+ * the result goes where its key hashes to. */
+#define CQRS_REPLY_PARTITION_HEADER "reply-partition"
 
 typedef struct {
   int status;              /* HTTP status: 201 accepted, 200 no-op or repeat, 4xx refused */
@@ -26,5 +34,12 @@ char *cqrs_result_restatus(const char *json, size_t len, int status, size_t *out
 
 /* Reads "status" from a result JSON. False when absent or not an integer. */
 bool cqrs_result_status(const char *json, size_t len, int *status);
+
+/* The partition a reply-partition header value (len bytes, not
+ * NUL-terminated; NULL for no header) names, for a results topic of
+ * n_partitions partitions: -1 (RD_KAFKA_PARTITION_UA: the default
+ * partitioner) when absent, empty, not all decimal digits, or not below
+ * n_partitions. Pure; can't fail. */
+int32_t cqrs_result_reply_partition(const void *value, size_t len, int32_t n_partitions);
 
 #endif
