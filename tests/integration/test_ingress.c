@@ -419,3 +419,41 @@ Test(ingress, a_reply_routed_to_a_dead_replica_is_on_command_results_and_a_retry
   cr_expect_eq(caused_by(events, n_events, "orphan"), 1, "the retry decided the command again");
   tk_records_free(events, n_events);
 }
+
+Test(ingress, a_replica_holding_no_results_partition_is_not_ready_and_takes_no_command) {
+  /* One command-results partition: the first replica holds it (a sticky
+   * assignment keeps it there), the second can hold none. */
+  const char *extra[] = {"TOPIC_PARTITIONS=1", NULL};
+  start_replicas(1, extra);
+  cr_expect_eq(metric(ports[0], "command_reply_partitions"), 1);
+  char log[512];
+  tk_env_t second = env;
+  second.command_port = ports[1];
+  pids[1] = tk_spawn(&second, TK_COMMAND, extra, log);
+  /* Not ready, and for this reason (the others come first: once it names
+   * the ingress, the rest of the replica is ready). */
+  tk_response_t r = {0};
+  bool named = false;
+  for (int i = 0; i < 600 && !named; i++) {
+    tk_response_cleanup(&r);
+    tk_http("GET", ports[1], "/readyz", NULL, 0, &r);
+    named = r.status == 503 && r.body && strstr(r.body, "no command-results partition");
+    if (!named) nap(50);
+  }
+  cr_assert(named, "readyz: %d %s", r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"unheard\",\"email\":\"u@example.com\",\"name\":\"U\"}";
+  cr_assert(tk_http("POST", ports[1], "/v1/commands", json, strlen(json), &r));
+  cr_expect_eq(r.status, 503, "%s", r.body);
+  cr_expect_not_null(strstr(r.headers, "Retry-After: 1"), "%s", r.headers);
+  cr_expect_not_null(r.body && strstr(r.body, "not ready"), "%s", r.body);
+  tk_response_cleanup(&r);
+  /* The first replica takes it; nothing of the refused attempt reached Kafka. */
+  size_t n_cmds;
+  tk_record_t *cmds = read_topic("commands", &n_cmds);
+  cr_expect_eq(commands_with_id(cmds, n_cmds, "unheard"), 0);
+  tk_records_free(cmds, n_cmds);
+  cr_assert(tk_http("POST", ports[0], "/v1/commands", json, strlen(json), &r));
+  cr_expect_eq(r.status, 201, "%s", r.body);
+  tk_response_cleanup(&r);
+}
