@@ -2,8 +2,11 @@
  * COMMAND_MAX_IN_FLIGHT (503 with Retry-After, nothing refused reaches Kafka,
  * every accepted command answered) and replies routed to the replica that
  * awaits them (each of 3 replicas reads about a third of command-results; a
- * reply routed to a dead replica is still on command-results and a retry
- * elsewhere gets the original outcome). */
+ * reply routed to a replica that died before reading it is still on
+ * command-results and a retry elsewhere gets the original outcome; a replica
+ * holding no results partition is not ready). The results are held back,
+ * where a test needs it, by an open transaction on command-results, so what
+ * is in flight is a state the test sets, not a race. */
 #include "testkit.h"
 
 #include "cqrs/result.h"
@@ -326,28 +329,6 @@ Test(ingress, each_of_three_replicas_reads_about_a_third_of_the_results) {
   cr_expect_eq(records, N_ROUTED);
 }
 
-/* Produces a command record as a Kafka client would, keyed by its aggregate
- * with the Java client's partitioner (so it lands where its aggregate lives
- * and is decided there, not forwarded), naming reply_partition. */
-static void produce_command(const char *aggregate_key, const char *json, int32_t reply_partition) {
-  char errstr[256], topic[128], rp[16];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(rk, "%s", errstr);
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
-  snprintf(rp, sizeof rp, "%d", (int)reply_partition);
-  rd_kafka_header_add(hdrs, CQRS_REPLY_PARTITION_HEADER, -1, rp, -1);
-  cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(tk_topic(&env, "commands", topic)),
-                                 RD_KAFKA_V_KEY(aggregate_key, strlen(aggregate_key)),
-                                 RD_KAFKA_V_VALUE((void *)json, strlen(json)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END),
-               0);
-  cr_assert_eq(rd_kafka_flush(rk, 15000), 0, "the command record was not delivered");
-  rd_kafka_destroy(rk);
-}
-
 /* The value of the result keyed key on command-results (malloc'd) and its
  * partition, awaited (bounded: 60 s); NULL when it never came. */
 static char *await_result(const char *key, int32_t *partition) {
@@ -366,56 +347,99 @@ static char *await_result(const char *key, int32_t *partition) {
   return value;
 }
 
-Test(ingress, a_reply_routed_to_a_dead_replica_is_on_command_results_and_a_retry_elsewhere_gets_it) {
+Test(ingress, a_reply_routed_to_a_replica_that_died_before_reading_it_is_not_lost) {
   const char *extra[] = {"TOPIC_PARTITIONS=6", NULL};
   start_replicas(2, extra);
-  /* A partition replica 0 reads: the one its first command named. */
-  const char *probe = "{\"commandType\":\"CreateUser\",\"commandId\":\"probe\",\"email\":\"p@example.com\",\"name\":\"P\"}";
-  tk_response_t r;
-  cr_assert(tk_http("POST", ports[0], "/v1/commands", probe, strlen(probe), &r));
-  cr_assert_eq(r.status, 201, "%s", r.body);
-  tk_response_cleanup(&r);
-  size_t n_cmds;
-  tk_record_t *cmds = read_topic("commands", &n_cmds);
-  cr_assert_eq(n_cmds, 1);
-  const char *named = header(&cmds[0], CQRS_REPLY_PARTITION_HEADER);
-  cr_assert_not_null(named);
-  int32_t dead_partition = atoi(named);
-  tk_records_free(cmds, n_cmds);
-
-  /* Replica 0 dies; then a command names its partition for the reply, as one
-   * it had sent just before dying would. */
+  /* Replica 0 takes a command over HTTP; its result cannot be read before
+   * the test lets it (the open transaction), and the test kills replica 0
+   * first: the reply was routed to a replica that died before reading it. */
+  rd_kafka_t *holder = hold_results(6);
+  post_t post = {.port = ports[0], .command_id = "orphan"};
+  cr_assert_eq(pthread_create(&post.thread, NULL, post_main, &post), 0);
+  int32_t named = -1;
+  for (int tries = 0; named < 0 && tries < 300; tries++) {
+    size_t n;
+    tk_record_t *cmds = read_topic("commands", &n);
+    for (size_t i = 0; i < n; i++)
+      if (commands_with_id(&cmds[i], 1, "orphan")) {
+        const char *h = header(&cmds[i], CQRS_REPLY_PARTITION_HEADER);
+        cr_assert_not_null(h, "an HTTP command without %s", CQRS_REPLY_PARTITION_HEADER);
+        named = atoi(h);
+      }
+    tk_records_free(cmds, n);
+    if (named < 0) nap(100);
+  }
+  cr_assert_geq(named, 0, "replica 0 never produced the command");
   tk_stop(pids[0], SIGKILL);
   pids[0] = 0;
-  const char *orphan = "{\"commandType\":\"CreateUser\",\"commandId\":\"orphan\",\"aggregateId\":\"orphan-user\","
-                       "\"email\":\"o@example.com\",\"name\":\"O\"}";
-  produce_command("default/orphan-user", orphan, dead_partition);
+  pthread_join(post.thread, NULL);
+  cr_expect_neq(post.r.status, 201, "replica 0 answered before it could have read the result: %s",
+                post.r.body ? post.r.body : "");
+  tk_response_cleanup(&post.r);
+  release_results(holder);
 
   /* The result is not lost: a Kafka client reading command-results finds it,
-   * on the partition the command named. */
+   * on the partition replica 0 named (decided by whichever replica owns the
+   * aggregate's partition, after a rebalance if that was replica 0). */
   int32_t partition = -1;
   char *result = await_result("default/orphan", &partition);
   cr_assert_not_null(result, "no result on command-results for the orphaned command");
-  cr_expect_eq(partition, dead_partition);
+  cr_expect_eq(partition, named);
   cr_expect_eq(tk_json_int(result, "status"), 201, "%s", result);
 
   /* The client retries with the same commandId on the live replica and gets
    * the original outcome: 200 and the first result's event, decided once. */
-  cr_assert(tk_http("POST", ports[1], "/v1/commands", orphan, strlen(orphan), &r));
-  cr_expect_eq(r.status, 200, "%d %s", r.status, r.body);
-  char *first_event = tk_json_string(result, "eventId"), *event = tk_json_string(r.body, "eventId");
+  post_t retry = {.port = ports[1], .command_id = "orphan"};
+  post_main(&retry);
+  cr_expect_eq(retry.r.status, 200, "%d %s", retry.r.status, retry.r.body ? retry.r.body : "");
+  char *first_event = tk_json_string(result, "eventId"), *event = tk_json_string(retry.r.body, "eventId");
   cr_assert_not_null(first_event, "%s", result);
   cr_expect_str_eq(event ? event : "", first_event);
-  cr_expect_eq(tk_json_int(r.body, "version"), tk_json_int(result, "version"));
-  char *aggregate = tk_json_string(r.body, "aggregateId");
-  cr_expect_str_eq(aggregate ? aggregate : "", "orphan-user");
-  free(aggregate);
+  cr_expect_eq(tk_json_int(retry.r.body, "version"), tk_json_int(result, "version"));
   free(first_event);
   free(event);
-  tk_response_cleanup(&r);
+  tk_response_cleanup(&retry.r);
   free(result);
   size_t n_events;
   tk_record_t *events = read_topic("events", &n_events);
   cr_expect_eq(caused_by(events, n_events, "orphan"), 1, "the retry decided the command again");
   tk_records_free(events, n_events);
+}
+
+Test(ingress, a_replica_holding_no_results_partition_is_not_ready_and_takes_no_command) {
+  /* One command-results partition: the first replica holds it (a sticky
+   * assignment keeps it there), the second can hold none. */
+  const char *extra[] = {"TOPIC_PARTITIONS=1", NULL};
+  start_replicas(1, extra);
+  cr_expect_eq(metric(ports[0], "command_reply_partitions"), 1);
+  char log[512];
+  tk_env_t second = env;
+  second.command_port = ports[1];
+  pids[1] = tk_spawn(&second, TK_COMMAND, extra, log);
+  /* Not ready, and for this reason (the others come first: once it names
+   * the ingress, the rest of the replica is ready). */
+  tk_response_t r = {0};
+  bool named = false;
+  for (int i = 0; i < 600 && !named; i++) {
+    tk_response_cleanup(&r);
+    tk_http("GET", ports[1], "/readyz", NULL, 0, &r);
+    named = r.status == 503 && r.body && strstr(r.body, "no command-results partition");
+    if (!named) nap(50);
+  }
+  cr_assert(named, "readyz: %d %s", r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"unheard\",\"email\":\"u@example.com\",\"name\":\"U\"}";
+  cr_assert(tk_http("POST", ports[1], "/v1/commands", json, strlen(json), &r));
+  cr_expect_eq(r.status, 503, "%s", r.body);
+  cr_expect_not_null(strstr(r.headers, "Retry-After: 1"), "%s", r.headers);
+  cr_expect_not_null(r.body && strstr(r.body, "not ready"), "%s", r.body);
+  tk_response_cleanup(&r);
+  /* The first replica takes it; nothing of the refused attempt reached Kafka. */
+  size_t n_cmds;
+  tk_record_t *cmds = read_topic("commands", &n_cmds);
+  cr_expect_eq(commands_with_id(cmds, n_cmds, "unheard"), 0);
+  tk_records_free(cmds, n_cmds);
+  cr_assert(tk_http("POST", ports[0], "/v1/commands", json, strlen(json), &r));
+  cr_expect_eq(r.status, 201, "%s", r.body);
+  tk_response_cleanup(&r);
 }
