@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cqrs_log_t quiet = {"saga-bench", CQRS_LOG_WARN};
 
@@ -57,6 +58,7 @@ typedef struct {
   order_t *orders;
   cqrs_map_t *by_order, *by_result; /* order id / result key -> index + 1 */
   long results, accepted, finished, completed, pending, fired, cancelled;
+  long long pending_bytes; /* JSON bytes of the deadline instances when they first held their deadline */
   int64_t t0, t_results, t_finished, t_progress; /* monotonic ms */
 } bench_t;
 
@@ -258,6 +260,7 @@ static void on_instance(bench_t *b, const rd_kafka_message_t *m) {
     if (holds && !o->pending) {
       o->pending = at;
       b->pending++;
+      b->pending_bytes += (long long)m->len;
       progress(b);
     } else if (!holds && o->pending && !o->fired) {
       o->fired = at;
@@ -349,12 +352,32 @@ static long rss_kib(long pid) {
   return kib;
 }
 
+/* User + system CPU seconds pid has used (0 when unreadable). */
+static double cpu_s(long pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* after the command name: state is field 3, utime 14, stime 15 */
+  unsigned long long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int64_t wall_now(void) {
+  char now[32];
+  cqrs_time_now_rfc3339(now);
+  return ms_of(now);
+}
+
 static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
   char run[CQRS_UUID_LEN], due[32];
   cqrs_uuid_random(run);
-  long rss0 = rss_kib(pid), rss1 = 0;
-  cqrs_time_now_rfc3339(due);
-  int64_t wall0 = ms_of(due);
+  long rss0 = rss_kib(pid);
+  double cpu0 = cpu_s(pid);
+  int64_t wall0 = wall_now();
   int64_t first_due = wall0 + offset_s * 1000, last_due = first_due + spread_s * 1000;
   b->t0 = cqrs_time_monotonic_ms();
   progress(b);
@@ -366,34 +389,39 @@ static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
   }
   rd_kafka_flush(b->prod, 30000);
   double produce_s = (double)(cqrs_time_monotonic_ms() - b->t0) / 1000.0;
-  /* every deadline held, or the first one passed */
-  char now[32];
-  int64_t all_pending_wall = 0;
-  while (b->pending < b->count && !idle(b)) {
-    consume(b, 200);
-    cqrs_time_now_rfc3339(now);
-    if (b->pending == b->count || ms_of(now) >= first_due) break;
-  }
-  rss1 = rss_kib(pid);
-  cqrs_time_now_rfc3339(now);
-  all_pending_wall = ms_of(now);
-  long pending_at_rss = b->pending;
-  printf("deadlines orders=%ld produce_seconds=%.2f pending=%ld of %ld, %.1f s after the start and %.1f s before the "
-         "first due; rss_before_kib=%ld rss_pending_kib=%ld bytes_per_pending=%.0f\n",
-         b->count, produce_s, pending_at_rss, b->count, (double)(all_pending_wall - wall0) / 1000.0,
-         (double)(first_due - all_pending_wall) / 1000.0, rss0, rss1,
-         pending_at_rss ? (double)(rss1 - rss0) * 1024.0 / (double)pending_at_rss : 0.0);
+  /* every deadline held (and then every placement saga ended too: the quiet
+   * state, nothing but the held deadlines), or the first one passed */
+  while (b->pending < b->count && !idle(b) && wall_now() < first_due) consume(b, 200);
+  long rss1 = rss_kib(pid), pending1 = b->pending;
+  int64_t wall1 = wall_now();
+  while (b->finished < b->count && !idle(b) && wall_now() < first_due) consume(b, 200);
+  long rss2 = rss_kib(pid);
+  int64_t wall2 = wall_now();
+  double cpu2 = cpu_s(pid);
+  printf("deadlines orders=%ld produce_seconds=%.2f pending=%ld of %ld %.1f s after the start (%.1f s before the first "
+         "due), placement sagas ended=%ld %.1f s after the start; rss_before_kib=%ld rss_pending_kib=%ld "
+         "rss_quiet_kib=%ld bytes_per_pending=%.0f (quiet: %.0f) instance_json_bytes=%.0f saga_cpu_s=%.1f\n",
+         b->count, produce_s, pending1, b->count, (double)(wall1 - wall0) / 1000.0, (double)(first_due - wall1) / 1000.0,
+         b->finished, (double)(wall2 - wall0) / 1000.0, rss0, rss1, rss2,
+         pending1 ? (double)(rss1 - rss0) * 1024.0 / (double)pending1 : 0.0,
+         pending1 ? (double)(rss2 - rss0) * 1024.0 / (double)pending1 : 0.0,
+         pending1 ? (double)b->pending_bytes / (double)pending1 : 0.0, cpu2 - cpu0);
   fflush(stdout);
-  while ((b->fired < b->count || b->cancelled < b->count) && (!idle(b) || ms_of(now) < last_due)) {
-    consume(b, 200);
-    cqrs_time_now_rfc3339(now);
-  }
-  printf("deadlines fired=%ld cancelled=%ld of %ld, over %.1f s of dues;", b->fired, b->cancelled, b->count,
-         (double)spread_s);
+  while (wall_now() < first_due) consume(b, 200);
+  double cpu3 = cpu_s(pid);
+  while ((b->fired < b->count || b->cancelled < b->count) && (!idle(b) || wall_now() < last_due)) consume(b, 200);
+  int64_t last_fired = 0;
+  for (long i = 0; i < b->count; i++)
+    if (b->orders[i].fired > last_fired) last_fired = b->orders[i].fired;
+  double fire_s = (double)(last_fired - first_due) / 1000.0;
+  printf("deadlines fired=%ld cancelled=%ld of %ld due over %.1f s, the last fired %.1f s after the first due "
+         "(%.0f fired/s) with saga_cpu_s=%.1f;",
+         b->fired, b->cancelled, b->count, (double)spread_s, fire_s, fire_s > 0 ? b->fired / fire_s : 0.0,
+         cpu_s(pid) - cpu3);
   print_lat(b, "fired_late", offsetof(order_t, due), offsetof(order_t, fired));
   print_lat(b, "cancelled_late", offsetof(order_t, due), offsetof(order_t, cancelled));
   printf(" rss_end_kib=%ld\n", rss_kib(pid));
-  return pending_at_rss == b->count && b->fired == b->count && b->cancelled == b->count ? 0 : 1;
+  return pending1 == b->count && b->fired == b->count && b->cancelled == b->count ? 0 : 1;
 }
 
 int main(int argc, char **argv) {

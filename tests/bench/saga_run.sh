@@ -77,6 +77,10 @@ histogram() { # port name
       printf "count=%d mean_s=%.3f p50_s<=%s p99_s<=%s\n", cnt, sum / cnt, p50, p99 }'
 }
 
+cpu_of() { # pid: user + system CPU seconds it has used
+  awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.1f", ($12 + $13) / t}' "/proc/$1/stat"
+}
+
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 field() { sed -E "s/.*[ ]$1=([0-9.]+).*/\\1/"; } # field name < line
 
@@ -90,6 +94,7 @@ if [[ " $PHASES " == *" orders "* ]]; then
     say "  $BIN/saga_bench orders $BROKERS $P $N $USERS"
     line=$("$BIN/saga_bench" orders "$BROKERS" "$P" "$N" "$USERS") || say "  (incomplete)"
     say "  $line"
+    say "  command-svc cpu_s=$(cpu_of "$cmd_pid")"
     alone+=("$(echo "$line" | field commands_per_s)")
     cleanup
 
@@ -101,7 +106,7 @@ if [[ " $PHASES " == *" orders "* ]]; then
     say "  $BIN/saga_bench orders $BROKERS $P $N $USERS saga"
     line=$("$BIN/saga_bench" orders "$BROKERS" "$P" "$N" "$USERS" saga) || say "  (incomplete)"
     say "  $line"
-    say "  saga-svc: transactions=$(metric_sum "$SPORT" '^saga_transactions_total') records=$(metric_sum "$SPORT" '^saga_records_total') commands_emitted=$(metric_sum "$SPORT" '^saga_commands_emitted_total')"
+    say "  saga-svc: transactions=$(metric_sum "$SPORT" '^saga_transactions_total') records=$(metric_sum "$SPORT" '^saga_records_total') commands_emitted=$(metric_sum "$SPORT" '^saga_commands_emitted_total') cpu_s=$(cpu_of "$saga_pid"); command-svc cpu_s=$(cpu_of "$cmd_pid")"
     with+=("$(echo "$line" | field commands_per_s)")
     orders+=("$(echo "$line" | field orders_per_s)")
     e2e+=("$(echo "$line" | sed -E 's/.*(created_to_saga_end_p50_ms=[0-9]+ created_to_saga_end_p99_ms=[0-9]+).*/\1/')")
@@ -119,7 +124,7 @@ if [[ " $PHASES " == *" deadlines "* ]]; then
   say "  $BIN/saga_bench deadlines $BROKERS $P $D $USERS $OFFSET $SPREAD <saga-svc pid>"
   while IFS= read -r l; do say "  $l"; d_lines+=("$l"); done < <("$BIN/saga_bench" deadlines "$BROKERS" "$P" "$D" "$USERS" "$OFFSET" "$SPREAD" "$saga_pid" || echo "(incomplete)")
   say "  saga_deadline_fired_late_seconds: $(histogram "$SPORT" saga_deadline_fired_late_seconds)"
-  say "  saga-svc: transactions=$(metric_sum "$SPORT" '^saga_transactions_total') commands_emitted=$(metric_sum "$SPORT" '^saga_commands_emitted_total')"
+  say "  saga-svc: transactions=$(metric_sum "$SPORT" '^saga_transactions_total') commands_emitted=$(metric_sum "$SPORT" '^saga_commands_emitted_total') cpu_s=$(cpu_of "$saga_pid"); command-svc cpu_s=$(cpu_of "$cmd_pid")"
   cleanup
 fi
 
