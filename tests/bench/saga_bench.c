@@ -10,13 +10,16 @@
  *       waits for every order's order_placement instance to reach a final
  *       state on saga-state (orders/s) and prints the latencies from each
  *       OrderCreated to its UserOrderRecorded and to the saga's end.
- *   saga_bench deadlines <brokers> <prefix> <count> <users> <offset_s> <spread_s> <saga_pid>
+ *   saga_bench deadlines <brokers> <prefix> <count> <users> <offset_s> <spread_s> <saga_pidfile>
  *       <count> CreateOrder commands with processBy from now + offset_s,
  *       spread evenly over spread_s; saga-svc's VmRSS before and once every
  *       order's order_deadline instance holds its deadline on saga-state; then
  *       fired - due (the instance that dropped its deadline: updatedAt is the
  *       firing transaction's time) and cancelled - due (the
- *       PROCESSING_TIMEOUT OrderStatusUpdated's ce_time), p50/p99/max. */
+ *       PROCESSING_TIMEOUT OrderStatusUpdated's ce_time), p50/p99/max.
+ *       saga-svc's pid is read from saga_pidfile at each look, so the
+ *       driver may restart it (from saga-state) while the deadlines are
+ *       pending. */
 #include "saga.h"
 #include "sagas/order_commands.h"
 
@@ -340,6 +343,15 @@ static int bench_orders(bench_t *b, bool saga) {
   return b->results == b->count && b->accepted == b->count && (!saga || b->completed == b->count) ? 0 : 1;
 }
 
+/* The pid written in pidfile (0 when unreadable). */
+static long pid_in(const char *pidfile) {
+  FILE *f = fopen(pidfile, "r");
+  long pid = 0;
+  if (f && fscanf(f, "%ld", &pid) != 1) pid = 0;
+  if (f) fclose(f);
+  return pid;
+}
+
 /* VmRSS of pid in KiB (0 when unreadable). */
 static long rss_kib(long pid) {
   char path[64], line[256];
@@ -372,11 +384,11 @@ static int64_t wall_now(void) {
   return ms_of(now);
 }
 
-static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
+static int bench_deadlines(bench_t *b, long offset_s, long spread_s, const char *pidfile) {
   char run[CQRS_UUID_LEN], due[32];
   cqrs_uuid_random(run);
-  long rss0 = rss_kib(pid);
-  double cpu0 = cpu_s(pid);
+  long rss0 = rss_kib(pid_in(pidfile));
+  double cpu0 = cpu_s(pid_in(pidfile));
   int64_t wall0 = wall_now();
   int64_t first_due = wall0 + offset_s * 1000, last_due = first_due + spread_s * 1000;
   b->t0 = cqrs_time_monotonic_ms();
@@ -392,12 +404,12 @@ static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
   /* every deadline held (and then every placement saga ended too: the quiet
    * state, nothing but the held deadlines), or the first one passed */
   while (b->pending < b->count && !idle(b) && wall_now() < first_due) consume(b, 200);
-  long rss1 = rss_kib(pid), pending1 = b->pending;
+  long rss1 = rss_kib(pid_in(pidfile)), pending1 = b->pending;
   int64_t wall1 = wall_now();
   while (b->finished < b->count && !idle(b) && wall_now() < first_due) consume(b, 200);
-  long rss2 = rss_kib(pid);
+  long rss2 = rss_kib(pid_in(pidfile));
   int64_t wall2 = wall_now();
-  double cpu2 = cpu_s(pid);
+  double cpu2 = cpu_s(pid_in(pidfile));
   printf("deadlines orders=%ld produce_seconds=%.2f pending=%ld of %ld %.1f s after the start (%.1f s before the first "
          "due), placement sagas ended=%ld %.1f s after the start; rss_before_kib=%ld rss_pending_kib=%ld "
          "rss_quiet_kib=%ld bytes_per_pending=%.0f (quiet: %.0f) instance_json_bytes=%.0f saga_cpu_s=%.1f\n",
@@ -408,7 +420,7 @@ static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
          pending1 ? (double)b->pending_bytes / (double)pending1 : 0.0, cpu2 - cpu0);
   fflush(stdout);
   while (wall_now() < first_due) consume(b, 200);
-  double cpu3 = cpu_s(pid);
+  double cpu3 = cpu_s(pid_in(pidfile));
   while ((b->fired < b->count || b->cancelled < b->count) && (!idle(b) || wall_now() < last_due)) consume(b, 200);
   int64_t last_fired = 0;
   for (long i = 0; i < b->count; i++)
@@ -417,10 +429,10 @@ static int bench_deadlines(bench_t *b, long offset_s, long spread_s, long pid) {
   printf("deadlines fired=%ld cancelled=%ld of %ld due over %.1f s, the last fired %.1f s after the first due "
          "(%.0f fired/s) with saga_cpu_s=%.1f;",
          b->fired, b->cancelled, b->count, (double)spread_s, fire_s, fire_s > 0 ? b->fired / fire_s : 0.0,
-         cpu_s(pid) - cpu3);
+         cpu_s(pid_in(pidfile)) - cpu3);
   print_lat(b, "fired_late", offsetof(order_t, due), offsetof(order_t, fired));
   print_lat(b, "cancelled_late", offsetof(order_t, due), offsetof(order_t, cancelled));
-  printf(" rss_end_kib=%ld\n", rss_kib(pid));
+  printf(" rss_end_kib=%ld\n", rss_kib(pid_in(pidfile)));
   return pending1 == b->count && b->fired == b->count && b->cancelled == b->count ? 0 : 1;
 }
 
@@ -429,14 +441,14 @@ int main(int argc, char **argv) {
   if (!(orders && argc <= 7) && !deadlines) {
     fprintf(stderr,
             "usage: %s orders <brokers> <prefix> <count> <users> [saga]\n"
-            "       %s deadlines <brokers> <prefix> <count> <users> <offset_s> <spread_s> <saga_pid>\n",
+            "       %s deadlines <brokers> <prefix> <count> <users> <offset_s> <spread_s> <saga_pidfile>\n",
             argv[0], argv[0]);
     return 2;
   }
   bench_t b;
   bench_init(&b, argv);
   int rc = orders ? bench_orders(&b, argc == 7 && strcmp(argv[6], "saga") == 0)
-                  : bench_deadlines(&b, atol(argv[6]), atol(argv[7]), atol(argv[8]));
+                  : bench_deadlines(&b, atol(argv[6]), atol(argv[7]), argv[8]);
   bench_cleanup(&b);
   return rc;
 }

@@ -10,6 +10,8 @@
 #        alone, with saga-svc, alone, ...; medians), BENCH_DEADLINES (100000),
 #        BENCH_DEADLINE_OFFSET (120 s from the start to the first processBy),
 #        BENCH_DEADLINE_SPREAD (30 s over which the processBy are spread),
+#        BENCH_DEADLINE_RESTART (1: restart saga-svc once every deadline is held,
+#        before the first is due, and read the restored instance's VmRSS),
 #        BENCH_SAGA_PHASES ("orders deadlines"), BENCH_PORT (18290; +1 for saga-svc)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -23,6 +25,7 @@ D=${BENCH_DEADLINES:-100000}
 OFFSET=${BENCH_DEADLINE_OFFSET:-120}
 SPREAD=${BENCH_DEADLINE_SPREAD:-30}
 PHASES=${BENCH_SAGA_PHASES:-orders deadlines}
+RESTART=${BENCH_DEADLINE_RESTART:-1}
 CPORT=${BENCH_PORT:-18290}
 SPORT=$((CPORT + 1))
 # Both services as tenant "default" without credentials: with AUTH=off saga
@@ -117,12 +120,27 @@ fi
 d_lines=()
 if [[ " $PHASES " == *" deadlines "* ]]; then
   P=$RUN-d.
+  PIDFILE=$LOG/saga-svc.pid
   say "deadlines: $D orders with processBy from now + ${OFFSET}s over ${SPREAD}s; saga-svc's VmRSS before and with all pending"
   seed "$P"
   start command-svc "$P" "$CPORT"; cmd_pid=$started_pid
   start saga-svc "$P" "$SPORT"; saga_pid=$started_pid
-  say "  $BIN/saga_bench deadlines $BROKERS $P $D $USERS $OFFSET $SPREAD <saga-svc pid>"
-  while IFS= read -r l; do say "  $l"; d_lines+=("$l"); done < <("$BIN/saga_bench" deadlines "$BROKERS" "$P" "$D" "$USERS" "$OFFSET" "$SPREAD" "$saga_pid" || echo "(incomplete)")
+  echo "$saga_pid" >"$PIDFILE"
+  say "  $BIN/saga_bench deadlines $BROKERS $P $D $USERS $OFFSET $SPREAD $PIDFILE"
+  while IFS= read -r l; do
+    say "  $l"; d_lines+=("$l")
+    # Once every deadline is held and the placement sagas ended: a new saga-svc
+    # restores them from saga-state, and its VmRSS is the memory of the held
+    # instances without the run's allocation history. It fires them.
+    if [ "$RESTART" = 1 ] && [ ${#d_lines[@]} = 1 ]; then
+      stop "$saga_pid"
+      t=$(date +%s%N)
+      start saga-svc "$P" "$SPORT"; saga_pid=$started_pid
+      echo "$saga_pid" >"$PIDFILE"
+      l="restarted saga-svc: ready after $(( ($(date +%s%N) - t) / 1000000 )) ms, $(grep -o '"sagas":"[0-9]*"' "$LOG/saga-svc-${P}log" | tail -1) restored, VmRSS $(awk '/^VmRSS/ {print $2}' "/proc/$saga_pid/status") kB"
+      say "  $l"; d_lines+=("$l")
+    fi
+  done < <("$BIN/saga_bench" deadlines "$BROKERS" "$P" "$D" "$USERS" "$OFFSET" "$SPREAD" "$PIDFILE" || echo "(incomplete)")
   say "  saga_deadline_fired_late_seconds: $(histogram "$SPORT" saga_deadline_fired_late_seconds)"
   say "  saga-svc: transactions=$(metric_sum "$SPORT" '^saga_transactions_total') commands_emitted=$(metric_sum "$SPORT" '^saga_commands_emitted_total') cpu_s=$(cpu_of "$saga_pid"); command-svc cpu_s=$(cpu_of "$cmd_pid")"
   cleanup
