@@ -202,24 +202,60 @@ typedef struct {
   size_t n, max;
 } due_ctx_t;
 
+/* d->due[0..n) is a max-heap on due_ms while it fills: its root is the
+ * latest of the earliest deadlines kept so far. */
+static void sift_down(cqrs_saga_due_t *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, top = i;
+    if (l < n && h[l].due_ms > h[top].due_ms) top = l;
+    if (r < n && h[r].due_ms > h[top].due_ms) top = r;
+    if (top == i) return;
+    cqrs_saga_due_t t = h[i];
+    h[i] = h[top];
+    h[top] = t;
+    i = top;
+  }
+}
+
+static void sift_up(cqrs_saga_due_t *h, size_t i) {
+  while (i > 0 && h[(i - 1) / 2].due_ms < h[i].due_ms) {
+    cqrs_saga_due_t t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
 static bool due_one(const char *key, void *value, void *ctx) {
   due_ctx_t *d = ctx;
   const entry_t *e = value;
   if (e->due_ms == INT64_MAX) return false;
   if (e->due_ms < d->earliest) d->earliest = e->due_ms;
-  if (e->due_ms <= d->now_ms && d->n < d->max) {
-    cqrs_saga_due_t *x = &d->due[d->n++];
-    snprintf(x->saga_id, sizeof x->saga_id, "%s", key);
-    x->due_ms = e->due_ms;
-    x->what = e->what;
+  if (e->due_ms > d->now_ms || d->max == 0) return false;
+  cqrs_saga_due_t x;
+  snprintf(x.saga_id, sizeof x.saga_id, "%s", key);
+  x.due_ms = e->due_ms;
+  x.what = e->what;
+  if (d->n < d->max) { /* room: keep it */
+    d->due[d->n] = x;
+    sift_up(d->due, d->n++);
+  } else if (x.due_ms < d->due[0].due_ms) { /* earlier than the latest kept: replace that */
+    d->due[0] = x;
+    sift_down(d->due, d->n, 0);
   }
   return false;
+}
+
+static int by_due(const void *a, const void *b) {
+  int64_t x = ((const cqrs_saga_due_t *)a)->due_ms, y = ((const cqrs_saga_due_t *)b)->due_ms;
+  return (x > y) - (x < y);
 }
 
 size_t cqrs_saga_store_due(const cqrs_saga_store_t *s, int64_t now_ms, cqrs_saga_due_t *due, size_t max,
                            int64_t *earliest_ms) {
   due_ctx_t d = {now_ms, INT64_MAX, due, 0, max};
   cqrs_map_filter(s->committed, due_one, &d);
+  qsort(due, d.n, sizeof *due, by_due);
   *earliest_ms = d.earliest;
   return d.n;
 }

@@ -43,9 +43,12 @@ typedef struct {
   const char *what;
 } cqrs_saga_due_t;
 
-/* Fills due[0..max) with committed instances' earliest deadlines at or before
- * now_ms, earliest first is not promised; returns the count. *earliest_ms
- * gets the earliest deadline of any instance (INT64_MAX: none), for lag. */
+/* Fills due[0..max) with the committed instances' deadlines at or before
+ * now_ms, the earliest first: with more than max due, the max earliest (under
+ * a backlog a deadline never waits behind later ones; a map-order pick made
+ * the p99 of fired - due as long as the whole backlog, 45 s at 100,000 due in
+ * 30 s). Returns the count. *earliest_ms gets the earliest deadline of any
+ * instance (INT64_MAX: none), for lag. One pass over the instances. */
 size_t cqrs_saga_store_due(const cqrs_saga_store_t *s, int64_t now_ms, cqrs_saga_due_t *due, size_t max,
                            int64_t *earliest_ms);
 

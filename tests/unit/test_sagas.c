@@ -408,3 +408,30 @@ Test(sagas, the_store_lists_due_deadlines) {
   cr_assert_str_eq(due[0].saga_id, cqrs_saga_str(r.instance, "sagaId"));
   cqrs_saga_store_destroy(s);
 }
+
+Test(sagas, the_store_gives_the_earliest_due_deadlines_first_when_more_are_due_than_asked) {
+  cqrs_saga_store_t *s = cqrs_saga_store_new();
+  /* six orders due at 04:00:05, 04:00:04, ... 04:00:00, put in that order */
+  for (int i = 0; i < 6; i++) {
+    char key[16], json[512];
+    snprintf(key, sizeof key, "o-%d", i);
+    snprintf(json, sizeof json,
+             "{\"orderId\":\"%s\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":1,\"price\":1.0}],"
+             "\"totalAmount\":1.0,\"currency\":\"USD\",\"createdAt\":\"2026-12-02T02:00:00.000Z\","
+             "\"processBy\":\"2026-12-02T04:00:0%d.000Z\"}",
+             key, 5 - i);
+    begin(&cqrs_order_deadline_saga, key);
+    event(&cqrs_order_created_event, json);
+    cqrs_saga_store_put(s, bson_copy(r.instance));
+  }
+  int64_t first, far;
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-02T04:00:00.000Z", &first));
+  cr_assert(cqrs_time_parse_rfc3339("2026-12-03T00:00:00.000Z", &far));
+  cqrs_saga_due_t due[3];
+  int64_t earliest;
+  cr_assert_eq(cqrs_saga_store_due(s, far, due, 3, &earliest), 3);
+  cr_expect_eq(earliest, first);
+  for (int i = 0; i < 3; i++) /* 04:00:00, :01, :02: the three earliest, earliest first */
+    cr_expect_eq(due[i].due_ms, first + 1000 * i, "due[%d] is %lld", i, (long long)due[i].due_ms);
+  cqrs_saga_store_destroy(s);
+}
