@@ -109,6 +109,9 @@ static bool snapshot_replayed(cqrs_command_loop_t *loop, size_t *n, cqrs_error_t
   return s.ok;
 }
 
+/* Restore gives up once the loop is asked to stop. */
+static bool restore_stopping(void *ctx) { return cqrs_worker_stopping(&((cqrs_command_loop_t *)ctx)->worker); }
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -118,8 +121,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     cqrs_error_t e = {0};
     int64_t t0 = cqrs_time_monotonic_ms();
     size_t before = cqrs_aggregate_store_size(loop->store);
-    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, parts, loop->store, &e)) {
-      fail(loop, "restoring aggregate-state", e.message);
+    if (!cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, parts, loop->store,
+                                 restore_stopping, loop, &e)) {
+      if (cqrs_worker_stopping(&loop->worker)) /* asked to stop: not a failure */
+        cqrs_log_info(loop->log, "restore interrupted: stopping", "partitions", count, NULL);
+      else
+        fail(loop, "restoring aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
       return;
     }

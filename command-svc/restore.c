@@ -1,7 +1,8 @@
 /* Restore on assignment: a short-lived consumer reads each assigned partition
  * of aggregate-state to its end; a partition with no state record at all
  * while its events partition has events (the state topic was lost) is
- * rebuilt from the event log instead (replay.h). */
+ * rebuilt from the event log instead (replay.h). Bounded by a deadline and a
+ * stop flag; Kafka failures on the way are retried (restore.h). */
 #include "restore.h"
 #include "replay.h"
 
@@ -11,13 +12,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PROGRESS_MS 5000
+#define TICK_MS 100          /* the longest wait between two looks at the stop flag and the deadline */
+#define STALL_WARN_MS 5000   /* no record for this long while partitions remain: say so */
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+
+/* One partition being read. */
+typedef struct {
+  int32_t partition;
+  int64_t next;   /* the offset to read next: 0 before the first record (not RD_KAFKA_OFFSET_BEGINNING,
+                   * which costs a ListOffsets round, ~500 ms; a partition whose first records are gone
+                   * restarts at its earliest, auto.offset.reset) */
+  size_t records; /* records read from it */
+  bool done;      /* its end reached */
+} part_t;
 
 typedef struct {
+  const cqrs_config_t *cfg;
   const cqrs_log_t *log;
   cqrs_aggregate_store_t *store;
+  bool (*stopping)(void *ctx);
+  void *stop_ctx;
+  int64_t deadline;
   size_t records, unreadable;
+  char failure[200]; /* what failed last, for the deadline's error; "" while nothing did */
 } ctx_t;
 
 /* One aggregate-state record into the store. */
@@ -56,80 +77,175 @@ static void put_event(ctx_t *c, rd_kafka_message_t *m) {
   cqrs_event_cleanup(&ev);
 }
 
-/* Reads the partitions todo (offsets set) to their ends, each record into
- * put. False with err when Kafka fails. */
-static bool read_to_end(rd_kafka_t *rk, const char *what, rd_kafka_topic_partition_list_t *todo, ctx_t *c,
+static void ms_str(char out[24], int64_t ms) { snprintf(out, 24, "%lld", (long long)(ms > 0 ? ms : 0)); }
+
+/* False with err once the restore must end: stopped, or past its deadline
+ * (what: the topic being read, for the message). */
+static bool go_on(ctx_t *c, const char *what, int remaining, cqrs_error_t *err) {
+  if (c->stopping && c->stopping(c->stop_ctx)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "restore stopped: the service is stopping");
+    return false;
+  }
+  if (cqrs_time_monotonic_ms() < c->deadline) return true;
+  cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL,
+                 "not restored within RESTORE_TIMEOUT_MS (%d ms): %d partitions of %s unfinished; last failure: %s",
+                 c->cfg->restore_timeout_ms, remaining, what, c->failure[0] ? c->failure : "none (Kafka too slow)");
+  return false;
+}
+
+/* Waits ms, looking at the stop flag and the deadline every TICK_MS. */
+static bool pause_for(ctx_t *c, int ms, const char *what, int remaining, cqrs_error_t *err) {
+  for (int64_t end = cqrs_time_monotonic_ms() + ms;;) {
+    if (!go_on(c, what, remaining, err)) return false;
+    int64_t left = end - cqrs_time_monotonic_ms();
+    if (left <= 0) return true;
+    if (left > TICK_MS) left = TICK_MS;
+    struct timespec ts = {0, (long)left * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+/* Assigns the unfinished partitions of parts, each at its next record. */
+static void assign(rd_kafka_t *rk, const char *topic, const part_t *parts, int n) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+  for (int i = 0; i < n; i++)
+    if (!parts[i].done) rd_kafka_topic_partition_list_add(l, topic, parts[i].partition)->offset = parts[i].next;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+static part_t *find(part_t *parts, int n, int32_t partition) {
+  for (int i = 0; i < n; i++)
+    if (parts[i].partition == partition) return &parts[i];
+  return NULL;
+}
+
+/* Reads parts of topic to their ends, each record into put. A Kafka error
+ * is logged and retried after a backoff, every unfinished partition resuming
+ * at its next record: records apply in offset order and a later one replaces
+ * an earlier one of its key, so a resumed read ends where an uninterrupted
+ * one would. False with err when stopped or past the deadline. */
+static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n, ctx_t *c,
                         void (*put)(ctx_t *, rd_kafka_message_t *), cqrs_error_t *err) {
-  if (todo->cnt == 0) return true;
-  rd_kafka_assign(rk, todo);
-  int remaining = todo->cnt;
-  int64_t t0 = cqrs_time_monotonic_ms(), next_progress = t0 + PROGRESS_MS;
+  int remaining = 0;
+  for (int i = 0; i < n; i++) remaining += !parts[i].done;
+  if (remaining == 0) return true;
+  char count[24], left[24];
+  assign(rk, topic, parts, n);
+  int64_t t0 = cqrs_time_monotonic_ms(), next_progress = t0 + PROGRESS_MS, last_record = t0;
+  int64_t next_stall_warn = t0 + STALL_WARN_MS;
+  size_t at_start = c->records;
+  int backoff = BACKOFF_MIN_MS;
   bool ok = true;
-  while (ok && remaining > 0) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
-    if (!m) continue;
+  while (remaining > 0 && (ok = go_on(c, topic, remaining, err))) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TICK_MS);
+    int64_t now = cqrs_time_monotonic_ms();
+    if (!m) {
+      if (now >= next_stall_warn) {
+        ms_str(count, now - last_record);
+        ms_str(left, c->deadline - now);
+        cqrs_log_warn(c->log, "restoring: no record for a while; still trying until the deadline", "from", topic,
+                      "stalledMs", count, "timeLeftMs", left, "lastFailure", c->failure, NULL);
+        next_stall_warn = now + STALL_WARN_MS;
+      }
+      continue;
+    }
+    part_t *p = m->rkt && strcmp(rd_kafka_topic_name(m->rkt), topic) == 0 ? find(parts, n, m->partition) : NULL;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      remaining--;
+      if (p && !p->done) p->done = true, remaining--;
     } else if (m->err) {
-      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading %s: %s", what, rd_kafka_message_errstr(m));
-      ok = false;
-    } else {
+      /* The broker lost, a fetch that failed: back off, then resume every
+       * unfinished partition where it got. */
+      snprintf(c->failure, sizeof c->failure, "reading %s: %s", topic, rd_kafka_message_errstr(m));
+      char retry[24];
+      ms_str(retry, backoff);
+      ms_str(left, c->deadline - now);
+      cqrs_log_warn(c->log, "restoring: Kafka failed; retrying from where each partition got until the deadline",
+                    "error", c->failure, "retryInMs", retry, "timeLeftMs", left, NULL);
+      rd_kafka_message_destroy(m);
+      if (!(ok = pause_for(c, backoff, topic, remaining, err))) break;
+      backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+      assign(rk, topic, parts, n);
+      continue;
+    } else if (p && !p->done && m->offset >= p->next) {
       put(c, m);
+      p->records++;
+      p->next = m->offset + 1;
       c->records++;
+      last_record = now;
+      next_stall_warn = now + STALL_WARN_MS;
+      backoff = BACKOFF_MIN_MS;
     }
     rd_kafka_message_destroy(m);
-    if (cqrs_time_monotonic_ms() >= next_progress) {
-      char n[24], rate[24];
-      int64_t ms = cqrs_time_monotonic_ms() - t0;
-      snprintf(n, sizeof n, "%zu", c->records);
-      snprintf(rate, sizeof rate, "%.0f", c->records * 1000.0 / (double)(ms ? ms : 1));
-      cqrs_log_info(c->log, "restoring", "from", what, "records", n, "recordsPerSecond", rate, NULL);
+    if (now >= next_progress) {
+      char rate[24];
+      snprintf(count, sizeof count, "%zu", c->records - at_start);
+      snprintf(rate, sizeof rate, "%.0f", (double)(c->records - at_start) * 1000.0 / (double)(now - t0));
+      ms_str(left, c->deadline - now);
+      cqrs_log_info(c->log, "restoring", "from", topic, "records", count, "recordsPerSecond", rate, "timeLeftMs",
+                    left, NULL);
       next_progress += PROGRESS_MS;
     }
   }
-  rd_kafka_assign(rk, NULL);
   return ok;
 }
 
 bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *state_topic,
                              const char *events_topic, const rd_kafka_topic_partition_list_t *parts,
-                             cqrs_aggregate_store_t *store, cqrs_error_t *err) {
+                             cqrs_aggregate_store_t *store, bool (*stopping)(void *ctx), void *stop_ctx,
+                             cqrs_error_t *err) {
+  if (parts->cnt == 0) return true;
+  ctx_t c = {.cfg = cfg, .log = log, .store = store, .stopping = stopping, .stop_ctx = stop_ctx,
+             .deadline = cqrs_time_monotonic_ms() + cfg->restore_timeout_ms};
+  /* auto.offset.reset=earliest: a partition whose next record is gone
+   * (retention) restarts at its first, never skips to the end. A short
+   * fetch.wait.max.ms: the broker answers the fetch of an empty partition
+   * (its end, the usual case at a fresh start) at once, not after 500 ms. */
   rd_kafka_t *rk = cqrs_kafka_consumer_new(cfg, log, "command-svc-restore", NULL, NULL, err,
-                                           "enable.partition.eof", "true", NULL);
+                                           "enable.partition.eof", "true", "auto.offset.reset", "earliest",
+                                           "fetch.wait.max.ms", "10", NULL);
   if (!rk) return false;
+  /* Client errors (the broker lost) come out of rd_kafka_consumer_poll, as
+   * records with err set, where read_to_end sees them. */
+  rd_kafka_poll_set_consumer(rk);
+  /* Asks for the events topic's metadata now: assigning a topic the client
+   * does not know yet waits a second for it. */
+  rd_kafka_topic_t *warm = rd_kafka_topic_new(rk, events_topic, NULL);
   bool ok = false;
-  ctx_t c = {log, store, 0, 0};
-  rd_kafka_topic_partition_list_t *from_state = rd_kafka_topic_partition_list_new(parts->cnt);
-  rd_kafka_topic_partition_list_t *from_log = rd_kafka_topic_partition_list_new(parts->cnt);
-  for (int i = 0; i < parts->cnt; i++) {
-    int32_t p = parts->elems[i].partition;
-    int64_t lo, hi;
-    if (!cqrs_kafka_watermarks(rk, state_topic, p, &lo, &hi, 15000, err)) goto done;
-    if (hi > lo) {
-      rd_kafka_topic_partition_list_add(from_state, state_topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-      continue;
-    }
-    /* No state record ever (hi == 0), or none left: the events are the truth. */
-    if (!cqrs_kafka_watermarks(rk, events_topic, p, &lo, &hi, 15000, err)) goto done;
-    if (hi > lo) rd_kafka_topic_partition_list_add(from_log, events_topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  if (!read_to_end(rk, state_topic, from_state, &c, put_state, err)) goto done;
-  if (from_log->cnt > 0) {
-    char n[16];
-    snprintf(n, sizeof n, "%d", from_log->cnt);
-    cqrs_log_warn(log, "aggregate-state has nothing for some partitions that have events: restoring them from the "
-                  "event log", "partitions", n, NULL);
+  part_t *state = calloc((size_t)parts->cnt, sizeof *state), *events = calloc((size_t)parts->cnt, sizeof *events);
+  for (int i = 0; i < parts->cnt; i++)
+    state[i] = (part_t){parts->elems[i].partition, 0, 0, false};
+  char n_parts[16], timeout[24];
+  snprintf(n_parts, sizeof n_parts, "%d", parts->cnt);
+  ms_str(timeout, cfg->restore_timeout_ms);
+  cqrs_log_info(log, "restoring", "from", state_topic, "partitions", n_parts, "records", "0", "timeLeftMs", timeout,
+                NULL);
+  if (!read_to_end(rk, state_topic, state, parts->cnt, &c, put_state, err)) goto done;
+  /* A partition without a single state record (never written, or the topic
+   * was lost): its events are the truth. One with no events either is done
+   * at once. */
+  int n_log = 0;
+  for (int i = 0; i < parts->cnt; i++)
+    if (state[i].records == 0) events[n_log++] = (part_t){state[i].partition, 0, 0, false};
+  if (n_log > 0) {
     size_t before = c.records;
-    if (!read_to_end(rk, events_topic, from_log, &c, put_event, err)) goto done;
-    char events[24], bad[24];
-    snprintf(events, sizeof events, "%zu", c.records - before);
-    snprintf(bad, sizeof bad, "%zu", c.unreadable);
-    cqrs_log_info(log, "restored from the event log", "events", events, "unreadableEvents", bad, NULL);
+    if (!read_to_end(rk, events_topic, events, n_log, &c, put_event, err)) goto done;
+    size_t from_log = 0;
+    for (int i = 0; i < n_log; i++) from_log += events[i].records > 0;
+    if (from_log > 0) {
+      char n[24], count[24], bad[24];
+      snprintf(n, sizeof n, "%zu", from_log);
+      snprintf(count, sizeof count, "%zu", c.records - before);
+      snprintf(bad, sizeof bad, "%zu", c.unreadable);
+      cqrs_log_warn(log, "aggregate-state had nothing for some partitions that have events: restored them from the "
+                    "event log", "partitions", n, "events", count, "unreadableEvents", bad, NULL);
+    }
   }
   ok = true;
 done:
-  rd_kafka_topic_partition_list_destroy(from_state);
-  rd_kafka_topic_partition_list_destroy(from_log);
+  if (warm) rd_kafka_topic_destroy(warm);
+  free(state);
+  free(events);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return ok;
