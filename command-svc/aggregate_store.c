@@ -13,10 +13,21 @@ struct cqrs_aggregate_store {
 
 cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition) {
   cqrs_aggregate_t *a = calloc(1, sizeof *a);
-  a->tenant = strdup(tenant);
-  a->aggregate_id = strdup(id);
-  a->key = cqrs_tenant_key(tenant, id);
-  a->aggregate_type = strdup(type);
+  /* One block for the names, "<tenant>/<id>\0<tenant>\0<type>\0", the id
+   * inside the key: a million restored aggregates are a million mallocs
+   * fewer (BENCHMARKS.md). */
+  size_t nt = strlen(tenant), ni = strlen(id), ny = strlen(type);
+  char *block = malloc(nt + 1 + ni + 1 + nt + 1 + ny + 1);
+  if (!a || !block) abort();
+  a->key = block;
+  memcpy(block, tenant, nt);
+  block[nt] = CQRS_TENANT_KEY_SEP;
+  memcpy(block + nt + 1, id, ni + 1);
+  a->aggregate_id = block + nt + 1;
+  a->tenant = block + nt + 1 + ni + 1;
+  memcpy(a->tenant, tenant, nt + 1);
+  a->aggregate_type = a->tenant + nt + 1;
+  memcpy(a->aggregate_type, type, ny + 1);
   a->partition = partition;
   return a;
 }
@@ -40,10 +51,7 @@ void cqrs_aggregate_destroy(cqrs_aggregate_t *a) {
   }
   if (a->state) bson_destroy(a->state);
   free(a->unreadable);
-  free(a->tenant);
-  free(a->aggregate_id);
-  free(a->key);
-  free(a->aggregate_type);
+  free(a->key); /* and the other names (cqrs_aggregate_new) */
   free(a);
 }
 

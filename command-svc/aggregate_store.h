@@ -24,6 +24,8 @@ typedef struct {
 } cqrs_recent_t;
 
 typedef struct {
+  /* The names share one allocation made by cqrs_aggregate_new and freed by
+   * cqrs_aggregate_destroy: never free or replace one of them. */
   char *tenant;
   char *aggregate_id;
   char *key;         /* "<tenant>/<aggregateId>": the store key and the Kafka key */

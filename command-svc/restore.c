@@ -37,6 +37,7 @@ typedef struct {
   bool (*stopping)(void *ctx);
   void *stop_ctx;
   int64_t deadline;
+  int64_t last_record; /* when a record came last (monotonic ms) */
   size_t records, unreadable;
   char failure[200]; /* what failed last, for the deadline's error; "" while nothing did */
 } ctx_t;
@@ -44,14 +45,16 @@ typedef struct {
 /* One aggregate-state record into the store. */
 static void put_state(ctx_t *c, rd_kafka_message_t *m) {
   if (!m->key || !m->payload) return;
-  char *key = strndup(m->key, m->key_len);
+  char small[256], *key = m->key_len < sizeof small ? small : malloc(m->key_len + 1);
+  memcpy(key, m->key, m->key_len);
+  key[m->key_len] = '\0';
   cqrs_error_t perr = {0};
   cqrs_aggregate_t *a = cqrs_aggregate_from_json(key, m->partition, m->payload, m->len, &perr);
   if (a)
     cqrs_aggregate_store_put(c->store, a);
   else
     cqrs_log_warn(c->log, "skipping a malformed aggregate-state record", "key", key, "error", perr.message, NULL);
-  free(key);
+  if (key != small) free(key);
 }
 
 /* One event of the log into its aggregate. An event that cannot be read is
@@ -86,10 +89,13 @@ static bool go_on(ctx_t *c, const char *what, int remaining, cqrs_error_t *err) 
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "restore stopped: the service is stopping");
     return false;
   }
-  if (cqrs_time_monotonic_ms() < c->deadline) return true;
+  int64_t now = cqrs_time_monotonic_ms();
+  if (now < c->deadline) return true;
   cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL,
-                 "not restored within RESTORE_TIMEOUT_MS (%d ms): %d partitions of %s unfinished; last failure: %s",
-                 c->cfg->restore_timeout_ms, remaining, what, c->failure[0] ? c->failure : "none (Kafka too slow)");
+                 "not restored within RESTORE_TIMEOUT_MS (%d ms): %d partitions of %s unfinished, no record for "
+                 "the last %lld ms (Kafka unreachable or too slow)%s%s",
+                 c->cfg->restore_timeout_ms, remaining, what, (long long)(now - c->last_record),
+                 c->failure[0] ? "; last failure: " : "", c->failure);
   return false;
 }
 
@@ -137,16 +143,26 @@ static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n,
   size_t at_start = c->records;
   int backoff = BACKOFF_MIN_MS;
   bool ok = true;
-  while (remaining > 0 && (ok = go_on(c, topic, remaining, err))) {
+  int64_t now = t0;
+  for (unsigned turn = 0; remaining > 0; turn++) {
+    /* The clock, the stop flag and the deadline every 64 records (a few
+     * hundred µs) or every empty poll (TICK_MS), not at each record. */
+    if (turn % 64 == 0 && !(ok = go_on(c, topic, remaining, err))) break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TICK_MS);
-    int64_t now = cqrs_time_monotonic_ms();
+    if (!m || turn % 64 == 0) now = cqrs_time_monotonic_ms();
     if (!m) {
+      turn = 63; /* look at the flag before the next poll */
       if (now >= next_stall_warn) {
+        /* The broker lost or too slow: librdkafka reconnects with backoff
+         * and logs why (its own lines); the partitions are assigned again
+         * where they got, in case a fetch state is stuck. */
         ms_str(count, now - last_record);
         ms_str(left, c->deadline - now);
-        cqrs_log_warn(c->log, "restoring: no record for a while; still trying until the deadline", "from", topic,
-                      "stalledMs", count, "timeLeftMs", left, "lastFailure", c->failure, NULL);
+        cqrs_log_warn(c->log, "restoring: no record from Kafka for a while (unreachable or too slow, see the "
+                      "librdkafka lines); retrying from where each partition got until the deadline", "from", topic,
+                      "stalledMs", count, "timeLeftMs", left, "lastFailure", c->failure[0] ? c->failure : NULL, NULL);
         next_stall_warn = now + STALL_WARN_MS;
+        assign(rk, topic, parts, n);
       }
       continue;
     }
@@ -166,13 +182,14 @@ static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n,
       if (!(ok = pause_for(c, backoff, topic, remaining, err))) break;
       backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
       assign(rk, topic, parts, n);
+      turn = 63;
       continue;
     } else if (p && !p->done && m->offset >= p->next) {
       put(c, m);
       p->records++;
       p->next = m->offset + 1;
       c->records++;
-      last_record = now;
+      c->last_record = last_record = now;
       next_stall_warn = now + STALL_WARN_MS;
       backoff = BACKOFF_MIN_MS;
     }
@@ -184,7 +201,7 @@ static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n,
       ms_str(left, c->deadline - now);
       cqrs_log_info(c->log, "restoring", "from", topic, "records", count, "recordsPerSecond", rate, "timeLeftMs",
                     left, NULL);
-      next_progress += PROGRESS_MS;
+      next_progress = now + PROGRESS_MS;
     }
   }
   return ok;
@@ -196,7 +213,8 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
                              cqrs_error_t *err) {
   if (parts->cnt == 0) return true;
   ctx_t c = {.cfg = cfg, .log = log, .store = store, .stopping = stopping, .stop_ctx = stop_ctx,
-             .deadline = cqrs_time_monotonic_ms() + cfg->restore_timeout_ms};
+             .deadline = cqrs_time_monotonic_ms() + cfg->restore_timeout_ms,
+             .last_record = cqrs_time_monotonic_ms()};
   /* auto.offset.reset=earliest: a partition whose next record is gone
    * (retention) restarts at its first, never skips to the end. A short
    * fetch.wait.max.ms: the broker answers the fetch of an empty partition
