@@ -1,24 +1,31 @@
-/* Restore on assignment: a short-lived consumer reads each assigned partition
- * of aggregate-state to its end; a partition with no state record at all
- * while its events partition has events (the state topic was lost) is
- * rebuilt from the event log instead (replay.h). Bounded by a deadline and a
- * stop flag; Kafka failures on the way are retried (restore.h). */
+/* Restore on assignment: short-lived consumers read the assigned partitions
+ * of aggregate-state to their ends, one reader per core over a share of the
+ * partitions (decoding is most of the work); a partition with no state
+ * record at all while its events partition has events (the state topic was
+ * lost) is rebuilt from the event log instead (replay.h). Bounded by a
+ * deadline and a stop flag; Kafka failures on the way are retried
+ * (restore.h). */
 #include "restore.h"
 #include "replay.h"
 
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROGRESS_MS 5000
 #define TICK_MS 100          /* the longest wait between two looks at the stop flag and the deadline */
-#define STALL_WARN_MS 5000   /* no record for this long while partitions remain: say so */
+#define STALL_WARN_MS 5000   /* no record for this long while partitions remain: say so, assign again */
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
+#define MAX_READERS 4        /* readers side by side, at most one per core */
+#define PUT_BATCH 256        /* decoded aggregates a reader puts into the store per lock */
 
 /* One partition being read. */
 typedef struct {
@@ -30,37 +37,67 @@ typedef struct {
   bool done;      /* its end reached */
 } part_t;
 
+/* What the readers of one call share. */
 typedef struct {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
-  cqrs_aggregate_store_t *store;
+  cqrs_aggregate_store_t *store; /* under store_lock while readers run */
+  pthread_mutex_t store_lock;
   bool (*stopping)(void *ctx);
   void *stop_ctx;
   int64_t deadline;
-  int64_t last_record; /* when a record came last (monotonic ms) */
-  size_t records, unreadable;
-  char failure[200]; /* what failed last, for the deadline's error; "" while nothing did */
+  atomic_bool given_up;            /* a reader failed: the others end too */
+  atomic_size_t records;           /* read by every reader */
+  _Atomic int64_t last_record;     /* when a record came last (monotonic ms) */
+  size_t unreadable;               /* events that could not be replayed (one reader) */
+  pthread_mutex_t failure_lock;
+  char failure[200];               /* what failed last, for the deadline's error; "" while nothing did */
 } ctx_t;
 
-/* One aggregate-state record into the store. */
-static void put_state(ctx_t *c, rd_kafka_message_t *m) {
+/* One reader: a consumer over some partitions of one topic. */
+typedef struct reader reader_t;
+struct reader {
+  ctx_t *c;
+  rd_kafka_t *rk;
+  const char *topic;
+  part_t *parts;
+  int n;
+  bool lead; /* logs the progress of all readers */
+  void (*put)(reader_t *r, rd_kafka_message_t *m);
+  cqrs_aggregate_t *batch[PUT_BATCH]; /* decoded, not yet in the store */
+  size_t n_batch;
+  bool ok;
+  cqrs_error_t err;
+};
+
+static void flush(reader_t *r) {
+  if (r->n_batch == 0) return;
+  pthread_mutex_lock(&r->c->store_lock);
+  for (size_t i = 0; i < r->n_batch; i++) cqrs_aggregate_store_put(r->c->store, r->batch[i]);
+  pthread_mutex_unlock(&r->c->store_lock);
+  r->n_batch = 0;
+}
+
+/* One aggregate-state record: decoded here, put into the store in batches. */
+static void put_state(reader_t *r, rd_kafka_message_t *m) {
   if (!m->key || !m->payload) return;
   char small[256], *key = m->key_len < sizeof small ? small : malloc(m->key_len + 1);
   memcpy(key, m->key, m->key_len);
   key[m->key_len] = '\0';
   cqrs_error_t perr = {0};
   cqrs_aggregate_t *a = cqrs_aggregate_from_json(key, m->partition, m->payload, m->len, &perr);
-  if (a)
-    cqrs_aggregate_store_put(c->store, a);
-  else
-    cqrs_log_warn(c->log, "skipping a malformed aggregate-state record", "key", key, "error", perr.message, NULL);
+  if (!a)
+    cqrs_log_warn(r->c->log, "skipping a malformed aggregate-state record", "key", key, "error", perr.message, NULL);
   if (key != small) free(key);
+  if (!a) return;
+  r->batch[r->n_batch++] = a;
+  if (r->n_batch == PUT_BATCH) flush(r);
 }
 
 /* One event of the log into its aggregate. An event that cannot be read is
  * logged: its aggregate is refused from then on (replay.h), nothing crashes
  * and nothing is dropped silently. */
-static void put_event(ctx_t *c, rd_kafka_message_t *m) {
+static void put_event(reader_t *r, rd_kafka_message_t *m) {
   cqrs_header_t hdrs[32];
   size_t nh = cqrs_kafka_headers(m, hdrs, 32);
   cqrs_event_t ev;
@@ -69,11 +106,16 @@ static void put_event(ctx_t *c, rd_kafka_message_t *m) {
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
   if (!cqrs_event_from_record(&ev, hdrs, nh, m->payload, m->len, &err)) {
-    cqrs_log_error(c->log, "restoring from the event log: an event that cannot be decoded is skipped", "error",
+    cqrs_log_error(r->c->log, "restoring from the event log: an event that cannot be decoded is skipped", "error",
                    err.message, "partition", part, "offset", off, NULL);
-  } else if (!cqrs_replay_event(c->store, m->partition, &ev, &err)) {
-    c->unreadable++;
-    cqrs_log_error(c->log, "restoring from the event log: its aggregate refuses commands until this is fixed",
+    return;
+  }
+  pthread_mutex_lock(&r->c->store_lock);
+  bool ok = cqrs_replay_event(r->c->store, m->partition, &ev, &err);
+  pthread_mutex_unlock(&r->c->store_lock);
+  if (!ok) {
+    r->c->unreadable++;
+    cqrs_log_error(r->c->log, "restoring from the event log: its aggregate refuses commands until this is fixed",
                    "eventType", ev.type, "aggregateId", ev.aggregate_id, "tenant", ev.tenant, "error", err.message,
                    "partition", part, "offset", off, NULL);
   }
@@ -82,27 +124,40 @@ static void put_event(ctx_t *c, rd_kafka_message_t *m) {
 
 static void ms_str(char out[24], int64_t ms) { snprintf(out, 24, "%lld", (long long)(ms > 0 ? ms : 0)); }
 
-/* False with err once the restore must end: stopped, or past its deadline
- * (what: the topic being read, for the message). */
-static bool go_on(ctx_t *c, const char *what, int remaining, cqrs_error_t *err) {
+static void set_failure(ctx_t *c, const char *topic, const char *why) {
+  pthread_mutex_lock(&c->failure_lock);
+  snprintf(c->failure, sizeof c->failure, "reading %s: %s", topic, why);
+  pthread_mutex_unlock(&c->failure_lock);
+}
+
+/* False with r->err once r must end: stopped, past the deadline, or
+ * another reader gave up. */
+static bool go_on(reader_t *r, int remaining) {
+  ctx_t *c = r->c;
   if (c->stopping && c->stopping(c->stop_ctx)) {
-    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "restore stopped: the service is stopping");
+    cqrs_error_set(&r->err, CQRS_ERR_UNAVAILABLE, NULL, "restore stopped: the service is stopping");
+    return false;
+  }
+  if (atomic_load(&c->given_up)) {
+    cqrs_error_set(&r->err, CQRS_ERR_UNAVAILABLE, NULL, "restore given up by another reader");
     return false;
   }
   int64_t now = cqrs_time_monotonic_ms();
   if (now < c->deadline) return true;
-  cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL,
+  pthread_mutex_lock(&c->failure_lock);
+  cqrs_error_set(&r->err, CQRS_ERR_UNAVAILABLE, NULL,
                  "not restored within RESTORE_TIMEOUT_MS (%d ms): %d partitions of %s unfinished, no record for "
                  "the last %lld ms (Kafka unreachable or too slow)%s%s",
-                 c->cfg->restore_timeout_ms, remaining, what, (long long)(now - c->last_record),
+                 c->cfg->restore_timeout_ms, remaining, r->topic, (long long)(now - atomic_load(&c->last_record)),
                  c->failure[0] ? "; last failure: " : "", c->failure);
+  pthread_mutex_unlock(&c->failure_lock);
   return false;
 }
 
 /* Waits ms, looking at the stop flag and the deadline every TICK_MS. */
-static bool pause_for(ctx_t *c, int ms, const char *what, int remaining, cqrs_error_t *err) {
+static bool pause_for(reader_t *r, int ms, int remaining) {
   for (int64_t end = cqrs_time_monotonic_ms() + ms;;) {
-    if (!go_on(c, what, remaining, err)) return false;
+    if (!go_on(r, remaining)) return false;
     int64_t left = end - cqrs_time_monotonic_ms();
     if (left <= 0) return true;
     if (left > TICK_MS) left = TICK_MS;
@@ -111,44 +166,45 @@ static bool pause_for(ctx_t *c, int ms, const char *what, int remaining, cqrs_er
   }
 }
 
-/* Assigns the unfinished partitions of parts, each at its next record. */
-static void assign(rd_kafka_t *rk, const char *topic, const part_t *parts, int n) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-  for (int i = 0; i < n; i++)
-    if (!parts[i].done) rd_kafka_topic_partition_list_add(l, topic, parts[i].partition)->offset = parts[i].next;
-  rd_kafka_assign(rk, l);
+/* Assigns the unfinished partitions of r, each at its next record. */
+static void assign(reader_t *r) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(r->n);
+  for (int i = 0; i < r->n; i++)
+    if (!r->parts[i].done) rd_kafka_topic_partition_list_add(l, r->topic, r->parts[i].partition)->offset = r->parts[i].next;
+  rd_kafka_assign(r->rk, l);
   rd_kafka_topic_partition_list_destroy(l);
 }
 
-static part_t *find(part_t *parts, int n, int32_t partition) {
-  for (int i = 0; i < n; i++)
-    if (parts[i].partition == partition) return &parts[i];
+static part_t *find(reader_t *r, const rd_kafka_message_t *m) {
+  if (!m->rkt || strcmp(rd_kafka_topic_name(m->rkt), r->topic) != 0) return NULL;
+  for (int i = 0; i < r->n; i++)
+    if (r->parts[i].partition == m->partition) return &r->parts[i];
   return NULL;
 }
 
-/* Reads parts of topic to their ends, each record into put. A Kafka error
- * is logged and retried after a backoff, every unfinished partition resuming
- * at its next record: records apply in offset order and a later one replaces
- * an earlier one of its key, so a resumed read ends where an uninterrupted
- * one would. False with err when stopped or past the deadline. */
-static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n, ctx_t *c,
-                        void (*put)(ctx_t *, rd_kafka_message_t *), cqrs_error_t *err) {
+/* Reads r's partitions to their ends, each record into r->put. A Kafka
+ * error, or no record for STALL_WARN_MS, is logged and retried (after a
+ * backoff) with every unfinished partition assigned again at its next
+ * record: records apply in offset order and a later one replaces an
+ * earlier one of its key, so a resumed read ends where an uninterrupted one
+ * would. Sets r->ok, or r->err when stopped or past the deadline. */
+static void read_to_end(reader_t *r) {
+  ctx_t *c = r->c;
   int remaining = 0;
-  for (int i = 0; i < n; i++) remaining += !parts[i].done;
-  if (remaining == 0) return true;
+  for (int i = 0; i < r->n; i++) remaining += !r->parts[i].done;
+  r->ok = true;
+  if (remaining == 0) return;
   char count[24], left[24];
-  assign(rk, topic, parts, n);
-  int64_t t0 = cqrs_time_monotonic_ms(), next_progress = t0 + PROGRESS_MS, last_record = t0;
+  assign(r);
+  int64_t t0 = cqrs_time_monotonic_ms(), next_progress = t0 + PROGRESS_MS, last_record = t0, now = t0;
   int64_t next_stall_warn = t0 + STALL_WARN_MS;
-  size_t at_start = c->records;
+  size_t at_start = atomic_load(&c->records);
   int backoff = BACKOFF_MIN_MS;
-  bool ok = true;
-  int64_t now = t0;
   for (unsigned turn = 0; remaining > 0; turn++) {
-    /* The clock, the stop flag and the deadline every 64 records (a few
-     * hundred µs) or every empty poll (TICK_MS), not at each record. */
-    if (turn % 64 == 0 && !(ok = go_on(c, topic, remaining, err))) break;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TICK_MS);
+    /* The clock, the stop flag and the deadline every 64 records (well
+     * under a millisecond) or every empty poll (TICK_MS), not at each. */
+    if (turn % 64 == 0 && !(r->ok = go_on(r, remaining))) break;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, TICK_MS);
     if (!m || turn % 64 == 0) now = cqrs_time_monotonic_ms();
     if (!m) {
       turn = 63; /* look at the flag before the next poll */
@@ -159,52 +215,128 @@ static bool read_to_end(rd_kafka_t *rk, const char *topic, part_t *parts, int n,
         ms_str(count, now - last_record);
         ms_str(left, c->deadline - now);
         cqrs_log_warn(c->log, "restoring: no record from Kafka for a while (unreachable or too slow, see the "
-                      "librdkafka lines); retrying from where each partition got until the deadline", "from", topic,
-                      "stalledMs", count, "timeLeftMs", left, "lastFailure", c->failure[0] ? c->failure : NULL, NULL);
+                      "librdkafka lines); retrying from where each partition got until the deadline", "from", r->topic,
+                      "stalledMs", count, "timeLeftMs", left, NULL);
         next_stall_warn = now + STALL_WARN_MS;
-        assign(rk, topic, parts, n);
+        assign(r);
       }
       continue;
     }
-    part_t *p = m->rkt && strcmp(rd_kafka_topic_name(m->rkt), topic) == 0 ? find(parts, n, m->partition) : NULL;
+    part_t *p = find(r, m);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       if (p && !p->done) p->done = true, remaining--;
     } else if (m->err) {
-      /* The broker lost, a fetch that failed: back off, then resume every
-       * unfinished partition where it got. */
-      snprintf(c->failure, sizeof c->failure, "reading %s: %s", topic, rd_kafka_message_errstr(m));
+      /* A fetch that failed: back off, then resume every unfinished
+       * partition where it got. */
+      set_failure(c, r->topic, rd_kafka_message_errstr(m));
       char retry[24];
       ms_str(retry, backoff);
       ms_str(left, c->deadline - now);
       cqrs_log_warn(c->log, "restoring: Kafka failed; retrying from where each partition got until the deadline",
-                    "error", c->failure, "retryInMs", retry, "timeLeftMs", left, NULL);
+                    "from", r->topic, "error", rd_kafka_message_errstr(m), "retryInMs", retry, "timeLeftMs", left,
+                    NULL);
       rd_kafka_message_destroy(m);
-      if (!(ok = pause_for(c, backoff, topic, remaining, err))) break;
+      if (!(r->ok = pause_for(r, backoff, remaining))) break;
       backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-      assign(rk, topic, parts, n);
+      assign(r);
       turn = 63;
       continue;
     } else if (p && !p->done && m->offset >= p->next) {
-      put(c, m);
+      r->put(r, m);
       p->records++;
       p->next = m->offset + 1;
-      c->records++;
-      c->last_record = last_record = now;
+      atomic_fetch_add_explicit(&c->records, 1, memory_order_relaxed);
+      last_record = now;
       next_stall_warn = now + STALL_WARN_MS;
       backoff = BACKOFF_MIN_MS;
     }
     rd_kafka_message_destroy(m);
-    if (now >= next_progress) {
+    if (turn % 64 == 0) atomic_store_explicit(&c->last_record, last_record, memory_order_relaxed);
+    if (r->lead && now >= next_progress) {
       char rate[24];
-      snprintf(count, sizeof count, "%zu", c->records - at_start);
-      snprintf(rate, sizeof rate, "%.0f", (double)(c->records - at_start) * 1000.0 / (double)(now - t0));
+      size_t total = atomic_load(&c->records);
+      snprintf(count, sizeof count, "%zu", total);
+      snprintf(rate, sizeof rate, "%.0f", (double)(total - at_start) * 1000.0 / (double)(now - t0));
       ms_str(left, c->deadline - now);
-      cqrs_log_info(c->log, "restoring", "from", topic, "records", count, "recordsPerSecond", rate, "timeLeftMs",
+      cqrs_log_info(c->log, "restoring", "from", r->topic, "records", count, "recordsPerSecond", rate, "timeLeftMs",
                     left, NULL);
       next_progress = now + PROGRESS_MS;
     }
   }
-  return ok;
+  flush(r);
+  atomic_store(&c->last_record, last_record);
+  if (!r->ok) atomic_store(&c->given_up, true);
+}
+
+/* A reader's consumer. auto.offset.reset=earliest: a partition whose next
+ * record is gone (retention) restarts at its first, never skips to the end.
+ * A short fetch.wait.max.ms: the broker answers the fetch of an empty
+ * partition (its end, the usual case at a fresh start) at once, not after
+ * 500 ms. */
+static rd_kafka_t *consumer_new(ctx_t *c, cqrs_error_t *err) {
+  rd_kafka_t *rk = cqrs_kafka_consumer_new(c->cfg, c->log, "command-svc-restore", NULL, NULL, err,
+                                           "enable.partition.eof", "true", "auto.offset.reset", "earliest",
+                                           "fetch.wait.max.ms", "10", NULL);
+  /* Client errors come out of rd_kafka_consumer_poll, where read_to_end
+   * polls, instead of piling up on a queue no one serves. */
+  if (rk) rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static void consumer_destroy(rd_kafka_t *rk) {
+  if (!rk) return;
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}
+
+/* A reader with a consumer of its own over its share of the partitions. */
+static void *reader_main(void *arg) {
+  reader_t *r = arg;
+  if (!(r->rk = consumer_new(r->c, &r->err))) {
+    r->ok = false;
+    atomic_store(&r->c->given_up, true);
+    return NULL;
+  }
+  read_to_end(r);
+  consumer_destroy(r->rk);
+  r->rk = NULL;
+  return NULL;
+}
+
+static void *reader_thread(void *arg) {
+  pthread_setname_np(pthread_self(), "restore"); /* as top and gdb show it */
+  return reader_main(arg);
+}
+
+/* Readers for the state topic: one per core (at most MAX_READERS, at most
+ * one per partition); partition i goes to reader i % n. */
+static int readers_for(int partitions) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int n = cores < 1 ? 1 : cores > MAX_READERS ? MAX_READERS : (int)cores;
+  return n < partitions ? n : partitions;
+}
+
+/* Reads parts (state) with n readers: readers[0] on this thread (its
+ * consumer made by the caller), the others on threads of their own. False
+ * with err from the reader that failed first. */
+static bool read_state(reader_t *readers, int n, cqrs_error_t *err) {
+  pthread_t threads[MAX_READERS];
+  bool started[MAX_READERS] = {false};
+  for (int i = 1; i < n; i++) {
+    started[i] = pthread_create(&threads[i], NULL, reader_thread, &readers[i]) == 0;
+    if (!started[i]) readers[i].lead = false, reader_main(&readers[i]); /* no thread: on this one, first */
+  }
+  read_to_end(&readers[0]);
+  for (int i = 1; i < n; i++)
+    if (started[i]) pthread_join(threads[i], NULL);
+  /* the reason, not the echo of another reader's giving up */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++)
+      if (!readers[i].ok && (pass == 1 || !strstr(readers[i].err.message, "another reader"))) {
+        if (err) *err = readers[i].err;
+        return false;
+      }
+  return true;
 }
 
 bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *state_topic,
@@ -212,48 +344,59 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
                              cqrs_aggregate_store_t *store, bool (*stopping)(void *ctx), void *stop_ctx,
                              cqrs_error_t *err) {
   if (parts->cnt == 0) return true;
+  int64_t t0 = cqrs_time_monotonic_ms();
   ctx_t c = {.cfg = cfg, .log = log, .store = store, .stopping = stopping, .stop_ctx = stop_ctx,
-             .deadline = cqrs_time_monotonic_ms() + cfg->restore_timeout_ms,
-             .last_record = cqrs_time_monotonic_ms()};
-  /* auto.offset.reset=earliest: a partition whose next record is gone
-   * (retention) restarts at its first, never skips to the end. A short
-   * fetch.wait.max.ms: the broker answers the fetch of an empty partition
-   * (its end, the usual case at a fresh start) at once, not after 500 ms. */
-  rd_kafka_t *rk = cqrs_kafka_consumer_new(cfg, log, "command-svc-restore", NULL, NULL, err,
-                                           "enable.partition.eof", "true", "auto.offset.reset", "earliest",
-                                           "fetch.wait.max.ms", "10", NULL);
-  if (!rk) return false;
-  /* Client errors (the broker lost) come out of rd_kafka_consumer_poll, as
-   * records with err set, where read_to_end sees them. */
-  rd_kafka_poll_set_consumer(rk);
+             .deadline = t0 + cfg->restore_timeout_ms};
+  atomic_init(&c.given_up, false);
+  atomic_init(&c.records, 0);
+  atomic_init(&c.last_record, t0);
+  pthread_mutex_init(&c.store_lock, NULL);
+  pthread_mutex_init(&c.failure_lock, NULL);
+  bool ok = false;
+  int n_readers = readers_for(parts->cnt);
+  part_t *events = calloc((size_t)parts->cnt, sizeof *events);
+  part_t *shares = calloc((size_t)parts->cnt, sizeof *shares); /* state, grouped by reader */
+  reader_t *readers = calloc((size_t)n_readers, sizeof *readers);
+  rd_kafka_topic_t *warm = NULL;
+  rd_kafka_t *rk = consumer_new(&c, err);
+  if (!rk || !events || !shares || !readers) goto done;
   /* Asks for the events topic's metadata now: assigning a topic the client
    * does not know yet waits a second for it. */
-  rd_kafka_topic_t *warm = rd_kafka_topic_new(rk, events_topic, NULL);
-  bool ok = false;
-  part_t *state = calloc((size_t)parts->cnt, sizeof *state), *events = calloc((size_t)parts->cnt, sizeof *events);
-  for (int i = 0; i < parts->cnt; i++)
-    state[i] = (part_t){parts->elems[i].partition, 0, 0, false};
-  char n_parts[16], timeout[24];
+  warm = rd_kafka_topic_new(rk, events_topic, NULL);
+  for (int i = 0, k = 0; i < n_readers; i++) {
+    readers[i] = (reader_t){.c = &c, .topic = state_topic, .parts = &shares[k], .lead = i == 0, .put = put_state};
+    for (int j = i; j < parts->cnt; j += n_readers) shares[k++] = (part_t){parts->elems[j].partition, 0, 0, false};
+    readers[i].n = (int)(&shares[k] - readers[i].parts);
+  }
+  readers[0].rk = rk;
+  char n_parts[16], n_read[16], timeout[24];
   snprintf(n_parts, sizeof n_parts, "%d", parts->cnt);
+  snprintf(n_read, sizeof n_read, "%d", n_readers);
   ms_str(timeout, cfg->restore_timeout_ms);
-  cqrs_log_info(log, "restoring", "from", state_topic, "partitions", n_parts, "records", "0", "timeLeftMs", timeout,
-                NULL);
-  if (!read_to_end(rk, state_topic, state, parts->cnt, &c, put_state, err)) goto done;
+  cqrs_log_info(log, "restoring", "from", state_topic, "partitions", n_parts, "readers", n_read, "records", "0",
+                "timeLeftMs", timeout, NULL);
+  if (!read_state(readers, n_readers, err)) goto done;
   /* A partition without a single state record (never written, or the topic
    * was lost): its events are the truth. One with no events either is done
    * at once. */
   int n_log = 0;
   for (int i = 0; i < parts->cnt; i++)
-    if (state[i].records == 0) events[n_log++] = (part_t){state[i].partition, 0, 0, false};
+    if (shares[i].records == 0) events[n_log++] = (part_t){shares[i].partition, 0, 0, false};
   if (n_log > 0) {
-    size_t before = c.records;
-    if (!read_to_end(rk, events_topic, events, n_log, &c, put_event, err)) goto done;
+    size_t before = atomic_load(&c.records);
+    reader_t ev = {.c = &c, .rk = rk, .topic = events_topic, .parts = events, .n = n_log, .lead = true,
+                   .put = put_event};
+    read_to_end(&ev);
+    if (!ev.ok) {
+      if (err) *err = ev.err;
+      goto done;
+    }
     size_t from_log = 0;
     for (int i = 0; i < n_log; i++) from_log += events[i].records > 0;
     if (from_log > 0) {
       char n[24], count[24], bad[24];
       snprintf(n, sizeof n, "%zu", from_log);
-      snprintf(count, sizeof count, "%zu", c.records - before);
+      snprintf(count, sizeof count, "%zu", atomic_load(&c.records) - before);
       snprintf(bad, sizeof bad, "%zu", c.unreadable);
       cqrs_log_warn(log, "aggregate-state had nothing for some partitions that have events: restored them from the "
                     "event log", "partitions", n, "events", count, "unreadableEvents", bad, NULL);
@@ -262,9 +405,11 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
   ok = true;
 done:
   if (warm) rd_kafka_topic_destroy(warm);
-  free(state);
+  consumer_destroy(rk);
   free(events);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  free(shares);
+  free(readers);
+  pthread_mutex_destroy(&c.store_lock);
+  pthread_mutex_destroy(&c.failure_lock);
   return ok;
 }

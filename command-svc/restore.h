@@ -32,9 +32,13 @@
  * store then holds what was read so far (the caller drops those
  * partitions).
  *
- * Thread-safe per call: it keeps no state outside its arguments, so calls
- * for disjoint partitions into different stores may run on threads side by
- * side (cfg and log are only read). */
+ * It reads with one consumer per core (at most 4, at most one per
+ * partition), each on a thread of its own over a share of the partitions,
+ * all joined before it returns; stopping is called from those threads, so it
+ * must be thread-safe (an atomic flag). Thread-safe per call: it keeps no
+ * state outside its arguments, so calls for disjoint partitions into
+ * different stores may run on threads side by side (cfg and log are only
+ * read). */
 bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *state_topic,
                              const char *events_topic, const rd_kafka_topic_partition_list_t *parts,
                              cqrs_aggregate_store_t *store, bool (*stopping)(void *ctx), void *stop_ctx,

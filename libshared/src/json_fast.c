@@ -66,8 +66,10 @@ static int hex4(const char *p) {
 static bool read_string(reader_t *r, bool escapes_ok, const char **s, size_t *n) {
   const char *start = ++r->p;
   bool escaped = false;
+  unsigned char seen = 0; /* every byte or'ed: ASCII text needs no UTF-8 check */
   while (r->p < r->end && *r->p != '"') {
     unsigned char c = (unsigned char)*r->p;
+    seen |= c;
     if (c < 0x20) return false;
     if (c == '\\') {
       escaped = true;
@@ -81,7 +83,7 @@ static bool read_string(reader_t *r, bool escapes_ok, const char **s, size_t *n)
   if (!escaped) {
     *s = start;
     *n = raw;
-    return utf8_ok((const unsigned char *)start, raw);
+    return seen < 0x80 || utf8_ok((const unsigned char *)start, raw);
   }
   if (!escapes_ok) return false;
   if (raw + 1 > r->cap) {
