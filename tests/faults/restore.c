@@ -158,6 +158,7 @@ Test(restore_faults, a_broker_lost_mid_restore_is_retried_sigterm_stops_it_and_a
   long from;
   svc = spawn_slow("120000", &from, log);
   AWAIT_LOG(log, from, "the restore's start", "\"restoring\"", "aggregate-state");
+  AWAIT_LOG(log, from, "that it listens", "\"listening\""); /* its start is over: only the restore is left */
   kill_broker();
   AWAIT_LOG(log, from, "a retry", "\"level\":\"warn\"", "restoring: ", "timeLeftMs");
   cr_assert(log_has(log, from, &line, "\"level\":\"warn\"", "restoring: ", "timeLeftMs", NULL));
@@ -180,6 +181,7 @@ Test(restore_faults, a_broker_lost_mid_restore_is_retried_sigterm_stops_it_and_a
   /* 2. SIGTERM mid-restore: out within SHUTDOWN_GRACE_MS, not as a failure. */
   svc = spawn_slow("120000", &from, log);
   AWAIT_LOG(log, from, "the restore's start", "\"restoring\"", "aggregate-state");
+  AWAIT_LOG(log, from, "that it listens", "\"listening\""); /* its start is over: only the restore is left */
   int64_t t0 = load_now_ms();
   kill(svc, SIGTERM);
   int status = exit_within(svc, GRACE_MS);
@@ -197,6 +199,7 @@ Test(restore_faults, a_broker_lost_mid_restore_is_retried_sigterm_stops_it_and_a
   snprintf(timeout, sizeof timeout, "%d", SHORT_RESTORE_MS);
   svc = spawn_slow(timeout, &from, log);
   AWAIT_LOG(log, from, "the restore's start", "\"restoring\"", "aggregate-state");
+  AWAIT_LOG(log, from, "that it listens", "\"listening\""); /* its start is over: only the restore is left */
   kill_broker();
   t0 = load_now_ms();
   status = exit_within(svc, SHORT_RESTORE_MS + GRACE_MS + 5000);
