@@ -359,7 +359,11 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
   reader_t *readers = calloc((size_t)n_readers, sizeof *readers);
   rd_kafka_topic_t *warm = NULL;
   rd_kafka_t *rk = consumer_new(&c, err);
-  if (!rk || !events || !shares || !readers) goto done;
+  if (!rk) goto done;
+  if (!events || !shares || !readers) {
+    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "restore: out of memory");
+    goto done;
+  }
   /* Asks for the events topic's metadata now: assigning a topic the client
    * does not know yet waits a second for it. */
   warm = rd_kafka_topic_new(rk, events_topic, NULL);
