@@ -26,6 +26,7 @@
 #define BACKOFF_MAX_MS 5000
 #define MAX_READERS 4        /* readers side by side, at most one per core */
 #define PUT_BATCH 256        /* decoded aggregates a reader puts into the store per lock */
+#define POLL_BATCH 256       /* records taken off the consumer's queue at once */
 
 /* One partition being read. */
 typedef struct {
@@ -200,11 +201,21 @@ static void read_to_end(reader_t *r) {
   int64_t next_stall_warn = t0 + STALL_WARN_MS;
   size_t at_start = atomic_load(&c->records);
   int backoff = BACKOFF_MIN_MS;
+  /* Records are taken POLL_BATCH at a time: one queue operation, not one a
+   * record. */
+  rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(r->rk);
+  rd_kafka_message_t *got[POLL_BATCH];
+  ssize_t have = 0, at = 0;
   for (unsigned turn = 0; remaining > 0; turn++) {
     /* The clock, the stop flag and the deadline every 64 records (well
      * under a millisecond) or every empty poll (TICK_MS), not at each. */
     if (turn % 64 == 0 && !(r->ok = go_on(r, remaining))) break;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, TICK_MS);
+    if (at == have) {
+      have = rd_kafka_consume_batch_queue(q, TICK_MS, got, POLL_BATCH);
+      at = 0;
+      if (have < 0) have = 0;
+    }
+    rd_kafka_message_t *m = at < have ? got[at++] : NULL;
     if (!m || turn % 64 == 0) now = cqrs_time_monotonic_ms();
     if (!m) {
       turn = 63; /* look at the flag before the next poll */
@@ -236,6 +247,7 @@ static void read_to_end(reader_t *r) {
                     "from", r->topic, "error", rd_kafka_message_errstr(m), "retryInMs", retry, "timeLeftMs", left,
                     NULL);
       rd_kafka_message_destroy(m);
+      while (at < have) rd_kafka_message_destroy(got[at++]); /* of the assignment given up */
       if (!(r->ok = pause_for(r, backoff, remaining))) break;
       backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
       assign(r);
@@ -263,6 +275,8 @@ static void read_to_end(reader_t *r) {
       next_progress = now + PROGRESS_MS;
     }
   }
+  while (at < have) rd_kafka_message_destroy(got[at++]);
+  rd_kafka_queue_destroy(q);
   flush(r);
   atomic_store(&c->last_record, last_record);
   if (!r->ok) atomic_store(&c->given_up, true);
