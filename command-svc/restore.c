@@ -291,8 +291,8 @@ static rd_kafka_t *consumer_new(ctx_t *c, cqrs_error_t *err) {
   rd_kafka_t *rk = cqrs_kafka_consumer_new(c->cfg, c->log, "command-svc-restore", NULL, NULL, err,
                                            "enable.partition.eof", "true", "auto.offset.reset", "earliest",
                                            "fetch.wait.max.ms", "10", NULL);
-  /* Client errors come out of rd_kafka_consumer_poll, where read_to_end
-   * polls, instead of piling up on a queue no one serves. */
+  /* Client errors come out of the consumer's queue, which read_to_end
+   * serves, instead of piling up on a queue no one serves. */
   if (rk) rd_kafka_poll_set_consumer(rk);
   return rk;
 }
