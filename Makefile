@@ -81,12 +81,14 @@ test: build test-unit fuzz-test helm-check
 # (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie, SIGKILL of a FerretDB
 # and a stop of a Kafka broker of the scenario's own, never the shared ones) under a longer
 # load, each followed by the exactly-once accounting. make test runs the short version (ctest
-# faults_short). FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own.
+# faults_short). FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own. Then restore
+# under faults on a broker of its own (tests/faults/restore.c: broker lost, SIGTERM, deadline).
 FAULTS_PRIVATE_STORE ?= 0
 test-faults: build
 	@deploy/local/stack.sh start
 	cd $(BUILD) && FAULTS_LONG=1 FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
 	cd $(BUILD) && FAULTS_LONG=1 bin/e2e_control --filter 'control/a_replay_whose_projector_is_killed*'
+	cd $(BUILD) && FAULTS_LONG=1 bin/faults_restore --jobs 1
 
 # One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman
 # and no registry, a Debian base image made once with debootstrap (.local/images/).

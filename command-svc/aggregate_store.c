@@ -11,12 +11,34 @@ struct cqrs_aggregate_store {
   cqrs_map_t *staged;
 };
 
+/* An outcome in one block, "<commandId>\0<result>\0", freed through
+ * command_id. */
+static cqrs_recent_t recent_new(const char *command_id, const char *result_json) {
+  size_t nc = strlen(command_id) + 1, nr = strlen(result_json) + 1;
+  char *block = malloc(nc + nr);
+  if (!block) abort();
+  memcpy(block, command_id, nc);
+  memcpy(block + nc, result_json, nr);
+  return (cqrs_recent_t){block, block + nc};
+}
+
 cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition) {
   cqrs_aggregate_t *a = calloc(1, sizeof *a);
-  a->tenant = strdup(tenant);
-  a->aggregate_id = strdup(id);
-  a->key = cqrs_tenant_key(tenant, id);
-  a->aggregate_type = strdup(type);
+  /* One block for the names, "<tenant>/<id>\0<tenant>\0<type>\0", the id
+   * inside the key: a million restored aggregates are a million mallocs
+   * fewer (BENCHMARKS.md). */
+  size_t nt = strlen(tenant), ni = strlen(id), ny = strlen(type);
+  char *block = malloc(nt + 1 + ni + 1 + nt + 1 + ny + 1);
+  if (!a || !block) abort();
+  a->key = block;
+  memcpy(block, tenant, nt);
+  block[nt] = CQRS_TENANT_KEY_SEP;
+  memcpy(block + nt + 1, id, ni + 1);
+  a->aggregate_id = block + nt + 1;
+  a->tenant = block + nt + 1 + ni + 1;
+  memcpy(a->tenant, tenant, nt + 1);
+  a->aggregate_type = a->tenant + nt + 1;
+  memcpy(a->aggregate_type, type, ny + 1);
   a->partition = partition;
   return a;
 }
@@ -25,8 +47,8 @@ cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
   cqrs_aggregate_t *a = cqrs_aggregate_new(src->tenant, src->aggregate_id, src->aggregate_type, src->partition);
   a->version = src->version;
   a->state = src->state ? bson_copy(src->state) : NULL;
-  for (size_t i = 0; i < src->n_recent; i++)
-    a->recent[i] = (cqrs_recent_t){strdup(src->recent[i].command_id), strdup(src->recent[i].result_json)};
+  if (src->n_recent && !(a->recent = malloc(src->n_recent * sizeof *a->recent))) abort();
+  for (size_t i = 0; i < src->n_recent; i++) a->recent[i] = recent_new(src->recent[i].command_id, src->recent[i].result_json);
   a->n_recent = src->n_recent;
   a->unreadable = src->unreadable ? strdup(src->unreadable) : NULL;
   return a;
@@ -34,16 +56,11 @@ cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
 
 void cqrs_aggregate_destroy(cqrs_aggregate_t *a) {
   if (!a) return;
-  for (size_t i = 0; i < a->n_recent; i++) {
-    free(a->recent[i].command_id);
-    free(a->recent[i].result_json);
-  }
+  for (size_t i = 0; i < a->n_recent; i++) free(a->recent[i].command_id); /* and its result */
+  free(a->recent);
   if (a->state) bson_destroy(a->state);
   free(a->unreadable);
-  free(a->tenant);
-  free(a->aggregate_id);
-  free(a->key);
-  free(a->aggregate_type);
+  free(a->key); /* and the other names (cqrs_aggregate_new) */
   free(a);
 }
 
@@ -56,11 +73,14 @@ const char *cqrs_aggregate_recent(const cqrs_aggregate_t *a, const char *command
 void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json) {
   if (a->n_recent == CQRS_RECENT_COMMANDS) {
     free(a->recent[0].command_id);
-    free(a->recent[0].result_json);
     memmove(&a->recent[0], &a->recent[1], (CQRS_RECENT_COMMANDS - 1) * sizeof a->recent[0]);
     a->n_recent--;
+  } else {
+    cqrs_recent_t *grown = realloc(a->recent, (a->n_recent + 1) * sizeof *grown);
+    if (!grown) abort();
+    a->recent = grown;
   }
-  a->recent[a->n_recent++] = (cqrs_recent_t){strdup(command_id), strdup(result_json)};
+  a->recent[a->n_recent++] = recent_new(command_id, result_json);
 }
 
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {

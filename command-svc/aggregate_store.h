@@ -19,11 +19,13 @@
 #define CQRS_RECENT_COMMANDS 8
 
 typedef struct {
-  char *command_id;
+  char *command_id;  /* one allocation with result_json, owned by the aggregate */
   char *result_json; /* the first outcome, as sent on command-results */
 } cqrs_recent_t;
 
 typedef struct {
+  /* The names share one allocation made by cqrs_aggregate_new and freed by
+   * cqrs_aggregate_destroy: never free or replace one of them. */
   char *tenant;
   char *aggregate_id;
   char *key;         /* "<tenant>/<aggregateId>": the store key and the Kafka key */
@@ -31,7 +33,8 @@ typedef struct {
   int32_t partition;
   int64_t version;   /* 0: does not exist */
   bson_t *state;     /* NULL while version is 0 */
-  cqrs_recent_t recent[CQRS_RECENT_COMMANDS]; /* oldest first */
+  cqrs_recent_t *recent; /* n_recent outcomes (at most CQRS_RECENT_COMMANDS), oldest first; sized to
+                          * n_recent, as most aggregates hold one or two */
   size_t n_recent;
   char *unreadable;  /* NULL, or why its state cannot be trusted: restored
                         from an event log holding an event this command-svc

@@ -221,6 +221,9 @@ static rd_kafka_topic_partition_list_t *unpark(cqrs_command_loop_t *loop, const 
   return todo;
 }
 
+/* Restore gives up once the loop is asked to stop. */
+static bool restore_stopping(void *ctx) { return cqrs_worker_stopping(&((cqrs_command_loop_t *)ctx)->worker); }
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *ctx) {
   cqrs_command_loop_t *loop = ctx;
@@ -232,11 +235,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     int reused;
     rd_kafka_topic_partition_list_t *todo = unpark(loop, parts, &reused);
     size_t before = cqrs_aggregate_store_size(loop->store);
-    bool restored =
-        cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events, todo, loop->store, &e);
+    bool restored = todo->cnt == 0 || cqrs_restore_partitions(loop->cfg, loop->log, loop->t_state, loop->t_events,
+                                                              todo, loop->store, restore_stopping, loop, &e);
     rd_kafka_topic_partition_list_destroy(todo);
     if (!restored) {
-      fail(loop, "restoring aggregate-state", e.message);
+      if (cqrs_worker_stopping(&loop->worker)) /* asked to stop: not a failure */
+        cqrs_log_info(loop->log, "restore interrupted: stopping", "partitions", count, NULL);
+      else
+        fail(loop, "restoring aggregate-state", e.message);
       rd_kafka_assign(rk, NULL);
       return;
     }

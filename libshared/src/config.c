@@ -219,9 +219,10 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   }
   cfg->poison_halt = poison && strcmp(poison, "halt") == 0;
-  long tick, store_timeout, rl_commands, rl_queries, in_flight;
+  long tick, store_timeout, rl_commands, rl_queries, in_flight, restore_timeout;
   if (!int_var(envp, "WAIT_TICK_MS", 10, 1, 1000, &tick, err) ||
       !int_var(envp, "COMMAND_MAX_IN_FLIGHT", 2048, 1, 1000000, &in_flight, err) ||
+      !int_var(envp, "RESTORE_TIMEOUT_MS", 120000, 100, 86400000, &restore_timeout, err) ||
       !int_var(envp, "MONGO_TIMEOUT_MS", 0, 0, 600000, &store_timeout, err) ||
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
@@ -241,6 +242,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->rate_limit_commands = (int)rl_commands;
   cfg->rate_limit_queries = (int)rl_queries;
   cfg->wait_tick_ms = (int)tick;
+  cfg->restore_timeout_ms = (int)restore_timeout;
   cfg->mongo_timeout_ms = (int)store_timeout;
   cfg->http_port = (int)port;
   cfg->http_threads = (int)threads;

@@ -1,5 +1,6 @@
 /* JSON parsing and writing through libbson, and typed field readers. */
 #include "cqrs/json.h"
+#include "json_fast.h"
 
 #include <errno.h>
 #include <math.h>
@@ -107,8 +108,12 @@ bson_t *cqrs_json_parse(const char *buf, size_t len, cqrs_error_t *err) {
     cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "body is not a JSON object");
     return NULL;
   }
+  /* Plain JSON without a duplicate key, the usual case, in one pass;
+   * anything else through libbson and the checks below. */
+  bson_t *doc = cqrs_json_fast_parse(buf, len);
+  if (doc) return doc;
   bson_error_t berr;
-  bson_t *doc = bson_new_from_json((const uint8_t *)buf, (ssize_t)len, &berr);
+  doc = bson_new_from_json((const uint8_t *)buf, (ssize_t)len, &berr);
   if (!doc && strstr(berr.message, "out of range")) {
     size_t wlen;
     char *wide = widen_big_integers(buf, len, &wlen);

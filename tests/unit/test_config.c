@@ -39,6 +39,7 @@ Test(config, defaults) {
   cr_assert_eq(cfg.topic_partitions, 6);
   cr_assert_eq(cfg.topic_replication, -1);
   cr_assert_eq(cfg.shutdown_grace_ms, 10000);
+  cr_assert_eq(cfg.restore_timeout_ms, 120000);
   cr_assert_geq(cfg.http_threads, 1);
 }
 
@@ -62,7 +63,7 @@ Test(config, overrides) {
   char *envp[] = {"KAFKA_BROKERS=k1:9092,k2:9092", "MONGO_URI=mongodb://m:27018", "MONGO_DB=other",
                   "TOPIC_PREFIX=t1.", "HTTP_PORT=9999", "LOG_LEVEL=debug", "MAX_BODY_BYTES=2048",
                   "COMMAND_TIMEOUT_MS=250", "TOPIC_PARTITIONS=3", "TOPIC_REPLICATION=1",
-                  "SHUTDOWN_GRACE_MS=0", "HTTP_THREADS=2", NULL};
+                  "SHUTDOWN_GRACE_MS=0", "HTTP_THREADS=2", "RESTORE_TIMEOUT_MS=5000", NULL};
   cr_assert(load(envp, 8080), "%s", err.message);
   cr_assert_str_eq(cfg.kafka_brokers, "k1:9092,k2:9092");
   cr_assert_str_eq(cfg.mongo_uri, "mongodb://m:27018");
@@ -76,6 +77,7 @@ Test(config, overrides) {
   cr_assert_eq(cfg.topic_replication, 1);
   cr_assert_eq(cfg.shutdown_grace_ms, 0);
   cr_assert_eq(cfg.http_threads, 2);
+  cr_assert_eq(cfg.restore_timeout_ms, 5000);
   cr_assert_eq(cfg.n_kafka_props, 0, "KAFKA_BROKERS is not a librdkafka property");
 }
 
@@ -142,6 +144,7 @@ Test(config, bad_tuning_knobs) {
   assert_refused("MAX_BODY_BYTES=10", "MAX_BODY_BYTES");
   assert_refused("COMMAND_TIMEOUT_MS=fast", "COMMAND_TIMEOUT_MS");
   assert_refused("TOPIC_PARTITIONS=0", "TOPIC_PARTITIONS");
+  assert_refused("RESTORE_TIMEOUT_MS=0", "RESTORE_TIMEOUT_MS");
 }
 
 Test(config, refusal_with_null_err) {

@@ -34,6 +34,8 @@ typedef struct {
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
   int topic_replication;     /* TOPIC_REPLICATION: replicas of topics we create (-1: broker default) */
   int shutdown_grace_ms;     /* SHUTDOWN_GRACE_MS: how long SIGTERM may take (10000) */
+  int restore_timeout_ms;    /* RESTORE_TIMEOUT_MS: how long command-svc may take to restore its assigned
+                              * partitions, broker outages included, before it exits for a restart (120000) */
   int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (100; see projector-svc) */
   int mongo_write_concurrency; /* MONGO_WRITE_CONCURRENCY: bulk commands in flight per projection (4) */
   char *ferretdb_pg_uri;     /* FERRETDB_PG_URI: the PostgreSQL behind FerretDB, for its GIN indexes; NULL: none */
