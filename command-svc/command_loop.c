@@ -661,11 +661,9 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "transaction_commands", CQRS_METRIC_HISTOGRAM,
                         "Command records per committed transaction.");
 
-  char txn_id[512], timeout[16];
+  char txn_id[512];
   snprintf(txn_id, sizeof txn_id, "%scommand-svc-%s-%d", cfg->topic_prefix, instance_id, lane);
-  snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
-  if (!(loop->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "transactional.id", txn_id,
-                                                 "transaction.timeout.ms", timeout, "linger.ms", "1", NULL)) ||
+  if (!(loop->producer = cqrs_kafka_txn_producer_new(cfg, log, txn_id, TXN_TIMEOUT_MS, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, "command-svc", rebalance_cb, loop, err,
                                                  "auto.offset.reset", "earliest",
                                                  /* librdkafka keeps one fetch in flight per broker: a

@@ -423,12 +423,10 @@ cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t 
   cqrs_metrics_describe(metrics, "saga_transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
   cqrs_metrics_describe(metrics, "saga_records_total", CQRS_METRIC_COUNTER,
                         "Records of events and command-results consumed (committed with their transaction).");
-  char txn_id[512], timeout[16];
+  char txn_id[512];
   snprintf(txn_id, sizeof txn_id, "%ssaga-svc-%s", cfg->topic_prefix, instance_id);
-  snprintf(timeout, sizeof timeout, "%d", TXN_TIMEOUT_MS);
   int results = -1;
-  if (!(loop->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "transactional.id", txn_id,
-                                                 "transaction.timeout.ms", timeout, "linger.ms", "1", NULL)) ||
+  if (!(loop->producer = cqrs_kafka_txn_producer_new(cfg, log, txn_id, TXN_TIMEOUT_MS, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, "saga-svc", rebalance_cb, loop, err, "auto.offset.reset",
                                                  "earliest", "session.timeout.ms", "10000",
                                                  /* partition p of events and of command-results together */

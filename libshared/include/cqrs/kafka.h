@@ -74,6 +74,21 @@ rd_kafka_t *cqrs_kafka_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *
                                     cqrs_kafka_delivery_cb *delivery_cb, void *ctx, cqrs_error_t *err, ...)
     __attribute__((sentinel));
 
+/* A transactional producer with transactional.id txn_id and
+ * transaction.timeout.ms timeout_ms, tuned for one short transaction after
+ * another (the command lanes', saga-svc's):
+ *   linger.ms 1: a batch's records leave at once; commit_transaction flushes
+ *     anyway, so a longer linger only delays it (5 ms measured no better).
+ *   retry.backoff.ms 5: a transaction begun right after the previous commit
+ *     finds the coordinator still writing that one's markers and is told
+ *     CONCURRENT_TRANSACTIONS; at librdkafka's 100 ms backoff the next
+ *     AddOffsetsToTxn waited 100 ms (p90) and HTTP commands at 64 connections
+ *     683/s, p99 222 ms; at 5 ms, 900/s, p99 133 ms (tests/bench/tune.sh).
+ * KAFKA_* properties still come last. transactions are not initialised here.
+ * NULL with err. */
+rd_kafka_t *cqrs_kafka_txn_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *txn_id,
+                                        int timeout_ms, cqrs_error_t *err);
+
 /* Creates the project's topics when missing (partitions and replication from
  * cfg; aggregate-state compacted; events and events.dlq kept forever;
  * commands kept 7 days; command-results 6 hours; control (cqrs/control.h)
