@@ -6,6 +6,7 @@
  *   command_bench seed <brokers> <prefix> <count> [plain]
  *                                                     <count> aggregates into aggregate-state; ids
  *                                                     seed-<i> with plain, else their UUIDv5s */
+#include "bench_kafka.h"
 #include "cqrs/config.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -16,37 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cqrs_log_t quiet = {"command-bench", CQRS_LOG_WARN};
 
 /* command-svc runs with AUTH=off here: every command is tenant "default"'s. */
 #define TENANT "default"
-
-static void load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix) {
-  char b[512], p[256];
-  snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
-  snprintf(p, sizeof p, "TOPIC_PREFIX=%s", prefix);
-  char *envp[] = {b, p, NULL};
-  cqrs_error_t err;
-  if (!cqrs_config_load(cfg, envp, 0, &err)) {
-    fprintf(stderr, "config: %s\n", err.message);
-    exit(2);
-  }
-}
-
-static rd_kafka_t *client(const cqrs_config_t *cfg, rd_kafka_type_t type) {
-  cqrs_error_t err;
-  rd_kafka_conf_t *conf =
-      type == RD_KAFKA_PRODUCER
-          ? cqrs_kafka_conf_new(cfg, &quiet, &err, "linger.ms", "5", NULL)
-          : cqrs_kafka_conf_new(cfg, &quiet, &err, "group.id", "command-bench", "isolation.level", "read_committed",
-                                "enable.auto.commit", "false", NULL);
-  rd_kafka_t *rk = conf ? cqrs_kafka_new(type, conf, &err) : NULL;
-  if (!rk) {
-    fprintf(stderr, "kafka: %s\n", err.message);
-    exit(2);
-  }
-  return rk;
-}
 
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -54,8 +27,8 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 static int bench_kafka(const cqrs_config_t *cfg, long count) {
-  rd_kafka_t *prod = client(cfg, RD_KAFKA_PRODUCER);
-  rd_kafka_t *cons = client(cfg, RD_KAFKA_CONSUMER);
+  rd_kafka_t *prod = bench_client(cfg, RD_KAFKA_PRODUCER, "command-bench");
+  rd_kafka_t *cons = bench_client(cfg, RD_KAFKA_CONSUMER, "command-bench");
   cqrs_error_t err;
   char *t_cmd = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS), *t_res = cqrs_config_topic(cfg, CQRS_TOPIC_RESULTS);
   int n = cqrs_kafka_partition_count(cons, t_res, 10000, &err);
@@ -136,7 +109,7 @@ static int bench_kafka(const cqrs_config_t *cfg, long count) {
 /* plain: the aggregate ids are seed-<i> themselves (the mixed-load script
  * addresses them so); else UUIDv5s of those names, as clients make them. */
 static int seed(const cqrs_config_t *cfg, long count, bool plain) {
-  rd_kafka_t *prod = client(cfg, RD_KAFKA_PRODUCER);
+  rd_kafka_t *prod = bench_client(cfg, RD_KAFKA_PRODUCER, "command-bench");
   cqrs_error_t err;
   int parts;
   if (!cqrs_kafka_topics_ensure(prod, cfg, 15000, &parts, &err)) {
@@ -176,7 +149,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   cqrs_config_t cfg;
-  load_cfg(&cfg, argv[2], argv[3]);
+  bench_load_cfg(&cfg, argv[2], argv[3]);
   long count = atol(argv[4]);
   int rc = strcmp(argv[1], "kafka") == 0 ? bench_kafka(&cfg, count)
                                          : seed(&cfg, count, argc > 5 && strcmp(argv[5], "plain") == 0);

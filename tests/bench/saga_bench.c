@@ -23,6 +23,7 @@
 #include "saga.h"
 #include "sagas/order_commands.h"
 
+#include "bench_kafka.h"
 #include "cqrs/config.h"
 #include "cqrs/event.h"
 #include "cqrs/events.h"
@@ -40,7 +41,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static cqrs_log_t quiet = {"saga-bench", CQRS_LOG_WARN};
 
 /* The services run with AUTH=off: every command is tenant "default"'s. */
 #define TENANT CQRS_TENANT_DEFAULT
@@ -64,33 +64,6 @@ typedef struct {
   long long pending_bytes; /* JSON bytes of the deadline instances when they first held their deadline */
   int64_t t0, t_results, t_finished, t_progress; /* monotonic ms */
 } bench_t;
-
-static void load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix) {
-  char b[512], p[256];
-  snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
-  snprintf(p, sizeof p, "TOPIC_PREFIX=%s", prefix);
-  char *envp[] = {b, p, NULL};
-  cqrs_error_t err;
-  if (!cqrs_config_load(cfg, envp, 0, &err)) {
-    fprintf(stderr, "config: %s\n", err.message);
-    exit(2);
-  }
-}
-
-static rd_kafka_t *client(const cqrs_config_t *cfg, rd_kafka_type_t type) {
-  cqrs_error_t err;
-  rd_kafka_conf_t *conf =
-      type == RD_KAFKA_PRODUCER
-          ? cqrs_kafka_conf_new(cfg, &quiet, &err, "linger.ms", "5", NULL)
-          : cqrs_kafka_conf_new(cfg, &quiet, &err, "group.id", "saga-bench", "isolation.level", "read_committed",
-                                "enable.auto.commit", "false", NULL);
-  rd_kafka_t *rk = conf ? cqrs_kafka_new(type, conf, &err) : NULL;
-  if (!rk) {
-    fprintf(stderr, "kafka: %s\n", err.message);
-    exit(2);
-  }
-  return rk;
-}
 
 /* Reads from now on: every partition of topics[0..n) from its high watermark. */
 static void assign_from_end(rd_kafka_t *cons, char *const *topics, size_t n) {
@@ -117,15 +90,15 @@ static void assign_from_end(rd_kafka_t *cons, char *const *topics, size_t n) {
 
 static void bench_init(bench_t *b, char **argv) {
   memset(b, 0, sizeof *b);
-  load_cfg(&b->cfg, argv[2], argv[3]);
+  bench_load_cfg(&b->cfg, argv[2], argv[3]);
   b->count = atol(argv[4]);
   b->users = atol(argv[5]);
   if (b->count <= 0 || b->users <= 0) {
     fprintf(stderr, "count and users must be > 0\n");
     exit(2);
   }
-  b->prod = client(&b->cfg, RD_KAFKA_PRODUCER);
-  b->cons = client(&b->cfg, RD_KAFKA_CONSUMER);
+  b->prod = bench_client(&b->cfg, RD_KAFKA_PRODUCER, "saga-bench");
+  b->cons = bench_client(&b->cfg, RD_KAFKA_CONSUMER, "saga-bench");
   b->t_cmd = cqrs_config_topic(&b->cfg, CQRS_TOPIC_COMMANDS);
   b->t_res = cqrs_config_topic(&b->cfg, CQRS_TOPIC_RESULTS);
   b->t_events = cqrs_config_topic(&b->cfg, CQRS_TOPIC_EVENTS);
