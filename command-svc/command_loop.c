@@ -180,7 +180,7 @@ static bool migrate_legacy(cqrs_command_loop_t *loop, const rd_kafka_topic_parti
 /* The end offset of partition p of aggregate-state, or -1 when Kafka does not say. */
 static int64_t state_end(cqrs_command_loop_t *loop, int32_t p) {
   int64_t lo, hi;
-  return cqrs_kafka_watermarks(loop->producer, loop->t_state, p, &lo, &hi, 5000, NULL) ? hi : -1;
+  return cqrs_kafka_watermarks(loop->producer, loop->t_state, p, &lo, &hi, 2000, NULL) ? hi : -1;
 }
 
 /* Revoked partitions keep their aggregates, parked with their aggregate-state
@@ -188,10 +188,11 @@ static int64_t state_end(cqrs_command_loop_t *loop, int32_t p) {
  * rebalance revokes everything; lanes and replicas joining one after another
  * cause several) then costs no restore. */
 static void park(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_t *parts) {
+  bool leaving = cqrs_worker_stopping(&loop->worker); /* the revocation of a shutdown: keep nothing, ask nothing */
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= loop->n_partitions) continue;
-    loop->parked[p] = state_end(loop, p);
+    loop->parked[p] = leaving ? -1 : state_end(loop, p);
     if (loop->parked[p] < 0) cqrs_aggregate_store_drop_partition(loop->store, p);
   }
 }
