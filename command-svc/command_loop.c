@@ -673,7 +673,11 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                                                   * (a new instance's first command: 0.5 s of its 0.55 s) */
                                                  "fetch.wait.max.ms", "20",
                                                  /* a dead member's partitions move after 10 s, not 45 */
-                                                 "session.timeout.ms", "10000", NULL)))
+                                                 "session.timeout.ms", "10000",
+                                                 /* a member learns of a rebalance at its next heartbeat:
+                                                  * lanes joining one after another waited the default
+                                                  * 3 s for the first to rejoin (start: 2.3 s -> ~1 s) */
+                                                 "heartbeat.interval.ms", "300", NULL)))
     goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   /* The results topic's partitions known before the first result: a record for
