@@ -272,7 +272,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
     char ms[24], n[24];
     snprintf(ms, sizeof ms, "%lld", (long long)(cqrs_time_monotonic_ms() - t0));
-    snprintf(n, sizeof n, "%zu", cqrs_aggregate_store_size(loop->store) - before);
+    /* signed: moving records from before tenancy may leave fewer than before */
+    snprintf(n, sizeof n, "%lld", (long long)cqrs_aggregate_store_size(loop->store) - (long long)before);
     char kept[16];
     snprintf(kept, sizeof kept, "%d", reused);
     cqrs_log_info(loop->log, "partitions assigned and restored", "partitions", count, "aggregates", n,
