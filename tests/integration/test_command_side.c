@@ -180,18 +180,6 @@ static atomic_int gate;
 static char *same_event_ids[5];
 static int same_status[5];
 
-/* command_reply_partitions on port's /metrics (-1 when unreadable). */
-static int reply_partitions(int port) {
-  tk_response_t r;
-  int n = -1;
-  if (tk_http("GET", port, "/metrics", NULL, 0, &r) && r.body) {
-    const char *at = strstr(r.body, "\ncommand_reply_partitions ");
-    if (at) n = atoi(at + strlen("\ncommand_reply_partitions "));
-  }
-  tk_response_cleanup(&r);
-  return n;
-}
-
 /* Waits (bounded: 30 s) until the two replicas' HTTP ingresses hold every
  * command-results partition between them: the group that routes replies has
  * settled. (While a partition moves, a reply routed to it is not heard by the
@@ -199,7 +187,10 @@ static int reply_partitions(int port) {
  * outcome, 200, as ingress.h says; this test is about something else.) */
 static void await_replies_settled(void) {
   for (int tries = 0; tries < 300; tries++) {
-    if (reply_partitions(env.command_port) + reply_partitions(env_b.command_port) == 3) return;
+    if (tk_metric(env.command_port, "command_reply_partitions") +
+            tk_metric(env_b.command_port, "command_reply_partitions") ==
+        3)
+      return;
     nap(100);
   }
   cr_assert_fail("the replicas' replies group did not settle on the 3 command-results partitions");
@@ -421,18 +412,6 @@ static size_t count_uncommitted(const char *topic) {
   return n;
 }
 
-/* The value of the /metrics sample whose line starts with series, or -1. */
-static double metric(int port, const char *series) {
-  tk_response_t r;
-  double v = -1;
-  if (tk_http("GET", port, "/metrics", NULL, 0, &r) && r.body) {
-    const char *at = strstr(r.body, series);
-    if (at && (at == r.body || at[-1] == '\n')) v = atof(at + strlen(series));
-  }
-  tk_response_cleanup(&r);
-  return v;
-}
-
 #define N_OVERLAP 600
 
 Test(command_side, overlapping_transactions_one_aborted_leave_each_command_once) {
@@ -495,6 +474,6 @@ Test(command_side, overlapping_transactions_one_aborted_leave_each_command_once)
   cr_expect_eq(wrong, 0, "commands without exactly one event");
   cr_expect_eq(ours, N_OVERLAP);
   cr_expect_gt(count_uncommitted(events), n, "the aborted transaction wrote no event at all");
-  cr_expect_geq(metric(env.command_port, "transactions_total{outcome=\"aborted\",lane=\"0\"} "), 1);
-  cr_expect_geq(metric(env.command_port, "transactions_total{outcome=\"committed\",lane=\"1\"} "), 1);
+  cr_expect_geq(tk_metric(env.command_port, "transactions_total{outcome=\"aborted\",lane=\"0\"}"), 1);
+  cr_expect_geq(tk_metric(env.command_port, "transactions_total{outcome=\"committed\",lane=\"1\"}"), 1);
 }

@@ -62,22 +62,10 @@ static void start_replicas(int n, const char *const *extra) {
   }
 }
 
-/* The value of one series (e.g. "commands_in_flight") on port's /metrics, or -1. */
-static double metric(int port, const char *series) {
-  tk_response_t r;
-  double v = -1;
-  size_t n = strlen(series);
-  if (tk_http("GET", port, "/metrics", NULL, 0, &r) && r.status == 200)
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-      if (strncmp(p, series, n) == 0 && p[n] == ' ') v = strtod(p + n + 1, NULL);
-  tk_response_cleanup(&r);
-  return v;
-}
-
 /* Waits (bounded, 30 s) until series on port reads want. */
 static bool await_metric(int port, const char *series, double want) {
   for (int i = 0; i < 600; i++) {
-    if (metric(port, series) == want) return true;
+    if (tk_metric(port, series) == want) return true;
     nap(50);
   }
   return false;
@@ -175,7 +163,7 @@ Test(ingress, past_the_in_flight_cap_commands_get_503_with_retry_after_and_none_
   const char *extra[] = {"COMMAND_MAX_IN_FLIGHT=4", "COMMAND_TIMEOUT_MS=60000", NULL};
   start_replicas(1, extra);
   int port = ports[0];
-  cr_expect_eq(metric(port, "commands_in_flight_limit"), CAP);
+  cr_expect_eq(tk_metric(port, "commands_in_flight_limit"), CAP);
   rd_kafka_t *holder = hold_results(3); /* tk_spawn's TOPIC_PARTITIONS */
 
   post_t posts[N_OFFERED];
@@ -189,8 +177,8 @@ Test(ingress, past_the_in_flight_cap_commands_get_503_with_retry_after_and_none_
    * taken and every other one is refused at once, whatever the timing. */
   for (int i = 0; i < 600 && atomic_load(&posts_done) < N_OFFERED - CAP; i++) nap(50);
   cr_assert_eq(atomic_load(&posts_done), N_OFFERED - CAP, "refusals did not come back while results were held");
-  cr_expect_eq(metric(port, "commands_in_flight"), CAP);
-  cr_expect_eq(metric(port, "commands_overloaded_total"), N_OFFERED - CAP);
+  cr_expect_eq(tk_metric(port, "commands_in_flight"), CAP);
+  cr_expect_eq(tk_metric(port, "commands_overloaded_total"), N_OFFERED - CAP);
   cr_expect_eq(atomic_load(&posts_done), N_OFFERED - CAP, "an accepted command was answered before its result");
   release_results(holder);
 
@@ -315,9 +303,9 @@ Test(ingress, each_of_three_replicas_reads_about_a_third_of_the_results) {
    * and together every result exactly once. */
   double read[N_REPLICAS], sum = 0, records = 0;
   for (int i = 0; i < N_REPLICAS; i++) {
-    read[i] = metric(ports[i], "command_results_read_bytes_total");
-    records += metric(ports[i], "command_results_read_total");
-    cr_expect_eq(metric(ports[i], "command_reply_partitions"), 2, "replica %d holds 6/3 partitions", i);
+    read[i] = tk_metric(ports[i], "command_results_read_bytes_total");
+    records += tk_metric(ports[i], "command_results_read_total");
+    cr_expect_eq(tk_metric(ports[i], "command_reply_partitions"), 2, "replica %d holds 6/3 partitions", i);
     sum += read[i];
     fprintf(stderr, "replica %d read %.0f of %.0f result bytes (%.0f%%)\n", i, read[i], total, 100 * read[i] / total);
   }
@@ -418,7 +406,7 @@ Test(ingress, a_replica_holding_no_results_partition_is_not_ready_and_takes_no_c
    * assignment keeps it there), the second can hold none. */
   const char *extra[] = {"TOPIC_PARTITIONS=1", NULL};
   start_replicas(1, extra);
-  cr_expect_eq(metric(ports[0], "command_reply_partitions"), 1);
+  cr_expect_eq(tk_metric(ports[0], "command_reply_partitions"), 1);
   char log[512];
   tk_env_t second = env;
   second.command_port = ports[1];

@@ -535,3 +535,14 @@ void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition,
   cr_assert_eq(delivery, 0, "Kafka did not take the record for %s: %s", topic, rd_kafka_err2str(delivery));
   rd_kafka_destroy(rk);
 }
+
+double tk_metric(int port, const char *series) {
+  tk_response_t r;
+  double v = -1;
+  size_t n = strlen(series);
+  if (tk_http("GET", port, "/metrics", NULL, 0, &r) && r.status == 200)
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+      if (strncmp(p, series, n) == 0 && p[n] == ' ') v = strtod(p + n + 1, NULL);
+  tk_response_cleanup(&r);
+  return v;
+}

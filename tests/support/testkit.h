@@ -21,6 +21,11 @@ typedef struct {
 /* One HTTP/1.1 request to 127.0.0.1:port (Connection: close). body may be NULL.
  * Returns false (status 0) when the server cannot be reached. */
 bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out);
+
+/* The value of the sample series (its name and labels exactly as /metrics
+ * writes them, e.g. "transactions_total{outcome=\"committed\",lane=\"0\"}")
+ * on port's /metrics, matched as a whole line; -1 when absent or unreadable. */
+double tk_metric(int port, const char *series);
 /* tk_http with extra request headers: "Name: value\r\n" lines. */
 bool tk_http_headers(const char *method, int port, const char *path, const char *headers, const char *body,
                      size_t len, tk_response_t *out);
