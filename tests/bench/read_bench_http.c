@@ -1,21 +1,17 @@
 /* read_bench wait-applied and visible (read_bench.h): what the benchmark asks
- * the services over HTTP, with a minimal keep-alive loopback client. */
+ * the services over HTTP (bench_http.h). */
 #include "read_bench.h"
+
+#include "bench_http.h"
 
 #include "cqrs/util.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,155 +22,13 @@ static void sleep_until_us(int64_t t) {
   }
 }
 
-/* ---- a minimal loopback HTTP/1.1 client, keep-alive ---- */
-
-typedef struct {
-  int status;
-  char *body; /* NUL-terminated, may be NULL */
-  bool stale; /* X-Stale: true */
-} http_resp_t;
-
-typedef struct {
-  int port, fd, timeout_ms;
-} conn_t;
-
-static bool conn_open(conn_t *c) {
-  c->fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (c->fd < 0) return false;
-  struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  int one = 1;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(c->fd, (struct sockaddr *)&a, sizeof a) == 0) return true;
-  close(c->fd);
-  c->fd = -1;
-  return false;
-}
-
-static void conn_close(conn_t *c) {
-  if (c->fd >= 0) close(c->fd);
-  c->fd = -1;
-}
-
-/* One request on c (connecting when needed); the response read by its
- * Content-Length, or to the end when it has none. *nothing: the connection
- * failed, not timed out, before a byte of the answer (a kept-alive connection
- * the server closed meanwhile: worth one retry). */
-static bool conn_once(conn_t *c, const char *req, size_t n, http_resp_t *r, bool *nothing) {
-  *nothing = true;
-  if (c->fd < 0 && !conn_open(c)) return false;
-  if (send(c->fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) return false;
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  char *hdr_end = NULL;
-  long want = -1;
-  bool close_after = false;
-  for (;;) {
-    if (hdr_end && want >= 0 && len >= (size_t)(hdr_end + 4 - buf) + (size_t)want) break;
-    if (cap - len < 1024) {
-      size_t off = hdr_end ? (size_t)(hdr_end - buf) : 0;
-      buf = realloc(buf, cap *= 2);
-      if (hdr_end) hdr_end = buf + off;
-    }
-    ssize_t got = recv(c->fd, buf + len, cap - len - 1, 0);
-    if (got <= 0) {
-      if (hdr_end && want < 0 && got == 0) break; /* body to the end */
-      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) *nothing = false; /* timed out: no retry */
-      free(buf);
-      conn_close(c);
-      return false;
-    }
-    *nothing = false;
-    len += (size_t)got;
-    buf[len] = 0;
-    if (!hdr_end && (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
-      *hdr_end = 0;
-      for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
-        if (strncasecmp(h + 2, "Content-Length:", 15) == 0) want = atol(h + 17);
-        if (strncasecmp(h + 2, "X-Stale:", 8) == 0) r->stale = true;
-        if (strncasecmp(h + 2, "Connection: close", 17) == 0) close_after = true;
-      }
-      *hdr_end = '\r';
-    }
-  }
-  if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || !hdr_end) {
-    free(buf);
-    conn_close(c);
-    return false;
-  }
-  r->status = atoi(buf + 9);
-  size_t body = (size_t)(hdr_end + 4 - buf);
-  memmove(buf, buf + body, len - body);
-  buf[len - body] = 0;
-  r->body = buf;
-  if (close_after || want < 0) conn_close(c);
-  return true;
-}
-
-static bool conn_do(conn_t *c, const char *method, const char *path, const char *body, http_resp_t *r) {
-  memset(r, 0, sizeof *r);
-  char req[1024];
-  int n;
-  if (body) n = snprintf(req, sizeof req,
-                         "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n\r\n%s",
-                         method, path, c->port, strlen(body), body);
-  else n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", method, path, c->port);
-  if (n < 0 || (size_t)n >= sizeof req) return false;
-  bool reused = c->fd >= 0, nothing;
-  if (conn_once(c, req, (size_t)n, r, &nothing)) return true;
-  conn_close(c);
-  /* a kept-alive connection the server had closed: once more on a new one */
-  return reused && nothing && conn_once(c, req, (size_t)n, r, &nothing);
-}
-
-/* One request on its own connection. */
-static bool http_do(int port, const char *method, const char *path, const char *body, int timeout_ms,
-                    http_resp_t *r) {
-  conn_t c = {.port = port, .fd = -1, .timeout_ms = timeout_ms};
-  bool ok = conn_do(&c, method, path, body, r);
-  conn_close(&c);
-  return ok;
-}
-
-/* ---- /metrics ---- */
-
-/* Sum of the samples of metric name whose labels contain label (NULL: all). */
-static double metric_sum(const char *text, const char *name, const char *label) {
-  double sum = 0;
-  size_t nl = strlen(name);
-  for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-    if (*l == '#' || strncmp(l, name, nl) != 0 || (l[nl] != '{' && l[nl] != ' ')) continue;
-    const char *eol = strchr(l, '\n');
-    size_t len = eol ? (size_t)(eol - l) : strlen(l);
-    char line[512];
-    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), l);
-    if (label && !strstr(line, label)) continue;
-    const char *sp = strrchr(line, ' ');
-    if (sp) sum += strtod(sp + 1, NULL);
-  }
-  return sum;
-}
-
-static char *metrics_get(int port) {
-  http_resp_t r;
-  if (!http_do(port, "GET", "/metrics", NULL, 2000, &r)) return NULL;
-  if (r.status != 200) {
-    free(r.body);
-    return NULL;
-  }
-  return r.body;
-}
-
 /* ---- wait-applied ---- */
 
 #define USER_PROFILES "projection=\"user_profiles\""
 
 static double applied_count(int port) {
-  char *m = metrics_get(port);
-  double v = m ? metric_sum(m, "events_applied_total", USER_PROFILES) : -1;
+  char *m = bh_metrics(port);
+  double v = m ? bh_metric_sum(m, "events_applied_total", USER_PROFILES) : -1;
   free(m);
   return v;
 }
@@ -221,8 +75,8 @@ typedef struct {
 static void *visible_main(void *arg) {
   visible_t *v = arg;
   int to = v->wait_ms + 5000; /* the read answers by waitMs, stale or not: no answer 5 s later is a failure */
-  conn_t cmd = {.port = v->cmd_port, .fd = -1, .timeout_ms = 15000};
-  conn_t query = {.port = v->query_port, .fd = -1, .timeout_ms = to};
+  bh_conn_t cmd = {.port = v->cmd_port, .fd = -1, .timeout_ms = 15000};
+  bh_conn_t query = {.port = v->query_port, .fd = -1, .timeout_ms = to};
   for (long i; (i = atomic_fetch_add(&v->next, 1)) < v->total;) {
     int64_t due = v->t0 + i * v->interval_us;
     sleep_until_us(due);
@@ -236,8 +90,8 @@ static void *visible_main(void *arg) {
     int64_t sent = rb_now_us();
     v->lag_us[i] = sent - due;
     v->ack_us[i] = v->vis_us[i] = -1;
-    http_resp_t r;
-    bool ok = conn_do(&cmd, "POST", "/v1/commands", body, &r) && r.status == 201;
+    bh_resp_t r;
+    bool ok = bh_request(&cmd, "POST", "/v1/commands", body, &r) && r.status == 201;
     free(r.body);
     if (!ok) {
       atomic_fetch_add(&v->failed_cmd, 1);
@@ -245,7 +99,7 @@ static void *visible_main(void *arg) {
     }
     v->ack_us[i] = rb_now_us() - sent;
     snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=%d", id, v->wait_ms);
-    bool answered = conn_do(&query, "GET", path, NULL, &r);
+    bool answered = bh_request(&query, "GET", path, NULL, &r);
     ok = answered && r.status == 200 && !r.stale;
     free(r.body);
     if (!ok) {
@@ -254,8 +108,8 @@ static void *visible_main(void *arg) {
     }
     v->vis_us[i] = rb_now_us() - sent;
   }
-  conn_close(&cmd);
-  conn_close(&query);
+  bh_close(&cmd);
+  bh_close(&query);
   return NULL;
 }
 
@@ -264,14 +118,14 @@ static void *visible_main(void *arg) {
 static void *sampler_main(void *arg) {
   visible_t *v = arg;
   while (!atomic_load(&v->done)) {
-    char *m = metrics_get(v->proj_port);
+    char *m = bh_metrics(v->proj_port);
     if (m) {
-      double lag = metric_sum(m, "projection_lag_events", USER_PROFILES);
+      double lag = bh_metric_sum(m, "projection_lag_events", USER_PROFILES);
       if (lag > v->lag_max) v->lag_max = lag;
       free(m);
     }
-    if ((m = metrics_get(v->query_port)) != NULL) {
-      double w = metric_sum(m, "read_waiters", NULL);
+    if ((m = bh_metrics(v->query_port)) != NULL) {
+      double w = bh_metric_sum(m, "read_waiters", NULL);
       if (w > v->waiters_max) v->waiters_max = w;
       free(m);
     }
@@ -288,21 +142,21 @@ typedef struct {
  * the result line). */
 static counters_t counters(const visible_t *v) {
   counters_t c = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
-  char *m = metrics_get(v->cmd_port);
+  char *m = bh_metrics(v->cmd_port);
   if (m) {
-    c.tx_sum = metric_sum(m, "transaction_duration_seconds_sum", NULL);
-    c.tx_count = metric_sum(m, "transaction_duration_seconds_count", NULL);
-    c.timeouts = metric_sum(m, "command_timeouts_total", NULL);
+    c.tx_sum = bh_metric_sum(m, "transaction_duration_seconds_sum", NULL);
+    c.tx_count = bh_metric_sum(m, "transaction_duration_seconds_count", NULL);
+    c.timeouts = bh_metric_sum(m, "command_timeouts_total", NULL);
     free(m);
   }
-  if ((m = metrics_get(v->query_port)) != NULL) {
-    c.polls = metric_sum(m, "read_wait_polls_total", NULL);
-    c.waits_fresh = metric_sum(m, "read_waits_total", "fresh");
-    c.waits_stale = metric_sum(m, "read_waits_total", "stale");
+  if ((m = bh_metrics(v->query_port)) != NULL) {
+    c.polls = bh_metric_sum(m, "read_wait_polls_total", NULL);
+    c.waits_fresh = bh_metric_sum(m, "read_waits_total", "fresh");
+    c.waits_stale = bh_metric_sum(m, "read_waits_total", "stale");
     free(m);
   }
-  if ((m = metrics_get(v->proj_port)) != NULL) {
-    c.applied = metric_sum(m, "events_applied_total", USER_PROFILES);
+  if ((m = bh_metrics(v->proj_port)) != NULL) {
+    c.applied = bh_metric_sum(m, "events_applied_total", USER_PROFILES);
     free(m);
   }
   return c;
