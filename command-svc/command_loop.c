@@ -364,6 +364,7 @@ static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqr
     memcpy(who->tenant, t, tn);
     who->tenant[tn] = '\0';
     snprintf(who->subject, sizeof who->subject, "saga-svc");
+    who->kind = CQRS_AUTHTYPE_SERVICE_ACCOUNT;
     who->scopes = CQRS_SCOPE_COMMANDS_WRITE;
     ctx->tenant = who->tenant;
     cqrs_command_t cmd;
@@ -424,6 +425,10 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp),
                             .settings = &loop->settings};
   authorize(loop, m, &who, &denied, &ctx);
+  if (!ctx.denied) { /* every event it causes says who */
+    ctx.actor_type = who.kind;
+    ctx.actor_id = who.subject;
+  }
   cqrs_outcome_t out;
   cqrs_process_command(loop->store, &ctx, m->payload ? m->payload : "", m->payload ? m->len : 0, &out);
   if (ctx.denied) {

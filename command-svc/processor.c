@@ -39,6 +39,8 @@ static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_com
   ev->correlation_id = cmd->correlation_id ? strdup(cmd->correlation_id) : NULL;
   ev->causation_id = strdup(cmd->command_id);
   ev->traceparent = ctx->traceparent ? strdup(ctx->traceparent) : NULL;
+  ev->auth_type = ctx->actor_type ? strdup(ctx->actor_type) : NULL;
+  ev->auth_id = ctx->actor_type && ctx->actor_id ? strdup(ctx->actor_id) : NULL;
   ev->version = version;
   ev->data = bson_copy(&de->data);
   cqrs_event_set_schema(ev, ctx->schema_registry, de->schema->version);

@@ -35,6 +35,11 @@ typedef int32_t (*cqrs_partition_of_cb)(const char *key, void *ctx);
 typedef struct {
   const char *tenant;        /* the verified credential's tenant; NULL when it
                                 did not verify (then denied is set) */
+  const char *actor_type;    /* who sent it, copied into every event decided
+                                (ce_authtype, ce_authid): the verified
+                                principal's kind, a CQRS_AUTHTYPE_* ... */
+  const char *actor_id;      /* ... and its subject. NULL: the events do not
+                                say (actor_id alone is not written) */
   const cqrs_error_t *denied;/* NULL: authorized. Else the 401/403 to answer
                                 with: the record gets a result, nothing else */
   int32_t partition;         /* the record's partition */

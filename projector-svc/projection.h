@@ -97,6 +97,13 @@ extern const cqrs_projection_t cqrs_event_history_projection;
 #define CQRS_HISTORY_CAUSATION_ID "causationId"
 #define CQRS_HISTORY_TENANT "tenant"
 #define CQRS_HISTORY_DATA "data"
+/* Who caused the event (its ce_authtype and ce_authid, cqrs/event.h):
+ * {"type": "app_user", "id": "<the JWT's sub>"}, id null when the event names
+ * only a type. Absent when the event does not say (written before it was
+ * recorded); the routes show that as null. */
+#define CQRS_HISTORY_ACTOR "actor"
+#define CQRS_HISTORY_ACTOR_TYPE "type"
+#define CQRS_HISTORY_ACTOR_ID "id"
 /* (version - 1) / CQRS_HISTORY_BLOCK: an aggregate's events in blocks of
  * consecutive versions, so a page of its history is an equality on the block
  * (FerretDB v1 pushes only equalities down to PostgreSQL: a range or a sort
@@ -111,7 +118,8 @@ extern const cqrs_projection_t cqrs_event_history_projection;
 
 /* The event an event_history document records, back into ev (caller storage,
  * release with cqrs_event_cleanup, also after a failure): what time travel
- * hands to the projections. source and traceparent are not recorded (NULL).
+ * hands to the projections. source and traceparent are not recorded (NULL);
+ * the actor comes back as auth_type and auth_id.
  * False with CQRS_ERR_INVALID naming the field when doc is not such a
  * document. */
 bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error_t *err);

@@ -151,6 +151,14 @@ void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params);
 
+/* How a read model's documents show as list items, beyond leaving out _id:
+ * each list NULL-terminated, or NULL for none. */
+typedef struct {
+  const char *const *hidden; /* fields left out (they only serve queries) */
+  const char *const *always; /* fields shown null when a document lacks them
+                                (one recorded before the field was) */
+} cqrs_routes_item_t;
+
 /* A list page in full: cqrs_routes_find_page's arguments, plus the order
  * (descending: newest first, cursors continue downwards) and what an empty
  * first page means. Borrowed by the call. */
@@ -161,15 +169,16 @@ typedef struct {
   const char *sort_field;
   bool descending;
   const char *not_found; /* not NULL: an empty first page answers 404 with it */
-  const char *const *hidden; /* not NULL: fields of the documents the items leave out (as _id), NULL-terminated */
+  const cqrs_routes_item_t *item; /* not NULL: how the documents show as items */
 } cqrs_routes_page_t;
 
-/* doc as a list item: JSON without _id and the fields in hidden (may be
- * NULL). A string to bson_free. */
-char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden);
+/* doc as a list item: JSON without _id, shaped by item (may be NULL). A
+ * string to bson_free. */
+char *cqrs_routes_item_json(const bson_t *doc, const cqrs_routes_item_t *item);
 
-/* The event_history fields that only serve its queries (never shown). */
-extern const char *const cqrs_routes_history_hidden[];
+/* How event_history documents show: without the fields that serve its
+ * queries, with schemaVersion and actor always there. */
+extern const cqrs_routes_item_t cqrs_routes_history_item;
 
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
                                 const cqrs_params_t *params);

@@ -35,6 +35,8 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
   add(hdrs, &n, "traceparent", ev->traceparent);
   add(hdrs, &n, "ce_tenant", ev->tenant);
   add(hdrs, &n, "ce_dataschema", ev->dataschema);
+  add(hdrs, &n, CQRS_EVENT_AUTHTYPE_HEADER, ev->auth_type);
+  add(hdrs, &n, CQRS_EVENT_AUTHID_HEADER, ev->auth_id);
   if (ev->schema_version > 0) {
     /* The value borrows from the URI when it ends in the version (what
      * cqrs_event_set_schema writes), else it goes into version_buf after the
@@ -72,12 +74,53 @@ static int positive_int(const char *s) {
   return errno || v < 1 || v > INT_MAX ? 0 : (int)v;
 }
 
+/* The last header called name; NULL when absent. */
+static const cqrs_header_t *find(const cqrs_header_t *hdrs, size_t n, const char *name) {
+  for (size_t i = n; i-- > 0;)
+    if (strcmp(hdrs[i].name, name) == 0) return &hdrs[i];
+  return NULL;
+}
+
 /* The last header called name, copied; NULL when absent. */
 static char *header(const cqrs_header_t *hdrs, size_t n, const char *name) {
-  for (size_t i = n; i-- > 0;)
-    if (strcmp(hdrs[i].name, name) == 0)
-      return hdrs[i].value ? strndup(hdrs[i].value, hdrs[i].len) : strdup("");
-  return NULL;
+  const cqrs_header_t *h = find(hdrs, n, name);
+  if (!h) return NULL;
+  return h->value ? strndup(h->value, h->len) : strdup("");
+}
+
+bool cqrs_event_authid_valid(const char *s, size_t len) {
+  if (!s || len < 1 || len > CQRS_EVENT_AUTHID_MAX) return false;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+  return bson_utf8_validate(s, len, false);
+}
+
+static bool authtype_valid(const char *s, size_t len) {
+  if (!s || len < 1 || len > CQRS_EVENT_AUTHTYPE_MAX) return false;
+  for (size_t i = 0; i < len; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_')) return false;
+  return true;
+}
+
+/* The Auth Context headers into ev (both optional); checked on the bytes as
+ * they came, so a NUL inside one is refused, not cut short. */
+static bool auth_context(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t n, cqrs_error_t *err) {
+  const cqrs_header_t *type = find(hdrs, n, CQRS_EVENT_AUTHTYPE_HEADER), *id = find(hdrs, n, CQRS_EVENT_AUTHID_HEADER);
+  if (type && !authtype_valid(type->value, type->len)) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, CQRS_EVENT_AUTHTYPE_HEADER,
+                   "event header " CQRS_EVENT_AUTHTYPE_HEADER " must be 1 to %d lowercase letters or '_'",
+                   CQRS_EVENT_AUTHTYPE_MAX);
+    return false;
+  }
+  if (id && (!type || !cqrs_event_authid_valid(id->value, id->len))) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, CQRS_EVENT_AUTHID_HEADER,
+                   "event header " CQRS_EVENT_AUTHID_HEADER " must come with " CQRS_EVENT_AUTHTYPE_HEADER
+                   " and be 1 to %d bytes of UTF-8 without control characters", CQRS_EVENT_AUTHID_MAX);
+    return false;
+  }
+  ev->auth_type = type ? strndup(type->value, type->len) : NULL;
+  ev->auth_id = id ? strndup(id->value, id->len) : NULL;
+  return true;
 }
 
 static bool required(char **slot, const cqrs_header_t *hdrs, size_t n, const char *name,
@@ -144,6 +187,7 @@ bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t 
     cqrs_error_set(err, CQRS_ERR_INVALID, "ce_tenant", "event header ce_tenant is not a valid tenant id");
     return false;
   }
+  if (!auth_context(ev, hdrs, n_hdrs, err)) return false;
   ev->data = value ? cqrs_json_parse(value, len, err) : NULL;
   if (!ev->data) {
     if (!value) cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "event has no value");
@@ -165,6 +209,8 @@ void cqrs_event_cleanup(cqrs_event_t *ev) {
   free(ev->traceparent);
   free(ev->tenant);
   free(ev->dataschema);
+  free(ev->auth_type);
+  free(ev->auth_id);
   if (ev->data) bson_destroy(ev->data);
   memset(ev, 0, sizeof *ev);
 }

@@ -1,6 +1,6 @@
 /* event_history: one document per event, of every aggregate,
  * {_id: event id, eventId, type, schemaVersion, aggregateType, aggregateId,
- * version, versionBlock, time, timeHour, correlationId, causationId, tenant, data}: the audit trail
+ * version, versionBlock, time, timeHour, correlationId, causationId, tenant, actor, data}: the audit trail
  * (by aggregate, in version order) and the events by type and time. Written
  * once: a redelivered event finds its document and changes nothing. The
  * inverse, a document back into the event the projections apply, is here too
@@ -52,6 +52,13 @@ static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_erro
   append_or_null(&set, CQRS_HISTORY_CORRELATION_ID, ev->correlation_id);
   append_or_null(&set, CQRS_HISTORY_CAUSATION_ID, ev->causation_id);
   BSON_APPEND_UTF8(&set, CQRS_HISTORY_TENANT, ev->tenant ? ev->tenant : CQRS_TENANT_DEFAULT);
+  if (ev->auth_type) {
+    bson_t actor;
+    BSON_APPEND_DOCUMENT_BEGIN(&set, CQRS_HISTORY_ACTOR, &actor);
+    BSON_APPEND_UTF8(&actor, CQRS_HISTORY_ACTOR_TYPE, ev->auth_type);
+    append_or_null(&actor, CQRS_HISTORY_ACTOR_ID, ev->auth_id);
+    bson_append_document_end(&set, &actor);
+  }
   if (ev->data)
     BSON_APPEND_DOCUMENT(&set, CQRS_HISTORY_DATA, ev->data);
   else
@@ -109,6 +116,17 @@ bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error
   ev->schema_version = bson_iter_init_find(&it, doc, CQRS_HISTORY_SCHEMA_VERSION) && BSON_ITER_HOLDS_NUMBER(&it)
                            ? (int)bson_iter_as_int64(&it)
                            : 1;
+  /* absent when the event did not say who caused it */
+  if (bson_iter_init_find(&it, doc, CQRS_HISTORY_ACTOR) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    const uint8_t *a;
+    uint32_t alen;
+    bson_t actor;
+    bson_iter_document(&it, &alen, &a);
+    if (bson_init_static(&actor, a, alen)) {
+      take_string(&actor, CQRS_HISTORY_ACTOR_TYPE, false, &ev->auth_type, NULL);
+      take_string(&actor, CQRS_HISTORY_ACTOR_ID, false, &ev->auth_id, NULL);
+    }
+  }
   const uint8_t *data;
   uint32_t len;
   if (!bson_iter_init_find(&it, doc, CQRS_HISTORY_DATA) || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub)) {

@@ -74,7 +74,7 @@ static bool history_blocks(const cqrs_routes_call_t *call, const cqrs_routes_agg
       last_v->value_type = BSON_TYPE_INT64;
       last_v->value.v_int64 = last;
       if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), last_id);
-      char *json = cqrs_routes_item_json(doc, cqrs_routes_history_hidden);
+      char *json = cqrs_routes_item_json(doc, &cqrs_routes_history_item);
       if ((*n)++) bson_string_append_c(out, ',');
       bson_string_append(out, json);
       bson_free(json);

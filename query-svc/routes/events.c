@@ -118,7 +118,7 @@ static void by_hour(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const 
       memset(&last_id, 0, sizeof last_id);
       if (bson_iter_init_find(&it, doc, CQRS_HISTORY_TIME)) bson_value_copy(bson_iter_value(&it), &last_t);
       if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), &last_id);
-      char *json = cqrs_routes_item_json(doc, cqrs_routes_history_hidden);
+      char *json = cqrs_routes_item_json(doc, &cqrs_routes_history_item);
       if (n++) bson_string_append_c(out, ',');
       bson_string_append(out, json);
       bson_free(json);
@@ -185,7 +185,7 @@ static void events(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const c
   bson_t filter = BSON_INITIALIZER;
   window(&filter, type, from, to);
   const cqrs_routes_page_t page = {CQRS_ROUTES_HISTORY, list, &filter, CQRS_HISTORY_TIME, newest, NULL,
-                                   cqrs_routes_history_hidden};
+                                   &cqrs_routes_history_item};
   cqrs_routes_find_page_with(req, call, &page, p);
   bson_destroy(&filter);
   goto done;

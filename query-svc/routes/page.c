@@ -59,20 +59,30 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
   }
 }
 
-const char *const cqrs_routes_history_hidden[] = {CQRS_HISTORY_VERSION_BLOCK, CQRS_HISTORY_TIME_HOUR, NULL};
+const cqrs_routes_item_t cqrs_routes_history_item = {
+    .hidden = (const char *const[]){CQRS_HISTORY_VERSION_BLOCK, CQRS_HISTORY_TIME_HOUR, NULL},
+    .always = (const char *const[]){CQRS_HISTORY_SCHEMA_VERSION, CQRS_HISTORY_ACTOR, NULL},
+};
 
-char *cqrs_routes_item_json(const bson_t *doc, const char *const *hidden) {
-  bson_t item = BSON_INITIALIZER;
+static bool listed(const char *const *names, const char *k) {
+  for (; names && *names; names++)
+    if (strcmp(k, *names) == 0) return true;
+  return false;
+}
+
+char *cqrs_routes_item_json(const bson_t *doc, const cqrs_routes_item_t *item) {
+  bson_t out = BSON_INITIALIZER;
   bson_iter_t it;
   if (bson_iter_init(&it, doc))
     while (bson_iter_next(&it)) {
       const char *k = bson_iter_key(&it);
-      bool skip = strcmp(k, "_id") == 0;
-      for (const char *const *h = hidden; h && *h && !skip; h++) skip = strcmp(k, *h) == 0;
-      if (!skip) bson_append_value(&item, k, -1, bson_iter_value(&it));
+      if (strcmp(k, "_id") != 0 && !(item && listed(item->hidden, k)))
+        bson_append_value(&out, k, -1, bson_iter_value(&it));
     }
-  char *json = cqrs_json_write(&item, NULL);
-  bson_destroy(&item);
+  for (const char *const *k = item ? item->always : NULL; k && *k; k++)
+    if (!bson_iter_init_find(&it, doc, *k)) bson_append_null(&out, *k, -1);
+  char *json = cqrs_json_write(&out, NULL);
+  bson_destroy(&out);
   return json;
 }
 
@@ -131,7 +141,7 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     bson_value_destroy(&last_id);
     copy_member(doc, sort_field, &last_v);
     copy_member(doc, "_id", &last_id);
-    char *json = cqrs_routes_item_json(doc, page->hidden);
+    char *json = cqrs_routes_item_json(doc, page->item);
     if (n++) bson_string_append_c(out, ',');
     bson_string_append(out, json);
     bson_free(json);

@@ -106,6 +106,26 @@ static size_t events_of(const char *command_id, char **key, char **tenant) {
   return found;
 }
 
+/* Who the first event of command command_id says caused it: "<ce_authtype>
+ * <ce_authid>" (malloc'd). Fails the test when it has no event. */
+static char *actor_of(const char *command_id) {
+  char topic[128], *actor = NULL;
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  for (size_t i = 0; i < n && !actor; i++) {
+    if (!ev[i].ce_causationid || strcmp(ev[i].ce_causationid, command_id) != 0) continue;
+    const char *type = "(none)", *id = "(none)";
+    for (size_t h = 0; h < ev[i].n_headers; h++) {
+      if (strcmp(ev[i].headers[h].name, CQRS_EVENT_AUTHTYPE_HEADER) == 0) type = ev[i].headers[h].value;
+      if (strcmp(ev[i].headers[h].name, CQRS_EVENT_AUTHID_HEADER) == 0) id = ev[i].headers[h].value;
+    }
+    cr_assert_gt(asprintf(&actor, "%s %s", type, id), 0);
+  }
+  tk_records_free(ev, n);
+  cr_assert_not_null(actor, "command %s has no event", command_id);
+  return actor;
+}
+
 /* Waits for the command-results record keyed key; returns its value. */
 static char *await_result(const char *key) {
   char topic[128];
@@ -262,6 +282,10 @@ Test(command_auth, kafka_records_are_authenticated_like_http) {
   cr_expect_eq(tk_json_int(res, "status"), 201, "forwarded: %s", res);
   free(res);
   cr_expect_eq(events_of("k-2", NULL, NULL), 1);
+  /* the owner verified the credential it kept: the events say whose it is */
+  char *actor = actor_of("k-2");
+  cr_expect_str_eq(actor, CQRS_AUTHTYPE_APP_USER " " TK_AUTH_SUBJECT, "the forwarded command's events");
+  free(actor);
 
   /* none, a bad one, one without the scope: a result, nothing appended */
   tk_kafka_produce(&env, topic, -1, "globex/u-k3", CREATE_USER("k-3", "u-k3"), NULL);
@@ -322,6 +346,12 @@ Test(command_auth, an_api_key_works_on_both_ingresses_until_revoked) {
   char *res = await_result("acme/ak-2");
   cr_expect_eq(tk_json_int(res, "status"), 201, "Kafka with an API key: %s", res);
   free(res);
+  /* the key's id says who, never the key */
+  char *actor = actor_of("ak-2"), want[64];
+  snprintf(want, sizeof want, CQRS_AUTHTYPE_API_KEY " apikey:%s", rec.key_id);
+  cr_expect_str_eq(actor, want);
+  cr_expect_null(strstr(actor, key + 5 + CQRS_KEY_ID_LEN + 1), "the key's secret is in the event");
+  free(actor);
 
   /* revoked: a record the loop takes after that is refused, within 5 s */
   rec.revoked = true;

@@ -189,6 +189,9 @@ Test(history, an_aggregates_history_is_its_events_on_the_log) {
   cr_expect(strstr(r.body, "\"schemaVersion\":2") && strstr(r.body, "\"aggregateType\":\"order\"") &&
                 strstr(r.body, "\"tenant\":\"default\"") && strstr(r.body, "\"Widget\""),
             "%s", r.body);
+  /* who caused it: with AUTH=off, nobody authenticated */
+  cr_expect(strstr(r.body, "\"actor\":{\"type\":\"" CQRS_AUTHTYPE_UNAUTHENTICATED "\",\"id\":\"anonymous\"}"), "%s",
+            r.body);
   tk_response_cleanup(&r);
   /* unknown aggregates and other aggregates' ids answer 404 */
   get(404, &r, "/v1/orders/no-such-order-%s/history", env.db);
@@ -616,6 +619,11 @@ Test(history, a_window_across_hours_pages_in_time_order) {
   size_t n = read_pages(path, 1, items, MAX_EVENTS);
   cr_assert_eq(n, 4, "%zu events in the window", n);
   for (int i = 0; i < 4; i++) cr_expect_str_eq(items[i].id, ids[i + 1]);
+  /* events that do not say who caused them (as before actors were recorded): null */
+  snprintf(path, sizeof path, "/v1/events?type=%s&from=2025-01-01T10:00:00Z&to=2025-01-01T10:31:00Z", type);
+  get(200, &r, "%s", path);
+  cr_expect(strstr(r.body, ids[0]) && strstr(r.body, "\"actor\":null"), "%s", r.body);
+  tk_response_cleanup(&r);
   snprintf(path, sizeof path, "/v1/events?type=%s&from=2025-01-01T10:45:00Z&to=2025-01-01T12:30:00Z&order=newest",
            type);
   n = read_pages(path, 3, items, MAX_EVENTS);

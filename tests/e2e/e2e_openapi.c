@@ -561,6 +561,10 @@ Test(openapi, answers_match_their_documented_schemas) {
   expect_read(query, "/v1/customers", "/v1/customers?status=ACTIVE&limit=500", c2);
   snprintf(url, sizeof url, "/v1/customers?emailPrefix=%.9s", mail2);
   expect_read(query, "/v1/customers", url, c2);
+  /* the history read model: its items, with who caused each event */
+  snprintf(url, sizeof url, "/v1/orders/%s/history", o);
+  expect_read(query, "/v1/orders/{orderId}/history", url, "\"version\":2");
+  expect_read(query, "/v1/events", "/v1/events?type=OrderCreated&order=newest&limit=500", o);
 
   /* the same documents through POST /v1/query, one per seed query name */
   const char *queries[] = {

@@ -84,6 +84,24 @@ static void await_order(const char *tenant, const char *id, const char *status, 
   free(token);
 }
 
+/* Waits until tenant's history of order id holds version 2 and returns it
+ * (free it). */
+static char *await_history(const char *tenant, const char *id) {
+  char *token = tk_auth_token(auth, tenant, "queries:read", 600), path[256], *body = NULL;
+  snprintf(path, sizeof path, "/v1/orders/%s/history", id);
+  for (int i = 0; i < AWAIT_MS / 50 && !body; i++) {
+    tk_response_t r;
+    if (tk_auth_http("GET", env.query_port, path, token, NULL, NULL, &r) && r.status == 200 &&
+        strstr(r.body, "\"version\":2"))
+      body = strdup(r.body);
+    tk_response_cleanup(&r);
+    if (!body) usleep(50 * 1000);
+  }
+  cr_assert_not_null(body, "%s's history of %s never showed version 2", tenant, id);
+  free(token);
+  return body;
+}
+
 /* The command-results record keyed key (waits for it). */
 static char *await_result(const char *key) {
   char topic[128];
@@ -147,6 +165,12 @@ Test(sagas_auth, a_saga_acts_in_the_tenant_of_its_event_with_a_signed_command) {
   char *acme = command("acme", 201, ORDER("u-twin")), *globex = command("globex", 201, ORDER("u-twin"));
   await_order("acme", acme, "Cancelled", "USER_NOT_FOUND");
   cr_assert_eq(cancels_of(acme, "acme"), 1, "cancelled once, in acme");
+  /* its history says who: the user who placed it, saga-svc (a service account) who cancelled it */
+  char *history = await_history("acme", acme);
+  cr_expect(strstr(history, "{\"type\":\"" CQRS_AUTHTYPE_APP_USER "\",\"id\":\"" TK_AUTH_SUBJECT "\"}") &&
+                strstr(history, "{\"type\":\"" CQRS_AUTHTYPE_SERVICE_ACCOUNT "\",\"id\":\"saga-svc\"}"),
+            "%s", history);
+  free(history);
   /* globex's order names a globex user: its placement saga completes, nothing cancelled */
   await_metric("sagas{type=\"order_placement\",state=\"completed\"}", 1);
   await_metric("sagas{type=\"order_placement\",state=\"compensated\"}", 1);

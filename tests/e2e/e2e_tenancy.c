@@ -19,6 +19,8 @@
 #include "testkit.h"
 #include "tk_auth.h"
 
+#include "cqrs/json.h"
+
 #include <criterion/criterion.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
@@ -170,6 +172,34 @@ static char *read_user(const char *credential, const char *id) {
   return body;
 }
 
+/* The string at dotted path of json, or NULL when it is absent or not a string
+ * (malloc'd). */
+static char *string_at(const char *json, const char *path) {
+  bson_t *doc = cqrs_json_parse(json, strlen(json), NULL);
+  bson_iter_t it, found;
+  char *v = doc && bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &found) &&
+                    BSON_ITER_HOLDS_UTF8(&found)
+                ? strdup(bson_iter_utf8(&found, NULL))
+                : NULL;
+  if (doc) bson_destroy(doc);
+  return v;
+}
+
+/* Reads user id's history as credential (waiting for it: the history is a
+ * read model of its own) and checks who its first event says caused it. */
+static void expect_actor(const char *credential, const char *id, const char *type, const char *actor_id) {
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s/history", id);
+  tk_response_t r;
+  bool ok = await_status(200, now_ms() + READ_WAIT_MS, TK_QUERY, "GET", path, credential, NULL, &r);
+  cr_assert(ok, "GET %s answered %d: %s", path, r.status, r.body ? r.body : "");
+  char *t = string_at(r.body, "items.0.actor.type"), *i = string_at(r.body, "items.0.actor.id");
+  cr_expect(t && strcmp(t, type) == 0 && i && strcmp(i, actor_id) == 0, "%s: the actor is not %s %s: %s", path, type,
+            actor_id, r.body);
+  free(t), free(i);
+  tk_response_cleanup(&r);
+}
+
 static void expect_field(const char *json, const char *key, const char *want) {
   char *v = tk_json_string(json, key);
   cr_assert(v && strcmp(v, want) == 0, "%s: %s is %s, not %s", json, key, v ? v : "absent", want);
@@ -253,6 +283,11 @@ Test(tenancy, the_same_aggregate_id_in_two_tenants_and_who_may_do_what) {
   cr_assert_eq(count(b, "of-t1"), 0, "t2 read t1's document: %s", b);
   free(b);
   free(read_user(jwt2, "u-only-t2"));
+  /* Each event says who caused it: the JWT's sub, the API key's id (never the key). */
+  expect_actor(jwt2, "u-same", CQRS_AUTHTYPE_APP_USER, TK_AUTH_SUBJECT);
+  char actor[64];
+  snprintf(actor, sizeof actor, "apikey:%s", key1_id);
+  expect_actor(key1, "u-same", CQRS_AUTHTYPE_API_KEY, actor);
   /* t2's documents are all in place (read above): t1's list and reads show none. */
   b = expect(200, TK_QUERY, "GET", "/v1/users?email=twin@example.com", key1, NULL, NULL);
   cr_assert_eq(count(b, "of-t1"), 1, "t1's list: %s", b);

@@ -11,7 +11,8 @@
  *   2  "<claims JSON>", signed with the ES256 key of the JWKS.
  * Properties: a refusal is UNAUTHENTICATED and its reason never contains the
  * credential; an accepted credential names an active tenant (or is a platform
- * administrator) and a subject. */
+ * administrator) and a subject an event can record as its actor, with its
+ * kind. */
 #include "fuzz.h"
 
 #include "jwt_craft.h"
@@ -88,7 +89,8 @@ static void verify(const char *authorization, const char *credential) {
   cqrs_principal_t who;
   cqrs_error_t err = {0};
   if (cqrs_auth_verify(auth, authorization, &who, &err)) {
-    FUZZ_CHECK(who.subject[0], "accepted without a subject");
+    FUZZ_CHECK(cqrs_event_authid_valid(who.subject, strlen(who.subject)) && who.kind,
+               "accepted with a subject no event can record: \"%s\"", who.subject);
     FUZZ_CHECK(who.tenant[0] ? cqrs_registry_tenant_state(reg, who.tenant) == CQRS_TENANT_ACTIVE
                              : (who.scopes & CQRS_SCOPE_PLATFORM) != 0,
                "accepted for tenant \"%s\"", who.tenant);

@@ -3,7 +3,7 @@
  * contract (cqrs/events.h) on the data.
  *
  * Input: header lines "name:value" (the value runs to the end of the line; at
- * most 16), an empty line, then the record value. Each header value and the
+ * most 20), an empty line, then the record value. Each header value and the
  * record value sit in buffers of their exact size, as librdkafka hands them
  * over (not NUL-terminated), so reading past one is an ASan report.
  * Properties: a decoded record gives back the same record through
@@ -14,7 +14,7 @@
 #include "cqrs/event.h"
 #include "cqrs/events.h"
 
-#define MAX_HEADERS 16
+#define MAX_HEADERS 20
 
 static void *exact_copy(const char *p, size_t len) {
   void *b = malloc(len ? len : 1);
@@ -38,7 +38,8 @@ static void check_headers(const cqrs_event_t *ev, const void *value, size_t len)
                  same(back.time, ev->time) && same(back.correlation_id, ev->correlation_id) &&
                  same(back.causation_id, ev->causation_id) && same(back.traceparent, ev->traceparent) &&
                  same(back.tenant, ev->tenant) && back.version == ev->version &&
-                 same(back.dataschema, ev->dataschema) && back.schema_version == ev->schema_version,
+                 same(back.dataschema, ev->dataschema) && back.schema_version == ev->schema_version &&
+                 same(back.auth_type, ev->auth_type) && same(back.auth_id, ev->auth_id),
              "a record changed through its headers");
   cqrs_event_cleanup(&back);
 }

@@ -83,8 +83,8 @@ void tk_auth_remember(tk_auth_t *a, const char *credential) {
 
 char *tk_auth_token(tk_auth_t *a, const char *tenant, const char *scope, int ttl_s) {
   cqrs_error_t err = {0};
-  char *claims = cqrs_token_claims(TK_AUTH_ISSUER, TK_AUTH_AUDIENCE, "e2e-user", tenant, scope, (int64_t)time(NULL),
-                                   ttl_s);
+  char *claims =
+      cqrs_token_claims(TK_AUTH_ISSUER, TK_AUTH_AUDIENCE, TK_AUTH_SUBJECT, tenant, scope, (int64_t)time(NULL), ttl_s);
   cr_assert_not_null(claims);
   char *jwt = cqrs_token_sign(a->signing_key, claims, &err);
   cr_assert_not_null(jwt, "signing: %s", err.message);

@@ -20,6 +20,9 @@
  * tells the services to require. */
 #define TK_AUTH_ISSUER "https://issuer.e2e.test"
 #define TK_AUTH_AUDIENCE "cqrs-e2e"
+/* The sub of every token tk_auth_token signs: what the events its commands
+ * cause record as their actor. */
+#define TK_AUTH_SUBJECT "e2e-user"
 
 /* Room for tk_auth_env's answer: its own settings, a caller's, and the NULL. */
 #define TK_AUTH_ENV_MAX 24
@@ -48,7 +51,7 @@ const char *tk_auth_jwks_path(const tk_auth_t *a);
  * craft their own claims. */
 const char *tk_auth_signing_key(const tk_auth_t *a);
 
-/* A JWT signed with a's key: iss and aud as above, tenant (NULL: no tenant
+/* A JWT signed with a's key: iss, aud and sub as above, tenant (NULL: no tenant
  * claim, as a platform administrator's), scope (space-separated), valid for
  * ttl_s seconds from now. The token is remembered for tk_auth_assert_log_clean. */
 char *tk_auth_token(tk_auth_t *a, const char *tenant, const char *scope, int ttl_s);

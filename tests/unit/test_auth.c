@@ -181,6 +181,7 @@ Test(auth, rs256_and_es256_accepted) {
   cqrs_principal_t who;
   cr_assert(verify(auth, rs, &who, NULL));
   cr_assert_str_eq(who.subject, "user-1");
+  cr_assert_str_eq(who.kind, CQRS_AUTHTYPE_APP_USER, "what its events record");
   cr_assert(cqrs_auth_enabled(auth));
   free(rs);
   free(es);
@@ -296,6 +297,25 @@ Test(auth, expired_refused) {
   t = signed_claims(ec_priv, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"tenant\":\"acme\",\"exp\":\"soon\"}");
   assert_invalid(t, "exp missing or not a NumericDate");
   free(t);
+}
+
+/* The sub is recorded in every event the token causes (ce_authid): one no
+ * event could carry is refused. */
+Test(auth, a_sub_no_event_can_record_refused) {
+  char sub[CQRS_EVENT_AUTHID_MAX + 2];
+  memset(sub, 'u', sizeof sub - 1);
+  sub[sizeof sub - 1] = '\0';
+  const char *bad[] = {"", "eve\n", "eve\x1b[2J", sub};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *c = cqrs_token_claims(ISS, AUD, bad[i], "acme", "queries:read", now(), 600);
+    char *t = signed_claims(ec_priv, c);
+    assert_invalid(t, "sub missing, empty, too long or with a control character");
+    free(c), free(t);
+  }
+  sub[CQRS_EVENT_AUTHID_MAX] = '\0'; /* the longest is fine */
+  char *c = cqrs_token_claims(ISS, AUD, sub, "acme", "queries:read", now(), 600), *t = signed_claims(ec_priv, c);
+  assert_ok(t, "acme", CQRS_SCOPE_QUERIES_READ);
+  free(c), free(t);
 }
 
 Test(auth, not_yet_valid_refused) {
@@ -578,6 +598,7 @@ Test(auth, auth_off_is_default_tenant_and_warns) {
     cr_assert(cqrs_auth_verify(auth, creds[i], &who, &err));
     cr_assert_str_eq(who.tenant, CQRS_TENANT_DEFAULT);
     cr_assert_str_eq(who.subject, "anonymous");
+    cr_assert_str_eq(who.kind, CQRS_AUTHTYPE_UNAUTHENTICATED);
     cr_assert_eq(who.scopes, CQRS_SCOPE_COMMANDS_WRITE | CQRS_SCOPE_QUERIES_READ | CQRS_SCOPE_ADMIN);
   }
   cr_assert_not(cqrs_auth_require(&who, CQRS_SCOPE_PLATFORM, &err), "AUTH=off never makes a platform admin");
@@ -634,6 +655,7 @@ Test(auth, apikey_verification) {
   char subject[64];
   snprintf(subject, sizeof subject, "apikey:%s", rec.key_id);
   cr_assert_str_eq(who.subject, subject);
+  cr_assert_str_eq(who.kind, CQRS_AUTHTYPE_API_KEY);
 
   char wrong[CQRS_API_KEY_LEN + 1];
   memcpy(wrong, key, sizeof wrong);

@@ -289,3 +289,88 @@ Test(event, malformed_schema_version_is_refused) {
     cqrs_event_cleanup(&ev);
   }
 }
+
+/* Who caused it: the Auth Context headers travel when set... */
+Test(event, auth_context_round_trips) {
+  cqrs_event_t ev = full_event();
+  ev.auth_type = CQRS_AUTHTYPE_APP_USER;
+  ev.auth_id = "auth0|5f7c8ec7c33c6c004bbafe82";
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  cr_assert_eq(n, 14);
+  assert_header(h, n, CQRS_EVENT_AUTHTYPE_HEADER, "app_user");
+  assert_header(h, n, CQRS_EVENT_AUTHID_HEADER, ev.auth_id);
+  cqrs_event_t back;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_str_eq(back.auth_type, "app_user");
+  cr_assert_str_eq(back.auth_id, ev.auth_id);
+  cqrs_event_cleanup(&back);
+  /* a type alone (the extension makes authid optional) */
+  ev.auth_id = NULL;
+  n = cqrs_event_to_headers(&ev, h, vbuf);
+  cr_assert_null(find_header(h, n, CQRS_EVENT_AUTHID_HEADER));
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_str_eq(back.auth_type, "app_user");
+  cr_assert_null(back.auth_id);
+  cqrs_event_cleanup(&back);
+}
+
+/* ...and an event written before they were has neither: no actor, no error. */
+Test(event, no_auth_context_is_no_actor) {
+  cqrs_event_t ev = full_event();
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char vbuf[24];
+  size_t n = cqrs_event_to_headers(&ev, h, vbuf);
+  cr_assert_null(find_header(h, n, CQRS_EVENT_AUTHTYPE_HEADER));
+  cr_assert_null(find_header(h, n, CQRS_EVENT_AUTHID_HEADER));
+  cqrs_event_t back;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_from_record(&back, h, n, DATA, strlen(DATA), &err), "%s", err.message);
+  cr_assert_null(back.auth_type);
+  cr_assert_null(back.auth_id);
+  cqrs_event_cleanup(&back);
+}
+
+/* A hostile auth header is an error naming it, never a crash nor a stored
+ * oddity: bad characters, a NUL inside, too long, not UTF-8, an id without a
+ * type. */
+Test(event, malformed_auth_context_is_refused) {
+  static char long_id[CQRS_EVENT_AUTHID_MAX + 2]; /* one byte too long */
+  memset(long_id, 'a', CQRS_EVENT_AUTHID_MAX + 1);
+  static const struct {
+    const char *type, *id;
+    size_t id_len; /* 0: strlen(id) */
+    const char *field;
+  } bad[] = {
+      {"", NULL, 0, CQRS_EVENT_AUTHTYPE_HEADER},
+      {"App User", NULL, 0, CQRS_EVENT_AUTHTYPE_HEADER},
+      {"user\n", NULL, 0, CQRS_EVENT_AUTHTYPE_HEADER},
+      {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL, 0, CQRS_EVENT_AUTHTYPE_HEADER}, /* 33 */
+      {NULL, "alice", 0, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", "", 0, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", "ali\tce", 0, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", "ali\x1b[31mce", 0, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", "ali\0ce", 6, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", "\xc3\x28", 0, CQRS_EVENT_AUTHID_HEADER},
+      {"app_user", long_id, 0, CQRS_EVENT_AUTHID_HEADER},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cqrs_header_t h[CQRS_EVENT_MAX_HEADERS + 2];
+    char vbuf[24];
+    size_t n = headers_with(h, vbuf, "ce_id", "e-1");
+    if (bad[i].type) h[n++] = (cqrs_header_t){CQRS_EVENT_AUTHTYPE_HEADER, bad[i].type, strlen(bad[i].type)};
+    if (bad[i].id)
+      h[n++] = (cqrs_header_t){CQRS_EVENT_AUTHID_HEADER, bad[i].id, bad[i].id_len ? bad[i].id_len : strlen(bad[i].id)};
+    cqrs_event_t ev;
+    cqrs_error_t err = {0};
+    cr_assert_not(cqrs_event_from_record(&ev, h, n, DATA, strlen(DATA), &err), "case %zu accepted", i);
+    cr_assert_eq(err.code, CQRS_ERR_INVALID);
+    cr_assert_str_eq(err.field, bad[i].field, "case %zu", i);
+    cqrs_event_cleanup(&ev);
+  }
+  /* the longest id and any UTF-8 are fine */
+  cr_assert(cqrs_event_authid_valid(long_id, CQRS_EVENT_AUTHID_MAX));
+  cr_assert(cqrs_event_authid_valid("j\xc3\xb6rg@example.com", 16));
+}

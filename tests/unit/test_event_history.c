@@ -48,6 +48,28 @@ Test(event_history, an_event_is_inserted_once_with_its_metadata) {
   cr_assert_str_eq(u_str(&w.update, "$setOnInsert.data.userId"), "u-7", "the data as it is");
 }
 
+/* Who caused it, as the event says (ce_authtype, ce_authid); an event that
+ * does not say gets no actor (the routes show null). */
+Test(event_history, the_actor_is_recorded_when_the_event_names_one) {
+  event("OrderCreated", 1, CREATED);
+  ev.auth_type = CQRS_AUTHTYPE_APP_USER;
+  ev.auth_id = "alice";
+  bool skip = true;
+  cr_assert(apply(&skip, NULL));
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.actor.type"), "app_user");
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.actor.id"), "alice");
+  harness_teardown();
+  event("OrderCreated", 1, CREATED);
+  ev.auth_type = CQRS_AUTHTYPE_SERVICE_ACCOUNT;
+  cr_assert(apply(&skip, NULL));
+  cr_assert_str_eq(u_str(&w.update, "$setOnInsert.actor.type"), "service_account");
+  cr_assert(u_is_null(&w.update, "$setOnInsert.actor.id"), "a type alone");
+  harness_teardown();
+  event("OrderCreated", 1, CREATED);
+  cr_assert(apply(&skip, NULL));
+  cr_assert_not(u_has(&w.update, "$setOnInsert.actor"), "no actor when the event does not say");
+}
+
 Test(event_history, no_event_is_poison_here) {
   /* The data is recorded as it is, not decoded: a shape the read models
    * refuse still belongs to the history. */
@@ -127,6 +149,8 @@ Test(event_history, a_redelivered_event_folds_into_one_insert) {
 Test(event_history, a_document_gives_back_its_event) {
   event("OrderCreated", 4, CREATED);
   ev.causation_id = "cmd-9";
+  ev.auth_type = CQRS_AUTHTYPE_API_KEY;
+  ev.auth_id = "apikey:0123456789abcdef";
   bool skip;
   cr_assert(apply(&skip, NULL));
   cqrs_fold_t f;
@@ -142,6 +166,8 @@ Test(event_history, a_document_gives_back_its_event) {
   cr_assert_str_eq(back.time, "2026-03-01T10:00:00.000Z");
   cr_assert_str_eq(back.causation_id, "cmd-9");
   cr_assert_null(back.correlation_id);
+  cr_assert_str_eq(back.auth_type, "api_key");
+  cr_assert_str_eq(back.auth_id, "apikey:0123456789abcdef");
   cr_assert(bson_equal(back.data, ev.data), "the data round-trips");
   cqrs_event_cleanup(&back);
   cqrs_fold_cleanup(&f);

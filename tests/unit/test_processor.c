@@ -610,6 +610,39 @@ Test(processor, events_say_their_schema) {
   cr_assert_str_eq(out.events[0].dataschema, CQRS_SCHEMA_REGISTRY_DEFAULT "/v1/schemas/subjects/UserCreated/versions/1");
 }
 
+/* The credential's kind and subject in the ctx land in every decided event
+ * and travel in its Auth Context headers; without them the events say
+ * nothing (never a made-up actor). */
+Test(processor, events_say_who_caused_them) {
+  ctx.actor_type = CQRS_AUTHTYPE_API_KEY;
+  ctx.actor_id = "apikey:0123456789abcdef";
+  create_committed();
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Anna\"}}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_geq(out.n_events, 1);
+  for (size_t i = 0; i < out.n_events; i++) {
+    const cqrs_event_t *ev = &out.events[i];
+    cr_assert_str_eq(ev->auth_type, CQRS_AUTHTYPE_API_KEY, "event %zu", i);
+    cr_assert_str_eq(ev->auth_id, ctx.actor_id, "event %zu", i);
+    cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+    char vbuf[24];
+    size_t n = cqrs_event_to_headers(ev, h, vbuf);
+    cqrs_event_t wire;
+    cqrs_error_t err = {0};
+    cr_assert(cqrs_event_from_record(&wire, h, n, "{}", 2, &err), "%s", err.message);
+    cr_assert_str_eq(wire.auth_type, CQRS_AUTHTYPE_API_KEY);
+    cr_assert_str_eq(wire.auth_id, ctx.actor_id);
+    cqrs_event_cleanup(&wire);
+  }
+  ctx.actor_type = ctx.actor_id = NULL;
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-3\",\"aggregateId\":\"u-2\","
+          "\"email\":\"bo@example.com\",\"name\":\"Bo\"}");
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  cr_assert_null(out.events[0].auth_type);
+  cr_assert_null(out.events[0].auth_id);
+}
+
 /* Validation before append: a decided event that does not match its schema
  * (or is not at its type's current version) is refused as our bug, naming the
  * event and the field. */

@@ -23,6 +23,7 @@
 #include "cqrs/config.h"
 #include "cqrs/control.h"
 #include "cqrs/error.h"
+#include "cqrs/event.h"
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "cqrs/tenant.h"
@@ -45,11 +46,15 @@ unsigned cqrs_scopes_parse(const char *s);
 /* The name of one scope bit ("commands:write", ...), NULL for none. */
 const char *cqrs_scope_name(unsigned bit);
 
-/* Who is asking. */
+/* Who is asking. kind and subject are what the events a command causes
+ * record as their actor (cqrs/event.h, ce_authtype and ce_authid), so a
+ * subject is always cqrs_event_authid_valid: a JWT whose sub is not is
+ * refused. */
 typedef struct {
-  char tenant[CQRS_TENANT_MAX + 1]; /* "" for a platform administrator */
-  char subject[128];                /* JWT "sub", or "apikey:<keyId>", or "anonymous" (AUTH=off) */
-  unsigned scopes;                  /* CQRS_SCOPE_* bits */
+  char tenant[CQRS_TENANT_MAX + 1];         /* "" for a platform administrator */
+  char subject[CQRS_EVENT_AUTHID_MAX + 1];  /* JWT "sub", or "apikey:<keyId>", or "anonymous" (AUTH=off) */
+  const char *kind;                         /* what the subject is, a CQRS_AUTHTYPE_* (static) */
+  unsigned scopes;                          /* CQRS_SCOPE_* bits */
 } cqrs_principal_t;
 
 typedef struct cqrs_auth cqrs_auth_t;

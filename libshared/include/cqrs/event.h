@@ -6,7 +6,13 @@
  * registry (admin-svc, Confluent API under /v1/schemas):
  * "<registry>/v1/schemas/subjects/<ce_type>/versions/<n>", and
  * ce_schemaversion is n. An event without them (written before schema
- * versions) is version 1. */
+ * versions) is version 1.
+ *
+ * Every event says who caused it, in the CloudEvents "Auth Context" extension
+ * (cloudevents/spec, cloudevents/extensions/authcontext.md): ce_authtype,
+ * the kind of principal, and ce_authid, the verified credential's subject
+ * (cqrs/auth.h). Never a secret: an API key's id, never the key. An event
+ * written before has neither. */
 #ifndef CQRS_EVENT_H
 #define CQRS_EVENT_H
 
@@ -32,8 +38,40 @@ typedef struct {
                            decoding gives 1 to events without it. 0 (an event
                            built in code without cqrs_event_set_schema) reads as 1 */
   char *dataschema;     /* ce_dataschema, may be NULL */
+  char *auth_type;      /* ce_authtype: a CQRS_AUTHTYPE_* value; NULL when the
+                           event does not say (written before it was recorded) */
+  char *auth_id;        /* ce_authid: who, e.g. a JWT's sub or "apikey:<keyId>";
+                           may be NULL, and is whenever auth_type is */
   bson_t *data;         /* the record value */
 } cqrs_event_t;
+
+/* The headers of the Auth Context extension. */
+#define CQRS_EVENT_AUTHTYPE_HEADER "ce_authtype"
+#define CQRS_EVENT_AUTHID_HEADER "ce_authid"
+
+/* The authtype values written here, all from the extension's documented list:
+ * a JWT is issued to an end user of the application by its identity provider
+ * (the extension's own examples for app_user are such providers' users; its
+ * "user" means an account of the infrastructure itself); an API key is
+ * api_key; saga-svc, which signs its commands with a service key, is a
+ * service_account; with AUTH=off no credential is checked: unauthenticated. */
+#define CQRS_AUTHTYPE_APP_USER "app_user"               /* authid: the JWT's sub */
+#define CQRS_AUTHTYPE_API_KEY "api_key"                 /* authid: "apikey:<keyId>" */
+#define CQRS_AUTHTYPE_SERVICE_ACCOUNT "service_account" /* authid: "saga-svc" */
+#define CQRS_AUTHTYPE_UNAUTHENTICATED "unauthenticated" /* authid: "anonymous" */
+
+/* Bounds a decoded event holds its auth headers to (decode refuses others):
+ * an authtype is 1 to CQRS_EVENT_AUTHTYPE_MAX of [a-z_] (the extension lets
+ * producers add values, so any such name reads); an authid is
+ * cqrs_event_authid_valid. */
+#define CQRS_EVENT_AUTHTYPE_MAX 32
+#define CQRS_EVENT_AUTHID_MAX 127
+
+/* True when the len bytes at s can be an authid: 1 to CQRS_EVENT_AUTHID_MAX
+ * bytes of UTF-8 without a control character (nor a NUL). What a credential's
+ * subject must be (cqrs/auth.h refuses a JWT whose sub is not), so every
+ * event written can be read back. */
+bool cqrs_event_authid_valid(const char *s, size_t len);
 
 /* The registry events point at when SCHEMA_REGISTRY_URL is not set. */
 #define CQRS_SCHEMA_REGISTRY_DEFAULT "http://127.0.0.1:8083"
@@ -54,13 +92,13 @@ typedef struct {
   size_t len;
 } cqrs_header_t;
 
-#define CQRS_EVENT_MAX_HEADERS 16
+#define CQRS_EVENT_MAX_HEADERS 18
 
 /* Fills hdrs with ev's CloudEvents headers and returns how many. The values
  * borrow from ev and from version_buf, which must outlive hdrs. ce_dataschema
  * is written when ev->dataschema is set, ce_schemaversion when
- * ev->schema_version is (cqrs_event_set_schema sets both in step). Can't
- * fail. */
+ * ev->schema_version is (cqrs_event_set_schema sets both in step),
+ * ce_authtype and ce_authid when set. Can't fail. */
 size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS],
                              char version_buf[24]);
 
@@ -68,7 +106,9 @@ size_t cqrs_event_to_headers(const cqrs_event_t *ev, cqrs_header_t hdrs[CQRS_EVE
  * also after a failure). Fails with CQRS_ERR_INVALID naming the header when a
  * required CloudEvents header is missing or malformed (ce_tenant, when
  * present, must be a valid tenant id; ce_schemaversion, when present, a
- * positive integer), or the value is not a JSON object. Without
+ * positive integer; ce_authtype and ce_authid, when present, within the
+ * bounds above, and ce_authid only with a ce_authtype), or the value is not a
+ * JSON object. Without
  * ce_schemaversion the version is the last segment of ce_dataschema when that
  * is a number, else 1. The data is as written: cqrs/upcast.h brings it to the
  * current version. */

@@ -93,6 +93,7 @@ bool auth_apikey_verify(cqrs_registry_t *reg, const char *key, size_t len, cqrs_
   memset(who, 0, sizeof *who);
   snprintf(who->tenant, sizeof who->tenant, "%s", rec.tenant);
   snprintf(who->subject, sizeof who->subject, "apikey:%s", key_id);
+  who->kind = CQRS_AUTHTYPE_API_KEY;
   who->scopes = rec.scopes & ~(unsigned)CQRS_SCOPE_PLATFORM; /* a tenant's key never administers the platform */
   return true;
 }

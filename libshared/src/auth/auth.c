@@ -137,6 +137,7 @@ bool cqrs_auth_verify(cqrs_auth_t *a, const char *authorization, cqrs_principal_
   if (!a->enabled) {
     snprintf(who->tenant, sizeof who->tenant, "%s", CQRS_TENANT_DEFAULT);
     snprintf(who->subject, sizeof who->subject, "anonymous");
+    who->kind = CQRS_AUTHTYPE_UNAUTHENTICATED;
     who->scopes = CQRS_SCOPE_COMMANDS_WRITE | CQRS_SCOPE_QUERIES_READ | CQRS_SCOPE_ADMIN;
     return true;
   }

@@ -83,8 +83,8 @@ bool auth_jwt_claims(const auth_jwt_params_t *p, const char *payload, size_t len
     goto done;
   }
   const char *sub = json_string_value(json_object_get(c, "sub"));
-  if (!sub || !*sub || strlen(sub) >= sizeof who->subject) {
-    fail(err, "sub missing, empty or too long");
+  if (!sub || !cqrs_event_authid_valid(sub, strlen(sub))) { /* recorded in every event it causes */
+    fail(err, "sub missing, empty, too long or with a control character");
     goto done;
   }
   json_t *scope = json_object_get(c, "scope");
@@ -106,6 +106,7 @@ bool auth_jwt_claims(const auth_jwt_params_t *p, const char *payload, size_t len
     goto done;
   }
   snprintf(who->subject, sizeof who->subject, "%s", sub);
+  who->kind = CQRS_AUTHTYPE_APP_USER;
   *valid_until = exp + p->leeway_s;
   ok = true;
 done:
