@@ -17,6 +17,16 @@ PG_USER=postgres
 PG_DB=ferretdb
 # What FerretDB connects to, and the default FERRETDB_PG_URI for the services.
 LOCAL_PG_URI=postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB
+# FerretDB's own PostgreSQL pool. Its default, 50, is where FerretDB v1.24 deadlocks: an
+# update command holds one pooled connection while it iterates the matched documents and
+# takes a second to write each one (internal/handler/common/update.go), so 50 update commands
+# at once each hold one and wait forever for another: FerretDB stops answering everything
+# (seen in a goroutine dump: 32 waits in pgxpool.Acquire, 50 connections in use, no query
+# running). Our clients never have this many update commands in flight at once (the
+# projector 4 per read model; tests/support/testkit.c's tk_ferretdb_url_arg gives the same for the
+# FerretDBs tests start).
+FERRETDB_POOL_MAX_CONNS=${FERRETDB_POOL_MAX_CONNS:-500}
+FERRETDB_PG_URL="$LOCAL_PG_URI?pool_max_conns=$FERRETDB_POOL_MAX_CONNS"
 
 # path relative to the repo root, for messages
 rel() { local p=$1; echo "${p#"$ROOT"/}"; }

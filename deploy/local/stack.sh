@@ -6,6 +6,8 @@
 #   deploy/local/stack.sh install   fetch Kafka jars, build FerretDB (idempotent)
 #   deploy/local/stack.sh start     install, then start Kafka, PostgreSQL and FerretDB and wait until ready
 #   deploy/local/stack.sh stop      stop what this script started (data is kept)
+#                                   (start also runs a watchdog that restarts a FerretDB that stops
+#                                   answering: cmd_watch_ferretdb says why)
 #   deploy/local/stack.sh status    show what runs
 #   deploy/local/stack.sh clean     stop and delete data and logs (keeps jars and binary)
 #
@@ -54,6 +56,11 @@ FERRETDB_LOG=$LOG_DIR/ferretdb.log
 FERRETDB_HOST=127.0.0.1
 FERRETDB_PORT=27017
 FERRETDB_DEBUG_ADDR=${FERRETDB_DEBUG_ADDR:--}
+FERRETDB_WATCH_PID=$RUN_DIR/ferretdb-watchdog.pid
+FERRETDB_WATCH_LOG=$LOG_DIR/ferretdb-watchdog.log
+# the watchdog pings FerretDB every WATCH_EVERY_S and restarts it after WATCH_MISSES misses in a row
+WATCH_EVERY_S=${FERRETDB_WATCH_EVERY_S:-5}
+WATCH_MISSES=${FERRETDB_WATCH_MISSES:-4}
 
 PG_DIR=$LOCAL/postgres
 PG_DATA=$PG_DIR/data
@@ -288,8 +295,9 @@ pg_write_conf() {
     echo "# plan sees the literal field and can use the GIN expression indexes ((_jsonb->'field') jsonb_path_ops)"
     echo "# the projector creates; a generic plan (chosen after 5 executions) falls back to a Seq Scan."
     echo "plan_cache_mode = force_custom_plan"
-    echo "# FerretDB's pool (about 20 connections under load), the services' libpq connections and parallel tests."
-    echo "max_connections = 200"
+    echo "# FerretDB's pool (FERRETDB_POOL_MAX_CONNS, lib.sh: 500 at most, about 20 used under load), the"
+    echo "# FerretDBs tests start, the services' libpq connections: a connection costs memory only when open."
+    echo "max_connections = 1200"
     echo "# Keeps the read models' tables and GIN indexes in memory (default 128MB)."
     echo "shared_buffers = 256MB"
     echo "# Nothing may be lost: an acknowledged write survives a crash of the machine."
@@ -430,17 +438,65 @@ stop_postgres() {
 
 ferretdb_ready() { mongo_ping "$FERRETDB_HOST" "$FERRETDB_PORT"; }
 
+# ferretdb_args: FerretDB's store flags into the array args.
+ferretdb_args() {
+  args=(--handler="$LOCAL_STORE")
+  if [[ $LOCAL_STORE == postgresql ]]; then
+    args+=(--postgresql-url="$FERRETDB_PG_URL")
+  else
+    args+=(--sqlite-url="file:$FERRETDB_DATA/")
+  fi
+}
+
+# launch_ferretdb: start the FerretDB process with args and wait until it answers.
+launch_ferretdb() {
+  start_bg "$FERRETDB_PID" "$FERRETDB_LOG" \
+    "$FERRETDB_BIN" "${args[@]}" \
+      --listen-addr="$FERRETDB_HOST:$FERRETDB_PORT" --state-dir="$FERRETDB_STATE" \
+      --telemetry=disable --debug-addr="$FERRETDB_DEBUG_ADDR" --log-format=text
+  wait_ready ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" "$FERRETDB_LOG" ferretdb_ready
+}
+
+# The watchdog (stack.sh watch-ferretdb, started in the background by start): FerretDB
+# v1.24 leaks one pooled PostgreSQL connection for every command its client gives up on
+# mid-way (a socket timeout: query-svc's MONGO_TIMEOUT_MS under overload), and once the pool
+# (FERRETDB_POOL_MAX_CONNS) is used up it answers nothing, ever (tests/bench/store_updates
+# with a 2 ms client timeout shows it in seconds). The watchdog restarts it: after
+# WATCH_MISSES pings in a row without an answer it sends SIGQUIT (Go writes every goroutine's
+# stack to ferretdb.log, for the record), then starts it again. It ends when FerretDB is
+# stopped by stack.sh stop.
+cmd_watch_ferretdb() {
+  local misses=0 pid args
+  ferretdb_args
+  while [[ -f $FERRETDB_PID ]]; do # stack.sh stop removes it (after stopping the watchdog)
+    if pid_alive "$FERRETDB_PID" "$FERRETDB_BIN" && ferretdb_ready; then misses=0; else misses=$((misses + 1)); fi
+    if ((misses >= WATCH_MISSES)); then
+      pid=$(cat "$FERRETDB_PID")
+      say "$(date '+%F %T') ferretdb (pid $pid) answered no ping for $((misses * WATCH_EVERY_S))s: restarting it (its goroutine dump is in $(rel "$FERRETDB_LOG"))"
+      kill -QUIT "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      if (launch_ferretdb); then say "$(date '+%F %T') ferretdb restarted (pid $(cat "$FERRETDB_PID"))"
+      else say "$(date '+%F %T') ferretdb did not come back; trying again in ${WATCH_EVERY_S}s"; fi
+      misses=0
+    fi
+    sleep "$WATCH_EVERY_S"
+  done
+}
+
+start_ferretdb_watchdog() {
+  pid_alive "$FERRETDB_WATCH_PID" watch-ferretdb && return 0
+  start_bg "$FERRETDB_WATCH_PID" "$FERRETDB_WATCH_LOG" "$ROOT/deploy/local/stack.sh" watch-ferretdb
+  say "ferretdb: watchdog running (restarts a FerretDB that stops answering), log $(rel "$FERRETDB_WATCH_LOG")"
+}
+
 start_ferretdb() {
   if [[ -n ${MONGO_URI:-} ]]; then
     say "ferretdb: MONGO_URI=$MONGO_URI is set, using that server and starting none"
     return 0
   fi
-  local args=(--handler="$LOCAL_STORE")
-  if [[ $LOCAL_STORE == postgresql ]]; then
-    args+=(--postgresql-url="$LOCAL_PG_URI")
-  else
-    args+=(--sqlite-url="file:$FERRETDB_DATA/")
-  fi
+  local args
+  ferretdb_args
   if pid_alive "$FERRETDB_PID" "$FERRETDB_BIN" && ! pid_alive "$FERRETDB_PID" "${args[*]}"; then
     say "ferretdb: running with other store flags than LOCAL_STORE=$LOCAL_STORE needs, restarting it"
     stop_pid ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" 20
@@ -448,11 +504,13 @@ start_ferretdb() {
   if pid_alive "$FERRETDB_PID" "$FERRETDB_BIN"; then
     if ferretdb_ready; then
       say "ferretdb: already running (pid $(cat "$FERRETDB_PID")), reusing it"
+      start_ferretdb_watchdog
       return 0
     fi
-    say "ferretdb: process $(cat "$FERRETDB_PID") alive but not answering yet, waiting"
-    wait_ready ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" "$FERRETDB_LOG" ferretdb_ready
-    return 0
+    # a FerretDB that stopped answering (see cmd_watch_ferretdb) does not come back by itself
+    say "ferretdb: process $(cat "$FERRETDB_PID") alive but not answering, restarting it"
+    kill -QUIT "$(cat "$FERRETDB_PID")" 2>/dev/null || true
+    stop_pid ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" 10
   fi
   rm -f "$FERRETDB_PID"
   if port_open "$FERRETDB_HOST" "$FERRETDB_PORT"; then
@@ -462,11 +520,8 @@ start_ferretdb() {
   mkdir -p "$FERRETDB_DATA" "$FERRETDB_STATE" "$RUN_DIR" "$LOG_DIR"
 
   say "ferretdb: starting on $LOCAL_STORE, log $(rel "$FERRETDB_LOG")"
-  start_bg "$FERRETDB_PID" "$FERRETDB_LOG" \
-    "$FERRETDB_BIN" "${args[@]}" \
-      --listen-addr="$FERRETDB_HOST:$FERRETDB_PORT" --state-dir="$FERRETDB_STATE" \
-      --telemetry=disable --debug-addr="$FERRETDB_DEBUG_ADDR" --log-format=text
-  wait_ready ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" "$FERRETDB_LOG" ferretdb_ready
+  launch_ferretdb
+  start_ferretdb_watchdog
 }
 
 # ---------------------------------------------------------------- commands
@@ -482,7 +537,9 @@ cmd_start() {
 }
 
 cmd_stop() {
-  # FerretDB first (PostgreSQL's client), then PostgreSQL; Kafka takes a few seconds.
+  # FerretDB first (PostgreSQL's client; its watchdog before it), then PostgreSQL; Kafka
+  # takes a few seconds.
+  stop_pid ferretdb-watchdog "$FERRETDB_WATCH_PID" watch-ferretdb 10
   stop_pid ferretdb "$FERRETDB_PID" "$FERRETDB_BIN" 20
   stop_postgres
   stop_pid kafka "$KAFKA_PID" kafka.Kafka 60
@@ -530,6 +587,7 @@ cmd_clean() {
 case ${1:-} in
   install) cmd_install ;;
   start)   cmd_start ;;
+  watch-ferretdb) cmd_watch_ferretdb ;; # started by start, in the background
   stop)    cmd_stop ;;
   status)  cmd_status ;;
   clean)   cmd_clean ;;

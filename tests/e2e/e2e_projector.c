@@ -311,7 +311,7 @@ static void store_start(store_t *s) {
   char bin[512], url[600], listen[64], state_arg[300];
   snprintf(bin, sizeof bin, "%s/.local/bin/ferretdb", CQRS_SOURCE_DIR);
   cr_assert(access(bin, X_OK) == 0, "%s is missing: deploy/local/stack.sh install builds it", bin);
-  snprintf(url, sizeof url, "--postgresql-url=%s", pg);
+  tk_ferretdb_url_arg(pg, url, sizeof url);
   snprintf(listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
   snprintf(state_arg, sizeof state_arg, "--state-dir=%s", s->state);
   mkdir(s->state, 0755);

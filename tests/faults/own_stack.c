@@ -42,7 +42,7 @@ void own_store_start(own_store_t *s) {
   snprintf(bin, sizeof bin, "%s", bin_env && *bin_env ? bin_env : CQRS_SOURCE_DIR "/.local/bin/ferretdb");
   cr_assert(access(bin, X_OK) == 0, "%s is missing: deploy/local/stack.sh install builds it (or set FERRETDB_BIN)",
             bin);
-  snprintf(url, sizeof url, "--postgresql-url=%s", pg);
+  tk_ferretdb_url_arg(pg, url, sizeof url);
   snprintf(listen, sizeof listen, "--listen-addr=127.0.0.1:%d", s->port);
   snprintf(state_arg, sizeof state_arg, "--state-dir=%s", s->state);
   mkdir(CQRS_TEST_LOG_DIR, 0755);

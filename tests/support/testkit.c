@@ -301,10 +301,21 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
 int tk_rebuild(const tk_env_t *env, const char *projection) { return tk_rebuild_tenant(env, projection, NULL); }
 
 int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *tenant) {
-  char log[512], proj[64], t[64];
+  char proj[64], t[64];
   snprintf(proj, sizeof proj, "%s", projection);
   snprintf(t, sizeof t, "%s", tenant ? tenant : "");
   char *args[] = {"--rebuild", proj, "--from-beginning", tenant ? "--tenant" : NULL, t, NULL};
+  return tk_projector_cli(env, args);
+}
+
+void tk_ferretdb_url_arg(const char *pg, char *out, size_t cap) {
+  const char *max = getenv("FERRETDB_POOL_MAX_CONNS");
+  snprintf(out, cap, "--postgresql-url=%s%cpool_max_conns=%s", pg, strchr(pg, '?') ? '&' : '?',
+           max && *max ? max : "500");
+}
+
+int tk_projector_cli(const tk_env_t *env, char *const *args) {
+  char log[512];
   pid_t pid = spawn(env, TK_PROJECTOR, NULL, args, log);
   int status = 0;
   int64_t deadline = now_ms() + 180000;
@@ -312,7 +323,7 @@ int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *t
     if (now_ms() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      cr_assert_fail("rebuild of %s did not finish within 180 s; see %s", projection, log);
+      cr_assert_fail("projector-svc %s %s did not finish within 180 s; see %s", args[0], args[1] ? args[1] : "", log);
     }
     pause_ms(50);
   }

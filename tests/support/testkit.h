@@ -81,6 +81,15 @@ pid_t tk_spawn(const tk_env_t *env, tk_service_t svc, const char *const *extra, 
 int tk_rebuild(const tk_env_t *env, const char *projection);
 /* The same with `--tenant <tenant>` (tenant NULL: none, every tenant). */
 int tk_rebuild_tenant(const tk_env_t *env, const char *projection, const char *tenant);
+/* The --postgresql-url argument of a FerretDB a test starts on PostgreSQL pg
+ * (a URI without a query string): with the pool the local stack gives its own
+ * FerretDB (deploy/local/lib.sh, FERRETDB_POOL_MAX_CONNS: FerretDB's default
+ * of 50 deadlocks under 50 concurrent update commands). */
+void tk_ferretdb_url_arg(const char *pg, char *out, size_t cap);
+
+/* Runs projector-svc with args (NULL-terminated) and env's settings to the
+ * end (bounded: 180 s) and returns its wait status. */
+int tk_projector_cli(const tk_env_t *env, char *const *args);
 
 /* The database holding tenant's read models: "<env->db>_<tenant>"
  * (cqrs/tenant.h). Tests with AUTH=off write as tenant "default". */
