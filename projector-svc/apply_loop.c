@@ -455,34 +455,22 @@ fail:
   return NULL;
 }
 
-/* Rebuild: every partition of events, from the beginning or from a time. */
+/* Rebuild: every partition of events, from the beginning or a checkpoint. */
 static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   int n = cqrs_kafka_partition_count(loop->consumer, loop->t_events, 10000, err);
   if (n <= 0) return false;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-  bool resume = loop->opts.start_offsets != NULL;
   for (int p = 0; p < n; p++) {
-    int64_t at = loop->opts.from_time_ms > 0 ? loop->opts.from_time_ms : RD_KAFKA_OFFSET_BEGINNING;
-    if (resume) at = p < loop->opts.n_start_offsets && loop->opts.start_offsets[p] >= 0 ? loop->opts.start_offsets[p]
-                                                                                      : RD_KAFKA_OFFSET_BEGINNING;
+    int64_t at = p < loop->opts.n_start_offsets && loop->opts.start_offsets[p] >= 0 ? loop->opts.start_offsets[p]
+                                                                                  : RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_topic_partition_list_add(l, loop->t_events, p)->offset = at;
   }
-  bool ok = true;
-  if (loop->opts.from_time_ms > 0 && !resume) {
-    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(loop->consumer, l, 10000);
-    if (e) {
-      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "offsets for time: %s", rd_kafka_err2str(e));
-      ok = false;
-    }
-    for (int i = 0; ok && i < l->cnt; i++) /* no event at or after the time: nothing to replay there */
-      if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_END;
-  }
-  for (int i = 0; ok && i < l->cnt; i++) /* where a held rebuild goes back to until it has written */
+  for (int i = 0; i < l->cnt; i++) /* where a held rebuild goes back to until it has written */
     if (l->elems[i].partition < loop->n_positions)
       atomic_store(&loop->positions[l->elems[i].partition], l->elems[i].offset);
-  if (ok) rd_kafka_assign(loop->consumer, l);
+  rd_kafka_assign(loop->consumer, l);
   rd_kafka_topic_partition_list_destroy(l);
-  return ok;
+  return true;
 }
 
 bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err) {

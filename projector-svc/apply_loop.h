@@ -30,13 +30,11 @@ typedef struct {
   cqrs_poison_policy_t poison; /* what a poison event does (live mode) */
   /* Rebuild mode: a throwaway consumer (no group offsets, no dead letters:
    * the live loop already sent them) that writes into the collection target
-   * of each tenant's database from the start of the log, or from
-   * from_time_ms (milliseconds since the epoch) when > 0. */
+   * of each tenant's database from the start of the log. */
   const char *target;          /* NULL: live mode, writes where each tenant's alias points */
-  int64_t from_time_ms;
   const char *tenant;          /* rebuild: only this tenant's events (NULL: every tenant's) */
   /* Rebuild: start each partition p at start_offsets[p] (a replay's
-   * checkpoint; n_start_offsets of them) instead of the beginning or time. */
+   * checkpoint; n_start_offsets of them) instead of the beginning. */
   const int64_t *start_offsets;
   int n_start_offsets;
   /* Rebuild: applies only the events include accepts (NULL: all ours), e.g. a

@@ -17,7 +17,7 @@ void cqrs_projector_default_store_timeout(cqrs_config_t *cfg) {
 static void help(FILE *out) {
   fprintf(out,
           "usage: projector-svc\n"
-          "       projector-svc --rebuild <projection> [--from-beginning | --from-time <RFC 3339 | ms>]\n"
+          "       projector-svc --rebuild <projection> [--from-beginning]\n"
           "                     [--tenant <tenantId>]\n"
           "       projector-svc --help\n"
           "\n"
@@ -26,8 +26,10 @@ static void help(FILE *out) {
           "its events skipped from then on.\n"
           "\n"
           "--rebuild replays the event log into a fresh collection and swaps the read model to it\n"
-          "once caught up (queries read the old one until then), then exits. --from-beginning\n"
-          "(the default) replays the whole log, --from-time only events at or after the time.\n"
+          "once caught up (queries read the old one until then), then exits; it always replays\n"
+          "the whole log (--from-beginning, the default). To replay from a point in time, use the\n"
+          "control plane: cqrsctl replay start <projection> --from <time> --apply re-derives the\n"
+          "documents of every aggregate with an event since then from its whole history, in place.\n"
           "--tenant rebuilds only that tenant's read model, in its database: the whole log is read,\n"
           "only its events applied, and no other tenant's documents are touched. Without --tenant\n"
           "every tenant met in the log is rebuilt, each in its own database. A deleted tenant is\n"
@@ -45,16 +47,21 @@ static int usage(void) {
 
 static int rebuild_main(int argc, char **argv, char **envp) {
   const cqrs_projection_t *proj = argc >= 3 ? cqrs_projection_find(argv[2]) : NULL;
-  int64_t from = 0;
   const char *tenant = NULL;
   bool from_given = false;
   if (!proj) return usage();
   for (int i = 3; i < argc; i++) {
     if (strcmp(argv[i], "--from-beginning") == 0 && !from_given) {
       from_given = true;
-    } else if (strcmp(argv[i], "--from-time") == 0 && !from_given && i + 1 < argc) {
-      from_given = true;
-      if (!cqrs_rebuild_parse_time(argv[++i], &from)) return usage();
+    } else if (strcmp(argv[i], "--from-time") == 0) {
+      /* It once rebuilt from the events since then into a fresh collection:
+       * every document not touched since then was gone after the swap. */
+      fprintf(stderr, "projector-svc: --from-time is not a rebuild (a fresh collection from that time on would\n"
+                      "lack every document not touched since then). Replay from a time with the control plane:\n"
+                      "  cqrsctl replay start %s --from <time> --apply   (or POST /v1/admin/replays)\n"
+                      "which re-derives the documents touched since then from their whole history, in place.\n",
+              proj->name);
+      return 2;
     } else if (strcmp(argv[i], "--tenant") == 0 && !tenant && i + 1 < argc) {
       cqrs_error_t err;
       if (!cqrs_tenant_valid(argv[++i], &err)) {
@@ -75,7 +82,7 @@ static int rebuild_main(int argc, char **argv, char **envp) {
   }
   log.level = cfg.log_level;
   cqrs_projector_default_store_timeout(&cfg);
-  int rc = cqrs_rebuild_run(&cfg, &log, proj, from, tenant);
+  int rc = cqrs_rebuild_run(&cfg, &log, proj, tenant);
   cqrs_config_cleanup(&cfg);
   return rc;
 }

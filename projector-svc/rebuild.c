@@ -17,28 +17,6 @@
 #define LOG_EVERY_MS 5000
 #define CONTROL_WAIT_MS 30000 /* reading the control topic to its end at start */
 
-bool cqrs_rebuild_parse_time(const char *s, int64_t *ms) {
-  char *end;
-  long long n = strtoll(s, &end, 10);
-  if (*s && !*end && n > 0) {
-    *ms = n;
-    return true;
-  }
-  struct tm tm = {0};
-  const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return false;
-  int frac_ms = 0;
-  if (*rest == '.') {
-    int digits = 0;
-    for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
-      if (digits < 3) frac_ms = frac_ms * 10 + (*rest - '0');
-    for (; digits < 3; digits++) frac_ms *= 10;
-  }
-  if (strcmp(rest, "Z") != 0) return false;
-  *ms = (int64_t)timegm(&tm) * 1000 + frac_ms;
-  return true;
-}
-
 static void report(const cqrs_log_t *log, const char *name, const cqrs_apply_progress_t *p, double rate, bool tty,
                    bool to_log) {
   char eta[32] = "unknown";
@@ -116,7 +94,7 @@ void cqrs_rebuild_drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *poo
 }
 
 int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
-                     int64_t from_time_ms, const char *tenant) {
+                     const char *tenant) {
   cqrs_error_t err = {0};
   int rc = 1;
   cqrs_apply_loop_t *loop = NULL;
@@ -152,7 +130,7 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
     if (!prepared) goto done;
   }
 
-  cqrs_apply_opts_t opts = {.target = target, .from_time_ms = from_time_ms, .tenant = tenant};
+  cqrs_apply_opts_t opts = {.target = target, .tenant = tenant};
   if (!(loop = cqrs_apply_loop_new(cfg, log, metrics, pool, tenants, projection, &opts, &err)) ||
       !cqrs_apply_loop_start(loop, &err))
     goto done;

@@ -21,18 +21,14 @@
 
 #include <stdint.h>
 
-/* Runs a rebuild to the end. from_time_ms > 0 replays only events at or after
- * that time (ms since the epoch); 0 replays the whole log. tenant (a valid
- * tenant id) rebuilds only that tenant's read model; NULL every tenant's met
- * in the log. Prints progress
+/* Runs a rebuild of the whole log to the end. tenant (a valid tenant id)
+ * rebuilds only that tenant's read model; NULL every tenant's met in the log.
+ * (From a time, a read model is replayed in place, not rebuilt: replay.h.)
+ * Prints progress
  * (events applied, rate, estimated time left) to stderr when it is a terminal
  * and to the log. Returns 0 on success, 1 on failure (logged). */
 int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
-                     int64_t from_time_ms, const char *tenant);
-
-/* Parses an RFC 3339 UTC time ("2026-11-22T05:00:00Z", fraction optional) or
- * integer milliseconds since the epoch into *ms. False when it is neither. */
-bool cqrs_rebuild_parse_time(const char *s, int64_t *ms);
+                     const char *tenant);
 
 /* The parts a replay (replay.h) shares. */
 

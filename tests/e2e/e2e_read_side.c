@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include <librdkafka/rdkafka.h>
+#include <mongoc/mongoc.h>
 
 #define VISIBLE_MS 30000
 
@@ -371,6 +372,164 @@ Test(read_side, a_rebuild_under_concurrent_queries_never_fails_a_query) {
   cr_expect(strstr(b, "Final"), "%s", b);
   free(b);
   free(user);
+}
+
+/* ---- a rebuild that has something to do ---- */
+
+/* The collection serving read model model in tenant default's database: its
+ * alias in read_models, else its own name (cqrs/read_model.h). */
+static char *alias_of(mongoc_database_t *db, const char *model) {
+  mongoc_collection_t *c = mongoc_database_get_collection(db, "read_models");
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(model));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+  const bson_t *doc;
+  char *name = NULL;
+  bson_iter_t it;
+  if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "collection") && BSON_ITER_HOLDS_UTF8(&it))
+    name = strdup(bson_iter_utf8(&it, NULL));
+  bson_error_t e;
+  cr_assert(!mongoc_cursor_error(cur, &e), "reading the alias of %s: %s", model, e.message);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(filter);
+  mongoc_collection_destroy(c);
+  return name ? name : strdup(model);
+}
+
+/* Writes name into document id of collection coll, behind the projector's back. */
+static void damage(mongoc_database_t *db, const char *coll, const char *id, const char *name) {
+  mongoc_collection_t *c = mongoc_database_get_collection(db, coll);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(name), "}");
+  bson_t reply;
+  bson_error_t e;
+  cr_assert(mongoc_collection_update_one(c, filter, update, NULL, &reply, &e), "damaging %s: %s", id, e.message);
+  bson_iter_t it;
+  cr_assert(bson_iter_init_find(&it, &reply, "matchedCount") && bson_iter_as_int64(&it) == 1,
+            "document %s is not in %s", id, coll);
+  bson_destroy(&reply);
+  bson_destroy(update);
+  bson_destroy(filter);
+  mongoc_collection_destroy(c);
+}
+
+/* While the rebuild runs: one client updates a user, one reads it back. */
+static char flow_user[64];
+static atomic_bool flow_stop;
+static atomic_long flow_acked, flow_failed, flow_backwards, flow_reads;
+
+static void *flow_writer(void *arg) {
+  (void)arg;
+  for (int i = 0; !atomic_load(&flow_stop); i++) {
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"W%d\"}}",
+                     flow_user, i);
+    tk_response_t r;
+    tk_http("POST", env.command_port, "/v1/commands", body, (size_t)n, &r);
+    if (r.status == 201) atomic_store(&flow_acked, tk_json_int(r.body, "version"));
+    else atomic_fetch_add(&flow_failed, 1);
+    tk_response_cleanup(&r);
+  }
+  return NULL;
+}
+
+static void *flow_reader(void *arg) {
+  (void)arg;
+  char path[128];
+  snprintf(path, sizeof path, "/v1/users/%s", flow_user);
+  long seen = 0;
+  while (!atomic_load(&flow_stop)) {
+    tk_response_t r;
+    tk_http("GET", env.query_port, path, NULL, 0, &r);
+    if (r.status == 200) {
+      long v = (long)tk_json_int(r.body, "version");
+      if (v < seen) atomic_fetch_add(&flow_backwards, 1);
+      if (v > seen) seen = v;
+      atomic_fetch_add(&flow_reads, 1);
+    } else {
+      atomic_fetch_add(&flow_failed, 1);
+    }
+    tk_response_cleanup(&r);
+  }
+  return NULL;
+}
+
+Test(read_side, a_rebuild_restores_a_damaged_document_moves_the_alias_and_drops_the_old_collection_while_commands_flow) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"victim.%s@example.com\",\"name\":\"Victim\"}", env.db);
+  char *victim = id_of(b);
+  free(b);
+  b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"flow.%s@example.com\",\"name\":\"Flow\"}", env.db);
+  char *flow = id_of(b);
+  free(b);
+  snprintf(flow_user, sizeof flow_user, "%s", flow);
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", victim));
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", flow));
+
+  char dbname[128];
+  mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
+  cr_assert_not_null(client, "bad MONGO_URI %s", env.mongo_uri);
+  mongoc_database_t *db = mongoc_client_get_database(client, tk_tenant_db(&env, "default", dbname));
+  char *before = alias_of(db, "user_profiles");
+  damage(db, before, victim, "DAMAGED");
+  char path[160];
+  snprintf(path, sizeof path, "/v1/users/%s", victim);
+  b = await_text(path, "DAMAGED"); /* the damage is what a query sees */
+  free(b);
+
+  pthread_t w, r;
+  pthread_create(&w, NULL, flow_writer, NULL);
+  pthread_create(&r, NULL, flow_reader, NULL);
+  int status = tk_rebuild(&env, "user_profiles");
+  atomic_store(&flow_stop, true);
+  pthread_join(w, NULL);
+  pthread_join(r, NULL);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rebuild failed: %d", status);
+
+  /* the document is the fold of the log again */
+  b = await_text(path, "\"name\":\"Victim\"");
+  cr_expect_null(strstr(b, "DAMAGED"), "%s", b);
+  free(b);
+  /* the alias moved to the new collection and the old one is gone */
+  char *after = alias_of(db, "user_profiles");
+  cr_expect_str_neq(after, before, "the alias still points at %s", before);
+  bson_error_t e;
+  cr_expect(mongoc_database_has_collection(db, after, &e), "the new collection %s does not exist", after);
+  cr_expect(!mongoc_database_has_collection(db, before, &e), "the old collection %s is still there", before);
+  /* commands flowed through the swap: none lost, none refused, no read went back */
+  long acked = atomic_load(&flow_acked);
+  cr_expect_gt(acked, 1, "no update was acknowledged during the rebuild");
+  cr_expect_eq(atomic_load(&flow_failed), 0, "%ld commands or reads failed during the rebuild", atomic_load(&flow_failed));
+  cr_expect_eq(atomic_load(&flow_backwards), 0, "%ld of %ld reads saw the version go back", atomic_load(&flow_backwards),
+               atomic_load(&flow_reads));
+  b = get(200, "/v1/users/%s?minVersion=%ld&waitMs=10000", flow, acked);
+  cr_expect_eq(tk_json_int(b, "version"), acked, "the last acknowledged update is missing: %s", b);
+  free(b);
+  free(before), free(after), free(victim), free(flow);
+  mongoc_database_destroy(db);
+  mongoc_client_destroy(client);
+}
+
+Test(read_side, from_time_on_the_command_line_refuses_and_changes_nothing) {
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"ft.%s@example.com\",\"name\":\"FT\"}", env.db);
+  char *user = id_of(b);
+  free(b);
+  free(get(200, "/v1/users/%s?minVersion=1&waitMs=10000", user));
+  char dbname[128];
+  mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
+  cr_assert_not_null(client, "bad MONGO_URI %s", env.mongo_uri);
+  mongoc_database_t *db = mongoc_client_get_database(client, tk_tenant_db(&env, "default", dbname));
+  char *before = alias_of(db, "user_profiles");
+  char *args[] = {"--rebuild", "user_profiles", "--from-time", "2026-01-01T00:00:00Z", NULL};
+  int status = tk_projector_cli(&env, args);
+  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 2, "--from-time should be refused (exit 2): %d", status);
+  char *after = alias_of(db, "user_profiles");
+  cr_expect_str_eq(after, before, "the alias moved");
+  b = get(200, "/v1/users/%s", user);
+  cr_expect(strstr(b, "\"name\":\"FT\""), "%s", b);
+  free(b);
+  free(before), free(after), free(user);
+  mongoc_database_destroy(db);
+  mongoc_client_destroy(client);
 }
 
 /* /readyz says why it is not ready: the halted projection. */
