@@ -66,9 +66,13 @@ static void indexes(bson_t *array) {
   cqrs_projection_index(array, 1, "status_createdAt", "status", "createdAt", "_id", NULL);
 }
 
+/* Both lists are keyset pages over string keys. */
+static const char *const keysets[] = {"userId_createdAt", "status_createdAt", NULL};
+
 const cqrs_projection_t cqrs_order_summaries_projection = {
     .name = "order_summaries",
     .aggregate_type = "order",
     .apply = apply,
     .indexes = indexes,
+    .keysets = keysets,
 };
