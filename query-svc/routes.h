@@ -9,6 +9,7 @@
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "params.h"
+#include "pg_lists.h"
 #include "projection.h"
 #include "single_read.h"
 #include "staleness.h"
@@ -50,6 +51,7 @@ struct cqrs_routes_ctx {
   cqrs_ratelimit_t *limits;   /* borrowed: each tenant's query rate (429 past it) */
   cqrs_metrics_t *metrics;    /* borrowed */
   cqrs_staleness_t *staleness; /* borrowed: how fresh each read model is; NULL: no freshness headers */
+  cqrs_pg_lists_t *pg_lists;   /* borrowed: keyset lists through FerretDB's PostgreSQL; NULL: the store's finds */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };
@@ -73,6 +75,11 @@ void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const
  * 503 at once rather than wait on the store a second time. */
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err);
+
+/* Where the collection serving read_model for the caller's tenant is, as
+ * cqrs_routes_collection finds it, into *at. False with err as it. */
+bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client, const char *read_model,
+                        cqrs_tenant_place_t *at, cqrs_error_t *err);
 
 /* The read models query-svc serves (their freshness is watched). */
 extern const char *const cqrs_routes_read_models[];
