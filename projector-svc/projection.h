@@ -14,6 +14,7 @@
 #include "cqrs/error.h"
 #include "cqrs/event.h"
 #include "cqrs/events.h"
+#include "cqrs/ferretdb_keyset.h"
 
 #include <bson/bson.h>
 
@@ -83,6 +84,12 @@ void cqrs_projection_index(bson_t *array, uint32_t i, const char *name, ...) __a
  * copied into keys[0..max). Returns how many; 0 when proj has no such index
  * or it has more than max keys. */
 size_t cqrs_projection_index_keys(const cqrs_projection_t *proj, const char *name, char keys[][64], size_t max);
+
+/* Whether proj's list with filter, sorted on (sort_field, _id), pages on one
+ * of proj's keyset indexes: true with q filled as cqrs_keyset_match does
+ * (strings borrowed from filter). This function can't fail. */
+bool cqrs_projection_keyset_match(const cqrs_projection_t *proj, const bson_t *filter, const char *sort_field,
+                                  cqrs_keyset_query_t *q);
 
 /* All projections, NULL-terminated. */
 extern const cqrs_projection_t *const cqrs_projections[];

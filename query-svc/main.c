@@ -60,6 +60,9 @@ int main(void) {
    * bounded like every store read. */
   if (svc.cfg.ferretdb_pg_uri)
     q.routes.pg_lists = cqrs_pg_lists_new(svc.cfg.ferretdb_pg_uri, svc.cfg.mongo_timeout_ms, &svc.log);
+  cqrs_metrics_describe(svc.metrics, "list_pages_total", CQRS_METRIC_COUNTER,
+                        "List pages answered, by how they were read: path=\"keyset\" (ids through a keyset index in "
+                        "FerretDB's PostgreSQL, documents by _id) or path=\"find\" (the store's find).");
   cqrs_waiters_config_t wcfg = {.pool = q.routes.pool,
                                 .store = q.routes.store,
                                 .log = &svc.log,

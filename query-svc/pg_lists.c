@@ -50,14 +50,7 @@ void cqrs_pg_lists_destroy(cqrs_pg_lists_t *l) {
 bool cqrs_pg_lists_match(const cqrs_pg_lists_t *l, const char *read_model, const bson_t *filter,
                          const char *sort_field, cqrs_keyset_query_t *q) {
   const cqrs_projection_t *proj = l ? cqrs_projection_find(read_model) : NULL;
-  for (const char *const *k = proj ? proj->keysets : NULL; k && *k; k++) {
-    char keys[CQRS_KEYSET_KEYS_MAX][64];
-    const char *names[CQRS_KEYSET_KEYS_MAX];
-    size_t n = cqrs_projection_index_keys(proj, *k, keys, CQRS_KEYSET_KEYS_MAX);
-    for (size_t i = 0; i < n; i++) names[i] = keys[i];
-    if (cqrs_keyset_match(names, n, filter, sort_field, q)) return true;
-  }
-  return false;
+  return proj && cqrs_projection_keyset_match(proj, filter, sort_field, q);
 }
 
 void cqrs_pg_page_cleanup(cqrs_pg_page_t *p) {
@@ -93,6 +86,16 @@ static PGconn *take(cqrs_pg_lists_t *l, cqrs_error_t *err) {
     return NULL;
   }
   c = cqrs_ferretdb_pg_connect(l->uri, "query-svc", l->timeout_ms, l->timeout_ms, err);
+  if (c) {
+    PGresult *r = PQexec(c, CQRS_KEYSET_SESSION_SQL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, setting up a session: %s",
+                     PQerrorMessage(c));
+      PQfinish(c);
+      c = NULL;
+    }
+    PQclear(r);
+  }
   pthread_mutex_lock(&l->lock);
   if (!c) {
     went_down(l, err ? err->message : "");

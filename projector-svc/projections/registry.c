@@ -96,3 +96,15 @@ size_t cqrs_projection_index_keys(const cqrs_projection_t *proj, const char *nam
   bson_destroy(&all);
   return found ? n : 0;
 }
+
+bool cqrs_projection_keyset_match(const cqrs_projection_t *proj, const bson_t *filter, const char *sort_field,
+                                  cqrs_keyset_query_t *q) {
+  for (const char *const *k = proj->keysets; k && *k; k++) {
+    char keys[CQRS_KEYSET_KEYS_MAX][64];
+    const char *names[CQRS_KEYSET_KEYS_MAX];
+    size_t n = cqrs_projection_index_keys(proj, *k, keys, CQRS_KEYSET_KEYS_MAX);
+    for (size_t i = 0; i < n; i++) names[i] = keys[i];
+    if (cqrs_keyset_match(names, n, filter, sort_field, q)) return true;
+  }
+  return false;
+}

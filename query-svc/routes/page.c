@@ -95,6 +95,7 @@ typedef struct {
   int n;                                  /* items in out */
   bool more;                              /* a next page exists */
   bson_value_t last_v, last_id;           /* where it starts */
+  const char *path;                       /* how it was read: the label of list_pages_total */
 } page_read_t;
 
 /* Reads r's page into r. False with err when the store failed. */
@@ -122,6 +123,7 @@ static bool read_by_find(page_read_t *r, cqrs_error_t *err) {
   /* One batch and the server closes the cursor: FerretDB deadlocks when an
    * open cursor meets a collection being created (seen during rebuilds). */
   BSON_APPEND_BOOL(&opts, "singleBatch", true);
+  r->path = "path=\"find\"";
   mongoc_collection_t *coll = cqrs_routes_collection(r->call, r->client, page->read_model, err);
   mongoc_cursor_t *cur = coll ? mongoc_collection_find_with_opts(coll, &query, &opts, NULL) : NULL;
   const bson_t *doc;
@@ -200,6 +202,7 @@ static bool read_by_keyset(page_read_t *r, cqrs_error_t *err) {
   case CQRS_PG_LIST_DONE:
     break;
   }
+  r->path = "path=\"keyset\"";
   mongoc_collection_t *coll = mongoc_client_get_collection(r->client, at.db, at.collection);
   bool ok = true;
   size_t shown = rows.n > (size_t)r->limit ? (size_t)r->limit : rows.n;
@@ -260,6 +263,7 @@ void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *
     cqrs_http_reply_error(req, 404, page->not_found, NULL);
     goto done;
   }
+  cqrs_metrics_add(call->ctx->metrics, "list_pages_total", r.path, 1);
   cqrs_routes_freshness(req, call, page->read_model);
   char *next = r.more ? cqrs_cursor_encode(page->list, page->sort_field, &r.last_v, &r.last_id) : NULL;
   if (r.more && !next) {

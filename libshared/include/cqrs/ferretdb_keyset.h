@@ -43,6 +43,18 @@ typedef struct {
   int64_t limit;                           /* rows to read */
 } cqrs_keyset_query_t;
 
+/* The planner settings the statement is meant to run under: one statement
+ * of SETs for a session of its own (query-svc's, and whoever explains what
+ * query-svc runs). Why: a page is read in the index's order and stops after
+ * limit rows, whatever the list's length; a bitmap scan, or a sort, reads
+ * every row of the list first. The planner chose that for a list it thought
+ * short (customers by email prefix "anna.12", 111 of 100,000: 0.17 ms warm,
+ * 16.7 ms cold, against 0.05 ms in the index's order) and would for a long one
+ * whenever its estimate is off (statistics lag behind a bulk load or a
+ * rebuild). With these the plan is the index's order; without such an index
+ * the statement still runs (as a scan and a sort). */
+#define CQRS_KEYSET_SESSION_SQL "SET enable_bitmapscan = off; SET enable_sort = off"
+
 /* Whether the list with filter, sorted on (sort_field, _id), pages on the
  * index with keys[0..n): true when n is 2..CQRS_KEYSET_KEYS_MAX, the keys are
  * plain names ([A-Za-z0-9_]), the last two are sort_field and "_id", and
