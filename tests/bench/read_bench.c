@@ -2,8 +2,8 @@
  * puts next to each other. Every rate here is measured against a raw baseline
  * in the same run by the script; this program only measures. This file: the
  * command line, seed-events, prepare, raw-write/raw-insert, raw-find, drop;
- * read_bench_lists.c: seed-lists, explain; read_bench_http.c: wait-applied,
- * visible.
+ * read_bench_lists.c: seed-lists, explain, raw-list, the keyset path;
+ * read_bench_http.c: wait-applied, visible.
  *
  *   read_bench seed-events <brokers> <prefix> <count> <idfile>
  *       <count> UserCreated events onto <prefix>events, CloudEvents binary
@@ -32,6 +32,12 @@
  *   read_bench raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>
  *       that shape's find as query-svc sends it (sort, limit 51, one batch),
  *       its value drawn per request from the path file (after the last '=')
+ *   read_bench raw-keyset <mongo-uri> <pg-uri> <db> <shape> <wrk-path-file> <threads> <seconds>
+ *       the same page as query-svc's keyset path reads it (query-svc/pg_lists.h):
+ *       the statement over the projection's keyset index in PostgreSQL, then
+ *       each document by _id through the store
+ *   read_bench explain-keyset <pg-uri> <db> <shape> <value>
+ *       EXPLAIN ANALYZE of that statement: the plan and its execution time
  *   read_bench visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>
  *       CreateUser over HTTP at a fixed rate, each then read back from
  *       query-svc with minVersion=1&waitMs=<wait-ms>; send-to-visible
@@ -510,7 +516,10 @@ int main(int argc, char **argv) {
     return rb_seed_lists(argv[2], argv[3], argv[4], atol(argv[5]), atol(argv[6]), argv[7]);
   if (strcmp(m, "explain") == 0 && argc == 6) return rb_explain(argv[2], argv[3], argv[4], argv[5]);
   if (strcmp(m, "raw-list") == 0 && argc == 8)
-    return rb_raw_list(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
+    return rb_raw_list(argv[2], NULL, argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
+  if (strcmp(m, "raw-keyset") == 0 && argc == 9)
+    return rb_raw_list(argv[2], argv[3], argv[4], argv[5], argv[6], atoi(argv[7]), atoi(argv[8]));
+  if (strcmp(m, "explain-keyset") == 0 && argc == 6) return rb_explain_keyset(argv[2], argv[3], argv[4], argv[5]);
   if (strcmp(m, "visible") == 0 && argc == 8)
     return rb_visible(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
   if (strcmp(m, "drop") == 0 && argc == 4) return drop(argv[2], argv[3]);
@@ -524,8 +533,11 @@ int main(int argc, char **argv) {
           "       %s explain <mongo-uri> <db> <id|id-version|id-in|email|userId|status|customer-status|email-prefix> "
           "<value>\n"
           "       %s raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>\n"
+          "       %s raw-keyset <mongo-uri> <pg-uri> <db> <userId|status|customer-status|email-prefix> "
+          "<wrk-path-file> <threads> <seconds>\n"
+          "       %s explain-keyset <pg-uri> <db> <shape> <value>\n"
           "       %s visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>\n"
           "       %s drop <mongo-uri> <db>\n",
-          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }
