@@ -153,7 +153,11 @@ bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err);
  * position in the "cursor" parameter, as {"items": [...without _id],
  * "nextCursor": "..."|null}. list names the list inside its cursors, so a
  * cursor of another list is refused (400 naming "cursor"); so are a bad limit
- * or cursor. Logs and answers 503 when the store fails. */
+ * or cursor. Logs and answers 503 when the store fails. On FerretDB over
+ * PostgreSQL (ctx->pg_lists), a list that pages on a keyset index of its read
+ * model is read through that index (pg_lists.h): the same items, order and
+ * cursors, a cursor whose position is not two strings refused (400), and 503
+ * when PostgreSQL fails. */
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params);

@@ -119,6 +119,7 @@ static bool read_by_find(page_read_t *r, cqrs_error_t *err) {
   BSON_APPEND_INT32(&sort, page->sort_field, dir);
   BSON_APPEND_INT32(&sort, "_id", dir);
   bson_append_document_end(&opts, &sort);
+  /* One more than asked says whether there is a next page. */
   BSON_APPEND_INT64(&opts, "limit", r->limit + 1);
   /* One batch and the server closes the cursor: FerretDB deadlocks when an
    * open cursor meets a collection being created (seen during rebuilds). */
@@ -180,10 +181,11 @@ static bool find_item(mongoc_collection_t *coll, const cqrs_keyset_query_t *q, c
 }
 
 /* FerretDB over PostgreSQL: the page's ids through the list's keyset index
- * (pg_lists.h), then each document through the store by _id. 50 point finds
- * rather than one find of the ids: FerretDB v1 pushes neither $in nor $or
- * down, so that one find reads the whole collection (BENCHMARKS.md, "Read
- * side"). The cursor is the last row's (sort value, _id) as the index has
+ * (pg_lists.h), then each document through the store by _id. Point finds
+ * rather than one find of the page's ids: FerretDB v1 pushes neither $in nor
+ * $or down, so that one find reads the whole collection. Measured at 100,000
+ * orders, the 50 ids of a page of orders by status: 50 point finds 41-71 ms,
+ * one {_id: {$in: [...]}} 10.6-14.0 s, one {$or: [{_id}...]} 33-43 s. The cursor is the last row's (sort value, _id) as the index has
  * it, which is what the find's page would have carried. */
 static bool read_by_keyset(page_read_t *r, cqrs_error_t *err) {
   const cqrs_routes_page_t *page = r->page;

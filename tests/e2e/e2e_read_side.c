@@ -141,6 +141,17 @@ Test(read_side, the_seed_recipe_and_all_eight_queries) {
   free(user), free(order);
 }
 
+/* Creates an order of user for one <product><i> at 1 and returns its id. */
+static char *create_order(const char *user, const char *product, int i) {
+  char *b = command(201,
+                    "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"%s%d\","
+                    "\"quantity\":1,\"price\":1}],\"totalAmount\":1}",
+                    user, product, i);
+  char *id = id_of(b);
+  free(b);
+  return id;
+}
+
 static int count_items(const char *body) {
   int n = 0;
   for (const char *p = body; (p = strstr(p, "\"orderId\"")); p++) n++;
@@ -152,14 +163,7 @@ Test(read_side, seven_orders_in_pages_of_three_without_repeats_or_gaps) {
   char *user = id_of(b);
   free(b);
   char *orders[8] = {0};
-  for (int i = 0; i < 7; i++) {
-    b = command(201,
-                "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"P%d\",\"quantity\":1,"
-                "\"price\":1}],\"totalAmount\":1}",
-                user, i);
-    orders[i] = id_of(b);
-    free(b);
-  }
+  for (int i = 0; i < 7; i++) orders[i] = create_order(user, "P", i);
   char path[512];
   snprintf(path, sizeof path, "/v1/orders?userId=%s&limit=500", user);
   tk_response_t r;
@@ -464,12 +468,7 @@ Test(read_side, keyset_lists_give_the_pages_the_stores_find_gives) {
   char *user = id_of(b), *orders[5], *customers[5];
   free(b);
   for (int i = 0; i < 5; i++) {
-    b = command(201,
-                "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"K%d\",\"quantity\":1,"
-                "\"price\":1}],\"totalAmount\":1}",
-                user, i);
-    orders[i] = id_of(b);
-    free(b);
+    orders[i] = create_order(user, "K", i);
     b = command(201, "{\"commandType\":\"RegisterCustomer\",\"email\":\"%s.k%d@example.com\",\"name\":\"K\"}", env.db,
                 i % 3);
     customers[i] = id_of(b);
