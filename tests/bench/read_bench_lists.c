@@ -356,8 +356,6 @@ static bool shape_keyset(const shape_t *q, cqrs_keyset_query_t *k) {
   return true;
 }
 
-/* The statement of q's first page on db's table (to free), params into
- * params; NULL after printing why. */
 /* A session like query-svc's (CQRS_KEYSET_SESSION_SQL); NULL after printing why. */
 static PGconn *keyset_session(const char *pg_uri) {
   cqrs_error_t err = {0};
@@ -372,21 +370,21 @@ static PGconn *keyset_session(const char *pg_uri) {
   return c;
 }
 
-static char *keyset_sql(PGconn *c, const char *db, const shape_t *q, cqrs_keyset_query_t *k, const char **params,
-                        int *n) {
-  char *table;
+/* The statement of q's first page on db's table (to free), params into
+ * params; NULL after printing why. *table: the table's name, looked up in
+ * FerretDB's metadata when NULL (then kept, as query-svc keeps it). */
+static char *keyset_sql(PGconn *c, const char *db, const shape_t *q, char **table, cqrs_keyset_query_t *k,
+                        const char **params, int *n) {
   cqrs_error_t err = {0};
   if (!shape_keyset(q, k)) {
     fprintf(stderr, "%s sorted on %s pages on no keyset index\n", q->coll, q->sort_field ? q->sort_field : "-");
     return NULL;
   }
-  if (!cqrs_ferretdb_pg_table(c, db, q->coll, &table, &err)) {
+  if (!*table && !cqrs_ferretdb_pg_table(c, db, q->coll, table, &err)) {
     fprintf(stderr, "%s\n", err.message);
     return NULL;
   }
-  char *sql = cqrs_keyset_select_sql(db, table, k, params, n);
-  free(table);
-  return sql;
+  return cqrs_keyset_select_sql(db, *table, k, params, n);
 }
 
 int rb_explain_keyset(const char *pg_uri, const char *db, const char *shape, const char *value) {
@@ -395,11 +393,11 @@ int rb_explain_keyset(const char *pg_uri, const char *db, const char *shape, con
   const char *params[CQRS_KEYSET_KEYS_MAX + 4];
   int n;
   PGconn *c = NULL;
-  char *sql = NULL, *explain = NULL;
+  char *sql = NULL, *explain = NULL, *table = NULL;
   int rc = 1;
   if (!shape_init(&q, shape, value)) goto done;
   if (!(c = keyset_session(pg_uri))) goto done;
-  if (!(sql = keyset_sql(c, db, &q, &k, params, &n))) goto done;
+  if (!(sql = keyset_sql(c, db, &q, &table, &k, params, &n))) goto done;
   explain = bson_strdup_printf("EXPLAIN (ANALYZE) %s", sql);
   PGresult *r = PQexecParams(c, explain, n, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
@@ -424,6 +422,7 @@ int rb_explain_keyset(const char *pg_uri, const char *db, const char *shape, con
 done:
   bson_free(explain);
   free(sql);
+  free(table);
   PQfinish(c);
   shape_cleanup(&q);
   return rc;
@@ -446,11 +445,12 @@ typedef struct {
 
 /* One page the keyset way: the statement, then each document by _id (as
  * routes/page.c reads it, without the HTTP and the JSON). */
-static bool keyset_page(PGconn *c, mongoc_client_t *client, const char *db, const shape_t *q, long *docs) {
+static bool keyset_page(PGconn *c, mongoc_client_t *client, const char *db, const shape_t *q, char **table,
+                        long *docs) {
   cqrs_keyset_query_t k;
   const char *params[CQRS_KEYSET_KEYS_MAX + 4];
   int n;
-  char *sql = keyset_sql(c, db, q, &k, params, &n);
+  char *sql = keyset_sql(c, db, q, table, &k, params, &n);
   if (!sql) return false;
   PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
   free(sql);
@@ -480,6 +480,7 @@ static void *lister_main(void *arg) {
   lister_t *l = arg;
   mongoc_client_t *client = mongoc_client_pool_pop(l->pool);
   PGconn *c = l->pg_uri ? keyset_session(l->pg_uri) : NULL;
+  char *table = NULL; /* the shape's table, once looked up */
   if (l->pg_uri && !c) {
     l->errors++;
     l->end_us = 0;
@@ -489,7 +490,7 @@ static void *lister_main(void *arg) {
     shape_init(&q, l->shape, l->values[(size_t)rand_r(&l->seed) % l->n_values]);
     int64_t t = rb_now_us();
     if (c) {
-      if (!keyset_page(c, client, l->db, &q, &l->docs)) l->errors++;
+      if (!keyset_page(c, client, l->db, &q, &table, &l->docs)) l->errors++;
     } else {
       mongoc_collection_t *coll = mongoc_client_get_collection(client, l->db, q.coll);
       bson_t opts = BSON_INITIALIZER;
@@ -507,6 +508,7 @@ static void *lister_main(void *arg) {
     l->lat[l->n++] = rb_now_us() - t;
     shape_cleanup(&q);
   }
+  free(table);
   PQfinish(c);
   mongoc_client_pool_push(l->pool, client);
   return NULL;
