@@ -1,6 +1,7 @@
 /* Index creation for read models (see indexes.h). */
 #include "indexes.h"
 
+#include "cqrs/ferretdb_keyset.h"
 #include "cqrs/ferretdb_pg.h"
 
 #include <stdlib.h>
@@ -79,10 +80,25 @@ size_t cqrs_indexes_gin_fields(const cqrs_projection_t *proj, char out[][64], si
   return n;
 }
 
-/* GIN indexes on the table FerretDB keeps db.collection in (see
- * cqrs/ferretdb_pg.h for why, and why without a pending list). */
-static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
-                       const cqrs_projection_t *proj, cqrs_error_t *err) {
+/* The keyset btree of each of proj's keyset lists (cqrs/ferretdb_keyset.h
+ * for why). */
+static bool ensure_keysets(PGconn *c, const char *db, const char *collection, const cqrs_projection_t *proj,
+                           cqrs_error_t *err) {
+  bool ok = true;
+  for (const char *const *k = proj->keysets; ok && k && *k; k++) {
+    char keys[CQRS_KEYSET_KEYS_MAX][64];
+    const char *names[CQRS_KEYSET_KEYS_MAX];
+    size_t n = cqrs_projection_index_keys(proj, *k, keys, CQRS_KEYSET_KEYS_MAX);
+    for (size_t i = 0; i < n; i++) names[i] = keys[i];
+    ok = cqrs_ferretdb_pg_keyset_index(c, db, collection, names, n, err);
+  }
+  return ok;
+}
+
+/* GIN and keyset indexes on the table FerretDB keeps db.collection in (see
+ * cqrs/ferretdb_pg.h for why GIN, and why without a pending list). */
+static bool ensure_pg(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
+                      const cqrs_projection_t *proj, cqrs_error_t *err) {
   PGconn *c = cqrs_ferretdb_pg_connect(cfg->ferretdb_pg_uri, "projector-svc", 5000, 0, err);
   if (!c) return false;
   char fields[16][64];
@@ -90,8 +106,9 @@ static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const ch
   size_t n = cqrs_indexes_gin_fields(proj, fields, 16);
   for (size_t i = 0; i < n; i++) names[i] = fields[i];
   char *table = NULL;
-  bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, names, n, &table, err);
-  if (ok) cqrs_log_debug(log, "GIN indexes in place", "collection", collection, "table", table, NULL);
+  bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, names, n, &table, err) &&
+            ensure_keysets(c, db, collection, proj, err);
+  if (ok) cqrs_log_debug(log, "GIN and keyset indexes in place", "collection", collection, "table", table, NULL);
   free(table);
   PQfinish(c);
   return ok;
@@ -100,5 +117,5 @@ static bool ensure_gin(const cqrs_config_t *cfg, const cqrs_log_t *log, const ch
 bool cqrs_indexes_ensure(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool, const char *db,
                          const char *collection, const cqrs_projection_t *proj, cqrs_error_t *err) {
   return ensure_mongo(pool, db, collection, proj, err) &&
-         (!cfg->ferretdb_pg_uri || ensure_gin(cfg, log, db, collection, proj, err));
+         (!cfg->ferretdb_pg_uri || ensure_pg(cfg, log, db, collection, proj, err));
 }

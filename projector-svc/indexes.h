@@ -14,7 +14,12 @@
  *   upsert) scanned the whole table: 12 upserts/s at 100k documents, against
  *   99-215/s with these indexes (LOCAL-STACK-NOTES.md, BENCHMARKS.md). FerretDB
  *   does not know them; a renamed collection keeps them (same table), a
- *   dropped one loses them with its table. */
+ *   dropped one loses them with its table;
+ * - with FERRETDB_PG_URI too, a btree expression index per keyset list of
+ *   the projection (cqrs_projection_t.keysets): what query-svc reads those
+ *   lists' pages through, since FerretDB v1 pushes neither sort, limit nor
+ *   range down (18-34 s a page at 100,000 documents without it; see
+ *   cqrs/ferretdb_keyset.h). */
 #ifndef CQRS_INDEXES_H
 #define CQRS_INDEXES_H
 
@@ -26,7 +31,7 @@
 #include <mongoc/mongoc.h>
 
 /* Makes sure db.collection exists with proj's indexes (and, with
- * cfg->ferretdb_pg_uri, the GIN indexes). Borrowed: everything. False with
+ * cfg->ferretdb_pg_uri, the GIN and keyset indexes). Borrowed: everything. False with
  * err when the store refused or did not answer. */
 bool cqrs_indexes_ensure(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool, const char *db,
                          const char *collection, const cqrs_projection_t *proj, cqrs_error_t *err);

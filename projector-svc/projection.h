@@ -14,6 +14,7 @@
 #include "cqrs/error.h"
 #include "cqrs/event.h"
 #include "cqrs/events.h"
+#include "cqrs/ferretdb_keyset.h"
 
 #include <bson/bson.h>
 
@@ -36,6 +37,12 @@ typedef struct {
   bool (*apply)(const cqrs_event_t *ev, cqrs_write_t *out, bool *skip, cqrs_error_t *err);
   /* The indexes its queries need, as createIndexes "indexes" entries. */
   void (*indexes)(bson_t *array);
+  /* The names of those indexes that lists page on by keyset, (equalities...,
+   * sort key, _id), every key a string in every document; NULL-terminated,
+   * NULL: none. On FerretDB over PostgreSQL the projector mirrors each as a
+   * btree in PostgreSQL (indexes.h) and query-svc reads those lists' pages
+   * through it (query-svc/pg_lists.h). */
+  const char *const *keysets;
 } cqrs_projection_t;
 
 void cqrs_write_cleanup(cqrs_write_t *w);
@@ -72,6 +79,17 @@ void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev);
 /* Appends to an indexes array, at position i, an ascending index called name
  * on the NULL-terminated list of fields. */
 void cqrs_projection_index(bson_t *array, uint32_t i, const char *name, ...) __attribute__((sentinel));
+
+/* The keys of proj's index called name (one of proj->indexes), in order,
+ * copied into keys[0..max). Returns how many; 0 when proj has no such index
+ * or it has more than max keys. */
+size_t cqrs_projection_index_keys(const cqrs_projection_t *proj, const char *name, char keys[][64], size_t max);
+
+/* Whether proj's list with filter, sorted on (sort_field, _id), pages on one
+ * of proj's keyset indexes: true with q filled as cqrs_keyset_match does
+ * (strings borrowed from filter). This function can't fail. */
+bool cqrs_projection_keyset_match(const cqrs_projection_t *proj, const bson_t *filter, const char *sort_field,
+                                  cqrs_keyset_query_t *q);
 
 /* All projections, NULL-terminated. */
 extern const cqrs_projection_t *const cqrs_projections[];

@@ -56,6 +56,13 @@ int main(void) {
                         "API requests that passed authentication and the rate limit, by tenant (50 named, then _other).");
   cqrs_metrics_describe(svc.metrics, "rate_limited_total", CQRS_METRIC_COUNTER,
                         "Requests answered 429 because the tenant exceeded RATE_LIMIT_QUERIES, by tenant.");
+  /* Lists that page on a keyset index read it from PostgreSQL (pg_lists.h),
+   * bounded like every store read. */
+  if (svc.cfg.ferretdb_pg_uri)
+    q.routes.pg_lists = cqrs_pg_lists_new(svc.cfg.ferretdb_pg_uri, svc.cfg.mongo_timeout_ms, &svc.log);
+  cqrs_metrics_describe(svc.metrics, "list_pages_total", CQRS_METRIC_COUNTER,
+                        "List pages answered, by how they were read: path=\"keyset\" (ids through a keyset index in "
+                        "FerretDB's PostgreSQL, documents by _id) or path=\"find\" (the store's find).");
   cqrs_waiters_config_t wcfg = {.pool = q.routes.pool,
                                 .store = q.routes.store,
                                 .log = &svc.log,
@@ -86,6 +93,7 @@ done:
   cqrs_http_server_stop(svc.http);
   cqrs_waiters_destroy(q.routes.waiters);
   cqrs_staleness_destroy(q.routes.staleness);
+  cqrs_pg_lists_destroy(q.routes.pg_lists);
   if (q.routes.pool) mongoc_client_pool_destroy(q.routes.pool);
   cqrs_tenant_store_destroy(q.routes.store);
   cqrs_ratelimit_destroy(q.routes.limits);

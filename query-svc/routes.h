@@ -9,6 +9,7 @@
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "params.h"
+#include "pg_lists.h"
 #include "projection.h"
 #include "single_read.h"
 #include "staleness.h"
@@ -50,6 +51,7 @@ struct cqrs_routes_ctx {
   cqrs_ratelimit_t *limits;   /* borrowed: each tenant's query rate (429 past it) */
   cqrs_metrics_t *metrics;    /* borrowed */
   cqrs_staleness_t *staleness; /* borrowed: how fresh each read model is; NULL: no freshness headers */
+  cqrs_pg_lists_t *pg_lists;   /* borrowed: keyset lists through FerretDB's PostgreSQL; NULL: the store's finds */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };
@@ -73,6 +75,11 @@ void cqrs_routes_add_arg(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const
  * 503 at once rather than wait on the store a second time. */
 mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mongoc_client_t *client,
                                             const char *read_model, cqrs_error_t *err);
+
+/* Where the collection serving read_model for the caller's tenant is, as
+ * cqrs_routes_collection finds it, into *at. False with err as it. */
+bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client, const char *read_model,
+                        cqrs_tenant_place_t *at, cqrs_error_t *err);
 
 /* The read models query-svc serves (their freshness is watched). */
 extern const char *const cqrs_routes_read_models[];
@@ -146,7 +153,11 @@ bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err);
  * position in the "cursor" parameter, as {"items": [...without _id],
  * "nextCursor": "..."|null}. list names the list inside its cursors, so a
  * cursor of another list is refused (400 naming "cursor"); so are a bad limit
- * or cursor. Logs and answers 503 when the store fails. */
+ * or cursor. Logs and answers 503 when the store fails. On FerretDB over
+ * PostgreSQL (ctx->pg_lists), a list that pages on a keyset index of its read
+ * model is read through that index (pg_lists.h): the same items, order and
+ * cursors, a cursor whose position is not two strings refused (400), and 503
+ * when PostgreSQL fails. */
 void cqrs_routes_find_page(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model,
                            const char *list, const bson_t *filter, const char *sort_field,
                            const cqrs_params_t *params);

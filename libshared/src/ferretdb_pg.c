@@ -1,6 +1,8 @@
 /* The PostgreSQL behind FerretDB (see cqrs/ferretdb_pg.h). */
 #include "cqrs/ferretdb_pg.h"
 
+#include "cqrs/ferretdb_keyset.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,5 +90,34 @@ bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collect
     *table = raw;
   else
     free(raw);
+  return ok;
+}
+
+bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collection, const char *const *keys,
+                                   size_t n, cqrs_error_t *err) {
+  char *raw;
+  if (!cqrs_ferretdb_pg_table(c, db, collection, &raw, err)) return false;
+  char joined[CQRS_KEYSET_KEYS_MAX * CQRS_KEYSET_KEY_MAX] = "";
+  for (size_t i = 0; i < n && i < CQRS_KEYSET_KEYS_MAX; i++) {
+    if (i) strncat(joined, ",", sizeof joined - strlen(joined) - 1);
+    strncat(joined, keys[i], sizeof joined - strlen(joined) - 1);
+  }
+  char name[32];
+  snprintf(name, sizeof name, "cqrs_keyset_%016llx", (unsigned long long)fnv1a(raw, joined));
+  char *ddl = cqrs_keyset_index_sql(name, db, raw, keys, n);
+  bool ok = false;
+  if (!ddl) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "a keyset index on %s.%s needs 2 to %d plain keys", db, collection,
+                   CQRS_KEYSET_KEYS_MAX);
+  } else {
+    PGresult *x = PQexec(c, ddl);
+    ok = PQresultStatus(x) == PGRES_COMMAND_OK;
+    PQclear(x);
+    if (!ok)
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, creating a keyset index on %s.%s: %s",
+                     db, collection, PQerrorMessage(c));
+  }
+  free(ddl);
+  free(raw);
   return ok;
 }

@@ -77,9 +77,13 @@ static void indexes(bson_t *array) {
   cqrs_projection_index(array, 1, "email_id", "email", "_id", NULL);
 }
 
+/* Both lists are keyset pages over string keys. */
+static const char *const keysets[] = {"status_registrationDate", "email_id", NULL};
+
 const cqrs_projection_t cqrs_customers_projection = {
     .name = "customers",
     .aggregate_type = "customer",
     .apply = apply,
     .indexes = indexes,
+    .keysets = keysets,
 };

@@ -66,9 +66,17 @@ static void indexes(bson_t *array) {
   cqrs_projection_index(array, 1, "status_createdAt", "status", "createdAt", "_id", NULL);
 }
 
+/* Orders by status is a keyset page over string keys (on FerretDB read
+ * through PostgreSQL: a fifth of the orders match a status). Orders by user
+ * is not: a user's orders are few, and FerretDB's own find of them (the
+ * userId GIN index, then a sort of those) beat the keyset path's point finds,
+ * 1,050 against 377 pages/s at 100,000 orders (BENCHMARKS.md). */
+static const char *const keysets[] = {"status_createdAt", NULL};
+
 const cqrs_projection_t cqrs_order_summaries_projection = {
     .name = "order_summaries",
     .aggregate_type = "order",
     .apply = apply,
     .indexes = indexes,
+    .keysets = keysets,
 };

@@ -4,6 +4,7 @@
 #include "cqrs/upcast.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
@@ -67,4 +68,43 @@ void cqrs_projection_index(bson_t *array, uint32_t i, const char *name, ...) {
   bson_append_document_end(&idx, &key);
   BSON_APPEND_UTF8(&idx, "name", name);
   bson_append_document_end(array, &idx);
+}
+
+size_t cqrs_projection_index_keys(const cqrs_projection_t *proj, const char *name, char keys[][64], size_t max) {
+  bson_t all = BSON_INITIALIZER;
+  proj->indexes(&all);
+  bson_iter_t it, sub, key;
+  size_t n = 0;
+  bool found = false;
+  if (bson_iter_init(&it, &all))
+    while (!found && bson_iter_next(&it)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "name") ||
+          !BSON_ITER_HOLDS_UTF8(&sub) || strcmp(bson_iter_utf8(&sub, NULL), name) != 0)
+        continue;
+      found = true;
+      if (!bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "key") || !BSON_ITER_HOLDS_DOCUMENT(&sub) ||
+          !bson_iter_recurse(&sub, &key))
+        break;
+      while (bson_iter_next(&key)) {
+        if (n == max || strlen(bson_iter_key(&key)) >= 64) {
+          n = 0;
+          break;
+        }
+        snprintf(keys[n++], 64, "%s", bson_iter_key(&key));
+      }
+    }
+  bson_destroy(&all);
+  return found ? n : 0;
+}
+
+bool cqrs_projection_keyset_match(const cqrs_projection_t *proj, const bson_t *filter, const char *sort_field,
+                                  cqrs_keyset_query_t *q) {
+  for (const char *const *k = proj->keysets; k && *k; k++) {
+    char keys[CQRS_KEYSET_KEYS_MAX][64];
+    const char *names[CQRS_KEYSET_KEYS_MAX];
+    size_t n = cqrs_projection_index_keys(proj, *k, keys, CQRS_KEYSET_KEYS_MAX);
+    for (size_t i = 0; i < n; i++) names[i] = keys[i];
+    if (cqrs_keyset_match(names, n, filter, sort_field, q)) return true;
+  }
+  return false;
 }

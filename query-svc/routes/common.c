@@ -43,6 +43,11 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mong
   return cqrs_tenant_store_collection(call->ctx->store, client, &call->who, read_model, err);
 }
 
+bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client, const char *read_model,
+                        cqrs_tenant_place_t *at, cqrs_error_t *err) {
+  return cqrs_tenant_store_locate(call->ctx->store, client, call->who.tenant, read_model, at, err);
+}
+
 const char *const cqrs_routes_read_models[] = {"user_profiles", "order_summaries", "customers", CQRS_ROUTES_HISTORY,
                                                NULL};
 

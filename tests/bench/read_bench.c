@@ -2,8 +2,8 @@
  * puts next to each other. Every rate here is measured against a raw baseline
  * in the same run by the script; this program only measures. This file: the
  * command line, seed-events, prepare, raw-write/raw-insert, raw-find, drop;
- * read_bench_lists.c: seed-lists, explain; read_bench_http.c: wait-applied,
- * visible.
+ * read_bench_lists.c: seed-lists, explain, raw-list, the keyset path;
+ * read_bench_http.c: wait-applied, visible.
  *
  *   read_bench seed-events <brokers> <prefix> <count> <idfile>
  *       <count> UserCreated events onto <prefix>events, CloudEvents binary
@@ -22,6 +22,10 @@
  *       polls projector-svc's /metrics until user_profiles applied <count>
  *   read_bench raw-find <mongo-uri> <db> <collection> <idfile> <threads> <seconds>
  *       find by _id of random ids, one client (from a pool) per thread
+ *   read_bench prepare-models <mongo-uri> <pg-uri | -> <db> <read model>...
+ *       the indexes projector-svc makes on each read model's collection before
+ *       its first write there (projector-svc/indexes.h: FerretDB's, and with
+ *       the PostgreSQL the GIN and keyset ones), for collections seeded here
  *   read_bench seed-lists <mongo-uri> <db> <user-idfile> <orders> <customers> <outdir>
  *       inserts order_summaries (10 per user, 5 statuses) and customers
  *       (90% ACTIVE) documents; writes wrk path files for the list routes
@@ -32,6 +36,12 @@
  *   read_bench raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>
  *       that shape's find as query-svc sends it (sort, limit 51, one batch),
  *       its value drawn per request from the path file (after the last '=')
+ *   read_bench raw-keyset <mongo-uri> <pg-uri> <db> <shape> <wrk-path-file> <threads> <seconds>
+ *       the same page as query-svc's keyset path reads it (query-svc/pg_lists.h):
+ *       the statement over the projection's keyset index in PostgreSQL, then
+ *       each document by _id through the store
+ *   read_bench explain-keyset <pg-uri> <db> <shape> <value>
+ *       EXPLAIN ANALYZE of that statement: the plan and its execution time
  *   read_bench visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>
  *       CreateUser over HTTP at a fixed rate, each then read back from
  *       query-svc with minVersion=1&waitMs=<wait-ms>; send-to-visible
@@ -39,6 +49,8 @@
  *   read_bench drop <mongo-uri> <db>
  *       drops the database */
 #include "read_bench.h"
+
+#include "indexes.h"
 
 #include "cqrs/ferretdb_pg.h"
 
@@ -186,6 +198,32 @@ static int seed_events(const char *brokers, const char *prefix, long count, cons
   free(t_events);
   cqrs_config_cleanup(&cfg);
   return 0;
+}
+
+/* ---- prepare-models ---- */
+
+/* The indexes projector-svc makes on a read model's collection before its
+ * first write there (indexes.h, the same code), for collections the
+ * benchmark fills itself. */
+static int prepare_models(const char *uri, const char *pg_uri, const char *db, char **models, int n) {
+  cqrs_config_t cfg = {.ferretdb_pg_uri = strcmp(pg_uri, "-") == 0 ? NULL : (char *)pg_uri};
+  cqrs_log_t log = {"read_bench", CQRS_LOG_WARN};
+  mongoc_client_pool_t *pool = rb_pool_new(uri, 1);
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    const cqrs_projection_t *proj = cqrs_projection_find(models[i]);
+    cqrs_error_t err = {0};
+    int64_t t0 = rb_now_us();
+    if (!proj || !cqrs_indexes_ensure(&cfg, &log, pool, db, models[i], proj, &err)) {
+      fprintf(stderr, "prepare-models %s: %s\n", models[i], proj ? err.message : "no such read model");
+      rc = 1;
+    } else {
+      printf("prepare-models collection=%s.%s keysets=%s seconds=%.2f\n", db, models[i],
+             cfg.ferretdb_pg_uri && proj->keysets ? "yes" : "no", (double)(rb_now_us() - t0) / 1e6);
+    }
+  }
+  mongoc_client_pool_destroy(pool);
+  return rc;
 }
 
 /* ---- the store ---- */
@@ -506,11 +544,15 @@ int main(int argc, char **argv) {
   if (strcmp(m, "wait-applied") == 0 && argc == 5) return rb_wait_applied(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
   if (strcmp(m, "raw-find") == 0 && argc == 8)
     return raw_find(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
+  if (strcmp(m, "prepare-models") == 0 && argc >= 6) return prepare_models(argv[2], argv[3], argv[4], argv + 5, argc - 5);
   if (strcmp(m, "seed-lists") == 0 && argc == 8)
     return rb_seed_lists(argv[2], argv[3], argv[4], atol(argv[5]), atol(argv[6]), argv[7]);
   if (strcmp(m, "explain") == 0 && argc == 6) return rb_explain(argv[2], argv[3], argv[4], argv[5]);
   if (strcmp(m, "raw-list") == 0 && argc == 8)
-    return rb_raw_list(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
+    return rb_raw_list(argv[2], NULL, argv[3], argv[4], argv[5], atoi(argv[6]), atoi(argv[7]));
+  if (strcmp(m, "raw-keyset") == 0 && argc == 9)
+    return rb_raw_list(argv[2], argv[3], argv[4], argv[5], argv[6], atoi(argv[7]), atoi(argv[8]));
+  if (strcmp(m, "explain-keyset") == 0 && argc == 6) return rb_explain_keyset(argv[2], argv[3], argv[4], argv[5]);
   if (strcmp(m, "visible") == 0 && argc == 8)
     return rb_visible(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
   if (strcmp(m, "drop") == 0 && argc == 4) return drop(argv[2], argv[3]);
@@ -520,12 +562,17 @@ int main(int argc, char **argv) {
           "       %s raw-write|raw-insert <mongo-uri> <db> <collection> <idfile> <chunk, 0 = all> <threads>\n"
           "       %s wait-applied <projector-port> <count> <timeout-s>\n"
           "       %s raw-find <mongo-uri> <db> <collection> <idfile> <threads> <seconds>\n"
+          "       %s prepare-models <mongo-uri> <pg-uri | -> <db> <read model>...\n"
           "       %s seed-lists <mongo-uri> <db> <user-idfile> <orders> <customers> <outdir>\n"
           "       %s explain <mongo-uri> <db> <id|id-version|id-in|email|userId|status|customer-status|email-prefix> "
           "<value>\n"
           "       %s raw-list <mongo-uri> <db> <shape> <wrk-path-file> <threads> <seconds>\n"
+          "       %s raw-keyset <mongo-uri> <pg-uri> <db> <userId|status|customer-status|email-prefix> "
+          "<wrk-path-file> <threads> <seconds>\n"
+          "       %s explain-keyset <pg-uri> <db> <shape> <value>\n"
           "       %s visible <command-port> <query-port> <projector-port> <rate> <seconds> <wait-ms>\n"
           "       %s drop <mongo-uri> <db>\n",
-          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0],
+          argv[0]);
   return 2;
 }

@@ -37,7 +37,11 @@ mongoc_client_pool_t *rb_pool_new(const char *uri, int max);
 int rb_seed_lists(const char *uri, const char *db, const char *idpath, long orders, long customers,
                   const char *outdir);
 int rb_explain(const char *uri, const char *db, const char *shape, const char *value);
-int rb_raw_list(const char *uri, const char *db, const char *shape, const char *pathfile, int threads, int seconds);
+/* pg_uri NULL: the store's find (raw-list); else query-svc's keyset path
+ * over that PostgreSQL (raw-keyset). */
+int rb_raw_list(const char *uri, const char *pg_uri, const char *db, const char *shape, const char *pathfile,
+                int threads, int seconds);
+int rb_explain_keyset(const char *pg_uri, const char *db, const char *shape, const char *value);
 int rb_wait_applied(int port, long count, int timeout_s);
 int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int seconds, int wait_ms);
 

@@ -3,6 +3,10 @@
  * and each shape's rate straight from libmongoc. */
 #include "read_bench.h"
 
+#include "projection.h"
+
+#include "cqrs/ferretdb_keyset.h"
+#include "cqrs/ferretdb_pg.h"
 #include "cqrs/util.h"
 
 #include <pthread.h>
@@ -340,10 +344,95 @@ int rb_explain(const char *uri, const char *db, const char *shape, const char *v
   return ok ? 0 : 1;
 }
 
-/* ---- raw-list ---- */
+/* ---- the keyset path (query-svc/pg_lists.h) ---- */
+
+/* q's list as query-svc's keyset path reads it: the statement over the
+ * projection's keyset index (cqrs/ferretdb_keyset.h). False when the shape
+ * pages on none. */
+static bool shape_keyset(const shape_t *q, cqrs_keyset_query_t *k) {
+  const cqrs_projection_t *proj = cqrs_projection_find(q->coll);
+  if (!proj || !q->sort_field || !cqrs_projection_keyset_match(proj, &q->filter, q->sort_field, k)) return false;
+  k->limit = q->limit;
+  return true;
+}
+
+/* A session like query-svc's (CQRS_KEYSET_SESSION_SQL); NULL after printing why. */
+static PGconn *keyset_session(const char *pg_uri) {
+  cqrs_error_t err = {0};
+  PGconn *c = cqrs_ferretdb_pg_connect(pg_uri, "read_bench", 5000, 60000, &err);
+  PGresult *r = c ? PQexec(c, CQRS_KEYSET_SESSION_SQL) : NULL;
+  if (!c || PQresultStatus(r) != PGRES_COMMAND_OK) {
+    fprintf(stderr, "%s\n", c ? PQerrorMessage(c) : err.message);
+    PQfinish(c);
+    c = NULL;
+  }
+  PQclear(r);
+  return c;
+}
+
+/* The statement of q's first page on db's table (to free), params into
+ * params; NULL after printing why. *table: the table's name, looked up in
+ * FerretDB's metadata when NULL (then kept, as query-svc keeps it). */
+static char *keyset_sql(PGconn *c, const char *db, const shape_t *q, char **table, cqrs_keyset_query_t *k,
+                        const char **params, int *n) {
+  cqrs_error_t err = {0};
+  if (!shape_keyset(q, k)) {
+    fprintf(stderr, "%s sorted on %s pages on no keyset index\n", q->coll, q->sort_field ? q->sort_field : "-");
+    return NULL;
+  }
+  if (!*table && !cqrs_ferretdb_pg_table(c, db, q->coll, table, &err)) {
+    fprintf(stderr, "%s\n", err.message);
+    return NULL;
+  }
+  return cqrs_keyset_select_sql(db, *table, k, params, n);
+}
+
+int rb_explain_keyset(const char *pg_uri, const char *db, const char *shape, const char *value) {
+  shape_t q;
+  cqrs_keyset_query_t k;
+  const char *params[CQRS_KEYSET_KEYS_MAX + 4];
+  int n;
+  PGconn *c = NULL;
+  char *sql = NULL, *explain = NULL, *table = NULL;
+  int rc = 1;
+  if (!shape_init(&q, shape, value)) goto done;
+  if (!(c = keyset_session(pg_uri))) goto done;
+  if (!(sql = keyset_sql(c, db, &q, &table, &k, params, &n))) goto done;
+  explain = bson_strdup_printf("EXPLAIN (ANALYZE) %s", sql);
+  PGresult *r = PQexecParams(c, explain, n, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    /* "Limit > Index Scan using i on t" and the execution time */
+    bson_string_t *plan = bson_string_new(NULL);
+    const char *ms = "?";
+    for (int i = 0; i < PQntuples(r); i++) {
+      const char *line = PQgetvalue(r, i, 0), *arrow = strstr(line, "->  ");
+      const char *node = arrow ? arrow + 4 : line;
+      if (strncmp(line, "Execution Time: ", 16) == 0) ms = line + 16;
+      int len = (int)strcspn(node, "(");
+      while (len > 0 && node[len - 1] == ' ') len--;
+      if (i == 0 || arrow) bson_string_append_printf(plan, "%s%.*s", plan->len ? " > " : "", len, node);
+    }
+    printf("explain-keyset shape=%s collection=%s execution=\"%s\" plan=\"%s\"\n", shape, q.coll, ms, plan->str);
+    bson_string_free(plan, true);
+    rc = 0;
+  } else {
+    printf("explain-keyset shape=%s collection=%s error=\"%s\"\n", shape, q.coll, PQerrorMessage(c));
+  }
+  PQclear(r);
+done:
+  bson_free(explain);
+  free(sql);
+  free(table);
+  PQfinish(c);
+  shape_cleanup(&q);
+  return rc;
+}
+
+/* ---- raw-list and raw-keyset ---- */
 
 typedef struct {
   mongoc_client_pool_t *pool;
+  const char *pg_uri; /* raw-keyset: the PostgreSQL behind the store; NULL: raw-list */
   const char *db, *shape;
   char **values;
   size_t n_values;
@@ -354,28 +443,73 @@ typedef struct {
   long errors, docs;
 } lister_t;
 
+/* One page the keyset way: the statement, then each document by _id (as
+ * routes/page.c reads it, without the HTTP and the JSON). */
+static bool keyset_page(PGconn *c, mongoc_client_t *client, const char *db, const shape_t *q, char **table,
+                        long *docs) {
+  cqrs_keyset_query_t k;
+  const char *params[CQRS_KEYSET_KEYS_MAX + 4];
+  int n;
+  char *sql = keyset_sql(c, db, q, table, &k, params, &n);
+  if (!sql) return false;
+  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  free(sql);
+  bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, q->coll);
+  int shown = ok ? PQntuples(r) : 0;
+  if (shown > q->limit - 1) shown = (int)q->limit - 1;
+  for (int i = 0; ok && i < shown; i++) {
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(PQgetvalue(r, i, 0))), opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, f, &opts, NULL);
+    const bson_t *doc;
+    bson_error_t e;
+    if (mongoc_cursor_next(cur, &doc) && cqrs_keyset_holds(&k, doc)) (*docs)++;
+    ok = !mongoc_cursor_error(cur, &e);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    bson_destroy(f);
+  }
+  mongoc_collection_destroy(coll);
+  PQclear(r);
+  return ok;
+}
+
 static void *lister_main(void *arg) {
   lister_t *l = arg;
   mongoc_client_t *client = mongoc_client_pool_pop(l->pool);
+  PGconn *c = l->pg_uri ? keyset_session(l->pg_uri) : NULL;
+  char *table = NULL; /* the shape's table, once looked up */
+  if (l->pg_uri && !c) {
+    l->errors++;
+    l->end_us = 0;
+  }
   while (rb_now_us() < l->end_us) {
     shape_t q;
     shape_init(&q, l->shape, l->values[(size_t)rand_r(&l->seed) % l->n_values]);
-    mongoc_collection_t *coll = mongoc_client_get_collection(client, l->db, q.coll);
-    bson_t opts = BSON_INITIALIZER;
-    shape_opts(&q, &opts);
     int64_t t = rb_now_us();
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &q.filter, &opts, NULL);
-    const bson_t *doc;
-    bson_error_t e;
-    while (mongoc_cursor_next(cur, &doc)) l->docs++;
-    if (mongoc_cursor_error(cur, &e)) l->errors++;
-    mongoc_cursor_destroy(cur);
+    if (c) {
+      if (!keyset_page(c, client, l->db, &q, &table, &l->docs)) l->errors++;
+    } else {
+      mongoc_collection_t *coll = mongoc_client_get_collection(client, l->db, q.coll);
+      bson_t opts = BSON_INITIALIZER;
+      shape_opts(&q, &opts);
+      mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &q.filter, &opts, NULL);
+      const bson_t *doc;
+      bson_error_t e;
+      while (mongoc_cursor_next(cur, &doc)) l->docs++;
+      if (mongoc_cursor_error(cur, &e)) l->errors++;
+      mongoc_cursor_destroy(cur);
+      bson_destroy(&opts);
+      mongoc_collection_destroy(coll);
+    }
     if (l->n == l->cap) l->lat = realloc(l->lat, (l->cap = l->cap ? l->cap * 2 : 1024) * sizeof *l->lat);
     l->lat[l->n++] = rb_now_us() - t;
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
     shape_cleanup(&q);
   }
+  free(table);
+  PQfinish(c);
   mongoc_client_pool_push(l->pool, client);
   return NULL;
 }
@@ -405,8 +539,8 @@ static char **path_values(const char *path, size_t *n) {
   return v;
 }
 
-int rb_raw_list(const char *uri, const char *db, const char *shape, const char *pathfile, int threads,
-                int seconds) {
+int rb_raw_list(const char *uri, const char *pg_uri, const char *db, const char *shape, const char *pathfile,
+                int threads, int seconds) {
   shape_t probe;
   bool known = shape_init(&probe, shape, "x");
   shape_cleanup(&probe);
@@ -418,7 +552,7 @@ int rb_raw_list(const char *uri, const char *db, const char *shape, const char *
   pthread_t *th = calloc((size_t)threads, sizeof *th);
   int64_t t0 = rb_now_us();
   for (int i = 0; i < threads; i++) {
-    l[i] = (lister_t){.pool = pool, .db = db, .shape = shape, .values = values, .n_values = nv,
+    l[i] = (lister_t){.pool = pool, .pg_uri = pg_uri, .db = db, .shape = shape, .values = values, .n_values = nv,
                       .end_us = t0 + (int64_t)seconds * 1000000, .seed = (unsigned)(t0 + i * 7919)};
     pthread_create(&th[i], NULL, lister_main, &l[i]);
   }
@@ -437,9 +571,10 @@ int rb_raw_list(const char *uri, const char *db, const char *shape, const char *
     free(l[i].lat);
   }
   qsort(all, total, sizeof *all, rb_cmp_i64);
-  printf("raw-list shape=%s threads=%d seconds=%.2f requests=%zu requests_per_s=%.2f p50_ms=%.2f p99_ms=%.2f "
+  printf("%s shape=%s threads=%d seconds=%.2f requests=%zu requests_per_s=%.2f p50_ms=%.2f p99_ms=%.2f "
          "docs_per_request=%.1f errors=%ld\n",
-         shape, threads, secs, total, (double)total / secs, rb_pct_ms(all, total, 0.50), rb_pct_ms(all, total, 0.99),
+         pg_uri ? "raw-keyset" : "raw-list", shape, threads, secs, total, (double)total / secs,
+         rb_pct_ms(all, total, 0.50), rb_pct_ms(all, total, 0.99),
          total ? (double)docs / (double)total : 0.0, errors);
   for (size_t i = 0; i < nv; i++) bson_free(values[i]);
   free(values);

@@ -16,8 +16,11 @@
 # At the largest N, on the same database:
 #  3. list queries (user by email, orders by user, customers by email prefix,
 #     customers by status, orders by status) over seeded read models, each
-#     through query-svc and as the same find straight from libmongoc
-#  4. the PostgreSQL plan FerretDB runs for each query shape (explain)
+#     through query-svc, as the same find straight from libmongoc and, with
+#     FerretDB's PostgreSQL, as query-svc's keyset path straight from libpq
+#     and libmongoc (raw-keyset: the anchor of the keyset lists)
+#  4. the PostgreSQL plan FerretDB runs for each query shape (explain), and
+#     that of the keyset statement of each keyset list (EXPLAIN ANALYZE)
 #  5. query-svc GET /healthz vs nginx answering the same bytes
 #  6. command to visible: POST CreateUser, then GET ?minVersion=1&waitMs at
 #     fixed rates, with the services' /metrics sampled meanwhile; the higher
@@ -33,6 +36,7 @@
 # Knobs: BENCH_BIN (build/bin), BENCH_SIZES ("2000 20000 100000"),
 #        BENCH_READ_SECONDS (10), BENCH_READ_CONNS (16), BENCH_HTTP_CONNS (64),
 #        BENCH_ORDERS (100000), BENCH_CUSTOMERS (100000), BENCH_LIST_SECONDS (10), BENCH_LIST_CONNS (4),
+#        BENCH_LIST_RAW_FIND (1; 0: the keyset lists skip the store's own find, 18-34 s a page at 100k),
 #        BENCH_VISIBLE_RATES ("100 500 1000"), BENCH_VISIBLE_SECONDS (30), BENCH_VISIBLE_WAIT_MS (10000),
 #        BENCH_STUDY_DOCS (20000), BENCH_BULK_SIZES ("20 100 500 1000"), BENCH_TRY_SECONDS (180),
 #        BENCH_CONCURRENCIES ("1 2 4 8"), BENCH_PROJ_BULK_SIZES ("20 100 500 1000"),
@@ -57,6 +61,7 @@ ORDERS=${BENCH_ORDERS:-100000}
 CUSTOMERS=${BENCH_CUSTOMERS:-100000}
 LIST_S=${BENCH_LIST_SECONDS:-10}
 LIST_C=${BENCH_LIST_CONNS:-4}
+RAW_FIND=${BENCH_LIST_RAW_FIND:-1}
 VIS_RATES=${BENCH_VISIBLE_RATES:-100 500 1000}
 VIS_S=${BENCH_VISIBLE_SECONDS:-30}
 VIS_WAIT=${BENCH_VISIBLE_WAIT_MS:-10000}
@@ -288,7 +293,9 @@ have_big() { phase sizes && kill -0 "${proj_pid:-0}" 2>/dev/null && kill -0 "${q
 
 # ------------------------------------------------------------------ 3. lists
 if phase lists && have_big; then
-  say "3. lists at $last: $ORDERS order_summaries (10 per user, 5 statuses) and $CUSTOMERS customers (90% ACTIVE) inserted into the collections projector-svc created"
+  say "3. lists at $last: $ORDERS order_summaries (10 per user, 5 statuses) and $CUSTOMERS customers (90% ACTIVE) inserted into collections with projector-svc's indexes"
+  # projector-svc makes a read model's indexes before its first write there, and it wrote no order or customer
+  run "$BIN/read_bench" prepare-models "$MONGO" "${PG:--}" "$big_db" order_summaries customers
   run "$BIN/read_bench" seed-lists "$MONGO" "$big_db" "$big_ids" "$ORDERS" "$CUSTOMERS" "$LOG"
   LMONGO=$(with_opt "$MONGO" socketTimeoutMS=60000)
   # cheapest first; each through query-svc, then the same finds straight from libmongoc
@@ -301,9 +308,21 @@ if phase lists && have_big; then
       -- "$LOG/$list.paths" >"$LOG/wrk-$list.txt"
     line=$(wrk_field "$LOG/wrk-$list.txt")
     say "  query-svc $list: $line"
-    drain_store "$big_db"
-    run "$BIN/read_bench" raw-list "$LMONGO" "$big_db" "$shape" "$LOG/$list.paths" "$LIST_C" "$LIST_S"
-    note "list $list at $last: query-svc $(field requests_per_s "$line") req/s p50 $(field p50_ms "$line") p99 $(field p99_ms "$line") ms ($(field requests "$line") answers, $(field non2xx "$line") non-2xx) | raw find $(field requests_per_s "$LAST") req/s p50 $(field p50_ms "$LAST") p99 $(field p99_ms "$LAST") ms ($(field requests "$LAST") finds, $(field docs_per_request "$LAST") docs each)"
+    keyset=""
+    [[ -z $PG || $shape == email || $shape == userId ]] || keyset=1
+    raw=""
+    if [ -n "$keyset" ]; then
+      # query-svc's own path (query-svc/pg_lists.h): the keyset statement, then each document by _id
+      drain_store "$big_db"
+      run "$BIN/read_bench" raw-keyset "$MONGO" "$PG" "$big_db" "$shape" "$LOG/$list.paths" "$LIST_C" "$LIST_S"
+      raw=" | raw keyset $(field requests_per_s "$LAST") req/s p50 $(field p50_ms "$LAST") p99 $(field p99_ms "$LAST") ms ($(field docs_per_request "$LAST") docs each): ratio $(ratio "$(field requests_per_s "$line")" "$(field requests_per_s "$LAST")")"
+    fi
+    if [ -z "$keyset" ] || [ "$RAW_FIND" = 1 ]; then
+      drain_store "$big_db"
+      run "$BIN/read_bench" raw-list "$LMONGO" "$big_db" "$shape" "$LOG/$list.paths" "$LIST_C" "$LIST_S"
+      raw="$raw | raw find $(field requests_per_s "$LAST") req/s p50 $(field p50_ms "$LAST") p99 $(field p99_ms "$LAST") ms ($(field requests "$LAST") finds, $(field docs_per_request "$LAST") docs each)"
+    fi
+    note "list $list at $last: query-svc $(field requests_per_s "$line") req/s p50 $(field p50_ms "$line") p99 $(field p99_ms "$line") ms ($(field requests "$line") answers, $(field non2xx "$line") non-2xx)$raw"
   done
   drain_store "$big_db"
 fi
@@ -317,6 +336,14 @@ if phase plans && have_big; then
     run "$BIN/read_bench" explain "$MONGO" "$big_db" $sv
     note "plan ${sv%% *}: $(sed -nE 's/.*plan="([^"]*)".*/\1/p' <<<"$LAST") (pushdown filter/sort/limit: $(field filterPushdown "$LAST")/$(field sortPushdown "$LAST")/$(field limitPushdown "$LAST"))"
   done
+  if [ -n "$PG" ]; then
+    say "   and the keyset statement query-svc runs in PostgreSQL for the lists (EXPLAIN ANALYZE, first page)"
+    for sv in "status Shipped" "customer-status ACTIVE" "email-prefix anna.12"; do
+      # shellcheck disable=SC2086
+      run "$BIN/read_bench" explain-keyset "$PG" "$big_db" $sv
+      note "keyset plan ${sv%% *}: $(sed -nE 's/.*plan="([^"]*)".*/\1/p' <<<"$LAST") ($(sed -nE 's/.*execution="([^"]*)".*/\1/p' <<<"$LAST"))"
+    done
+  fi
 fi
 
 # ------------------------------------------------------------------ 5. HTTP layer

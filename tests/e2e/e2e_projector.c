@@ -7,6 +7,11 @@
  * writes them, in the store's database "<db>_default". */
 #include "testkit.h"
 
+#include "projection.h"
+
+#include "cqrs/ferretdb_keyset.h"
+#include "cqrs/ferretdb_pg.h"
+
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -198,19 +203,25 @@ Test(projector, a_redelivery_mixing_applied_and_new_events_gives_the_fold_of_the
 
 /* ---- the store's query plans ---- */
 
-/* Fills coll with n documents: unique _id and email, a userId per 10, one of
- * 50 statuses: selective enough that an index is the right plan at any size. */
+/* Fills coll with n documents: unique _id and email, a userId per 10; nine
+ * in ten "ACTIVE" (what a list pages through: an index is the right plan for
+ * a page only with the order in it), the rest one of 50 statuses (selective
+ * enough that an index is the right plan for an equality at any size). */
 static void seed(mongoc_database_t *db, const char *coll_name, int n) {
   mongoc_collection_t *coll = mongoc_database_get_collection(db, coll_name);
   bson_t **docs = calloc((size_t)n, sizeof *docs);
   for (int i = 0; i < n; i++) {
-    char id[32], email[64], user[32], status[32];
+    char id[32], email[64], user[32], status[32], at[32];
     snprintf(id, sizeof id, "d-%06d", i);
     snprintf(email, sizeof email, "p%06d@example.com", i);
     snprintf(user, sizeof user, "u-%05d", i / 10);
-    snprintf(status, sizeof status, "S%02d", i % 50);
+    if (i % 10 == 9)
+      snprintf(status, sizeof status, "S%02d", i / 10 % 50);
+    else
+      snprintf(status, sizeof status, "ACTIVE");
+    snprintf(at, sizeof at, "2026-03-%02dT10:00:00.000Z", 1 + i % 28);
     docs[i] = BCON_NEW("_id", BCON_UTF8(id), "email", BCON_UTF8(email), "userId", BCON_UTF8(user), "status",
-                       BCON_UTF8(status), "createdAt", BCON_UTF8("2026-03-01T10:00:00.000Z"), "version",
+                       BCON_UTF8(status), "createdAt", BCON_UTF8(at), "registrationDate", BCON_UTF8(at), "version",
                        BCON_INT64(1));
   }
   bson_error_t e;
@@ -242,6 +253,94 @@ static void assert_index_backed(mongoc_database_t *db, const char *coll, const c
   bson_free(json);
   bson_destroy(&reply);
   bson_destroy(cmd);
+}
+
+/* The plan of one page of a keyset list: filter (JSON) on coll sorted on
+ * (sort_field, _id), after a cursor when after_value is set, must be an index
+ * scan that gives the order, never a scan of the list nor a sort of it.
+ * On FerretDB over PostgreSQL: EXPLAIN of the very statement query-svc runs
+ * (pg_lists.h: built from the projection's keyset index by
+ * cqrs/ferretdb_keyset.h, in a session with its planner settings), which must
+ * use the projector's cqrs_keyset_ index; the table is analysed first, as
+ * autovacuum will have. On MongoDB: the find's explain, an IXSCAN and
+ * no SORT stage. */
+static void assert_keyset_backed(mongoc_database_t *db, const char *coll, const char *filter_json,
+                                 const char *sort_field, const char *after_value, const char *after_id) {
+  bson_error_t e;
+  bson_t *filter = bson_new_from_json((const uint8_t *)filter_json, -1, &e);
+  cr_assert_not_null(filter, "%s: %s", filter_json, e.message);
+  const char *pg = getenv("FERRETDB_PG_URI");
+  if (!pg || !*pg) {
+    bson_t cmd = BSON_INITIALIZER, find, sort, reply;
+    BSON_APPEND_DOCUMENT_BEGIN(&cmd, "explain", &find);
+    BSON_APPEND_UTF8(&find, "find", coll);
+    BSON_APPEND_DOCUMENT(&find, "filter", filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&find, "sort", &sort);
+    BSON_APPEND_INT32(&sort, sort_field, 1);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&find, &sort);
+    BSON_APPEND_INT64(&find, "limit", 51);
+    bson_append_document_end(&cmd, &find);
+    BSON_APPEND_UTF8(&cmd, "verbosity", "queryPlanner");
+    bool ok = mongoc_database_command_simple(db, &cmd, NULL, &reply, &e);
+    char *json = bson_as_relaxed_extended_json(&reply, NULL);
+    cr_assert(ok, "explain on %s: %s", coll, e.message);
+    cr_expect(strstr(json, "IXSCAN") && !strstr(json, "COLLSCAN") && !strstr(json, "\"SORT\""),
+              "%s on %s sorted on %s is not read in index order (on FerretDB: set FERRETDB_PG_URI); the plan: %s",
+              filter_json, coll, sort_field, json);
+    bson_free(json);
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    bson_destroy(filter);
+    return;
+  }
+  const cqrs_projection_t *proj = cqrs_projection_find(coll);
+  cr_assert_not_null(proj, "%s is not a read model", coll);
+  cqrs_keyset_query_t q;
+  bool matched = cqrs_projection_keyset_match(proj, filter, sort_field, &q);
+  cr_assert(matched, "%s sorted on %s is none of %s's keyset lists", filter_json, sort_field, coll);
+  q.limit = 51;
+  q.after_value = after_value;
+  q.after_id = after_id;
+  cqrs_error_t err = {0};
+  PGconn *c = cqrs_ferretdb_pg_connect(pg, "e2e_projector", 5000, 10000, &err);
+  cr_assert_not_null(c, "%s", err.message);
+  char *table, name[128];
+  tk_tenant_db(&env, "default", name);
+  cr_assert(cqrs_ferretdb_pg_table(c, name, coll, &table, &err), "%s", err.message);
+  const char *params[CQRS_KEYSET_KEYS_MAX + 4];
+  int n_params;
+  char *sql = cqrs_keyset_select_sql(name, table, &q, params, &n_params);
+  char *schema = PQescapeIdentifier(c, name, strlen(name)), *tbl = PQescapeIdentifier(c, table, strlen(table));
+  char analyze[512];
+  snprintf(analyze, sizeof analyze, "ANALYZE %s.%s", schema, tbl);
+  PGresult *r = PQexec(c, analyze);
+  cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", analyze, PQerrorMessage(c));
+  PQclear(r);
+  r = PQexec(c, CQRS_KEYSET_SESSION_SQL);
+  cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", CQRS_KEYSET_SESSION_SQL, PQerrorMessage(c));
+  PQclear(r);
+  char *explain = malloc(strlen(sql) + 16);
+  sprintf(explain, "EXPLAIN %s", sql);
+  r = PQexecParams(c, explain, n_params, NULL, params, NULL, NULL, 0);
+  cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", explain, PQerrorMessage(c));
+  size_t cap = 1;
+  for (int i = 0; i < PQntuples(r); i++) cap += strlen(PQgetvalue(r, i, 0)) + 1;
+  char *plan = calloc(1, cap);
+  for (int i = 0; i < PQntuples(r); i++) strcat(strcat(plan, PQgetvalue(r, i, 0)), "\n");
+  cr_expect(strstr(plan, "Index Scan using cqrs_keyset_") && !strstr(plan, "Seq Scan") && !strstr(plan, "Sort"),
+            "%s on %s sorted on %s is not read in the order of its keyset index (is FERRETDB_PG_URI set for "
+            "projector-svc?); %s\nthe plan:\n%s",
+            filter_json, coll, sort_field, sql, plan);
+  free(plan);
+  PQclear(r);
+  free(explain);
+  PQfreemem(schema);
+  PQfreemem(tbl);
+  free(sql);
+  free(table);
+  PQfinish(c);
+  bson_destroy(filter);
 }
 
 /* Waits until collection of db holds at least one document. */
@@ -289,6 +388,18 @@ Test(projector, the_stores_plans_for_the_read_models_lookups_use_indexes) {
   assert_index_backed(db, "customers", "_id", "d-001234");
   assert_index_backed(db, "customers", "status", "S07");
   assert_index_backed(db, "customers", "email", "p001234@example.com");
+  /* The lists of API.md, each page read in its index's order: a cost that
+   * does not grow with the list (2,700 of the 3,000 are ACTIVE). */
+  assert_keyset_backed(db, "order_summaries", "{\"status\": \"ACTIVE\"}", "createdAt", NULL, NULL);
+  assert_keyset_backed(db, "order_summaries", "{\"status\": \"ACTIVE\"}", "createdAt", "2026-03-11T10:00:00.000Z",
+                       "d-001234");
+  assert_keyset_backed(db, "customers", "{\"status\": \"ACTIVE\"}", "registrationDate", NULL, NULL);
+  assert_keyset_backed(db, "customers", "{\"status\": \"ACTIVE\"}", "registrationDate",
+                       "2026-03-11T10:00:00.000Z", "d-001234");
+  assert_keyset_backed(db, "customers", "{\"email\": {\"$gte\": \"p\", \"$lt\": \"p\xf4\x8f\xbf\xbf\"}}", "email",
+                       NULL, NULL);
+  assert_keyset_backed(db, "customers", "{\"email\": {\"$gte\": \"p\", \"$lt\": \"p\xf4\x8f\xbf\xbf\"}}", "email",
+                       "p001234@example.com", "d-001234");
   mongoc_database_destroy(db);
   mongoc_client_destroy(client);
 }

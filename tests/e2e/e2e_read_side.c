@@ -142,6 +142,17 @@ Test(read_side, the_seed_recipe_and_all_eight_queries) {
   free(user), free(order);
 }
 
+/* Creates an order of user for one <product><i> at 1 and returns its id. */
+static char *create_order(const char *user, const char *product, int i) {
+  char *b = command(201,
+                    "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"%s%d\","
+                    "\"quantity\":1,\"price\":1}],\"totalAmount\":1}",
+                    user, product, i);
+  char *id = id_of(b);
+  free(b);
+  return id;
+}
+
 static int count_items(const char *body) {
   int n = 0;
   for (const char *p = body; (p = strstr(p, "\"orderId\"")); p++) n++;
@@ -153,14 +164,7 @@ Test(read_side, seven_orders_in_pages_of_three_without_repeats_or_gaps) {
   char *user = id_of(b);
   free(b);
   char *orders[8] = {0};
-  for (int i = 0; i < 7; i++) {
-    b = command(201,
-                "{\"commandType\":\"CreateOrder\",\"userId\":\"%s\",\"items\":[{\"product\":\"P%d\",\"quantity\":1,"
-                "\"price\":1}],\"totalAmount\":1}",
-                user, i);
-    orders[i] = id_of(b);
-    free(b);
-  }
+  for (int i = 0; i < 7; i++) orders[i] = create_order(user, "P", i);
   char path[512];
   snprintf(path, sizeof path, "/v1/orders?userId=%s&limit=500", user);
   tk_response_t r;
@@ -562,5 +566,134 @@ Test(read_side, with_poison_policy_halt_the_projection_stops_before_a_poison_eve
   cr_expect(strstr(r.headers, "X-Stale: true"), "expected a stale answer: %s", r.headers);
   cr_expect_eq(tk_json_int(r.body, "version"), 1);
   tk_response_cleanup(&r);
+  free(user);
+}
+
+/* ---- lists through FerretDB's PostgreSQL (query-svc/pg_lists.h) ---- */
+
+/* Body of GET path on port, or of POST /v1/query with body when body is set;
+ * asserts a 200. */
+static char *list_page(int port, const char *path, const char *body) {
+  tk_response_t r;
+  tk_http(body ? "POST" : "GET", port, body ? "/v1/query" : path, body, body ? strlen(body) : 0, &r);
+  cr_assert_eq(r.status, 200, "%s %s on :%d answered %d: %s", body ? "POST /v1/query" : "GET", body ? body : path,
+               port, r.status, r.body ? r.body : "");
+  char *b = strdup(r.body);
+  tk_response_cleanup(&r);
+  return b;
+}
+
+/* Walks every page of a list on both query-svcs (the GET path, or the
+ * POST /v1/query body printf'd with the cursor member) and asserts they give
+ * the same bodies, cursors included, and that the pages hold want items
+ * (counted by key) without a repeat. */
+static void same_pages(int keyset_port, int find_port, const char *path, const char *query, const char *key,
+                       int want) {
+  char *cursor = NULL, seen[8192] = "";
+  int items = 0, pages = 0;
+  do {
+    char p[1024], q[1024];
+    snprintf(p, sizeof p, "%s%s%s", path, cursor ? "&cursor=" : "", cursor ? cursor : "");
+    if (query) {
+      snprintf(q, sizeof q, "%.*s%s%s%s}", (int)strlen(query) - 1, query, cursor ? ",\"cursor\":\"" : "",
+               cursor ? cursor : "", cursor ? "\"" : "");
+    }
+    char *a = list_page(keyset_port, p, query ? q : NULL), *b = list_page(find_port, p, query ? q : NULL);
+    cr_assert_str_eq(a, b, "page %d of %s differs between the keyset path and the store's find", pages + 1,
+                     query ? q : p);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    for (const char *s = a; (s = strstr(s, pat)); s += strlen(pat)) {
+      char id[128];
+      snprintf(id, sizeof id, "%.*s|", (int)strcspn(s + strlen(pat), "\""), s + strlen(pat));
+      cr_expect(!strstr(seen, id), "%s repeated in %s", id, path);
+      strncat(seen, id, sizeof seen - strlen(seen) - 1);
+      items++;
+    }
+    free(cursor);
+    cursor = tk_json_string(a, "nextCursor");
+    free(a);
+    free(b);
+    pages++;
+  } while (cursor && pages < 20);
+  cr_expect_eq(items, want, "%s: %d items over %d pages, %d expected", query ? query : path, items, pages, want);
+  free(cursor);
+}
+
+Test(read_side, keyset_lists_give_the_pages_the_stores_find_gives) {
+  const char *pg = getenv("FERRETDB_PG_URI");
+  bool on_pg = pg && *pg;
+  char *b = command(201, "{\"commandType\":\"CreateUser\",\"email\":\"ks.%s@example.com\",\"name\":\"K\"}", env.db);
+  char *user = id_of(b), *orders[5], *customers[5];
+  free(b);
+  for (int i = 0; i < 5; i++) {
+    orders[i] = create_order(user, "K", i);
+    b = command(201, "{\"commandType\":\"RegisterCustomer\",\"email\":\"%s.k%d@example.com\",\"name\":\"K\"}", env.db,
+                i % 3);
+    customers[i] = id_of(b);
+    free(b);
+  }
+  free(command(201, "{\"commandType\":\"SuspendCustomer\",\"aggregateId\":\"%s\",\"reason\":\"test\"}", customers[4]));
+  for (int i = 0; i < 5; i++) {
+    free(get(200, "/v1/orders/%s?minVersion=1&waitMs=10000", orders[i]));
+    free(get(200, "/v1/customers/%s?minVersion=%d&waitMs=10000", customers[i], i == 4 ? 2 : 1));
+  }
+  /* the same lists from a query-svc that reads every list with the store's find */
+  tk_env_t find_env = env;
+  find_env.query_port = tk_free_port();
+  const char *no_pg[] = {"FERRETDB_PG_URI=", NULL};
+  pid_t find_pid = tk_start(&find_env, TK_QUERY, no_pg);
+  char path[512], q[512];
+  snprintf(path, sizeof path, "/v1/orders?status=Created&limit=2");
+  same_pages(env.query_port, find_env.query_port, path, NULL, "orderId", 5);
+  snprintf(q, sizeof q, "{\"queryType\":\"GetOrdersByStatus\",\"status\":\"Created\",\"limit\":2}");
+  same_pages(env.query_port, find_env.query_port, path, q, "orderId", 5);
+  snprintf(path, sizeof path, "/v1/orders?userId=%s&limit=3", user);
+  same_pages(env.query_port, find_env.query_port, path, NULL, "orderId", 5);
+  snprintf(path, sizeof path, "/v1/customers?status=ACTIVE&limit=2");
+  same_pages(env.query_port, find_env.query_port, path, NULL, "customerId", 4);
+  snprintf(q, sizeof q, "{\"queryType\":\"GetActiveCustomers\",\"limit\":2}");
+  same_pages(env.query_port, find_env.query_port, path, q, "customerId", 4);
+  snprintf(path, sizeof path, "/v1/customers?status=SUSPENDED&limit=2");
+  same_pages(env.query_port, find_env.query_port, path, NULL, "customerId", 1);
+  /* emails <db>.k0 (twice), .k1 (twice), .k2: a prefix, and one of them */
+  snprintf(path, sizeof path, "/v1/customers?emailPrefix=%s.k&limit=2", env.db);
+  same_pages(env.query_port, find_env.query_port, path, NULL, "customerId", 5);
+  snprintf(path, sizeof path, "/v1/customers?emailPrefix=%s.k1&limit=1", env.db);
+  same_pages(env.query_port, find_env.query_port, path, NULL, "customerId", 2);
+  snprintf(path, sizeof path, "/v1/customers?emailPrefix=%s.none&limit=2", env.db);
+  same_pages(env.query_port, find_env.query_port, path, NULL, "customerId", 0);
+  /* which path each took: the 19 pages above (none before in this database),
+   * the 2 of orders by user by the store's find on both */
+  cr_expect_eq(tk_metric(find_env.query_port, "list_pages_total{path=\"find\"}"), 19);
+  cr_expect_lt(tk_metric(find_env.query_port, "list_pages_total{path=\"keyset\"}"), 1);
+  if (on_pg) {
+    cr_expect_eq(tk_metric(env.query_port, "list_pages_total{path=\"keyset\"}"), 17,
+                 "the lists did not take the keyset path");
+    cr_expect_eq(tk_metric(env.query_port, "list_pages_total{path=\"find\"}"), 2);
+  }
+  tk_stop(find_pid, SIGTERM);
+
+  /* PostgreSQL gone (nothing listens there): those lists answer 503 at once,
+   * the rest of query-svc keeps answering. */
+  if (on_pg) {
+    tk_env_t down_env = env;
+    down_env.query_port = tk_free_port();
+    char uri[128];
+    snprintf(uri, sizeof uri, "FERRETDB_PG_URI=postgres://postgres@127.0.0.1:%d/ferretdb", tk_free_port());
+    const char *down[] = {uri, NULL};
+    pid_t down_pid = tk_start(&down_env, TK_QUERY, down);
+    for (int i = 0; i < 2; i++) {
+      tk_response_t r;
+      tk_http("GET", down_env.query_port, "/v1/orders?status=Created", NULL, 0, &r);
+      cr_expect_eq(r.status, 503, "a keyset list with PostgreSQL down answered %d: %s", r.status, r.body);
+      cr_expect(r.body && strstr(r.body, "\"error\""), "%s", r.body);
+      tk_response_cleanup(&r);
+    }
+    snprintf(path, sizeof path, "/v1/orders/%s", orders[0]);
+    free(list_page(down_env.query_port, path, NULL));
+    tk_stop(down_pid, SIGTERM);
+  }
+  for (int i = 0; i < 5; i++) free(orders[i]), free(customers[i]);
   free(user);
 }

@@ -1,7 +1,9 @@
-/* The PostgreSQL behind a FerretDB v1 store (FERRETDB_PG_URI), for the two
+/* The PostgreSQL behind a FerretDB v1 store (FERRETDB_PG_URI), for the
  * places that talk to it directly because FerretDB's own query path cannot
- * use an index there: the projector's GIN indexes (projector-svc/indexes.h)
- * and the waiter hub's version probe (query-svc/version_probe.h). Each Mongo
+ * use an index there: the projector's GIN and keyset indexes
+ * (projector-svc/indexes.h), the waiter hub's version probe
+ * (query-svc/version_probe.h) and the lists' keyset pages
+ * (query-svc/pg_lists.h, cqrs/ferretdb_keyset.h). Each Mongo
  * database is a schema; FerretDB's metadata table in it maps a collection to
  * its table, whose one column _jsonb holds the documents. */
 #ifndef CQRS_FERRETDB_PG_H
@@ -34,5 +36,13 @@ bool cqrs_ferretdb_pg_table(PGconn *c, const char *db, const char *collection, c
  * Idempotent (named cqrs_gin_<hash of table and field>). False with err. */
 bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collection, const char *const *fields,
                                   size_t n, char **table, cqrs_error_t *err);
+
+/* Makes sure the table FerretDB keeps db.collection in has the btree
+ * expression index a keyset list pages on, over keys[0..n) in order
+ * (cqrs/ferretdb_keyset.h), named cqrs_keyset_<hash of table and keys>.
+ * Idempotent. False with err when PostgreSQL fails, FerretDB has no such
+ * collection, or the keys are not plain names. */
+bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collection, const char *const *keys,
+                                   size_t n, cqrs_error_t *err);
 
 #endif
