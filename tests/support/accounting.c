@@ -1,5 +1,5 @@
 /* Exactly-once accounting: the pure checker (see accounting.h). */
-#include "accounting.h"
+#include "accounting_internal.h"
 
 #include "cqrs/map.h"
 #include "cqrs/tenant.h"
@@ -12,47 +12,35 @@
 
 /* ---- small containers ---------------------------------------------------- */
 
-typedef struct {
-  size_t *v;
-  size_t n, cap;
-} idx_list_t;
-
-static void idx_push(idx_list_t *l, size_t i) {
-  if (l->n == l->cap) l->v = realloc(l->v, (l->cap = l->cap ? l->cap * 2 : 4) * sizeof *l->v);
-  l->v[l->n++] = i;
-}
-
-static void idx_free(void *p) {
-  idx_list_t *l = p;
+void tk_acct_list_free(void *p) {
+  tk_acct_list_t *l = p;
   free(l->v);
   free(l);
 }
 
-/* Appends i to the list of key in m. */
-static void map_push(cqrs_map_t *m, const char *key, size_t i) {
-  idx_list_t *l = cqrs_map_get(m, key);
+void tk_acct_push(cqrs_map_t *m, const char *key, size_t i) {
+  tk_acct_list_t *l = cqrs_map_get(m, key);
   if (!l) cqrs_map_put(m, key, l = calloc(1, sizeof *l));
-  idx_push(l, i);
+  if (l->n == l->cap) l->v = realloc(l->v, (l->cap = l->cap ? l->cap * 2 : 4) * sizeof *l->v);
+  l->v[l->n++] = i;
 }
 
-static const idx_list_t *map_list(const cqrs_map_t *m, const char *key) {
-  static const idx_list_t empty = {0};
-  const idx_list_t *l = cqrs_map_get(m, key);
+const tk_acct_list_t *tk_acct_list(const cqrs_map_t *m, const char *key) {
+  static const tk_acct_list_t empty = {0};
+  const tk_acct_list_t *l = cqrs_map_get(m, key);
   return l ? l : &empty;
 }
 
-static const char *or_default(const char *tenant) { return tenant && *tenant ? tenant : CQRS_TENANT_DEFAULT; }
+const char *tk_acct_tenant(const char *tenant) { return tenant && *tenant ? tenant : CQRS_TENANT_DEFAULT; }
 
-/* "<tenant>/<id>" into buf. */
-static const char *key2(char *buf, size_t cap, const char *tenant, const char *id) {
+const char *tk_acct_key(char *buf, size_t cap, const char *tenant, const char *id) {
   snprintf(buf, cap, "%s/%s", tenant, id ? id : "");
   return buf;
 }
 
-static bool str_eq(const char *a, const char *b) { return a && b ? strcmp(a, b) == 0 : a == b; }
+bool tk_acct_str_eq(const char *a, const char *b) { return a && b ? strcmp(a, b) == 0 : a == b; }
 
-static void violation(tk_acct_report_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void violation(tk_acct_report_t *r, const char *fmt, ...) {
+void tk_acct_violation(tk_acct_report_t *r, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *line = NULL;
@@ -61,6 +49,15 @@ static void violation(tk_acct_report_t *r, const char *fmt, ...) {
   r->violations = realloc(r->violations, (r->n_violations + 1) * sizeof *r->violations);
   r->violations[r->n_violations++] = line ? line : strdup("(violation)");
 }
+
+/* the short names this file has always used */
+#define or_default tk_acct_tenant
+#define key2 tk_acct_key
+#define str_eq tk_acct_str_eq
+#define violation tk_acct_violation
+#define map_push tk_acct_push
+#define map_list tk_acct_list
+typedef tk_acct_list_t idx_list_t;
 
 /* ---- the log: versions per aggregate ------------------------------------- */
 
@@ -135,18 +132,14 @@ static void check_versions(const tk_acct_input_t *in, tk_acct_report_t *r) {
 
 /* ---- commands and results against the log -------------------------------- */
 
-typedef struct {
-  cqrs_map_t *by_cause;  /* "<tenant>/<causation id>" -> idx_list_t of events */
-  cqrs_map_t *by_id;     /* event id -> idx_list_t of events */
-  cqrs_map_t *results;   /* "<tenant>/<command id>" -> idx_list_t of results */
-  cqrs_map_t *commands;  /* "<tenant>/<command id>" -> idx_list_t of commands */
-} index_t;
+typedef tk_acct_index_t index_t;
 
 static void index_build(const tk_acct_input_t *in, index_t *x) {
-  x->by_cause = cqrs_map_new(idx_free);
-  x->by_id = cqrs_map_new(idx_free);
-  x->results = cqrs_map_new(idx_free);
-  x->commands = cqrs_map_new(idx_free);
+  memset(x, 0, sizeof *x);
+  x->by_cause = cqrs_map_new(tk_acct_list_free);
+  x->by_id = cqrs_map_new(tk_acct_list_free);
+  x->results = cqrs_map_new(tk_acct_list_free);
+  x->commands = cqrs_map_new(tk_acct_list_free);
   char k[512];
   for (size_t i = 0; i < in->n_events; i++) {
     const cqrs_event_t *e = &in->events[i].ev;
@@ -157,6 +150,7 @@ static void index_build(const tk_acct_input_t *in, index_t *x) {
     map_push(x->results, key2(k, sizeof k, in->results[i].tenant, in->results[i].command_id), i);
   for (size_t i = 0; i < in->n_commands; i++)
     map_push(x->commands, key2(k, sizeof k, or_default(in->commands[i].tenant), in->commands[i].command_id), i);
+  if (in->sagas) tk_acct_index_sagas(in, x);
 }
 
 static void index_cleanup(index_t *x) {
@@ -164,6 +158,8 @@ static void index_cleanup(index_t *x) {
   cqrs_map_destroy(x->by_id);
   cqrs_map_destroy(x->results);
   cqrs_map_destroy(x->commands);
+  if (x->step_of) cqrs_map_destroy(x->step_of);
+  free(x->steps);
 }
 
 /* The answers the command loop gives (and writes to command-results); 400,
@@ -257,8 +253,19 @@ static void check_log(const tk_acct_input_t *in, const index_t *x, tk_acct_repor
     const idx_list_t *same_id = map_list(x->by_id, e->id);
     if (same_id->n > 1 && same_id->v[0] == i)
       violation(r, "event id %s appears %zu times in the log", e->id, same_id->n);
+    key2(k, sizeof k, or_default(e->tenant), e->causation_id);
+    bool client = e->causation_id && map_list(x->commands, k)->n > 0;
+    bool saga = e->causation_id && x->step_of && map_list(x->step_of, k)->n > 0;
+    /* a client command's events are counted by check_command */
+    const idx_list_t *same_cause = e->causation_id ? map_list(x->by_cause, k) : NULL;
+    if (!client && same_cause && same_cause->n > 1 && same_cause->v[0] == i) {
+      r->duplicated += same_cause->n - 1;
+      violation(r, "%s %s has %zu events in the log (%s, %s): decided more than once",
+                saga ? "saga command" : "causation id", e->causation_id, same_cause->n,
+                in->events[same_cause->v[0]].ev.id, in->events[same_cause->v[1]].ev.id);
+    }
     if (!in->all_commands_known) continue;
-    if (!e->causation_id || map_list(x->commands, key2(k, sizeof k, or_default(e->tenant), e->causation_id))->n == 0) {
+    if (!client && !saga) {
       r->orphans++;
       violation(r, "event %s (%s of %s v%lld) has no command the client sent (causation %s)", e->id, e->type,
                 e->aggregate_id, (long long)e->version, e->causation_id ? e->causation_id : "(none)");
@@ -444,6 +451,7 @@ void tk_acct_check(const tk_acct_input_t *in, tk_acct_report_t *r) {
   for (size_t i = 0; i < in->n_results; i++) check_result(in, &x, &in->results[i], r);
   check_log(in, &x, r);
   for (size_t i = 0; i < in->n_stores; i++) check_store(in, &in->stores[i], r);
+  if (in->sagas) tk_acct_check_sagas(in, &x, r);
   index_cleanup(&x);
 }
 
@@ -459,9 +467,13 @@ char *tk_acct_report_format(const tk_acct_report_t *r, size_t max_violations) {
   FILE *f = open_memstream(&out, &len);
   fprintf(f,
           "commands %zu: acknowledged %zu, refused %zu, unknown %zu; lost %zu, duplicated %zu, reordered %zu, "
-          "gaps %zu, orphans %zu; events %zu; documents %zu (%zu wrong); violations %zu\n",
+          "gaps %zu, orphans %zu; events %zu; documents %zu (%zu wrong)",
           r->commands, r->acknowledged, r->refused, r->unknown, r->lost, r->duplicated, r->reordered, r->gaps,
-          r->orphans, r->events, r->documents, r->documents_wrong, r->n_violations);
+          r->orphans, r->events, r->documents, r->documents_wrong);
+  if (r->sagas)
+    fprintf(f, "; sagas %zu, their commands %zu: duplicated %zu, unfinished %zu, wrong %zu", r->sagas,
+            r->saga_commands, r->saga_duplicated, r->saga_unfinished, r->saga_wrong);
+  fprintf(f, "; violations %zu\n", r->n_violations);
   for (size_t i = 0; i < r->n_violations && i < max_violations; i++) fprintf(f, "  %s\n", r->violations[i]);
   if (r->n_violations > max_violations) fprintf(f, "  ... %zu more\n", r->n_violations - max_violations);
   fclose(f);
