@@ -82,6 +82,12 @@ static void read_events(const tk_env_t *env, read_t *rd, size_t *undecodable) {
   rd->n_decoded = rd->n_events;
 }
 
+/* The tenant of a record keyed "<tenant>/<id>" (malloc'd), or NULL for another key. */
+static char *key_tenant(const tk_record_t *r) {
+  const char *slash = r->key ? strchr(r->key, '/') : NULL;
+  return slash ? strndup(r->key, (size_t)(slash - r->key)) : NULL;
+}
+
 static void read_results(const tk_env_t *env, read_t *rd) {
   char topic[128];
   rd->res_recs = tk_kafka_read_all(env, tk_topic(env, "command-results", topic), &rd->n_res_recs);
@@ -89,16 +95,16 @@ static void read_results(const tk_env_t *env, read_t *rd) {
   rd->result_strings = calloc(3 * rd->n_res_recs + 1, sizeof *rd->result_strings);
   for (size_t i = 0; i < rd->n_res_recs; i++) {
     tk_record_t *r = &rd->res_recs[i];
-    const char *slash = r->key ? strchr(r->key, '/') : NULL;
-    if (!slash || !r->value) continue;
+    char *tenant = r->value ? key_tenant(r) : NULL;
+    if (!tenant) continue;
     char **s = &rd->result_strings[3 * rd->n_results];
-    s[0] = strndup(r->key, (size_t)(slash - r->key));
+    s[0] = tenant;
     s[1] = tk_json_string(r->value, "aggregateId");
     s[2] = tk_json_string(r->value, "eventId");
     int64_t status = tk_json_int(r->value, "status"), version = tk_json_int(r->value, "version");
     rd->results[rd->n_results++] = (tk_acct_result_t){
         .tenant = s[0],
-        .command_id = slash + 1,
+        .command_id = r->key + strlen(tenant) + 1,
         .status = status == INT64_MIN ? -1 : (int)status,
         .aggregate_id = s[1],
         .version = version == INT64_MIN ? 0 : version,
@@ -136,13 +142,13 @@ static void read_emitted(const tk_env_t *env, read_t *rd) {
   for (size_t i = 0; i < rd->n_cmd_recs; i++) {
     const tk_record_t *r = &rd->cmd_recs[i];
     char *correlation = r->value ? tk_json_string(r->value, "correlationId") : NULL;
-    const char *slash = r->key ? strchr(r->key, '/') : NULL;
-    if (!correlation || !slash) {
+    char *tenant = correlation ? key_tenant(r) : NULL;
+    if (!tenant) {
       free(correlation);
       continue;
     }
     char **s = &rd->emitted_strings[3 * rd->n_emitted];
-    s[0] = strndup(r->key, (size_t)(slash - r->key));
+    s[0] = tenant;
     s[1] = tk_json_string(r->value, "commandId");
     s[2] = correlation;
     rd->emitted[rd->n_emitted++] = (tk_acct_emitted_t){s[0], s[1], s[2], r->partition, r->offset};
