@@ -202,8 +202,9 @@ static void stack_stop(void) {
 /* ---- the faults ---- */
 
 typedef struct {
+  ledger_t *ledger; /* the scenario's: a fault that sends commands of its own records them here */
   int64_t fault_ms; /* when the fault hit: recovery is timed from here */
-  char note[256];   /* what happened, for the results table */
+  char note[512];   /* what happened, for the results table */
 } fault_run_t;
 
 static void kill_command_svc(load_t *load, fault_run_t *run) {
@@ -290,8 +291,6 @@ static char *command_until_accepted(ledger_t *ledger, const char *cmd, const cha
   }
 }
 
-static ledger_t *the_ledger; /* the running scenario's (for a fault that sends commands of its own) */
-
 /* admin-svc (AUTH=on) killed, kept down ADMIN_DOWN_MIN_MS while the load
  * goes on with its API key, started again: it lists the load's tenant and
  * key (from its compacted control topic), its schema registry answers, and
@@ -324,7 +323,7 @@ static void kill_admin_svc(load_t *load, fault_run_t *run) {
            "{\"commandType\":\"CreateUser\",\"email\":\"%s@example.com\",\"name\":\"New key\",\"commandId\":\"%s\"}",
            cmd, cmd);
   int64_t issued = load_now_ms();
-  free(command_until_accepted(the_ledger, cmd, json, header, issued + RECOVER_MS));
+  free(command_until_accepted(run->ledger, cmd, json, header, issued + RECOVER_MS));
   free(key);
   snprintf(run->note, sizeof run->note,
            "AUTH=on; admin-svc killed, down %.1f s (%zu commands acknowledged meanwhile with the load's API key), "
@@ -495,7 +494,7 @@ static void await_saga_probe(ledger_t *ledger, int64_t deadline) {
 /* Step 4: every aggregate served after the fault, the newest user readable
  * at its version, a saga started after the fault finished. Returns the time
  * to recover in ms. */
-static int64_t await_recovery(load_t *load, ledger_t *ledger, const fault_run_t *run) {
+static int64_t await_recovery(load_t *load, const fault_run_t *run) {
   int64_t deadline = load_now_ms() + RECOVER_MS;
   while (!load_all_served_since(load, run->fault_ms + 1)) {
     if (load_now_ms() > deadline) {
@@ -514,7 +513,7 @@ static int64_t await_recovery(load_t *load, ledger_t *ledger, const fault_run_t 
   cr_assert(ok, "user %s v%lld not visible through query-svc within %d ms (last %d %s)", id, (long long)version,
             RECOVER_MS, r.status, r.body ? r.body : "");
   tk_response_cleanup(&r);
-  await_saga_probe(ledger, run->fault_ms + RECOVER_MS);
+  await_saga_probe(run->ledger, run->fault_ms + RECOVER_MS);
   return load_now_ms() - run->fault_ms;
 }
 
@@ -626,14 +625,14 @@ static void run_scenario_on(const scenario_t *sc, stack_opts_t so) {
            "every %d ms",
            opts.http_clients, opts.slots_per_type, opts.slots_per_type, opts.slots_per_type, opts.kafka_interval_ms);
 
-  ledger_t *ledger = the_ledger = ledger_new(st.tenant);
+  ledger_t *ledger = ledger_new(st.tenant);
   int64_t t0 = load_now_ms();
   load_t *load = load_start(&st.env, st.ports, 2, &opts, ledger);
   await_acks(load, warm, phase_ms, "warm-up");
 
-  fault_run_t run = {0};
+  fault_run_t run = {.ledger = ledger};
   sc->inject(load, &run);
-  int64_t recover_ms = await_recovery(load, ledger, &run);
+  int64_t recover_ms = await_recovery(load, &run);
   await_acks(load, load_acknowledged(load) + after, phase_ms, "after recovery");
   load_stop(load);
   int64_t load_ms = load_now_ms() - t0;
@@ -660,7 +659,6 @@ static void run_scenario_on(const scenario_t *sc, stack_opts_t so) {
   free(cmds);
   load_destroy(load);
   ledger_destroy(ledger);
-  the_ledger = NULL;
 }
 
 static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, (stack_opts_t){0}); }

@@ -134,7 +134,9 @@ static void check_emitted(const tk_acct_input_t *in, const tk_acct_index_t *x, t
     const tk_acct_list_t *twice = tk_acct_list(seen, kp);
     if (twice->n == 2) {
       r->saga_duplicated++;
-      tk_acct_violation(r, "saga command %s of saga %s is on the commands topic twice (partition %d, offsets %lld and %lld)",
+      tk_acct_violation(r,
+                        "saga command %s of saga %s is on the commands topic twice (partition %d, offsets %lld and "
+                        "%lld)",
                         e->command_id, e->correlation_id, e->partition,
                         (long long)in->emitted[twice->v[0]].offset, (long long)e->offset);
     }
@@ -164,8 +166,8 @@ static cqrs_map_t *instances_by_key(const tk_acct_input_t *in) {
   char k[512];
   for (size_t i = 0; i < in->n_saga_instances; i++) {
     const bson_t *d = in->saga_instances[i];
-    cqrs_map_put(m, instance_key(k, sizeof k, cqrs_saga_str(d, "tenant"), cqrs_saga_str(d, "type"), cqrs_saga_str(d, "key")),
-                 (void *)d);
+    instance_key(k, sizeof k, cqrs_saga_str(d, "tenant"), cqrs_saga_str(d, "type"), cqrs_saga_str(d, "key"));
+    cqrs_map_put(m, k, (void *)d);
   }
   return m;
 }
@@ -270,7 +272,8 @@ static void check_placement(const order_t *o, const cqrs_map_t *users, const cqr
       cqrs_map_get(instances, instance_key(k, sizeof k, c->tenant, cqrs_order_placement_saga.type, c->aggregate_id));
   if (!saga) return; /* check_triggers reports it */
   const char *state = cqrs_saga_str(saga, "state");
-  if (strcmp(state, CQRS_SAGA_RUNNING) == 0) order_violation(r, saga_unfinished, o, "%s", "its placement saga is still running");
+  if (strcmp(state, CQRS_SAGA_RUNNING) == 0)
+    order_violation(r, saga_unfinished, o, "%s", "its placement saga is still running");
   if (strcmp(state, CQRS_SAGA_FAILED) == 0) order_violation(r, saga_wrong, o, "%s", "its placement saga failed");
   if (user_before && o->on_user != 1)
     order_violation(r, saga_unfinished, o, "its user was created before it, yet it is recorded on the user %zu times",
@@ -281,7 +284,8 @@ static void check_placement(const order_t *o, const cqrs_map_t *users, const cqr
       order_violation(r, saga_wrong, o, "%s", "its user does not exist, yet its placement saga completed");
   }
   if (strcmp(state, CQRS_SAGA_COMPLETED) == 0 && (o->on_user != 1 || (o->customer_id && o->on_customer != 1)))
-    order_violation(r, saga_wrong, o, "its placement saga completed, but the log records it %zu times on the user, %zu on the customer",
+    order_violation(r, saga_wrong, o,
+                    "its placement saga completed, but the log records it %zu times on the user, %zu on the customer",
                     o->on_user, o->on_customer);
   if (strcmp(state, CQRS_SAGA_COMPENSATED) == 0 && !closed(o))
     order_violation(r, saga_unfinished, o, "its placement saga compensated it, but it is %s", o->status);
