@@ -79,7 +79,8 @@ test: build test-unit fuzz-test helm-check
 	cd $(BUILD) && ctest --output-on-failure
 
 # The fault-injection suite's long version (tests/faults/, RELIABILITY.md): every scenario
-# (SIGKILL command-svc / projector-svc / query-svc, the SIGSTOP zombie, SIGKILL of a FerretDB
+# (SIGKILL command-svc / projector-svc / query-svc / saga-svc / admin-svc with AUTH=on, the
+# SIGSTOP zombie, SIGKILL of a FerretDB
 # and a stop of a Kafka broker of the scenario's own, never the shared ones) under a longer
 # load, each followed by the exactly-once accounting. make test runs the short version (ctest
 # faults_short). FAULTS_PRIVATE_STORE=1: every scenario on a FerretDB of its own. Then restore

@@ -16,8 +16,14 @@
  *   7. check: zero violations, every command accounted for; append the row
  *      to <test-logs>/faults-results.md.
  *
- * Short version (ctest, in make test): SIGKILL command-svc and the SIGSTOP
- * zombie. FAULTS_LONG=1 (make test-faults): every scenario, a longer load;
+ * saga-svc runs in every scenario: the load's orders start the sagas, step 4
+ * waits for a saga started after the fault to finish too, and step 7 checks
+ * the sagas (accounting.h, "Sagas"). The admin-svc scenario runs with
+ * AUTH=on: a tenant and an API key made through admin-svc, the load
+ * authenticated with it, saga-svc signing its commands (SAGA_SIGNING_KEY).
+ *
+ * Short version (ctest, in make test): SIGKILL command-svc, the SIGSTOP
+ * zombie and SIGKILL saga-svc. FAULTS_LONG=1 (make test-faults): every scenario, a longer load;
  * the store and broker scenarios stop a FerretDB (on the local stack's
  * PostgreSQL) and a Kafka broker of their own, never the ones every test on
  * the machine shares; FAULTS_PRIVATE_STORE=1 gives every scenario its own
@@ -27,6 +33,7 @@
 #include "load.h"
 #include "own_stack.h"
 #include "testkit.h"
+#include "tk_auth.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -49,6 +56,9 @@
 #define STORE_DOWN_MIN_MS 5000  /* the store outage lasts at least this */
 #define BROKER_DOWN_MIN_MS 5000 /* and the broker's */
 #define LONG_PHASE_MS 30000     /* FAULTS_LONG: the load runs this long before the fault and after recovery */
+#define ADMIN_DOWN_MIN_MS 5000  /* admin-svc stays down at least this */
+#define LOAD_TENANT "load"      /* AUTH=on: the load's tenant, made through admin-svc */
+#define SAGA_KEY "faults-saga-signing-key-0123456789abcdef" /* AUTH=on: SAGA_SIGNING_KEY, >= 32 bytes */
 
 static bool long_run(void) {
   const char *v = getenv("FAULTS_LONG");
@@ -64,11 +74,19 @@ static void pause_ms(int ms) {
  * command[1] on env_b.command_port (env_b: env with that port). */
 typedef struct {
   tk_env_t env, env_b;
-  pid_t command[2], projector, query;
+  pid_t command[2], projector, query, saga, admin; /* admin: AUTH=on only */
   int ports[2];
   bool frozen;     /* command[0] is SIGSTOPped */
   own_store_t store; /* pid 0: the shared store */
   own_broker_t broker; /* pid 0: the shared broker */
+  char tag[64];    /* the topic prefix without its dot: makes ids unique to the scenario */
+  /* AUTH=on: the JWKS, the services' settings, the platform administrator's
+   * token, and the load's tenant and API key (issued by admin-svc) */
+  tk_auth_t *auth;
+  const char *extra[TK_AUTH_ENV_MAX]; /* the services' extra settings; NULL-terminated */
+  char *platform_token;
+  char key_id[64], key[256], auth_header[512]; /* "" with AUTH=off */
+  const char *tenant; /* the load's: LOAD_TENANT, or NULL ("default") */
 } services_t;
 
 static services_t st;
@@ -79,9 +97,60 @@ static bool private_store_wanted(void) {
   return v && strcmp(v, "1") == 0;
 }
 
-static void stack_start_with(bool own_store, bool own_broker) {
+/* What a scenario runs on besides the default. */
+typedef struct {
+  bool own_store, own_broker;
+  bool auth; /* AUTH=on, with admin-svc */
+} stack_opts_t;
+
+static const char *const *extra(void) { return st.auth ? st.extra : NULL; }
+
+/* One request to admin-svc as the platform administrator; fails the test
+ * unless it answers want. Returns the body (free it). */
+static char *admin_call(int want, const char *method, const char *path, const char *body) {
+  tk_response_t r;
+  tk_auth_http(method, st.env.admin_port, path, st.platform_token, NULL, body, &r);
+  cr_assert_eq(r.status, want, "admin-svc: %s %s answered %d, not %d: %s", method, path, r.status, want,
+               r.body ? r.body : "");
+  char *out = strdup(r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  return out;
+}
+
+/* An API key of the load's tenant, issued by admin-svc: its id into key_id
+ * (may be NULL), the key returned (free it). */
+static char *issue_key(char key_id[64]) {
+  char *b = admin_call(201, "POST", "/v1/admin/tenants/" LOAD_TENANT "/keys",
+                       "{\"scopes\":[\"commands:write\",\"queries:read\"]}");
+  char *key = tk_json_string(b, "key"), *id = tk_json_string(b, "keyId");
+  cr_assert(key && id, "no key in %s", b);
+  if (key_id) snprintf(key_id, 64, "%s", id);
+  tk_auth_remember(st.auth, key);
+  free(id);
+  free(b);
+  return key;
+}
+
+/* AUTH=on: admin-svc first, then the load's tenant and key through it. */
+static void auth_start(void) {
+  st.auth = tk_auth_new(&st.env);
+  static const char *const more[] = {"SAGA_SIGNING_KEY=" SAGA_KEY, NULL};
+  tk_auth_env(st.auth, more, st.extra);
+  st.admin = tk_start(&st.env, TK_ADMIN, st.extra);
+  st.platform_token = tk_auth_token(st.auth, NULL, "platform:admin", 3600);
+  free(admin_call(201, "POST", "/v1/admin/tenants", "{\"tenantId\":\"" LOAD_TENANT "\"}"));
+  char *key = issue_key(st.key_id);
+  snprintf(st.key, sizeof st.key, "%s", key);
+  snprintf(st.auth_header, sizeof st.auth_header, "Authorization: Bearer %s\r\n", key);
+  free(key);
+  st.tenant = LOAD_TENANT;
+}
+
+static void stack_start_with(stack_opts_t o) {
+  bool own_store = o.own_store, own_broker = o.own_broker;
   memset(&st, 0, sizeof st);
   tk_env_init(&st.env);
+  snprintf(st.tag, sizeof st.tag, "%.*s", (int)strlen(st.env.prefix) - 1, st.env.prefix); /* without the dot */
   if (own_broker) {
     st.broker.port = tk_free_port();
     st.broker.controller_port = tk_free_port();
@@ -101,40 +170,48 @@ static void stack_start_with(bool own_store, bool own_broker) {
   st.env_b.command_port = tk_free_port();
   st.ports[0] = st.env.command_port;
   st.ports[1] = st.env_b.command_port;
-  char logs[4][512];
-  st.command[0] = tk_spawn(&st.env, TK_COMMAND, NULL, logs[0]);
-  st.command[1] = tk_spawn(&st.env_b, TK_COMMAND, NULL, logs[1]);
-  st.projector = tk_spawn(&st.env, TK_PROJECTOR, NULL, logs[2]);
-  st.query = tk_spawn(&st.env, TK_QUERY, NULL, logs[3]);
+  if (o.auth) auth_start();
+  char logs[5][512];
+  st.command[0] = tk_spawn(&st.env, TK_COMMAND, extra(), logs[0]);
+  st.command[1] = tk_spawn(&st.env_b, TK_COMMAND, extra(), logs[1]);
+  st.projector = tk_spawn(&st.env, TK_PROJECTOR, extra(), logs[2]);
+  st.query = tk_spawn(&st.env, TK_QUERY, extra(), logs[3]);
+  st.saga = tk_spawn(&st.env, TK_SAGA, extra(), logs[4]);
   tk_await_ready(&st.env, TK_COMMAND, st.command[0], logs[0]);
   tk_await_ready(&st.env_b, TK_COMMAND, st.command[1], logs[1]);
   tk_await_ready(&st.env, TK_PROJECTOR, st.projector, logs[2]);
   tk_await_ready(&st.env, TK_QUERY, st.query, logs[3]);
+  tk_await_ready(&st.env, TK_SAGA, st.saga, logs[4]);
 }
 
-static void stack_start(void) { stack_start_with(false, false); }
+static void stack_start(void) { stack_start_with((stack_opts_t){0}); }
 
 static void stack_stop(void) {
   if (st.frozen && st.command[0] > 0) kill(st.command[0], SIGCONT);
-  pid_t *all[] = {&st.command[0], &st.command[1], &st.projector, &st.query};
-  for (size_t i = 0; i < 4; i++)
+  pid_t *all[] = {&st.command[0], &st.command[1], &st.projector, &st.query, &st.saga, &st.admin};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     if (*all[i] > 0) tk_stop(*all[i], SIGTERM), *all[i] = 0;
   if (st.store.pid > 0) tk_stop(st.store.pid, SIGTERM), st.store.pid = 0;
   if (st.broker.pid > 0) tk_stop(st.broker.pid, SIGTERM), st.broker.pid = 0;
+  free(st.platform_token);
+  st.platform_token = NULL;
+  tk_auth_destroy(st.auth);
+  st.auth = NULL;
 }
 
 /* ---- the faults ---- */
 
 typedef struct {
+  ledger_t *ledger; /* the scenario's: a fault that sends commands of its own records them here */
   int64_t fault_ms; /* when the fault hit: recovery is timed from here */
-  char note[256];   /* what happened, for the results table */
+  char note[512];   /* what happened, for the results table */
 } fault_run_t;
 
 static void kill_command_svc(load_t *load, fault_run_t *run) {
   (void)load;
   run->fault_ms = load_now_ms();
   tk_stop(st.command[0], SIGKILL);
-  st.command[0] = tk_start(&st.env, TK_COMMAND, NULL);
+  st.command[0] = tk_start(&st.env, TK_COMMAND, extra());
   snprintf(run->note, sizeof run->note, "one of two instances killed, restarted at once (ready after %lld ms)",
            (long long)(load_now_ms() - run->fault_ms));
 }
@@ -143,7 +220,7 @@ static void kill_projector_svc(load_t *load, fault_run_t *run) {
   (void)load;
   run->fault_ms = load_now_ms();
   tk_stop(st.projector, SIGKILL);
-  st.projector = tk_start(&st.env, TK_PROJECTOR, NULL);
+  st.projector = tk_start(&st.env, TK_PROJECTOR, extra());
   snprintf(run->note, sizeof run->note, "killed, restarted at once (ready after %lld ms)",
            (long long)(load_now_ms() - run->fault_ms));
 }
@@ -152,9 +229,107 @@ static void kill_query_svc(load_t *load, fault_run_t *run) {
   (void)load;
   run->fault_ms = load_now_ms();
   tk_stop(st.query, SIGKILL);
-  st.query = tk_start(&st.env, TK_QUERY, NULL);
+  st.query = tk_start(&st.env, TK_QUERY, extra());
   snprintf(run->note, sizeof run->note, "killed, restarted at once (ready after %lld ms)",
            (long long)(load_now_ms() - run->fault_ms));
+}
+
+/* saga-svc (one instance) killed mid-stream and restarted at once: its
+ * sagas resume from saga-state, its open transaction is aborted by the new
+ * process (same transactional.id), its group moves once the dead member's
+ * session expires. */
+/* The "sagas restored" lines of saga-svc's log (it outlives restarts): how
+ * many, and the instances the newest counts (*n; -1 without one). */
+static int restores_logged(long *n) {
+  char path[512], line[4096];
+  FILE *f = fopen(tk_log_path(&st.env, TK_SAGA, path), "r");
+  int lines = 0;
+  *n = -1;
+  while (f && fgets(line, sizeof line, f)) {
+    const char *at = strstr(line, "sagas restored");
+    if (at && (at = strstr(at, "\"sagas\":\""))) *n = strtol(at + strlen("\"sagas\":\""), NULL, 10), lines++;
+  }
+  if (f) fclose(f);
+  return lines;
+}
+
+static void kill_saga_svc(load_t *load, fault_run_t *run) {
+  (void)load;
+  long restored;
+  int before = restores_logged(&restored);
+  run->fault_ms = load_now_ms();
+  tk_stop(st.saga, SIGKILL);
+  st.saga = tk_start(&st.env, TK_SAGA, extra());
+  int64_t ready = load_now_ms() - run->fault_ms;
+  while (restores_logged(&restored) == before && load_now_ms() - run->fault_ms < RECOVER_MS) pause_ms(50);
+  snprintf(run->note, sizeof run->note, "killed, restarted at once (ready after %lld ms, %ld sagas restored from saga-state)",
+           (long long)ready, restored);
+}
+
+/* A command through command-svc with the load's credential, ledgered, sent
+ * again (same commandId; either instance) until it is answered 2xx within
+ * the deadline; 401 too, as a key just issued reaches command-svc through
+ * the control topic. Returns the body (free it). */
+static char *command_until_accepted(ledger_t *ledger, const char *cmd, const char *json, const char *header,
+                                    int64_t deadline) {
+  size_t row = ledger_add(ledger, LEDGER_HTTP, cmd, json);
+  for (unsigned turn = 0;; turn++) {
+    tk_response_t r;
+    tk_http_timeout("POST", st.ports[turn % 2], "/v1/commands", header, json, strlen(json), CLIENT_TIMEOUT_MS, &r);
+    ledger_answer(ledger, row, r.status, r.body);
+    if (r.status == 200 || r.status == 201) {
+      char *body = strdup(r.body);
+      tk_response_cleanup(&r);
+      return body;
+    }
+    cr_assert(r.status == 0 || r.status == 401 || r.status >= 500, "%s answered %d: %s", json, r.status,
+              r.body ? r.body : "");
+    cr_assert(load_now_ms() < deadline, "%s not accepted within its deadline (last %d %s)", json, r.status,
+              r.body ? r.body : "");
+    tk_response_cleanup(&r);
+    pause_ms(100);
+  }
+}
+
+/* admin-svc (AUTH=on) killed, kept down ADMIN_DOWN_MIN_MS while the load
+ * goes on with its API key, started again: it lists the load's tenant and
+ * key (from its compacted control topic), its schema registry answers, and
+ * a key it issues after the restart is accepted by command-svc. */
+static void kill_admin_svc(load_t *load, fault_run_t *run) {
+  cr_assert(st.admin > 0, "the admin-svc scenario runs with AUTH=on and admin-svc");
+  run->fault_ms = load_now_ms();
+  size_t acked = load_acknowledged(load);
+  tk_stop(st.admin, SIGKILL);
+  st.admin = 0;
+  while (load_now_ms() - run->fault_ms < ADMIN_DOWN_MIN_MS) pause_ms(50); /* the outage's length */
+  size_t during = load_acknowledged(load) - acked;
+  int64_t down = load_now_ms() - run->fault_ms;
+  cr_assert_gt(during, 0, "no command acknowledged while admin-svc was down");
+  st.admin = tk_start(&st.env, TK_ADMIN, extra());
+  int64_t ready = load_now_ms() - run->fault_ms;
+  char *b = admin_call(200, "GET", "/v1/admin/tenants/" LOAD_TENANT, NULL);
+  cr_assert(strstr(b, "\"active\""), "the load's tenant after the restart: %s", b);
+  free(b);
+  b = admin_call(200, "GET", "/v1/admin/tenants/" LOAD_TENANT "/keys", NULL);
+  cr_assert(strstr(b, st.key_id), "the load's key %s is not listed after the restart: %s", st.key_id, b);
+  free(b);
+  b = admin_call(200, "GET", "/v1/schemas/subjects", NULL);
+  cr_assert(strstr(b, "OrderCreated"), "the schema registry after the restart: %s", b);
+  free(b);
+  char *key = issue_key(NULL), header[512], cmd[128], json[512];
+  snprintf(header, sizeof header, "Authorization: Bearer %s\r\n", key);
+  snprintf(cmd, sizeof cmd, "new-key-%s", st.tag);
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"CreateUser\",\"email\":\"%s@example.com\",\"name\":\"New key\",\"commandId\":\"%s\"}",
+           cmd, cmd);
+  int64_t issued = load_now_ms();
+  free(command_until_accepted(run->ledger, cmd, json, header, issued + RECOVER_MS));
+  free(key);
+  snprintf(run->note, sizeof run->note,
+           "AUTH=on; admin-svc killed, down %.1f s (%zu commands acknowledged meanwhile with the load's API key), "
+           "ready again after %.1f s: tenant and key listed, schema registry answering, a key issued after the "
+           "restart accepted by command-svc after %.1f s",
+           (double)down / 1000.0, during, (double)ready / 1000.0, (double)(load_now_ms() - issued) / 1000.0);
 }
 
 /* SIGSTOP one of the two instances until the other has taken its
@@ -183,7 +358,7 @@ static void freeze_command_svc(load_t *load, fault_run_t *run) {
   if (done == st.command[0]) {
     snprintf(after, sizeof after, "woken, it exited %d (fenced), restarted",
              WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    st.command[0] = tk_start(&st.env, TK_COMMAND, NULL);
+    st.command[0] = tk_start(&st.env, TK_COMMAND, extra());
   } else {
     snprintf(after, sizeof after, "woken, it stayed up (rejoined)");
   }
@@ -260,13 +435,65 @@ static const scenario_t kill_projector = {"SIGKILL projector-svc", kill_projecto
 static const scenario_t kill_query = {"SIGKILL query-svc", kill_query_svc};
 static const scenario_t broker = {"stop the broker (one of the scenario's own), start it again", restart_broker};
 static const scenario_t store = {"SIGKILL the store (a FerretDB of the scenario's own), start it again", restart_store};
+static const scenario_t kill_saga = {"SIGKILL saga-svc", kill_saga_svc};
+static const scenario_t kill_admin = {"SIGKILL admin-svc (AUTH=on)", kill_admin_svc};
 
 /* ---- the steps around a fault ---- */
 
 static bool user_at_least(const char *body, void *ctx) { return tk_json_int(body, "version") >= *(int64_t *)ctx; }
 
+static bool order_cancelled(const char *body, void *ctx) {
+  (void)ctx;
+  char *status = tk_json_string(body, "status");
+  bool yes = status && strcmp(status, "Cancelled") == 0;
+  free(status);
+  return yes;
+}
+
+/* Repeats GET path on query-svc (with the load's credential) until it
+ * answers 200 and pred accepts the body, or timeout_ms passes; r holds the
+ * last answer. */
+static bool await_read(const char *path, bool (*pred)(const char *body, void *ctx), void *ctx, int timeout_ms,
+                       tk_response_t *r) {
+  int64_t deadline = load_now_ms() + timeout_ms;
+  for (;;) {
+    tk_http_timeout("GET", st.env.query_port, path, st.auth_header, NULL, 0, CLIENT_TIMEOUT_MS, r);
+    if (r->status == 200 && r->body && pred(r->body, ctx)) return true;
+    if (load_now_ms() > deadline) return false;
+    tk_response_cleanup(r);
+    pause_ms(50);
+  }
+}
+
+/* A saga started after the fault runs to its end: an order of no user
+ * (ledgered, retried with its commandId until answered) shows Cancelled on
+ * query-svc, which takes the placement saga's RecordUserOrder (404) and its
+ * cancel. */
+static void await_saga_probe(ledger_t *ledger, int64_t deadline) {
+  static unsigned probes;
+  char cmd[128], json[512], path[256];
+  snprintf(cmd, sizeof cmd, "probe-%s-%u", st.tag, probes++);
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"CreateOrder\",\"userId\":\"nobody-%s\",\"items\":[{\"product\":\"Probe\","
+           "\"quantity\":1,\"price\":1.0}],\"totalAmount\":1.0,\"commandId\":\"%s\"}",
+           cmd, cmd);
+  char *body = command_until_accepted(ledger, cmd, json, st.auth_header, deadline);
+  char *order = tk_json_string(body, "aggregateId");
+  free(body);
+  cr_assert_not_null(order, "the saga probe's answer has no aggregateId");
+  snprintf(path, sizeof path, "/v1/orders/%s", order);
+  tk_response_t r;
+  int64_t left = deadline - load_now_ms();
+  bool ok = await_read(path, order_cancelled, NULL, left > 0 ? (int)left : 0, &r);
+  cr_assert(ok, "the saga probe's order %s (no such user) was not cancelled within %d ms (last %d %s)", order,
+            RECOVER_MS, r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  free(order);
+}
+
 /* Step 4: every aggregate served after the fault, the newest user readable
- * at its version. Returns the time to recover in ms. */
+ * at its version, a saga started after the fault finished. Returns the time
+ * to recover in ms. */
 static int64_t await_recovery(load_t *load, const fault_run_t *run) {
   int64_t deadline = load_now_ms() + RECOVER_MS;
   while (!load_all_served_since(load, run->fault_ms + 1)) {
@@ -282,10 +509,11 @@ static int64_t await_recovery(load_t *load, const fault_run_t *run) {
   cr_assert(load_last_user(load, id, &version), "no user acknowledged");
   snprintf(path, sizeof path, "/v1/users/%s", id);
   tk_response_t r;
-  bool ok = tk_await_get(st.env.query_port, path, 200, user_at_least, &version, RECOVER_MS, &r);
+  bool ok = await_read(path, user_at_least, &version, RECOVER_MS, &r);
   cr_assert(ok, "user %s v%lld not visible through query-svc within %d ms (last %d %s)", id, (long long)version,
             RECOVER_MS, r.status, r.body ? r.body : "");
   tk_response_cleanup(&r);
+  await_saga_probe(run->ledger, run->fault_ms + RECOVER_MS);
   return load_now_ms() - run->fault_ms;
 }
 
@@ -310,7 +538,8 @@ static void resolve_http(ledger_t *ledger) {
     for (size_t i = 0; i < n; i++) {
       const char *json = ledger_json(ledger, rows[i]);
       tk_response_t r;
-      tk_http_timeout("POST", st.ports[(turn + i) % 2], "/v1/commands", "", json, strlen(json), CLIENT_TIMEOUT_MS, &r);
+      tk_http_timeout("POST", st.ports[(turn + i) % 2], "/v1/commands", st.auth_header, json, strlen(json),
+                      CLIENT_TIMEOUT_MS, &r);
       ledger_answer(ledger, rows[i], r.status, r.body);
       tk_response_cleanup(&r);
     }
@@ -337,7 +566,7 @@ static void resolve_kafka(ledger_t *ledger) {
     tk_record_t *recs = tk_kafka_read_all(&st.env, topic, &n_recs);
     size_t missing = 0;
     for (size_t i = 0; i < n; i++) {
-      snprintf(key, sizeof key, "default/%s", ledger_command_id(ledger, rows[i]));
+      snprintf(key, sizeof key, "%s/%s", ledger_tenant(ledger), ledger_command_id(ledger, rows[i]));
       const tk_record_t *found = NULL;
       for (size_t j = 0; !found && j < n_recs; j++)
         if (recs[j].key && strcmp(recs[j].key, key) == 0) found = &recs[j];
@@ -379,30 +608,29 @@ static void append_result(const scenario_t *sc, const char *load_desc, const led
   fprintf(stderr, "faults: %s", line);
 }
 
-static void run_scenario_on(const scenario_t *sc, bool own_store, bool own_broker) {
-  stack_start_with(own_store, own_broker);
+static void run_scenario_on(const scenario_t *sc, stack_opts_t so) {
+  stack_start_with(so);
   bool lng = long_run();
   size_t warm = lng ? 300 : 40, after = lng ? 300 : 40;
   int phase_ms = lng ? LONG_PHASE_MS : 0;
   load_opts_t opts = {.http_clients = lng ? 6 : 3,
                       .slots_per_type = 2,
                       .kafka_interval_ms = 100,
-                      .client_timeout_ms = CLIENT_TIMEOUT_MS};
-  char tag[64];
-  snprintf(tag, sizeof tag, "%.*s", (int)strlen(st.env.prefix) - 1, st.env.prefix); /* without the dot */
-  opts.tag = tag;
+                      .client_timeout_ms = CLIENT_TIMEOUT_MS,
+                      .tag = st.tag,
+                      .credential = st.key[0] ? st.key : NULL};
   char load_desc[256];
   snprintf(load_desc, sizeof load_desc,
            "%d HTTP clients (closed loop, %d users + %d orders + %d customers each, 2 instances) + Kafka ingress "
            "every %d ms",
            opts.http_clients, opts.slots_per_type, opts.slots_per_type, opts.slots_per_type, opts.kafka_interval_ms);
 
-  ledger_t *ledger = ledger_new();
+  ledger_t *ledger = ledger_new(st.tenant);
   int64_t t0 = load_now_ms();
   load_t *load = load_start(&st.env, st.ports, 2, &opts, ledger);
   await_acks(load, warm, phase_ms, "warm-up");
 
-  fault_run_t run = {0};
+  fault_run_t run = {.ledger = ledger};
   sc->inject(load, &run);
   int64_t recover_ms = await_recovery(load, &run);
   await_acks(load, load_acknowledged(load) + after, phase_ms, "after recovery");
@@ -418,11 +646,14 @@ static void run_scenario_on(const scenario_t *sc, bool own_store, bool own_broke
 
   size_t n;
   tk_acct_command_t *cmds = ledger_commands(ledger, &n);
-  tk_acct_opts_t aopts = {.all_commands_known = true, .catchup_ms = RECOVER_MS};
+  tk_acct_opts_t aopts = {.all_commands_known = true, .catchup_ms = RECOVER_MS, .sagas = true};
   tk_acct_report_t rep;
+  int64_t c0 = load_now_ms();
   tk_acct_check_env(&st.env, cmds, n, &aopts, &rep);
+  fprintf(stderr, "faults: the check took %.1f s\n", (double)(load_now_ms() - c0) / 1000.0);
   append_result(sc, desc, &ls, &rep, recover_ms, &run);
   cr_expect_gt(rep.acknowledged, warm + after, "the load did run");
+  cr_expect_gt(rep.saga_commands, 0, "the load started sagas");
   tk_acct_assert_clean(&rep);
   tk_acct_report_cleanup(&rep);
   free(cmds);
@@ -430,7 +661,7 @@ static void run_scenario_on(const scenario_t *sc, bool own_store, bool own_broke
   ledger_destroy(ledger);
 }
 
-static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, false, false); }
+static void run_scenario(const scenario_t *sc) { run_scenario_on(sc, (stack_opts_t){0}); }
 
 TestSuite(faults, .fini = stack_stop, .timeout = 600);
 
@@ -439,11 +670,9 @@ TestSuite(faults, .fini = stack_stop, .timeout = 600);
  * what the checker sees (tk_acct_opts_t.doctor, test only) is reported. */
 Test(faults, the_checker_catches_a_broken_guarantee) {
   stack_start();
-  char tag[64];
-  snprintf(tag, sizeof tag, "%.*s", (int)strlen(st.env.prefix) - 1, st.env.prefix);
   load_opts_t opts = {.http_clients = 2, .slots_per_type = 1, .kafka_interval_ms = 100,
-                      .client_timeout_ms = CLIENT_TIMEOUT_MS, .tag = tag};
-  ledger_t *ledger = ledger_new();
+                      .client_timeout_ms = CLIENT_TIMEOUT_MS, .tag = st.tag};
+  ledger_t *ledger = ledger_new(NULL);
   load_t *load = load_start(&st.env, st.ports, 2, &opts, ledger);
   await_acks(load, 30, 0, "load");
   load_stop(load);
@@ -452,7 +681,7 @@ Test(faults, the_checker_catches_a_broken_guarantee) {
   size_t n;
   tk_acct_command_t *cmds = ledger_commands(ledger, &n);
 
-  tk_acct_opts_t aopts = {.all_commands_known = true, .catchup_ms = RECOVER_MS, .doctor = "none"};
+  tk_acct_opts_t aopts = {.all_commands_known = true, .catchup_ms = RECOVER_MS, .sagas = true, .doctor = "none"};
   tk_acct_report_t rep;
   tk_acct_check_env(&st.env, cmds, n, &aopts, &rep);
   tk_acct_assert_clean(&rep);
@@ -465,7 +694,9 @@ Test(faults, the_checker_catches_a_broken_guarantee) {
   } cases[] = {{"drop-event", "lost", offsetof(tk_acct_report_t, lost)},
                {"duplicate-event", "duplicated", offsetof(tk_acct_report_t, duplicated)},
                {"swap-events", "reordered", offsetof(tk_acct_report_t, reordered)},
-               {"edit-document", "documents wrong", offsetof(tk_acct_report_t, documents_wrong)}};
+               {"edit-document", "documents wrong", offsetof(tk_acct_report_t, documents_wrong)},
+               {"saga-twice", "saga duplicated", offsetof(tk_acct_report_t, saga_duplicated)},
+               {"saga-lost", "saga unfinished", offsetof(tk_acct_report_t, saga_unfinished)}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     aopts.doctor = cases[i].doctor;
     tk_acct_check_env(&st.env, cmds, n, &aopts, &rep);
@@ -498,10 +729,17 @@ Test(faults, sigkill_query_svc) {
 
 Test(faults, restart_the_broker) {
   if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
-  run_scenario_on(&broker, false, true);
+  run_scenario_on(&broker, (stack_opts_t){.own_broker = true});
 }
 
 Test(faults, restart_the_store) {
   if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
-  run_scenario_on(&store, true, false);
+  run_scenario_on(&store, (stack_opts_t){.own_store = true});
+}
+
+Test(faults, sigkill_saga_svc) { run_scenario(&kill_saga); }
+
+Test(faults, sigkill_admin_svc) {
+  if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
+  run_scenario_on(&kill_admin, (stack_opts_t){.auth = true});
 }

@@ -3,6 +3,8 @@
 
 #include "testkit.h"
 
+#include "cqrs/tenant.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +20,15 @@ typedef struct {
 } row_t;
 
 struct ledger {
+  char *tenant;
   pthread_mutex_t mu;
   row_t *rows;
   size_t n, cap;
 };
 
-ledger_t *ledger_new(void) {
+ledger_t *ledger_new(const char *tenant) {
   ledger_t *l = calloc(1, sizeof *l);
+  l->tenant = strdup(tenant ? tenant : CQRS_TENANT_DEFAULT);
   pthread_mutex_init(&l->mu, NULL);
   return l;
 }
@@ -34,9 +38,12 @@ void ledger_destroy(ledger_t *l) {
   for (size_t i = 0; i < l->n; i++)
     free(l->rows[i].command_id), free(l->rows[i].json), free(l->rows[i].aggregate_id), free(l->rows[i].event_id);
   free(l->rows);
+  free(l->tenant);
   pthread_mutex_destroy(&l->mu);
   free(l);
 }
+
+const char *ledger_tenant(const ledger_t *l) { return l->tenant; }
 
 size_t ledger_add(ledger_t *l, ledger_ingress_t ingress, const char *command_id, const char *json) {
   pthread_mutex_lock(&l->mu);
@@ -128,7 +135,8 @@ tk_acct_command_t *ledger_commands(ledger_t *l, size_t *n) {
   tk_acct_command_t *out = calloc(l->n + 1, sizeof *out);
   for (size_t i = 0; i < l->n; i++) {
     const row_t *r = &l->rows[i];
-    out[i] = (tk_acct_command_t){.command_id = r->command_id,
+    out[i] = (tk_acct_command_t){.tenant = l->tenant,
+                                 .command_id = r->command_id,
                                  .status = r->status,
                                  .aggregate_id = r->aggregate_id,
                                  .version = r->version,

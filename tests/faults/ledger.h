@@ -15,7 +15,10 @@ typedef enum { LEDGER_HTTP, LEDGER_KAFKA } ledger_ingress_t;
 
 typedef struct ledger ledger_t;
 
-ledger_t *ledger_new(void);
+/* A ledger of the commands of tenant (copied; NULL: "default", as with AUTH=off). */
+ledger_t *ledger_new(const char *tenant);
+/* Its tenant (borrowed). */
+const char *ledger_tenant(const ledger_t *l);
 void ledger_destroy(ledger_t *l); /* NULL is fine */
 
 /* Records a command about to be sent (json copied) and returns its row. */

@@ -7,7 +7,17 @@
  * commandId) on the next instance before it sends anything else for that
  * aggregate, as a careful client does, and skips an instance that did not
  * answer for a few seconds (a load balancer's passive health check); the
- * Kafka producer never retries (its producer is idempotent). */
+ * Kafka producer never retries (its producer is idempotent).
+ *
+ * Orders start the sagas: an order names a user of its client the load has
+ * had acknowledged (the placement saga records it on the user), except every
+ * fifth, which names no user (the saga cancels it: USER_NOT_FOUND), and every
+ * other one names its client's current customer too (recorded on the
+ * customer; the load suspends each customer after three email changes, and
+ * the suspension saga cancels its open orders). The sagas' commands bump the
+ * users', customers' and orders' versions under the load's expectedVersion:
+ * the 409s that follow are answers, and the load goes on from the current
+ * version. */
 #ifndef FAULTS_LOAD_H
 #define FAULTS_LOAD_H
 
@@ -24,6 +34,8 @@ typedef struct {
   int kafka_interval_ms;  /* one Kafka-ingress command every so often; 0: none */
   int client_timeout_ms;  /* an HTTP answer slower than this is lost */
   const char *tag;        /* makes command ids and emails unique to the run */
+  const char *credential; /* AUTH=on: the API key or JWT every command carries
+                             (HTTP and Kafka "authorization: Bearer ..."); NULL: none */
 } load_opts_t;
 
 typedef struct load load_t;

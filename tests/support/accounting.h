@@ -30,7 +30,10 @@
  *    own projections (projector_core) applied to each aggregate's events in
  *    version order and folded (fold.h) give the expected documents, compared
  *    field by field with what the store holds; a stored document no event
- *    explains is a violation too. */
+ *    explains is a violation too;
+ *  - with sagas (the instances on saga-state and the saga commands on the
+ *    commands topic given), every command a saga emitted is decided at most
+ *    once and every order reaches its saga's outcome: see "Sagas" below. */
 #ifndef TK_ACCOUNTING_H
 #define TK_ACCOUNTING_H
 
@@ -80,6 +83,42 @@ typedef struct {
   size_t n;
 } tk_acct_docs_t;
 
+/* Sagas. A saga's commands are its steps (saga-svc/saga.h: each step with a
+ * command records its commandId, a UUIDv5 of saga id + step, and its outcome:
+ * "pending" or the result's HTTP status). Checked, when in->sagas is set:
+ *  - every step's commandId is one step's only; its results on
+ *    command-results agree (one decision: the same event, or the same
+ *    refusal); its event, if any, is on the step's aggregate; its outcome is
+ *    the result's status (a step still pending, or without a result, is
+ *    unfinished: the caller waits for the sagas to settle first);
+ *  - no causation id that is no client command has two events (a saga
+ *    command decided twice); an event caused by a saga step is no orphan;
+ *  - a saga command is on the commands topic at most once per partition (a
+ *    command-svc forward to its aggregate's partition is a second record, on
+ *    another), and only as a step its saga records (emitted once, ever);
+ *  - every event that triggers a saga type has that saga's instance
+ *    (tenant, type, key = the event's aggregate id);
+ *  - order placement: every OrderCreated is recorded on its user at most once
+ *    (UserOrderRecorded), on its customer at most once, cancelled at most
+ *    once; its placement saga is not running; an order of a user created
+ *    before it is recorded on that user exactly once; an order of no user is
+ *    never recorded and its saga compensates it (the order ends Cancelled,
+ *    or Delivered when the cancel came late); a completed saga has its
+ *    records; a failed one is a violation;
+ *  - customer suspension: every order recorded on a customer before its
+ *    CustomerSuspended ends Cancelled or Delivered, and the suspension saga
+ *    is not running. */
+
+/* A saga command record on the commands topic: one whose correlationId is
+ * set (a saga's commands carry their saga id there). Borrowed. */
+typedef struct {
+  const char *tenant;         /* from the record key "<tenant>/<aggregateId>" */
+  const char *command_id;
+  const char *correlation_id; /* the saga id */
+  int32_t partition;
+  int64_t offset;
+} tk_acct_emitted_t;
+
 typedef struct {
   const tk_acct_command_t *commands;
   size_t n_commands;
@@ -90,6 +129,11 @@ typedef struct {
   const tk_acct_docs_t *stores; /* every (tenant, projection) to compare; may be empty */
   size_t n_stores;
   bool all_commands_known; /* an event whose causation id is no command given is a violation */
+  bool sagas;              /* check the sagas (saga-svc ran): the two lists below */
+  const bson_t *const *saga_instances; /* the newest value of each saga id on saga-state */
+  size_t n_saga_instances;
+  const tk_acct_emitted_t *emitted; /* the saga command records on the commands topic */
+  size_t n_emitted;
 } tk_acct_input_t;
 
 typedef struct {
@@ -105,6 +149,11 @@ typedef struct {
   size_t events;       /* in the log */
   size_t documents;    /* read model documents compared */
   size_t documents_wrong;
+  size_t sagas;           /* saga instances given */
+  size_t saga_commands;   /* their steps with a command */
+  size_t saga_duplicated; /* a saga command emitted or decided twice; an order recorded or cancelled twice */
+  size_t saga_unfinished; /* a trigger without its saga, a step without its result, an order without its outcome */
+  size_t saga_wrong;      /* an instance that disagrees with the log or command-results */
   char **violations; /* n_violations lines, owned */
   size_t n_violations;
 } tk_acct_report_t;

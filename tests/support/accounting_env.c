@@ -2,12 +2,15 @@
  * out (see accounting_env.h). */
 #include "accounting_env.h"
 
+#include "cqrs/events.h"
 #include "cqrs/json.h"
 #include "cqrs/map.h"
 #include "cqrs/read_model.h"
 #include "cqrs/tenant.h"
+#include "saga.h"
 
 #include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
 #include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,15 @@ typedef struct {
   size_t n_results;
   char **tenants;
   size_t n_tenants;
+  /* sagas (opts->sagas): the newest instance of each saga id, the saga
+   * command records of the commands topic */
+  tk_record_t *saga_recs, *cmd_recs;
+  size_t n_saga_recs, n_cmd_recs;
+  bson_t **sagas;
+  size_t n_sagas;
+  tk_acct_emitted_t *emitted;
+  char **emitted_strings; /* 3 per record: tenant, commandId, correlationId */
+  size_t n_emitted;
   /* per (tenant, projection): the stored documents */
   tk_acct_docs_t *stores;
   bson_t ***store_docs;
@@ -70,6 +82,12 @@ static void read_events(const tk_env_t *env, read_t *rd, size_t *undecodable) {
   rd->n_decoded = rd->n_events;
 }
 
+/* The tenant of a record keyed "<tenant>/<id>" (malloc'd), or NULL for another key. */
+static char *key_tenant(const tk_record_t *r) {
+  const char *slash = r->key ? strchr(r->key, '/') : NULL;
+  return slash ? strndup(r->key, (size_t)(slash - r->key)) : NULL;
+}
+
 static void read_results(const tk_env_t *env, read_t *rd) {
   char topic[128];
   rd->res_recs = tk_kafka_read_all(env, tk_topic(env, "command-results", topic), &rd->n_res_recs);
@@ -77,21 +95,63 @@ static void read_results(const tk_env_t *env, read_t *rd) {
   rd->result_strings = calloc(3 * rd->n_res_recs + 1, sizeof *rd->result_strings);
   for (size_t i = 0; i < rd->n_res_recs; i++) {
     tk_record_t *r = &rd->res_recs[i];
-    const char *slash = r->key ? strchr(r->key, '/') : NULL;
-    if (!slash || !r->value) continue;
+    char *tenant = r->value ? key_tenant(r) : NULL;
+    if (!tenant) continue;
     char **s = &rd->result_strings[3 * rd->n_results];
-    s[0] = strndup(r->key, (size_t)(slash - r->key));
+    s[0] = tenant;
     s[1] = tk_json_string(r->value, "aggregateId");
     s[2] = tk_json_string(r->value, "eventId");
     int64_t status = tk_json_int(r->value, "status"), version = tk_json_int(r->value, "version");
     rd->results[rd->n_results++] = (tk_acct_result_t){
         .tenant = s[0],
-        .command_id = slash + 1,
+        .command_id = r->key + strlen(tenant) + 1,
         .status = status == INT64_MIN ? -1 : (int)status,
         .aggregate_id = s[1],
         .version = version == INT64_MIN ? 0 : version,
         .event_id = s[2],
     };
+  }
+}
+
+/* The newest value of each key of saga-state (a tombstone removes it). */
+static void read_sagas(const tk_env_t *env, read_t *rd) {
+  char topic[128];
+  rd->saga_recs = tk_kafka_read_all(env, tk_topic(env, "saga-state", topic), &rd->n_saga_recs);
+  cqrs_map_t *newest = cqrs_map_new(NULL);
+  for (size_t i = 0; i < rd->n_saga_recs; i++)
+    if (rd->saga_recs[i].key) cqrs_map_put(newest, rd->saga_recs[i].key, &rd->saga_recs[i]);
+  rd->sagas = calloc(rd->n_saga_recs + 1, sizeof *rd->sagas);
+  for (size_t i = 0; i < rd->n_saga_recs; i++) {
+    const tk_record_t *r = &rd->saga_recs[i];
+    if (!r->key || cqrs_map_get(newest, r->key) != r || !r->value) continue;
+    cqrs_error_t err = {0};
+    bson_t *doc = cqrs_json_parse(r->value, strlen(r->value), &err);
+    cr_assert_not_null(doc, "accounting: saga-state %d/%lld is no JSON: %s", r->partition, (long long)r->offset,
+                       err.message);
+    rd->sagas[rd->n_sagas++] = doc;
+  }
+  cqrs_map_destroy(newest);
+}
+
+/* The records of the commands topic that carry a correlationId (a saga's). */
+static void read_emitted(const tk_env_t *env, read_t *rd) {
+  char topic[128];
+  rd->cmd_recs = tk_kafka_read_all(env, tk_topic(env, "commands", topic), &rd->n_cmd_recs);
+  rd->emitted = calloc(rd->n_cmd_recs + 1, sizeof *rd->emitted);
+  rd->emitted_strings = calloc(3 * rd->n_cmd_recs + 1, sizeof *rd->emitted_strings);
+  for (size_t i = 0; i < rd->n_cmd_recs; i++) {
+    const tk_record_t *r = &rd->cmd_recs[i];
+    char *correlation = r->value ? tk_json_string(r->value, "correlationId") : NULL;
+    char *tenant = correlation ? key_tenant(r) : NULL;
+    if (!tenant) {
+      free(correlation);
+      continue;
+    }
+    char **s = &rd->emitted_strings[3 * rd->n_emitted];
+    s[0] = tenant;
+    s[1] = tk_json_string(r->value, "commandId");
+    s[2] = correlation;
+    rd->emitted[rd->n_emitted++] = (tk_acct_emitted_t){s[0], s[1], s[2], r->partition, r->offset};
   }
 }
 
@@ -190,11 +250,124 @@ static bool caught_up(const read_t *rd, char *why, size_t cap) {
   return true;
 }
 
+/* ---- the sagas settle ---- */
+
+#define MAX_PARTITIONS 64
+
+/* The committed offsets of saga-svc's consumer group (named like its topics)
+ * on events [0] and command-results [1]; -1: none. */
+typedef struct {
+  int64_t at[2][MAX_PARTITIONS];
+} saga_offsets_t;
+
+static void saga_offsets(const tk_env_t *env, saga_offsets_t *o) {
+  char errstr[256], group[128], topics[2][128];
+  tk_topic(env, "saga-svc", group);
+  tk_topic(env, "events", topics[0]);
+  tk_topic(env, "command-results", topics[1]);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env->brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "accounting: %s", errstr);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2 * MAX_PARTITIONS);
+  for (int t = 0; t < 2; t++) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[t], NULL);
+    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000), 0, "accounting: no metadata for %s", topics[t]);
+    for (int p = 0; p < md->topics[0].partition_cnt && p < MAX_PARTITIONS; p++)
+      rd_kafka_topic_partition_list_add(l, topics[t], p);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+  }
+  rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+  cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "accounting: the offsets of %s: %s", group, rd_kafka_err2str(e));
+  for (int t = 0; t < 2; t++)
+    for (int p = 0; p < MAX_PARTITIONS; p++) o->at[t][p] = -1;
+  for (int i = 0; i < l->cnt; i++)
+    o->at[strcmp(l->elems[i].topic, topics[0]) == 0 ? 0 : 1][l->elems[i].partition] =
+        l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk);
+}
+
+/* The first record of recs saga-svc's group has not committed past, or NULL. */
+static const tk_record_t *not_consumed(const tk_record_t *recs, size_t n, const int64_t *committed) {
+  for (size_t i = 0; i < n; i++)
+    if (recs[i].partition < MAX_PARTITIONS && recs[i].offset >= committed[recs[i].partition]) return &recs[i];
+  return NULL;
+}
+
+static void count_pending(const char *command_id, void *ctx) {
+  (void)command_id;
+  (*(size_t *)ctx)++;
+}
+
+/* True when the sagas have settled over what rd holds (read after before):
+ * the group committed past every event and result, then did not move, and
+ * no step waits for a result. */
+static bool sagas_settled(const read_t *rd, const saga_offsets_t *before, const saga_offsets_t *after, char *why,
+                          size_t cap) {
+  if (memcmp(before, after, sizeof *before) != 0) return snprintf(why, cap, "saga-svc committed meanwhile"), false;
+  const tk_record_t *left = not_consumed(rd->ev_recs, rd->n_ev_recs, after->at[0]);
+  if (!left) left = not_consumed(rd->res_recs, rd->n_res_recs, after->at[1]);
+  if (left) return snprintf(why, cap, "saga-svc has not consumed %s %d/%lld", left->ce_type ? "event" : "result",
+                            left->partition, (long long)left->offset), false;
+  size_t pending = 0;
+  for (size_t i = 0; i < rd->n_sagas; i++) cqrs_saga_pending_steps(rd->sagas[i], count_pending, &pending);
+  if (pending) return snprintf(why, cap, "%zu saga steps wait for their result", pending), false;
+  return true;
+}
+
 /* ---- doctoring (test only) ---- */
+
+/* Drops event victim from what the checker sees. */
+static void drop_event(read_t *rd, size_t victim) {
+  fprintf(stderr, "accounting: DOCTORED: event %s (%s of %s) dropped from the log\n", rd->events[victim].ev.id,
+          rd->events[victim].ev.type, rd->events[victim].ev.aggregate_id);
+  cqrs_event_cleanup(&rd->events[victim].ev);
+  memmove(&rd->events[victim], &rd->events[victim + 1], (rd->n_events - victim - 1) * sizeof *rd->events);
+  rd->n_events--;
+  rd->n_decoded--;
+}
+
+/* The first UserOrderRecorded of the log (a saga step's event), or SIZE_MAX. */
+static size_t first_user_order_recorded(const read_t *rd) {
+  for (size_t i = 0; i < rd->n_events; i++)
+    if (rd->events[i].ev.type && strcmp(rd->events[i].ev.type, cqrs_user_order_recorded_event.name) == 0) return i;
+  return SIZE_MAX;
+}
+
+/* "saga-twice": event i again as its aggregate's next version, caused by
+ * another commandId (the copy shares the strings but those two: not cleaned
+ * up twice). */
+static void decide_again(read_t *rd, size_t i) {
+  static char id[160], cause[160];
+  tk_acct_event_t copy = rd->events[i];
+  for (size_t j = 0; j < rd->n_events; j++)
+    if (strcmp(rd->events[j].ev.aggregate_id, copy.ev.aggregate_id) == 0 && rd->events[j].ev.version >= copy.ev.version)
+      copy.ev.version = rd->events[j].ev.version + 1;
+  snprintf(id, sizeof id, "%s-again", copy.ev.id);
+  snprintf(cause, sizeof cause, "%s-again", copy.ev.causation_id ? copy.ev.causation_id : "");
+  copy.ev.id = id;
+  copy.ev.causation_id = cause;
+  copy.offset += 1000000000;
+  fprintf(stderr, "accounting: DOCTORED: %s of %s decided again as v%lld, caused by %s\n", copy.ev.type,
+          copy.ev.aggregate_id, (long long)copy.ev.version, cause);
+  rd->events[rd->n_events++] = copy;
+}
 
 static void doctor_log(read_t *rd, const char *doctor, const tk_acct_command_t *cmds, size_t n_cmds) {
   if (!rd->n_events) return;
-  if (strcmp(doctor, "drop-event") == 0) {
+  if (strcmp(doctor, "saga-twice") == 0 || strcmp(doctor, "saga-lost") == 0) {
+    size_t i = first_user_order_recorded(rd);
+    if (i == SIZE_MAX)
+      fprintf(stderr, "accounting: DOCTOR %s: the log has no UserOrderRecorded\n", doctor);
+    else if (strcmp(doctor, "saga-twice") == 0)
+      decide_again(rd, i);
+    else
+      drop_event(rd, i);
+  } else if (strcmp(doctor, "drop-event") == 0) {
     size_t victim = rd->n_events / 2;
     for (size_t i = 0; i < rd->n_events; i++) {
       bool acked = false;
@@ -206,11 +379,7 @@ static void doctor_log(read_t *rd, const char *doctor, const tk_acct_command_t *
         break;
       }
     }
-    fprintf(stderr, "accounting: DOCTORED: event %s dropped from the log\n", rd->events[victim].ev.id);
-    cqrs_event_cleanup(&rd->events[victim].ev);
-    memmove(&rd->events[victim], &rd->events[victim + 1], (rd->n_events - victim - 1) * sizeof *rd->events);
-    rd->n_events--;
-    rd->n_decoded--;
+    drop_event(rd, victim);
   } else if (strcmp(doctor, "duplicate-event") == 0) {
     tk_acct_event_t copy = rd->events[rd->n_events / 2]; /* shares the strings: not cleaned up twice */
     copy.offset += 1000000000;
@@ -261,17 +430,62 @@ static void doctor_store(read_t *rd, const char *doctor) {
 
 /* ---- the check ---- */
 
+/* Frees what read_log read. */
+static void log_free(read_t *rd) {
+  for (size_t i = 0; i < rd->n_decoded; i++) cqrs_event_cleanup(&rd->events[i].ev);
+  free(rd->events);
+  for (size_t i = 0; i < 3 * rd->n_results; i++) free(rd->result_strings[i]);
+  free(rd->result_strings);
+  free(rd->results);
+  for (size_t i = 0; i < rd->n_sagas; i++) bson_destroy(rd->sagas[i]);
+  free(rd->sagas);
+  for (size_t i = 0; i < 3 * rd->n_emitted; i++) free(rd->emitted_strings[i]);
+  free(rd->emitted_strings);
+  free(rd->emitted);
+  tk_records_free(rd->ev_recs, rd->n_ev_recs);
+  tk_records_free(rd->res_recs, rd->n_res_recs);
+  tk_records_free(rd->saga_recs, rd->n_saga_recs);
+  tk_records_free(rd->cmd_recs, rd->n_cmd_recs);
+  read_t zero = {0};
+  zero.tenants = rd->tenants, zero.n_tenants = rd->n_tenants;
+  *rd = zero;
+}
+
+/* Reads the log and the results (and, with sagas, the saga instances and
+ * commands, again until the sagas have settled or wait_ms passed). */
+static void read_log(const tk_env_t *env, bool sagas, int wait_ms, read_t *rd, size_t *undecodable) {
+  int64_t deadline = now_ms() + wait_ms;
+  for (;;) {
+    saga_offsets_t before, after;
+    if (sagas) saga_offsets(env, &before);
+    *undecodable = 0;
+    read_events(env, rd, undecodable);
+    read_results(env, rd);
+    if (!sagas) return;
+    read_sagas(env, rd);
+    read_emitted(env, rd);
+    saga_offsets(env, &after);
+    char why[256];
+    if (sagas_settled(rd, &before, &after, why, sizeof why)) return;
+    if (now_ms() > deadline) {
+      fprintf(stderr, "accounting: the sagas did not settle within %d ms (%s); checking what is there\n", wait_ms, why);
+      return;
+    }
+    log_free(rd);
+    pause_ms(500); /* each try reads four topics whole */
+  }
+}
+
 void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_t n, const tk_acct_opts_t *opts,
                        tk_acct_report_t *out) {
   static const tk_acct_opts_t defaults = {0};
   if (!opts) opts = &defaults;
   const char *doctor = opts->doctor ? opts->doctor : getenv("TK_ACCT_DOCTOR");
   if (doctor && (!*doctor || strcmp(doctor, "none") == 0)) doctor = NULL;
+  int wait_ms = opts->catchup_ms > 0 ? opts->catchup_ms : CATCHUP_MS_DEFAULT;
   read_t rd = {0};
   size_t undecodable = 0;
-  read_events(env, &rd, &undecodable);
-  read_results(env, &rd);
-  if (doctor) doctor_log(&rd, doctor, cmds, n);
+  read_log(env, opts->sagas, wait_ms, &rd, &undecodable);
   collect_tenants(&rd);
 
   mongoc_init();
@@ -285,7 +499,6 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
   mongoc_uri_destroy(uri);
   cr_assert_not_null(client, "accounting: no client for %s", env->mongo_uri);
   cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
-  int wait_ms = opts->catchup_ms > 0 ? opts->catchup_ms : CATCHUP_MS_DEFAULT;
   int64_t deadline = now_ms() + wait_ms;
   char why[512] = "";
   for (;;) {
@@ -298,7 +511,10 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
     }
     pause_ms(500); /* each try reads every read model whole: not too often */
   }
-  if (doctor) doctor_store(&rd, doctor);
+  if (doctor) { /* after the catch-up, which waits for what the log (not a doctored one) implies */
+    doctor_log(&rd, doctor, cmds, n);
+    doctor_store(&rd, doctor);
+  }
 
   tk_acct_input_t in = {
       .commands = cmds,
@@ -310,6 +526,11 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
       .stores = rd.stores,
       .n_stores = rd.n_stores,
       .all_commands_known = opts->all_commands_known,
+      .sagas = opts->sagas,
+      .saga_instances = (const bson_t *const *)rd.sagas,
+      .n_saga_instances = rd.n_sagas,
+      .emitted = rd.emitted,
+      .n_emitted = rd.n_emitted,
   };
   tk_acct_check(&in, out);
   if (undecodable) {
@@ -323,15 +544,9 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
   stores_free(&rd);
   cqrs_read_models_destroy(rm);
   mongoc_client_destroy(client);
-  for (size_t i = 0; i < rd.n_decoded; i++) cqrs_event_cleanup(&rd.events[i].ev);
-  free(rd.events);
-  for (size_t i = 0; i < 3 * rd.n_results; i++) free(rd.result_strings[i]);
-  free(rd.result_strings);
-  free(rd.results);
+  log_free(&rd);
   for (size_t i = 0; i < rd.n_tenants; i++) free(rd.tenants[i]);
   free(rd.tenants);
-  tk_records_free(rd.ev_recs, rd.n_ev_recs);
-  tk_records_free(rd.res_recs, rd.n_res_recs);
 }
 
 void tk_acct_assert_clean(const tk_acct_report_t *r) {

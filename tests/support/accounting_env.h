@@ -16,12 +16,22 @@ typedef struct {
   /* how long the read models may take to show every event: the check waits
    * until every expected document is stored at its version (default 60 s) */
   int catchup_ms;
+  /* saga-svc ran in env: its instances (saga-state) and commands (the
+   * commands topic) are read and checked too (accounting.h, "Sagas"), once
+   * the sagas have settled (within catchup_ms): saga-svc's group has
+   * committed past every event and result, no step waits for a result, and
+   * that held across the read */
+  bool sagas;
   /* TEST ONLY, to show the checker can fail: what the checker sees is
    * doctored before the check. NULL: the environment variable TK_ACCT_DOCTOR
    * (read here and nowhere else). "drop-event" (the event of the first
    * acknowledged command disappears from the log), "duplicate-event" (an
    * event is read twice), "swap-events" (two events of one aggregate trade
-   * places in the log), "edit-document" (a stored document's field changes).
+   * places in the log), "edit-document" (a stored document's field changes),
+   * with sagas "saga-twice" (the first UserOrderRecorded is in the log a
+   * second time, the user's next version, caused by another commandId: what
+   * a saga step emitted again under a fresh commandId would leave) and
+   * "saga-lost" (the first UserOrderRecorded disappears from the log).
    * "" or "none": nothing. */
   const char *doctor;
 } tk_acct_opts_t;
