@@ -19,7 +19,7 @@ export FERRETDB_PG_URI ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ferretdb
 endif
 endif
 
-.PHONY: all deps build run stop status test test-unit test-faults fuzz fuzz-test helm-check images clean
+.PHONY: all deps build run stop status test test-unit test-faults soak fuzz fuzz-test helm-check images clean
 
 all: build
 
@@ -56,6 +56,13 @@ $(ASAN_BUILD)/build.ninja:
 test-unit: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD)
 	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure
+
+# The soak run (tests/soak/run.sh): every service for SOAK_SECONDS (600) at half the mixed
+# load's measured maximum, AUTH on; fails when a service's RSS grows more than 10% after the
+# warm-up, a request fails, a service logs an error or a minute's p99 drifts past 2x the median.
+soak: build
+	@deploy/local/stack.sh start
+	tests/soak/run.sh
 
 # The libFuzzer targets (tests/fuzz/, clang + ASan/UBSan), one after another,
 # FUZZ_SECONDS each (FUZZ_TARGETS="command http" picks some). Own build dir, no
