@@ -161,7 +161,7 @@ for ((i = 0; i < ${#SERVICES[@]}; i++)); do
   read -r base top last < <(awk -F, -v col=$((i + 2)) -v w="$WARMUP" 'NR > 1 && $1 >= w {
       if (base == "") base = $col; if ($col > top) top = $col; last = $col }
     END { print base + 0, top + 0, last + 0 }' "$LOG/rss.csv")
-  growth=$(awk -v b="$base" -v t="$top" 'BEGIN { printf "%.1f", b > 0 ? (t - b) * 100 / b : 0 }')
+  growth=$(awk -v b="$base" -v t="$top" 'BEGIN { printf "%.1f", (b > 0 ? (t - b) * 100 / b : 0) }')
   if awk -v g="$growth" -v b="$base" 'BEGIN { exit !(b > 0 && g <= 10) }'; then
     verdict "RSS $s: $((base / 1024)) MiB after the warm-up, at most $((top / 1024)) MiB later (+$growth%), $((last / 1024)) MiB at the end: flat"
   else
