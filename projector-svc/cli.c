@@ -14,6 +14,37 @@ void cqrs_projector_default_store_timeout(cqrs_config_t *cfg) {
   if (cfg->mongo_timeout_ms == 0) cfg->mongo_timeout_ms = CQRS_PROJECTOR_MONGO_TIMEOUT_MS;
 }
 
+/* Whether name is one of list's comma-separated names. */
+static bool listed(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t l = end ? (size_t)(end - p) : strlen(p);
+    if (l == len && strncmp(p, name, len) == 0) return true;
+    p = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+bool cqrs_projector_selected(const cqrs_config_t *cfg, const cqrs_projection_t **out, size_t *n, cqrs_error_t *err) {
+  *n = 0;
+  for (const char *p = cfg->projections; p && *p;) { /* every name must be one */
+    const char *end = strchr(p, ',');
+    size_t l = end ? (size_t)(end - p) : strlen(p);
+    bool known = false;
+    for (size_t i = 0; cqrs_projections[i]; i++)
+      known |= strlen(cqrs_projections[i]->name) == l && strncmp(cqrs_projections[i]->name, p, l) == 0;
+    if (!known) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "PROJECTIONS", "PROJECTIONS names no projection \"%.*s\"", (int)l, p);
+      return false;
+    }
+    p = end ? end + 1 : NULL;
+  }
+  for (size_t i = 0; cqrs_projections[i]; i++)
+    if (!cfg->projections || listed(cfg->projections, cqrs_projections[i]->name)) out[(*n)++] = cqrs_projections[i];
+  return true;
+}
+
 static void help(FILE *out) {
   fprintf(out,
           "usage: projector-svc\n"
@@ -21,7 +52,8 @@ static void help(FILE *out) {
           "                     [--tenant <tenantId>]\n"
           "       projector-svc --help\n"
           "\n"
-          "Without arguments: runs every projection, each tenant's documents in its own database\n"
+          "Without arguments: runs every projection (or those PROJECTIONS names, comma-separated),\n"
+          "each tenant's documents in its own database\n"
           "<MONGO_DB>_<tenant>; a tenant deleted in the control plane has its database dropped and\n"
           "its events skipped from then on.\n"
           "\n"
