@@ -1,13 +1,16 @@
 /* End to end, history and time travel (issue 16): the event_history read
  * model against the log, the audit trail routes, events by type and time,
  * and asOf / atVersion on single reads, through the three services against
- * the real local stack. */
+ * the real local stack. Every test runs with snapshots every SNAPSHOT_EVERY
+ * versions, 4 here (a few tens of events cross several): time travel folds
+ * from them throughout. */
 #include "testkit.h"
 
 #include "cqrs/events.h"
 #include "cqrs/json.h"
 
 #include <criterion/criterion.h>
+#include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,12 @@
 static tk_env_t env;
 static pid_t pids[3];
 
+#define SNAPSHOT_EVERY 4
+
 static void setup(void) {
+  char every[16];
+  snprintf(every, sizeof every, "%d", SNAPSHOT_EVERY);
+  setenv("SNAPSHOT_EVERY", every, 1); /* the services inherit it */
   tk_env_init(&env);
   tk_start_all(&env, pids);
 }
@@ -635,4 +643,145 @@ Test(history, a_window_across_hours_pages_in_time_order) {
   n = read_pages(path, 500, items, MAX_EVENTS);
   cr_assert_eq(n, 3);
   for (int i = 0; i < 3; i++) cr_expect_str_eq(items[i].id, ids[i + 1]);
+}
+
+/* ---- snapshots ---- */
+
+/* The snapshots of user id in the store: how many, and whether the one at
+ * version `drop` (> 0) was there to delete. */
+static int64_t snapshots_of(mongoc_client_t *client, const char *id, int64_t drop) {
+  char db[128];
+  tk_tenant_db(&env, "default", db);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, "snapshots");
+  bson_error_t e;
+  bson_t *filter = BCON_NEW("aggregateId", BCON_UTF8(id), "model", BCON_UTF8("user_profiles"));
+  int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &e);
+  cr_assert_geq(n, 0, "counting snapshots: %s", e.message);
+  bson_destroy(filter);
+  if (drop > 0) {
+    char sid[160];
+    snprintf(sid, sizeof sid, "user_profiles|%s|%lld", id, (long long)drop);
+    filter = BCON_NEW("_id", BCON_UTF8(sid));
+    bson_t reply;
+    cr_assert(mongoc_collection_delete_one(coll, filter, NULL, &reply, &e), "%s", e.message);
+    bson_iter_t it;
+    cr_assert(bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1, "no snapshot %s",
+              sid);
+    bson_destroy(&reply);
+    bson_destroy(filter);
+  }
+  mongoc_collection_destroy(coll);
+  return n;
+}
+
+enum { SNAP_EVENTS = 26 }; /* snapshots at 4, 8, ..., 24 */
+
+/* Every time travel of the user worth asking: each version, each event's
+ * time, just before each next one, and before the first. */
+typedef struct {
+  char path[3 * SNAP_EVENTS + 1][256];
+  int status[3 * SNAP_EVENTS + 1];
+  char *body[3 * SNAP_EVENTS + 1];
+  size_t n;
+} travels_t;
+
+static void travel_paths(travels_t *t, const char *user, const item_t *items) {
+  t->n = 0;
+  for (int v = 1; v <= SNAP_EVENTS; v++) snprintf(t->path[t->n++], 256, "/v1/users/%s?atVersion=%d", user, v);
+  char before[40];
+  shift(items[0].time, -1, before);
+  snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, before);
+  for (int i = 0; i < SNAP_EVENTS; i++) {
+    snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, items[i].time);
+    if (i + 1 < SNAP_EVENTS && strcmp(items[i].time, items[i + 1].time) < 0) {
+      shift(items[i + 1].time, -1, before);
+      snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, before);
+    }
+  }
+}
+
+static void travel_all(travels_t *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    tk_response_t r;
+    tk_http("GET", env.query_port, t->path[i], NULL, 0, &r);
+    t->status[i] = r.status;
+    t->body[i] = strdup(r.body ? r.body : "");
+    tk_response_cleanup(&r);
+  }
+}
+
+static void travels_free(travels_t *t) {
+  for (size_t i = 0; i < t->n; i++) free(t->body[i]);
+}
+
+Test(history, time_travel_from_snapshots_is_the_full_fold) {
+  char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"s0.%s@example.com\",\"name\":\"S0\"}",
+                       env.db);
+  char *user = id_of(b);
+  free(b);
+  for (int v = 2; v <= SNAP_EVENTS; v++) /* names and emails in turn: fields change at different versions */
+    free(tk_command(&env, 201,
+                    v % 3 ? "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"S%d\"}}"
+                          : "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"email\":"
+                            "\"s%d@example.com\"}}",
+                    user, v));
+  char path[256];
+  tk_response_t r;
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=%d&waitMs=10000", user, SNAP_EVENTS);
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":26", VISIBLE_MS, &r), "%s",
+            r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  snprintf(path, sizeof path, "/v1/users/%s/history?limit=50", user);
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":26", VISIBLE_MS, &r), "%s",
+            r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  static item_t items[2 * SNAP_EVENTS];
+  snprintf(path, sizeof path, "/v1/users/%s/history", user);
+  size_t n = read_pages(path, 50, items, 2 * SNAP_EVENTS);
+  cr_assert_eq(n, SNAP_EVENTS);
+
+  /* projector-svc wrote one every SNAPSHOT_EVERY versions (it follows the history: await them) */
+  mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
+  int64_t snaps = 0;
+  for (int tries = 0; tries < 600 && snaps < SNAP_EVENTS / SNAPSHOT_EVERY; tries++) {
+    snaps = snapshots_of(client, user, 0);
+    if (snaps < SNAP_EVENTS / SNAPSHOT_EVERY) usleep(50 * 1000);
+  }
+  cr_assert_eq(snaps, SNAP_EVENTS / SNAPSHOT_EVERY, "snapshots at 4, 8, ..., 24");
+  /* one gone (as if not written yet): time travel around it starts from the one before */
+  snapshots_of(client, user, 12);
+  mongoc_client_destroy(client);
+
+  static travels_t with, without;
+  travel_paths(&with, user, items);
+  travel_paths(&without, user, items);
+  char series[128];
+  snprintf(series, sizeof series, "time_travels_total{read_model=\"user_profiles\",base=\"snapshot\"}");
+  double from_snapshots = tk_metric(env.query_port, series);
+  double folded = tk_metric(env.query_port, "time_travel_events_total{read_model=\"user_profiles\"}");
+  travel_all(&with);
+  double used = tk_metric(env.query_port, series) - (from_snapshots > 0 ? from_snapshots : 0);
+  double events = tk_metric(env.query_port, "time_travel_events_total{read_model=\"user_profiles\"}") -
+                  (folded > 0 ? folded : 0);
+  /* every travel at or past version 4 starts from a snapshot; none folds 2K events or more */
+  cr_expect_geq(used, (double)(SNAP_EVENTS - SNAPSHOT_EVERY), "%g travels from snapshots", used);
+  cr_expect_lt(events, (double)(2 * SNAPSHOT_EVERY * with.n), "%g events folded in %zu travels", events, with.n);
+
+  /* the same travels through a query-svc that folds every history from its beginning */
+  tk_stop(pids[TK_QUERY], SIGTERM);
+  const char *no_snapshots[] = {"SNAPSHOT_EVERY=0", NULL};
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, no_snapshots);
+  travel_all(&without);
+  cr_expect_leq(tk_metric(env.query_port, series), 0, "SNAPSHOT_EVERY=0 looks for none");
+  size_t answered = 0;
+  for (size_t i = 0; i < with.n; i++) {
+    cr_expect_eq(with.status[i], without.status[i], "%s: %d from snapshots, %d from the beginning", with.path[i],
+                 with.status[i], without.status[i]);
+    cr_expect_str_eq(with.body[i], without.body[i], "%s", with.path[i]);
+    answered += with.status[i] == 200;
+  }
+  cr_expect_eq(answered, with.n - 1, "all but the one before the first event answer 200");
+  travels_free(&with);
+  travels_free(&without);
+  free(user);
 }
