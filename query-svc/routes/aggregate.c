@@ -146,6 +146,7 @@ typedef struct {
   const cqrs_routes_aggregate_t *agg;
   const char *id;
   const char *as_of;               /* NULL: to a version */
+  int64_t at_version;              /* with as_of: INT64_MAX */
   int64_t every;                   /* SNAPSHOT_EVERY */
   mongoc_collection_t *snapshots;  /* NULL: none are looked up */
   bson_t snapshot;                 /* when have: a copy of it */
@@ -171,8 +172,9 @@ static bool read_snapshot(travel_t *t, int64_t j, bson_t *got, bool *found, cqrs
   return ok;
 }
 
-/* cqrs_snapshot_probe_cb: snapshot j exists and (with asOf) all its events
- * are at or before asOf. Keeps the latest such as the start. */
+/* cqrs_snapshot_probe_cb: snapshot j exists, is at or before atVersion, and
+ * (with asOf) all its events are at or before asOf. Keeps the latest such as
+ * the start. */
 static bool probe_cb(void *ctx, int64_t j, bool *within, cqrs_error_t *err) {
   travel_t *t = ctx;
   bson_t got, doc;
@@ -181,7 +183,7 @@ static bool probe_cb(void *ctx, int64_t j, bool *within, cqrs_error_t *err) {
   const char *time_max;
   if (!read_snapshot(t, j, &got, &found, err)) return false;
   *within = found && cqrs_snapshot_parts(&got, t->agg->projection->name, t->id, &doc, &v, &time_max) &&
-            v == j * t->every && (!t->as_of || strcmp(time_max, t->as_of) <= 0);
+            v == j * t->every && v <= t->at_version && (!t->as_of || strcmp(time_max, t->as_of) <= 0);
   if (*within && (!t->have || v > t->version)) {
     if (t->have) bson_destroy(&t->snapshot);
     bson_steal(&t->snapshot, &got);
@@ -193,17 +195,16 @@ static bool probe_cb(void *ctx, int64_t j, bool *within, cqrs_error_t *err) {
   return true;
 }
 
-/* The snapshot to start from: for a version v the one at floor(v / K) * K
- * (or, while that one is not written yet, the one before); for a moment the
- * latest whose events are all before it (cqrs_snapshot_search). */
-static bool find_start(travel_t *t, int64_t at_version, cqrs_error_t *err) {
-  if (!t->snapshots) return true;
-  int64_t j;
-  if (t->as_of) return cqrs_snapshot_search(probe_cb, t, &j, err);
-  bool within;
-  for (j = at_version / t->every; j >= 1 && j > at_version / t->every - 2 && !t->have; j--)
-    if (!probe_cb(t, j, &within, err)) return false;
-  return true;
+/* The snapshot to start from: for a version v the one at floor(v / K) * K,
+ * one point read; for a moment, or while that one is not written yet (the
+ * snapshots projection follows the history), the latest within the bounds
+ * (cqrs_snapshot_search: about 2 log2(v / K) point reads). */
+static bool find_start(travel_t *t, cqrs_error_t *err) {
+  if (!t->snapshots || t->at_version < t->every) return true; /* none at or before it */
+  bool within = false;
+  int64_t j = t->at_version / t->every;
+  if (!t->as_of && j >= 1 && !probe_cb(t, j, &within, err)) return false;
+  return within || cqrs_snapshot_search(probe_cb, t, &j, err);
 }
 
 static void count_travel(const cqrs_routes_call_t *call, const travel_t *t, size_t events) {
@@ -217,7 +218,8 @@ static void count_travel(const cqrs_routes_call_t *call, const travel_t *t, size
 
 static void time_travel(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,
                         const char *id, const char *as_of, int64_t at_version) {
-  travel_t t = {.agg = agg, .id = id, .as_of = as_of, .every = call->ctx->snapshot_every};
+  travel_t t = {.agg = agg, .id = id, .as_of = as_of, .at_version = as_of ? INT64_MAX : at_version,
+                .every = call->ctx->snapshot_every};
   cqrs_error_t err = {0};
   cqrs_events_t evs = {0};
   bool too_many = false, exists = false;
@@ -227,7 +229,7 @@ static void time_travel(cqrs_http_req_t *req, const cqrs_routes_call_t *call, co
   mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
   mongoc_collection_t *history = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, &err);
   if (history && t.every > 0) t.snapshots = cqrs_routes_collection(call, client, CQRS_SNAPSHOTS, &err);
-  if (!history || (t.every > 0 && !t.snapshots) || !find_start(&t, at_version, &err) ||
+  if (!history || (t.every > 0 && !t.snapshots) || !find_start(&t, &err) ||
       !cqrs_history_read(history, agg->aggregate_type, id, t.have ? t.version + 1 : 1, as_of ? INT64_MAX : at_version,
                          as_of, TRAVEL_EVENTS_MAX, &evs, &too_many, &err)) {
     if (err.code == CQRS_ERR_INTERNAL) {
