@@ -95,6 +95,11 @@ bool cqrs_projection_apply(const cqrs_projection_t *proj, const cqrs_projection_
 
 void cqrs_write_cleanup(cqrs_write_t *w);
 
+/* n zeroed writes (n 0: room for one) aligned as their bson_t members require
+ * (libbson declares 128 bytes; calloc promises 16). Free with free().
+ * Aborts when out of memory. */
+cqrs_write_t *cqrs_writes_new(size_t n);
+
 /* The document that w, an upsert whose filter's _id is id, makes when it
  * inserts: {_id, its $setOnInsert's fields, its $set's fields}, into doc
  * (initialised either way). False when w is not such a write. */

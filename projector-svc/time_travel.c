@@ -4,7 +4,6 @@
 #include "fold.h"
 
 #include <stdlib.h>
-
 #include <string.h>
 
 /* base as the write that creates it: {_id} upserted with $setOnInsert of its
@@ -34,7 +33,7 @@ bool cqrs_time_travel_from(const cqrs_projection_t *proj, const bson_t *base, co
                            bson_t *doc, bool *exists, cqrs_error_t *err) {
   bson_init(doc);
   *exists = false;
-  cqrs_write_t *writes = calloc(n + 1, sizeof *writes);
+  cqrs_write_t *writes = cqrs_writes_new(n + 1);
   size_t k = 0;
   bool ok = true;
   if (base) {

@@ -22,6 +22,13 @@ void cqrs_write_cleanup(cqrs_write_t *w) {
   bson_destroy(&w->update);
 }
 
+cqrs_write_t *cqrs_writes_new(size_t n) {
+  void *p = NULL;
+  size_t size = (n ? n : 1) * sizeof(cqrs_write_t);
+  if (posix_memalign(&p, _Alignof(cqrs_write_t), size) != 0) abort();
+  return memset(p, 0, size);
+}
+
 bool cqrs_projection_apply(const cqrs_projection_t *proj, const cqrs_projection_reader_t *r, const cqrs_event_t *ev,
                            cqrs_write_t *out, bool *skip, cqrs_error_t *err) {
   if (proj->apply) return proj->apply(ev, out, skip, err);

@@ -181,6 +181,10 @@ static bool probe_cb(void *ctx, int64_t j, bool *within, cqrs_error_t *err) {
   bool found;
   int64_t v;
   const char *time_max;
+  if (j > t->at_version / t->every) { /* beyond the version asked (and no overflow) */
+    *within = false;
+    return true;
+  }
   if (!read_snapshot(t, j, &got, &found, err)) return false;
   *within = found && cqrs_snapshot_parts(&got, t->agg->projection->name, t->id, &doc, &v, &time_max) &&
             v == j * t->every && v <= t->at_version && (!t->as_of || strcmp(time_max, t->as_of) <= 0);

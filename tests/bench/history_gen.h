@@ -56,7 +56,7 @@ static inline void gen_order_event(const char *id, int64_t v, int64_t base_ms, i
 /* Applies proj to evs[0..k) and inserts the folded documents into coll. */
 static inline bool gen_insert(mongoc_collection_t *coll, const cqrs_projection_t *proj, const cqrs_event_t *evs,
                               size_t k) {
-  cqrs_write_t *w = calloc(k, sizeof *w);
+  cqrs_write_t *w = cqrs_writes_new(k);
   size_t m = 0;
   cqrs_error_t err = {0};
   for (size_t i = 0; i < k; i++) {
@@ -87,7 +87,7 @@ static inline bool gen_insert(mongoc_collection_t *coll, const cqrs_projection_t
  * writes, as projector-svc writes them; the documents inserted into coll.
  * Returns how many, or -1 on failure. */
 static inline long gen_snapshots(mongoc_collection_t *coll, const cqrs_event_t *evs, size_t n, int every) {
-  cqrs_write_t *w = calloc(n ? n : 1, sizeof *w);
+  cqrs_write_t *w = cqrs_writes_new(n);
   size_t m = 0;
   cqrs_memory_reader_t mem = {evs, n, w, &m};
   cqrs_projection_reader_t r;

@@ -297,7 +297,7 @@ bool tk_acct_expected_docs(const cqrs_projection_t *proj, const char *tenant, co
         (!proj->aggregate_type || str_eq(proj->aggregate_type, events[i].ev.aggregate_type)))
       idx[m++] = i;
   qsort_r(idx, m, sizeof *idx, by_id_version_log, (void *)events);
-  cqrs_write_t *writes = calloc(m ? m : 1, sizeof *writes);
+  cqrs_write_t *writes = cqrs_writes_new(m);
   size_t k = 0;
   bool ok = true;
   /* a reading projection (snapshots) reads the tenant's events and its own

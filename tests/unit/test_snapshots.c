@@ -18,7 +18,7 @@ TestSuite(snapshots);
 typedef struct {
   cqrs_event_t ev[N_MAX];
   char times[N_MAX][32];
-  char ids[N_MAX][16];
+  char ids[N_MAX][24];
   size_t n;
 } history_t;
 
