@@ -89,6 +89,30 @@ static bool load_order(mongoc_collection_t *history, mongoc_collection_t *snapsh
   return ok;
 }
 
+/* Cells from..4 of order id's row, n requests each on port (p50 / p99 ms):
+ * the point read, a history page, asOf after the last event, atVersion at
+ * the middle, and every - 1 versions later ("-" beyond the order). A failure
+ * (a 503 when the store took longer than MONGO_TIMEOUT_MS) is a result too:
+ * measure stops there. */
+static void order_row(CURL *c, int port, const char *id, int64_t size, int every, int from, int n,
+                      char cells[5][64]) {
+  int64_t mid = size / 2, worst = mid + every - 1;
+  char query[5][64] = {"", "/history?limit=50", "?asOf=2027-01-01T00:00:00Z"};
+  snprintf(query[3], sizeof query[3], "?atVersion=%lld", (long long)mid);
+  snprintf(query[4], sizeof query[4], "?atVersion=%lld", (long long)worst);
+  for (int k = from; k < 5; k++) {
+    char url[512];
+    double p50, p99;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/orders/%s%s", port, id, query[k]);
+    if (k == 4 && (every <= 0 || worst > size))
+      snprintf(cells[k], 64, "-");
+    else if (measure(c, url, n, &p50, &p99))
+      snprintf(cells[k], 64, "%.1f / %.1f", p50, p99);
+    else
+      snprintf(cells[k], 64, "not answered (see above)");
+  }
+}
+
 static void indexes(mongoc_client_t *client, const char *db, const cqrs_projection_t *proj, PGconn *pg,
                     const char *const *gin, size_t n_gin) {
   bson_t cmd = BSON_INITIALIZER, idx;
@@ -188,35 +212,13 @@ int main(int argc, char **argv) {
 
   CURL *c = curl_easy_init();
   char url[512];
-  /* a failure (a 503 when the store took longer than MONGO_TIMEOUT_MS) is a result too: measure stops there */
-#define CELL(buf, port_, path_, n_)                                                                            \
-  do {                                                                                                         \
-    double p50, p99;                                                                                           \
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", (port_), (path_));                                      \
-    if (measure(c, url, (n_), &p50, &p99))                                                                     \
-      snprintf((buf), sizeof(buf), "%.1f / %.1f", p50, p99);                                                   \
-    else                                                                                                       \
-      snprintf((buf), sizeof(buf), "not answered (see above)");                                                \
-  } while (0)
   printf("| events of the order | point read p50 / p99 ms | history page (50) | asOf after the last event | atVersion "
          "n/2 (a snapshot's) | atVersion n/2 + %d (%d events after one) |\n|---|---|---|---|---|---|\n",
          every - 1, every - 1);
-  char paths[5][320];
   for (int s = 0; s < 3; s++) {
     int n = sizes[s] >= 10000 ? (reps < 20 ? reps : 20) : reps;
-    int64_t mid = sizes[s] / 2, worst = mid + every - 1;
-    snprintf(paths[0], sizeof paths[0], "/v1/orders/%s", ids[s]);
-    snprintf(paths[1], sizeof paths[1], "/v1/orders/%s/history?limit=50", ids[s]);
-    snprintf(paths[2], sizeof paths[2], "/v1/orders/%s?asOf=2027-01-01T00:00:00Z", ids[s]);
-    snprintf(paths[3], sizeof paths[3], "/v1/orders/%s?atVersion=%lld", ids[s], (long long)mid);
-    snprintf(paths[4], sizeof paths[4], "/v1/orders/%s?atVersion=%lld", ids[s], (long long)worst);
     char cells[5][64];
-    for (int k = 0; k < 5; k++) {
-      if (k == 4 && (every <= 0 || worst > sizes[s]))
-        snprintf(cells[k], sizeof cells[k], "-");
-      else
-        CELL(cells[k], port, paths[k], n);
-    }
+    order_row(c, port, ids[s], sizes[s], every, 0, n, cells);
     printf("| %lld (%d requests each) | %s | %s | %s | %s | %s |\n", (long long)sizes[s], n, cells[0], cells[1],
            cells[2], cells[3], cells[4]);
   }
@@ -225,17 +227,8 @@ int main(int argc, char **argv) {
          every - 1);
   for (int s = 0; s < 3; s++) {
     int n = sizes[s] >= 1000 ? (reps < 3 ? reps : 3) : reps; /* seconds each: the anchor, not the subject */
-    int64_t mid = sizes[s] / 2, worst = mid + every - 1;
-    snprintf(paths[2], sizeof paths[2], "/v1/orders/%s?asOf=2027-01-01T00:00:00Z", ids[s]);
-    snprintf(paths[3], sizeof paths[3], "/v1/orders/%s?atVersion=%lld", ids[s], (long long)mid);
-    snprintf(paths[4], sizeof paths[4], "/v1/orders/%s?atVersion=%lld", ids[s], (long long)worst);
     char cells[5][64];
-    for (int k = 2; k < 5; k++) {
-      if (k == 4 && (every <= 0 || worst > sizes[s]))
-        snprintf(cells[k], sizeof cells[k], "-");
-      else
-        CELL(cells[k], port_full, paths[k], n);
-    }
+    order_row(c, port_full, ids[s], sizes[s], every, 2, n, cells);
     printf("| %lld (%d requests each) | %s | %s | %s |\n", (long long)sizes[s], n, cells[2], cells[3], cells[4]);
   }
   double p50, p99;

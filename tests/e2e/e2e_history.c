@@ -141,6 +141,14 @@ static size_t log_events(const char *id, tk_record_t **all, size_t *n_all, tk_re
 
 static bool has_text(const char *body, void *needle) { return strstr(body, needle) != NULL; }
 
+/* Waits (bounded) until GET path answers 200 with text in its body. */
+static void await_text(const char *path, const char *text) {
+  tk_response_t r;
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, (void *)text, VISIBLE_MS, &r), "GET %s never showed %s: %s",
+            path, text, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+}
+
 /* An order through four statuses; returns its id. */
 static char *order_through_its_statuses(void) {
   char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"h.%s@example.com\",\"name\":\"H\"}",
@@ -328,13 +336,9 @@ Test(history, users_and_customers_travel_too) {
   char path[256];
   tk_response_t r;
   snprintf(path, sizeof path, "/v1/users/%s/history", user);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":2", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":2");
   snprintf(path, sizeof path, "/v1/customers/%s/history", customer);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":2", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":2");
   get(200, &r, "/v1/users/%s?atVersion=1", user);
   cr_expect(strstr(r.body, "\"name\":\"One\""), "%s", r.body);
   tk_response_cleanup(&r);
@@ -726,15 +730,10 @@ Test(history, time_travel_from_snapshots_is_the_full_fold) {
                             "\"s%d@example.com\"}}",
                     user, v));
   char path[256];
-  tk_response_t r;
   snprintf(path, sizeof path, "/v1/users/%s?minVersion=%d&waitMs=10000", user, SNAP_EVENTS);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":26", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":26");
   snprintf(path, sizeof path, "/v1/users/%s/history?limit=50", user);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":26", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":26");
   static item_t items[2 * SNAP_EVENTS];
   snprintf(path, sizeof path, "/v1/users/%s/history", user);
   size_t n = read_pages(path, 50, items, 2 * SNAP_EVENTS);
