@@ -151,8 +151,13 @@ static bool apply_reading(const cqrs_projection_reader_t *r, const cqrs_event_t 
   int64_t from = found ? v - k + 1 : 1;
   cqrs_events_t evs = {0};
   if (ok) ok = r->history(r, ev->aggregate_type, ev->aggregate_id, from, v, &evs, err);
-  if (!ok) {
-    /* err: the reader's */
+  if (!ok && err && err->code != CQRS_ERR_UNAVAILABLE) { /* not a store that is away: no snapshot, said why */
+    cqrs_error_t why = *err;
+    cqrs_error_set(err, CQRS_ERR_NOT_FOUND, NULL, "no snapshot of %s %s at version %" PRId64 ": %s", model->name,
+                   ev->aggregate_id, v, why.message);
+    ok = true;
+  } else if (!ok) {
+    /* err: the reader's; the loop reads the event again later */
   } else if (evs.n != (size_t)(v - from + 1)) {
     cqrs_error_set(err, CQRS_ERR_NOT_FOUND, NULL,
                    "no snapshot of %s %s at version %" PRId64 ": the event history has %zu of its versions %" PRId64

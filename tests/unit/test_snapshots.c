@@ -404,3 +404,42 @@ Test(snapshots, a_probe_that_cannot_look_fails_the_search) {
   cr_assert_not(cqrs_snapshot_search(failing_probe, NULL, &j, &err));
   cr_assert_eq(err.code, CQRS_ERR_UNAVAILABLE);
 }
+
+/* ---- a reader that cannot read ---- */
+
+static bool find_nothing(const cqrs_projection_reader_t *r, const char *id, bson_t *doc, bool *found,
+                         cqrs_error_t *err) {
+  (void)r, (void)id, (void)err;
+  bson_init(doc);
+  *found = false;
+  return true;
+}
+
+static bool history_fails(const cqrs_projection_reader_t *r, const char *type, const char *id, int64_t from,
+                          int64_t to, cqrs_events_t *out, cqrs_error_t *err) {
+  (void)type, (void)id, (void)from, (void)to;
+  *out = (cqrs_events_t){0};
+  cqrs_error_set(err, *(const cqrs_error_code_t *)r->ctx, NULL, "history: no");
+  return false;
+}
+
+Test(snapshots, a_store_away_is_read_again_later_and_a_bad_history_means_none) {
+  history_t h;
+  history_make(&h, "user", "u-1", 4);
+  cqrs_error_code_t code = CQRS_ERR_UNAVAILABLE;
+  cqrs_projection_reader_t r = {.find = find_nothing, .history = history_fails, .snapshot_every = 4, .ctx = &code};
+  cqrs_write_t w;
+  bool skip;
+  cqrs_error_t err = {0};
+  cr_assert_not(cqrs_projection_apply(&cqrs_snapshots_projection, &r, &h.ev[3], &w, &skip, &err));
+  cr_assert_eq(err.code, CQRS_ERR_UNAVAILABLE, "the loop applies it again later: not poison");
+  cqrs_write_cleanup(&w);
+  code = CQRS_ERR_INTERNAL; /* an unreadable history document */
+  cqrs_error_clear(&err);
+  cr_assert(cqrs_projection_apply(&cqrs_snapshots_projection, &r, &h.ev[3], &w, &skip, &err));
+  cr_assert(skip);
+  cr_assert_eq(err.code, CQRS_ERR_NOT_FOUND);
+  cr_assert(strstr(err.message, "history: no"), "%s", err.message);
+  cqrs_write_cleanup(&w);
+  history_free(&h);
+}
