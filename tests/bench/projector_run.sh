@@ -49,7 +49,7 @@ i=0
 for set in $SETS; do
   i=$((i + 1))
   export MONGO_DB=projbench$$x$i TOPIC_PREFIX=projbench$$x$i.
-  DBS+=("${MONGO_DB}_default")
+  DBS+=("$MONGO_DB" "${MONGO_DB}_default") # its progress reports, its read models
   "$BIN/replay_bench" load "$EVENTS" "$PER" >/dev/null
   started=$(now_ms)
   PROJECTIONS=$set HTTP_PORT=$PORT "$BIN/projector-svc" >"$LOGS/projector-$i.log" 2>&1 &
