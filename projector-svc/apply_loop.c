@@ -5,6 +5,7 @@
 
 #include "dead_letters.h"
 #include "lag.h"
+#include "loop_reader.h"
 #include "store_writer.h"
 
 #include "cqrs/freshness.h"
@@ -239,15 +240,33 @@ static bool ours(const cqrs_apply_loop_t *loop, const cqrs_event_t *ev) {
          (!loop->opts.include || loop->opts.include(loop->opts.include_ctx, ev));
 }
 
+/* ev's write into p->writes[np], by the projection's apply, or by its
+ * apply_reading with a reader of the store bound to ev's tenant and the
+ * batch's writes so far (loop_reader.h). */
+static bool apply(cqrs_apply_loop_t *loop, const cqrs_event_t *ev, pending_t *p, size_t np, bool *skip,
+                  cqrs_error_t *err) {
+  cqrs_projection_reader_t reader;
+  cqrs_loop_reader_t ctx = {.pool = loop->pool, .tenants = loop->tenants, .owner = &loop->worker,
+                            .projection = loop->proj->name, .target = loop->opts.target, .tenant = ev->tenant,
+                            .writes = p->writes, .write_tenants = (const char(*)[CQRS_TENANT_MAX + 1])p->tenants,
+                            .n_writes = np};
+  cqrs_loop_reader_bind(&reader, &ctx, loop->cfg->snapshot_every);
+  return cqrs_projection_apply(loop->proj, &reader, ev, &p->writes[np], skip, err);
+}
+
 /* Decodes msgs into writes; poison events are handled on the spot; a deleted
  * tenant's events are skipped (counted in *skipped). *upto is the number of
- * msgs covered (n unless the loop halts at a poison event). Call holding the
- * tenants' gate, so no tenant is dropped between the check and the write. */
+ * msgs covered: n, unless the loop halts at a poison event, or a reading
+ * projection could not read for msgs[*upto] now (*again set, the reason in
+ * again_why): the batch is applied up to it, and read again from it later.
+ * Call holding the tenants' gate, so no tenant is dropped between the check
+ * and the write. */
 static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p, size_t *upto,
-                      size_t *skipped) {
+                      size_t *skipped, bool *again, char again_why[256]) {
   size_t np = 0;
   *upto = n;
   *skipped = 0;
+  *again = false;
   for (size_t i = 0; i < n; i++) {
     cqrs_header_t hdrs[32];
     size_t nh = cqrs_kafka_headers(msgs[i], hdrs, 32);
@@ -261,10 +280,19 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     } else if (cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
       (*skipped)++;
     } else {
-      if (!loop->proj->apply(&ev, &p->writes[np], &skip, &err)) {
+      if (!apply(loop, &ev, p, np, &skip, &err)) {
         cqrs_write_cleanup(&p->writes[np]);
-        ok = poison(loop, msgs[i], err.message);
+        if (loop->proj->apply_reading && err.code == CQRS_ERR_UNAVAILABLE) { /* not the event's fault */
+          snprintf(again_why, 256, "%s", err.message);
+          *again = true;
+          ok = false;
+        } else {
+          ok = poison(loop, msgs[i], err.message);
+        }
       } else if (skip) {
+        if (err.message[0])
+          cqrs_log_warn(loop->log, "a write due is not made", "projection", loop->proj->name, "reason", err.message,
+                        NULL);
         cqrs_write_cleanup(&p->writes[np]);
       } else {
         snprintf(p->tenants[np], sizeof p->tenants[np], "%s", ev.tenant);
@@ -299,16 +327,20 @@ static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t up
                   rd_kafka_err2str(e), NULL);
 }
 
-static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p) {
+/* Applies and commits msgs[0..n). Returns true when it stopped before the
+ * end to read the rest again later (prepare's *again, why in again_why). */
+static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p,
+                      char again_why[256]) {
   size_t upto, skipped;
+  bool again;
   /* From the deletion check to the store's acknowledgement (tenants.h) */
   cqrs_tenants_enter(loop->tenants);
-  size_t np = prepare(loop, msgs, n, p, &upto, &skipped);
+  size_t np = prepare(loop, msgs, n, p, &upto, &skipped, &again, again_why);
   cqrs_write_outcome_t o = write_batch(loop, p, np);
   cqrs_tenants_leave(loop->tenants);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
-  if (o == CQRS_WRITE_STOPPING) return; /* the uncommitted batch is read again next time */
-  if (o == CQRS_WRITE_HALTED) return;   /* halted at a poison write: keep the whole batch for later */
+  if (o == CQRS_WRITE_STOPPING) return false; /* the uncommitted batch is read again next time */
+  if (o == CQRS_WRITE_HALTED) return false;   /* halted at a poison write: keep the whole batch for later */
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
   commit(loop, msgs, upto);
   atomic_fetch_add(&loop->applied, (uint64_t)np);
@@ -317,6 +349,7 @@ static void run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     count_by_tenant(loop, p, np);
   }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
+  return again;
 }
 
 /* Reports what this loop has applied (cqrs/freshness.h): caught up at this
@@ -336,9 +369,9 @@ static void publish_progress(cqrs_apply_loop_t *loop) {
 }
 
 /* Puts the assigned partitions back at their committed offsets (rebuild: at
- * its positions) and pauses them: what a held loop fetched is dropped and
- * read again once it is released. */
-static void rewind_held(cqrs_apply_loop_t *loop) {
+ * its positions), pausing them when pause: what was fetched and not
+ * committed is dropped and read again (a held loop: once it is released). */
+static void rewind_to_committed(cqrs_apply_loop_t *loop, bool pause) {
   rd_kafka_topic_partition_list_t *parts = NULL;
   if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
   if (loop->opts.target) {
@@ -351,10 +384,10 @@ static void rewind_held(cqrs_apply_loop_t *loop) {
     for (int i = 0; i < parts->cnt; i++)
       if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
   }
-  rd_kafka_pause_partitions(loop->consumer, parts);
+  if (pause) rd_kafka_pause_partitions(loop->consumer, parts);
   rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, parts, 10000);
   if (e) {
-    cqrs_log_warn(loop->log, "cannot rewind a held projection", "projection", loop->proj->name, "error",
+    cqrs_log_warn(loop->log, "cannot rewind a projection", "projection", loop->proj->name, "error",
                   rd_kafka_error_string(e), NULL);
     rd_kafka_error_destroy(e);
   }
@@ -365,13 +398,13 @@ static void rewind_held(cqrs_apply_loop_t *loop) {
  * a record that arrives anyway (after a rebalance) is put back. */
 static void hold_turn(cqrs_apply_loop_t *loop, bool *held) {
   if (!*held) {
-    rewind_held(loop);
+    rewind_to_committed(loop, true);
     *held = true;
     atomic_store(&loop->held, true);
   }
   rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, 200);
   if (m) {
-    if (!m->err) rewind_held(loop);
+    if (!m->err) rewind_to_committed(loop, true);
     rd_kafka_message_destroy(m);
   }
 }
@@ -390,6 +423,8 @@ static void *loop_main(void *arg) {
   pending_init(&p);
   int64_t next_lag = 0, next_progress = 0;
   bool held = false;
+  int again_ms = 0; /* the backoff while a reading projection cannot read */
+  char again_why[256];
   while (!cqrs_worker_stopping(&loop->worker)) {
     size_t n = 0;
     if (atomic_load(&loop->halted) || atomic_load(&loop->paused)) {
@@ -400,8 +435,20 @@ static void *loop_main(void *arg) {
       atomic_store(&loop->held, false);
       n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, 200, loop->log);
     }
-    if (n) run_batch(loop, msgs, n, &p);
+    bool again = n && run_batch(loop, msgs, n, &p, again_why);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
+    if (again) { /* what it could not apply yet is read again after a backoff, outside the gate */
+      again_ms = again_ms ? (again_ms < 5000 ? 2 * again_ms : 5000) : 100;
+      char ms[16];
+      snprintf(ms, sizeof ms, "%d", again_ms);
+      cqrs_log(loop->log, again_ms >= 5000 ? CQRS_LOG_WARN : CQRS_LOG_DEBUG,
+               "cannot read what the projection needs yet; later", "projection", loop->proj->name, "reason",
+               again_why, "retryInMs", ms, NULL);
+      rewind_to_committed(loop, false);
+      nap(loop, again_ms);
+    } else if (n) {
+      again_ms = 0;
+    }
     if (cqrs_time_monotonic_ms() >= next_lag) {
       update_lag(loop);
       next_lag = cqrs_time_monotonic_ms() + 250;

@@ -14,6 +14,40 @@ void cqrs_projector_default_store_timeout(cqrs_config_t *cfg) {
   if (cfg->mongo_timeout_ms == 0) cfg->mongo_timeout_ms = CQRS_PROJECTOR_MONGO_TIMEOUT_MS;
 }
 
+/* The next name of the comma-separated list at *p (its length in *len),
+ * moving *p past it; NULL at the end. */
+static const char *next_name(const char **p, size_t *len) {
+  if (!*p || !**p) return NULL;
+  const char *name = *p, *comma = strchr(name, ',');
+  *len = comma ? (size_t)(comma - name) : strlen(name);
+  *p = comma ? comma + 1 : NULL;
+  return name;
+}
+
+static bool listed(const char *list, const char *name) {
+  size_t len;
+  for (const char *p = list, *t; (t = next_name(&p, &len));)
+    if (len == strlen(name) && strncmp(t, name, len) == 0) return true;
+  return false;
+}
+
+bool cqrs_projector_selected(const cqrs_config_t *cfg, const cqrs_projection_t **out, size_t *n, cqrs_error_t *err) {
+  *n = 0;
+  size_t len;
+  for (const char *p = cfg->projections, *t; (t = next_name(&p, &len));) { /* every name must be one */
+    bool known = false;
+    for (size_t i = 0; cqrs_projections[i]; i++)
+      known |= strlen(cqrs_projections[i]->name) == len && strncmp(cqrs_projections[i]->name, t, len) == 0;
+    if (!known) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, "PROJECTIONS", "PROJECTIONS names no projection \"%.*s\"", (int)len, t);
+      return false;
+    }
+  }
+  for (size_t i = 0; cqrs_projections[i]; i++)
+    if (!cfg->projections || listed(cfg->projections, cqrs_projections[i]->name)) out[(*n)++] = cqrs_projections[i];
+  return true;
+}
+
 static void help(FILE *out) {
   fprintf(out,
           "usage: projector-svc\n"
@@ -21,7 +55,8 @@ static void help(FILE *out) {
           "                     [--tenant <tenantId>]\n"
           "       projector-svc --help\n"
           "\n"
-          "Without arguments: runs every projection, each tenant's documents in its own database\n"
+          "Without arguments: runs every projection (or those PROJECTIONS names, comma-separated),\n"
+          "each tenant's documents in its own database\n"
           "<MONGO_DB>_<tenant>; a tenant deleted in the control plane has its database dropped and\n"
           "its events skipped from then on.\n"
           "\n"

@@ -4,6 +4,8 @@
 #ifndef CQRS_PROJECTOR_CLI_H
 #define CQRS_PROJECTOR_CLI_H
 
+#include "projection.h"
+
 #include "cqrs/config.h"
 
 /* MONGO_TIMEOUT_MS unset: a store that accepts but never answers costs a
@@ -14,6 +16,14 @@
 
 /* Sets cfg's MONGO_TIMEOUT_MS to CQRS_PROJECTOR_MONGO_TIMEOUT_MS when unset. */
 void cqrs_projector_default_store_timeout(cqrs_config_t *cfg);
+
+/* The projections this process runs: PROJECTIONS (cfg->projections, names
+ * separated by commas) or, when unset, every one, into out (room for all of
+ * cqrs_projections), *n their count, in registry order. False with err
+ * naming an unknown name. Why one may leave some out: to run a read model
+ * elsewhere, or to measure one without another (BENCHMARKS.md). snapshots
+ * follows event_history, which must run somewhere. */
+bool cqrs_projector_selected(const cqrs_config_t *cfg, const cqrs_projection_t **out, size_t *n, cqrs_error_t *err);
 
 /* Runs the command line argv when it is not empty (argc > 1): --help,
  * --rebuild <projection> [...] with the environment envp, or a usage error

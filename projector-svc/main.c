@@ -44,8 +44,10 @@ int main(int argc, char **argv) {
   cqrs_service_t svc;
   cqrs_error_t err = {0};
   projector_t p = {.svc = &svc};
-  while (cqrs_projections[p.n]) p.n++;
-  p.loops = calloc(p.n, sizeof *p.loops);
+  size_t all = 0;
+  while (cqrs_projections[all]) all++;
+  p.loops = calloc(all, sizeof *p.loops);
+  const cqrs_projection_t **run = calloc(all, sizeof *run);
   cqrs_registry_t *reg = cqrs_registry_new();
   cqrs_tenants_t *tenants = NULL;
   int rc = 1;
@@ -53,13 +55,14 @@ int main(int argc, char **argv) {
   cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   cqrs_apply_loop_describe_metrics(svc.metrics);
   cqrs_projector_default_store_timeout(&svc.cfg);
+  if (!cqrs_projector_selected(&svc.cfg, run, &p.n, &err)) goto fail;
   if (!(p.pool = cqrs_mongo_pool_new(&svc.cfg, "projector-svc", &err))) goto fail;
   tenants = cqrs_tenants_new(&svc.cfg, &svc.log, p.pool, reg, ALIAS_TTL_MS);
   /* before the first batch: a deleted tenant's events must be known as such */
   if (!(p.control = cqrs_tenants_follow(tenants, CONTROL_WAIT_MS, &err))) goto fail;
   cqrs_apply_opts_t opts = {.poison = svc.cfg.poison_halt ? CQRS_POISON_HALT : CQRS_POISON_DLQ};
   for (size_t i = 0; i < p.n; i++)
-    if (!(p.loops[i] = cqrs_apply_loop_new(&svc.cfg, &svc.log, svc.metrics, p.pool, tenants, cqrs_projections[i], &opts,
+    if (!(p.loops[i] = cqrs_apply_loop_new(&svc.cfg, &svc.log, svc.metrics, p.pool, tenants, run[i], &opts,
                                            &err)) ||
         !cqrs_apply_loop_start(p.loops[i], &err))
       goto fail;
@@ -77,6 +80,7 @@ done:
   /* the loops first: a drop in progress on the reader thread waits for their batches */
   for (size_t i = 0; i < p.n; i++) cqrs_apply_loop_destroy(p.loops[i]);
   free(p.loops);
+  free(run);
   cqrs_control_reader_stop(p.control);
   cqrs_tenants_destroy(tenants);
   if (p.pool) mongoc_client_pool_destroy(p.pool);

@@ -103,7 +103,7 @@ static bool apply(cqrs_redrive_t *rd, rd_kafka_message_t *m, cqrs_error_t *err) 
    * projection's dispatch (cqrs_projection_dispatch), as on every read path. */
   bool ok = cqrs_event_from_record(&ev, hdrs, nh, m->payload, m->len, err);
   if (ok) {
-    ok = proj->apply(&ev, &w, &skip, err);
+    ok = cqrs_projection_apply(proj, NULL, &ev, &w, &skip, err);
     w_made = true;
   }
   if (ok && !skip) {

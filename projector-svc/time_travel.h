@@ -21,4 +21,11 @@
 bool cqrs_time_travel(const cqrs_projection_t *proj, const cqrs_event_t *events, size_t n, bson_t *doc,
                       bool *exists, cqrs_error_t *err);
 
+/* cqrs_time_travel from base, proj's document after the events before
+ * events[0] (a snapshot's, cqrs_snapshot_build; NULL: from nothing): the same
+ * document as cqrs_time_travel over the whole history, field order included
+ * (base goes first as the creation that inserts it). */
+bool cqrs_time_travel_from(const cqrs_projection_t *proj, const bson_t *base, const cqrs_event_t *events, size_t n,
+                           bson_t *doc, bool *exists, cqrs_error_t *err);
+
 #endif

@@ -51,6 +51,11 @@ int main(void) {
   q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, ALIAS_TTL_MS);
   q.routes.log = &svc.log;
   q.routes.metrics = svc.metrics;
+  q.routes.snapshot_every = svc.cfg.snapshot_every;
+  cqrs_metrics_describe(svc.metrics, "time_travels_total", CQRS_METRIC_COUNTER,
+                        "asOf/atVersion reads, by read model and what they folded from (base: snapshot or none).");
+  cqrs_metrics_describe(svc.metrics, "time_travel_events_total", CQRS_METRIC_COUNTER,
+                        "Events read from the history and folded by asOf/atVersion reads, by read model.");
   q.routes.limits = cqrs_ratelimit_new(svc.cfg.rate_limit_queries, 2.0 * svc.cfg.rate_limit_queries, RATE_LIMIT_TENANTS);
   cqrs_metrics_describe(svc.metrics, "queries_by_tenant_total", CQRS_METRIC_COUNTER,
                         "API requests that passed authentication and the rate limit, by tenant (50 named, then _other).");

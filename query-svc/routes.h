@@ -52,6 +52,7 @@ struct cqrs_routes_ctx {
   cqrs_metrics_t *metrics;    /* borrowed */
   cqrs_staleness_t *staleness; /* borrowed: how fresh each read model is; NULL: no freshness headers */
   cqrs_pg_lists_t *pg_lists;   /* borrowed: keyset lists through FerretDB's PostgreSQL; NULL: the store's finds */
+  int snapshot_every;         /* SNAPSHOT_EVERY: where time travel finds snapshots; 0: it folds from the start */
   cqrs_routes_gate_t gates[CQRS_ROUTES_MAX]; /* the routes' own: ctx must not move once routes are added */
   size_t n_gates;
 };
@@ -223,10 +224,17 @@ typedef struct {
 void cqrs_routes_add_aggregate(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx, const cqrs_routes_aggregate_t *agg);
 
 /* The single read of agg's document id: with asOf=<RFC 3339> or atVersion=<n>
- * among p, the document as it was then, recomputed from the history by agg's
- * projection (time_travel.h), with X-Read-Model-Version (404 when it did not
- * exist yet, or the version is beyond the aggregate's last); otherwise the
- * stored document (cqrs_routes_find_one). */
+ * among p, the document as it was then, recomputed by agg's projection
+ * (time_travel.h) from the nearest snapshot at or before it (CQRS_SNAPSHOTS;
+ * none: from the beginning) and the history after it, with
+ * X-Read-Model-Version (404 when it did not exist yet, or the version is
+ * beyond the aggregate's last); otherwise the stored document
+ * (cqrs_routes_find_one). asOf is the document after the aggregate's events
+ * up to the first one later than asOf (event times are not promised to grow
+ * with versions across command-svc instances' clocks; this keeps a prefix of
+ * the history, as snapshots do). Counted in time_travels_total{read_model,
+ * base="snapshot"|"none"} and time_travel_events_total{read_model} (events
+ * folded). */
 void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                 const cqrs_routes_aggregate_t *agg, const char *id, const cqrs_params_t *p);
 

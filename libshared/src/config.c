@@ -227,11 +227,13 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
     return false;
-  long lanes, batch;
-  if (!int_var(envp, "COMMAND_LANES", 3, 1, 64, &lanes, err) ||
+  long lanes, batch, every;
+  if (!int_var(envp, "SNAPSHOT_EVERY", CQRS_SNAPSHOT_EVERY_DEFAULT, 0, 1000000, &every, err) ||
+      !int_var(envp, "COMMAND_LANES", 3, 1, 64, &lanes, err) ||
       !int_var(envp, "COMMAND_BATCH_MAX", 2000, 1, 100000, &batch, err))
     return false;
   cfg->command_lanes = (int)lanes;
+  cfg->snapshot_every = (int)every;
   cfg->command_batch_max = (int)batch;
   long staleness;
   if (!int_var(envp, "STALENESS_OBJECTIVE_MS", 5000, 1, 86400000, &staleness, err)) return false;
@@ -259,6 +261,8 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
   cfg->schema_registry_url = dup_or(envp, "SCHEMA_REGISTRY_URL", CQRS_SCHEMA_REGISTRY_DEFAULT);
+  const char *projections = env_get(envp, "PROJECTIONS");
+  cfg->projections = projections && *projections ? strdup(projections) : NULL;
   const char *pg = env_get(envp, "FERRETDB_PG_URI");
   cfg->ferretdb_pg_uri = pg && *pg ? strdup(pg) : NULL;
   if (!load_auth(cfg, envp, err)) {
@@ -285,6 +289,7 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   free(cfg->mongo_uri);
   free(cfg->mongo_db);
   free(cfg->ferretdb_pg_uri);
+  free(cfg->projections);
   free(cfg->staleness_objectives);
   free(cfg->schema_registry_url);
   free(cfg->topic_prefix);

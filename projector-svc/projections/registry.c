@@ -5,11 +5,12 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
                                                      &cqrs_customers_projection, &cqrs_event_history_projection,
-                                                     NULL};
+                                                     &cqrs_snapshots_projection, NULL};
 
 const cqrs_projection_t *cqrs_projection_find(const char *name) {
   for (size_t i = 0; cqrs_projections[i]; i++)
@@ -20,6 +21,46 @@ const cqrs_projection_t *cqrs_projection_find(const char *name) {
 void cqrs_write_cleanup(cqrs_write_t *w) {
   bson_destroy(&w->filter);
   bson_destroy(&w->update);
+}
+
+cqrs_write_t *cqrs_writes_new(size_t n) {
+  void *p = NULL;
+  size_t size = (n ? n : 1) * sizeof(cqrs_write_t);
+  if (posix_memalign(&p, _Alignof(cqrs_write_t), size) != 0) abort();
+  return memset(p, 0, size);
+}
+
+bool cqrs_projection_apply(const cqrs_projection_t *proj, const cqrs_projection_reader_t *r, const cqrs_event_t *ev,
+                           cqrs_write_t *out, bool *skip, cqrs_error_t *err) {
+  if (proj->apply) return proj->apply(ev, out, skip, err);
+  if (r) return proj->apply_reading(r, ev, out, skip, err);
+  *skip = false;
+  out->upsert = false;
+  bson_init(&out->filter);
+  bson_init(&out->update);
+  cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "projection %s reads the store and was given no reader", proj->name);
+  return false;
+}
+
+bool cqrs_write_document(const cqrs_write_t *w, const char *id, bson_t *doc) {
+  bson_init(doc);
+  bson_iter_t it, f;
+  if (!w->upsert || !bson_iter_init_find(&it, &w->filter, "_id") || !BSON_ITER_HOLDS_UTF8(&it) ||
+      strcmp(bson_iter_utf8(&it, NULL), id) != 0)
+    return false;
+  BSON_APPEND_UTF8(doc, "_id", id);
+  static const char *const ops[] = {"$setOnInsert", "$set"};
+  for (int i = 0; i < 2; i++)
+    if (bson_iter_init_find(&it, &w->update, ops[i]) && bson_iter_recurse(&it, &f))
+      while (bson_iter_next(&f)) bson_append_value(doc, bson_iter_key(&f), -1, bson_iter_value(&f));
+  return true;
+}
+
+void cqrs_events_release(cqrs_events_t *e) {
+  if (e->owned)
+    for (size_t i = 0; i < e->n; i++) cqrs_event_cleanup(&e->v[i]);
+  free(e->v);
+  *e = (cqrs_events_t){0};
 }
 
 bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, const cqrs_event_t *ev,

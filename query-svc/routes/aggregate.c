@@ -1,10 +1,12 @@
 /* An aggregate's document and its history, by row (routes.h): the audit
  * trail from the event_history read model, and time travel, which applies
- * the read model's own projection to the history up to a moment or version. */
+ * the read model's own projection to the history up to a moment or version,
+ * from the nearest snapshot (projector-svc's snapshots read model). */
 #include "../routes.h"
 
 #include "../cursor.h"
 #include "cqrs/json.h"
+#include "history_read.h"
 #include "time_travel.h"
 
 #include <inttypes.h>
@@ -138,118 +140,143 @@ done:
 
 /* ---- time travel ---- */
 
-/* Reads id's history up to the bound in filter into events (version order).
- * False after answering 503 / 422. */
-static bool read_history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const bson_t *filter,
-                         cqrs_event_t **events, size_t *n) {
-  cqrs_error_t err = {0};
-  bool ok = false;
-  size_t cap = 16;
-  *n = 0;
-  *events = calloc(cap, sizeof **events);
-  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, &err);
-  mongoc_cursor_t *cur = NULL;
-  bson_t opts = BSON_INITIALIZER, sort;
-  BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-  BSON_APPEND_INT32(&sort, CQRS_HISTORY_VERSION, 1);
-  bson_append_document_end(&opts, &sort);
-  BSON_APPEND_INT64(&opts, "limit", TRAVEL_EVENTS_MAX + 1);
-  BSON_APPEND_INT32(&opts, "batchSize", 10000);
-  if (!coll) {
-    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
-    goto done;
-  }
-  cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+/* One time travel's start: the snapshot it folds from (the latest found
+ * within the bound), or none. */
+typedef struct {
+  const cqrs_routes_aggregate_t *agg;
+  const char *id;
+  const char *as_of;               /* NULL: to a version */
+  int64_t at_version;              /* with as_of: INT64_MAX */
+  int64_t every;                   /* SNAPSHOT_EVERY */
+  mongoc_collection_t *snapshots;  /* NULL: none are looked up */
+  bson_t snapshot;                 /* when have: a copy of it */
+  bool have;
+  int64_t version;                 /* when have: its version */
+} travel_t;
+
+/* Reads snapshot j (at version j * every) into *got (a copy, when *found). */
+static bool read_snapshot(travel_t *t, int64_t j, bson_t *got, bool *found, cqrs_error_t *err) {
+  char *sid = cqrs_snapshot_id(t->agg->projection->name, t->id, j * t->every);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(sid)), *opts = BCON_NEW("limit", BCON_INT64(1));
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(t->snapshots, filter, opts, NULL);
   const bson_t *doc;
-  while (mongoc_cursor_next(cur, &doc)) {
-    if (*n == TRAVEL_EVENTS_MAX) {
-      cqrs_http_reply_error(req, 422, "this aggregate's history is too long to replay", NULL);
-      goto done;
-    }
-    if (*n == cap) {
-      *events = realloc(*events, 2 * cap * sizeof **events);
-      memset(*events + cap, 0, cap * sizeof **events);
-      cap *= 2;
-    }
-    if (!cqrs_event_history_to_event(doc, &(*events)[*n], &err)) {
-      cqrs_event_cleanup(&(*events)[*n]);
-      cqrs_log_error(call->ctx->log, "unreadable history document", "error", err.message, NULL);
-      cqrs_http_reply_error(req, 500, "the history cannot be read back", NULL);
-      goto done;
-    }
-    (*n)++;
-  }
-  bson_error_t error;
-  if (mongoc_cursor_error(cur, &error)) {
-    cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, error.message);
-    goto done;
-  }
-  ok = true;
-done:
-  if (cur) mongoc_cursor_destroy(cur);
-  if (coll) mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(call->ctx->pool, client);
-  bson_destroy(&opts);
-  if (!ok) {
-    for (size_t i = 0; i < *n; i++) cqrs_event_cleanup(&(*events)[i]);
-    free(*events);
-    *events = NULL;
-    *n = 0;
-  }
+  bson_init(got);
+  if ((*found = mongoc_cursor_next(cur, &doc))) bson_concat(got, doc);
+  bson_error_t e;
+  bool ok = !mongoc_cursor_error(cur, &e);
+  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", e.message);
+  mongoc_cursor_destroy(cur);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  bson_free(sid);
   return ok;
 }
 
-/* The bound on the history: {aggregateId, aggregateType, version <= v} or
- * {..., time <= t}. */
-static void travel_filter(const cqrs_routes_aggregate_t *agg, const char *id, const char *as_of, int64_t at_version,
-                          bson_t *filter) {
-  bson_t le;
-  bson_init(filter);
-  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_ID, id);
-  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
-  if (as_of) {
-    BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_HISTORY_TIME, &le);
-    BSON_APPEND_UTF8(&le, "$lte", as_of);
-  } else {
-    BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_HISTORY_VERSION, &le);
-    BSON_APPEND_INT64(&le, "$lte", at_version);
+/* cqrs_snapshot_probe_cb: snapshot j exists, is at or before atVersion, and
+ * (with asOf) all its events are at or before asOf. Keeps the latest such as
+ * the start. */
+static bool probe_cb(void *ctx, int64_t j, bool *within, cqrs_error_t *err) {
+  travel_t *t = ctx;
+  bson_t got, doc;
+  bool found;
+  int64_t v;
+  const char *time_max;
+  if (j > t->at_version / t->every) { /* beyond the version asked (and no overflow) */
+    *within = false;
+    return true;
   }
-  bson_append_document_end(filter, &le);
+  if (!read_snapshot(t, j, &got, &found, err)) return false;
+  *within = found && cqrs_snapshot_parts(&got, t->agg->projection->name, t->id, &doc, &v, &time_max) &&
+            v == j * t->every && v <= t->at_version && (!t->as_of || strcmp(time_max, t->as_of) <= 0);
+  if (*within && (!t->have || v > t->version)) {
+    if (t->have) bson_destroy(&t->snapshot);
+    bson_steal(&t->snapshot, &got);
+    t->have = true;
+    t->version = v;
+  } else {
+    bson_destroy(&got);
+  }
+  return true;
+}
+
+/* The snapshot to start from: for a version v the one at floor(v / K) * K,
+ * one point read; for a moment, or while that one is not written yet (the
+ * snapshots projection follows the history), the latest within the bounds
+ * (cqrs_snapshot_search: about 2 log2(v / K) point reads). */
+static bool find_start(travel_t *t, cqrs_error_t *err) {
+  if (!t->snapshots || t->at_version < t->every) return true; /* none at or before it */
+  bool within = false;
+  int64_t j = t->at_version / t->every;
+  if (!t->as_of && j >= 1 && !probe_cb(t, j, &within, err)) return false;
+  return within || cqrs_snapshot_search(probe_cb, t, &j, err);
+}
+
+static void count_travel(const cqrs_routes_call_t *call, const travel_t *t, size_t events) {
+  char labels[128];
+  snprintf(labels, sizeof labels, "read_model=\"%s\",base=\"%s\"", t->agg->projection->name,
+           t->have ? "snapshot" : "none");
+  cqrs_metrics_add(call->ctx->metrics, "time_travels_total", labels, 1);
+  snprintf(labels, sizeof labels, "read_model=\"%s\"", t->agg->projection->name);
+  cqrs_metrics_add(call->ctx->metrics, "time_travel_events_total", labels, (double)events);
 }
 
 static void time_travel(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,
                         const char *id, const char *as_of, int64_t at_version) {
-  bson_t filter, doc;
-  cqrs_event_t *events = NULL;
-  size_t n = 0;
-  bool exists = false;
+  travel_t t = {.agg = agg, .id = id, .as_of = as_of, .at_version = as_of ? INT64_MAX : at_version,
+                .every = call->ctx->snapshot_every};
   cqrs_error_t err = {0};
-  travel_filter(agg, id, as_of, at_version, &filter);
-  bool read = read_history(req, call, &filter, &events, &n);
-  bson_destroy(&filter);
-  if (!read) return;
-  if (!cqrs_time_travel(agg->projection, events, n, &doc, &exists, &err)) {
+  cqrs_events_t evs = {0};
+  bool too_many = false, exists = false;
+  bson_t doc = BSON_INITIALIZER, from; /* doc: inline until the fold makes it (no heap to lose) */
+  int64_t v;
+  const char *time_max;
+  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
+  mongoc_collection_t *history = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, &err);
+  if (history && t.every > 0) t.snapshots = cqrs_routes_collection(call, client, CQRS_SNAPSHOTS, &err);
+  if (!history || (t.every > 0 && !t.snapshots) || !find_start(&t, &err) ||
+      !cqrs_history_read(history, agg->aggregate_type, id, t.have ? t.version + 1 : 1, as_of ? INT64_MAX : at_version,
+                         as_of, TRAVEL_EVENTS_MAX, &evs, &too_many, &err)) {
+    if (err.code == CQRS_ERR_INTERNAL) {
+      cqrs_log_error(call->ctx->log, "unreadable history document", "error", err.message, NULL);
+      cqrs_http_reply_error(req, 500, "the history cannot be read back", NULL);
+    } else {
+      cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
+    }
+    goto done;
+  }
+  count_travel(call, &t, evs.n);
+  if (too_many) {
+    cqrs_http_reply_error(req, 422, "this aggregate's history is too long to replay", NULL);
+  } else if (!cqrs_time_travel_from(agg->projection,
+                                    t.have && cqrs_snapshot_parts(&t.snapshot, agg->projection->name, id, &from, &v,
+                                                                  &time_max)
+                                        ? &from
+                                        : NULL,
+                                    evs.v, evs.n, &doc, &exists, &err)) {
     cqrs_log_error(call->ctx->log, "time travel failed", "readModel", agg->projection->name, "error", err.message,
                    NULL);
     cqrs_http_reply_error(req, 500, "the history cannot be replayed", NULL);
   } else if (!exists) {
     cqrs_http_reply_error(req, 404, as_of ? "it did not exist yet at asOf" : agg->read->not_found, NULL);
-  } else if (!as_of && (n == 0 || events[n - 1].version != at_version)) {
+  } else if (!as_of && (evs.n ? evs.v[evs.n - 1].version : t.version) != at_version) {
     cqrs_http_reply_error(req, 404, "no such version of it (atVersion is beyond its last)", NULL);
   } else {
-    char v[24];
-    snprintf(v, sizeof v, "%" PRId64, cqrs_single_read_version(&doc));
-    cqrs_http_req_add_header(req, "X-Read-Model-Version", v);
+    char vs[24];
+    snprintf(vs, sizeof vs, "%" PRId64, cqrs_single_read_version(&doc));
+    cqrs_http_req_add_header(req, "X-Read-Model-Version", vs);
     cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
     size_t len;
     char *json = cqrs_single_read_json(&doc, &len);
     cqrs_http_reply_json(req, 200, json, len);
     bson_free(json);
   }
+done:
   bson_destroy(&doc);
-  for (size_t i = 0; i < n; i++) cqrs_event_cleanup(&events[i]);
-  free(events);
+  cqrs_events_release(&evs);
+  if (t.have) bson_destroy(&t.snapshot);
+  if (t.snapshots) mongoc_collection_destroy(t.snapshots);
+  if (history) mongoc_collection_destroy(history);
+  mongoc_client_pool_push(call->ctx->pool, client);
 }
 
 void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,

@@ -56,7 +56,7 @@ static inline void gen_order_event(const char *id, int64_t v, int64_t base_ms, i
 /* Applies proj to evs[0..k) and inserts the folded documents into coll. */
 static inline bool gen_insert(mongoc_collection_t *coll, const cqrs_projection_t *proj, const cqrs_event_t *evs,
                               size_t k) {
-  cqrs_write_t *w = calloc(k, sizeof *w);
+  cqrs_write_t *w = cqrs_writes_new(k);
   size_t m = 0;
   cqrs_error_t err = {0};
   for (size_t i = 0; i < k; i++) {
@@ -80,6 +80,48 @@ static inline bool gen_insert(mongoc_collection_t *coll, const cqrs_projection_t
   for (size_t i = 0; i < m; i++) cqrs_write_cleanup(&w[i]);
   free(w);
   return ok;
+}
+
+/* The snapshots projection over one aggregate's events evs[0..n) (version
+ * order), every `every` versions, with a memory reader over them and its own
+ * writes, as projector-svc writes them; the documents inserted into coll.
+ * Returns how many, or -1 on failure. */
+static inline long gen_snapshots(mongoc_collection_t *coll, const cqrs_event_t *evs, size_t n, int every) {
+  cqrs_write_t *w = cqrs_writes_new(n);
+  size_t m = 0;
+  cqrs_memory_reader_t mem = {evs, n, w, &m};
+  cqrs_projection_reader_t r;
+  cqrs_projection_memory_reader(&r, &mem, every);
+  cqrs_error_t err = {0};
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
+    bool skip;
+    if (!(ok = cqrs_projection_apply(&cqrs_snapshots_projection, &r, &evs[i], &w[m], &skip, &err)))
+      fprintf(stderr, "snapshot: %s\n", err.message);
+    if (ok && !skip)
+      m++;
+    else
+      cqrs_write_cleanup(&w[m]);
+  }
+  const bson_t **docs = calloc(m ? m : 1, sizeof *docs);
+  bson_t *made = calloc(m ? m : 1, sizeof *made);
+  for (size_t i = 0; i < m; i++) {
+    bson_iter_t it;
+    bson_iter_init_find(&it, &w[i].filter, "_id");
+    cqrs_write_document(&w[i], bson_iter_utf8(&it, NULL), &made[i]);
+    docs[i] = &made[i];
+  }
+  bson_error_t e;
+  if (ok && m && !(ok = mongoc_collection_insert_many(coll, docs, m, NULL, NULL, &e)))
+    fprintf(stderr, "insert snapshots: %s\n", e.message);
+  for (size_t i = 0; i < m; i++) {
+    bson_destroy(&made[i]);
+    cqrs_write_cleanup(&w[i]);
+  }
+  free(made);
+  free(docs);
+  free(w);
+  return ok ? (long)m : -1;
 }
 
 #endif

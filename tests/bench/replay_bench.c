@@ -1,6 +1,8 @@
 /* Replay benchmark (issue 11; tests/bench/replay_run.sh starts the services):
- *   replay_bench load <events>            puts <events> UserCreated events straight on
- *                                         TOPIC_PREFIX + "events" (tenant "default")
+ *   replay_bench load <events> [<per user>]  puts <events> UserCreated events straight on
+ *                                         TOPIC_PREFIX + "events" (tenant "default"), or
+ *                                         users of <per user> events each (then
+ *                                         UserProfileUpdated): histories for snapshots
  *   replay_bench run <admin port> <query port> <events> <projector-svc's start, ms since the epoch>
  *                                         waits until the live projector has applied them
  *                                         (its rate), replays user_profiles from the
@@ -29,7 +31,9 @@ extern char **environ;
 
 #define USER_ID_FMT "bench-%d"
 
-static int load(int n) {
+/* Puts n events on the log: per users of `per` events each, a UserCreated
+ * then UserProfileUpdated (per 1: n users, one UserCreated each). */
+static int load(int n, int per) {
   cqrs_config_t cfg;
   cqrs_error_t err = {0};
   cqrs_log_t log = {"replay_bench", CQRS_LOG_WARN};
@@ -44,18 +48,29 @@ static int load(int n) {
     return 1;
   }
   char *topic = cqrs_config_topic(&cfg, CQRS_TOPIC_EVENTS);
+  if (per < 1) per = 1;
   for (int i = 0; i < n; i++) {
-    char id[64], ev_id[96], email[128];
-    snprintf(id, sizeof id, USER_ID_FMT, i);
+    char id[64], ev_id[96], email[128], name[32];
+    int version = i % per + 1;
+    snprintf(id, sizeof id, USER_ID_FMT, i / per);
     snprintf(ev_id, sizeof ev_id, "%s%d", cfg.topic_prefix, i);
     snprintf(email, sizeof email, "%s@example.com", id);
-    cqrs_event_data_t d = {.user_created = {.user_id = id, .email = email, .name = "Bench",
-                                            .created_at = "2026-03-01T10:00:00.000Z"}};
+    snprintf(name, sizeof name, "Bench %d", version);
+    const cqrs_event_type_t *type = version == 1 ? &cqrs_user_created_event : &cqrs_user_profile_updated_event;
+    cqrs_event_data_t d;
+    memset(&d, 0, sizeof d);
+    if (version == 1)
+      d.user_created = (cqrs_user_created_t){.user_id = id, .email = email, .name = "Bench",
+                                             .created_at = "2026-03-01T10:00:00.000Z"};
+    else
+      d.user_profile_updated = (cqrs_user_profile_updated_t){.user_id = id, .changes = {.name = name},
+                                                             .updated_at = "2026-03-01T10:00:00.000Z"};
     bson_t doc = BSON_INITIALIZER;
-    cqrs_user_created_event.encode(&d, &doc);
-    cqrs_event_t ev = {.id = ev_id, .type = (char *)cqrs_user_created_event.name, .source = "/bench",
-                       .aggregate_type = (char *)cqrs_user_created_event.aggregate_type, .aggregate_id = id,
-                       .time = "2026-03-01T10:00:00.000Z", .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = &doc};
+    type->encode(&d, &doc);
+    cqrs_event_t ev = {.id = ev_id, .type = (char *)type->name, .source = "/bench",
+                       .aggregate_type = (char *)type->aggregate_type, .aggregate_id = id,
+                       .time = "2026-03-01T10:00:00.000Z", .tenant = CQRS_TENANT_DEFAULT, .version = version,
+                       .schema_version = type->version, .data = &doc};
     cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
     char version_buf[24];
     size_t nh = cqrs_event_to_headers(&ev, hdrs, version_buf);
@@ -249,9 +264,9 @@ static int run(int admin_port, int qport, int n, int64_t started_ms) {
 
 int main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (argc == 3 && strcmp(argv[1], "load") == 0) return load(atoi(argv[2]));
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "load") == 0) return load(atoi(argv[2]), argc == 4 ? atoi(argv[3]) : 1);
   if (argc == 6 && strcmp(argv[1], "run") == 0)
     return run(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), strtoll(argv[5], NULL, 10));
-  fprintf(stderr, "usage: replay_bench load <events> | run <admin port> <query port> <events> <projector start ms>\n");
+  fprintf(stderr, "usage: replay_bench load <events> [<events per user>] | run <admin port> <query port> <events> <projector start ms>\n");
   return 2;
 }

@@ -1,13 +1,17 @@
 /* End to end, history and time travel (issue 16): the event_history read
  * model against the log, the audit trail routes, events by type and time,
  * and asOf / atVersion on single reads, through the three services against
- * the real local stack. */
+ * the real local stack. Every test runs with snapshots every SNAPSHOT_EVERY
+ * versions, 4 here (a few tens of events cross several): time travel folds
+ * from them throughout. */
 #include "testkit.h"
 
 #include "cqrs/events.h"
 #include "cqrs/json.h"
+#include "cqrs/read_model.h"
 
 #include <criterion/criterion.h>
+#include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,12 @@
 static tk_env_t env;
 static pid_t pids[3];
 
+#define SNAPSHOT_EVERY 4
+
 static void setup(void) {
+  char every[16];
+  snprintf(every, sizeof every, "%d", SNAPSHOT_EVERY);
+  setenv("SNAPSHOT_EVERY", every, 1); /* the services inherit it */
   tk_env_init(&env);
   tk_start_all(&env, pids);
 }
@@ -132,6 +141,14 @@ static size_t log_events(const char *id, tk_record_t **all, size_t *n_all, tk_re
 }
 
 static bool has_text(const char *body, void *needle) { return strstr(body, needle) != NULL; }
+
+/* Waits (bounded) until GET path answers 200 with text in its body. */
+static void await_text(const char *path, const char *text) {
+  tk_response_t r;
+  cr_assert(tk_await_get(env.query_port, path, 200, has_text, (void *)text, VISIBLE_MS, &r), "GET %s never showed %s: %s",
+            path, text, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+}
 
 /* An order through four statuses; returns its id. */
 static char *order_through_its_statuses(void) {
@@ -320,13 +337,9 @@ Test(history, users_and_customers_travel_too) {
   char path[256];
   tk_response_t r;
   snprintf(path, sizeof path, "/v1/users/%s/history", user);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":2", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":2");
   snprintf(path, sizeof path, "/v1/customers/%s/history", customer);
-  cr_assert(tk_await_get(env.query_port, path, 200, has_text, "\"version\":2", VISIBLE_MS, &r), "%s",
-            r.body ? r.body : "");
-  tk_response_cleanup(&r);
+  await_text(path, "\"version\":2");
   get(200, &r, "/v1/users/%s?atVersion=1", user);
   cr_expect(strstr(r.body, "\"name\":\"One\""), "%s", r.body);
   tk_response_cleanup(&r);
@@ -635,4 +648,160 @@ Test(history, a_window_across_hours_pages_in_time_order) {
   n = read_pages(path, 500, items, MAX_EVENTS);
   cr_assert_eq(n, 3);
   for (int i = 0; i < 3; i++) cr_expect_str_eq(items[i].id, ids[i + 1]);
+}
+
+/* ---- snapshots ---- */
+
+/* The snapshots of user id in the store (the collection the alias names): how
+ * many; the one at version `drop` (> 0) deleted first (it must be there). */
+static int64_t snapshots_of(mongoc_client_t *client, const char *id, int64_t drop) {
+  char db[128], name[CQRS_COLLECTION_NAME_MAX];
+  tk_tenant_db(&env, "default", db);
+  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
+  cqrs_read_models_resolve_in(rm, client, db, "snapshots", name);
+  cqrs_read_models_destroy(rm);
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, name);
+  bson_error_t e;
+  bson_t *filter = BCON_NEW("aggregateId", BCON_UTF8(id), "model", BCON_UTF8("user_profiles"));
+  if (drop > 0) {
+    char sid[160];
+    snprintf(sid, sizeof sid, "user_profiles|%s|%lld", id, (long long)drop);
+    filter = BCON_NEW("_id", BCON_UTF8(sid));
+    bson_t reply;
+    cr_assert(mongoc_collection_delete_one(coll, filter, NULL, &reply, &e), "%s", e.message);
+    bson_iter_t it;
+    cr_assert(bson_iter_init_find(&it, &reply, "deletedCount") && bson_iter_as_int64(&it) == 1, "no snapshot %s",
+              sid);
+    bson_destroy(&reply);
+    bson_destroy(filter);
+    filter = BCON_NEW("aggregateId", BCON_UTF8(id), "model", BCON_UTF8("user_profiles"));
+  }
+  int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &e);
+  cr_assert_geq(n, 0, "counting snapshots: %s", e.message);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  return n;
+}
+
+enum { SNAP_EVENTS = 26 }; /* snapshots at 4, 8, ..., 24 */
+
+/* Every time travel of the user worth asking: each version, each event's
+ * time, just before each next one, and before the first. */
+typedef struct {
+  char path[3 * SNAP_EVENTS + 1][256];
+  int status[3 * SNAP_EVENTS + 1];
+  char *body[3 * SNAP_EVENTS + 1];
+  size_t n;
+} travels_t;
+
+static void travel_paths(travels_t *t, const char *user, const item_t *items) {
+  t->n = 0;
+  for (int v = 1; v <= SNAP_EVENTS; v++) snprintf(t->path[t->n++], 256, "/v1/users/%s?atVersion=%d", user, v);
+  char before[40];
+  shift(items[0].time, -1, before);
+  snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, before);
+  for (int i = 0; i < SNAP_EVENTS; i++) {
+    snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, items[i].time);
+    if (i + 1 < SNAP_EVENTS && strcmp(items[i].time, items[i + 1].time) < 0) {
+      shift(items[i + 1].time, -1, before);
+      snprintf(t->path[t->n++], 256, "/v1/users/%s?asOf=%s", user, before);
+    }
+  }
+}
+
+static void travel_all(travels_t *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    tk_response_t r;
+    tk_http("GET", env.query_port, t->path[i], NULL, 0, &r);
+    t->status[i] = r.status;
+    t->body[i] = strdup(r.body ? r.body : "");
+    tk_response_cleanup(&r);
+  }
+}
+
+/* Both answered the same to each travel; returns how many were 200. */
+static size_t assert_same(const travels_t *a, const travels_t *b, const char *what) {
+  size_t answered = 0;
+  for (size_t i = 0; i < a->n; i++) {
+    cr_expect_eq(a->status[i], b->status[i], "%s: %d from snapshots (%s), %d from the beginning", a->path[i],
+                 a->status[i], what, b->status[i]);
+    cr_expect_str_eq(a->body[i], b->body[i], "%s (%s)", a->path[i], what);
+    answered += a->status[i] == 200;
+  }
+  return answered;
+}
+
+static void travels_free(travels_t *t) {
+  for (size_t i = 0; i < t->n; i++) free(t->body[i]);
+}
+
+Test(history, time_travel_from_snapshots_is_the_full_fold) {
+  char *b = tk_command(&env, 201, "{\"commandType\":\"CreateUser\",\"email\":\"s0.%s@example.com\",\"name\":\"S0\"}",
+                       env.db);
+  char *user = id_of(b);
+  free(b);
+  for (int v = 2; v <= SNAP_EVENTS; v++) /* names and emails in turn: fields change at different versions */
+    free(tk_command(&env, 201,
+                    v % 3 ? "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"name\":\"S%d\"}}"
+                          : "{\"commandType\":\"UpdateUserProfile\",\"aggregateId\":\"%s\",\"changes\":{\"email\":"
+                            "\"s%d@example.com\"}}",
+                    user, v));
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=%d&waitMs=10000", user, SNAP_EVENTS);
+  await_text(path, "\"version\":26");
+  snprintf(path, sizeof path, "/v1/users/%s/history?limit=50", user);
+  await_text(path, "\"version\":26");
+  static item_t items[2 * SNAP_EVENTS];
+  snprintf(path, sizeof path, "/v1/users/%s/history", user);
+  size_t n = read_pages(path, 50, items, 2 * SNAP_EVENTS);
+  cr_assert_eq(n, SNAP_EVENTS);
+
+  /* projector-svc wrote one every SNAPSHOT_EVERY versions (it follows the history: await them) */
+  mongoc_client_t *client = mongoc_client_new(env.mongo_uri);
+  int64_t snaps = 0;
+  for (int tries = 0; tries < 600 && snaps < SNAP_EVENTS / SNAPSHOT_EVERY; tries++) {
+    snaps = snapshots_of(client, user, 0);
+    if (snaps < SNAP_EVENTS / SNAPSHOT_EVERY) usleep(50 * 1000);
+  }
+  cr_assert_eq(snaps, SNAP_EVENTS / SNAPSHOT_EVERY, "snapshots at 4, 8, ..., 24");
+  /* one gone (as if not written yet): time travel around it starts from the one before */
+  cr_assert_eq(snapshots_of(client, user, 12), SNAP_EVENTS / SNAPSHOT_EVERY - 1);
+
+  static travels_t with, without, rebuilt;
+  travel_paths(&with, user, items);
+  travel_paths(&without, user, items);
+  travel_paths(&rebuilt, user, items);
+  char series[128];
+  snprintf(series, sizeof series, "time_travels_total{read_model=\"user_profiles\",base=\"snapshot\"}");
+  double from_snapshots = tk_metric(env.query_port, series);
+  double folded = tk_metric(env.query_port, "time_travel_events_total{read_model=\"user_profiles\"}");
+  travel_all(&with);
+  double used = tk_metric(env.query_port, series) - (from_snapshots > 0 ? from_snapshots : 0);
+  double events = tk_metric(env.query_port, "time_travel_events_total{read_model=\"user_profiles\"}") -
+                  (folded > 0 ? folded : 0);
+  /* every travel at or past version 4 starts from a snapshot; none folds 2K events or more */
+  cr_expect_geq(used, (double)(SNAP_EVENTS - SNAPSHOT_EVERY), "%g travels from snapshots", used);
+  cr_expect_lt(events, (double)(2 * SNAPSHOT_EVERY * with.n), "%g events folded in %zu travels", events, with.n);
+
+  /* the same travels through a query-svc that folds every history from its beginning */
+  tk_stop(pids[TK_QUERY], SIGTERM);
+  const char *no_snapshots[] = {"SNAPSHOT_EVERY=0", NULL};
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, no_snapshots);
+  travel_all(&without);
+  cr_expect_leq(tk_metric(env.query_port, series), 0, "SNAPSHOT_EVERY=0 looks for none");
+  cr_expect_eq(assert_same(&with, &without, "one missing"), with.n - 1,
+               "all but the one before the first event answer 200");
+
+  /* a rebuild writes them all again, the missing one too, and time travel reads the new collection */
+  cr_assert_eq(tk_rebuild(&env, "snapshots"), 0, "rebuild snapshots");
+  cr_expect_eq(snapshots_of(client, user, 0), SNAP_EVENTS / SNAPSHOT_EVERY);
+  mongoc_client_destroy(client);
+  tk_stop(pids[TK_QUERY], SIGTERM);
+  pids[TK_QUERY] = tk_start(&env, TK_QUERY, NULL);
+  travel_all(&rebuilt);
+  assert_same(&rebuilt, &without, "rebuilt");
+  travels_free(&with);
+  travels_free(&without);
+  travels_free(&rebuilt);
+  free(user);
 }

@@ -9,7 +9,9 @@
  * history) whose update uses only $set and $setOnInsert, and a $set only
  * behind the version guard; a refused event is one of a type the contract
  * does not know (poison by design), or one the contract's decode of its upcast
- * refuses too (projections add no refusals of their own). */
+ * refuses too (projections add no refusals of their own). The snapshots
+ * projection reads the same events through a memory reader, every third
+ * version. */
 #include "fuzz.h"
 
 #include "fold.h"
@@ -26,9 +28,14 @@ static void check_write(const cqrs_projection_t *p, const cqrs_event_t *ev, cons
   FUZZ_CHECK(bson_iter_init_find(&it, &w->filter, "_id") && BSON_ITER_HOLDS_UTF8(&it), "%s: no _id in filter",
              p->name);
   /* a read model of aggregates keeps one document per aggregate; the event
-   * history one per event */
-  const char *want = p == &cqrs_event_history_projection ? ev->id : ev->aggregate_id;
+   * history one per event; snapshots one per aggregate and version */
+  const cqrs_projection_t *model = cqrs_snapshot_model(ev->aggregate_type);
+  char *snapshot = model ? cqrs_snapshot_id(model->name, ev->aggregate_id, ev->version) : NULL;
+  const char *want = p == &cqrs_event_history_projection ? ev->id
+                     : p == &cqrs_snapshots_projection   ? (snapshot ? snapshot : "")
+                                                         : ev->aggregate_id;
   FUZZ_CHECK(strcmp(bson_iter_utf8(&it, NULL), want) == 0, "%s: filter on another _id", p->name);
+  bson_free(snapshot);
   bool sets = false;
   bson_iter_init(&it, &w->update);
   while (bson_iter_next(&it)) {
@@ -63,10 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (const cqrs_projection_t *const *p = cqrs_projections; *p; p++) {
     cqrs_write_t writes[MAX_EVENTS];
     size_t nw = 0;
+    /* a reading projection (snapshots, every SNAPSHOT_EVERY versions: here 3)
+     * reads these events and its own writes so far */
+    cqrs_memory_reader_t mem = {evs, n, writes, &nw};
+    cqrs_projection_reader_t reader;
+    cqrs_projection_memory_reader(&reader, &mem, 3);
     for (size_t i = 0; i < n; i++) {
       cqrs_error_t err = {0};
       bool skip = false;
-      if (!(*p)->apply(&evs[i], &writes[nw], &skip, &err)) {
+      if (!cqrs_projection_apply(*p, &reader, &evs[i], &writes[nw], &skip, &err)) {
         cqrs_upcast_t up;
         cqrs_event_data_t e;
         bool known = cqrs_upcast(evs[i].type, cqrs_event_schema_version(&evs[i]), evs[i].data, &up, NULL);
@@ -83,7 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     cqrs_fold_t fold = {0};
     if (cqrs_fold(writes, NULL, nw, &fold, NULL)) {
-      FUZZ_CHECK(fold.n == (nw ? 1u : 0u), "%s: one document's writes folded into %zu", (*p)->name, fold.n);
+      /* snapshots: one document per version */
+      size_t docs = *p == &cqrs_snapshots_projection ? nw : nw ? 1u : 0u;
+      FUZZ_CHECK(fold.n == docs, "%s: %zu documents' writes folded into %zu", (*p)->name, docs, fold.n);
       cqrs_fold_cleanup(&fold);
     }
     for (size_t i = 0; i < nw; i++) cqrs_write_cleanup(&writes[i]);

@@ -1,6 +1,7 @@
 /* Exactly-once accounting: the pure checker (see accounting.h). */
 #include "accounting_internal.h"
 
+#include "cqrs/config.h"
 #include "cqrs/map.h"
 #include "cqrs/tenant.h"
 #include "fold.h"
@@ -281,6 +282,13 @@ static int by_id_version_log(const void *a, const void *b, void *ctx) {
   return c;
 }
 
+/* SNAPSHOT_EVERY as the services under test read it from the environment
+ * they inherit. */
+static int snapshot_every(void) {
+  const char *v = getenv("SNAPSHOT_EVERY");
+  return v && *v ? atoi(v) : CQRS_SNAPSHOT_EVERY_DEFAULT;
+}
+
 bool tk_acct_expected_docs(const cqrs_projection_t *proj, const char *tenant, const tk_acct_event_t *events,
                            size_t n_events, bson_t ***docs, size_t *n, cqrs_error_t *err) {
   *docs = NULL;
@@ -291,9 +299,16 @@ bool tk_acct_expected_docs(const cqrs_projection_t *proj, const char *tenant, co
         (!proj->aggregate_type || tk_acct_str_eq(proj->aggregate_type, events[i].ev.aggregate_type)))
       idx[m++] = i;
   qsort_r(idx, m, sizeof *idx, by_id_version_log, (void *)events);
-  cqrs_write_t *writes = calloc(m ? m : 1, sizeof *writes);
+  cqrs_write_t *writes = cqrs_writes_new(m);
   size_t k = 0;
   bool ok = true;
+  /* a reading projection (snapshots) reads the tenant's events and its own
+   * writes so far, as projector-svc reads the history and its collection */
+  cqrs_event_t *log = calloc(m ? m : 1, sizeof *log);
+  for (size_t i = 0; i < m; i++) log[i] = events[idx[i]].ev;
+  cqrs_memory_reader_t mem = {log, m, writes, &k};
+  cqrs_projection_reader_t reader;
+  cqrs_projection_memory_reader(&reader, &mem, snapshot_every());
   for (size_t i = 0; ok && i < m; i++) {
     const cqrs_event_t *e = &events[idx[i]].ev;
     /* a version met again is what the projector's version guard ignores;
@@ -302,7 +317,7 @@ bool tk_acct_expected_docs(const cqrs_projection_t *proj, const char *tenant, co
         tk_acct_str_eq(events[idx[i - 1]].ev.aggregate_id, e->aggregate_id))
       continue;
     bool skip = false;
-    ok = proj->apply(e, &writes[k], &skip, err);
+    ok = cqrs_projection_apply(proj, &reader, e, &writes[k], &skip, err);
     if (ok && !skip)
       k++;
     else
@@ -317,6 +332,7 @@ bool tk_acct_expected_docs(const cqrs_projection_t *proj, const char *tenant, co
   }
   for (size_t i = 0; i < k; i++) cqrs_write_cleanup(&writes[i]);
   free(writes);
+  free(log);
   free(idx);
   return ok;
 }

@@ -170,7 +170,9 @@ char *tk_acct_report_format(const tk_acct_report_t *r, size_t max_violations);
 
 /* The expected documents of projection for tenant: the fold of the events
  * of that tenant (each aggregate's in version order, one per version: the
- * first met in the log). *docs gets a malloc'd array of n owned documents
+ * first met in the log). A reading projection (snapshots) reads those events
+ * as its history, every SNAPSHOT_EVERY versions as the services read it from
+ * the environment the test gives them (default CQRS_SNAPSHOT_EVERY_DEFAULT). *docs gets a malloc'd array of n owned documents
  * (free with tk_acct_docs_free). False with err when the projection refuses
  * an event (a poison event) or the writes cannot be folded. */
 bool tk_acct_expected_docs(const cqrs_projection_t *projection, const char *tenant, const tk_acct_event_t *events,

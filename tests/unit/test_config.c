@@ -246,6 +246,21 @@ Test(config, command_max_in_flight) {
   assert_refused("COMMAND_MAX_IN_FLIGHT=many", "COMMAND_MAX_IN_FLIGHT");
 }
 
+Test(config, snapshots_and_projections) {
+  char *defaults[] = {NULL};
+  cr_assert(load(defaults, 8082), "%s", err.message);
+  cr_assert_eq(cfg.snapshot_every, CQRS_SNAPSHOT_EVERY_DEFAULT);
+  cr_assert_null(cfg.projections, "every projection");
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"SNAPSHOT_EVERY=0", "PROJECTIONS=user_profiles,event_history", NULL};
+  cr_assert(load(envp, 8082), "%s", err.message);
+  cr_assert_eq(cfg.snapshot_every, 0, "0: no snapshots");
+  cr_assert_str_eq(cfg.projections, "user_profiles,event_history");
+  cqrs_config_cleanup(&cfg);
+  assert_refused("SNAPSHOT_EVERY=-1", "SNAPSHOT_EVERY");
+  assert_refused("SNAPSHOT_EVERY=often", "SNAPSHOT_EVERY");
+}
+
 Test(config, auth_defaults) {
   char *envp[] = {NULL};
   cr_assert(load(envp, 8080), "%s", err.message);

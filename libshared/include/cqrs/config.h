@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* SNAPSHOT_EVERY's default (projector-svc/projections/snapshots.c says why). */
+#define CQRS_SNAPSHOT_EVERY_DEFAULT 100
+
 typedef struct {
   char *key;   /* librdkafka property, e.g. "sasl.mechanism" */
   char *value;
@@ -40,6 +43,11 @@ typedef struct {
   int mongo_write_concurrency; /* MONGO_WRITE_CONCURRENCY: bulk commands in flight per projection (4) */
   char *ferretdb_pg_uri;     /* FERRETDB_PG_URI: the PostgreSQL behind FerretDB, for its GIN indexes; NULL: none */
   bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector) */
+  char *projections;         /* PROJECTIONS: the read models this projector-svc maintains, comma-separated
+                              * names; NULL: every one */
+  int snapshot_every;        /* SNAPSHOT_EVERY: projector-svc snapshots each time-travel read model every
+                              * this many versions of an aggregate, and query-svc starts time travel from
+                              * them (both must agree); 0: no snapshots (CQRS_SNAPSHOT_EVERY_DEFAULT) */
   int wait_tick_ms;          /* WAIT_TICK_MS: how often query-svc re-reads for waiting reads (10) */
   int mongo_timeout_ms;      /* MONGO_TIMEOUT_MS: bound on each store wait (server selection, connect,
                               * socket); 0 (default): the service's own default */
