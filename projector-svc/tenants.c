@@ -86,7 +86,7 @@ static entry_t *entry(cqrs_tenants_t *t, const char *tenant) {
   if (e) return e;
   if (!(e = calloc(1, sizeof *e))) abort();
   cqrs_tenants_db(t, tenant, e->db);
-  e->aliases = cqrs_read_models_new(e->db, t->alias_ttl_ms);
+  e->aliases = cqrs_read_models_new(e->db, t->alias_ttl_ms, CQRS_ALIAS_WRITER);
   e->prepared = cqrs_map_new(NULL);
   cqrs_map_put(t->entries, tenant, e);
   return e;

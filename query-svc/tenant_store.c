@@ -15,7 +15,7 @@ cqrs_tenant_store_t *cqrs_tenant_store_new(const char *mongo_db, int alias_ttl_m
   BSON_ASSERT(s);
   s->mongo_db = strdup(mongo_db);
   BSON_ASSERT(s->mongo_db);
-  s->aliases = cqrs_read_models_new(NULL, alias_ttl_ms);
+  s->aliases = cqrs_read_models_new(NULL, alias_ttl_ms, CQRS_ALIAS_READER);
   return s;
 }
 

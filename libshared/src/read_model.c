@@ -8,25 +8,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
   char collection[CQRS_COLLECTION_NAME_MAX];
-  int64_t fetched_ms; /* 0: never fetched (the store did not answer) */
+  int64_t fetched_ms;     /* 0: never fetched (the store did not answer) */
+  int64_t valid_until_ms; /* monotonic: re-read from then on */
 } entry_t;
 
 struct cqrs_read_models {
   pthread_mutex_t lock;
   char *db; /* NULL: any database */
   int ttl_ms;
+  cqrs_alias_role_t role;
   cqrs_map_t *entries; /* "<db>\n<read model>" -> entry_t */
 };
 
-cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms) {
+cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms, cqrs_alias_role_t role) {
   cqrs_read_models_t *rm = calloc(1, sizeof *rm);
   BSON_ASSERT(rm);
   pthread_mutex_init(&rm->lock, NULL);
   rm->db = db ? strdup(db) : NULL;
   rm->ttl_ms = ttl_ms;
+  rm->role = role;
   rm->entries = cqrs_map_new(free);
   return rm;
 }
@@ -39,9 +43,17 @@ void cqrs_read_models_destroy(cqrs_read_models_t *rm) {
   free(rm);
 }
 
-/* The alias from the store; false with error when it cannot be read. */
-static bool fetch(mongoc_client_t *client, const char *db, const char *read_model, char out[CQRS_COLLECTION_NAME_MAX],
-                  bson_error_t *error) {
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The alias from the store for role; false with error when it cannot be
+ * read. *wait_ms: how long a reader is still to stay on the previous
+ * collection (0: not). */
+static bool fetch(mongoc_client_t *client, const char *db, const char *read_model, cqrs_alias_role_t role,
+                  char out[CQRS_COLLECTION_NAME_MAX], int64_t *wait_ms, bson_error_t *error) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "_id", read_model);
@@ -53,9 +65,15 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
   const bson_t *doc;
   bson_iter_t it;
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", read_model);
+  *wait_ms = 0;
   bool ok = true;
   if (mongoc_cursor_next(cur, &doc)) {
-    if (bson_iter_init_find(&it, doc, "collection") && BSON_ITER_HOLDS_UTF8(&it))
+    const char *field = "collection";
+    if (role == CQRS_ALIAS_READER && bson_iter_init_find(&it, doc, "readersFromMs") && BSON_ITER_HOLDS_INT64(&it)) {
+      int64_t left = bson_iter_int64(&it) - wall_ms();
+      if (left > 0) *wait_ms = left, field = "previous";
+    }
+    if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_UTF8(&it))
       snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", bson_iter_utf8(&it, NULL));
   } else if (mongoc_cursor_error(cur, error)) {
     ok = false;
@@ -126,7 +144,7 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
   char *key = bson_strdup_printf("%s\n%s", db, read_model);
   pthread_mutex_lock(&rm->lock);
   entry_t *e = cqrs_map_get(rm->entries, key);
-  if (e && e->fetched_ms > 0 && now - e->fetched_ms < rm->ttl_ms) {
+  if (e && e->fetched_ms > 0 && now < e->valid_until_ms) {
     snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
     pthread_mutex_unlock(&rm->lock);
     bson_free(key);
@@ -135,7 +153,8 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
   pthread_mutex_unlock(&rm->lock);
   char fresh[CQRS_COLLECTION_NAME_MAX];
   bson_error_t error = {0};
-  bool ok = fetch(client, db, read_model, fresh, &error);
+  int64_t wait_ms;
+  bool ok = fetch(client, db, read_model, rm->role, fresh, &wait_ms, &error);
   if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading the alias of %s: %s", read_model, error.message);
   pthread_mutex_lock(&rm->lock);
   if (!(e = cqrs_map_get(rm->entries, key))) {
@@ -148,6 +167,7 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
   if (ok) {
     snprintf(e->collection, sizeof e->collection, "%s", fresh);
     e->fetched_ms = now > 0 ? now : 1;
+    e->valid_until_ms = now + (wait_ms > 0 && wait_ms < rm->ttl_ms ? wait_ms : rm->ttl_ms);
   }
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
   pthread_mutex_unlock(&rm->lock);
@@ -159,15 +179,23 @@ bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *
                            cqrs_error_t *err) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
-  char now[32];
+  char now[32], previous[CQRS_COLLECTION_NAME_MAX];
+  int64_t unused;
+  bson_error_t error;
+  if (!fetch(client, db, read_model, CQRS_ALIAS_WRITER, previous, &unused, &error)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading the alias of %s: %s", read_model, error.message);
+    mongoc_collection_destroy(coll);
+    return false;
+  }
   cqrs_time_now_rfc3339(now);
   BSON_APPEND_UTF8(&filter, "_id", read_model);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   BSON_APPEND_UTF8(&set, "collection", collection);
+  BSON_APPEND_UTF8(&set, "previous", previous);
+  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms() + CQRS_READ_MODELS_READER_DELAY_MS);
   BSON_APPEND_UTF8(&set, "swappedAt", now);
   bson_append_document_end(&update, &set);
   BSON_APPEND_BOOL(&opts, "upsert", true);
-  bson_error_t error;
   bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &error);
   if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "swapping %s to %s: %s", read_model, collection, error.message);
   bson_destroy(&filter);

@@ -657,7 +657,7 @@ Test(history, a_window_across_hours_pages_in_time_order) {
 static int64_t snapshots_of(mongoc_client_t *client, const char *id, int64_t drop) {
   char db[128], name[CQRS_COLLECTION_NAME_MAX];
   tk_tenant_db(&env, "default", db);
-  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
+  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0, CQRS_ALIAS_WRITER);
   cqrs_read_models_resolve_in(rm, client, db, "snapshots", name);
   cqrs_read_models_destroy(rm);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, name);

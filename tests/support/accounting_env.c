@@ -498,7 +498,7 @@ void tk_acct_check_env(const tk_env_t *env, const tk_acct_command_t *cmds, size_
   mongoc_client_t *client = mongoc_client_new_from_uri(uri);
   mongoc_uri_destroy(uri);
   cr_assert_not_null(client, "accounting: no client for %s", env->mongo_uri);
-  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0);
+  cqrs_read_models_t *rm = cqrs_read_models_new(NULL, 0, CQRS_ALIAS_WRITER);
   int64_t deadline = now_ms() + wait_ms;
   char why[512] = "";
   for (;;) {

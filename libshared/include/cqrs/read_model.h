@@ -3,7 +3,19 @@
  * missing one (FerretDB's renameCollection has no dropTarget, so drop + rename
  * would leave a gap). The alias lives in the `read_models` collection:
  * {_id: <read model>, collection: <name>}; without one, the read model's own
- * name is the collection. */
+ * name is the collection.
+ *
+ * Readers switch later than writers. Right after a swap the live projector
+ * still writes the newest events into the old collection until its resolver
+ * re-reads the alias (its TTL, plus a batch in flight), and the rebuild puts
+ * the same events into the new one a little later: a query reading the new
+ * collection at once could see a document older than the one it just read
+ * from the old (e2e_read_side saw 3 reads in 4,473 go back). So a swap also
+ * records the previous collection and when readers may leave it
+ * (readersFromMs = swap + CQRS_READ_MODELS_READER_DELAY_MS, wall clock):
+ * until then a CQRS_ALIAS_READER resolver keeps answering the previous one.
+ * By then the old collection takes no more writes and the new one has them
+ * all, so a reader's versions never go back. */
 #ifndef CQRS_READ_MODEL_H
 #define CQRS_READ_MODEL_H
 
@@ -13,6 +25,16 @@
 
 #define CQRS_READ_MODELS_COLLECTION "read_models"
 #define CQRS_COLLECTION_NAME_MAX 120
+/* How long after a swap readers stay on the previous collection: longer than
+ * a writer's alias TTL (1 s in projector-svc) plus a batch. The rebuild keeps
+ * applying for CQRS_REBUILD_TAIL_MS (3 s) after the swap before it drops the
+ * old collection, which covers this and a reader's own TTL. */
+#define CQRS_READ_MODELS_READER_DELAY_MS 2000
+
+typedef enum {
+  CQRS_ALIAS_WRITER, /* follows a swap at once (the projector) */
+  CQRS_ALIAS_READER  /* follows it CQRS_READ_MODELS_READER_DELAY_MS later (query-svc) */
+} cqrs_alias_role_t;
 
 typedef struct cqrs_read_models cqrs_read_models_t;
 
@@ -20,14 +42,15 @@ typedef struct cqrs_read_models cqrs_read_models_t;
  * Past it, answers older than the TTL go first, then the oldest fetched. */
 #define CQRS_READ_MODELS_CACHE_MAX 4096
 
-/* A resolver that re-reads an alias at most every ttl_ms. db is the database
+/* A resolver that re-reads an alias at most every ttl_ms (a reader also when
+ * its delay after a swap ends), for role. db is the database
  * of cqrs_read_models_resolve and _lookup; NULL makes a resolver for any
  * database (then only the _in functions may be used). Its cache is keyed by
  * database and read model, so one resolver serves every tenant's database
  * (cqrs/tenant.h) under one lock and one bound on memory, and a tenant's
  * entries need no lifecycle of their own: they age out like any other.
  * Thread-safe. Free with cqrs_read_models_destroy (NULL is fine). */
-cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms);
+cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms, cqrs_alias_role_t role);
 void cqrs_read_models_destroy(cqrs_read_models_t *rm);
 
 /* Writes the collection now serving read_model into out. When the store
@@ -50,7 +73,9 @@ void cqrs_read_models_resolve_in(cqrs_read_models_t *rm, mongoc_client_t *client
 bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
                                 const char *read_model, char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
 
-/* Points read_model at collection (an upsert of its alias). False with err. */
+/* Points read_model at collection (an upsert of its alias, recording the
+ * collection it served until now and when readers may leave it). False with
+ * err. */
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
                            cqrs_error_t *err);
 
