@@ -12,7 +12,6 @@
 #include "cqrs/worker.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,6 @@ struct cqrs_ingress {
   pthread_mutex_t held_lock; /* guards held and n_held */
   int32_t *held;
   int n_held;
-  atomic_uint next_held; /* round robin over held */
 };
 
 static void free_waiting(void *v) {
@@ -157,17 +155,24 @@ static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) 
 }
 
 /* A command-results partition this instance reads, for the command of
- * aggregate key key: the aggregate's own partition number when we hold it (the
- * lane's transaction then touches partition p of events, aggregate-state and
- * command-results only, fewer partitions to register and mark at commit), else
- * round robin over those we hold; -1 while we hold none. Any thread. */
-static int32_t pick_reply_partition(cqrs_ingress_t *ing, const char *key) {
+ * aggregate key key and result key result_key: the aggregate's own partition
+ * number when we hold it (the lane's transaction then touches partition p of
+ * events, aggregate-state and command-results only, fewer partitions to
+ * register and mark at commit), else one of those we hold chosen by the result
+ * key; -1 while we hold none. Every send of one commandId to this replica
+ * names the same partition, so their results come back in the order they
+ * were decided: the first outcome (201) before the replays (200) decided
+ * after it. (Round robin spread them over partitions, and a 200 of the same
+ * batch read before the 201 answered everyone waiting.) Any thread. */
+static int32_t pick_reply_partition(cqrs_ingress_t *ing, const char *key, const char *result_key) {
   int32_t own = ing->n_commands > 0
                     ? rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), ing->n_commands, NULL, NULL)
                     : -1;
-  unsigned turn = atomic_fetch_add(&ing->next_held, 1);
   pthread_mutex_lock(&ing->held_lock);
-  int32_t p = ing->n_held ? ing->held[turn % (unsigned)ing->n_held] : -1;
+  int32_t p = ing->n_held ? rd_kafka_msg_partitioner_murmur2(NULL, result_key, strlen(result_key), ing->n_held,
+                                                                NULL, NULL)
+                          : -1;
+  if (p >= 0) p = ing->held[p];
   for (int i = 0; i < ing->n_held; i++)
     if (ing->held[i] == own) p = own;
   pthread_mutex_unlock(&ing->held_lock);
@@ -223,7 +228,8 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
    * revocation and the next assignment, or not yet ready), we could not hear
    * it, so the command is not taken. */
   char *key = cqrs_tenant_key(tenant, cmd.aggregate_id);
-  int32_t reply_partition = pick_reply_partition(ing, key);
+  char *result_key = cqrs_result_key(tenant, cmd.command_id);
+  int32_t reply_partition = pick_reply_partition(ing, key, result_key);
   if (reply_partition < 0) {
     cqrs_http_req_add_header(req, "Retry-After", RETRY_AFTER);
     cqrs_http_reply_error(req, 503,
@@ -231,6 +237,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
                           "is rebalancing); the command was not taken: retry after Retry-After seconds",
                           NULL);
     free(key);
+    free(result_key);
     cqrs_command_cleanup(&cmd);
     return;
   }
@@ -239,12 +246,12 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   if (!reserve_slot(ing)) {
     reply_overloaded(ing, req);
     free(key);
+    free(result_key);
     cqrs_command_cleanup(&cmd);
     return;
   }
   size_t json_len;
   char *json = cqrs_command_to_json(&cmd, &json_len);
-  char *result_key = cqrs_result_key(tenant, cmd.command_id);
   /* Register before producing: the result may come back before produce returns. */
   cqrs_http_deferred_t *d = cqrs_http_req_defer(req, ing->cfg->command_timeout_ms, 503, ing->timeout_json,
                                                 timeout_cb, ing);

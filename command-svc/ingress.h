@@ -8,8 +8,10 @@
  * one consumer group (TOPIC_PREFIX + "command-svc-replies", cooperative-sticky,
  * never committing), so each reads only the command-results partitions the
  * group gives it, each from its end at the time it is given. A command record
- * names one of them (its aggregate's partition number when held, else round
- * robin) in its header CQRS_REPLY_PARTITION_HEADER
+ * names one of them (its aggregate's partition number when held, else one
+ * chosen by "<tenant>/<commandId>", so every send of a commandId to a replica
+ * names the same partition and their results come back in decision order) in
+ * its header CQRS_REPLY_PARTITION_HEADER
  * (cqrs/result.h), and the command loop puts the result there, still keyed
  * "<tenant>/<commandId>" on command-results, so Kafka clients reading the
  * topic see every result as before. With N replicas each reads about 1/N of

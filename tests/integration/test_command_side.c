@@ -194,10 +194,9 @@ static int same_status[5];
  * outcome, 200, as ingress.h says; this test is about something else.) */
 static void await_replies_settled(void) {
   for (int tries = 0; tries < 300; tries++) {
-    if (tk_metric(env.command_port, "command_reply_partitions") +
-            tk_metric(env_b.command_port, "command_reply_partitions") ==
-        3)
-      return;
+    double a = tk_metric(env.command_port, "command_reply_partitions"),
+           b = tk_metric(env_b.command_port, "command_reply_partitions");
+    if (a >= 1 && b >= 1 && a + b == 3) return;
     nap(100);
   }
   cr_assert_fail("the replicas' replies group did not settle on the 3 command-results partitions");
@@ -234,13 +233,15 @@ Test(command_side, the_same_command_id_five_times_at_once_appends_one_event) {
     cr_expect(same_event_ids[i] && same_event_ids[0] && strcmp(same_event_ids[i], same_event_ids[0]) == 0,
               "answers name different events");
   }
-  /* Not asserted: that one of the five gets 201. Twice in fresh-clone runs
-   * on a loaded machine all five got 200 with nobody retrying (same_retries
-   * 0), the one event and its id right: a replica answers every waiter of a
-   * commandId with the first result that reaches it (ingress.c answer()),
-   * and the 201 reached none. RELIABILITY.md "Not done". */
-  if (created == 0)
-    fprintf(stderr, "note: five answers of 200, no 201 (retries: %d)\n", atomic_load(&same_retries));
+  /* The first outcome reaches its sender: each replica names one
+   * command-results partition for every send of a commandId, so the 201 is
+   * read before the replays decided after it (it was not, when the sends were
+   * spread round robin over partitions and a 200 of the same transaction was
+   * read first; command-svc/ingress.c pick_reply_partition). A client that
+   * retried after a 503 may have lost its first answer, so then 200s only
+   * are right too. */
+  if (atomic_load(&same_retries) == 0)
+    cr_expect_geq(created, 1, "nobody retried, yet no answer was the 201 of the first outcome");
   char topic[128];
   size_t n;
   tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
