@@ -49,6 +49,7 @@
  *   read_bench drop <mongo-uri> <db>
  *       drops the database */
 #include "read_bench.h"
+#include "bench_stats.h"
 
 #include "indexes.h"
 
@@ -69,24 +70,6 @@
 #include <time.h>
 
 static cqrs_log_t quiet = {"read-bench", CQRS_LOG_WARN};
-
-int64_t rb_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int rb_cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* q-quantile of sorted v[0..n), in ms. */
-double rb_pct_ms(const int64_t *v, size_t n, double q) {
-  if (n == 0) return -1;
-  size_t i = (size_t)(q * (double)n);
-  return (double)v[i < n ? i : n - 1] / 1000.0;
-}
 
 /* ---- ids ---- */
 
@@ -213,13 +196,13 @@ static int prepare_models(const char *uri, const char *pg_uri, const char *db, c
   for (int i = 0; i < n && rc == 0; i++) {
     const cqrs_projection_t *proj = cqrs_projection_find(models[i]);
     cqrs_error_t err = {0};
-    int64_t t0 = rb_now_us();
+    int64_t t0 = bs_now_us();
     if (!proj || !cqrs_indexes_ensure(&cfg, &log, pool, db, models[i], proj, &err)) {
       fprintf(stderr, "prepare-models %s: %s\n", models[i], proj ? err.message : "no such read model");
       rc = 1;
     } else {
       printf("prepare-models collection=%s.%s keysets=%s seconds=%.2f\n", db, models[i],
-             cfg.ferretdb_pg_uri && proj->keysets ? "yes" : "no", (double)(rb_now_us() - t0) / 1e6);
+             cfg.ferretdb_pg_uri && proj->keysets ? "yes" : "no", (double)(bs_now_us() - t0) / 1e6);
     }
   }
   mongoc_client_pool_destroy(pool);
@@ -414,10 +397,10 @@ static int raw_write(const char *uri, const char *db, const char *coll_name, con
   cqrs_time_now_rfc3339(r.now);
   pthread_mutex_init(&r.lock, NULL);
   pthread_t *th = calloc((size_t)threads, sizeof *th);
-  int64_t t0 = rb_now_us();
+  int64_t t0 = bs_now_us();
   for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, raw_main, &r);
   for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
-  double secs = (double)(rb_now_us() - t0) / 1e6;
+  double secs = (double)(bs_now_us() - t0) / 1e6;
   bool ok = !atomic_load(&r.failed);
   mongoc_client_t *client = mongoc_client_pool_pop(r.pool);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, coll_name);
@@ -461,10 +444,10 @@ static void *finder_main(void *arg) {
   BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
   BSON_APPEND_INT32(&proj, "_id", 0);
   bson_append_document_end(&opts, &proj);
-  while (rb_now_us() < f->end_us) {
+  while (bs_now_us() < f->end_us) {
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", f->ids->id[(size_t)rand_r(&f->seed) % f->ids->n]);
-    int64_t t = rb_now_us();
+    int64_t t = bs_now_us();
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
     const bson_t *doc;
     bson_error_t e;
@@ -474,7 +457,7 @@ static void *finder_main(void *arg) {
     mongoc_cursor_destroy(cur);
     bson_destroy(&filter);
     if (f->n == f->cap) f->lat = realloc(f->lat, (f->cap = f->cap ? f->cap * 2 : 4096) * sizeof *f->lat);
-    f->lat[f->n++] = rb_now_us() - t;
+    f->lat[f->n++] = bs_now_us() - t;
   }
   bson_destroy(&opts);
   mongoc_collection_destroy(coll);
@@ -487,7 +470,7 @@ static int raw_find(const char *uri, const char *db, const char *coll, const cha
   mongoc_client_pool_t *pool = rb_pool_new(uri, threads);
   finder_t *f = calloc((size_t)threads, sizeof *f);
   pthread_t *th = calloc((size_t)threads, sizeof *th);
-  int64_t t0 = rb_now_us();
+  int64_t t0 = bs_now_us();
   for (int i = 0; i < threads; i++) {
     f[i] = (finder_t){.pool = pool, .db = db, .coll = coll, .ids = &ids, .end_us = t0 + (int64_t)seconds * 1000000,
                       .seed = (unsigned)(t0 + i * 7919)};
@@ -501,16 +484,16 @@ static int raw_find(const char *uri, const char *db, const char *coll, const cha
     errors += f[i].errors;
     missing += f[i].missing;
   }
-  double secs = (double)(rb_now_us() - t0) / 1e6;
+  double secs = (double)(bs_now_us() - t0) / 1e6;
   int64_t *all = malloc((total ? total : 1) * sizeof *all);
   for (size_t i = 0, k = 0; i < (size_t)threads; k += f[i].n, i++) {
     if (f[i].n) memcpy(all + k, f[i].lat, f[i].n * sizeof *all);
     free(f[i].lat);
   }
-  qsort(all, total, sizeof *all, rb_cmp_i64);
+  qsort(all, total, sizeof *all, bs_cmp_i64);
   printf("raw-find threads=%d seconds=%.2f requests=%zu requests_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%ld "
          "missing=%ld\n",
-         threads, secs, total, (double)total / secs, rb_pct_ms(all, total, 0.50), rb_pct_ms(all, total, 0.99), errors,
+         threads, secs, total, (double)total / secs, bs_pct_ms(all, total, 0.50), bs_pct_ms(all, total, 0.99), errors,
          missing);
   free(all);
   free(f);

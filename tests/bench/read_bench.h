@@ -11,13 +11,6 @@
 
 #include "cqrs/util.h"
 
-/* Monotonic clock, microseconds. */
-int64_t rb_now_us(void);
-/* qsort comparator of int64_t. */
-int rb_cmp_i64(const void *a, const void *b);
-/* q-quantile of sorted v[0..n), in ms; -1 when n is 0. */
-double rb_pct_ms(const int64_t *v, size_t n, double q);
-
 /* Aggregate ids, one a line in a file (read_bench seed-events writes it). */
 typedef struct {
   char (*id)[CQRS_UUID_LEN];

@@ -1,6 +1,7 @@
 /* read_bench wait-applied and visible (read_bench.h): what the benchmark asks
  * the services over HTTP (bench_http.h). */
 #include "read_bench.h"
+#include "bench_stats.h"
 
 #include "bench_http.h"
 
@@ -14,13 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void sleep_until_us(int64_t t) {
-  for (int64_t d; (d = t - rb_now_us()) > 0;) {
-    struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
-}
 
 /* ---- wait-applied ---- */
 
@@ -38,11 +32,11 @@ static double applied_count(int port) {
  * the events applied in between; since_start also counts the start, the
  * consumer group joins and the index checks. */
 int rb_wait_applied(int port, long count, int timeout_s) {
-  int64_t t0 = rb_now_us(), t_first = 0, deadline = t0 + (int64_t)timeout_s * 1000000;
+  int64_t t0 = bs_now_us(), t_first = 0, deadline = t0 + (int64_t)timeout_s * 1000000;
   double first = 0, v = 0;
-  while (rb_now_us() < deadline) {
+  while (bs_now_us() < deadline) {
     v = applied_count(port);
-    int64_t t = rb_now_us();
+    int64_t t = bs_now_us();
     if (v > 0 && !t_first) t_first = t, first = v;
     if (v >= (double)count) {
       double total = (double)(t - t0) / 1e6, window = (double)(t - t_first) / 1e6;
@@ -79,7 +73,7 @@ static void *visible_main(void *arg) {
   bh_conn_t query = {.port = v->query_port, .fd = -1, .timeout_ms = to};
   for (long i; (i = atomic_fetch_add(&v->next, 1)) < v->total;) {
     int64_t due = v->t0 + i * v->interval_us;
-    sleep_until_us(due);
+    bs_sleep_until_us(due);
     char cid[96], id[CQRS_UUID_LEN], body[512], path[160];
     snprintf(cid, sizeof cid, "visible-%s-%ld", v->run, i);
     cqrs_uuid_from_name(cid, id);
@@ -87,7 +81,7 @@ static void *visible_main(void *arg) {
              "{\"commandType\":\"CreateUser\",\"commandId\":\"%s\",\"aggregateId\":\"%s\",\"email\":"
              "\"visible%ld@example.com\",\"name\":\"Visible User %ld\"}",
              cid, id, i, i);
-    int64_t sent = rb_now_us();
+    int64_t sent = bs_now_us();
     v->lag_us[i] = sent - due;
     v->ack_us[i] = v->vis_us[i] = -1;
     bh_resp_t r;
@@ -97,7 +91,7 @@ static void *visible_main(void *arg) {
       atomic_fetch_add(&v->failed_cmd, 1);
       continue;
     }
-    v->ack_us[i] = rb_now_us() - sent;
+    v->ack_us[i] = bs_now_us() - sent;
     snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=%d", id, v->wait_ms);
     bool answered = bh_request(&query, "GET", path, NULL, &r);
     ok = answered && r.status == 200 && !r.stale;
@@ -106,7 +100,7 @@ static void *visible_main(void *arg) {
       atomic_fetch_add(!answered ? &v->read_no_answer : r.status != 200 ? &v->read_status : &v->stale, 1);
       continue;
     }
-    v->vis_us[i] = rb_now_us() - sent;
+    v->vis_us[i] = bs_now_us() - sent;
   }
   bh_close(&cmd);
   bh_close(&query);
@@ -166,7 +160,7 @@ static size_t collect(const int64_t *in, long n, int64_t *out) {
   size_t k = 0;
   for (long i = 0; i < n; i++)
     if (in[i] >= 0) out[k++] = in[i];
-  qsort(out, k, sizeof *out, rb_cmp_i64);
+  qsort(out, k, sizeof *out, bs_cmp_i64);
   return k;
 }
 
@@ -191,7 +185,7 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
   counters_t before = counters(v);
   pthread_t sampler;
   pthread_create(&sampler, NULL, sampler_main, v);
-  v->t0 = rb_now_us() + 50000;
+  v->t0 = bs_now_us() + 50000;
   pthread_t *th = calloc((size_t)workers, sizeof *th);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -200,7 +194,7 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
   for (int i = 0; i < workers; i++)
     if (pthread_create(&th[started], &attr, visible_main, v) == 0) started++;
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-  double secs = (double)(rb_now_us() - v->t0) / 1e6;
+  double secs = (double)(bs_now_us() - v->t0) / 1e6;
   atomic_store(&v->done, true);
   pthread_join(sampler, NULL);
   counters_t after = counters(v);
@@ -208,15 +202,15 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
   free(th);
   int64_t *s = malloc((size_t)v->total * sizeof *s);
   size_t nv = collect(v->vis_us, v->total, s);
-  double vp50 = rb_pct_ms(s, nv, 0.5), vp99 = rb_pct_ms(s, nv, 0.99), vmax = nv ? (double)s[nv - 1] / 1000.0 : -1;
+  double vp50 = bs_pct_ms(s, nv, 0.5), vp99 = bs_pct_ms(s, nv, 0.99), vmax = nv ? (double)s[nv - 1] / 1000.0 : -1;
   size_t na = collect(v->ack_us, v->total, s);
-  double ap50 = rb_pct_ms(s, na, 0.5), ap99 = rb_pct_ms(s, na, 0.99);
+  double ap50 = bs_pct_ms(s, na, 0.5), ap99 = bs_pct_ms(s, na, 0.99);
   size_t nl = collect(v->lag_us, v->total, s);
   double lmax = nl ? (double)s[nl - 1] / 1000.0 : -1;
   /* after the command's answer: the projector and the waiting read */
   for (long i = 0; i < v->total; i++) v->lag_us[i] = v->vis_us[i] >= 0 ? v->vis_us[i] - v->ack_us[i] : -1;
   size_t nw = collect(v->lag_us, v->total, s);
-  double wp50 = rb_pct_ms(s, nw, 0.5), wp99 = rb_pct_ms(s, nw, 0.99);
+  double wp50 = bs_pct_ms(s, nw, 0.5), wp99 = bs_pct_ms(s, nw, 0.99);
   double txn = after.tx_count - before.tx_count;
   printf("visible rate=%d seconds=%d commands=%ld accepted=%zu visible=%zu stale=%ld read_no_answer=%ld "
          "read_non200=%ld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f ack_p50_ms=%.1f ack_p99_ms=%.1f after_ack_p50_ms=%.1f "

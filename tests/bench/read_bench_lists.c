@@ -2,6 +2,7 @@
  * of the list queries, the PostgreSQL plan FerretDB runs for each query shape,
  * and each shape's rate straight from libmongoc. */
 #include "read_bench.h"
+#include "bench_stats.h"
 
 #include "projection.h"
 
@@ -161,13 +162,13 @@ int rb_seed_lists(const char *uri, const char *db, const char *idpath, long orde
   list_ctx_t ctx = {&users, db};
   bson_error_t e;
   mongoc_collection_t *oc = mongoc_client_get_collection(client, db, "order_summaries");
-  int64_t t0 = rb_now_us();
+  int64_t t0 = bs_now_us();
   bool ok = insert_docs(oc, (size_t)orders, 500, make_order, &ctx, &e);
-  double os = (double)(rb_now_us() - t0) / 1e6;
+  double os = (double)(bs_now_us() - t0) / 1e6;
   mongoc_collection_t *cc = mongoc_client_get_collection(client, db, "customers");
-  t0 = rb_now_us();
+  t0 = bs_now_us();
   ok = ok && insert_docs(cc, (size_t)customers, 500, make_customer, &ctx, &e);
-  double cs = (double)(rb_now_us() - t0) / 1e6;
+  double cs = (double)(bs_now_us() - t0) / 1e6;
   mongoc_collection_destroy(oc);
   mongoc_collection_destroy(cc);
   mongoc_client_pool_push(pool, client);
@@ -485,10 +486,10 @@ static void *lister_main(void *arg) {
     l->errors++;
     l->end_us = 0;
   }
-  while (rb_now_us() < l->end_us) {
+  while (bs_now_us() < l->end_us) {
     shape_t q;
     shape_init(&q, l->shape, l->values[(size_t)rand_r(&l->seed) % l->n_values]);
-    int64_t t = rb_now_us();
+    int64_t t = bs_now_us();
     if (c) {
       if (!keyset_page(c, client, l->db, &q, &table, &l->docs)) l->errors++;
     } else {
@@ -505,7 +506,7 @@ static void *lister_main(void *arg) {
       mongoc_collection_destroy(coll);
     }
     if (l->n == l->cap) l->lat = realloc(l->lat, (l->cap = l->cap ? l->cap * 2 : 1024) * sizeof *l->lat);
-    l->lat[l->n++] = rb_now_us() - t;
+    l->lat[l->n++] = bs_now_us() - t;
     shape_cleanup(&q);
   }
   free(table);
@@ -550,7 +551,7 @@ int rb_raw_list(const char *uri, const char *pg_uri, const char *db, const char 
   mongoc_client_pool_t *pool = rb_pool_new(uri, threads);
   lister_t *l = calloc((size_t)threads, sizeof *l);
   pthread_t *th = calloc((size_t)threads, sizeof *th);
-  int64_t t0 = rb_now_us();
+  int64_t t0 = bs_now_us();
   for (int i = 0; i < threads; i++) {
     l[i] = (lister_t){.pool = pool, .pg_uri = pg_uri, .db = db, .shape = shape, .values = values, .n_values = nv,
                       .end_us = t0 + (int64_t)seconds * 1000000, .seed = (unsigned)(t0 + i * 7919)};
@@ -564,17 +565,17 @@ int rb_raw_list(const char *uri, const char *pg_uri, const char *db, const char 
     errors += l[i].errors;
     docs += l[i].docs;
   }
-  double secs = (double)(rb_now_us() - t0) / 1e6;
+  double secs = (double)(bs_now_us() - t0) / 1e6;
   int64_t *all = malloc((total ? total : 1) * sizeof *all);
   for (size_t i = 0, k = 0; i < (size_t)threads; k += l[i].n, i++) {
     if (l[i].n) memcpy(all + k, l[i].lat, l[i].n * sizeof *all);
     free(l[i].lat);
   }
-  qsort(all, total, sizeof *all, rb_cmp_i64);
+  qsort(all, total, sizeof *all, bs_cmp_i64);
   printf("%s shape=%s threads=%d seconds=%.2f requests=%zu requests_per_s=%.2f p50_ms=%.2f p99_ms=%.2f "
          "docs_per_request=%.1f errors=%ld\n",
          pg_uri ? "raw-keyset" : "raw-list", shape, threads, secs, total, (double)total / secs,
-         rb_pct_ms(all, total, 0.50), rb_pct_ms(all, total, 0.99),
+         bs_pct_ms(all, total, 0.50), bs_pct_ms(all, total, 0.99),
          total ? (double)docs / (double)total : 0.0, errors);
   for (size_t i = 0; i < nv; i++) bson_free(values[i]);
   free(values);

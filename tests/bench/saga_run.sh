@@ -2,7 +2,8 @@
 # Saga benchmark: orders/s through the order placement saga end to end, the cost
 # a running saga-svc adds to the command path (the same CreateOrder commands
 # with command-svc alone, then with saga-svc: ratio), and the order deadline
-# saga's precision (fired - due) and memory per pending deadline. Not a test:
+# saga's precision (fired - due) and memory per pending deadline, and how soon
+# a compensation is visible through query-svc under light load. Not a test:
 # numbers go to BENCHMARKS.md.
 #
 #   tests/bench/saga_run.sh       (make run or deploy/local/stack.sh start first)
@@ -12,7 +13,9 @@
 #        BENCH_DEADLINE_SPREAD (30 s over which the processBy are spread),
 #        BENCH_DEADLINE_RESTART (1: restart saga-svc once every deadline is held,
 #        before the first is due, and read the restored instance's VmRSS),
-#        BENCH_SAGA_PHASES ("orders deadlines"), BENCH_PORT (18290; +1 for saga-svc)
+#        BENCH_SAGA_VISIBLE_RATE (5 orders/s), BENCH_SAGA_VISIBLE_SECONDS (30),
+#        BENCH_SAGA_PHASES ("orders deadlines visible"),
+#        BENCH_PORT (18290; +1 saga-svc, +2 projector-svc, +3 query-svc)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -24,10 +27,12 @@ PAIRS=${BENCH_SAGA_PAIRS:-2}
 D=${BENCH_DEADLINES:-100000}
 OFFSET=${BENCH_DEADLINE_OFFSET:-120}
 SPREAD=${BENCH_DEADLINE_SPREAD:-30}
-PHASES=${BENCH_SAGA_PHASES:-orders deadlines}
+PHASES=${BENCH_SAGA_PHASES:-orders deadlines visible}
+VIS_RATE=${BENCH_SAGA_VISIBLE_RATE:-5}
+VIS_S=${BENCH_SAGA_VISIBLE_SECONDS:-30}
 RESTART=${BENCH_DEADLINE_RESTART:-1}
 CPORT=${BENCH_PORT:-18290}
-SPORT=$((CPORT + 1))
+SPORT=$((CPORT + 1)) PPORT=$((CPORT + 2)) QPORT=$((CPORT + 3))
 # Both services as tenant "default" without credentials: with AUTH=off saga
 # commands need no SAGA_SIGNING_KEY (README, Sagas).
 export AUTH=off
@@ -36,12 +41,12 @@ LOG=.local/log/bench-$RUN
 mkdir -p "$LOG"
 say() { echo "[saga-bench] $*"; }
 
-cmd_pid= saga_pid=
+cmd_pid= saga_pid= proj_pid= query_pid=
 stop() { # pid
   [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null
   true
 }
-cleanup() { stop "$saga_pid"; stop "$cmd_pid"; saga_pid= cmd_pid=; }
+cleanup() { stop "$saga_pid"; stop "$cmd_pid"; stop "$proj_pid"; stop "$query_pid"; saga_pid= cmd_pid= proj_pid= query_pid=; }
 trap cleanup EXIT
 
 await_ready() { # pid port log
@@ -146,6 +151,22 @@ if [[ " $PHASES " == *" deadlines "* ]]; then
   cleanup
 fi
 
+v_line=
+if [[ " $PHASES " == *" visible "* ]]; then
+  P=$RUN-v.
+  export MONGO_DB=${RUN}_v
+  say "visible: $VIS_RATE orders/s for ${VIS_S}s, each naming a user that does not exist; POST, then GET /v1/orders/{id}?minVersion=2 until Cancelled USER_NOT_FOUND (database $MONGO_DB)"
+  start command-svc "$P" "$CPORT"; cmd_pid=$started_pid
+  start projector-svc "$P" "$PPORT"; proj_pid=$started_pid
+  start query-svc "$P" "$QPORT"; query_pid=$started_pid
+  start saga-svc "$P" "$SPORT"; saga_pid=$started_pid
+  say "  $BIN/saga_visible $CPORT $QPORT $VIS_RATE $VIS_S"
+  v_line=$("$BIN/saga_visible" "$CPORT" "$QPORT" "$VIS_RATE" "$VIS_S") || say "  (some orders not seen compensated)"
+  say "  $v_line"
+  cleanup
+  unset MONGO_DB
+fi
+
 say "summary"
 if [ ${#alone[@]} -gt 0 ]; then
   a=$(printf '%s\n' "${alone[@]}" | median) w=$(printf '%s\n' "${with[@]}" | median) o=$(printf '%s\n' "${orders[@]}" | median)
@@ -157,4 +178,5 @@ if [ ${#alone[@]} -gt 0 ]; then
   for l in "${e2e[@]}"; do say "  $l"; done
 fi
 for l in "${d_lines[@]}"; do say "  $l"; done
+[ -n "$v_line" ] && say "  $v_line"
 say "logs in $LOG"

@@ -21,6 +21,7 @@
  * aggregates grows memory by design; the soak looks for growth that is not
  * by design. */
 #include "bench_http.h"
+#include "bench_stats.h"
 
 #include "cqrs/util.h"
 
@@ -36,31 +37,6 @@
 #define TIMEOUT_MS 10000 /* an answer later than this is no answer */
 #define MAX_WORKERS 2048
 #define SHOW_ERRORS 5 /* the first failures' answers go to stderr */
-
-static int64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_until_us(int64_t t) {
-  for (int64_t d; (d = t - now_us()) > 0;) {
-    struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-  }
-}
-
-static int cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* q-quantile of sorted v[0..n) in ms; -1 when n is 0. */
-static double pct_ms(const int64_t *v, size_t n, double q) {
-  if (!n) return -1;
-  size_t i = (size_t)(q * (double)n);
-  return (double)v[i < n ? i : n - 1] / 1000.0;
-}
 
 typedef enum { OP_UPDATE, OP_READ, OP_BY_EMAIL, OP_ORDERS, OP_CREATE } op_t;
 
@@ -163,11 +139,11 @@ static void *worker(void *arg) {
   for (;;) {
     long i = atomic_fetch_add(&l->next, 1);
     if (l->total >= 0 && i >= l->total) break;
-    int64_t due = now_us();
+    int64_t due = bs_now_us();
     if (l->interval_us > 0) {
       due = l->t0 + i * l->interval_us;
-      sleep_until_us(due);
-      int64_t lag = now_us() - due, seen = atomic_load(&l->send_lag_max_us);
+      bs_sleep_until_us(due);
+      int64_t lag = bs_now_us() - due, seen = atomic_load(&l->send_lag_max_us);
       while (lag > seen && !atomic_compare_exchange_weak(&l->send_lag_max_us, &seen, lag)) {
       }
     } else if (l->deadline && due >= l->deadline) {
@@ -176,7 +152,7 @@ static void *worker(void *arg) {
     op_t op = l->mixed ? op_of(i) : l->fixed;
     int status;
     send_one(l->t, &cmd, &query, op, i, l->series, &status);
-    int64_t done = now_us(), lat = done - due;
+    int64_t done = bs_now_us(), lat = done - due;
     bool ok = ok_status(op, status);
     if (ok && l->deadline && done <= l->deadline) atomic_fetch_add(&l->ok_in_time, 1);
     if (!ok) atomic_fetch_add(&l->failed, 1);
@@ -217,10 +193,10 @@ static int seed(const target_t *t, int workers) {
   load_t l = {.t = t, .series = "seed", .fixed = OP_CREATE, .total = t->users};
   pthread_mutex_init(&l.mu, NULL);
   pthread_t th[MAX_WORKERS];
-  int64_t t0 = now_us();
+  int64_t t0 = bs_now_us();
   int n = start_workers(&l, workers, th);
   for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
-  double secs = (double)(now_us() - t0) / 1e6;
+  double secs = (double)(bs_now_us() - t0) / 1e6;
   /* visible: every 97th user and the last, waited for */
   long invisible = 0;
   bh_conn_t q = {.port = t->query_port, .fd = -1, .timeout_ms = 15000, .extra = t->auth};
@@ -250,17 +226,17 @@ static int max_rate(const target_t *t, int seconds, int workers) {
   load_t l = {.t = t, .series = "max", .mixed = true, .total = -1};
   pthread_mutex_init(&l.mu, NULL);
   pthread_t th[MAX_WORKERS];
-  int64_t t0 = now_us();
+  int64_t t0 = bs_now_us();
   l.deadline = t0 + (int64_t)seconds * 1000000;
   int n = start_workers(&l, workers, th);
   for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
-  double secs = (double)(now_us() - t0) / 1e6;
-  qsort(l.buf, l.n, sizeof *l.buf, cmp_i64);
+  double secs = (double)(bs_now_us() - t0) / 1e6;
+  qsort(l.buf, l.n, sizeof *l.buf, bs_cmp_i64);
   /* the rate: answers within the window, over the window (a request still
    * out at its end is not counted; it can take TIMEOUT_MS more) */
   printf("max requests=%zu failed=%ld seconds=%d workers=%d rate=%.0f p50_ms=%.1f p99_ms=%.1f drain_s=%.1f\n", l.n,
-         atomic_load(&l.failed), seconds, n, (double)atomic_load(&l.ok_in_time) / seconds, pct_ms(l.buf, l.n, 0.5),
-         pct_ms(l.buf, l.n, 0.99), secs - seconds);
+         atomic_load(&l.failed), seconds, n, (double)atomic_load(&l.ok_in_time) / seconds, bs_pct_ms(l.buf, l.n, 0.5),
+         bs_pct_ms(l.buf, l.n, 0.99), secs - seconds);
   free(l.buf);
   return atomic_load(&l.failed) ? 1 : 0;
 }
@@ -272,18 +248,18 @@ static void report_bucket(const load_t *l, int k, long from, long to, double int
   for (long i = from; i < to; i++)
     if (l->lat_us[i] < 0) failed++;
     else scratch[n++] = l->lat_us[i];
-  qsort(scratch, n, sizeof *scratch, cmp_i64);
-  double p50 = pct_ms(scratch, n, 0.5), p99 = pct_ms(scratch, n, 0.99), p999 = pct_ms(scratch, n, 0.999),
+  qsort(scratch, n, sizeof *scratch, bs_cmp_i64);
+  double p50 = bs_pct_ms(scratch, n, 0.5), p99 = bs_pct_ms(scratch, n, 0.99), p999 = bs_pct_ms(scratch, n, 0.999),
          max = n ? (double)scratch[n - 1] / 1000.0 : -1;
   for (long i = from; i < to; i++)
     if (l->lat_us[i] >= 0 && l->is_write[i]) scratch[nw++] = l->lat_us[i];
-  qsort(scratch, nw, sizeof *scratch, cmp_i64);
-  double wp99 = pct_ms(scratch, nw, 0.99);
+  qsort(scratch, nw, sizeof *scratch, bs_cmp_i64);
+  double wp99 = bs_pct_ms(scratch, nw, 0.99);
   size_t nr = 0;
   for (long i = from; i < to; i++)
     if (l->lat_us[i] >= 0 && !l->is_write[i]) scratch[nr++] = l->lat_us[i];
-  qsort(scratch, nr, sizeof *scratch, cmp_i64);
-  double rp99 = pct_ms(scratch, nr, 0.99);
+  qsort(scratch, nr, sizeof *scratch, bs_cmp_i64);
+  double rp99 = bs_pct_ms(scratch, nr, 0.99);
   printf("interval k=%d end_s=%.0f requests=%ld ok=%zu failed=%ld rate=%.0f p50_ms=%.1f p99_ms=%.1f p999_ms=%.1f "
          "max_ms=%.1f write_p99_ms=%.1f read_p99_ms=%.1f\n",
          k, (double)(k + 1) * interval_s, to - from, n, failed, (double)n / interval_s, p50, p99, p999, max, wp99, rp99);
@@ -305,7 +281,7 @@ static int run(const target_t *t, int rate, int seconds, int interval_s, int wor
     return 2;
   }
   pthread_t th[MAX_WORKERS];
-  l.t0 = now_us() + 50000;
+  l.t0 = bs_now_us() + 50000;
   int n = start_workers(&l, workers, th);
   for (int k = 0; k < buckets; k++) {
     long from = (long)k * l.per_bucket, to = from + l.per_bucket < l.total ? from + l.per_bucket : l.total;
@@ -317,11 +293,11 @@ static int run(const target_t *t, int rate, int seconds, int interval_s, int wor
   size_t ok = 0;
   for (long i = 0; all && i < l.total; i++)
     if (l.lat_us[i] >= 0) all[ok++] = l.lat_us[i];
-  qsort(all, ok, sizeof *all, cmp_i64);
+  qsort(all, ok, sizeof *all, bs_cmp_i64);
   printf("run rate=%d seconds=%d workers=%d requests=%ld ok=%zu failed=%ld p50_ms=%.1f p99_ms=%.1f p999_ms=%.1f "
          "send_lag_max_ms=%.1f\n",
-         rate, seconds, n, l.total, ok, atomic_load(&l.failed), pct_ms(all, ok, 0.5), pct_ms(all, ok, 0.99),
-         pct_ms(all, ok, 0.999), (double)atomic_load(&l.send_lag_max_us) / 1000.0);
+         rate, seconds, n, l.total, ok, atomic_load(&l.failed), bs_pct_ms(all, ok, 0.5), bs_pct_ms(all, ok, 0.99),
+         bs_pct_ms(all, ok, 0.999), (double)atomic_load(&l.send_lag_max_us) / 1000.0);
   long failed = atomic_load(&l.failed);
   free(all), free(scratch), free(l.lat_us), free(l.is_write), free(l.done_in);
   return failed ? 1 : 0;
