@@ -74,12 +74,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     snprintf(n, sizeof n, "%zu", cqrs_saga_store_size(loop->store) - before);
     cqrs_log_info(loop->log, "partitions assigned and sagas restored", "partitions", count, "sagas", n, NULL);
     rd_kafka_assign(rk, parts);
+    cqrs_metrics_set(loop->metrics, "saga_partitions", NULL, parts->cnt);
     atomic_store(&loop->joined, true);
   } else {
     cqrs_saga_store_abort(loop->store);
     for (int i = 0; i < parts->cnt; i++) cqrs_saga_store_drop_partition(loop->store, parts->elems[i].partition);
     cqrs_log_info(loop->log, "partitions revoked", "partitions", count, NULL);
     rd_kafka_assign(rk, NULL);
+    cqrs_metrics_set(loop->metrics, "saga_partitions", NULL, 0);
   }
 }
 
@@ -421,6 +423,9 @@ cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t 
                         "Fired minus due, per fired deadline.");
   cqrs_metrics_describe(metrics, "saga_commands_emitted_total", CQRS_METRIC_COUNTER, "Commands sagas emitted, by saga type.");
   cqrs_metrics_describe(metrics, "saga_transactions_total", CQRS_METRIC_COUNTER, "Kafka transactions by outcome.");
+  cqrs_metrics_describe(metrics, "saga_partitions", CQRS_METRIC_GAUGE,
+                        "Partitions of events and command-results this instance holds (its share of the group's).");
+  cqrs_metrics_set(metrics, "saga_partitions", NULL, 0);
   cqrs_metrics_describe(metrics, "saga_records_total", CQRS_METRIC_COUNTER,
                         "Records of events and command-results consumed (committed with their transaction).");
   char txn_id[512];

@@ -73,10 +73,12 @@ static void pause_ms(int ms) {
 /* The services of one scenario. command[0] answers on env.command_port,
  * command[1] on env_b.command_port (env_b: env with that port). */
 typedef struct {
-  tk_env_t env, env_b;
+  tk_env_t env, env_b, env_saga_b; /* env_saga_b: env with another saga-svc port */
   pid_t command[2], projector, query, saga, admin; /* admin: AUTH=on only */
+  pid_t saga_b;     /* a second saga-svc (stack_opts_t.two_sagas), else 0 */
   int ports[2];
-  bool frozen;     /* command[0] is SIGSTOPped */
+  bool frozen;      /* command[0] is SIGSTOPped */
+  bool saga_frozen; /* saga is SIGSTOPped */
   own_store_t store; /* pid 0: the shared store */
   own_broker_t broker; /* pid 0: the shared broker */
   char tag[64];    /* the topic prefix without its dot: makes ids unique to the scenario */
@@ -100,7 +102,8 @@ static bool private_store_wanted(void) {
 /* What a scenario runs on besides the default. */
 typedef struct {
   bool own_store, own_broker;
-  bool auth; /* AUTH=on, with admin-svc */
+  bool auth;      /* AUTH=on, with admin-svc */
+  bool two_sagas; /* a second saga-svc instance, sharing the partitions */
 } stack_opts_t;
 
 static const char *const *extra(void) { return st.auth ? st.extra : NULL; }
@@ -182,13 +185,19 @@ static void stack_start_with(stack_opts_t o) {
   tk_await_ready(&st.env, TK_PROJECTOR, st.projector, logs[2]);
   tk_await_ready(&st.env, TK_QUERY, st.query, logs[3]);
   tk_await_ready(&st.env, TK_SAGA, st.saga, logs[4]);
+  if (o.two_sagas) {
+    st.env_saga_b = st.env;
+    st.env_saga_b.saga_port = tk_free_port();
+    st.saga_b = tk_start(&st.env_saga_b, TK_SAGA, extra());
+  }
 }
 
 static void stack_start(void) { stack_start_with((stack_opts_t){0}); }
 
 static void stack_stop(void) {
   if (st.frozen && st.command[0] > 0) kill(st.command[0], SIGCONT);
-  pid_t *all[] = {&st.command[0], &st.command[1], &st.projector, &st.query, &st.saga, &st.admin};
+  if (st.saga_frozen && st.saga > 0) kill(st.saga, SIGCONT);
+  pid_t *all[] = {&st.command[0], &st.command[1], &st.projector, &st.query, &st.saga, &st.saga_b, &st.admin};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     if (*all[i] > 0) tk_stop(*all[i], SIGTERM), *all[i] = 0;
   if (st.store.pid > 0) tk_stop(st.store.pid, SIGTERM), st.store.pid = 0;
@@ -491,6 +500,66 @@ static void await_saga_probe(ledger_t *ledger, int64_t deadline) {
   free(order);
 }
 
+/* The partitions saga-svc on port holds (its saga_partitions gauge); -1 when
+ * it does not answer. */
+static double saga_partitions(int port) { return tk_metric(port, "saga_partitions"); }
+
+/* Two saga-svc instances share the partitions; the one on env's port is
+ * SIGSTOPped until the other holds them all (its group session expired) and
+ * a saga started meanwhile ran to its end on the other, and at least
+ * FREEZE_MIN_MS, then SIGCONT: a zombie, whose next commit must be fenced
+ * (KIP-447: the group's generation moved on), after which it exits for the
+ * orchestrator to restart it, as this driver does. The accounting then says
+ * whether any saga command was emitted twice or a saga left unfinished. */
+static void freeze_saga_svc(load_t *load, fault_run_t *run) {
+  (void)load;
+  cr_assert(st.saga_b > 0, "the saga zombie scenario runs two saga-svc instances");
+  int64_t deadline = load_now_ms() + RECOVER_MS;
+  double a, b;
+  while ((a = saga_partitions(st.env.saga_port)) < 1 || (b = saga_partitions(st.env_saga_b.saga_port)) < 1) {
+    cr_assert(load_now_ms() < deadline, "the two saga-svc instances did not share the partitions (%.0f and %.0f)",
+              a, saga_partitions(st.env_saga_b.saga_port));
+    pause_ms(100);
+  }
+  double total = a + b;
+  run->fault_ms = load_now_ms();
+  kill(st.saga, SIGSTOP);
+  st.saga_frozen = true;
+  deadline = run->fault_ms + RECOVER_MS;
+  while (saga_partitions(st.env_saga_b.saga_port) < total) {
+    cr_assert(load_now_ms() < deadline, "the other saga-svc did not take the frozen one's partitions over within %d ms",
+              RECOVER_MS);
+    pause_ms(100);
+  }
+  int64_t took_over = load_now_ms() - run->fault_ms;
+  await_saga_probe(run->ledger, deadline); /* on the other instance: this one is frozen */
+  int64_t probe_done = load_now_ms() - run->fault_ms;
+  while (load_now_ms() - run->fault_ms < FREEZE_MIN_MS) pause_ms(50); /* the fault's length, not a wait for a result */
+  int64_t frozen_for = load_now_ms() - run->fault_ms;
+  kill(st.saga, SIGCONT);
+  st.saga_frozen = false;
+  int status = 0;
+  pid_t done = 0;
+  for (int64_t end = load_now_ms() + ZOMBIE_EXIT_MS; !(done = waitpid(st.saga, &status, WNOHANG)) &&
+                                                     load_now_ms() < end;)
+    pause_ms(50);
+  char after[128];
+  if (done == st.saga) {
+    snprintf(after, sizeof after, "woken, it exited %d (fenced), restarted",
+             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    st.saga = tk_start(&st.env, TK_SAGA, extra());
+  } else {
+    snprintf(after, sizeof after, "woken, it stayed up (rejoined)");
+  }
+  snprintf(run->note, sizeof run->note,
+           "one of two saga-svc instances frozen %.1f s (session timeout 10 s); the other held all %.0f partitions "
+           "after %.1f s and ran a saga started meanwhile to its end after %.1f s; %s",
+           (double)frozen_for / 1000.0, total, (double)took_over / 1000.0, (double)probe_done / 1000.0, after);
+}
+
+static const scenario_t freeze_saga = {"SIGSTOP one of two saga-svc > session timeout, SIGCONT (zombie)",
+                                       freeze_saga_svc};
+
 /* Step 4: every aggregate served after the fault, the newest user readable
  * at its version, a saga started after the fault finished. Returns the time
  * to recover in ms. */
@@ -738,6 +807,8 @@ Test(faults, restart_the_store) {
 }
 
 Test(faults, sigkill_saga_svc) { run_scenario(&kill_saga); }
+
+Test(faults, sigstop_zombie_saga_svc) { run_scenario_on(&freeze_saga, (stack_opts_t){.two_sagas = true}); }
 
 Test(faults, sigkill_admin_svc) {
   if (!long_run()) cr_skip_test("long version only (FAULTS_LONG=1, make test-faults)");
