@@ -2,7 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-# make fuzz: seconds per libFuzzer target; make test runs each for FUZZ_TEST_SECONDS (10: eleven
+# make fuzz: seconds per libFuzzer target; make test runs each for FUZZ_TEST_SECONDS (10: twelve
 # targets, and make test must stay well under 30 minutes; it took 26.5 with 15)
 FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= 10

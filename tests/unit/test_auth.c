@@ -539,6 +539,33 @@ Test(auth, jwks_keys_that_are_never_used) {
   cjose_jwk_release(weak);
 }
 
+/* cjose 0.6.2 assert()s (aborts the process) on a base64url member with '='
+ * after 4k + 1 characters; a JWKS from the identity provider holding one
+ * must cost that key only (found by tests/fuzz/fuzz_jwks; its seed
+ * crash-cjose-rsa-n-padded). */
+Test(auth, jwks_key_with_impossible_base64_skipped_without_aborting) {
+  char *rsa = tk_jwks_first(rsa_jwks), *ec = tk_jwks_first(ec_jwks);
+  char *bad = tk_jwk_with(rsa, "n", "abcde===");
+  char set[8192];
+  snprintf(set, sizeof set, "{\"keys\":[%s,%s]}", bad, ec);
+  write_text(jwks_path, set);
+  char path_var[320];
+  snprintf(path_var, sizeof path_var, "AUTH_JWKS_FILE=%s", jwks_path);
+  char *env[] = {path_var, "AUTH_ISSUER=" ISS, "AUTH_AUDIENCE=" AUD, NULL};
+  cqrs_error_t err;
+  cqrs_auth_t *a = make(env, &err);
+  cr_assert_not_null(a, "the EC key is usable: %s", err.message);
+  char *t = token(ec_priv, "acme", "queries:read");
+  cqrs_principal_t who;
+  cr_expect(verify(a, t, &who, &err), "the EC key verifies: %s", err.message);
+  free(t);
+  t = token(rsa_priv, "acme", "queries:read");
+  cr_expect_not(verify(a, t, &who, &err), "the RSA key with a broken n is not used");
+  free(t);
+  cqrs_auth_destroy(a);
+  free(bad), free(rsa), free(ec);
+}
+
 /* Settings ----------------------------------------------------------------- */
 
 Test(auth, refused_settings) {

@@ -14,6 +14,11 @@
 /* SHA-256 of data (OpenSSL EVP). False only when OpenSSL fails. */
 bool auth_sha256(const void *data, size_t len, unsigned char out[32]);
 
+/* True when s[0..len) is base64url without padding of a length base64 can
+ * have (not 4k + 1): what cjose 0.6.2's decoder takes without assert()ing
+ * (an abort of the whole process) on some inputs. (jwt.c) */
+bool auth_b64url_ok(const char *s, size_t len);
+
 /* Key sets (jwks.c) ------------------------------------------------------ */
 
 /* One verification key: its kid (may be NULL) and the only alg it verifies
@@ -31,6 +36,13 @@ typedef struct auth_keyset auth_keyset_t;
  * more than one). NULL when there is none. Borrowed from ks. */
 const auth_key_t *auth_keyset_find(const auth_keyset_t *ks, const char *kid);
 void auth_keyset_release(auth_keyset_t *ks);
+/* Parses a JWKS (text[0..len), any bytes) into a new set with one reference
+ * (auth_keyset_release). Keys that are no JWK, not for signatures, of a type
+ * or size not allowed (RSA >= 2048 bits: RS256; EC P-256: ES256), whose alg
+ * disagrees, whose base64url members cjose could not decode safely, or whose
+ * kid repeats are skipped with a warning on log. NULL with err when text is
+ * not a JWKS; a set may be empty. */
+auth_keyset_t *auth_keyset_parse(const char *text, size_t len, const cqrs_log_t *log, cqrs_error_t *err);
 
 /* A JWKS source (AUTH_JWKS_FILE or AUTH_JWKS_URL) and its refresh thread. */
 typedef struct auth_jwks auth_jwks_t;

@@ -81,6 +81,19 @@ const auth_key_t *auth_keyset_find(const auth_keyset_t *ks, const char *kid) {
 /* Why a JWK is not used, or NULL with *alg set when it is. Only signature
  * keys of the two asymmetric algorithms qualify: an "oct" key in a JWKS is
  * never used (HS256 keys come only from AUTH_HS256_SECRET). */
+/* Why JWK k cannot go to cjose: a member cjose base64url-decodes that is not
+ * unpadded base64url of a possible length (cjose 0.6.2 assert()s on some,
+ * aborting the service: found by tests/fuzz/fuzz_jwks); NULL when it can. */
+static const char *undecodable(json_t *k) {
+  static const char *const encoded[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y", "k"};
+  for (size_t i = 0; i < sizeof encoded / sizeof *encoded; i++) {
+    json_t *v = json_object_get(k, encoded[i]);
+    if (json_is_string(v) && !auth_b64url_ok(json_string_value(v), json_string_length(v)))
+      return "a member is not unpadded base64url";
+  }
+  return NULL;
+}
+
 static const char *unusable(json_t *k, const cjose_jwk_t *jwk, const char **alg) {
   const char *use = json_string_value(json_object_get(k, "use"));
   const char *want = json_string_value(json_object_get(k, "alg"));
@@ -100,9 +113,7 @@ static const char *unusable(json_t *k, const cjose_jwk_t *jwk, const char **alg)
   return NULL;
 }
 
-/* Parses a JWKS into a new set (one reference). NULL with err when text is
- * not a JWKS; a set may be empty. */
-static auth_keyset_t *keyset_parse(const char *text, size_t len, const cqrs_log_t *log, cqrs_error_t *err) {
+auth_keyset_t *auth_keyset_parse(const char *text, size_t len, const cqrs_log_t *log, cqrs_error_t *err) {
   json_error_t jerr;
   json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   json_t *keys = json_object_get(doc, "keys");
@@ -122,10 +133,10 @@ static auth_keyset_t *keyset_parse(const char *text, size_t len, const cqrs_log_
   json_t *k;
   json_array_foreach(keys, i, k) {
     const char *kid = json_string_value(json_object_get(k, "kid")), *alg = NULL, *why = NULL;
-    cjose_jwk_t *jwk = json_is_object(k) ? cjose_jwk_import_json((cjose_header_t *)k, NULL) : NULL;
-    if (!jwk) why = "not a JWK";
-    else if ((why = unusable(k, jwk, &alg)) == NULL && kid && auth_keyset_find(ks, kid))
-      why = "kid appears twice";
+    cjose_jwk_t *jwk = NULL;
+    if (!json_is_object(k)) why = "not a JWK";
+    else if (!(why = undecodable(k)) && !(jwk = cjose_jwk_import_json((cjose_header_t *)k, NULL))) why = "not a JWK";
+    if (!why && !(why = unusable(k, jwk, &alg)) && kid && auth_keyset_find(ks, kid)) why = "kid appears twice";
     if (why) {
       cqrs_log_warn(log, "JWKS key skipped", "kid", kid, "reason", why, NULL);
       cjose_jwk_release(jwk);
@@ -175,7 +186,7 @@ static bool load_body(auth_jwks_t *j, const char *body, size_t len, bool *change
   unsigned char sha[32];
   *changed = false;
   if (auth_sha256(body, len, sha) && memcmp(sha, j->body_sha, 32) == 0 && j->current->n > 0) return true;
-  auth_keyset_t *ks = keyset_parse(body, len, j->log, err);
+  auth_keyset_t *ks = auth_keyset_parse(body, len, j->log, err);
   if (!ks) return false;
   if (ks->n == 0) {
     auth_keyset_release(ks);
