@@ -41,7 +41,7 @@ int main(void) {
   cqrs_error_t err = {0};
   query_svc_t q = {0};
   int rc = 1;
-  if (!cqrs_service_init(&svc, "query-svc", 8081, environ, &err)) goto done;
+  if (!cqrs_service_init_ex(&svc, "query-svc", 8081, environ, CQRS_SERVICE_BLOCKING_HANDLERS, &err)) goto done;
   cqrs_service_set_openapi(&svc, cqrs_openapi_json, cqrs_openapi_json_len);
   if (svc.cfg.mongo_timeout_ms == 0) svc.cfg.mongo_timeout_ms = DEFAULT_MONGO_TIMEOUT_MS;
   if (!cqrs_access_start(&q.access, &svc.cfg, &svc.log, false, NULL, NULL, &err)) goto fail;

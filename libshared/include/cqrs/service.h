@@ -54,7 +54,19 @@ enum {
   /* With AUTH=off, HTTP listens on 127.0.0.1 only: a service whose routes
    * must never be open to the network unauthenticated (admin-svc). */
   CQRS_SERVICE_LOOPBACK_WITHOUT_AUTH = 1u << 0,
+  /* Its handlers wait on a store (query-svc's finds): HTTP_THREADS defaults to
+   * CQRS_BLOCKING_THREADS_PER_CORE x cores instead of cores, so more than one
+   * read per core is in flight. */
+  CQRS_SERVICE_BLOCKING_HANDLERS = 1u << 1,
 };
+
+/* Event loops per core of a service with CQRS_SERVICE_BLOCKING_HANDLERS.
+ * Measured (BENCHMARKS.md, "Read side", point reads at 20,000 documents, the
+ * machine quiet): query-svc answered 1,969 reads/s with 2 loops on 2 cores
+ * and 2,260/s with 8, against 2,238/s (2 threads) to 2,516-2,714/s (16
+ * threads) of raw libmongoc finds: 0.73-0.78 of the raw rate became
+ * 0.83-0.90. */
+#define CQRS_BLOCKING_THREADS_PER_CORE 4
 
 /* As cqrs_service_init, with flags (CQRS_SERVICE_* bits). */
 bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_http_port, char *const *envp,
