@@ -11,6 +11,7 @@
 #include "cqrs/event.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/upcast.h"
 #include "cqrs/util.h"
 
 #include <stdio.h>
@@ -85,7 +86,29 @@ static const char *state_of(admin_ctx_t *ctx, const char *id) {
   return discarded ? CQRS_DLQ_DISCARDED : CQRS_DLQ_DEAD;
 }
 
-/* One dead letter as the API shows it (full: headers and payload too). */
+/* The dead letter's data as every reader reads it, next to the payload as
+ * written: writtenSchemaVersion (its ce_schemaversion, 1 without), and data
+ * upcast to its type's current schemaVersion by the contract's upcasters
+ * (cqrs/upcast.h), both null when the contract cannot read it (unknown type
+ * or version: often why it is dead) or the payload is not a JSON object. */
+static void append_upcast(bson_t *doc, const cqrs_event_t *ev, const bson_t *payload) {
+  cqrs_upcast_t up = {0};
+  cqrs_error_t err = {0};
+  int written = cqrs_event_schema_version(ev);
+  bool ok = payload && ev->type && cqrs_upcast(ev->type, written, payload, &up, &err);
+  BSON_APPEND_INT32(doc, "writtenSchemaVersion", written);
+  if (ok) {
+    BSON_APPEND_INT32(doc, "schemaVersion", up.type->version);
+    BSON_APPEND_DOCUMENT(doc, "data", up.data);
+  } else {
+    BSON_APPEND_NULL(doc, "schemaVersion");
+    BSON_APPEND_NULL(doc, "data");
+  }
+  cqrs_upcast_cleanup(&up);
+}
+
+/* One dead letter as the API shows it (full: headers, payload and its
+ * upcast data too). */
 typedef struct {
   dlq_id_t id;
   char tenant[CQRS_TENANT_MAX + 1];
@@ -152,7 +175,6 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     bson_t *payload = m->payload ? cqrs_json_parse(m->payload, m->len, &perr) : NULL;
     if (payload) {
       bson_append_document(&it->doc, "payload", -1, payload);
-      bson_destroy(payload);
     } else if (m->payload) {
       char *raw = strndup(m->payload, m->len);
       BSON_APPEND_UTF8(&it->doc, "payload", bson_utf8_validate(raw, strlen(raw), false) ? raw : "(not UTF-8)");
@@ -160,6 +182,8 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     } else {
       BSON_APPEND_NULL(&it->doc, "payload");
     }
+    append_upcast(&it->doc, &ev, payload);
+    if (payload) bson_destroy(payload);
   }
   cqrs_event_cleanup(&ev);
   free(error);

@@ -36,28 +36,11 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The partition of an aggregate key, as command-svc computes it (the tests'
- * topics have 3). */
-static int32_t owner_partition(const char *key) {
-  return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
-}
-
-/* Produces an event the way writers did before schema versions: CloudEvents
- * headers without ce_dataschema / ce_schemaversion (schema NULL), or with
- * ce_schemaversion = schema; keyed and partitioned by its aggregate key
- * "default/<id>", as command-svc writes. */
+/* An event written the old way (tk_produce_raw_event): ce_schemaversion =
+ * schema when not NULL. */
 static void produce_event(const char *type, const char *aggregate_type, const char *id, int version,
                           const char *schema, const char *data) {
-  char topic[128], ce_id[96], v[16];
-  snprintf(ce_id, sizeof ce_id, "%s-%s-%d", type, id, version);
-  snprintf(v, sizeof v, "%d", version);
-  const char *h[] = {"ce_specversion", "1.0", "ce_id", ce_id, "ce_source", "/e2e-evolve", "ce_type", type,
-                     "ce_subject", id, "ce_time", "2026-01-15T10:00:00.000Z", "content-type", "application/json",
-                     "ce_aggregatetype", aggregate_type, "ce_aggregateversion", v,
-                     schema ? "ce_schemaversion" : NULL, schema, NULL};
-  char key[128];
-  snprintf(key, sizeof key, "default/%s", id);
-  tk_kafka_produce(&env, tk_topic(&env, "events", topic), owner_partition(key), key, data, h);
+  tk_produce_raw_event(&env, "events", type, aggregate_type, id, version, schema, data, NULL);
 }
 
 static bool has_text(const char *body, void *needle) { return strstr(body, needle) != NULL; }
