@@ -9,7 +9,9 @@
  * killed (-9) is resumed by the other replica and completes once. Dead
  * letters: listed with their coordinates, redriven after the cause is fixed
  * (PROJECTION_TEST_REFUSE_NAME unset), back in the dead letters when it still
- * fails, discarded with a reason, and audited. Projections: pause and resume,
+ * fails, discarded with a reason, and audited; one of a v1 event written
+ * before schema versions shows its data upcast and redrives into the current
+ * document shape. Projections: pause and resume,
  * and a projection halted at a poison event (POISON_POLICY=halt) resumed
  * past it. AUTH=off: every event is tenant "default"'s. */
 #include "testkit.h"

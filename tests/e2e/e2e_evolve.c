@@ -1,6 +1,7 @@
 /* End to end, event schema evolution (issue 12) on the real stack: events
  * written the old way (no ce_dataschema, v1 field names) read in the current
- * shape live, in time travel and after a rebuild; an event of a type or
+ * shape live, in the audit trail and the events by type, in time travel and
+ * after a rebuild; an event of a type or
  * version the contract does not know goes to the dead letters with the type
  * and version in dlq_error while the projection goes on; a new order says its
  * currency and its event says its schema; a bad currency is a 400 naming it,

@@ -10,6 +10,10 @@
  *     and leaves one that moved on alone, also when the deadline fell due
  *     while saga-svc was down;
  *   - rewound saga-svc offsets emit no new command;
+ *   - an OrderCreated written the old way (v1, no ce_dataschema) starts its
+ *     saga; one of an unknown schema version is saga-svc's dead letter
+ *     (shown by admin-svc, not redriven) and the sagas go on past it, or,
+ *     with POISON_POLICY=halt, saga-svc halts before it and /readyz says so;
  * and afterwards the log holds exactly one Cancelled transition per cancelled order. */
 #include "testkit.h"
 
@@ -504,6 +508,8 @@ static size_t saga_dead_letters(const char *id, char **error) {
   return count;
 }
 
+static bool holds(const char *body, void *needle) { return strstr(body, needle) != NULL; }
+
 /* Written the old way (no ce_dataschema, no currency), an OrderCreated starts
  * order_placement like any other; one of a schema version the contract does
  * not know becomes saga-svc's dead letter naming its type and version, and
@@ -529,6 +535,19 @@ Test(sagas, a_v1_order_created_is_acted_on_and_an_unknown_version_is_dead_letter
             error);
   cr_expect_eq(saga_dead_letters(v1, NULL), 0);
   cr_expect_eq(metric("dlq_events_total{projection=\"saga-svc\"}"), 1);
+  /* admin-svc lists it (read committed) and refuses to redrive it: no projection's */
+  admin = tk_start(&env, TK_ADMIN, NULL);
+  tk_response_t r;
+  cr_assert(tk_await_get(env.admin_port, "/v1/admin/dlq?projection=saga-svc", 200, holds, future, VISIBLE_MS, &r),
+            "admin-svc does not list saga-svc's dead letter: %d %s", r.status, r.body ? r.body : "");
+  char id[48] = "", path[128];
+  const char *at = strstr(r.body, "\"id\":\"");
+  cr_assert(at && sscanf(at + 6, "%47[^\"]", id) == 1, "%s", r.body);
+  tk_response_cleanup(&r);
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/redrive", id);
+  tk_http("POST", env.admin_port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, 409, "%s", r.body);
+  tk_response_cleanup(&r);
   /* and the sagas go on as ever */
   char *bad = create_order("no-such-user-after", NULL, NULL);
   await_order(bad, "Cancelled", "USER_NOT_FOUND");
