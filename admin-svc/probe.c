@@ -26,8 +26,10 @@ admin_probe_t *admin_probe_new(const cqrs_config_t *cfg, const cqrs_log_t *log, 
   p->log = *log;
   p->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   pthread_mutex_init(&p->mu, NULL);
-  /* dead letters and audit records are produced plainly: read them all */
-  if (!(p->rk = cqrs_kafka_consumer_new(cfg, log, "admin-probe", NULL, NULL, err, "isolation.level", "read_uncommitted",
+  /* read committed: audit records and projector-svc's dead letters are
+   * produced plainly (visible at once), saga-svc's dead letters inside its
+   * transactions (one of an aborted batch never shows) */
+  if (!(p->rk = cqrs_kafka_consumer_new(cfg, log, "admin-probe", NULL, NULL, err, "isolation.level", "read_committed",
                                         "enable.partition.eof", "true", NULL))) {
     admin_probe_destroy(p);
     return NULL;

@@ -34,17 +34,10 @@ cqrs_dead_letters_t *cqrs_dead_letters_new(const cqrs_config_t *cfg, const cqrs_
 }
 
 void cqrs_dead_letters_send(cqrs_dead_letters_t *dl, const rd_kafka_message_t *m, const char *error) {
-  rd_kafka_headers_t *src = NULL, *h;
-  h = rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_headers_copy(src)
-                                                                      : rd_kafka_headers_new(6);
+  rd_kafka_headers_t *h = cqrs_dlq_headers(m, dl->projection, dl->source_topic, error);
   char part[16], off[24];
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
-  rd_kafka_header_add(h, CQRS_DLQ_ERROR, -1, error, -1);
-  rd_kafka_header_add(h, CQRS_DLQ_PROJECTION, -1, dl->projection, -1);
-  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_TOPIC, -1, dl->source_topic, -1);
-  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_PARTITION, -1, part, -1);
-  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_OFFSET, -1, off, -1);
   rd_kafka_resp_err_t e = rd_kafka_producev(dl->producer, RD_KAFKA_V_TOPIC(dl->topic),
                                             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
                                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),

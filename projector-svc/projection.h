@@ -187,6 +187,9 @@ extern const cqrs_projection_t cqrs_snapshots_projection;
 #define CQRS_HISTORY_EVENT_ID "eventId"
 #define CQRS_HISTORY_TYPE "type"
 #define CQRS_HISTORY_SCHEMA_VERSION "schemaVersion"
+/* Not stored: what the audit trail shows next to the data it upcasts
+ * (cqrs_event_history_upcast), the schemaVersion the event was written at. */
+#define CQRS_HISTORY_WRITTEN_SCHEMA_VERSION "writtenSchemaVersion"
 #define CQRS_HISTORY_AGGREGATE_TYPE "aggregateType"
 #define CQRS_HISTORY_AGGREGATE_ID "aggregateId"
 #define CQRS_HISTORY_VERSION "version"
@@ -221,6 +224,18 @@ extern const cqrs_projection_t cqrs_snapshots_projection;
  * False with CQRS_ERR_INVALID naming the field when doc is not such a
  * document. */
 bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error_t *err);
+
+/* An event_history document as the audit trail shows it, into out
+ * (initialised here; the caller destroys it, also after a failure): doc with
+ * its data brought up to the current version of its type by the contract's
+ * upcasters (cqrs_upcast), schemaVersion the version the data now has and,
+ * right after it, writtenSchemaVersion the one stored (1 when the document
+ * has none: recorded before schema versions were). Read time, so documents
+ * stored before need no rebuild. An event the contract cannot read (unknown
+ * type or version, or a failing upcast) keeps its data as written, with
+ * schemaVersion = writtenSchemaVersion: false with err saying why, out
+ * filled all the same. */
+bool cqrs_event_history_upcast(const bson_t *doc, bson_t *out, cqrs_error_t *err);
 
 /* ---- snapshots (projections/snapshots.c) ----
  *

@@ -29,9 +29,11 @@ cqrs_redrive_t *cqrs_redrive_new(const cqrs_config_t *cfg, const cqrs_log_t *log
   cqrs_redrive_t *rd = calloc(1, sizeof *rd);
   if (!rd) abort();
   *rd = (cqrs_redrive_t){cfg, log, pool, tenants, ops, NULL, NULL, cqrs_config_topic(cfg, CQRS_TOPIC_DLQ)};
-  /* the dead letters were produced plainly (not in a transaction): read them all */
+  /* read committed: saga-svc writes its dead letters inside its transactions
+   * (one of an aborted batch is no dead letter); projector-svc's, produced
+   * plainly, read the same */
   if (!(rd->reader = cqrs_kafka_consumer_new(cfg, log, "redrive", NULL, NULL, err, "isolation.level",
-                                             "read_uncommitted", NULL)) ||
+                                             "read_committed", NULL)) ||
       !(rd->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "enable.idempotence", "true", NULL))) {
     cqrs_redrive_destroy(rd);
     return NULL;

@@ -2,10 +2,13 @@
  * by the job owner (control.h), one at a time, in the order of the dead
  * letters' offsets.
  *
- * A redriven event is read back from events.dlq, goes through the contract's
- * decode (the upcasters' hook: redrive.c, upcast()) and its projection, and
- * is written into its tenant's live collection with the version guard, so an
- * event older than the document changes nothing. An event that still fails
+ * A redriven event is read back from events.dlq (read committed: saga-svc's
+ * dead letters are written in its transactions) and goes through its
+ * projection, whose dispatch (cqrs_projection_dispatch) upcasts it to its
+ * type's current schema version and decodes it as on every read path; the
+ * write goes into its tenant's live collection with the version guard, so an
+ * event older than the document changes nothing. Only a projection's dead
+ * letters are redriven (admin-svc refuses saga-svc's). An event that still fails
  * goes back to events.dlq, as a new dead letter with the new error (its
  * source coordinates unchanged), and the old one is recorded redriven with
  * that error: a redrive never loops. Each outcome is recorded as

@@ -169,6 +169,9 @@ typedef struct {
   const char *const *hidden; /* fields left out (they only serve queries) */
   const char *const *always; /* fields shown null when a document lacks them
                                 (one recorded before the field was) */
+  /* Not NULL: the document as it shows, into out (initialised by it,
+   * destroyed by the caller), before hidden and always apply. */
+  void (*shape)(const bson_t *doc, bson_t *out);
 } cqrs_routes_item_t;
 
 /* A list page in full: cqrs_routes_find_page's arguments, plus the order
@@ -188,8 +191,10 @@ typedef struct {
  * string to bson_free. */
 char *cqrs_routes_item_json(const bson_t *doc, const cqrs_routes_item_t *item);
 
-/* How event_history documents show: without the fields that serve its
- * queries, with schemaVersion and actor always there. */
+/* How event_history documents show: their data upcast to the current
+ * schema version (cqrs_event_history_upcast: schemaVersion the data's,
+ * writtenSchemaVersion the stored one), without the fields that serve its
+ * queries, with actor always there. */
 extern const cqrs_routes_item_t cqrs_routes_history_item;
 
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,

@@ -6,6 +6,7 @@
 
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/ops.h"
 #include "cqrs/result.h"
 #include "cqrs/saga_sign.h"
 #include "cqrs/tenant.h"
@@ -30,7 +31,7 @@ struct cqrs_saga_loop {
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   rd_kafka_t *consumer, *producer;
-  char *t_commands, *t_events, *t_results, *t_state;
+  char *t_commands, *t_events, *t_results, *t_state, *t_dlq;
   int32_t n_partitions;
   cqrs_saga_store_t *store;
   cqrs_worker_t worker;
@@ -38,6 +39,10 @@ struct cqrs_saga_loop {
   cqrs_error_t fatal;
   atomic_bool failed;
   atomic_bool joined;
+  /* POISON_POLICY=halt: stopped before an event it cannot read (halt_error
+   * says which; set once by the loop thread before halted) */
+  atomic_bool halted;
+  char halt_error[512];
 };
 
 static void fail(cqrs_saga_loop_t *loop, const char *what, const char *why) {
@@ -152,7 +157,44 @@ static bool apply(cqrs_saga_loop_t *loop, const char *tenant, int32_t partition,
   return true;
 }
 
-/* One event record: every saga it triggers reacts. */
+/* ---- poison events ---- */
+
+/* An event record saga-svc cannot read, error saying why (POISON_POLICY, as
+ * projector-svc): a dead letter on events.dlq (cqrs_dlq_headers, dlq_projection
+ * CQRS_DLQ_SAGAS) inside the open transaction, so it commits together with
+ * the offset past the event, exactly once; or, with halt, false with err: the
+ * transaction aborts and the loop stops before the event (halted). */
+static bool poison(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const char *error, cqrs_error_t *err) {
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", m->partition);
+  snprintf(off, sizeof off, "%lld", (long long)m->offset);
+  if (loop->cfg->poison_halt) {
+    snprintf(loop->halt_error, sizeof loop->halt_error,
+             "halted before the event at %s partition %s offset %s (POISON_POLICY=halt): %s", loop->t_events, part,
+             off, error);
+    cqrs_log_error(loop->log, "poison event: the sagas halt before it (POISON_POLICY=halt)", "error", error,
+                   "partition", part, "offset", off, NULL);
+    atomic_store(&loop->halted, true);
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", loop->halt_error);
+    return false;
+  }
+  char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+  bool ok = produce(loop, loop->t_dlq, RD_KAFKA_PARTITION_UA, key, m->payload, m->len,
+                    cqrs_dlq_headers(m, CQRS_DLQ_SAGAS, loop->t_events, error), err);
+  free(key);
+  if (ok) {
+    cqrs_metrics_add(loop->metrics, "dlq_events_total", "projection=\"" CQRS_DLQ_SAGAS "\"", 1);
+    cqrs_log_error(loop->log, "event sent to the dead letter topic: no saga reacts to it", "error", error,
+                   "partition", part, "offset", off, NULL);
+  }
+  return ok;
+}
+
+/* One event record: every saga it triggers reacts. A record that is not an
+ * event, or an event a saga would react to whose data does not upcast or
+ * decode, is poison. An event of a type the contract does not know triggers
+ * no saga (their triggers are the contract's descriptors) and is passed
+ * over: projector-svc dead-letters it for the read models. */
 static bool handle_event(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
   cqrs_header_t hdrs[32];
   size_t nh = cqrs_kafka_headers(m, hdrs, 32);
@@ -160,7 +202,7 @@ static bool handle_event(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const ch
   cqrs_error_t perr = {0};
   bool ok = true;
   if (!cqrs_event_from_record(&ev, hdrs, nh, m->payload, m->len, &perr)) {
-    cqrs_log_warn(loop->log, "skipping an event record that does not decode", "error", perr.message, NULL);
+    ok = poison(loop, m, perr.message, err);
     goto done;
   }
   const cqrs_event_type_t *type = cqrs_event_type_find(ev.type);
@@ -173,8 +215,7 @@ static bool handle_event(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const ch
     /* Sagas read every event at its type's current version, like every
      * other reader (cqrs/upcast.h). */
     if (!decodes && !(decodes = cqrs_event_upcast(&ev, &perr) && type->decode(ev.data, &decoded, &perr))) {
-      cqrs_log_warn(loop->log, "skipping an event whose data does not decode", "eventId", ev.id, "eventType",
-                    ev.type, "error", perr.message, NULL);
+      ok = poison(loop, m, perr.message, err);
       goto done;
     }
     char id[37];
@@ -386,6 +427,14 @@ static void *loop_main(void *arg) {
   cqrs_saga_due_t *due = calloc(DUE_MAX, sizeof *due);
   int backoff_ms = 0;
   while (running(loop) && due) {
+    if (atomic_load(&loop->halted)) {
+      /* halted: stays in the group (polls) but reads nothing on and fires no
+       * deadline; what it is handed goes uncommitted, read again after the
+       * restart that releases it */
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->consumer, POLL_MS);
+      if (m) rd_kafka_message_destroy(m);
+      continue;
+    }
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, BATCH_MAX, POLL_MS, loop->log);
     int64_t now_ms = wall_ms(), earliest;
     size_t n_due = cqrs_saga_store_due(loop->store, now_ms, due, DUE_MAX, &earliest);
@@ -416,6 +465,7 @@ cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t 
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   loop->t_results = cqrs_config_topic(cfg, CQRS_TOPIC_RESULTS);
   loop->t_state = cqrs_config_topic(cfg, CQRS_TOPIC_SAGA_STATE);
+  loop->t_dlq = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
   cqrs_metrics_describe(metrics, "sagas", CQRS_METRIC_GAUGE, "Saga instances held, by type and state.");
   cqrs_metrics_describe(metrics, "saga_deadline_lag_seconds", CQRS_METRIC_GAUGE,
                         "How far the earliest pending deadline is past due (0: none is).");
@@ -426,6 +476,8 @@ cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t 
   cqrs_metrics_describe(metrics, "saga_partitions", CQRS_METRIC_GAUGE,
                         "Partitions of events and command-results this instance holds (its share of the group's).");
   cqrs_metrics_set(metrics, "saga_partitions", NULL, 0);
+  cqrs_metrics_describe(metrics, "dlq_events_total", CQRS_METRIC_COUNTER,
+                        "Events sent to the dead letter topic because no saga could read them.");
   cqrs_metrics_describe(metrics, "saga_records_total", CQRS_METRIC_COUNTER,
                         "Records of events and command-results consumed (committed with their transaction).");
   char txn_id[512];
@@ -485,6 +537,11 @@ bool cqrs_saga_loop_ready(cqrs_saga_loop_t *loop, cqrs_error_t *err) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "the saga loop failed: %s", loop->fatal.message);
     return false;
   }
+  if (atomic_load(&loop->halted)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s; a restart with a build that reads it, or with "
+                   "POISON_POLICY=dlq, releases it", loop->halt_error);
+    return false;
+  }
   if (!atomic_load(&loop->joined)) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "not yet a member of the saga-svc consumer group");
     return false;
@@ -509,5 +566,6 @@ void cqrs_saga_loop_destroy(cqrs_saga_loop_t *loop) {
   free(loop->t_events);
   free(loop->t_results);
   free(loop->t_state);
+  free(loop->t_dlq);
   free(loop);
 }

@@ -7,10 +7,12 @@
  * that order (the cursor is the last id shown). A tenant's administrator
  * sees and acts on its tenant's dead letters only. */
 #include "../routes.h"
+#include "projection.h"
 
 #include "cqrs/event.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
+#include "cqrs/upcast.h"
 #include "cqrs/util.h"
 
 #include <stdio.h>
@@ -85,7 +87,29 @@ static const char *state_of(admin_ctx_t *ctx, const char *id) {
   return discarded ? CQRS_DLQ_DISCARDED : CQRS_DLQ_DEAD;
 }
 
-/* One dead letter as the API shows it (full: headers and payload too). */
+/* The dead letter's data as every reader reads it, next to the payload as
+ * written: writtenSchemaVersion (its ce_schemaversion, 1 without), and data
+ * upcast to its type's current schemaVersion by the contract's upcasters
+ * (cqrs/upcast.h), both null when the contract cannot read it (unknown type
+ * or version: often why it is dead) or the payload is not a JSON object. */
+static void append_upcast(bson_t *doc, const cqrs_event_t *ev, const bson_t *payload) {
+  cqrs_upcast_t up = {0};
+  cqrs_error_t err = {0};
+  int written = cqrs_event_schema_version(ev);
+  bool ok = payload && ev->type && cqrs_upcast(ev->type, written, payload, &up, &err);
+  BSON_APPEND_INT32(doc, "writtenSchemaVersion", written);
+  if (ok) {
+    BSON_APPEND_INT32(doc, "schemaVersion", up.type->version);
+    BSON_APPEND_DOCUMENT(doc, "data", up.data);
+  } else {
+    BSON_APPEND_NULL(doc, "schemaVersion");
+    BSON_APPEND_NULL(doc, "data");
+  }
+  cqrs_upcast_cleanup(&up);
+}
+
+/* One dead letter as the API shows it (full: headers, payload and its
+ * upcast data too). */
 typedef struct {
   dlq_id_t id;
   char tenant[CQRS_TENANT_MAX + 1];
@@ -152,7 +176,6 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     bson_t *payload = m->payload ? cqrs_json_parse(m->payload, m->len, &perr) : NULL;
     if (payload) {
       bson_append_document(&it->doc, "payload", -1, payload);
-      bson_destroy(payload);
     } else if (m->payload) {
       char *raw = strndup(m->payload, m->len);
       BSON_APPEND_UTF8(&it->doc, "payload", bson_utf8_validate(raw, strlen(raw), false) ? raw : "(not UTF-8)");
@@ -160,6 +183,8 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     } else {
       BSON_APPEND_NULL(&it->doc, "payload");
     }
+    append_upcast(&it->doc, &ev, payload);
+    if (payload) bson_destroy(payload);
   }
   cqrs_event_cleanup(&ev);
   free(error);
@@ -175,6 +200,7 @@ typedef struct {
   const char *projection; /* NULL: any */
   const char *event_type; /* NULL: any */
   bool only_dead;
+  bool only_redrivable; /* a projection's only (saga-svc's are not redriven) */
   bool has_after;
   dlq_id_t after; /* keyset: strictly after this id */
   bool has_one;
@@ -199,6 +225,7 @@ static void collect(const rd_kafka_message_t *m, void *arg) {
   bool keep = (c->caller->platform || strcmp(it->tenant, c->caller->who.tenant) == 0) &&
               (!c->projection || strcmp(it->projection, c->projection) == 0) &&
               (!c->event_type || strcmp(it->event_type, c->event_type) == 0);
+  if (keep && c->only_redrivable) keep = cqrs_projection_find(it->projection) != NULL;
   if (keep && c->only_dead) {
     bson_iter_t s;
     keep = bson_iter_init_find(&s, &it->doc, "state") && strcmp(bson_iter_utf8(&s, NULL), CQRS_DLQ_DEAD) == 0;
@@ -318,6 +345,10 @@ static void dlq_redrive(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_call
     cqrs_error_t err = {0};
     if (strcmp(item_state(&c.items[0]), CQRS_DLQ_DEAD) != 0) {
       admin_refuse(req, ctx, caller, action, id, 409, "only a dead letter in state dead can be redriven");
+    } else if (!cqrs_projection_find(c.items[0].projection)) {
+      /* saga-svc's: a saga's step cannot be applied again from here */
+      admin_refuse(req, ctx, caller, action, id, 409,
+                   "only a projection's dead letter can be redriven; discard this one once its event is dealt with");
     } else if (!put_action(ctx, caller, id, CQRS_DLQ_REDRIVE, NULL, &err)) {
       admin_refuse(req, ctx, caller, action, id, 503, "the control plane did not answer in time; retry");
     } else {
@@ -385,7 +416,7 @@ static void dlq_redrive_bulk(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin
   bson_t *doc = len ? cqrs_json_parse(body, len, &err) : NULL;
   if (!len) cqrs_error_set(&err, CQRS_ERR_INVALID, NULL, "a JSON body is required: {} redrives every dead letter");
   static const char *const members[] = {"projection", "eventType", NULL};
-  collect_t c = {.ctx = ctx, .caller = caller, .only_dead = true, .limit = 100000};
+  collect_t c = {.ctx = ctx, .caller = caller, .only_dead = true, .only_redrivable = true, .limit = 100000};
   if (!doc || !cqrs_json_members_known(doc, members, &err) ||
       !cqrs_json_get_string(doc, "projection", NULL, false, 60, &c.projection, &err) ||
       !cqrs_json_get_string(doc, "eventType", NULL, false, 120, &c.event_type, &err)) {

@@ -308,3 +308,20 @@ void cqrs_ops_free_list(char **keys, char **values, size_t n) {
 }
 
 bool cqrs_ops_ping(cqrs_ops_t *o, int timeout_ms) { return cqrs_kafka_ping(o->producer, timeout_ms); }
+
+rd_kafka_headers_t *cqrs_dlq_headers(const rd_kafka_message_t *m, const char *consumer, const char *source_topic,
+                                     const char *error) {
+  rd_kafka_headers_t *src = NULL;
+  rd_kafka_headers_t *h = rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR
+                              ? rd_kafka_headers_copy(src)
+                              : rd_kafka_headers_new(6);
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", m->partition);
+  snprintf(off, sizeof off, "%lld", (long long)m->offset);
+  rd_kafka_header_add(h, CQRS_DLQ_ERROR, -1, error, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_PROJECTION, -1, consumer, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_TOPIC, -1, source_topic, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_PARTITION, -1, part, -1);
+  rd_kafka_header_add(h, CQRS_DLQ_SOURCE_OFFSET, -1, off, -1);
+  return h;
+}

@@ -8,6 +8,7 @@
 #include "../projection.h"
 
 #include "cqrs/tenant.h"
+#include "cqrs/upcast.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,11 @@ static void append_or_null(bson_t *doc, const char *key, const char *v) {
 /* Every event is recorded as written, with the schema version it was written
  * at (1 for events from before schema versions), one whose type or version the
  * contract does not know included: the history is the log's, not the read
- * models', and an audit trail shows what was appended, not what a reader
- * makes of it today. Whoever reads the data back as an event (time travel)
- * upcasts it like any other reader (cqrs_projection_dispatch). No decoding,
- * so no event is poison here. */
+ * models', and no upcaster's result is ever stored, so a later upcaster
+ * applies to every stored event without a rebuild. Whoever reads the data
+ * back upcasts it like any other reader: time travel through
+ * cqrs_projection_dispatch, the audit trail and the events by type through
+ * cqrs_event_history_upcast. No decoding, so no event is poison here. */
 static bool apply(const cqrs_event_t *ev, cqrs_write_t *w, bool *skip, cqrs_error_t *err) {
   (void)err;
   *skip = false;
@@ -83,6 +85,15 @@ const cqrs_projection_t cqrs_event_history_projection = {
     .indexes = indexes,
 };
 
+/* The stored schema version of doc: 1 when absent or null (recorded before
+ * schema versions were, when the contract had only version 1). */
+static int stored_schema_version(const bson_t *doc) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, CQRS_HISTORY_SCHEMA_VERSION) && BSON_ITER_HOLDS_NUMBER(&it)
+             ? (int)bson_iter_as_int64(&it)
+             : 1;
+}
+
 /* A required string member of doc, copied. */
 static bool take_string(const bson_t *doc, const char *key, bool required, char **out, cqrs_error_t *err) {
   bson_iter_t it;
@@ -111,11 +122,7 @@ bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error
     return false;
   }
   ev->version = bson_iter_as_int64(&it);
-  /* null or absent in documents written before schema versions were recorded
-   * (the contract then had only version 1) */
-  ev->schema_version = bson_iter_init_find(&it, doc, CQRS_HISTORY_SCHEMA_VERSION) && BSON_ITER_HOLDS_NUMBER(&it)
-                           ? (int)bson_iter_as_int64(&it)
-                           : 1;
+  ev->schema_version = stored_schema_version(doc);
   /* absent when the event did not say who caused it */
   if (bson_iter_init_find(&it, doc, CQRS_HISTORY_ACTOR) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
     const uint8_t *a;
@@ -140,4 +147,49 @@ bool cqrs_event_history_to_event(const bson_t *doc, cqrs_event_t *ev, cqrs_error
     return false;
   }
   return true;
+}
+
+bool cqrs_event_history_upcast(const bson_t *doc, bson_t *out, cqrs_error_t *err) {
+  bson_init(out);
+  bson_iter_t it;
+  const char *type = bson_iter_init_find(&it, doc, CQRS_HISTORY_TYPE) && BSON_ITER_HOLDS_UTF8(&it)
+                         ? bson_iter_utf8(&it, NULL) : NULL;
+  int written = stored_schema_version(doc), now = written;
+  bson_t data;
+  bool has_data = false;
+  if (bson_iter_init_find(&it, doc, CQRS_HISTORY_DATA) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    const uint8_t *d;
+    uint32_t len;
+    bson_iter_document(&it, &len, &d);
+    has_data = bson_init_static(&data, d, len);
+  }
+  cqrs_upcast_t up = {0};
+  bool ok = false;
+  if (!type)
+    cqrs_error_set(err, CQRS_ERR_INVALID, CQRS_HISTORY_TYPE, "history document without a string type");
+  else if (!has_data)
+    cqrs_error_set(err, CQRS_ERR_INVALID, CQRS_HISTORY_DATA, "history document without its data");
+  else if ((ok = cqrs_upcast(type, written, &data, &up, err)))
+    now = up.type->version;
+  bool placed = false;
+  if (bson_iter_init(&it, doc))
+    while (bson_iter_next(&it)) {
+      const char *k = bson_iter_key(&it);
+      if (strcmp(k, CQRS_HISTORY_WRITTEN_SCHEMA_VERSION) == 0) continue;
+      if (strcmp(k, CQRS_HISTORY_SCHEMA_VERSION) == 0) {
+        BSON_APPEND_INT32(out, CQRS_HISTORY_SCHEMA_VERSION, now);
+        BSON_APPEND_INT32(out, CQRS_HISTORY_WRITTEN_SCHEMA_VERSION, written);
+        placed = true;
+      } else if (ok && strcmp(k, CQRS_HISTORY_DATA) == 0) {
+        BSON_APPEND_DOCUMENT(out, CQRS_HISTORY_DATA, up.data);
+      } else {
+        bson_append_iter(out, k, -1, &it);
+      }
+    }
+  if (!placed) {
+    BSON_APPEND_INT32(out, CQRS_HISTORY_SCHEMA_VERSION, now);
+    BSON_APPEND_INT32(out, CQRS_HISTORY_WRITTEN_SCHEMA_VERSION, written);
+  }
+  cqrs_upcast_cleanup(&up);
+  return ok;
 }

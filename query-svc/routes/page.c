@@ -59,9 +59,17 @@ static void copy_member(const bson_t *doc, const char *key, bson_value_t *out) {
   }
 }
 
+/* An event the contract cannot read shows as written (its schemaVersion
+ * says so): the audit trail hides no event. */
+static void history_upcast(const bson_t *doc, bson_t *out) {
+  cqrs_error_t err = {0};
+  cqrs_event_history_upcast(doc, out, &err);
+}
+
 const cqrs_routes_item_t cqrs_routes_history_item = {
     .hidden = (const char *const[]){CQRS_HISTORY_VERSION_BLOCK, CQRS_HISTORY_TIME_HOUR, NULL},
-    .always = (const char *const[]){CQRS_HISTORY_SCHEMA_VERSION, CQRS_HISTORY_ACTOR, NULL},
+    .always = (const char *const[]){CQRS_HISTORY_ACTOR, NULL},
+    .shape = history_upcast,
 };
 
 static bool listed(const char *const *names, const char *k) {
@@ -71,8 +79,12 @@ static bool listed(const char *const *names, const char *k) {
 }
 
 char *cqrs_routes_item_json(const bson_t *doc, const cqrs_routes_item_t *item) {
-  bson_t out = BSON_INITIALIZER;
+  bson_t out = BSON_INITIALIZER, shaped;
   bson_iter_t it;
+  if (item && item->shape) {
+    item->shape(doc, &shaped);
+    doc = &shaped;
+  }
   if (bson_iter_init(&it, doc))
     while (bson_iter_next(&it)) {
       const char *k = bson_iter_key(&it);
@@ -83,6 +95,7 @@ char *cqrs_routes_item_json(const bson_t *doc, const cqrs_routes_item_t *item) {
     if (!bson_iter_init_find(&it, doc, *k)) bson_append_null(&out, *k, -1);
   char *json = cqrs_json_write(&out, NULL);
   bson_destroy(&out);
+  if (item && item->shape) bson_destroy(&shaped);
   return json;
 }
 

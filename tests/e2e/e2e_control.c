@@ -9,7 +9,9 @@
  * killed (-9) is resumed by the other replica and completes once. Dead
  * letters: listed with their coordinates, redriven after the cause is fixed
  * (PROJECTION_TEST_REFUSE_NAME unset), back in the dead letters when it still
- * fails, discarded with a reason, and audited. Projections: pause and resume,
+ * fails, discarded with a reason, and audited; one of a v1 event written
+ * before schema versions shows its data upcast and redrives into the current
+ * document shape. Projections: pause and resume,
  * and a projection halted at a poison event (POISON_POLICY=halt) resumed
  * past it. AUTH=off: every event is tenant "default"'s. */
 #include "testkit.h"
@@ -17,6 +19,7 @@
 #include "cqrs/event.h"
 #include "cqrs/events.h"
 #include "cqrs/json.h"
+#include "cqrs/ops.h"
 #include "cqrs/tenant.h"
 #include "cqrs/util.h"
 
@@ -273,9 +276,10 @@ static char *collections(void) {
   return bson_string_free(out, false);
 }
 
-/* user id's live document as canonical JSON (free it), or NULL. */
-static char *user_doc(const char *id) {
-  char *coll = live("user_profiles");
+/* id's document in the live collection of projection as canonical JSON
+ * (free it), or NULL. */
+static char *live_doc(const char *projection, const char *id) {
+  char *coll = live(projection);
   mongoc_collection_t *c = mongoc_client_get_collection(client, db(), coll);
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
   mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
@@ -288,17 +292,21 @@ static char *user_doc(const char *id) {
   return out;
 }
 
-/* Waits until user id's document holds needle; returns it (free it). */
-static char *await_user(const char *id, const char *needle) {
+static char *user_doc(const char *id) { return live_doc("user_profiles", id); }
+
+/* Waits until id's document in projection holds needle; returns it (free it). */
+static char *await_doc(const char *projection, const char *id, const char *needle) {
   char *doc = NULL;
   for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS; cqrs_time_monotonic_ms() < deadline; nap(50)) {
     free(doc);
-    doc = user_doc(id);
+    doc = live_doc(projection, id);
     if (doc && strstr(doc, needle)) return doc;
   }
-  cr_assert_fail("user %s never held %s: %s", id, needle, doc ? doc : "(no document)");
+  cr_assert_fail("%s %s never held %s: %s", projection, id, needle, doc ? doc : "(no document)");
   return NULL;
 }
+
+static char *await_user(const char *id, const char *needle) { return await_doc("user_profiles", id, needle); }
 
 /* Waits until event_history holds a document of aggregate id (the event went
  * through the projector's loops): a later check that another read model did
@@ -653,14 +661,20 @@ static bool dlq_has(const char *body, void *ctx) {
   return dlq_count(body, w->aggregate, w->state) == w->want;
 }
 
-static char *await_dlq(const char *aggregate, int want, const char *state) {
+static char *await_dlq_of(const char *projection, const char *aggregate, int want, const char *state) {
   dlq_want_t w = {aggregate, want, state};
   tk_response_t r;
-  bool ok = tk_await_get(env.admin_port, "/v1/admin/dlq?projection=user_profiles", 200, dlq_has, &w, WAIT_MS, &r);
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/dlq?projection=%s", projection);
+  bool ok = tk_await_get(env.admin_port, path, 200, dlq_has, &w, WAIT_MS, &r);
   char *out = strdup(r.body ? r.body : "");
   tk_response_cleanup(&r);
   cr_assert(ok, "the dead letters never held %d of %s in state %s: %s", want, aggregate, state ? state : "any", out);
   return out;
+}
+
+static char *await_dlq(const char *aggregate, int want, const char *state) {
+  return await_dlq_of("user_profiles", aggregate, want, state);
 }
 
 /* The id of the first item of aggregate in state (free it). */
@@ -740,6 +754,40 @@ Test(control, dead_letters_listed_redriven_after_the_fix_sent_back_when_failing_
   cr_expect(strstr(audit, "\"outcome\":\"refused\",\"status\":409"), "%s", audit);
   free(audit);
   free(list), free(x), free(y), free(xid), free(yid), free(y2);
+}
+
+/* A dead letter of an event written before schema versions (a v1
+ * OrderCreated: no ce_dataschema, no currency): its detail shows the payload
+ * as written and the data upcast, and its redrive goes through the upcasters
+ * into the current document shape. */
+Test(control, a_v1_dead_letter_shows_its_upcast_data_and_its_redrive_gives_the_current_document) {
+  start(NULL);
+  char order[96], source[128], path[160];
+  snprintf(order, sizeof order, "o-v1-dead-%s", env.prefix);
+  tk_produce_raw_event(&env, "events.dlq", cqrs_order_created_event.name, "order", order, 1, NULL,
+                       "{\"orderId\":\"x\",\"userId\":\"u-1\",\"items\":[{\"product\":\"Pen\",\"quantity\":2,"
+                       "\"price\":1.5}],\"totalAmount\":3.0,\"createdAt\":\"2026-01-15T10:00:00.000Z\"}",
+                       (const char *const[]){CQRS_DLQ_ERROR, "refused by the store (written by the test)",
+                                             CQRS_DLQ_PROJECTION, "order_summaries", CQRS_DLQ_SOURCE_TOPIC,
+                                             tk_topic(&env, "events", source), CQRS_DLQ_SOURCE_PARTITION, "0",
+                                             CQRS_DLQ_SOURCE_OFFSET, "0", NULL});
+  char *list = await_dlq_of("order_summaries", order, 1, "dead");
+  char *id = dlq_id(list, order, "dead");
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s", id);
+  char *item = call(200, "GET", path, NULL);
+  cr_expect(strstr(item, "\"writtenSchemaVersion\":1,\"schemaVersion\":2,\"data\":{"), "%s", item);
+  cr_expect(strstr(item, "\"currency\":\"USD\""), "the data upcast: %s", item);
+  free(item);
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/redrive", id);
+  free(call(202, "POST", path, NULL));
+  char *doc = await_doc("order_summaries", order, "USD");
+  cr_expect(strstr(doc, "\"currency\" : \"USD\""), "the v2 document: %s", doc);
+  free(doc);
+  free(list);
+  list = await_dlq_of("order_summaries", order, 1, "redriven");
+  cr_expect_eq(dlq_count(list, order, NULL), 1, "an applied redrive left a dead letter: %s", list);
+  free(list);
+  free(id);
 }
 
 /* ---- projections ---- */

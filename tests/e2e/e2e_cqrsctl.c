@@ -377,6 +377,8 @@ Test(cqrsctl_replay, dead_letters) {
   cr_assert_eq(r.rc, 0, "%s", r.err);
   cr_assert_not_null(strstr(r.out, "refused by PROJECTION_TEST_REFUSE_NAME"), "%s", r.out);
   cr_assert_not_null(strstr(r.out, "payload: {"), "%s", r.out);
+  /* and the data as readers read it, upcast to its type's current version */
+  cr_assert_not_null(strstr(r.out, "data: {"), "%s", r.out);
   cr_assert_not_null(strstr(r.out, POISON_NAME), "%s", r.out);
   run_free(&r);
   expect(1, false, "cqrsctl: 404: ", ARGS("dlq", "show", "0-999999"));

@@ -202,8 +202,9 @@ Test(history, an_aggregates_history_is_its_events_on_the_log) {
   /* metadata and data as documented */
   tk_response_t r;
   get(200, &r, "/v1/orders/%s/history?limit=1", order);
-  /* the order's first event, OrderCreated, is written at schema version 2 */
-  cr_expect(strstr(r.body, "\"schemaVersion\":2") && strstr(r.body, "\"aggregateType\":\"order\"") &&
+  /* the order's first event, OrderCreated, is written at schema version 2,
+   * the current one */
+  cr_expect(strstr(r.body, "\"schemaVersion\":2,\"writtenSchemaVersion\":2") && strstr(r.body, "\"aggregateType\":\"order\"") &&
                 strstr(r.body, "\"tenant\":\"default\"") && strstr(r.body, "\"Widget\""),
             "%s", r.body);
   /* who caused it: with AUTH=off, nobody authenticated */

@@ -10,6 +10,10 @@
  *     and leaves one that moved on alone, also when the deadline fell due
  *     while saga-svc was down;
  *   - rewound saga-svc offsets emit no new command;
+ *   - an OrderCreated written the old way (v1, no ce_dataschema) starts its
+ *     saga; one of an unknown schema version is saga-svc's dead letter
+ *     (shown by admin-svc, not redriven) and the sagas go on past it, or,
+ *     with POISON_POLICY=halt, saga-svc halts before it and /readyz says so;
  * and afterwards the log holds exactly one Cancelled transition per cancelled order. */
 #include "testkit.h"
 
@@ -36,11 +40,14 @@ static void teardown(void) {
 
 TestSuite(sagas, .fini = teardown, .timeout = 300);
 
-static void start(void) {
+/* Starts the three services and saga-svc with extra settings (may be NULL). */
+static void start_with(const char *const *saga_extra) {
   tk_env_init(&env);
   tk_start_all(&env, pids);
-  saga = tk_start(&env, TK_SAGA, NULL);
+  saga = tk_start(&env, TK_SAGA, saga_extra);
 }
+
+static void start(void) { start_with(NULL); }
 
 /* The aggregateId of a command's 201 answer (free it). */
 static char *created(const char *body) {
@@ -189,6 +196,22 @@ static void await_metric(const char *series, double want) {
 static bool has_compensated(const char *body, void *ctx) {
   (void)ctx;
   return strstr(body, "\"state\":\"compensated\"") != NULL;
+}
+
+/* The traceparent of the first record on the commands topic whose value
+ * holds both a and b ("" without one; free it), or NULL after VISIBLE_MS. */
+static char *await_command(const char *a, const char *b) {
+  char topic[128], *seen = NULL;
+  for (int i = 0; i < VISIBLE_MS / 100 && !seen; i++) {
+    size_t n = 0;
+    tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
+    for (size_t j = 0; j < n && !seen; j++)
+      if (recs[j].value && strstr(recs[j].value, a) && strstr(recs[j].value, b))
+        seen = strdup(recs[j].traceparent ? recs[j].traceparent : "");
+    tk_records_free(recs, n);
+    if (!seen) usleep(100 * 1000);
+  }
+  return seen;
 }
 
 /* ---- order placement ---- */
@@ -450,18 +473,106 @@ Test(sagas, a_saga_command_carries_the_trace_of_its_event) {
   cr_assert_eq(r.status, 201, "%s", r.body);
   char *order = tk_json_string(r.body, "aggregateId");
   tk_response_cleanup(&r);
-  char topic[128], *seen = NULL;
-  for (int i = 0; i < VISIBLE_MS / 100 && !seen; i++) {
-    size_t n = 0;
-    tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
-    for (size_t j = 0; j < n && !seen; j++)
-      if (recs[j].value && strstr(recs[j].value, "RecordUserOrder") && strstr(recs[j].value, order))
-        seen = strdup(recs[j].traceparent ? recs[j].traceparent : "");
-    tk_records_free(recs, n);
-    if (!seen) usleep(100 * 1000);
-  }
+  char *seen = await_command("RecordUserOrder", order);
   cr_assert_not_null(seen, "no RecordUserOrder for %s", order);
   cr_assert_str_eq(seen, trace);
   free(seen);
   free(order);
+}
+
+/* ---- events saga-svc cannot read (POISON_POLICY) ---- */
+
+static int32_t partition_of(const char *id) {
+  char key[128];
+  snprintf(key, sizeof key, "default/%s", id);
+  return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
+}
+
+/* The data of an OrderCreated at schema version 1 (no currency) of user. */
+static void v1_order_data(const char *user, char *out, size_t n) {
+  snprintf(out, n, "{\"orderId\":\"x\",\"userId\":\"%s\",\"items\":[{\"product\":\"Pen\",\"quantity\":1,"
+           "\"price\":2}],\"totalAmount\":2,\"createdAt\":\"2026-01-15T10:00:00.000Z\"}", user);
+}
+
+/* saga-svc's dead letters of aggregate id on events.dlq; the first one's
+ * dlq_error into *error (free it) when error is not NULL. */
+static size_t saga_dead_letters(const char *id, char **error) {
+  char topic[128];
+  size_t n = 0, count = 0;
+  tk_record_t *r = tk_kafka_read_all(&env, tk_topic(&env, "events.dlq", topic), &n);
+  for (size_t i = 0; i < n; i++)
+    if (r[i].ce_subject && strcmp(r[i].ce_subject, id) == 0 && r[i].dlq_projection &&
+        strcmp(r[i].dlq_projection, "saga-svc") == 0 && count++ == 0 && error)
+      *error = strdup(r[i].dlq_error ? r[i].dlq_error : "");
+  tk_records_free(r, n);
+  return count;
+}
+
+static bool holds(const char *body, void *needle) { return strstr(body, needle) != NULL; }
+
+/* Written the old way (no ce_dataschema, no currency), an OrderCreated starts
+ * order_placement like any other; one of a schema version the contract does
+ * not know becomes saga-svc's dead letter naming its type and version, and
+ * the sagas go on past it (the v1 event comes after it in its partition). */
+Test(sagas, a_v1_order_created_is_acted_on_and_an_unknown_version_is_dead_lettered_while_the_sagas_go_on) {
+  start();
+  char *user = create_user(), data[256], future[96], v1[96];
+  v1_order_data(user, data, sizeof data);
+  snprintf(future, sizeof future, "o-future-%s", env.prefix);
+  for (int i = 0; i == 0 || partition_of(v1) != partition_of(future); i++)
+    snprintf(v1, sizeof v1, "o-v1-%s-%d", env.prefix, i);
+  tk_produce_raw_event(&env, "events", "OrderCreated", "order", future, 1, "9", data, NULL);
+  tk_produce_raw_event(&env, "events", "OrderCreated", "order", v1, 1, NULL, data, NULL);
+
+  char *seen = await_command("RecordUserOrder", v1);
+  cr_assert_not_null(seen, "order_placement never acted on the v1 OrderCreated of %s", v1);
+  free(seen);
+  await_metric("sagas{type=\"order_placement\",state=\"completed\"}", 1);
+  /* committed with the offset past the poison event, so before the v1 one */
+  char *error = NULL;
+  cr_assert_eq(saga_dead_letters(future, &error), 1, "one dead letter of saga-svc for %s", future);
+  cr_expect(strstr(error, "OrderCreated") && strstr(error, "version 9"), "dlq_error names type and version: %s",
+            error);
+  cr_expect_eq(saga_dead_letters(v1, NULL), 0);
+  cr_expect_eq(metric("dlq_events_total{projection=\"saga-svc\"}"), 1);
+  /* admin-svc lists it (read committed) and refuses to redrive it: no projection's */
+  admin = tk_start(&env, TK_ADMIN, NULL);
+  tk_response_t r;
+  cr_assert(tk_await_get(env.admin_port, "/v1/admin/dlq?projection=saga-svc", 200, holds, future, VISIBLE_MS, &r),
+            "admin-svc does not list saga-svc's dead letter: %d %s", r.status, r.body ? r.body : "");
+  char id[48] = "", path[128];
+  const char *at = strstr(r.body, "\"id\":\"");
+  cr_assert(at && sscanf(at + 6, "%47[^\"]", id) == 1, "%s", r.body);
+  tk_response_cleanup(&r);
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s/redrive", id);
+  tk_http("POST", env.admin_port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, 409, "%s", r.body);
+  tk_response_cleanup(&r);
+  /* and the sagas go on as ever */
+  char *bad = create_order("no-such-user-after", NULL, NULL);
+  await_order(bad, "Cancelled", "USER_NOT_FOUND");
+  free(error);
+  free(bad);
+  free(user);
+}
+
+static bool halted(const char *body, void *ctx) {
+  (void)ctx;
+  return strstr(body, "POISON_POLICY=halt") && strstr(body, "OrderCreated") && strstr(body, "version 9");
+}
+
+/* With POISON_POLICY=halt, saga-svc stops before the event instead, says so
+ * on /readyz, and writes no dead letter. */
+Test(sagas, with_poison_policy_halt_an_unknown_version_halts_the_sagas_before_it) {
+  start_with((const char *const[]){"POISON_POLICY=halt", NULL});
+  char *user = create_user(), data[256], future[96];
+  v1_order_data(user, data, sizeof data);
+  snprintf(future, sizeof future, "o-future-%s", env.prefix);
+  tk_produce_raw_event(&env, "events", "OrderCreated", "order", future, 1, "9", data, NULL);
+  tk_response_t r;
+  bool ok = tk_await_get(env.saga_port, "/readyz", 503, halted, NULL, VISIBLE_MS, &r);
+  cr_assert(ok, "saga-svc did not say it halted: %d %s", r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  cr_expect_eq(saga_dead_letters(future, NULL), 0, "a halt writes no dead letter");
+  free(user);
 }

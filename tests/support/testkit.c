@@ -547,6 +547,24 @@ void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition,
   rd_kafka_destroy(rk);
 }
 
+void tk_produce_raw_event(const tk_env_t *env, const char *name, const char *type, const char *aggregate_type,
+                          const char *id, int version, const char *schema_version, const char *data,
+                          const char *const *extra) {
+  char topic[128], ce_id[160], v[16], key[128];
+  snprintf(ce_id, sizeof ce_id, "%s-%s-%d", type, id, version);
+  snprintf(v, sizeof v, "%d", version);
+  snprintf(key, sizeof key, "default/%s", id);
+  const char *h[48] = {"ce_specversion", "1.0", "ce_id", ce_id, "ce_source", "/e2e-raw", "ce_type", type,
+                       "ce_subject", id, "ce_time", "2026-01-15T10:00:00.000Z", "content-type", "application/json",
+                       "ce_aggregatetype", aggregate_type, "ce_aggregateversion", v};
+  size_t n = 18;
+  if (schema_version) h[n++] = "ce_schemaversion", h[n++] = schema_version;
+  for (; extra && extra[0] && n < 46; extra += 2) h[n++] = extra[0], h[n++] = extra[1];
+  h[n] = NULL;
+  int32_t partition = rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
+  tk_kafka_produce(env, tk_topic(env, name, topic), partition, key, data, h);
+}
+
 double tk_metric(int port, const char *series) {
   tk_response_t r;
   double v = -1;

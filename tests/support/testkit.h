@@ -155,6 +155,18 @@ void tk_records_free(tk_record_t *r, size_t n);
 void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
                       const char *value, const char *const *headers);
 
+/* Produces an event of type on aggregate_type id at aggregate version to
+ * env's topic name ("events", or "events.dlq" with dlq_* headers in extra)
+ * the way writers did before schema versions: CloudEvents headers without
+ * ce_dataschema, with ce_schemaversion only when schema_version is not NULL,
+ * then extra ("name", "value" pairs ending in NULL; may be NULL); keyed
+ * "default/<id>" in the partition command-svc would choose (the tests' topics
+ * have 3), ce_id "<type>-<id>-<version>". Fails the test when Kafka does not
+ * take it. */
+void tk_produce_raw_event(const tk_env_t *env, const char *name, const char *type, const char *aggregate_type,
+                          const char *id, int version, const char *schema_version, const char *data,
+                          const char *const *extra);
+
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 

@@ -200,3 +200,65 @@ Test(event_history, indexes_serve_the_trail_and_the_type_time_range) {
   cr_assert(u_has(&a, "1.key.type") && u_has(&a, "1.key.time"));
   bson_destroy(&a);
 }
+
+/* The audit trail shows the data upcast to the current version, read time:
+ * the stored document (as written) gives the current shape, schemaVersion the
+ * data's and writtenSchemaVersion the stored one. */
+Test(event_history, a_stored_past_version_reads_upcast_with_both_versions) {
+  bson_t *doc = u_parse("{\"_id\":\"e\",\"eventId\":\"e\",\"type\":\"CustomerEmailUpdated\",\"schemaVersion\":1,"
+                        "\"aggregateType\":\"customer\",\"data\":{\"newEmail\":\"a@b.io\",\"updatedAt\":\"t\"},"
+                        "\"version\":2}");
+  bson_t out;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_history_upcast(doc, &out, &err), "%s", err.message);
+  cr_assert_eq(u_i64(&out, "schemaVersion"), cqrs_customer_email_updated_event.version);
+  cr_assert_eq(u_i64(&out, "writtenSchemaVersion"), 1);
+  cr_assert_str_eq(u_str(&out, "data.email"), "a@b.io");
+  cr_assert_not(u_has(&out, "data.newEmail"));
+  cr_assert_str_eq(u_str(&out, "eventId"), "e", "the rest as stored");
+  cr_assert_eq(u_i64(&out, "version"), 2);
+  cr_assert_eq(u_count(&out), u_count(doc) + 1, "one field more: writtenSchemaVersion");
+  bson_destroy(&out);
+  bson_destroy(doc);
+  /* recorded before schema versions: version 1, OrderCreated gains its currency */
+  doc = u_parse("{\"type\":\"OrderCreated\",\"data\":" CREATED "}");
+  cr_assert(cqrs_event_history_upcast(doc, &out, &err), "%s", err.message);
+  cr_assert_eq(u_i64(&out, "schemaVersion"), cqrs_order_created_event.version);
+  cr_assert_eq(u_i64(&out, "writtenSchemaVersion"), 1);
+  cr_assert_str_eq(u_str(&out, "data.currency"), CQRS_ORDER_CURRENCY_DEFAULT);
+  bson_destroy(&out);
+  bson_destroy(doc);
+}
+
+Test(event_history, a_stored_current_version_reads_as_stored) {
+  bson_t *doc = u_parse("{\"type\":\"OrderCreated\",\"schemaVersion\":2,\"data\":{\"currency\":\"EUR\"}}");
+  bson_t out;
+  cqrs_error_t err = {0};
+  cr_assert(cqrs_event_history_upcast(doc, &out, &err), "%s", err.message);
+  cr_assert_eq(u_i64(&out, "schemaVersion"), 2);
+  cr_assert_eq(u_i64(&out, "writtenSchemaVersion"), 2);
+  cr_assert_str_eq(u_str(&out, "data.currency"), "EUR");
+  bson_destroy(&out);
+  bson_destroy(doc);
+}
+
+/* An event the contract cannot read is shown, as written, with the reason. */
+Test(event_history, an_unknown_type_or_version_reads_as_written_with_a_reason) {
+  bson_t *doc = u_parse("{\"type\":\"OrderCreated\",\"schemaVersion\":9,\"data\":{\"x\":1}}");
+  bson_t out;
+  cqrs_error_t err = {0};
+  cr_assert_not(cqrs_event_history_upcast(doc, &out, &err));
+  cr_assert(strstr(err.message, "OrderCreated") && strstr(err.message, "9"), "%s", err.message);
+  cr_assert_eq(u_i64(&out, "schemaVersion"), 9);
+  cr_assert_eq(u_i64(&out, "writtenSchemaVersion"), 9);
+  cr_assert_eq(u_i64(&out, "data.x"), 1);
+  bson_destroy(&out);
+  bson_destroy(doc);
+  doc = u_parse("{\"type\":\"SomethingNew\",\"data\":{\"x\":1}}");
+  cr_assert_not(cqrs_event_history_upcast(doc, &out, &err));
+  cr_assert(strstr(err.message, "SomethingNew"), "%s", err.message);
+  cr_assert_eq(u_i64(&out, "schemaVersion"), 1);
+  cr_assert_eq(u_i64(&out, "data.x"), 1);
+  bson_destroy(&out);
+  bson_destroy(doc);
+}

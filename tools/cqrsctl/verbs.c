@@ -213,7 +213,7 @@ const ctl_verb_t ctl_verbs[] = {
   {"dlq", "list", "GET", "/v1/admin/dlq", "[--projection P] [--limit N] [--cursor C]",
    "dead letters (events a projection could not apply)", NULL, 0, 0, "projection? " PAGE, NULL, ctl_render_list,
    dlq_cols},
-  {"dlq", "show", "GET", "/v1/admin/dlq/{0}", "<id>", "one dead letter with its headers, payload and error", NULL,
+  {"dlq", "show", "GET", "/v1/admin/dlq/{0}", "<id>", "one dead letter: headers, payload and its data upcast, error", NULL,
    1, 1, "", NULL, ctl_render_doc, NULL},
   {"dlq", "redrive", "POST", "/v1/admin/dlq/{0}/redrive", "<id> | --all | --projection P [--event-type E]",
    "apply dead letters again (through the current upcasters, in order)",

@@ -42,7 +42,7 @@ typedef struct {
   int mongo_bulk_max;        /* MONGO_BULK_MAX: writes per bulk command (100; see projector-svc) */
   int mongo_write_concurrency; /* MONGO_WRITE_CONCURRENCY: bulk commands in flight per projection (4) */
   char *ferretdb_pg_uri;     /* FERRETDB_PG_URI: the PostgreSQL behind FerretDB, for its GIN indexes; NULL: none */
-  bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector) */
+  bool poison_halt;          /* POISON_POLICY: "dlq" (default) or "halt" (projector-svc, saga-svc) */
   char *projections;         /* PROJECTIONS: the read models this projector-svc maintains, comma-separated
                               * names; NULL: every one */
   int snapshot_every;        /* SNAPSHOT_EVERY: projector-svc snapshots each time-travel read model every

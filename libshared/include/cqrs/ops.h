@@ -30,6 +30,7 @@
 #include "cqrs/error.h"
 #include "cqrs/log.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -45,8 +46,9 @@
 #define CQRS_OPS_DLQ "dlq/"
 #define CQRS_OPS_DLQ_STATE "dlq-state/"
 
-/* The headers projector-svc adds to a dead letter on events.dlq (the
- * event's own headers stay), which admin-svc shows. */
+/* The headers a reader adds to a dead letter on events.dlq (the event's own
+ * headers stay), which admin-svc shows. dlq_projection names who could not
+ * read it: a projection, or CQRS_DLQ_SAGAS. */
 #define CQRS_DLQ_ERROR "dlq_error"
 #define CQRS_DLQ_PROJECTION "dlq_projection"
 #define CQRS_DLQ_SOURCE_TOPIC "dlq_source_topic"
@@ -54,6 +56,17 @@
 #define CQRS_DLQ_SOURCE_OFFSET "dlq_source_offset"
 #define CQRS_DLQ_REDRIVEN_FROM "dlq_redriven_from" /* a redrive that failed again: the dead letter it was */
 #define CQRS_DLQ_HEADER_PREFIX "dlq_"
+/* dlq_projection of saga-svc's dead letters (events a saga could not read). */
+#define CQRS_DLQ_SAGAS "saga-svc"
+
+/* The headers of record m (read from partition m->partition, offset
+ * m->offset of source_topic) as a dead letter of consumer, a projection's
+ * name or CQRS_DLQ_SAGAS: m's own headers, copied, then dlq_error = error,
+ * dlq_projection = consumer and the source coordinates. Every reader that
+ * dead-letters an event builds them here. The caller owns the result
+ * (rd_kafka_producev takes it on success). */
+rd_kafka_headers_t *cqrs_dlq_headers(const rd_kafka_message_t *m, const char *consumer, const char *source_topic,
+                                     const char *error);
 
 /* "dlq/<id>" actions and a dead letter's states as the API shows them. */
 #define CQRS_DLQ_REDRIVE "redrive"
