@@ -78,6 +78,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     char n[24];
     snprintf(n, sizeof n, "%zu", cqrs_saga_store_size(loop->store) - before);
     cqrs_log_info(loop->log, "partitions assigned and sagas restored", "partitions", count, "sagas", n, NULL);
+    /* counted again before this round fires anything: a deadline that fell
+     * due while no instance owned it shows in saga_deadline_lag_seconds */
+    loop->next_gauges_ms = 0;
     rd_kafka_assign(rk, parts);
     cqrs_metrics_set(loop->metrics, "saga_partitions", NULL, parts->cnt);
     atomic_store(&loop->joined, true);

@@ -2,9 +2,14 @@
  * on, a platform token from tk_auth) and the real broker: each verb's output
  * and exit code, the credential never printed, usage errors sending nothing,
  * an unreachable admin-svc. The control-plane lists whose routes this
- * admin-svc has are run for real; the others must say "not available". */
+ * admin-svc has are run for real; the others must say "not available".
+ * Replays are paused, resumed and cancelled, a saga is shown, and the schema
+ * registry's subjects shown and checked. */
 #include "testkit.h"
 #include "tk_auth.h"
+
+#include "cqrs/event_schema.h"
+#include "cqrs/events.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -155,6 +160,52 @@ Test(cqrsctl, tenants_and_keys) {
   expect(0, true, "state: deleted", ARGS("tenants", "delete", "acme"));
 }
 
+/* A file holding text (a temporary path into path; unlink it). */
+static void temp_file(const char *text, char path[64]) {
+  snprintf(path, 64, "/tmp/cqrsctl-schemaXXXXXX");
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+}
+
+Test(cqrsctl, schemas_show_and_check) {
+  const cqrs_event_type_t *type = &cqrs_user_created_event; /* registered by admin-svc at start */
+  char want[96];
+  run_t r = ctl(ARGS("schemas", "show", type->name));
+  cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+  snprintf(want, sizeof want, "subject: %s\n", type->name);
+  cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+  snprintf(want, sizeof want, "\nversion: %d\n", type->version);
+  cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "\nid: "), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "\nschema: {"), "%s", r.out);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 404: ", ARGS("schemas", "show", "NoSuchSubject"));
+
+  /* the subject's own schema is compatible with it */
+  char same[64], breaking[64];
+  char *schema = cqrs_event_json_schema(type, NULL);
+  temp_file(schema, same);
+  bson_free(schema);
+  r = ctl(ARGS("schemas", "check", type->name, "--file", same));
+  cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+  cr_assert_str_eq(r.out, "compatible\n");
+  run_free(&r);
+  /* a closed schema that requires a field no recorded event has: NOT (exit 1, with the registry's reasons) */
+  temp_file("{\"type\":\"object\",\"properties\":{\"nickname\":{\"type\":\"string\"}},"
+            "\"required\":[\"nickname\"],\"additionalProperties\":false}",
+            breaking);
+  r = ctl(ARGS("schemas", "check", type->name, "--file", breaking));
+  cr_assert_eq(r.rc, 1, "%s%s", r.out, r.err);
+  cr_assert(strncmp(r.out, "NOT compatible\n  ", 17) == 0 && strstr(r.out, "nickname"), "no reason given: %s", r.out);
+  run_free(&r);
+  expect(2, false, "needs --file", ARGS("schemas", "check", type->name));
+  expect(1, false, "cqrsctl: 404: ", ARGS("schemas", "check", "NoSuchSubject", "--file", same));
+  unlink(same);
+  unlink(breaking);
+}
+
 Test(cqrsctl, credentials_usage_and_reachability) {
   /* No credential, a bad one: the server says no (exit 1) and why. */
   run_t r = ctl_env(admin_url, NULL, ARGS("tenants"));
@@ -203,7 +254,7 @@ Test(cqrsctl, credentials_usage_and_reachability) {
 
 /* ---- replays and projections on a whole stack (AUTH=off: loopback) ---- */
 
-static pid_t stack[3];
+static pid_t stack[3], saga;
 
 /* A user with this name is a poison event for projector-svc (its test-only
  * PROJECTION_TEST_REFUSE_NAME): it lands in the dead letters. */
@@ -222,6 +273,8 @@ static void setup_stack(void) {
 }
 
 static void teardown_stack(void) {
+  if (saga > 0) tk_stop(saga, SIGTERM);
+  saga = 0;
   if (admin > 0) tk_stop(admin, SIGTERM);
   admin = 0;
   tk_stop_all(stack);
@@ -397,4 +450,111 @@ Test(cqrsctl_replay, dead_letters) {
   expect(0, true, "redriven: ", ARGS("dlq", "redrive", "--projection", "user_profiles"));
   /* Every action above is in the audit trail. */
   expect(0, true, "dlq.discard", ARGS("audit"));
+}
+
+/* cqrsctl replay status <id> until it says state (bounded: 60 s). */
+static void await_replay_state(const char *id, const char *state) {
+  char want[64];
+  snprintf(want, sizeof want, "state: %s\n", state);
+  for (int i = 0; i < 300; i++) {
+    run_t r = ctl_open(ARGS("replay", "status", id));
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    bool ok = strstr(r.out, want) != NULL;
+    run_free(&r);
+    if (ok) return;
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  cr_assert_fail("replay %s never said %s", id, want);
+}
+
+static pid_t start_projector(void) {
+  return tk_start(&env, TK_PROJECTOR, (const char *const[]){"PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL});
+}
+
+/* Applies a replay of user_profiles while no projector runs (it stays
+ * pending, whatever the machine's speed); its id into id. */
+static void pending_replay(char id[64]) {
+  tk_stop(stack[TK_PROJECTOR], SIGTERM);
+  stack[TK_PROJECTOR] = 0;
+  run_t r = ctl_open(ARGS("replay", "start", "user_profiles", "--from", "beginning", "--apply"));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_eq(sscanf(r.out, "replay started: %63s", id), 1, "%s", r.out);
+  run_free(&r);
+}
+
+Test(cqrsctl_replay, pause_resume_and_cancel) {
+  char id[64];
+  pending_replay(id);
+  run_t r = ctl_open(ARGS("replay", "pause", id));
+  cr_assert_eq(r.rc, 0, "pause: %s%s", r.out, r.err);
+  char want[96];
+  snprintf(want, sizeof want, "replayId: %s\n", id);
+  cr_assert_not_null(strstr(r.out, want), "pause prints the replay: %s", r.out);
+  run_free(&r);
+  stack[TK_PROJECTOR] = start_projector();
+  await_replay_state(id, "paused");
+  r = ctl_open(ARGS("replay", "resume", id));
+  cr_assert_eq(r.rc, 0, "resume: %s%s", r.out, r.err);
+  cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+  run_free(&r);
+  r = ctl_open(ARGS("replay", "status", id, "--watch", "--interval", "0.2"));
+  cr_assert_eq(r.rc, 0, "the resumed replay did not complete: %s%s", r.out, r.err);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 409: ", ARGS("replay", "resume", id)); /* completed */
+
+  /* cancelled: status --watch ends with exit 4 */
+  pending_replay(id);
+  snprintf(want, sizeof want, "replayId: %s\n", id);
+  expect(0, true, want, ARGS("replay", "cancel", id));
+  stack[TK_PROJECTOR] = start_projector();
+  await_replay_state(id, "cancelled");
+  r = ctl_open(ARGS("replay", "status", id, "--watch", "--interval", "0.2"));
+  cr_assert_eq(r.rc, 4, "watch of a cancelled replay: %d %s%s", r.rc, r.out, r.err);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 409: ", ARGS("replay", "cancel", id));
+  expect(0, true, "replay.cancel", ARGS("audit"));
+}
+
+Test(cqrsctl_replay, sagas_list_and_show) {
+  saga = tk_start(&env, TK_SAGA, NULL);
+  char *b = tk_command(&env, 201,
+                       "{\"commandType\":\"CreateOrder\",\"userId\":\"no-such-user-ctl\",\"totalAmount\":1,"
+                       "\"items\":[{\"product\":\"Pen\",\"quantity\":1,\"price\":1}]}");
+  char *order = tk_json_string(b, "aggregateId");
+  free(b);
+  cr_assert_not_null(order);
+  /* its placement saga compensates (no such user) */
+  char *id = NULL;
+  for (int i = 0; i < 300 && !id; i++) {
+    run_t r = ctl_open(ARGS("--json", "sagas", "list", "--type", "order_placement", "--key", order));
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    const char *at = strstr(r.out, "\"sagaId\":\""); /* the one item's, a top-level member of none */
+    if (at && strstr(r.out, "\"state\":\"compensated\"")) id = strndup(at + 10, strcspn(at + 10, "\""));
+    run_free(&r);
+    if (!id) {
+      struct timespec ts = {0, 200 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+  }
+  cr_assert_not_null(id, "order %s's placement saga never compensated", order);
+  run_t r = ctl_open(ARGS("sagas", "list", "--key", order));
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  cr_assert_not_null(strstr(r.out, id), "%s", r.out);
+  run_free(&r);
+  r = ctl_open(ARGS("sagas", "show", id));
+  cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+  char want[128];
+  snprintf(want, sizeof want, "sagaId: %s\n", id);
+  cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "\nstate: compensated\n"), "%s", r.out);
+  snprintf(want, sizeof want, "\nkey: %s\n", order);
+  cr_assert_not_null(strstr(r.out, want), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "\nsteps: ["), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, "RecordUserOrder"), "the owner check is among the steps: %s", r.out);
+  cr_assert_not_null(strstr(r.out, "USER_NOT_FOUND"), "the compensation is among the steps: %s", r.out);
+  run_free(&r);
+  expect(1, false, "cqrsctl: 404: ", ARGS("sagas", "show", "no-such-saga"));
+  free(id);
+  free(order);
 }

@@ -2,11 +2,14 @@
  * ids with different documents, in their own databases "<db>_a" and
  * "<db>_b". Every query route of docs/openapi/query-svc.json (point reads,
  * lists, by email, POST /v1/query with every queryType, waits with
- * minVersion) answers a's token with a's documents only; an id only b has is
- * 404 for a. No token is 401 with WWW-Authenticate: Bearer; a token that does
+ * minVersion, the aggregates' histories, events by type, asOf / atVersion)
+ * answers a's token with a's documents only; an id (or a version) only b has
+ * is 404 for a, and events of a type only b has an empty page. No token is 401 with WWW-Authenticate: Bearer; a token that does
  * not verify is 401 error="invalid_token"; a token without queries:read is
  * 403; X-Tenant-Id naming b with a's token is 403; and once tenant a is
- * deleted (a control record), a's token is 401 within a bounded wait.
+ * deleted (a control record), a's token is 401 within a bounded wait. With
+ * RATE_LIMIT_QUERIES, a reading past its rate gets 429 with Retry-After while
+ * b reads on.
  *
  * Tokens are ES256 JWTs signed with a key made here; the JWKS goes to a file
  * query-svc reads (AUTH_JWKS_FILE). Tenants are made active or deleted by
@@ -16,6 +19,7 @@
 #include "tk_auth.h"
 
 #include "cqrs/control.h"
+#include "cqrs/events.h"
 #include "cqrs/json.h"
 
 #include <criterion/criterion.h>
@@ -68,6 +72,83 @@ static void drop_tenant_dbs(void) {
     mongoc_database_t *db = mongoc_client_get_database(store, tk_tenant_db(&env, *t, name));
     mongoc_database_drop(db, NULL);
     mongoc_database_destroy(db);
+  }
+}
+
+/* One event of tenant's aggregate, as the event_history projection records
+ * it (projector-svc/projections/event_history.c), so the history routes, the
+ * events by type and asOf / atVersion (which fold these) have something to
+ * read. data: the event's data, encoded by its descriptor. */
+static void insert_event(const char *tenant, const cqrs_event_type_t *type, const char *id, int64_t version,
+                         const char *time, const cqrs_event_data_t *data) {
+  char db[128], event_id[160], hour[16];
+  snprintf(event_id, sizeof event_id, "%s-%s-%s-%lld", tenant, type->aggregate_type, id, (long long)version);
+  snprintf(hour, sizeof hour, "%.13s", time);
+  bson_t doc = BSON_INITIALIZER, d = BSON_INITIALIZER;
+  type->encode(data, &d);
+  BSON_APPEND_UTF8(&doc, "_id", event_id);
+  BSON_APPEND_UTF8(&doc, "eventId", event_id);
+  BSON_APPEND_UTF8(&doc, "type", type->name);
+  BSON_APPEND_INT32(&doc, "schemaVersion", type->version);
+  BSON_APPEND_UTF8(&doc, "aggregateType", type->aggregate_type);
+  BSON_APPEND_UTF8(&doc, "aggregateId", id);
+  BSON_APPEND_INT64(&doc, "version", version);
+  BSON_APPEND_UTF8(&doc, "time", time);
+  BSON_APPEND_UTF8(&doc, "tenant", tenant);
+  BSON_APPEND_DOCUMENT(&doc, "data", &d);
+  BSON_APPEND_INT64(&doc, "versionBlock", (version - 1) / 100);
+  BSON_APPEND_UTF8(&doc, "timeHour", hour);
+  mongoc_collection_t *coll = mongoc_client_get_collection(store, tk_tenant_db(&env, tenant, db), "event_history");
+  bson_error_t error;
+  cr_assert(mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error), "insert: %s", error.message);
+  mongoc_collection_destroy(coll);
+  bson_destroy(&d);
+  bson_destroy(&doc);
+}
+
+#define T1 "2026-01-01T00:10:00.000Z"
+#define T2 "2026-01-01T01:10:00.000Z"
+
+/* The histories: u1, o1 and c1 with one event in a (marked "of-a") and two
+ * in b (marked "of-b"), at the same times, so a window, a version or a moment
+ * that finds b's finds a's too; u-only-b, o-only-b and c-only-b in b only. A
+ * version 2 exists in b only. */
+static void seed_history(void) {
+  cqrs_order_item_t item_a = {.product = "of-a", .quantity = 1, .price = 1},
+                    item_b = {.product = "of-b", .quantity = 1, .price = 1};
+  for (const char *const *t = (const char *const[]){"a", "b", NULL}; *t; t++) {
+    bool b = strcmp(*t, "b") == 0;
+    const char *mark = b ? "of-b" : "of-a";
+    bson_t items = BSON_INITIALIZER;
+    cqrs_order_item_append(&items, 0, b ? &item_b : &item_a);
+    for (const char *const *id = (const char *const[]){"", "only-b", NULL}; *id && (b || !**id); id++) {
+      char u[32], o[32], c[32], email[64];
+      snprintf(u, sizeof u, "u%s", **id ? "-only-b" : "1");
+      snprintf(o, sizeof o, "o%s", **id ? "-only-b" : "1");
+      snprintf(c, sizeof c, "c%s", **id ? "-only-b" : "1");
+      snprintf(email, sizeof email, "%s@example.com", u);
+      insert_event(*t, &cqrs_user_created_event, u, 1, T1,
+                   &(cqrs_event_data_t){.user_created = {.user_id = u, .email = email, .name = mark, .created_at = T1}});
+      insert_event(*t, &cqrs_order_created_event, o, 1, T1,
+                   &(cqrs_event_data_t){.order_created = {.order_id = o, .user_id = "u1", .items = items,
+                                                          .total_amount = 1, .currency = "EUR", .created_at = T1}});
+      insert_event(*t, &cqrs_customer_registered_event, c, 1, T1,
+                   &(cqrs_event_data_t){.customer_registered = {.customer_id = c, .email = email, .name = mark,
+                                                                .registered_at = T1}});
+    }
+    if (b) {
+      insert_event(*t, &cqrs_user_profile_updated_event, "u1", 2, T2,
+                   &(cqrs_event_data_t){.user_profile_updated = {.user_id = "u1", .changes = {.name = "of-b v2"},
+                                                                 .updated_at = T2}});
+      insert_event(*t, &cqrs_order_status_updated_event, "o1", 2, T2,
+                   &(cqrs_event_data_t){.order_status_updated = {.order_id = "o1", .status = "Processing",
+                                                                 .previous_status = "Created", .updated_at = T2,
+                                                                 .reason = "of-b"}});
+      insert_event(*t, &cqrs_customer_suspended_event, "c1", 2, T2,
+                   &(cqrs_event_data_t){.customer_suspended = {.customer_id = "c1", .reason = "of-b",
+                                                               .suspended_at = T2}});
+    }
+    bson_destroy(&items);
   }
 }
 
@@ -138,14 +219,18 @@ static void await_status(const char *token, int want) {
   tk_response_cleanup(&r);
 }
 
-static void setup(void) {
+/* Starts query-svc with AUTH=on and rate_limit (a RATE_LIMIT_QUERIES=
+ * setting, or NULL), seeds a's and b's read models and makes both active. */
+static void start(const char *rate_limit) {
   tk_env_init(&env);
   auth = tk_auth_new(&env);
   const char *extra[TK_AUTH_ENV_MAX];
-  query_pid = tk_start(&env, TK_QUERY, tk_auth_env(auth, (const char *const[]){"WAIT_TICK_MS=10", NULL}, extra));
+  query_pid =
+      tk_start(&env, TK_QUERY, tk_auth_env(auth, (const char *const[]){"WAIT_TICK_MS=10", rate_limit, NULL}, extra));
   store = mongoc_client_new(env.mongo_uri);
   cr_assert_not_null(store);
   seed();
+  seed_history();
   token_a = make_token("a", "queries:read");
   token_b = make_token("b", "queries:read commands:write");
   token_a_write = make_token("a", "commands:write");
@@ -155,6 +240,8 @@ static void setup(void) {
   await_status(token_a, 200);
   await_status(token_b, 200);
 }
+
+static void setup(void) { start(NULL); }
 
 static void teardown(void) {
   if (query_pid > 0) tk_stop(query_pid, SIGTERM);
@@ -204,6 +291,25 @@ static const route_t ROUTES[] = {
      "{\"queryType\":\"GetUserByEmail\",\"email\":\"shared@example.com\",\"minVersion\":3,\"waitMs\":300}"},
     {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\",\"minVersion\":3,\"waitMs\":300}"},
     {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c1\",\"minVersion\":3,\"waitMs\":300}"},
+    /* the histories (seed_history: a's and b's events at the same times and versions) */
+    {"GET", "/v1/users/u1/history", NULL},
+    {"GET", "/v1/orders/o1/history", NULL},
+    {"GET", "/v1/customers/c1/history", NULL},
+    {"GET", "/v1/users/u1/history?limit=1", NULL},
+    /* events by type: an open window (one query), a closed one (hour by hour), newest first */
+    {"GET", "/v1/events?type=UserCreated", NULL},
+    {"GET", "/v1/events?type=OrderCreated&from=2026-01-01T00:00:00Z&to=2026-01-01T03:00:00Z", NULL},
+    {"GET", "/v1/events?type=CustomerRegistered&from=2026-01-01T00:00:00Z&order=newest", NULL},
+    /* time travel, folded from a's history */
+    {"GET", "/v1/users/u1?asOf=2026-01-01T00:30:00Z", NULL},
+    {"GET", "/v1/users/u1?atVersion=1", NULL},
+    {"GET", "/v1/orders/o1?asOf=2026-01-01T00:30:00Z", NULL},
+    {"GET", "/v1/orders/o1?atVersion=1", NULL},
+    {"GET", "/v1/customers/c1?asOf=2026-01-01T00:30:00%2B00:00", NULL},
+    {"GET", "/v1/customers/c1?atVersion=1", NULL},
+    {"POST", "/v1/query", "{\"queryType\":\"GetUserProfile\",\"userId\":\"u1\",\"asOf\":\"2026-01-01T00:30:00Z\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\",\"atVersion\":1}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c1\",\"asOf\":\"2026-01-01T00:30:00Z\"}"},
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -220,6 +326,23 @@ static const route_t ONLY_B[] = {
     {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o-only-b\"}"},
     {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c-only-b\"}"},
     {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c-only-b\",\"minVersion\":1,\"waitMs\":300}"},
+    /* histories only b has, and versions only b's aggregates reached */
+    {"GET", "/v1/users/u-only-b/history", NULL},
+    {"GET", "/v1/orders/o-only-b/history", NULL},
+    {"GET", "/v1/customers/c-only-b/history", NULL},
+    {"GET", "/v1/users/u-only-b?asOf=2026-01-01T00:30:00Z", NULL},
+    {"GET", "/v1/users/u1?atVersion=2", NULL},
+    {"GET", "/v1/orders/o1?atVersion=2", NULL},
+    {"GET", "/v1/customers/c1?atVersion=2", NULL},
+    {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o-only-b\",\"asOf\":\"2026-01-01T00:30:00Z\"}"},
+    {"POST", "/v1/query", "{\"queryType\":\"GetCustomerById\",\"customerId\":\"c1\",\"atVersion\":2}"},
+};
+
+/* Lists where only b has events: an empty page for a, b's events for b. */
+static const route_t EMPTY_FOR_A[] = {
+    {"GET", "/v1/events?type=UserProfileUpdated", NULL},
+    {"GET", "/v1/events?type=CustomerSuspended&from=2026-01-01T00:00:00Z&to=2026-01-01T03:00:00Z", NULL},
+    {"GET", "/v1/events?type=OrderStatusUpdated&order=newest", NULL},
 };
 
 static bool is_wait(const route_t *r) {
@@ -264,6 +387,18 @@ Test(query_tenants, every_route_answers_a_only_with_as_documents) {
     tk_response_cleanup(&r);
     call(rt->method, rt->path, rt->body, token_b, NULL, &r);
     cr_assert_eq(r.status, 200, "b: %s %s answered %d", rt->method, what, r.status);
+    tk_response_cleanup(&r);
+  }
+  for (size_t i = 0; i < sizeof EMPTY_FOR_A / sizeof EMPTY_FOR_A[0]; i++) {
+    const route_t *rt = &EMPTY_FOR_A[i];
+    tk_response_t r;
+    call(rt->method, rt->path, rt->body, token_a, NULL, &r);
+    cr_assert_eq(r.status, 200, "a: %s answered %d: %s", rt->path, r.status, r.body ? r.body : "");
+    cr_assert_not_null(strstr(r.body, "\"items\":[]"), "a: %s is not empty: %s", rt->path, r.body);
+    tk_response_cleanup(&r);
+    call(rt->method, rt->path, rt->body, token_b, NULL, &r);
+    cr_assert_eq(r.status, 200, "b: %s answered %d", rt->path, r.status);
+    cr_assert_geq(count(r.body, "of-b"), 1, "b: %s: %s", rt->path, r.body);
     tk_response_cleanup(&r);
   }
 }
@@ -398,5 +533,92 @@ Test(query_tenants, a_deleted_tenants_token_is_refused_within_seconds_and_others
   call("GET", "/v1/users/u1", NULL, token_b, NULL, &r);
   cr_assert_eq(r.status, 200, "b reads on: %d", r.status);
   cr_assert(strstr(r.body, "of-b"));
+  tk_response_cleanup(&r);
+}
+
+/* ---- fairness: per-tenant query rate limits ---- */
+
+#define RATE 5 /* RATE_LIMIT_QUERIES of this suite: a burst of 2 * RATE, then RATE a second */
+
+static void setup_limited(void) {
+  char rate[64];
+  snprintf(rate, sizeof rate, "RATE_LIMIT_QUERIES=%d", RATE);
+  start(rate);
+}
+
+TestSuite(query_fairness, .init = setup_limited, .fini = teardown, .timeout = 120);
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* a reads as fast as it can until refused (at most 200 reads): its bucket is
+ * empty then. Returns the reads answered 200; r holds the 429. */
+static int flood_until_limited(tk_response_t *r) {
+  int ok = 0;
+  for (int i = 0; i < 200; i++) {
+    call("GET", "/v1/users/u1", NULL, token_a, NULL, r);
+    if (r->status == 429) return ok;
+    cr_assert_eq(r->status, 200, "a's read %d answered %d: %s", i, r->status, r->body ? r->body : "");
+    ok++;
+    tk_response_cleanup(r);
+  }
+  cr_assert_fail("a read 200 times with RATE_LIMIT_QUERIES=%d and was never refused", RATE);
+  return ok;
+}
+
+Test(query_fairness, a_tenant_over_its_query_rate_gets_429_with_retry_after_and_the_other_reads_on) {
+  int64_t started = now_ms();
+  tk_response_t r;
+  int ok = flood_until_limited(&r);
+  double seconds = (double)(now_ms() - started) / 1000.0;
+  /* the bucket: a burst of 2 * RATE (less what setup's reads took), then RATE a second */
+  cr_assert_leq(ok, 2 * RATE + RATE * seconds + 1, "a read %d times in %.1f s at %d/s", ok, seconds, RATE);
+  char *retry = strcasestr(r.headers, "Retry-After: ");
+  cr_assert_not_null(retry, "a 429 without Retry-After: %s", r.headers);
+  char *end = NULL;
+  long secs = strtol(retry + strlen("Retry-After: "), &end, 10);
+  cr_assert(secs >= 1 && (*end == '\r' || *end == '\n'), "Retry-After is not whole seconds >= 1: %s", r.headers);
+  cr_assert_eq(count(r.body, "of-"), 0, "a 429 carried a document: %s", r.body);
+  tk_response_cleanup(&r);
+
+  /* b, while a is refused: every read of a burst answered, on every kind of route */
+  static const route_t b_reads[] = {
+      {"GET", "/v1/users/u1", NULL},
+      {"GET", "/v1/orders?userId=u1", NULL},
+      {"GET", "/v1/customers/c1/history", NULL},
+      {"GET", "/v1/events?type=UserCreated", NULL},
+      {"POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\"}"},
+  };
+  for (size_t i = 0; i < sizeof b_reads / sizeof b_reads[0]; i++) {
+    call(b_reads[i].method, b_reads[i].path, b_reads[i].body, token_b, NULL, &r);
+    cr_assert_eq(r.status, 200, "b's %s while a was limited answered %d: %s", b_reads[i].path, r.status,
+                 r.body ? r.body : "");
+    cr_assert_geq(count(r.body, "of-b"), 1, "%s", r.body);
+    tk_response_cleanup(&r);
+  }
+  /* a is still refused right after (b's reads took nothing of a's bucket) */
+  call("GET", "/v1/users/u1", NULL, token_a, NULL, &r);
+  cr_assert_eq(r.status, 429, "a after b's reads answered %d", r.status);
+  tk_response_cleanup(&r);
+  /* every route is behind the limit: a POST /v1/query too */
+  call("POST", "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"o1\"}", token_a, NULL, &r);
+  cr_assert_eq(r.status, 429, "a's POST /v1/query answered %d", r.status);
+  tk_response_cleanup(&r);
+
+  /* the bucket refills: after Retry-After, a reads again */
+  struct timespec pause = {secs, 100 * 1000000L};
+  nanosleep(&pause, NULL); /* the time the answer told the client to wait is the scenario */
+  call("GET", "/v1/users/u1", NULL, token_a, NULL, &r);
+  cr_assert_eq(r.status, 200, "a after waiting Retry-After (%ld s) answered %d", secs, r.status);
+  cr_assert_eq(count(r.body, "of-a"), 1);
+  tk_response_cleanup(&r);
+
+  /* counted per tenant: a limited, b never */
+  tk_http("GET", env.query_port, "/metrics", NULL, 0, &r);
+  cr_assert_geq(metric_in(r.body, "rate_limited_total{tenant=\"a\"}"), 2, "a's refusals are not counted");
+  cr_assert_null(strstr(r.body, "rate_limited_total{tenant=\"b\"}"), "b was counted as limited");
   tk_response_cleanup(&r);
 }

@@ -9,7 +9,8 @@
  *   - the processing deadline cancels an order still Created (PROCESSING_TIMEOUT)
  *     and leaves one that moved on alone, also when the deadline fell due
  *     while saga-svc was down;
- *   - rewound saga-svc offsets emit no new command;
+ *   - rewound saga-svc offsets emit no new command, nor does a replay (--rebuild or admin-svc's);
+ *   - saga_deadline_lag_seconds shows a deadline found overdue at a restart;
  *   - an OrderCreated written the old way (v1, no ce_dataschema) starts its
  *     saga; one of an unknown schema version is saga-svc's dead letter
  *     (shown by admin-svc, not redriven) and the sagas go on past it, or,
@@ -575,4 +576,94 @@ Test(sagas, with_poison_policy_halt_an_unknown_version_halts_the_sagas_before_it
   tk_response_cleanup(&r);
   cr_expect_eq(saga_dead_letters(future, NULL), 0, "a halt writes no dead letter");
   free(user);
+}
+
+/* ---- the deadline lag metric ---- */
+
+/* saga_deadline_lag_seconds says how far the earliest pending deadline is
+ * past due: 0 while it is not due yet; after a restart that found it overdue
+ * by several seconds, that lateness (counted before the deadline fires);
+ * 0 again once it fired. */
+Test(sagas, the_deadline_lag_shows_a_deadline_overdue_at_a_restart_and_is_0_otherwise) {
+  start();
+  char *user = create_user(), due[32];
+  in_ms(3000, due);
+  char *order = create_order(user, NULL, due);
+  await_metric("sagas{type=\"order_deadline\",state=\"running\"}", 1);
+  double lag = tk_metric(env.saga_port, "saga_deadline_lag_seconds");
+  cr_assert_eq(lag, 0, "a deadline not due yet counts as lag %g (-1: the metric is absent)", lag);
+  tk_stop(saga, SIGKILL);
+  saga = 0;
+  /* overdue by 2 s and more when saga-svc comes back */
+  char late[32];
+  do {
+    usleep(100 * 1000); /* the clock passing the deadline while no saga-svc runs is the scenario */
+    in_ms(-2000, late);
+  } while (strcmp(late, due) <= 0);
+  saga = tk_start(&env, TK_SAGA, NULL);
+  double seen = -1;
+  for (int i = 0; i < 5000 / 20 && seen <= 0; i++) {
+    seen = tk_metric(env.saga_port, "saga_deadline_lag_seconds");
+    if (seen <= 0) usleep(20 * 1000);
+  }
+  cr_assert_geq(seen, 2.0, "a deadline 2 s overdue at the restart showed a lag of %g s", seen);
+  cr_assert_lt(seen, 60.0, "%g", seen);
+  await_order(order, "Cancelled", "PROCESSING_TIMEOUT");
+  for (int i = 0; i < VISIBLE_MS / 50 && (lag = tk_metric(env.saga_port, "saga_deadline_lag_seconds")) != 0; i++)
+    usleep(50 * 1000);
+  cr_assert_eq(lag, 0, "the lag stayed %g after the deadline fired", lag);
+  /* fired once, at least as late as the lag said */
+  cr_assert_eq(tk_metric(env.saga_port, "saga_deadline_fired_late_seconds_count"), 1);
+  cr_assert_geq(tk_metric(env.saga_port, "saga_deadline_fired_late_seconds_sum"), seen);
+  cr_assert_eq(cancelled_transitions(order), 1);
+  free(user);
+  free(order);
+}
+
+/* ---- replays from the control plane ---- */
+
+static bool replay_done(const char *body, void *ctx) {
+  (void)ctx;
+  return strstr(body, "\"state\":\"completed\"") || strstr(body, "\"state\":\"failed\"");
+}
+
+/* An applied replay through admin-svc (the control plane, not --rebuild):
+ * projector-svc runs it; saga-svc has its own consumer group and emits
+ * nothing for it, from the beginning or from a time. */
+Test(sagas, an_admin_replay_emits_no_saga_command) {
+  start();
+  admin = tk_start(&env, TK_ADMIN, NULL);
+  char from[32];
+  in_ms(-60000, from);
+  char *order = create_order("no-such-user-ar", NULL, NULL);
+  await_order(order, "Cancelled", "USER_NOT_FOUND");
+  await_metric("sagas{type=\"order_placement\",state=\"compensated\"}", 1);
+  await_metric("saga_records_total", (double)(records_of("events") + records_of("command-results")));
+  size_t commands = records_of("commands"), events = records_of("events");
+  const char *projections[] = {"order_summaries", "user_profiles"};
+  const char *froms[] = {"beginning", from};
+  for (int i = 0; i < 2; i++) {
+    char body[256];
+    snprintf(body, sizeof body, "{\"projection\":\"%s\",\"from\":\"%s\",\"dryRun\":false}", projections[i], froms[i]);
+    tk_response_t r;
+    cr_assert(tk_http("POST", env.admin_port, "/v1/admin/replays", body, strlen(body), &r));
+    cr_assert_eq(r.status, 202, "%s: %d %s", body, r.status, r.body);
+    char *id = tk_json_string(r.body, "replayId"), path[128];
+    tk_response_cleanup(&r);
+    cr_assert_not_null(id);
+    snprintf(path, sizeof path, "/v1/admin/replays/%s", id);
+    cr_assert(tk_await_get(env.admin_port, path, 200, replay_done, NULL, VISIBLE_MS * 2, &r), "%s: %s", path,
+              r.body ? r.body : "");
+    cr_assert_not_null(strstr(r.body, "\"state\":\"completed\""), "%s", r.body);
+    cr_assert_geq(tk_json_int(r.body, "applied"), 1, "the replay read nothing: %s", r.body);
+    tk_response_cleanup(&r);
+    free(id);
+  }
+  await_order(order, "Cancelled", "USER_NOT_FOUND"); /* the replayed read model */
+  /* saga-svc read everything there is (no new event, no new result) and emitted nothing */
+  cr_assert_eq(records_of("events"), events, "a replay wrote an event");
+  await_metric("saga_records_total", (double)(records_of("events") + records_of("command-results")));
+  cr_assert_eq(records_of("commands"), commands, "an admin replay emitted a saga command");
+  cr_assert_eq(cancelled_transitions(order), 1);
+  free(order);
 }
