@@ -155,6 +155,17 @@ void tk_records_free(tk_record_t *r, size_t n);
 void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
                       const char *value, const char *const *headers);
 
+/* Produces rec again, byte for byte (key, value, every header), to its
+ * partition of topic: a redelivery as a consumer would meet it. Waits until
+ * Kafka has it; fails the test otherwise. */
+void tk_kafka_reproduce(const tk_env_t *env, const char *topic, const tk_record_t *rec);
+
+/* Produces evs[0..n) to env's events topic as command-svc writes events
+ * (CloudEvents headers, key "<tenant>/<aggregateId>", the data as JSON), in
+ * order; ev.data is the event's data document, ev.tenant must be set. Waits
+ * until Kafka has them all; fails the test otherwise. */
+void tk_produce_events(const tk_env_t *env, const cqrs_event_t *evs, size_t n);
+
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 
