@@ -202,23 +202,6 @@ Test(projector, a_redelivery_mixing_applied_and_new_events_gives_the_fold_of_the
   free(other);
 }
 
-/* The record of user id's event at version on the events topic (free it
- * with tk_records_free(r, 1)). */
-static tk_record_t *event_record(const char *id, int64_t version) {
-  char topic[128];
-  size_t n;
-  tk_record_t *all = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n), *out = NULL;
-  for (size_t i = 0; i < n && !out; i++)
-    if (all[i].ce_subject && strcmp(all[i].ce_subject, id) == 0 && all[i].version == version) {
-      out = calloc(1, sizeof *out);
-      *out = all[i];
-      all[i] = (tk_record_t){0};
-    }
-  tk_records_free(all, n);
-  cr_assert_not_null(out, "no event of %s at version %lld on %s", id, (long long)version, topic);
-  return out;
-}
-
 /* A rewound group folds old and new events together, which gives the same
  * document with or without the version guard. Here the older event comes
  * alone, after the newer one is applied: the very record of version 2
@@ -239,7 +222,7 @@ Test(projector, an_older_event_redelivered_after_a_newer_one_changes_nothing) {
   char *before = stored_user(client, id);
   cr_assert_not_null(before);
 
-  tk_record_t *v2 = event_record(id, 2);
+  tk_record_t *v2 = tk_event_record(&env, id, 2);
   char topic[128];
   tk_kafka_reproduce(&env, tk_topic(&env, "events", topic), v2);
   tk_records_free(v2, 1);

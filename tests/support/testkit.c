@@ -522,6 +522,21 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
   *(rd_kafka_resp_err_t *)m->_private = m->err;
 }
 
+tk_record_t *tk_event_record(const tk_env_t *env, const char *aggregate_id, int64_t version) {
+  char topic[128];
+  size_t n;
+  tk_record_t *all = tk_kafka_read_all(env, tk_topic(env, "events", topic), &n), *out = NULL;
+  for (size_t i = 0; i < n && !out; i++)
+    if (all[i].ce_subject && strcmp(all[i].ce_subject, aggregate_id) == 0 && (!version || all[i].version == version)) {
+      out = calloc(1, sizeof *out);
+      *out = all[i];
+      all[i] = (tk_record_t){0};
+    }
+  tk_records_free(all, n);
+  cr_assert_not_null(out, "no event of %s at version %lld on %s", aggregate_id, (long long)version, topic);
+  return out;
+}
+
 /* A producer whose delivery reports land in each record's opaque. */
 static rd_kafka_t *producer_new(const tk_env_t *env) {
   char errstr[256];
@@ -582,27 +597,40 @@ void tk_kafka_reproduce(const tk_env_t *env, const char *topic, const tk_record_
   producer_done(rk, topic, &delivery, 1);
 }
 
+/* Queues ev as command-svc writes it, to partition (-1: by its key). */
+static void queue_event(rd_kafka_t *rk, const char *topic, const cqrs_event_t *ev, int32_t partition,
+                        rd_kafka_resp_err_t *delivery) {
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char version_buf[24];
+  size_t nh = cqrs_event_to_headers(ev, h, version_buf);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(nh);
+  for (size_t k = 0; k < nh; k++) rd_kafka_header_add(hdrs, h[k].name, -1, h[k].value, (ssize_t)h[k].len);
+  size_t len;
+  char *json = cqrs_json_write(ev->data, &len);
+  char *key = cqrs_tenant_key(ev->tenant, ev->aggregate_id);
+  cr_assert(json && key);
+  produce_one(rk, topic, partition, key, strlen(key), json, len, hdrs, delivery);
+  free(key);
+  bson_free(json);
+}
+
 void tk_produce_events(const tk_env_t *env, const cqrs_event_t *evs, size_t n) {
   char topic[128];
   tk_topic(env, "events", topic);
   rd_kafka_t *rk = producer_new(env);
   rd_kafka_resp_err_t *delivery = calloc(n ? n : 1, sizeof *delivery);
-  for (size_t i = 0; i < n; i++) {
-    cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
-    char version_buf[24];
-    size_t nh = cqrs_event_to_headers(&evs[i], h, version_buf);
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(nh);
-    for (size_t k = 0; k < nh; k++) rd_kafka_header_add(hdrs, h[k].name, -1, h[k].value, (ssize_t)h[k].len);
-    size_t len;
-    char *json = cqrs_json_write(evs[i].data, &len);
-    char *key = cqrs_tenant_key(evs[i].tenant, evs[i].aggregate_id);
-    cr_assert(json && key);
-    produce_one(rk, topic, -1, key, strlen(key), json, len, hdrs, &delivery[i]);
-    free(key);
-    bson_free(json);
-  }
+  for (size_t i = 0; i < n; i++) queue_event(rk, topic, &evs[i], -1, &delivery[i]);
   producer_done(rk, topic, delivery, n);
   free(delivery);
+}
+
+void tk_produce_event_on(const tk_env_t *env, const cqrs_event_t *ev, int32_t partition) {
+  char topic[128];
+  tk_topic(env, "events", topic);
+  rd_kafka_t *rk = producer_new(env);
+  rd_kafka_resp_err_t delivery;
+  queue_event(rk, topic, ev, partition, &delivery);
+  producer_done(rk, topic, &delivery, 1);
 }
 
 double tk_metric(int port, const char *series) {
