@@ -808,9 +808,10 @@ Test(control, a_write_the_store_keeps_refusing_reaches_the_dead_letters_with_its
   const char *h_topic = header(d, CQRS_DLQ_SOURCE_TOPIC), *h_part = header(d, CQRS_DLQ_SOURCE_PARTITION),
              *h_off = header(d, CQRS_DLQ_SOURCE_OFFSET), *h_proj = header(d, CQRS_DLQ_PROJECTION),
              *h_error = header(d, CQRS_DLQ_ERROR);
-  cr_expect(h_topic && strcmp(h_topic, tk_topic(&env, "events", topic)) == 0, "%s: %s", CQRS_DLQ_SOURCE_TOPIC, h_topic ? h_topic : "absent");
-  cr_expect(h_part && strcmp(h_part, part) == 0, "%s: %s, not %s", CQRS_DLQ_SOURCE_PARTITION, h_part ? h_part : "absent",
-            part);
+  cr_expect(h_topic && strcmp(h_topic, tk_topic(&env, "events", topic)) == 0, "%s: %s", CQRS_DLQ_SOURCE_TOPIC,
+            h_topic ? h_topic : "absent");
+  cr_expect(h_part && strcmp(h_part, part) == 0, "%s: %s, not %s", CQRS_DLQ_SOURCE_PARTITION,
+            h_part ? h_part : "absent", part);
   cr_expect(h_off && strcmp(h_off, off) == 0, "%s: %s, not %s", CQRS_DLQ_SOURCE_OFFSET, h_off ? h_off : "absent", off);
   cr_expect(h_proj && strcmp(h_proj, "user_profiles") == 0, "%s: %s", CQRS_DLQ_PROJECTION, h_proj ? h_proj : "absent");
   cr_expect(h_error && strstr(h_error, "index row size"), "%s: %s", CQRS_DLQ_ERROR, h_error ? h_error : "absent");
@@ -927,8 +928,8 @@ Test(control, a_halted_projection_stays_halted_across_a_restart_until_resumed) {
   cr_expect_eq(tk_json_int(item, "sourcePartition"), poison->partition, "%s", item);
   cr_expect_eq(tk_json_int(item, "sourceOffset"), poison->offset, "%s", item);
   free(item), free(hid), free(list);
-  cr_assert(tk_await_get(env.projector_port, "/readyz", 200, NULL, NULL, WAIT_MS, &r), "not ready after the resume: %d %s",
-            r.status, r.body ? r.body : "");
+  cr_assert(tk_await_get(env.projector_port, "/readyz", 200, NULL, NULL, WAIT_MS, &r),
+            "not ready after the resume: %d %s", r.status, r.body ? r.body : "");
   tk_response_cleanup(&r);
   char *doc = user_doc(h);
   cr_expect_null(doc, "the poison event was applied: %s", doc);

@@ -1,6 +1,7 @@
 /* End to end, the read side: the seed recipe's steps, every seed query,
- * pagination (also while orders of one createdAt arrive), replay, dead letters and a rebuild under load, through the
- * three services against the real local stack. */
+ * pagination (also while orders of one createdAt arrive), replay, dead
+ * letters and a rebuild under load, through the three services against the
+ * real local stack. */
 #include "testkit.h"
 
 #include "cqrs/events.h"
@@ -227,7 +228,16 @@ Test(read_side, seven_orders_in_pages_of_three_without_repeats_or_gaps) {
 
 /* The id of order number num of this test: "eq-<db>-NNN<suffix>", so ids sort
  * as their numbers, and an odd number lands between two orders already there. */
-static void eq_id(char out[128], int num, const char *suffix) { snprintf(out, 128, "eq-%s-%03d%s", env.db, num, suffix); }
+static void eq_id(char out[128], int num, const char *suffix) {
+  snprintf(out, 128, "eq-%s-%03d%s", env.db, num, suffix);
+}
+
+/* The number of an id eq_id made (-1: none of them). */
+static int eq_num(const char *id) {
+  char prefix[128];
+  int n = snprintf(prefix, sizeof prefix, "eq-%s-", env.db);
+  return strncmp(id, prefix, (size_t)n) == 0 ? atoi(id + n) : -1;
+}
 
 /* Puts OrderCreated events of user for ids on the log, all created at EQ_AT
  * (a batch of one sort value, as equal clocks give), and waits until query-svc
@@ -257,13 +267,16 @@ static void eq_orders(const char *user, char (*ids)[128], size_t n) {
   free(evs);
 }
 
+#define EQ_PAGES_MAX 60
+
 /* Walks list (a GET path ending in "limit=4") page by page; after each page
  * one order arrives just before the cursor and one just after it, both with
  * the same createdAt as every other. Every order there from the start is
  * listed exactly once, no order twice, and every order that arrived after
  * the cursor is listed too. suffix tells this walk's arrivals apart. */
 static void walk_while_inserting(const char *list, const char *user, const char *suffix) {
-  char seen[16384] = "", after_cursor[4096] = "", pat[] = "\"orderId\":\"";
+  static const char pat[] = "\"orderId\":\"";
+  char seen[16384] = "", after[EQ_PAGES_MAX][132];
   char *cursor = NULL;
   int pages = 0;
   do {
@@ -271,19 +284,15 @@ static void walk_while_inserting(const char *list, const char *user, const char 
     free(cursor);
     cursor = tk_json_string(b, "nextCursor");
     int last = -1, n = 0;
-    for (const char *p = b; (p = strstr(p, pat)); p += strlen(pat)) {
-      char id[160];
+    for (const char *p = b; (p = strstr(p, pat)); p += strlen(pat), n++) {
+      char id[160]; /* "|<id>|": one entry of seen */
       snprintf(id, sizeof id, "|%.*s|", (int)strcspn(p + strlen(pat), "\""), p + strlen(pat));
       cr_expect(!strstr(seen, id), "%s listed twice (page %d of %s)", id, pages + 1, list);
       strncat(seen, id, sizeof seen - strlen(seen) - 1);
-      char prefix[128];
-      eq_id(prefix, 0, "");
-      last = atoi(id + 1 + strlen(prefix) - 3);
-      n++;
+      last = eq_num(id + 1);
     }
     cr_expect(cursor == NULL || n == 4, "page %d of %s has %d items and a next cursor: %s", pages + 1, list, n, b);
     free(b);
-    pages++;
     if (cursor && last >= 0) {
       /* one just before the cursor (an offset would shift by it), one just after */
       char ids[2][128], sfx[16];
@@ -291,22 +300,22 @@ static void walk_while_inserting(const char *list, const char *user, const char 
       eq_id(ids[0], last % 2 ? last - 2 : last - 1, sfx);
       eq_id(ids[1], last % 2 ? last + 2 : last + 1, sfx);
       eq_orders(user, ids, 2);
-      snprintf(after_cursor + strlen(after_cursor), sizeof after_cursor - strlen(after_cursor), "|%s|", ids[1]);
+      snprintf(after[pages], sizeof after[pages], "|%s|", ids[1]);
+    } else {
+      after[pages][0] = '\0';
     }
-  } while (cursor && pages < 60);
-  cr_expect_null(cursor, "%s did not end in 60 pages", list);
+  } while (cursor && ++pages < EQ_PAGES_MAX);
+  cr_expect_null(cursor, "%s did not end in %d pages", list, EQ_PAGES_MAX);
   free(cursor);
   for (int i = 0; i < EQ_OLD; i++) {
-    char id[160], bar[164];
+    char id[128], entry[132];
     eq_id(id, 2 * i, "");
-    snprintf(bar, sizeof bar, "|%s|", id);
-    cr_expect(strstr(seen, bar), "%s, there from the start, was skipped by %s", id, list);
+    snprintf(entry, sizeof entry, "|%s|", id);
+    cr_expect(strstr(seen, entry), "%s, there from the start, was skipped by %s", id, list);
   }
-  for (char *p = after_cursor; (p = strchr(p, '|')) && p[1]; p = strchr(p + 1, '|')) {
-    char id[164];
-    snprintf(id, sizeof id, "%.*s|", (int)(strchr(p + 1, '|') - p), p);
-    cr_expect(strstr(seen, id), "%s arrived after the cursor and was never listed by %s", id, list);
-  }
+  for (int i = 0; i < pages; i++)
+    cr_expect(!after[i][0] || strstr(seen, after[i]), "%s arrived after the cursor and was never listed by %s",
+              after[i], list);
   cr_expect_geq(pages, EQ_OLD / 4, "%s: %d pages", list, pages);
 }
 

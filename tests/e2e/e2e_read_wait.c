@@ -2,8 +2,9 @@
  * reads cost one find per tick, not one per waiter; a wait that runs out
  * answers stale or 404; a waiting read by email answers the first user in
  * sort order; minVersion and waitMs out of range answer 400 naming them, a
- * query body over the limit 413; and a store that is down, hung or stops answering mid-wait
- * gives 503 with a clear error instead of a hang, on reads and on /readyz. */
+ * query body over the limit 413; and a store that is down, hung or stops
+ * answering mid-wait gives 503 with a clear error instead of a hang, on reads
+ * and on /readyz. */
 #include "testkit.h"
 
 #include <arpa/inet.h>
@@ -80,6 +81,17 @@ static void create_user(const char *id, const char *email, const char *name) {
            "{\"commandType\":\"CreateUser\",\"aggregateId\":\"%.200s\",\"email\":\"%.200s\",\"name\":\"%.200s\"}",
            id, email, name);
   command(json);
+}
+
+/* create_user, then waits until query-svc reads it. */
+static void create_visible_user(const char *id, const char *email, const char *name) {
+  create_user(id, email, name);
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=10000", id);
+  tk_response_t r;
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_assert_eq(r.status, 200, "the created user: %d %s", r.status, r.body);
+  tk_response_cleanup(&r);
 }
 
 static void rename_user(const char *id, const char *name) {
@@ -197,12 +209,8 @@ Test(read_wait, fifty_reads_waiting_before_their_creates_cost_one_find_per_tick_
 Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404_after_wait_ms) {
   char id[96], path[256];
   snprintf(id, sizeof id, "stale-%s", env.db);
-  create_user(id, "stale@example.com", "Stale");
-  snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=10000", id);
+  create_visible_user(id, "stale@example.com", "Stale");
   tk_response_t r;
-  tk_http("GET", env.query_port, path, NULL, 0, &r);
-  cr_assert_eq(r.status, 200, "the created user: %d %s", r.status, r.body);
-  tk_response_cleanup(&r);
   double stale0 = metric(env.query_port, "read_waits_total{outcome=\"stale\"}");
 
   snprintf(path, sizeof path, "/v1/users/%s?minVersion=2&waitMs=300", id);
@@ -235,7 +243,8 @@ Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404
 static void expect_400_naming(const tk_response_t *r, const char *param, const char *what) {
   cr_expect_eq(r->status, 400, "%s answered %d: %s", what, r->status, r->body ? r->body : "");
   cr_expect(has_header(r, "Content-Type: application/json"), "%s: %s", what, r->headers ? r->headers : "");
-  char *field = r->body ? tk_json_string(r->body, "field") : NULL, *error = r->body ? tk_json_string(r->body, "error") : NULL;
+  char *field = r->body ? tk_json_string(r->body, "field") : NULL;
+  char *error = r->body ? tk_json_string(r->body, "error") : NULL;
   cr_expect(field && strcmp(field, param) == 0, "%s: the 400 names %s, not %s: %s", what, field ? field : "nothing",
             param, r->body ? r->body : "");
   cr_expect(error && strstr(error, param), "%s: the message does not name %s: %s", what, param, r->body ? r->body : "");
@@ -250,12 +259,8 @@ static void expect_400_naming(const tk_response_t *r, const char *param, const c
 Test(read_wait, a_bad_min_version_or_wait_ms_answers_400_naming_it) {
   char id[96], path[512], body[512];
   snprintf(id, sizeof id, "bad-%s", env.db);
-  create_user(id, "bad@example.com", "Bad");
-  snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=10000", id);
+  create_visible_user(id, "bad@example.com", "Bad");
   tk_response_t r;
-  tk_http("GET", env.query_port, path, NULL, 0, &r);
-  cr_assert_eq(r.status, 200, "the created user: %d %s", r.status, r.body);
-  tk_response_cleanup(&r);
 
   static const struct {
     const char *param, *value;
