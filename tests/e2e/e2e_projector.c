@@ -3,9 +3,9 @@
  * applied and new events still gives the fold of the log, and an older event
  * redelivered alone after a newer one changes nothing (the version guard); a
  * store that stops and comes back under load loses nothing, and query-svc
- * answers 503 (not a hang) while it is gone. The services run with AUTH=off: every event is
- * tenant "default"'s, so the documents are checked where the projector
- * writes them, in the store's database "<db>_default". */
+ * answers 503 (not a hang) while it is gone. The services run with AUTH=off:
+ * every event is tenant "default"'s, so the documents are checked where the
+ * projector writes them, in the store's database "<db>_default". */
 #include "testkit.h"
 
 #include "projection.h"
