@@ -11,9 +11,11 @@
  * (PROJECTION_TEST_REFUSE_NAME unset), back in the dead letters when it still
  * fails, discarded with a reason, and audited; one of a v1 event written
  * before schema versions shows its data upcast and redrives into the current
- * document shape. Projections: pause and resume,
- * and a projection halted at a poison event (POISON_POLICY=halt) resumed
- * past it. AUTH=off: every event is tenant "default"'s. */
+ * document shape; a write the store keeps refusing among them with its
+ * record's coordinates. Projections: pause and resume, and a projection halted
+ * at a poison event (POISON_POLICY=halt) resumed past it, and still halted
+ * there after a restart until then. AUTH=off: every event is tenant
+ * "default"'s. */
 #include "testkit.h"
 
 #include "cqrs/event.h"
@@ -164,44 +166,29 @@ static void rename_user(const char *id, const char *name) {
 /* Puts n UserCreated events straight on the events topic (tenant "default"),
  * so a replay has enough to read that it can be paused on the way. */
 static void load_users(int n) {
-  char errstr[256], topic[128];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr);
-  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(p, "%s", errstr);
-  tk_topic(&env, "events", topic);
+  cqrs_event_t *evs = calloc((size_t)n, sizeof *evs);
+  cqrs_event_data_t d = {0};
   for (int i = 0; i < n; i++) {
     char id[64], ev_id[96], email[128];
     snprintf(id, sizeof id, "load-%d", i);
     snprintf(ev_id, sizeof ev_id, "load-%s-%d", env.db, i);
     snprintf(email, sizeof email, "%s@example.com", id);
-    cqrs_event_data_t d = {.user_created = {.user_id = id, .email = email, .name = "Load",
-                                            .created_at = "2026-03-01T10:00:00.000Z"}};
-    bson_t doc = BSON_INITIALIZER;
-    cqrs_user_created_event.encode(&d, &doc);
-    cqrs_event_t ev = {.id = ev_id, .type = (char *)cqrs_user_created_event.name, .source = "/e2e",
-                       .aggregate_type = (char *)cqrs_user_created_event.aggregate_type, .aggregate_id = id,
-                       .time = "2026-03-01T10:00:00.000Z", .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = &doc};
-    cqrs_header_t hdrs[CQRS_EVENT_MAX_HEADERS];
-    char version_buf[24];
-    size_t nh = cqrs_event_to_headers(&ev, hdrs, version_buf);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(nh);
-    for (size_t k = 0; k < nh; k++) rd_kafka_header_add(h, hdrs[k].name, -1, hdrs[k].value, (ssize_t)hdrs[k].len);
-    char *json = bson_as_relaxed_extended_json(&doc, NULL);
-    char *key = cqrs_tenant_key(CQRS_TENANT_DEFAULT, id);
-    rd_kafka_resp_err_t e;
-    while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                                  RD_KAFKA_V_VALUE(json, strlen(json)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      rd_kafka_poll(p, 100);
-    cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
-    free(key);
-    bson_free(json);
-    bson_destroy(&doc);
+    d.user_created = (cqrs_user_created_t){.user_id = id, .email = email, .name = "Load",
+                                           .created_at = "2026-03-01T10:00:00.000Z"};
+    bson_t *doc = bson_new();
+    cqrs_user_created_event.encode(&d, doc);
+    evs[i] = (cqrs_event_t){.id = strdup(ev_id), .type = (char *)cqrs_user_created_event.name, .source = "/e2e",
+                            .aggregate_type = (char *)cqrs_user_created_event.aggregate_type,
+                            .aggregate_id = strdup(id), .time = "2026-03-01T10:00:00.000Z",
+                            .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = doc};
   }
-  cr_assert_eq(rd_kafka_flush(p, 30000), 0);
-  rd_kafka_destroy(p);
+  tk_produce_events(&env, evs, (size_t)n);
+  for (int i = 0; i < n; i++) {
+    free(evs[i].id);
+    free(evs[i].aggregate_id);
+    bson_destroy(evs[i].data);
+  }
+  free(evs);
 }
 
 /* ---- the store ---- */
@@ -849,6 +836,104 @@ Test(control, a_v1_dead_letter_shows_its_upcast_data_and_its_redrive_gives_the_c
   free(id);
 }
 
+/* A header of record r (NULL when absent). */
+static const char *header(const tk_record_t *r, const char *name) {
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (strcmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+  return NULL;
+}
+
+/* UserCreated of tenant "default"'s user id with email, as command-svc
+ * writes it; data is the caller's (bson_destroy it). */
+static cqrs_event_t user_created_event(const char *id, const char *email, const char *name, bson_t *data) {
+  cqrs_event_data_t d = {.user_created = {.user_id = (char *)id, .email = (char *)email, .name = (char *)name,
+                                          .created_at = "2026-03-01T10:00:00.000Z"}};
+  bson_init(data);
+  cqrs_user_created_event.encode(&d, data);
+  return (cqrs_event_t){.id = (char *)id, .type = (char *)cqrs_user_created_event.name, .source = "/e2e",
+                        .aggregate_type = (char *)cqrs_user_created_event.aggregate_type,
+                        .aggregate_id = (char *)id, .time = "2026-03-01T10:00:00.000Z",
+                        .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = data};
+}
+
+/* Past its decoding and its projection, a write the store itself refuses
+ * every time: FerretDB keeps an index on user_profiles' email in a
+ * PostgreSQL btree, whose entries are at most 2,704 bytes ("index row size
+ * ... exceeds btree version 4 maximum"), and an email of 6,000 random letters
+ * does not compress under that. (command-svc never writes one: it caps
+ * emails at 254; a producer of its own on the log could.) After its bounded
+ * retries the event goes to the dead letters with its record's coordinates,
+ * and the event behind it on its partition is applied. */
+Test(control, a_write_the_store_keeps_refusing_reaches_the_dead_letters_with_its_coordinates) {
+  start(NULL);
+  char *first = create_user("First"); /* the tenant's collections and indexes exist */
+  free(await_user(first, "First"));
+  char id[96], email[6100], topic[128], dlq_topic[128];
+  snprintf(id, sizeof id, "refused-%s", env.db);
+  srand((unsigned)getpid());
+  size_t n = 6000;
+  for (size_t i = 0; i < n; i++) email[i] = (char)('a' + rand() % 26);
+  snprintf(email + n, sizeof email - n, "@example.com");
+  bson_t data;
+  cqrs_event_t ev = user_created_event(id, email, "Refused", &data);
+  tk_produce_events(&env, &ev, 1);
+  bson_destroy(&data);
+  /* its record, and one more event on the same partition behind it */
+  tk_record_t *src = tk_event_record(&env, id, 1);
+  char behind[96];
+  snprintf(behind, sizeof behind, "behind-%s", env.db);
+  ev = user_created_event(behind, "behind@example.com", "Behind", &data);
+  tk_produce_event_on(&env, &ev, src->partition);
+  bson_destroy(&data);
+
+  char *list = await_dlq(id, 1, CQRS_DLQ_DEAD);
+  char *item_id = dlq_id(list, id, CQRS_DLQ_DEAD);
+  char path[128];
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s", item_id);
+  char *item = call(200, "GET", path, NULL);
+  cr_expect_eq(tk_json_int(item, "sourcePartition"), src->partition, "%s", item);
+  cr_expect_eq(tk_json_int(item, "sourceOffset"), src->offset, "%s", item);
+  char *error = tk_json_string(item, "error");
+  cr_expect(error && strstr(error, "index row size"), "the store's own refusal: %s", error ? error : item);
+  free(error);
+  free(item);
+  free(list);
+  /* the record on events.dlq: the event unchanged, its coordinates in the headers */
+  size_t nd;
+  tk_record_t *dl = tk_kafka_read_all(&env, tk_topic(&env, "events.dlq", dlq_topic), &nd);
+  const tk_record_t *d = NULL;
+  for (size_t i = 0; i < nd; i++)
+    if (dl[i].ce_subject && strcmp(dl[i].ce_subject, id) == 0) {
+      cr_expect_null(d, "%s is on %s twice", id, dlq_topic);
+      d = &dl[i];
+    }
+  cr_assert_not_null(d, "no dead letter of %s on %s", id, dlq_topic);
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", src->partition);
+  snprintf(off, sizeof off, "%lld", (long long)src->offset);
+  const char *h_topic = header(d, CQRS_DLQ_SOURCE_TOPIC), *h_part = header(d, CQRS_DLQ_SOURCE_PARTITION),
+             *h_off = header(d, CQRS_DLQ_SOURCE_OFFSET), *h_proj = header(d, CQRS_DLQ_PROJECTION),
+             *h_error = header(d, CQRS_DLQ_ERROR);
+  cr_expect(h_topic && strcmp(h_topic, tk_topic(&env, "events", topic)) == 0, "%s: %s", CQRS_DLQ_SOURCE_TOPIC,
+            h_topic ? h_topic : "absent");
+  cr_expect(h_part && strcmp(h_part, part) == 0, "%s: %s, not %s", CQRS_DLQ_SOURCE_PARTITION,
+            h_part ? h_part : "absent", part);
+  cr_expect(h_off && strcmp(h_off, off) == 0, "%s: %s, not %s", CQRS_DLQ_SOURCE_OFFSET, h_off ? h_off : "absent", off);
+  cr_expect(h_proj && strcmp(h_proj, "user_profiles") == 0, "%s: %s", CQRS_DLQ_PROJECTION, h_proj ? h_proj : "absent");
+  cr_expect(h_error && strstr(h_error, "index row size"), "%s: %s", CQRS_DLQ_ERROR, h_error ? h_error : "absent");
+  cr_expect_str_eq(d->value, src->value, "the dead letter's value is not the event's");
+  cr_expect_str_eq(d->key, src->key);
+  tk_records_free(dl, nd);
+  tk_records_free(src, 1);
+  /* the partition moved on; the refused document is not there */
+  free(await_user(behind, "Behind"));
+  char *doc = user_doc(id);
+  cr_expect_null(doc, "the refused document is stored: %.200s", doc);
+  free(doc);
+  cr_expect_eq(tk_metric(env.projector_port, "dlq_events_total{projection=\"user_profiles\"}"), 1);
+  free(item_id), free(first);
+}
+
 /* ---- projections ---- */
 
 Test(control, a_paused_projection_holds_and_a_halted_one_resumes_past_its_poison_event) {
@@ -887,4 +972,74 @@ Test(control, a_paused_projection_holds_and_a_halted_one_resumes_past_its_poison
   cr_expect(strstr(audit, "\"action\":\"projection.resume\"") && strstr(audit, "\"nextCursor\":\""), "%s", audit);
   free(audit);
   free(p), free(h), free(q);
+}
+
+/* /readyz says why it is not ready: a halted projection. */
+static bool says_halted(const char *body, void *ctx) {
+  (void)ctx;
+  return body && strstr(body, "halted");
+}
+
+/* Halting stops the projection BEFORE the poison event: nothing from it on is
+ * committed, so a projector restarted (a deploy, a crash) reads the same
+ * event first and halts there again; a resume given before that start does
+ * not carry over (projector-svc/control.c). Only a resume after it moves past
+ * the event, which then goes to the dead letters, once. */
+Test(control, a_halted_projection_stays_halted_across_a_restart_until_resumed) {
+  const char *const halt[] = {"POISON_POLICY=halt", "PROJECTION_TEST_REFUSE_NAME=" POISON_NAME, NULL};
+  start(halt);
+  char *h = create_user(POISON_NAME);
+  await_projection("user_profiles", "halted");
+  /* events behind the poison on its partition (another partition's may be
+   * read before it in a batch after the restart, and applied: the halt is a
+   * place in one partition) */
+  tk_record_t *poison = tk_event_record(&env, h, 1);
+  char q[96], a[96];
+  snprintf(q, sizeof q, "before-restart-%s", env.db);
+  snprintf(a, sizeof a, "after-restart-%s", env.db);
+  bson_t data;
+  cqrs_event_t ev = user_created_event(q, "before.restart@example.com", "BeforeRestart", &data);
+  tk_produce_event_on(&env, &ev, poison->partition);
+  bson_destroy(&data);
+  await_history(q, 1);
+
+  stop(&proj);
+  char log[512];
+  proj = tk_spawn(&env, TK_PROJECTOR, projector_env(halt), log);
+  tk_response_t r;
+  cr_assert(tk_await_get(env.projector_port, "/readyz", 503, says_halted, NULL, WAIT_MS, &r),
+            "the restarted projector is not halted (last %d %s); see %s", r.status, r.body ? r.body : "", log);
+  tk_response_cleanup(&r);
+  ev = user_created_event(a, "after.restart@example.com", "AfterRestart", &data);
+  tk_produce_event_on(&env, &ev, poison->partition);
+  bson_destroy(&data);
+  await_history(a, 1); /* the restarted projector reads on (event_history is not halted) */
+  const char *held[] = {h, q, a};
+  for (int i = 0; i < 3; i++) {
+    char *doc = user_doc(held[i]);
+    cr_expect_null(doc, "the restarted projector applied %s past its poison event: %s", held[i], doc);
+    free(doc);
+  }
+  char *list = call(200, "GET", "/v1/admin/dlq?projection=user_profiles", NULL);
+  cr_expect_eq(dlq_count(list, h, NULL), 0, "a halted projection dead-lettered its poison event: %s", list);
+  free(list);
+
+  free(call(202, "POST", "/v1/admin/projections/user_profiles/resume", NULL));
+  free(await_user(q, "BeforeRestart"));
+  free(await_user(a, "AfterRestart"));
+  list = await_dlq(h, 1, CQRS_DLQ_DEAD);
+  char *hid = dlq_id(list, h, CQRS_DLQ_DEAD), path[128];
+  snprintf(path, sizeof path, "/v1/admin/dlq/%s", hid);
+  char *item = call(200, "GET", path, NULL);
+  cr_expect_eq(tk_json_int(item, "sourcePartition"), poison->partition, "%s", item);
+  cr_expect_eq(tk_json_int(item, "sourceOffset"), poison->offset, "%s", item);
+  free(item), free(hid), free(list);
+  cr_assert(tk_await_get(env.projector_port, "/readyz", 200, NULL, NULL, WAIT_MS, &r),
+            "not ready after the resume: %d %s", r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  char *doc = user_doc(h);
+  cr_expect_null(doc, "the poison event was applied: %s", doc);
+  free(doc);
+  tk_records_free(poison, 1);
+  free(h);
 }

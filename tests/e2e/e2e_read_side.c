@@ -1,7 +1,11 @@
 /* End to end, the read side: the seed recipe's steps, every seed query,
- * pagination, replay, dead letters and a rebuild under load, through the
- * three services against the real local stack. */
+ * pagination (also while orders of one createdAt arrive), replay, dead
+ * letters and a rebuild under load, through the three services against the
+ * real local stack. */
 #include "testkit.h"
+
+#include "cqrs/events.h"
+#include "cqrs/tenant.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -215,6 +219,122 @@ Test(read_side, seven_orders_in_pages_of_three_without_repeats_or_gaps) {
   char *field = tk_json_string(b, "field");
   cr_expect_str_eq(field, "cursor");
   free(field), free(b);
+}
+
+/* ---- pages while documents of the same sort value arrive ---- */
+
+#define EQ_AT "2026-03-01T10:00:00.000Z" /* every order's createdAt */
+#define EQ_OLD 30                        /* orders there before the walk: even numbers 0, 2, .. 58 */
+
+/* The id of order number num of this test: "eq-<db>-NNN<suffix>", so ids sort
+ * as their numbers, and an odd number lands between two orders already there. */
+static void eq_id(char out[128], int num, const char *suffix) {
+  snprintf(out, 128, "eq-%s-%03d%s", env.db, num, suffix);
+}
+
+/* The number of an id eq_id made (-1: none of them). */
+static int eq_num(const char *id) {
+  char prefix[128];
+  int n = snprintf(prefix, sizeof prefix, "eq-%s-", env.db);
+  return strncmp(id, prefix, (size_t)n) == 0 ? atoi(id + n) : -1;
+}
+
+/* Puts OrderCreated events of user for ids on the log, all created at EQ_AT
+ * (a batch of one sort value, as equal clocks give), and waits until query-svc
+ * has each of them. */
+static void eq_orders(const char *user, char (*ids)[128], size_t n) {
+  cqrs_event_t *evs = calloc(n, sizeof *evs);
+  bson_t *data = calloc(n, sizeof *data);
+  for (size_t i = 0; i < n; i++) {
+    cqrs_event_data_t d = {.order_created = {.order_id = ids[i], .user_id = (char *)user, .total_amount = 1,
+                                             .currency = CQRS_ORDER_CURRENCY_DEFAULT, .created_at = EQ_AT}};
+    bson_init(&d.order_created.items);
+    cqrs_order_item_t item = {.product = "eq", .quantity = 1, .price = 1};
+    cqrs_order_item_append(&d.order_created.items, 0, &item);
+    bson_init(&data[i]);
+    cqrs_order_created_event.encode(&d, &data[i]);
+    bson_destroy(&d.order_created.items);
+    evs[i] = (cqrs_event_t){.id = ids[i], .type = (char *)cqrs_order_created_event.name, .source = "/e2e",
+                            .aggregate_type = (char *)cqrs_order_created_event.aggregate_type, .aggregate_id = ids[i],
+                            .time = EQ_AT, .tenant = CQRS_TENANT_DEFAULT, .version = 1, .data = &data[i]};
+  }
+  tk_produce_events(&env, evs, n);
+  for (size_t i = 0; i < n; i++) {
+    free(get(200, "/v1/orders/%s?minVersion=1&waitMs=10000", ids[i]));
+    bson_destroy(&data[i]);
+  }
+  free(data);
+  free(evs);
+}
+
+#define EQ_PAGES_MAX 60
+
+/* Walks list (a GET path ending in "limit=4") page by page; after each page
+ * one order arrives just before the cursor and one just after it, both with
+ * the same createdAt as every other. Every order there from the start is
+ * listed exactly once, no order twice, and every order that arrived after
+ * the cursor is listed too. suffix tells this walk's arrivals apart. */
+static void walk_while_inserting(const char *list, const char *user, const char *suffix) {
+  static const char pat[] = "\"orderId\":\"";
+  char seen[16384] = "", after[EQ_PAGES_MAX][132];
+  char *cursor = NULL;
+  int pages = 0;
+  do {
+    char *b = cursor ? get(200, "%s&cursor=%s", list, cursor) : get(200, "%s", list);
+    free(cursor);
+    cursor = tk_json_string(b, "nextCursor");
+    int last = -1, n = 0;
+    for (const char *p = b; (p = strstr(p, pat)); p += strlen(pat), n++) {
+      char id[160]; /* "|<id>|": one entry of seen */
+      snprintf(id, sizeof id, "|%.*s|", (int)strcspn(p + strlen(pat), "\""), p + strlen(pat));
+      cr_expect(!strstr(seen, id), "%s listed twice (page %d of %s)", id, pages + 1, list);
+      strncat(seen, id, sizeof seen - strlen(seen) - 1);
+      last = eq_num(id + 1);
+    }
+    cr_expect(cursor == NULL || n == 4, "page %d of %s has %d items and a next cursor: %s", pages + 1, list, n, b);
+    free(b);
+    if (cursor && last >= 0) {
+      /* one just before the cursor (an offset would shift by it), one just after */
+      char ids[2][128], sfx[16];
+      snprintf(sfx, sizeof sfx, "%s%02d", suffix, pages);
+      eq_id(ids[0], last % 2 ? last - 2 : last - 1, sfx);
+      eq_id(ids[1], last % 2 ? last + 2 : last + 1, sfx);
+      eq_orders(user, ids, 2);
+      snprintf(after[pages], sizeof after[pages], "|%s|", ids[1]);
+    } else {
+      after[pages][0] = '\0';
+    }
+  } while (cursor && ++pages < EQ_PAGES_MAX);
+  cr_expect_null(cursor, "%s did not end in %d pages", list, EQ_PAGES_MAX);
+  free(cursor);
+  for (int i = 0; i < EQ_OLD; i++) {
+    char id[128], entry[132];
+    eq_id(id, 2 * i, "");
+    snprintf(entry, sizeof entry, "|%s|", id);
+    cr_expect(strstr(seen, entry), "%s, there from the start, was skipped by %s", id, list);
+  }
+  for (int i = 0; i < pages; i++)
+    cr_expect(!after[i][0] || strstr(seen, after[i]), "%s arrived after the cursor and was never listed by %s",
+              after[i], list);
+  cr_expect_geq(pages, EQ_OLD / 4, "%s: %d pages", list, pages);
+}
+
+/* Keyset pages over (createdAt, _id): orders arriving between pages, all with
+ * the createdAt of every order listed, neither make a page skip an order
+ * there from the start nor repeat one. A cursor on createdAt alone would skip
+ * them all after the first page (or repeat them, with $gte); an offset would
+ * repeat one per arrival before it. On FerretDB with FERRETDB_PG_URI the
+ * status list is read through PostgreSQL (pg_lists.h), the user's through
+ * the store's find: both are walked. */
+Test(read_side, pages_neither_skip_nor_repeat_while_orders_of_the_same_created_at_arrive) {
+  char user[96], ids[EQ_OLD][128];
+  snprintf(user, sizeof user, "eq-user-%s", env.db);
+  for (int i = 0; i < EQ_OLD; i++) eq_id(ids[i], 2 * i, "");
+  eq_orders(user, ids, EQ_OLD);
+  char list[256];
+  snprintf(list, sizeof list, "/v1/orders?userId=%s&limit=4", user);
+  walk_while_inserting(list, user, "a");
+  walk_while_inserting("/v1/orders?status=Created&limit=4", user, "b");
 }
 
 /* Every read document the test created, fetched through the API. */

@@ -1,8 +1,10 @@
 /* End to end, waiting reads and store outages on query-svc: many waiting
  * reads cost one find per tick, not one per waiter; a wait that runs out
  * answers stale or 404; a waiting read by email answers the first user in
- * sort order; and a store that is down, hung or stops answering mid-wait
- * gives 503 with a clear error instead of a hang, on reads and on /readyz. */
+ * sort order; minVersion and waitMs out of range answer 400 naming them, a
+ * query body over the limit 413; and a store that is down, hung or stops
+ * answering mid-wait gives 503 with a clear error instead of a hang, on reads
+ * and on /readyz. */
 #include "testkit.h"
 
 #include <arpa/inet.h>
@@ -79,6 +81,17 @@ static void create_user(const char *id, const char *email, const char *name) {
            "{\"commandType\":\"CreateUser\",\"aggregateId\":\"%.200s\",\"email\":\"%.200s\",\"name\":\"%.200s\"}",
            id, email, name);
   command(json);
+}
+
+/* create_user, then waits until query-svc reads it. */
+static void create_visible_user(const char *id, const char *email, const char *name) {
+  create_user(id, email, name);
+  char path[256];
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=10000", id);
+  tk_response_t r;
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_assert_eq(r.status, 200, "the created user: %d %s", r.status, r.body);
+  tk_response_cleanup(&r);
 }
 
 static void rename_user(const char *id, const char *name) {
@@ -196,12 +209,8 @@ Test(read_wait, fifty_reads_waiting_before_their_creates_cost_one_find_per_tick_
 Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404_after_wait_ms) {
   char id[96], path[256];
   snprintf(id, sizeof id, "stale-%s", env.db);
-  create_user(id, "stale@example.com", "Stale");
-  snprintf(path, sizeof path, "/v1/users/%s?minVersion=1&waitMs=10000", id);
+  create_visible_user(id, "stale@example.com", "Stale");
   tk_response_t r;
-  tk_http("GET", env.query_port, path, NULL, 0, &r);
-  cr_assert_eq(r.status, 200, "the created user: %d %s", r.status, r.body);
-  tk_response_cleanup(&r);
   double stale0 = metric(env.query_port, "read_waits_total{outcome=\"stale\"}");
 
   snprintf(path, sizeof path, "/v1/users/%s?minVersion=2&waitMs=300", id);
@@ -227,6 +236,97 @@ Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404
   tk_response_cleanup(&r);
   double stale = metric(env.query_port, "read_waits_total{outcome=\"stale\"}") - stale0;
   cr_expect_eq(stale, 3, "read_waits_total{outcome=\"stale\"} grew by %g", stale);
+}
+
+/* Asserts that r is a 400 in JSON whose "field" is param and whose message
+ * names it. */
+static void expect_400_naming(const tk_response_t *r, const char *param, const char *what) {
+  cr_expect_eq(r->status, 400, "%s answered %d: %s", what, r->status, r->body ? r->body : "");
+  cr_expect(has_header(r, "Content-Type: application/json"), "%s: %s", what, r->headers ? r->headers : "");
+  char *field = r->body ? tk_json_string(r->body, "field") : NULL;
+  char *error = r->body ? tk_json_string(r->body, "error") : NULL;
+  cr_expect(field && strcmp(field, param) == 0, "%s: the 400 names %s, not %s: %s", what, field ? field : "nothing",
+            param, r->body ? r->body : "");
+  cr_expect(error && strstr(error, param), "%s: the message does not name %s: %s", what, param, r->body ? r->body : "");
+  free(field);
+  free(error);
+}
+
+/* minVersion and waitMs out of their range, or not integers, are the
+ * client's mistake: 400 naming the parameter, on every single read and on
+ * POST /v1/query (in the body, as a string or as a number), for a document
+ * that exists (the same read without them answers 200). */
+Test(read_wait, a_bad_min_version_or_wait_ms_answers_400_naming_it) {
+  char id[96], path[512], body[512];
+  snprintf(id, sizeof id, "bad-%s", env.db);
+  create_visible_user(id, "bad@example.com", "Bad");
+  tk_response_t r;
+
+  static const struct {
+    const char *param, *value;
+  } bad[] = {
+      {"minVersion", "abc"}, {"minVersion", "-1"}, {"minVersion", "1.5"}, {"minVersion", "9223372036854775808"},
+      {"minVersion", "1x"},  {"waitMs", "abc"},     {"waitMs", "-1"},      {"waitMs", "10001"},
+      {"waitMs", "99999999999999999999"},
+  };
+  /* routes taking them: a user by id, by email, an order by id (absent: 404 without them) */
+  const char *routes[] = {"/v1/users/%s?", "/v1/users?email=bad@example.com&", "/v1/orders/%s?"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t k = 0; k < sizeof routes / sizeof routes[0]; k++) {
+      char base[256];
+      snprintf(base, sizeof base, routes[k], id);
+      snprintf(path, sizeof path, "%s%s=%s", base, bad[i].param, bad[i].value);
+      tk_http("GET", env.query_port, path, NULL, 0, &r);
+      expect_400_naming(&r, bad[i].param, path);
+      tk_response_cleanup(&r);
+    }
+    snprintf(body, sizeof body, "{\"queryType\":\"GetUserProfile\",\"userId\":\"%s\",\"%s\":\"%s\"}", id, bad[i].param,
+             bad[i].value);
+    tk_http("POST", env.query_port, "/v1/query", body, strlen(body), &r);
+    expect_400_naming(&r, bad[i].param, body);
+    tk_response_cleanup(&r);
+  }
+  /* as JSON numbers in the body */
+  static const char *const numbers[][2] = {{"minVersion", "-1"}, {"waitMs", "-5"}, {"waitMs", "10001"}};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(body, sizeof body, "{\"queryType\":\"GetUserProfile\",\"userId\":\"%s\",\"%s\":%s}", id, numbers[i][0],
+             numbers[i][1]);
+    tk_http("POST", env.query_port, "/v1/query", body, strlen(body), &r);
+    expect_400_naming(&r, numbers[i][0], body);
+    tk_response_cleanup(&r);
+  }
+  /* the bounds themselves are fine */
+  snprintf(path, sizeof path, "/v1/users/%s?minVersion=0&waitMs=10000", id);
+  tk_http("GET", env.query_port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, 200, "%s answered %d: %s", path, r.status, r.body);
+  tk_response_cleanup(&r);
+}
+
+/* A body over MAX_BODY_BYTES (default 1 MiB, API.md) to POST /v1/query: 413
+ * in JSON naming the limit, and query-svc goes on answering. */
+Test(read_wait, a_query_body_over_the_limit_answers_413_in_json) {
+  size_t limit = 1 << 20, len = limit + 1;
+  char *body = malloc(len + 1);
+  int head = snprintf(body, len + 1, "{\"queryType\":\"GetUserProfile\",\"userId\":\"");
+  memset(body + head, 'x', len - (size_t)head - 2);
+  memcpy(body + len - 2, "\"}", 3);
+  tk_response_t r;
+  tk_http("POST", env.query_port, "/v1/query", body, len, &r);
+  cr_expect_eq(r.status, 413, "a body of %zu bytes answered %d: %s", len, r.status, r.body ? r.body : "");
+  cr_expect(has_header(&r, "Content-Type: application/json"), "%s", r.headers ? r.headers : "");
+  char *error = r.body ? tk_json_string(r.body, "error") : NULL;
+  cr_expect(error && strstr(error, "1048576"), "the 413 does not name the limit: %s", r.body ? r.body : "");
+  free(error);
+  tk_response_cleanup(&r);
+  /* one byte less is read (and answered 404: no such user) */
+  memcpy(body + len - 3, "\"}", 3);
+  tk_http("POST", env.query_port, "/v1/query", body, len - 1, &r);
+  cr_expect_eq(r.status, 404, "a body of %zu bytes answered %d: %s", len - 1, r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  free(body);
+  tk_http("GET", env.query_port, "/readyz", NULL, 0, &r);
+  cr_expect_eq(r.status, 200, "query-svc after the 413: %d", r.status);
+  tk_response_cleanup(&r);
 }
 
 Test(read_wait, a_read_by_email_waits_for_the_first_user_in_sort_order_not_any_user_with_the_email) {

@@ -2,6 +2,7 @@
 #include "testkit.h"
 
 #include "cqrs/json.h"
+#include "cqrs/tenant.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -521,30 +522,115 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
   *(rd_kafka_resp_err_t *)m->_private = m->err;
 }
 
-void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
-                      const char *value, const char *const *headers) {
+tk_record_t *tk_event_record(const tk_env_t *env, const char *aggregate_id, int64_t version) {
+  char topic[128];
+  size_t n;
+  tk_record_t *all = tk_kafka_read_all(env, tk_topic(env, "events", topic), &n), *out = NULL;
+  for (size_t i = 0; i < n && !out; i++)
+    if (all[i].ce_subject && strcmp(all[i].ce_subject, aggregate_id) == 0 && (!version || all[i].version == version)) {
+      out = calloc(1, sizeof *out);
+      *out = all[i];
+      all[i] = (tk_record_t){0};
+    }
+  tk_records_free(all, n);
+  cr_assert_not_null(out, "no event of %s at version %lld on %s", aggregate_id, (long long)version, topic);
+  return out;
+}
+
+/* A producer whose delivery reports land in each record's opaque. */
+static rd_kafka_t *producer_new(const tk_env_t *env) {
   char errstr[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", env->brokers, errstr, sizeof errstr);
   rd_kafka_conf_set_dr_msg_cb(conf, delivered);
-  rd_kafka_resp_err_t delivery = RD_KAFKA_RESP_ERR__IN_PROGRESS;
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   cr_assert_not_null(rk, "%s", errstr);
+  return rk;
+}
+
+/* Queues one record (hdrs, may be NULL, are taken over); *delivery gets its
+ * delivery report once rk is flushed. */
+static void produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, const char *key, size_t key_len,
+                        const char *value, size_t value_len, rd_kafka_headers_t *hdrs,
+                        rd_kafka_resp_err_t *delivery) {
+  *delivery = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+  rd_kafka_resp_err_t e;
+  while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                                RD_KAFKA_V_KEY(key, key ? key_len : 0), RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(delivery), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    rd_kafka_poll(rk, 100);
+  if (e && hdrs) rd_kafka_headers_destroy(hdrs);
+  cr_assert_eq(e, 0, "produce to %s: %s", topic, rd_kafka_err2str(e));
+}
+
+/* Flushes rk, asserts every one of the n delivery reports, destroys rk. */
+static void producer_done(rd_kafka_t *rk, const char *topic, const rd_kafka_resp_err_t *delivery, size_t n) {
+  rd_kafka_flush(rk, 15000);
+  for (size_t i = 0; i < n; i++)
+    cr_assert_eq(delivery[i], 0, "Kafka did not take a record for %s: %s", topic, rd_kafka_err2str(delivery[i]));
+  rd_kafka_destroy(rk);
+}
+
+void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
+                      const char *value, const char *const *headers) {
+  rd_kafka_t *rk = producer_new(env);
   rd_kafka_headers_t *hdrs = NULL;
   for (const char *const *h = headers; h && h[0]; h += 2) {
     if (!hdrs) hdrs = rd_kafka_headers_new(4);
     rd_kafka_header_add(hdrs, h[0], -1, h[1], -1);
   }
-  rd_kafka_resp_err_t e = rd_kafka_producev(
-      rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-      RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&delivery),
-      RD_KAFKA_V_END);
-  if (e && hdrs) rd_kafka_headers_destroy(hdrs);
-  cr_assert_eq(e, 0, "produce to %s: %s", topic, rd_kafka_err2str(e));
-  rd_kafka_flush(rk, 15000);
-  cr_assert_eq(delivery, 0, "Kafka did not take the record for %s: %s", topic, rd_kafka_err2str(delivery));
-  rd_kafka_destroy(rk);
+  rd_kafka_resp_err_t delivery;
+  produce_one(rk, topic, partition, key, key ? strlen(key) : 0, value, value ? strlen(value) : 0, hdrs, &delivery);
+  producer_done(rk, topic, &delivery, 1);
+}
+
+void tk_kafka_reproduce(const tk_env_t *env, const char *topic, const tk_record_t *rec) {
+  rd_kafka_t *rk = producer_new(env);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(rec->n_headers ? rec->n_headers : 1);
+  for (size_t i = 0; i < rec->n_headers; i++)
+    rd_kafka_header_add(hdrs, rec->headers[i].name, -1, rec->headers[i].value, (ssize_t)rec->headers[i].len);
+  rd_kafka_resp_err_t delivery;
+  produce_one(rk, topic, rec->partition, rec->key, rec->key ? strlen(rec->key) : 0, rec->value,
+              rec->value ? strlen(rec->value) : 0, hdrs, &delivery);
+  producer_done(rk, topic, &delivery, 1);
+}
+
+/* Queues ev as command-svc writes it, to partition (-1: by its key). */
+static void queue_event(rd_kafka_t *rk, const char *topic, const cqrs_event_t *ev, int32_t partition,
+                        rd_kafka_resp_err_t *delivery) {
+  cqrs_header_t h[CQRS_EVENT_MAX_HEADERS];
+  char version_buf[24];
+  size_t nh = cqrs_event_to_headers(ev, h, version_buf);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(nh);
+  for (size_t k = 0; k < nh; k++) rd_kafka_header_add(hdrs, h[k].name, -1, h[k].value, (ssize_t)h[k].len);
+  size_t len;
+  char *json = cqrs_json_write(ev->data, &len);
+  char *key = cqrs_tenant_key(ev->tenant, ev->aggregate_id);
+  cr_assert(json && key);
+  produce_one(rk, topic, partition, key, strlen(key), json, len, hdrs, delivery);
+  free(key);
+  bson_free(json);
+}
+
+void tk_produce_events(const tk_env_t *env, const cqrs_event_t *evs, size_t n) {
+  char topic[128];
+  tk_topic(env, "events", topic);
+  rd_kafka_t *rk = producer_new(env);
+  rd_kafka_resp_err_t *delivery = calloc(n ? n : 1, sizeof *delivery);
+  for (size_t i = 0; i < n; i++) queue_event(rk, topic, &evs[i], -1, &delivery[i]);
+  producer_done(rk, topic, delivery, n);
+  free(delivery);
+}
+
+void tk_produce_event_on(const tk_env_t *env, const cqrs_event_t *ev, int32_t partition) {
+  char topic[128];
+  tk_topic(env, "events", topic);
+  rd_kafka_t *rk = producer_new(env);
+  rd_kafka_resp_err_t delivery;
+  queue_event(rk, topic, ev, partition, &delivery);
+  producer_done(rk, topic, &delivery, 1);
 }
 
 void tk_produce_raw_event(const tk_env_t *env, const char *name, const char *type, const char *aggregate_type,

@@ -167,6 +167,25 @@ void tk_produce_raw_event(const tk_env_t *env, const char *name, const char *typ
                           const char *id, int version, const char *schema_version, const char *data,
                           const char *const *extra);
 
+/* The record of aggregate_id's event at version (0: its first) on env's
+ * events topic; fails the test when there is none. Free it with
+ * tk_records_free(r, 1). */
+tk_record_t *tk_event_record(const tk_env_t *env, const char *aggregate_id, int64_t version);
+
+/* Produces rec again, byte for byte (key, value, every header), to its
+ * partition of topic: a redelivery as a consumer would meet it. Waits until
+ * Kafka has it; fails the test otherwise. */
+void tk_kafka_reproduce(const tk_env_t *env, const char *topic, const tk_record_t *rec);
+
+/* Produces evs[0..n) to env's events topic as command-svc writes events
+ * (CloudEvents headers, key "<tenant>/<aggregateId>", the data as JSON), in
+ * order; ev.data is the event's data document, ev.tenant must be set. Waits
+ * until Kafka has them all; fails the test otherwise. */
+void tk_produce_events(const tk_env_t *env, const cqrs_event_t *evs, size_t n);
+/* One event as tk_produce_events writes it, to partition of the events topic
+ * whatever its key: to put it behind a given record. */
+void tk_produce_event_on(const tk_env_t *env, const cqrs_event_t *ev, int32_t partition);
+
 /* prefix + name into out. */
 const char *tk_topic(const tk_env_t *env, const char *name, char out[128]);
 
