@@ -128,20 +128,9 @@ static char *actor_of(const char *command_id) {
 
 /* Waits for the command-results record keyed key; returns its value. */
 static char *await_result(const char *key) {
-  char topic[128];
-  int64_t deadline = now_ms() + AWAIT_MS;
-  while (now_ms() < deadline) {
-    size_t n;
-    char *value = NULL;
-    tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
-    for (size_t i = 0; i < n && !value; i++)
-      if (res[i].key && strcmp(res[i].key, key) == 0) value = strdup(res[i].value);
-    tk_records_free(res, n);
-    if (value) return value;
-    nap(100);
-  }
-  cr_assert_fail("no result keyed %s on command-results within %d ms", key, AWAIT_MS);
-  return NULL;
+  char *value = tk_await_result(&env, key, AWAIT_MS, NULL);
+  cr_assert_not_null(value, "no result keyed %s on command-results within %d ms", key, AWAIT_MS);
+  return value;
 }
 
 /* No credential the test used appears in the service's log, which did log
@@ -257,9 +246,8 @@ static int32_t owner_partition(const char *key) {
   return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
 }
 
-/* How many records of topic carry commandId command_id (the JSON member) on
- * partition, and how many events caused by it (ce_causationid) lie there,
- * by which topic is "commands" or "events". */
+/* On partition of topic name: for "commands", the records whose commandId
+ * member is command_id; for "events", the events it caused (ce_causationid). */
 static size_t records_on(const char *name, const char *command_id, int32_t partition) {
   char topic[128];
   bool events = strcmp(name, "events") == 0;

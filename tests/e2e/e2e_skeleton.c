@@ -334,16 +334,7 @@ Test(e2e, a_command_past_COMMAND_TIMEOUT_MS_gets_503_and_its_retry_the_first_out
   cr_expect_eq(tk_metric(env.command_port, "command_timeouts_total"), 1);
 
   /* the command was still applied: its outcome reaches command-results */
-  char topic[128], *first = NULL;
-  tk_topic(&env, "command-results", topic);
-  for (int tries = 0; !first && tries < 300; tries++) {
-    size_t n;
-    tk_record_t *res = tk_kafka_read_all(&env, topic, &n);
-    for (size_t i = 0; i < n && !first; i++)
-      if (res[i].key && strcmp(res[i].key, "default/slow-1") == 0) first = strdup(res[i].value);
-    tk_records_free(res, n);
-    if (!first) nap(100);
-  }
+  char *first = tk_await_result(&env, "default/slow-1", 30000, NULL);
   cr_assert_not_null(first, "the timed-out command has no outcome on command-results");
   cr_expect_eq(tk_json_int(first, "status"), 201, "%s", first);
   char *first_event = tk_json_string(first, "eventId");

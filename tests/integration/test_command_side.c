@@ -253,7 +253,36 @@ Test(command_side, the_same_command_id_five_times_at_once_appends_one_event) {
 
 /* Data records in every partition of topic as a read_uncommitted consumer
  * sees them: aborted transactions' records included. */
-static size_t count_uncommitted(const char *topic);
+static size_t count_uncommitted(const char *topic) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", "count-uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+  for (int p = 0; p < 3; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  size_t n = 0;
+  int eof = 0;
+  for (int idle = 0; eof < 3 && idle < 300; ) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) {
+      idle++;
+      continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eof++;
+    else if (!m->err) n++;
+    rd_kafka_message_destroy(m);
+  }
+  cr_assert_eq(eof, 3, "could not read %s to its end", topic);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return n;
+}
 
 /* Waits (bounded) until pid stops (SIGSTOP) or exits; true when it stopped. */
 static bool await_stopped(pid_t pid, int timeout_ms) {
@@ -280,23 +309,9 @@ static int await_exit(pid_t pid, int timeout_ms) {
  * (bounded: 90 s, a takeover from a zombie with a transaction open waits for
  * the broker to abort it); *count gets how many such records there are. */
 static char *await_result_of(const char *key, size_t *count) {
-  char topic[128];
-  tk_topic(&env, "command-results", topic);
-  for (int tries = 0; tries < 900; tries++) {
-    size_t n;
-    char *value = NULL;
-    *count = 0;
-    tk_record_t *res = tk_kafka_read_all(&env, topic, &n);
-    for (size_t i = 0; i < n; i++) {
-      if (!res[i].key || strcmp(res[i].key, key) != 0) continue;
-      if ((*count)++ == 0) value = strdup(res[i].value);
-    }
-    tk_records_free(res, n);
-    if (value) return value;
-    nap(100);
-  }
-  cr_assert_fail("no result keyed %s on command-results", key);
-  return NULL;
+  char *value = tk_await_result(&env, key, 90000, count);
+  cr_assert_not_null(value, "no result keyed %s on command-results", key);
+  return value;
 }
 
 /* True when the file at path has a line containing both a and b. */
@@ -437,22 +452,14 @@ Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
   /* No key, and on a partition that does not own the aggregate (chosen, so
    * that forwarding is exercised every run): the owner of the aggregate's
    * partition must still be the one to decide it. */
-  int32_t owner = rd_kafka_msg_partitioner_murmur2(NULL, "default/u-kcat", 14, 3, NULL, NULL);
+  int32_t owner = rd_kafka_msg_partitioner_murmur2(NULL, "default/u-kcat", strlen("default/u-kcat"), 3, NULL, NULL);
   int32_t wrong = (owner + 1) % 3;
   snprintf(cmdline, sizeof cmdline,
            "echo '{\"commandType\":\"CreateUser\",\"commandId\":\"kcat-1\",\"aggregateId\":\"u-kcat\","
            "\"email\":\"k@example.com\",\"name\":\"K\"}' | kcat -P -b %s -t %s -p %d",
            env.brokers, tk_topic(&env, "commands", topic), (int)wrong);
   cr_assert_eq(system(cmdline), 0, "kcat failed: is it installed (deploy/local/deps.sh)?");
-  char *result = NULL;
-  for (int tries = 0; !result && tries < 100; tries++) {
-    size_t n;
-    tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
-    for (size_t i = 0; i < n && !result; i++)
-      if (res[i].key && strcmp(res[i].key, "default/kcat-1") == 0) result = strdup(res[i].value);
-    tk_records_free(res, n);
-    if (!result) nap(100);
-  }
+  char *result = tk_await_result(&env, "default/kcat-1", 10000, NULL);
   cr_assert_not_null(result, "no result for a command produced with kcat");
   cr_expect_eq(tk_json_int(result, "status"), 201, "%s", result);
   cr_expect_eq(tk_json_int(result, "version"), 1);
@@ -553,39 +560,6 @@ Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partit
   while (fgets(line, sizeof line, f)) said |= strstr(line, "must have the same partition count") != NULL;
   fclose(f);
   cr_expect(said, "no clear message in %s", log);
-}
-
-/* Data records in every partition of topic as a read_uncommitted consumer
- * sees them: aborted transactions' records included. */
-static size_t count_uncommitted(const char *topic) {
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "group.id", "count-uncommitted", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(rk, "%s", errstr);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
-  for (int p = 0; p < 3; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  size_t n = 0;
-  int eof = 0;
-  for (int idle = 0; eof < 3 && idle < 300; ) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) {
-      idle++;
-      continue;
-    }
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eof++;
-    else if (!m->err) n++;
-    rd_kafka_message_destroy(m);
-  }
-  cr_assert_eq(eof, 3, "could not read %s to its end", topic);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return n;
 }
 
 #define N_OVERLAP 600
