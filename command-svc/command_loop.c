@@ -10,6 +10,7 @@
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,9 @@ struct cqrs_command_loop {
   atomic_bool joined; /* a first assignment arrived: the group knows us */
   int lane;           /* this loop's number among the instance's lanes */
   long abort_nth;     /* COMMAND_TEST_ABORT_TXN: abort this lane's nth transaction (0: never) */
+  long hold_nth;      /* COMMAND_TEST_HOLD_TXN: hold this lane's nth transaction (0: never) */
+  long hold_ms;       /* open for that long; -1: stop the process (SIGSTOP) there until SIGCONT */
+  bool hold_before;   /* stop before the nth transaction begins instead (its batch consumed) */
   long transactions;  /* begun by this lane */
   char label_committed[48], label_aborted[48]; /* transactions_total's labels for this lane */
 };
@@ -533,6 +537,24 @@ static void rewind_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, s
   rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* COMMAND_TEST_HOLD_TXN (tests only), at transaction nth: with it open, all
+ * of it produced and on the broker, wait hold_ms, or, at -1, stop the process
+ * (SIGSTOP: no heartbeat, no HTTP) until SIGCONT, a zombie with a transaction
+ * open; with before, stop it before the transaction begins, its batch
+ * consumed. Then the batch goes on as usual. Loop thread. */
+static void hold(cqrs_command_loop_t *loop, long nth, bool before) {
+  if (nth != loop->hold_nth || before != loop->hold_before) return;
+  if (!before) rd_kafka_flush(loop->producer, 10000);
+  char n[24], ms[24];
+  snprintf(n, sizeof n, "%ld", nth);
+  snprintf(ms, sizeof ms, "%ld", loop->hold_ms);
+  cqrs_log_warn(loop->log, "COMMAND_TEST_HOLD_TXN: holding a transaction", "transaction", n, "hold",
+                before ? "stop-before" : loop->hold_ms < 0 ? "stop" : ms, NULL);
+  if (loop->hold_ms < 0) raise(SIGSTOP);
+  else usleep((useconds_t)loop->hold_ms * 1000);
+  cqrs_log_warn(loop->log, "COMMAND_TEST_HOLD_TXN: the held transaction goes on", "transaction", n, NULL);
+}
+
 /* Runs one batch in one transaction. Returns false when the batch was aborted
  * (and rewound); fatal errors stop the loop. */
 static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size_t n) {
@@ -540,16 +562,19 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   int64_t t0 = cqrs_time_monotonic_ms();
   char now[32];
   cqrs_time_now_rfc3339(now);
+  long nth = ++loop->transactions;
+  hold(loop, nth, true);
   if (!cqrs_kafka_check(rd_kafka_begin_transaction(loop->producer), "begin_transaction", &err)) {
     fail(loop, "begin_transaction", err.message);
     return false;
   }
   bool ok = true;
   for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
-  if (ok && ++loop->transactions == loop->abort_nth) {
+  if (ok) hold(loop, nth, false);
+  if (ok && nth == loop->abort_nth) {
     rd_kafka_flush(loop->producer, 10000); /* the records reach the broker: the abort must hide them there */
     cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "COMMAND_TEST_ABORT_TXN: aborting transaction %ld of lane %d",
-                   loop->transactions, loop->lane);
+                   nth, loop->lane);
     ok = false; /* everything is produced: the abort must take it all back */
   }
   int64_t t_decided = cqrs_time_monotonic_ms(), t_offsets = t_decided;
@@ -603,14 +628,24 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   return false;
 }
 
-/* COMMAND_TEST_ABORT_TXN="<lane>:<n>" (tests only): lane <lane> aborts its
- * n-th transaction after producing all of it, as when the broker refuses a
- * commit; read once. 0 for every other lane, or when unset or malformed. */
-static long test_abort_nth(int lane) {
-  const char *v = getenv("COMMAND_TEST_ABORT_TXN");
-  int l;
+/* A test hook's "<lane>:<n>[:<arg>]" from environment variable name (tests
+ * only; read once): n when <lane> is lane, else 0 (also when unset or
+ * malformed). arg (size bytes, may be NULL) gets what follows the second
+ * colon, "" when nothing does.
+ * COMMAND_TEST_ABORT_TXN="<lane>:<n>": lane <lane> aborts its n-th
+ * transaction after producing all of it, as when the broker refuses a commit.
+ * COMMAND_TEST_HOLD_TXN="<lane>:<n>:<ms>|stop|stop-before": lane <lane>
+ * holds its n-th transaction open, all of it produced, for ms (a slow
+ * commit: the HTTP timeout) or stops the process there until SIGCONT (a
+ * zombie with a transaction open), or stops it before that transaction
+ * begins (a zombie between batches, its next batch in hand). */
+static long test_hook_nth(const char *name, int lane, char *arg, size_t size) {
+  const char *v = getenv(name);
+  int l, used = 0;
   long n;
-  if (!v || sscanf(v, "%d:%ld", &l, &n) != 2 || l != lane || n < 1) return 0;
+  if (arg) arg[0] = '\0';
+  if (!v || sscanf(v, "%d:%ld%n", &l, &n, &used) != 2 || l != lane || n < 1) return 0;
+  if (arg && v[used] == ':') snprintf(arg, size, "%s", v + used + 1);
   return n;
 }
 
@@ -640,7 +675,11 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
                                            const char *instance_id, int lane, cqrs_error_t *err) {
   cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
   loop->lane = lane;
-  loop->abort_nth = test_abort_nth(lane);
+  loop->abort_nth = test_hook_nth("COMMAND_TEST_ABORT_TXN", lane, NULL, 0);
+  char hold[16];
+  loop->hold_nth = test_hook_nth("COMMAND_TEST_HOLD_TXN", lane, hold, sizeof hold);
+  loop->hold_before = strcmp(hold, "stop-before") == 0;
+  loop->hold_ms = loop->hold_before || strcmp(hold, "stop") == 0 ? -1 : atol(hold);
   snprintf(loop->label_committed, sizeof loop->label_committed, "outcome=\"committed\",lane=\"%d\"", lane);
   snprintf(loop->label_aborted, sizeof loop->label_aborted, "outcome=\"aborted\",lane=\"%d\"", lane);
   loop->cfg = cfg;

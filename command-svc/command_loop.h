@@ -40,7 +40,12 @@ typedef struct cqrs_command_loop cqrs_command_loop_t;
  * Test hook: COMMAND_TEST_ABORT_TXN="<lane>:<n>" makes that lane abort its
  * n-th transaction after producing all of it and waiting until the broker
  * has it (as when the broker refuses the commit); the batch is then
- * consumed and decided again. */
+ * consumed and decided again. COMMAND_TEST_HOLD_TXN="<lane>:<n>:<ms>" holds
+ * that lane's n-th transaction open, all of it produced, for ms before the
+ * commit (a slow commit), "<lane>:<n>:stop" stops the whole process there
+ * with SIGSTOP until SIGCONT (a zombie with a transaction open), and
+ * "<lane>:<n>:stop-before" stops it before that transaction begins, its
+ * batch consumed (a zombie between batches). */
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                            cqrs_metrics_t *metrics, cqrs_auth_t *auth,
                                            const char *instance_id, int lane, cqrs_error_t *err);

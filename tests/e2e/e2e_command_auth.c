@@ -128,20 +128,9 @@ static char *actor_of(const char *command_id) {
 
 /* Waits for the command-results record keyed key; returns its value. */
 static char *await_result(const char *key) {
-  char topic[128];
-  int64_t deadline = now_ms() + AWAIT_MS;
-  while (now_ms() < deadline) {
-    size_t n;
-    char *value = NULL;
-    tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
-    for (size_t i = 0; i < n && !value; i++)
-      if (res[i].key && strcmp(res[i].key, key) == 0) value = strdup(res[i].value);
-    tk_records_free(res, n);
-    if (value) return value;
-    nap(100);
-  }
-  cr_assert_fail("no result keyed %s on command-results within %d ms", key, AWAIT_MS);
-  return NULL;
+  char *value = tk_await_result(&env, key, AWAIT_MS, NULL);
+  cr_assert_not_null(value, "no result keyed %s on command-results within %d ms", key, AWAIT_MS);
+  return value;
 }
 
 /* No credential the test used appears in the service's log, which did log
@@ -257,6 +246,27 @@ static int32_t owner_partition(const char *key) {
   return rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
 }
 
+/* On partition of topic name: for "commands", the records whose commandId
+ * member is command_id; for "events", the events it caused (ce_causationid). */
+static size_t records_on(const char *name, const char *command_id, int32_t partition) {
+  char topic[128];
+  bool events = strcmp(name, "events") == 0;
+  size_t n, found = 0;
+  tk_record_t *rs = tk_kafka_read_all(&env, tk_topic(&env, name, topic), &n);
+  for (size_t i = 0; i < n; i++) {
+    if (rs[i].partition != partition) continue;
+    if (events) {
+      found += rs[i].ce_causationid && strcmp(rs[i].ce_causationid, command_id) == 0;
+    } else {
+      char *cid = tk_json_string(rs[i].value, "commandId");
+      found += cid && strcmp(cid, command_id) == 0;
+      free(cid);
+    }
+  }
+  tk_records_free(rs, n);
+  return found;
+}
+
 Test(command_auth, kafka_records_are_authenticated_like_http) {
   char topic[128];
   tk_topic(&env, "commands", topic);
@@ -282,6 +292,13 @@ Test(command_auth, kafka_records_are_authenticated_like_http) {
   cr_expect_eq(tk_json_int(res, "status"), 201, "forwarded: %s", res);
   free(res);
   cr_expect_eq(events_of("k-2", NULL, NULL), 1);
+  /* where things landed: the record as sent on the wrong partition, its
+   * forwarded copy on the aggregate's own, and the event on the aggregate's
+   * partition of events (without forwarding, the wrong one would decide it) */
+  int32_t own = owner_partition("globex/u-k2");
+  cr_expect_eq(records_on("commands", "k-2", wrong), 1, "the record as produced, on partition %d", wrong);
+  cr_expect_eq(records_on("commands", "k-2", own), 1, "no forwarded copy on the aggregate's partition %d", own);
+  cr_expect_eq(records_on("events", "k-2", own), 1, "the event is not on the aggregate's partition %d", own);
   /* the owner verified the credential it kept: the events say whose it is */
   char *actor = actor_of("k-2");
   cr_expect_str_eq(actor, CQRS_AUTHTYPE_APP_USER " " TK_AUTH_SUBJECT, "the forwarded command's events");

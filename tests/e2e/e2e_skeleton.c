@@ -5,10 +5,12 @@
 
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define VISIBLE_MS 30000
 
@@ -33,6 +35,11 @@ static void assert_accounted(void) {
   tk_acct_assert_clean(&rep);
   cr_expect_gt(rep.events, 0, "the accounting saw no event");
   tk_acct_report_cleanup(&rep);
+}
+
+static void nap(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
 }
 
 static tk_response_t post(const char *json) {
@@ -223,6 +230,130 @@ Test(e2e, bad_input_gets_a_clear_4xx_and_the_services_keep_running) {
   tk_response_cleanup(&r);
   free(await_user_version(id, 2));
   free(id);
+}
+
+/* POSTs json (printf(fmt, ...)) and expects status with an error message
+ * naming the problem (containing words). */
+static void expect_refused(int status, const char *words, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void expect_refused(int status, const char *words, const char *fmt, ...) {
+  char json[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(json, sizeof json, fmt, ap);
+  va_end(ap);
+  tk_response_t r = post(json);
+  cr_expect_eq(r.status, status, "%s answered %d: %s", json, r.status, r.body ? r.body : "");
+  char *err = tk_json_string(r.body, "error");
+  cr_expect(err && strstr(err, words), "%s: the error should say \"%s\": %s", json, words, r.body ? r.body : "");
+  free(err);
+  tk_response_cleanup(&r);
+}
+
+/* Events in the log caused by command_id (ce_causationid). */
+static size_t events_caused_by(const char *command_id) {
+  char topic[128];
+  size_t n, found = 0;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  for (size_t i = 0; i < n; i++) found += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, command_id) == 0;
+  tk_records_free(ev, n);
+  return found;
+}
+
+Test(e2e, orders_and_customers_answer_404_and_422_like_users) {
+  /* 404: a command for an aggregate that does not exist */
+  expect_refused(404, "order no-such-order does not exist",
+                 "{\"commandType\":\"UpdateOrderStatus\",\"commandId\":\"o-404\",\"aggregateId\":\"no-such-order\","
+                 "\"status\":\"Processing\"}");
+  expect_refused(404, "customer no-such-customer does not exist",
+                 "{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-404\",\"aggregateId\":\"no-such-customer\","
+                 "\"newEmail\":\"x@example.com\"}");
+  expect_refused(404, "customer no-such-customer does not exist",
+                 "{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-404b\",\"aggregateId\":\"no-such-customer\","
+                 "\"reason\":\"r\"}");
+
+  /* 422: the aggregate exists, the decider refuses */
+  const char *order = "{\"commandType\":\"CreateOrder\",\"commandId\":\"%s\",\"aggregateId\":\"o-1\",\"userId\":\"u-1\","
+                      "\"totalAmount\":2,\"currency\":\"EUR\",\"items\":[{\"product\":\"Ink\",\"quantity\":1,\"price\":2}]}";
+  char json[512];
+  snprintf(json, sizeof json, order, "o-create");
+  free(tk_command(&env, 201, "%s", json));
+  expect_refused(422, "order o-1 already exists", order, "o-create-again");
+  expect_refused(422, "order status cannot change from Created to Delivered",
+                 "{\"commandType\":\"UpdateOrderStatus\",\"commandId\":\"o-skip\",\"aggregateId\":\"o-1\","
+                 "\"status\":\"Delivered\"}");
+  const char *customer = "{\"commandType\":\"RegisterCustomer\",\"commandId\":\"%s\",\"aggregateId\":\"c-1\","
+                         "\"email\":\"c1@example.com\",\"name\":\"C\"}";
+  snprintf(json, sizeof json, customer, "c-register");
+  free(tk_command(&env, 201, "%s", json));
+  expect_refused(422, "customer c-1 already exists", customer, "c-register-again");
+  free(tk_command(&env, 201, "{\"commandType\":\"SuspendCustomer\",\"commandId\":\"c-suspend\",\"aggregateId\":\"c-1\","
+                             "\"reason\":\"unpaid\"}"));
+  expect_refused(422, "not ACTIVE",
+                 "{\"commandType\":\"UpdateEmail\",\"commandId\":\"c-email\",\"aggregateId\":\"c-1\","
+                 "\"newEmail\":\"c2@example.com\"}");
+
+  /* nothing refused was appended; what was accepted was, once */
+  static const char *const refused[] = {"o-404", "c-404", "c-404b", "o-create-again", "o-skip", "c-register-again",
+                                        "c-email"};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+    cr_expect_eq(events_caused_by(refused[i]), 0, "the refused command %s appended", refused[i]);
+  static const char *const accepted[] = {"o-create", "c-register", "c-suspend"};
+  for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++)
+    cr_expect_eq(events_caused_by(accepted[i]), 1, "%s", accepted[i]);
+  /* and the order goes on as allowed */
+  char *b = tk_command(&env, 201, "{\"commandType\":\"UpdateOrderStatus\",\"aggregateId\":\"o-1\",\"status\":\"Processing\"}");
+  cr_expect_eq(tk_json_int(b, "version"), 2, "%s", b);
+  free(b);
+}
+
+/* COMMAND_TIMEOUT_MS passes before the result (the lane holds its first
+ * transaction open 3 s, COMMAND_TEST_HOLD_TXN): 503 with the documented JSON,
+ * the command still applied once, and a retry with the same commandId gets
+ * the first outcome. */
+Test(e2e, a_command_past_COMMAND_TIMEOUT_MS_gets_503_and_its_retry_the_first_outcome) {
+  tk_stop(pids[TK_COMMAND], SIGTERM);
+  static const char *const slow[] = {"COMMAND_LANES=1", "COMMAND_TIMEOUT_MS=300", "COMMAND_TEST_HOLD_TXN=0:1:3000",
+                                     NULL};
+  pids[TK_COMMAND] = tk_start(&env, TK_COMMAND, slow);
+  /* its replies group settled (until then it refuses commands at once, 503 "not ready") */
+  for (int tries = 0; tk_metric(env.command_port, "command_reply_partitions") != 3 && tries < 300; tries++) nap(100);
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"slow-1\",\"aggregateId\":\"u-slow\","
+                     "\"email\":\"slow@example.com\",\"name\":\"Slow\"}";
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  tk_response_t r = post(json);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  cr_assert_eq(r.status, 503, "answered %d: %s", r.status, r.body ? r.body : "");
+  cr_expect(ms >= 300 && ms < 3000, "the 503 came after %ld ms, not at the 300 ms deadline", ms);
+  char *err = tk_json_string(r.body, "error");
+  cr_expect(err && strstr(err, "no result within 300 ms") && strstr(err, "retry with the same commandId"),
+            "the 503's body: %s", r.body ? r.body : "");
+  free(err);
+  tk_response_cleanup(&r);
+  cr_expect_eq(tk_metric(env.command_port, "command_timeouts_total"), 1);
+
+  /* the command was still applied: its outcome reaches command-results */
+  char *first = tk_await_result(&env, "default/slow-1", 30000, NULL);
+  cr_assert_not_null(first, "the timed-out command has no outcome on command-results");
+  cr_expect_eq(tk_json_int(first, "status"), 201, "%s", first);
+  char *first_event = tk_json_string(first, "eventId");
+  cr_assert_not_null(first_event, "%s", first);
+
+  /* the retry: a round trip past 300 ms on a loaded machine is another 503, retried too */
+  r = post(json);
+  for (int tries = 0; r.status == 503 && tries < 50; tries++) {
+    tk_response_cleanup(&r);
+    nap(100);
+    r = post(json);
+  }
+  cr_expect_eq(r.status, 200, "the retry answered %d: %s", r.status, r.body ? r.body : "");
+  char *again = tk_json_string(r.body, "eventId");
+  cr_expect(again && strcmp(again, first_event) == 0, "the retry names another event: %s, first %s", r.body, first);
+  cr_expect_eq(tk_json_int(r.body, "version"), 1, "%s", r.body);
+  free(again), free(first_event), free(first);
+  tk_response_cleanup(&r);
+  cr_expect_eq(events_caused_by("slow-1"), 1);
 }
 
 Test(e2e, a_service_restarted_mid_test_loses_nothing) {

@@ -252,77 +252,243 @@ Test(command_side, the_same_command_id_five_times_at_once_appends_one_event) {
   for (int i = 0; i < 5; i++) free(same_event_ids[i]);
 }
 
-static size_t events_caused_by(const char *command_id) {
-  char topic[128];
-  size_t n, matching = 0;
-  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
-  for (size_t i = 0; i < n; i++) matching += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, command_id) == 0;
-  tk_records_free(ev, n);
-  return matching;
+/* Data records in every partition of topic as a read_uncommitted consumer
+ * sees them: aborted transactions' records included. */
+static size_t count_uncommitted(const char *topic) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", "count-uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  cr_assert_not_null(rk, "%s", errstr);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+  for (int p = 0; p < 3; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  size_t n = 0;
+  int eof = 0;
+  for (int idle = 0; eof < 3 && idle < 300; ) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) {
+      idle++;
+      continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eof++;
+    else if (!m->err) n++;
+    rd_kafka_message_destroy(m);
+  }
+  cr_assert_eq(eof, 3, "could not read %s to its end", topic);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return n;
 }
 
-Test(command_side, a_fenced_instance_cannot_append_and_exits) {
-  static const char *const two_lanes[] = {"COMMAND_LANES=2", NULL};
-  pid_a = tk_start(&env, TK_COMMAND, two_lanes);
-  /* Other producers take over the transactional.id of each of the instance's
-   * lanes: the broker bumps the epochs and its producers are now zombies. */
-  char host[128] = "", txn[512], errstr[256];
-  gethostname(host, sizeof host - 1);
-  rd_kafka_t *usurper[2];
-  for (int lane = 0; lane < 2; lane++) {
-    snprintf(txn, sizeof txn, "%scommand-svc-%s-%d-%d", env.prefix, host, env.command_port, lane);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "transactional.id", txn, errstr, sizeof errstr);
-    usurper[lane] = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    cr_assert_not_null(usurper[lane], "%s", errstr);
-    rd_kafka_error_t *e = rd_kafka_init_transactions(usurper[lane], 30000);
-    cr_assert_null(e, "init_transactions: %s", e ? rd_kafka_error_string(e) : "");
+/* Waits (bounded) until pid stops (SIGSTOP) or exits; true when it stopped. */
+static bool await_stopped(pid_t pid, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+    if (r == pid) return WIFSTOPPED(status);
+    nap(50);
   }
+  return false;
+}
 
-  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"fenced-1\",\"email\":\"f@example.com\",\"name\":\"F\"}";
+/* Waits (bounded) for pid to exit; its wait status, or -1 when it is still running. */
+static int await_exit(pid_t pid, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    nap(50);
+  }
+  return -1;
+}
+
+/* The value of the command-results record keyed key (malloc'd), awaited
+ * (bounded: 90 s, a takeover from a zombie with a transaction open waits for
+ * the broker to abort it); *count gets how many such records there are. */
+static char *await_result_of(const char *key, size_t *count) {
+  char *value = tk_await_result(&env, key, 90000, count);
+  cr_assert_not_null(value, "no result keyed %s on command-results", key);
+  return value;
+}
+
+/* True when the file at path has a line containing both a and b. */
+static bool log_has(const char *path, const char *a, const char *b) {
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) found = strstr(line, a) && strstr(line, b);
+  fclose(f);
+  return found;
+}
+
+/* A real zombie: two instances with their own transactional ids. A takes a
+ * command and stops itself (SIGSTOP from inside, COMMAND_TEST_HOLD_TXN, so
+ * the freeze falls at the same point every run): hold "stop" with the
+ * transaction open, its event on the broker; "stop-before" with the batch in
+ * hand, before the transaction begins. B takes the partition over past the
+ * session timeout, decides the same command and goes on with the aggregate.
+ * Woken (SIGCONT), A decides from its stale state and must not commit: it
+ * exits 1 (fenced, README "exactly once"), or aborts its transaction when
+ * the refusal is abortable. Read committed, the command has one event and one
+ * result, B's, and the aggregate's versions run 1, 2; A's records are in the
+ * log, aborted. */
+static void zombie_scenario(const char *hold) {
+  char zombie_hold[64];
+  snprintf(zombie_hold, sizeof zombie_hold, "COMMAND_TEST_HOLD_TXN=0:1:%s", hold);
+  const char *const zombie[] = {"COMMAND_LANES=1", zombie_hold, NULL};
+  static const char *const one_lane[] = {"COMMAND_LANES=1", NULL};
+  bool txn_open = strcmp(hold, "stop") == 0;
+  pid_a = tk_start(&env, TK_COMMAND, zombie); /* alone: it owns every partition */
+  char commands[128], events[128], log[512];
+  tk_topic(&env, "commands", commands);
+  tk_topic(&env, "events", events);
+  tk_log_path(&env, TK_COMMAND, log);
+  const char *key = "default/u-zombie";
+  int32_t p = rd_kafka_msg_partitioner_murmur2(NULL, key, strlen(key), 3, NULL, NULL);
+  tk_kafka_produce(&env, commands, p, key,
+                   "{\"commandType\":\"CreateUser\",\"commandId\":\"zombie-1\",\"aggregateId\":\"u-zombie\","
+                   "\"email\":\"z@example.com\",\"name\":\"Z\"}",
+                   NULL);
+  cr_assert(await_stopped(pid_a, 30000), "instance A did not stop itself (see %s)", log);
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, events, &n);
+  tk_records_free(ev, n);
+  cr_assert_eq(n, 0, "an event of A's transaction is visible read_committed");
+  /* with the transaction open, its event is on the broker, hidden */
+  cr_assert_eq(count_uncommitted(events) > 0, txn_open, "A's event on the broker while it is frozen");
+
+  /* B joins; A is expelled after the session timeout; B decides the command. */
+  pid_b = tk_start(&env_b, TK_COMMAND, one_lane);
+  size_t results;
+  char *first = await_result_of("default/zombie-1", &results);
+  cr_expect_eq(tk_json_int(first, "status"), 201, "B's outcome: %s", first);
+  cr_expect_eq(tk_json_int(first, "version"), 1, "%s", first);
+  free(first);
+  /* and goes on with the aggregate */
+  const char *update = "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"zombie-2\",\"aggregateId\":\"u-zombie\","
+                       "\"changes\":{\"name\":\"Z2\"}}";
   tk_response_t r;
-  tk_http("POST", env.command_port, "/v1/commands", json, strlen(json), &r);
-  cr_expect_neq(r.status, 201, "a fenced instance accepted a command: %s", r.body ? r.body : "");
+  int status = send_until_answered(update, env_b.command_port, env_b.command_port, &r);
+  cr_expect_eq(status, 201, "B's update: %d %s", status, r.body ? r.body : "");
+  cr_expect_eq(tk_json_int(r.body, "version"), 2, "%s", r.body ? r.body : "");
   tk_response_cleanup(&r);
-  int status = tk_stop(pid_a, 0); /* signal 0: just reap it once it exits on its own */
-  pid_a = 0;
-  cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "the fenced instance should exit 1, status %d", status);
-  cr_expect_eq(events_caused_by("fenced-1"), 0, "the fenced instance appended");
-  for (int lane = 0; lane < 2; lane++) rd_kafka_destroy(usurper[lane]);
 
-  /* A new instance picks the command up and appends it once. */
-  pid_a = tk_start(&env, TK_COMMAND, NULL);
-  int status2 = send_until_answered(json, env.command_port, env.command_port, &r);
-  cr_expect(status2 == 201 || status2 == 200, "after restart: %d %s", status2, r.body ? r.body : "");
-  tk_response_cleanup(&r);
-  cr_expect_eq(events_caused_by("fenced-1"), 1);
+  /* The zombie wakes up with its stale batch in hand. */
+  kill(pid_a, SIGCONT);
+  int exit_status = await_exit(pid_a, 20000);
+  if (exit_status != -1) {
+    pid_a = 0;
+    fprintf(stderr, "zombie (%s): exited, status %d\n", hold, exit_status);
+    cr_expect(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1, "the woken zombie should exit 1, status %d",
+              exit_status);
+    cr_expect(log_has(log, "fatal Kafka error", "fenced"), "no fatal \"fenced\" error in %s", log);
+  } else { /* still up: then its transaction must have been aborted, never committed */
+    fprintf(stderr, "zombie (%s): stayed up\n", hold);
+    cr_expect_geq(tk_metric(env.command_port, "transactions_total{outcome=\"aborted\",lane=\"0\"}"), 1,
+                  "the woken zombie neither exited nor aborted its transaction");
+  }
+  cr_expect_leq(tk_metric(env.command_port, "transactions_total{outcome=\"committed\",lane=\"0\"}"), 0,
+                "the zombie committed a transaction");
+
+  /* Read committed: one event per command, B's, versions 1 and 2; one result each. */
+  ev = tk_kafka_read_all(&env, events, &n);
+  size_t ours = 0, z1 = 0, z2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ev[i].key || strcmp(ev[i].key, key) != 0) continue;
+    ours++;
+    cr_expect_eq(ev[i].version, (int64_t)ours, "event %zu of the aggregate has version %lld", ours,
+                 (long long)ev[i].version);
+    z1 += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, "zombie-1") == 0;
+    z2 += ev[i].ce_causationid && strcmp(ev[i].ce_causationid, "zombie-2") == 0;
+  }
+  tk_records_free(ev, n);
+  cr_expect_eq(ours, 2, "the aggregate has %zu events", ours);
+  cr_expect_eq(z1, 1, "zombie-1 decided %zu times", z1);
+  cr_expect_eq(z2, 1, "zombie-2 decided %zu times", z2);
+  free(await_result_of("default/zombie-1", &results));
+  cr_expect_eq(results, 1, "zombie-1 has %zu results", results);
+  /* the zombie decided and produced: its records are in the log, aborted */
+  cr_expect_gt(count_uncommitted(events), n, "the zombie's transaction left nothing behind to hide");
+}
+
+/* Fenced by its producer epoch: the broker aborted the open transaction at
+ * transaction.timeout.ms while A was frozen. */
+Test(command_side, a_zombie_woken_mid_transaction_is_fenced_and_its_transaction_never_seen) {
+  zombie_scenario("stop");
+}
+
+/* Fenced by the group metadata sent with the offsets (KIP-447): its
+ * transaction begins after the wake-up, so no timeout aborted it. */
+Test(command_side, a_zombie_woken_between_batches_cannot_commit_its_stale_batch) { zombie_scenario("stop-before"); }
+
+/* The commands records carrying commandId command_id: *n gets how many; the
+ * partition and key of each go to parts and keys (up to max; keys malloc'd, may be NULL). */
+static size_t command_records(const char *command_id, int32_t *parts, char **keys, size_t max) {
+  char topic[128];
+  size_t n, found = 0;
+  tk_record_t *cmds = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
+  for (size_t i = 0; i < n; i++) {
+    char *cid = tk_json_string(cmds[i].value, "commandId");
+    if (cid && strcmp(cid, command_id) == 0) {
+      if (found < max) {
+        parts[found] = cmds[i].partition;
+        keys[found] = cmds[i].key ? strdup(cmds[i].key) : NULL;
+      }
+      found++;
+    }
+    free(cid);
+  }
+  tk_records_free(cmds, n);
+  return found;
 }
 
 Test(command_side, a_command_from_a_plain_kafka_producer_gets_its_result) {
   pid_a = tk_start(&env, TK_COMMAND, NULL);
   char topic[128], cmdline[1024];
-  /* No key: kcat's own partitioner picks any partition; the owner of the
-   * aggregate's partition must still be the one to decide it. */
+  /* No key, and on a partition that does not own the aggregate (chosen, so
+   * that forwarding is exercised every run): the owner of the aggregate's
+   * partition must still be the one to decide it. */
+  int32_t owner = rd_kafka_msg_partitioner_murmur2(NULL, "default/u-kcat", strlen("default/u-kcat"), 3, NULL, NULL);
+  int32_t wrong = (owner + 1) % 3;
   snprintf(cmdline, sizeof cmdline,
-           "echo '{\"commandType\":\"CreateUser\",\"commandId\":\"kcat-1\",\"email\":\"k@example.com\",\"name\":\"K\"}' "
-           "| kcat -P -b %s -t %s",
-           env.brokers, tk_topic(&env, "commands", topic));
+           "echo '{\"commandType\":\"CreateUser\",\"commandId\":\"kcat-1\",\"aggregateId\":\"u-kcat\","
+           "\"email\":\"k@example.com\",\"name\":\"K\"}' | kcat -P -b %s -t %s -p %d",
+           env.brokers, tk_topic(&env, "commands", topic), (int)wrong);
   cr_assert_eq(system(cmdline), 0, "kcat failed: is it installed (deploy/local/deps.sh)?");
-  char *result = NULL;
-  for (int tries = 0; !result && tries < 100; tries++) {
-    size_t n;
-    tk_record_t *res = tk_kafka_read_all(&env, tk_topic(&env, "command-results", topic), &n);
-    for (size_t i = 0; i < n && !result; i++)
-      if (res[i].key && strcmp(res[i].key, "default/kcat-1") == 0) result = strdup(res[i].value);
-    tk_records_free(res, n);
-    if (!result) nap(100);
-  }
+  char *result = tk_await_result(&env, "default/kcat-1", 10000, NULL);
   cr_assert_not_null(result, "no result for a command produced with kcat");
   cr_expect_eq(tk_json_int(result, "status"), 201, "%s", result);
   cr_expect_eq(tk_json_int(result, "version"), 1);
   free(result);
-  cr_expect_eq(events_caused_by("kcat-1"), 1);
+  /* Where things landed: kcat's record on the wrong partition, its forwarded
+   * copy under the aggregate key on the owner's, the event on the owner's. */
+  int32_t parts[4];
+  char *keys[4] = {NULL};
+  size_t copies = command_records("kcat-1", parts, keys, 4);
+  cr_expect_eq(copies, 2, "kcat's record and its forwarded copy, found %zu", copies);
+  size_t as_sent = 0, forwarded = 0;
+  for (size_t i = 0; i < copies && i < 4; i++) {
+    as_sent += parts[i] == wrong && !keys[i];
+    forwarded += parts[i] == owner && keys[i] && strcmp(keys[i], "default/u-kcat") == 0;
+    free(keys[i]);
+  }
+  cr_expect_eq(as_sent, 1, "kcat's keyless record on partition %d", (int)wrong);
+  cr_expect_eq(forwarded, 1, "a copy keyed default/u-kcat on the aggregate's partition %d", (int)owner);
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  size_t found = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ev[i].ce_causationid || strcmp(ev[i].ce_causationid, "kcat-1") != 0) continue;
+    found++;
+    cr_expect_eq(ev[i].partition, owner, "the event on partition %d, the aggregate's is %d", ev[i].partition, owner);
+  }
+  tk_records_free(ev, n);
+  cr_expect_eq(found, 1);
 }
 
 Test(command_side, an_aggregate_state_record_from_before_tenancy_is_restored_as_tenant_default) {
@@ -395,39 +561,6 @@ Test(command_side, refuses_to_start_when_the_aggregate_topics_disagree_on_partit
   while (fgets(line, sizeof line, f)) said |= strstr(line, "must have the same partition count") != NULL;
   fclose(f);
   cr_expect(said, "no clear message in %s", log);
-}
-
-/* Data records in every partition of topic as a read_uncommitted consumer
- * sees them: aborted transactions' records included. */
-static size_t count_uncommitted(const char *topic) {
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", env.brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "group.id", "count-uncommitted", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  cr_assert_not_null(rk, "%s", errstr);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
-  for (int p = 0; p < 3; p++) rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  size_t n = 0;
-  int eof = 0;
-  for (int idle = 0; eof < 3 && idle < 300; ) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) {
-      idle++;
-      continue;
-    }
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) eof++;
-    else if (!m->err) n++;
-    rd_kafka_message_destroy(m);
-  }
-  cr_assert_eq(eof, 3, "could not read %s to its end", topic);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return n;
 }
 
 #define N_OVERLAP 600

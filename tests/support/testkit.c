@@ -506,6 +506,23 @@ tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n
   return out;
 }
 
+char *tk_await_result(const tk_env_t *env, const char *key, int timeout_ms, size_t *count) {
+  char topic[128];
+  tk_topic(env, "command-results", topic);
+  int64_t deadline = now_ms() + timeout_ms;
+  for (;;) {
+    size_t n, found = 0;
+    char *value = NULL;
+    tk_record_t *res = tk_kafka_read_all(env, topic, &n);
+    for (size_t i = 0; i < n; i++)
+      if (res[i].key && strcmp(res[i].key, key) == 0 && found++ == 0) value = strdup(res[i].value);
+    tk_records_free(res, n);
+    if (count) *count = found;
+    if (value || now_ms() >= deadline) return value;
+    pause_ms(100);
+  }
+}
+
 void tk_records_free(tk_record_t *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(r[i].key), free(r[i].value), free(r[i].ce_type), free(r[i].ce_subject), free(r[i].ce_causationid);

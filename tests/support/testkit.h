@@ -149,6 +149,11 @@ typedef struct {
 tk_record_t *tk_kafka_read_all(const tk_env_t *env, const char *topic, size_t *n);
 void tk_records_free(tk_record_t *r, size_t n);
 
+/* The value (malloc'd) of the command-results record keyed key
+ * ("<tenant>/<commandId>"), awaited (re-read every 100 ms) up to timeout_ms;
+ * NULL when none came. *count (may be NULL) gets how many records carry key. */
+char *tk_await_result(const tk_env_t *env, const char *key, int timeout_ms, size_t *count);
+
 /* Produces one record (key may be NULL) to topic, on partition (-1: the
  * default partitioner), with headers: "name", "value" pairs ending in NULL
  * (may be NULL). Waits until Kafka has it; fails the test otherwise. */

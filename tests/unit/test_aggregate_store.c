@@ -200,6 +200,11 @@ Test(aggregate_store, from_json_null_err) {
   cr_assert_null(cqrs_aggregate_from_json("u", 0, "x", 1, NULL));
 }
 
+static void count_each(cqrs_aggregate_t *a, void *ctx) {
+  (void)a;
+  (*(size_t *)ctx)++;
+}
+
 Test(aggregate_store, empty_store) {
   cr_assert_eq(cqrs_aggregate_store_size(store), 0);
   cr_assert_null(cqrs_aggregate_store_get(store, "acme/u-1"));
@@ -207,6 +212,15 @@ Test(aggregate_store, empty_store) {
   cqrs_aggregate_store_abort(store);
   cqrs_aggregate_store_drop_partition(store, 0);
   cqrs_aggregate_store_destroy(NULL);
+  /* nothing appeared, and the store still works after them */
+  size_t seen = 0;
+  cqrs_aggregate_store_each(store, count_each, &seen);
+  cr_assert_eq(seen, 0);
+  cr_assert_eq(cqrs_aggregate_store_size(store), 0);
+  cqrs_aggregate_store_stage(store, user("u-1", 0, 1));
+  cqrs_aggregate_store_commit(store);
+  cr_assert_eq(cqrs_aggregate_store_size(store), 1);
+  cr_assert_eq(cqrs_aggregate_store_get(store, "acme/u-1")->version, 1);
 }
 
 Test(aggregate_store, stage_visible_to_get) {

@@ -134,20 +134,32 @@ static void assert_forged_refused(const char *json) {
 Test(cursor, refuses_altered_cursors) {
   encode("L", "f", str("2024-01-01"), str("id-1"));
   /* Every single-character change either breaks the text or the JSON, or still
-   * decodes to a valid position of this list; none crashes or leaks. */
+   * decodes to a valid position of this list: two strings (the JSON kept its
+   * shape, so only the characters inside them can have changed), another
+   * position than the original; none crashes or leaks. */
+  size_t refused = 0;
   for (size_t i = 0; text[i]; i++) {
     char saved = text[i];
     text[i] = saved == 'A' ? '*' : 'A';
     bson_value_t v, id;
     cqrs_error_t e = {0};
     if (cqrs_cursor_decode(text, "L", "f", &v, &id, &e)) {
+      cr_assert_eq(v.value_type, BSON_TYPE_UTF8, "change at %zu: the value is of type %d", i, v.value_type);
+      cr_assert_eq(id.value_type, BSON_TYPE_UTF8, "change at %zu: the id is of type %d", i, id.value_type);
+      /* another text is another position: no slack in the encoding */
+      cr_assert(strcmp(v.value.v_utf8.str, "2024-01-01") != 0 || strcmp(id.value.v_utf8.str, "id-1") != 0,
+                "change at %zu decodes to the original position", i);
       bson_value_destroy(&v);
       bson_value_destroy(&id);
     } else {
+      refused++;
+      cr_assert_eq(e.code, CQRS_ERR_INVALID);
       cr_assert_str_eq(e.field, "cursor");
+      cr_assert_eq(v.value_type, 0, "change at %zu: a refused decode left a value", i);
     }
     text[i] = saved;
   }
+  cr_assert_gt(refused, 0, "no single-character change was refused");
   cr_assert(cqrs_cursor_decode(text, "L", "f", &got_v, &got_id, &err), "restored cursor decodes");
   /* Truncated or extended text is refused. */
   char *cut = bson_strndup(text, strlen(text) - 3);

@@ -199,15 +199,33 @@ Test(map, destroy_frees_each_value_once) {
   free_value(taken);
 }
 
+/* Without free_value the map never frees a value: replaced, deleted and
+ * cleared values stay the caller's, intact (a free here would also be a
+ * use-after-free and a double free under ASan). */
 Test(map, no_free_value) {
   cqrs_map_t *plain = cqrs_map_new(NULL);
-  char *v = strdup("x");
-  cqrs_map_put(plain, "a", v);
-  cqrs_map_put(plain, "a", v);
+  char *v1 = strdup("one"), *v2 = strdup("two");
+  cqrs_map_put(plain, "a", v1);
+  cqrs_map_put(plain, "a", v2);
+  cr_assert_eq(cqrs_map_size(plain), 1);
+  cr_assert_eq(cqrs_map_get(plain, "a"), v2, "the second put replaces");
+  cr_assert_str_eq(v1, "one", "the replaced value is untouched");
   cqrs_map_delete(plain, "a");
-  cqrs_map_put(plain, "b", v);
+  cr_assert_eq(cqrs_map_size(plain), 0);
+  cr_assert_null(cqrs_map_get(plain, "a"));
+  cr_assert_str_eq(v2, "two", "the deleted value is untouched");
+  cqrs_map_put(plain, "b", v1);
+  cqrs_map_put(plain, "c", v2);
   cqrs_map_clear(plain);
+  cr_assert_eq(cqrs_map_size(plain), 0);
+  cr_assert_null(cqrs_map_get(plain, "b"));
+  cr_assert_str_eq(v1, "one", "cleared values are untouched");
+  cr_assert_str_eq(v2, "two");
+  cqrs_map_put(plain, "d", v1);
   cqrs_map_destroy(plain);
-  free(v);
+  cr_assert_str_eq(v1, "one", "destroy leaves values to their owner");
+  free(v1);
+  free(v2);
   cqrs_map_destroy(NULL);
+  for (int i = 0; i < POOL; i++) cr_assert_eq(freed[i], 0, "a plain map called another map's free_value");
 }

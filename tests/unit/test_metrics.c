@@ -151,7 +151,22 @@ Test(metrics, boundary_value_counts_in_its_bucket) {
   cr_assert_eq(sample("h_bucket{le=\"0.5\"}"), 1, "le is inclusive");
 }
 
-Test(metrics, destroy_null) { cqrs_metrics_destroy(NULL); }
+/* Registries share nothing: destroying one (or NULL, a no-op) leaves
+ * another's samples as they were. */
+Test(metrics, destroying_another_registry_or_null_leaves_this_one_whole) {
+  cqrs_metrics_t *other = cqrs_metrics_new();
+  cqrs_metrics_describe(other, "other_total", CQRS_METRIC_COUNTER, "Other.");
+  cqrs_metrics_add(other, "other_total", NULL, 5);
+  cqrs_metrics_describe(m, "mine_total", CQRS_METRIC_COUNTER, "Mine.");
+  cqrs_metrics_add(m, "mine_total", NULL, 2);
+  cqrs_metrics_destroy(other);
+  cqrs_metrics_destroy(NULL);
+  cqrs_metrics_add(m, "mine_total", NULL, 1);
+  render();
+  assert_line("mine_total 3");
+  assert_line("# HELP mine_total Mine.");
+  cr_assert_null(strstr(text, "other_total"), "the other registry's family shows here:\n%s", text);
+}
 
 Test(metrics, tenant_labels_are_bounded_and_stable) {
   cqrs_metrics_t *m = cqrs_metrics_new();
