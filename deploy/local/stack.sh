@@ -20,6 +20,8 @@
 #   PG_LOG_STATEMENTS  1: log every statement with its duration (log_min_duration_statement=0)
 #   PG_BIN_DIR     PostgreSQL server binaries (default: pg_config --bindir, else /usr/lib/postgresql/*/bin)
 #   KAFKA_HEAP     JVM heap for the broker (default -Xmx1g)
+#   KAFKA_TEST_PARTITIONS_MAX  start deletes the tests' topics (e2e<hex>.*) once they hold more
+#                  partitions than this (default 4000): a broker past its open files limit dies
 #   FERRETDB_DEBUG_ADDR  FerretDB debug HTTP listener (default "-" = disabled)
 #   STACK_WAIT_S   readiness timeout per component in seconds (default 90)
 #
@@ -216,6 +218,25 @@ start_kafka() {
       -Dlog4j.configuration="file:$HERE/kafka/log4j.properties" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
   wait_ready kafka "$KAFKA_PID" kafka.Kafka "$KAFKA_OUT" kafka_ready
+}
+
+# Test topics pile up in a broker that outlives many test runs (every test
+# makes its own: testkit's prefix "e2e<hex>."; one make test about 2,400
+# partitions). A partition keeps about three files open, and past the open
+# files limit (ulimit -n) the broker dies with "Too many open files" and cannot
+# start again: seen at 19,674 partitions under a limit of 20,000. So start
+# deletes the test topics once their partitions pass KAFKA_TEST_PARTITIONS_MAX
+# (4000); no other topic is touched.
+prune_test_topics() {
+  [[ -n ${KAFKA_BROKERS:-} ]] && return 0
+  local n
+  n=$(find "$KAFKA_DATA" -maxdepth 1 -type d -name 'e2e*.*-[0-9]*' | wc -l)
+  ((n > ${KAFKA_TEST_PARTITIONS_MAX:-4000})) || return 0
+  say "kafka: $n partitions of test topics (e2e<hex>.*), over KAFKA_TEST_PARTITIONS_MAX=${KAFKA_TEST_PARTITIONS_MAX:-4000}: deleting those topics"
+  if ! kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+      --delete --topic 'e2e[0-9a-f]+\..*' >>"$KAFKA_OUT" 2>&1; then
+    say "kafka: deleting the test topics failed, see $(rel "$KAFKA_OUT")"
+  fi
 }
 
 # ---------------------------------------------------------------- postgresql
@@ -530,6 +551,7 @@ cmd_start() {
   local t0=$SECONDS
   cmd_install
   start_kafka
+  prune_test_topics
   start_postgres
   start_ferretdb
   say "ready in $((SECONDS - t0))s"
