@@ -381,6 +381,17 @@ static void run_handler(cqrs_http_req_t *req) {
   req_free(req);
 }
 
+/* True when r announced a body evhttp did not read: libevent 2.1 reads none
+ * for TRACE, HEAD and methods it has no name for, and would then parse the
+ * body's bytes as the next request on the connection (a request smuggled
+ * past whatever looked at this one). Such a connection closes with its answer. */
+static bool body_left_unread(struct evhttp_request *r, size_t body_len) {
+  struct evkeyvalq *h = evhttp_request_get_input_headers(r);
+  if (evhttp_find_header(h, "Transfer-Encoding")) return body_len == 0;
+  const char *cl = evhttp_find_header(h, "Content-Length");
+  return cl && strtoull(cl, NULL, 10) > body_len;
+}
+
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
   loop_t *l = arg;
   cqrs_http_server_t *srv = l->srv;
@@ -396,6 +407,7 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
   bool path_known = req->route || path_generality(srv, req->path) >= 0;
   const route_t *fallback = req->route ? NULL : find_fallback(srv, req->path);
   size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
+  if (body_left_unread(r, body_len)) evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
   const char *uri_text = evhttp_request_get_uri(r);
   size_t line_len = strlen(method) + 1 + (uri_text ? strlen(uri_text) : 0) + 9; /* " HTTP/1.1" */
   size_t headers_len = 0;
@@ -408,7 +420,8 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
       snprintf(msg, sizeof msg, "the request line is longer than %d bytes", LINE_MAX_BYTES);
     else
       snprintf(msg, sizeof msg, "the request headers are larger than %d bytes in all", HEADERS_MAX_BYTES);
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
+    if (!evhttp_find_header(evhttp_request_get_output_headers(r), "Connection"))
+      evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
     send_error(r, status, msg, NULL);
     observe(srv, "", status, req->start_us);
   } else if (!req->route && !fallback) {

@@ -4,12 +4,16 @@
 
 #include "cqrs/http.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static cqrs_http_server_t *srv;
 static int port;
@@ -341,4 +345,42 @@ Test(http, a_malformed_request_after_a_good_one_is_answered_in_json) {
             second);
   cr_expect(r.body && !strstr(r.body, "<HTML>"), "%s", r.body);
   tk_response_cleanup(&r);
+}
+
+/* Sends raw on one connection and returns all it answers until the server
+ * closes it or 2 s pass (malloc'd). */
+static char *raw_exchange(const char *raw) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  struct timeval tv = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  cr_assert(write(fd, raw, strlen(raw)) == (ssize_t)strlen(raw));
+  size_t cap = 8192, len = 0;
+  char *out = malloc(cap);
+  ssize_t n;
+  while ((n = read(fd, out + len, cap - len - 1)) > 0) len += (size_t)n;
+  out[len] = '\0';
+  close(fd);
+  return out;
+}
+
+/* evhttp reads no body for TRACE, HEAD or a method it has no name for: one
+ * announced anyway must not be taken for the next request on the connection
+ * (a smuggled request). The connection closes with the one answer. */
+Test(http, a_body_evhttp_does_not_read_closes_the_connection) {
+  static const char *const methods[] = {"TRACE /body", "FOO /body", "HEAD /echo/x", NULL};
+  static const char smuggled[] = "GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char *const *m = methods; *m; m++) {
+    char raw[512];
+    snprintf(raw, sizeof raw, "%s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s", *m, strlen(smuggled),
+             smuggled);
+    char *got = raw_exchange(raw);
+    cr_expect(strstr(got, "HTTP/1.1 ") == got, "%s: %s", *m, got);
+    cr_expect(strstr(got + 1, "HTTP/1.1 ") == NULL, "%s: two answers on one request: %s", *m, got);
+    cr_expect(strstr(got, "smuggled") == NULL, "%s: the body was served as a request: %s", *m, got);
+    cr_expect(strstr(got, "Connection: close") != NULL, "%s: %s", *m, got);
+    free(got);
+  }
 }
