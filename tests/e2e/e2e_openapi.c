@@ -547,6 +547,73 @@ static void expect_schema(const service_t *svc, const char *path, const char *me
   checked_requests++;
 }
 
+/* A body with a duplicate key at any level answers 400 naming the key's path
+ * (as field and in the message), on every service taking a JSON body: a
+ * gateway and we must not read one body two ways. */
+Test(openapi, a_body_with_a_duplicate_key_answers_400_naming_its_path) {
+  static const struct {
+    int svc; /* index in load_services */
+    const char *path, *body, *field;
+  } cases[] = {
+      {0, "/v1/commands",
+       "{\"commandType\":\"CreateUser\",\"commandType\":\"SuspendCustomer\",\"email\":\"d@example.com\",\"name\":\"D\"}",
+       "commandType"},
+      {0, "/v1/commands",
+       "{\"commandType\":\"CreateOrder\",\"payload\":{\"userId\":\"u\",\"items\":[{\"sku\":\"a\",\"sku\":\"b\","
+       "\"quantity\":1,\"unitPrice\":1}]}}",
+       "payload.items.0.sku"},
+      {1, "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"a\",\"orderId\":\"b\"}", "orderId"},
+      {3, "/v1/admin/tenants", "{\"tenantId\":\"dupa\",\"tenantId\":\"dupb\"}", "tenantId"},
+  };
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const service_t *svc = &svcs[cases[i].svc];
+    tk_response_t r;
+    tk_http("POST", svc->port, cases[i].path, cases[i].body, strlen(cases[i].body), &r);
+    char *field = tk_json_string(r.body, "field"), *error = tk_json_string(r.body, "error");
+    char want[96];
+    snprintf(want, sizeof want, "duplicate key \"%s\"", cases[i].field);
+    cr_expect_eq(r.status, 400, "%s: POST %s %s: %d %s", svc->name, cases[i].path, cases[i].body, r.status, r.body);
+    cr_expect(field && strcmp(field, cases[i].field) == 0, "%s: field is not %s: %s", svc->name, cases[i].field,
+              r.body);
+    cr_expect(error && strstr(error, want), "%s: the error does not say %s: %s", svc->name, want, r.body);
+    free(field);
+    free(error);
+    tk_response_cleanup(&r);
+  }
+  free_services(svcs);
+}
+
+/* The seed query GetActiveCustomers lists ACTIVE customers with no further
+ * parameter; a status given with it must be ACTIVE (400 naming status). */
+Test(openapi, get_active_customers_takes_no_status_but_active) {
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  static const struct {
+    const char *body;
+    int status;
+  } cases[] = {
+      {"{\"queryType\":\"GetActiveCustomers\"}", 200},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"ACTIVE\"}", 200},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"SUSPENDED\"}", 400},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"active\"}", 400},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tk_response_t r;
+    tk_http("POST", svcs[1].port, "/v1/query", cases[i].body, strlen(cases[i].body), &r);
+    cr_expect_eq(r.status, cases[i].status, "%s: %d %s", cases[i].body, r.status, r.body);
+    if (cases[i].status == 400) {
+      char *field = tk_json_string(r.body, "field");
+      cr_expect(field && strcmp(field, "status") == 0, "%s: %s", cases[i].body, r.body);
+      free(field);
+    }
+    expect_schema(&svcs[1], "/v1/query", "post", r.status, r.body);
+    tk_response_cleanup(&r);
+  }
+  free_services(svcs);
+}
+
 /* GET url on svc until it answers 200 with needle in the body, then checks
  * that body against the schema of documented path. */
 static void expect_read(const service_t *svc, const char *path, const char *url, const char *needle) {
