@@ -170,10 +170,11 @@ static void dispatch(cqrs_http_req_t *req, void *ctx) {
 }
 
 /* Paths under /v1/admin/tenants/ no route serves, or a method they do not
- * take: authenticated first too (the router has set Allow for a 405). */
+ * take: authenticated first too, then 404, or 405 with Allow. */
 static void fallback(cqrs_http_req_t *req, void *ctx) {
   if (!admin_gate_platform(req, ctx, NULL)) return;
   if (*cqrs_http_req_allow(req)) {
+    cqrs_http_req_add_header(req, "Allow", cqrs_http_req_allow(req));
     char msg[128];
     snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", cqrs_http_req_method(req),
              cqrs_http_req_allow(req));

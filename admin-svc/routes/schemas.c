@@ -506,11 +506,13 @@ static void dispatch(cqrs_http_req_t *req, void *arg) {
 
 /* A path under /v1/schemas/ no route serves, or a method its routes do not
  * take: authenticated before saying anything about the path, then refused
- * in the registry's error format (the router has set Allow for a 405). */
+ * in the registry's error format, a 405 with Allow. */
 static void fallback(cqrs_http_req_t *req, void *arg) {
   if (!gate_read(req, arg)) return;
-  if (*cqrs_http_req_allow(req))
+  if (*cqrs_http_req_allow(req)) {
+    cqrs_http_req_add_header(req, "Allow", cqrs_http_req_allow(req));
     reply_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+  }
   else
     reply_error(req, 404, SR_NOT_FOUND, "HTTP 404 Not Found");
 }

@@ -439,11 +439,10 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
       send_error(r, 404, "no such route", NULL);
     observe(srv, "", path_known ? 405 : 404, req->start_us);
   } else if (fallback) {
-    /* Its handler answers the 404 or 405 (cqrs_http_req_allow says which). */
-    if (path_known) {
-      allowed_methods(srv, req->path, req->allow, sizeof req->allow);
-      evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", req->allow);
-    }
+    /* Its handler answers the 404 or 405 (cqrs_http_req_allow says which,
+     * and gives the Allow header's value: not set yet, as the handler may
+     * first refuse the request for want of a credential). */
+    if (path_known) allowed_methods(srv, req->path, req->allow, sizeof req->allow);
     req->route = fallback;
     req->tail = strdup(req->path + fallback->tail_at);
     run_handler(req);

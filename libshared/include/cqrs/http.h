@@ -60,8 +60,9 @@ void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const c
 
 /* Hands the requests under prefix (ending in '/') that no route serves to cb
  * instead of the default JSON 404 or 405, e.g. to authenticate first or to
- * answer in another error format. The Allow header is set already when the
- * path is known; cqrs_http_req_allow tells which answer is due. */
+ * answer in another error format. cqrs_http_req_allow tells which answer is
+ * due; cb adds the Allow header to a 405 (the router does not, so that a
+ * refusal before it says nothing about the path). */
 void cqrs_http_server_fallback(cqrs_http_server_t *srv, const char *prefix, const char *label,
                                cqrs_http_handler_cb cb, void *ctx);
 
