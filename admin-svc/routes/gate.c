@@ -173,13 +173,9 @@ static void dispatch(cqrs_http_req_t *req, void *ctx) {
  * take: authenticated first too, then 404, or 405 with Allow. */
 static void fallback(cqrs_http_req_t *req, void *ctx) {
   if (!admin_gate_platform(req, ctx, NULL)) return;
-  if (*cqrs_http_req_allow(req)) {
-    cqrs_http_req_add_header(req, "Allow", cqrs_http_req_allow(req));
-    char msg[128];
-    snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", cqrs_http_req_method(req),
-             cqrs_http_req_allow(req));
-    cqrs_http_reply_error(req, 405, msg, NULL);
-  } else
+  if (*cqrs_http_req_allow(req))
+    cqrs_http_reply_not_allowed(req);
+  else
     cqrs_http_reply_error(req, 404, "no such resource", NULL);
 }
 

@@ -512,9 +512,9 @@ static void fallback(cqrs_http_req_t *req, void *arg) {
   if (*cqrs_http_req_allow(req)) {
     cqrs_http_req_add_header(req, "Allow", cqrs_http_req_allow(req));
     reply_error(req, 405, 405, "HTTP 405 Method Not Allowed");
-  }
-  else
+  } else {
     reply_error(req, 404, SR_NOT_FOUND, "HTTP 404 Not Found");
+  }
 }
 
 void admin_schema_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {

@@ -381,6 +381,17 @@ static void run_handler(cqrs_http_req_t *req) {
   req_free(req);
 }
 
+/* A 405 in JSON with Allow: allow. */
+static void send_not_allowed(struct evhttp_request *r, const char *method, const char *allow) {
+  evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
+  char msg[128];
+  if (strcmp(method, "OTHER") == 0) /* a method evhttp has no name for */
+    snprintf(msg, sizeof msg, "this method is not allowed here; allowed: %s", allow);
+  else
+    snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
+  send_error(r, 405, msg, NULL);
+}
+
 /* True when r announced a body evhttp did not read: libevent 2.1 reads none
  * for TRACE, HEAD and methods it has no name for, and would then parse the
  * body's bytes as the next request on the connection (a request smuggled
@@ -426,15 +437,8 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
     observe(srv, "", status, req->start_us);
   } else if (!req->route && !fallback) {
     if (path_known) {
-      char allow[64];
-      allowed_methods(srv, req->path, allow, sizeof allow);
-      evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
-      char msg[128];
-      if (strcmp(method, "OTHER") == 0) /* a method evhttp has no name for */
-        snprintf(msg, sizeof msg, "this method is not allowed here; allowed: %s", allow);
-      else
-        snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
-      send_error(r, 405, msg, NULL);
+      allowed_methods(srv, req->path, req->allow, sizeof req->allow);
+      send_not_allowed(r, method, req->allow);
     } else
       send_error(r, 404, "no such route", NULL);
     observe(srv, "", path_known ? 405 : 404, req->start_us);
@@ -547,6 +551,12 @@ void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message
   send_error(req->r, status, message, field);
   req->replied = true;
   observe(req->loop->srv, req->route ? req->route->label : "", status, req->start_us);
+}
+
+void cqrs_http_reply_not_allowed(cqrs_http_req_t *req) {
+  send_not_allowed(req->r, cqrs_http_req_method(req), req->allow);
+  req->replied = true;
+  observe(req->loop->srv, req->route ? req->route->label : "", 405, req->start_us);
 }
 
 void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err) {

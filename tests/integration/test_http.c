@@ -84,6 +84,10 @@ static void headers_cb(cqrs_http_req_t *req, void *ctx) {
 /* A fallback: says what it was handed (418, to tell it from the router's own). */
 static void fallback_cb(cqrs_http_req_t *req, void *ctx) {
   (void)ctx;
+  if (cqrs_http_req_query(req, "reply") && *cqrs_http_req_allow(req)) {
+    cqrs_http_reply_not_allowed(req);
+    return;
+  }
   char body[128];
   int n = snprintf(body, sizeof body, "{\"allow\":\"%s\",\"tail\":\"%s\"}", cqrs_http_req_allow(req),
                    cqrs_http_req_tail(req));
@@ -244,6 +248,8 @@ Test(http, a_fallback_gets_what_no_route_serves_under_its_prefix) {
   /* the fallback sets Allow itself, if it answers 405 */
   expect_answer("DELETE", "/guarded/x", 418, NULL, "{\"allow\":\"GET, HEAD\",\"tail\":\"x\"}");
   expect_answer("GET", "/guarded/x/y", 418, NULL, "{\"allow\":\"\",\"tail\":\"x/y\"}");
+  expect_answer("DELETE", "/guarded/x?reply=405", 405, "GET, HEAD",
+                "{\"error\":\"method DELETE is not allowed here; allowed: GET, HEAD\"}");
   expect_answer("GET", "/guarded", 404, NULL, NULL);
 }
 

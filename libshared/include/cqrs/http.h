@@ -85,11 +85,12 @@ int cqrs_http_server_port(const cqrs_http_server_t *srv);
 /* Request accessors. Strings are borrowed from req. */
 const char *cqrs_http_req_method(const cqrs_http_req_t *req);
 const char *cqrs_http_req_path(const cqrs_http_req_t *req);
-/* The URL-decoded rest of the path after a prefix route; "" for exact routes. */
+/* The URL-decoded rest of the path from a pattern route's first placeholder
+ * on, or after a prefix route's prefix (a fallback's too); "" for exact routes. */
 const char *cqrs_http_req_tail(const cqrs_http_req_t *req);
 /* In a fallback: the methods the routes of the path accept, as in the Allow
  * header ("GET, HEAD"), "" when no route has the path (a 404 is due). "" in
- * a route's own handler. */
+ * a route's own handler. cqrs_http_reply_not_allowed answers the 405. */
 const char *cqrs_http_req_allow(const cqrs_http_req_t *req);
 /* A decoded query parameter, NULL when absent. */
 const char *cqrs_http_req_query(const cqrs_http_req_t *req, const char *name);
@@ -121,6 +122,9 @@ void cqrs_http_reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc);
 int cqrs_http_req_status(const cqrs_http_req_t *req);
 /* Replies {"error": message, "field": field} (field omitted when NULL). */
 void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field);
+/* In a fallback, for a path whose routes take other methods: the router's
+ * own 405 (Allow: cqrs_http_req_allow, a JSON error naming them). */
+void cqrs_http_reply_not_allowed(cqrs_http_req_t *req);
 /* Replies with err's status and body. */
 void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err);
 
