@@ -458,15 +458,12 @@ static void dlq_item(cqrs_http_req_t *req, void *arg) {
   snprintf(id, sizeof id, "%.*s", (int)(slash ? (size_t)(slash - tail) : strlen(tail)), tail);
   const char *verb = slash ? slash + 1 : "";
   const char *action = !post                              ? "dlq.show"
-                       : strcmp(tail, "redrive") == 0     ? "dlq.redrive"
                        : strcmp(verb, "redrive") == 0     ? "dlq.redrive"
                        : strcmp(verb, "discard") == 0     ? "dlq.discard"
                                                           : "dlq.unknown";
   admin_caller_t caller;
   if (!admin_gate_admin(req, ctx, action, &caller)) return;
-  if (post && strcmp(tail, "redrive") == 0)
-    dlq_redrive_bulk(req, ctx, &caller);
-  else if (!post && !slash)
+  if (!post && !slash)
     dlq_get(req, ctx, &caller, id);
   else if (post && strcmp(verb, "redrive") == 0)
     dlq_redrive(req, ctx, &caller, id);
@@ -476,8 +473,15 @@ static void dlq_item(cqrs_http_req_t *req, void *arg) {
     cqrs_http_reply_error(req, 404, "no such resource", NULL);
 }
 
+static void dlq_redrive_all(cqrs_http_req_t *req, void *arg) {
+  admin_caller_t caller;
+  if (admin_gate_admin(req, arg, "dlq.redrive", &caller)) dlq_redrive_bulk(req, arg, &caller);
+}
+
 void admin_dlq_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   cqrs_http_server_route(http, "GET", "/v1/admin/dlq", "/v1/admin/dlq", dlq_list, ctx);
-  cqrs_http_server_route(http, "GET", "/v1/admin/dlq/", "/v1/admin/dlq/{id}", dlq_item, ctx);
-  cqrs_http_server_route(http, "POST", "/v1/admin/dlq/", "/v1/admin/dlq/{id}/{action}", dlq_item, ctx);
+  cqrs_http_server_route(http, "POST", "/v1/admin/dlq/redrive", "/v1/admin/dlq/redrive", dlq_redrive_all, ctx);
+  cqrs_http_server_route(http, "GET", "/v1/admin/dlq/{id}", "/v1/admin/dlq/{id}", dlq_item, ctx);
+  cqrs_http_server_route(http, "POST", "/v1/admin/dlq/{id}/redrive", "/v1/admin/dlq/{id}/{action}", dlq_item, ctx);
+  cqrs_http_server_route(http, "POST", "/v1/admin/dlq/{id}/discard", "/v1/admin/dlq/{id}/{action}", dlq_item, ctx);
 }

@@ -140,13 +140,17 @@ static int split(const char *tail, admin_path_t *path) {
 
 typedef struct {
   const char *method;
+  const char *path; /* the router's pattern */
   int parts;
   admin_handler_cb cb;
 } subroute_t;
 
 static const subroute_t subroutes[] = {
-    {"GET", 1, admin_tenant_get},   {"DELETE", 1, admin_tenant_delete}, {"POST", 2, admin_key_issue},
-    {"GET", 2, admin_key_list},     {"DELETE", 3, admin_key_revoke},
+    {"GET", "/v1/admin/tenants/{tenantId}", 1, admin_tenant_get},
+    {"DELETE", "/v1/admin/tenants/{tenantId}", 1, admin_tenant_delete},
+    {"POST", "/v1/admin/tenants/{tenantId}/keys", 2, admin_key_issue},
+    {"GET", "/v1/admin/tenants/{tenantId}/keys", 2, admin_key_list},
+    {"DELETE", "/v1/admin/tenants/{tenantId}/keys/{keyId}", 3, admin_key_revoke},
 };
 
 static void dispatch(cqrs_http_req_t *req, void *ctx) {
@@ -165,16 +169,26 @@ static void dispatch(cqrs_http_req_t *req, void *ctx) {
   if (admin_gate_platform(req, ctx, NULL)) cqrs_http_reply_error(req, 404, "no such resource", NULL);
 }
 
+/* Paths under /v1/admin/tenants/ no route serves, or a method they do not
+ * take: authenticated first too, then 404, or 405 with Allow. */
+static void fallback(cqrs_http_req_t *req, void *ctx) {
+  if (!admin_gate_platform(req, ctx, NULL)) return;
+  if (*cqrs_http_req_allow(req))
+    cqrs_http_reply_not_allowed(req);
+  else
+    cqrs_http_reply_error(req, 404, "no such resource", NULL);
+}
+
 void admin_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
-  static const char *const methods[] = {"GET", "POST", "DELETE"};
   admin_replay_routes(http, ctx);
   admin_projection_routes(http, ctx);
   admin_dlq_routes(http, ctx);
   admin_audit_routes(http, ctx);
   cqrs_http_server_route(http, "POST", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_create, ctx);
   cqrs_http_server_route(http, "GET", "/v1/admin/tenants", "/v1/admin/tenants", admin_tenant_list, ctx);
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-    cqrs_http_server_route(http, methods[i], "/v1/admin/tenants/", "/v1/admin/tenants/{tenantId}/...", dispatch,
-                           ctx);
+  for (size_t i = 0; i < sizeof subroutes / sizeof subroutes[0]; i++)
+    cqrs_http_server_route(http, subroutes[i].method, subroutes[i].path, "/v1/admin/tenants/{tenantId}/...",
+                           dispatch, ctx);
+  cqrs_http_server_fallback(http, "/v1/admin/tenants/", "/v1/admin/tenants/{tenantId}/...", fallback, ctx);
   admin_schema_routes(http, ctx);
 }

@@ -189,6 +189,10 @@ static void projection_action(cqrs_http_req_t *req, void *arg) {
 
 void admin_projection_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   cqrs_http_server_route(http, "GET", "/v1/admin/projections", "/v1/admin/projections", projection_list, ctx);
-  cqrs_http_server_route(http, "POST", "/v1/admin/projections/", "/v1/admin/projections/{p}/{action}",
-                         projection_action, ctx);
+  static const char *const verbs[] = {"pause", "resume"};
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "/v1/admin/projections/{p}/%s", verbs[i]);
+    cqrs_http_server_route(http, "POST", path, "/v1/admin/projections/{p}/{action}", projection_action, ctx);
+  }
 }

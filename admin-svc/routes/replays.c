@@ -445,6 +445,10 @@ static void replay_item(cqrs_http_req_t *req, void *arg) {
 void admin_replay_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   cqrs_http_server_route(http, "POST", "/v1/admin/replays", "/v1/admin/replays", replay_start, ctx);
   cqrs_http_server_route(http, "GET", "/v1/admin/replays", "/v1/admin/replays", replay_list, ctx);
-  cqrs_http_server_route(http, "GET", "/v1/admin/replays/", "/v1/admin/replays/{id}", replay_item, ctx);
-  cqrs_http_server_route(http, "POST", "/v1/admin/replays/", "/v1/admin/replays/{id}/{action}", replay_item, ctx);
+  cqrs_http_server_route(http, "GET", "/v1/admin/replays/{id}", "/v1/admin/replays/{id}", replay_item, ctx);
+  for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "/v1/admin/replays/{id}/%s", actions[i].verb);
+    cqrs_http_server_route(http, "POST", path, "/v1/admin/replays/{id}/{action}", replay_item, ctx);
+  }
 }

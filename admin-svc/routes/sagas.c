@@ -261,7 +261,7 @@ admin_sagas_t *admin_sagas_start(const cqrs_config_t *cfg, admin_ctx_t *ctx, cqr
     return NULL;
   }
   cqrs_http_server_route(http, "GET", "/v1/admin/sagas", "/v1/admin/sagas", list, s);
-  cqrs_http_server_route(http, "GET", "/v1/admin/sagas/", "/v1/admin/sagas/{sagaId}", get, s);
+  cqrs_http_server_route(http, "GET", "/v1/admin/sagas/{sagaId}", "/v1/admin/sagas/{sagaId}", get, s);
   return s;
 }
 

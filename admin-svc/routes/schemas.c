@@ -477,16 +477,18 @@ static bool matches(const sr_route_t *r, const sr_path_t *p) {
   return true;
 }
 
+#define SR_PREFIX "/v1/schemas/"
+
+/* Every route of the table: the router chose it by method and path; this
+ * finds its entry again. */
 static void dispatch(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
   sr_path_t p;
   const char *method = cqrs_http_req_method(req);
   if (strcmp(method, "HEAD") == 0) method = "GET";
-  bool parsed = split(cqrs_http_req_tail(req), &p), path_known = false;
+  bool parsed = split(cqrs_http_req_path(req) + strlen(SR_PREFIX), &p);
   for (size_t i = 0; parsed && i < sizeof routes / sizeof routes[0]; i++) {
-    if (!matches(&routes[i], &p)) continue;
-    path_known = true;
-    if (strcmp(routes[i].method, method) != 0) continue;
+    if (!matches(&routes[i], &p) || strcmp(routes[i].method, method) != 0) continue;
     if (!routes[i].audit_action) {
       if (gate_read(req, ctx)) routes[i].cb(req, ctx, &p);
       return;
@@ -499,16 +501,32 @@ static void dispatch(cqrs_http_req_t *req, void *arg) {
     admin_audit(ctx, &caller, routes[i].audit_action, p.n > 1 ? p.seg[1] : "", cqrs_http_req_status(req));
     return;
   }
-  /* Authenticate before saying anything about a path. */
-  if (!gate_read(req, ctx)) return;
-  if (path_known)
+  if (gate_read(req, ctx)) reply_error(req, 404, SR_NOT_FOUND, "HTTP 404 Not Found");
+}
+
+/* A path under /v1/schemas/ no route serves, or a method its routes do not
+ * take: authenticated before saying anything about the path, then refused
+ * in the registry's error format, a 405 with Allow. */
+static void fallback(cqrs_http_req_t *req, void *arg) {
+  if (!gate_read(req, arg)) return;
+  if (*cqrs_http_req_allow(req)) {
+    cqrs_http_req_add_header(req, "Allow", cqrs_http_req_allow(req));
     reply_error(req, 405, 405, "HTTP 405 Method Not Allowed");
-  else
+  } else {
     reply_error(req, 404, SR_NOT_FOUND, "HTTP 404 Not Found");
+  }
 }
 
 void admin_schema_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
-  static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
-  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-    cqrs_http_server_route(http, methods[i], "/v1/schemas/", "/v1/schemas/...", dispatch, ctx);
+  /* Each entry as the router's pattern: "*" becomes a placeholder. */
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    char path[128] = SR_PREFIX;
+    for (size_t s = 0; s < MAX_SEGMENTS && routes[i].pattern[s]; s++) {
+      const char *seg = routes[i].pattern[s];
+      snprintf(path + strlen(path), sizeof path - strlen(path), "%s%s", s ? "/" : "",
+               strcmp(seg, "*") == 0 ? "{_}" : seg);
+    }
+    cqrs_http_server_route(http, routes[i].method, path, "/v1/schemas/...", dispatch, ctx);
+  }
+  cqrs_http_server_fallback(http, SR_PREFIX, "/v1/schemas/...", fallback, ctx);
 }

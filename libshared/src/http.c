@@ -22,9 +22,11 @@
 #include <unistd.h>
 
 typedef struct {
-  char method[8];
+  char method[8]; /* "" for a fallback */
   char *path;
   bool prefix;
+  int generality; /* 0: a literal path; +1 per {placeholder}; a prefix: PREFIX_GENERALITY */
+  size_t tail_at; /* where the tail starts: the first placeholder, or the prefix's end */
   char *label;
   cqrs_http_handler_cb cb;
   void *ctx;
@@ -54,6 +56,7 @@ struct cqrs_http_req {
   struct evhttp_request *r;
   loop_t *loop;
   const route_t *route;
+  char allow[64]; /* for a fallback: the path's methods, "" when no route has the path */
   char *tail;
   char *path;
   struct evkeyvalq query;
@@ -181,6 +184,9 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
   return srv;
 }
 
+/* Above any count of placeholders a path can hold. */
+#define PREFIX_GENERALITY 1000
+
 void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
                             const char *label, cqrs_http_handler_cb cb, void *ctx) {
   srv->routes = realloc(srv->routes, (srv->n_routes + 1) * sizeof *srv->routes);
@@ -190,9 +196,17 @@ void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const c
   rt->path = strdup(path);
   /* "/" alone is the site root, an exact path: as a prefix it would match every path. */
   rt->prefix = path[strlen(path) - 1] == '/' && path[1] != '\0';
+  for (const char *p = path; (p = strchr(p, '{')); p++) rt->generality++;
+  if (rt->prefix) rt->generality = PREFIX_GENERALITY;
+  rt->tail_at = strcspn(path, "{");
   rt->label = strdup(label);
   rt->cb = cb;
   rt->ctx = ctx;
+}
+
+void cqrs_http_server_fallback(cqrs_http_server_t *srv, const char *prefix, const char *label,
+                               cqrs_http_handler_cb cb, void *ctx) {
+  cqrs_http_server_route(srv, "", prefix, label, cb, ctx);
 }
 
 void cqrs_http_server_set_observer(cqrs_http_server_t *srv, cqrs_http_observer_cb cb, void *ctx) {
@@ -289,14 +303,54 @@ static void send_error(struct evhttp_request *r, int status, const char *message
   bson_string_free(s, true);
 }
 
+/* Whether path is one of rt's: literal bytes equal, each {placeholder} one
+ * non-empty segment, a prefix route's rest non-empty. */
 static bool path_matches(const route_t *rt, const char *path) {
-  if (!rt->prefix) return strcmp(rt->path, path) == 0;
-  size_t n = strlen(rt->path);
-  return strncmp(rt->path, path, n) == 0 && path[n] != '\0';
+  const char *p = rt->path, *s = path;
+  while (*p) {
+    if (*p == '{') {
+      size_t n = strcspn(s, "/");
+      if (n == 0) return false;
+      s += n;
+      p = strchr(p, '}') + 1;
+    } else if (*p++ != *s++) {
+      return false;
+    }
+  }
+  return rt->prefix ? *s != '\0' : *s == '\0';
 }
 
 static bool method_matches(const route_t *rt, const char *method) {
   return strcmp(rt->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
+}
+
+/* The generality of the most specific routes (fallbacks aside) whose path
+ * matches; -1 when none does. Only those routes serve path, as OpenAPI has it:
+ * "/dlq/redrive" takes its path from "/dlq/{id}", whose methods do not apply there. */
+static int path_generality(const cqrs_http_server_t *srv, const char *path) {
+  int best = -1;
+  for (size_t i = 0; i < srv->n_routes; i++) {
+    const route_t *rt = &srv->routes[i];
+    if (rt->method[0] && (best < 0 || rt->generality < best) && path_matches(rt, path)) best = rt->generality;
+  }
+  return best;
+}
+
+/* The route for method on path (the first added of the most specific), NULL when none. */
+static const route_t *find_route(const cqrs_http_server_t *srv, const char *method, const char *path) {
+  int g = path_generality(srv, path);
+  for (size_t i = 0; g >= 0 && i < srv->n_routes; i++) {
+    const route_t *rt = &srv->routes[i];
+    if (rt->method[0] && rt->generality == g && method_matches(rt, method) && path_matches(rt, path)) return rt;
+  }
+  return NULL;
+}
+
+/* The fallback whose prefix path is under, NULL when none. */
+static const route_t *find_fallback(const cqrs_http_server_t *srv, const char *path) {
+  for (size_t i = 0; i < srv->n_routes; i++)
+    if (!srv->routes[i].method[0] && path_matches(&srv->routes[i], path)) return &srv->routes[i];
+  return NULL;
 }
 
 /* The methods the routes of path accept, as an Allow header value ("GET, HEAD"). */
@@ -304,19 +358,13 @@ static void allowed_methods(const cqrs_http_server_t *srv, const char *path, cha
   static const char *const order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", NULL};
   size_t len = 0;
   out[0] = '\0';
-  for (const char *const *m = order; *m; m++) {
-    bool ok = false;
-    for (size_t i = 0; i < srv->n_routes && !ok; i++)
-      ok = path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], *m);
-    if (ok && len + strlen(*m) + 3 < size) len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", *m);
-  }
+  for (const char *const *m = order; *m; m++)
+    if (find_route(srv, *m, path) && len + strlen(*m) + 3 < size)
+      len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", *m);
 }
 
 bool cqrs_http_req_route_exists(const cqrs_http_req_t *req, const char *method, const char *path) {
-  const cqrs_http_server_t *srv = req->loop->srv;
-  for (size_t i = 0; i < srv->n_routes; i++)
-    if (path_matches(&srv->routes[i], path) && method_matches(&srv->routes[i], method)) return true;
-  return false;
+  return find_route(req->loop->srv, method, path) != NULL;
 }
 
 static void req_free(cqrs_http_req_t *req) {
@@ -333,6 +381,28 @@ static void run_handler(cqrs_http_req_t *req) {
   req_free(req);
 }
 
+/* A 405 in JSON with Allow: allow. */
+static void send_not_allowed(struct evhttp_request *r, const char *method, const char *allow) {
+  evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
+  char msg[128];
+  if (strcmp(method, "OTHER") == 0) /* a method evhttp has no name for */
+    snprintf(msg, sizeof msg, "this method is not allowed here; allowed: %s", allow);
+  else
+    snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
+  send_error(r, 405, msg, NULL);
+}
+
+/* True when r announced a body evhttp did not read: libevent 2.1 reads none
+ * for TRACE, HEAD and methods it has no name for, and would then parse the
+ * body's bytes as the next request on the connection (a request smuggled
+ * past whatever looked at this one). Such a connection closes with its answer. */
+static bool body_left_unread(struct evhttp_request *r, size_t body_len) {
+  struct evkeyvalq *h = evhttp_request_get_input_headers(r);
+  if (evhttp_find_header(h, "Transfer-Encoding")) return body_len == 0;
+  const char *cl = evhttp_find_header(h, "Content-Length");
+  return cl && strtoull(cl, NULL, 10) > body_len;
+}
+
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
   loop_t *l = arg;
   cqrs_http_server_t *srv = l->srv;
@@ -344,14 +414,11 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
   const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
   req->path = evhttp_uridecode(raw_path && *raw_path ? raw_path : "/", 0, NULL);
   const char *method = method_name(evhttp_request_get_command(r));
-  bool path_known = false;
-  for (size_t i = 0; i < srv->n_routes && !req->route; i++) {
-    const route_t *rt = &srv->routes[i];
-    bool path_ok = path_matches(rt, req->path);
-    path_known |= path_ok;
-    if (path_ok && method_matches(rt, method)) req->route = rt;
-  }
+  req->route = find_route(srv, method, req->path);
+  bool path_known = req->route || path_generality(srv, req->path) >= 0;
+  const route_t *fallback = req->route ? NULL : find_fallback(srv, req->path);
   size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(r));
+  if (body_left_unread(r, body_len)) evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
   const char *uri_text = evhttp_request_get_uri(r);
   size_t line_len = strlen(method) + 1 + (uri_text ? strlen(uri_text) : 0) + 9; /* " HTTP/1.1" */
   size_t headers_len = 0;
@@ -364,30 +431,33 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
       snprintf(msg, sizeof msg, "the request line is longer than %d bytes", LINE_MAX_BYTES);
     else
       snprintf(msg, sizeof msg, "the request headers are larger than %d bytes in all", HEADERS_MAX_BYTES);
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
+    if (!evhttp_find_header(evhttp_request_get_output_headers(r), "Connection"))
+      evhttp_add_header(evhttp_request_get_output_headers(r), "Connection", "close");
     send_error(r, status, msg, NULL);
     observe(srv, "", status, req->start_us);
-  } else if (!req->route) {
+  } else if (!req->route && !fallback) {
     if (path_known) {
-      char allow[64];
-      allowed_methods(srv, req->path, allow, sizeof allow);
-      evhttp_add_header(evhttp_request_get_output_headers(r), "Allow", allow);
-      char msg[128];
-      if (strcmp(method, "OTHER") == 0) /* a method evhttp has no name for */
-        snprintf(msg, sizeof msg, "this method is not allowed here; allowed: %s", allow);
-      else
-        snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s", method, allow);
-      send_error(r, 405, msg, NULL);
+      allowed_methods(srv, req->path, req->allow, sizeof req->allow);
+      send_not_allowed(r, method, req->allow);
     } else
       send_error(r, 404, "no such route", NULL);
     observe(srv, "", path_known ? 405 : 404, req->start_us);
+  } else if (fallback) {
+    /* Its handler answers the 404 or 405 (cqrs_http_req_allow says which,
+     * and gives the Allow header's value: not set yet, as the handler may
+     * first refuse the request for want of a credential). */
+    if (path_known) allowed_methods(srv, req->path, req->allow, sizeof req->allow);
+    req->route = fallback;
+    req->tail = strdup(req->path + fallback->tail_at);
+    run_handler(req);
+    return;
   } else if (body_len > srv->max_body) {
     char msg[96];
     snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", srv->max_body);
     send_error(r, 413, msg, NULL);
     observe(srv, req->route->label, 413, req->start_us);
   } else {
-    req->tail = strdup(req->route->prefix ? req->path + strlen(req->route->path) : "");
+    req->tail = strdup(req->route->prefix || req->route->generality ? req->path + req->route->tail_at : "");
     run_handler(req);
     return;
   }
@@ -401,6 +471,7 @@ const char *cqrs_http_req_method(const cqrs_http_req_t *req) {
 }
 const char *cqrs_http_req_path(const cqrs_http_req_t *req) { return req->path; }
 const char *cqrs_http_req_tail(const cqrs_http_req_t *req) { return req->tail ? req->tail : ""; }
+const char *cqrs_http_req_allow(const cqrs_http_req_t *req) { return req->allow; }
 
 static struct evkeyvalq *query(const cqrs_http_req_t *creq) {
   cqrs_http_req_t *req = (cqrs_http_req_t *)creq; /* parsed lazily, once */
@@ -480,6 +551,12 @@ void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message
   send_error(req->r, status, message, field);
   req->replied = true;
   observe(req->loop->srv, req->route ? req->route->label : "", status, req->start_us);
+}
+
+void cqrs_http_reply_not_allowed(cqrs_http_req_t *req) {
+  send_not_allowed(req->r, cqrs_http_req_method(req), req->allow);
+  req->replied = true;
+  observe(req->loop->srv, req->route ? req->route->label : "", 405, req->start_us);
 }
 
 void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err) {

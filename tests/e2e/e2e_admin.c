@@ -352,18 +352,36 @@ Test(admin, auth_off_serves_127_0_0_1_only) {
 }
 
 Test(admin, paths_outside_the_api) {
-  const char *paths[] = {"/v1/admin/tenants/acme/other", "/v1/admin/tenants/acme/keys/XYZ",
-                         "/v1/admin/tenants/acme/keys/0123456789abcdef/more", "/v1/admin/tenants/Bad_Id"};
+  static const struct {
+    const char *method, *path;
+  } paths[] = {{"GET", "/v1/admin/tenants/acme/other"},
+               {"DELETE", "/v1/admin/tenants/acme/keys/XYZ"},
+               {"GET", "/v1/admin/tenants/acme/keys/0123456789abcdef/more"},
+               {"GET", "/v1/admin/tenants/Bad_Id"}};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     tk_response_t r;
     /* Nothing is said about a path before the credential is checked. */
-    cr_assert_eq(call("GET", paths[i], NULL, NULL, &r), 401, "%s", paths[i]);
+    cr_assert_eq(call(paths[i].method, paths[i].path, NULL, NULL, &r), 401, "%s", paths[i].path);
     tk_response_cleanup(&r);
-    free(expect(404, "GET", paths[i], platform_token, NULL));
+    free(expect(404, paths[i].method, paths[i].path, platform_token, NULL));
   }
-  tk_response_t r;
-  cr_assert_eq(call("PUT", "/v1/admin/tenants/acme", platform_token, "{}", &r), 405);
-  tk_response_cleanup(&r);
+  /* A method a path does not take: 405 naming the path's own methods, also
+   * only past the credential. */
+  static const struct {
+    const char *method, *path, *allow;
+  } wrong[] = {{"PUT", "/v1/admin/tenants/acme", "Allow: GET, HEAD, DELETE\r\n"},
+               {"GET", "/v1/admin/tenants/acme/keys/0123456789abcdef", "Allow: DELETE\r\n"},
+               {"DELETE", "/v1/admin/tenants/acme/keys", "Allow: GET, HEAD, POST\r\n"}};
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+    tk_response_t r;
+    cr_assert_eq(call(wrong[i].method, wrong[i].path, NULL, "{}", &r), 401, "%s", wrong[i].path);
+    cr_expect(r.headers && !strstr(r.headers, "Allow:"), "a 401 names the path's methods: %s", r.headers);
+    tk_response_cleanup(&r);
+    cr_assert_eq(call(wrong[i].method, wrong[i].path, platform_token, "{}", &r), 405, "%s", wrong[i].path);
+    cr_expect(r.headers && strstr(r.headers, wrong[i].allow), "%s %s: %s", wrong[i].method, wrong[i].path,
+              r.headers);
+    tk_response_cleanup(&r);
+  }
 }
 
 /* The control plane's routes with AUTH=on: a tenant's administrator replays

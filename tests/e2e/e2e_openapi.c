@@ -464,6 +464,72 @@ Test(openapi, undocumented_paths_answer_404) {
   free_services(svcs);
 }
 
+/* The value of header name in r (malloc'd), NULL when absent. */
+static char *header_of(const tk_response_t *r, const char *name) {
+  size_t n = strlen(name);
+  for (const char *h = r->headers; h && *h; h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : NULL)
+    if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+      const char *v = h + n + 1 + strspn(h + n + 1, " ");
+      return bson_strndup(v, strcspn(v, "\r\n"));
+    }
+  return NULL;
+}
+
+/* Every documented path of every service answers a method it does not
+ * document with 405, an Allow header naming exactly its documented methods
+ * (HEAD with GET) and a JSON body: TRACE, PATCH, OPTIONS and the usual ones
+ * it lacks. */
+Test(openapi, undeclared_methods_answer_405_with_the_paths_allow) {
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  static const char *const order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", NULL};
+  static const char *const tried[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS", NULL};
+  int checked = 0;
+  for (int s = 0; s < N_SERVICES; s++) {
+    bson_t paths;
+    bson_iter_t p;
+    cr_assert(find_doc(svcs[s].doc, "paths", &paths) && bson_iter_init(&p, &paths), "%s: no paths", svcs[s].name);
+    while (bson_iter_next(&p)) {
+      const char *path = bson_iter_key(&p);
+      bson_t item;
+      sub_doc(&p, &item);
+      bool has[8] = {false};
+      char allow[64] = "";
+      for (int i = 0; order[i]; i++) {
+        char lower[8];
+        for (int c = 0; (lower[c] = (char)tolower((unsigned char)order[i][c])); c++) {}
+        bson_iter_t m;
+        has[i] = bson_iter_init_find(&m, &item, lower) || (i == 1 && has[0]);
+        if (has[i]) snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", *allow ? ", " : "", order[i]);
+      }
+      char *url = fill_path(path);
+      for (const char *const *m = tried; *m; m++) {
+        bool declared = false;
+        for (int i = 0; order[i]; i++) declared |= has[i] && strcmp(order[i], *m) == 0;
+        if (declared) continue;
+        tk_response_t r;
+        tk_http(*m, svcs[s].port, url, NULL, 0, &r);
+        char *got = header_of(&r, "Allow");
+        cr_expect_eq(r.status, 405, "%s: %s %s answered %d: %s", svcs[s].name, *m, url, r.status, r.body ? r.body : "");
+        cr_expect(got && strcmp(got, allow) == 0, "%s: %s %s: Allow is \"%s\", the document says \"%s\"",
+                  svcs[s].name, *m, url, got ? got : "(none)", allow);
+        cqrs_error_t err = {0};
+        bson_t *body = r.body ? cqrs_json_parse(r.body, r.len, &err) : NULL;
+        cr_expect_not_null(body, "%s: %s %s: the 405's body is not a JSON object: %s", svcs[s].name, *m, url,
+                           r.body ? r.body : "");
+        if (body) bson_destroy(body);
+        bson_free(got);
+        tk_response_cleanup(&r);
+        checked++;
+      }
+      bson_free(url);
+    }
+  }
+  cr_log_info("openapi: %d undeclared methods answer 405 with their path's Allow", checked);
+  cr_assert_geq(checked, 200);
+  free_services(svcs);
+}
+
 /* ---- answers against their documented schemas ---- */
 
 #include "schema_check.h"
@@ -479,6 +545,73 @@ static void expect_schema(const service_t *svc, const char *path, const char *me
   cr_expect(tk_schema_check(svc->doc, &schema, body, why, sizeof why), "%s: %s %s %d does not match its schema: %s\n%s",
             svc->name, method, path, status, why, body);
   checked_requests++;
+}
+
+/* A body with a duplicate key at any level answers 400 naming the key's path
+ * (as field and in the message), on every service taking a JSON body: a
+ * gateway and we must not read one body two ways. */
+Test(openapi, a_body_with_a_duplicate_key_answers_400_naming_its_path) {
+  static const struct {
+    int svc; /* index in load_services */
+    const char *path, *body, *field;
+  } cases[] = {
+      {0, "/v1/commands",
+       "{\"commandType\":\"CreateUser\",\"commandType\":\"SuspendCustomer\",\"email\":\"d@example.com\",\"name\":\"D\"}",
+       "commandType"},
+      {0, "/v1/commands",
+       "{\"commandType\":\"CreateOrder\",\"payload\":{\"userId\":\"u\",\"items\":[{\"sku\":\"a\",\"sku\":\"b\","
+       "\"quantity\":1,\"unitPrice\":1}]}}",
+       "payload.items.0.sku"},
+      {1, "/v1/query", "{\"queryType\":\"GetOrder\",\"orderId\":\"a\",\"orderId\":\"b\"}", "orderId"},
+      {3, "/v1/admin/tenants", "{\"tenantId\":\"dupa\",\"tenantId\":\"dupb\"}", "tenantId"},
+  };
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const service_t *svc = &svcs[cases[i].svc];
+    tk_response_t r;
+    tk_http("POST", svc->port, cases[i].path, cases[i].body, strlen(cases[i].body), &r);
+    char *field = tk_json_string(r.body, "field"), *error = tk_json_string(r.body, "error");
+    char want[96];
+    snprintf(want, sizeof want, "duplicate key \"%s\"", cases[i].field);
+    cr_expect_eq(r.status, 400, "%s: POST %s %s: %d %s", svc->name, cases[i].path, cases[i].body, r.status, r.body);
+    cr_expect(field && strcmp(field, cases[i].field) == 0, "%s: field is not %s: %s", svc->name, cases[i].field,
+              r.body);
+    cr_expect(error && strstr(error, want), "%s: the error does not say %s: %s", svc->name, want, r.body);
+    free(field);
+    free(error);
+    tk_response_cleanup(&r);
+  }
+  free_services(svcs);
+}
+
+/* The seed query GetActiveCustomers lists ACTIVE customers with no further
+ * parameter; a status given with it must be ACTIVE (400 naming status). */
+Test(openapi, get_active_customers_takes_no_status_but_active) {
+  service_t svcs[N_SERVICES];
+  load_services(svcs);
+  static const struct {
+    const char *body;
+    int status;
+  } cases[] = {
+      {"{\"queryType\":\"GetActiveCustomers\"}", 200},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"ACTIVE\"}", 200},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"SUSPENDED\"}", 400},
+      {"{\"queryType\":\"GetActiveCustomers\",\"status\":\"active\"}", 400},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tk_response_t r;
+    tk_http("POST", svcs[1].port, "/v1/query", cases[i].body, strlen(cases[i].body), &r);
+    cr_expect_eq(r.status, cases[i].status, "%s: %d %s", cases[i].body, r.status, r.body);
+    if (cases[i].status == 400) {
+      char *field = tk_json_string(r.body, "field");
+      cr_expect(field && strcmp(field, "status") == 0, "%s: %s", cases[i].body, r.body);
+      free(field);
+    }
+    expect_schema(&svcs[1], "/v1/query", "post", r.status, r.body);
+    tk_response_cleanup(&r);
+  }
+  free_services(svcs);
 }
 
 /* GET url on svc until it answers 200 with needle in the body, then checks

@@ -4,12 +4,16 @@
 
 #include "cqrs/http.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static cqrs_http_server_t *srv;
 static int port;
@@ -77,6 +81,19 @@ static void headers_cb(cqrs_http_req_t *req, void *ctx) {
   pthread_detach(t);
 }
 
+/* A fallback: says what it was handed (418, to tell it from the router's own). */
+static void fallback_cb(cqrs_http_req_t *req, void *ctx) {
+  (void)ctx;
+  if (cqrs_http_req_query(req, "reply") && *cqrs_http_req_allow(req)) {
+    cqrs_http_reply_not_allowed(req);
+    return;
+  }
+  char body[128];
+  int n = snprintf(body, sizeof body, "{\"allow\":\"%s\",\"tail\":\"%s\"}", cqrs_http_req_allow(req),
+                   cqrs_http_req_tail(req));
+  cqrs_http_reply_json(req, 418, body, (size_t)n);
+}
+
 static void setup(void) {
   cqrs_error_t err = {0};
   srv = cqrs_http_server_new(0, 2, 1024, &err);
@@ -87,6 +104,12 @@ static void setup(void) {
   cqrs_http_server_route(srv, "GET", "/never", "/never", never_cb, NULL);
   cqrs_http_server_route(srv, "GET", "/later", "/later", later_cb, NULL);
   cqrs_http_server_route(srv, "GET", "/headers", "/headers", headers_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/items/{id}", "/items/{id}", echo_tail_cb, NULL);
+  cqrs_http_server_route(srv, "POST", "/items/{id}/retry", "/items/{id}/retry", echo_tail_cb, NULL);
+  cqrs_http_server_route(srv, "DELETE", "/items/{id}/{sub}", "/items/{id}/{sub}", echo_tail_cb, NULL);
+  cqrs_http_server_route(srv, "POST", "/items/retry", "/items/retry", echo_tail_cb, NULL);
+  cqrs_http_server_route(srv, "GET", "/guarded/{x}", "/guarded/{x}", echo_tail_cb, NULL);
+  cqrs_http_server_fallback(srv, "/guarded/", "/guarded/...", fallback_cb, NULL);
   cr_assert(cqrs_http_server_start(srv, &err), "%s", err.message);
   port = cqrs_http_server_port(srv);
 }
@@ -183,6 +206,51 @@ Test(http, deferred_request_is_completed_with_extra_headers) {
   cr_expect(r.headers && strstr(r.headers, "X-Stale: true") && strstr(r.headers, "X-Two: 2"), "%s", r.headers);
   cr_expect(r.headers && strstr(r.headers, "Content-Type: application/json"), "%s", r.headers);
   tk_response_cleanup(&r);
+}
+
+static void expect_answer(const char *method, const char *path, int status, const char *allow, const char *body) {
+  tk_response_t r;
+  tk_http(method, port, path, NULL, 0, &r);
+  cr_expect_eq(r.status, status, "%s %s: %d %s", method, path, r.status, r.body);
+  if (allow) {
+    char line[64];
+    snprintf(line, sizeof line, "Allow: %s\r\n", allow);
+    cr_expect(r.headers && strstr(r.headers, line), "%s %s: want %s: %s", method, path, line, r.headers);
+  } else {
+    cr_expect(r.headers && !strstr(r.headers, "Allow:"), "%s %s: an Allow header: %s", method, path, r.headers);
+  }
+  if (body) cr_expect_str_eq(r.body, body, "%s %s", method, path);
+  tk_response_cleanup(&r);
+}
+
+/* Patterns: a {placeholder} is one non-empty segment; the tail starts at the
+ * first one. Allow names the methods of the path's own routes only: a literal
+ * path before a pattern, fewer placeholders before more. */
+Test(http, pattern_routes_match_by_segment_and_allow_is_per_path) {
+  expect_answer("GET", "/items/a%20b", 200, NULL, "{\"tail\":\"a b\",\"q\":\"\"}");
+  expect_answer("POST", "/items/a/retry", 200, NULL, "{\"tail\":\"a/retry\",\"q\":\"\"}");
+  expect_answer("POST", "/items/retry", 200, NULL, "{\"tail\":\"\",\"q\":\"\"}");
+  expect_answer("TRACE", "/items/a", 405, "GET, HEAD", NULL);
+  expect_answer("POST", "/items/a", 405, "GET, HEAD", NULL);
+  expect_answer("GET", "/items/a/retry", 405, "POST", NULL);      /* not DELETE's {sub}: less specific */
+  expect_answer("GET", "/items/retry", 405, "POST", NULL);        /* the literal, not {id} */
+  expect_answer("PUT", "/items/a/other", 405, "DELETE", NULL);
+  expect_answer("GET", "/items/a/b/c", 404, NULL, NULL);
+  expect_answer("GET", "/items/", 404, NULL, NULL);
+  expect_answer("POST", "/items//retry", 404, NULL, NULL);
+  expect_answer("GET", "/items", 404, NULL, NULL);
+}
+
+/* Under a fallback's prefix, what no route serves goes to it, with the
+ * methods the router would have named in Allow; what a route serves does not. */
+Test(http, a_fallback_gets_what_no_route_serves_under_its_prefix) {
+  expect_answer("GET", "/guarded/x", 200, NULL, "{\"tail\":\"x\",\"q\":\"\"}");
+  /* the fallback sets Allow itself, if it answers 405 */
+  expect_answer("DELETE", "/guarded/x", 418, NULL, "{\"allow\":\"GET, HEAD\",\"tail\":\"x\"}");
+  expect_answer("GET", "/guarded/x/y", 418, NULL, "{\"allow\":\"\",\"tail\":\"x/y\"}");
+  expect_answer("DELETE", "/guarded/x?reply=405", 405, "GET, HEAD",
+                "{\"error\":\"method DELETE is not allowed here; allowed: GET, HEAD\"}");
+  expect_answer("GET", "/guarded", 404, NULL, NULL);
 }
 
 /* A method evhttp has no name for reaches our dispatcher: 405 with Allow and
@@ -284,4 +352,42 @@ Test(http, a_malformed_request_after_a_good_one_is_answered_in_json) {
             second);
   cr_expect(r.body && !strstr(r.body, "<HTML>"), "%s", r.body);
   tk_response_cleanup(&r);
+}
+
+/* Sends raw on one connection and returns all it answers until the server
+ * closes it or 2 s pass (malloc'd). */
+static char *raw_exchange(const char *raw) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  struct timeval tv = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  cr_assert(write(fd, raw, strlen(raw)) == (ssize_t)strlen(raw));
+  size_t cap = 8192, len = 0;
+  char *out = malloc(cap);
+  ssize_t n;
+  while ((n = read(fd, out + len, cap - len - 1)) > 0) len += (size_t)n;
+  out[len] = '\0';
+  close(fd);
+  return out;
+}
+
+/* evhttp reads no body for TRACE, HEAD or a method it has no name for: one
+ * announced anyway must not be taken for the next request on the connection
+ * (a smuggled request). The connection closes with the one answer. */
+Test(http, a_body_evhttp_does_not_read_closes_the_connection) {
+  static const char *const methods[] = {"TRACE /body", "FOO /body", "HEAD /echo/x", NULL};
+  static const char smuggled[] = "GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char *const *m = methods; *m; m++) {
+    char raw[512];
+    snprintf(raw, sizeof raw, "%s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s", *m, strlen(smuggled),
+             smuggled);
+    char *got = raw_exchange(raw);
+    cr_expect(strstr(got, "HTTP/1.1 ") == got, "%s: %s", *m, got);
+    cr_expect(strstr(got + 1, "HTTP/1.1 ") == NULL, "%s: two answers on one request: %s", *m, got);
+    cr_expect(strstr(got, "smuggled") == NULL, "%s: the body was served as a request: %s", *m, got);
+    cr_expect(strstr(got, "Connection: close") != NULL, "%s: %s", *m, got);
+    free(got);
+  }
 }

@@ -45,13 +45,26 @@ cqrs_http_server_t *cqrs_http_server_new(int port, int threads, size_t max_body,
 cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int threads, size_t max_body,
                                             cqrs_error_t *err);
 
-/* Adds a route. method is "GET" or "POST" (HEAD is served as GET). path is an
- * exact path, or a prefix when it ends with '/': "/v1/users/" matches
- * "/v1/users/42" and cqrs_http_req_tail gives "42"; "/" alone is exact (the
- * site root). Routes are tried in the
- * order added. label names the route in metrics and logs. */
+/* Adds a route. method is "GET", "POST", "PUT" or "DELETE" (HEAD is served
+ * as GET). path is an exact path; or a pattern whose "{name}" segments each
+ * match one non-empty segment ("/v1/dlq/{id}/redrive"); or a prefix when it
+ * ends with '/': "/v1/users/" matches "/v1/users/42/x". cqrs_http_req_tail
+ * gives the path from the first placeholder on ("42/redrive"), or after the
+ * prefix; "/" alone is exact (the site root). Of the routes whose path
+ * matches a request's, only the most specific serve it (a literal path before
+ * a pattern, a pattern with fewer placeholders first, prefixes last; among
+ * equals, the first added): they decide its method (405 with their Allow
+ * otherwise). label names the route in metrics and logs. */
 void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
                             const char *label, cqrs_http_handler_cb cb, void *ctx);
+
+/* Hands the requests under prefix (ending in '/') that no route serves to cb
+ * instead of the default JSON 404 or 405, e.g. to authenticate first or to
+ * answer in another error format. cqrs_http_req_allow tells which answer is
+ * due; cb adds the Allow header to a 405 (the router does not, so that a
+ * refusal before it says nothing about the path). */
+void cqrs_http_server_fallback(cqrs_http_server_t *srv, const char *prefix, const char *label,
+                               cqrs_http_handler_cb cb, void *ctx);
 
 /* Sets the reply observer (metrics). Call before start. */
 void cqrs_http_server_set_observer(cqrs_http_server_t *srv, cqrs_http_observer_cb cb, void *ctx);
@@ -72,8 +85,13 @@ int cqrs_http_server_port(const cqrs_http_server_t *srv);
 /* Request accessors. Strings are borrowed from req. */
 const char *cqrs_http_req_method(const cqrs_http_req_t *req);
 const char *cqrs_http_req_path(const cqrs_http_req_t *req);
-/* The URL-decoded rest of the path after a prefix route; "" for exact routes. */
+/* The URL-decoded rest of the path from a pattern route's first placeholder
+ * on, or after a prefix route's prefix (a fallback's too); "" for exact routes. */
 const char *cqrs_http_req_tail(const cqrs_http_req_t *req);
+/* In a fallback: the methods the routes of the path accept, as in the Allow
+ * header ("GET, HEAD"), "" when no route has the path (a 404 is due). "" in
+ * a route's own handler. cqrs_http_reply_not_allowed answers the 405. */
+const char *cqrs_http_req_allow(const cqrs_http_req_t *req);
 /* A decoded query parameter, NULL when absent. */
 const char *cqrs_http_req_query(const cqrs_http_req_t *req, const char *name);
 /* True when the query has a parameter not in allowed (NULL-terminated); its
@@ -104,6 +122,9 @@ void cqrs_http_reply_doc(cqrs_http_req_t *req, int status, const bson_t *doc);
 int cqrs_http_req_status(const cqrs_http_req_t *req);
 /* Replies {"error": message, "field": field} (field omitted when NULL). */
 void cqrs_http_reply_error(cqrs_http_req_t *req, int status, const char *message, const char *field);
+/* In a fallback, for a path whose routes take other methods: the router's
+ * own 405 (Allow: cqrs_http_req_allow, a JSON error naming them). */
+void cqrs_http_reply_not_allowed(cqrs_http_req_t *req);
 /* Replies with err's status and body. */
 void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err);
 
