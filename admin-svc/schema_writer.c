@@ -4,6 +4,7 @@
 
 #include "writer.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/event_schema.h"
 
 #include <pthread.h>
@@ -32,10 +33,10 @@ struct admin_schemas {
 
 admin_schemas_t *admin_schemas_new(const cqrs_config_t *cfg, const cqrs_log_t *log, int timeout_ms,
                                    cqrs_error_t *err) {
-  admin_schemas_t *w = calloc(1, sizeof *w);
-  if (!w || !(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_SCHEMAS)) || !(w->reg = cqrs_schemas_new())) {
+  admin_schemas_t *w = cqrs_xcalloc(1, sizeof *w);
+  if (!(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_SCHEMAS)) || !(w->reg = cqrs_schemas_new())) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory making the schema registry");
-    if (w) free(w->topic);
+    free(w->topic);
     free(w);
     return NULL;
   }

@@ -8,6 +8,7 @@
 #include "loop_reader.h"
 #include "store_writer.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/freshness.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -102,14 +103,14 @@ typedef struct {
 } pending_t;
 
 static void pending_init(pending_t *p) {
-  p->writes = calloc(BATCH_MAX, sizeof *p->writes);
-  p->sources = calloc(BATCH_MAX, sizeof *p->sources);
-  p->tenants = calloc(BATCH_MAX, sizeof *p->tenants);
-  p->target_of = calloc(BATCH_MAX, sizeof *p->target_of);
-  p->targets = calloc(BATCH_MAX, sizeof *p->targets);
-  p->first_of = calloc(BATCH_MAX, sizeof *p->first_of);
-  p->dbs = calloc(BATCH_MAX, sizeof *p->dbs);
-  p->collections = calloc(BATCH_MAX, sizeof *p->collections);
+  p->writes = cqrs_xcalloc(BATCH_MAX, sizeof *p->writes);
+  p->sources = cqrs_xcalloc(BATCH_MAX, sizeof *p->sources);
+  p->tenants = cqrs_xcalloc(BATCH_MAX, sizeof *p->tenants);
+  p->target_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->target_of);
+  p->targets = cqrs_xcalloc(BATCH_MAX, sizeof *p->targets);
+  p->first_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->first_of);
+  p->dbs = cqrs_xcalloc(BATCH_MAX, sizeof *p->dbs);
+  p->collections = cqrs_xcalloc(BATCH_MAX, sizeof *p->collections);
 }
 
 static void pending_cleanup(pending_t *p) {
@@ -210,7 +211,7 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
 /* events_applied_by_tenant_total: the batch's writes per tenant (the first
  * CQRS_METRICS_TENANTS tenants by name, then one series for the others). */
 static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t n) {
-  size_t *k = calloc(p->n_targets ? p->n_targets : 1, sizeof *k);
+  size_t *k = cqrs_xcalloc(p->n_targets ? p->n_targets : 1, sizeof *k);
   for (size_t i = 0; i < n; i++) k[p->target_of[i]]++;
   for (size_t t = 0; t < p->n_targets; t++) {
     char labels[192];
@@ -418,7 +419,7 @@ static void release_held(cqrs_apply_loop_t *loop) {
 
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
-  rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
+  rd_kafka_message_t **msgs = cqrs_xcalloc(BATCH_MAX, sizeof *msgs);
   pending_t p;
   pending_init(&p);
   int64_t next_lag = 0, next_progress = 0;
@@ -467,7 +468,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
                                        mongoc_client_pool_t *pool, cqrs_tenants_t *tenants,
                                        const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err) {
-  cqrs_apply_loop_t *loop = calloc(1, sizeof *loop);
+  cqrs_apply_loop_t *loop = cqrs_xcalloc(1, sizeof *loop);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -494,7 +495,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   int partitions;
   if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
   loop->n_positions = partitions;
-  loop->positions = calloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
+  loop->positions = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
   for (int i = 0; i < partitions; i++) atomic_init(&loop->positions[i], RD_KAFKA_OFFSET_BEGINNING);
   return loop;
 fail:

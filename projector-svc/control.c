@@ -4,6 +4,7 @@
 #include "redrive.h"
 #include "replay.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -67,7 +68,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 
 static char *key_of(const char *prefix, const char *name) {
   size_t n = strlen(prefix) + strlen(name) + 1;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s%s", prefix, name);
   return k;
 }
@@ -230,15 +231,14 @@ projector_control_t *projector_control_start(const cqrs_config_t *cfg, const cqr
                                              mongoc_client_pool_t *pool, cqrs_registry_t *reg,
                                              cqrs_tenants_t *tenants, cqrs_apply_loop_t **loops, size_t n,
                                              cqrs_error_t *err) {
-  projector_control_t *c = calloc(1, sizeof *c);
-  if (!c) abort();
+  projector_control_t *c = cqrs_xcalloc(1, sizeof *c);
   c->cfg = cfg;
   c->log = log;
   c->pool = pool;
   c->reg = reg;
   c->loops = loops;
   c->n = n;
-  c->resumes_seen = calloc(n ? n : 1, sizeof *c->resumes_seen);
+  c->resumes_seen = cqrs_xcalloc(n ? n : 1, sizeof *c->resumes_seen);
   c->replays = cqrs_map_new(free_replay);
   char host[64] = "";
   gethostname(host, sizeof host - 1);

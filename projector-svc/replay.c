@@ -6,6 +6,7 @@
 #include "rebuild.h"
 #include "tenants.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -74,7 +75,7 @@ static bool parse_request(const char *json, request_t *r) {
 
 static char *key_of(const char *prefix, const char *id) {
   size_t n = strlen(prefix) + strlen(id) + 1;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s%s", prefix, id);
   return k;
 }
@@ -304,7 +305,7 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
 
 static char *aggregate_key(const char *tenant, const char *id) {
   size_t n = strlen(tenant) + strlen(id) + 2;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s/%s", tenant, id);
   return k;
 }
@@ -341,7 +342,7 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
   uint64_t seen = 0;
   int64_t next_state = 0;
   int done = 0;
-  bool *finished = calloc((size_t)r->partitions, sizeof *finished);
+  bool *finished = cqrs_xcalloc((size_t)r->partitions, sizeof *finished);
   for (int p = 0; p < r->partitions; p++)
     if (r->from_off[p] >= r->hi[p]) finished[p] = true, done++;
   const char *agg = r->proj->aggregate_type;
@@ -560,8 +561,7 @@ out:
 }
 
 cqrs_replay_t *cqrs_replay_start(const cqrs_replay_env_t *env, const char *id, cqrs_error_t *err) {
-  cqrs_replay_t *r = calloc(1, sizeof *r);
-  if (!r) abort();
+  cqrs_replay_t *r = cqrs_xcalloc(1, sizeof *r);
   r->env = *env;
   snprintf(r->req.id, sizeof r->req.id, "%s", id);
   char *k = key_of(CQRS_OPS_REPLAY, id);
