@@ -103,7 +103,7 @@ typedef struct {
 } pending_t;
 
 static void pending_init(pending_t *p) {
-  p->writes = cqrs_xcalloc(BATCH_MAX, sizeof *p->writes);
+  p->writes = cqrs_writes_new(BATCH_MAX); /* aligned for its bson_t members */
   p->sources = cqrs_xcalloc(BATCH_MAX, sizeof *p->sources);
   p->tenants = cqrs_xcalloc(BATCH_MAX, sizeof *p->tenants);
   p->target_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->target_of);

@@ -178,7 +178,8 @@ bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *
   }
   qsort(keys, n, sizeof *keys, by_ns_id_pos);
   out->order = cqrs_xcalloc(n, sizeof *out->order);
-  out->writes = cqrs_xcalloc(n, sizeof *out->writes);
+  /* cqrs_folded_t embeds bson_t, which libbson declares 128-byte aligned */
+  out->writes = cqrs_xcalloc_aligned(n, sizeof *out->writes, _Alignof(cqrs_folded_t));
   for (size_t i = 0; i < n; i++) out->order[i] = keys[i].pos;
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && same_document(&keys[j], &keys[i]); j++)
