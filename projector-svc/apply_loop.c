@@ -481,9 +481,8 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   snprintf(loop->skipped_labels, sizeof loop->skipped_labels, "%s,reason=\"tenant_deleted\"", loop->labels);
-  char group[256];
-  /* A rebuild never commits: its group name only has to be unique. */
-  snprintf(group, sizeof group, "projector-%s%s", projection->name, opts->target ? "-rebuild" : "");
+  char group[CQRS_GROUP_MAX];
+  cqrs_config_projector_group(projection->name, opts->target != NULL, group, sizeof group);
   if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, err, "auto.offset.reset", "earliest",
                                                  /* a dead member's partitions move after 10 s, not 45 */

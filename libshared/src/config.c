@@ -310,6 +310,10 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
 }
 
+void cqrs_config_projector_group(const char *projection, bool rebuild, char *out, size_t n) {
+  snprintf(out, n, "projector-%s%s", projection, rebuild ? "-rebuild" : "");
+}
+
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name) {
   size_t n = strlen(cfg->topic_prefix) + strlen(name) + 1;
   char *t = malloc(n);
