@@ -195,6 +195,29 @@ extern const cqrs_routes_item_t cqrs_routes_history_item;
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
                                 const cqrs_params_t *params);
 
+/* A page read segment by segment: each segment one find (an equality the
+ * store pushes down, e.g. one hour or one version block), in order, until
+ * the page is full or the segments end. */
+typedef struct {
+  const char *read_model; /* where (the caller's tenant's collection) */
+  const char *key;        /* the sort key, whose value the cursor carries with _id */
+  const cqrs_routes_item_t *item; /* how the documents show as items */
+  bool empty_ends;        /* a segment that yields nothing ends the page */
+  /* Segment i's filter and sort (both begun, to append to; last_key is the
+   * last item's key so far, empty before the first). Returns false when
+   * there is no segment i. */
+  bool (*segment)(void *ctx, size_t i, const bson_value_t *last_key, bson_t *filter, bson_t *sort);
+  void *ctx;
+} cqrs_routes_segments_t;
+
+/* Reads up to limit items of s's segments after *n already in out, appending
+ * them to out (comma-separated) and counting them in *n; *more set when
+ * another item follows; *last_key and *last_id are the last item's (copies:
+ * bson_value_destroy them). False with err (the store failed). */
+bool cqrs_routes_read_segments(const cqrs_routes_call_t *call, const cqrs_routes_segments_t *s, int limit,
+                               bson_string_t *out, int *n, bool *more, bson_value_t *last_key, bson_value_t *last_id,
+                               cqrs_error_t *err);
+
 /* ---- aggregates: the document, then and now, and the history (routes/aggregate.c) ---- */
 
 /* The parameters of time travel on a single read (GET .../{id}): the
