@@ -82,8 +82,32 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mong
 bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client, const char *read_model,
                         cqrs_tenant_place_t *at, cqrs_error_t *err);
 
-/* The read models query-svc serves (their freshness is watched). */
-extern const char *const cqrs_routes_read_models[];
+/* ---- the registry (routes/registry.c) ----
+ *
+ * Each route file exports one row, cqrs_routes_<name>, listed once in
+ * routes/registry.c; main.c adds them all, POST /v1/query finds every
+ * resource's seed queries, and the freshness watch covers every read model
+ * named, from that one list. */
+typedef struct cqrs_routes_query cqrs_routes_query_t;
+
+typedef struct {
+  const char *read_model;             /* the read model it serves (freshness watched); NULL: none of its own */
+  const cqrs_routes_query_t *queries; /* its seed queries (POST /v1/query), ended by a NULL name; NULL: none */
+  void (*add)(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx); /* adds its routes (cqrs_routes_add...) */
+} cqrs_routes_resource_t;
+
+/* Room for the read models the resources name, and the NULL after them. */
+#define CQRS_ROUTES_RESOURCES_MAX 16
+
+/* Every resource, NULL-terminated. */
+extern const cqrs_routes_resource_t *const cqrs_routes_resources[];
+
+/* Adds every resource's routes to http, ctx borrowed for its life. */
+void cqrs_routes_add_all(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
+
+/* The read models the resources serve, each once, into out[0..n), out[n]
+ * NULL; max is out's room (CQRS_ROUTES_RESOURCES_MAX). Returns n. */
+size_t cqrs_routes_read_models(const char **out, size_t max);
 
 /* Adds read_model's freshness headers to req's answer:
  * X-Read-Model-Lag-Ms (ms since its projector last had applied the whole
@@ -117,8 +141,6 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, 
  * then. */
 bool cqrs_routes_check_params(cqrs_http_req_t *req, const char *const *allowed);
 
-void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-
 /* ---- queries: one function per seed query, reachable by route and by
  * POST /v1/query ---- */
 
@@ -127,16 +149,11 @@ void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 typedef void (*cqrs_routes_query_cb)(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                      const cqrs_params_t *params);
 
-typedef struct {
+struct cqrs_routes_query {
   const char *name;          /* seed query name, e.g. "GetOrder"; NULL ends a table */
   const char *const *params; /* the parameters it takes, NULL-terminated */
   cqrs_routes_query_cb run;
-} cqrs_routes_query_t;
-
-/* Each resource's queries, each table ended by an entry with name NULL. */
-extern const cqrs_routes_query_t cqrs_routes_user_queries[];
-extern const cqrs_routes_query_t cqrs_routes_order_queries[];
-extern const cqrs_routes_query_t cqrs_routes_customer_queries[];
+};
 
 /* The parameters of a GET: the query string's members named in allowed (400
  * naming the first other one, or one given twice), plus path_name = the path's
@@ -261,14 +278,5 @@ void cqrs_routes_add_aggregate(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx,
 void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                 const cqrs_routes_aggregate_t *agg, const char *id, const cqrs_params_t *p);
 
-/* GET /v1/events?type=&from=&to=&order=: events of one type in a time window
- * (routes/events.c). */
-void cqrs_routes_events(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-
-void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-/* POST /v1/query: {"queryType": <seed name>, <parameters>...} answered as the
- * matching route would. */
-void cqrs_routes_query(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 
 #endif

@@ -179,6 +179,8 @@ static void events_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_destroy(p);
 }
 
-void cqrs_routes_events(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add(http, ctx, "GET", "/v1/events", "/v1/events", events_cb);
 }
+
+const cqrs_routes_resource_t cqrs_routes_events = {CQRS_ROUTES_HISTORY, NULL, add_routes};
