@@ -10,8 +10,8 @@
 #include "cqrs/map.h"
 #include "cqrs/ops.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +34,8 @@ struct projector_control {
   cqrs_ops_t *ops;
   rd_kafka_t *jobs; /* member of the group that elects the job owner */
   char *t_ops;
-  atomic_bool owner, stop;
-  pthread_t thread;
-  bool started;
+  atomic_bool owner;
+  cqrs_worker_t worker;
   cqrs_map_t *replays; /* replayId -> cqrs_replay_t * (this replica's, while owner) */
   cqrs_redrive_t *redrive;
 };
@@ -210,7 +209,7 @@ static void run_replays(projector_control_t *c) {
 static void *control_main(void *arg) {
   projector_control_t *c = arg;
   int64_t next_state = 0;
-  while (!atomic_load(&c->stop)) {
+  while (!cqrs_worker_stopping(&c->worker)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->jobs, TICK_MS);
     if (m) rd_kafka_message_destroy(m);
     if (!cqrs_ops_caught_up(c->ops)) continue;
@@ -256,12 +255,7 @@ projector_control_t *projector_control_start(const cqrs_config_t *cfg, const cqr
                                           "heartbeat.interval.ms", "1000", NULL)) ||
       !cqrs_kafka_subscribe(c->jobs, c->t_ops, err))
     goto fail;
-  int e = pthread_create(&c->thread, NULL, control_main, c);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the control thread: %s", strerror(e));
-    goto fail;
-  }
-  c->started = true;
+  if (!cqrs_worker_start(&c->worker, "control", control_main, c, err)) goto fail;
   return c;
 fail:
   projector_control_stop(c);
@@ -276,8 +270,7 @@ bool projector_control_ready(projector_control_t *c, cqrs_error_t *err) {
 
 void projector_control_stop(projector_control_t *c) {
   if (!c) return;
-  atomic_store(&c->stop, true);
-  if (c->started) pthread_join(c->thread, NULL);
+  cqrs_worker_stop(&c->worker);
   if (c->jobs) { /* its close revokes the partition: the callback abandons the replays, so the map lives on */
     rd_kafka_consumer_close(c->jobs);
     rd_kafka_destroy(c->jobs);

@@ -12,8 +12,8 @@
 #include "cqrs/map.h"
 #include "cqrs/metrics.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +36,8 @@ struct cqrs_replay {
   cqrs_replay_env_t env;
   request_t req;
   const cqrs_projection_t *proj;
-  pthread_t thread;
-  atomic_bool stop, finished;
+  cqrs_worker_t worker; /* stopping: abandoned */
+  atomic_bool finished;
   /* the thread's own */
   cqrs_tenants_t *tenants;
   rd_kafka_t *probe;
@@ -271,7 +271,7 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
   bool paused = false;
   for (int i = 0; i < r->partitions; i++) before[i] = INT64_MIN;
   for (;;) {
-    if (atomic_load(&r->stop)) return RUN_ABANDONED;
+    if (cqrs_worker_stopping(&r->worker)) return RUN_ABANDONED;
     usleep(TICK_MS * 1000);
     char w[16];
     want(r, w);
@@ -347,7 +347,7 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
     if (r->from_off[p] >= r->hi[p]) finished[p] = true, done++;
   const char *agg = r->proj->aggregate_type;
   while (done < r->partitions) {
-    if (atomic_load(&r->stop)) break;
+    if (cqrs_worker_stopping(&r->worker)) break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->probe, 200);
     if (!m) continue;
     /* the end: a transaction's commit marker may take the last offset before hi */
@@ -380,7 +380,7 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
   free(finished);
   rd_kafka_assign(r->probe, NULL);
   r->applied_before = seen;
-  return !atomic_load(&r->stop);
+  return !cqrs_worker_stopping(&r->worker);
 }
 
 /* Copies each document of scratch over the live one of its tenant unless the
@@ -535,7 +535,7 @@ static void *run(void *arg) {
       free(swaps);
       goto failed;
     }
-    for (int waited = 0; waited < CQRS_REBUILD_TAIL_MS && !atomic_load(&r->stop); waited += TICK_MS)
+    for (int waited = 0; waited < CQRS_REBUILD_TAIL_MS && !cqrs_worker_stopping(&r->worker); waited += TICK_MS)
       usleep(TICK_MS * 1000);
     cqrs_apply_loop_stop(loop);
     cqrs_rebuild_drop_unused(r->tenants, r->env.pool, r->env.log, target, swaps, n_swaps);
@@ -546,7 +546,7 @@ static void *run(void *arg) {
   finish(r, CQRS_REPLAY_COMPLETED, applied, applied, NULL);
   goto out;
 failed:
-  if (!atomic_load(&r->stop)) finish(r, CQRS_REPLAY_FAILED, 0, 0, err.message[0] ? err.message : "failed");
+  if (!cqrs_worker_stopping(&r->worker)) finish(r, CQRS_REPLAY_FAILED, 0, 0, err.message[0] ? err.message : "failed");
 out:
   cqrs_apply_loop_destroy(loop);
   if (r->probe) {
@@ -575,9 +575,7 @@ cqrs_replay_t *cqrs_replay_start(const cqrs_replay_env_t *env, const char *id, c
     return NULL;
   }
   r->aggregates = cqrs_map_new(NULL);
-  int e = pthread_create(&r->thread, NULL, run, r);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start a replay thread: %s", strerror(e));
+  if (!cqrs_worker_start(&r->worker, "replay", run, r, err)) {
     cqrs_map_destroy(r->aggregates);
     free(r);
     return NULL;
@@ -591,8 +589,7 @@ const char *cqrs_replay_projection(const cqrs_replay_t *r) { return r->req.proje
 
 void cqrs_replay_abandon(cqrs_replay_t *r) {
   if (!r) return;
-  atomic_store(&r->stop, true);
-  pthread_join(r->thread, NULL);
+  cqrs_worker_stop(&r->worker);
   cqrs_map_destroy(r->aggregates);
   free(r);
 }

@@ -6,6 +6,7 @@
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,9 +26,8 @@ struct cqrs_ops {
   char *prefix, *topic;
   int replication;
   rd_kafka_t *consumer, *producer;
-  pthread_t thread;
-  bool thread_started;
-  atomic_bool stop, caught_up;
+  cqrs_worker_t reader;
+  atomic_bool caught_up;
   pthread_mutex_t mu; /* guards records and position; cond signals each advance */
   pthread_cond_t advanced;
   cqrs_map_t *records; /* key -> malloc'd value */
@@ -80,7 +80,7 @@ static void store(cqrs_ops_t *o, const rd_kafka_message_t *m) {
 }
 
 static bool start_reading(cqrs_ops_t *o, int64_t *target) {
-  for (int backoff = 200; !atomic_load(&o->stop); backoff = backoff < 5000 ? backoff * 2 : 5000) {
+  for (int backoff = 200; !cqrs_worker_stopping(&o->reader); backoff = backoff < 5000 ? backoff * 2 : 5000) {
     cqrs_error_t err = {0};
     int64_t lo = 0, hi = 0;
     if (cqrs_kafka_topic_ensure(o->consumer, o->prefix, CQRS_TOPIC_OPS, 1, o->replication, ADMIN_TIMEOUT_MS, &err) &&
@@ -96,7 +96,7 @@ static bool start_reading(cqrs_ops_t *o, int64_t *target) {
       cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "assign %s: %s", o->topic, rd_kafka_err2str(e));
     }
     cqrs_log_warn(&o->log, "ops topic not readable yet; retrying", "error", err.message, NULL);
-    for (int waited = 0; waited < backoff && !atomic_load(&o->stop); waited += POLL_MS)
+    for (int waited = 0; waited < backoff && !cqrs_worker_stopping(&o->reader); waited += POLL_MS)
       rd_kafka_poll(o->consumer, POLL_MS);
   }
   return false;
@@ -107,7 +107,7 @@ static void *run(void *arg) {
   int64_t target = 0;
   if (!start_reading(o, &target)) return NULL;
   set_position(o, 0);
-  while (!atomic_load(&o->stop)) {
+  while (!cqrs_worker_stopping(&o->reader)) {
     if (!atomic_load(&o->caught_up)) {
       pthread_mutex_lock(&o->mu);
       bool done = o->position >= target;
@@ -131,8 +131,7 @@ static void *run(void *arg) {
 
 void cqrs_ops_close(cqrs_ops_t *o) {
   if (!o) return;
-  atomic_store(&o->stop, true);
-  if (o->thread_started) pthread_join(o->thread, NULL);
+  cqrs_worker_stop(&o->reader);
   if (o->consumer) {
     rd_kafka_consumer_close(o->consumer);
     rd_kafka_destroy(o->consumer);
@@ -176,12 +175,7 @@ cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_
   o->producer = cqrs_kafka_producer_new(cfg, log, delivered, o, err, "enable.idempotence", "true", "acks", "all",
                                         "linger.ms", "0", "message.timeout.ms", "10000", NULL);
   if (!o->producer) goto fail;
-  int e = pthread_create(&o->thread, NULL, run, o);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the ops reader thread: %s", strerror(e));
-    goto fail;
-  }
-  o->thread_started = true;
+  if (!cqrs_worker_start(&o->reader, "ops-reader", run, o, err)) goto fail;
   return o;
 fail:
   cqrs_ops_close(o);
