@@ -75,7 +75,6 @@ bool cqrs_tenants_deleted(cqrs_tenants_t *t, const char *tenant) {
 
 void cqrs_tenants_db(const cqrs_tenants_t *t, const char *tenant, char out[CQRS_TENANT_DB_MAX]) {
   char *db = cqrs_tenant_db(t->cfg->mongo_db, tenant);
-  if (!db) abort();
   snprintf(out, CQRS_TENANT_DB_MAX, "%s", db);
   free(db);
 }

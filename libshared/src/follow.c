@@ -1,5 +1,6 @@
 /* A thread that follows a compacted topic from its beginning, and tells when
  * it has caught up (cqrs/follow.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/follow.h"
 
 #include "cqrs/kafka.h"
@@ -122,7 +123,7 @@ static void reader_free(cqrs_follower_t *r) {
 
 cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *suffix,
                                      const char *name, cqrs_follow_apply_cb apply, void *ctx, cqrs_error_t *err) {
-  cqrs_follower_t *r = calloc(1, sizeof *r);
+  cqrs_follower_t *r = cqrs_xcalloc(1, sizeof *r);
   if (!r) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the %s reader", name);
     return NULL;
@@ -139,9 +140,9 @@ cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&r->advanced, &ca);
   pthread_condattr_destroy(&ca);
-  r->prefix = strdup(cfg->topic_prefix);
-  r->name = strdup(name);
-  r->suffix = strdup(suffix);
+  r->prefix = cqrs_xstrdup(cfg->topic_prefix);
+  r->name = cqrs_xstrdup(name);
+  r->suffix = cqrs_xstrdup(suffix);
   r->topic = cqrs_config_topic(cfg, suffix);
   char group[96];
   snprintf(group, sizeof group, "%s-reader", name);

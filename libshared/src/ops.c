@@ -1,6 +1,7 @@
 /* The operations topic (cqrs/ops.h): a reader thread that keeps the latest
  * value of every key in memory, and a producer. Modelled on the control
  * reader (control_reader.c). */
+#include "cqrs/alloc.h"
 #include "cqrs/ops.h"
 
 #include "cqrs/kafka.h"
@@ -64,14 +65,13 @@ static void store(cqrs_ops_t *o, const rd_kafka_message_t *m) {
   key[m->key_len] = '\0';
   char *value = NULL;
   if (m->payload) {
-    value = malloc(m->len + 1);
-    if (!value) abort();
+    value = cqrs_xmalloc(m->len + 1);
     memcpy(value, m->payload, m->len);
     value[m->len] = '\0';
   }
   pthread_mutex_lock(&o->mu);
   if (value)
-    cqrs_map_put(o->records, key, strdup(value));
+    cqrs_map_put(o->records, key, cqrs_xstrdup(value));
   else
     cqrs_map_delete(o->records, key);
   pthread_mutex_unlock(&o->mu);
@@ -150,8 +150,7 @@ void cqrs_ops_close(cqrs_ops_t *o) {
 
 cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_ops_record_cb on_record, void *ctx,
                           cqrs_error_t *err) {
-  cqrs_ops_t *o = calloc(1, sizeof *o);
-  if (!o) abort();
+  cqrs_ops_t *o = cqrs_xcalloc(1, sizeof *o);
   o->log = *log;
   o->on_record = on_record;
   o->ctx = ctx;
@@ -164,9 +163,8 @@ cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&o->advanced, &ca);
   pthread_condattr_destroy(&ca);
-  o->prefix = strdup(cfg->topic_prefix);
+  o->prefix = cqrs_xstrdup(cfg->topic_prefix);
   o->topic = cqrs_config_topic(cfg, CQRS_TOPIC_OPS);
-  if (!o->prefix || !o->topic) abort();
   /* Assigned, never subscribed, nothing committed: every process reads all. */
   o->consumer = cqrs_kafka_consumer_new(cfg, log, "ops-reader", NULL, NULL, err, "enable.partition.eof", "true",
                                         "auto.offset.reset", "earliest", "fetch.wait.max.ms", "100",
@@ -236,7 +234,7 @@ bool cqrs_ops_put(cqrs_ops_t *o, const char *key, const char *value, bool sync, 
 char *cqrs_ops_get(cqrs_ops_t *o, const char *key) {
   pthread_mutex_lock(&o->mu);
   const char *v = cqrs_map_get(o->records, key);
-  char *copy = v ? strdup(v) : NULL;
+  char *copy = v ? cqrs_xstrdup(v) : NULL;
   pthread_mutex_unlock(&o->mu);
   return copy;
 }
@@ -252,12 +250,11 @@ static bool collect(const char *key, void *value, void *ctx) {
   if (strncmp(key, c->prefix, c->plen) != 0) return false;
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 16;
-    c->keys = realloc(c->keys, c->cap * sizeof *c->keys);
-    c->values = realloc(c->values, c->cap * sizeof *c->values);
-    if (!c->keys || !c->values) abort();
+    c->keys = cqrs_xrealloc(c->keys, c->cap * sizeof *c->keys);
+    c->values = cqrs_xrealloc(c->values, c->cap * sizeof *c->values);
   }
-  c->keys[c->n] = strdup(key);
-  c->values[c->n++] = strdup(value);
+  c->keys[c->n] = cqrs_xstrdup(key);
+  c->values[c->n++] = cqrs_xstrdup(value);
   return false;
 }
 
@@ -269,16 +266,16 @@ size_t cqrs_ops_list(cqrs_ops_t *o, const char *prefix, char ***keys, char ***va
   cqrs_map_filter(o->records, collect, &c);
   pthread_mutex_unlock(&o->mu);
   /* order by key: sort an index, then both arrays by it */
-  char **pairs = calloc(c.n ? c.n * 2 : 1, sizeof *pairs);
+  char **pairs = cqrs_xcalloc(c.n ? c.n * 2 : 1, sizeof *pairs);
   for (size_t i = 0; i < c.n; i++) {
     size_t len = strlen(c.keys[i]) + 1;
-    pairs[i] = malloc(len + sizeof(size_t));
+    pairs[i] = cqrs_xmalloc(len + sizeof(size_t));
     memcpy(pairs[i], c.keys[i], len);
     memcpy(pairs[i] + len, &i, sizeof i);
   }
   qsort(pairs, c.n, sizeof *pairs, cmp_str);
-  *keys = calloc(c.n ? c.n : 1, sizeof **keys);
-  *values = calloc(c.n ? c.n : 1, sizeof **values);
+  *keys = cqrs_xcalloc(c.n ? c.n : 1, sizeof **keys);
+  *values = cqrs_xcalloc(c.n ? c.n : 1, sizeof **values);
   for (size_t j = 0; j < c.n; j++) {
     size_t i;
     memcpy(&i, pairs[j] + strlen(pairs[j]) + 1, sizeof i);

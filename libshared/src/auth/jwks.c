@@ -8,6 +8,8 @@
  * without a restart while a flood of made-up kids costs nothing. */
 #include "internal.h"
 
+#include "cqrs/alloc.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -111,7 +113,7 @@ static auth_keyset_t *keyset_parse(const char *text, size_t len, const cqrs_log_
     json_decref(doc);
     return NULL;
   }
-  auth_keyset_t *ks = calloc(1, sizeof *ks + json_array_size(keys) * sizeof(auth_key_t));
+  auth_keyset_t *ks = cqrs_xcalloc(1, sizeof *ks + json_array_size(keys) * sizeof(auth_key_t));
   if (!ks) {
     cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
     json_decref(doc);
@@ -131,7 +133,7 @@ static auth_keyset_t *keyset_parse(const char *text, size_t len, const cqrs_log_
       cjose_jwk_release(jwk);
       continue;
     }
-    ks->keys[ks->n].kid = kid ? strdup(kid) : NULL;
+    ks->keys[ks->n].kid = kid ? cqrs_xstrdup(kid) : NULL;
     ks->keys[ks->n].alg = alg;
     ks->keys[ks->n].jwk = jwk;
     ks->n++;
@@ -204,7 +206,7 @@ static bool load_file(auth_jwks_t *j, bool force, bool *changed, cqrs_error_t *e
   char *buf = NULL;
   size_t len = 0;
   bool ok = false;
-  if (f && st.st_size <= JWKS_MAX_BYTES && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+  if (f && st.st_size <= JWKS_MAX_BYTES && (buf = cqrs_xmalloc((size_t)st.st_size + 1)) != NULL) {
     len = fread(buf, 1, (size_t)st.st_size + 1, f);
     ok = len <= (size_t)st.st_size;
   }
@@ -224,7 +226,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
   body_t *b = ctx;
   size_t add = size * n;
   if (b->len + add > JWKS_MAX_BYTES) return 0; /* aborts the transfer */
-  char *grown = realloc(b->buf, b->len + add + 1);
+  char *grown = cqrs_xrealloc(b->buf, b->len + add + 1);
   if (!grown) return 0;
   memcpy(grown + b->len, p, add);
   b->buf = grown;
@@ -345,8 +347,8 @@ bool auth_jwks_refresh_on_miss(auth_jwks_t *j) {
 /* Life ------------------------------------------------------------------ */
 
 auth_jwks_t *auth_jwks_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err) {
-  auth_jwks_t *j = calloc(1, sizeof *j);
-  auth_keyset_t *empty = calloc(1, sizeof *empty);
+  auth_jwks_t *j = cqrs_xcalloc(1, sizeof *j);
+  auth_keyset_t *empty = cqrs_xcalloc(1, sizeof *empty);
   if (!j || !empty) {
     free(j);
     free(empty);
@@ -356,8 +358,8 @@ auth_jwks_t *auth_jwks_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs
   empty->refs = 1;
   j->log = log;
   j->refresh_s = cfg->auth_jwks_refresh_s > 0 ? cfg->auth_jwks_refresh_s : 300;
-  j->file = cfg->auth_jwks_file ? strdup(cfg->auth_jwks_file) : NULL;
-  j->url = cfg->auth_jwks_url && !j->file ? strdup(cfg->auth_jwks_url) : NULL;
+  j->file = cfg->auth_jwks_file ? cqrs_xstrdup(cfg->auth_jwks_file) : NULL;
+  j->url = cfg->auth_jwks_url && !j->file ? cqrs_xstrdup(cfg->auth_jwks_url) : NULL;
   j->current = empty;
   pthread_rwlock_init(&j->lock, NULL);
   pthread_mutex_init(&j->load_mu, NULL);
