@@ -51,10 +51,6 @@ cqrs_control_reader_t *cqrs_control_reader_start(const cqrs_config_t *cfg, const
                                                  cqrs_registry_t *reg, cqrs_tenant_deleted_cb on_deleted,
                                                  void *ctx, cqrs_error_t *err) {
   cqrs_control_reader_t *r = cqrs_xcalloc(1, sizeof *r);
-  if (!r) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the control reader");
-    return NULL;
-  }
   r->log = *log;
   r->reg = reg;
   r->on_deleted = on_deleted;

@@ -124,10 +124,6 @@ static void reader_free(cqrs_follower_t *r) {
 cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *suffix,
                                      const char *name, cqrs_follow_apply_cb apply, void *ctx, cqrs_error_t *err) {
   cqrs_follower_t *r = cqrs_xcalloc(1, sizeof *r);
-  if (!r) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the %s reader", name);
-    return NULL;
-  }
   r->log = *log;
   r->apply = apply;
   r->ctx = ctx;
@@ -146,10 +142,6 @@ cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t 
   r->topic = cqrs_config_topic(cfg, suffix);
   char group[96];
   snprintf(group, sizeof group, "%s-reader", name);
-  if (!r->prefix || !r->topic || !r->name || !r->suffix) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the %s reader", name);
-    goto fail;
-  }
   /* A group id only because librdkafka's consumer API wants one: partitions
    * are assigned, never subscribed, and no offset is ever committed, so
    * every process reads the whole topic. EOF events tell where the end is.

@@ -108,10 +108,6 @@ rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_err
 rd_kafka_t *cqrs_kafka_consumer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *group_suffix,
                                     cqrs_kafka_rebalance_cb *rebalance, void *cb_ctx, cqrs_error_t *err, ...) {
   char *group = cqrs_config_topic(cfg, group_suffix); /* the same prefix as the topics */
-  if (!group) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory naming a consumer group");
-    return NULL;
-  }
   const char *const defaults[] = {"group.id", group, "isolation.level", "read_committed",
                                   "enable.auto.commit", "false", NULL};
   client_ctx_t *ctx = NULL;

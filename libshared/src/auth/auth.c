@@ -38,10 +38,6 @@ struct cqrs_auth {
 cqrs_auth_t *cqrs_auth_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_registry_t *registry,
                            cqrs_error_t *err) {
   cqrs_auth_t *a = cqrs_xcalloc(1, sizeof *a);
-  if (!a) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    return NULL;
-  }
   a->log = log;
   a->enabled = cfg->auth_enabled;
   if (!a->enabled) {

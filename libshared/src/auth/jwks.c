@@ -114,11 +114,6 @@ static auth_keyset_t *keyset_parse(const char *text, size_t len, const cqrs_log_
     return NULL;
   }
   auth_keyset_t *ks = cqrs_xcalloc(1, sizeof *ks + json_array_size(keys) * sizeof(auth_key_t));
-  if (!ks) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    json_decref(doc);
-    return NULL;
-  }
   ks->refs = 1;
   size_t i;
   json_t *k;
@@ -349,12 +344,6 @@ bool auth_jwks_refresh_on_miss(auth_jwks_t *j) {
 auth_jwks_t *auth_jwks_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err) {
   auth_jwks_t *j = cqrs_xcalloc(1, sizeof *j);
   auth_keyset_t *empty = cqrs_xcalloc(1, sizeof *empty);
-  if (!j || !empty) {
-    free(j);
-    free(empty);
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    return NULL;
-  }
   empty->refs = 1;
   j->log = log;
   j->refresh_s = cfg->auth_jwks_refresh_s > 0 ? cfg->auth_jwks_refresh_s : 300;
