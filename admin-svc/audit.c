@@ -1,6 +1,7 @@
 /* The audit trail's writer (audit.h). */
 #include "audit.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/ops.h"
@@ -18,8 +19,7 @@ struct admin_audit {
 };
 
 admin_audit_t *admin_audit_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err) {
-  admin_audit_t *a = calloc(1, sizeof *a);
-  if (!a) abort();
+  admin_audit_t *a = cqrs_xcalloc(1, sizeof *a);
   a->log = *log;
   a->topic = cqrs_config_topic(cfg, CQRS_TOPIC_AUDIT);
   if (!(a->rk = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "enable.idempotence", "true", "acks", "all",

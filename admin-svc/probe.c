@@ -1,6 +1,7 @@
 /* Kafka reads of admin-svc (probe.h). */
 #include "probe.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
 
@@ -20,8 +21,7 @@ struct admin_probe {
 };
 
 admin_probe_t *admin_probe_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err) {
-  admin_probe_t *p = calloc(1, sizeof *p);
-  if (!p) abort();
+  admin_probe_t *p = cqrs_xcalloc(1, sizeof *p);
   p->cfg = cfg;
   p->log = *log;
   p->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);

@@ -4,7 +4,9 @@
 
 #include "writer.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/event_schema.h"
+#include "cqrs/worker.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,25 +26,22 @@ struct admin_schemas {
   rd_kafka_t *rk;
   pthread_mutex_t mu; /* one write at a time */
   /* bootstrap.c */
-  pthread_t boot;
-  bool boot_started;
-  atomic_bool stop;
+  cqrs_worker_t boot;
   atomic_bool bootstrapped;
 };
 
 admin_schemas_t *admin_schemas_new(const cqrs_config_t *cfg, const cqrs_log_t *log, int timeout_ms,
                                    cqrs_error_t *err) {
-  admin_schemas_t *w = calloc(1, sizeof *w);
-  if (!w || !(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_SCHEMAS)) || !(w->reg = cqrs_schemas_new())) {
+  admin_schemas_t *w = cqrs_xcalloc(1, sizeof *w);
+  if (!(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_SCHEMAS)) || !(w->reg = cqrs_schemas_new())) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory making the schema registry");
-    if (w) free(w->topic);
+    free(w->topic);
     free(w);
     return NULL;
   }
   w->log = *log;
   w->timeout_ms = timeout_ms;
   pthread_mutex_init(&w->mu, NULL);
-  atomic_init(&w->stop, false);
   atomic_init(&w->bootstrapped, false);
   if (!(w->reader = cqrs_schemas_reader_start(cfg, log, w->reg, err)) ||
       !(w->rk = admin_producer_new(cfg, log, timeout_ms, err))) {
@@ -54,8 +53,7 @@ admin_schemas_t *admin_schemas_new(const cqrs_config_t *cfg, const cqrs_log_t *l
 
 void admin_schemas_destroy(admin_schemas_t *w) {
   if (!w) return;
-  atomic_store(&w->stop, true);
-  if (w->boot_started) pthread_join(w->boot, NULL);
+  cqrs_worker_stop(&w->boot);
   if (w->rk) {
     rd_kafka_flush(w->rk, w->timeout_ms);
     rd_kafka_destroy(w->rk);
@@ -186,11 +184,11 @@ static void register_contract(admin_schemas_t *w, const cqrs_event_type_t *t, bo
 }
 
 static bool nap(admin_schemas_t *w, int ms) {
-  for (int waited = 0; waited < ms && !atomic_load(&w->stop); waited += 50) {
+  for (int waited = 0; waited < ms && !cqrs_worker_stopping(&w->boot); waited += 50) {
     struct timespec ts = {0, 50 * 1000000L};
     nanosleep(&ts, NULL);
   }
-  return !atomic_load(&w->stop);
+  return !cqrs_worker_stopping(&w->boot);
 }
 
 static void *bootstrap(void *arg) {
@@ -213,13 +211,7 @@ static void *bootstrap(void *arg) {
 }
 
 bool admin_schemas_bootstrap_start(admin_schemas_t *w, cqrs_error_t *err) {
-  int e = pthread_create(&w->boot, NULL, bootstrap, w);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the schema bootstrap thread: %s", strerror(e));
-    return false;
-  }
-  w->boot_started = true;
-  return true;
+  return cqrs_worker_start(&w->boot, "schema-boot", bootstrap, w, err);
 }
 
 bool admin_schemas_bootstrapped(admin_schemas_t *w) { return atomic_load(&w->bootstrapped); }

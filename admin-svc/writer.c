@@ -1,6 +1,7 @@
 /* The control record writer: decide, produce, wait for delivery, read back. */
 #include "writer.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/kafka.h"
 
 #include <pthread.h>
@@ -42,8 +43,8 @@ rd_kafka_t *admin_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, 
 
 admin_writer_t *admin_writer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_registry_t *reg,
                                  cqrs_control_reader_t *reader, int timeout_ms, cqrs_error_t *err) {
-  admin_writer_t *w = calloc(1, sizeof *w);
-  if (!w || !(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_CONTROL))) {
+  admin_writer_t *w = cqrs_xcalloc(1, sizeof *w);
+  if (!(w->topic = cqrs_config_topic(cfg, CQRS_TOPIC_CONTROL))) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory making the control writer");
     free(w);
     return NULL;

@@ -1,5 +1,6 @@
 /* In-memory aggregates with staged batches, and their aggregate-state form. */
 #include "aggregate_store.h"
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/map.h"
 
@@ -15,21 +16,19 @@ struct cqrs_aggregate_store {
  * command_id. */
 static cqrs_recent_t recent_new(const char *command_id, const char *result_json) {
   size_t nc = strlen(command_id) + 1, nr = strlen(result_json) + 1;
-  char *block = malloc(nc + nr);
-  if (!block) abort();
+  char *block = cqrs_xmalloc(nc + nr);
   memcpy(block, command_id, nc);
   memcpy(block + nc, result_json, nr);
   return (cqrs_recent_t){block, block + nc};
 }
 
 cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition) {
-  cqrs_aggregate_t *a = calloc(1, sizeof *a);
+  cqrs_aggregate_t *a = cqrs_xcalloc(1, sizeof *a);
   /* One block for the names, "<tenant>/<id>\0<tenant>\0<type>\0", the id
    * inside the key: a million restored aggregates are a million mallocs
    * fewer (BENCHMARKS.md). */
   size_t nt = strlen(tenant), ni = strlen(id), ny = strlen(type);
-  char *block = malloc(nt + 1 + ni + 1 + nt + 1 + ny + 1);
-  if (!a || !block) abort();
+  char *block = cqrs_xmalloc(nt + 1 + ni + 1 + nt + 1 + ny + 1);
   a->key = block;
   memcpy(block, tenant, nt);
   block[nt] = CQRS_TENANT_KEY_SEP;
@@ -47,10 +46,10 @@ cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
   cqrs_aggregate_t *a = cqrs_aggregate_new(src->tenant, src->aggregate_id, src->aggregate_type, src->partition);
   a->version = src->version;
   a->state = src->state ? bson_copy(src->state) : NULL;
-  if (src->n_recent && !(a->recent = malloc(src->n_recent * sizeof *a->recent))) abort();
+  if (src->n_recent) a->recent = cqrs_xmalloc(src->n_recent * sizeof *a->recent);
   for (size_t i = 0; i < src->n_recent; i++) a->recent[i] = recent_new(src->recent[i].command_id, src->recent[i].result_json);
   a->n_recent = src->n_recent;
-  a->unreadable = src->unreadable ? strdup(src->unreadable) : NULL;
+  a->unreadable = src->unreadable ? cqrs_xstrdup(src->unreadable) : NULL;
   return a;
 }
 
@@ -76,8 +75,7 @@ void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const 
     memmove(&a->recent[0], &a->recent[1], (CQRS_RECENT_COMMANDS - 1) * sizeof a->recent[0]);
     a->n_recent--;
   } else {
-    cqrs_recent_t *grown = realloc(a->recent, (a->n_recent + 1) * sizeof *grown);
-    if (!grown) abort();
+    cqrs_recent_t *grown = cqrs_xrealloc(a->recent, (a->n_recent + 1) * sizeof *grown);
     a->recent = grown;
   }
   a->recent[a->n_recent++] = recent_new(command_id, result_json);
@@ -139,7 +137,7 @@ cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t parti
     goto done;
   a = cqrs_aggregate_new(tenant, id, type, partition);
   a->version = version;
-  if (unreadable) a->unreadable = strdup(unreadable);
+  if (unreadable) a->unreadable = cqrs_xstrdup(unreadable);
   if (has_state) a->state = bson_copy(&state);
   bson_iter_t it;
   if (has_recent && bson_iter_init(&it, &recent)) {
@@ -165,7 +163,7 @@ done:
 static void destroy_value(void *v) { cqrs_aggregate_destroy(v); }
 
 cqrs_aggregate_store_t *cqrs_aggregate_store_new(void) {
-  cqrs_aggregate_store_t *s = calloc(1, sizeof *s);
+  cqrs_aggregate_store_t *s = cqrs_xcalloc(1, sizeof *s);
   s->committed = cqrs_map_new(destroy_value);
   s->staged = cqrs_map_new(destroy_value);
   return s;

@@ -3,6 +3,7 @@
 #include "processor.h"
 #include "restore.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/result.h"
@@ -133,7 +134,7 @@ static void find_legacy(cqrs_aggregate_t *a, void *ctx) {
   if (partition_of(a->key, l->loop) == a->partition) return;
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 16;
-    l->found = realloc(l->found, l->cap * sizeof *l->found);
+    l->found = cqrs_xrealloc(l->found, l->cap * sizeof *l->found);
   }
   l->found[l->n++] = a;
 }
@@ -208,7 +209,7 @@ static void park(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_
 static rd_kafka_topic_partition_list_t *unpark(cqrs_command_loop_t *loop, const rd_kafka_topic_partition_list_t *parts,
                                                int *reused) {
   rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(parts->cnt);
-  bool *kept = calloc((size_t)loop->n_partitions, sizeof *kept);
+  bool *kept = cqrs_xcalloc((size_t)loop->n_partitions, sizeof *kept);
   *reused = 0;
   for (int32_t p = 0; p < loop->n_partitions; p++) {
     if (loop->parked[p] < 0) continue;
@@ -344,7 +345,7 @@ static char *authorization_of(rd_kafka_message_t *m) {
   size_t len;
   if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, CQRS_COMMAND_AUTH_HEADER, &v, &len) || !v)
     return NULL;
-  return strndup(v, len);
+  return cqrs_xstrndup(v, len);
 }
 
 /* A record signed by saga-svc (cqrs/saga_sign.h): commands:write for the
@@ -652,7 +653,7 @@ static long test_hook_nth(const char *name, int lane, char *arg, size_t size) {
 static void *loop_main(void *arg) {
   cqrs_command_loop_t *loop = arg;
   size_t max = (size_t)loop->cfg->command_batch_max;
-  rd_kafka_message_t **msgs = malloc(max * sizeof *msgs);
+  rd_kafka_message_t **msgs = cqrs_xmalloc(max * sizeof *msgs);
   int backoff_ms = 0;
   while (running(loop)) {
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, max, 100, loop->log);
@@ -673,7 +674,7 @@ static void *loop_main(void *arg) {
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                            cqrs_metrics_t *metrics, cqrs_auth_t *auth,
                                            const char *instance_id, int lane, cqrs_error_t *err) {
-  cqrs_command_loop_t *loop = calloc(1, sizeof *loop);
+  cqrs_command_loop_t *loop = cqrs_xcalloc(1, sizeof *loop);
   loop->lane = lane;
   loop->abort_nth = test_hook_nth("COMMAND_TEST_ABORT_TXN", lane, NULL, 0);
   char hold[16];
@@ -732,7 +733,7 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
       (loop->n_result_partitions = cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err)) <= 0)
     goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
-  loop->parked = malloc((size_t)loop->n_partitions * sizeof *loop->parked);
+  loop->parked = cqrs_xmalloc((size_t)loop->n_partitions * sizeof *loop->parked);
   for (int32_t p = 0; p < loop->n_partitions; p++) loop->parked[p] = -1;
   if (!cqrs_kafka_check(rd_kafka_init_transactions(loop->producer, 30000), "init_transactions", err)) goto fail;
   return loop;

@@ -3,6 +3,7 @@
 #include "decider.h"
 #include "processor.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/command.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -258,10 +259,10 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   pthread_mutex_lock(&ing->lock);
   waiting_t *w = cqrs_map_get(ing->pending, result_key);
   if (!w) {
-    w = calloc(1, sizeof *w);
+    w = cqrs_xcalloc(1, sizeof *w);
     cqrs_map_put(ing->pending, result_key, w);
   }
-  w->waiters = realloc(w->waiters, (w->n + 1) * sizeof *w->waiters);
+  w->waiters = cqrs_xrealloc(w->waiters, (w->n + 1) * sizeof *w->waiters);
   w->waiters[w->n++] = d;
   pthread_mutex_unlock(&ing->lock);
 
@@ -269,7 +270,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   rd_kafka_resp_err_t e = rd_kafka_producev(
       ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands), RD_KAFKA_V_KEY(key, strlen(key)),
       RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-      RD_KAFKA_V_OPAQUE(strdup(result_key)), RD_KAFKA_V_END);
+      RD_KAFKA_V_OPAQUE(cqrs_xstrdup(result_key)), RD_KAFKA_V_END);
   if (e) {
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "cannot queue the command for Kafka: %s", rd_kafka_err2str(e));
@@ -298,7 +299,7 @@ static void update_held(cqrs_ingress_t *ing, const rd_kafka_topic_partition_list
     for (int j = 0; j < ing->n_held && at < 0; j++)
       if (ing->held[j] == p) at = j;
     if (assign && at < 0) {
-      ing->held = realloc(ing->held, (size_t)(ing->n_held + 1) * sizeof *ing->held);
+      ing->held = cqrs_xrealloc(ing->held, (size_t)(ing->n_held + 1) * sizeof *ing->held);
       ing->held[ing->n_held++] = p;
     } else if (!assign && at >= 0) {
       ing->held[at] = ing->held[--ing->n_held];
@@ -370,7 +371,7 @@ static void *results_main(void *arg) {
       /* Keys "<tenant>/<commandId>": a result reaches only a waiter of its
        * tenant. ("/<commandId>" results, of records whose credential did not
        * verify, match no waiter: an HTTP command was verified here first.) */
-      char *key = strndup(m->key, m->key_len);
+      char *key = cqrs_xstrndup(m->key, m->key_len);
       answer(ing, key, status, m->payload, m->len);
       free(key);
     } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -383,7 +384,7 @@ static void *results_main(void *arg) {
 
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                  cqrs_auth_t *auth, cqrs_http_server_t *http, cqrs_error_t *err) {
-  cqrs_ingress_t *ing = calloc(1, sizeof *ing);
+  cqrs_ingress_t *ing = cqrs_xcalloc(1, sizeof *ing);
   ing->cfg = cfg;
   ing->log = log;
   ing->metrics = metrics;

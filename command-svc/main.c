@@ -3,6 +3,7 @@
 #include "command_loop.h"
 #include "ingress.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/access.h"
 #include "cqrs/service.h"
 
@@ -52,7 +53,7 @@ int main(void) {
   gethostname(host, sizeof host - 1);
   snprintf(instance, sizeof instance, "%s-%d", host, svc.cfg.http_port);
   int n = svc.cfg.command_lanes;
-  lanes = calloc((size_t)n, sizeof *lanes);
+  lanes = cqrs_xcalloc((size_t)n, sizeof *lanes);
   bool ok = cqrs_access_start(&access, &svc.cfg, &svc.log, false, NULL, NULL, &err);
   for (int i = 0; ok && i < n; i++)
     ok = (lanes[i] = cqrs_command_loop_new(&svc.cfg, &svc.log, svc.metrics, access.auth, instance, i, &err));

@@ -1,6 +1,7 @@
 /* The pure command pipeline: parse, route, check, decide, evolve. */
 #include "processor.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/event_schema.h"
 
 #include "cqrs/result.h"
@@ -29,18 +30,18 @@ static void make_event(cqrs_event_t *ev, const cqrs_decider_t *d, const cqrs_com
                        const cqrs_decided_event_t *de, int64_t version, const cqrs_process_ctx_t *ctx) {
   char id[CQRS_UUID_LEN];
   cqrs_uuid_random(id);
-  ev->id = strdup(id);
-  ev->type = strdup(de->type);
-  ev->source = strdup(ctx->source);
-  ev->aggregate_type = strdup(d->aggregate_type);
-  ev->aggregate_id = strdup(cmd->aggregate_id);
-  ev->tenant = strdup(ctx->tenant);
-  ev->time = strdup(ctx->now);
-  ev->correlation_id = cmd->correlation_id ? strdup(cmd->correlation_id) : NULL;
-  ev->causation_id = strdup(cmd->command_id);
-  ev->traceparent = ctx->traceparent ? strdup(ctx->traceparent) : NULL;
-  ev->auth_type = ctx->actor_type ? strdup(ctx->actor_type) : NULL;
-  ev->auth_id = ctx->actor_type && ctx->actor_id ? strdup(ctx->actor_id) : NULL;
+  ev->id = cqrs_xstrdup(id);
+  ev->type = cqrs_xstrdup(de->type);
+  ev->source = cqrs_xstrdup(ctx->source);
+  ev->aggregate_type = cqrs_xstrdup(d->aggregate_type);
+  ev->aggregate_id = cqrs_xstrdup(cmd->aggregate_id);
+  ev->tenant = cqrs_xstrdup(ctx->tenant);
+  ev->time = cqrs_xstrdup(ctx->now);
+  ev->correlation_id = cmd->correlation_id ? cqrs_xstrdup(cmd->correlation_id) : NULL;
+  ev->causation_id = cqrs_xstrdup(cmd->command_id);
+  ev->traceparent = ctx->traceparent ? cqrs_xstrdup(ctx->traceparent) : NULL;
+  ev->auth_type = ctx->actor_type ? cqrs_xstrdup(ctx->actor_type) : NULL;
+  ev->auth_id = ctx->actor_type && ctx->actor_id ? cqrs_xstrdup(ctx->actor_id) : NULL;
   ev->version = version;
   ev->data = bson_copy(&de->data);
   cqrs_event_set_schema(ev, ctx->schema_registry, de->schema->version);
@@ -93,8 +94,8 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   if (!cqrs_decision_validate(&decision, &bad, &err)) {
     char what[128];
     snprintf(what, sizeof what, "%s v%d", decision.events[bad].type, decision.events[bad].schema->version);
-    out->invalid_event = strdup(what);
-    out->invalid_reason = strdup(err.message);
+    out->invalid_event = cqrs_xstrdup(what);
+    out->invalid_reason = cqrs_xstrdup(err.message);
     cqrs_error_set(&err, CQRS_ERR_INTERNAL, NULL,
                    "command-svc decided an invalid event (%s); nothing was appended. This is a bug in command-svc, "
                    "not in the command", out->invalid_reason);
@@ -161,11 +162,11 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     cqrs_uuid_random(id);
     cqrs_command_set_id(&cmd.command_id, id);
   }
-  out->command_id = strdup(cmd.command_id);
+  out->command_id = cqrs_xstrdup(cmd.command_id);
   out->result_key = cqrs_result_key(ctx->tenant, cmd.command_id);
-  if (d) out->command_type = strdup(cmd.type);
-  if (cmd.correlation_id) out->correlation_id = strdup(cmd.correlation_id);
-  if (cmd.aggregate_id) out->aggregate_id = strdup(cmd.aggregate_id);
+  if (d) out->command_type = cqrs_xstrdup(cmd.type);
+  if (cmd.correlation_id) out->correlation_id = cqrs_xstrdup(cmd.correlation_id);
+  if (cmd.aggregate_id) out->aggregate_id = cqrs_xstrdup(cmd.aggregate_id);
   /* Who may send it comes before what it says, as at the HTTP gate. */
   if (ctx->denied) {
     refuse(out, &cmd, ctx->denied);

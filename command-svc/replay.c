@@ -2,6 +2,7 @@
 #include "replay.h"
 #include "decider.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/upcast.h"
 
 #include <stdio.h>
@@ -11,7 +12,7 @@
 /* Marks a unreadable with err's message (set by the caller). */
 static void mark(cqrs_aggregate_t *a, const cqrs_error_t *err) {
   free(a->unreadable);
-  a->unreadable = strdup(err->message);
+  a->unreadable = cqrs_xstrdup(err->message);
 }
 
 bool cqrs_replay_event(cqrs_aggregate_store_t *store, int32_t partition, const cqrs_event_t *ev, cqrs_error_t *err) {

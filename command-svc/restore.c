@@ -8,6 +8,7 @@
 #include "restore.h"
 #include "replay.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
 
@@ -82,7 +83,7 @@ static void flush(reader_t *r) {
 /* One aggregate-state record: decoded here, put into the store in batches. */
 static void put_state(reader_t *r, rd_kafka_message_t *m) {
   if (!m->key || !m->payload) return;
-  char small[256], *key = m->key_len < sizeof small ? small : malloc(m->key_len + 1);
+  char small[256], *key = m->key_len < sizeof small ? small : cqrs_xmalloc(m->key_len + 1);
   memcpy(key, m->key, m->key_len);
   key[m->key_len] = '\0';
   cqrs_error_t perr = {0};
@@ -370,9 +371,9 @@ bool cqrs_restore_partitions(const cqrs_config_t *cfg, const cqrs_log_t *log, co
   pthread_mutex_init(&c.failure_lock, NULL);
   bool ok = false;
   int n_readers = readers_for(parts->cnt);
-  part_t *events = calloc((size_t)parts->cnt, sizeof *events);
-  part_t *shares = calloc((size_t)parts->cnt, sizeof *shares); /* state, grouped by reader */
-  reader_t *readers = calloc((size_t)n_readers, sizeof *readers);
+  part_t *events = cqrs_xcalloc((size_t)parts->cnt, sizeof *events);
+  part_t *shares = cqrs_xcalloc((size_t)parts->cnt, sizeof *shares); /* state, grouped by reader */
+  reader_t *readers = cqrs_xcalloc((size_t)n_readers, sizeof *readers);
   rd_kafka_topic_t *warm = NULL;
   rd_kafka_t *rk = consumer_new(&c, err);
   if (!rk) goto done;

@@ -1,56 +1,24 @@
 /* Apply loop: events -> writes (projection) -> each tenant's database
  * (tenants, store_writer) -> commit; poison events to dead_letters; lag from
- * lag. */
-#include "apply_loop.h"
+ * lag. What differs in a rebuild is its target's row (apply_target.c). */
+#include "apply_loop_private.h"
 
-#include "dead_letters.h"
 #include "lag.h"
 #include "loop_reader.h"
 #include "store_writer.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/freshness.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
-#include "cqrs/worker.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define BATCH_MAX 1000
-
-struct cqrs_apply_loop {
-  const cqrs_config_t *cfg;
-  const cqrs_log_t *log;
-  cqrs_metrics_t *metrics;
-  mongoc_client_pool_t *pool;
-  const cqrs_projection_t *proj;
-  cqrs_tenants_t *tenants;
-  cqrs_apply_opts_t opts;
-  rd_kafka_t *consumer;
-  cqrs_dead_letters_t *dead_letters;
-  char *t_events;
-  char labels[96];          /* projection="..." */
-  char skipped_labels[160]; /* projection="...",reason="tenant_deleted" */
-  cqrs_worker_t worker;
-  atomic_bool halted;
-  atomic_uint_least64_t applied, poisoned;
-  atomic_int_least64_t lag;
-  atomic_bool lag_known;
-  /* pause and halt (cqrs_apply_loop_pause) */
-  atomic_bool paused, held; /* held: paused and at a batch boundary, nothing in hand */
-  atomic_int_least32_t halt_partition, skip_partition;
-  atomic_int_least64_t halt_offset, skip_offset; /* skip: the halted event to dead-letter on release; -1 none */
-  pthread_mutex_t error_mu;
-  char last_error[256];
-  /* rebuild mode: the next offset of each partition after what is written */
-  atomic_int_least64_t *positions;
-  int n_positions;
-};
 
 /* ---- poison events ---- */
 
@@ -67,18 +35,8 @@ static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *e
   if (released) { /* the event a halted loop was released past: to the dead letters, once */
     atomic_store(&loop->skip_offset, -1);
     cqrs_dead_letters_send(loop->dead_letters, m, error);
-  } else if (loop->opts.target) { /* rebuild: the live loop already dead-lettered it */
-    cqrs_log_warn(loop->log, "rebuild skips a poison event", "projection", loop->proj->name, "error", error,
-                  "partition", part, "offset", off, NULL);
-  } else if (loop->opts.poison == CQRS_POISON_HALT) {
-    cqrs_log_error(loop->log, "poison event: halting the projection before it (POISON_POLICY=halt)", "projection",
-                   loop->proj->name, "error", error, "partition", part, "offset", off, NULL);
-    atomic_store(&loop->halt_partition, m->partition);
-    atomic_store(&loop->halt_offset, m->offset);
-    atomic_store(&loop->halted, true);
+  } else if (!loop->target->poison(loop, m, error, part, off)) {
     return false;
-  } else {
-    cqrs_dead_letters_send(loop->dead_letters, m, error);
   }
   atomic_fetch_add(&loop->poisoned, 1);
   return true;
@@ -102,14 +60,14 @@ typedef struct {
 } pending_t;
 
 static void pending_init(pending_t *p) {
-  p->writes = calloc(BATCH_MAX, sizeof *p->writes);
-  p->sources = calloc(BATCH_MAX, sizeof *p->sources);
-  p->tenants = calloc(BATCH_MAX, sizeof *p->tenants);
-  p->target_of = calloc(BATCH_MAX, sizeof *p->target_of);
-  p->targets = calloc(BATCH_MAX, sizeof *p->targets);
-  p->first_of = calloc(BATCH_MAX, sizeof *p->first_of);
-  p->dbs = calloc(BATCH_MAX, sizeof *p->dbs);
-  p->collections = calloc(BATCH_MAX, sizeof *p->collections);
+  p->writes = cqrs_writes_new(BATCH_MAX); /* aligned for its bson_t members */
+  p->sources = cqrs_xcalloc(BATCH_MAX, sizeof *p->sources);
+  p->tenants = cqrs_xcalloc(BATCH_MAX, sizeof *p->tenants);
+  p->target_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->target_of);
+  p->targets = cqrs_xcalloc(BATCH_MAX, sizeof *p->targets);
+  p->first_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->first_of);
+  p->dbs = cqrs_xcalloc(BATCH_MAX, sizeof *p->dbs);
+  p->collections = cqrs_xcalloc(BATCH_MAX, sizeof *p->collections);
 }
 
 static void pending_cleanup(pending_t *p) {
@@ -140,7 +98,7 @@ static bool prepare_target(cqrs_apply_loop_t *loop, const char *tenant, const ch
   for (int backoff = 100;; backoff = backoff < 5000 ? backoff * 2 : 5000) {
     cqrs_error_t err = {0};
     if (cqrs_tenants_prepare(loop->tenants, tenant, collection, loop->proj, &err)) return true;
-    if (!loop->opts.target) cqrs_metrics_add(loop->metrics, "store_write_retries_total", loop->labels, 1);
+    if (loop->reported) cqrs_metrics_add(loop->reported, "store_write_retries_total", loop->labels, 1);
     char ms[16];
     snprintf(ms, sizeof ms, "%d", backoff);
     cqrs_log_warn(loop->log, "cannot create a read model's indexes; retrying before writing into it", "projection",
@@ -164,10 +122,7 @@ static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
       cqrs_map_put(seen, p->tenants[i], (void *)(uintptr_t)(t + 1));
       p->first_of[t] = i;
       cqrs_tenants_db(loop->tenants, p->tenants[i], p->dbs[t]);
-      if (loop->opts.target)
-        snprintf(p->collections[t], CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
-      else
-        cqrs_tenants_resolve(loop->tenants, p->tenants[i], loop->proj->name, p->collections[t]);
+      loop->target->collection(loop, p->tenants[i], p->collections[t]);
       p->targets[t] = (cqrs_store_target_t){p->dbs[t], p->collections[t]};
       if (!prepare_target(loop, p->tenants[i], p->collections[t])) {
         nt = SIZE_MAX;
@@ -202,7 +157,7 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
   refused_ctx_t rc = {loop, p};
   cqrs_store_writer_t sw = {.pool = loop->pool, .bulk_max = loop->cfg->mongo_bulk_max,
                             .concurrency = loop->cfg->mongo_write_concurrency, .log = loop->log,
-                            .metrics = loop->opts.target ? NULL : loop->metrics, .labels = loop->labels,
+                            .metrics = loop->reported, .labels = loop->labels,
                             .name = loop->proj->name, .owner = &loop->worker, .refused = refused, .ctx = &rc};
   return cqrs_store_write(&sw, p->targets, p->target_of, p->writes, n);
 }
@@ -210,7 +165,7 @@ static cqrs_write_outcome_t write_batch(cqrs_apply_loop_t *loop, pending_t *p, s
 /* events_applied_by_tenant_total: the batch's writes per tenant (the first
  * CQRS_METRICS_TENANTS tenants by name, then one series for the others). */
 static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t n) {
-  size_t *k = calloc(p->n_targets ? p->n_targets : 1, sizeof *k);
+  size_t *k = cqrs_xcalloc(p->n_targets ? p->n_targets : 1, sizeof *k);
   for (size_t i = 0; i < n; i++) k[p->target_of[i]]++;
   for (size_t t = 0; t < p->n_targets; t++) {
     char labels[192];
@@ -226,8 +181,8 @@ static void count_by_tenant(cqrs_apply_loop_t *loop, const pending_t *p, size_t 
 static void update_lag(cqrs_apply_loop_t *loop) {
   int64_t total, written[256];
   int n = cqrs_apply_loop_positions(loop, written, 256);
-  bool known = cqrs_consumer_lag(loop->consumer, written, n < 256 ? n : 256, loop->opts.target ? NULL : loop->metrics,
-                                 loop->labels, &total);
+  bool known = cqrs_consumer_lag(loop->consumer, written, n < 256 ? n : 256, loop->reported, loop->labels,
+                                 &total);
   atomic_store(&loop->lag, total);
   atomic_store(&loop->lag_known, known);
 }
@@ -308,23 +263,12 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   return np;
 }
 
-/* Commits the offsets after msgs[0..upto). */
+/* Keeps msgs[0..upto) as written: the positions, then the target's commit. */
 static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
   for (size_t i = 0; i < upto; i++) /* what is written (a rebuild's checkpoint; the lag after a seek) */
     if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions)
       atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
-  if (loop->opts.target || upto == 0) return; /* a rebuild keeps no offsets: its positions are its driver's */
-  rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
-  for (size_t i = 0; i < upto; i++) {
-    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, msgs[i]->partition);
-    if (!tp) tp = rd_kafka_topic_partition_list_add(offsets, loop->t_events, msgs[i]->partition);
-    tp->offset = msgs[i]->offset + 1;
-  }
-  rd_kafka_resp_err_t e = rd_kafka_commit(loop->consumer, offsets, 0);
-  rd_kafka_topic_partition_list_destroy(offsets);
-  if (e)
-    cqrs_log_warn(loop->log, "offset commit failed; the batch may be applied again (harmless)", "error",
-                  rd_kafka_err2str(e), NULL);
+  if (upto) loop->target->commit(loop, msgs, upto);
 }
 
 /* Applies and commits msgs[0..n). Returns true when it stopped before the
@@ -344,28 +288,12 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
   commit(loop, msgs, upto);
   atomic_fetch_add(&loop->applied, (uint64_t)np);
-  if (!loop->opts.target) {
-    cqrs_metrics_add(loop->metrics, "events_applied_total", loop->labels, (double)np);
+  if (loop->reported) {
+    cqrs_metrics_add(loop->reported, "events_applied_total", loop->labels, (double)np);
     count_by_tenant(loop, p, np);
   }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
   return again;
-}
-
-/* Reports what this loop has applied (cqrs/freshness.h): caught up at this
- * moment when every assigned partition is known and none is behind. A rebuild
- * reports nothing (its collection serves no query yet). */
-static void publish_progress(cqrs_apply_loop_t *loop) {
-  if (loop->opts.target) return;
-  int64_t now = cqrs_time_now_ms();
-  bool known = atomic_load(&loop->lag_known);
-  int64_t lag = atomic_load(&loop->lag);
-  cqrs_progress_t p = {known ? lag : -1, known && lag == 0 ? now : 0, now};
-  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
-  cqrs_error_t err = {0};
-  if (!cqrs_progress_publish(client, loop->cfg->mongo_db, loop->proj->name, &p, &err))
-    cqrs_log_debug(loop->log, "cannot report progress", "projection", loop->proj->name, "error", err.message, NULL);
-  mongoc_client_pool_push(loop->pool, client);
 }
 
 /* Puts the assigned partitions back at their committed offsets (rebuild: at
@@ -374,16 +302,7 @@ static void publish_progress(cqrs_apply_loop_t *loop) {
 static void rewind_to_committed(cqrs_apply_loop_t *loop, bool pause) {
   rd_kafka_topic_partition_list_t *parts = NULL;
   if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
-  if (loop->opts.target) {
-    for (int i = 0; i < parts->cnt; i++) {
-      int32_t pt = parts->elems[i].partition;
-      parts->elems[i].offset = pt < loop->n_positions ? atomic_load(&loop->positions[pt]) : RD_KAFKA_OFFSET_BEGINNING;
-    }
-  } else {
-    rd_kafka_committed(loop->consumer, parts, 10000);
-    for (int i = 0; i < parts->cnt; i++)
-      if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
-  }
+  loop->target->rewind_to(loop, parts);
   if (pause) rd_kafka_pause_partitions(loop->consumer, parts);
   rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, parts, 10000);
   if (e) {
@@ -418,7 +337,7 @@ static void release_held(cqrs_apply_loop_t *loop) {
 
 static void *loop_main(void *arg) {
   cqrs_apply_loop_t *loop = arg;
-  rd_kafka_message_t **msgs = calloc(BATCH_MAX, sizeof *msgs);
+  rd_kafka_message_t **msgs = cqrs_xcalloc(BATCH_MAX, sizeof *msgs);
   pending_t p;
   pending_init(&p);
   int64_t next_lag = 0, next_progress = 0;
@@ -454,7 +373,7 @@ static void *loop_main(void *arg) {
       next_lag = cqrs_time_monotonic_ms() + 250;
     }
     if (cqrs_time_monotonic_ms() >= next_progress) {
-      publish_progress(loop);
+      loop->target->publish(loop);
       next_progress = cqrs_time_monotonic_ms() + CQRS_PROGRESS_PERIOD_MS;
     }
   }
@@ -467,7 +386,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
                                        mongoc_client_pool_t *pool, cqrs_tenants_t *tenants,
                                        const cqrs_projection_t *projection, const cqrs_apply_opts_t *opts,
                                        cqrs_error_t *err) {
-  cqrs_apply_loop_t *loop = calloc(1, sizeof *loop);
+  cqrs_apply_loop_t *loop = cqrs_xcalloc(1, sizeof *loop);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;
@@ -475,14 +394,15 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->tenants = tenants;
   loop->proj = projection;
   loop->opts = *opts;
+  loop->target = opts->target ? &cqrs_apply_rebuild : &cqrs_apply_live;
+  loop->reported = loop->target->reports ? metrics : NULL;
   atomic_init(&loop->skip_offset, -1);
   pthread_mutex_init(&loop->error_mu, NULL);
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   snprintf(loop->skipped_labels, sizeof loop->skipped_labels, "%s,reason=\"tenant_deleted\"", loop->labels);
-  char group[256];
-  /* A rebuild never commits: its group name only has to be unique. */
-  snprintf(group, sizeof group, "projector-%s%s", projection->name, opts->target ? "-rebuild" : "");
+  char group[CQRS_GROUP_MAX];
+  cqrs_config_projector_group(projection->name, loop->target->rebuild, group, sizeof group);
   if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, err, "auto.offset.reset", "earliest",
                                                  /* a dead member's partitions move after 10 s, not 45 */
@@ -494,7 +414,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   int partitions;
   if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
   loop->n_positions = partitions;
-  loop->positions = calloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
+  loop->positions = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
   for (int i = 0; i < partitions; i++) atomic_init(&loop->positions[i], RD_KAFKA_OFFSET_BEGINNING);
   return loop;
 fail:
@@ -502,31 +422,8 @@ fail:
   return NULL;
 }
 
-/* Rebuild: every partition of events, from the beginning or a checkpoint. */
-static bool assign_for_rebuild(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
-  int n = cqrs_kafka_partition_count(loop->consumer, loop->t_events, 10000, err);
-  if (n <= 0) return false;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-  for (int p = 0; p < n; p++) {
-    int64_t at = p < loop->opts.n_start_offsets && loop->opts.start_offsets[p] >= 0 ? loop->opts.start_offsets[p]
-                                                                                  : RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(l, loop->t_events, p)->offset = at;
-  }
-  for (int i = 0; i < l->cnt; i++) /* where a held rebuild goes back to until it has written */
-    if (l->elems[i].partition < loop->n_positions)
-      atomic_store(&loop->positions[l->elems[i].partition], l->elems[i].offset);
-  rd_kafka_assign(loop->consumer, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  return true;
-}
-
 bool cqrs_apply_loop_start(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
-  if (loop->opts.target) {
-    if (!assign_for_rebuild(loop, err)) return false;
-  } else if (!cqrs_kafka_subscribe(loop->consumer, loop->t_events, err)) {
-    return false;
-  }
-  return cqrs_worker_start(&loop->worker, "apply-loop", loop_main, loop, err);
+  return loop->target->join(loop, err) && cqrs_worker_start(&loop->worker, "apply-loop", loop_main, loop, err);
 }
 
 void cqrs_apply_loop_stop(cqrs_apply_loop_t *loop) {

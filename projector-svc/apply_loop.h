@@ -58,7 +58,7 @@ typedef struct {
 /* Declares the metric families the apply loops write (HELP and TYPE lines), once per process. */
 void cqrs_apply_loop_describe_metrics(cqrs_metrics_t *metrics);
 
-/* Creates the consumer (live: group prefix + "projector-" + projection) and
+/* Creates the consumer (group: cqrs_config_projector_group) and
  * the DLQ producer, makes sure the topics exist. Borrowed: cfg, log, metrics,
  * pool, tenants, projection, opts->target, opts->tenant. NULL with err. */
 cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,

@@ -4,13 +4,14 @@
 #include "redrive.h"
 #include "replay.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/ops.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,8 @@ struct projector_control {
   cqrs_ops_t *ops;
   rd_kafka_t *jobs; /* member of the group that elects the job owner */
   char *t_ops;
-  atomic_bool owner, stop;
-  pthread_t thread;
-  bool started;
+  atomic_bool owner;
+  cqrs_worker_t worker;
   cqrs_map_t *replays; /* replayId -> cqrs_replay_t * (this replica's, while owner) */
   cqrs_redrive_t *redrive;
 };
@@ -67,7 +67,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 
 static char *key_of(const char *prefix, const char *name) {
   size_t n = strlen(prefix) + strlen(name) + 1;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s%s", prefix, name);
   return k;
 }
@@ -209,7 +209,7 @@ static void run_replays(projector_control_t *c) {
 static void *control_main(void *arg) {
   projector_control_t *c = arg;
   int64_t next_state = 0;
-  while (!atomic_load(&c->stop)) {
+  while (!cqrs_worker_stopping(&c->worker)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->jobs, TICK_MS);
     if (m) rd_kafka_message_destroy(m);
     if (!cqrs_ops_caught_up(c->ops)) continue;
@@ -230,15 +230,14 @@ projector_control_t *projector_control_start(const cqrs_config_t *cfg, const cqr
                                              mongoc_client_pool_t *pool, cqrs_registry_t *reg,
                                              cqrs_tenants_t *tenants, cqrs_apply_loop_t **loops, size_t n,
                                              cqrs_error_t *err) {
-  projector_control_t *c = calloc(1, sizeof *c);
-  if (!c) abort();
+  projector_control_t *c = cqrs_xcalloc(1, sizeof *c);
   c->cfg = cfg;
   c->log = log;
   c->pool = pool;
   c->reg = reg;
   c->loops = loops;
   c->n = n;
-  c->resumes_seen = calloc(n ? n : 1, sizeof *c->resumes_seen);
+  c->resumes_seen = cqrs_xcalloc(n ? n : 1, sizeof *c->resumes_seen);
   c->replays = cqrs_map_new(free_replay);
   char host[64] = "";
   gethostname(host, sizeof host - 1);
@@ -256,12 +255,7 @@ projector_control_t *projector_control_start(const cqrs_config_t *cfg, const cqr
                                           "heartbeat.interval.ms", "1000", NULL)) ||
       !cqrs_kafka_subscribe(c->jobs, c->t_ops, err))
     goto fail;
-  int e = pthread_create(&c->thread, NULL, control_main, c);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the control thread: %s", strerror(e));
-    goto fail;
-  }
-  c->started = true;
+  if (!cqrs_worker_start(&c->worker, "control", control_main, c, err)) goto fail;
   return c;
 fail:
   projector_control_stop(c);
@@ -276,8 +270,7 @@ bool projector_control_ready(projector_control_t *c, cqrs_error_t *err) {
 
 void projector_control_stop(projector_control_t *c) {
   if (!c) return;
-  atomic_store(&c->stop, true);
-  if (c->started) pthread_join(c->thread, NULL);
+  cqrs_worker_stop(&c->worker);
   if (c->jobs) { /* its close revokes the partition: the callback abandons the replays, so the map lives on */
     rd_kafka_consumer_close(c->jobs);
     rd_kafka_destroy(c->jobs);

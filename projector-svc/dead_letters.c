@@ -1,6 +1,7 @@
 /* Dead letters (see dead_letters.h). */
 #include "dead_letters.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/kafka.h"
 #include "cqrs/ops.h"
 
@@ -19,11 +20,11 @@ struct cqrs_dead_letters {
 
 cqrs_dead_letters_t *cqrs_dead_letters_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                            const char *projection, const char *source_topic, cqrs_error_t *err) {
-  cqrs_dead_letters_t *dl = calloc(1, sizeof *dl);
+  cqrs_dead_letters_t *dl = cqrs_xcalloc(1, sizeof *dl);
   dl->log = log;
   dl->metrics = metrics;
   dl->projection = projection;
-  dl->source_topic = strdup(source_topic);
+  dl->source_topic = cqrs_xstrdup(source_topic);
   dl->topic = cqrs_config_topic(cfg, CQRS_TOPIC_DLQ);
   snprintf(dl->labels, sizeof dl->labels, "projection=\"%s\"", projection);
   if (!(dl->producer = cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "enable.idempotence", "true", NULL))) {

@@ -1,6 +1,8 @@
 /* Folding a batch's writes per document (see fold.h). */
 #include "fold.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +63,8 @@ typedef struct {
 } fields_t;
 
 static void fields_init(fields_t *f, size_t cap) {
-  f->keys = calloc(cap ? cap : 1, sizeof *f->keys);
-  f->vals = calloc(cap ? cap : 1, sizeof *f->vals);
+  f->keys = cqrs_xcalloc(cap ? cap : 1, sizeof *f->keys);
+  f->vals = cqrs_xcalloc(cap ? cap : 1, sizeof *f->vals);
   f->n = 0;
 }
 
@@ -160,7 +162,7 @@ static void fold_group(const cqrs_write_t *in, const size_t *order, size_t k, cq
 bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *out, cqrs_error_t *err) {
   *out = (cqrs_fold_t){0};
   if (n == 0) return true;
-  key_t_ *keys = calloc(n, sizeof *keys);
+  key_t_ *keys = cqrs_xcalloc(n, sizeof *keys);
   for (size_t i = 0; i < n; i++) {
     if (!(keys[i].id = filter_id(&in[i]))) {
       cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "cannot fold a write without a string _id");
@@ -175,8 +177,9 @@ bool cqrs_fold(const cqrs_write_t *in, const size_t *ns, size_t n, cqrs_fold_t *
     keys[i].ns = ns ? ns[i] : 0;
   }
   qsort(keys, n, sizeof *keys, by_ns_id_pos);
-  out->order = calloc(n, sizeof *out->order);
-  out->writes = calloc(n, sizeof *out->writes);
+  out->order = cqrs_xcalloc(n, sizeof *out->order);
+  /* cqrs_folded_t embeds bson_t, which libbson declares 128-byte aligned */
+  out->writes = cqrs_xcalloc_aligned(n, sizeof *out->writes, _Alignof(cqrs_folded_t));
   for (size_t i = 0; i < n; i++) out->order[i] = keys[i].pos;
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && same_document(&keys[j], &keys[i]); j++)

@@ -1,6 +1,8 @@
 /* Reading an aggregate's events back from event_history (history_read.h). */
 #include "history_read.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +63,7 @@ bool cqrs_history_read(mongoc_collection_t *coll, const char *aggregate_type, co
       } else {
         if (out->n == cap) {
           cap = cap ? 2 * cap : 16;
-          out->v = realloc(out->v, cap * sizeof *out->v);
-          if (!out->v) abort();
+          out->v = cqrs_xrealloc(out->v, cap * sizeof *out->v);
         }
         if (!cqrs_event_history_to_event(doc, &out->v[out->n], err)) {
           cqrs_event_cleanup(&out->v[out->n]);

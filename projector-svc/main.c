@@ -7,6 +7,7 @@
 #include "control.h"
 #include "tenants.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/mongo.h"
 #include "cqrs/service.h"
 
@@ -46,8 +47,8 @@ int main(int argc, char **argv) {
   projector_t p = {.svc = &svc};
   size_t all = 0;
   while (cqrs_projections[all]) all++;
-  p.loops = calloc(all, sizeof *p.loops);
-  const cqrs_projection_t **run = calloc(all, sizeof *run);
+  p.loops = cqrs_xcalloc(all, sizeof *p.loops);
+  const cqrs_projection_t **run = cqrs_xcalloc(all, sizeof *run);
   cqrs_registry_t *reg = cqrs_registry_new();
   cqrs_tenants_t *tenants = NULL;
   int rc = 1;

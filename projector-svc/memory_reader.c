@@ -3,6 +3,8 @@
  * and the accounting. */
 #include "projection.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,7 @@ static bool history(const cqrs_projection_reader_t *r, const char *aggregate_typ
                     int64_t from, int64_t to, cqrs_events_t *out, cqrs_error_t *err) {
   (void)err;
   const cqrs_memory_reader_t *m = r->ctx;
-  const cqrs_event_t **mine = calloc(m->n ? m->n : 1, sizeof *mine);
+  const cqrs_event_t **mine = cqrs_xcalloc(m->n ? m->n : 1, sizeof *mine);
   size_t k = 0;
   for (size_t i = 0; i < m->n; i++) {
     const cqrs_event_t *e = &m->events[i];
@@ -42,7 +44,7 @@ static bool history(const cqrs_projection_reader_t *r, const char *aggregate_typ
       mine[j] = mine[j - 1];
       mine[j - 1] = t;
     }
-  *out = (cqrs_events_t){.v = calloc(k ? k : 1, sizeof *out->v)};
+  *out = (cqrs_events_t){.v = cqrs_xcalloc(k ? k : 1, sizeof *out->v)};
   int64_t next = from;
   for (size_t i = 0; i < k && mine[i]->version <= next; i++)
     if (mine[i]->version == next) {

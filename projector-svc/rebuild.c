@@ -4,6 +4,7 @@
 #include "apply_loop.h"
 #include "tenants.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/mongo.h"
 #include "cqrs/read_model.h"
 #include "cqrs/util.h"
@@ -51,7 +52,7 @@ bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, 
   bool ok = true;
   cqrs_tenants_enter(tenants); /* no drop between the deletion check and the swap */
   char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, n);
-  *swaps = calloc(*n ? *n : 1, sizeof **swaps);
+  *swaps = cqrs_xcalloc(*n ? *n : 1, sizeof **swaps);
   for (size_t i = 0; ok && i < *n; i++) {
     cqrs_rebuild_swap_t *s = &(*swaps)[i];
     snprintf(s->tenant, sizeof s->tenant, "%s", met[i]);

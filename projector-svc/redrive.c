@@ -3,6 +3,7 @@
 
 #include "projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
@@ -26,8 +27,7 @@ struct cqrs_redrive {
 
 cqrs_redrive_t *cqrs_redrive_new(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool,
                                  cqrs_tenants_t *tenants, cqrs_ops_t *ops, cqrs_error_t *err) {
-  cqrs_redrive_t *rd = calloc(1, sizeof *rd);
-  if (!rd) abort();
+  cqrs_redrive_t *rd = cqrs_xcalloc(1, sizeof *rd);
   *rd = (cqrs_redrive_t){cfg, log, pool, tenants, ops, NULL, NULL, cqrs_config_topic(cfg, CQRS_TOPIC_DLQ)};
   /* read committed: saga-svc writes its dead letters inside its transactions
    * (one of an aborted batch is no dead letter); projector-svc's, produced
@@ -80,7 +80,7 @@ static char *header_copy(rd_kafka_message_t *m, const char *name) {
   const void *v;
   size_t len;
   if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &len) || !v) return NULL;
-  char *s = malloc(len + 1);
+  char *s = cqrs_xmalloc(len + 1);
   memcpy(s, v, len);
   s[len] = '\0';
   return s;
@@ -241,7 +241,7 @@ void cqrs_redrive_run(cqrs_redrive_t *rd) {
   char **keys, **values;
   size_t n = cqrs_ops_list(rd->ops, CQRS_OPS_DLQ, &keys, &values);
   size_t plen = strlen(CQRS_OPS_DLQ), np = 0;
-  pending_t *todo = calloc(n ? n : 1, sizeof *todo);
+  pending_t *todo = cqrs_xcalloc(n ? n : 1, sizeof *todo);
   for (size_t i = 0; i < n; i++) {
     const char *id = keys[i] + plen;
     cqrs_error_t err = {0};

@@ -6,13 +6,14 @@
 #include "rebuild.h"
 #include "tenants.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/metrics.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,8 @@ struct cqrs_replay {
   cqrs_replay_env_t env;
   request_t req;
   const cqrs_projection_t *proj;
-  pthread_t thread;
-  atomic_bool stop, finished;
+  cqrs_worker_t worker; /* stopping: abandoned */
+  atomic_bool finished;
   /* the thread's own */
   cqrs_tenants_t *tenants;
   rd_kafka_t *probe;
@@ -74,7 +75,7 @@ static bool parse_request(const char *json, request_t *r) {
 
 static char *key_of(const char *prefix, const char *id) {
   size_t n = strlen(prefix) + strlen(id) + 1;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s%s", prefix, id);
   return k;
 }
@@ -270,7 +271,7 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
   bool paused = false;
   for (int i = 0; i < r->partitions; i++) before[i] = INT64_MIN;
   for (;;) {
-    if (atomic_load(&r->stop)) return RUN_ABANDONED;
+    if (cqrs_worker_stopping(&r->worker)) return RUN_ABANDONED;
     usleep(TICK_MS * 1000);
     char w[16];
     want(r, w);
@@ -304,7 +305,7 @@ static run_outcome_t drive(cqrs_replay_t *r, cqrs_apply_loop_t *loop, const int6
 
 static char *aggregate_key(const char *tenant, const char *id) {
   size_t n = strlen(tenant) + strlen(id) + 2;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s/%s", tenant, id);
   return k;
 }
@@ -341,12 +342,12 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
   uint64_t seen = 0;
   int64_t next_state = 0;
   int done = 0;
-  bool *finished = calloc((size_t)r->partitions, sizeof *finished);
+  bool *finished = cqrs_xcalloc((size_t)r->partitions, sizeof *finished);
   for (int p = 0; p < r->partitions; p++)
     if (r->from_off[p] >= r->hi[p]) finished[p] = true, done++;
   const char *agg = r->proj->aggregate_type;
   while (done < r->partitions) {
-    if (atomic_load(&r->stop)) break;
+    if (cqrs_worker_stopping(&r->worker)) break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->probe, 200);
     if (!m) continue;
     /* the end: a transaction's commit marker may take the last offset before hi */
@@ -379,7 +380,7 @@ static bool scan(cqrs_replay_t *r, cqrs_error_t *err) {
   free(finished);
   rd_kafka_assign(r->probe, NULL);
   r->applied_before = seen;
-  return !atomic_load(&r->stop);
+  return !cqrs_worker_stopping(&r->worker);
 }
 
 /* Copies each document of scratch over the live one of its tenant unless the
@@ -534,7 +535,7 @@ static void *run(void *arg) {
       free(swaps);
       goto failed;
     }
-    for (int waited = 0; waited < CQRS_REBUILD_TAIL_MS && !atomic_load(&r->stop); waited += TICK_MS)
+    for (int waited = 0; waited < CQRS_REBUILD_TAIL_MS && !cqrs_worker_stopping(&r->worker); waited += TICK_MS)
       usleep(TICK_MS * 1000);
     cqrs_apply_loop_stop(loop);
     cqrs_rebuild_drop_unused(r->tenants, r->env.pool, r->env.log, target, swaps, n_swaps);
@@ -545,7 +546,7 @@ static void *run(void *arg) {
   finish(r, CQRS_REPLAY_COMPLETED, applied, applied, NULL);
   goto out;
 failed:
-  if (!atomic_load(&r->stop)) finish(r, CQRS_REPLAY_FAILED, 0, 0, err.message[0] ? err.message : "failed");
+  if (!cqrs_worker_stopping(&r->worker)) finish(r, CQRS_REPLAY_FAILED, 0, 0, err.message[0] ? err.message : "failed");
 out:
   cqrs_apply_loop_destroy(loop);
   if (r->probe) {
@@ -560,8 +561,7 @@ out:
 }
 
 cqrs_replay_t *cqrs_replay_start(const cqrs_replay_env_t *env, const char *id, cqrs_error_t *err) {
-  cqrs_replay_t *r = calloc(1, sizeof *r);
-  if (!r) abort();
+  cqrs_replay_t *r = cqrs_xcalloc(1, sizeof *r);
   r->env = *env;
   snprintf(r->req.id, sizeof r->req.id, "%s", id);
   char *k = key_of(CQRS_OPS_REPLAY, id);
@@ -575,9 +575,7 @@ cqrs_replay_t *cqrs_replay_start(const cqrs_replay_env_t *env, const char *id, c
     return NULL;
   }
   r->aggregates = cqrs_map_new(NULL);
-  int e = pthread_create(&r->thread, NULL, run, r);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start a replay thread: %s", strerror(e));
+  if (!cqrs_worker_start(&r->worker, "replay", run, r, err)) {
     cqrs_map_destroy(r->aggregates);
     free(r);
     return NULL;
@@ -591,8 +589,7 @@ const char *cqrs_replay_projection(const cqrs_replay_t *r) { return r->req.proje
 
 void cqrs_replay_abandon(cqrs_replay_t *r) {
   if (!r) return;
-  atomic_store(&r->stop, true);
-  pthread_join(r->thread, NULL);
+  cqrs_worker_stop(&r->worker);
   cqrs_map_destroy(r->aggregates);
   free(r);
 }

@@ -3,6 +3,8 @@
 
 #include "fold.h"
 
+#include "cqrs/alloc.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +120,7 @@ static bool bulk_update(job_t *job, mongoc_collection_t *coll, size_t a, size_t 
  * A duplicate key (the document exists: a redelivery) leaves them to the
  * update path. Returns false only when the store is unreachable. */
 static bool insert_new(job_t *job, mongoc_collection_t *coll, size_t a, size_t b, bson_error_t *error) {
-  const bson_t **ptrs = calloc(b - a, sizeof *ptrs);
+  const bson_t **ptrs = cqrs_xcalloc(b - a, sizeof *ptrs);
   size_t k = 0;
   for (size_t i = a; i < b; i++)
     if (!job->item_done[i] && !job->insert_tried[i] && item(job, i)->upsert) ptrs[k++] = &job->fold->writes[i].insert;
@@ -206,7 +208,7 @@ static size_t item_target(const job_t *job, const size_t *target_of, size_t i) {
 /* Cuts the items (grouped by target) into chunks of at most bulk_max items
  * of one target each. */
 static void make_chunks(job_t *job, const size_t *target_of, size_t bulk_max) {
-  job->chunks = calloc(job->n_items, sizeof *job->chunks);
+  job->chunks = cqrs_xcalloc(job->n_items, sizeof *job->chunks);
   for (size_t a = 0, b; a < job->n_items; a = b) {
     size_t t = item_target(job, target_of, a);
     for (b = a + 1; b < job->n_items && b - a < bulk_max && item_target(job, target_of, b) == t; b++) {
@@ -233,13 +235,13 @@ cqrs_write_outcome_t cqrs_store_write(const cqrs_store_writer_t *sw, const cqrs_
   job_t job = {.sw = sw, .targets = targets, .src = w, .n_src = n, .fold = folded ? &fold : NULL,
                .n_items = folded ? fold.n : n};
   if (!folded) { /* each target's writes in log order */
-    job.in_order = calloc(n, sizeof *job.in_order);
+    job.in_order = cqrs_xcalloc(n, sizeof *job.in_order);
     for (size_t i = 0; i < n; i++) job.in_order[i] = i;
     qsort_r(job.in_order, n, sizeof *job.in_order, by_target_then_pos, (void *)target_of);
   }
-  job.item_done = calloc(job.n_items, sizeof(bool));
-  job.insert_tried = calloc(job.n_items, sizeof(bool));
-  job.src_done = calloc(n, sizeof(bool));
+  job.item_done = cqrs_xcalloc(job.n_items, sizeof(bool));
+  job.insert_tried = cqrs_xcalloc(job.n_items, sizeof(bool));
+  job.src_done = cqrs_xcalloc(n, sizeof(bool));
   make_chunks(&job, target_of, (size_t)sw->bulk_max);
   atomic_init(&job.next_chunk, 0);
   atomic_init(&job.outcome, CQRS_WRITE_DONE);

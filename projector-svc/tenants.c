@@ -3,6 +3,7 @@
 
 #include "indexes.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/map.h"
 
 #include <pthread.h>
@@ -38,8 +39,7 @@ static void entry_free(void *v) {
 
 cqrs_tenants_t *cqrs_tenants_new(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool,
                                  cqrs_registry_t *reg, int alias_ttl_ms) {
-  cqrs_tenants_t *t = calloc(1, sizeof *t);
-  if (!t) abort();
+  cqrs_tenants_t *t = cqrs_xcalloc(1, sizeof *t);
   t->cfg = cfg;
   t->log = log;
   t->pool = pool;
@@ -75,7 +75,6 @@ bool cqrs_tenants_deleted(cqrs_tenants_t *t, const char *tenant) {
 
 void cqrs_tenants_db(const cqrs_tenants_t *t, const char *tenant, char out[CQRS_TENANT_DB_MAX]) {
   char *db = cqrs_tenant_db(t->cfg->mongo_db, tenant);
-  if (!db) abort();
   snprintf(out, CQRS_TENANT_DB_MAX, "%s", db);
   free(db);
 }
@@ -84,7 +83,7 @@ void cqrs_tenants_db(const cqrs_tenants_t *t, const char *tenant, char out[CQRS_
 static entry_t *entry(cqrs_tenants_t *t, const char *tenant) {
   entry_t *e = cqrs_map_get(t->entries, tenant);
   if (e) return e;
-  if (!(e = calloc(1, sizeof *e))) abort();
+  e = cqrs_xcalloc(1, sizeof *e);
   cqrs_tenants_db(t, tenant, e->db);
   e->aliases = cqrs_read_models_new(e->db, t->alias_ttl_ms, CQRS_ALIAS_WRITER);
   e->prepared = cqrs_map_new(NULL);
@@ -141,8 +140,7 @@ static int by_name(const void *a, const void *b) { return strcmp(a, b); }
 
 char (*cqrs_tenants_met(cqrs_tenants_t *t, const char *collection, size_t *n))[CQRS_TENANT_MAX + 1] {
   pthread_mutex_lock(&t->lock);
-  met_ctx_t m = {collection, calloc(cqrs_map_size(t->entries) + 1, sizeof *m.out), 0};
-  if (!m.out) abort();
+  met_ctx_t m = {collection, cqrs_xcalloc(cqrs_map_size(t->entries) + 1, sizeof *m.out), 0};
   cqrs_map_filter(t->entries, collect_met, &m);
   pthread_mutex_unlock(&t->lock);
   qsort(m.out, m.n, sizeof *m.out, by_name);

@@ -20,6 +20,7 @@ typedef struct {
   cqrs_routes_ctx_t routes;
   const char *mongo_db;
   cqrs_access_t access;
+  const char *read_models[CQRS_ROUTES_RESOURCES_MAX]; /* what the resources serve: the freshness watch borrows it */
 } query_svc_t;
 
 /* Ready once the store answers and, with authentication on, the control
@@ -76,14 +77,11 @@ int main(void) {
                                 .store_timeout_ms = svc.cfg.mongo_timeout_ms,
                                 .ferretdb_pg_uri = svc.cfg.ferretdb_pg_uri};
   if (!(q.routes.waiters = cqrs_waiters_new(&wcfg, &err))) goto fail;
-  q.routes.staleness = cqrs_staleness_new(&svc.cfg, &svc.log, svc.metrics, q.routes.pool, cqrs_routes_read_models);
+  cqrs_routes_read_models(q.read_models, CQRS_ROUTES_RESOURCES_MAX);
+  q.routes.staleness = cqrs_staleness_new(&svc.cfg, &svc.log, svc.metrics, q.routes.pool, q.read_models);
   if (!cqrs_staleness_start(q.routes.staleness, &err)) goto fail;
   cqrs_service_set_ready_detail(&svc, ready_detail_cb, &q);
-  cqrs_routes_users(svc.http, &q.routes);
-  cqrs_routes_orders(svc.http, &q.routes);
-  cqrs_routes_customers(svc.http, &q.routes);
-  cqrs_routes_query(svc.http, &q.routes);
-  cqrs_routes_events(svc.http, &q.routes);
+  cqrs_routes_add_all(svc.http, &q.routes);
   cqrs_service_set_ready(&svc, ready_cb, &q);
   if (!cqrs_service_start(&svc, &err)) goto done;
   cqrs_service_wait(&svc);

@@ -3,6 +3,7 @@
 
 #include "projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/ferretdb_pg.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
@@ -29,8 +30,7 @@ struct cqrs_pg_lists {
 };
 
 cqrs_pg_lists_t *cqrs_pg_lists_new(const char *pg_uri, int timeout_ms, const cqrs_log_t *log) {
-  cqrs_pg_lists_t *l = calloc(1, sizeof *l);
-  BSON_ASSERT(l);
+  cqrs_pg_lists_t *l = cqrs_xcalloc(1, sizeof *l);
   l->uri = pg_uri;
   l->timeout_ms = timeout_ms;
   l->log = log;
@@ -128,12 +128,12 @@ static char *table_of(cqrs_pg_lists_t *l, PGconn *c, const char *key, const char
                       cqrs_error_t *err) {
   pthread_mutex_lock(&l->lock);
   const char *known = cqrs_map_get(l->tables, key);
-  char *table = known ? strdup(known) : NULL;
+  char *table = known ? cqrs_xstrdup(known) : NULL;
   pthread_mutex_unlock(&l->lock);
   if (table || !cqrs_ferretdb_pg_table(c, db, collection, &table, err)) return table;
   pthread_mutex_lock(&l->lock);
   if (cqrs_map_size(l->tables) >= TABLES_MAX) cqrs_map_clear(l->tables);
-  cqrs_map_put(l->tables, key, strdup(table));
+  cqrs_map_put(l->tables, key, cqrs_xstrdup(table));
   pthread_mutex_unlock(&l->lock);
   return table;
 }
@@ -146,13 +146,11 @@ static void forget(cqrs_pg_lists_t *l, const char *key) {
 
 static void copy_rows(PGresult *r, cqrs_pg_page_t *out) {
   size_t n = (size_t)PQntuples(r);
-  out->ids = calloc(n ? n : 1, sizeof *out->ids);
-  out->values = calloc(n ? n : 1, sizeof *out->values);
-  BSON_ASSERT(out->ids && out->values);
+  out->ids = cqrs_xcalloc(n ? n : 1, sizeof *out->ids);
+  out->values = cqrs_xcalloc(n ? n : 1, sizeof *out->values);
   for (size_t i = 0; i < n; i++) {
-    out->ids[i] = strdup(PQgetvalue(r, (int)i, 0));
-    out->values[i] = strdup(PQgetvalue(r, (int)i, 1));
-    BSON_ASSERT(out->ids[i] && out->values[i]);
+    out->ids[i] = cqrs_xstrdup(PQgetvalue(r, (int)i, 0));
+    out->values[i] = cqrs_xstrdup(PQgetvalue(r, (int)i, 1));
   }
   out->n = n;
 }

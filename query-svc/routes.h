@@ -82,8 +82,32 @@ mongoc_collection_t *cqrs_routes_collection(const cqrs_routes_call_t *call, mong
 bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client, const char *read_model,
                         cqrs_tenant_place_t *at, cqrs_error_t *err);
 
-/* The read models query-svc serves (their freshness is watched). */
-extern const char *const cqrs_routes_read_models[];
+/* ---- the registry (routes/registry.c) ----
+ *
+ * Each route file exports one row, cqrs_routes_<name>, listed once in
+ * routes/registry.c; main.c adds them all, POST /v1/query finds every
+ * resource's seed queries, and the freshness watch covers every read model
+ * named, from that one list. */
+typedef struct cqrs_routes_query cqrs_routes_query_t;
+
+typedef struct {
+  const char *read_model;             /* the read model it serves (freshness watched); NULL: none of its own */
+  const cqrs_routes_query_t *queries; /* its seed queries (POST /v1/query), ended by a NULL name; NULL: none */
+  void (*add)(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx); /* adds its routes (cqrs_routes_add...) */
+} cqrs_routes_resource_t;
+
+/* Room for the read models the resources name, and the NULL after them. */
+#define CQRS_ROUTES_RESOURCES_MAX 16
+
+/* Every resource, NULL-terminated. */
+extern const cqrs_routes_resource_t *const cqrs_routes_resources[];
+
+/* Adds every resource's routes to http, ctx borrowed for its life. */
+void cqrs_routes_add_all(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
+
+/* The read models the resources serve, each once, into out[0..n), out[n]
+ * NULL; max is out's room (CQRS_ROUTES_RESOURCES_MAX). Returns n. */
+size_t cqrs_routes_read_models(const char **out, size_t max);
 
 /* Adds read_model's freshness headers to req's answer:
  * X-Read-Model-Lag-Ms (ms since its projector last had applied the whole
@@ -117,8 +141,6 @@ void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, 
  * then. */
 bool cqrs_routes_check_params(cqrs_http_req_t *req, const char *const *allowed);
 
-void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-
 /* ---- queries: one function per seed query, reachable by route and by
  * POST /v1/query ---- */
 
@@ -127,16 +149,11 @@ void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 typedef void (*cqrs_routes_query_cb)(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                      const cqrs_params_t *params);
 
-typedef struct {
+struct cqrs_routes_query {
   const char *name;          /* seed query name, e.g. "GetOrder"; NULL ends a table */
   const char *const *params; /* the parameters it takes, NULL-terminated */
   cqrs_routes_query_cb run;
-} cqrs_routes_query_t;
-
-/* Each resource's queries, each table ended by an entry with name NULL. */
-extern const cqrs_routes_query_t cqrs_routes_user_queries[];
-extern const cqrs_routes_query_t cqrs_routes_order_queries[];
-extern const cqrs_routes_query_t cqrs_routes_customer_queries[];
+};
 
 /* The parameters of a GET: the query string's members named in allowed (400
  * naming the first other one, or one given twice), plus path_name = the path's
@@ -200,6 +217,29 @@ extern const cqrs_routes_item_t cqrs_routes_history_item;
 void cqrs_routes_find_page_with(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_page_t *page,
                                 const cqrs_params_t *params);
 
+/* A page read segment by segment: each segment one find (an equality the
+ * store pushes down, e.g. one hour or one version block), in order, until
+ * the page is full or the segments end. */
+typedef struct {
+  const char *read_model; /* where (the caller's tenant's collection) */
+  const char *key;        /* the sort key, whose value the cursor carries with _id */
+  const cqrs_routes_item_t *item; /* how the documents show as items */
+  bool empty_ends;        /* a segment that yields nothing ends the page */
+  /* Segment i's filter and sort (both begun, to append to; last_key is the
+   * last item's key so far, empty before the first). Returns false when
+   * there is no segment i. */
+  bool (*segment)(void *ctx, size_t i, const bson_value_t *last_key, bson_t *filter, bson_t *sort);
+  void *ctx;
+} cqrs_routes_segments_t;
+
+/* Reads up to limit items of s's segments after *n already in out, appending
+ * them to out (comma-separated) and counting them in *n; *more set when
+ * another item follows; *last_key and *last_id are the last item's (copies:
+ * bson_value_destroy them). False with err (the store failed). */
+bool cqrs_routes_read_segments(const cqrs_routes_call_t *call, const cqrs_routes_segments_t *s, int limit,
+                               bson_string_t *out, int *n, bool *more, bson_value_t *last_key, bson_value_t *last_id,
+                               cqrs_error_t *err);
+
 /* ---- aggregates: the document, then and now, and the history (routes/aggregate.c) ---- */
 
 /* The parameters of time travel on a single read (GET .../{id}): the
@@ -243,14 +283,5 @@ void cqrs_routes_add_aggregate(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx,
 void cqrs_routes_find_aggregate(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
                                 const cqrs_routes_aggregate_t *agg, const char *id, const cqrs_params_t *p);
 
-/* GET /v1/events?type=&from=&to=&order=: events of one type in a time window
- * (routes/events.c). */
-void cqrs_routes_events(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-
-void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
-/* POST /v1/query: {"queryType": <seed name>, <parameters>...} answered as the
- * matching route would. */
-void cqrs_routes_query(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx);
 
 #endif

@@ -1,6 +1,7 @@
 /* Read-model freshness as query-svc sees it (see staleness.h). */
 #include "staleness.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/freshness.h"
 #include "cqrs/json.h"
 #include "cqrs/worker.h"
@@ -32,12 +33,10 @@ struct cqrs_staleness {
 
 cqrs_staleness_t *cqrs_staleness_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                      mongoc_client_pool_t *pool, const char *const *read_models) {
-  cqrs_staleness_t *s = calloc(1, sizeof *s);
-  if (!s) abort();
+  cqrs_staleness_t *s = cqrs_xcalloc(1, sizeof *s);
   *s = (cqrs_staleness_t){.cfg = cfg, .log = log, .metrics = metrics, .pool = pool};
   while (read_models[s->n]) s->n++;
-  s->models = calloc(s->n ? s->n : 1, sizeof *s->models);
-  if (!s->models) abort();
+  s->models = cqrs_xcalloc(s->n ? s->n : 1, sizeof *s->models);
   for (size_t i = 0; i < s->n; i++) {
     model_t *m = &s->models[i];
     m->name = read_models[i];
@@ -75,8 +74,7 @@ static void take_report(void *ctx, const char *read_model, const cqrs_progress_t
 /* One round: re-read the reports (without the lock: answers must not wait on
  * the store), then judge each read model. */
 static void round_once(cqrs_staleness_t *s) {
-  round_t r = {s, calloc(s->n ? s->n : 1, sizeof *r.reports)};
-  if (!r.reports) abort();
+  round_t r = {s, cqrs_xcalloc(s->n ? s->n : 1, sizeof *r.reports)};
   for (size_t i = 0; i < s->n; i++) r.reports[i].caught_up_ms = -1;
   mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
   cqrs_error_t err = {0};

@@ -1,6 +1,8 @@
 /* Tenants' read models: database per tenant, collection by alias (see tenant_store.h). */
 #include "tenant_store.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +13,8 @@ struct cqrs_tenant_store {
 };
 
 cqrs_tenant_store_t *cqrs_tenant_store_new(const char *mongo_db, int alias_ttl_ms) {
-  cqrs_tenant_store_t *s = calloc(1, sizeof *s);
-  BSON_ASSERT(s);
-  s->mongo_db = strdup(mongo_db);
-  BSON_ASSERT(s->mongo_db);
+  cqrs_tenant_store_t *s = cqrs_xcalloc(1, sizeof *s);
+  s->mongo_db = cqrs_xstrdup(mongo_db);
   s->aliases = cqrs_read_models_new(NULL, alias_ttl_ms, CQRS_ALIAS_READER);
   return s;
 }

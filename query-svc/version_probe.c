@@ -3,6 +3,7 @@
 
 #include "single_read.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/ferretdb_pg.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
@@ -54,8 +55,7 @@ static void table_free(void *v) {
 
 cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, int timeout_ms, const cqrs_log_t *log,
                                              cqrs_metrics_t *metrics) {
-  cqrs_version_probe_t *p = calloc(1, sizeof *p);
-  BSON_ASSERT(p);
+  cqrs_version_probe_t *p = cqrs_xcalloc(1, sizeof *p);
   *p = (cqrs_version_probe_t){.uri = pg_uri, .timeout_ms = timeout_ms, .log = log, .metrics = metrics};
   p->tables = cqrs_map_new(table_free);
   p->cache = cqrs_map_new(cached_free);
@@ -111,11 +111,9 @@ static const char *resolve(cqrs_version_probe_t *p, const char *key, const char 
   char *sql = NULL;
   if (schema && table) {
     size_t n = strlen(schema) + strlen(table) + 2;
-    sql = malloc(n);
-    BSON_ASSERT(sql);
+    sql = cqrs_xmalloc(n);
     snprintf(sql, n, "%s.%s", schema, table);
-    t = calloc(1, sizeof *t);
-    BSON_ASSERT(t);
+    t = cqrs_xcalloc(1, sizeof *t);
     *t = (table_t){sql, p->runs};
     cqrs_map_put(p->tables, key, t);
   }
@@ -221,8 +219,7 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
         break;
       }
       cqrs_metrics_add(p->metrics, "read_wait_fetches_total", NULL, 1);
-      c = calloc(1, sizeof *c);
-      BSON_ASSERT(c);
+      c = cqrs_xcalloc(1, sizeof *c);
       c->doc = doc;
       c->version = version;
       cqrs_map_put(p->cache, key, c);

@@ -5,6 +5,7 @@
 #include "version_probe.h"
 #include "waitset.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/util.h"
 
 #include <pthread.h>
@@ -175,11 +176,7 @@ static void *hub_main(void *arg) {
 }
 
 cqrs_waiters_t *cqrs_waiters_new(const cqrs_waiters_config_t *cfg, cqrs_error_t *err) {
-  cqrs_waiters_t *w = calloc(1, sizeof *w);
-  if (!w) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    return NULL;
-  }
+  cqrs_waiters_t *w = cqrs_xcalloc(1, sizeof *w);
   w->cfg = *cfg;
   if (w->cfg.tick_ms < 1) w->cfg.tick_ms = 1;
   w->ws = cqrs_waitset_new(BATCH_MAX);
@@ -237,12 +234,11 @@ void cqrs_waiters_wait(cqrs_waiters_t *w, cqrs_http_req_t *req, const char *tena
   cqrs_read_answer_cleanup(&a);
   if (w->n_inbox == w->cap_inbox) {
     w->cap_inbox = w->cap_inbox ? w->cap_inbox * 2 : 64;
-    w->inbox = realloc(w->inbox, w->cap_inbox * sizeof *w->inbox);
-    BSON_ASSERT(w->inbox);
+    w->inbox = cqrs_xrealloc(w->inbox, w->cap_inbox * sizeof *w->inbox);
   }
   int64_t now = cqrs_time_monotonic_ms();
   pending_t *p = &w->inbox[w->n_inbox++];
-  *p = (pending_t){.read = read, .value = strdup(value), .min_version = min_version, .since_ms = now,
+  *p = (pending_t){.read = read, .value = cqrs_xstrdup(value), .min_version = min_version, .since_ms = now,
                    .deadline_ms = now + wait_ms, .d = d};
   snprintf(p->tenant, sizeof p->tenant, "%s", tenant);
   set_gauge(w);

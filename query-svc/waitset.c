@@ -2,6 +2,7 @@
  * $in finds; settling waiters from what the store gave. */
 #include "waitset.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/map.h"
 #include "cqrs/tenant.h"
 
@@ -94,8 +95,7 @@ static group_t *group_for(cqrs_waitset_t *ws, const cqrs_single_read_t *read, co
     if (ws->groups[i].read == read && strcmp(ws->groups[i].tenant, tenant) == 0) return &ws->groups[i];
   /* A group per (tenant, read) waited on now; empty ones go at the next
    * round (prune_groups), so tenants that stopped waiting cost nothing. */
-  ws->groups = realloc(ws->groups, (ws->n_groups + 1) * sizeof *ws->groups);
-  BSON_ASSERT(ws->groups);
+  ws->groups = cqrs_xrealloc(ws->groups, (ws->n_groups + 1) * sizeof *ws->groups);
   group_t *g = &ws->groups[ws->n_groups++];
   g->read = read;
   snprintf(g->tenant, sizeof g->tenant, "%s", tenant);
@@ -124,14 +124,12 @@ void cqrs_waitset_add(cqrs_waitset_t *ws, const cqrs_single_read_t *read, const 
   value_t *v = cqrs_map_get(g->values, value);
   if (!v) {
     v = bson_malloc0(sizeof *v);
-    v->value = strdup(value);
-    BSON_ASSERT(v->value);
+    v->value = cqrs_xstrdup(value);
     cqrs_map_put(g->values, value, v);
   }
   if (v->n == v->cap) {
     v->cap = v->cap ? v->cap * 2 : 4;
-    v->waiters = realloc(v->waiters, v->cap * sizeof *v->waiters);
-    BSON_ASSERT(v->waiters);
+    v->waiters = cqrs_xrealloc(v->waiters, v->cap * sizeof *v->waiters);
   }
   v->waiters[v->n++] = (waiter_t){token, min_version, now_ms, deadline_ms};
   ws->n_waiters++;
@@ -154,8 +152,7 @@ static bool collect_cb(const char *key, void *value, void *ctx) {
 static void init_batch(cqrs_wait_batch_t *b, group_t *g, value_t **values, size_t n) {
   memset(b, 0, sizeof *b);
   b->group = g;
-  b->values = malloc(n * sizeof *values);
-  BSON_ASSERT(b->values);
+  b->values = cqrs_xmalloc(n * sizeof *values);
   memcpy(b->values, values, n * sizeof *values);
   b->n = n;
   bson_init(&b->filter);
@@ -190,9 +187,8 @@ size_t cqrs_waitset_begin_round(cqrs_waitset_t *ws) {
     if (n > most) most = n;
   }
   if (n_batches == 0) return 0;
-  ws->batches = calloc(n_batches, sizeof *ws->batches);
-  collect_t c = {malloc(most * sizeof *c.all), 0};
-  BSON_ASSERT(ws->batches && c.all);
+  ws->batches = cqrs_xcalloc(n_batches, sizeof *ws->batches);
+  collect_t c = {cqrs_xmalloc(most * sizeof *c.all), 0};
   for (size_t i = 0; i < ws->n_groups; i++) {
     group_t *g = &ws->groups[i];
     c.n = 0;

@@ -1,6 +1,7 @@
 /* What every saga shares (saga.h): instances, steps, deadlines, commandIds. */
 #include "saga.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/util.h"
 
@@ -18,13 +19,12 @@ bson_t *cqrs_saga_emit(cqrs_saga_reaction_t *r, const char *step, const char *co
                        const char *aggregate_id, int64_t expected_version) {
   if (r->n_emits == r->cap_emits) {
     r->cap_emits = r->cap_emits ? r->cap_emits * 2 : 4;
-    r->emits = realloc(r->emits, r->cap_emits * sizeof *r->emits);
-    if (!r->emits) abort(); /* the house policy: out of memory aborts */
+    r->emits = cqrs_xrealloc(r->emits, r->cap_emits * sizeof *r->emits);
   }
   cqrs_saga_emit_t *e = &r->emits[r->n_emits++];
-  e->step = strdup(step);
+  e->step = cqrs_xstrdup(step);
   e->command_type = command_type;
-  e->aggregate_id = strdup(aggregate_id);
+  e->aggregate_id = cqrs_xstrdup(aggregate_id);
   e->expected_version = expected_version;
   bson_init(&e->fields);
   return &e->fields;
@@ -59,7 +59,7 @@ bool cqrs_saga_triggered_by(const cqrs_saga_t *s, const char *event_type) {
 
 void cqrs_saga_id(const char *tenant, const char *type, const char *key, char out[37]) {
   size_t n = strlen(tenant) + strlen(type) + strlen(key) + 3;
-  char *name = malloc(n);
+  char *name = cqrs_xmalloc(n);
   snprintf(name, n, "%s/%s/%s", tenant, type, key);
   cqrs_uuid_from_name(name, out);
   free(name);
@@ -147,7 +147,7 @@ static bool has_step(const bson_t *instance, const char *name) {
  * result key lands in the saga's partition of command-results. */
 static void command_id_of(const cqrs_saga_ctx_t *ctx, const char *saga_id, const char *step, char out[37]) {
   size_t n = strlen(saga_id) + strlen(step) + 16, kn = strlen(ctx->tenant) + 40;
-  char *name = malloc(n), *key = malloc(kn);
+  char *name = cqrs_xmalloc(n), *key = cqrs_xmalloc(kn);
   for (int nonce = 0; nonce < NONCE_MAX; nonce++) {
     snprintf(name, n, "%s/%s/%d", saga_id, step, nonce);
     cqrs_uuid_from_name(name, out);
@@ -298,13 +298,12 @@ void cqrs_saga_run(const cqrs_saga_t *s, const bson_t *instance, const cqrs_saga
     if (has_step(instance, e->step)) continue; /* emitted once, ever */
     char id[37];
     command_id_of(ctx, saga_id, e->step, id);
-    cqrs_saga_command_t c = {.command_id = strdup(id), .aggregate_id = strdup(e->aggregate_id)};
+    cqrs_saga_command_t c = {.command_id = cqrs_xstrdup(id), .aggregate_id = cqrs_xstrdup(e->aggregate_id)};
     c.json = command_json(e, id, saga_id, &c.len);
     bson_t *cmd = cqrs_json_parse(c.json, c.len, NULL);
     append_step(&steps, &n, ctx->now, trigger, e->step, cmd, id, CQRS_SAGA_PENDING);
     bson_destroy(cmd);
-    out->commands = realloc(out->commands, (out->n_commands + 1) * sizeof *out->commands);
-    if (!out->commands) abort();
+    out->commands = cqrs_xrealloc(out->commands, (out->n_commands + 1) * sizeof *out->commands);
     out->commands[out->n_commands++] = c;
   }
   bson_append_array_end(next, &steps);

@@ -4,6 +4,7 @@
 #include "saga_restore.h"
 #include "saga_store.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/ops.h"
@@ -245,7 +246,7 @@ static bool continue_saga(cqrs_saga_loop_t *loop, const bson_t *instance, cqrs_s
   int32_t partition = bson_iter_init_find(&it, instance, "partition") && BSON_ITER_HOLDS_INT32(&it)
                           ? bson_iter_int32(&it) : 0;
   if (!s) return true; /* a type this build does not run any more */
-  char *tenant = strdup(cqrs_saga_str(instance, "tenant")), *key = strdup(cqrs_saga_str(instance, "key"));
+  char *tenant = cqrs_xstrdup(cqrs_saga_str(instance, "tenant")), *key = cqrs_xstrdup(cqrs_saga_str(instance, "key"));
   cqrs_saga_ctx_t ctx = {tenant, key, now, partition, loop->n_partitions};
   cqrs_saga_outcome_t out;
   cqrs_saga_run(s, instance, &ctx, in, command_id, due_ms, &out);
@@ -259,7 +260,7 @@ static bool continue_saga(cqrs_saga_loop_t *loop, const bson_t *instance, cqrs_s
 /* One command-results record: the saga waiting for it, if any, goes on. */
 static bool handle_result(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
   if (!m->key || !m->payload) return true;
-  char *key = strndup(m->key, m->key_len);
+  char *key = cqrs_xstrndup(m->key, m->key_len);
   const char *saga_id = cqrs_saga_store_awaiting(loop->store, key);
   const bson_t *instance = saga_id ? cqrs_saga_store_get(loop->store, saga_id) : NULL;
   int status;
@@ -340,7 +341,7 @@ static bool fire(cqrs_saga_loop_t *loop, const cqrs_saga_due_t *d, const char *n
                  cqrs_error_t *err) {
   const bson_t *instance = cqrs_saga_store_get(loop->store, d->saga_id);
   if (!instance) return true;
-  char *what = strdup(d->what);
+  char *what = cqrs_xstrdup(d->what);
   cqrs_saga_input_t in = {.kind = CQRS_SAGA_DEADLINE, .what = what};
   bool ok = continue_saga(loop, instance, &in, NULL, d->due_ms, now, NULL, err);
   free(what);
@@ -427,7 +428,7 @@ static int64_t wall_ms(void) {
 static void *loop_main(void *arg) {
   cqrs_saga_loop_t *loop = arg;
   rd_kafka_message_t *msgs[BATCH_MAX];
-  cqrs_saga_due_t *due = calloc(DUE_MAX, sizeof *due);
+  cqrs_saga_due_t *due = cqrs_xcalloc(DUE_MAX, sizeof *due);
   int backoff_ms = 0;
   while (running(loop) && due) {
     if (atomic_load(&loop->halted)) {
@@ -458,8 +459,7 @@ static void *loop_main(void *arg) {
 
 cqrs_saga_loop_t *cqrs_saga_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
                                      const char *instance_id, cqrs_error_t *err) {
-  cqrs_saga_loop_t *loop = calloc(1, sizeof *loop);
-  if (!loop) abort();
+  cqrs_saga_loop_t *loop = cqrs_xcalloc(1, sizeof *loop);
   loop->cfg = cfg;
   loop->log = log;
   loop->metrics = metrics;

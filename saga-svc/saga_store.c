@@ -2,6 +2,7 @@
 #include "saga_store.h"
 #include "saga.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/map.h"
 
 #include <stdio.h>
@@ -55,8 +56,7 @@ static bson_t *slim(bson_t *instance) {
 }
 
 cqrs_saga_store_t *cqrs_saga_store_new(void) {
-  cqrs_saga_store_t *s = calloc(1, sizeof *s);
-  if (!s) abort();
+  cqrs_saga_store_t *s = cqrs_xcalloc(1, sizeof *s);
   s->committed = cqrs_map_new(free_entry);
   s->staged = cqrs_map_new(free_doc);
   s->awaiting = cqrs_map_new(free);
@@ -93,9 +93,9 @@ typedef struct {
 static void index_step(const char *command_id, void *ctx) {
   index_ctx_t *c = ctx;
   size_t n = strlen(c->tenant) + strlen(command_id) + 2;
-  char *key = malloc(n);
+  char *key = cqrs_xmalloc(n);
   snprintf(key, n, "%s/%s", c->tenant, command_id);
-  cqrs_map_put(c->s->awaiting, key, strdup(c->saga_id));
+  cqrs_map_put(c->s->awaiting, key, cqrs_xstrdup(c->saga_id));
   free(key);
 }
 
@@ -109,7 +109,7 @@ static void index_instance(cqrs_saga_store_t *s, const bson_t *instance) {
 static void unindex_step(const char *command_id, void *ctx) {
   index_ctx_t *c = ctx;
   size_t n = strlen(c->tenant) + strlen(command_id) + 2;
-  char *key = malloc(n);
+  char *key = cqrs_xmalloc(n);
   snprintf(key, n, "%s/%s", c->tenant, command_id);
   cqrs_map_delete(c->s->awaiting, key);
   free(key);
@@ -127,12 +127,11 @@ static bool has_pending(const bson_t *instance) {
 }
 
 void cqrs_saga_store_put(cqrs_saga_store_t *s, bson_t *instance) {
-  entry_t *e = calloc(1, sizeof *e);
-  if (!e) abort();
+  entry_t *e = cqrs_xcalloc(1, sizeof *e);
   e->doc = slim(instance);
   const char *what;
   e->due_ms = INT64_MAX;
-  if (cqrs_saga_next_deadline(e->doc, &e->due_ms, &what)) e->what = strdup(what);
+  if (cqrs_saga_next_deadline(e->doc, &e->due_ms, &what)) e->what = cqrs_xstrdup(what);
   index_instance(s, e->doc);
   cqrs_map_put(s->committed, cqrs_saga_str(e->doc, "sagaId"), e);
 }
@@ -147,10 +146,9 @@ static bool collect(const char *key, void *value, void *ctx) {
   keys_t *k = ctx;
   if (k->n == k->cap) {
     k->cap = k->cap ? k->cap * 2 : 16;
-    k->keys = realloc(k->keys, k->cap * sizeof *k->keys);
-    if (!k->keys) abort();
+    k->keys = cqrs_xrealloc(k->keys, k->cap * sizeof *k->keys);
   }
-  k->keys[k->n++] = strdup(key);
+  k->keys[k->n++] = cqrs_xstrdup(key);
   return false;
 }
 

@@ -3,6 +3,7 @@
  * record shown. A tenant's administrator sees its tenant's records only. */
 #include "../routes.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/ops.h"
 
@@ -32,9 +33,8 @@ static void collect(const rd_kafka_message_t *m, void *arg) {
   }
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 64;
-    c->docs = realloc(c->docs, c->cap * sizeof *c->docs);
-    c->offsets = realloc(c->offsets, c->cap * sizeof *c->offsets);
-    if (!c->docs || !c->offsets) abort();
+    c->docs = cqrs_xrealloc(c->docs, c->cap * sizeof *c->docs);
+    c->offsets = cqrs_xrealloc(c->offsets, c->cap * sizeof *c->offsets);
   }
   c->docs[c->n] = doc;
   c->offsets[c->n++] = m->offset;

@@ -9,6 +9,7 @@
 #include "../routes.h"
 #include "projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/event.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
@@ -53,7 +54,7 @@ static char *header(const rd_kafka_message_t *m, const char *name) {
   const void *v;
   size_t len;
   if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &len) || !v) return NULL;
-  return strndup(v, len);
+  return cqrs_xstrndup(v, len);
 }
 
 static void put_str(bson_t *doc, const char *key, const char *v) {
@@ -167,7 +168,7 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     bson_t h;
     BSON_APPEND_DOCUMENT_BEGIN(&it->doc, "headers", &h);
     for (size_t i = 0; i < nh; i++) {
-      char *v = hdrs[i].value ? strndup(hdrs[i].value, hdrs[i].len) : strdup("");
+      char *v = hdrs[i].value ? cqrs_xstrndup(hdrs[i].value, hdrs[i].len) : cqrs_xstrdup("");
       bson_append_utf8(&h, hdrs[i].name, -1, v, -1);
       free(v);
     }
@@ -177,7 +178,7 @@ static void make_item(admin_ctx_t *ctx, const rd_kafka_message_t *m, bool full, 
     if (payload) {
       bson_append_document(&it->doc, "payload", -1, payload);
     } else if (m->payload) {
-      char *raw = strndup(m->payload, m->len);
+      char *raw = cqrs_xstrndup(m->payload, m->len);
       BSON_APPEND_UTF8(&it->doc, "payload", bson_utf8_validate(raw, strlen(raw), false) ? raw : "(not UTF-8)");
       free(raw);
     } else {
@@ -243,7 +244,7 @@ static void collect_free(collect_t *c) {
 
 static bool read_dlq(cqrs_http_req_t *req, collect_t *c) {
   cqrs_error_t err = {0};
-  c->items = calloc(c->limit + 1, sizeof *c->items);
+  c->items = cqrs_xcalloc(c->limit + 1, sizeof *c->items);
   if (admin_probe_read_all(c->ctx->probe, CQRS_TOPIC_DLQ, collect, c, &err)) return true;
   cqrs_log_warn(c->ctx->log, "cannot read the dead letters", "error", err.message, NULL);
   cqrs_http_req_add_header(req, "Retry-After", "1");

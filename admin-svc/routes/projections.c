@@ -83,8 +83,8 @@ static void projection_object(admin_ctx_t *ctx, const char *p, bson_t *out) {
   int64_t lo[ADMIN_MAX_PARTITIONS], hi[ADMIN_MAX_PARTITIONS], at[ADMIN_MAX_PARTITIONS], committed[ADMIN_MAX_PARTITIONS];
   cqrs_error_t err = {0};
   int parts = admin_probe_events(ctx->probe, 0, lo, hi, at, &err);
-  char group[96];
-  snprintf(group, sizeof group, "projector-%s", p);
+  char group[CQRS_GROUP_MAX];
+  cqrs_config_projector_group(p, false, group, sizeof group);
   bool known = parts > 0 && admin_probe_committed(ctx->probe, group, parts, committed, &err);
   bson_t arr, item;
   int64_t total = 0;

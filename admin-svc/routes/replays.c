@@ -8,6 +8,7 @@
 
 #include "projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/tenant.h"
 #include "cqrs/util.h"
@@ -41,7 +42,7 @@ static bool parse_time(const char *s, int64_t *ms) {
 
 static char *key_of(const char *prefix, const char *id) {
   size_t n = strlen(prefix) + strlen(id) + 1;
-  char *k = malloc(n);
+  char *k = cqrs_xmalloc(n);
   snprintf(k, n, "%s%s", prefix, id);
   return k;
 }
@@ -331,7 +332,7 @@ static void replay_list(cqrs_http_req_t *req, void *arg) {
   if (skip < 0) skip = 0;
   char **keys, **values;
   size_t n = cqrs_ops_list(ctx->ops, CQRS_OPS_REPLAY, &keys, &values), m = 0;
-  bson_t **reqs = calloc(n ? n : 1, sizeof *reqs);
+  bson_t **reqs = cqrs_xcalloc(n ? n : 1, sizeof *reqs);
   for (size_t i = 0; i < n; i++) {
     cqrs_error_t err = {0};
     bson_t *r = cqrs_json_parse(values[i], strlen(values[i]), &err);

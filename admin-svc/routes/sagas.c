@@ -2,6 +2,7 @@
  * reader thread that follows saga-state into memory. */
 #include "../sagas.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
@@ -156,8 +157,7 @@ static bool collect(const char *id, void *value, void *arg) {
   if (l->state && strcmp(state, l->state) != 0) return false;
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 64;
-    l->docs = realloc(l->docs, l->cap * sizeof *l->docs);
-    if (!l->docs) abort();
+    l->docs = cqrs_xrealloc(l->docs, l->cap * sizeof *l->docs);
   }
   l->docs[l->n++] = bson_copy(doc);
   return false;
@@ -248,8 +248,7 @@ static void get(cqrs_http_req_t *req, void *arg) {
 
 admin_sagas_t *admin_sagas_start(const cqrs_config_t *cfg, admin_ctx_t *ctx, cqrs_http_server_t *http,
                                  cqrs_error_t *err) {
-  admin_sagas_t *s = calloc(1, sizeof *s);
-  if (!s) abort();
+  admin_sagas_t *s = cqrs_xcalloc(1, sizeof *s);
   s->cfg = cfg;
   s->ctx = ctx;
   s->sagas = cqrs_map_new(free_doc);

@@ -1,4 +1,5 @@
 /* The command envelope: parse, canonical JSON. */
+#include "cqrs/alloc.h"
 #include "cqrs/command.h"
 #include "cqrs/json.h"
 
@@ -29,7 +30,7 @@ static bool id_member(const bson_t *doc, const char *key, bool required, char **
                       cqrs_error_t *err) {
   const char *s;
   if (!cqrs_json_get_string(doc, key, NULL, required, CQRS_ID_MAX, &s, err)) return false;
-  *out = s && *s ? strdup(s) : NULL;
+  *out = s && *s ? cqrs_xstrdup(s) : NULL;
   return true;
 }
 
@@ -69,7 +70,7 @@ done:
 
 void cqrs_command_set_id(char **slot, const char *value) {
   free(*slot);
-  *slot = value ? strdup(value) : NULL;
+  *slot = value ? cqrs_xstrdup(value) : NULL;
 }
 
 char *cqrs_command_to_json(const cqrs_command_t *cmd, size_t *len) {

@@ -1,5 +1,6 @@
 /* Configuration from the environment. Pure: reads an envp array, so tests can
  * pass their own. */
+#include "cqrs/alloc.h"
 #include "cqrs/config.h"
 #include "cqrs/event.h"
 
@@ -19,7 +20,7 @@ static const char *env_get(char *const *envp, const char *name) {
 
 static char *dup_or(char *const *envp, const char *name, const char *dflt) {
   const char *v = env_get(envp, name);
-  return strdup(v && *v ? v : dflt);
+  return cqrs_xstrdup(v && *v ? v : dflt);
 }
 
 /* An integer variable within [min, max]; absent or empty means dflt. */
@@ -78,13 +79,13 @@ static bool load_saga(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
   }
   cfg->order_processing_timeout_s = (int)timeout;
   cfg->saga_stuck_after_s = (int)stuck;
-  cfg->saga_signing_key = key && *key ? strdup(key) : NULL;
+  cfg->saga_signing_key = key && *key ? cqrs_xstrdup(key) : NULL;
   return true;
 }
 
 /* KAFKA_SASL_MECHANISM -> sasl.mechanism */
 static char *kafka_prop_name(const char *var, size_t len) {
-  char *p = strndup(var + 6, len - 6);
+  char *p = cqrs_xstrndup(var + 6, len - 6);
   for (char *c = p; *c; c++) *c = *c == '_' ? '.' : (char)tolower((unsigned char)*c);
   return p;
 }
@@ -97,11 +98,11 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
     /* Kubernetes service links for a Service named "kafka" (KAFKA_PORT,
      * KAFKA_SERVICE_HOST, ...) are not librdkafka properties. */
     if (strncmp(*e, "KAFKA_PORT", 10) == 0 || strncmp(*e, "KAFKA_SERVICE_", 14) == 0) continue;
-    cqrs_kv_t *grown = realloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof *grown);
+    cqrs_kv_t *grown = cqrs_xrealloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof *grown);
     if (!grown) return false;
     cfg->kafka_props = grown;
     grown[cfg->n_kafka_props].key = kafka_prop_name(*e, (size_t)(eq - *e));
-    grown[cfg->n_kafka_props].value = strdup(eq + 1);
+    grown[cfg->n_kafka_props].value = cqrs_xstrdup(eq + 1);
     cfg->n_kafka_props++;
   }
   return true;
@@ -109,7 +110,7 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
 
 static char *dup_or_null(char *const *envp, const char *name) {
   const char *v = env_get(envp, name);
-  return v && *v ? strdup(v) : NULL;
+  return v && *v ? cqrs_xstrdup(v) : NULL;
 }
 
 /* The AUTH_* variables, each on its own; cqrs_auth_new checks how they combine. */
@@ -142,7 +143,7 @@ static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
     return false;
   }
   const char *claim = env_get(envp, "AUTH_TENANT_CLAIM");
-  cfg->auth_tenant_claim = strdup(claim && *claim ? claim : "tenant");
+  cfg->auth_tenant_claim = cqrs_xstrdup(claim && *claim ? claim : "tenant");
   cfg->auth_jwks_file = dup_or_null(envp, "AUTH_JWKS_FILE");
   cfg->auth_jwks_url = dup_or_null(envp, "AUTH_JWKS_URL");
   cfg->auth_issuer = dup_or_null(envp, "AUTH_ISSUER");
@@ -240,7 +241,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   const char *objectives = env_get(envp, "STALENESS_OBJECTIVES");
   if (objectives && *objectives && !objectives_valid(objectives, err)) return false;
   cfg->staleness_objective_ms = (int)staleness;
-  cfg->staleness_objectives = objectives && *objectives ? strdup(objectives) : NULL;
+  cfg->staleness_objectives = objectives && *objectives ? cqrs_xstrdup(objectives) : NULL;
   cfg->rate_limit_commands = (int)rl_commands;
   cfg->rate_limit_queries = (int)rl_queries;
   cfg->wait_tick_ms = (int)tick;
@@ -262,9 +263,9 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
   cfg->schema_registry_url = dup_or(envp, "SCHEMA_REGISTRY_URL", CQRS_SCHEMA_REGISTRY_DEFAULT);
   const char *projections = env_get(envp, "PROJECTIONS");
-  cfg->projections = projections && *projections ? strdup(projections) : NULL;
+  cfg->projections = projections && *projections ? cqrs_xstrdup(projections) : NULL;
   const char *pg = env_get(envp, "FERRETDB_PG_URI");
-  cfg->ferretdb_pg_uri = pg && *pg ? strdup(pg) : NULL;
+  cfg->ferretdb_pg_uri = pg && *pg ? cqrs_xstrdup(pg) : NULL;
   if (!load_auth(cfg, envp, err)) {
     cqrs_config_cleanup(cfg);
     return false;
@@ -274,7 +275,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   }
   const char *prefix = env_get(envp, "TOPIC_PREFIX");
-  cfg->topic_prefix = strdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
+  cfg->topic_prefix = cqrs_xstrdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
   if (!load_kafka_props(cfg, envp)) {
     cqrs_config_cleanup(cfg);
     cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory reading KAFKA_* variables");
@@ -310,9 +311,13 @@ void cqrs_config_cleanup(cqrs_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
 }
 
+void cqrs_config_projector_group(const char *projection, bool rebuild, char *out, size_t n) {
+  snprintf(out, n, "projector-%s%s", projection, rebuild ? "-rebuild" : "");
+}
+
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name) {
   size_t n = strlen(cfg->topic_prefix) + strlen(name) + 1;
-  char *t = malloc(n);
+  char *t = cqrs_xmalloc(n);
   if (t) snprintf(t, n, "%s%s", cfg->topic_prefix, name);
   return t;
 }

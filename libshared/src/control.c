@@ -1,5 +1,6 @@
 /* Control records (JSON in and out) and the registry of tenants and API keys
  * they build. Pure apart from the registry's lock. */
+#include "cqrs/alloc.h"
 #include "cqrs/control.h"
 
 #include "cqrs/auth.h"
@@ -25,7 +26,7 @@ static const char *const state_names[] = {[CQRS_TENANT_ACTIVE] = "active", [CQRS
 
 static char *prefixed(const char *prefix, const char *id) {
   size_t len = strlen(prefix) + strlen(id) + 1;
-  char *s = malloc(len);
+  char *s = cqrs_xmalloc(len);
   if (s) snprintf(s, len, "%s%s", prefix, id);
   return s;
 }
@@ -37,7 +38,7 @@ char *cqrs_control_apikey_key(const char *key_id) { return prefixed(APIKEY_PREFI
 static char *to_json(const bson_t *doc, size_t *len) {
   size_t n = 0;
   char *json = cqrs_json_write(doc, &n);
-  char *out = json ? malloc(n + 1) : NULL;
+  char *out = json ? cqrs_xmalloc(n + 1) : NULL;
   if (out) {
     memcpy(out, json, n + 1);
     if (len) *len = n;
@@ -213,7 +214,7 @@ struct cqrs_registry {
 };
 
 cqrs_registry_t *cqrs_registry_new(void) {
-  cqrs_registry_t *reg = calloc(1, sizeof *reg);
+  cqrs_registry_t *reg = cqrs_xcalloc(1, sizeof *reg);
   if (!reg) return NULL;
   if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
     free(reg);
@@ -252,8 +253,7 @@ bool cqrs_registry_apply(cqrs_registry_t *reg, const char *key, size_t key_len, 
   if (value) {
     bson_t *doc = cqrs_json_parse(value, value_len, err);
     if (!doc) return false;
-    rec = tenant ? malloc(sizeof(cqrs_tenant_rec_t)) : malloc(sizeof(cqrs_apikey_rec_t));
-    if (!rec) abort();
+    rec = tenant ? cqrs_xmalloc(sizeof(cqrs_tenant_rec_t)) : cqrs_xmalloc(sizeof(cqrs_apikey_rec_t));
     bool ok = tenant ? decode_tenant(doc, id, rec, err) : decode_apikey(doc, id, rec, err);
     bson_destroy(doc);
     if (!ok) {
@@ -297,7 +297,7 @@ typedef struct {
 static void collect_push(collect_t *c, const void *rec) {
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 16;
-    if (!(c->items = realloc(c->items, c->cap * c->size))) abort();
+    c->items = cqrs_xrealloc(c->items, c->cap * c->size);
   }
   memcpy(c->items + c->n++ * c->size, rec, c->size);
 }

@@ -1,5 +1,6 @@
 /* The control reader: the control topic followed (cqrs/follow.h) into a
  * registry, telling who asked when a tenant is deleted. */
+#include "cqrs/alloc.h"
 #include "cqrs/control.h"
 
 #include "cqrs/follow.h"
@@ -49,11 +50,7 @@ static void apply(const char *key, size_t key_len, const char *value, size_t val
 cqrs_control_reader_t *cqrs_control_reader_start(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                                  cqrs_registry_t *reg, cqrs_tenant_deleted_cb on_deleted,
                                                  void *ctx, cqrs_error_t *err) {
-  cqrs_control_reader_t *r = calloc(1, sizeof *r);
-  if (!r) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the control reader");
-    return NULL;
-  }
+  cqrs_control_reader_t *r = cqrs_xcalloc(1, sizeof *r);
   r->log = *log;
   r->reg = reg;
   r->on_deleted = on_deleted;

@@ -1,4 +1,5 @@
 /* CloudEvents binary mode: an event to headers and back. */
+#include "cqrs/alloc.h"
 #include "cqrs/event.h"
 #include "cqrs/json.h"
 #include "cqrs/tenant.h"
@@ -85,7 +86,7 @@ static const cqrs_header_t *find(const cqrs_header_t *hdrs, size_t n, const char
 static char *header(const cqrs_header_t *hdrs, size_t n, const char *name) {
   const cqrs_header_t *h = find(hdrs, n, name);
   if (!h) return NULL;
-  return h->value ? strndup(h->value, h->len) : strdup("");
+  return h->value ? cqrs_xstrndup(h->value, h->len) : cqrs_xstrdup("");
 }
 
 bool cqrs_event_authid_valid(const char *s, size_t len) {
@@ -118,8 +119,8 @@ static bool auth_context(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t n, 
                    " and be 1 to %d bytes of UTF-8 without control characters", CQRS_EVENT_AUTHID_MAX);
     return false;
   }
-  ev->auth_type = type ? strndup(type->value, type->len) : NULL;
-  ev->auth_id = id ? strndup(id->value, id->len) : NULL;
+  ev->auth_type = type ? cqrs_xstrndup(type->value, type->len) : NULL;
+  ev->auth_id = id ? cqrs_xstrndup(id->value, id->len) : NULL;
   return true;
 }
 
@@ -182,7 +183,7 @@ bool cqrs_event_from_record(cqrs_event_t *ev, const cqrs_header_t *hdrs, size_t 
   }
   ev->tenant = header(hdrs, n_hdrs, "ce_tenant");
   if (!ev->tenant) {
-    ev->tenant = strdup(CQRS_TENANT_DEFAULT);
+    ev->tenant = cqrs_xstrdup(CQRS_TENANT_DEFAULT);
   } else if (!cqrs_tenant_valid(ev->tenant, err)) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "ce_tenant", "event header ce_tenant is not a valid tenant id");
     return false;

@@ -1,4 +1,5 @@
 /* Keyset pages over FerretDB's tables in PostgreSQL (see cqrs/ferretdb_keyset.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/ferretdb_keyset.h"
 
 #include <stdio.h>
@@ -109,7 +110,7 @@ char *cqrs_keyset_index_sql(const char *name, const char *schema, const char *ta
     append_key(s, keys[i]);
   }
   bson_string_append_c(s, ')');
-  char *sql = strdup(s->str);
+  char *sql = cqrs_xstrdup(s->str);
   bson_string_free(s, true);
   return sql;
 }
@@ -154,7 +155,7 @@ char *cqrs_keyset_select_sql(const char *schema, const char *table, const cqrs_k
   }
   bson_string_append_printf(s, " LIMIT %lld", (long long)q->limit);
   *n_params = n;
-  char *sql = strdup(s->str);
+  char *sql = cqrs_xstrdup(s->str);
   bson_string_free(s, true);
   return sql;
 }

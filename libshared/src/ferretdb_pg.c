@@ -1,4 +1,5 @@
 /* The PostgreSQL behind FerretDB (see cqrs/ferretdb_pg.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/ferretdb_pg.h"
 
 #include "cqrs/ferretdb_keyset.h"
@@ -39,7 +40,7 @@ bool cqrs_ferretdb_pg_table(PGconn *c, const char *db, const char *collection, c
   PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
   bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
   if (ok)
-    *table = strdup(PQgetvalue(r, 0, 0));
+    *table = cqrs_xstrdup(PQgetvalue(r, 0, 0));
   else if (PQresultStatus(r) != PGRES_TUPLES_OK)
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, reading FerretDB's metadata: %s",
                    PQerrorMessage(c));

@@ -1,9 +1,11 @@
 /* A thread that follows a compacted topic from its beginning, and tells when
  * it has caught up (cqrs/follow.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/follow.h"
 
 #include "cqrs/kafka.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,8 +28,7 @@ struct cqrs_follower {
   char *topic;
   int replication;
   rd_kafka_t *rk;
-  pthread_t thread;
-  atomic_bool stop;
+  cqrs_worker_t reader;
   atomic_bool caught_up;
 
   pthread_mutex_t mu; /* guards position; cond signals each advance */
@@ -49,7 +50,7 @@ static void set_position(cqrs_follower_t *r, int64_t pos) {
  * the beginning and reads the end offset that "caught up" means. False when
  * asked to stop first. @locality the reader thread */
 static bool start_reading(cqrs_follower_t *r, int64_t *target) {
-  for (int backoff = 200; !atomic_load(&r->stop); backoff = backoff < 5000 ? backoff * 2 : 5000) {
+  for (int backoff = 200; !cqrs_worker_stopping(&r->reader); backoff = backoff < 5000 ? backoff * 2 : 5000) {
     cqrs_error_t err = {0};
     int64_t lo = 0, hi = 0;
     if (cqrs_kafka_topic_ensure(r->rk, r->prefix, r->suffix, 1, r->replication, ADMIN_TIMEOUT_MS, &err) &&
@@ -67,7 +68,7 @@ static bool start_reading(cqrs_follower_t *r, int64_t *target) {
     char what[96];
     snprintf(what, sizeof what, "%s topic not readable yet; retrying", r->name);
     cqrs_log_warn(&r->log, what, "error", err.message, NULL);
-    for (int waited = 0; waited < backoff && !atomic_load(&r->stop); waited += POLL_MS) rd_kafka_poll(r->rk, POLL_MS);
+    for (int waited = 0; waited < backoff && !cqrs_worker_stopping(&r->reader); waited += POLL_MS) rd_kafka_poll(r->rk, POLL_MS);
   }
   return false;
 }
@@ -77,7 +78,7 @@ static void *run(void *arg) {
   int64_t target = 0;
   if (!start_reading(r, &target)) return NULL;
   set_position(r, 0);
-  while (!atomic_load(&r->stop)) {
+  while (!cqrs_worker_stopping(&r->reader)) {
     if (!atomic_load(&r->caught_up)) {
       pthread_mutex_lock(&r->mu);
       bool done = r->position >= target;
@@ -122,17 +123,12 @@ static void reader_free(cqrs_follower_t *r) {
 
 cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *suffix,
                                      const char *name, cqrs_follow_apply_cb apply, void *ctx, cqrs_error_t *err) {
-  cqrs_follower_t *r = calloc(1, sizeof *r);
-  if (!r) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the %s reader", name);
-    return NULL;
-  }
+  cqrs_follower_t *r = cqrs_xcalloc(1, sizeof *r);
   r->log = *log;
   r->apply = apply;
   r->ctx = ctx;
   r->replication = cfg->topic_replication;
   r->position = -1;
-  atomic_init(&r->stop, false);
   atomic_init(&r->caught_up, false);
   pthread_mutex_init(&r->mu, NULL);
   pthread_condattr_t ca;
@@ -140,16 +136,12 @@ cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&r->advanced, &ca);
   pthread_condattr_destroy(&ca);
-  r->prefix = strdup(cfg->topic_prefix);
-  r->name = strdup(name);
-  r->suffix = strdup(suffix);
+  r->prefix = cqrs_xstrdup(cfg->topic_prefix);
+  r->name = cqrs_xstrdup(name);
+  r->suffix = cqrs_xstrdup(suffix);
   r->topic = cqrs_config_topic(cfg, suffix);
   char group[96];
   snprintf(group, sizeof group, "%s-reader", name);
-  if (!r->prefix || !r->topic || !r->name || !r->suffix) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the %s reader", name);
-    goto fail;
-  }
   /* A group id only because librdkafka's consumer API wants one: partitions
    * are assigned, never subscribed, and no offset is ever committed, so
    * every process reads the whole topic. EOF events tell where the end is.
@@ -159,11 +151,7 @@ cqrs_follower_t *cqrs_follower_start(const cqrs_config_t *cfg, const cqrs_log_t 
                                   "auto.offset.reset", "earliest", "fetch.wait.max.ms", "100",
                                   "fetch.error.backoff.ms", "50", NULL);
   if (!r->rk) goto fail;
-  int e = pthread_create(&r->thread, NULL, run, r);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the %s reader thread: %s", name, strerror(e));
-    goto fail;
-  }
+  if (!cqrs_worker_start(&r->reader, name, run, r, err)) goto fail;
   return r;
 fail:
   reader_free(r);
@@ -201,7 +189,6 @@ bool cqrs_follower_sync(cqrs_follower_t *r, int timeout_ms, cqrs_error_t *err) {
 
 void cqrs_follower_stop(cqrs_follower_t *r) {
   if (!r) return;
-  atomic_store(&r->stop, true);
-  pthread_join(r->thread, NULL);
+  cqrs_worker_stop(&r->reader);
   reader_free(r);
 }

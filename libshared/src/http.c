@@ -1,5 +1,6 @@
 /* HTTP server: evhttp loops per thread on one SO_REUSEPORT port, routing,
  * JSON replies, and requests answered later from other threads. */
+#include "cqrs/alloc.h"
 #include "cqrs/http.h"
 #include "cqrs/json.h"
 #include "cqrs/util.h"
@@ -151,9 +152,9 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot listen on %s: not an IPv4 address", addr);
     return NULL;
   }
-  cqrs_http_server_t *srv = calloc(1, sizeof *srv);
+  cqrs_http_server_t *srv = cqrs_xcalloc(1, sizeof *srv);
   srv->max_body = max_body;
-  srv->loops = calloc((size_t)threads, sizeof *srv->loops);
+  srv->loops = cqrs_xcalloc((size_t)threads, sizeof *srv->loops);
   srv->n_loops = threads;
   srv->port = port;
   for (int i = 0; i < threads; i++) {
@@ -189,17 +190,17 @@ cqrs_http_server_t *cqrs_http_server_new_at(const char *addr, int port, int thre
 
 void cqrs_http_server_route(cqrs_http_server_t *srv, const char *method, const char *path,
                             const char *label, cqrs_http_handler_cb cb, void *ctx) {
-  srv->routes = realloc(srv->routes, (srv->n_routes + 1) * sizeof *srv->routes);
+  srv->routes = cqrs_xrealloc(srv->routes, (srv->n_routes + 1) * sizeof *srv->routes);
   route_t *rt = &srv->routes[srv->n_routes++];
   memset(rt, 0, sizeof *rt);
   snprintf(rt->method, sizeof rt->method, "%s", method);
-  rt->path = strdup(path);
+  rt->path = cqrs_xstrdup(path);
   /* "/" alone is the site root, an exact path: as a prefix it would match every path. */
   rt->prefix = path[strlen(path) - 1] == '/' && path[1] != '\0';
   for (const char *p = path; (p = strchr(p, '{')); p++) rt->generality++;
   if (rt->prefix) rt->generality = PREFIX_GENERALITY;
   rt->tail_at = strcspn(path, "{");
-  rt->label = strdup(label);
+  rt->label = cqrs_xstrdup(label);
   rt->cb = cb;
   rt->ctx = ctx;
 }
@@ -406,7 +407,7 @@ static bool body_left_unread(struct evhttp_request *r, size_t body_len) {
 static void dispatch_cb(struct evhttp_request *r, void *arg) {
   loop_t *l = arg;
   cqrs_http_server_t *srv = l->srv;
-  cqrs_http_req_t *req = calloc(1, sizeof *req);
+  cqrs_http_req_t *req = cqrs_xcalloc(1, sizeof *req);
   req->r = r;
   req->loop = l;
   req->start_us = now_us();
@@ -448,7 +449,7 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
      * first refuse the request for want of a credential). */
     if (path_known) allowed_methods(srv, req->path, req->allow, sizeof req->allow);
     req->route = fallback;
-    req->tail = strdup(req->path + fallback->tail_at);
+    req->tail = cqrs_xstrdup(req->path + fallback->tail_at);
     run_handler(req);
     return;
   } else if (body_len > srv->max_body) {
@@ -457,7 +458,7 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
     send_error(r, 413, msg, NULL);
     observe(srv, req->route->label, 413, req->start_us);
   } else {
-    req->tail = strdup(req->route->prefix || req->route->generality ? req->path + req->route->tail_at : "");
+    req->tail = cqrs_xstrdup(req->route->prefix || req->route->generality ? req->path + req->route->tail_at : "");
     run_handler(req);
     return;
   }
@@ -603,7 +604,7 @@ static void deferred_fire_cb(evutil_socket_t fd, short what, void *arg) {
 cqrs_http_deferred_t *cqrs_http_req_defer(cqrs_http_req_t *req, int timeout_ms, int timeout_status,
                                           const char *timeout_json, cqrs_http_timeout_cb on_timeout,
                                           void *ctx) {
-  cqrs_http_deferred_t *d = calloc(1, sizeof *d);
+  cqrs_http_deferred_t *d = cqrs_xcalloc(1, sizeof *d);
   pthread_mutex_init(&d->lock, NULL);
   atomic_init(&d->refs, 2); /* the loop's and the caller's */
   d->state = D_PENDING;
@@ -612,7 +613,7 @@ cqrs_http_deferred_t *cqrs_http_req_defer(cqrs_http_req_t *req, int timeout_ms, 
   d->label = req->route ? req->route->label : "";
   d->start_us = req->start_us;
   d->timeout_status = timeout_status;
-  d->timeout_json = strdup(timeout_json);
+  d->timeout_json = cqrs_xstrdup(timeout_json);
   d->on_timeout = on_timeout;
   d->ctx = ctx;
   d->ev = event_new(req->loop->base, -1, 0, deferred_fire_cb, d);
@@ -631,8 +632,8 @@ static char **strv_dup(const char *const *v) {
   if (!v) return NULL;
   size_t n = 0;
   while (v[n]) n++;
-  char **out = calloc(n + 1, sizeof *out);
-  for (size_t i = 0; i < n; i++) out[i] = strdup(v[i]);
+  char **out = cqrs_xcalloc(n + 1, sizeof *out);
+  for (size_t i = 0; i < n; i++) out[i] = cqrs_xstrdup(v[i]);
   return out;
 }
 
@@ -644,7 +645,7 @@ bool cqrs_http_deferred_complete_headers(cqrs_http_deferred_t *d, int status, co
     d->state = D_DONE;
     d->status = status;
     d->headers = strv_dup(headers);
-    d->body = malloc(len ? len : 1);
+    d->body = cqrs_xmalloc(len ? len : 1);
     memcpy(d->body, json, len);
     d->len = len;
     /* The loop still holds its reference, so d->ev is alive here. */

@@ -6,6 +6,8 @@
  * libbson would, it leaves to libbson (returns NULL). */
 #include "json_fast.h"
 
+#include "cqrs/alloc.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -89,7 +91,7 @@ static bool read_string(reader_t *r, bool escapes_ok, const char **s, size_t *n)
   if (raw + 1 > r->cap) {
     r->cap = raw + 64;
     free(r->scratch);
-    if (!(r->scratch = malloc(r->cap))) return false;
+    if (!(r->scratch = cqrs_xmalloc(r->cap))) return false;
   }
   char *o = r->scratch;
   for (const char *q = start, *e = start + raw; q < e;) {

@@ -1,4 +1,5 @@
 /* Kafka helpers: configuration, topics, headers, probes. */
+#include "cqrs/alloc.h"
 #include "cqrs/kafka.h"
 #include "cqrs/ops.h"
 
@@ -56,7 +57,7 @@ static bool set(rd_kafka_conf_t *conf, const char *k, const char *v, cqrs_error_
 static rd_kafka_conf_t *conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log, client_ctx_t **ctx_out,
                                  const char *const *first, va_list ap, cqrs_error_t *err) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  client_ctx_t *ctx = calloc(1, sizeof *ctx);
+  client_ctx_t *ctx = cqrs_xcalloc(1, sizeof *ctx);
   if (!ctx || rd_kafka_conf_interceptor_add_on_conf_destroy(conf, "cqrs", free_ctx_cb, ctx)) {
     free(ctx);
     rd_kafka_conf_destroy(conf);
@@ -107,10 +108,6 @@ rd_kafka_t *cqrs_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, cqrs_err
 rd_kafka_t *cqrs_kafka_consumer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *group_suffix,
                                     cqrs_kafka_rebalance_cb *rebalance, void *cb_ctx, cqrs_error_t *err, ...) {
   char *group = cqrs_config_topic(cfg, group_suffix); /* the same prefix as the topics */
-  if (!group) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory naming a consumer group");
-    return NULL;
-  }
   const char *const defaults[] = {"group.id", group, "isolation.level", "read_committed",
                                   "enable.auto.commit", "false", NULL};
   client_ctx_t *ctx = NULL;
@@ -258,7 +255,7 @@ static bool create_topics(rd_kafka_t *rk, const char *prefix, int partitions, in
   for (size_t i = 0; i < n_specs; i++) {
     const topic_spec_t *t = specs[i];
     size_t len = strlen(prefix) + strlen(t->name) + 1;
-    if (!(names[i] = malloc(len))) abort(); /* the project's policy on small allocations */
+    names[i] = cqrs_xmalloc(len);
     snprintf(names[i], len, "%s%s", prefix, t->name);
     nt[i] = rd_kafka_NewTopic_new(names[i], t->fixed_partitions ? t->fixed_partitions : partitions, replication,
                                   errstr, sizeof errstr);

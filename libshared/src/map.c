@@ -1,6 +1,8 @@
 /* String hash map with chaining; grows at load factor 1. */
 #include "cqrs/map.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +27,10 @@ static uint64_t hash_str(const char *s) { /* FNV-1a */
   return h;
 }
 
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n, size);
-  if (!p) abort();
-  return p;
-}
-
 cqrs_map_t *cqrs_map_new(void (*free_value)(void *)) {
-  cqrs_map_t *m = xcalloc(1, sizeof *m);
+  cqrs_map_t *m = cqrs_xcalloc(1, sizeof *m);
   m->n_slots = 64;
-  m->slots = xcalloc(m->n_slots, sizeof *m->slots);
+  m->slots = cqrs_xcalloc(m->n_slots, sizeof *m->slots);
   m->free_value = free_value;
   return m;
 }
@@ -66,7 +62,7 @@ void *cqrs_map_get(const cqrs_map_t *m, const char *key) {
 
 static void grow(cqrs_map_t *m) {
   size_t n = m->n_slots * 2;
-  entry_t **slots = xcalloc(n, sizeof *slots);
+  entry_t **slots = cqrs_xcalloc(n, sizeof *slots);
   for (size_t i = 0; i < m->n_slots; i++) {
     for (entry_t *e = m->slots[i], *next; e; e = next) {
       next = e->next;
@@ -87,9 +83,9 @@ void cqrs_map_put(cqrs_map_t *m, const char *key, void *value) {
     (*p)->value = value;
     return;
   }
-  entry_t *e = xcalloc(1, sizeof *e);
+  entry_t *e = cqrs_xcalloc(1, sizeof *e);
   e->hash = h;
-  e->key = strdup(key);
+  e->key = cqrs_xstrdup(key);
   e->value = value;
   *p = e;
   if (++m->size > m->n_slots) grow(m);

@@ -1,5 +1,6 @@
 /* Prometheus metrics registry. A mutex and linear search: the series count is
  * small (tens), and the services update a few series per request or batch. */
+#include "cqrs/alloc.h"
 #include "cqrs/metrics.h"
 
 #include <bson/bson.h>
@@ -37,7 +38,7 @@ struct cqrs_metrics {
 };
 
 cqrs_metrics_t *cqrs_metrics_new(void) {
-  cqrs_metrics_t *m = calloc(1, sizeof *m);
+  cqrs_metrics_t *m = cqrs_xcalloc(1, sizeof *m);
   pthread_mutex_init(&m->lock, NULL);
   return m;
 }
@@ -68,8 +69,8 @@ void cqrs_metrics_describe(cqrs_metrics_t *m, const char *name, cqrs_metric_type
       return;
     }
   }
-  m->families = realloc(m->families, (m->n_families + 1) * sizeof *m->families);
-  m->families[m->n_families++] = (family_t){strdup(name), type, strdup(help)};
+  m->families = cqrs_xrealloc(m->families, (m->n_families + 1) * sizeof *m->families);
+  m->families[m->n_families++] = (family_t){cqrs_xstrdup(name), type, cqrs_xstrdup(help)};
   pthread_mutex_unlock(&m->lock);
 }
 
@@ -79,11 +80,11 @@ static series_t *find(cqrs_metrics_t *m, const char *name, const char *labels) {
   for (size_t i = 0; i < m->n_series; i++)
     if (strcmp(m->series[i].name, name) == 0 && strcmp(m->series[i].labels, labels) == 0)
       return &m->series[i];
-  m->series = realloc(m->series, (m->n_series + 1) * sizeof *m->series);
+  m->series = cqrs_xrealloc(m->series, (m->n_series + 1) * sizeof *m->series);
   series_t *s = &m->series[m->n_series++];
   memset(s, 0, sizeof *s);
-  s->name = strdup(name);
-  s->labels = strdup(labels);
+  s->name = cqrs_xstrdup(name);
+  s->labels = cqrs_xstrdup(labels);
   return s;
 }
 
@@ -152,7 +153,7 @@ char *cqrs_metrics_render(cqrs_metrics_t *m, size_t *len) {
   }
   pthread_mutex_unlock(&m->lock);
   if (len) *len = out->len;
-  char *s = strdup(out->str);
+  char *s = cqrs_xstrdup(out->str);
   bson_string_free(out, true);
   return s;
 }
@@ -166,7 +167,7 @@ const char *cqrs_metrics_tenant(cqrs_metrics_t *m, const char *tenant) {
       goto out;
     }
   if (m->n_tenants < CQRS_METRICS_TENANTS) {
-    char *copy = strdup(tenant);
+    char *copy = cqrs_xstrdup(tenant);
     if (copy) {
       m->tenants[m->n_tenants++] = copy;
       label = copy;

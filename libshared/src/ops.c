@@ -1,11 +1,13 @@
 /* The operations topic (cqrs/ops.h): a reader thread that keeps the latest
  * value of every key in memory, and a producer. Modelled on the control
  * reader (control_reader.c). */
+#include "cqrs/alloc.h"
 #include "cqrs/ops.h"
 
 #include "cqrs/kafka.h"
 #include "cqrs/map.h"
 #include "cqrs/util.h"
+#include "cqrs/worker.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,9 +27,8 @@ struct cqrs_ops {
   char *prefix, *topic;
   int replication;
   rd_kafka_t *consumer, *producer;
-  pthread_t thread;
-  bool thread_started;
-  atomic_bool stop, caught_up;
+  cqrs_worker_t reader;
+  atomic_bool caught_up;
   pthread_mutex_t mu; /* guards records and position; cond signals each advance */
   pthread_cond_t advanced;
   cqrs_map_t *records; /* key -> malloc'd value */
@@ -64,14 +65,13 @@ static void store(cqrs_ops_t *o, const rd_kafka_message_t *m) {
   key[m->key_len] = '\0';
   char *value = NULL;
   if (m->payload) {
-    value = malloc(m->len + 1);
-    if (!value) abort();
+    value = cqrs_xmalloc(m->len + 1);
     memcpy(value, m->payload, m->len);
     value[m->len] = '\0';
   }
   pthread_mutex_lock(&o->mu);
   if (value)
-    cqrs_map_put(o->records, key, strdup(value));
+    cqrs_map_put(o->records, key, cqrs_xstrdup(value));
   else
     cqrs_map_delete(o->records, key);
   pthread_mutex_unlock(&o->mu);
@@ -80,7 +80,7 @@ static void store(cqrs_ops_t *o, const rd_kafka_message_t *m) {
 }
 
 static bool start_reading(cqrs_ops_t *o, int64_t *target) {
-  for (int backoff = 200; !atomic_load(&o->stop); backoff = backoff < 5000 ? backoff * 2 : 5000) {
+  for (int backoff = 200; !cqrs_worker_stopping(&o->reader); backoff = backoff < 5000 ? backoff * 2 : 5000) {
     cqrs_error_t err = {0};
     int64_t lo = 0, hi = 0;
     if (cqrs_kafka_topic_ensure(o->consumer, o->prefix, CQRS_TOPIC_OPS, 1, o->replication, ADMIN_TIMEOUT_MS, &err) &&
@@ -96,7 +96,7 @@ static bool start_reading(cqrs_ops_t *o, int64_t *target) {
       cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "assign %s: %s", o->topic, rd_kafka_err2str(e));
     }
     cqrs_log_warn(&o->log, "ops topic not readable yet; retrying", "error", err.message, NULL);
-    for (int waited = 0; waited < backoff && !atomic_load(&o->stop); waited += POLL_MS)
+    for (int waited = 0; waited < backoff && !cqrs_worker_stopping(&o->reader); waited += POLL_MS)
       rd_kafka_poll(o->consumer, POLL_MS);
   }
   return false;
@@ -107,7 +107,7 @@ static void *run(void *arg) {
   int64_t target = 0;
   if (!start_reading(o, &target)) return NULL;
   set_position(o, 0);
-  while (!atomic_load(&o->stop)) {
+  while (!cqrs_worker_stopping(&o->reader)) {
     if (!atomic_load(&o->caught_up)) {
       pthread_mutex_lock(&o->mu);
       bool done = o->position >= target;
@@ -131,8 +131,7 @@ static void *run(void *arg) {
 
 void cqrs_ops_close(cqrs_ops_t *o) {
   if (!o) return;
-  atomic_store(&o->stop, true);
-  if (o->thread_started) pthread_join(o->thread, NULL);
+  cqrs_worker_stop(&o->reader);
   if (o->consumer) {
     rd_kafka_consumer_close(o->consumer);
     rd_kafka_destroy(o->consumer);
@@ -151,8 +150,7 @@ void cqrs_ops_close(cqrs_ops_t *o) {
 
 cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_ops_record_cb on_record, void *ctx,
                           cqrs_error_t *err) {
-  cqrs_ops_t *o = calloc(1, sizeof *o);
-  if (!o) abort();
+  cqrs_ops_t *o = cqrs_xcalloc(1, sizeof *o);
   o->log = *log;
   o->on_record = on_record;
   o->ctx = ctx;
@@ -165,9 +163,8 @@ cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&o->advanced, &ca);
   pthread_condattr_destroy(&ca);
-  o->prefix = strdup(cfg->topic_prefix);
+  o->prefix = cqrs_xstrdup(cfg->topic_prefix);
   o->topic = cqrs_config_topic(cfg, CQRS_TOPIC_OPS);
-  if (!o->prefix || !o->topic) abort();
   /* Assigned, never subscribed, nothing committed: every process reads all. */
   o->consumer = cqrs_kafka_consumer_new(cfg, log, "ops-reader", NULL, NULL, err, "enable.partition.eof", "true",
                                         "auto.offset.reset", "earliest", "fetch.wait.max.ms", "100",
@@ -176,12 +173,7 @@ cqrs_ops_t *cqrs_ops_open(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_
   o->producer = cqrs_kafka_producer_new(cfg, log, delivered, o, err, "enable.idempotence", "true", "acks", "all",
                                         "linger.ms", "0", "message.timeout.ms", "10000", NULL);
   if (!o->producer) goto fail;
-  int e = pthread_create(&o->thread, NULL, run, o);
-  if (e) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot start the ops reader thread: %s", strerror(e));
-    goto fail;
-  }
-  o->thread_started = true;
+  if (!cqrs_worker_start(&o->reader, "ops-reader", run, o, err)) goto fail;
   return o;
 fail:
   cqrs_ops_close(o);
@@ -242,7 +234,7 @@ bool cqrs_ops_put(cqrs_ops_t *o, const char *key, const char *value, bool sync, 
 char *cqrs_ops_get(cqrs_ops_t *o, const char *key) {
   pthread_mutex_lock(&o->mu);
   const char *v = cqrs_map_get(o->records, key);
-  char *copy = v ? strdup(v) : NULL;
+  char *copy = v ? cqrs_xstrdup(v) : NULL;
   pthread_mutex_unlock(&o->mu);
   return copy;
 }
@@ -258,12 +250,11 @@ static bool collect(const char *key, void *value, void *ctx) {
   if (strncmp(key, c->prefix, c->plen) != 0) return false;
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 16;
-    c->keys = realloc(c->keys, c->cap * sizeof *c->keys);
-    c->values = realloc(c->values, c->cap * sizeof *c->values);
-    if (!c->keys || !c->values) abort();
+    c->keys = cqrs_xrealloc(c->keys, c->cap * sizeof *c->keys);
+    c->values = cqrs_xrealloc(c->values, c->cap * sizeof *c->values);
   }
-  c->keys[c->n] = strdup(key);
-  c->values[c->n++] = strdup(value);
+  c->keys[c->n] = cqrs_xstrdup(key);
+  c->values[c->n++] = cqrs_xstrdup(value);
   return false;
 }
 
@@ -275,16 +266,16 @@ size_t cqrs_ops_list(cqrs_ops_t *o, const char *prefix, char ***keys, char ***va
   cqrs_map_filter(o->records, collect, &c);
   pthread_mutex_unlock(&o->mu);
   /* order by key: sort an index, then both arrays by it */
-  char **pairs = calloc(c.n ? c.n * 2 : 1, sizeof *pairs);
+  char **pairs = cqrs_xcalloc(c.n ? c.n * 2 : 1, sizeof *pairs);
   for (size_t i = 0; i < c.n; i++) {
     size_t len = strlen(c.keys[i]) + 1;
-    pairs[i] = malloc(len + sizeof(size_t));
+    pairs[i] = cqrs_xmalloc(len + sizeof(size_t));
     memcpy(pairs[i], c.keys[i], len);
     memcpy(pairs[i] + len, &i, sizeof i);
   }
   qsort(pairs, c.n, sizeof *pairs, cmp_str);
-  *keys = calloc(c.n ? c.n : 1, sizeof **keys);
-  *values = calloc(c.n ? c.n : 1, sizeof **values);
+  *keys = cqrs_xcalloc(c.n ? c.n : 1, sizeof **keys);
+  *values = cqrs_xcalloc(c.n ? c.n : 1, sizeof **values);
   for (size_t j = 0; j < c.n; j++) {
     size_t i;
     memcpy(&i, pairs[j] + strlen(pairs[j]) + 1, sizeof i);

@@ -1,4 +1,5 @@
 /* Per-tenant token buckets (cqrs/ratelimit.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/ratelimit.h"
 #include "cqrs/map.h"
 
@@ -22,8 +23,7 @@ struct cqrs_ratelimit {
 };
 
 cqrs_ratelimit_t *cqrs_ratelimit_new(double rate_per_s, double burst, size_t max_tenants) {
-  cqrs_ratelimit_t *rl = calloc(1, sizeof *rl);
-  if (!rl) return NULL;
+  cqrs_ratelimit_t *rl = cqrs_xcalloc(1, sizeof *rl);
   rl->rate_per_ms = rate_per_s > 0 ? rate_per_s / 1000.0 : 0;
   rl->burst = burst >= 1 ? burst : (rate_per_s > 1 ? rate_per_s : 1);
   rl->max_tenants = max_tenants ? max_tenants : 1;
@@ -74,8 +74,7 @@ bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_m
       pthread_mutex_unlock(&rl->mu);
       return true;
     }
-    b = malloc(sizeof *b);
-    if (!b) abort();
+    b = cqrs_xmalloc(sizeof *b);
     b->tokens = rl->burst;
     b->at_ms = now_ms;
     cqrs_map_put(rl->buckets, tenant, b);

@@ -1,4 +1,5 @@
 /* Read model aliases with a small TTL cache, keyed by database and read model. */
+#include "cqrs/alloc.h"
 #include "cqrs/read_model.h"
 
 #include "cqrs/map.h"
@@ -25,10 +26,9 @@ struct cqrs_read_models {
 };
 
 cqrs_read_models_t *cqrs_read_models_new(const char *db, int ttl_ms, cqrs_alias_role_t role) {
-  cqrs_read_models_t *rm = calloc(1, sizeof *rm);
-  BSON_ASSERT(rm);
+  cqrs_read_models_t *rm = cqrs_xcalloc(1, sizeof *rm);
   pthread_mutex_init(&rm->lock, NULL);
-  rm->db = db ? strdup(db) : NULL;
+  rm->db = db ? cqrs_xstrdup(db) : NULL;
   rm->ttl_ms = ttl_ms;
   rm->role = role;
   rm->entries = cqrs_map_new(free);
@@ -132,8 +132,7 @@ static void make_room(cqrs_read_models_t *rm, int64_t now) {
   if (cqrs_map_size(rm->entries) < CQRS_READ_MODELS_CACHE_MAX) return;
   cqrs_map_filter(rm->entries, oldest_cb, &e);
   if (!e.oldest_key) return;
-  e.oldest = strdup(e.oldest_key);
-  BSON_ASSERT(e.oldest);
+  e.oldest = cqrs_xstrdup(e.oldest_key);
   cqrs_map_delete(rm->entries, e.oldest);
   free(e.oldest);
 }
@@ -159,8 +158,7 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
   pthread_mutex_lock(&rm->lock);
   if (!(e = cqrs_map_get(rm->entries, key))) {
     make_room(rm, now);
-    e = calloc(1, sizeof *e);
-    BSON_ASSERT(e);
+    e = cqrs_xcalloc(1, sizeof *e);
     snprintf(e->collection, sizeof e->collection, "%s", read_model);
     cqrs_map_put(rm->entries, key, e);
   }

@@ -1,4 +1,5 @@
 /* Tenant ids and the names derived from them (cqrs/tenant.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/tenant.h"
 
 #include <stdio.h>
@@ -30,8 +31,7 @@ bool cqrs_tenant_valid(const char *t, cqrs_error_t *err) {
 
 static char *join(const char *a, char sep, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
-  char *s = malloc(la + lb + 2);
-  if (!s) return NULL;
+  char *s = cqrs_xmalloc(la + lb + 2);
   memcpy(s, a, la);
   s[la] = sep;
   memcpy(s + la + 1, b, lb + 1);

@@ -7,6 +7,7 @@
  * (time travel, query-svc). */
 #include "../projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/tenant.h"
 #include "cqrs/upcast.h"
 
@@ -99,7 +100,7 @@ static bool take_string(const bson_t *doc, const char *key, bool required, char 
   bson_iter_t it;
   *out = NULL;
   if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {
-    *out = strdup(bson_iter_utf8(&it, NULL));
+    *out = cqrs_xstrdup(bson_iter_utf8(&it, NULL));
     return true;
   }
   if (!required) return true;

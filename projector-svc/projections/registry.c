@@ -1,6 +1,7 @@
 /* The read models projector-svc maintains. */
 #include "../projection.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/upcast.h"
 
 #include <stdarg.h>
@@ -23,12 +24,7 @@ void cqrs_write_cleanup(cqrs_write_t *w) {
   bson_destroy(&w->update);
 }
 
-cqrs_write_t *cqrs_writes_new(size_t n) {
-  void *p = NULL;
-  size_t size = (n ? n : 1) * sizeof(cqrs_write_t);
-  if (posix_memalign(&p, _Alignof(cqrs_write_t), size) != 0) abort();
-  return memset(p, 0, size);
-}
+cqrs_write_t *cqrs_writes_new(size_t n) { return cqrs_xcalloc_aligned(n, sizeof(cqrs_write_t), _Alignof(cqrs_write_t)); }
 
 bool cqrs_projection_apply(const cqrs_projection_t *proj, const cqrs_projection_reader_t *r, const cqrs_event_t *ev,
                            cqrs_write_t *out, bool *skip, cqrs_error_t *err) {

@@ -32,68 +32,42 @@ static bool as_version(const bson_value_t *v, int64_t *out) {
   }
 }
 
+typedef struct {
+  const cqrs_routes_aggregate_t *agg;
+  const char *id;
+  int64_t after;
+} blocks_t;
+
+/* Segment i of the history after version `after` (cqrs_routes_segments_t):
+ * block after / CQRS_HISTORY_BLOCK + i, with the aggregate's equalities, and
+ * the versions after the last one taken. */
+static bool block_cb(void *ctx, size_t i, const bson_value_t *last_key, bson_t *filter, bson_t *sort) {
+  const blocks_t *b = ctx;
+  int64_t last = b->after;
+  if (last_key->value_type != BSON_TYPE_EOD) as_version(last_key, &last);
+  bson_t gt;
+  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_ID, b->id);
+  BSON_APPEND_UTF8(filter, CQRS_HISTORY_AGGREGATE_TYPE, b->agg->aggregate_type);
+  BSON_APPEND_INT64(filter, CQRS_HISTORY_VERSION_BLOCK, b->after / CQRS_HISTORY_BLOCK + (int64_t)i);
+  BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_HISTORY_VERSION, &gt);
+  BSON_APPEND_INT64(&gt, "$gt", last);
+  bson_append_document_end(filter, &gt);
+  BSON_APPEND_INT32(sort, CQRS_HISTORY_VERSION, 1);
+  return true;
+}
+
 /* One page of id's events after version `after`, block by block
  * (CQRS_HISTORY_BLOCK): each query an equality on the block, with the
  * aggregate's equalities, and the versions after the last one taken, so the
  * store hands over only the page's events even on FerretDB. A block that
- * yields nothing ends the history. Appends the items to out and sets *n,
- * *more and *last (the last item's version and _id). False with err.message
- * when the store failed. */
+ * yields nothing ends the history. As cqrs_routes_read_segments. */
 static bool history_blocks(const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg, const char *id,
                            int64_t after, int limit, bson_string_t *out, int *n, bool *more, bson_value_t *last_v,
                            bson_value_t *last_id, cqrs_error_t *err) {
-  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, err);
-  bool ok = coll != NULL;
-  int64_t last = after;
-  for (int64_t b = after / CQRS_HISTORY_BLOCK; ok && !*more; b++) {
-    bson_t filter = BSON_INITIALIZER, gt, opts = BSON_INITIALIZER, sort;
-    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_ID, id);
-    BSON_APPEND_UTF8(&filter, CQRS_HISTORY_AGGREGATE_TYPE, agg->aggregate_type);
-    BSON_APPEND_INT64(&filter, CQRS_HISTORY_VERSION_BLOCK, b);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, CQRS_HISTORY_VERSION, &gt);
-    BSON_APPEND_INT64(&gt, "$gt", last);
-    bson_append_document_end(&filter, &gt);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, CQRS_HISTORY_VERSION, 1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", limit + 1 - *n); /* one more than the page says whether there is a next */
-    BSON_APPEND_BOOL(&opts, "singleBatch", true);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    const bson_t *doc;
-    int in_block = 0;
-    while (mongoc_cursor_next(cur, &doc)) {
-      in_block++;
-      if (*n == limit) {
-        *more = true;
-        break;
-      }
-      bson_iter_t it;
-      if (bson_iter_init_find(&it, doc, CQRS_HISTORY_VERSION) && BSON_ITER_HOLDS_NUMBER(&it))
-        last = bson_iter_as_int64(&it);
-      bson_value_destroy(last_v);
-      bson_value_destroy(last_id);
-      last_v->value_type = BSON_TYPE_INT64;
-      last_v->value.v_int64 = last;
-      if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), last_id);
-      char *json = cqrs_routes_item_json(doc, &cqrs_routes_history_item);
-      if ((*n)++) bson_string_append_c(out, ',');
-      bson_string_append(out, json);
-      bson_free(json);
-    }
-    bson_error_t error;
-    if (mongoc_cursor_error(cur, &error)) {
-      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", error.message);
-      ok = false;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-    if (in_block == 0) break;
-  }
-  if (coll) mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(call->ctx->pool, client);
-  return ok;
+  blocks_t b = {agg, id, after};
+  const cqrs_routes_segments_t s = {CQRS_ROUTES_HISTORY, CQRS_HISTORY_VERSION, &cqrs_routes_history_item, true,
+                                    block_cb, &b};
+  return cqrs_routes_read_segments(call, &s, limit, out, n, more, last_v, last_id, err);
 }
 
 static void history(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_routes_aggregate_t *agg,

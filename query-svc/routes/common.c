@@ -48,9 +48,6 @@ bool cqrs_routes_locate(const cqrs_routes_call_t *call, mongoc_client_t *client,
   return cqrs_tenant_store_locate(call->ctx->store, client, call->who.tenant, read_model, at, err);
 }
 
-const char *const cqrs_routes_read_models[] = {"user_profiles", "order_summaries", "customers", CQRS_ROUTES_HISTORY,
-                                               NULL};
-
 void cqrs_routes_freshness(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const char *read_model) {
   int64_t lag_ms, lag_events;
   if (!call->ctx->staleness || !cqrs_staleness_get(call->ctx->staleness, read_model, &lag_ms, &lag_events)) return;

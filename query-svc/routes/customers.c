@@ -95,7 +95,7 @@ static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL
 static const char *const BY_EMAIL_PARAMS[] = {"emailPrefix", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"status", "emailPrefix", "limit", "cursor", NULL};
 
-const cqrs_routes_query_t cqrs_routes_customer_queries[] = {
+static const cqrs_routes_query_t QUERIES[] = {
     {"GetCustomerById", GET_PARAMS, get_customer},
     {"GetActiveCustomers", BY_STATUS_PARAMS, active_customers},
     {"SearchCustomersByEmail", BY_EMAIL_PARAMS, customers_by_email},
@@ -116,7 +116,9 @@ static void find_customers_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *ca
   cqrs_params_destroy(p);
 }
 
-void cqrs_routes_customers(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add_aggregate(http, ctx, &CUSTOMER);
   cqrs_routes_add(http, ctx, "GET", "/v1/customers", "/v1/customers", find_customers_cb);
 }
+
+const cqrs_routes_resource_t cqrs_routes_customers = {COLLECTION, QUERIES, add_routes};

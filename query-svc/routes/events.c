@@ -58,7 +58,6 @@ typedef struct {
 /* One hour's query: the window's filter, the hour, and past the cursor
  * (time beyond it, or the same time and _id beyond it). */
 static void hour_filter(const window_t *w, const char *hour, bool past_cursor, bson_t *filter) {
-  bson_init(filter);
   window(filter, w->type, w->from, w->to);
   BSON_APPEND_UTF8(filter, CQRS_HISTORY_TIME_HOUR, hour);
   if (!past_cursor) return;
@@ -79,60 +78,39 @@ static void hour_filter(const window_t *w, const char *hour, bool past_cursor, b
   bson_append_array_end(filter, &or);
 }
 
+typedef struct {
+  const window_t *w;
+  int64_t start, first, last, dir;
+} hours_t;
+
+/* Segment i (cqrs_routes_segments_t): the i-th hour from start in the order
+ * asked, past the cursor in the first; none beyond the window. */
+static bool hour_cb(void *ctx, size_t i, const bson_value_t *last_key, bson_t *filter, bson_t *sort) {
+  const hours_t *hs = ctx;
+  (void)last_key;
+  int64_t h = hs->start + (int64_t)i * hs->dir;
+  if (h < hs->first || h > hs->last) return false;
+  char hour[CQRS_HISTORY_HOUR_LEN + 1];
+  hour_text(h, hour);
+  hour_filter(hs->w, hour, hs->w->after && i == 0, filter);
+  BSON_APPEND_INT32(sort, CQRS_HISTORY_TIME, (int)hs->dir);
+  BSON_APPEND_INT32(sort, "_id", (int)hs->dir);
+  return true;
+}
+
 /* The page, hour by hour from the cursor's hour (or the window's first, in
  * the order asked) to the window's last. */
 static void by_hour(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const window_t *w) {
   cqrs_error_t err = {0};
   int64_t first = hour_of(w->from), last = hour_of(w->to), dir = w->newest ? -1 : 1;
-  int64_t h = w->after ? hour_of(w->after_t) : (w->newest ? last : first);
-  int64_t cursor_hour = h;
+  hours_t hs = {w, w->after ? hour_of(w->after_t) : (w->newest ? last : first), first, last, dir};
+  const cqrs_routes_segments_t s = {CQRS_ROUTES_HISTORY, CQRS_HISTORY_TIME, &cqrs_routes_history_item, false,
+                                    hour_cb, &hs};
   bson_string_t *out = bson_string_new("{\"items\":[");
   bson_value_t last_t = {0}, last_id = {0};
   int n = 0;
-  bool more = false, ok = true;
-  mongoc_client_t *client = mongoc_client_pool_pop(call->ctx->pool);
-  mongoc_collection_t *coll = cqrs_routes_collection(call, client, CQRS_ROUTES_HISTORY, &err);
-  if (!coll) ok = false;
-  for (; ok && !more && h >= first && h <= last; h += dir) {
-    char hour[CQRS_HISTORY_HOUR_LEN + 1];
-    hour_text(h, hour);
-    bson_t filter, opts = BSON_INITIALIZER, sort;
-    hour_filter(w, hour, w->after && h == cursor_hour, &filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, CQRS_HISTORY_TIME, (int)dir);
-    BSON_APPEND_INT32(&sort, "_id", (int)dir);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", w->limit + 1 - n);
-    BSON_APPEND_BOOL(&opts, "singleBatch", true);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    const bson_t *doc;
-    while (mongoc_cursor_next(cur, &doc)) {
-      if (n == w->limit) {
-        more = true;
-        break;
-      }
-      bson_iter_t it;
-      bson_value_destroy(&last_t);
-      bson_value_destroy(&last_id);
-      memset(&last_t, 0, sizeof last_t);
-      memset(&last_id, 0, sizeof last_id);
-      if (bson_iter_init_find(&it, doc, CQRS_HISTORY_TIME)) bson_value_copy(bson_iter_value(&it), &last_t);
-      if (bson_iter_init_find(&it, doc, "_id")) bson_value_copy(bson_iter_value(&it), &last_id);
-      char *json = cqrs_routes_item_json(doc, &cqrs_routes_history_item);
-      if (n++) bson_string_append_c(out, ',');
-      bson_string_append(out, json);
-      bson_free(json);
-    }
-    bson_error_t error;
-    if (mongoc_cursor_error(cur, &error)) {
-      cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "%s", error.message);
-      ok = false;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-  }
-  if (!ok) {
+  bool more = false;
+  if (!cqrs_routes_read_segments(call, &s, w->limit, out, &n, &more, &last_t, &last_id, &err)) {
     cqrs_routes_reply_no_store(req, call, CQRS_ROUTES_HISTORY, err.message);
   } else {
     char *next = more ? cqrs_cursor_encode(w->list, CQRS_HISTORY_TIME, &last_t, &last_id) : NULL;
@@ -141,8 +119,6 @@ static void by_hour(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const 
     cqrs_routes_freshness(req, call, CQRS_ROUTES_HISTORY);
     cqrs_http_reply_json(req, 200, out->str, out->len);
   }
-  if (coll) mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(call->ctx->pool, client);
   bson_string_free(out, true);
   bson_value_destroy(&last_t);
   bson_value_destroy(&last_id);
@@ -203,6 +179,8 @@ static void events_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_params_destroy(p);
 }
 
-void cqrs_routes_events(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add(http, ctx, "GET", "/v1/events", "/v1/events", events_cb);
 }
+
+const cqrs_routes_resource_t cqrs_routes_events = {CQRS_ROUTES_HISTORY, NULL, add_routes};

@@ -60,7 +60,7 @@ static const char *const BY_USER_PARAMS[] = {"userId", "limit", "cursor", NULL};
 static const char *const BY_STATUS_PARAMS[] = {"status", "limit", "cursor", NULL};
 static const char *const LIST_PARAMS[] = {"userId", "status", "limit", "cursor", NULL};
 
-const cqrs_routes_query_t cqrs_routes_order_queries[] = {
+static const cqrs_routes_query_t QUERIES[] = {
     {"GetOrder", GET_ORDER_PARAMS, get_order},
     {"GetOrdersByUser", BY_USER_PARAMS, orders_by_user},
     {"GetOrdersByStatus", BY_STATUS_PARAMS, orders_by_status},
@@ -81,7 +81,9 @@ static void find_orders_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call)
   cqrs_params_destroy(p);
 }
 
-void cqrs_routes_orders(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add_aggregate(http, ctx, &ORDER);
   cqrs_routes_add(http, ctx, "GET", "/v1/orders", "/v1/orders", find_orders_cb);
 }
+
+const cqrs_routes_resource_t cqrs_routes_orders = {COLLECTION, QUERIES, add_routes};

@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const cqrs_routes_query_t *const TABLES[] = {cqrs_routes_user_queries, cqrs_routes_order_queries,
-                                                    cqrs_routes_customer_queries, NULL};
-
 bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err) {
   cqrs_http_reply_cqrs_error(req, err);
   return false;
@@ -36,8 +33,8 @@ cqrs_params_t *cqrs_routes_query_params(cqrs_http_req_t *req, const char *const 
 }
 
 static const cqrs_routes_query_t *find_query(const char *name) {
-  for (const cqrs_routes_query_t *const *t = TABLES; *t; t++)
-    for (const cqrs_routes_query_t *q = *t; q->name; q++)
+  for (const cqrs_routes_resource_t *const *r = cqrs_routes_resources; *r; r++)
+    for (const cqrs_routes_query_t *q = (*r)->queries; q && q->name; q++)
       if (strcmp(q->name, name) == 0) return q;
   return NULL;
 }
@@ -118,6 +115,10 @@ done:
   if (body) bson_destroy(body);
 }
 
-void cqrs_routes_query(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add(http, ctx, "POST", "/v1/query", "/v1/query", query_cb);
 }
+
+/* POST /v1/query: {"queryType": <seed name>, <parameters>...} answered as the
+ * matching route would (every resource's queries). */
+const cqrs_routes_resource_t cqrs_routes_query = {NULL, NULL, add_routes};

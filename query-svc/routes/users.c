@@ -38,7 +38,7 @@ static void user_by_email(cqrs_http_req_t *req, const cqrs_routes_call_t *call, 
 static const char *const USER_PARAMS[] = {"userId", CQRS_ROUTES_WAIT_PARAMS, CQRS_ROUTES_TIME_PARAMS, NULL};
 static const char *const EMAIL_PARAMS[] = {"email", CQRS_ROUTES_WAIT_PARAMS, NULL};
 
-const cqrs_routes_query_t cqrs_routes_user_queries[] = {
+static const cqrs_routes_query_t QUERIES[] = {
     {"GetUserProfile", USER_PARAMS, get_user},
     {"GetUserByEmail", EMAIL_PARAMS, user_by_email},
     {NULL, NULL, NULL},
@@ -51,7 +51,9 @@ static void find_users_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) 
   cqrs_params_destroy(p);
 }
 
-void cqrs_routes_users(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
+static void add_routes(cqrs_http_server_t *http, cqrs_routes_ctx_t *ctx) {
   cqrs_routes_add_aggregate(http, ctx, &USER);
   cqrs_routes_add(http, ctx, "GET", "/v1/users", "/v1/users", find_users_cb);
 }
+
+const cqrs_routes_resource_t cqrs_routes_users = {COLLECTION, QUERIES, add_routes};

@@ -376,3 +376,12 @@ Test(config, saga_settings) {
   assert_refused("ORDER_PROCESSING_TIMEOUT=2d", "ORDER_PROCESSING_TIMEOUT");
   assert_refused("SAGA_SIGNING_KEY=short", "SAGA_SIGNING_KEY");
 }
+
+/* admin-svc reads the lag of the group projector-svc consumes in: one name. */
+Test(config, projector_group_names) {
+  char g[CQRS_GROUP_MAX];
+  cqrs_config_projector_group("user_profiles", false, g, sizeof g);
+  cr_assert_str_eq(g, "projector-user_profiles");
+  cqrs_config_projector_group("user_profiles", true, g, sizeof g);
+  cr_assert_str_eq(g, "projector-user_profiles-rebuild");
+}

@@ -96,4 +96,14 @@ int cqrs_config_staleness_objective(const cqrs_config_t *cfg, const char *read_m
 /* The full name of a topic: prefix + name. Caller frees with free(). */
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name);
 
+/* The consumer group of projection's apply loop, as cqrs_kafka_consumer_new
+ * takes it (TOPIC_PREFIX is added there): "projector-<projection>", or with
+ * rebuild "projector-<projection>-rebuild" (a rebuild commits nothing: its
+ * name only has to differ from the live one). projector-svc consumes in it;
+ * admin-svc reads its committed offsets as the projection's lag. Into out (n
+ * bytes, CQRS_GROUP_MAX is room for any projection name; cut when longer).
+ * Can't fail. */
+#define CQRS_GROUP_MAX 160
+void cqrs_config_projector_group(const char *projection, bool rebuild, char *out, size_t n);
+
 #endif

@@ -53,7 +53,8 @@ typedef struct {
   char revoked_at[40]; /* "" unless revoked */
 } cqrs_apikey_rec_t;
 
-/* The record key and JSON value of r (strings to free()). NULL when out of memory. */
+/* The record key and JSON value of r (strings to free()); the JSON is NULL for a
+ * state that has no record. Out of memory aborts (cqrs/alloc.h). */
 char *cqrs_control_tenant_key(const char *tenant);
 char *cqrs_control_tenant_json(const cqrs_tenant_rec_t *r, size_t *len);
 char *cqrs_control_apikey_key(const char *key_id);

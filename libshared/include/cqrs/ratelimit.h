@@ -20,7 +20,7 @@ typedef struct cqrs_ratelimit cqrs_ratelimit_t;
  * (burst < 1 means rate_per_s). rate_per_s <= 0 means no limit: every take
  * succeeds. At most max_tenants buckets are kept; beyond that, buckets idle
  * long enough to be full again are forgotten (forgetting a full bucket changes
- * nothing), and a newcomer is allowed when none is. NULL when out of memory. */
+ * nothing), and a newcomer is allowed when none is. Can't fail (out of memory aborts). */
 cqrs_ratelimit_t *cqrs_ratelimit_new(double rate_per_s, double burst, size_t max_tenants);
 void cqrs_ratelimit_destroy(cqrs_ratelimit_t *rl);
 

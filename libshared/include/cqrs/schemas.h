@@ -64,7 +64,7 @@ char *cqrs_schema_canonical(const char *json, size_t len, cqrs_jsonschema_t **co
 /* The id of a canonical schema text (see above): 1 .. 2^31-1. */
 int32_t cqrs_schema_id(const char *canonical);
 
-/* Record keys and values, strings to free(). NULL when out of memory.
+/* Record keys and values, strings to free(). Out of memory aborts (cqrs/alloc.h).
  * subject NULL: the global config record. */
 char *cqrs_schemas_version_key(const char *subject, int version, int32_t id);
 char *cqrs_schemas_version_json(const char *subject, int version, int32_t id, const char *canonical, size_t *len);

@@ -29,10 +29,10 @@
  * field "tenantId") saying what is wrong. err may be NULL. */
 bool cqrs_tenant_valid(const char *t, cqrs_error_t *err);
 
-/* "<mongo_db>_<tenant>", malloc'd; NULL when out of memory. */
+/* "<mongo_db>_<tenant>", to free(). Can't fail (out of memory aborts: cqrs/alloc.h). */
 char *cqrs_tenant_db(const char *mongo_db, const char *tenant);
 
-/* "<tenant>/<aggregate_id>", malloc'd; NULL when out of memory. */
+/* "<tenant>/<aggregate_id>", to free(). Can't fail (out of memory aborts). */
 char *cqrs_tenant_key(const char *tenant, const char *aggregate_id);
 
 /* Splits an aggregate key: copies the tenant into tenant (NUL-terminated) and

@@ -1,5 +1,9 @@
 /* A worker thread that runs until asked to stop: the start, stop flag and join
- * that every service loop (command loop, results reader, apply loop) needs. */
+ * that every service loop (command loop, results reader, apply loop, the
+ * compacted-topic followers, replays, the projector's control thread) needs.
+ * A thread that sleeps on a condition variable (query-svc's waiter hub, the
+ * JWKS refresher) keeps its own stop flag under its mutex instead: setting
+ * this one would not wake it. */
 #ifndef CQRS_WORKER_H
 #define CQRS_WORKER_H
 

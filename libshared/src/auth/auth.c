@@ -14,6 +14,8 @@
  * identity provider ever signed for anyone); API keys need the registry. */
 #include "internal.h"
 
+#include "cqrs/alloc.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +37,7 @@ struct cqrs_auth {
 
 cqrs_auth_t *cqrs_auth_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_registry_t *registry,
                            cqrs_error_t *err) {
-  cqrs_auth_t *a = calloc(1, sizeof *a);
-  if (!a) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    return NULL;
-  }
+  cqrs_auth_t *a = cqrs_xcalloc(1, sizeof *a);
   a->log = log;
   a->enabled = cfg->auth_enabled;
   if (!a->enabled) {
@@ -60,9 +58,9 @@ cqrs_auth_t *cqrs_auth_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs
     goto fail;
   }
   a->registry = registry;
-  a->issuer = cfg->auth_issuer ? strdup(cfg->auth_issuer) : NULL;
-  a->audience = cfg->auth_audience ? strdup(cfg->auth_audience) : NULL;
-  a->tenant_claim = strdup(cfg->auth_tenant_claim ? cfg->auth_tenant_claim : "tenant");
+  a->issuer = cfg->auth_issuer ? cqrs_xstrdup(cfg->auth_issuer) : NULL;
+  a->audience = cfg->auth_audience ? cqrs_xstrdup(cfg->auth_audience) : NULL;
+  a->tenant_claim = cqrs_xstrdup(cfg->auth_tenant_claim ? cfg->auth_tenant_claim : "tenant");
   a->cache = auth_cache_new(CACHE_ENTRIES);
   if (!a->tenant_claim || !a->cache || (cfg->auth_issuer && !a->issuer) || (cfg->auth_audience && !a->audience)) {
     cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");

@@ -6,6 +6,8 @@
  * JWKS stops its cached tokens too). */
 #include "internal.h"
 
+#include "cqrs/alloc.h"
+
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,10 +33,10 @@ struct auth_cache {
 };
 
 auth_cache_t *auth_cache_new(size_t capacity) {
-  auth_cache_t *c = calloc(1, sizeof *c);
+  auth_cache_t *c = cqrs_xcalloc(1, sizeof *c);
   if (!c) return NULL;
   c->sets = capacity / WAYS ? capacity / WAYS : 1;
-  c->entries = calloc(c->sets * WAYS, sizeof *c->entries);
+  c->entries = cqrs_xcalloc(c->sets * WAYS, sizeof *c->entries);
   if (!c->entries) {
     free(c);
     return NULL;

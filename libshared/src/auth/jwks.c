@@ -8,6 +8,8 @@
  * without a restart while a flood of made-up kids costs nothing. */
 #include "internal.h"
 
+#include "cqrs/alloc.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -122,12 +124,7 @@ auth_keyset_t *auth_keyset_parse(const char *text, size_t len, const cqrs_log_t 
     json_decref(doc);
     return NULL;
   }
-  auth_keyset_t *ks = calloc(1, sizeof *ks + json_array_size(keys) * sizeof(auth_key_t));
-  if (!ks) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    json_decref(doc);
-    return NULL;
-  }
+  auth_keyset_t *ks = cqrs_xcalloc(1, sizeof *ks + json_array_size(keys) * sizeof(auth_key_t));
   ks->refs = 1;
   size_t i;
   json_t *k;
@@ -142,7 +139,7 @@ auth_keyset_t *auth_keyset_parse(const char *text, size_t len, const cqrs_log_t 
       cjose_jwk_release(jwk);
       continue;
     }
-    ks->keys[ks->n].kid = kid ? strdup(kid) : NULL;
+    ks->keys[ks->n].kid = kid ? cqrs_xstrdup(kid) : NULL;
     ks->keys[ks->n].alg = alg;
     ks->keys[ks->n].jwk = jwk;
     ks->n++;
@@ -215,7 +212,7 @@ static bool load_file(auth_jwks_t *j, bool force, bool *changed, cqrs_error_t *e
   char *buf = NULL;
   size_t len = 0;
   bool ok = false;
-  if (f && st.st_size <= JWKS_MAX_BYTES && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+  if (f && st.st_size <= JWKS_MAX_BYTES && (buf = cqrs_xmalloc((size_t)st.st_size + 1)) != NULL) {
     len = fread(buf, 1, (size_t)st.st_size + 1, f);
     ok = len <= (size_t)st.st_size;
   }
@@ -235,7 +232,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
   body_t *b = ctx;
   size_t add = size * n;
   if (b->len + add > JWKS_MAX_BYTES) return 0; /* aborts the transfer */
-  char *grown = realloc(b->buf, b->len + add + 1);
+  char *grown = cqrs_xrealloc(b->buf, b->len + add + 1);
   if (!grown) return 0;
   memcpy(grown + b->len, p, add);
   b->buf = grown;
@@ -356,19 +353,13 @@ bool auth_jwks_refresh_on_miss(auth_jwks_t *j) {
 /* Life ------------------------------------------------------------------ */
 
 auth_jwks_t *auth_jwks_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_error_t *err) {
-  auth_jwks_t *j = calloc(1, sizeof *j);
-  auth_keyset_t *empty = calloc(1, sizeof *empty);
-  if (!j || !empty) {
-    free(j);
-    free(empty);
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    return NULL;
-  }
+  auth_jwks_t *j = cqrs_xcalloc(1, sizeof *j);
+  auth_keyset_t *empty = cqrs_xcalloc(1, sizeof *empty);
   empty->refs = 1;
   j->log = log;
   j->refresh_s = cfg->auth_jwks_refresh_s > 0 ? cfg->auth_jwks_refresh_s : 300;
-  j->file = cfg->auth_jwks_file ? strdup(cfg->auth_jwks_file) : NULL;
-  j->url = cfg->auth_jwks_url && !j->file ? strdup(cfg->auth_jwks_url) : NULL;
+  j->file = cfg->auth_jwks_file ? cqrs_xstrdup(cfg->auth_jwks_file) : NULL;
+  j->url = cfg->auth_jwks_url && !j->file ? cqrs_xstrdup(cfg->auth_jwks_url) : NULL;
   j->current = empty;
   pthread_rwlock_init(&j->lock, NULL);
   pthread_mutex_init(&j->load_mu, NULL);

@@ -1,4 +1,5 @@
 /* JSON Schemas generated from the event contract (cqrs/event_schema.h). */
+#include "cqrs/alloc.h"
 #include "cqrs/event_schema.h"
 
 #include "cqrs/json.h"
@@ -113,11 +114,11 @@ void cqrs_event_schemas_destroy(cqrs_event_schemas_t *v) {
 }
 
 cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err) {
-  cqrs_event_schemas_t *v = calloc(1, sizeof *v);
+  cqrs_event_schemas_t *v = cqrs_xcalloc(1, sizeof *v);
   size_t n = 0;
   while (cqrs_event_versions[n]) n++;
-  if (!v || !(v->types = calloc(n ? n : 1, sizeof *v->types)) ||
-      !(v->compiled = calloc(n ? n : 1, sizeof *v->compiled))) {
+  if (!v || !(v->types = cqrs_xcalloc(n ? n : 1, sizeof *v->types)) ||
+      !(v->compiled = cqrs_xcalloc(n ? n : 1, sizeof *v->compiled))) {
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory compiling the event schemas");
     cqrs_event_schemas_destroy(v);
     return NULL;

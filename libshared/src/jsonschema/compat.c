@@ -16,6 +16,8 @@
  *   - narrower items, enum, minLength, maxLength, or a format W lacks. */
 #include "node.h"
 
+#include "cqrs/alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,12 +79,12 @@ __attribute__((format(printf, 3, 4))) static void broken(ctx_t *c, const char *p
   else
     snprintf(field, sizeof field, "the document");
   size_t len = strlen(c->rule) + strlen(field) + strlen(what) + 4;
-  char *msg = malloc(len);
+  char *msg = cqrs_xmalloc(len);
   if (!msg) return;
   snprintf(msg, len, "%s: %s %s", c->rule, field, what);
   if (c->msgs->n == c->msgs->cap) {
     size_t cap = c->msgs->cap ? c->msgs->cap * 2 : 8;
-    char **grown = realloc(c->msgs->items, cap * sizeof *grown);
+    char **grown = cqrs_xrealloc(c->msgs->items, cap * sizeof *grown);
     if (!grown) {
       free(msg);
       return;

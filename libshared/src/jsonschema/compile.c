@@ -2,6 +2,7 @@
  * does not implement (cqrs/jsonschema.h). */
 #include "node.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/json.h"
 
 #include <stdio.h>
@@ -103,7 +104,7 @@ void cqrs_jsonschema_destroy(cqrs_jsonschema_t *s) {
 }
 
 static js_node_t *node_new(void) {
-  js_node_t *n = calloc(1, sizeof *n);
+  js_node_t *n = cqrs_xcalloc(1, sizeof *n);
   if (n) {
     n->types = JS_ANY;
     n->max_length = -1;
@@ -116,12 +117,12 @@ static js_node_t *node_new(void) {
 static js_prop_t *prop_get(js_node_t *n, const char *name) {
   for (size_t i = 0; i < n->n_props; i++)
     if (strcmp(n->props[i].name, name) == 0) return &n->props[i];
-  js_prop_t *grown = realloc(n->props, (n->n_props + 1) * sizeof *grown);
+  js_prop_t *grown = cqrs_xrealloc(n->props, (n->n_props + 1) * sizeof *grown);
   if (!grown) return NULL;
   n->props = grown;
   js_prop_t *p = &n->props[n->n_props];
   memset(p, 0, sizeof *p);
-  if (!(p->name = strdup(name))) return NULL;
+  if (!(p->name = cqrs_xstrdup(name))) return NULL;
   n->n_props++;
   return p;
 }
@@ -236,7 +237,7 @@ static bool compile_keyword(bson_iter_t *it, const char *path, int depth, js_nod
     n->format = JS_FORMAT_OTHER;
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
       if (strcmp(formats[i].name, f) == 0) n->format = formats[i].format;
-    if (!(n->format_name = strdup(f))) return fail(err, sub, "out of memory", NULL);
+    if (!(n->format_name = cqrs_xstrdup(f))) return fail(err, sub, "out of memory", NULL);
     return true;
   }
   return true; /* an annotation, or a keyword JSON Schema lets us ignore */
@@ -258,7 +259,7 @@ static bool compile_node(bson_iter_t *it, const char *path, int depth, js_node_t
 }
 
 cqrs_jsonschema_t *cqrs_jsonschema_compile_bson(const bson_t *schema, cqrs_error_t *err) {
-  cqrs_jsonschema_t *s = calloc(1, sizeof *s);
+  cqrs_jsonschema_t *s = cqrs_xcalloc(1, sizeof *s);
   bson_t wrapper = BSON_INITIALIZER;
   bson_iter_t it;
   if (!s) {
@@ -282,7 +283,7 @@ cqrs_jsonschema_t *cqrs_jsonschema_compile(const char *json, size_t len, cqrs_er
   while (len && (json[len - 1] == ' ' || json[len - 1] == '\n' || json[len - 1] == '\t' || json[len - 1] == '\r'))
     len--;
   if ((len == 4 && memcmp(json, "true", 4) == 0) || (len == 5 && memcmp(json, "false", 5) == 0)) {
-    cqrs_jsonschema_t *s = calloc(1, sizeof *s);
+    cqrs_jsonschema_t *s = cqrs_xcalloc(1, sizeof *s);
     if (s && !(s->root = node_new())) {
       free(s);
       s = NULL;

@@ -1,4 +1,5 @@
 /* The schemas topic followed (cqrs/follow.h) into a cqrs_schemas_t. */
+#include "cqrs/alloc.h"
 #include "cqrs/schemas.h"
 
 #include "cqrs/follow.h"
@@ -25,11 +26,7 @@ static void apply(const char *key, size_t key_len, const char *value, size_t val
 
 cqrs_schemas_reader_t *cqrs_schemas_reader_start(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_schemas_t *s,
                                                  cqrs_error_t *err) {
-  cqrs_schemas_reader_t *r = calloc(1, sizeof *r);
-  if (!r) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory starting the schemas reader");
-    return NULL;
-  }
+  cqrs_schemas_reader_t *r = cqrs_xcalloc(1, sizeof *r);
   r->log = *log;
   r->schemas = s;
   if (!(r->follower = cqrs_follower_start(cfg, log, CQRS_TOPIC_SCHEMAS, "schemas", apply, r, err))) {

@@ -1,5 +1,6 @@
 /* The schema registry's records (cqrs/schemas.h): subject names, canonical
  * schema text, ids, and record keys and values. */
+#include "cqrs/alloc.h"
 #include "cqrs/schemas.h"
 
 #include "cqrs/json.h"
@@ -39,7 +40,7 @@ int32_t cqrs_schema_id(const char *canonical) {
 
 char *cqrs_schemas_version_key(const char *subject, int version, int32_t id) {
   size_t len = strlen(subject) + 48;
-  char *key = malloc(len);
+  char *key = cqrs_xmalloc(len);
   if (key) snprintf(key, len, "schema/%s/%d/%d", subject, version, (int)id);
   return key;
 }
@@ -47,7 +48,7 @@ char *cqrs_schemas_version_key(const char *subject, int version, int32_t id) {
 /* A bson_free'd string as a free()'d one. */
 static char *plain(char *json, size_t *len) {
   size_t n = strlen(json);
-  char *out = malloc(n + 1);
+  char *out = cqrs_xmalloc(n + 1);
   if (out) memcpy(out, json, n + 1);
   if (len) *len = n;
   bson_free(json);
@@ -67,9 +68,9 @@ char *cqrs_schemas_version_json(const char *subject, int version, int32_t id, co
 }
 
 char *cqrs_schemas_config_key(const char *subject) {
-  if (!subject) return strdup("config");
+  if (!subject) return cqrs_xstrdup("config");
   size_t len = strlen(subject) + 8;
-  char *key = malloc(len);
+  char *key = cqrs_xmalloc(len);
   if (key) snprintf(key, len, "config/%s", subject);
   return key;
 }

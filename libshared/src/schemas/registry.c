@@ -1,6 +1,7 @@
 /* The schema registry in memory (cqrs/schemas.h): subjects and their
  * versions, ids, levels; records applied first-wins. One rwlock: the reader
  * thread writes, request threads read. */
+#include "cqrs/alloc.h"
 #include "cqrs/schemas.h"
 
 #include "cqrs/json.h"
@@ -44,7 +45,7 @@ static void subject_free(void *p) {
 }
 
 cqrs_schemas_t *cqrs_schemas_new(void) {
-  cqrs_schemas_t *s = calloc(1, sizeof *s);
+  cqrs_schemas_t *s = cqrs_xcalloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_rwlock_init(&s->lock, NULL);
   s->subjects = cqrs_map_new(subject_free);
@@ -94,7 +95,7 @@ static bool apply_config(cqrs_schemas_t *s, const char *subject, const char *val
   } else {
     subject_t *sub = cqrs_map_get(s->subjects, subject);
     if (!sub && value) {
-      sub = calloc(1, sizeof *sub);
+      sub = cqrs_xcalloc(1, sizeof *sub);
       if (sub) {
         snprintf(sub->name, sizeof sub->name, "%s", subject);
         cqrs_map_put(s->subjects, subject, sub);
@@ -149,20 +150,19 @@ static bool apply_schema(cqrs_schemas_t *s, const char *value, size_t value_len,
   const char *holder = cqrs_map_get(s->ids, idk);
   bool wins = (size_t)version == (sub ? sub->n : 0) + 1 && !version_of(sub, canonical) &&
               (!holder || strcmp(holder, canonical) == 0);
-  if (wins && !sub && (sub = calloc(1, sizeof *sub))) {
+  if (wins && !sub && (sub = cqrs_xcalloc(1, sizeof *sub))) {
     snprintf(sub->name, sizeof sub->name, "%s", subject);
     cqrs_map_put(s->subjects, subject, sub);
   }
-  version_t *grown = wins && sub ? realloc(sub->versions, (sub->n + 1) * sizeof *grown) : NULL;
+  version_t *grown = wins && sub ? cqrs_xrealloc(sub->versions, (sub->n + 1) * sizeof *grown) : NULL;
   if (grown) {
     sub->versions = grown;
     version_t *v = &sub->versions[sub->n++];
     v->version = (int)version;
     v->id = (int32_t)id;
-    v->schema = strdup(canonical);
+    v->schema = cqrs_xstrdup(canonical);
     v->compiled = compiled;
     compiled = NULL;
-    if (!v->schema) abort(); /* the allocation policy of cqrs_map_put */
     if (!holder) cqrs_map_put(s->ids, idk, v->schema);
   }
   pthread_rwlock_unlock(&s->lock);
@@ -201,7 +201,7 @@ typedef struct {
 static bool collect(const char *key, void *value, void *ctx) {
   collect_t *c = ctx;
   const subject_t *sub = value;
-  if (sub->n) c->names[c->n++] = strdup(key); /* a subject with only a config is not listed */
+  if (sub->n) c->names[c->n++] = cqrs_xstrdup(key); /* a subject with only a config is not listed */
   return false;
 }
 
@@ -210,12 +210,10 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 char **cqrs_schemas_subjects(cqrs_schemas_t *s, size_t *n) {
   pthread_rwlock_rdlock(&s->lock);
   size_t size = cqrs_map_size(s->subjects);
-  collect_t c = {.names = size ? calloc(size, sizeof(char *)) : NULL};
+  collect_t c = {.names = size ? cqrs_xcalloc(size, sizeof(char *)) : NULL};
   /* cqrs_map_filter never changes the map when cb returns false, so a read lock is enough */
   if (c.names) cqrs_map_filter(s->subjects, collect, &c);
   pthread_rwlock_unlock(&s->lock);
-  for (size_t i = 0; i < c.n; i++)
-    if (!c.names[i]) abort();
   if (c.n) qsort(c.names, c.n, sizeof *c.names, by_name);
   if (!c.n) {
     free(c.names);
@@ -242,7 +240,7 @@ static void copy_out(const subject_t *sub, const version_t *v, cqrs_schema_versi
   snprintf(out->subject, sizeof out->subject, "%s", sub->name);
   out->version = v->version;
   out->id = v->id;
-  if (!(out->schema = strdup(v->schema))) abort();
+  out->schema = cqrs_xstrdup(v->schema);
 }
 
 bool cqrs_schemas_get(cqrs_schemas_t *s, const char *subject, int version, cqrs_schema_version_t *out) {
@@ -269,7 +267,7 @@ bool cqrs_schemas_by_id(cqrs_schemas_t *s, int32_t id, char **schema) {
   id_key(id, idk);
   pthread_rwlock_rdlock(&s->lock);
   const char *text = cqrs_map_get(s->ids, idk);
-  if (text && !(*schema = strdup(text))) abort();
+  if (text) *schema = cqrs_xstrdup(text);
   pthread_rwlock_unlock(&s->lock);
   return text != NULL;
 }
@@ -313,7 +311,7 @@ bool cqrs_schemas_check(cqrs_schemas_t *s, const char *subject, const cqrs_jsons
     from = (size_t)version - 1;
     n = (size_t)version;
   }
-  cqrs_compat_version_t *prev = n > from ? calloc(n - from, sizeof *prev) : NULL;
+  cqrs_compat_version_t *prev = n > from ? cqrs_xcalloc(n - from, sizeof *prev) : NULL;
   if (n > from && !prev) abort();
   for (size_t i = from; i < n; i++)
     prev[i - from] = (cqrs_compat_version_t){.schema = sub->versions[i].compiled, .version = sub->versions[i].version};
