@@ -9,13 +9,13 @@
 
 #include "cqrs/alloc.h"
 #include "cqrs/mongo.h"
+#include "cqrs/read_model.h"
 #include "cqrs/service.h"
 
 #include <stdlib.h>
 
 extern char **environ;
 
-#define ALIAS_TTL_MS 1000     /* how soon a rebuild's swap reaches the live loops */
 #define CONTROL_WAIT_MS 30000 /* reading the control topic to its end at start */
 
 typedef struct {
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
   cqrs_projector_default_store_timeout(&svc.cfg);
   if (!cqrs_projector_selected(&svc.cfg, run, &p.n, &err)) goto fail;
   if (!(p.pool = cqrs_mongo_pool_new(&svc.cfg, "projector-svc", &err))) goto fail;
-  tenants = cqrs_tenants_new(&svc.cfg, &svc.log, p.pool, reg, ALIAS_TTL_MS);
+  tenants = cqrs_tenants_new(&svc.cfg, &svc.log, p.pool, reg, CQRS_ALIAS_TTL_MS);
   /* before the first batch: a deleted tenant's events must be known as such */
   if (!(p.control = cqrs_tenants_follow(tenants, CONTROL_WAIT_MS, &err))) goto fail;
   cqrs_apply_opts_t opts = {.poison = svc.cfg.poison_halt ? CQRS_POISON_HALT : CQRS_POISON_DLQ};

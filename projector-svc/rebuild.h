@@ -14,11 +14,13 @@
 #define CQRS_REBUILD_H
 
 #include "projection.h"
+#include "apply_loop.h"
 #include "tenants.h"
 
 #include "cqrs/config.h"
 #include "cqrs/log.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* Runs a rebuild of the whole log to the end. tenant (a valid tenant id)
@@ -32,10 +34,9 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
 
 /* The parts a replay (replay.h) shares. */
 
-/* After a swap, keep applying for this long: longer than the live
- * projector's alias cache (1 s) plus a batch, so events it wrote to the old
- * collection meanwhile reach the new one too (writes are idempotent). */
-#define CQRS_REBUILD_TAIL_MS 3000
+/* How long after a swap the rebuild waits at most for the live projector
+ * to show it has left the previous collections (cqrs_rebuild_finish_swaps). */
+#define CQRS_REBUILD_TAIL_MAX_MS 60000
 
 /* One tenant's read model, swapped or to swap. */
 typedef struct {
@@ -51,6 +52,27 @@ typedef struct {
 bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
                            const cqrs_projection_t *projection, const char *target, cqrs_rebuild_swap_t **swaps,
                            size_t *n, cqrs_error_t *err);
+
+/* After the swaps (made at swapped_ms, cqrs_time_monotonic_ms) of
+ * projection into target: keeps loop (the rebuild's, still applying) going
+ * until every event the live projector may have written to a previous
+ * collection is in target too, then releases the readers
+ * (cqrs_read_models_release_readers) and waits their TTL, so nothing reads
+ * a previous collection any more. How it knows: the live loop re-reads the
+ * alias every CQRS_ALIAS_TTL_MS and writes one batch at a time, committing
+ * its offsets after the batch is written; so once that time has passed, a
+ * partition is done with the previous collection when the live group's
+ * committed offset has moved since (the batch in flight, the last that may
+ * have used the old alias, is written) or nothing is left to read past it.
+ * The rebuild then applies up to the offsets committed by then. Fixed
+ * waits missed events written to the old collection under load (a 3 s tail;
+ * e2e_read_side saw reads go back). False (logged) when the live projector
+ * did not show it within CQRS_REBUILD_TAIL_MAX_MS (stopped, or failing); the
+ * readers are released all the same. *stop (may be NULL) ends the waits. */
+bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
+                               cqrs_apply_loop_t *loop, cqrs_tenants_t *tenants, mongoc_client_pool_t *pool,
+                               const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps,
+                               int64_t swapped_ms, const atomic_bool *stop);
 
 /* After the tail: drops the collections no query reads any more: each swapped
  * tenant's previous one, and target in the databases of tenants first met

@@ -4,6 +4,7 @@
 
 #include "cqrs/access.h"
 #include "cqrs/mongo.h"
+#include "cqrs/read_model.h"
 #include "cqrs/service.h"
 
 /* MONGO_TIMEOUT_MS when unset: a read answers 503 about this soon when the
@@ -11,7 +12,6 @@
 #define DEFAULT_MONGO_TIMEOUT_MS 3000
 
 /* A rebuild's swap reaches queries within a second. */
-#define ALIAS_TTL_MS 1000
 #define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
 
 extern char **environ;
@@ -49,7 +49,7 @@ int main(void) {
   q.routes.auth = q.access.auth;
   if (!(q.routes.pool = cqrs_mongo_pool_new(&svc.cfg, "query-svc", &err))) goto fail;
   q.mongo_db = svc.cfg.mongo_db;
-  q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, ALIAS_TTL_MS);
+  q.routes.store = cqrs_tenant_store_new(svc.cfg.mongo_db, CQRS_ALIAS_TTL_MS);
   q.routes.log = &svc.log;
   q.routes.metrics = svc.metrics;
   q.routes.snapshot_every = svc.cfg.snapshot_every;

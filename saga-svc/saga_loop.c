@@ -182,7 +182,7 @@ static bool poison(cqrs_saga_loop_t *loop, rd_kafka_message_t *m, const char *er
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "%s", loop->halt_error);
     return false;
   }
-  char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+  char *key = m->key ? cqrs_xstrndup(m->key, m->key_len) : NULL;
   bool ok = produce(loop, loop->t_dlq, RD_KAFKA_PARTITION_UA, key, m->payload, m->len,
                     cqrs_dlq_headers(m, CQRS_DLQ_SAGAS, loop->t_events, error), err);
   free(key);

@@ -165,7 +165,12 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
   if (ok) {
     snprintf(e->collection, sizeof e->collection, "%s", fresh);
     e->fetched_ms = now > 0 ? now : 1;
-    e->valid_until_ms = now + (wait_ms > 0 && wait_ms < rm->ttl_ms ? wait_ms : rm->ttl_ms);
+    /* held on the previous collection: asked again at least every
+     * CQRS_ALIAS_TTL_MS, so a release is followed that soon */
+    int64_t valid = rm->ttl_ms;
+    if (wait_ms > 0 && wait_ms < valid) valid = wait_ms;
+    if (wait_ms > 0 && CQRS_ALIAS_TTL_MS < valid) valid = CQRS_ALIAS_TTL_MS;
+    e->valid_until_ms = now + valid;
   }
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", e->collection);
   pthread_mutex_unlock(&rm->lock);
@@ -190,7 +195,7 @@ bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   BSON_APPEND_UTF8(&set, "collection", collection);
   BSON_APPEND_UTF8(&set, "previous", previous);
-  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms() + CQRS_READ_MODELS_READER_DELAY_MS);
+  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms() + CQRS_READ_MODELS_READER_HOLD_MS);
   BSON_APPEND_UTF8(&set, "swappedAt", now);
   bson_append_document_end(&update, &set);
   BSON_APPEND_BOOL(&opts, "upsert", true);
@@ -199,6 +204,25 @@ bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *
   bson_destroy(&filter);
   bson_destroy(&update);
   bson_destroy(&opts);
+  mongoc_collection_destroy(coll);
+  return ok;
+}
+
+bool cqrs_read_models_release_readers(mongoc_client_t *client, const char *db, const char *read_model,
+                                      const char *collection, cqrs_error_t *err) {
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
+  bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+  BSON_APPEND_UTF8(&filter, "_id", read_model);
+  BSON_APPEND_UTF8(&filter, "collection", collection);
+  BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms());
+  bson_append_document_end(&update, &set);
+  bson_error_t error;
+  bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, &error);
+  if (!ok)
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "releasing the readers of %s: %s", read_model, error.message);
+  bson_destroy(&filter);
+  bson_destroy(&update);
   mongoc_collection_destroy(coll);
   return ok;
 }

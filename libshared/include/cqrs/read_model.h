@@ -8,14 +8,17 @@
  * Readers switch later than writers. Right after a swap the live projector
  * still writes the newest events into the old collection until its resolver
  * re-reads the alias (its TTL, plus a batch in flight), and the rebuild puts
- * the same events into the new one a little later: a query reading the new
- * collection at once could see a document older than the one it just read
- * from the old (e2e_read_side saw 3 reads in 4,473 go back). So a swap also
- * records the previous collection and when readers may leave it
- * (readersFromMs = swap + CQRS_READ_MODELS_READER_DELAY_MS, wall clock):
- * until then a CQRS_ALIAS_READER resolver keeps answering the previous one.
- * By then the old collection takes no more writes and the new one has them
- * all, so a reader's versions never go back. */
+ * the same events into the new one later, by how far it is behind: a query
+ * reading the new collection at once could see a document older than the one
+ * it just read from the old (e2e_read_side saw 3 reads in 4,473 go back; with
+ * a fixed 2 s for readers, 1 in 1,450 on a loaded machine). So a swap also
+ * records the previous collection and holds readers there (readersFromMs =
+ * swap + CQRS_READ_MODELS_READER_HOLD_MS, wall clock) until the swapper, once
+ * the new collection has every event the old one got, releases them
+ * (cqrs_read_models_release_readers: readersFromMs = now). The hold's bound
+ * only matters when the swapper dies in between. Until then a
+ * CQRS_ALIAS_READER resolver keeps answering the previous collection, so a
+ * reader's versions never go back.  */
 #ifndef CQRS_READ_MODEL_H
 #define CQRS_READ_MODEL_H
 
@@ -25,15 +28,16 @@
 
 #define CQRS_READ_MODELS_COLLECTION "read_models"
 #define CQRS_COLLECTION_NAME_MAX 120
-/* How long after a swap readers stay on the previous collection: longer than
- * a writer's alias TTL (1 s in projector-svc) plus a batch. The rebuild keeps
- * applying for CQRS_REBUILD_TAIL_MS (3 s) after the swap before it drops the
- * old collection, which covers this and a reader's own TTL. */
-#define CQRS_READ_MODELS_READER_DELAY_MS 2000
+/* How often the services re-read an alias (projector-svc as a writer,
+ * query-svc as a reader). */
+#define CQRS_ALIAS_TTL_MS 1000
+/* How long after a swap readers stay on the previous collection at most, when
+ * the swapper does not release them sooner (it died). */
+#define CQRS_READ_MODELS_READER_HOLD_MS 60000
 
 typedef enum {
   CQRS_ALIAS_WRITER, /* follows a swap at once (the projector) */
-  CQRS_ALIAS_READER  /* follows it CQRS_READ_MODELS_READER_DELAY_MS later (query-svc) */
+  CQRS_ALIAS_READER  /* follows it once the swapper releases readers (query-svc) */
 } cqrs_alias_role_t;
 
 typedef struct cqrs_read_models cqrs_read_models_t;
@@ -74,9 +78,15 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
                                 const char *read_model, char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
 
 /* Points read_model at collection (an upsert of its alias, recording the
- * collection it served until now and when readers may leave it). False with
- * err. */
+ * collection it served until now, and holding readers there for at most
+ * CQRS_READ_MODELS_READER_HOLD_MS). False with err. */
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
                            cqrs_error_t *err);
+
+/* Lets readers follow the swap of read_model to collection now (they do
+ * within their TTL); nothing when the alias points elsewhere by now. False
+ * with err when the store does not answer. */
+bool cqrs_read_models_release_readers(mongoc_client_t *client, const char *db, const char *read_model,
+                                      const char *collection, cqrs_error_t *err);
 
 #endif
