@@ -5,6 +5,7 @@
 #include "tenants.h"
 
 #include "cqrs/alloc.h"
+#include "cqrs/kafka.h"
 #include "cqrs/mongo.h"
 #include "cqrs/read_model.h"
 #include "cqrs/util.h"
@@ -94,6 +95,162 @@ void cqrs_rebuild_drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *poo
   free(met);
 }
 
+/* ---- after the swaps: the live projector leaves the previous collections ---- */
+
+#define TAIL_TICK_MS 100
+#define TAIL_MAX_PARTITIONS 1024
+
+typedef struct {
+  rd_kafka_t *rk; /* a consumer of the live group that never joins it: committed offsets, and a probe */
+  char *topic;
+  int n;
+  cqrs_worker_t *worker;
+  int64_t deadline;
+} tail_t;
+
+static bool tail_going(tail_t *t) {
+  return !(t->worker && cqrs_worker_stopping(t->worker)) && cqrs_time_monotonic_ms() < t->deadline;
+}
+
+static void tail_sleep(tail_t *t, int64_t until) {
+  while (tail_going(t) && cqrs_time_monotonic_ms() < until) usleep(TAIL_TICK_MS * 1000);
+}
+
+/* The live group's committed offsets into out[0..n) (-1: none). */
+static bool committed(tail_t *t, int64_t *out) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->n);
+  for (int p = 0; p < t->n; p++) rd_kafka_topic_partition_list_add(l, t->topic, p);
+  bool ok = rd_kafka_committed(t->rk, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int p = 0; ok && p < t->n; p++) out[p] = l->elems[p].err ? -1 : l->elems[p].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return ok;
+}
+
+/* True when the live group has no member: nobody writes a previous
+ * collection (the live projector is not running). False when unknown. */
+static bool group_empty(tail_t *t, const char *group) {
+  const struct rd_kafka_group_list *gl = NULL;
+  if (rd_kafka_list_groups(t->rk, group, &gl, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR || !gl) return false;
+  bool empty = true;
+  for (int i = 0; i < gl->group_cnt; i++)
+    if (gl->groups[i].err || gl->groups[i].member_cnt > 0) empty = false;
+  rd_kafka_group_list_destroy(gl);
+  return empty;
+}
+
+/* For each partition p with want[p]: true in empty[p] when no committed
+ * record is at or after from[p] (negative: the beginning). */
+static void nothing_past(tail_t *t, const bool *want, const int64_t *from, bool *empty) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->n);
+  int asked = 0;
+  for (int p = 0; p < t->n; p++) {
+    empty[p] = false;
+    if (!want[p]) continue;
+    rd_kafka_topic_partition_list_add(l, t->topic, p)->offset = from[p] >= 0 ? from[p] : RD_KAFKA_OFFSET_BEGINNING;
+    empty[p] = true;
+    asked++;
+  }
+  if (asked) rd_kafka_assign(t->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  for (int64_t end = cqrs_time_monotonic_ms() + 5000; asked > 0 && cqrs_time_monotonic_ms() < end;) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, TAIL_TICK_MS);
+    if (!m) continue;
+    if (m->partition >= 0 && m->partition < t->n && empty[m->partition] && want[m->partition]) {
+      if (!m->err) empty[m->partition] = false; /* a record past it */
+      if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) asked--;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  if (asked > 0)
+    for (int p = 0; p < t->n; p++) empty[p] = false; /* no answer: not known to be empty */
+  rd_kafka_assign(t->rk, NULL);
+}
+
+/* Waits until every partition is done with the previous collections (see
+ * rebuild.h) and the rebuild has applied up to where the live loop had
+ * committed by then. */
+static bool await_live_left(tail_t *t, const char *group, cqrs_apply_loop_t *loop, int64_t swapped_ms) {
+  int64_t before[TAIL_MAX_PARTITIONS], now[TAIL_MAX_PARTITIONS], upto[TAIL_MAX_PARTITIONS],
+      pos[TAIL_MAX_PARTITIONS];
+  bool done[TAIL_MAX_PARTITIONS] = {0}, want[TAIL_MAX_PARTITIONS], empty[TAIL_MAX_PARTITIONS];
+  /* past the live loops' alias TTL: a batch begun from here writes the new collection */
+  tail_sleep(t, swapped_ms + CQRS_ALIAS_TTL_MS + TAIL_TICK_MS);
+  while (tail_going(t) && !committed(t, before)) usleep(TAIL_TICK_MS * 1000);
+  for (int left = t->n; left > 0 && tail_going(t);) {
+    if (!committed(t, now)) {
+      usleep(TAIL_TICK_MS * 1000);
+      continue;
+    }
+    bool idle = group_empty(t, group); /* what it committed is all it wrote */
+    for (int p = 0; p < t->n; p++) want[p] = !done[p] && now[p] == before[p] && !idle;
+    nothing_past(t, want, now, empty);
+    for (int p = 0; p < t->n; p++) {
+      if (done[p] || !(idle || now[p] != before[p] || empty[p])) continue;
+      done[p] = true;
+      upto[p] = now[p];
+      left--;
+    }
+    if (left > 0) usleep(TAIL_TICK_MS * 1000);
+  }
+  for (bool behind = true; behind && tail_going(t);) {
+    cqrs_apply_loop_positions(loop, pos, t->n);
+    behind = false;
+    for (int p = 0; p < t->n; p++) behind |= !done[p] || (upto[p] > 0 && pos[p] < upto[p]);
+    if (behind) usleep(TAIL_TICK_MS * 1000);
+  }
+  return tail_going(t);
+}
+
+bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
+                               cqrs_apply_loop_t *loop, cqrs_tenants_t *tenants, mongoc_client_pool_t *pool,
+                               const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps,
+                               int64_t swapped_ms, cqrs_worker_t *worker) {
+  cqrs_error_t err = {0};
+  char group[160], full_group[300];
+  cqrs_config_projector_group(projection->name, false, group, sizeof group);
+  snprintf(full_group, sizeof full_group, "%s%s", cfg->topic_prefix, group);
+  tail_t t = {.topic = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS), .worker = worker,
+              .deadline = swapped_ms + CQRS_REBUILD_TAIL_MAX_MS};
+  bool ok = n_swaps > 0 &&
+            (t.rk = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, &err, "enable.partition.eof", "true", NULL)) &&
+            (t.n = cqrs_kafka_partition_count(t.rk, t.topic, 10000, &err)) > 0 && t.n <= TAIL_MAX_PARTITIONS &&
+            await_live_left(&t, full_group, loop, swapped_ms);
+  if (n_swaps > 0 && !ok && !(worker && cqrs_worker_stopping(worker)))
+    cqrs_log_warn(log, "the live projector did not show it left the previous collection; readers follow the swap anyway",
+                  "projection", projection->name, "error", err.message[0] ? err.message : "no commit past the swap",
+                  NULL);
+  /* The rebuild stops writing at once: while it and the live loop both write
+   * the new collection, FerretDB v1 may let an older version overwrite a
+   * newer one (its guarded updates are not atomic; RELIABILITY.md). */
+  cqrs_apply_loop_stop(loop);
+  if (t.rk) {
+    rd_kafka_consumer_close(t.rk);
+    rd_kafka_destroy(t.rk);
+  }
+  free(t.topic);
+  if (ok) {
+    char waited[24];
+    snprintf(waited, sizeof waited, "%lld", (long long)(cqrs_time_monotonic_ms() - swapped_ms));
+    cqrs_log_info(log, "the live projector left the previous collection and the new one has what it wrote there: "
+                  "readers follow the swap", "projection", projection->name, "msSinceSwap", waited, NULL);
+  }
+  for (size_t i = 0; i < n_swaps; i++) {
+    if (!swaps[i].swapped) continue;
+    char db[CQRS_TENANT_DB_MAX];
+    cqrs_tenants_db(tenants, swaps[i].tenant, db);
+    mongoc_client_t *client = mongoc_client_pool_pop(pool);
+    cqrs_error_t rerr = {0};
+    if (!cqrs_read_models_release_readers(client, db, projection->name, target, &rerr))
+      cqrs_log_warn(log, "readers not released; they follow the swap after the hold", "database", db, "error",
+                    rerr.message, NULL);
+    mongoc_client_pool_push(pool, client);
+  }
+  /* the readers re-read a held alias every CQRS_ALIAS_TTL_MS: then none reads the previous collection */
+  int64_t left_by = cqrs_time_monotonic_ms() + CQRS_ALIAS_TTL_MS + 500;
+  while (!(worker && cqrs_worker_stopping(worker)) && cqrs_time_monotonic_ms() < left_by) usleep(TAIL_TICK_MS * 1000);
+  return ok;
+}
+
 int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
                      const char *tenant) {
   cqrs_error_t err = {0};
@@ -155,11 +312,12 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
     }
     if (p.lag_known && p.lag == 0) break;
   }
+  int64_t swapped_ms = cqrs_time_monotonic_ms();
   if (!cqrs_rebuild_swap_all(tenants, pool, log, projection, target, &swaps, &n_swaps, &err)) goto done;
   if (n_swaps == 0)
     cqrs_log_info(log, "the log holds no event of this read model: nothing to swap", "projection", projection->name,
                   NULL);
-  usleep(CQRS_REBUILD_TAIL_MS * 1000);
+  cqrs_rebuild_finish_swaps(cfg, log, projection, loop, tenants, pool, target, swaps, n_swaps, swapped_ms, NULL);
   cqrs_apply_loop_stop(loop);
   cqrs_apply_loop_progress(loop, &p);
   report(log, projection->name, &p, (double)p.applied * 1000.0 / (double)(cqrs_time_monotonic_ms() - t0), tty, true);

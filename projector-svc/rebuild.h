@@ -19,8 +19,8 @@
 
 #include "cqrs/config.h"
 #include "cqrs/log.h"
+#include "cqrs/worker.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 /* Runs a rebuild of the whole log to the end. tenant (a valid tenant id)
@@ -56,7 +56,7 @@ bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, 
 /* After the swaps (made at swapped_ms, cqrs_time_monotonic_ms) of
  * projection into target: keeps loop (the rebuild's, still applying) going
  * until every event the live projector may have written to a previous
- * collection is in target too, then releases the readers
+ * collection is in target too, stops loop, then releases the readers
  * (cqrs_read_models_release_readers) and waits their TTL, so nothing reads
  * a previous collection any more. How it knows: the live loop re-reads the
  * alias every CQRS_ALIAS_TTL_MS and writes one batch at a time, committing
@@ -68,11 +68,12 @@ bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, 
  * waits missed events written to the old collection under load (a 3 s tail;
  * e2e_read_side saw reads go back). False (logged) when the live projector
  * did not show it within CQRS_REBUILD_TAIL_MAX_MS (stopped, or failing); the
- * readers are released all the same. *stop (may be NULL) ends the waits. */
+ * readers are released all the same. worker (may be NULL): its stop ends the
+ * waits. */
 bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs_projection_t *projection,
                                cqrs_apply_loop_t *loop, cqrs_tenants_t *tenants, mongoc_client_pool_t *pool,
                                const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps,
-                               int64_t swapped_ms, const atomic_bool *stop);
+                               int64_t swapped_ms, cqrs_worker_t *worker);
 
 /* After the tail: drops the collections no query reads any more: each swapped
  * tenant's previous one, and target in the databases of tenants first met

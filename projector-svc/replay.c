@@ -531,12 +531,13 @@ static void *run(void *arg) {
   } else {
     cqrs_rebuild_swap_t *swaps = NULL;
     size_t n_swaps = 0;
+    int64_t swapped_ms = cqrs_time_monotonic_ms();
     if (!cqrs_rebuild_swap_all(r->tenants, r->env.pool, r->env.log, r->proj, target, &swaps, &n_swaps, &err)) {
       free(swaps);
       goto failed;
     }
-    for (int waited = 0; waited < CQRS_REBUILD_TAIL_MS && !cqrs_worker_stopping(&r->worker); waited += TICK_MS)
-      usleep(TICK_MS * 1000);
+    cqrs_rebuild_finish_swaps(r->env.cfg, r->env.log, r->proj, loop, r->tenants, r->env.pool, target, swaps, n_swaps,
+                              swapped_ms, &r->worker);
     cqrs_apply_loop_stop(loop);
     cqrs_rebuild_drop_unused(r->tenants, r->env.pool, r->env.log, target, swaps, n_swaps);
     free(swaps);
