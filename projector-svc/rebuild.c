@@ -138,32 +138,31 @@ static bool group_empty(tail_t *t, const char *group) {
   return empty;
 }
 
-/* For each partition p with want[p]: true in empty[p] when no committed
- * record is at or after from[p] (negative: the beginning). */
-static void nothing_past(tail_t *t, const bool *want, const int64_t *from, bool *empty) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->n);
+void cqrs_rebuild_nothing_past(rd_kafka_t *probe, const char *topic, int n, const bool *want, const int64_t *from,
+                               bool *empty) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
   int asked = 0;
-  for (int p = 0; p < t->n; p++) {
+  for (int p = 0; p < n; p++) {
     empty[p] = false;
-    if (!want[p]) continue;
-    rd_kafka_topic_partition_list_add(l, t->topic, p)->offset = from[p] >= 0 ? from[p] : RD_KAFKA_OFFSET_BEGINNING;
+    if (want && !want[p]) continue;
+    rd_kafka_topic_partition_list_add(l, topic, p)->offset = from[p] >= 0 ? from[p] : RD_KAFKA_OFFSET_BEGINNING;
     empty[p] = true;
     asked++;
   }
-  if (asked) rd_kafka_assign(t->rk, l);
+  if (asked) rd_kafka_assign(probe, l);
   rd_kafka_topic_partition_list_destroy(l);
   for (int64_t end = cqrs_time_monotonic_ms() + 5000; asked > 0 && cqrs_time_monotonic_ms() < end;) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, TAIL_TICK_MS);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(probe, TAIL_TICK_MS);
     if (!m) continue;
-    if (m->partition >= 0 && m->partition < t->n && empty[m->partition] && want[m->partition]) {
+    if (m->partition >= 0 && m->partition < n && empty[m->partition] && (!want || want[m->partition])) {
       if (!m->err) empty[m->partition] = false; /* a record past it */
       if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) asked--;
     }
     rd_kafka_message_destroy(m);
   }
   if (asked > 0)
-    for (int p = 0; p < t->n; p++) empty[p] = false; /* no answer: not known to be empty */
-  rd_kafka_assign(t->rk, NULL);
+    for (int p = 0; p < n; p++) empty[p] = false; /* no answer: not known to be empty */
+  rd_kafka_assign(probe, NULL);
 }
 
 /* Waits until every partition is done with the previous collections (see
@@ -183,7 +182,7 @@ static bool await_live_left(tail_t *t, const char *group, cqrs_apply_loop_t *loo
     }
     bool idle = group_empty(t, group); /* what it committed is all it wrote */
     for (int p = 0; p < t->n; p++) want[p] = !done[p] && now[p] == before[p] && !idle;
-    nothing_past(t, want, now, empty);
+    cqrs_rebuild_nothing_past(t->rk, t->topic, t->n, want, now, empty);
     for (int p = 0; p < t->n; p++) {
       if (done[p] || !(idle || now[p] != before[p] || empty[p])) continue;
       done[p] = true;
@@ -206,9 +205,9 @@ bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, 
                                const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps,
                                int64_t swapped_ms, cqrs_worker_t *worker) {
   cqrs_error_t err = {0};
-  char group[160], full_group[300];
+  char group[160];
   cqrs_config_projector_group(projection->name, false, group, sizeof group);
-  snprintf(full_group, sizeof full_group, "%s%s", cfg->topic_prefix, group);
+  char *full_group = cqrs_config_topic(cfg, group); /* the prefix consumer groups get too */
   tail_t t = {.topic = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS), .worker = worker,
               .deadline = swapped_ms + CQRS_REBUILD_TAIL_MAX_MS};
   bool ok = n_swaps > 0 &&
@@ -228,6 +227,7 @@ bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, 
     rd_kafka_destroy(t.rk);
   }
   free(t.topic);
+  free(full_group);
   if (ok) {
     char waited[24];
     snprintf(waited, sizeof waited, "%lld", (long long)(cqrs_time_monotonic_ms() - swapped_ms));
@@ -246,8 +246,8 @@ bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, 
     mongoc_client_pool_push(pool, client);
   }
   /* the readers re-read a held alias every CQRS_ALIAS_TTL_MS: then none reads the previous collection */
-  int64_t left_by = cqrs_time_monotonic_ms() + CQRS_ALIAS_TTL_MS + 500;
-  while (!(worker && cqrs_worker_stopping(worker)) && cqrs_time_monotonic_ms() < left_by) usleep(TAIL_TICK_MS * 1000);
+  t.deadline = cqrs_time_monotonic_ms() + CQRS_ALIAS_TTL_MS + 500;
+  tail_sleep(&t, t.deadline);
   return ok;
 }
 

@@ -21,6 +21,8 @@
 #include "cqrs/log.h"
 #include "cqrs/worker.h"
 
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Runs a rebuild of the whole log to the end. tenant (a valid tenant id)
@@ -74,6 +76,14 @@ bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, 
                                cqrs_apply_loop_t *loop, cqrs_tenants_t *tenants, mongoc_client_pool_t *pool,
                                const char *target, const cqrs_rebuild_swap_t *swaps, size_t n_swaps,
                                int64_t swapped_ms, cqrs_worker_t *worker);
+
+/* For each partition p of topic (n of them) with want[p] (want NULL: every
+ * one): true in empty[p] when no committed record is at or after from[p]
+ * (negative: the beginning). probe is a consumer with enable.partition.eof,
+ * assigned for the look and unassigned after. Every empty[p] is false when
+ * the broker did not answer within 5 s (not known to be empty). */
+void cqrs_rebuild_nothing_past(rd_kafka_t *probe, const char *topic, int n, const bool *want, const int64_t *from,
+                               bool *empty);
 
 /* After the tail: drops the collections no query reads any more: each swapped
  * tenant's previous one, and target in the databases of tenants first met

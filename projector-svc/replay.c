@@ -235,28 +235,11 @@ static void update_rate(cqrs_replay_t *r, uint64_t applied) {
  * any partition: the loop's own lag can stay above 0 when the last offset
  * before the end is a transaction's commit marker it never sees. */
 static bool tail_empty(cqrs_replay_t *r, const int64_t *pos) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(r->partitions);
+  bool empty[MAX_PARTITIONS];
+  cqrs_rebuild_nothing_past(r->probe, r->t_events, r->partitions, NULL, pos, empty);
   for (int p = 0; p < r->partitions; p++)
-    rd_kafka_topic_partition_list_add(l, r->t_events, p)->offset = pos[p] >= 0 ? pos[p] : RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(r->probe, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  int ended = 0;
-  bool empty = true;
-  for (int64_t deadline = cqrs_time_monotonic_ms() + 5000; empty && ended < r->partitions;) {
-    if (cqrs_time_monotonic_ms() > deadline) {
-      empty = false; /* no answer: not known to be empty */
-      break;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(r->probe, 100);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      ended++;
-    else if (!m->err)
-      empty = false;
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_assign(r->probe, NULL);
-  return empty;
+    if (!empty[p]) return false;
+  return true;
 }
 
 /* ---- running a loop to the end of the log ---- */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *env_get(char *const *envp, const char *name) {
+const char *cqrs_config_env(char *const *envp, const char *name) {
   size_t n = strlen(name);
   for (char *const *e = envp; e && *e; e++)
     if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
@@ -19,14 +19,14 @@ static const char *env_get(char *const *envp, const char *name) {
 }
 
 static char *dup_or(char *const *envp, const char *name, const char *dflt) {
-  const char *v = env_get(envp, name);
+  const char *v = cqrs_config_env(envp, name);
   return cqrs_xstrdup(v && *v ? v : dflt);
 }
 
 /* An integer variable within [min, max]; absent or empty means dflt. */
 static bool int_var(char *const *envp, const char *name, long dflt, long min, long max,
                     long *out, cqrs_error_t *err) {
-  const char *v = env_get(envp, name);
+  const char *v = cqrs_config_env(envp, name);
   if (!v || !*v) {
     *out = dflt;
     return true;
@@ -47,7 +47,7 @@ static bool int_var(char *const *envp, const char *name, long dflt, long min, lo
  * absent or empty means dflt. */
 static bool duration_var(char *const *envp, const char *name, long dflt, long max_s, long *out,
                          cqrs_error_t *err) {
-  const char *v = env_get(envp, name);
+  const char *v = cqrs_config_env(envp, name);
   if (!v || !*v) {
     *out = dflt;
     return true;
@@ -72,7 +72,7 @@ static bool load_saga(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
   if (!duration_var(envp, "ORDER_PROCESSING_TIMEOUT", 86400, 366L * 86400, &timeout, err) ||
       !duration_var(envp, "SAGA_STUCK_AFTER", 3600, 366L * 86400, &stuck, err))
     return false;
-  const char *key = env_get(envp, "SAGA_SIGNING_KEY");
+  const char *key = cqrs_config_env(envp, "SAGA_SIGNING_KEY");
   if (key && *key && strlen(key) < 32) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "SAGA_SIGNING_KEY", "SAGA_SIGNING_KEY must have at least 32 bytes");
     return false;
@@ -109,13 +109,13 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
 }
 
 static char *dup_or_null(char *const *envp, const char *name) {
-  const char *v = env_get(envp, name);
+  const char *v = cqrs_config_env(envp, name);
   return v && *v ? cqrs_xstrdup(v) : NULL;
 }
 
 /* The AUTH_* variables, each on its own; cqrs_auth_new checks how they combine. */
 static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) {
-  const char *on = env_get(envp, "AUTH");
+  const char *on = cqrs_config_env(envp, "AUTH");
   if (on && *on && strcmp(on, "on") != 0 && strcmp(on, "off") != 0) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH", "AUTH must be on or off, got \"%s\"", on);
     return false;
@@ -127,13 +127,13 @@ static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
     return false;
   cfg->auth_jwks_refresh_s = (int)refresh;
   cfg->auth_leeway_s = (int)leeway;
-  const char *secret = env_get(envp, "AUTH_HS256_SECRET");
+  const char *secret = cqrs_config_env(envp, "AUTH_HS256_SECRET");
   if (secret && *secret && strlen(secret) < 32) {
     /* never echo the secret, not even its length */
     cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_HS256_SECRET", "AUTH_HS256_SECRET must have at least 32 bytes");
     return false;
   }
-  const char *file = env_get(envp, "AUTH_JWKS_FILE"), *url = env_get(envp, "AUTH_JWKS_URL");
+  const char *file = cqrs_config_env(envp, "AUTH_JWKS_FILE"), *url = cqrs_config_env(envp, "AUTH_JWKS_URL");
   if (file && *file && url && *url) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_JWKS_URL", "set AUTH_JWKS_FILE or AUTH_JWKS_URL, not both");
     return false;
@@ -142,7 +142,7 @@ static bool load_auth(cqrs_config_t *cfg, char *const *envp, cqrs_error_t *err) 
     cqrs_error_set(err, CQRS_ERR_INVALID, "AUTH_JWKS_URL", "AUTH_JWKS_URL must be an http:// or https:// URL");
     return false;
   }
-  const char *claim = env_get(envp, "AUTH_TENANT_CLAIM");
+  const char *claim = cqrs_config_env(envp, "AUTH_TENANT_CLAIM");
   cfg->auth_tenant_claim = cqrs_xstrdup(claim && *claim ? claim : "tenant");
   cfg->auth_jwks_file = dup_or_null(envp, "AUTH_JWKS_FILE");
   cfg->auth_jwks_url = dup_or_null(envp, "AUTH_JWKS_URL");
@@ -208,13 +208,13 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "MONGO_WRITE_CONCURRENCY", 4, 1, 64, &conc, err))
     return false;
   cqrs_log_level_t level = CQRS_LOG_INFO;
-  const char *lv = env_get(envp, "LOG_LEVEL");
+  const char *lv = cqrs_config_env(envp, "LOG_LEVEL");
   if (lv && *lv && !cqrs_log_level_parse(lv, &level)) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "LOG_LEVEL",
                    "LOG_LEVEL must be debug, info, warn or error, got \"%s\"", lv);
     return false;
   }
-  const char *poison = env_get(envp, "POISON_POLICY");
+  const char *poison = cqrs_config_env(envp, "POISON_POLICY");
   if (poison && *poison && strcmp(poison, "dlq") != 0 && strcmp(poison, "halt") != 0) {
     cqrs_error_set(err, CQRS_ERR_INVALID, "POISON_POLICY", "POISON_POLICY must be dlq or halt, got \"%s\"", poison);
     return false;
@@ -238,7 +238,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->command_batch_max = (int)batch;
   long staleness;
   if (!int_var(envp, "STALENESS_OBJECTIVE_MS", 5000, 1, 86400000, &staleness, err)) return false;
-  const char *objectives = env_get(envp, "STALENESS_OBJECTIVES");
+  const char *objectives = cqrs_config_env(envp, "STALENESS_OBJECTIVES");
   if (objectives && *objectives && !objectives_valid(objectives, err)) return false;
   cfg->staleness_objective_ms = (int)staleness;
   cfg->staleness_objectives = objectives && *objectives ? cqrs_xstrdup(objectives) : NULL;
@@ -262,9 +262,9 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   cfg->mongo_uri = dup_or(envp, "MONGO_URI", "mongodb://127.0.0.1:27017");
   cfg->mongo_db = dup_or(envp, "MONGO_DB", "cqrs");
   cfg->schema_registry_url = dup_or(envp, "SCHEMA_REGISTRY_URL", CQRS_SCHEMA_REGISTRY_DEFAULT);
-  const char *projections = env_get(envp, "PROJECTIONS");
+  const char *projections = cqrs_config_env(envp, "PROJECTIONS");
   cfg->projections = projections && *projections ? cqrs_xstrdup(projections) : NULL;
-  const char *pg = env_get(envp, "FERRETDB_PG_URI");
+  const char *pg = cqrs_config_env(envp, "FERRETDB_PG_URI");
   cfg->ferretdb_pg_uri = pg && *pg ? cqrs_xstrdup(pg) : NULL;
   if (!load_auth(cfg, envp, err)) {
     cqrs_config_cleanup(cfg);
@@ -274,7 +274,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     cqrs_config_cleanup(cfg);
     return false;
   }
-  const char *prefix = env_get(envp, "TOPIC_PREFIX");
+  const char *prefix = cqrs_config_env(envp, "TOPIC_PREFIX");
   cfg->topic_prefix = cqrs_xstrdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
   if (!load_kafka_props(cfg, envp)) {
     cqrs_config_cleanup(cfg);

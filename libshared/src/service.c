@@ -64,14 +64,6 @@ static void http_observer(const char *route, int status, int64_t micros, void *c
   cqrs_metrics_observe(svc->metrics, "http_request_duration_seconds", labels, (double)micros / 1e6);
 }
 
-/* True when envp sets name (to anything). */
-static bool env_has(char *const *envp, const char *name) {
-  size_t n = strlen(name);
-  for (size_t i = 0; envp && envp[i]; i++)
-    if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=') return true;
-  return false;
-}
-
 bool cqrs_service_init(cqrs_service_t *svc, const char *name, int default_http_port,
                        char *const *envp, cqrs_error_t *err) {
   return cqrs_service_init_ex(svc, name, default_http_port, envp, 0, err);
@@ -91,7 +83,7 @@ bool cqrs_service_init_ex(cqrs_service_t *svc, const char *name, int default_htt
     return false;
   }
   svc->log.level = svc->cfg.log_level;
-  if ((flags & CQRS_SERVICE_BLOCKING_HANDLERS) && !env_has(envp, "HTTP_THREADS")) {
+  if ((flags & CQRS_SERVICE_BLOCKING_HANDLERS) && !cqrs_config_env(envp, "HTTP_THREADS")) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long threads = (cores < 1 ? 1 : cores) * CQRS_BLOCKING_THREADS_PER_CORE;
     svc->cfg.http_threads = (int)(threads > 256 ? 256 : threads);

@@ -341,6 +341,25 @@ static void kill_admin_svc(load_t *load, fault_run_t *run) {
            (double)down / 1000.0, during, (double)ready / 1000.0, (double)(load_now_ms() - issued) / 1000.0);
 }
 
+/* SIGCONTs the frozen *pid (svc, on env) and says in after what the zombie
+ * did: fenced and gone within ZOMBIE_EXIT_MS (then started again, as an
+ * orchestrator would), or back in its group. */
+static void wake_zombie(pid_t *pid, bool *frozen, tk_service_t svc, char after[128]) {
+  kill(*pid, SIGCONT);
+  *frozen = false;
+  int status = 0;
+  pid_t done = 0;
+  for (int64_t end = load_now_ms() + ZOMBIE_EXIT_MS; !(done = waitpid(*pid, &status, WNOHANG)) && load_now_ms() < end;)
+    pause_ms(50);
+  if (done == *pid) {
+    snprintf(after, 128, "woken, it exited %d (fenced), restarted",
+             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    *pid = tk_start(&st.env, svc, extra());
+  } else {
+    snprintf(after, 128, "woken, it stayed up (rejoined)");
+  }
+}
+
 /* SIGSTOP one of the two instances until the other has taken its
  * partitions over (every aggregate served since the freeze) and at least
  * FREEZE_MIN_MS, then SIGCONT: a zombie. Its group session is gone; its next
@@ -355,22 +374,8 @@ static void freeze_command_svc(load_t *load, fault_run_t *run) {
   int64_t took_over = load_now_ms() - run->fault_ms;
   while (load_now_ms() - run->fault_ms < FREEZE_MIN_MS) pause_ms(50); /* the fault's length, not a wait for a result */
   int64_t frozen_for = load_now_ms() - run->fault_ms;
-  kill(st.command[0], SIGCONT);
-  st.frozen = false;
-  /* the zombie wakes up: fenced and gone, or back in the group */
-  int status = 0;
-  pid_t done = 0;
-  for (int64_t end = load_now_ms() + ZOMBIE_EXIT_MS; !(done = waitpid(st.command[0], &status, WNOHANG)) &&
-                                                     load_now_ms() < end;)
-    pause_ms(50);
   char after[128];
-  if (done == st.command[0]) {
-    snprintf(after, sizeof after, "woken, it exited %d (fenced), restarted",
-             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    st.command[0] = tk_start(&st.env, TK_COMMAND, extra());
-  } else {
-    snprintf(after, sizeof after, "woken, it stayed up (rejoined)");
-  }
+  wake_zombie(&st.command[0], &st.frozen, TK_COMMAND, after);
   snprintf(run->note, sizeof run->note,
            "one of two instances frozen %.1f s (session timeout %d s); the other served every aggregate after %.1f s; "
            "%s",
@@ -536,21 +541,8 @@ static void freeze_saga_svc(load_t *load, fault_run_t *run) {
   int64_t probe_done = load_now_ms() - run->fault_ms;
   while (load_now_ms() - run->fault_ms < FREEZE_MIN_MS) pause_ms(50); /* the fault's length, not a wait for a result */
   int64_t frozen_for = load_now_ms() - run->fault_ms;
-  kill(st.saga, SIGCONT);
-  st.saga_frozen = false;
-  int status = 0;
-  pid_t done = 0;
-  for (int64_t end = load_now_ms() + ZOMBIE_EXIT_MS; !(done = waitpid(st.saga, &status, WNOHANG)) &&
-                                                     load_now_ms() < end;)
-    pause_ms(50);
   char after[128];
-  if (done == st.saga) {
-    snprintf(after, sizeof after, "woken, it exited %d (fenced), restarted",
-             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    st.saga = tk_start(&st.env, TK_SAGA, extra());
-  } else {
-    snprintf(after, sizeof after, "woken, it stayed up (rejoined)");
-  }
+  wake_zombie(&st.saga, &st.saga_frozen, TK_SAGA, after);
   snprintf(run->note, sizeof run->note,
            "one of two saga-svc instances frozen %.1f s (session timeout 10 s); the other held all %.0f partitions "
            "after %.1f s and ran a saga started meanwhile to its end after %.1f s; %s",

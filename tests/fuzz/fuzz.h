@@ -37,6 +37,15 @@ static inline char *fuzz_text(const uint8_t *data, size_t size) {
   return s;
 }
 
+/* A malloc'd copy of data[0..size) in a buffer of exactly that size (1 byte
+ * when size is 0), not NUL-terminated, so reading past it is an ASan report. */
+static inline char *fuzz_exact(const uint8_t *data, size_t size) {
+  char *s = malloc(size ? size : 1);
+  if (!s) abort();
+  memcpy(s, data, size);
+  return s;
+}
+
 /* Cuts *rest at the first sep: returns the part before it (NUL-terminated in
  * place) and moves *rest past it; the last part has no sep after it. NULL
  * when *rest is NULL (no part left). *len gets the part's length. */

@@ -22,9 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  char *text = malloc(size ? size : 1); /* exact size: reading past it is an ASan report */
-  if (!text) abort();
-  memcpy(text, data, size);
+  char *text = fuzz_exact(data, size);
   cqrs_error_t err = {0};
   auth_keyset_t *ks = auth_keyset_parse(text, size, &quiet, &err);
   json_t *doc = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);

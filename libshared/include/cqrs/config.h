@@ -96,6 +96,10 @@ int cqrs_config_staleness_objective(const cqrs_config_t *cfg, const char *read_m
 /* The full name of a topic: prefix + name. Caller frees with free(). */
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name);
 
+/* The value of variable name in envp ("NAME=value" strings, NULL-terminated;
+ * envp may be NULL), or NULL when it is not set. Borrowed from envp. */
+const char *cqrs_config_env(char *const *envp, const char *name);
+
 /* The consumer group of projection's apply loop, as cqrs_kafka_consumer_new
  * takes it (TOPIC_PREFIX is added there): "projector-<projection>", or with
  * rebuild "projector-<projection>-rebuild" (a rebuild commits nothing: its
