@@ -5,6 +5,7 @@
 
 #include "cqrs/alloc.h"
 #include "cqrs/json.h"
+#include "cqrs/ratelimit.h"
 #include "cqrs/kafka.h"
 #include "cqrs/result.h"
 #include "cqrs/saga_sign.h"
@@ -28,6 +29,7 @@ struct cqrs_command_loop {
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   cqrs_auth_t *auth;
+  cqrs_ratelimit_t *limits; /* the instance's per-tenant command rate, shared by its lanes; NULL: none */
   rd_kafka_t *consumer;
   rd_kafka_t *producer;
   rd_kafka_topic_t *commands_rkt; /* for the partitioner */
@@ -383,13 +385,14 @@ static void authorize_saga(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqr
 
 /* Who sent record m: fills ctx->tenant (from who) or ctx->denied (from
  * denied) as cqrs/auth.h decides. A record with no credential but a saga
- * signature is saga-svc's (authorize_saga). */
-static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
+ * signature is saga-svc's (authorize_saga); true for those. */
+static bool authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_principal_t *who,
                       cqrs_error_t *denied, cqrs_process_ctx_t *ctx) {
   char *authorization = authorization_of(m);
   char probe[8];
-  if (!authorization && cqrs_auth_enabled(loop->auth) &&
-      header_value(m, CQRS_SAGA_SIGNATURE_HEADER, probe, sizeof probe)) {
+  bool saga = !authorization && cqrs_auth_enabled(loop->auth) &&
+              header_value(m, CQRS_SAGA_SIGNATURE_HEADER, probe, sizeof probe);
+  if (saga) {
     authorize_saga(loop, m, who, denied, ctx);
   } else if (!cqrs_auth_verify(loop->auth, authorization, who, denied)) {
     ctx->denied = denied;
@@ -401,6 +404,19 @@ static void authorize(cqrs_command_loop_t *loop, rd_kafka_message_t *m, cqrs_pri
     if (!cqrs_auth_require(who, CQRS_SCOPE_COMMANDS_WRITE, denied)) ctx->denied = denied;
   }
   free(authorization);
+  return saga;
+}
+
+/* The tenant's rate limit (cqrs_admit_cb), counted where commands of every
+ * ingress meet: HTTP (whose gate only peeks at this bucket), Kafka producers,
+ * forwarded records (counted once, where decided). */
+static bool admit(const char *tenant, int64_t *retry_after_ms, void *ctx) {
+  cqrs_command_loop_t *loop = ctx;
+  if (cqrs_ratelimit_take(loop->limits, tenant, cqrs_time_monotonic_ms(), retry_after_ms)) return true;
+  char labels[96];
+  snprintf(labels, sizeof labels, "tenant=\"%s\"", cqrs_metrics_tenant(loop->metrics, tenant));
+  cqrs_metrics_add(loop->metrics, "rate_limited_total", labels, 1);
+  return false;
 }
 
 /* The headers a forwarded command keeps: its credential, its trace, its saga
@@ -429,7 +445,15 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                             .now = now, .source = "command-svc", .schema_registry = loop->cfg->schema_registry_url,
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp),
                             .settings = &loop->settings};
-  authorize(loop, m, &who, &denied, &ctx);
+  /* Sagas' commands are not limited: they follow from the tenant's own
+   * commands, which were, and a saga cannot wait and retry (a 429 would
+   * fail its step). With AUTH=off they cannot be told from others (unsigned
+   * without SAGA_SIGNING_KEY), so only the HTTP gate limits then. */
+  if (!authorize(loop, m, &who, &denied, &ctx) && cqrs_ratelimit_enabled(loop->limits) &&
+      cqrs_auth_enabled(loop->auth)) {
+    ctx.admit = admit;
+    ctx.admit_ctx = loop;
+  }
   if (!ctx.denied) { /* every event it causes says who */
     ctx.actor_type = who.kind;
     ctx.actor_id = who.subject;
@@ -672,7 +696,7 @@ static void *loop_main(void *arg) {
 }
 
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
-                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth,
+                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth, cqrs_ratelimit_t *limits,
                                            const char *instance_id, int lane, cqrs_error_t *err) {
   cqrs_command_loop_t *loop = cqrs_xcalloc(1, sizeof *loop);
   loop->lane = lane;
@@ -687,6 +711,7 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   loop->log = log;
   loop->metrics = metrics;
   loop->auth = auth;
+  loop->limits = limits;
   loop->store = cqrs_aggregate_store_new();
   loop->settings.order_processing_timeout_s = cfg->order_processing_timeout_s;
   loop->t_commands = cqrs_config_topic(cfg, CQRS_TOPIC_COMMANDS);

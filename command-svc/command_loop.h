@@ -27,6 +27,7 @@
 #include "cqrs/error.h"
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
+#include "cqrs/ratelimit.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -35,8 +36,11 @@ typedef struct cqrs_command_loop cqrs_command_loop_t;
 /* Creates lane number lane of an instance: the consumer and the
  * transactional producer (transactional.id = prefix + "command-svc-" +
  * instance_id + "-" + lane) and initialises transactions. NULL with err when
- * Kafka is unusable. cfg, log, metrics and auth are borrowed (auth checks
- * each record's credential; it must outlive the loop).
+ * Kafka is unusable. cfg, log, metrics, auth and limits are borrowed (auth
+ * checks each record's credential; limits, the instance's per-tenant command
+ * rate shared by its lanes and its HTTP gate, takes a token for each command
+ * a credential sent, saga-svc's not, when AUTH is on; NULL: no limit); they
+ * must outlive the loop.
  * Test hook: COMMAND_TEST_ABORT_TXN="<lane>:<n>" makes that lane abort its
  * n-th transaction after producing all of it and waiting until the broker
  * has it (as when the broker refuses the commit); the batch is then
@@ -47,7 +51,7 @@ typedef struct cqrs_command_loop cqrs_command_loop_t;
  * "<lane>:<n>:stop-before" stops it before that transaction begins, its
  * batch consumed (a zombie between batches). */
 cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
-                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth,
+                                           cqrs_metrics_t *metrics, cqrs_auth_t *auth, cqrs_ratelimit_t *limits,
                                            const char *instance_id, int lane, cqrs_error_t *err);
 
 /* Starts the loop thread. False with err when it cannot be started. */

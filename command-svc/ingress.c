@@ -26,7 +26,6 @@ typedef struct {
 /* The consumer group of every replica's results reader (TOPIC_PREFIX first).
  * It never commits: a partition newly given is read from its end. */
 #define REPLIES_GROUP "command-svc-replies"
-#define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
 /* Seconds a replica that cannot take a command asks the client to wait: a command round trip
  * takes milliseconds, so in a second the in-flight commands have turned over
  * many times; a longer wait would only idle the replica. */
@@ -37,7 +36,7 @@ struct cqrs_ingress {
   const cqrs_log_t *log;
   cqrs_metrics_t *metrics;
   cqrs_auth_t *auth;
-  cqrs_ratelimit_t *limits; /* each tenant's command rate (RATE_LIMIT_COMMANDS; 429 past it) */
+  cqrs_ratelimit_t *limits; /* borrowed: each tenant's command rate (RATE_LIMIT_COMMANDS; 429 past it) */
   rd_kafka_t *producer;
   rd_kafka_t *results;
   char *t_commands, *t_results;
@@ -99,7 +98,13 @@ static void answer(cqrs_ingress_t *ing, const char *key, int status, const char 
   if (w) release_slots(ing, w->n);
   pthread_mutex_unlock(&ing->lock);
   if (!w) return;
-  for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_complete(w->waiters[i], status, json, len);
+  /* a 429 of the command loop's rate limit: its retryAfter as the header */
+  char secs[24];
+  const char *retry[] = {"Retry-After", secs, NULL};
+  int64_t retry_s = status == 429 ? cqrs_result_retry_after(json, len) : 0;
+  snprintf(secs, sizeof secs, "%lld", (long long)(retry_s > 0 ? retry_s : 1));
+  for (size_t i = 0; i < w->n; i++)
+    cqrs_http_deferred_complete_headers(w->waiters[i], status, status == 429 ? retry : NULL, json, len);
   free(w->waiters);
   free(w);
 }
@@ -206,7 +211,9 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
     return;
   }
   const char *tenant = who.tenant;
-  if (!cqrs_ratelimit_http(ing->limits, req, tenant, ing->metrics)) return; /* it answered 429 */
+  /* the command loop takes the token when AUTH is on (cqrs_ingress_new) */
+  if (!cqrs_ratelimit_http_gate(ing->limits, req, tenant, ing->metrics, !cqrs_auth_enabled(ing->auth)))
+    return; /* it answered 429 */
   size_t len;
   const char *body = cqrs_http_req_body(req, &len);
   cqrs_command_t cmd;
@@ -383,13 +390,14 @@ static void *results_main(void *arg) {
 }
 
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                 cqrs_auth_t *auth, cqrs_http_server_t *http, cqrs_error_t *err) {
+                                 cqrs_auth_t *auth, cqrs_ratelimit_t *limits, cqrs_http_server_t *http,
+                                 cqrs_error_t *err) {
   cqrs_ingress_t *ing = cqrs_xcalloc(1, sizeof *ing);
   ing->cfg = cfg;
   ing->log = log;
   ing->metrics = metrics;
   ing->auth = auth;
-  ing->limits = cqrs_ratelimit_new(cfg->rate_limit_commands, 2.0 * cfg->rate_limit_commands, RATE_LIMIT_TENANTS);
+  ing->limits = limits;
   pthread_mutex_init(&ing->lock, NULL);
   pthread_mutex_init(&ing->held_lock, NULL);
   ing->pending = cqrs_map_new(free_waiting);
@@ -402,7 +410,8 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
   cqrs_metrics_describe(metrics, "command_timeouts_total", CQRS_METRIC_COUNTER,
                         "HTTP commands answered 503 because no result came in time.");
   cqrs_metrics_describe(metrics, "rate_limited_total", CQRS_METRIC_COUNTER,
-                        "HTTP commands answered 429 because the tenant exceeded RATE_LIMIT_COMMANDS, by tenant.");
+                        "Commands answered 429 because the tenant exceeded RATE_LIMIT_COMMANDS (at the HTTP "
+                        "gate or in the command loop), by tenant.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
                         "HTTP commands refused before Kafka (400, 403), by type and status.");
   cqrs_metrics_describe(metrics, "commands_overloaded_total", CQRS_METRIC_COUNTER,
@@ -472,7 +481,6 @@ void cqrs_ingress_destroy(cqrs_ingress_t *ing) {
   }
   if (ing->producer) rd_kafka_destroy(ing->producer);
   cqrs_map_destroy(ing->pending);
-  cqrs_ratelimit_destroy(ing->limits);
   pthread_mutex_destroy(&ing->lock);
   pthread_mutex_destroy(&ing->held_lock);
   free(ing->held);

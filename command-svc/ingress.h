@@ -55,14 +55,19 @@
 #include "cqrs/http.h"
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
+#include "cqrs/ratelimit.h"
 
 typedef struct cqrs_ingress cqrs_ingress_t;
 
 /* Creates the producer and the results reader and adds POST /v1/commands to
- * http. cfg, log, metrics, auth and http are borrowed. NULL with err when
+ * http. cfg, log, metrics, auth, limits and http are borrowed. limits (NULL:
+ * none) is the instance's per-tenant command rate: with AUTH on the command
+ * loop takes its tokens and this gate only peeks (answering 429 at once when
+ * the bucket is empty, before Kafka); with AUTH=off the gate takes them. NULL with err when
  * Kafka is unusable. */
 cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs_metrics_t *metrics,
-                                 cqrs_auth_t *auth, cqrs_http_server_t *http, cqrs_error_t *err);
+                                 cqrs_auth_t *auth, cqrs_ratelimit_t *limits, cqrs_http_server_t *http,
+                                 cqrs_error_t *err);
 
 /* Joins the replies group and reads the results of the partitions it gives
  * (each from its end at the time) on a thread of its own. False with err when

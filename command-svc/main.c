@@ -43,6 +43,7 @@ int main(void) {
   cqrs_access_t access = {0};
   cqrs_command_loop_t **lanes = NULL;
   cqrs_ingress_t *ingress = NULL;
+  cqrs_ratelimit_t *limits = NULL;
   parts_t parts = {0};
   int rc = 1;
   if (!cqrs_service_init(&svc, "command-svc", 8080, environ, &err)) goto done;
@@ -52,12 +53,15 @@ int main(void) {
   char host[128] = "local", instance[200];
   gethostname(host, sizeof host - 1);
   snprintf(instance, sizeof instance, "%s-%d", host, svc.cfg.http_port);
+  /* One per-tenant command rate for the instance: its lanes take the tokens, its HTTP gate peeks. */
+  limits = cqrs_ratelimit_new(svc.cfg.rate_limit_commands, 2.0 * svc.cfg.rate_limit_commands,
+                              CQRS_RATELIMIT_TENANTS);
   int n = svc.cfg.command_lanes;
   lanes = cqrs_xcalloc((size_t)n, sizeof *lanes);
   bool ok = cqrs_access_start(&access, &svc.cfg, &svc.log, false, NULL, NULL, &err);
   for (int i = 0; ok && i < n; i++)
-    ok = (lanes[i] = cqrs_command_loop_new(&svc.cfg, &svc.log, svc.metrics, access.auth, instance, i, &err));
-  ok = ok && (ingress = cqrs_ingress_new(&svc.cfg, &svc.log, svc.metrics, access.auth, svc.http, &err));
+    ok = (lanes[i] = cqrs_command_loop_new(&svc.cfg, &svc.log, svc.metrics, access.auth, limits, instance, i, &err));
+  ok = ok && (ingress = cqrs_ingress_new(&svc.cfg, &svc.log, svc.metrics, access.auth, limits, svc.http, &err));
   for (int i = 0; ok && i < n; i++) ok = cqrs_command_loop_start(lanes[i], &err);
   if (!ok || !cqrs_ingress_start(ingress, &err)) {
     cqrs_log_error(&svc.log, "cannot start", "error", err.message, NULL);
@@ -78,6 +82,7 @@ done:
   for (int i = 0; lanes && i < svc.cfg.command_lanes; i++) cqrs_command_loop_destroy(lanes[i]);
   free(lanes);
   cqrs_ingress_destroy(ingress);
+  cqrs_ratelimit_destroy(limits);
   cqrs_access_stop(&access);
   cqrs_log_info(&svc.log, "stopped", NULL);
   cqrs_service_cleanup(&svc);

@@ -185,6 +185,14 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     out->forward_json = cqrs_command_to_json(&cmd, NULL);
     goto done;
   }
+  int64_t retry_ms = 0;
+  if (ctx->admit && !ctx->admit(ctx->tenant, &retry_ms, ctx->admit_ctx)) {
+    cqrs_error_set(&err, CQRS_ERR_RATE_LIMITED, NULL,
+                   "the tenant's command rate limit is exceeded; retry after retryAfter seconds");
+    err.retry_after_ms = retry_ms;
+    refuse(out, &cmd, &err);
+    goto done;
+  }
   const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
   const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
   int64_t version = current ? current->version : 0;

@@ -32,6 +32,10 @@
  * partitioner: murmur2 of the key). */
 typedef int32_t (*cqrs_partition_of_cb)(const char *key, void *ctx);
 
+/* Whether tenant may have one more command decided now (its rate limit):
+ * true, or false with *retry_after_ms set to when it may. */
+typedef bool (*cqrs_admit_cb)(const char *tenant, int64_t *retry_after_ms, void *ctx);
+
 typedef struct {
   const char *tenant;        /* the verified credential's tenant; NULL when it
                                 did not verify (then denied is set) */
@@ -42,6 +46,13 @@ typedef struct {
                                 say (actor_id alone is not written) */
   const cqrs_error_t *denied;/* NULL: authorized. Else the 401/403 to answer
                                 with: the record gets a result, nothing else */
+  cqrs_admit_cb admit;       /* asked once per command this partition decides
+                                (not for one refused before, nor one
+                                forwarded): false answers 429 with retryAfter,
+                                decides nothing and is not remembered, so a
+                                retry with the same commandId is decided. NULL:
+                                every command is admitted */
+  void *admit_ctx;
   int32_t partition;         /* the record's partition */
   cqrs_partition_of_cb partition_of;
   void *partition_ctx;

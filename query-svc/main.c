@@ -12,7 +12,6 @@
 #define DEFAULT_MONGO_TIMEOUT_MS 3000
 
 /* A rebuild's swap reaches queries within a second. */
-#define RATE_LIMIT_TENANTS 10000 /* token buckets kept at once (idle full ones are forgotten) */
 
 extern char **environ;
 
@@ -57,7 +56,7 @@ int main(void) {
                         "asOf/atVersion reads, by read model and what they folded from (base: snapshot or none).");
   cqrs_metrics_describe(svc.metrics, "time_travel_events_total", CQRS_METRIC_COUNTER,
                         "Events read from the history and folded by asOf/atVersion reads, by read model.");
-  q.routes.limits = cqrs_ratelimit_new(svc.cfg.rate_limit_queries, 2.0 * svc.cfg.rate_limit_queries, RATE_LIMIT_TENANTS);
+  q.routes.limits = cqrs_ratelimit_new(svc.cfg.rate_limit_queries, 2.0 * svc.cfg.rate_limit_queries, CQRS_RATELIMIT_TENANTS);
   cqrs_metrics_describe(svc.metrics, "queries_by_tenant_total", CQRS_METRIC_COUNTER,
                         "API requests that passed authentication and the rate limit, by tenant (50 named, then _other).");
   cqrs_metrics_describe(svc.metrics, "rate_limited_total", CQRS_METRIC_COUNTER,

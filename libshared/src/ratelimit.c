@@ -61,6 +61,12 @@ static bool full_again(const char *key, void *value, void *ctx) {
   return b->tokens >= s->rl->burst;
 }
 
+/* How long until b (refilled) holds a whole token: at least 1 ms. */
+static int64_t wait_ms(const cqrs_ratelimit_t *rl, const bucket_t *b) {
+  double wait = ceil((1.0 - b->tokens) / rl->rate_per_ms - 1e-6); /* no extra ms from rounding */
+  return wait < 1 ? 1 : (int64_t)wait;
+}
+
 bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
   if (!cqrs_ratelimit_enabled(rl)) return true;
   pthread_mutex_lock(&rl->mu);
@@ -84,16 +90,35 @@ bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_m
   if (ok) {
     b->tokens -= 1.0;
   } else if (retry_after_ms) {
-    double wait = ceil((1.0 - b->tokens) / rl->rate_per_ms - 1e-6); /* no extra ms from rounding */
-    *retry_after_ms = wait < 1 ? 1 : (int64_t)wait;
+    *retry_after_ms = wait_ms(rl, b);
+  }
+  pthread_mutex_unlock(&rl->mu);
+  return ok;
+}
+
+bool cqrs_ratelimit_peek(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
+  if (!cqrs_ratelimit_enabled(rl)) return true;
+  pthread_mutex_lock(&rl->mu);
+  bucket_t *b = cqrs_map_get(rl->buckets, tenant);
+  bool ok = true; /* no bucket: a full one */
+  if (b) {
+    bucket_t now = *b; /* refilled on a copy: a peek changes nothing */
+    refill(rl, &now, now_ms);
+    if (!(ok = now.tokens >= 1.0) && retry_after_ms) *retry_after_ms = wait_ms(rl, &now);
   }
   pthread_mutex_unlock(&rl->mu);
   return ok;
 }
 
 bool cqrs_ratelimit_http(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics) {
-  int64_t retry_ms = 0;
-  if (cqrs_ratelimit_take(rl, tenant, cqrs_time_monotonic_ms(), &retry_ms)) return true;
+  return cqrs_ratelimit_http_gate(rl, req, tenant, metrics, true);
+}
+
+bool cqrs_ratelimit_http_gate(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics,
+                              bool take) {
+  int64_t retry_ms = 0, now = cqrs_time_monotonic_ms();
+  if (take ? cqrs_ratelimit_take(rl, tenant, now, &retry_ms) : cqrs_ratelimit_peek(rl, tenant, now, &retry_ms))
+    return true;
   char secs[24], labels[64];
   snprintf(secs, sizeof secs, "%lld", (long long)((retry_ms + 999) / 1000));
   cqrs_http_req_add_header(req, "Retry-After", secs);

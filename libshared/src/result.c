@@ -13,6 +13,8 @@ char *cqrs_result_to_json(const cqrs_result_t *r, size_t *len) {
     if (r->error->field[0]) BSON_APPEND_UTF8(&doc, "field", r->error->field);
     if (r->error->code == CQRS_ERR_CONFLICT)
       BSON_APPEND_INT64(&doc, "currentVersion", r->error->current_version);
+    if (r->error->code == CQRS_ERR_RATE_LIMITED) /* whole seconds, as Retry-After */
+      BSON_APPEND_INT64(&doc, CQRS_RESULT_RETRY_AFTER, cqrs_result_retry_after_s(r->error->retry_after_ms));
   } else {
     BSON_APPEND_INT64(&doc, "version", r->version);
     if (r->event_id)
@@ -51,6 +53,20 @@ bool cqrs_result_status(const char *json, size_t len, int *status) {
   bson_destroy(doc);
   *status = (int)v;
   return ok;
+}
+
+int64_t cqrs_result_retry_after_s(int64_t retry_after_ms) {
+  return retry_after_ms > 1000 ? (retry_after_ms + 999) / 1000 : 1;
+}
+
+int64_t cqrs_result_retry_after(const char *json, size_t len) {
+  bson_t *doc = cqrs_json_parse(json, len, NULL);
+  if (!doc) return 0;
+  int64_t v = 0;
+  bool present = false;
+  bool ok = cqrs_json_get_int64(doc, CQRS_RESULT_RETRY_AFTER, NULL, true, &v, &present, NULL) && present && v > 0;
+  bson_destroy(doc);
+  return ok ? v : 0;
 }
 
 int32_t cqrs_result_reply_partition(const void *value, size_t len, int32_t n_partitions) {

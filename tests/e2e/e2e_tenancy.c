@@ -8,7 +8,9 @@
  *   - a credential without the scope is 403 (a queries:read key sending a
  *     command, a tenant credential on admin-svc's tenant routes);
  *   - rate limits are per tenant: t1 flooding gets 429 + Retry-After while
- *     t2's command is accepted;
+ *     t2's command is accepted; on Kafka ingress too (429 results with
+ *     retryAfter, nothing appended), where saga-svc's signed commands are
+ *     never limited;
  *   - a revoked key is 401 on command-svc and query-svc within 5 s while the
  *     tenant's JWT goes on working;
  *   - a deleted tenant's JWT is 401 on every service within 5 s, its
@@ -20,6 +22,8 @@
 #include "tk_auth.h"
 
 #include "cqrs/json.h"
+#include "cqrs/result.h"
+#include "cqrs/saga_sign.h"
 
 #include <criterion/criterion.h>
 #include <mongoc/mongoc.h>
@@ -36,6 +40,8 @@
 #define READ_WAIT_MS 10000 /* waitMs of a read-your-writes read (the API's maximum) */
 #define DROP_MS 30000      /* a deleted tenant's database is dropped within this */
 #define RATE 5             /* RATE_LIMIT_COMMANDS of the rate test: burst 2 * RATE */
+#define KAFKA_FLOOD 40     /* records t1 sends straight to Kafka in the Kafka rate test */
+#define SAGA_KEY "tenancy-test-saga-signing-key-0123456789"
 #define ALL ((1u << TK_COMMAND) | (1u << TK_PROJECTOR) | (1u << TK_QUERY) | (1u << TK_ADMIN))
 #define REFUSED "request refused: authentication failed" /* what a 401 logs (without the credential) */
 
@@ -432,6 +438,113 @@ Test(tenancy, one_tenant_flooding_commands_is_limited_alone) {
   tk_response_cleanup(&m);
   assert_logs_clean((1u << TK_ADMIN) | (1u << TK_COMMAND), 0);
   free(json), free(jwt1), free(jwt2);
+}
+
+/* Kafka ingress is limited as HTTP is, in the command loop where both meet:
+ * t1's records past its rate get 429 results with retryAfter and append
+ * nothing, while t2's record is decided; saga-svc's signed commands of t1
+ * are not limited (a saga cannot wait and retry). */
+Test(tenancy, kafka_ingress_is_limited_per_tenant_and_saga_commands_are_not) {
+  char rate[64];
+  snprintf(rate, sizeof rate, "RATE_LIMIT_COMMANDS=%d", RATE);
+  start((1u << TK_ADMIN) | (1u << TK_COMMAND), (const char *const[]){rate, "SAGA_SIGNING_KEY=" SAGA_KEY, NULL});
+  create_tenant("t1");
+  create_tenant("t2");
+  char *jwt1 = tk_auth_token(auth, "t1", "commands:write", 600);
+  char *jwt2 = tk_auth_token(auth, "t2", "commands:write", 600);
+  create_user_as(jwt1, "u-k-first-1", "first@example.com", "of-t1"); /* command-svc knows both tenants */
+  create_user_as(jwt2, "u-k-first-2", "first@example.com", "of-t2");
+  char topic[128], *b1, *b2;
+  tk_topic(&env, "commands", topic);
+  cr_assert_gt(asprintf(&b1, "Bearer %s", jwt1), 0);
+  cr_assert_gt(asprintf(&b2, "Bearer %s", jwt2), 0);
+  const char *h1[] = {"authorization", b1, NULL}, *h2[] = {"authorization", b2, NULL};
+
+  int64_t started = now_ms();
+  for (int i = 0; i < KAFKA_FLOOD; i++) {
+    char id[32], key[64], json[256];
+    snprintf(id, sizeof id, "u-kflood-%d", i);
+    snprintf(key, sizeof key, "t1/%s", id);
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"CreateUser\",\"commandId\":\"kf-%d\",\"aggregateId\":\"%s\","
+             "\"email\":\"kflood-%d@example.com\",\"name\":\"of-t1\"}",
+             i, id, i);
+    tk_kafka_produce(&env, topic, -1, key, json, h1);
+  }
+  tk_kafka_produce(&env, topic, -1, "t2/u-k-meanwhile",
+                   "{\"commandType\":\"CreateUser\",\"commandId\":\"k2-1\",\"aggregateId\":\"u-k-meanwhile\","
+                   "\"email\":\"meanwhile@example.com\",\"name\":\"of-t2\"}",
+                   h2);
+  /* saga-svc's commands of t1 while t1 is over its rate: a status for orders
+   * that do not exist, so each is decided (404), never refused 429 */
+  for (int i = 0; i < 3; i++) {
+    char json[256], key[64], sig[CQRS_SAGA_SIGNATURE_LEN];
+    snprintf(key, sizeof key, "t1/o-none-%d", i);
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"UpdateOrderStatus\",\"commandId\":\"ks-%d\",\"aggregateId\":\"o-none-%d\","
+             "\"status\":\"Cancelled\"}",
+             i, i);
+    cr_assert(cqrs_saga_sign(SAGA_KEY, "t1", json, strlen(json), sig));
+    const char *hs[] = {CQRS_SAGA_TENANT_HEADER, "t1", CQRS_SAGA_SIGNATURE_HEADER, sig, NULL};
+    tk_kafka_produce(&env, topic, -1, key, json, hs);
+  }
+
+  int accepted = 0, limited = 0;
+  char refused[KAFKA_FLOOD][16];
+  for (int i = 0; i < KAFKA_FLOOD; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "t1/kf-%d", i);
+    char *res = tk_await_result(&env, key, 30000, NULL);
+    cr_assert_not_null(res, "no result for %s", key);
+    int status = (int)tk_json_int(res, "status");
+    if (status == 201) {
+      accepted++;
+    } else {
+      cr_assert_eq(status, 429, "t1's record %d: %s", i, res);
+      cr_assert_geq(cqrs_result_retry_after(res, strlen(res)), 1, "a 429 result without retryAfter: %s", res);
+      snprintf(refused[limited++], sizeof refused[0], "kf-%d", i);
+    }
+    free(res);
+  }
+  double seconds = (double)(now_ms() - started) / 1000.0;
+  char *res = tk_await_result(&env, "t2/k2-1", 30000, NULL);
+  cr_assert_not_null(res, "no result for t2's record");
+  cr_expect_eq(tk_json_int(res, "status"), 201, "t2's record while t1 was limited: %s", res);
+  free(res);
+  for (int i = 0; i < 3; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "t1/ks-%d", i);
+    res = tk_await_result(&env, key, 30000, NULL);
+    cr_assert_not_null(res, "no result for the saga's record %d", i);
+    cr_expect_eq(tk_json_int(res, "status"), 404, "a saga command of t1 over its rate: %s", res);
+    free(res);
+  }
+  cr_assert_gt(limited, 0, "t1 sent %d records to Kafka at once with RATE_LIMIT_COMMANDS=%d and none got 429",
+               KAFKA_FLOOD, RATE);
+  /* the bucket: the burst (less the HTTP command before), then RATE a second */
+  cr_assert_leq(accepted, 2 * RATE + RATE * seconds + 1, "t1 got %d records through in %.1f s at %d/s", accepted,
+                seconds, RATE);
+
+  /* a refused record appended nothing */
+  size_t n;
+  tk_record_t *ev = tk_kafka_read_all(&env, tk_topic(&env, "events", topic), &n);
+  int appended = 0, appended_refused = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ev[i].ce_causationid || strncmp(ev[i].ce_causationid, "kf-", 3) != 0) continue;
+    appended++;
+    for (int j = 0; j < limited; j++) appended_refused += strcmp(ev[i].ce_causationid, refused[j]) == 0;
+  }
+  tk_records_free(ev, n);
+  cr_expect_eq(appended_refused, 0, "%d events of records answered 429", appended_refused);
+  cr_expect_eq(appended, accepted, "%d events for %d accepted records", appended, accepted);
+
+  tk_response_t m;
+  cr_assert(tk_http("GET", env.command_port, "/metrics", NULL, 0, &m) && m.status == 200);
+  cr_expect_not_null(strstr(m.body, "rate_limited_total{tenant=\"t1\"}"), "no rate_limited_total for t1");
+  cr_expect_null(strstr(m.body, "rate_limited_total{tenant=\"t2\"}"), "t2 was counted as limited");
+  tk_response_cleanup(&m);
+  assert_logs_clean((1u << TK_ADMIN) | (1u << TK_COMMAND), 0);
+  free(b1), free(b2), free(jwt1), free(jwt2);
 }
 
 /* Awaits a 401 with error="invalid_token" from svc for credential, counting

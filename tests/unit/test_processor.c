@@ -676,3 +676,46 @@ Test(processor, decision_validate_refuses_a_bad_event) {
   cr_assert(strstr(err.message, "OrderCreated v1") && strstr(err.message, "current"), "%s", err.message);
   cqrs_decision_cleanup(&d3);
 }
+
+/* The tenant's rate limit (ctx.admit): asked once per command this partition
+ * decides, for the credential's tenant; a refusal is a 429 with retryAfter that
+ * decides nothing and is not remembered, so a retry is decided later. */
+static int admit_asked;
+static bool admit_yes;
+static char admit_tenant[64];
+static bool admit_cb(const char *tenant, int64_t *retry_after_ms, void *c) {
+  (void)c;
+  admit_asked++;
+  snprintf(admit_tenant, sizeof admit_tenant, "%s", tenant);
+  if (!admit_yes) *retry_after_ms = 2500;
+  return admit_yes;
+}
+
+Test(processor, a_rate_limited_command_is_429_decides_nothing_and_a_retry_is_decided) {
+  ctx.admit = admit_cb;
+  admit_asked = 0;
+  admit_yes = false;
+  process(CREATE);
+  assert_refused(429, NULL);
+  cr_assert_eq(u_i64(result, "retryAfter"), 3, "2500 ms is 3 whole seconds: %s", out.result_json);
+  cr_assert_eq(admit_asked, 1);
+  cr_assert_str_eq(admit_tenant, TENANT, "asked for the credential's tenant");
+  admit_yes = true;
+  process(CREATE);
+  cr_assert_eq(out.status, 201, "the retry was answered from a remembered 429: %s", out.result_json);
+  cr_assert_eq(admit_asked, 2);
+}
+
+Test(processor, the_rate_limit_is_not_asked_for_a_forwarded_or_malformed_command) {
+  int32_t target = 5;
+  ctx.admit = admit_cb;
+  admit_asked = 0;
+  admit_yes = false;
+  ctx.partition_of = elsewhere;
+  ctx.partition_ctx = &target;
+  process(CREATE);
+  cr_assert_eq(out.forward_partition, 5, "forwarded: counted where it is decided, not twice");
+  process("{\"commandType\":\"CreateUser\"}");
+  assert_refused(400, NULL);
+  cr_assert_eq(admit_asked, 0);
+}

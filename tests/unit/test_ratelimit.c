@@ -54,3 +54,19 @@ Test(ratelimit, the_bucket_count_is_bounded_and_idle_buckets_are_forgotten_witho
   cr_expect_eq(ok, 2, "t4 now has a bucket of burst 2");
   cqrs_ratelimit_destroy(rl);
 }
+
+Test(ratelimit, a_peek_says_what_a_take_would_and_takes_nothing) {
+  cqrs_ratelimit_t *rl = cqrs_ratelimit_new(10, 2, 16); /* 10/s, burst 2 */
+  int64_t retry = 0;
+  cr_expect(cqrs_ratelimit_peek(rl, "a", 1000, &retry), "a tenant without a bucket has a full one");
+  for (int i = 0; i < 5; i++) cr_expect(cqrs_ratelimit_peek(rl, "a", 1000, NULL), "peek %d took a token", i);
+  cr_expect(cqrs_ratelimit_take(rl, "a", 1000, NULL));
+  cr_expect(cqrs_ratelimit_take(rl, "a", 1000, NULL), "the peeks took tokens of the burst of 2");
+  cr_expect_not(cqrs_ratelimit_peek(rl, "a", 1000, &retry));
+  cr_expect_eq(retry, 100, "the next token in 100 ms, got %lld", (long long)retry);
+  cr_expect_not(cqrs_ratelimit_take(rl, "a", 1000, NULL), "a peek said no, a take must too");
+  cr_expect(cqrs_ratelimit_peek(rl, "a", 1100, NULL), "refilled after 100 ms");
+  cr_expect(cqrs_ratelimit_take(rl, "a", 1100, NULL));
+  cr_expect_not(cqrs_ratelimit_peek(rl, "a", 1100, NULL), "the peek at 1100 refilled the bucket for real");
+  cqrs_ratelimit_destroy(rl);
+}

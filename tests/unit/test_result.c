@@ -67,6 +67,29 @@ Test(result, conflict_has_current_version) {
   bson_free(json);
 }
 
+Test(result, rate_limited_has_retry_after_in_whole_seconds) {
+  cqrs_error_t err = {0};
+  cqrs_error_set(&err, CQRS_ERR_RATE_LIMITED, NULL, "slow down");
+  err.retry_after_ms = 1001;
+  cqrs_result_t r = {.status = 429, .command_id = "c", .error = &err};
+  size_t len;
+  char *json = cqrs_result_to_json(&r, &len);
+  cr_assert_eq(cqrs_result_retry_after(json, len), 2, "1001 ms rounds up to 2 s: %s", json);
+  bson_free(json);
+  err.retry_after_ms = 1;
+  json = cqrs_result_to_json(&r, &len);
+  cr_assert_eq(cqrs_result_retry_after(json, len), 1, "at least 1 s: %s", json);
+  bson_free(json);
+  cqrs_error_set(&err, CQRS_ERR_CONFLICT, NULL, "stale");
+  r.status = 409;
+  json = cqrs_result_to_json(&r, &len);
+  cr_assert_eq(cqrs_result_retry_after(json, len), 0, "only a 429 says when: %s", json);
+  bson_free(json);
+  cr_assert_eq(cqrs_result_retry_after("{\"retryAfter\":-3}", 17), 0);
+  cr_assert_eq(cqrs_result_retry_after("{\"retryAfter\":\"5\"}", 18), 0);
+  cr_assert_eq(cqrs_result_retry_after("nope", 4), 0);
+}
+
 Test(result, not_found_and_refused) {
   cqrs_error_t err;
   cqrs_error_set(&err, CQRS_ERR_NOT_FOUND, NULL, "user u does not exist");

@@ -25,6 +25,7 @@ typedef struct {
   cqrs_error_code_t code;
   bool retriable;
   int64_t current_version; /* set with CQRS_ERR_CONFLICT */
+  int64_t retry_after_ms;  /* set with CQRS_ERR_RATE_LIMITED: when a token comes (0: unknown) */
   char field[64];          /* set with CQRS_ERR_INVALID when a field is to blame */
   char message[256];
 } cqrs_error_t;

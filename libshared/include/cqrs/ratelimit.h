@@ -16,6 +16,9 @@
 
 typedef struct cqrs_ratelimit cqrs_ratelimit_t;
 
+/* The services' max_tenants: buckets kept at once (idle full ones are forgotten). */
+#define CQRS_RATELIMIT_TENANTS 10000
+
 /* A limiter allowing each tenant rate_per_s on average and burst at once
  * (burst < 1 means rate_per_s). rate_per_s <= 0 means no limit: every take
  * succeeds. At most max_tenants buckets are kept; beyond that, buckets idle
@@ -32,10 +35,21 @@ bool cqrs_ratelimit_enabled(const cqrs_ratelimit_t *rl);
  * next token comes (at least 1). */
 bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms);
 
+/* As cqrs_ratelimit_take, without taking: true when a take at now_ms would
+ * succeed (a tenant without a bucket has a full one). Changes nothing. */
+bool cqrs_ratelimit_peek(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms);
+
 /* The HTTP side of a take, for a route that just authenticated tenant: true
  * when the request may go on; otherwise it replies 429 with Retry-After (whole
  * seconds, at least 1) and a JSON error, counts rate_limited_total{tenant} in
  * metrics (may be NULL), and returns false. */
 bool cqrs_ratelimit_http(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics);
+
+/* As cqrs_ratelimit_http, but with take false it only peeks: a gate in front
+ * of a place that takes the tokens itself (command-svc's HTTP ingress in front
+ * of its command loop, which counts every ingress's commands once), refusing
+ * early what that place would refuse. */
+bool cqrs_ratelimit_http_gate(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics,
+                              bool take);
 
 #endif

@@ -15,6 +15,10 @@
  * the result goes where its key hashes to. */
 #define CQRS_REPLY_PARTITION_HEADER "reply-partition"
 
+/* A 429 result's member: whole seconds until the tenant may send again (the
+ * value of the Retry-After header an HTTP caller gets). */
+#define CQRS_RESULT_RETRY_AFTER "retryAfter"
+
 typedef struct {
   int status;              /* HTTP status: 201 accepted, 200 no-op or repeat, 4xx refused */
   const char *command_id;
@@ -22,7 +26,8 @@ typedef struct {
   int64_t version;         /* the aggregate's version after the command */
   const char *event_id;    /* NULL for a no-op */
   const char *event_type;  /* NULL for a no-op */
-  const cqrs_error_t *error; /* set for a refusal: "error", "field", "currentVersion" */
+  const cqrs_error_t *error; /* set for a refusal: "error", "field", "currentVersion",
+                                "retryAfter" */
 } cqrs_result_t;
 
 /* Writes r as JSON. Returns a string to bson_free. Can't fail. */
@@ -34,6 +39,13 @@ char *cqrs_result_restatus(const char *json, size_t len, int status, size_t *out
 
 /* Reads "status" from a result JSON. False when absent or not an integer. */
 bool cqrs_result_status(const char *json, size_t len, int *status);
+
+/* Whole seconds to wait for retry_after_ms: rounded up, at least 1. Pure. */
+int64_t cqrs_result_retry_after_s(int64_t retry_after_ms);
+
+/* Reads "retryAfter" (seconds) from a result JSON: 0 when absent, not a
+ * positive integer, or json is not a JSON object. */
+int64_t cqrs_result_retry_after(const char *json, size_t len);
 
 /* The partition a reply-partition header value (len bytes, not
  * NUL-terminated; NULL for no header) names, for a results topic of
