@@ -1,6 +1,6 @@
 /* admin-svc routes: tenants (routes/tenants.c) and their API keys
  * (routes/keys.c), behind one gate (routes/gate.c) that authenticates every
- * request and parses /v1/admin/tenants/{t}[/keys[/{keyId}]]; the control
+ * request and sends /v1/admin/tenants/{t}[/keys[/{keyId}]] on (path.h); the control
  * plane's jobs: replays (routes/replays.c), projections
  * (routes/projections.c), dead letters (routes/dlq.c), and the audit trail
  * (routes/audit.c) every action is written to. */
@@ -9,6 +9,7 @@
 
 #include "schema_writer.h"
 #include "audit.h"
+#include "path.h"
 #include "probe.h"
 #include "writer.h"
 
@@ -34,12 +35,6 @@ typedef struct {
   cqrs_principal_t who;
   bool platform; /* a platform administrator (or anyone with AUTH=off) */
 } admin_caller_t;
-
-/* The parts of a path under /v1/admin/tenants/. */
-typedef struct {
-  char tenant[CQRS_TENANT_MAX + 1];
-  char key_id[CQRS_KEY_ID_LEN + 1]; /* "" unless the path names a key */
-} admin_path_t;
 
 /* A handler of a path under /v1/admin/tenants/; it authorizes and answers. */
 typedef void (*admin_handler_cb)(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_path_t *path);

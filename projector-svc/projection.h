@@ -92,6 +92,12 @@ typedef struct {
    * btree in PostgreSQL (indexes.h) and query-svc reads those lists' pages
    * through it (query-svc/pg_lists.h). */
   const char *const *keysets;
+  /* True for the read model whose documents time travel computes for its
+   * aggregate_type (query-svc's asOf / atVersion reads): the snapshots
+   * projection keeps its documents every K versions (cqrs_snapshot_model).
+   * At most one per aggregate type (the registry's unit test checks it); it
+   * must set apply (time travel folds in memory, with no reader). */
+  bool time_travel;
 } cqrs_projection_t;
 
 /* proj's apply, or its apply_reading with r. A reading projection given no
@@ -254,7 +260,9 @@ bool cqrs_event_history_upcast(const bson_t *doc, bson_t *out, cqrs_error_t *err
 #define CQRS_SNAPSHOT_TIME_MAX "timeMax"
 #define CQRS_SNAPSHOT_DOCUMENT "document"
 
-/* The read model whose snapshots aggregate_type's aggregates get, or NULL. */
+/* The read model whose snapshots aggregate_type's aggregates get: the
+ * registered projection (cqrs_projections) of that aggregate type marked
+ * time_travel, or NULL (none, or aggregate_type NULL). */
 const cqrs_projection_t *cqrs_snapshot_model(const char *aggregate_type);
 
 /* The _id of model's snapshot of aggregate_id at version,

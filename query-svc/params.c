@@ -225,3 +225,11 @@ bool cqrs_params_int(const cqrs_params_t *p, const char *name, int64_t min, int6
   *out = n;
   return true;
 }
+
+bool cqrs_params_wait(const cqrs_params_t *p, int64_t *min_version, int64_t *wait_ms, cqrs_error_t *err) {
+  const char *raw;
+  *min_version = *wait_ms = 0;
+  if (!p) return true;
+  return cqrs_params_int(p, "minVersion", 0, INT64_MAX, &raw, min_version, err) &&
+         cqrs_params_int(p, "waitMs", 0, CQRS_PARAMS_WAIT_MS_MAX, &raw, wait_ms, err);
+}

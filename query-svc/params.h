@@ -12,6 +12,7 @@
 
 #define CQRS_PARAMS_LIMIT_DEFAULT 50
 #define CQRS_PARAMS_LIMIT_MAX 500
+#define CQRS_PARAMS_WAIT_MS_MAX 10000
 
 typedef struct cqrs_params cqrs_params_t;
 
@@ -67,5 +68,12 @@ void cqrs_params_format_time(int64_t ms, char out[32]);
  * true, *raw NULL, *out 0. Anything else is an error naming name. */
 bool cqrs_params_int(const cqrs_params_t *p, const char *name, int64_t min, int64_t max, const char **raw,
                      int64_t *out, cqrs_error_t *err);
+
+/* Reads read-your-writes' pair (API.md): "minVersion", a decimal integer in
+ * [0, INT64_MAX], into *min_version and "waitMs", one in
+ * [0, CQRS_PARAMS_WAIT_MS_MAX], into *wait_ms; each 0 when absent. p may be
+ * NULL (no parameters). Anything else is an error naming the first bad one
+ * ("<name> must be an integer in [0, <max>]", as cqrs_params_int says it). */
+bool cqrs_params_wait(const cqrs_params_t *p, int64_t *min_version, int64_t *wait_ms, cqrs_error_t *err);
 
 #endif

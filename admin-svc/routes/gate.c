@@ -120,24 +120,6 @@ void admin_reply_error(cqrs_http_req_t *req, const cqrs_error_t *err) {
   cqrs_http_reply_cqrs_error(req, err);
 }
 
-/* Splits tail "t", "t/keys" or "t/keys/k" into path; the number of parts, or
- * 0 when tail is none of those (or names an impossible tenant or key). */
-static int split(const char *tail, admin_path_t *path) {
-  memset(path, 0, sizeof *path);
-  const char *slash = strchr(tail, '/');
-  size_t n = slash ? (size_t)(slash - tail) : strlen(tail);
-  if (n == 0 || n > CQRS_TENANT_MAX) return 0;
-  memcpy(path->tenant, tail, n);
-  if (!cqrs_tenant_valid(path->tenant, NULL)) return 0;
-  if (!slash) return 1;
-  if (strcmp(slash, "/keys") == 0) return 2;
-  if (strncmp(slash, "/keys/", 6) != 0) return 0;
-  const char *k = slash + 6;
-  if (strlen(k) != CQRS_KEY_ID_LEN || strspn(k, "0123456789abcdef") != CQRS_KEY_ID_LEN) return 0;
-  memcpy(path->key_id, k, CQRS_KEY_ID_LEN);
-  return 3;
-}
-
 typedef struct {
   const char *method;
   const char *path; /* the router's pattern */
@@ -155,7 +137,7 @@ static const subroute_t subroutes[] = {
 
 static void dispatch(cqrs_http_req_t *req, void *ctx) {
   admin_path_t path;
-  int parts = split(cqrs_http_req_tail(req), &path);
+  int parts = admin_path_split(cqrs_http_req_tail(req), &path);
   const char *method = cqrs_http_req_method(req);
   if (strcmp(method, "HEAD") == 0) method = "GET";
   for (size_t i = 0; parts && i < sizeof subroutes / sizeof subroutes[0]; i++) {

@@ -7,7 +7,7 @@ bool cqrs_access_start(cqrs_access_t *acc, const cqrs_config_t *cfg, const cqrs_
                        cqrs_tenant_deleted_cb on_deleted, void *ctx, cqrs_error_t *err) {
   if (cfg->auth_enabled || always_follow) {
     if (!(acc->registry = cqrs_registry_new())) {
-      cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory");
+      cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot initialise the registry's lock");
       return false;
     }
     if (!(acc->reader = cqrs_control_reader_start(cfg, log, acc->registry, on_deleted, ctx, err))) return false;

@@ -90,7 +90,7 @@ static char *kafka_prop_name(const char *var, size_t len) {
   return p;
 }
 
-static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
+static void load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
   for (char *const *e = envp; e && *e; e++) {
     const char *eq = strchr(*e, '=');
     if (!eq || strncmp(*e, "KAFKA_", 6) != 0 || (size_t)(eq - *e) <= 6) continue;
@@ -99,13 +99,11 @@ static bool load_kafka_props(cqrs_config_t *cfg, char *const *envp) {
      * KAFKA_SERVICE_HOST, ...) are not librdkafka properties. */
     if (strncmp(*e, "KAFKA_PORT", 10) == 0 || strncmp(*e, "KAFKA_SERVICE_", 14) == 0) continue;
     cqrs_kv_t *grown = cqrs_xrealloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof *grown);
-    if (!grown) return false;
     cfg->kafka_props = grown;
     grown[cfg->n_kafka_props].key = kafka_prop_name(*e, (size_t)(eq - *e));
     grown[cfg->n_kafka_props].value = cqrs_xstrdup(eq + 1);
     cfg->n_kafka_props++;
   }
-  return true;
 }
 
 static char *dup_or_null(char *const *envp, const char *name) {
@@ -276,11 +274,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
   }
   const char *prefix = cqrs_config_env(envp, "TOPIC_PREFIX");
   cfg->topic_prefix = cqrs_xstrdup(prefix ? prefix : "cqrs."); /* an empty prefix is allowed */
-  if (!load_kafka_props(cfg, envp)) {
-    cqrs_config_cleanup(cfg);
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory reading KAFKA_* variables");
-    return false;
-  }
+  load_kafka_props(cfg, envp);
   return true;
 }
 
@@ -318,6 +312,6 @@ void cqrs_config_projector_group(const char *projection, bool rebuild, char *out
 char *cqrs_config_topic(const cqrs_config_t *cfg, const char *name) {
   size_t n = strlen(cfg->topic_prefix) + strlen(name) + 1;
   char *t = cqrs_xmalloc(n);
-  if (t) snprintf(t, n, "%s%s", cfg->topic_prefix, name);
+  snprintf(t, n, "%s%s", cfg->topic_prefix, name);
   return t;
 }

@@ -27,7 +27,7 @@ static const char *const state_names[] = {[CQRS_TENANT_ACTIVE] = "active", [CQRS
 static char *prefixed(const char *prefix, const char *id) {
   size_t len = strlen(prefix) + strlen(id) + 1;
   char *s = cqrs_xmalloc(len);
-  if (s) snprintf(s, len, "%s%s", prefix, id);
+  snprintf(s, len, "%s%s", prefix, id);
   return s;
 }
 
@@ -215,7 +215,6 @@ struct cqrs_registry {
 
 cqrs_registry_t *cqrs_registry_new(void) {
   cqrs_registry_t *reg = cqrs_xcalloc(1, sizeof *reg);
-  if (!reg) return NULL;
   if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
     free(reg);
     return NULL;

@@ -91,7 +91,7 @@ static bool read_string(reader_t *r, bool escapes_ok, const char **s, size_t *n)
   if (raw + 1 > r->cap) {
     r->cap = raw + 64;
     free(r->scratch);
-    if (!(r->scratch = cqrs_xmalloc(r->cap))) return false;
+    r->scratch = cqrs_xmalloc(r->cap);
   }
   char *o = r->scratch;
   for (const char *q = start, *e = start + raw; q < e;) {

@@ -58,7 +58,7 @@ static rd_kafka_conf_t *conf_new(const cqrs_config_t *cfg, const cqrs_log_t *log
                                  const char *const *first, va_list ap, cqrs_error_t *err) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   client_ctx_t *ctx = cqrs_xcalloc(1, sizeof *ctx);
-  if (!ctx || rd_kafka_conf_interceptor_add_on_conf_destroy(conf, "cqrs", free_ctx_cb, ctx)) {
+  if (rd_kafka_conf_interceptor_add_on_conf_destroy(conf, "cqrs", free_ctx_cb, ctx)) {
     free(ctx);
     rd_kafka_conf_destroy(conf);
     cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "cannot attach the client context to a Kafka configuration");

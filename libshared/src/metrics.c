@@ -167,11 +167,7 @@ const char *cqrs_metrics_tenant(cqrs_metrics_t *m, const char *tenant) {
       goto out;
     }
   if (m->n_tenants < CQRS_METRICS_TENANTS) {
-    char *copy = cqrs_xstrdup(tenant);
-    if (copy) {
-      m->tenants[m->n_tenants++] = copy;
-      label = copy;
-    }
+    label = m->tenants[m->n_tenants++] = cqrs_xstrdup(tenant);
   }
 out:
   pthread_mutex_unlock(&m->lock);

@@ -85,5 +85,6 @@ const cqrs_projection_t cqrs_customers_projection = {
     .aggregate_type = "customer",
     .apply = apply,
     .indexes = indexes,
+    .time_travel = true, /* what asOf / atVersion reads of a customer compute */
     .keysets = keysets,
 };

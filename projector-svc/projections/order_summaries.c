@@ -78,5 +78,6 @@ const cqrs_projection_t cqrs_order_summaries_projection = {
     .aggregate_type = "order",
     .apply = apply,
     .indexes = indexes,
+    .time_travel = true, /* what asOf / atVersion reads of an order compute */
     .keysets = keysets,
 };

@@ -1,4 +1,5 @@
-/* The read models projector-svc maintains. */
+/* The read models projector-svc maintains, and the lookups over them (by
+ * name; the time-travel model of an aggregate type). */
 #include "../projection.h"
 
 #include "cqrs/alloc.h"
@@ -16,6 +17,13 @@ const cqrs_projection_t *const cqrs_projections[] = {&cqrs_user_profiles_project
 const cqrs_projection_t *cqrs_projection_find(const char *name) {
   for (size_t i = 0; cqrs_projections[i]; i++)
     if (strcmp(cqrs_projections[i]->name, name) == 0) return cqrs_projections[i];
+  return NULL;
+}
+
+const cqrs_projection_t *cqrs_snapshot_model(const char *aggregate_type) {
+  for (size_t i = 0; aggregate_type && cqrs_projections[i]; i++)
+    if (cqrs_projections[i]->time_travel && strcmp(cqrs_projections[i]->aggregate_type, aggregate_type) == 0)
+      return cqrs_projections[i];
   return NULL;
 }
 

@@ -35,17 +35,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* The read models whose documents time travel computes (query-svc's routes),
- * one per aggregate type. */
-static const cqrs_projection_t *const models[] = {&cqrs_user_profiles_projection, &cqrs_order_summaries_projection,
-                                                  &cqrs_customers_projection};
-
-const cqrs_projection_t *cqrs_snapshot_model(const char *aggregate_type) {
-  for (size_t i = 0; aggregate_type && i < sizeof models / sizeof models[0]; i++)
-    if (strcmp(models[i]->aggregate_type, aggregate_type) == 0) return models[i];
-  return NULL;
-}
-
 char *cqrs_snapshot_id(const char *model, const char *aggregate_id, int64_t version) {
   return bson_strdup_printf("%s|%s|%" PRId64, model, aggregate_id, version);
 }

@@ -100,4 +100,5 @@ const cqrs_projection_t cqrs_user_profiles_projection = {
     .aggregate_type = "user",
     .apply = apply,
     .indexes = indexes,
+    .time_travel = true, /* what asOf / atVersion reads of a user compute */
 };

@@ -4,7 +4,6 @@
 
 #include "cqrs/json.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,37 +72,15 @@ void cqrs_routes_reply_no_store(cqrs_http_req_t *req, const cqrs_routes_call_t *
   cqrs_read_answer_cleanup(&a);
 }
 
-/* Reads minVersion and waitMs (API.md: read-your-writes). False after a 400. */
-static bool read_wait_params(cqrs_http_req_t *req, const cqrs_params_t *p, int64_t *min_version, int64_t *wait_ms) {
-  static const struct {
-    const char *name;
-    int64_t max;
-  } params[] = {{"minVersion", INT64_MAX}, {"waitMs", 10000}};
-  int64_t *out[] = {min_version, wait_ms};
-  for (int i = 0; i < 2; i++) {
-    const char *v = p ? cqrs_params_get(p, params[i].name) : NULL;
-    *out[i] = 0;
-    if (!v) continue;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || !*v || *end || n < 0 || n > params[i].max) {
-      char msg[96];
-      snprintf(msg, sizeof msg, "%s must be an integer in [0, %lld]", params[i].name, (long long)params[i].max);
-      cqrs_http_reply_error(req, 400, msg, params[i].name);
-      return false;
-    }
-    *out[i] = n;
-  }
-  return true;
-}
-
 void cqrs_routes_find_one(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_single_read_t *read,
                           const char *value, const cqrs_params_t *p) {
   const cqrs_routes_ctx_t *ctx = call->ctx;
   int64_t min_version, wait_ms;
-  if (!read_wait_params(req, p, &min_version, &wait_ms)) return;
   cqrs_error_t err = {0};
+  if (!cqrs_params_wait(p, &min_version, &wait_ms, &err)) {
+    cqrs_http_reply_error(req, 400, err.message, err.field);
+    return;
+  }
   mongoc_client_t *client = mongoc_client_pool_pop(ctx->pool);
   mongoc_collection_t *coll = cqrs_routes_collection(call, client, read->read_model, &err);
   mongoc_cursor_t *cur = NULL;

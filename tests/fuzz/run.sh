@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${1:-build-fuzz}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-command event projection cursor params control admin jsonschema auth http json jwks}
+TARGETS=${FUZZ_TARGETS:-command event projection cursor params wait control admin admin_path jsonschema auth http json jwks}
 
 # Per-target options: the HTTP target's inputs must reach the 8 KiB request
 # line, 32 KiB header and 2 KiB body limits.

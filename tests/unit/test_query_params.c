@@ -240,3 +240,38 @@ Test(query_params, integers_within_bounds) {
     cqrs_params_destroy(q);
   }
 }
+
+Test(query_params, wait_pair_absent_is_zero) {
+  int64_t mv = -1, ms = -1;
+  cr_assert(cqrs_params_wait(p, &mv, &ms, &err), "%s", err.message);
+  cr_assert(mv == 0 && ms == 0);
+  mv = ms = -1;
+  cr_assert(cqrs_params_wait(NULL, &mv, &ms, &err), "no parameters at all");
+  cr_assert(mv == 0 && ms == 0);
+}
+
+Test(query_params, wait_pair_read_within_bounds) {
+  add("minVersion", "9223372036854775807");
+  add("waitMs", "10000");
+  int64_t mv, ms;
+  cr_assert(cqrs_params_wait(p, &mv, &ms, &err), "%s", err.message);
+  cr_assert_eq(mv, INT64_MAX);
+  cr_assert_eq(ms, CQRS_PARAMS_WAIT_MS_MAX);
+}
+
+Test(query_params, wait_pair_refusals_name_the_parameter) {
+  static const struct {
+    const char *name, *value;
+  } bad[] = {{"minVersion", "-1"},     {"minVersion", "9223372036854775808"}, {"minVersion", ""},
+             {"minVersion", "1x"},     {"waitMs", "10001"},                   {"waitMs", "-5"},
+             {"waitMs", "0.5"},        {"waitMs", "99999999999999999999"},    {"waitMs", " "}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cqrs_params_t *q = cqrs_params_new();
+    cr_assert(cqrs_params_add(q, bad[i].name, bad[i].value, NULL));
+    int64_t mv, ms;
+    cr_assert_not(cqrs_params_wait(q, &mv, &ms, &err), "%s=%s was taken", bad[i].name, bad[i].value);
+    cr_assert(strstr(err.message, "must be an integer in [0, ") != NULL, "%s", err.message);
+    assert_err(bad[i].name);
+    cqrs_params_destroy(q);
+  }
+}

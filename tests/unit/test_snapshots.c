@@ -183,6 +183,25 @@ Test(snapshots, the_models_are_those_time_travel_serves) {
   cr_assert_null(cqrs_snapshots_projection.apply, "it reads: apply_reading only");
 }
 
+Test(snapshots, one_registered_time_travel_model_per_aggregate_type) {
+  size_t marked = 0;
+  for (size_t i = 0; cqrs_projections[i]; i++) {
+    const cqrs_projection_t *p = cqrs_projections[i];
+    if (!p->time_travel) continue;
+    marked++;
+    cr_assert_not_null(p->aggregate_type, "%s: time travel is per aggregate type", p->name);
+    cr_assert_not_null(p->apply, "%s: time travel folds in memory, without a reader", p->name);
+    cr_assert_eq(cqrs_snapshot_model(p->aggregate_type), p, "%s: another model of %s is found first", p->name,
+                 p->aggregate_type);
+    for (size_t j = i + 1; cqrs_projections[j]; j++)
+      cr_assert(!cqrs_projections[j]->time_travel || strcmp(cqrs_projections[j]->aggregate_type, p->aggregate_type),
+                "%s and %s are both %s's time-travel model", p->name, cqrs_projections[j]->name, p->aggregate_type);
+  }
+  cr_assert_eq(marked, 3, "user, order, customer");
+  cr_assert_not(cqrs_event_history_projection.time_travel, "a log of every aggregate, not a model");
+  cr_assert_not(cqrs_snapshots_projection.time_travel);
+}
+
 Test(snapshots, a_snapshot_document_says_whose_and_when) {
   history_t h;
   history_make(&h, "order", "o-7", 6);

@@ -65,6 +65,9 @@ char *cqrs_control_apikey_json(const cqrs_apikey_rec_t *r, size_t *len);
 /* Thread-safe: one writer (the reader thread), any number of readers. */
 typedef struct cqrs_registry cqrs_registry_t;
 
+/* A new, empty registry; free with cqrs_registry_destroy (NULL is fine). NULL
+ * only when its lock cannot be initialised (pthread_rwlock_init); out of
+ * memory aborts (cqrs/alloc.h). */
 cqrs_registry_t *cqrs_registry_new(void);
 void cqrs_registry_destroy(cqrs_registry_t *reg);
 

@@ -43,7 +43,7 @@ size_t cqrs_event_types_by_version(const cqrs_event_type_t **out, size_t max);
 typedef struct cqrs_event_schemas cqrs_event_schemas_t;
 
 /* Compiles the schema of every (type, version) row. NULL with err when one
- * does not compile (a bug in the generator) or when out of memory. */
+ * does not compile (a bug in the generator). */
 cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err);
 
 /* The process-wide table, compiled on the first call (thread-safe) and kept

@@ -62,10 +62,6 @@ cqrs_auth_t *cqrs_auth_new(const cqrs_config_t *cfg, const cqrs_log_t *log, cqrs
   a->audience = cfg->auth_audience ? cqrs_xstrdup(cfg->auth_audience) : NULL;
   a->tenant_claim = cqrs_xstrdup(cfg->auth_tenant_claim ? cfg->auth_tenant_claim : "tenant");
   a->cache = auth_cache_new(CACHE_ENTRIES);
-  if (!a->tenant_claim || !a->cache || (cfg->auth_issuer && !a->issuer) || (cfg->auth_audience && !a->audience)) {
-    cqrs_error_set(err, CQRS_ERR_INTERNAL, NULL, "out of memory");
-    goto fail;
-  }
   a->jwt.issuer = a->issuer;
   a->jwt.audience = a->audience;
   a->jwt.tenant_claim = a->tenant_claim;

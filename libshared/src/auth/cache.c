@@ -34,13 +34,8 @@ struct auth_cache {
 
 auth_cache_t *auth_cache_new(size_t capacity) {
   auth_cache_t *c = cqrs_xcalloc(1, sizeof *c);
-  if (!c) return NULL;
   c->sets = capacity / WAYS ? capacity / WAYS : 1;
   c->entries = cqrs_xcalloc(c->sets * WAYS, sizeof *c->entries);
-  if (!c->entries) {
-    free(c);
-    return NULL;
-  }
   for (size_t i = 0; i < STRIPES; i++) pthread_mutex_init(&c->locks[i], NULL);
   return c;
 }

@@ -89,7 +89,7 @@ bool auth_jwt_claims(const auth_jwt_params_t *p, const char *payload, size_t len
 typedef struct auth_cache auth_cache_t;
 
 /* A cache of up to capacity entries (rounded to a multiple of its ways).
- * NULL when out of memory. */
+ * Can't fail (out of memory aborts: cqrs/alloc.h). */
 auth_cache_t *auth_cache_new(size_t capacity);
 void auth_cache_destroy(auth_cache_t *c);
 /* The principal cached for the token whose SHA-256 is digest, when its entry

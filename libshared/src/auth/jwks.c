@@ -212,7 +212,8 @@ static bool load_file(auth_jwks_t *j, bool force, bool *changed, cqrs_error_t *e
   char *buf = NULL;
   size_t len = 0;
   bool ok = false;
-  if (f && st.st_size <= JWKS_MAX_BYTES && (buf = cqrs_xmalloc((size_t)st.st_size + 1)) != NULL) {
+  if (f && st.st_size <= JWKS_MAX_BYTES) {
+    buf = cqrs_xmalloc((size_t)st.st_size + 1);
     len = fread(buf, 1, (size_t)st.st_size + 1, f);
     ok = len <= (size_t)st.st_size;
   }
@@ -233,7 +234,6 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
   size_t add = size * n;
   if (b->len + add > JWKS_MAX_BYTES) return 0; /* aborts the transfer */
   char *grown = cqrs_xrealloc(b->buf, b->len + add + 1);
-  if (!grown) return 0;
   memcpy(grown + b->len, p, add);
   b->buf = grown;
   b->len += add;

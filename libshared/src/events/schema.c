@@ -117,12 +117,8 @@ cqrs_event_schemas_t *cqrs_event_schemas_new(cqrs_error_t *err) {
   cqrs_event_schemas_t *v = cqrs_xcalloc(1, sizeof *v);
   size_t n = 0;
   while (cqrs_event_versions[n]) n++;
-  if (!v || !(v->types = cqrs_xcalloc(n ? n : 1, sizeof *v->types)) ||
-      !(v->compiled = cqrs_xcalloc(n ? n : 1, sizeof *v->compiled))) {
-    cqrs_error_set(err, CQRS_ERR_FATAL, NULL, "out of memory compiling the event schemas");
-    cqrs_event_schemas_destroy(v);
-    return NULL;
-  }
+  v->types = cqrs_xcalloc(n ? n : 1, sizeof *v->types);
+  v->compiled = cqrs_xcalloc(n ? n : 1, sizeof *v->compiled);
   for (; v->n < n; v->n++) {
     const cqrs_event_type_t *t = cqrs_event_versions[v->n];
     size_t len;

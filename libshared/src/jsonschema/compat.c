@@ -80,15 +80,10 @@ __attribute__((format(printf, 3, 4))) static void broken(ctx_t *c, const char *p
     snprintf(field, sizeof field, "the document");
   size_t len = strlen(c->rule) + strlen(field) + strlen(what) + 4;
   char *msg = cqrs_xmalloc(len);
-  if (!msg) return;
   snprintf(msg, len, "%s: %s %s", c->rule, field, what);
   if (c->msgs->n == c->msgs->cap) {
     size_t cap = c->msgs->cap ? c->msgs->cap * 2 : 8;
     char **grown = cqrs_xrealloc(c->msgs->items, cap * sizeof *grown);
-    if (!grown) {
-      free(msg);
-      return;
-    }
     c->msgs->items = grown;
     c->msgs->cap = cap;
   }

@@ -105,24 +105,19 @@ void cqrs_jsonschema_destroy(cqrs_jsonschema_t *s) {
 
 static js_node_t *node_new(void) {
   js_node_t *n = cqrs_xcalloc(1, sizeof *n);
-  if (n) {
-    n->types = JS_ANY;
-    n->max_length = -1;
-  }
+  n->types = JS_ANY;
+  n->max_length = -1;
   return n;
 }
 
-/* The property named name of n, added (undeclared, optional) when absent.
- * NULL when out of memory. */
+/* The property named name of n, added (undeclared, optional) when absent. */
 static js_prop_t *prop_get(js_node_t *n, const char *name) {
   for (size_t i = 0; i < n->n_props; i++)
     if (strcmp(n->props[i].name, name) == 0) return &n->props[i];
-  js_prop_t *grown = cqrs_xrealloc(n->props, (n->n_props + 1) * sizeof *grown);
-  if (!grown) return NULL;
-  n->props = grown;
+  n->props = cqrs_xrealloc(n->props, (n->n_props + 1) * sizeof *n->props);
   js_prop_t *p = &n->props[n->n_props];
   memset(p, 0, sizeof *p);
-  if (!(p->name = cqrs_xstrdup(name))) return NULL;
+  p->name = cqrs_xstrdup(name);
   n->n_props++;
   return p;
 }
@@ -172,7 +167,6 @@ static bool compile_properties(bson_iter_t *it, const char *path, int depth, js_
     char sub[512];
     path_join(sub, sizeof sub, path, bson_iter_key(&props));
     js_prop_t *p = prop_get(n, bson_iter_key(&props));
-    if (!p) return fail(err, path, "out of memory", NULL);
     if (p->schema) return fail(err, sub, "property declared twice", NULL);
     if (!compile_node(&props, sub, depth + 1, &p->schema, err)) return false;
   }
@@ -185,9 +179,7 @@ static bool compile_required(bson_iter_t *it, const char *path, js_node_t *n, cq
     return fail(err, path, "required must be an array of strings", NULL);
   while (bson_iter_next(&names)) {
     if (!BSON_ITER_HOLDS_UTF8(&names)) return fail(err, path, "required must be an array of strings", NULL);
-    js_prop_t *p = prop_get(n, bson_iter_utf8(&names, NULL));
-    if (!p) return fail(err, path, "out of memory", NULL);
-    p->required = true;
+    prop_get(n, bson_iter_utf8(&names, NULL))->required = true;
   }
   return true;
 }
@@ -237,7 +229,7 @@ static bool compile_keyword(bson_iter_t *it, const char *path, int depth, js_nod
     n->format = JS_FORMAT_OTHER;
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
       if (strcmp(formats[i].name, f) == 0) n->format = formats[i].format;
-    if (!(n->format_name = cqrs_xstrdup(f))) return fail(err, sub, "out of memory", NULL);
+    n->format_name = cqrs_xstrdup(f);
     return true;
   }
   return true; /* an annotation, or a keyword JSON Schema lets us ignore */
@@ -246,7 +238,7 @@ static bool compile_keyword(bson_iter_t *it, const char *path, int depth, js_nod
 static bool compile_node(bson_iter_t *it, const char *path, int depth, js_node_t **out, cqrs_error_t *err) {
   bson_iter_t kw;
   if (depth > MAX_DEPTH) return fail(err, path, "schemas nest deeper than %s levels", "64");
-  if (!(*out = node_new())) return fail(err, path, "out of memory", NULL);
+  *out = node_new();
   if (BSON_ITER_HOLDS_BOOL(it)) {
     (*out)->never = !bson_iter_bool(it);
     return true;
@@ -262,10 +254,6 @@ cqrs_jsonschema_t *cqrs_jsonschema_compile_bson(const bson_t *schema, cqrs_error
   cqrs_jsonschema_t *s = cqrs_xcalloc(1, sizeof *s);
   bson_t wrapper = BSON_INITIALIZER;
   bson_iter_t it;
-  if (!s) {
-    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "out of memory compiling a schema");
-    goto fail;
-  }
   /* Through a wrapper so the root is compiled like any nested schema. */
   BSON_APPEND_DOCUMENT(&wrapper, "s", schema);
   if (!bson_iter_init_find(&it, &wrapper, "s") || !compile_node(&it, "", 0, &s->root, err)) goto fail;
@@ -284,14 +272,7 @@ cqrs_jsonschema_t *cqrs_jsonschema_compile(const char *json, size_t len, cqrs_er
     len--;
   if ((len == 4 && memcmp(json, "true", 4) == 0) || (len == 5 && memcmp(json, "false", 5) == 0)) {
     cqrs_jsonschema_t *s = cqrs_xcalloc(1, sizeof *s);
-    if (s && !(s->root = node_new())) {
-      free(s);
-      s = NULL;
-    }
-    if (!s) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "out of memory compiling a schema");
-      return NULL;
-    }
+    s->root = node_new();
     s->root->never = len == 5;
     return s;
   }

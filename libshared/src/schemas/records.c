@@ -41,7 +41,7 @@ int32_t cqrs_schema_id(const char *canonical) {
 char *cqrs_schemas_version_key(const char *subject, int version, int32_t id) {
   size_t len = strlen(subject) + 48;
   char *key = cqrs_xmalloc(len);
-  if (key) snprintf(key, len, "schema/%s/%d/%d", subject, version, (int)id);
+  snprintf(key, len, "schema/%s/%d/%d", subject, version, (int)id);
   return key;
 }
 
@@ -49,7 +49,7 @@ char *cqrs_schemas_version_key(const char *subject, int version, int32_t id) {
 static char *plain(char *json, size_t *len) {
   size_t n = strlen(json);
   char *out = cqrs_xmalloc(n + 1);
-  if (out) memcpy(out, json, n + 1);
+  memcpy(out, json, n + 1);
   if (len) *len = n;
   bson_free(json);
   return out;
@@ -71,7 +71,7 @@ char *cqrs_schemas_config_key(const char *subject) {
   if (!subject) return cqrs_xstrdup("config");
   size_t len = strlen(subject) + 8;
   char *key = cqrs_xmalloc(len);
-  if (key) snprintf(key, len, "config/%s", subject);
+  snprintf(key, len, "config/%s", subject);
   return key;
 }
 

@@ -46,7 +46,6 @@ static void subject_free(void *p) {
 
 cqrs_schemas_t *cqrs_schemas_new(void) {
   cqrs_schemas_t *s = cqrs_xcalloc(1, sizeof *s);
-  if (!s) return NULL;
   pthread_rwlock_init(&s->lock, NULL);
   s->subjects = cqrs_map_new(subject_free);
   s->ids = cqrs_map_new(NULL);
@@ -96,10 +95,8 @@ static bool apply_config(cqrs_schemas_t *s, const char *subject, const char *val
     subject_t *sub = cqrs_map_get(s->subjects, subject);
     if (!sub && value) {
       sub = cqrs_xcalloc(1, sizeof *sub);
-      if (sub) {
-        snprintf(sub->name, sizeof sub->name, "%s", subject);
-        cqrs_map_put(s->subjects, subject, sub);
-      }
+      snprintf(sub->name, sizeof sub->name, "%s", subject);
+      cqrs_map_put(s->subjects, subject, sub);
     }
     if (sub) {
       sub->has_level = value != NULL;
