@@ -14,8 +14,12 @@
 # 3. Fairness: tenant B's command latency (wrk -c2, closed loop) alone, then while tenant A
 #    floods commands (wrk -c64), on a command-svc with RATE_LIMIT_COMMANDS=$RATE: A's excess
 #    gets 429 at the door, so B's p99 should stay within 2x of alone.
+# 4. Fairness on Kafka ingress (phase fairness-kafka): the same B, while tenant A produces
+#    BENCH_KAFKA_FLOOD CreateUser records straight to the commands topic (kcat, A's JWT in the
+#    authorization header); the command loop answers A's excess 429 (results, nothing appended).
+#    Reports B's p99 and how long the loop took to get through A's records.
 # Knobs: BENCH_SECONDS (10), BENCH_PAIRS (3), BENCH_CONNS (64), BENCH_RATE (200), BENCH_PORT_BASE (18480),
-#        BENCH_PHASES ("gate read commands fairness")
+#        BENCH_KAFKA_FLOOD (100000), BENCH_PHASES ("gate read commands fairness fairness-kafka")
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -27,7 +31,7 @@ PAIRS=${BENCH_PAIRS:-3}
 CONNS=${BENCH_CONNS:-64}
 RATE=${BENCH_RATE:-200}
 PB=${BENCH_PORT_BASE:-18480}
-PHASES=" ${BENCH_PHASES:-gate read commands fairness} "
+PHASES=" ${BENCH_PHASES:-gate read commands fairness fairness-kafka} "
 phase() { [[ $PHASES == *" $1 "* ]]; }
 RUN=authbench$(date +%s)
 LOG=.local/log/bench-$RUN
@@ -150,26 +154,63 @@ pairs commands-jwt tests/bench/create_user.lua "http://127.0.0.1:$P_CMD_OFF" "ht
   "Authorization: Bearer $TOKEN_A"
 
 fi
+# start_fair: the fairness phases' command-svc (RATE_LIMIT_COMMANDS=$RATE), the only member of
+# its group (so no rebalance runs while B is measured); once
+start_fair() {
+  [ -n "${fair_started:-}" ] && return 0
+  kill "$cmd_on_pid" && wait "$cmd_on_pid" 2>/dev/null || true
+  start command-fair command-svc "$P_FAIR" "${ON[@]}" RATE_LIMIT_COMMANDS="$RATE"
+  for _ in 1 2 3; do # warm: the group settled and every partition restored
+    curl -fsS -o /dev/null -XPOST "http://127.0.0.1:$P_FAIR/v1/commands" -H "Authorization: Bearer $TOKEN_B" \
+      -d '{"commandType":"CreateUser","email":"warm@example.com","name":"Warm"}' || die "warm-up command failed"
+  done
+  fair_started=1
+}
+# b_run <file>: tenant B's closed-loop commands for SECS seconds
+b_run() {
+  wrk -t1 -c2 -d"${SECS}s" --latency -s tests/bench/create_user.lua -H "Authorization: Bearer $TOKEN_B" \
+    "http://127.0.0.1:$P_FAIR" >"$1"
+}
+# fair_metric <series prefix>: the sum of command-fair's /metrics lines that start with it
+fair_metric() { curl -s "http://127.0.0.1:$P_FAIR/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $2} END {print s + 0}'; }
+
 if phase fairness; then
 say "3. fairness: command-svc with RATE_LIMIT_COMMANDS=$RATE; B at wrk -c2 alone, then with A flooding at -c$CONNS"
-# the only member of its group (so no rebalance runs while B is measured)
-kill "$cmd_on_pid" && wait "$cmd_on_pid" 2>/dev/null || true
-start command-fair command-svc "$P_FAIR" "${ON[@]}" RATE_LIMIT_COMMANDS="$RATE"
-for _ in 1 2 3; do # warm: the group settled and every partition restored
-  curl -fsS -o /dev/null -XPOST "http://127.0.0.1:$P_FAIR/v1/commands" -H "Authorization: Bearer $TOKEN_B" \
-    -d '{"commandType":"CreateUser","email":"warm@example.com","name":"Warm"}' || die "warm-up command failed"
-done
-wrk -t1 -c2 -d"${SECS}s" --latency -s tests/bench/create_user.lua -H "Authorization: Bearer $TOKEN_B" \
-  "http://127.0.0.1:$P_FAIR" >"$LOG/fair.alone"
+start_fair
+b_run "$LOG/fair.alone"
 wrk -t1 -c"$CONNS" -d"$((SECS + 4))s" --latency -s tests/bench/create_user.lua -H "Authorization: Bearer $TOKEN_A" \
   "http://127.0.0.1:$P_FAIR" >"$LOG/fair.flood" &
 flood=$!
 sleep 2 # let the flood reach its pace before B is measured
-wrk -t1 -c2 -d"${SECS}s" --latency -s tests/bench/create_user.lua -H "Authorization: Bearer $TOKEN_B" \
-  "http://127.0.0.1:$P_FAIR" >"$LOG/fair.with"
+b_run "$LOG/fair.with"
 wait $flood
 say "  B alone: $(rate "$LOG/fair.alone") req/s, p99 $(p99 "$LOG/fair.alone"), non-2xx $(non2xx "$LOG/fair.alone")"
 say "  B while A floods: $(rate "$LOG/fair.with") req/s, p99 $(p99 "$LOG/fair.with"), non-2xx $(non2xx "$LOG/fair.with")"
 say "  A flooding: $(rate "$LOG/fair.flood") req/s, non-2xx (429) $(non2xx "$LOG/fair.flood")"
+fi
+if phase fairness-kafka; then
+FLOOD=${BENCH_KAFKA_FLOOD:-100000}
+command -v kcat >/dev/null || die "kcat missing (deploy/local/deps.sh installs it)"
+say "4. fairness on Kafka ingress: A produces $FLOOD records straight to $RUN.on.commands while B is measured"
+start_fair
+awk -v n="$FLOOD" -v run="$RUN" 'BEGIN { for (i = 0; i < n; i++)
+  printf "a/u-kf-%d\t{\"commandType\":\"CreateUser\",\"commandId\":\"kf-%s-%d\",\"aggregateId\":\"u-kf-%d\",\"email\":\"kf%d@example.com\",\"name\":\"Kafka Flood\"}\n", i, run, i, i, i }' \
+  >"$LOG/kafka-flood.txt"
+b_run "$LOG/fair.kalone"
+A='commands_by_tenant_total{tenant="a",'
+a0=$(fair_metric "$A") a201=$(fair_metric "${A}status=\"201\"") a429=$(fair_metric "${A}status=\"429\"")
+t0=$(date +%s%N)
+kcat -P -b "$BROKERS" -t "$RUN.on.commands" -K $'\t' -H "authorization=Bearer $TOKEN_A" -l "$LOG/kafka-flood.txt" &
+kc=$!
+b_run "$LOG/fair.kwith"
+wait $kc || die "kcat could not produce the flood"
+for _ in $(seq 1 1200); do # until the loop has decided every one of A's records (at most 10 minutes)
+  [ $(($(fair_metric "$A") - a0)) -ge "$FLOOD" ] && break
+  sleep 0.5
+done
+secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+say "  B alone: $(rate "$LOG/fair.kalone") req/s, p99 $(p99 "$LOG/fair.kalone"), non-2xx $(non2xx "$LOG/fair.kalone")"
+say "  B while A's records are decided: $(rate "$LOG/fair.kwith") req/s, p99 $(p99 "$LOG/fair.kwith"), non-2xx $(non2xx "$LOG/fair.kwith")"
+say "  A: $(($(fair_metric "$A") - a0)) of $FLOOD records decided in $secs s: $(($(fair_metric "${A}status=\"201\"") - a201)) accepted (201), $(($(fair_metric "${A}status=\"429\"") - a429)) refused (429)"
 fi
 say "logs in $LOG"
