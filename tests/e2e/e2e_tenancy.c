@@ -387,6 +387,17 @@ static bool await_limited(flood_t *f, int n) {
   return atomic_load(&f->limited) > n;
 }
 
+/* The rate test's end: rate_limited_total counted t1 and never t2, and no
+ * service log holds a credential. */
+static void assert_limited_t1_only(void) {
+  tk_response_t m;
+  cr_assert(tk_http("GET", env.command_port, "/metrics", NULL, 0, &m) && m.status == 200);
+  cr_assert_not_null(strstr(m.body, "rate_limited_total{tenant=\"t1\"}"), "no rate_limited_total for t1");
+  cr_assert_null(strstr(m.body, "rate_limited_total{tenant=\"t2\"}"), "t2 was counted as limited");
+  tk_response_cleanup(&m);
+  assert_logs_clean((1u << TK_ADMIN) | (1u << TK_COMMAND), 0);
+}
+
 Test(tenancy, one_tenant_flooding_commands_is_limited_alone) {
   char rate[64];
   snprintf(rate, sizeof rate, "RATE_LIMIT_COMMANDS=%d", RATE);
@@ -430,13 +441,7 @@ Test(tenancy, one_tenant_flooding_commands_is_limited_alone) {
                 seconds, RATE);
   cr_assert_geq(accepted, RATE, "t1 got only %d commands through in %.1f s at %d/s", accepted, seconds, RATE);
 
-  /* Counted per tenant: t1 limited, t2 never. */
-  tk_response_t m;
-  cr_assert(tk_http("GET", env.command_port, "/metrics", NULL, 0, &m) && m.status == 200);
-  cr_assert_not_null(strstr(m.body, "rate_limited_total{tenant=\"t1\"}"), "no rate_limited_total for t1");
-  cr_assert_null(strstr(m.body, "rate_limited_total{tenant=\"t2\"}"), "t2 was counted as limited");
-  tk_response_cleanup(&m);
-  assert_logs_clean((1u << TK_ADMIN) | (1u << TK_COMMAND), 0);
+  assert_limited_t1_only();
   free(json), free(jwt1), free(jwt2);
 }
 
@@ -538,12 +543,7 @@ Test(tenancy, kafka_ingress_is_limited_per_tenant_and_saga_commands_are_not) {
   cr_expect_eq(appended_refused, 0, "%d events of records answered 429", appended_refused);
   cr_expect_eq(appended, accepted, "%d events for %d accepted records", appended, accepted);
 
-  tk_response_t m;
-  cr_assert(tk_http("GET", env.command_port, "/metrics", NULL, 0, &m) && m.status == 200);
-  cr_expect_not_null(strstr(m.body, "rate_limited_total{tenant=\"t1\"}"), "no rate_limited_total for t1");
-  cr_expect_null(strstr(m.body, "rate_limited_total{tenant=\"t2\"}"), "t2 was counted as limited");
-  tk_response_cleanup(&m);
-  assert_logs_clean((1u << TK_ADMIN) | (1u << TK_COMMAND), 0);
+  assert_limited_t1_only();
   free(b1), free(b2), free(jwt1), free(jwt2);
 }
 
