@@ -324,9 +324,15 @@ pg_write_conf() {
     echo "# Nothing may be lost: an acknowledged write survives a crash of the machine."
     echo "fsync = on"
     echo "synchronous_commit = on"
+    echo "# What can stall the store's writes, in its log (the soak's slow minute, RELIABILITY.md, is to be"
+    echo "# matched against these): checkpoints, autovacuum runs over 1 s, statements over 500 ms."
+    echo "log_checkpoints = on"
+    echo "log_autovacuum_min_duration = 1000"
     if [[ ${PG_LOG_STATEMENTS:-0} == 1 ]]; then
       echo "# PG_LOG_STATEMENTS=1: every statement with its duration (shows FerretDB's SQL)."
       echo "log_min_duration_statement = 0"
+    else
+      echo "log_min_duration_statement = 500"
     fi
   } > "$conf.tmp"
   if cmp -s "$conf.tmp" "$conf"; then
