@@ -121,7 +121,12 @@ echo "t_s,${SERVICES[*]}" | tr ' ' ',' >"$LOG/rss.csv"
 sampler=$!
 
 say "soak: $RATE/s for $SECS s (warm-up $WARMUP s), one line a minute"
+# The local store's PostgreSQL log from here on (checkpoints, long autovacuums, slow statements:
+# deploy/local/stack.sh), to set beside a slow minute; none with a store of your own.
+PG_LOG_FILE=.local/log/postgres.log
+pg_from=$(stat -c %s "$PG_LOG_FILE" 2>/dev/null || echo "")
 status=0
+start_epoch=$(date +%s)
 "$BIN/soak" run "$C" "$Q" "$USERS" "$RUN" "$RATE" "$SECS" 60 "$WORKERS" | tee "$LOG/intervals.txt" || status=1
 kill "$sampler" 2>/dev/null
 wait "$sampler" 2>/dev/null || true
@@ -152,6 +157,16 @@ report=$LOG/report.md
   awk -F, -v every=60 'NR > 1 && ($1 % every < '"$SAMPLE"' || NR == 2) {
     printf "| %d |", $1; for (i = 2; i <= NF; i++) printf " %.1f |", $i / 1024; printf "\n" }' "$LOG/rss.csv"
   echo
+  if [ -n "$pg_from" ]; then
+    echo "The local PostgreSQL's log during the run (checkpoints, autovacuum runs over 1 s, statements"
+    echo "over 500 ms; times in UTC, the minutes above count from the start at $(date -u -d "@$start_epoch" +%T)):"
+    echo
+    echo '```'
+    tail -c +"$((pg_from + 1))" "$PG_LOG_FILE" | grep -E 'checkpoint (starting|complete)|automatic (vacuum|analyze)|duration: ' |
+      cut -c1-240 | head -200 || true
+    echo '```'
+    echo
+  fi
 } >"$report"
 
 verdict() { echo "- $*" >>"$report"; say "$*"; }
