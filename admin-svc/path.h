@@ -45,10 +45,10 @@ typedef struct {
  * each '/' into *path: true with n in 1..ADMIN_SCHEMA_PATH_SEGMENTS segments,
  * each non-empty and without '/', in order, so that joined with '/' they are
  * tail again. False, with *path zeroed (n 0: nothing to act on), when tail is
- * empty, longer than ADMIN_SCHEMA_PATH_MAX bytes, has more segments, or an
- * empty one (a leading, trailing or doubled '/'). What a segment means (a
- * subject, a version, an id) is the routes' to check. This function can't
- * fail. */
+ * empty, longer than ADMIN_SCHEMA_PATH_MAX bytes, has more than
+ * ADMIN_SCHEMA_PATH_SEGMENTS segments, or an empty one (a leading, trailing or
+ * doubled '/'). What a segment means (a subject, a version, an id) is the
+ * routes' to check. This function can't fail. */
 bool admin_schema_path_split(const char *tail, admin_schema_path_t *path);
 
 #endif

@@ -419,7 +419,7 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schem
 typedef struct {
   const char *method;
   const char *pattern[ADMIN_SCHEMA_PATH_SEGMENTS]; /* "*": any one segment */
-  const char *audit_action;          /* a write (platform:admin, audited as this); NULL: a read */
+  const char *audit_action; /* a write (platform:admin, audited as this); NULL: a read */
   sr_handler_cb cb;
 } sr_route_t;
 
