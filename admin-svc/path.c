@@ -1,4 +1,6 @@
-/* Splitting a path under /v1/admin/tenants/ into tenant and key (path.h). */
+/* Splitting admin-svc's paths into their parts (path.h): a path under
+ * /v1/admin/tenants/ into tenant and key, one under /v1/schemas/ into its
+ * segments. */
 #include "path.h"
 
 #include <string.h>
@@ -17,4 +19,22 @@ int admin_path_split(const char *tail, admin_path_t *path) {
   if (strlen(k) != CQRS_KEY_ID_LEN || strspn(k, "0123456789abcdef") != CQRS_KEY_ID_LEN) return 0;
   memcpy(path->key_id, k, CQRS_KEY_ID_LEN);
   return 3;
+}
+
+bool admin_schema_path_split(const char *tail, admin_schema_path_t *path) {
+  memset(path, 0, sizeof *path);
+  size_t len = strlen(tail);
+  if (len == 0 || len > ADMIN_SCHEMA_PATH_MAX) return false;
+  memcpy(path->buf, tail, len + 1);
+  for (char *s = path->buf;;) {
+    char *slash = strchr(s, '/');
+    if (path->n == ADMIN_SCHEMA_PATH_SEGMENTS || slash == s || !*s) {
+      memset(path, 0, sizeof *path);
+      return false;
+    }
+    path->seg[path->n++] = s;
+    if (!slash) return true;
+    *slash = '\0';
+    s = slash + 1;
+  }
 }

@@ -1,12 +1,17 @@
-/* The paths under /v1/admin/tenants/ that admin-svc's tenant and key routes
- * serve ("{t}", "{t}/keys", "{t}/keys/{keyId}"), split into their parts.
- * Pure: the text comes from the network, so anything else is a 0 (the gate
- * then answers 404), never an abort. */
+/* The paths admin-svc's routes split before they choose a handler: those
+ * under /v1/admin/tenants/ that the tenant and key routes serve ("{t}",
+ * "{t}/keys", "{t}/keys/{keyId}"), and those under /v1/schemas/ that the
+ * schema registry's routes serve (up to ADMIN_SCHEMA_PATH_SEGMENTS segments,
+ * routes/schemas.c). Pure: the text comes from the network, so anything else
+ * is a "no path" (the routes then answer 404), never an abort. */
 #ifndef ADMIN_PATH_H
 #define ADMIN_PATH_H
 
 #include "cqrs/control.h"
 #include "cqrs/tenant.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 /* The parts of a path under /v1/admin/tenants/, in caller storage. */
 typedef struct {
@@ -21,5 +26,29 @@ typedef struct {
  * 0 for anything else (path then holds nothing to act on). This function
  * can't fail. */
 int admin_path_split(const char *tail, admin_path_t *path);
+
+/* Room for the segments of a path under /v1/schemas/ (the registry's longest
+ * route, "subjects/{s}/versions/{v}/schema", has 5) and for its text. */
+#define ADMIN_SCHEMA_PATH_SEGMENTS 6
+#define ADMIN_SCHEMA_PATH_MAX 511
+
+/* A path under /v1/schemas/ split at '/', in caller storage: seg[0..n) point
+ * into buf, so the struct must not be copied (the copy's seg[] would still
+ * point into the original). */
+typedef struct {
+  const char *seg[ADMIN_SCHEMA_PATH_SEGMENTS];
+  size_t n;
+  char buf[ADMIN_SCHEMA_PATH_MAX + 1];
+} admin_schema_path_t;
+
+/* Splits tail (the path after "/v1/schemas/", NUL-terminated, borrowed) at
+ * each '/' into *path: true with n in 1..ADMIN_SCHEMA_PATH_SEGMENTS segments,
+ * each non-empty and without '/', in order, so that joined with '/' they are
+ * tail again. False, with *path zeroed (n 0: nothing to act on), when tail is
+ * empty, longer than ADMIN_SCHEMA_PATH_MAX bytes, has more than
+ * ADMIN_SCHEMA_PATH_SEGMENTS segments, or an empty one (a leading, trailing or
+ * doubled '/'). What a segment means (a subject, a version, an id) is the
+ * routes' to check. This function can't fail. */
+bool admin_schema_path_split(const char *tail, admin_schema_path_t *path);
 
 #endif

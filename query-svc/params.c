@@ -8,6 +8,7 @@
 
 #include <bson/bson.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,51 @@ bool cqrs_params_wait(const cqrs_params_t *p, int64_t *min_version, int64_t *wai
   if (!p) return true;
   return cqrs_params_int(p, "minVersion", 0, INT64_MAX, &raw, min_version, err) &&
          cqrs_params_int(p, "waitMs", 0, CQRS_PARAMS_WAIT_MS_MAX, &raw, wait_ms, err);
+}
+
+static bool allowed_in(const char *const *allowed, const char *name) {
+  for (; *allowed; allowed++)
+    if (strcmp(*allowed, name) == 0) return true;
+  return false;
+}
+
+bool cqrs_params_body(const bson_t *body, const char *query, const char *const *allowed, cqrs_params_t *p,
+                      cqrs_error_t *err) {
+  bson_iter_t it;
+  bool seen_type = false;
+  bson_iter_init(&it, body);
+  while (bson_iter_next(&it)) {
+    const char *name = bson_iter_key(&it);
+    char num[24];
+    const char *value;
+    if (strcmp(name, CQRS_PARAMS_QUERY_TYPE) == 0 && !seen_type) {
+      seen_type = true;
+      continue;
+    }
+    if (strcmp(name, CQRS_PARAMS_QUERY_TYPE) == 0) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s is given more than once", name);
+      return false;
+    }
+    if (!allowed_in(allowed, name)) {
+      cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s takes no parameter \"%.60s\"", query, name);
+      return false;
+    }
+    if (BSON_ITER_HOLDS_NULL(&it)) continue;
+    if (BSON_ITER_HOLDS_UTF8(&it)) {
+      uint32_t len;
+      value = bson_iter_utf8(&it, &len);
+      if (strlen(value) != len) {
+        cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must not contain NUL characters", name);
+        return false;
+      }
+    } else if (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it)) {
+      snprintf(num, sizeof num, "%" PRId64, bson_iter_as_int64(&it));
+      value = num;
+    } else {
+      cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be a string or an integer", name);
+      return false;
+    }
+    if (!cqrs_params_add(p, name, value, err)) return false;
+  }
+  return true;
 }

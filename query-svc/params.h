@@ -6,6 +6,8 @@
 
 #include "cqrs/error.h"
 
+#include <bson/bson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,10 @@
 #define CQRS_PARAMS_LIMIT_DEFAULT 50
 #define CQRS_PARAMS_LIMIT_MAX 500
 #define CQRS_PARAMS_WAIT_MS_MAX 10000
+/* The member of a POST /v1/query body that names the query (API.md), a
+ * string of at most CQRS_PARAMS_QUERY_TYPE_MAX characters. */
+#define CQRS_PARAMS_QUERY_TYPE "queryType"
+#define CQRS_PARAMS_QUERY_TYPE_MAX 64
 
 typedef struct cqrs_params cqrs_params_t;
 
@@ -75,5 +81,21 @@ bool cqrs_params_int(const cqrs_params_t *p, const char *name, int64_t min, int6
  * NULL (no parameters). Anything else is an error naming the first bad one
  * ("<name> must be an integer in [0, <max>]", as cqrs_params_int says it). */
 bool cqrs_params_wait(const cqrs_params_t *p, int64_t *min_version, int64_t *wait_ms, cqrs_error_t *err);
+
+/* The members of a POST /v1/query body (as cqrs_json_parse gave it;
+ * borrowed) as parameters of the query it names, added to p (the caller's,
+ * normally empty), so the same readers take them as a GET's query string:
+ * a string member as it is, an integer (int32 or int64: a JSON limit,
+ * minVersion, ...) in decimal, null as absent. The first "queryType" member
+ * is skipped (the caller has read it: query names it, for messages). False
+ * with a CQRS_ERR_INVALID err naming the first member that is none of
+ * those: a second "queryType", a member not in allowed (the query's
+ * parameters, NULL-terminated), a string holding a NUL, any other type (a
+ * fraction, a boolean, an array, an object), or one p already has; p then
+ * holds the members before it and is the caller's to destroy either way.
+ * Values are copied; nothing is truncated (the readers bound lengths). This
+ * function can't fail otherwise. */
+bool cqrs_params_body(const bson_t *body, const char *query, const char *const *allowed, cqrs_params_t *p,
+                      cqrs_error_t *err);
 
 #endif

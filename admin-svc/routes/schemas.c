@@ -17,7 +17,6 @@
 #include <string.h>
 
 #define SR_CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
-#define MAX_SEGMENTS 6
 
 /* Confluent's error codes. */
 enum {
@@ -34,13 +33,6 @@ enum {
   SR_STORE_ERROR = 50001,
   SR_TIMEOUT = 50002,
 };
-
-/* A request's path under /v1/schemas/ split at '/'. */
-typedef struct {
-  const char *seg[MAX_SEGMENTS];
-  size_t n;
-  char buf[512];
-} sr_path_t;
 
 static void reply(cqrs_http_req_t *req, int status, const char *json, size_t len) {
   cqrs_http_reply(req, status, SR_CONTENT_TYPE, json, len);
@@ -179,11 +171,11 @@ static void append_messages(bson_string_t *out, const cqrs_compat_messages_t *ms
   bson_string_append_c(out, ']');
 }
 
-/* ---- handlers: seg[] is the split path ---- */
+/* ---- handlers: seg[] is the split path (path.h) ---- */
 
-typedef void (*sr_handler_cb)(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p);
+typedef void (*sr_handler_cb)(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p);
 
-static void subjects_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void subjects_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   (void)p;
   size_t n;
   char **names = cqrs_schemas_subjects(admin_schemas_registry(ctx->schemas), &n);
@@ -198,7 +190,7 @@ static void subjects_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_
   cqrs_schemas_strings_free(names, n);
 }
 
-static void versions_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void versions_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   if (!subject_ok(req, p->seg[1])) return;
   int latest = cqrs_schemas_latest(admin_schemas_registry(ctx->schemas), p->seg[1]);
   if (!latest) {
@@ -212,7 +204,7 @@ static void versions_list(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_
   bson_string_free(out, true);
 }
 
-static void version_show(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void version_show(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   int version;
   cqrs_schema_version_t v = {0};
   if (!subject_ok(req, p->seg[1]) || !version_parse(req, p->seg[3], &version) ||
@@ -225,7 +217,7 @@ static void version_show(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t
   cqrs_schema_version_cleanup(&v);
 }
 
-static void schema_by_id(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void schema_by_id(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   char *end;
   errno = 0;
   long id = strtol(p->seg[2], &end, 10);
@@ -247,14 +239,14 @@ static void schema_by_id(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t
   free(schema);
 }
 
-static void schema_types(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void schema_types(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   (void)ctx;
   (void)p;
   static const char types[] = "[\"" CQRS_SCHEMA_TYPE_JSON "\"]";
   reply(req, 200, types, sizeof types - 1);
 }
 
-static void subject_register(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void subject_register(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   const char *subject = p->seg[1];
   char *canonical = NULL;
   cqrs_jsonschema_t *compiled = NULL;
@@ -302,7 +294,7 @@ static void subject_register(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_pa
   bson_free(canonical);
 }
 
-static void subject_lookup(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void subject_lookup(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   const char *subject = p->seg[1];
   char *canonical = NULL;
   cqrs_jsonschema_t *compiled = NULL;
@@ -323,7 +315,7 @@ static void subject_lookup(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path
   bson_free(canonical);
 }
 
-static void compatibility(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void compatibility(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   const char *subject = p->seg[2];
   int version = 0;
   cqrs_schemas_t *reg = admin_schemas_registry(ctx->schemas);
@@ -356,7 +348,7 @@ static void compatibility(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_
   bson_free(canonical);
 }
 
-static void config_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void config_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   const char *subject = p->n == 2 ? p->seg[1] : NULL;
   cqrs_schemas_t *reg = admin_schemas_registry(ctx->schemas);
   cqrs_compat_level_t level;
@@ -375,7 +367,7 @@ static void config_get(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
   reply(req, 200, out, (size_t)n);
 }
 
-static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *p) {
+static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const admin_schema_path_t *p) {
   const char *subject = p->n == 2 ? p->seg[1] : NULL;
   if (subject && !cqrs_schema_subject_valid(subject)) {
     reply_error(req, 422, SR_INVALID_SCHEMA, "Invalid subject '%.200s'", subject);
@@ -426,8 +418,8 @@ static void config_put(cqrs_http_req_t *req, admin_ctx_t *ctx, const sr_path_t *
 
 typedef struct {
   const char *method;
-  const char *pattern[MAX_SEGMENTS]; /* "*": any one segment */
-  const char *audit_action;          /* a write (platform:admin, audited as this); NULL: a read */
+  const char *pattern[ADMIN_SCHEMA_PATH_SEGMENTS]; /* "*": any one segment */
+  const char *audit_action; /* a write (platform:admin, audited as this); NULL: a read */
   sr_handler_cb cb;
 } sr_route_t;
 
@@ -449,28 +441,9 @@ static const sr_route_t routes[] = {
     {"PUT", {"config", "*"}, "schema.config", config_put},
 };
 
-/* Splits tail into p; false when it has too many or empty segments. */
-static bool split(const char *tail, sr_path_t *p) {
-  memset(p, 0, sizeof *p);
-  size_t len = strlen(tail);
-  if (len == 0 || len >= sizeof p->buf) return false;
-  memcpy(p->buf, tail, len + 1);
-  for (char *s = p->buf;;) {
-    if (p->n == MAX_SEGMENTS) return false;
-    p->seg[p->n++] = s;
-    char *slash = strchr(s, '/');
-    if (!slash) break;
-    *slash = '\0';
-    s = slash + 1;
-  }
-  for (size_t i = 0; i < p->n; i++)
-    if (!p->seg[i][0]) return false;
-  return true;
-}
-
-static bool matches(const sr_route_t *r, const sr_path_t *p) {
+static bool matches(const sr_route_t *r, const admin_schema_path_t *p) {
   size_t n = 0;
-  while (n < MAX_SEGMENTS && r->pattern[n]) n++;
+  while (n < ADMIN_SCHEMA_PATH_SEGMENTS && r->pattern[n]) n++;
   if (n != p->n) return false;
   for (size_t i = 0; i < n; i++)
     if (strcmp(r->pattern[i], "*") != 0 && strcmp(r->pattern[i], p->seg[i]) != 0) return false;
@@ -483,10 +456,10 @@ static bool matches(const sr_route_t *r, const sr_path_t *p) {
  * finds its entry again. */
 static void dispatch(cqrs_http_req_t *req, void *arg) {
   admin_ctx_t *ctx = arg;
-  sr_path_t p;
+  admin_schema_path_t p;
   const char *method = cqrs_http_req_method(req);
   if (strcmp(method, "HEAD") == 0) method = "GET";
-  bool parsed = split(cqrs_http_req_path(req) + strlen(SR_PREFIX), &p);
+  bool parsed = admin_schema_path_split(cqrs_http_req_path(req) + strlen(SR_PREFIX), &p);
   for (size_t i = 0; parsed && i < sizeof routes / sizeof routes[0]; i++) {
     if (!matches(&routes[i], &p) || strcmp(routes[i].method, method) != 0) continue;
     if (!routes[i].audit_action) {
@@ -521,7 +494,7 @@ void admin_schema_routes(cqrs_http_server_t *http, admin_ctx_t *ctx) {
   /* Each entry as the router's pattern: "*" becomes a placeholder. */
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     char path[128] = SR_PREFIX;
-    for (size_t s = 0; s < MAX_SEGMENTS && routes[i].pattern[s]; s++) {
+    for (size_t s = 0; s < ADMIN_SCHEMA_PATH_SEGMENTS && routes[i].pattern[s]; s++) {
       const char *seg = routes[i].pattern[s];
       snprintf(path + strlen(path), sizeof path - strlen(path), "%s%s", s ? "/" : "",
                strcmp(seg, "*") == 0 ? "{_}" : seg);

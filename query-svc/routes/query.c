@@ -1,11 +1,10 @@
 /* How queries are invoked: from a GET's path and query string, or by seed name
- * from a POST /v1/query body. Either way the same query function answers. */
+ * from a POST /v1/query body (whose members become parameters in params.c,
+ * cqrs_params_body). Either way the same query function answers. */
 #include "../routes.h"
 
 #include "cqrs/json.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 bool cqrs_routes_reply_invalid(cqrs_http_req_t *req, const cqrs_error_t *err) {
@@ -39,55 +38,6 @@ static const cqrs_routes_query_t *find_query(const char *name) {
   return NULL;
 }
 
-static bool allowed_in(const char *const *allowed, const char *name) {
-  for (; *allowed; allowed++)
-    if (strcmp(*allowed, name) == 0) return true;
-  return false;
-}
-
-/* The body's members but queryType as parameters of q: strings as they are,
- * integers (a JSON limit) in decimal, null as absent. */
-static bool body_params(const bson_t *body, const cqrs_routes_query_t *q, cqrs_params_t *p,
-                        cqrs_error_t *err) {
-  bson_iter_t it;
-  bool seen_type = false;
-  bson_iter_init(&it, body);
-  while (bson_iter_next(&it)) {
-    const char *name = bson_iter_key(&it);
-    char num[24];
-    const char *value;
-    if (strcmp(name, "queryType") == 0 && !seen_type) {
-      seen_type = true;
-      continue;
-    }
-    if (strcmp(name, "queryType") == 0) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, name, "queryType is given more than once");
-      return false;
-    }
-    if (!allowed_in(q->params, name)) {
-      cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s takes no parameter \"%.60s\"", q->name, name);
-      return false;
-    }
-    if (BSON_ITER_HOLDS_NULL(&it)) continue;
-    if (BSON_ITER_HOLDS_UTF8(&it)) {
-      uint32_t len;
-      value = bson_iter_utf8(&it, &len);
-      if (strlen(value) != len) {
-        cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must not contain NUL characters", name);
-        return false;
-      }
-    } else if (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it)) {
-      snprintf(num, sizeof num, "%" PRId64, bson_iter_as_int64(&it));
-      value = num;
-    } else {
-      cqrs_error_set(err, CQRS_ERR_INVALID, name, "%s must be a string or an integer", name);
-      return false;
-    }
-    if (!cqrs_params_add(p, name, value, err)) return false;
-  }
-  return true;
-}
-
 static void query_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   cqrs_error_t err = {0};
   cqrs_params_t *p = NULL;
@@ -99,13 +49,16 @@ static void query_cb(cqrs_http_req_t *req, const cqrs_routes_call_t *call) {
   if (!cqrs_routes_check_params(req, no_params)) return;
   const char *buf = cqrs_http_req_body(req, &len);
   bson_t *body = cqrs_json_parse(buf, len, &err);
-  if (!body || !cqrs_json_get_string(body, "queryType", NULL, true, 64, &type, &err)) goto invalid;
+  if (!body ||
+      !cqrs_json_get_string(body, CQRS_PARAMS_QUERY_TYPE, NULL, true, CQRS_PARAMS_QUERY_TYPE_MAX, &type, &err))
+    goto invalid;
   if (!(q = find_query(type))) {
-    cqrs_error_set(&err, CQRS_ERR_INVALID, "queryType", "unknown queryType \"%.64s\"", type);
+    cqrs_error_set(&err, CQRS_ERR_INVALID, CQRS_PARAMS_QUERY_TYPE, "unknown " CQRS_PARAMS_QUERY_TYPE " \"%.64s\"",
+                   type);
     goto invalid;
   }
   p = cqrs_params_new();
-  if (!body_params(body, q, p, &err)) goto invalid;
+  if (!cqrs_params_body(body, q->name, q->params, p, &err)) goto invalid;
   q->run(req, call, p);
   goto done;
 invalid:

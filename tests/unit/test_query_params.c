@@ -1,7 +1,10 @@
 /* Query parameters (query-svc/params.h): limit, cursor, required strings and
- * alternatives, each error naming the parameter. */
+ * alternatives, read-your-writes' pair, a POST /v1/query body's members, each
+ * error naming the parameter. */
 #include "params.h"
 #include "unit.h"
+
+#include "cqrs/json.h"
 
 static cqrs_params_t *p;
 static cqrs_error_t err;
@@ -274,4 +277,92 @@ Test(query_params, wait_pair_refusals_name_the_parameter) {
     assert_err(bad[i].name);
     cqrs_params_destroy(q);
   }
+}
+
+/* POST /v1/query bodies (cqrs_params_body): the members as the parameters a
+ * query string would bring. */
+static const char *const BODY_ALLOWED[] = {"orderId", "minVersion", "waitMs", "asOf", "atVersion", NULL};
+
+static bool body_of(const char *json) {
+  cqrs_error_t perr = {0};
+  bson_t *doc = cqrs_json_parse(json, strlen(json), &perr);
+  cr_assert(doc, "%s: %s", json, perr.message);
+  bool ok = cqrs_params_body(doc, "GetOrder", BODY_ALLOWED, p, &err);
+  bson_destroy(doc);
+  return ok;
+}
+
+Test(query_params, body_members_become_parameters) {
+  cr_assert(body_of("{\"queryType\":\"GetOrder\",\"orderId\":\"o1\",\"minVersion\":3,\"waitMs\":300,\"asOf\":null}"),
+            "%s", err.message);
+  cr_assert_str_eq(cqrs_params_get(p, "orderId"), "o1");
+  cr_assert_str_eq(cqrs_params_get(p, "minVersion"), "3");
+  cr_assert_str_eq(cqrs_params_get(p, "waitMs"), "300");
+  cr_assert_null(cqrs_params_get(p, "asOf"), "null is absent");
+  cr_assert_null(cqrs_params_get(p, "queryType"), "queryType is no parameter");
+  int64_t mv, ms;
+  cr_assert(cqrs_params_wait(p, &mv, &ms, &err), "%s", err.message);
+  cr_assert(mv == 3 && ms == 300);
+}
+
+Test(query_params, body_integers_in_decimal_strings_as_they_are) {
+  cr_assert(body_of("{\"orderId\":\"a b/%20\\u00e9\",\"queryType\":\"GetOrder\",\"minVersion\":9223372036854775807,"
+                    "\"waitMs\":-5,\"atVersion\":\"07\"}"),
+            "%s", err.message);
+  cr_assert_str_eq(cqrs_params_get(p, "orderId"), "a b/%20\xc3\xa9", "no decoding beyond JSON's");
+  cr_assert_str_eq(cqrs_params_get(p, "minVersion"), "9223372036854775807");
+  cr_assert_str_eq(cqrs_params_get(p, "atVersion"), "07", "a string stays as written");
+  int64_t mv, ms;
+  cr_assert_not(cqrs_params_wait(p, &mv, &ms, &err), "waitMs -5 taken");
+  cr_assert_str_eq(err.field, "waitMs", "the readers refuse it as from a query string");
+}
+
+Test(query_params, body_refusals_name_the_member) {
+  static const struct {
+    const char *json, *field, *says;
+  } bad[] = {
+      {"{\"queryType\":\"GetOrder\",\"email\":\"x\"}", "email", "GetOrder takes no parameter \"email\""},
+      {"{\"queryType\":\"GetOrder\",\"waitMs\":1.5}", "waitMs", "must be a string or an integer"},
+      {"{\"queryType\":\"GetOrder\",\"waitMs\":1e3}", "waitMs", "must be a string or an integer"},
+      {"{\"queryType\":\"GetOrder\",\"orderId\":true}", "orderId", "must be a string or an integer"},
+      {"{\"queryType\":\"GetOrder\",\"orderId\":[\"o1\"]}", "orderId", "must be a string or an integer"},
+      {"{\"queryType\":\"GetOrder\",\"orderId\":{\"id\":\"o1\"}}", "orderId", "must be a string or an integer"},
+      {"{\"queryType\":\"GetOrder\",\"orderId\":\"o\\u00001\"}", "orderId", "must not contain NUL characters"},
+      {"{\"queryType\":\"GetOrder\",\"\":\"o1\"}", "", "takes no parameter \"\""},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cqrs_params_destroy(p);
+    p = cqrs_params_new();
+    memset(&err, 0, sizeof err);
+    cr_assert_not(body_of(bad[i].json), "%s was taken", bad[i].json);
+    cr_expect_eq(err.code, CQRS_ERR_INVALID, "%s", bad[i].json);
+    cr_expect_str_eq(err.field, bad[i].field, "%s", bad[i].json);
+    cr_expect(strstr(err.message, bad[i].says) != NULL, "%s: %s", bad[i].json, err.message);
+  }
+}
+
+/* Keys twice never come from cqrs_json_parse (it refuses them), but the
+ * function refuses them too. */
+Test(query_params, body_with_a_member_twice_is_refused) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "queryType", "GetOrder");
+  BSON_APPEND_UTF8(&doc, "orderId", "o1");
+  BSON_APPEND_UTF8(&doc, "orderId", "o2");
+  cr_assert_not(cqrs_params_body(&doc, "GetOrder", BODY_ALLOWED, p, &err));
+  assert_err("orderId");
+  cr_assert_str_eq(cqrs_params_get(p, "orderId"), "o1", "the first is kept");
+  cqrs_params_destroy(p);
+  p = cqrs_params_new();
+  BSON_APPEND_UTF8(&doc, "queryType", "GetOrder");
+  cr_assert_not(cqrs_params_body(&doc, "GetOrder", BODY_ALLOWED, p, &err));
+  cr_assert_str_eq(err.field, "orderId", "the first duplicate first");
+  bson_destroy(&doc);
+  bson_t twice = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&twice, "queryType", "GetOrder");
+  BSON_APPEND_UTF8(&twice, "queryType", "GetOrder");
+  cqrs_params_destroy(p);
+  p = cqrs_params_new();
+  cr_assert_not(cqrs_params_body(&twice, "GetOrder", BODY_ALLOWED, p, &err));
+  assert_err("queryType");
+  bson_destroy(&twice);
 }
