@@ -418,7 +418,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   /* a rebuild resumed from a checkpoint is there from the start: its driver
    * never reports (nor records as its checkpoint) the beginning meanwhile */
   for (int i = 0; i < partitions; i++)
-    atomic_init(&loop->positions[i], i < opts->n_start_offsets && opts->start_offsets[i] >= 0
+    atomic_init(&loop->positions[i], opts->start_offsets && i < opts->n_start_offsets && opts->start_offsets[i] >= 0
                                          ? opts->start_offsets[i]
                                          : RD_KAFKA_OFFSET_BEGINNING);
   return loop;
