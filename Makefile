@@ -97,7 +97,6 @@ FAULTS_PRIVATE_STORE ?= 0
 test-faults: build
 	@deploy/local/stack.sh start
 	cd $(BUILD) && FAULTS_LONG=1 FAULTS_PRIVATE_STORE=$(FAULTS_PRIVATE_STORE) bin/faults --jobs 1
-	cd $(BUILD) && FAULTS_LONG=1 bin/e2e_control --filter 'control/a_replay_whose_projector_is_killed*'
 	cd $(BUILD) && FAULTS_LONG=1 bin/faults_restore --jobs 1
 
 # One image per service (deploy/docker/<svc>.Dockerfile) with podman or docker; with podman

@@ -415,7 +415,12 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
   loop->n_positions = partitions;
   loop->positions = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
-  for (int i = 0; i < partitions; i++) atomic_init(&loop->positions[i], RD_KAFKA_OFFSET_BEGINNING);
+  /* a rebuild resumed from a checkpoint is there from the start: its driver
+   * never reports (nor records as its checkpoint) the beginning meanwhile */
+  for (int i = 0; i < partitions; i++)
+    atomic_init(&loop->positions[i], opts->start_offsets && i < opts->n_start_offsets && opts->start_offsets[i] >= 0
+                                         ? opts->start_offsets[i]
+                                         : RD_KAFKA_OFFSET_BEGINNING);
   return loop;
 fail:
   cqrs_apply_loop_destroy(loop);

@@ -488,8 +488,16 @@ static void *run(void *arg) {
     if (n == r->partitions) {
       opts.start_offsets = checkpoint;
       opts.n_start_offsets = n;
-      /* progress counts from the beginning, so a resumed replay shows all it has done */
-      cqrs_log_info(r->env.log, "replay resumes from its checkpoint", "replayId", r->req.id, NULL);
+      /* progress counts from the beginning, so a resumed replay shows all it has done;
+       * the line names where it resumes (events before the checkpoint, its offsets) */
+      char before[24], offsets[MAX_PARTITIONS * 21];
+      size_t at = 0;
+      snprintf(before, sizeof before, "%llu", (unsigned long long)consumed(r, checkpoint, start));
+      offsets[0] = '\0';
+      for (int p = 0; p < n && at < sizeof offsets; p++)
+        at += (size_t)snprintf(offsets + at, sizeof offsets - at, "%s%lld", p ? "," : "", (long long)checkpoint[p]);
+      cqrs_log_info(r->env.log, "replay resumes from its checkpoint", "replayId", r->req.id, "applied", before,
+                    "offsets", offsets, "instance", r->env.instance, NULL);
     }
   }
   if (!(loop = cqrs_apply_loop_new(r->env.cfg, r->env.log, metrics, r->env.pool, r->tenants, r->proj, &opts, &err)) ||

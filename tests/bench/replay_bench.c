@@ -254,7 +254,8 @@ static int run(int admin_port, int qport, int n, int64_t started_ms) {
   double replay_s = (double)(swap_at - started) / 1000.0;
   printf("replay: %d events in %.1f s (request to swap): %.0f events/s; live/replay %.2f\n", n, replay_s,
          replay_s > 0 ? n / replay_s : 0, replay_s > 0 && live_s > 0 ? (n / live_s) / (n / replay_s) : 0);
-  printf("swap (swapping to completed: alias swap, 3 s tail, old collection dropped): %.1f s\n",
+  printf("swap (swapping to completed: alias swap, handoff from the live projector, old collection dropped): "
+         "%.1f s\n",
          (double)(done_at - swap_at) / 1000.0);
   printf("reads during the replay: %ld, errors %ld, missing documents %ld\n", atomic_load(&reads),
          atomic_load(&read_errors), atomic_load(&read_missing));

@@ -10,7 +10,10 @@
 #
 # Knobs: BENCH_BIN (build/bin), BENCH_EVENTS (100000; the issue's 1,000,000 takes
 #        about ten times as long), BENCH_PORT (18491: admin, +1 projector, +2 query),
-#        KAFKA_BROKERS, MONGO_URI.
+#        KAFKA_BROKERS, MONGO_URI (default: the local stack's FerretDB; BENCHMARKS.md's runs
+#        used a FerretDB of their own on the stack's PostgreSQL), FERRETDB_PG_URI (passed
+#        on: the PostgreSQL behind MONGO_URI, for the GIN indexes). A 1,000,000-event run
+#        leaves about 2.8 GB in that PostgreSQL: drop the database when done.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"

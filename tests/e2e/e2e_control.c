@@ -6,7 +6,8 @@
  * tenant's replay from the beginning rebuilds its database; pause holds
  * the position (also of a replay paused while it runs) and resume completes; a second replay while one is open is
  * 409; cancel leaves the live collection serving; a replay whose projector is
- * killed (-9) is resumed by the other replica and completes once. Dead
+ * killed (-9) while it runs is resumed from its checkpoint by the other
+ * replica and completes once. Dead
  * letters: listed with their coordinates, redriven after the cause is fixed
  * (PROJECTION_TEST_REFUSE_NAME unset), back in the dead letters when it still
  * fails, discarded with a reason, and audited; one of a v1 event written
@@ -622,27 +623,49 @@ static pid_t instance_pid(const char *line) {
   return pid;
 }
 
-/* In make test-faults (FAULTS_LONG=1), not in make test: two projector
- * replicas, a replay and a kill -9 make FerretDB v1.24 on PostgreSQL stop
- * answering now and then (every goroutine waiting on its connection pool,
- * RELIABILITY.md "The local store under kills"), which then fails every later test
- * of the run. Against a real MongoDB it belongs in every run. */
+/* projector-svc's log line when a replica resumes a replay (replay.c) */
+#define RESUMED "replay resumes from its checkpoint"
+
+/* The "applied" of a log line, a decimal string (-1: none). */
+static int64_t line_applied(const char *line) {
+  char *v = tk_json_string(line, "applied");
+  int64_t n = v ? strtoll(v, NULL, 10) : -1;
+  free(v);
+  return n;
+}
+
+/* Two projector replicas; a replay from the beginning killed (-9, the
+ * replica running it) while it runs, with events applied and more to go: the
+ * other replica takes the jobs over, resumes the replay from its checkpoint
+ * (its log line names the position, at or past what was reported before the
+ * kill, and the reported count never goes back) and completes it once, every
+ * document in the swapped-in collection. */
 Test(control, a_replay_whose_projector_is_killed_is_resumed_by_the_other_replica_and_completes_once) {
-  if (!getenv("FAULTS_LONG")) cr_skip_test("a kill -9 under a replay runs in make test-faults (FAULTS_LONG=1)");
-  cmd = tk_start(&env, TK_COMMAND, NULL);
+  const char *const only[] = {"PROJECTIONS=user_profiles", NULL};
   admin = tk_start(&env, TK_ADMIN, NULL);
-  load_users(LOAD_EVENTS);
-  /* asked for and paused before the projectors run: it starts paused */
-  char *id = replay_start("user_profiles", "beginning");
-  replay_act(id, "pause", 202);
   tk_env_t env2 = env;
   env2.projector_port = tk_free_port();
-  proj = start_projector(&env, NULL);
-  proj2 = start_projector(&env2, NULL);
-  free(await_replay(id, "paused"));
-  /* the owner may have changed while the second replica joined: the last one runs it */
+  proj = start_projector(&env, only);
+  proj2 = start_projector(&env2, only);
+  load_users(RUNNING_EVENTS);
+  int64_t t0 = cqrs_time_monotonic_ms();
+  char *id = replay_start("user_profiles", "beginning");
+  /* running with events applied and more to go, as its owner last reported */
+  int64_t applied = 0, total = 0;
+  for (int64_t deadline = t0 + WAIT_MS; applied == 0 && cqrs_time_monotonic_ms() < deadline;) {
+    char *r = replay_get(id);
+    cr_assert(state_is(r, "pending") || state_is(r, "running"),
+              "the replay got past running before it could be killed (raise RUNNING_EVENTS): %s", r);
+    if (state_is(r, "running")) applied = tk_json_int(r, "applied"), total = tk_json_int(r, "total");
+    free(r);
+    if (applied == 0) nap(20);
+  }
+  cr_assert_gt(applied, 0, "the replay never reported an event applied");
+  cr_assert_lt(applied, total);
+  /* the last replica to log it runs it (the owner may have changed while the second one joined) */
   char line[4096];
   int runs = log_lines("running a replay", id, line, sizeof line);
+  int resumes = log_lines(RESUMED, id, NULL, 0);
   cr_assert_geq(runs, 1);
   pid_t owner = instance_pid(line);
   cr_assert(owner == proj || owner == proj2, "the owner %d is neither projector", (int)owner);
@@ -651,23 +674,42 @@ Test(control, a_replay_whose_projector_is_killed_is_resumed_by_the_other_replica
     proj = 0;
   else
     proj2 = 0;
-  /* the other replica takes the jobs over after the session timeout and resumes the replay */
-  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS;
-       cqrs_time_monotonic_ms() < deadline && log_lines("running a replay", id, line, sizeof line) <= runs; nap(100)) {
+  int64_t killed_at = cqrs_time_monotonic_ms();
+  /* the other replica takes the jobs over after the session timeout and resumes from the checkpoint */
+  for (int64_t deadline = killed_at + WAIT_MS;
+       cqrs_time_monotonic_ms() < deadline && log_lines(RESUMED, id, line, sizeof line) <= resumes; nap(100)) {
   }
-  cr_assert_eq(log_lines("running a replay", id, line, sizeof line), runs + 1, "no replica took the replay over");
-  cr_expect_neq(instance_pid(line), owner);
-  char *r = replay_get(id);
-  cr_expect(state_is(r, "paused"), "the replay taken over is still paused: %s", r);
+  cr_assert_eq(log_lines(RESUMED, id, line, sizeof line), resumes + 1,
+               "no replica resumed the replay from its checkpoint");
+  cr_expect_neq(instance_pid(line), owner, "%s", line);
+  int64_t resumed_at = line_applied(line);
+  cr_expect_geq(resumed_at, applied, "it resumed before what was reported applied: %s", line);
+  cr_expect_lt(resumed_at, total, "nothing was left to resume: %s", line);
+  cr_expect_eq(log_lines("running a replay", id, NULL, 0), runs + 1, "the replay was taken over other than once");
+  /* from there to completed, the count reported never goes back */
+  char *r = NULL;
+  int64_t lowest = INT64_MAX;
+  for (int64_t deadline = cqrs_time_monotonic_ms() + WAIT_MS; cqrs_time_monotonic_ms() < deadline; nap(100)) {
+    free(r);
+    r = replay_get(id);
+    int64_t a = tk_json_int(r, "applied");
+    if (a < lowest) lowest = a;
+    if (!state_is(r, "running") && !state_is(r, "swapping")) break;
+  }
+  cr_assert(state_is(r, "completed"), "the resumed replay did not complete: %s", r);
+  cr_expect_geq(lowest, resumed_at, "the resumed replay reported fewer applied than its checkpoint");
+  cr_expect_eq(tk_json_int(r, "applied"), tk_json_int(r, "total"), "%s", r);
+  cr_expect_geq(tk_json_int(r, "applied"), RUNNING_EVENTS, "%s", r);
   free(r);
-  replay_act(id, "resume", 202);
-  free(await_replay(id, "completed"));
-  cr_expect_eq(log_lines("replay finished", id, NULL, 0), 1, "the replay finished more than once");
+  cr_expect_eq(log_lines("replay finished", id, NULL, 0), 1, "the replay finished other than once");
   char *coll = live("user_profiles");
   char want[160];
   snprintf(want, sizeof want, "user_profiles__replay_%s", id);
   cr_expect_str_eq(coll, want);
-  cr_expect_eq(count(coll), LOAD_EVENTS);
+  cr_expect_eq(count(coll), RUNNING_EVENTS);
+  cr_log_info("replay of %d events killed at %lld of %lld applied, resumed at %lld, done %lld ms after the kill",
+              RUNNING_EVENTS, (long long)applied, (long long)total, (long long)resumed_at,
+              (long long)(cqrs_time_monotonic_ms() - killed_at));
   free(coll), free(id);
 }
 
