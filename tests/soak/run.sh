@@ -162,7 +162,7 @@ report=$LOG/report.md
     echo "over 500 ms; times in UTC, the minutes above count from the start at $(date -u -d "@$start_epoch" +%T)):"
     echo
     echo '```'
-    tail -c +"$((pg_from + 1))" "$PG_LOG_FILE" | grep -E 'checkpoint (starting|complete)|automatic (vacuum|analyze)|duration: ' |
+    tail -c +"$((pg_from + 1))" "$PG_LOG_FILE" | grep -E 'checkpoint (starting|complete)|automatic (vacuum|analyze)|elapsed:|duration: ' |
       cut -c1-240 | head -200 || true
     echo '```'
     echo
