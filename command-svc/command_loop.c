@@ -2,6 +2,7 @@
 #include "command_loop.h"
 #include "processor.h"
 #include "restore.h"
+#include "tenant_topics.h"
 
 #include "cqrs/alloc.h"
 #include "cqrs/json.h"
@@ -24,6 +25,11 @@
  * short; a batch transaction takes milliseconds. */
 #define TXN_TIMEOUT_MS 10000
 
+/* Records of tenants' own command topics in one batch at most (tenant_topics.h): a batch of
+ * them is about that many refusals or decisions long, and the other tenants' commands wait for
+ * one such transaction at worst. */
+#define TENANT_TOPICS_BATCH_MAX 256
+
 struct cqrs_command_loop {
   const cqrs_config_t *cfg;
   const cqrs_log_t *log;
@@ -32,6 +38,7 @@ struct cqrs_command_loop {
   cqrs_ratelimit_t *limits; /* the instance's per-tenant command rate, shared by its lanes; NULL: none */
   rd_kafka_t *consumer;
   rd_kafka_t *producer;
+  cqrs_tenant_topics_t *tenant_topics; /* tenants' own command topics: partitions held of commands, ridden along */
   rd_kafka_topic_t *commands_rkt; /* for the partitioner */
   char *t_commands, *t_events, *t_state, *t_results;
   int32_t n_partitions;
@@ -286,8 +293,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     cqrs_log_info(loop->log, "partitions assigned and restored", "partitions", count, "aggregates", n,
                   "restoreMs", ms, "partitionsKept", kept, NULL);
     rd_kafka_assign(rk, parts);
+    if (!cqrs_tenant_topics_assign(loop->tenant_topics, parts, &e)) /* tried again at the next scan */
+      cqrs_log_warn(loop->log, "tenant command topics not read for now", "error", e.message, NULL);
     atomic_store(&loop->joined, true);
   } else {
+    cqrs_tenant_topics_revoke(loop->tenant_topics);
     cqrs_aggregate_store_abort(loop->store);
     park(loop, parts);
     cqrs_log_info(loop->log, "partitions revoked (their aggregates kept until the next assignment)", "partitions",
@@ -419,6 +429,25 @@ static bool admit(const char *tenant, int64_t *retry_after_ms, void *ctx) {
   return false;
 }
 
+/* A record on a tenant's own command topic (tenant_topics.h) is that
+ * tenant's: one whose credential is another tenant's, or with a saga's
+ * signature (sagas write to the shared topic), is refused 403. */
+static void check_own_topic(cqrs_command_loop_t *loop, const char *topic, bool saga, cqrs_error_t *denied,
+                            cqrs_process_ctx_t *ctx) {
+  char own[CQRS_TENANT_MAX + 1];
+  if (ctx->denied || strcmp(topic, loop->t_commands) == 0) return;
+  if (!cqrs_tenant_topic_split(loop->cfg->topic_prefix, topic, own))
+    cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL, "not a command topic: %s", topic);
+  else if (saga)
+    cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL, "a saga's command on tenant %s's own topic", own);
+  else if (strcmp(ctx->tenant, own) != 0)
+    cqrs_error_set(denied, CQRS_ERR_FORBIDDEN, NULL,
+                   "a record on tenant %s's own command topic with a credential of another tenant", own);
+  else
+    return;
+  ctx->denied = denied;
+}
+
 /* The headers a forwarded command keeps: its credential, its trace, its saga
  * signature and where its result is awaited. */
 static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
@@ -449,8 +478,10 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
    * commands, which were, and a saga cannot wait and retry (a 429 would
    * fail its step). With AUTH=off they cannot be told from others (unsigned
    * without SAGA_SIGNING_KEY), so only the HTTP gate limits then. */
-  if (!authorize(loop, m, &who, &denied, &ctx) && cqrs_ratelimit_enabled(loop->limits) &&
-      cqrs_auth_enabled(loop->auth)) {
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  bool saga = authorize(loop, m, &who, &denied, &ctx);
+  check_own_topic(loop, topic, saga, &denied, &ctx);
+  if (!saga && cqrs_ratelimit_enabled(loop->limits) && cqrs_auth_enabled(loop->auth)) {
     ctx.admit = admit;
     ctx.admit_ctx = loop;
   }
@@ -479,7 +510,8 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   }
   bool ok = true;
   if (out.forward_partition >= 0) {
-    ok = produce(loop, loop->t_commands, out.forward_partition, out.aggregate_key, out.forward_json,
+    /* to the owner's partition of the topic it came on (a tenant's own topic rides along with it) */
+    ok = produce(loop, topic, out.forward_partition, out.aggregate_key, out.forward_json,
                  strlen(out.forward_json), forward_headers(m), err);
     cqrs_log_debug(loop->log, "command forwarded to its aggregate's partition", "tenant", ctx.tenant,
                    "commandId", out.command_id, "aggregateId", out.aggregate_id, NULL);
@@ -553,12 +585,17 @@ static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs,
 /* Puts the consumer back at the batch's first records, so an aborted batch is
  * consumed again. */
 static void rewind_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size_t n) {
-  rd_kafka_topic_partition_list_t *l = batch_offsets(msgs, n, true);
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, l, 5000);
+  rd_kafka_topic_partition_list_t *l = batch_offsets(msgs, n, true), *ours = rd_kafka_topic_partition_list_new(l->cnt);
+  for (int i = 0; i < l->cnt; i++) /* the tenant topics are not the group consumer's */
+    if (strcmp(l->elems[i].topic, loop->t_commands) == 0)
+      rd_kafka_topic_partition_list_add(ours, l->elems[i].topic, l->elems[i].partition)->offset = l->elems[i].offset;
+  rd_kafka_error_t *e = ours->cnt ? rd_kafka_seek_partitions(loop->consumer, ours, 5000) : NULL;
   if (e) {
     cqrs_log_warn(loop->log, "cannot rewind after abort", "error", rd_kafka_error_string(e), NULL);
     rd_kafka_error_destroy(e);
   }
+  if (ours->cnt < l->cnt) cqrs_tenant_topics_rewind(loop->tenant_topics);
+  rd_kafka_topic_partition_list_destroy(ours);
   rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -680,7 +717,15 @@ static void *loop_main(void *arg) {
   rd_kafka_message_t **msgs = cqrs_xmalloc(max * sizeof *msgs);
   int backoff_ms = 0;
   while (running(loop)) {
-    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, max, 100, loop->log);
+    cqrs_tenant_topics_scan(loop->tenant_topics);
+    /* With tenants' own topics read too, they fill at most TENANT_TOPICS_BATCH_MAX records of a
+     * batch and the shared topic the rest: a tenant's backlog on its own topic costs everyone
+     * else's commands at most that much more transaction. */
+    bool own = cqrs_tenant_topics_active(loop->tenant_topics);
+    size_t shared = own && max > TENANT_TOPICS_BATCH_MAX ? max - TENANT_TOPICS_BATCH_MAX : max;
+    size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, shared, own ? 10 : 100, loop->log);
+    size_t room = max - n < TENANT_TOPICS_BATCH_MAX ? max - n : TENANT_TOPICS_BATCH_MAX;
+    if (own) n += cqrs_tenant_topics_poll(loop->tenant_topics, msgs + n, room, n ? 0 : 10);
     if (n == 0) continue;
     bool ok = run_batch(loop, msgs, n);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
@@ -758,6 +803,9 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
       (loop->n_result_partitions = cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err)) <= 0)
     goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
+  if (!(loop->tenant_topics = cqrs_tenant_topics_new(cfg, log, metrics, loop->consumer, loop->t_commands,
+                                                     loop->n_partitions, err)))
+    goto fail;
   loop->parked = cqrs_xmalloc((size_t)loop->n_partitions * sizeof *loop->parked);
   for (int32_t p = 0; p < loop->n_partitions; p++) loop->parked[p] = -1;
   if (!cqrs_kafka_check(rd_kafka_init_transactions(loop->producer, 30000), "init_transactions", err)) goto fail;
@@ -808,6 +856,7 @@ void cqrs_command_loop_destroy(cqrs_command_loop_t *loop) {
     rd_kafka_consumer_close(loop->consumer); /* leaves the group: partitions move now */
     rd_kafka_destroy(loop->consumer);
   }
+  cqrs_tenant_topics_destroy(loop->tenant_topics); /* after the close: its revocation stops their reading */
   if (loop->producer) {
     rd_kafka_flush(loop->producer, 5000);
     rd_kafka_destroy(loop->producer);

@@ -54,3 +54,28 @@ bool cqrs_tenant_key_split(const char *key, size_t len, char tenant[CQRS_TENANT_
   *aggregate_id = sep + 1;
   return true;
 }
+
+#define TOPIC_HEAD "tenant."
+#define TOPIC_TAIL ".commands"
+
+char *cqrs_tenant_topic(const char *prefix, const char *tenant) {
+  size_t n = strlen(prefix) + strlen(TOPIC_HEAD) + strlen(tenant) + strlen(TOPIC_TAIL) + 1;
+  char *s = cqrs_xmalloc(n);
+  snprintf(s, n, "%s" TOPIC_HEAD "%s" TOPIC_TAIL, prefix, tenant);
+  return s;
+}
+
+bool cqrs_tenant_topic_split(const char *prefix, const char *topic, char tenant[CQRS_TENANT_MAX + 1]) {
+  size_t lp = strlen(prefix), lh = strlen(TOPIC_HEAD), lt = strlen(TOPIC_TAIL), n = strlen(topic);
+  if (n <= lp + lh + lt || strncmp(topic, prefix, lp) != 0 || strncmp(topic + lp, TOPIC_HEAD, lh) != 0 ||
+      strcmp(topic + n - lt, TOPIC_TAIL) != 0)
+    return false;
+  size_t len = n - lp - lh - lt;
+  if (len > CQRS_TENANT_MAX) return false;
+  char t[CQRS_TENANT_MAX + 1];
+  memcpy(t, topic + lp + lh, len);
+  t[len] = '\0';
+  if (!cqrs_tenant_valid(t, NULL)) return false;
+  memcpy(tenant, t, len + 1);
+  return true;
+}

@@ -15,9 +15,10 @@
 #    floods commands (wrk -c64), on a command-svc with RATE_LIMIT_COMMANDS=$RATE: A's excess
 #    gets 429 at the door, so B's p99 should stay within 2x of alone.
 # 4. Fairness on Kafka ingress (phase fairness-kafka): the same B, while tenant A produces
-#    BENCH_KAFKA_FLOOD CreateUser records straight to the commands topic (kcat, A's JWT in the
-#    authorization header); the command loop answers A's excess 429 (results, nothing appended).
-#    Reports B's p99 and how long the loop took to get through A's records.
+#    BENCH_KAFKA_FLOOD CreateUser records (kcat, A's JWT in the authorization header) to the
+#    shared commands topic, then to a topic of its own (the second tier); the command loop
+#    answers A's excess 429 (results, nothing appended). Reports B's p99 and how long the loop
+#    took to get through A's records.
 # Knobs: BENCH_SECONDS (10), BENCH_PAIRS (3), BENCH_CONNS (64), BENCH_RATE (200), BENCH_PORT_BASE (18480),
 #        BENCH_KAFKA_FLOOD (100000), BENCH_PHASES ("gate read commands fairness fairness-kafka")
 set -euo pipefail
@@ -191,26 +192,47 @@ fi
 if phase fairness-kafka; then
 FLOOD=${BENCH_KAFKA_FLOOD:-100000}
 command -v kcat >/dev/null || die "kcat missing (deploy/local/deps.sh installs it)"
-say "4. fairness on Kafka ingress: A produces $FLOOD records straight to $RUN.on.commands while B is measured"
 start_fair
-awk -v n="$FLOOD" -v run="$RUN" 'BEGIN { for (i = 0; i < n; i++)
-  printf "a/u-kf-%d\t{\"commandType\":\"CreateUser\",\"commandId\":\"kf-%s-%d\",\"aggregateId\":\"u-kf-%d\",\"email\":\"kf%d@example.com\",\"name\":\"Kafka Flood\"}\n", i, run, i, i, i }' \
-  >"$LOG/kafka-flood.txt"
-b_run "$LOG/fair.kalone"
 A='commands_by_tenant_total{tenant="a",'
-a0=$(fair_metric "$A") a201=$(fair_metric "${A}status=\"201\"") a429=$(fair_metric "${A}status=\"429\"")
-t0=$(date +%s%N)
-kcat -P -b "$BROKERS" -t "$RUN.on.commands" -K $'\t' -H "authorization=Bearer $TOKEN_A" -l "$LOG/kafka-flood.txt" &
-kc=$!
-b_run "$LOG/fair.kwith"
-wait $kc || die "kcat could not produce the flood"
-for _ in $(seq 1 1200); do # until the loop has decided every one of A's records (at most 10 minutes)
-  [ $(($(fair_metric "$A") - a0)) -ge "$FLOOD" ] && break
-  sleep 0.5
+# kafka_flood <topic> <label>: A produces FLOOD records to topic while B is measured (alone first)
+kafka_flood() {
+  local topic=$1 label=$2
+  say "4. fairness on Kafka ingress, $label: A produces $FLOOD records to $topic while B is measured"
+  awk -v n="$FLOOD" -v run="$RUN-$label" 'BEGIN { for (i = 0; i < n; i++)
+    printf "a/u-kf-%d\t{\"commandType\":\"CreateUser\",\"commandId\":\"kf-%s-%d\",\"aggregateId\":\"u-kf-%d\",\"email\":\"kf%d@example.com\",\"name\":\"Kafka Flood\"}\n", i, run, i, i, i }' \
+    >"$LOG/kafka-flood.txt"
+  b_run "$LOG/fair.$label.alone"
+  local a0 a201 a429 t0 kc secs
+  a0=$(fair_metric "$A") a201=$(fair_metric "${A}status=\"201\"") a429=$(fair_metric "${A}status=\"429\"")
+  t0=$(date +%s%N)
+  kcat -P -b "$BROKERS" -t "$topic" -K $'\t' -H "authorization=Bearer $TOKEN_A" -l "$LOG/kafka-flood.txt" &
+  kc=$!
+  b_run "$LOG/fair.$label.with"
+  wait $kc || die "kcat could not produce the flood"
+  for _ in $(seq 1 1200); do # until the loop has decided every one of A's records (at most 10 minutes)
+    [ "$label" = unread ] || [ $(($(fair_metric "$A") - a0)) -ge "$FLOOD" ] && break
+    sleep 0.5
+  done
+  secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+  say "  B alone: $(rate "$LOG/fair.$label.alone") req/s, p99 $(p99 "$LOG/fair.$label.alone"), non-2xx $(non2xx "$LOG/fair.$label.alone")"
+  say "  B while A's records are decided: $(rate "$LOG/fair.$label.with") req/s, p99 $(p99 "$LOG/fair.$label.with"), non-2xx $(non2xx "$LOG/fair.$label.with")"
+  say "  A: $(($(fair_metric "$A") - a0)) of $FLOOD records decided in $secs s: $(($(fair_metric "${A}status=\"201\"") - a201)) accepted (201), $(($(fair_metric "${A}status=\"429\"") - a429)) refused (429)"
+}
+# the machine's share: the same flood to a topic nothing reads (the broker and kcat on the two cores)
+java -cp '.local/kafka/libs/*' org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create \
+  --topic "$RUN.on.unread" --partitions 6 --replication-factor 1 >/dev/null || die "cannot create $RUN.on.unread"
+kafka_flood "$RUN.on.unread" unread
+kafka_flood "$RUN.on.commands" shared
+# the second tier: A's own topic, with the partition count of commands, found by command-svc's scan
+OWN="$RUN.on.tenant.a.commands"
+PARTS=$(kcat -L -b "$BROKERS" -t "$RUN.on.commands" | awk '/partitions:/ {print $4; exit}')
+java -cp '.local/kafka/libs/*' org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create \
+  --topic "$OWN" --partitions "${PARTS:-6}" --replication-factor 1 >/dev/null || die "cannot create $OWN"
+for _ in $(seq 1 300); do # command-svc lists the topics every 10 s
+  grep -q "reading a tenant's command topic.*$OWN" "$LOG/command-fair.log" && break
+  sleep 0.2
 done
-secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-say "  B alone: $(rate "$LOG/fair.kalone") req/s, p99 $(p99 "$LOG/fair.kalone"), non-2xx $(non2xx "$LOG/fair.kalone")"
-say "  B while A's records are decided: $(rate "$LOG/fair.kwith") req/s, p99 $(p99 "$LOG/fair.kwith"), non-2xx $(non2xx "$LOG/fair.kwith")"
-say "  A: $(($(fair_metric "$A") - a0)) of $FLOOD records decided in $secs s: $(($(fair_metric "${A}status=\"201\"") - a201)) accepted (201), $(($(fair_metric "${A}status=\"429\"") - a429)) refused (429)"
+grep -q "reading a tenant's command topic.*$OWN" "$LOG/command-fair.log" || die "command-svc did not find $OWN"
+kafka_flood "$OWN" own
 fi
 say "logs in $LOG"

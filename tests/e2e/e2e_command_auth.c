@@ -410,3 +410,56 @@ Test(command_auth, an_api_key_works_on_both_ingresses_until_revoked) {
   free(b), free(h);
   assert_log_has_no_credential("command record refused");
 }
+
+/* The second tier of Kafka ingress: a tenant's own command topic
+ * (<prefix>tenant.<tenant>.commands), created after command-svc started, is
+ * found by its scan and read as that tenant's. A record there is decided as
+ * acme's; one with globex's credential is refused 403 and appends nothing; one
+ * on a partition that does not own its aggregate is forwarded on acme's topic;
+ * and after a restart nothing there is decided twice (its offsets were
+ * committed with the transactions). */
+Test(command_auth, a_tenants_own_topic_is_read_as_that_tenants) {
+  char own[128];
+  tk_topic(&env, "tenant.acme.commands", own);
+  tk_kafka_create_topic(&env, own, 3);
+  char *acme = bearer("acme", "commands:write"), *globex = bearer("globex", "commands:write");
+  const char *h_acme[] = {"authorization", acme, NULL}, *h_globex[] = {"authorization", globex, NULL};
+
+  tk_kafka_produce(&env, own, -1, "acme/u-own1", CREATE_USER("own-1", "u-own1"), h_acme);
+  char *res = await_result("acme/own-1"); /* AWAIT_MS: the topics are listed every 10 s */
+  cr_expect_eq(tk_json_int(res, "status"), 201, "%s", res);
+  free(res);
+  char *key = NULL, *tenant = NULL;
+  cr_expect_eq(events_of("own-1", &key, &tenant), 1);
+  cr_expect_str_eq(tenant, "acme");
+  cr_expect_str_eq(key, "acme/u-own1");
+  free(key), free(tenant);
+
+  tk_kafka_produce(&env, own, -1, "acme/u-own2", CREATE_USER("own-2", "u-own2"), h_globex);
+  res = await_result("globex/own-2");
+  cr_expect_eq(tk_json_int(res, "status"), 403, "globex's credential on acme's topic: %s", res);
+  free(res);
+  cr_expect_eq(events_of("own-2", NULL, NULL), 0);
+
+  int32_t right = owner_partition("acme/u-own3"), wrong = (right + 1) % 3;
+  tk_kafka_produce(&env, own, wrong, "acme/u-own3", CREATE_USER("own-3", "u-own3"), h_acme);
+  res = await_result("acme/own-3");
+  cr_expect_eq(tk_json_int(res, "status"), 201, "forwarded: %s", res);
+  free(res);
+  cr_expect_eq(records_on("tenant.acme.commands", "own-3", right), 1, "no forwarded copy on acme's partition %d",
+               right);
+  cr_expect_eq(records_on("commands", "own-3", right), 0, "forwarded to the shared topic");
+  cr_expect_eq(records_on("events", "own-3", right), 1);
+
+  tk_stop(command_pid, SIGTERM);
+  const char *extra[TK_AUTH_ENV_MAX];
+  command_pid = tk_start(&env, TK_COMMAND, tk_auth_env(auth, NULL, extra));
+  tk_kafka_produce(&env, own, -1, "acme/u-own4", CREATE_USER("own-4", "u-own4"), h_acme);
+  res = await_result("acme/own-4");
+  cr_expect_eq(tk_json_int(res, "status"), 201, "after a restart: %s", res);
+  free(res);
+  size_t results = 0;
+  free(tk_await_result(&env, "acme/own-1", AWAIT_MS, &results));
+  cr_expect_eq(results, 1, "own-1 decided again after the restart: its offset was not committed");
+  free(acme), free(globex);
+}

@@ -603,6 +603,26 @@ void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition,
   producer_done(rk, topic, &delivery, 1);
 }
 
+void tk_kafka_create_topic(const tk_env_t *env, const char *topic, int partitions) {
+  rd_kafka_t *rk = producer_new(env);
+  char errstr[256];
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof errstr);
+  cr_assert_not_null(nt, "%s", errstr);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+  cr_assert_not_null(ev, "Kafka did not answer CreateTopics for %s", topic);
+  size_t n;
+  const rd_kafka_topic_result_t **r = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+  cr_assert(n == 1 && (rd_kafka_topic_result_error(r[0]) == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                       rd_kafka_topic_result_error(r[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS),
+            "creating %s: %s", topic, n ? rd_kafka_topic_result_error_string(r[0]) : "no result");
+  rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_destroy(rk);
+}
+
 void tk_kafka_reproduce(const tk_env_t *env, const char *topic, const tk_record_t *rec) {
   rd_kafka_t *rk = producer_new(env);
   rd_kafka_headers_t *hdrs = rd_kafka_headers_new(rec->n_headers ? rec->n_headers : 1);

@@ -157,6 +157,10 @@ char *tk_await_result(const tk_env_t *env, const char *key, int timeout_ms, size
 /* Produces one record (key may be NULL) to topic, on partition (-1: the
  * default partitioner), with headers: "name", "value" pairs ending in NULL
  * (may be NULL). Waits until Kafka has it; fails the test otherwise. */
+/* Creates topic with partitions (replication 1; an existing one is fine).
+ * Fails the test when Kafka does not. */
+void tk_kafka_create_topic(const tk_env_t *env, const char *topic, int partitions);
+
 void tk_kafka_produce(const tk_env_t *env, const char *topic, int32_t partition, const char *key,
                       const char *value, const char *const *headers);
 

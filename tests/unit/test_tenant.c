@@ -85,3 +85,29 @@ Test(tenant, an_event_with_an_invalid_tenant_is_refused_naming_the_header) {
   cr_expect_str_eq(err.field, "ce_tenant");
   cqrs_event_cleanup(&back);
 }
+
+Test(tenant, a_tenants_own_command_topic_and_back) {
+  char *t = cqrs_tenant_topic("run1.", "acme");
+  cr_assert_str_eq(t, "run1.tenant.acme.commands");
+  char tenant[CQRS_TENANT_MAX + 1] = "";
+  cr_assert(cqrs_tenant_topic_split("run1.", t, tenant));
+  cr_assert_str_eq(tenant, "acme");
+  free(t);
+  cr_assert(cqrs_tenant_topic_split("", "tenant.acme-eu.commands", tenant));
+  cr_assert_str_eq(tenant, "acme-eu");
+  const char *not_ours[] = {
+      "run1.commands",                  /* the shared topic */
+      "run2.tenant.acme.commands",      /* another prefix */
+      "run1.tenant..commands",          /* no tenant */
+      "run1.tenant.Acme.commands",      /* not a tenant id */
+      "run1.tenant.acme.eu.commands",   /* a '.' is the delimiter, never in a tenant id */
+      "run1.tenant.acme.commandsx",     /* another suffix */
+      "run1.tenant.acme.events",
+      "run1.tenant.0123456789abcdef0123456789abcdef.commands", /* 32 characters: too long */
+  };
+  for (size_t i = 0; i < sizeof not_ours / sizeof *not_ours; i++) {
+    strcpy(tenant, "unchanged");
+    cr_expect_not(cqrs_tenant_topic_split("run1.", not_ours[i], tenant), "%s", not_ours[i]);
+    cr_expect_str_eq(tenant, "unchanged", "%s wrote the tenant", not_ours[i]);
+  }
+}

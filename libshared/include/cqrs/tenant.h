@@ -7,7 +7,10 @@
  *     aggregate-state, so the same aggregate id in two tenants is two
  *     aggregates (and two compacted state records);
  *   - the read-model database "<MONGO_DB>_<tenant>" holds one tenant's
- *     documents, so no tenant's database name is another's with a suffix. */
+ *     documents, so no tenant's database name is another's with a suffix;
+ *   - a tenant's own command topic "<prefix>tenant.<tenant>.commands" (the
+ *     second tier of Kafka ingress): '.' cannot occur in one, so a prefixed
+ *     broker ACL on "<prefix>tenant.<tenant>." never covers another tenant's. */
 #ifndef CQRS_TENANT_H
 #define CQRS_TENANT_H
 
@@ -34,6 +37,15 @@ char *cqrs_tenant_db(const char *mongo_db, const char *tenant);
 
 /* "<tenant>/<aggregate_id>", to free(). Can't fail (out of memory aborts). */
 char *cqrs_tenant_key(const char *tenant, const char *aggregate_id);
+
+/* "<prefix>tenant.<tenant>.commands": the tenant's own command topic, to
+ * free(). Can't fail (out of memory aborts). */
+char *cqrs_tenant_topic(const char *prefix, const char *tenant);
+
+/* When topic is a tenant's own command topic under prefix (a valid tenant id
+ * between "<prefix>tenant." and ".commands"), copies the tenant into tenant
+ * and returns true; otherwise false. */
+bool cqrs_tenant_topic_split(const char *prefix, const char *topic, char tenant[CQRS_TENANT_MAX + 1]);
 
 /* Splits an aggregate key: copies the tenant into tenant (NUL-terminated) and
  * points *aggregate_id into key. False when key has no valid tenant before
