@@ -6,8 +6,8 @@
 
 #include "cqrs/alloc.h"
 #include "cqrs/json.h"
-#include "cqrs/ratelimit.h"
 #include "cqrs/kafka.h"
+#include "cqrs/ratelimit.h"
 #include "cqrs/result.h"
 #include "cqrs/saga_sign.h"
 #include "cqrs/util.h"
