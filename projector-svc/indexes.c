@@ -95,8 +95,9 @@ static bool ensure_keysets(PGconn *c, const char *db, const char *collection, co
   return ok;
 }
 
-/* GIN and keyset indexes on the table FerretDB keeps db.collection in (see
- * cqrs/ferretdb_pg.h for why GIN, and why without a pending list). */
+/* GIN and keyset indexes and the version guard on the table FerretDB keeps
+ * db.collection in (see cqrs/ferretdb_pg.h for why GIN, why without a
+ * pending list, and why a guard in the store). */
 static bool ensure_pg(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
                       const cqrs_projection_t *proj, cqrs_error_t *err) {
   PGconn *c = cqrs_ferretdb_pg_connect(cfg->ferretdb_pg_uri, "projector-svc", 5000, 0, err);
@@ -107,8 +108,11 @@ static bool ensure_pg(const cqrs_config_t *cfg, const cqrs_log_t *log, const cha
   for (size_t i = 0; i < n; i++) names[i] = fields[i];
   char *table = NULL;
   bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, names, n, &table, err) &&
-            ensure_keysets(c, db, collection, proj, err);
-  if (ok) cqrs_log_debug(log, "GIN and keyset indexes in place", "collection", collection, "table", table, NULL);
+            ensure_keysets(c, db, collection, proj, err) &&
+            cqrs_ferretdb_pg_monotonic(c, db, collection, CQRS_PROJECTION_VERSION, err);
+  if (ok)
+    cqrs_log_debug(log, "GIN and keyset indexes and the version guard in place", "collection", collection, "table",
+                   table, NULL);
   free(table);
   PQfinish(c);
   return ok;

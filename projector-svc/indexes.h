@@ -19,7 +19,13 @@
  *   the projection (cqrs_projection_t.keysets): what query-svc reads those
  *   lists' pages through, since FerretDB v1 pushes neither sort, limit nor
  *   range down (18-34 s a page at 100,000 documents without it; see
- *   cqrs/ferretdb_keyset.h). */
+ *   cqrs/ferretdb_keyset.h);
+ * - with FERRETDB_PG_URI too, the version guard (cqrs_ferretdb_pg_monotonic):
+ *   a trigger that skips a row update taking CQRS_PROJECTION_VERSION lower,
+ *   since FerretDB v1 applies the guarded update's filter and its write as
+ *   two steps, and an older version could overwrite a newer one whenever two
+ *   writers meet on a document (a rebuild's handoff, a rebalance, a zombie).
+ *   A real MongoDB applies the filter atomically and needs none. */
 #ifndef CQRS_INDEXES_H
 #define CQRS_INDEXES_H
 
@@ -31,7 +37,7 @@
 #include <mongoc/mongoc.h>
 
 /* Makes sure db.collection exists with proj's indexes (and, with
- * cfg->ferretdb_pg_uri, the GIN and keyset indexes). Borrowed: everything. False with
+ * cfg->ferretdb_pg_uri, the GIN and keyset indexes and the version guard). Borrowed: everything. False with
  * err when the store refused or did not answer. */
 bool cqrs_indexes_ensure(const cqrs_config_t *cfg, const cqrs_log_t *log, mongoc_client_pool_t *pool, const char *db,
                          const char *collection, const cqrs_projection_t *proj, cqrs_error_t *err);

@@ -157,6 +157,12 @@ bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, c
 
 /* Helpers every projection shares. */
 
+/* The field every read model's document keeps its aggregate's version in:
+ * what the guard below filters on, and what the store's own guard keeps
+ * from going back where the store's guarded update is not atomic
+ * (indexes.h, cqrs_ferretdb_pg_monotonic). */
+#define CQRS_PROJECTION_VERSION "version"
+
 /* Appends {_id: ev's aggregate, version: {$lt: ev's version}} to filter: only
  * a document older than the event matches. */
 void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev);

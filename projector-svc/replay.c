@@ -391,10 +391,10 @@ static bool copy_back(cqrs_replay_t *r, const char *scratch, cqrs_error_t *err) 
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
     while (ok && c && mongoc_cursor_next(c, &doc)) {
       bson_iter_t id, ver;
-      if (!bson_iter_init_find(&id, doc, "_id") || !bson_iter_init_find(&ver, doc, "version")) continue;
+      if (!bson_iter_init_find(&id, doc, "_id") || !bson_iter_init_find(&ver, doc, CQRS_PROJECTION_VERSION)) continue;
       bson_t filter = BSON_INITIALIZER, cond;
       bson_append_iter(&filter, "_id", -1, &id);
-      BSON_APPEND_DOCUMENT_BEGIN(&filter, "version", &cond);
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, CQRS_PROJECTION_VERSION, &cond);
       BSON_APPEND_INT64(&cond, "$lte", bson_iter_as_int64(&ver));
       bson_append_document_end(&filter, &cond);
       bson_error_t e;

@@ -122,3 +122,81 @@ bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collec
   free(raw);
   return ok;
 }
+
+/* Runs sql; false with err (naming what) unless it succeeds. */
+static bool exec_ok(PGconn *c, const char *sql, const char *what, cqrs_error_t *err) {
+  PGresult *x = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(x);
+  PQclear(x);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
+  cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, %s: %s", what, PQerrorMessage(c));
+  return false;
+}
+
+/* Whether table schema.tbl (unquoted names) has a trigger called name. */
+static bool has_trigger(PGconn *c, const char *schema, const char *tbl, const char *name) {
+  const char *params[] = {schema, tbl, name};
+  PGresult *r = PQexecParams(c,
+                             "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(format('%I.%I', $1::text, $2::text)) "
+                             "AND tgname = $3",
+                             3, NULL, params, NULL, NULL, 0);
+  bool found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+  PQclear(r);
+  return found;
+}
+
+bool cqrs_ferretdb_pg_monotonic(PGconn *c, const char *db, const char *collection, const char *field,
+                                cqrs_error_t *err) {
+  char *raw;
+  if (!cqrs_ferretdb_pg_table(c, db, collection, &raw, err)) return false;
+  char name[40];
+  uint64_t h = fnv1a("monotonic", field);
+  snprintf(name, sizeof name, "cqrs_guard_%016llx", (unsigned long long)h);
+  if (has_trigger(c, db, raw, name)) { /* the common case: no DDL, no lock */
+    free(raw);
+    return true;
+  }
+  char *schema = PQescapeIdentifier(c, db, strlen(db));
+  char *tbl = PQescapeIdentifier(c, raw, strlen(raw));
+  char *f = PQescapeLiteral(c, field, strlen(field));
+  bool ok = schema && tbl && f;
+  if (!ok) cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL: %s", PQerrorMessage(c));
+  char sql[1536];
+  /* one DDL writer at a time: CREATE OR REPLACE of one function by two
+   * sessions at once fails ("tuple concurrently updated") */
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)(h >> 1));
+  ok = ok && exec_ok(c, sql, "locking to create a version guard", err);
+  if (ok) {
+    snprintf(sql, sizeof sql,
+             "CREATE OR REPLACE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql AS $cqrs$\n"
+             "BEGIN\n"
+             "  IF jsonb_typeof(NEW._jsonb->%s) = 'number' AND jsonb_typeof(OLD._jsonb->%s) = 'number'\n"
+             "     AND (NEW._jsonb->>%s)::numeric < (OLD._jsonb->>%s)::numeric THEN\n"
+             "    RETURN NULL; /* an older version: the row keeps the newer one */\n"
+             "  END IF;\n"
+             "  RETURN NEW;\n"
+             "END $cqrs$",
+             schema, name, f, f, f, f);
+    ok = exec_ok(c, sql, "creating a version guard's function", err);
+  }
+  if (ok) {
+    snprintf(sql, sizeof sql,
+             "CREATE OR REPLACE TRIGGER %s BEFORE UPDATE ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.%s()", name, schema,
+             tbl, schema, name);
+    ok = exec_ok(c, sql, "creating a version guard's trigger", err);
+  }
+  if (schema && tbl && f) {
+    PGresult *x = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
+    if (ok && PQresultStatus(x) != PGRES_COMMAND_OK) {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, creating a version guard: %s",
+                     PQerrorMessage(c));
+      ok = false;
+    }
+    PQclear(x);
+  }
+  PQfreemem(schema);
+  PQfreemem(tbl);
+  PQfreemem(f);
+  free(raw);
+  return ok;
+}

@@ -16,7 +16,7 @@ static void customer_registered(const cqrs_event_t *ev, const cqrs_event_data_t 
   BSON_APPEND_UTF8(&set, "registrationDate", r->registered_at);
   BSON_APPEND_UTF8(&set, "lastUpdated", r->registered_at);
   BSON_APPEND_NULL(&set, "suspensionReason");
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
   w->upsert = true;
 }
@@ -31,7 +31,7 @@ static void customer_email_updated(const cqrs_event_t *ev, const cqrs_event_data
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "email", u->email);
   BSON_APPEND_UTF8(&set, "lastUpdated", u->updated_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
 }
 
@@ -43,7 +43,7 @@ static void customer_suspended(const cqrs_event_t *ev, const cqrs_event_data_t *
   BSON_APPEND_UTF8(&set, "status", "SUSPENDED");
   BSON_APPEND_UTF8(&set, "suspensionReason", s->reason);
   BSON_APPEND_UTF8(&set, "lastUpdated", s->suspended_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
 }
 
@@ -55,7 +55,7 @@ static void customer_order_recorded(const cqrs_event_t *ev, const cqrs_event_dat
   bson_t set;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
 }
 

@@ -22,7 +22,7 @@ static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cq
   BSON_APPEND_UTF8(&set, "status", "Created");
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   if (c->customer_id)
     BSON_APPEND_UTF8(&set, "customerId", c->customer_id);
   else
@@ -46,7 +46,7 @@ static void order_status_updated(const cqrs_event_t *ev, const cqrs_event_data_t
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
   BSON_APPEND_UTF8(&set, "status", u->status);
   BSON_APPEND_UTF8(&set, "updatedAt", u->updated_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   if (u->reason && strcmp(u->status, "Cancelled") == 0) BSON_APPEND_UTF8(&set, "cancellationReason", u->reason);
   bson_append_document_end(&w->update, &set);
 }

@@ -94,7 +94,7 @@ bool cqrs_projection_dispatch(const cqrs_projection_handler_t *rows, size_t n, c
 void cqrs_projection_match_older(bson_t *filter, const cqrs_event_t *ev) {
   bson_t lt;
   BSON_APPEND_UTF8(filter, "_id", ev->aggregate_id);
-  BSON_APPEND_DOCUMENT_BEGIN(filter, "version", &lt);
+  BSON_APPEND_DOCUMENT_BEGIN(filter, CQRS_PROJECTION_VERSION, &lt);
   BSON_APPEND_INT64(&lt, "$lt", ev->version);
   bson_append_document_end(filter, &lt);
 }

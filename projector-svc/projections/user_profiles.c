@@ -36,7 +36,7 @@ static void user_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cqr
   BSON_APPEND_UTF8(&set, "name", c->name);
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   pthread_once(&test_env_once, read_test_env);
   if (test_variant) BSON_APPEND_UTF8(&set, "testVariant", test_variant);
   bson_append_document_end(&w->update, &set);
@@ -52,7 +52,7 @@ static void user_profile_updated(const cqrs_event_t *ev, const cqrs_event_data_t
   if (u->changes.email) BSON_APPEND_UTF8(&set, "email", u->changes.email);
   if (u->changes.name) BSON_APPEND_UTF8(&set, "name", u->changes.name);
   BSON_APPEND_UTF8(&set, "updatedAt", u->updated_at);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
 }
 
@@ -64,7 +64,7 @@ static void user_order_recorded(const cqrs_event_t *ev, const cqrs_event_data_t 
   bson_t set;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
-  BSON_APPEND_INT64(&set, "version", ev->version);
+  BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
   bson_append_document_end(&w->update, &set);
 }
 

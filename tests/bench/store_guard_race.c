@@ -1,7 +1,11 @@
 /* Are the projector's version-guarded updates atomic on a store? (Not a test:
  * a reproduction, quoted in RELIABILITY.md.)
  *
- *   store_guard_race <mongodb uri> <database> [updates]
+ *   store_guard_race <mongodb uri> <database> [updates] [postgres uri]
+ *
+ * With the PostgreSQL behind a FerretDB v1 (FERRETDB_PG_URI), the collection
+ * first gets the store's version guard the projector gives every read model
+ * (cqrs_ferretdb_pg_monotonic): the same race, guarded.
  *
  * Two threads update one document {_id: "x", version} with
  * update_one({_id: "x", version: {$lt: v}}, {$set: {version: v}}), one the odd
@@ -10,6 +14,8 @@
  * update atomically the version read back is never below the one the thread
  * just wrote; a lower one is a lost update: an older version overwrote a newer
  * one. Prints how many reads were below; exit 1 when any was. */
+#include "cqrs/ferretdb_pg.h"
+
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,12 +53,12 @@ static void *writer(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: %s <mongodb uri> <database> [updates]\n", argv[0]);
+  if (argc < 3 || argc > 5) {
+    fprintf(stderr, "usage: %s <mongodb uri> <database> [updates] [postgres uri]\n", argv[0]);
     return 2;
   }
   db = argv[2];
-  if (argc == 4) updates = atol(argv[3]);
+  if (argc >= 4) updates = atol(argv[3]);
   mongoc_init();
   bson_error_t e;
   mongoc_uri_t *uri = mongoc_uri_new_with_error(argv[1], &e);
@@ -70,6 +76,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   bson_destroy(doc);
+  if (argc == 5) {
+    cqrs_error_t err = {0};
+    PGconn *pg = cqrs_ferretdb_pg_connect(argv[4], "store_guard_race", 5000, 0, &err);
+    if (!pg || !cqrs_ferretdb_pg_monotonic(pg, db, "guard_race", "version", &err)) {
+      fprintf(stderr, "the store's guard: %s\n", err.message);
+      return 2;
+    }
+    PQfinish(pg);
+  }
   pthread_t a, b;
   pthread_create(&a, NULL, writer, (void *)(intptr_t)1);
   pthread_create(&b, NULL, writer, (void *)(intptr_t)2);

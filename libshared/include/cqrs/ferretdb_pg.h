@@ -1,7 +1,7 @@
 /* The PostgreSQL behind a FerretDB v1 store (FERRETDB_PG_URI), for the
  * places that talk to it directly because FerretDB's own query path cannot
- * use an index there: the projector's GIN and keyset indexes
- * (projector-svc/indexes.h), the waiter hub's version probe
+ * use an index there, or cannot keep a guarantee: the projector's GIN and
+ * keyset indexes and its version guard (projector-svc/indexes.h), the waiter hub's version probe
  * (query-svc/version_probe.h) and the lists' keyset pages
  * (query-svc/pg_lists.h, cqrs/ferretdb_keyset.h). Each Mongo
  * database is a schema; FerretDB's metadata table in it maps a collection to
@@ -44,5 +44,21 @@ bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collect
  * collection, or the keys are not plain names. */
 bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collection, const char *const *keys,
                                    size_t n, cqrs_error_t *err);
+
+/* Makes sure the table FerretDB keeps db.collection in refuses an update that
+ * takes a document's numeric field `field` lower: a BEFORE UPDATE trigger
+ * (cqrs_guard_<hash>) that skips such a row update, so the update changes
+ * nothing, as the version guard's filter would on MongoDB. Why: FerretDB v1
+ * runs update_one({_id, version: {$lt: v}}, ...) as a read, then an UPDATE
+ * by _id, not atomically; with two writers of one document (a rebuild and the
+ * live loop after a swap, the old and the new owner of a partition in a
+ * rebalance, a frozen zombie) an older version could overwrite a newer one:
+ * 101-130 of 2,000 reads below the writer's own version with two racing
+ * writers (tests/bench/store_guard_race.c), none with the trigger. Documents
+ * without the field, or with a non-numeric one, are not guarded. The function
+ * lives in db's schema (dropped with the database). Idempotent and safe to
+ * run concurrently (an advisory lock around the DDL). False with err. */
+bool cqrs_ferretdb_pg_monotonic(PGconn *c, const char *db, const char *collection, const char *field,
+                                cqrs_error_t *err);
 
 #endif
