@@ -25,6 +25,8 @@
 /* An event that cannot be applied. Returns false when the loop must halt
  * before it (nothing from it on is applied or committed). */
 static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error) {
+  if (m->partition >= 0 && m->partition < loop->n_positions && m->offset < loop->floor[m->partition])
+    return true; /* met before going back (the handoff): dead-lettered, or released, then */
   char part[16], off[24];
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
@@ -51,6 +53,7 @@ typedef struct {
   cqrs_write_t *writes;
   rd_kafka_message_t **sources;
   char (*tenants)[CQRS_TENANT_MAX + 1];
+  char (*collection_of)[CQRS_COLLECTION_NAME_MAX]; /* each write's, as its tenant entered it */
   size_t *target_of;
   cqrs_store_target_t *targets;
   size_t n_targets;
@@ -63,6 +66,7 @@ static void pending_init(pending_t *p) {
   p->writes = cqrs_writes_new(BATCH_MAX); /* aligned for its bson_t members */
   p->sources = cqrs_xcalloc(BATCH_MAX, sizeof *p->sources);
   p->tenants = cqrs_xcalloc(BATCH_MAX, sizeof *p->tenants);
+  p->collection_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->collection_of);
   p->target_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->target_of);
   p->targets = cqrs_xcalloc(BATCH_MAX, sizeof *p->targets);
   p->first_of = cqrs_xcalloc(BATCH_MAX, sizeof *p->first_of);
@@ -74,6 +78,7 @@ static void pending_cleanup(pending_t *p) {
   free(p->writes);
   free(p->sources);
   free(p->tenants);
+  free(p->collection_of);
   free(p->target_of);
   free(p->targets);
   free(p->first_of);
@@ -109,8 +114,8 @@ static bool prepare_target(cqrs_apply_loop_t *loop, const char *tenant, const ch
 }
 
 /* Gives each distinct tenant of p's writes a target (its database and the
- * collection: the rebuild's, or the one its alias points at, with its
- * indexes) and each write its target's index. Returns how many targets, or
+ * collection its writes entered, with its indexes) and each write its
+ * target's index. Returns how many targets, or
  * SIZE_MAX when the loop is stopping. */
 static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
   cqrs_map_t *seen = cqrs_map_new(NULL); /* tenant -> target index + 1 */
@@ -122,7 +127,7 @@ static size_t targets(cqrs_apply_loop_t *loop, pending_t *p, size_t n) {
       cqrs_map_put(seen, p->tenants[i], (void *)(uintptr_t)(t + 1));
       p->first_of[t] = i;
       cqrs_tenants_db(loop->tenants, p->tenants[i], p->dbs[t]);
-      loop->target->collection(loop, p->tenants[i], p->collections[t]);
+      snprintf(p->collections[t], sizeof p->collections[t], "%s", p->collection_of[i]);
       p->targets[t] = (cqrs_store_target_t){p->dbs[t], p->collections[t]};
       if (!prepare_target(loop, p->tenants[i], p->collections[t])) {
         nt = SIZE_MAX;
@@ -212,16 +217,18 @@ static bool apply(cqrs_apply_loop_t *loop, const cqrs_event_t *ev, pending_t *p,
 /* Decodes msgs into writes; poison events are handled on the spot; a deleted
  * tenant's events are skipped (counted in *skipped). *upto is the number of
  * msgs covered: n, unless the loop halts at a poison event, or a reading
- * projection could not read for msgs[*upto] now (*again set, the reason in
- * again_why): the batch is applied up to it, and read again from it later.
- * Call holding the tenants' gate, so no tenant is dropped between the check
- * and the write. */
+ * projection could not read for msgs[*upto] now, or the store could not say
+ * where its tenant's writes go (*again set, the reason in again_why), or
+ * they go to a collection swapped in whose handoff takes the loop back (*back
+ * set, loop->back lowered): the batch is applied up to it, and read again
+ * from it (or the handoff's positions) later. Call holding the tenants'
+ * gate, so no tenant is dropped between the check and the write. */
 static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p, size_t *upto,
-                      size_t *skipped, bool *again, char again_why[256]) {
+                      size_t *skipped, bool *again, bool *back, char again_why[256]) {
   size_t np = 0;
   *upto = n;
   *skipped = 0;
-  *again = false;
+  *again = *back = false;
   for (size_t i = 0; i < n; i++) {
     cqrs_header_t hdrs[32];
     size_t nh = cqrs_kafka_headers(msgs[i], hdrs, 32);
@@ -235,7 +242,15 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     } else if (cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
       (*skipped)++;
     } else {
-      if (!apply(loop, &ev, p, np, &skip, &err)) {
+      cqrs_enter_t entered = loop->target->collection(loop, ev.tenant, p->collection_of[np], &err);
+      if (entered == CQRS_ENTER_BACK) {
+        *back = true;
+        ok = false;
+      } else if (entered == CQRS_ENTER_UNKNOWN) {
+        snprintf(again_why, 256, "%s", err.message);
+        *again = true;
+        ok = false;
+      } else if (!apply(loop, &ev, p, np, &skip, &err)) {
         cqrs_write_cleanup(&p->writes[np]);
         if (loop->proj->apply_reading && err.code == CQRS_ERR_UNAVAILABLE) { /* not the event's fault */
           snprintf(again_why, 256, "%s", err.message);
@@ -266,9 +281,37 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 /* Keeps msgs[0..upto) as written: the positions, then the target's commit. */
 static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
   for (size_t i = 0; i < upto; i++) /* what is written (a rebuild's checkpoint; the lag after a seek) */
-    if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions)
+    if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions &&
+        msgs[i]->offset >= loop->floor[msgs[i]->partition])
       atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
   if (upto) loop->target->commit(loop, msgs, upto);
+}
+
+/* The handoff (cqrs/read_model.h): puts every assigned partition back at
+ * the lower of its committed offset and the swap's position in loop->back,
+ * remembering the committed one as its floor (what is applied again up to it
+ * is not committed again: a restart meanwhile goes back again). */
+static void go_back(cqrs_apply_loop_t *loop) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
+  rd_kafka_resp_err_t e = rd_kafka_committed(loop->consumer, parts, 10000);
+  for (int i = 0; !e && i < parts->cnt; i++) {
+    int32_t pt = parts->elems[i].partition;
+    int64_t committed = parts->elems[i].offset, to = committed >= 0 ? committed : RD_KAFKA_OFFSET_BEGINNING;
+    if (pt < 0 || pt >= loop->n_positions) continue;
+    if (loop->back[pt] != INT64_MAX && (loop->back[pt] < 0 || loop->back[pt] < to))
+      to = loop->back[pt] < 0 ? RD_KAFKA_OFFSET_BEGINNING : loop->back[pt];
+    if (committed > loop->floor[pt]) loop->floor[pt] = committed;
+    parts->elems[i].offset = to;
+  }
+  rd_kafka_error_t *se = e ? NULL : rd_kafka_seek_partitions(loop->consumer, parts, 10000);
+  if (e || se)
+    cqrs_log_warn(loop->log, "cannot go back to a swap's positions; documents the rebuild had not reached may miss "
+                  "events until their next one", "projection", loop->proj->name, "error",
+                  e ? rd_kafka_err2str(e) : rd_kafka_error_string(se), NULL);
+  if (se) rd_kafka_error_destroy(se);
+  rd_kafka_topic_partition_list_destroy(parts);
+  for (int p = 0; p < loop->n_positions; p++) loop->back[p] = INT64_MAX;
 }
 
 /* Applies and commits msgs[0..n). Returns true when it stopped before the
@@ -276,10 +319,10 @@ static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t up
 static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p,
                       char again_why[256]) {
   size_t upto, skipped;
-  bool again;
+  bool again, back;
   /* From the deletion check to the store's acknowledgement (tenants.h) */
   cqrs_tenants_enter(loop->tenants);
-  size_t np = prepare(loop, msgs, n, p, &upto, &skipped, &again, again_why);
+  size_t np = prepare(loop, msgs, n, p, &upto, &skipped, &again, &back, again_why);
   cqrs_write_outcome_t o = write_batch(loop, p, np);
   cqrs_tenants_leave(loop->tenants);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
@@ -293,6 +336,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     count_by_tenant(loop, p, np);
   }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
+  if (back) go_back(loop); /* the rest of the batch is read again from there */
   return again;
 }
 
@@ -397,6 +441,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->target = opts->target ? &cqrs_apply_rebuild : &cqrs_apply_live;
   loop->reported = loop->target->reports ? metrics : NULL;
   atomic_init(&loop->skip_offset, -1);
+  loop->entered = cqrs_map_new(free);
   pthread_mutex_init(&loop->error_mu, NULL);
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
@@ -415,6 +460,9 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   if (!cqrs_kafka_topics_ensure(loop->consumer, cfg, 15000, &partitions, err) ) goto fail;
   loop->n_positions = partitions;
   loop->positions = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->positions);
+  loop->floor = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->floor);
+  loop->back = cqrs_xcalloc(partitions > 0 ? (size_t)partitions : 1, sizeof *loop->back);
+  for (int i = 0; i < partitions; i++) loop->back[i] = INT64_MAX;
   /* a rebuild resumed from a checkpoint is there from the start: its driver
    * never reports (nor records as its checkpoint) the beginning meanwhile */
   for (int i = 0; i < partitions; i++)
@@ -486,6 +534,9 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
   cqrs_dead_letters_destroy(loop->dead_letters);
   pthread_mutex_destroy(&loop->error_mu);
   free(loop->positions);
+  free(loop->floor);
+  free(loop->back);
+  cqrs_map_destroy(loop->entered);
   free(loop->t_events);
   free(loop);
 }

@@ -7,12 +7,19 @@
 #include "apply_loop.h"
 #include "dead_letters.h"
 
+#include "cqrs/map.h"
 #include "cqrs/tenant.h"
 #include "cqrs/worker.h"
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
+
+typedef enum {
+  CQRS_ENTER_WRITE,  /* write it */
+  CQRS_ENTER_BACK,   /* go back to loop->back first, then write it */
+  CQRS_ENTER_UNKNOWN /* the store cannot say: later */
+} cqrs_enter_t;
 
 /* Where a loop writes and what it keeps: one const row per mode, chosen once
  * when the loop is made (opts.target NULL: live), so the loop itself never
@@ -26,8 +33,13 @@ typedef struct {
   bool reports;
   /* Joins the events topic (owner's thread, before the worker starts). */
   bool (*join)(cqrs_apply_loop_t *loop, cqrs_error_t *err);
-  /* The collection of tenant's database that its writes go to. */
-  void (*collection)(cqrs_apply_loop_t *loop, const char *tenant, char out[CQRS_COLLECTION_NAME_MAX]);
+  /* The collection of tenant's database that its writes go to, into out.
+   * The live loop's first write of a collection (after a swap, or at its
+   * start) may have to go back to the swap's positions first (the handoff,
+   * cqrs/read_model.h): CQRS_ENTER_BACK, with loop->back lowered to them;
+   * CQRS_ENTER_UNKNOWN with err when the store cannot say. */
+  cqrs_enter_t (*collection)(cqrs_apply_loop_t *loop, const char *tenant, char out[CQRS_COLLECTION_NAME_MAX],
+                             cqrs_error_t *err);
   /* A poison event m (not the one a release lets past: that one the loop
    * dead-letters itself), at partition part, offset off (as text). Returns
    * false to halt before it. */
@@ -74,6 +86,14 @@ struct cqrs_apply_loop {
    * checkpoint; the lag after a seek) */
   atomic_int_least64_t *positions;
   int n_positions;
+  /* The handoff (loop thread only): the collection each tenant's writes went
+   * to so far (tenant -> name), the positions to go back to (INT64_MAX: none)
+   * and, per partition, the offset up to which what is applied again after
+   * going back was applied (and committed) already: not committed again, a
+   * poison event there not dead-lettered again (0: none). */
+  cqrs_map_t *entered;
+  int64_t *back;
+  int64_t *floor;
 };
 
 #endif

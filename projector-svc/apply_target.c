@@ -3,11 +3,15 @@
  * reported. */
 #include "apply_loop_private.h"
 
+#include "cqrs/alloc.h"
 #include "cqrs/freshness.h"
 #include "cqrs/kafka.h"
+#include "cqrs/read_model.h"
 #include "cqrs/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- live: each tenant's alias, the group's committed offsets ---- */
 
@@ -15,8 +19,27 @@ static bool live_join(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   return cqrs_kafka_subscribe(loop->consumer, loop->t_events, err);
 }
 
-static void live_collection(cqrs_apply_loop_t *loop, const char *tenant, char out[CQRS_COLLECTION_NAME_MAX]) {
+static cqrs_enter_t live_collection(cqrs_apply_loop_t *loop, const char *tenant, char out[CQRS_COLLECTION_NAME_MAX],
+                                    cqrs_error_t *err) {
   cqrs_tenants_resolve(loop->tenants, tenant, loop->proj->name, out);
+  const char *was = cqrs_map_get(loop->entered, tenant);
+  if (was && strcmp(was, out) == 0) return CQRS_ENTER_WRITE;
+  /* the first write of this loop into out: a swap's handoff? */
+  char db[CQRS_TENANT_DB_MAX];
+  cqrs_tenants_db(loop->tenants, tenant, db);
+  int64_t *at = cqrs_xcalloc(loop->n_positions > 0 ? (size_t)loop->n_positions : 1, sizeof *at);
+  mongoc_client_t *client = mongoc_client_pool_pop(loop->pool);
+  int n = cqrs_read_models_handoff(client, db, loop->proj->name, out, at, loop->n_positions, err);
+  mongoc_client_pool_push(loop->pool, client);
+  if (n >= 0) cqrs_map_put(loop->entered, tenant, cqrs_xstrdup(out));
+  for (int p = 0; p < n; p++)
+    if (at[p] < loop->back[p]) loop->back[p] = at[p];
+  free(at);
+  if (n > 0)
+    cqrs_log_info(loop->log, "first write into a swapped read model: going back to the swap's positions to apply "
+                  "from there again, in order", "projection", loop->proj->name, "tenant", tenant, "collection", out,
+                  NULL);
+  return n < 0 ? CQRS_ENTER_UNKNOWN : n > 0 ? CQRS_ENTER_BACK : CQRS_ENTER_WRITE;
 }
 
 static bool live_poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error, const char *part,
@@ -36,9 +59,15 @@ static bool live_poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const ch
 static void live_commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
   rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < upto; i++) {
-    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, msgs[i]->partition);
-    if (!tp) tp = rd_kafka_topic_partition_list_add(offsets, loop->t_events, msgs[i]->partition);
+    int32_t pt = msgs[i]->partition;
+    if (pt >= 0 && pt < loop->n_positions && msgs[i]->offset < loop->floor[pt]) continue; /* committed already */
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, pt);
+    if (!tp) tp = rd_kafka_topic_partition_list_add(offsets, loop->t_events, pt);
     tp->offset = msgs[i]->offset + 1;
+  }
+  if (offsets->cnt == 0) {
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return;
   }
   rd_kafka_resp_err_t e = rd_kafka_commit(loop->consumer, offsets, 0);
   rd_kafka_topic_partition_list_destroy(offsets);
@@ -96,9 +125,12 @@ static bool rebuild_join(cqrs_apply_loop_t *loop, cqrs_error_t *err) {
   return true;
 }
 
-static void rebuild_collection(cqrs_apply_loop_t *loop, const char *tenant, char out[CQRS_COLLECTION_NAME_MAX]) {
+static cqrs_enter_t rebuild_collection(cqrs_apply_loop_t *loop, const char *tenant,
+                                       char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err) {
   (void)tenant;
+  (void)err;
   snprintf(out, CQRS_COLLECTION_NAME_MAX, "%s", loop->opts.target);
+  return CQRS_ENTER_WRITE;
 }
 
 /* The live loop already dead-lettered it (or halted before it). */

@@ -48,8 +48,19 @@ bool cqrs_rebuild_drop_collection(mongoc_client_pool_t *pool, const char *db, co
 }
 
 bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
-                     const cqrs_projection_t *projection, const char *target, cqrs_rebuild_swap_t **swaps, size_t *n,
-                     cqrs_error_t *err) {
+                           const cqrs_projection_t *projection, const char *target, cqrs_apply_loop_t *loop,
+                           cqrs_rebuild_swap_t **swaps, size_t *n, cqrs_error_t *err) {
+  /* the handoff (cqrs/read_model.h): target holds every event before these,
+   * read before any swap (they only grow) */
+  int64_t positions[CQRS_REBUILD_PARTITIONS_MAX];
+  int n_positions = cqrs_apply_loop_positions(loop, positions, CQRS_REBUILD_PARTITIONS_MAX);
+  if (n_positions > CQRS_REBUILD_PARTITIONS_MAX) {
+    cqrs_error_set(err, CQRS_ERR_INVALID, NULL, "events has %d partitions; a rebuild swaps at most %d", n_positions,
+                   CQRS_REBUILD_PARTITIONS_MAX);
+    *swaps = NULL;
+    *n = 0;
+    return false;
+  }
   bool ok = true;
   cqrs_tenants_enter(tenants); /* no drop between the deletion check and the swap */
   char(*met)[CQRS_TENANT_MAX + 1] = cqrs_tenants_met(tenants, target, n);
@@ -62,7 +73,7 @@ bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, 
     cqrs_tenants_db(tenants, s->tenant, db);
     cqrs_tenants_resolve(tenants, s->tenant, projection->name, s->previous);
     mongoc_client_t *client = mongoc_client_pool_pop(pool);
-    ok = s->swapped = cqrs_read_models_swap(client, db, projection->name, target, err);
+    ok = s->swapped = cqrs_read_models_swap(client, db, projection->name, target, positions, n_positions, err);
     mongoc_client_pool_push(pool, client);
     if (ok)
       cqrs_log_info(log, "rebuild caught up; queries now read the new collection", "projection", projection->name,
@@ -98,7 +109,6 @@ void cqrs_rebuild_drop_unused(cqrs_tenants_t *tenants, mongoc_client_pool_t *poo
 /* ---- after the swaps: the live projector leaves the previous collections ---- */
 
 #define TAIL_TICK_MS 100
-#define TAIL_MAX_PARTITIONS 1024
 
 typedef struct {
   rd_kafka_t *rk; /* a consumer of the live group that never joins it: committed offsets, and a probe */
@@ -169,9 +179,9 @@ void cqrs_rebuild_nothing_past(rd_kafka_t *probe, const char *topic, int n, cons
  * rebuild.h) and the rebuild has applied up to where the live loop had
  * committed by then. */
 static bool await_live_left(tail_t *t, const char *group, cqrs_apply_loop_t *loop, int64_t swapped_ms) {
-  int64_t before[TAIL_MAX_PARTITIONS], now[TAIL_MAX_PARTITIONS], upto[TAIL_MAX_PARTITIONS],
-      pos[TAIL_MAX_PARTITIONS];
-  bool done[TAIL_MAX_PARTITIONS] = {0}, want[TAIL_MAX_PARTITIONS], empty[TAIL_MAX_PARTITIONS];
+  int64_t before[CQRS_REBUILD_PARTITIONS_MAX], now[CQRS_REBUILD_PARTITIONS_MAX], upto[CQRS_REBUILD_PARTITIONS_MAX],
+      pos[CQRS_REBUILD_PARTITIONS_MAX];
+  bool done[CQRS_REBUILD_PARTITIONS_MAX] = {0}, want[CQRS_REBUILD_PARTITIONS_MAX], empty[CQRS_REBUILD_PARTITIONS_MAX];
   /* past the live loops' alias TTL: a batch begun from here writes the new collection */
   tail_sleep(t, swapped_ms + CQRS_ALIAS_TTL_MS + TAIL_TICK_MS);
   while (tail_going(t) && !committed(t, before)) usleep(TAIL_TICK_MS * 1000);
@@ -212,7 +222,7 @@ bool cqrs_rebuild_finish_swaps(const cqrs_config_t *cfg, const cqrs_log_t *log, 
               .deadline = swapped_ms + CQRS_REBUILD_TAIL_MAX_MS};
   bool ok = n_swaps > 0 &&
             (t.rk = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, &err, "enable.partition.eof", "true", NULL)) &&
-            (t.n = cqrs_kafka_partition_count(t.rk, t.topic, 10000, &err)) > 0 && t.n <= TAIL_MAX_PARTITIONS &&
+            (t.n = cqrs_kafka_partition_count(t.rk, t.topic, 10000, &err)) > 0 && t.n <= CQRS_REBUILD_PARTITIONS_MAX &&
             await_live_left(&t, full_group, loop, swapped_ms);
   if (n_swaps > 0 && !ok && !(worker && cqrs_worker_stopping(worker)))
     cqrs_log_warn(log, "the live projector did not show it left the previous collection; readers follow the swap anyway",
@@ -313,7 +323,7 @@ int cqrs_rebuild_run(const cqrs_config_t *cfg, const cqrs_log_t *log, const cqrs
     if (p.lag_known && p.lag == 0) break;
   }
   int64_t swapped_ms = cqrs_time_monotonic_ms();
-  if (!cqrs_rebuild_swap_all(tenants, pool, log, projection, target, &swaps, &n_swaps, &err)) goto done;
+  if (!cqrs_rebuild_swap_all(tenants, pool, log, projection, target, loop, &swaps, &n_swaps, &err)) goto done;
   if (n_swaps == 0)
     cqrs_log_info(log, "the log holds no event of this read model: nothing to swap", "projection", projection->name,
                   NULL);

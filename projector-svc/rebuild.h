@@ -47,13 +47,18 @@ typedef struct {
   bool swapped;
 } cqrs_rebuild_swap_t;
 
+/* The most partitions of events a rebuild hands off and follows. */
+#define CQRS_REBUILD_PARTITIONS_MAX 1024
+
 /* Points the alias of every tenant met (but not deleted) at target in its
- * database; *swaps gets them (free it), *n their count. False with err at the
- * first swap the store refuses (those before it stay swapped: each is a
- * complete read model). tenants must resolve aliases afresh (TTL 0). */
+ * database, with loop's positions (the rebuild's, filling target) as the
+ * swap's handoff (cqrs/read_model.h); *swaps gets them (free it), *n their
+ * count. False with err at the first swap the store refuses (those before it
+ * stay swapped: each is a complete read model). tenants must resolve aliases
+ * afresh (TTL 0). */
 bool cqrs_rebuild_swap_all(cqrs_tenants_t *tenants, mongoc_client_pool_t *pool, const cqrs_log_t *log,
-                           const cqrs_projection_t *projection, const char *target, cqrs_rebuild_swap_t **swaps,
-                           size_t *n, cqrs_error_t *err);
+                           const cqrs_projection_t *projection, const char *target, cqrs_apply_loop_t *loop,
+                           cqrs_rebuild_swap_t **swaps, size_t *n, cqrs_error_t *err);
 
 /* After the swaps (made at swapped_ms, cqrs_time_monotonic_ms) of
  * projection into target: keeps loop (the rebuild's, still applying) going

@@ -523,7 +523,7 @@ static void *run(void *arg) {
     cqrs_rebuild_swap_t *swaps = NULL;
     size_t n_swaps = 0;
     int64_t swapped_ms = cqrs_time_monotonic_ms();
-    if (!cqrs_rebuild_swap_all(r->tenants, r->env.pool, r->env.log, r->proj, target, &swaps, &n_swaps, &err)) {
+    if (!cqrs_rebuild_swap_all(r->tenants, r->env.pool, r->env.log, r->proj, target, loop, &swaps, &n_swaps, &err)) {
       free(swaps);
       goto failed;
     }

@@ -179,7 +179,7 @@ bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client,
 }
 
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
-                           cqrs_error_t *err) {
+                           const int64_t *positions, int n, cqrs_error_t *err) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
   char now[32], previous[CQRS_COLLECTION_NAME_MAX];
@@ -197,6 +197,16 @@ bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *
   BSON_APPEND_UTF8(&set, "previous", previous);
   BSON_APPEND_INT64(&set, "readersFromMs", wall_ms() + CQRS_READ_MODELS_READER_HOLD_MS);
   BSON_APPEND_UTF8(&set, "swappedAt", now);
+  BSON_APPEND_INT64(&set, "swappedMs", wall_ms());
+  bson_t arr;
+  BSON_APPEND_ARRAY_BEGIN(&set, "handoff", &arr);
+  for (int i = 0; i < n; i++) {
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_INT64(&arr, k, positions[i]);
+  }
+  bson_append_array_end(&set, &arr);
   bson_append_document_end(&update, &set);
   BSON_APPEND_BOOL(&opts, "upsert", true);
   bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &error);
@@ -225,4 +235,35 @@ bool cqrs_read_models_release_readers(mongoc_client_t *client, const char *db, c
   bson_destroy(&update);
   mongoc_collection_destroy(coll);
   return ok;
+}
+
+int cqrs_read_models_handoff(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
+                             int64_t *out, int max, cqrs_error_t *err) {
+  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, CQRS_READ_MODELS_COLLECTION);
+  bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "_id", read_model);
+  BSON_APPEND_UTF8(&filter, "collection", collection);
+  BSON_APPEND_INT64(&opts, "limit", 1);
+  BSON_APPEND_BOOL(&opts, "singleBatch", true);
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+  const bson_t *doc;
+  bson_iter_t it, arr;
+  bson_error_t error;
+  int n = 0;
+  if (mongoc_cursor_next(cur, &doc)) {
+    bool recent = bson_iter_init_find(&it, doc, "swappedMs") && BSON_ITER_HOLDS_INT64(&it) &&
+                  wall_ms() - bson_iter_int64(&it) < CQRS_READ_MODELS_HANDOFF_MS;
+    if (recent && bson_iter_init_find(&it, doc, "handoff") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &arr))
+      while (n < max && bson_iter_next(&arr))
+        out[n++] = BSON_ITER_HOLDS_INT64(&arr) ? bson_iter_int64(&arr) : -2 /* RD_KAFKA_OFFSET_BEGINNING */;
+  } else if (mongoc_cursor_error(cur, &error)) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "reading the alias of %s: %s", read_model, error.message);
+    n = -1;
+  }
+  mongoc_cursor_destroy(cur);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  return n;
 }

@@ -40,7 +40,8 @@ Test(tenant_store, each_tenant_reads_its_own_database_through_its_own_alias) {
   char db_a[128], db_b[128];
   cqrs_error_t err = {0};
   /* a's user_profiles were rebuilt into a new collection; b's were not. */
-  cr_assert(cqrs_read_models_swap(client, tk_tenant_db(&env, "a", db_a), "user_profiles", "user_profiles_r2", &err),
+  cr_assert(cqrs_read_models_swap(client, tk_tenant_db(&env, "a", db_a), "user_profiles", "user_profiles_r2", NULL, 0,
+                                  &err),
             "%s", err.message);
   tk_tenant_db(&env, "b", db_b);
   cqrs_tenant_place_t at;

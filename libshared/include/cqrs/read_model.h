@@ -77,11 +77,39 @@ void cqrs_read_models_resolve_in(cqrs_read_models_t *rm, mongoc_client_t *client
 bool cqrs_read_models_lookup_in(cqrs_read_models_t *rm, mongoc_client_t *client, const char *db,
                                 const char *read_model, char out[CQRS_COLLECTION_NAME_MAX], cqrs_error_t *err);
 
+/* A swap's handoff to the live projector. A rebuild swaps while it still
+ * applies; the live loop follows the swap within its TTL and from then on
+ * writes the new collection too, starting wherever it was. Its first write
+ * there could meet a document the rebuild had not yet brought up to the
+ * event before it, and the guarded write, newer, would leave the events in
+ * between out of that document for good (the rebuild's later writes of them
+ * are older: they match nothing). So a swap records the swapper's positions
+ * (for each partition of events, the first offset it had not applied: the
+ * new collection holds every event before them), and a live loop that first
+ * writes a collection goes back to them and applies from there again, in
+ * order (cqrs_read_models_handoff; projector-svc/apply_loop.c). Two writers,
+ * each in order from a point the collection is complete to, are safe with a
+ * version guard that is atomic (MongoDB; on FerretDB v1 the store's guard,
+ * cqrs_ferretdb_pg_monotonic). A first write later than
+ * CQRS_READ_MODELS_HANDOFF_MS after the swap does not go back: by then the
+ * rebuild has caught up with the live loop (its tail is bounded by 60 s),
+ * and a restart long after a rebuild should not apply hours again. */
+#define CQRS_READ_MODELS_HANDOFF_MS 300000
+
 /* Points read_model at collection (an upsert of its alias, recording the
  * collection it served until now, and holding readers there for at most
- * CQRS_READ_MODELS_READER_HOLD_MS). False with err. */
+ * CQRS_READ_MODELS_READER_HOLD_MS), recording positions[0..n) (may be NULL
+ * with n 0: no handoff) and the time. False with err. */
 bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
-                           cqrs_error_t *err);
+                           const int64_t *positions, int n, cqrs_error_t *err);
+
+/* The positions the swap of read_model in db to collection recorded, when
+ * the alias points at collection and was swapped less than
+ * CQRS_READ_MODELS_HANDOFF_MS ago: into out[0..max), returns how many (0:
+ * no such swap, or none recorded). -1 with err when the store cannot be
+ * read. */
+int cqrs_read_models_handoff(mongoc_client_t *client, const char *db, const char *read_model, const char *collection,
+                             int64_t *out, int max, cqrs_error_t *err);
 
 /* Lets readers follow the swap of read_model to collection now (they do
  * within their TTL); nothing when the alias points elsewhere by now. False
