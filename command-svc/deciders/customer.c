@@ -17,8 +17,6 @@
 #define NAME_MAX_CHARS 200
 #define REASON_MAX_CHARS 500
 
-#define ACTIVE "ACTIVE"
-#define SUSPENDED "SUSPENDED"
 
 static const cqrs_command_spec_t commands[] = {
     {"RegisterCustomer", true},
@@ -67,7 +65,7 @@ static bool validate(const cqrs_command_t *cmd, cqrs_error_t *err) {
 /* Updates need an ACTIVE customer. */
 static bool check_active(const bson_t *state, const cqrs_command_t *cmd, cqrs_error_t *err) {
   const char *status = cqrs_decider_str(state, "status");
-  if (strcmp(status, ACTIVE) == 0) return true;
+  if (strcmp(status, CQRS_CUSTOMER_ACTIVE) == 0) return true;
   cqrs_error_set(err, CQRS_ERR_REFUSED, NULL, "customer %s is %s, not ACTIVE: %s refused", cmd->aggregate_id,
                  status, cmd->type);
   return false;
@@ -130,7 +128,7 @@ static const char *state_reason(const bson_t *state) {
 static void registered(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
   (void)state;
   const cqrs_customer_registered_t *ev = &e->customer_registered;
-  write_state(out, ev->customer_id ? ev->customer_id : "", ev->email, ev->name, ACTIVE, ev->registered_at,
+  write_state(out, ev->customer_id ? ev->customer_id : "", ev->email, ev->name, CQRS_CUSTOMER_ACTIVE, ev->registered_at,
               ev->registered_at, NULL);
 }
 
@@ -144,7 +142,7 @@ static void email_updated(const bson_t *state, const cqrs_event_data_t *e, bson_
 static void suspended(const bson_t *state, const cqrs_event_data_t *e, bson_t *out) {
   const cqrs_customer_suspended_t *ev = &e->customer_suspended;
   write_state(out, cqrs_decider_str(state, "customerId"), cqrs_decider_str(state, "email"),
-              cqrs_decider_str(state, "name"), SUSPENDED, cqrs_decider_str(state, "registrationDate"),
+              cqrs_decider_str(state, "name"), CQRS_CUSTOMER_SUSPENDED, cqrs_decider_str(state, "registrationDate"),
               ev->suspended_at, ev->reason);
 }
 

@@ -20,16 +20,14 @@ static const cqrs_command_spec_t commands[] = {
     {"UpdateOrderStatus", false},
 };
 
-/* The status machine. The index order is the happy path; Cancelled is the
- * side exit. */
+/* The status machine, over the contract's cqrs_order_statuses: their order
+ * is the happy path; Cancelled is the side exit. */
 enum { CREATED, PROCESSING, SHIPPED, DELIVERED, CANCELLED, N_STATUSES };
-static const char *const statuses[N_STATUSES] = {"Created", "Processing", "Shipped", "Delivered",
-                                                 "Cancelled"};
 
-/* The index of s in statuses, or -1. Exact case: the contract names them so. */
+/* The index of s in cqrs_order_statuses, or -1. Exact case: the contract names them so. */
 static int status_index(const char *s) {
   for (int i = 0; i < N_STATUSES; i++)
-    if (strcmp(statuses[i], s) == 0) return i;
+    if (strcmp(cqrs_order_statuses[i], s) == 0) return i;
   return -1;
 }
 
@@ -223,7 +221,7 @@ static void created(const bson_t *state, const cqrs_event_data_t *e, bson_t *out
   BSON_APPEND_ARRAY(out, "items", &ev->items);
   BSON_APPEND_DOUBLE(out, "totalAmount", ev->total_amount);
   BSON_APPEND_UTF8(out, "currency", ev->currency);
-  BSON_APPEND_UTF8(out, "status", statuses[CREATED]);
+  BSON_APPEND_UTF8(out, "status", cqrs_order_statuses[CREATED]);
   BSON_APPEND_UTF8(out, "createdAt", ev->created_at);
   BSON_APPEND_UTF8(out, "updatedAt", ev->created_at);
   if (ev->customer_id) BSON_APPEND_UTF8(out, "customerId", ev->customer_id);

@@ -12,7 +12,7 @@ static void customer_registered(const cqrs_event_t *ev, const cqrs_event_data_t 
   BSON_APPEND_UTF8(&set, "customerId", ev->aggregate_id);
   BSON_APPEND_UTF8(&set, "email", r->email);
   BSON_APPEND_UTF8(&set, "name", r->name);
-  BSON_APPEND_UTF8(&set, "status", "ACTIVE");
+  BSON_APPEND_UTF8(&set, "status", CQRS_CUSTOMER_ACTIVE);
   BSON_APPEND_UTF8(&set, "registrationDate", r->registered_at);
   BSON_APPEND_UTF8(&set, "lastUpdated", r->registered_at);
   BSON_APPEND_NULL(&set, "suspensionReason");
@@ -40,7 +40,7 @@ static void customer_suspended(const cqrs_event_t *ev, const cqrs_event_data_t *
   bson_t set;
   cqrs_projection_match_older(&w->filter, ev);
   BSON_APPEND_DOCUMENT_BEGIN(&w->update, "$set", &set);
-  BSON_APPEND_UTF8(&set, "status", "SUSPENDED");
+  BSON_APPEND_UTF8(&set, "status", CQRS_CUSTOMER_SUSPENDED);
   BSON_APPEND_UTF8(&set, "suspensionReason", s->reason);
   BSON_APPEND_UTF8(&set, "lastUpdated", s->suspended_at);
   BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);

@@ -19,7 +19,7 @@ static void order_created(const cqrs_event_t *ev, const cqrs_event_data_t *e, cq
   /* Always a double, whether the JSON said 60 or 60.0: one type to sort and sum. */
   BSON_APPEND_DOUBLE(&set, "totalAmount", c->total_amount);
   BSON_APPEND_UTF8(&set, "currency", c->currency);
-  BSON_APPEND_UTF8(&set, "status", "Created");
+  BSON_APPEND_UTF8(&set, "status", CQRS_ORDER_CREATED);
   BSON_APPEND_UTF8(&set, "createdAt", c->created_at);
   BSON_APPEND_UTF8(&set, "updatedAt", c->created_at);
   BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
@@ -47,7 +47,8 @@ static void order_status_updated(const cqrs_event_t *ev, const cqrs_event_data_t
   BSON_APPEND_UTF8(&set, "status", u->status);
   BSON_APPEND_UTF8(&set, "updatedAt", u->updated_at);
   BSON_APPEND_INT64(&set, CQRS_PROJECTION_VERSION, ev->version);
-  if (u->reason && strcmp(u->status, "Cancelled") == 0) BSON_APPEND_UTF8(&set, "cancellationReason", u->reason);
+  if (u->reason && strcmp(u->status, CQRS_ORDER_CANCELLED) == 0)
+    BSON_APPEND_UTF8(&set, "cancellationReason", u->reason);
   bson_append_document_end(&w->update, &set);
 }
 

@@ -14,8 +14,6 @@ static const cqrs_single_read_t CUSTOMER_BY_ID = {COLLECTION, "_id", NULL, "no s
  * sorts before prefix + this (bar those continuing with it). */
 #define MAX_CODE_POINT "\xf4\x8f\xbf\xbf"
 
-static const char *const STATUSES[] = {"ACTIVE", "SUSPENDED", NULL};
-
 static void get_customer(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p);
 
 /* GET /v1/customers/{customerId} (then and now) and its history. */
@@ -37,7 +35,7 @@ static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *
                                 const cqrs_params_t *p) {
   cqrs_error_t err = {0};
   const char *status;
-  if (!cqrs_params_enum(p, "status", STATUSES, &status, &err)) {
+  if (!cqrs_params_enum(p, "status", cqrs_customer_statuses, &status, &err)) {
     cqrs_routes_reply_invalid(req, &err);
     return;
   }
@@ -51,7 +49,7 @@ static void customers_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *
  * no further parameter; a status given with it must be ACTIVE. */
 static void active_customers(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
   const char *status = cqrs_params_get(p, "status");
-  if (status && strcmp(status, "ACTIVE") != 0) {
+  if (status && strcmp(status, CQRS_CUSTOMER_ACTIVE) != 0) {
     cqrs_error_t err = {0};
     cqrs_error_set(&err, CQRS_ERR_INVALID, "status",
                    "GetActiveCustomers lists ACTIVE customers: status must be ACTIVE or absent");
@@ -62,7 +60,7 @@ static void active_customers(cqrs_http_req_t *req, const cqrs_routes_call_t *cal
   static const char *const copied[] = {"limit", "cursor", NULL};
   for (const char *const *c = copied; *c; c++)
     if (cqrs_params_get(p, *c)) cqrs_params_add(q, *c, cqrs_params_get(p, *c), NULL);
-  cqrs_params_add(q, "status", "ACTIVE", NULL);
+  cqrs_params_add(q, "status", CQRS_CUSTOMER_ACTIVE, NULL);
   customers_by_status(req, call, q);
   cqrs_params_destroy(q);
 }

@@ -9,7 +9,6 @@
 
 static const cqrs_single_read_t ORDER_BY_ID = {COLLECTION, "_id", NULL, "no such order"};
 
-static const char *const STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled", NULL};
 
 static void get_order(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p);
 
@@ -50,7 +49,7 @@ static void orders_by_user(cqrs_http_req_t *req, const cqrs_routes_call_t *call,
 }
 
 static void orders_by_status(cqrs_http_req_t *req, const cqrs_routes_call_t *call, const cqrs_params_t *p) {
-  list_orders(req, call, p, "GetOrdersByStatus", "status", STATUSES);
+  list_orders(req, call, p, "GetOrdersByStatus", "status", cqrs_order_statuses);
 }
 
 /* Single reads also take minVersion and waitMs, or asOf / atVersion

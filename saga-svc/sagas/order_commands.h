@@ -2,9 +2,8 @@
 #ifndef CQRS_SAGA_ORDER_COMMANDS_H
 #define CQRS_SAGA_ORDER_COMMANDS_H
 
+#include "cqrs/events.h"    /* the status values: CQRS_ORDER_CANCELLED */
 #include "cqrs/saga_sign.h" /* the command types: CQRS_CMD_* */
-
-#define CQRS_ORDER_CANCELLED "Cancelled"
 
 /* Why a saga cancelled an order (the order's cancellationReason). */
 #define CQRS_REASON_USER_NOT_FOUND "USER_NOT_FOUND"

@@ -7,8 +7,8 @@
  * Input: the body, in a buffer of its exact size (a read past it is an ASan
  * report); run.sh lets it reach 16 KiB (deep, long, odd JSON: the server's
  * own limit, MAX_BODY_BYTES, comes before and is the http target's). The
- * queries are the routes' seed queries with their parameter lists (copied
- * from routes/users.c, orders.c, customers.c); a queryType none of them has
+ * queries are the routes' seed queries with their parameter lists, read from
+ * the routes themselves (cqrs_routes_resources); a queryType none of them has
  * (the route refuses it before) is read against all their parameters, so
  * the fuzzer need not find a name to get further.
  *
@@ -22,32 +22,39 @@
  * refused naming one of the query's parameters. */
 #include "fuzz.h"
 
+#include "cqrs/events.h"
 #include "cqrs/json.h"
 #include "params.h"
+#include "routes.h"
 
 #include <inttypes.h>
 
-#define WAIT "minVersion", "waitMs"
-#define TIME "asOf", "atVersion"
-#define PAGE "limit", "cursor"
+/* Every parameter any seed query takes, each once: what a queryType no
+ * query has is read against. Filled at the first input. */
+#define EVERY_MAX 64
+static const char *every[EVERY_MAX + 1];
 
-static const struct {
-  const char *name;
-  const char *const *params;
-} QUERIES[] = {
-    {"GetUserProfile", (const char *const[]){"userId", WAIT, TIME, NULL}},
-    {"GetUserByEmail", (const char *const[]){"email", WAIT, NULL}},
-    {"GetOrder", (const char *const[]){"orderId", WAIT, TIME, NULL}},
-    {"GetOrdersByUser", (const char *const[]){"userId", PAGE, NULL}},
-    {"GetOrdersByStatus", (const char *const[]){"status", PAGE, NULL}},
-    {"GetCustomerById", (const char *const[]){"customerId", WAIT, TIME, NULL}},
-    {"GetActiveCustomers", (const char *const[]){"status", PAGE, NULL}},
-    {"SearchCustomersByEmail", (const char *const[]){"emailPrefix", PAGE, NULL}},
-};
-static const char *const EVERY[] = {"userId", "email", "orderId", "customerId", "status", "emailPrefix",
-                                    WAIT,     TIME,    PAGE,      NULL};
-static const char *const ORDER_STATUSES[] = {"Created", "Processing", "Shipped", "Delivered", "Cancelled", NULL};
-static const char *const CUSTOMER_STATUSES[] = {"ACTIVE", "SUSPENDED", NULL};
+static bool listed(const char *const *names, const char *name);
+
+static void collect_every(void) {
+  size_t n = 0;
+  for (const cqrs_routes_resource_t *const *r = cqrs_routes_resources; *r; r++)
+    for (const cqrs_routes_query_t *q = (*r)->queries; q && q->name; q++)
+      for (const char *const *name = q->params; *name; name++)
+        if (!listed(every, *name)) {
+          FUZZ_CHECK(n < EVERY_MAX, "more than %d parameters: raise EVERY_MAX", EVERY_MAX);
+          every[n++] = *name;
+        }
+  every[n] = NULL;
+}
+
+/* The parameters of the seed query called type, or NULL. */
+static const char *const *params_of(const char *type) {
+  for (const cqrs_routes_resource_t *const *r = cqrs_routes_resources; *r; r++)
+    for (const cqrs_routes_query_t *q = (*r)->queries; q && q->name; q++)
+      if (strcmp(q->name, type) == 0) return q->params;
+  return NULL;
+}
 
 static bool listed(const char *const *names, const char *name) {
   for (; *names; names++)
@@ -96,9 +103,9 @@ static void run_readers(const cqrs_params_t *p, const char *const *allowed) {
   read_as(cqrs_params_cursor(p, &s, &err), &err, allowed, "cqrs_params_cursor");
   if (cqrs_params_get(p, "status")) {
     err = (cqrs_error_t){0};
-    read_as(cqrs_params_enum(p, "status", ORDER_STATUSES, &s, &err), &err, allowed, "cqrs_params_enum");
+    read_as(cqrs_params_enum(p, "status", cqrs_order_statuses, &s, &err), &err, allowed, "cqrs_params_enum");
     err = (cqrs_error_t){0};
-    read_as(cqrs_params_enum(p, "status", CUSTOMER_STATUSES, &s, &err), &err, allowed, "cqrs_params_enum");
+    read_as(cqrs_params_enum(p, "status", cqrs_customer_statuses, &s, &err), &err, allowed, "cqrs_params_enum");
   }
   for (const char *const *name = allowed; *name; name++) {
     err = (cqrs_error_t){0};
@@ -119,9 +126,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(*type && cqrs_json_check_length(type, CQRS_PARAMS_QUERY_TYPE_MAX, NULL, NULL), "queryType \"%.80s\"",
              type);
   const char *query = type;
-  const char *const *allowed = EVERY;
-  for (size_t i = 0; i < sizeof QUERIES / sizeof QUERIES[0]; i++)
-    if (strcmp(QUERIES[i].name, type) == 0) allowed = QUERIES[i].params;
+  if (!every[0]) collect_every();
+  const char *const *allowed = params_of(type);
+  if (!allowed) allowed = every;
 
   /* What must come of it: the first member that cannot be a parameter. */
   const char *bad = NULL;

@@ -207,6 +207,17 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X(updated_at, "updatedAt", STRING, REQUIRED)                                                                 \
   X(reason, "reason", STRING, OPTIONAL)
 
+/* The values an order's status takes (OrderStatusUpdated's status, the
+ * order summary's status): cqrs_order_statuses lists them in this order, the
+ * happy path's, then NULL; Cancelled is the side exit from any state that is
+ * not final. */
+#define CQRS_ORDER_CREATED "Created"
+#define CQRS_ORDER_PROCESSING "Processing"
+#define CQRS_ORDER_SHIPPED "Shipped"
+#define CQRS_ORDER_DELIVERED "Delivered"
+#define CQRS_ORDER_CANCELLED "Cancelled"
+extern const char *const cqrs_order_statuses[];
+
 #define CQRS_ORDER_EVENTS(X)                                                                                   \
   X("order", order_created, "OrderCreated", 2, CQRS_ORDER_CREATED_FIELDS)                                      \
   X("order", order_status_updated, "OrderStatusUpdated", 1, CQRS_ORDER_STATUS_UPDATED_FIELDS)
@@ -214,6 +225,13 @@ CQRS_EVENT_RECORD_DECLARE(order_item, CQRS_ORDER_ITEM_FIELDS)
   X("order", order_created_v1, "OrderCreated", 1, CQRS_ORDER_CREATED_V1_FIELDS)
 
 /* ---- customer ----------------------------------------------------------- */
+
+/* The values a customer's status takes (the customer document's status; a
+ * registration makes it ACTIVE, a suspension SUSPENDED): cqrs_customer_statuses
+ * lists them, then NULL. */
+#define CQRS_CUSTOMER_ACTIVE "ACTIVE"
+#define CQRS_CUSTOMER_SUSPENDED "SUSPENDED"
+extern const char *const cqrs_customer_statuses[];
 
 /* CustomerRegistered: {"customerId","email","name","registeredAt"} */
 #define CQRS_CUSTOMER_REGISTERED_FIELDS(X)                                                                     \
