@@ -803,8 +803,10 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
       (loop->n_result_partitions = cqrs_kafka_partition_count(loop->producer, loop->t_results, 15000, err)) <= 0)
     goto fail;
   loop->commands_rkt = rd_kafka_topic_new(loop->producer, loop->t_commands, NULL);
+  /* the loop limits tenants only with auth (admit): so does the reading of their topics */
   if (!(loop->tenant_topics = cqrs_tenant_topics_new(cfg, log, metrics, loop->consumer, loop->t_commands,
-                                                     loop->n_partitions, err)))
+                                                     loop->n_partitions, cqrs_auth_enabled(auth) ? limits : NULL,
+                                                     err)))
     goto fail;
   loop->parked = cqrs_xmalloc((size_t)loop->n_partitions * sizeof *loop->parked);
   for (int32_t p = 0; p < loop->n_partitions; p++) loop->parked[p] = -1;

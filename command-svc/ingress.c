@@ -100,11 +100,13 @@ static void answer(cqrs_ingress_t *ing, const char *key, int status, const char 
   if (!w) return;
   /* a 429 of the command loop's rate limit: its retryAfter as the header */
   char secs[24];
-  const char *retry[] = {"Retry-After", secs, NULL};
-  int64_t retry_s = status == 429 ? cqrs_result_retry_after(json, len) : 0;
-  snprintf(secs, sizeof secs, "%lld", (long long)(retry_s > 0 ? retry_s : 1));
-  for (size_t i = 0; i < w->n; i++)
-    cqrs_http_deferred_complete_headers(w->waiters[i], status, status == 429 ? retry : NULL, json, len);
+  const char *retry[] = {"Retry-After", secs, NULL}, *const *headers = NULL;
+  if (status == 429) {
+    int64_t retry_s = cqrs_result_retry_after(json, len);
+    snprintf(secs, sizeof secs, "%lld", (long long)(retry_s > 0 ? retry_s : 1));
+    headers = retry;
+  }
+  for (size_t i = 0; i < w->n; i++) cqrs_http_deferred_complete_headers(w->waiters[i], status, headers, json, len);
   free(w->waiters);
   free(w);
 }

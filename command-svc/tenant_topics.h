@@ -18,6 +18,17 @@
  * not the commands topic's is not read (its partition p would not hold the
  * aggregates of p): logged once, as an error.
  *
+ * A tenant's own topic is a queue of its own, so a tenant at its command
+ * rate (COMMAND_RATE_LIMIT, with auth) is not refused there, as it is on the
+ * shared topic (429): its records wait in its topic. What a batch takes of a
+ * tenant's topics is what its tokens allow (cqrs_ratelimit_available); from
+ * the first record past that, a partition is paused and put back at that
+ * record until the tenant's next token, at least CQRS_TENANT_TOPICS_ASIDE_MS
+ * (so a tenant at its rate costs a pause and a resume per partition and
+ * period, not a fetch per batch). Why: behind 100,000 records of one tenant
+ * on its own topic, refusing each one in the lane's transactions cost
+ * another tenant's commands 4.5x their p99 (BENCHMARKS.md).
+ *
  * New tenant topics are found by listing the cluster's topics every
  * CQRS_TENANT_TOPICS_SCAN_MS. The operator creates a tenant's topic with the
  * partition count of `commands` and grants the tenant's producers Write on
@@ -32,23 +43,27 @@
 #include "cqrs/error.h"
 #include "cqrs/log.h"
 #include "cqrs/metrics.h"
+#include "cqrs/ratelimit.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define CQRS_TENANT_TOPICS_SCAN_MS 10000
+#define CQRS_TENANT_TOPICS_ASIDE_MS 100
 
 typedef struct cqrs_tenant_topics cqrs_tenant_topics_t;
 
 /* The lane's reader of tenant topics. group (the lane's consumer, borrowed:
  * it must outlive this) is where their offsets are read back from;
  * commands_topic (copied) names the shared topic and n_partitions its
- * partition count. cfg, log and metrics are borrowed. NULL with err when the
- * consumer cannot be made. */
+ * partition count; limits (borrowed, may be NULL: none) the tenants' command
+ * rates, whose tokens the lane takes (this only looks). cfg, log and metrics
+ * are borrowed. NULL with err when the consumer cannot be made. */
 cqrs_tenant_topics_t *cqrs_tenant_topics_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
                                              cqrs_metrics_t *metrics, rd_kafka_t *group,
-                                             const char *commands_topic, int32_t n_partitions, cqrs_error_t *err);
+                                             const char *commands_topic, int32_t n_partitions,
+                                             cqrs_ratelimit_t *limits, cqrs_error_t *err);
 
 /* Closes the consumer and frees. NULL is fine. */
 void cqrs_tenant_topics_destroy(cqrs_tenant_topics_t *tt);
@@ -74,7 +89,8 @@ void cqrs_tenant_topics_scan(cqrs_tenant_topics_t *tt);
 bool cqrs_tenant_topics_active(const cqrs_tenant_topics_t *tt);
 
 /* Up to max records into msgs (the caller destroys them), waiting at most
- * timeout_ms for the first. */
+ * timeout_ms for the first; with limits, only what each tenant's tokens
+ * allow now (the rest waits in its topic, see above). */
 size_t cqrs_tenant_topics_poll(cqrs_tenant_topics_t *tt, rd_kafka_message_t **msgs, size_t max, int timeout_ms);
 
 /* A batch was aborted: reads the tenant topics again from their committed

@@ -96,18 +96,23 @@ bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_m
   return ok;
 }
 
-bool cqrs_ratelimit_peek(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
-  if (!cqrs_ratelimit_enabled(rl)) return true;
+int64_t cqrs_ratelimit_available(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
+  if (!cqrs_ratelimit_enabled(rl)) return INT64_MAX;
   pthread_mutex_lock(&rl->mu);
   bucket_t *b = cqrs_map_get(rl->buckets, tenant);
-  bool ok = true; /* no bucket: a full one */
+  double tokens = rl->burst; /* no bucket: a full one */
   if (b) {
-    bucket_t now = *b; /* refilled on a copy: a peek changes nothing */
+    bucket_t now = *b; /* refilled on a copy: a look changes nothing */
     refill(rl, &now, now_ms);
-    if (!(ok = now.tokens >= 1.0) && retry_after_ms) *retry_after_ms = wait_ms(rl, &now);
+    tokens = now.tokens;
+    if (tokens < 1.0 && retry_after_ms) *retry_after_ms = wait_ms(rl, &now);
   }
   pthread_mutex_unlock(&rl->mu);
-  return ok;
+  return (int64_t)floor(tokens);
+}
+
+bool cqrs_ratelimit_peek(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms) {
+  return cqrs_ratelimit_available(rl, tenant, now_ms, retry_after_ms) >= 1;
 }
 
 bool cqrs_ratelimit_http(cqrs_ratelimit_t *rl, cqrs_http_req_t *req, const char *tenant, cqrs_metrics_t *metrics) {

@@ -41,6 +41,7 @@
 #define DROP_MS 30000      /* a deleted tenant's database is dropped within this */
 #define RATE 5             /* RATE_LIMIT_COMMANDS of the rate test: burst 2 * RATE */
 #define KAFKA_FLOOD 40     /* records t1 sends straight to Kafka in the Kafka rate test */
+#define OWN_FLOOD 30       /* records t1 sends to its own topic in the own-topic rate test */
 #define SAGA_KEY "tenancy-test-saga-signing-key-0123456789"
 #define ALL ((1u << TK_COMMAND) | (1u << TK_PROJECTOR) | (1u << TK_QUERY) | (1u << TK_ADMIN))
 #define REFUSED "request refused: authentication failed" /* what a 401 logs (without the credential) */
@@ -545,6 +546,50 @@ Test(tenancy, kafka_ingress_is_limited_per_tenant_and_saga_commands_are_not) {
 
   assert_limited_t1_only();
   free(b1), free(b2), free(jwt1), free(jwt2);
+}
+
+/* A tenant's own command topic is a queue of its own (command-svc's
+ * tenant_topics.h): t1 over its rate there is not refused, its records wait
+ * in its topic and are decided at its rate, every one 201, none 429. */
+Test(tenancy, a_tenants_own_topic_waits_at_its_rate_instead_of_refusing) {
+  char own[128], rate[64];
+  tk_topic(&env, "tenant.t1.commands", own);
+  tk_kafka_create_topic(&env, own, 3); /* TOPIC_PARTITIONS of the tests: found when command-svc starts */
+  snprintf(rate, sizeof rate, "RATE_LIMIT_COMMANDS=%d", RATE);
+  start((1u << TK_ADMIN) | (1u << TK_COMMAND), (const char *const[]){rate, NULL});
+  create_tenant("t1");
+  char *jwt1 = tk_auth_token(auth, "t1", "commands:write", 600), *b1;
+  cr_assert_gt(asprintf(&b1, "Bearer %s", jwt1), 0);
+  const char *h1[] = {"authorization", b1, NULL};
+
+  int64_t started = now_ms();
+  for (int i = 0; i < OWN_FLOOD; i++) {
+    char id[32], key[64], json[256];
+    snprintf(id, sizeof id, "u-own-%d", i);
+    snprintf(key, sizeof key, "t1/%s", id);
+    snprintf(json, sizeof json,
+             "{\"commandType\":\"CreateUser\",\"commandId\":\"own-%d\",\"aggregateId\":\"%s\","
+             "\"email\":\"own-%d@example.com\",\"name\":\"of-t1\"}",
+             i, id, i);
+    tk_kafka_produce(&env, own, -1, key, json, h1);
+  }
+  for (int i = 0; i < OWN_FLOOD; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "t1/own-%d", i);
+    char *res = tk_await_result(&env, key, 60000, NULL);
+    cr_assert_not_null(res, "no result for %s", key);
+    cr_assert_eq(tk_json_int(res, "status"), 201, "t1's record %d on its own topic: %s", i, res);
+    free(res);
+  }
+  double seconds = (double)(now_ms() - started) / 1000.0;
+  /* at its rate all the same: the burst (less the tenant's creation, which
+   * took none: platform), then RATE a second */
+  cr_expect_leq(OWN_FLOOD, 2 * RATE + RATE * seconds + 1, "%d records decided in %.1f s at %d/s", OWN_FLOOD,
+                seconds, RATE);
+  cr_expect_gt(tk_metric(env.command_port, "tenant_topic_throttled_total{tenant=\"t1\"}"), 0,
+               "t1's topic was never set aside: was it over its rate?");
+  cr_expect_leq(tk_metric(env.command_port, "rate_limited_total{tenant=\"t1\"}"), 0, "t1 was refused"); /* -1: none */
+  free(b1), free(jwt1);
 }
 
 /* Awaits a 401 with error="invalid_token" from svc for credential, counting

@@ -70,3 +70,22 @@ Test(ratelimit, a_peek_says_what_a_take_would_and_takes_nothing) {
   cr_expect_not(cqrs_ratelimit_peek(rl, "a", 1100, NULL), "the peek at 1100 refilled the bucket for real");
   cqrs_ratelimit_destroy(rl);
 }
+
+Test(ratelimit, available_counts_the_takes_that_would_succeed_and_takes_nothing) {
+  cqrs_ratelimit_t *rl = cqrs_ratelimit_new(10, 5, 16); /* 10/s, burst 5 */
+  int64_t retry = 0;
+  cr_expect_eq(cqrs_ratelimit_available(rl, "a", 1000, &retry), 5, "a tenant without a bucket has a full one");
+  cr_expect(cqrs_ratelimit_take(rl, "a", 1000, NULL));
+  cr_expect(cqrs_ratelimit_take(rl, "a", 1000, NULL));
+  cr_expect_eq(cqrs_ratelimit_available(rl, "a", 1000, NULL), 3);
+  cr_expect_eq(cqrs_ratelimit_available(rl, "a", 1000, NULL), 3, "a look took a token");
+  for (int i = 0; i < 3; i++) cr_expect(cqrs_ratelimit_take(rl, "a", 1000, NULL), "take %d of the 3 said", i);
+  cr_expect_eq(cqrs_ratelimit_available(rl, "a", 1000, &retry), 0);
+  cr_expect_eq(retry, 100, "the next token in 100 ms, got %lld", (long long)retry);
+  cr_expect_eq(cqrs_ratelimit_available(rl, "a", 1250, NULL), 2, "2.5 tokens after 250 ms: 2 whole ones");
+  cr_expect_eq(cqrs_ratelimit_available(rl, "b", 1000, NULL), 5, "another tenant's bucket is its own");
+  cqrs_ratelimit_t *none = cqrs_ratelimit_new(0, 0, 16);
+  cr_expect_eq(cqrs_ratelimit_available(none, "a", 1000, NULL), INT64_MAX, "no limit: no end");
+  cqrs_ratelimit_destroy(none);
+  cqrs_ratelimit_destroy(rl);
+}

@@ -39,6 +39,12 @@ bool cqrs_ratelimit_take(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_m
  * succeed (a tenant without a bucket has a full one). Changes nothing. */
 bool cqrs_ratelimit_peek(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms);
 
+/* How many takes at now_ms would succeed one after another: tenant's whole
+ * tokens (a tenant without a bucket has a full one; INT64_MAX when rl limits
+ * nothing). When none, *retry_after_ms (may be NULL) is set to when the next
+ * comes. Changes nothing. */
+int64_t cqrs_ratelimit_available(cqrs_ratelimit_t *rl, const char *tenant, int64_t now_ms, int64_t *retry_after_ms);
+
 /* The HTTP side of a take, for a route that just authenticated tenant: true
  * when the request may go on; otherwise it replies 429 with Retry-After (whole
  * seconds, at least 1) and a JSON error, counts rate_limited_total{tenant} in
