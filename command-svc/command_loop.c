@@ -481,7 +481,10 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   const char *topic = rd_kafka_topic_name(m->rkt);
   bool saga = authorize(loop, m, &who, &denied, &ctx);
   check_own_topic(loop, topic, saga, &denied, &ctx);
-  if (!saga && cqrs_ratelimit_enabled(loop->limits) && cqrs_auth_enabled(loop->auth)) {
+  /* A record of a tenant's own topic had its token taken where it was read
+   * (tenant_topics.h: it waited there for it). */
+  bool own = strcmp(topic, loop->t_commands) != 0;
+  if (!saga && !own && cqrs_ratelimit_enabled(loop->limits) && cqrs_auth_enabled(loop->auth)) {
     ctx.admit = admit;
     ctx.admit_ctx = loop;
   }
@@ -725,7 +728,7 @@ static void *loop_main(void *arg) {
     size_t shared = own && max > TENANT_TOPICS_BATCH_MAX ? max - TENANT_TOPICS_BATCH_MAX : max;
     size_t n = cqrs_kafka_poll_batch(loop->consumer, msgs, shared, own ? 10 : 100, loop->log);
     size_t room = max - n < TENANT_TOPICS_BATCH_MAX ? max - n : TENANT_TOPICS_BATCH_MAX;
-    if (own) n += cqrs_tenant_topics_poll(loop->tenant_topics, msgs + n, room, n ? 0 : 10);
+    if (own) n += cqrs_tenant_topics_poll(loop->tenant_topics, msgs + n, room);
     if (n == 0) continue;
     bool ok = run_batch(loop, msgs, n);
     for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);

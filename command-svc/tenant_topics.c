@@ -13,12 +13,14 @@
 
 #define KAFKA_WAIT_MS 5000 /* a listing or an offset fetch */
 
-/* A partition of a tenant's topic put aside while its tenant is at its rate. */
+/* One partition of a tenant topic, read from its own queue (not forwarded to
+ * the consumer's): a batch takes from it what its tenant's rate allows, and
+ * the rest stays queued there; librdkafka stops fetching a partition whose
+ * queue holds queued.max.messages.kbytes. */
 typedef struct {
-  char *topic;
-  int32_t partition;
-  int64_t until_ms; /* monotonic */
-} throttled_t;
+  rd_kafka_queue_t *q;
+  char tenant[CQRS_TENANT_MAX + 1];
+} part_queue_t;
 
 struct cqrs_tenant_topics {
   const cqrs_config_t *cfg;
@@ -37,8 +39,9 @@ struct cqrs_tenant_topics {
   bool stale;           /* the last assign failed: the next scan assigns again */
   int64_t scanned_ms;   /* when the topics were last listed; 0: never */
   cqrs_ratelimit_t *limits; /* NULL: read as fast as they come */
-  throttled_t *throttled;   /* paused partitions, resumed when due */
-  size_t n_throttled;
+  part_queue_t *queues;     /* the partitions read, one queue each */
+  size_t n_queues;
+  size_t next; /* the queue a batch starts with: round robin */
 };
 
 static void free_names(char **names, size_t n) {
@@ -50,6 +53,28 @@ static bool has_name(char *const *names, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(names[i], name) == 0) return true;
   return false;
+}
+
+static void drop_queues(cqrs_tenant_topics_t *tt) {
+  for (size_t i = 0; i < tt->n_queues; i++) rd_kafka_queue_destroy(tt->queues[i].q);
+  free(tt->queues);
+  tt->queues = NULL;
+  tt->n_queues = 0;
+  tt->next = 0;
+}
+
+/* A queue of its own for each partition of l (to assign: librdkafka makes
+ * the partitions it does not know yet), not forwarded to the consumer's. */
+static void take_queues(cqrs_tenant_topics_t *tt, const rd_kafka_topic_partition_list_t *l) {
+  tt->queues = cqrs_xcalloc(l->cnt > 0 ? (size_t)l->cnt : 1, sizeof *tt->queues);
+  for (int i = 0; i < l->cnt; i++) {
+    part_queue_t *pq = &tt->queues[tt->n_queues];
+    if (!cqrs_tenant_topic_split(tt->cfg->topic_prefix, l->elems[i].topic, pq->tenant) ||
+        !(pq->q = rd_kafka_queue_get_partition(tt->consumer, l->elems[i].topic, l->elems[i].partition)))
+      continue;
+    rd_kafka_queue_forward(pq->q, NULL); /* read here, not through the consumer's queue */
+    tt->n_queues++;
+  }
 }
 
 cqrs_tenant_topics_t *cqrs_tenant_topics_new(const cqrs_config_t *cfg, const cqrs_log_t *log,
@@ -67,13 +92,17 @@ cqrs_tenant_topics_t *cqrs_tenant_topics_new(const cqrs_config_t *cfg, const cqr
   tt->held = cqrs_xcalloc((size_t)n_partitions, sizeof *tt->held);
   cqrs_metrics_describe(metrics, "command_tenant_topics", CQRS_METRIC_GAUGE,
                         "Tenants' own command topics this replica reads (the second tier of Kafka ingress).");
-  cqrs_metrics_describe(metrics, "tenant_topic_throttled_total", CQRS_METRIC_COUNTER,
-                        "Times a partition of a tenant's own command topic was set aside while the tenant was at its "
-                        "command rate (its records wait there instead of being refused).");
+  cqrs_metrics_describe(metrics, "tenant_topic_waits_total", CQRS_METRIC_COUNTER,
+                        "Batches that left records of a tenant's own command topic waiting there for the tenant's "
+                        "command rate (instead of refusing them).");
   /* never joins its group (assigned by hand) and never commits to it: the
-   * lane's transactions commit these offsets to the lane's group */
+   * lane's transactions commit these offsets to the lane's group. A small
+   * prefetch per partition (each has its queue): a batch takes at most
+   * TENANT_TOPICS_BATCH_MAX records of these topics, and what a tenant's
+   * rate leaves waits queued, up to this much, then in its topic. */
   if (!(tt->consumer = cqrs_kafka_consumer_new(cfg, log, "command-svc-tenant-topics", NULL, NULL, err,
-                                               "fetch.wait.max.ms", "20", NULL))) {
+                                               "fetch.wait.max.ms", "20", "max.partition.fetch.bytes", "65536",
+                                               "queued.max.messages.kbytes", "1024", NULL))) {
     cqrs_tenant_topics_destroy(tt);
     return NULL;
   }
@@ -83,6 +112,7 @@ cqrs_tenant_topics_t *cqrs_tenant_topics_new(const cqrs_config_t *cfg, const cqr
 
 void cqrs_tenant_topics_destroy(cqrs_tenant_topics_t *tt) {
   if (!tt) return;
+  drop_queues(tt);
   if (tt->consumer) {
     rd_kafka_assign(tt->consumer, NULL);
     rd_kafka_consumer_close(tt->consumer);
@@ -90,8 +120,6 @@ void cqrs_tenant_topics_destroy(cqrs_tenant_topics_t *tt) {
   }
   free_names(tt->topics, tt->n_topics);
   free_names(tt->refused, tt->n_refused);
-  for (size_t i = 0; i < tt->n_throttled; i++) free(tt->throttled[i].topic);
-  free(tt->throttled);
   free(tt->held);
   free(tt->commands_topic);
   free(tt);
@@ -132,12 +160,6 @@ static bool list_topics(cqrs_tenant_topics_t *tt, char ***names, size_t *n, cqrs
   return true;
 }
 
-/* Forgets the partitions set aside (an assign gives every partition its
- * position afresh). */
-static void forget_throttles(cqrs_tenant_topics_t *tt) {
-  for (size_t i = 0; i < tt->n_throttled; i++) free(tt->throttled[i].topic);
-  tt->n_throttled = 0;
-}
 
 /* Reads partition p of every known tenant topic for every p held, from the
  * offsets committed to the lane's group (none yet: the beginning). */
@@ -158,9 +180,9 @@ static bool assign_held(cqrs_tenant_topics_t *tt, cqrs_error_t *err) {
     for (int i = 0; ok && i < l->cnt; i++)
       if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
   }
-  forget_throttles(tt);
+  drop_queues(tt);
+  if (ok && l->cnt > 0) take_queues(tt, l); /* before the fetchers start: none forwards to the consumer's queue */
   rd_kafka_resp_err_t e = rd_kafka_assign(tt->consumer, ok && l->cnt > 0 ? l : NULL);
-  if (!e && ok && l->cnt > 0) rd_kafka_resume_partitions(tt->consumer, l); /* none set aside from before */
   if (ok && e) {
     cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, NULL, "assigning the tenant topics: %s", rd_kafka_err2str(e));
     ok = false;
@@ -211,7 +233,7 @@ bool cqrs_tenant_topics_assign(cqrs_tenant_topics_t *tt, const rd_kafka_topic_pa
 
 void cqrs_tenant_topics_revoke(cqrs_tenant_topics_t *tt) {
   memset(tt->held, 0, (size_t)tt->n_partitions * sizeof *tt->held);
-  forget_throttles(tt);
+  drop_queues(tt);
   rd_kafka_assign(tt->consumer, NULL);
   tt->assigned = 0;
   tt->stale = false;
@@ -227,103 +249,78 @@ void cqrs_tenant_topics_scan(cqrs_tenant_topics_t *tt) {
 
 bool cqrs_tenant_topics_active(const cqrs_tenant_topics_t *tt) { return tt->assigned > 0; }
 
-/* Resumes the partitions set aside whose time has come. */
-static void resume_due(cqrs_tenant_topics_t *tt, int64_t now) {
-  size_t kept = 0;
-  rd_kafka_topic_partition_list_t *due = NULL;
-  for (size_t i = 0; i < tt->n_throttled; i++) {
-    throttled_t *t = &tt->throttled[i];
-    if (t->until_ms > now) {
-      tt->throttled[kept++] = *t;
-      continue;
-    }
-    if (!due) due = rd_kafka_topic_partition_list_new(4);
-    rd_kafka_topic_partition_list_add(due, t->topic, t->partition);
-    free(t->topic);
+/* What of tenant's records a batch may still take: its tokens left (taken
+ * where the records are handed out, so the command loop does not take them
+ * again), looked up once per batch into left. */
+static int64_t *budget(cqrs_tenant_topics_t *tt, cqrs_map_t *left, const char *tenant, int64_t now) {
+  int64_t *tokens = cqrs_map_get(left, tenant);
+  if (!tokens) {
+    tokens = cqrs_xmalloc(sizeof *tokens);
+    *tokens = cqrs_ratelimit_available(tt->limits, tenant, now, NULL);
+    cqrs_map_put(left, tenant, tokens);
   }
-  tt->n_throttled = kept;
-  if (due) {
-    rd_kafka_resume_partitions(tt->consumer, due);
-    rd_kafka_topic_partition_list_destroy(due);
-  }
+  return tokens;
 }
 
-static bool is_throttled(const cqrs_tenant_topics_t *tt, const char *topic, int32_t partition) {
-  for (size_t i = 0; i < tt->n_throttled; i++)
-    if (tt->throttled[i].partition == partition && strcmp(tt->throttled[i].topic, topic) == 0) return true;
-  return false;
-}
-
-/* Sets topic's partition aside from offset on (paused, and put back there:
- * a pause purges what was fetched, a seek names where to go on) until
- * until_ms. */
-static void set_aside(cqrs_tenant_topics_t *tt, const char *topic, const char *tenant, int32_t partition,
-                      int64_t offset, int64_t until_ms) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-  rd_kafka_pause_partitions(tt->consumer, l);
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(tt->consumer, l, KAFKA_WAIT_MS);
-  if (e) { /* not put back: what was fetched past it would be skipped, so read everything again */
-    cqrs_log_warn(tt->log, "cannot set a tenant topic's partition aside; reading the tenant topics again", "topic",
-                  topic, "error", rd_kafka_error_string(e), NULL);
-    rd_kafka_error_destroy(e);
-    rd_kafka_topic_partition_list_destroy(l);
-    cqrs_tenant_topics_rewind(tt);
-    return;
-  }
-  rd_kafka_topic_partition_list_destroy(l);
-  tt->throttled = cqrs_xrealloc(tt->throttled, (tt->n_throttled + 1) * sizeof *tt->throttled);
-  tt->throttled[tt->n_throttled++] = (throttled_t){cqrs_xstrdup(topic), partition, until_ms};
-  char labels[96];
-  snprintf(labels, sizeof labels, "tenant=\"%s\"", cqrs_metrics_tenant(tt->metrics, tenant));
-  cqrs_metrics_add(tt->metrics, "tenant_topic_throttled_total", labels, 1);
-}
-
-/* Keeps of msgs[0..n) what each tenant's rate allows now, in order per
- * partition; a partition's first record past it and all after are dropped
- * and the partition set aside until the tenant has tokens again (at least
- * CQRS_TENANT_TOPICS_ASIDE_MS). Returns how many are kept (first in msgs). */
-static size_t within_rates(cqrs_tenant_topics_t *tt, rd_kafka_message_t **msgs, size_t n) {
-  int64_t now = cqrs_time_monotonic_ms();
-  cqrs_map_t *left = cqrs_map_new(free); /* tenant -> tokens left for this batch */
-  size_t kept = 0;
-  for (size_t i = 0; i < n; i++) {
-    rd_kafka_message_t *m = msgs[i];
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    char tenant[CQRS_TENANT_MAX + 1];
-    if (is_throttled(tt, topic, m->partition)) { /* set aside in this batch already: the rest of it waits too */
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (!cqrs_tenant_topic_split(tt->cfg->topic_prefix, topic, tenant)) { /* only tenant topics are assigned */
-      msgs[kept++] = m;
-      continue;
-    }
-    int64_t *tokens = cqrs_map_get(left, tenant), retry_ms = 0;
-    if (!tokens) {
-      tokens = cqrs_xmalloc(sizeof *tokens);
-      *tokens = cqrs_ratelimit_available(tt->limits, tenant, now, &retry_ms);
-      cqrs_map_put(left, tenant, tokens);
-    }
-    if (*tokens > 0) {
-      (*tokens)--;
-      msgs[kept++] = m;
-      continue;
-    }
-    cqrs_ratelimit_available(tt->limits, tenant, now, &retry_ms); /* when its next token comes */
-    set_aside(tt, topic, tenant, m->partition, m->offset,
-              now + (retry_ms > CQRS_TENANT_TOPICS_ASIDE_MS ? retry_ms : CQRS_TENANT_TOPICS_ASIDE_MS));
+/* Serves the consumer's own queue (errors; the main queue is forwarded
+ * there): records never come that way, the partitions' queues are not
+ * forwarded. One that did would be ahead of what its partition's queue holds:
+ * then everything is read again from the committed offsets. False then. */
+static bool serve_events(cqrs_tenant_topics_t *tt) {
+  bool record = false;
+  rd_kafka_message_t *m;
+  while ((m = rd_kafka_consumer_poll(tt->consumer, 0))) {
+    if (!m->err)
+      record = true;
+    else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      cqrs_log_warn(tt->log, "tenant topic consumer error", "error", rd_kafka_message_errstr(m), NULL);
     rd_kafka_message_destroy(m);
   }
-  cqrs_map_destroy(left);
-  return kept;
+  if (record) {
+    cqrs_log_warn(tt->log, "a tenant topic's record came on the consumer's queue; reading them again", NULL);
+    cqrs_tenant_topics_rewind(tt);
+  }
+  return !record;
 }
 
-size_t cqrs_tenant_topics_poll(cqrs_tenant_topics_t *tt, rd_kafka_message_t **msgs, size_t max, int timeout_ms) {
-  if (tt->assigned <= 0 || max == 0) return 0;
-  if (tt->limits) resume_due(tt, cqrs_time_monotonic_ms());
-  size_t n = cqrs_kafka_poll_batch(tt->consumer, msgs, max, timeout_ms, tt->log);
-  return tt->limits && n ? within_rates(tt, msgs, n) : n;
+size_t cqrs_tenant_topics_poll(cqrs_tenant_topics_t *tt, rd_kafka_message_t **msgs, size_t max) {
+  if (!serve_events(tt) || tt->assigned <= 0 || max == 0 || tt->n_queues == 0) return 0;
+  int64_t now = cqrs_time_monotonic_ms();
+  cqrs_map_t *left = tt->limits ? cqrs_map_new(free) : NULL;
+  size_t n = 0;
+  for (size_t k = 0; k < tt->n_queues && n < max; k++) {
+    part_queue_t *pq = &tt->queues[(tt->next + k) % tt->n_queues];
+    size_t want = max - n;
+    int64_t *tokens = left ? budget(tt, left, pq->tenant, now) : NULL;
+    if (tokens && *tokens < (int64_t)want) {
+      if (*tokens <= 0 && rd_kafka_queue_length(pq->q) > 0) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "tenant=\"%s\"", cqrs_metrics_tenant(tt->metrics, pq->tenant));
+        cqrs_metrics_add(tt->metrics, "tenant_topic_waits_total", labels, 1);
+      }
+      if (*tokens <= 0) continue;
+      want = (size_t)*tokens;
+    }
+    size_t base = n;
+    ssize_t got = rd_kafka_consume_batch_queue(pq->q, 0, msgs + base, want);
+    for (ssize_t i = 0; i < got; i++) {
+      rd_kafka_message_t *m = msgs[base + (size_t)i];
+      if (m->err) { /* an error event, not a record */
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+          cqrs_log_warn(tt->log, "tenant topic consumer error", "error", rd_kafka_message_errstr(m), NULL);
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      if (tokens) {
+        cqrs_ratelimit_take(tt->limits, pq->tenant, now, NULL);
+        (*tokens)--;
+      }
+      msgs[n++] = m;
+    }
+  }
+  tt->next = (tt->next + 1) % tt->n_queues;
+  if (left) cqrs_map_destroy(left);
+  return n;
 }
 
 void cqrs_tenant_topics_rewind(cqrs_tenant_topics_t *tt) {
