@@ -27,7 +27,7 @@
  * stops fetching it). Measured (BENCHMARKS.md, "Authentication and
  * fairness"): behind 100,000 of A's records on its own topic, A is decided at
  * its rate (2,402 in 10 s at 200/s, burst 400), none refused, and another
- * tenant's p99 is 2.1-2.2x its p99 alone. Not pause/resume/seek of the
+ * tenant's p99 is 1.5-2.2x its p99 alone. Not pause/resume/seek of the
  * partition: each waits for librdkafka's broker thread (one seek timed out
  * after 5 s, holding the lane).
  *
