@@ -93,8 +93,8 @@ cqrs_tenant_topics_t *cqrs_tenant_topics_new(const cqrs_config_t *cfg, const cqr
   cqrs_metrics_describe(metrics, "command_tenant_topics", CQRS_METRIC_GAUGE,
                         "Tenants' own command topics this replica reads (the second tier of Kafka ingress).");
   cqrs_metrics_describe(metrics, "tenant_topic_waits_total", CQRS_METRIC_COUNTER,
-                        "Batches that left records of a tenant's own command topic waiting there for the tenant's "
-                        "command rate (instead of refusing them).");
+                        "Reads of a partition of a tenant's own command topic that left its records waiting there "
+                        "for the tenant's command rate (instead of refusing them).");
   /* never joins its group (assigned by hand) and never commits to it: the
    * lane's transactions commit these offsets to the lane's group. A small
    * prefetch per partition (each has its queue): a batch takes at most
@@ -262,6 +262,12 @@ static int64_t *budget(cqrs_tenant_topics_t *tt, cqrs_map_t *left, const char *t
   return tokens;
 }
 
+/* An error event among the records (not one: a partition's end is no error). */
+static void consumer_error(cqrs_tenant_topics_t *tt, const rd_kafka_message_t *m) {
+  if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    cqrs_log_warn(tt->log, "tenant topic consumer error", "error", rd_kafka_message_errstr(m), NULL);
+}
+
 /* Serves the consumer's own queue (errors; the main queue is forwarded
  * there): records never come that way, the partitions' queues are not
  * forwarded. One that did would be ahead of what its partition's queue holds:
@@ -272,8 +278,8 @@ static bool serve_events(cqrs_tenant_topics_t *tt) {
   while ((m = rd_kafka_consumer_poll(tt->consumer, 0))) {
     if (!m->err)
       record = true;
-    else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      cqrs_log_warn(tt->log, "tenant topic consumer error", "error", rd_kafka_message_errstr(m), NULL);
+    else
+      consumer_error(tt, m);
     rd_kafka_message_destroy(m);
   }
   if (record) {
@@ -305,9 +311,8 @@ size_t cqrs_tenant_topics_poll(cqrs_tenant_topics_t *tt, rd_kafka_message_t **ms
     ssize_t got = rd_kafka_consume_batch_queue(pq->q, 0, msgs + base, want);
     for (ssize_t i = 0; i < got; i++) {
       rd_kafka_message_t *m = msgs[base + (size_t)i];
-      if (m->err) { /* an error event, not a record */
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-          cqrs_log_warn(tt->log, "tenant topic consumer error", "error", rd_kafka_message_errstr(m), NULL);
+      if (m->err) {
+        consumer_error(tt, m);
         rd_kafka_message_destroy(m);
         continue;
       }

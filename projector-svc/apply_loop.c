@@ -287,13 +287,37 @@ static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t up
   if (upto) loop->target->commit(loop, msgs, upto);
 }
 
+/* When going back fails: rest[0..n) (the batch from where it stopped) is
+ * read again (each partition put back at its first record there), and every
+ * tenant's handoff is looked up again at its next write. */
+static void read_rest_again(cqrs_apply_loop_t *loop, rd_kafka_message_t **rest, size_t n) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+  for (size_t i = 0; i < n; i++) {
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(l, loop->t_events, rest[i]->partition);
+    if (!tp) (tp = rd_kafka_topic_partition_list_add(l, loop->t_events, rest[i]->partition))->offset = rest[i]->offset;
+    if (rest[i]->offset < tp->offset) tp->offset = rest[i]->offset;
+  }
+  rd_kafka_error_t *e = l->cnt ? rd_kafka_seek_partitions(loop->consumer, l, 10000) : NULL;
+  if (e) {
+    cqrs_log_error(loop->log, "cannot read a batch's rest again", "projection", loop->proj->name, "error",
+                   rd_kafka_error_string(e), NULL);
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  cqrs_map_clear(loop->entered);
+}
+
 /* The handoff (cqrs/read_model.h): puts every assigned partition back at
  * the lower of its committed offset and the swap's position in loop->back,
  * remembering the committed one as its floor (what is applied again up to it
- * is not committed again: a restart meanwhile goes back again). */
-static void go_back(cqrs_apply_loop_t *loop) {
+ * is not committed again: a restart meanwhile goes back again). rest[0..n)
+ * is the batch from where it stopped, read again should this fail. */
+static void go_back(cqrs_apply_loop_t *loop, rd_kafka_message_t **rest, size_t n) {
   rd_kafka_topic_partition_list_t *parts = NULL;
-  if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
+  if (rd_kafka_assignment(loop->consumer, &parts) || !parts) {
+    read_rest_again(loop, rest, n);
+    return;
+  }
   rd_kafka_resp_err_t e = rd_kafka_committed(loop->consumer, parts, 10000);
   for (int i = 0; !e && i < parts->cnt; i++) {
     int32_t pt = parts->elems[i].partition;
@@ -305,10 +329,11 @@ static void go_back(cqrs_apply_loop_t *loop) {
     parts->elems[i].offset = to;
   }
   rd_kafka_error_t *se = e ? NULL : rd_kafka_seek_partitions(loop->consumer, parts, 10000);
-  if (e || se)
-    cqrs_log_warn(loop->log, "cannot go back to a swap's positions; documents the rebuild had not reached may miss "
-                  "events until their next one", "projection", loop->proj->name, "error",
-                  e ? rd_kafka_err2str(e) : rd_kafka_error_string(se), NULL);
+  if (e || se) {
+    cqrs_log_warn(loop->log, "cannot go back to a swap's positions yet; trying again", "projection",
+                  loop->proj->name, "error", e ? rd_kafka_err2str(e) : rd_kafka_error_string(se), NULL);
+    read_rest_again(loop, rest, n);
+  }
   if (se) rd_kafka_error_destroy(se);
   rd_kafka_topic_partition_list_destroy(parts);
   for (int p = 0; p < loop->n_positions; p++) loop->back[p] = INT64_MAX;
@@ -326,6 +351,8 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   cqrs_write_outcome_t o = write_batch(loop, p, np);
   cqrs_tenants_leave(loop->tenants);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
+  if (back && (o == CQRS_WRITE_STOPPING || o == CQRS_WRITE_HALTED)) /* not gone back: look again next time */
+    cqrs_map_clear(loop->entered);
   if (o == CQRS_WRITE_STOPPING) return false; /* the uncommitted batch is read again next time */
   if (o == CQRS_WRITE_HALTED) return false;   /* halted at a poison write: keep the whole batch for later */
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
@@ -336,7 +363,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     count_by_tenant(loop, p, np);
   }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
-  if (back) go_back(loop); /* the rest of the batch is read again from there */
+  if (back) go_back(loop, msgs + upto, n - upto); /* the rest of the batch is read again from there */
   return again;
 }
 

@@ -241,7 +241,7 @@ for _ in $(seq 1 300); do # command-svc lists the topics every 10 s
 done
 grep -q "reading a tenant's command topic.*$OWN" "$LOG/command-fair.log" || die "command-svc did not find $OWN"
 kafka_flood "$OWN" own
-say "  batches that left A's records waiting for its rate: $(fair_metric 'tenant_topic_waits_total{tenant="a"}')"
+say "  reads that left A's records waiting for its rate: $(fair_metric 'tenant_topic_waits_total{tenant="a"}')"
 fi
 fi
 say "logs in $LOG"
