@@ -225,7 +225,7 @@ say "run $RUN: database(s) ${RUN}_*, topic prefixes $RUN-*, store $MONGO${PG:+ (
 # it) or, say, a `git archive` of one commit with its id in .commit.
 src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BIN/../CMakeCache.txt" 2>/dev/null || true)
 if [ -n "$src" ] && [ "$src" != "$ROOT" ]; then
-  built="$src$([ -f "$src/.commit" ] && echo ", commit $(cat "$src/.commit")")"
+  built="$src$([ ! -f "$src/.commit" ] || echo ", commit $(cat "$src/.commit")")"
 else
   built="commit $(git rev-parse --short HEAD)"
   dirty=$(git status --porcelain -- command-svc projector-svc query-svc libshared | awk '{print $2}' | tr '\n' ' ')
