@@ -13,6 +13,7 @@
 #include "cqrs/util.h"
 #include "cqrs/worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -449,12 +450,13 @@ static void check_own_topic(cqrs_command_loop_t *loop, const char *topic, bool s
 }
 
 /* The headers a forwarded command keeps: its credential, its trace, its saga
- * signature and where its result is awaited. */
+ * signature, where its result is awaited and until when. */
 static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
   rd_kafka_headers_t *h, *fwd = NULL;
   if (rd_kafka_message_headers(m, &h)) return NULL;
   static const char *const keep[] = {CQRS_COMMAND_AUTH_HEADER, "traceparent", CQRS_SAGA_TENANT_HEADER,
-                                     CQRS_SAGA_SIGNATURE_HEADER, CQRS_REPLY_PARTITION_HEADER};
+                                     CQRS_SAGA_SIGNATURE_HEADER, CQRS_REPLY_PARTITION_HEADER,
+                                     CQRS_COMMAND_DEADLINE_HEADER};
   for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
     const void *v;
     size_t len;
@@ -465,6 +467,18 @@ static rd_kafka_headers_t *forward_headers(rd_kafka_message_t *m) {
   return fwd;
 }
 
+/* The record's CQRS_COMMAND_DEADLINE_HEADER in ms since the epoch; 0 when
+ * absent or not a positive decimal number (a malformed one never expires a
+ * command: deciding it is what a command without one gets). */
+static int64_t deadline_of(rd_kafka_message_t *m) {
+  char buf[24], *end;
+  const char *v = header_value(m, CQRS_COMMAND_DEADLINE_HEADER, buf, sizeof buf);
+  if (!v) return 0;
+  errno = 0;
+  long long ms = strtoll(v, &end, 10);
+  return errno || end == v || *end || ms <= 0 ? 0 : (int64_t)ms;
+}
+
 /* Processes one command record into the open transaction. */
 static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char *now, cqrs_error_t *err) {
   char tp[128];
@@ -472,6 +486,7 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
   cqrs_error_t denied = {0};
   cqrs_process_ctx_t ctx = {.partition = m->partition, .partition_of = partition_of, .partition_ctx = loop,
                             .now = now, .source = "command-svc", .schema_registry = loop->cfg->schema_registry_url,
+                            .now_ms = cqrs_time_now_ms(), .deadline_ms = deadline_of(m),
                             .traceparent = header_value(m, "traceparent", tp, sizeof tp),
                             .settings = &loop->settings};
   /* Sagas' commands are not limited: they follow from the tenant's own
@@ -512,6 +527,14 @@ static bool handle(cqrs_command_loop_t *loop, rd_kafka_message_t *m, const char 
                    "commandType", out.command_type, "tenant", ctx.tenant, NULL);
   }
   bool ok = true;
+  if (out.expired) {
+    cqrs_metrics_add(loop->metrics, "commands_expired_total", NULL, 1);
+    cqrs_log_warn(loop->log,
+                  "command past its deadline, not decided: its client was answered 503 and retries with the same "
+                  "commandId",
+                  "tenant", ctx.tenant, "commandId", out.command_id, "aggregateId", out.aggregate_id, NULL);
+    goto done;
+  }
   if (out.forward_partition >= 0) {
     /* to the owner's partition of the topic it came on (a tenant's own topic rides along with it) */
     ok = produce(loop, topic, out.forward_partition, out.aggregate_key, out.forward_json,
@@ -769,6 +792,8 @@ cqrs_command_loop_t *cqrs_command_loop_new(const cqrs_config_t *cfg, const cqrs_
   cqrs_metrics_describe(metrics, "commands_total", CQRS_METRIC_COUNTER, "Commands decided, by type and result status.");
   cqrs_metrics_describe(metrics, "commands_by_tenant_total", CQRS_METRIC_COUNTER,
                         "Commands decided, by tenant (50 named, then _other) and result status.");
+  cqrs_metrics_describe(metrics, "commands_expired_total", CQRS_METRIC_COUNTER,
+                        "Commands past their deadline header (an HTTP client answered 503) not decided.");
   cqrs_metrics_describe(metrics, "events_appended_total", CQRS_METRIC_COUNTER, "Events appended to the log.");
   cqrs_metrics_describe(metrics, "events_invalid_total", CQRS_METRIC_COUNTER,
                         "Decided events that failed validation against their schema (a bug): never appended.");

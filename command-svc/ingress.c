@@ -187,9 +187,10 @@ static int32_t pick_reply_partition(cqrs_ingress_t *ing, const char *key, const 
   return p;
 }
 
-/* The headers of the command record: the credential, the trace and the
- * partition of command-results to put its result on. */
-static rd_kafka_headers_t *command_headers(cqrs_http_req_t *req, int32_t reply_partition) {
+/* The headers of the command record: the credential, the trace, the
+ * partition of command-results to put its result on and the deadline past
+ * which it is not decided (the moment this ingress answers 503). */
+static rd_kafka_headers_t *command_headers(cqrs_http_req_t *req, int32_t reply_partition, int64_t deadline_ms) {
   static const struct {
     const char *http, *kafka;
   } carry[] = {{"Authorization", CQRS_COMMAND_AUTH_HEADER}, {"traceparent", "traceparent"}};
@@ -198,9 +199,11 @@ static rd_kafka_headers_t *command_headers(cqrs_http_req_t *req, int32_t reply_p
     const char *v = cqrs_http_req_header(req, carry[i].http);
     if (v) rd_kafka_header_add(hdrs, carry[i].kafka, -1, v, -1);
   }
-  char p[16];
+  char p[24];
   snprintf(p, sizeof p, "%d", (int)reply_partition);
   rd_kafka_header_add(hdrs, CQRS_REPLY_PARTITION_HEADER, -1, p, -1);
+  snprintf(p, sizeof p, "%lld", (long long)deadline_ms);
+  rd_kafka_header_add(hdrs, CQRS_COMMAND_DEADLINE_HEADER, -1, p, -1);
   return hdrs;
 }
 
@@ -262,7 +265,9 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   }
   size_t json_len;
   char *json = cqrs_command_to_json(&cmd, &json_len);
-  /* Register before producing: the result may come back before produce returns. */
+  /* Register before producing: the result may come back before produce
+   * returns. The deadline is taken first, so it is never after the 503. */
+  int64_t deadline_ms = cqrs_time_now_ms() + ing->cfg->command_timeout_ms;
   cqrs_http_deferred_t *d = cqrs_http_req_defer(req, ing->cfg->command_timeout_ms, 503, ing->timeout_json,
                                                 timeout_cb, ing);
   pthread_mutex_lock(&ing->lock);
@@ -275,7 +280,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
   w->waiters[w->n++] = d;
   pthread_mutex_unlock(&ing->lock);
 
-  rd_kafka_headers_t *hdrs = command_headers(req, reply_partition);
+  rd_kafka_headers_t *hdrs = command_headers(req, reply_partition, deadline_ms);
   rd_kafka_resp_err_t e = rd_kafka_producev(
       ing->producer, RD_KAFKA_V_TOPIC(ing->t_commands), RD_KAFKA_V_KEY(key, strlen(key)),
       RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),

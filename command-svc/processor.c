@@ -185,6 +185,12 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     out->forward_json = cqrs_command_to_json(&cmd, NULL);
     goto done;
   }
+  const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
+  const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
+  if (!seen && ctx->deadline_ms > 0 && ctx->now_ms > ctx->deadline_ms) {
+    out->expired = true; /* CQRS_COMMAND_DEADLINE_HEADER */
+    goto done;
+  }
   int64_t retry_ms = 0;
   if (ctx->admit && !ctx->admit(ctx->tenant, &retry_ms, ctx->admit_ctx)) {
     cqrs_error_set(&err, CQRS_ERR_RATE_LIMITED, NULL,
@@ -193,8 +199,6 @@ void cqrs_process_command(const cqrs_aggregate_store_t *store, const cqrs_proces
     refuse(out, &cmd, &err);
     goto done;
   }
-  const cqrs_aggregate_t *current = cqrs_aggregate_store_get(store, out->aggregate_key);
-  const char *seen = current ? cqrs_aggregate_recent(current, cmd.command_id) : NULL;
   int64_t version = current ? current->version : 0;
   if (current && current->unreadable) {
     /* restored from an event log with an event we cannot read: deciding on

@@ -28,6 +28,17 @@
  * value of the HTTP Authorization header ("Bearer <credential>"). */
 #define CQRS_COMMAND_AUTH_HEADER "authorization"
 
+/* The Kafka header of a command record with the moment nobody waits for its
+ * answer any more, in milliseconds since the epoch (decimal ASCII): the HTTP
+ * ingress sets it to when it answers 503 (COMMAND_TIMEOUT_MS), a Kafka
+ * producer may set it too. A command not yet decided by then is not decided
+ * at all (cqrs_outcome_t.expired): its client was told to retry with the same
+ * commandId, and a late copy (say, one a frozen ingress sends when it wakes)
+ * decided after that retry and more than CQRS_RECENT_COMMANDS later commands
+ * would be decided twice. A repeat the aggregate remembers is still answered.
+ * Without the header a command never expires. */
+#define CQRS_COMMAND_DEADLINE_HEADER "deadline"
+
 /* Which partition of the aggregate topics holds key (the Kafka default
  * partitioner: murmur2 of the key). */
 typedef int32_t (*cqrs_partition_of_cb)(const char *key, void *ctx);
@@ -57,6 +68,8 @@ typedef struct {
   cqrs_partition_of_cb partition_of;
   void *partition_ctx;
   const char *now;           /* RFC 3339 */
+  int64_t now_ms;            /* the same moment in ms since the epoch */
+  int64_t deadline_ms;       /* CQRS_COMMAND_DEADLINE_HEADER; 0: none */
   const char *source;        /* ce_source of new events */
   const char *schema_registry; /* the registry new events' ce_dataschema points
                                   at (SCHEMA_REGISTRY_URL); NULL: the default */
@@ -65,7 +78,9 @@ typedef struct {
 } cqrs_process_ctx_t;
 
 typedef struct {
-  int status;                /* the result's HTTP status; 0 when forwarded */
+  int status;                /* the result's HTTP status; 0 when forwarded or expired */
+  bool expired;              /* past ctx->deadline_ms and not a remembered
+                                repeat: nothing decided, no result, no event */
   char *command_id;          /* the commandId (given or generated); never NULL */
   char *result_key;          /* the result's Kafka key: cqrs_result_key(tenant, commandId) */
   char *result_json;         /* the result record value (bson_free); NULL when forwarded */

@@ -4,6 +4,7 @@
 #include "cqrs/alloc.h"
 #include "cqrs/freshness.h"
 #include "cqrs/json.h"
+#include "cqrs/util.h"
 #include "cqrs/worker.h"
 
 #include <pthread.h>

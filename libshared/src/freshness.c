@@ -2,17 +2,10 @@
 #include "cqrs/freshness.h"
 
 #include <string.h>
-#include <time.h>
 
 #define F_LAG_EVENTS "lagEvents"
 #define F_CAUGHT_UP "caughtUpAtMs"
 #define F_HEARTBEAT "heartbeatMs"
-
-int64_t cqrs_time_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool cqrs_progress_publish(mongoc_client_t *client, const char *db, const char *read_model, const cqrs_progress_t *p,
                            cqrs_error_t *err) {

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
   char collection[CQRS_COLLECTION_NAME_MAX];
@@ -43,12 +42,6 @@ void cqrs_read_models_destroy(cqrs_read_models_t *rm) {
   free(rm);
 }
 
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The alias from the store for role; false with error when it cannot be
  * read. *wait_ms: how long a reader is still to stay on the previous
  * collection (0: not). */
@@ -70,7 +63,7 @@ static bool fetch(mongoc_client_t *client, const char *db, const char *read_mode
   if (mongoc_cursor_next(cur, &doc)) {
     const char *field = "collection";
     if (role == CQRS_ALIAS_READER && bson_iter_init_find(&it, doc, "readersFromMs") && BSON_ITER_HOLDS_INT64(&it)) {
-      int64_t left = bson_iter_int64(&it) - wall_ms();
+      int64_t left = bson_iter_int64(&it) - cqrs_time_now_ms();
       if (left > 0) *wait_ms = left, field = "previous";
     }
     if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_UTF8(&it))
@@ -195,9 +188,9 @@ bool cqrs_read_models_swap(mongoc_client_t *client, const char *db, const char *
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   BSON_APPEND_UTF8(&set, "collection", collection);
   BSON_APPEND_UTF8(&set, "previous", previous);
-  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms() + CQRS_READ_MODELS_READER_HOLD_MS);
+  BSON_APPEND_INT64(&set, "readersFromMs", cqrs_time_now_ms() + CQRS_READ_MODELS_READER_HOLD_MS);
   BSON_APPEND_UTF8(&set, "swappedAt", now);
-  BSON_APPEND_INT64(&set, "swappedMs", wall_ms());
+  BSON_APPEND_INT64(&set, "swappedMs", cqrs_time_now_ms());
   bson_t arr;
   BSON_APPEND_ARRAY_BEGIN(&set, "handoff", &arr);
   for (int i = 0; i < n; i++) {
@@ -225,7 +218,7 @@ bool cqrs_read_models_release_readers(mongoc_client_t *client, const char *db, c
   BSON_APPEND_UTF8(&filter, "_id", read_model);
   BSON_APPEND_UTF8(&filter, "collection", collection);
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-  BSON_APPEND_INT64(&set, "readersFromMs", wall_ms());
+  BSON_APPEND_INT64(&set, "readersFromMs", cqrs_time_now_ms());
   bson_append_document_end(&update, &set);
   bson_error_t error;
   bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, &error);
@@ -252,7 +245,7 @@ int cqrs_read_models_handoff(mongoc_client_t *client, const char *db, const char
   int n = 0;
   if (mongoc_cursor_next(cur, &doc)) {
     bool recent = bson_iter_init_find(&it, doc, "swappedMs") && BSON_ITER_HOLDS_INT64(&it) &&
-                  wall_ms() - bson_iter_int64(&it) < CQRS_READ_MODELS_HANDOFF_MS;
+                  cqrs_time_now_ms() - bson_iter_int64(&it) < CQRS_READ_MODELS_HANDOFF_MS;
     if (recent && bson_iter_init_find(&it, doc, "handoff") && BSON_ITER_HOLDS_ARRAY(&it) &&
         bson_iter_recurse(&it, &arr))
       while (n < max && bson_iter_next(&arr))

@@ -16,6 +16,12 @@ void cqrs_time_now_rfc3339(char out[32]) {
   snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+int64_t cqrs_time_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool cqrs_time_parse_rfc3339(const char *s, int64_t *ms) {
   struct tm tm = {0};
   const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;

@@ -356,6 +356,73 @@ Test(e2e, a_command_past_COMMAND_TIMEOUT_MS_gets_503_and_its_retry_the_first_out
   cr_expect_eq(events_caused_by("slow-1"), 1);
 }
 
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The "deadline" header of the commands record of command_id; 0 when none. */
+static int64_t deadline_on_commands_topic(const char *command_id) {
+  char topic[128], needle[160];
+  snprintf(needle, sizeof needle, "\"commandId\":\"%s\"", command_id);
+  size_t n;
+  int64_t deadline = 0;
+  tk_record_t *recs = tk_kafka_read_all(&env, tk_topic(&env, "commands", topic), &n);
+  for (size_t i = 0; i < n; i++) {
+    if (!recs[i].value || !strstr(recs[i].value, needle)) continue;
+    for (size_t h = 0; h < recs[i].n_headers; h++)
+      if (strcmp(recs[i].headers[h].name, "deadline") == 0) deadline = strtoll((const char *)recs[i].headers[h].value, NULL, 10);
+  }
+  tk_records_free(recs, n);
+  return deadline;
+}
+
+/* A command record past its "deadline" header (a late copy: its HTTP client
+ * was answered 503 and retried) is not decided: no event, no result, the
+ * aggregate as if it never came; the next command on the same aggregate (a
+ * deadline ahead) is decided on that state. The HTTP ingress puts its own
+ * 503 moment there. */
+Test(e2e, a_command_record_past_its_deadline_is_not_decided) {
+  char topic[128], past[24], ahead[24];
+  snprintf(past, sizeof past, "%lld", (long long)(wall_ms() - 1000));
+  snprintf(ahead, sizeof ahead, "%lld", (long long)(wall_ms() + 600000));
+  const char *late[] = {"deadline", past, NULL}, *timely[] = {"deadline", ahead, NULL};
+  tk_topic(&env, "commands", topic);
+  tk_kafka_produce(&env, topic, -1, "default/u-late", /* same key: same partition, in this order */
+                   "{\"commandType\":\"CreateUser\",\"commandId\":\"late-1\",\"aggregateId\":\"u-late\","
+                   "\"email\":\"late1@example.com\",\"name\":\"Late\"}",
+                   late);
+  tk_kafka_produce(&env, topic, -1, "default/u-late",
+                   "{\"commandType\":\"CreateUser\",\"commandId\":\"late-2\",\"aggregateId\":\"u-late\","
+                   "\"email\":\"late2@example.com\",\"name\":\"Timely\"}",
+                   timely);
+  char *second = tk_await_result(&env, "default/late-2", 30000, NULL);
+  cr_assert_not_null(second, "the command in time has no result");
+  cr_expect_eq(tk_json_int(second, "status"), 201, "decided on an aggregate the late one did not create: %s", second);
+  cr_expect_eq(tk_json_int(second, "version"), 1, "%s", second);
+  free(second);
+  size_t results = 0;
+  free(tk_await_result(&env, "default/late-1", 0, &results)); /* decided before late-2's, if at all */
+  cr_expect_eq(results, 0, "the late command has a result");
+  cr_expect_eq(events_caused_by("late-1"), 0, "the late command has an event");
+  cr_expect_eq(events_caused_by("late-2"), 1);
+  cr_expect_eq(tk_metric(env.command_port, "commands_expired_total"), 1);
+  char *body = await_user_version("u-late", 1);
+  char *name = tk_json_string(body, "name");
+  cr_expect(name && strcmp(name, "Timely") == 0, "%s", body);
+  free(name), free(body);
+
+  /* the HTTP ingress gives every command its 503 moment (COMMAND_TIMEOUT_MS, 5 s by default) */
+  int64_t before = wall_ms();
+  free(create_user("http-deadline@example.com", "Http", "http-deadline"));
+  int64_t after = wall_ms(), deadline = deadline_on_commands_topic("http-deadline");
+  cr_expect(deadline >= before + 5000 && deadline <= after + 5000,
+            "the HTTP command's deadline is %lld, not 5 s after it was sent (%lld..%lld)", (long long)deadline,
+            (long long)before, (long long)after);
+  assert_accounted();
+}
+
 Test(e2e, a_service_restarted_mid_test_loses_nothing) {
   char email[160], cmd[128];
   snprintf(email, sizeof email, "rita.%s@example.com", env.db);

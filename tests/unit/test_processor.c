@@ -719,3 +719,53 @@ Test(processor, the_rate_limit_is_not_asked_for_a_forwarded_or_malformed_command
   assert_refused(400, NULL);
   cr_assert_eq(admit_asked, 0);
 }
+
+/* CQRS_COMMAND_DEADLINE_HEADER: past its deadline a command is not decided
+ * (no result, no event, no state, no rate-limit token); before it, or
+ * without one, it is; a repeat the aggregate remembers is answered even
+ * late, and a forwarded one is forwarded (its owner looks at the deadline). */
+Test(processor, a_command_past_its_deadline_decides_nothing_and_a_remembered_repeat_is_still_answered) {
+  ctx.now_ms = 1000000;
+  ctx.admit = admit_cb;
+  admit_asked = 0;
+  admit_yes = true;
+  ctx.deadline_ms = ctx.now_ms - 1;
+  process(CREATE);
+  cr_assert(out.expired);
+  cr_assert_eq(out.status, 0);
+  cr_assert_null(out.result_json, "no result: nobody waits for it, and its retry gets its own");
+  cr_assert_eq(out.n_events, 0);
+  cr_assert_null(out.staged);
+  cr_assert_eq(admit_asked, 0, "an expired command takes no token");
+  cr_assert_str_eq(out.command_id, "cmd-1");
+
+  ctx.deadline_ms = ctx.now_ms; /* at the deadline: still in time */
+  process(CREATE);
+  cr_assert_not(out.expired);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+  char *event_id = strdup(out.events[0].id);
+  commit_staged();
+
+  ctx.deadline_ms = ctx.now_ms - 60000; /* a late copy of a command already decided */
+  process(CREATE);
+  cr_assert_not(out.expired);
+  cr_assert_eq(out.status, 200, "%s", out.result_json);
+  cr_assert_str_eq(u_str(result, "eventId"), event_id, "the first outcome");
+  free(event_id);
+
+  ctx.deadline_ms = 0; /* no deadline: never expires */
+  ctx.now_ms = INT64_MAX;
+  process("{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"cmd-2\",\"aggregateId\":\"u-1\","
+          "\"changes\":{\"name\":\"Bo\"}}");
+  cr_assert_not(out.expired);
+  cr_assert_eq(out.status, 201, "%s", out.result_json);
+
+  int32_t target = 5;
+  ctx.partition_of = elsewhere;
+  ctx.partition_ctx = &target;
+  ctx.deadline_ms = 1;
+  process("{\"commandType\":\"CreateUser\",\"commandId\":\"cmd-9\",\"aggregateId\":\"u-9\","
+          "\"email\":\"x@example.com\",\"name\":\"X\"}");
+  cr_assert_not(out.expired, "the partition that decides it looks at its deadline");
+  cr_assert_eq(out.forward_partition, 5);
+}

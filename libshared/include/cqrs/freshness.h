@@ -31,9 +31,6 @@ typedef struct {
   int64_t heartbeat_ms; /* wall-clock ms of the report */
 } cqrs_progress_t;
 
-/* Wall-clock milliseconds since the epoch. Can't fail. */
-int64_t cqrs_time_now_ms(void);
-
 /* Upserts read_model's progress into db. False with err when the store
  * refused or did not answer (the next report tries again). */
 bool cqrs_progress_publish(mongoc_client_t *client, const char *db, const char *read_model, const cqrs_progress_t *p,

@@ -19,6 +19,9 @@ bool cqrs_time_parse_rfc3339(const char *s, int64_t *ms);
  * bytes), as cqrs_time_now_rfc3339 does. Can't fail. */
 void cqrs_time_format_rfc3339(int64_t ms, char out[32]);
 
+/* Wall-clock milliseconds since the epoch. Can't fail. */
+int64_t cqrs_time_now_ms(void);
+
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines and durations. */
 int64_t cqrs_time_monotonic_ms(void);
 
