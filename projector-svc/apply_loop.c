@@ -25,8 +25,8 @@
 /* An event that cannot be applied. Returns false when the loop must halt
  * before it (nothing from it on is applied or committed). */
 static bool poison(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error) {
-  if (m->partition >= 0 && m->partition < loop->n_positions && m->offset < loop->floor[m->partition])
-    return true; /* met before going back (the handoff): dead-lettered, or released, then */
+  if (cqrs_apply_loop_below_floor(loop, m)) /* met before going back (the handoff): dead-lettered or released then */
+    return true;
   char part[16], off[24];
   snprintf(part, sizeof part, "%d", m->partition);
   snprintf(off, sizeof off, "%lld", (long long)m->offset);
@@ -242,7 +242,12 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
     } else if (cqrs_tenants_deleted(loop->tenants, ev.tenant)) {
       (*skipped)++;
     } else {
-      cqrs_enter_t entered = loop->target->collection(loop, ev.tenant, p->collection_of[np], &err);
+      /* where the tenant's writes go: asked once per run of its events in the batch */
+      cqrs_enter_t entered = CQRS_ENTER_WRITE;
+      if (np > 0 && strcmp(p->tenants[np - 1], ev.tenant) == 0)
+        memcpy(p->collection_of[np], p->collection_of[np - 1], sizeof p->collection_of[np]);
+      else
+        entered = loop->target->collection(loop, ev.tenant, p->collection_of[np], &err);
       if (entered == CQRS_ENTER_BACK) {
         *back = true;
         ok = false;
@@ -282,7 +287,7 @@ static size_t prepare(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 static void commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto) {
   for (size_t i = 0; i < upto; i++) /* what is written (a rebuild's checkpoint; the lag after a seek) */
     if (msgs[i]->partition >= 0 && msgs[i]->partition < loop->n_positions &&
-        msgs[i]->offset >= loop->floor[msgs[i]->partition])
+        !cqrs_apply_loop_below_floor(loop, msgs[i]))
       atomic_store(&loop->positions[msgs[i]->partition], msgs[i]->offset + 1);
   if (upto) loop->target->commit(loop, msgs, upto);
 }

@@ -96,4 +96,10 @@ struct cqrs_apply_loop {
   int64_t *floor;
 };
 
+/* Whether m was applied and committed before the loop went back (the
+ * handoff): below its partition's floor. */
+static inline bool cqrs_apply_loop_below_floor(const cqrs_apply_loop_t *loop, const rd_kafka_message_t *m) {
+  return m->partition >= 0 && m->partition < loop->n_positions && m->offset < loop->floor[m->partition];
+}
+
 #endif

@@ -60,7 +60,7 @@ static void live_commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size
   rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < upto; i++) {
     int32_t pt = msgs[i]->partition;
-    if (pt >= 0 && pt < loop->n_positions && msgs[i]->offset < loop->floor[pt]) continue; /* committed already */
+    if (cqrs_apply_loop_below_floor(loop, msgs[i])) continue; /* committed already */
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, loop->t_events, pt);
     if (!tp) tp = rd_kafka_topic_partition_list_add(offsets, loop->t_events, pt);
     tp->offset = msgs[i]->offset + 1;
