@@ -346,6 +346,19 @@ static void go_back(cqrs_apply_loop_t *loop, rd_kafka_message_t **rest, size_t n
 
 /* Applies and commits msgs[0..n). Returns true when it stopped before the
  * end to read the rest again later (prepare's *again, why in again_why). */
+/* How long each written event took from its append (the record's timestamp:
+ * when command-svc produced it, inside its transaction) to its document
+ * acknowledged by the store: the projector's share of command-to-visible. */
+static void observe_delays(cqrs_apply_loop_t *loop, const pending_t *p, size_t np) {
+  int64_t now = cqrs_time_now_ms();
+  for (size_t i = 0; i < np; i++) {
+    int64_t appended = rd_kafka_message_timestamp(p->sources[i], NULL);
+    if (appended > 0 && now >= appended)
+      cqrs_metrics_observe(loop->reported, "projector_event_delay_seconds", loop->labels,
+                           (double)(now - appended) / 1000.0);
+  }
+}
+
 static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p,
                       char again_why[256]) {
   size_t upto, skipped;
@@ -366,6 +379,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   if (loop->reported) {
     cqrs_metrics_add(loop->reported, "events_applied_total", loop->labels, (double)np);
     count_by_tenant(loop, p, np);
+    observe_delays(loop, p, np);
   }
   if (skipped) cqrs_metrics_add(loop->metrics, "events_skipped_total", loop->skipped_labels, (double)skipped);
   if (back) go_back(loop, msgs + upto, n - upto); /* the rest of the batch is read again from there */
@@ -575,6 +589,8 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
 
 void cqrs_apply_loop_describe_metrics(cqrs_metrics_t *metrics) {
   cqrs_metrics_describe(metrics, "events_applied_total", CQRS_METRIC_COUNTER, "Events written to a read model.");
+  cqrs_metrics_describe(metrics, "projector_event_delay_seconds", CQRS_METRIC_HISTOGRAM,
+                        "From an event's append (its record's timestamp) to its document written, by projection.");
   cqrs_metrics_describe(metrics, "dlq_events_total", CQRS_METRIC_COUNTER, "Events sent to the dead letter topic.");
   cqrs_metrics_describe(metrics, "projection_lag_events", CQRS_METRIC_GAUGE, "Events behind, per partition.");
   cqrs_metrics_describe(metrics, "store_documents_written_total", CQRS_METRIC_COUNTER,

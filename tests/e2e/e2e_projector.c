@@ -156,6 +156,10 @@ Test(projector, a_batch_folds_a_documents_events_into_one_write) {
   cr_assert_eq(await_metric(env.projector_port, "events_applied_total" USER_LABELS, 10), 10);
   cr_assert_eq(metric(env.projector_port, "store_documents_written_total" USER_LABELS), 1,
                "10 events of one document in one batch: one write");
+  /* each event's time from its append to its document written, all of them
+   * appended before the projector started */
+  cr_assert_eq(metric(env.projector_port, "projector_event_delay_seconds_count" USER_LABELS), 10);
+  cr_assert_gt(metric(env.projector_port, "projector_event_delay_seconds_sum" USER_LABELS), 0);
   free(id);
 }
 
