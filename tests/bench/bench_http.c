@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -144,4 +145,41 @@ double bh_metric_sum(const char *text, const char *name, const char *label) {
     if (sp) sum += strtod(sp + 1, NULL);
   }
   return sum;
+}
+
+void bh_histogram_read(const char *text, const char *name, const char *label, bh_histogram_t *h) {
+  char series[160];
+  snprintf(series, sizeof series, "%s_bucket{", name);
+  size_t ns = strlen(series);
+  h->n = 0;
+  for (const char *l = text; l && *l && h->n < BH_BUCKETS_MAX; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+    if (strncmp(l, series, ns) != 0) continue;
+    const char *eol = strchr(l, '\n');
+    char line[512];
+    size_t len = eol ? (size_t)(eol - l) : strlen(l);
+    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), l);
+    const char *le = strstr(line, "le=\""), *sp = strrchr(line, ' ');
+    if ((label && !strstr(line, label)) || !le || !sp) continue;
+    h->le[h->n] = strncmp(le + 4, "+Inf", 4) == 0 ? INFINITY : strtod(le + 4, NULL);
+    h->count[h->n++] = strtod(sp + 1, NULL);
+  }
+}
+
+double bh_histogram_quantile_ms(const bh_histogram_t *before, const bh_histogram_t *after, double q) {
+  size_t n = after->n;
+  if (n == 0 || (before->n && before->n != n)) return -1;
+  double total = after->count[n - 1] - (before->n ? before->count[n - 1] : 0);
+  if (total <= 0) return -1;
+  double rank = q * total, below = 0, lower = 0;
+  for (size_t i = 0; i < n; i++) {
+    double cum = after->count[i] - (before->n ? before->count[i] : 0);
+    if (cum >= rank) {
+      if (isinf(after->le[i])) return lower * 1000.0; /* past the last bound: the bound */
+      double in = cum - below;
+      return (lower + (after->le[i] - lower) * (in > 0 ? (rank - below) / in : 1)) * 1000.0;
+    }
+    below = cum;
+    lower = after->le[i];
+  }
+  return lower * 1000.0;
 }

@@ -42,4 +42,21 @@ char *bh_metrics(int port);
  * contain label (NULL: all of them); 0 when there is none. */
 double bh_metric_sum(const char *text, const char *name, const char *label);
 
+/* A histogram's cumulative buckets as one /metrics text has them. */
+#define BH_BUCKETS_MAX 32
+typedef struct {
+  size_t n;
+  double le[BH_BUCKETS_MAX];    /* upper bounds in seconds, ascending; the last +Inf */
+  double count[BH_BUCKETS_MAX]; /* cumulative */
+} bh_histogram_t;
+
+/* The buckets of histogram name (its "<name>_bucket" samples whose labels
+ * contain label) in text; n is 0 when there are none. */
+void bh_histogram_read(const char *text, const char *name, const char *label, bh_histogram_t *h);
+
+/* The q-quantile (0..1) in ms of what was observed between before and after
+ * (two reads of one histogram), interpolated within its bucket as
+ * Prometheus's histogram_quantile does; -1 when nothing was observed. */
+double bh_histogram_quantile_ms(const bh_histogram_t *before, const bh_histogram_t *after, double q);
+
 #endif

@@ -130,12 +130,13 @@ static void *sampler_main(void *arg) {
 
 typedef struct {
   double tx_sum, tx_count, timeouts, polls, applied, waits_fresh, waits_stale;
+  bh_histogram_t proj_delay; /* user_profiles' projector_event_delay_seconds */
 } counters_t;
 
 /* A service whose /metrics did not answer leaves its fields NAN ("nan" in
  * the result line). */
 static counters_t counters(const visible_t *v) {
-  counters_t c = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+  counters_t c = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, {0}};
   char *m = bh_metrics(v->cmd_port);
   if (m) {
     c.tx_sum = bh_metric_sum(m, "transaction_duration_seconds_sum", NULL);
@@ -151,6 +152,7 @@ static counters_t counters(const visible_t *v) {
   }
   if ((m = bh_metrics(v->proj_port)) != NULL) {
     c.applied = bh_metric_sum(m, "events_applied_total", USER_PROFILES);
+    bh_histogram_read(m, "projector_event_delay_seconds", USER_PROFILES, &c.proj_delay);
     free(m);
   }
   return c;
@@ -216,12 +218,15 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
          "read_non200=%ld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f ack_p50_ms=%.1f ack_p99_ms=%.1f after_ack_p50_ms=%.1f "
          "after_ack_p99_ms=%.1f send_lag_max_ms=%.1f "
          "workers=%d elapsed_s=%.1f tx=%.0f tx_mean_ms=%.1f cmd_timeouts=%.0f proj_lag_max=%.0f applied=%.0f "
-         "waiters_max=%.0f wait_polls=%.0f waits_fresh=%.0f waits_stale=%.0f\n",
+         "waiters_max=%.0f wait_polls=%.0f waits_fresh=%.0f waits_stale=%.0f proj_delay_p50_ms=%.1f "
+         "proj_delay_p99_ms=%.1f\n",
          rate, seconds, v->total, na, nv, atomic_load(&v->stale), atomic_load(&v->read_no_answer),
          atomic_load(&v->read_status), vp50, vp99, vmax, ap50, ap99, wp50, wp99, lmax, started, secs, txn,
          txn > 0 ? (after.tx_sum - before.tx_sum) / txn * 1000.0 : -1, after.timeouts - before.timeouts, v->lag_max,
          after.applied - before.applied, v->waiters_max, after.polls - before.polls,
-         after.waits_fresh - before.waits_fresh, after.waits_stale - before.waits_stale);
+         after.waits_fresh - before.waits_fresh, after.waits_stale - before.waits_stale,
+         bh_histogram_quantile_ms(&before.proj_delay, &after.proj_delay, 0.5),
+         bh_histogram_quantile_ms(&before.proj_delay, &after.proj_delay, 0.99));
   bool all = (long)nv == v->total;
   free(s);
   free(v->ack_us), free(v->vis_us), free(v->lag_us);
