@@ -29,11 +29,13 @@
 
 typedef struct cqrs_version_probe cqrs_version_probe_t;
 
-/* A probe on the PostgreSQL at pg_uri (borrowed, like log and metrics)
- * behind the store; it connects on first use. Every PostgreSQL wait is
- * bounded by timeout_ms. This function can't fail. */
-cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, int timeout_ms, const cqrs_log_t *log,
-                                             cqrs_metrics_t *metrics);
+/* A probe on the PostgreSQL at pg_uri (borrowed, like pool, log and
+ * metrics) behind the store; it connects on first use. Every PostgreSQL wait
+ * is bounded by timeout_ms. The documents a poll reads through the store go
+ * side by side on clients of pool (NULL: one after the other on the hub's).
+ * This function can't fail. */
+cqrs_version_probe_t *cqrs_version_probe_new(const char *pg_uri, int timeout_ms, mongoc_client_pool_t *pool,
+                                             const cqrs_log_t *log, cqrs_metrics_t *metrics);
 
 typedef enum {
   CQRS_PROBE_DONE,        /* b got the documents of its values, as its find would have given them */

@@ -181,7 +181,8 @@ cqrs_waiters_t *cqrs_waiters_new(const cqrs_waiters_config_t *cfg, cqrs_error_t 
   if (w->cfg.tick_ms < 1) w->cfg.tick_ms = 1;
   w->ws = cqrs_waitset_new(BATCH_MAX);
   if (w->cfg.ferretdb_pg_uri)
-    w->probe = cqrs_version_probe_new(w->cfg.ferretdb_pg_uri, w->cfg.store_timeout_ms, w->cfg.log, w->cfg.metrics);
+    w->probe = cqrs_version_probe_new(w->cfg.ferretdb_pg_uri, w->cfg.store_timeout_ms, w->cfg.pool, w->cfg.log,
+                                      w->cfg.metrics);
   w->store_ok = true;
   pthread_mutex_init(&w->lock, NULL);
   pthread_condattr_t attr;

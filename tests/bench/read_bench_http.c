@@ -166,6 +166,20 @@ static size_t collect(const int64_t *in, long n, int64_t *out) {
   return k;
 }
 
+/* BENCH_VISIBLE_DUMP=<file>: one line per command, "<i> <sent at, ms from
+ * the start> <answered after, ms> <visible after, ms>" (-1: never), to see
+ * when the slow ones were sent (together, or spread over the run). */
+static void dump(const visible_t *v) {
+  const char *path = getenv("BENCH_VISIBLE_DUMP");
+  FILE *f = path && *path ? fopen(path, "w") : NULL;
+  if (!f) return;
+  for (long i = 0; i < v->total; i++)
+    fprintf(f, "%ld %.1f %.1f %.1f\n", i, (double)(i * v->interval_us) / 1000.0,
+            v->ack_us[i] >= 0 ? (double)v->ack_us[i] / 1000.0 : -1.0,
+            v->vis_us[i] >= 0 ? (double)v->vis_us[i] / 1000.0 : -1.0);
+  fclose(f);
+}
+
 int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int seconds, int wait_ms) {
   /* One thread per command in flight, each with a kept-alive connection to
    * each service: at 1,000/s with a second of latency that is 1,000. */
@@ -202,6 +216,7 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
   counters_t after = counters(v);
   pthread_attr_destroy(&attr);
   free(th);
+  dump(v);
   int64_t *s = malloc((size_t)v->total * sizeof *s);
   size_t nv = collect(v->vis_us, v->total, s);
   double vp50 = bs_pct_ms(s, nv, 0.5), vp99 = bs_pct_ms(s, nv, 0.99), vmax = nv ? (double)s[nv - 1] / 1000.0 : -1;

@@ -206,6 +206,53 @@ Test(read_wait, fifty_reads_waiting_before_their_creates_cost_one_find_per_tick_
   }
 }
 
+/* Fifty documents written in one batch (created while the projector was
+ * stopped, applied together when it starts again) with a read waiting on
+ * each: the hub's poll reads them side by side on several of the pool's
+ * clients (version_probe.c, PROBE_FETCHERS), once each, and every waiter gets
+ * its own document. */
+Test(read_wait, fifty_documents_written_at_once_are_read_once_each_and_each_waiter_gets_its_own) {
+  const char *pg = getenv("FERRETDB_PG_URI");
+  cr_assert(pg && *pg, "this test is about the version probe: FERRETDB_PG_URI must name the store's PostgreSQL");
+  static get_t gets[N_WAITERS];
+  char ids[N_WAITERS][96];
+  char first[128], first_email[160];
+  snprintf(first, sizeof first, "batch-%s-first", env.db);
+  snprintf(first_email, sizeof first_email, "%s@example.com", first);
+  create_visible_user(first, first_email, "First"); /* the probe has a table to ask from here on */
+  double fetches0 = metric(env.query_port, "read_wait_fetches_total");
+  tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  pids[TK_PROJECTOR] = 0;
+  for (int i = 0; i < N_WAITERS; i++) { /* in the log, not yet in the store */
+    char email[160], name[32];
+    snprintf(ids[i], sizeof ids[i], "batch-%s-%02d", env.db, i);
+    snprintf(email, sizeof email, "%.95s@example.com", ids[i]);
+    snprintf(name, sizeof name, "Batch %02d", i);
+    create_user(ids[i], email, name);
+  }
+  for (int i = 0; i < N_WAITERS; i++) {
+    char path[256];
+    snprintf(path, sizeof path, "/v1/users/%.95s?minVersion=1&waitMs=10000", ids[i]);
+    get_start(&gets[i], env.query_port, path);
+  }
+  await_waiters(env.query_port, N_WAITERS);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  for (int i = 0; i < N_WAITERS; i++) pthread_join(gets[i].thread, NULL);
+  for (int i = 0; i < N_WAITERS; i++) {
+    tk_response_t *r = &gets[i].r;
+    char want_id[160], want_name[48];
+    snprintf(want_id, sizeof want_id, "\"userId\":\"%.95s\"", ids[i]);
+    snprintf(want_name, sizeof want_name, "\"name\":\"Batch %02d\"", i);
+    cr_expect_eq(r->status, 200, "GET %s answered %d: %s", gets[i].path, r->status, r->body ? r->body : "");
+    cr_expect(r->body && strstr(r->body, want_id) && strstr(r->body, want_name), "GET %s: %s", gets[i].path,
+              r->body ? r->body : "");
+    cr_expect_not(has_header(r, "X-Stale"), "a fresh answer is not stale: %s", r->headers);
+    tk_response_cleanup(r);
+  }
+  double fetches = metric(env.query_port, "read_wait_fetches_total") - fetches0;
+  cr_expect_eq(fetches, N_WAITERS, "documents read by the version probe: %g", fetches);
+}
+
 Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404_after_wait_ms) {
   char id[96], path[256];
   snprintf(id, sizeof id, "stale-%s", env.db);
