@@ -95,9 +95,10 @@ static bool ensure_keysets(PGconn *c, const char *db, const char *collection, co
   return ok;
 }
 
-/* GIN and keyset indexes and the version guard on the table FerretDB keeps
- * db.collection in (see cqrs/ferretdb_pg.h for why GIN, why without a
- * pending list, and why a guard in the store). */
+/* GIN and keyset indexes, the version guard and no statistics on the whole
+ * document, on the table FerretDB keeps db.collection in (see
+ * cqrs/ferretdb_pg.h for why GIN, why without a pending list, why a guard in
+ * the store and why a lean ANALYZE). */
 static bool ensure_pg(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *db, const char *collection,
                       const cqrs_projection_t *proj, cqrs_error_t *err) {
   PGconn *c = cqrs_ferretdb_pg_connect(cfg->ferretdb_pg_uri, "projector-svc", 5000, 0, err);
@@ -109,10 +110,11 @@ static bool ensure_pg(const cqrs_config_t *cfg, const cqrs_log_t *log, const cha
   char *table = NULL;
   bool ok = cqrs_ferretdb_pg_gin_indexes(c, db, collection, names, n, &table, err) &&
             ensure_keysets(c, db, collection, proj, err) &&
-            cqrs_ferretdb_pg_monotonic(c, db, collection, CQRS_PROJECTION_VERSION, err);
+            cqrs_ferretdb_pg_monotonic(c, db, collection, CQRS_PROJECTION_VERSION, err) &&
+            cqrs_ferretdb_pg_lean_analyze(c, db, collection, err);
   if (ok)
-    cqrs_log_debug(log, "GIN and keyset indexes and the version guard in place", "collection", collection, "table",
-                   table, NULL);
+    cqrs_log_debug(log, "GIN and keyset indexes, the version guard and a lean ANALYZE in place", "collection",
+                   collection, "table", table, NULL);
   free(table);
   PQfinish(c);
   return ok;

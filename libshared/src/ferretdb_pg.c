@@ -145,6 +145,34 @@ static bool has_trigger(PGconn *c, const char *schema, const char *tbl, const ch
   return found;
 }
 
+bool cqrs_ferretdb_pg_lean_analyze(PGconn *c, const char *db, const char *collection, cqrs_error_t *err) {
+  char *raw;
+  if (!cqrs_ferretdb_pg_table(c, db, collection, &raw, err)) return false;
+  const char *params[] = {db, raw};
+  PGresult *r = PQexecParams(c,
+                             "SELECT attstattarget FROM pg_attribute WHERE attrelid = "
+                             "to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = '_jsonb'",
+                             2, NULL, params, NULL, NULL, 0);
+  bool set = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+  PQclear(r);
+  bool ok = set;
+  if (!set) { /* the common case after the first start: no DDL, no lock */
+    char *schema = PQescapeIdentifier(c, db, strlen(db));
+    char *tbl = PQescapeIdentifier(c, raw, strlen(raw));
+    char sql[512];
+    if (schema && tbl) {
+      snprintf(sql, sizeof sql, "ALTER TABLE %s.%s ALTER COLUMN _jsonb SET STATISTICS 0", schema, tbl);
+      ok = exec_ok(c, sql, "turning off statistics on _jsonb", err);
+    } else {
+      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL: %s", PQerrorMessage(c));
+    }
+    PQfreemem(schema);
+    PQfreemem(tbl);
+  }
+  free(raw);
+  return ok;
+}
+
 bool cqrs_ferretdb_pg_monotonic(PGconn *c, const char *db, const char *collection, const char *field,
                                 cqrs_error_t *err) {
   char *raw;

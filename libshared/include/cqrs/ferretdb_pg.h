@@ -45,6 +45,17 @@ bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collect
 bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collection, const char *const *keys,
                                    size_t n, cqrs_error_t *err);
 
+/* Makes sure PostgreSQL's ANALYZE of the table FerretDB keeps db.collection
+ * in gathers no statistics on its one column, _jsonb (statistics target 0);
+ * those of the expression indexes on it, which the planner uses for
+ * `_jsonb->'<field>'`, it still gathers. Why: comparing and hashing a sample
+ * of whole documents is most of what an autovacuum ANALYZE costs (690 ms of
+ * CPU for 20,000 user_profiles documents, 180 ms without), and at 500
+ * commands/s on two cores such a second of CPU left waiting reads a second
+ * behind (BENCHMARKS.md). Idempotent (no DDL, no lock once set). False with
+ * err. */
+bool cqrs_ferretdb_pg_lean_analyze(PGconn *c, const char *db, const char *collection, cqrs_error_t *err);
+
 /* Makes sure the table FerretDB keeps db.collection in refuses an update that
  * takes a document's numeric field `field` lower: a BEFORE UPDATE trigger
  * (cqrs_guard_<hash>) that skips such a row update, so the update changes
