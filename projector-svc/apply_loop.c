@@ -366,7 +366,11 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   /* From the deletion check to the store's acknowledgement (tenants.h) */
   cqrs_tenants_enter(loop->tenants);
   size_t np = prepare(loop, msgs, n, p, &upto, &skipped, &again, &back, again_why);
+  int64_t t0 = cqrs_time_monotonic_ms();
   cqrs_write_outcome_t o = write_batch(loop, p, np);
+  if (np && o == CQRS_WRITE_DONE && loop->reported)
+    cqrs_metrics_observe(loop->reported, "projector_write_seconds", loop->labels,
+                         (double)(cqrs_time_monotonic_ms() - t0) / 1000.0);
   cqrs_tenants_leave(loop->tenants);
   for (size_t i = 0; i < np; i++) cqrs_write_cleanup(&p->writes[i]);
   if (back && (o == CQRS_WRITE_STOPPING || o == CQRS_WRITE_HALTED)) /* not gone back: look again next time */
@@ -589,6 +593,8 @@ void cqrs_apply_loop_destroy(cqrs_apply_loop_t *loop) {
 
 void cqrs_apply_loop_describe_metrics(cqrs_metrics_t *metrics) {
   cqrs_metrics_describe(metrics, "events_applied_total", CQRS_METRIC_COUNTER, "Events written to a read model.");
+  cqrs_metrics_describe(metrics, "projector_write_seconds", CQRS_METRIC_HISTOGRAM,
+                        "Time to write one batch's documents to the store (all its bulk commands), by projection.");
   cqrs_metrics_describe(metrics, "projector_event_delay_seconds", CQRS_METRIC_HISTOGRAM,
                         "From an event's append (its record's timestamp) to its document written, by projection.");
   cqrs_metrics_describe(metrics, "dlq_events_total", CQRS_METRIC_COUNTER, "Events sent to the dead letter topic.");

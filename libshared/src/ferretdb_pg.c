@@ -145,30 +145,46 @@ static bool has_trigger(PGconn *c, const char *schema, const char *tbl, const ch
   return found;
 }
 
+/* ALTERs each object the query q (parameters db, table) names in its first
+ * column and, in its second, the column to set, when its third (the
+ * statistics target now) is not target. */
+static bool set_targets(PGconn *c, const char *q, const char *db, const char *table, const char *what, int target,
+                        cqrs_error_t *err) {
+  const char *params[] = {db, table};
+  PGresult *r = PQexecParams(c, q, 2, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL, reading statistics targets: %s",
+                   PQerrorMessage(c));
+    PQclear(r);
+    return false;
+  }
+  bool ok = true;
+  for (int i = 0; ok && i < PQntuples(r); i++) {
+    if (atoi(PQgetvalue(r, i, 2)) == target) continue; /* the common case after the first start: no DDL, no lock */
+    char sql[768];
+    snprintf(sql, sizeof sql, "ALTER %s %s ALTER COLUMN %s SET STATISTICS %d", what, PQgetvalue(r, i, 0),
+             PQgetvalue(r, i, 1), target);
+    ok = exec_ok(c, sql, "setting a statistics target", err);
+  }
+  PQclear(r);
+  return ok;
+}
+
 bool cqrs_ferretdb_pg_lean_analyze(PGconn *c, const char *db, const char *collection, cqrs_error_t *err) {
   char *raw;
   if (!cqrs_ferretdb_pg_table(c, db, collection, &raw, err)) return false;
-  const char *params[] = {db, raw};
-  PGresult *r = PQexecParams(c,
-                             "SELECT attstattarget FROM pg_attribute WHERE attrelid = "
-                             "to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = '_jsonb'",
-                             2, NULL, params, NULL, NULL, 0);
-  bool set = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
-  PQclear(r);
-  bool ok = set;
-  if (!set) { /* the common case after the first start: no DDL, no lock */
-    char *schema = PQescapeIdentifier(c, db, strlen(db));
-    char *tbl = PQescapeIdentifier(c, raw, strlen(raw));
-    char sql[512];
-    if (schema && tbl) {
-      snprintf(sql, sizeof sql, "ALTER TABLE %s.%s ALTER COLUMN _jsonb SET STATISTICS 0", schema, tbl);
-      ok = exec_ok(c, sql, "turning off statistics on _jsonb", err);
-    } else {
-      cqrs_error_set(err, CQRS_ERR_UNAVAILABLE, "FERRETDB_PG_URI", "PostgreSQL: %s", PQerrorMessage(c));
-    }
-    PQfreemem(schema);
-    PQfreemem(tbl);
-  }
+  bool ok = set_targets(c,
+                        "SELECT format('%I.%I', $1::text, $2::text), '_jsonb', attstattarget FROM pg_attribute "
+                        "WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = '_jsonb'",
+                        db, raw, "TABLE", 0, err) &&
+            /* every expression column of every index on it (all of ours and FerretDB's are) */
+            set_targets(c,
+                        "SELECT format('%I.%I', n.nspname, ic.relname), a.attnum, a.attstattarget FROM pg_index i "
+                        "JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace "
+                        "JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attnum > 0 "
+                        "WHERE i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) "
+                        "AND i.indkey[a.attnum - 1] = 0",
+                        db, raw, "INDEX", CQRS_FERRETDB_PG_INDEX_STATISTICS, err);
   free(raw);
   return ok;
 }

@@ -112,23 +112,28 @@ static void *visible_main(void *arg) {
 static void *sampler_main(void *arg) {
   visible_t *v = arg;
   /* with BENCH_VISIBLE_DUMP, the projector's share every 500 ms too: "<ms
-   * from the start> <events> <p50 ms> <p99 ms>" in <file>.projector */
+   * from the start> <events> <p50 ms> <p99 ms> <batches written> <write
+   * p50 ms> <write p99 ms>" in <file>.projector */
   const char *path = getenv("BENCH_VISIBLE_DUMP");
   char proj_path[512];
   snprintf(proj_path, sizeof proj_path, "%s.projector", path ? path : "");
   FILE *f = path && *path ? fopen(proj_path, "w") : NULL;
-  bh_histogram_t prev = {0}, cur;
+  bh_histogram_t prev = {0}, cur, wprev = {0}, wcur;
   while (!atomic_load(&v->done)) {
     char *m = bh_metrics(v->proj_port);
     if (m) {
       double lag = bh_metric_sum(m, "projection_lag_events", USER_PROFILES);
       if (lag > v->lag_max) v->lag_max = lag;
       bh_histogram_read(m, "projector_event_delay_seconds", USER_PROFILES, &cur);
+      bh_histogram_read(m, "projector_write_seconds", USER_PROFILES, &wcur);
       if (f && prev.n && cur.n == prev.n)
-        fprintf(f, "%.0f %.0f %.1f %.1f\n", (double)(bs_now_us() - v->t0) / 1000.0,
+        fprintf(f, "%.0f %.0f %.1f %.1f %.0f %.1f %.1f\n", (double)(bs_now_us() - v->t0) / 1000.0,
                 cur.count[cur.n - 1] - prev.count[prev.n - 1], bh_histogram_quantile_ms(&prev, &cur, 0.5),
-                bh_histogram_quantile_ms(&prev, &cur, 0.99));
+                bh_histogram_quantile_ms(&prev, &cur, 0.99),
+                wcur.n && wprev.n ? wcur.count[wcur.n - 1] - wprev.count[wprev.n - 1] : -1,
+                bh_histogram_quantile_ms(&wprev, &wcur, 0.5), bh_histogram_quantile_ms(&wprev, &wcur, 0.99));
       prev = cur;
+      wprev = wcur;
       free(m);
     }
     if ((m = bh_metrics(v->query_port)) != NULL) {

@@ -160,6 +160,7 @@ Test(projector, a_batch_folds_a_documents_events_into_one_write) {
    * appended before the projector started */
   cr_assert_eq(metric(env.projector_port, "projector_event_delay_seconds_count" USER_LABELS), 10);
   cr_assert_gt(metric(env.projector_port, "projector_event_delay_seconds_sum" USER_LABELS), 0);
+  cr_assert_eq(metric(env.projector_port, "projector_write_seconds_count" USER_LABELS), 1, "one batch written");
   free(id);
 }
 
@@ -470,6 +471,17 @@ static void assert_index_backed(mongoc_database_t *db, const char *coll, const c
   bson_destroy(cmd);
 }
 
+/* A connection to the PostgreSQL at pg and the table FerretDB keeps coll of
+ * tenant "default" in (*table, free with free; its database into name). */
+static PGconn *pg_table_of(const char *pg, const char *coll, char name[128], char **table) {
+  cqrs_error_t err = {0};
+  PGconn *c = cqrs_ferretdb_pg_connect(pg, "e2e_projector", 5000, 10000, &err);
+  cr_assert_not_null(c, "%s", err.message);
+  tk_tenant_db(&env, "default", name);
+  cr_assert(cqrs_ferretdb_pg_table(c, name, coll, table, &err), "%s", err.message);
+  return c;
+}
+
 /* The plan of one page of a keyset list: filter (JSON) on coll sorted on
  * (sort_field, _id), after a cursor when after_value is set, must be an index
  * scan that gives the order, never a scan of the list nor a sort of it.
@@ -517,12 +529,8 @@ static void assert_keyset_backed(mongoc_database_t *db, const char *coll, const 
   q.limit = 51;
   q.after_value = after_value;
   q.after_id = after_id;
-  cqrs_error_t err = {0};
-  PGconn *c = cqrs_ferretdb_pg_connect(pg, "e2e_projector", 5000, 10000, &err);
-  cr_assert_not_null(c, "%s", err.message);
   char *table, name[128];
-  tk_tenant_db(&env, "default", name);
-  cr_assert(cqrs_ferretdb_pg_table(c, name, coll, &table, &err), "%s", err.message);
+  PGconn *c = pg_table_of(pg, coll, name, &table);
   const char *params[CQRS_KEYSET_KEYS_MAX + 4];
   int n_params;
   char *sql = cqrs_keyset_select_sql(name, table, &q, params, &n_params);
@@ -558,17 +566,14 @@ static void assert_keyset_backed(mongoc_database_t *db, const char *coll, const 
   bson_destroy(filter);
 }
 
-/* ANALYZE gathers nothing on coll's whole documents (cqrs_ferretdb_pg_lean_analyze),
- * only on its indexes' expressions. */
+/* On FerretDB over PostgreSQL, ANALYZE gathers nothing on coll's whole
+ * documents and little on its indexes' expressions
+ * (cqrs_ferretdb_pg_lean_analyze). */
 static void assert_lean_analyze(const char *coll) {
   const char *pg = getenv("FERRETDB_PG_URI");
-  cr_assert(pg && *pg, "FERRETDB_PG_URI must name the store's PostgreSQL");
-  cqrs_error_t err = {0};
-  PGconn *c = cqrs_ferretdb_pg_connect(pg, "e2e_projector", 5000, 10000, &err);
-  cr_assert_not_null(c, "%s", err.message);
+  if (!pg || !*pg) return; /* MongoDB: no such table */
   char *table, name[128];
-  tk_tenant_db(&env, "default", name);
-  cr_assert(cqrs_ferretdb_pg_table(c, name, coll, &table, &err), "%s", err.message);
+  PGconn *c = pg_table_of(pg, coll, name, &table);
   const char *params[] = {name, table};
   PGresult *r = PQexecParams(c,
                              "SELECT attstattarget FROM pg_attribute WHERE attrelid = "
@@ -577,6 +582,18 @@ static void assert_lean_analyze(const char *coll) {
   cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
   cr_assert_eq(PQntuples(r), 1, "no _jsonb column in %s.%s", name, table);
   cr_expect_str_eq(PQgetvalue(r, 0, 0), "0", "the statistics target of %s's _jsonb", coll);
+  PQclear(r);
+  char target[16];
+  snprintf(target, sizeof target, "%d", CQRS_FERRETDB_PG_INDEX_STATISTICS);
+  r = PQexecParams(c,
+                   "SELECT count(*), count(*) FILTER (WHERE a.attstattarget <> $3::int) FROM pg_index i "
+                   "JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attnum > 0 "
+                   "WHERE i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND i.indkey[a.attnum - 1] = 0",
+                   3, NULL, (const char *[]){name, table, target}, NULL, NULL, 0);
+  cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+  cr_expect_gt(atoi(PQgetvalue(r, 0, 0)), 1, "%s has no index expressions", coll);
+  cr_expect_eq(atoi(PQgetvalue(r, 0, 1)), 0, "%s of %s's %s index expressions have another statistics target than %d",
+               PQgetvalue(r, 0, 1), coll, PQgetvalue(r, 0, 0), CQRS_FERRETDB_PG_INDEX_STATISTICS);
   PQclear(r);
   free(table);
   PQfinish(c);

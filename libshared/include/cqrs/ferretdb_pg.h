@@ -45,15 +45,23 @@ bool cqrs_ferretdb_pg_gin_indexes(PGconn *c, const char *db, const char *collect
 bool cqrs_ferretdb_pg_keyset_index(PGconn *c, const char *db, const char *collection, const char *const *keys,
                                    size_t n, cqrs_error_t *err);
 
-/* Makes sure PostgreSQL's ANALYZE of the table FerretDB keeps db.collection
- * in gathers no statistics on its one column, _jsonb (statistics target 0);
- * those of the expression indexes on it, which the planner uses for
- * `_jsonb->'<field>'`, it still gathers. Why: comparing and hashing a sample
- * of whole documents is most of what an autovacuum ANALYZE costs (690 ms of
- * CPU for 20,000 user_profiles documents, 180 ms without), and at 500
- * commands/s on two cores such a second of CPU left waiting reads a second
- * behind (BENCHMARKS.md). Idempotent (no DDL, no lock once set). False with
- * err. */
+/* The statistics target of the read models' index expressions (PostgreSQL's
+ * default is 100). */
+#define CQRS_FERRETDB_PG_INDEX_STATISTICS 10
+
+/* Makes PostgreSQL's ANALYZE of the table FerretDB keeps db.collection in
+ * cheap: no statistics on its one column, _jsonb (target 0), and
+ * CQRS_FERRETDB_PG_INDEX_STATISTICS on the expression of every index on it,
+ * which is what the planner uses for FerretDB's `_jsonb->'<field>'` filters.
+ * Why: ANALYZE sampled and hashed 30,000 whole documents; for 20,000
+ * user_profiles it cost 690 ms of CPU, 180 ms without the column's
+ * statistics, 25 ms with the index expressions at 10, and at 500 commands/s
+ * on two cores an autovacuum ANALYZE held the projector's writes and the
+ * waiting reads up for seconds (BENCHMARKS.md). Ten buckets are enough for
+ * what the read models ask: unique keys, a few statuses, keyset pages read
+ * in index order under a LIMIT (the plans test checks every lookup is still
+ * index-backed). Call after creating the indexes. Idempotent (no DDL, no
+ * lock once set). False with err. */
 bool cqrs_ferretdb_pg_lean_analyze(PGconn *c, const char *db, const char *collection, cqrs_error_t *err);
 
 /* Makes sure the table FerretDB keeps db.collection in refuses an update that
