@@ -68,7 +68,7 @@ typedef struct {
   cqrs_partition_of_cb partition_of;
   void *partition_ctx;
   const char *now;           /* RFC 3339 */
-  int64_t now_ms;            /* the same moment in ms since the epoch */
+  int64_t now_ms;            /* the time now, in ms since the epoch */
   int64_t deadline_ms;       /* CQRS_COMMAND_DEADLINE_HEADER; 0: none */
   const char *source;        /* ce_source of new events */
   const char *schema_registry; /* the registry new events' ce_dataschema points

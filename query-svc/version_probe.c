@@ -188,8 +188,7 @@ typedef struct {
   size_t n;
   atomic_size_t next;
   atomic_bool failed;
-  pthread_mutex_t mu;  /* for error */
-  bson_error_t error;  /* the first failure */
+  bson_error_t error;  /* the first failure: written by the thread that set failed */
 } fetches_t;
 
 /* Reads f's documents with client until none is left or one failed. */
@@ -197,10 +196,7 @@ static void fetch_some(fetches_t *f, mongoc_client_t *client) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, f->db, f->collection);
   for (size_t i; !atomic_load(&f->failed) && (i = atomic_fetch_add(&f->next, 1)) < f->n;) {
     bson_error_t e = {0};
-    if (fetch(coll, f->read, f->values[i], &f->docs[i], &e)) continue;
-    pthread_mutex_lock(&f->mu);
-    if (!atomic_exchange(&f->failed, true)) f->error = e;
-    pthread_mutex_unlock(&f->mu);
+    if (!fetch(coll, f->read, f->values[i], &f->docs[i], &e) && !atomic_exchange(&f->failed, true)) f->error = e;
   }
   mongoc_collection_destroy(coll);
 }
@@ -283,9 +279,7 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
   }
   fetches_t f = {.pool = p->pool, .db = db, .collection = collection, .read = read, .values = moved_values,
                  .docs = cqrs_xcalloc(n_moved ? n_moved : 1, sizeof(bson_t *)), .n = n_moved};
-  pthread_mutex_init(&f.mu, NULL);
   cqrs_probe_result_t result = !n_moved || fetch_all(&f, client) ? CQRS_PROBE_DONE : CQRS_PROBE_STORE_ERROR;
-  pthread_mutex_destroy(&f.mu);
   if (result == CQRS_PROBE_STORE_ERROR) *error = f.error;
   for (size_t k = 0; k < n_moved; k++) {
     if (result == CQRS_PROBE_DONE) {
