@@ -14,12 +14,12 @@ struct cqrs_aggregate_store {
 
 /* An outcome in one block, "<commandId>\0<result>\0", freed through
  * command_id. */
-static cqrs_recent_t recent_new(const char *command_id, const char *result_json) {
+static cqrs_recent_t recent_new(const char *command_id, const char *result_json, int64_t at_ms) {
   size_t nc = strlen(command_id) + 1, nr = strlen(result_json) + 1;
   char *block = cqrs_xmalloc(nc + nr);
   memcpy(block, command_id, nc);
   memcpy(block + nc, result_json, nr);
-  return (cqrs_recent_t){block, block + nc};
+  return (cqrs_recent_t){block, block + nc, at_ms};
 }
 
 cqrs_aggregate_t *cqrs_aggregate_new(const char *tenant, const char *id, const char *type, int32_t partition) {
@@ -47,7 +47,7 @@ cqrs_aggregate_t *cqrs_aggregate_copy(const cqrs_aggregate_t *src) {
   a->version = src->version;
   a->state = src->state ? bson_copy(src->state) : NULL;
   if (src->n_recent) a->recent = cqrs_xmalloc(src->n_recent * sizeof *a->recent);
-  for (size_t i = 0; i < src->n_recent; i++) a->recent[i] = recent_new(src->recent[i].command_id, src->recent[i].result_json);
+  for (size_t i = 0; i < src->n_recent; i++) a->recent[i] = recent_new(src->recent[i].command_id, src->recent[i].result_json, src->recent[i].at_ms);
   a->n_recent = src->n_recent;
   a->unreadable = src->unreadable ? cqrs_xstrdup(src->unreadable) : NULL;
   return a;
@@ -69,16 +69,17 @@ const char *cqrs_aggregate_recent(const cqrs_aggregate_t *a, const char *command
   return NULL;
 }
 
-void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json) {
-  if (a->n_recent == CQRS_RECENT_COMMANDS) {
-    free(a->recent[0].command_id);
-    memmove(&a->recent[0], &a->recent[1], (CQRS_RECENT_COMMANDS - 1) * sizeof a->recent[0]);
-    a->n_recent--;
-  } else {
-    cqrs_recent_t *grown = cqrs_xrealloc(a->recent, (a->n_recent + 1) * sizeof *grown);
-    a->recent = grown;
+void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json, int64_t at_ms) {
+  a->recent = cqrs_xrealloc(a->recent, (a->n_recent + 1) * sizeof *a->recent);
+  a->recent[a->n_recent++] = recent_new(command_id, result_json, at_ms);
+  size_t drop = 0;
+  while (a->n_recent - drop > CQRS_RECENT_COMMANDS &&
+         (a->n_recent - drop > CQRS_RECENT_MAX || a->recent[drop].at_ms <= at_ms - CQRS_RECENT_MIN_MS))
+    free(a->recent[drop++].command_id); /* and its result */
+  if (drop) {
+    memmove(&a->recent[0], &a->recent[drop], (a->n_recent - drop) * sizeof a->recent[0]);
+    a->n_recent -= drop;
   }
-  a->recent[a->n_recent++] = recent_new(command_id, result_json);
 }
 
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
@@ -96,6 +97,7 @@ char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len) {
     bson_append_document_begin(&recent, k, -1, &item);
     BSON_APPEND_UTF8(&item, "commandId", a->recent[i].command_id);
     BSON_APPEND_UTF8(&item, "result", a->recent[i].result_json);
+    if (a->recent[i].at_ms) BSON_APPEND_INT64(&item, "at", a->recent[i].at_ms);
     bson_append_document_end(&recent, &item);
   }
   bson_append_array_end(&doc, &recent);
@@ -141,18 +143,21 @@ cqrs_aggregate_t *cqrs_aggregate_from_json(const char *record_key, int32_t parti
   if (has_state) a->state = bson_copy(&state);
   bson_iter_t it;
   if (has_recent && bson_iter_init(&it, &recent)) {
-    while (bson_iter_next(&it) && a->n_recent < CQRS_RECENT_COMMANDS) {
+    while (bson_iter_next(&it)) { /* oldest first: remember keeps what it would have */
       bson_t item;
       const uint8_t *data;
       uint32_t n;
       const char *cid, *res;
+      int64_t at = 0;
+      bool has_at;
       if (!BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
       bson_iter_document(&it, &n, &data);
       if (!bson_init_static(&item, data, n) ||
           !cqrs_json_get_string(&item, "commandId", NULL, true, 0, &cid, NULL) ||
-          !cqrs_json_get_string(&item, "result", NULL, true, 0, &res, NULL))
+          !cqrs_json_get_string(&item, "result", NULL, true, 0, &res, NULL) ||
+          !cqrs_json_get_int64(&item, "at", NULL, false, &at, &has_at, NULL))
         continue;
-      cqrs_aggregate_remember(a, cid, res);
+      cqrs_aggregate_remember(a, cid, res, at);
     }
   }
 done:

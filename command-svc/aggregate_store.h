@@ -14,13 +14,23 @@
 #include <bson/bson.h>
 #include <stdint.h>
 
-/* Outcomes remembered per aggregate for commandId idempotency. A repeat older
- * than this many commands on the same aggregate is decided again. */
+/* Outcomes remembered per aggregate for commandId idempotency: the last
+ * CQRS_RECENT_COMMANDS, and besides every one decided less than
+ * CQRS_RECENT_MIN_MS before the newest, up to CQRS_RECENT_MAX. A repeat
+ * forgotten is decided again. Why the time: a client's retry is decided, the
+ * aggregate moves on, and then its first send arrives (an HTTP request read
+ * by an instance that was frozen with it in its socket; the fault suite saw
+ * one 12 s late, after 9 more commands on a user): with the last 8 alone it
+ * was decided a second time. */
 #define CQRS_RECENT_COMMANDS 8
+#define CQRS_RECENT_MIN_MS (5 * 60 * 1000)
+#define CQRS_RECENT_MAX 128
 
 typedef struct {
   char *command_id;  /* one allocation with result_json, owned by the aggregate */
   char *result_json; /* the first outcome, as sent on command-results */
+  int64_t at_ms;     /* when it was decided, ms since the epoch; 0: unknown
+                        (a record written before it was kept) */
 } cqrs_recent_t;
 
 typedef struct {
@@ -33,7 +43,7 @@ typedef struct {
   int32_t partition;
   int64_t version;   /* 0: does not exist */
   bson_t *state;     /* NULL while version is 0 */
-  cqrs_recent_t *recent; /* n_recent outcomes (at most CQRS_RECENT_COMMANDS), oldest first; sized to
+  cqrs_recent_t *recent; /* n_recent outcomes (at most CQRS_RECENT_MAX), oldest first; sized to
                           * n_recent, as most aggregates hold one or two */
   size_t n_recent;
   char *unreadable;  /* NULL, or why its state cannot be trusted: restored
@@ -55,12 +65,14 @@ void cqrs_aggregate_destroy(cqrs_aggregate_t *a);
 
 /* The remembered outcome of command_id, or NULL. */
 const char *cqrs_aggregate_recent(const cqrs_aggregate_t *a, const char *command_id);
-/* Remembers an outcome, forgetting the oldest beyond CQRS_RECENT_COMMANDS. */
-void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json);
+/* Remembers an outcome decided at at_ms, then forgets the oldest while more
+ * than CQRS_RECENT_COMMANDS are held and the oldest was decided
+ * CQRS_RECENT_MIN_MS or more before at_ms, or more than CQRS_RECENT_MAX are. */
+void cqrs_aggregate_remember(cqrs_aggregate_t *a, const char *command_id, const char *result_json, int64_t at_ms);
 
 /* The value written to the aggregate-state topic under key a->key (string to
  * bson_free): {"tenant","aggregateId","aggregateType","version","state",{...},
- * "recent":[{"commandId","result"}], "unreadable"?: "why"} */
+ * "recent":[{"commandId","result","at"}], "unreadable"?: "why"} */
 char *cqrs_aggregate_to_json(const cqrs_aggregate_t *a, size_t *len);
 /* Reads such a value back (record_key: the record's key, NUL-terminated). The
  * tenant and aggregate id come from the value; a value with neither is a record

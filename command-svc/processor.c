@@ -127,7 +127,7 @@ static void decide(const cqrs_decider_t *d, const cqrs_aggregate_t *current, cqr
   cqrs_result_t r = {.status = 201, .command_id = cmd->command_id, .aggregate_id = cmd->aggregate_id,
                      .version = next->version, .event_id = last->id, .event_type = last->type};
   set_result(out, &r);
-  cqrs_aggregate_remember(next, cmd->command_id, out->result_json);
+  cqrs_aggregate_remember(next, cmd->command_id, out->result_json, ctx->now_ms);
   out->staged = next;
 done:
   cqrs_decision_cleanup(&decision);

@@ -224,6 +224,54 @@ static bool fetch_all(fetches_t *f, mongoc_client_t *client) {
   return !atomic_load(&f->failed);
 }
 
+/* The version of row i of the probe's answer r. */
+static int64_t row_version(const PGresult *r, int i) {
+  return PQgetisnull(r, i, 1) ? 0 : strtoll(PQgetvalue(r, i, 1), NULL, 10);
+}
+
+/* Reads the documents of the rows of r (value, version) the cache does not
+ * hold at that version, side by side (fetch_all), and caches them under
+ * "<place>\n<value>". False with error when a find failed: nothing is cached
+ * then. */
+static bool refresh(cqrs_version_probe_t *p, mongoc_client_t *client, const char *place, const char *db,
+                    const char *collection, const cqrs_single_read_t *read, const PGresult *r, bson_error_t *error) {
+  int rows = PQntuples(r);
+  size_t n = 0, cap = rows > 0 ? (size_t)rows : 1;
+  int *moved = cqrs_xcalloc(cap, sizeof *moved);
+  const char **values = cqrs_xcalloc(cap, sizeof *values);
+  char key[1024];
+  for (int i = 0; i < rows; i++) {
+    snprintf(key, sizeof key, "%s\n%s", place, PQgetvalue(r, i, 0));
+    cached_t *c = cqrs_map_get(p->cache, key);
+    if (!c || c->version != row_version(r, i)) {
+      moved[n] = i;
+      values[n++] = PQgetvalue(r, i, 0);
+    }
+  }
+  fetches_t f = {.pool = p->pool, .db = db, .collection = collection, .read = read, .values = values,
+                 .docs = cqrs_xcalloc(cap, sizeof(bson_t *)), .n = n};
+  bool ok = n == 0 || fetch_all(&f, client);
+  for (size_t k = 0; k < n; k++) {
+    if (!ok) {
+      if (f.docs[k]) bson_destroy(f.docs[k]);
+      continue;
+    }
+    cached_t *c = cqrs_xcalloc(1, sizeof *c);
+    c->doc = f.docs[k];
+    c->version = row_version(r, moved[k]);
+    snprintf(key, sizeof key, "%s\n%s", place, values[k]);
+    cqrs_map_put(p->cache, key, c);
+  }
+  if (ok)
+    cqrs_metrics_add(p->metrics, "read_wait_fetches_total", NULL, (double)n);
+  else
+    *error = f.error;
+  free(f.docs);
+  free(moved);
+  free(values);
+  return ok;
+}
+
 cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_client_t *client, const char *db,
                                            const char *collection, cqrs_wait_batch_t *b, bson_error_t *error) {
   const cqrs_single_read_t *read = cqrs_wait_batch_read(b);
@@ -261,48 +309,16 @@ cqrs_probe_result_t cqrs_version_probe_run(cqrs_version_probe_t *p, mongoc_clien
     return CQRS_PROBE_NOT_HERE;
   }
   p->runs++;
-  /* the documents whose versions moved since the probe read them, read side by side */
-  int rows = PQntuples(r);
-  size_t n_moved = 0;
-  int *moved = cqrs_xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *moved);
-  const char **moved_values = cqrs_xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *moved_values);
-  int64_t *versions = cqrs_xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *versions);
-  char key[1024];
-  for (int i = 0; i < rows; i++) {
-    versions[i] = PQgetisnull(r, i, 1) ? 0 : strtoll(PQgetvalue(r, i, 1), NULL, 10);
-    snprintf(key, sizeof key, "%s\n%s", place, PQgetvalue(r, i, 0));
-    cached_t *c = cqrs_map_get(p->cache, key);
-    if (!c || c->version != versions[i]) {
-      moved[n_moved] = i;
-      moved_values[n_moved++] = PQgetvalue(r, i, 0);
-    }
-  }
-  fetches_t f = {.pool = p->pool, .db = db, .collection = collection, .read = read, .values = moved_values,
-                 .docs = cqrs_xcalloc(n_moved ? n_moved : 1, sizeof(bson_t *)), .n = n_moved};
-  cqrs_probe_result_t result = !n_moved || fetch_all(&f, client) ? CQRS_PROBE_DONE : CQRS_PROBE_STORE_ERROR;
-  if (result == CQRS_PROBE_STORE_ERROR) *error = f.error;
-  for (size_t k = 0; k < n_moved; k++) {
-    if (result == CQRS_PROBE_DONE) {
-      cached_t *c = cqrs_xcalloc(1, sizeof *c);
-      c->doc = f.docs[k];
-      c->version = versions[moved[k]];
-      snprintf(key, sizeof key, "%s\n%s", place, moved_values[k]);
-      cqrs_map_put(p->cache, key, c);
-    } else if (f.docs[k]) {
-      bson_destroy(f.docs[k]);
-    }
-  }
-  cqrs_metrics_add(p->metrics, "read_wait_fetches_total", NULL, (double)(result == CQRS_PROBE_DONE ? n_moved : 0));
-  for (int i = 0; result == CQRS_PROBE_DONE && i < rows; i++) {
+  cqrs_probe_result_t result = refresh(p, client, place, db, collection, read, r, error)
+                                   ? CQRS_PROBE_DONE
+                                   : CQRS_PROBE_STORE_ERROR;
+  for (int i = 0; result == CQRS_PROBE_DONE && i < PQntuples(r); i++) {
+    char key[1024];
     snprintf(key, sizeof key, "%s\n%s", place, PQgetvalue(r, i, 0));
     cached_t *c = cqrs_map_get(p->cache, key);
     c->seen = p->runs;
     if (c->doc) cqrs_wait_batch_offer(b, c->doc);
   }
-  free(f.docs);
-  free(moved);
-  free(moved_values);
-  free(versions);
   PQclear(r);
   cqrs_map_filter(p->cache, stale_entry, &p->runs);
   cqrs_map_filter(p->tables, stale_table, &p->runs);

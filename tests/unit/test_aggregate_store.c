@@ -38,8 +38,8 @@ Test(aggregate_store, new_aggregate_does_not_exist) {
 
 Test(aggregate_store, json_round_trip) {
   cqrs_aggregate_t *a = user("u-1", 2, 5);
-  cqrs_aggregate_remember(a, "c-1", "{\"status\":201,\"version\":4}");
-  cqrs_aggregate_remember(a, "c-2", "{\"status\":201,\"version\":5}");
+  cqrs_aggregate_remember(a, "c-1", "{\"status\":201,\"version\":4}", 1000);
+  cqrs_aggregate_remember(a, "c-2", "{\"status\":201,\"version\":5}", 2000);
   size_t len = 0;
   char *json = cqrs_aggregate_to_json(a, &len);
   cr_assert_eq(len, strlen(json));
@@ -51,6 +51,7 @@ Test(aggregate_store, json_round_trip) {
   cr_assert_str_eq(u_str(doc, "state.name"), "Ann");
   cr_assert_str_eq(u_str(doc, "recent.0.commandId"), "c-1");
   cr_assert_str_eq(u_str(doc, "recent.1.result"), "{\"status\":201,\"version\":5}");
+  cr_assert_eq(u_i64(doc, "recent.1.at"), 2000);
   bson_destroy(doc);
 
   cqrs_error_t err = {0};
@@ -88,13 +89,14 @@ Test(aggregate_store, json_round_trip_not_existing) {
 
 Test(aggregate_store, copy_is_deep) {
   cqrs_aggregate_t *a = user("u-1", 1, 2);
-  cqrs_aggregate_remember(a, "c-1", "{}");
+  cqrs_aggregate_remember(a, "c-1", "{}", 5);
   cqrs_aggregate_t *b = cqrs_aggregate_copy(a);
   cqrs_aggregate_destroy(a);
   cr_assert_str_eq(b->aggregate_id, "u-1");
   cr_assert_eq(b->version, 2);
   cr_assert_str_eq(u_str(b->state, "name"), "Ann");
   cr_assert_str_eq(cqrs_aggregate_recent(b, "c-1"), "{}");
+  cr_assert_eq(b->recent[0].at_ms, 5);
   cqrs_aggregate_destroy(b);
 }
 
@@ -105,7 +107,7 @@ Test(aggregate_store, remember_keeps_last_window) {
   for (int i = 0; i < n; i++) {
     snprintf(id, sizeof id, "c-%d", i);
     snprintf(res, sizeof res, "{\"n\":%d}", i);
-    cqrs_aggregate_remember(a, id, res);
+    cqrs_aggregate_remember(a, id, res, (int64_t)i * CQRS_RECENT_MIN_MS); /* each one old when the next comes */
   }
   cr_assert_eq(a->n_recent, CQRS_RECENT_COMMANDS);
   for (int i = 0; i < n; i++) {
@@ -281,4 +283,33 @@ Test(aggregate_store, drop_partition_only_that_one) {
   cr_assert_eq(cqrs_aggregate_store_size(store), 2);
   cqrs_aggregate_store_commit(store);
   cr_assert_eq(cqrs_aggregate_store_size(store), 3);
+}
+
+/* Younger than CQRS_RECENT_MIN_MS before the newest: kept beyond the last
+ * CQRS_RECENT_COMMANDS, up to CQRS_RECENT_MAX; older ones go. */
+Test(aggregate_store, remember_keeps_what_is_recent_in_time) {
+  cqrs_aggregate_t *a = user("u-1", 0, 1);
+  char id[32];
+  for (int i = 0; i < 20; i++) {
+    snprintf(id, sizeof id, "c-%d", i);
+    cqrs_aggregate_remember(a, id, "{}", i);
+  }
+  cr_assert_eq(a->n_recent, 20, "20 within a few ms: all kept");
+  cqrs_aggregate_remember(a, "c-20", "{}", CQRS_RECENT_MIN_MS + 10);
+  cr_assert_eq(a->n_recent, 10, "those decided at 0..10 ms are old now: c-11..c-20 kept");
+  cr_assert_null(cqrs_aggregate_recent(a, "c-10"));
+  cr_assert_not_null(cqrs_aggregate_recent(a, "c-11"));
+  char *json = cqrs_aggregate_to_json(a, NULL);
+  cqrs_aggregate_t *b = cqrs_aggregate_from_json("acme/u-1", 0, json, strlen(json), NULL);
+  cr_assert_eq(b->n_recent, 10, "the window survives the aggregate-state form");
+  cqrs_aggregate_destroy(b);
+  bson_free(json);
+  for (int i = 0; i < CQRS_RECENT_MAX + 50; i++) {
+    snprintf(id, sizeof id, "d-%d", i);
+    cqrs_aggregate_remember(a, id, "{}", CQRS_RECENT_MIN_MS + 20);
+  }
+  cr_assert_eq(a->n_recent, CQRS_RECENT_MAX, "at most CQRS_RECENT_MAX");
+  snprintf(id, sizeof id, "d-%d", 50 + CQRS_RECENT_MAX - 1);
+  cr_assert_str_eq(a->recent[CQRS_RECENT_MAX - 1].command_id, id);
+  cqrs_aggregate_destroy(a);
 }
