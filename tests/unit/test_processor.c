@@ -254,6 +254,16 @@ Test(processor, repeated_command_id_is_idempotent) {
   free(event_id);
 }
 
+/* Processes UpdateUserProfile upd-<i> of u-1 (name "N<i>"). */
+static void rename_u1(int i) {
+  char json[256];
+  snprintf(json, sizeof json,
+           "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-%d\",\"aggregateId\":\"u-1\","
+           "\"changes\":{\"name\":\"N%d\"}}",
+           i, i);
+  process(json);
+}
+
 /* README: "each aggregate remembers its last 8 outcomes, and every outcome
  * of the last minute". The numbers are the documented ones, not the
  * implementation's constants: commands a minute apart, the 9th on an
@@ -263,22 +273,14 @@ Test(processor, the_ninth_command_evicts_the_oldest_outcome) {
   ctx.now_ms = 1000000;
   process(CREATE); /* outcome 1: cmd-1 */
   commit_staged();
-  char json[256];
   for (int i = 2; i <= DOCUMENTED_WINDOW + 1; i++) {
     ctx.now_ms += DOCUMENTED_MS;
-    snprintf(json, sizeof json,
-             "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-%d\",\"aggregateId\":\"u-1\","
-             "\"changes\":{\"name\":\"N%d\"}}",
-             i, i);
-    process(json);
+    rename_u1(i);
     cr_assert_eq(out.status, 201, "%s", out.result_json);
     commit_staged();
   }
   /* upd-2 is the oldest of the last 8: still answered from the window */
-  snprintf(json, sizeof json,
-           "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-2\",\"aggregateId\":\"u-1\","
-           "\"changes\":{\"name\":\"N2\"}}");
-  process(json);
+  rename_u1(2);
   cr_assert_eq(out.status, 200, "upd-2 is inside the window: %s", out.result_json);
   cr_assert_eq(u_i64(result, "version"), 2, "its first outcome");
   /* cmd-1 fell out: the create is decided again, and refused (u-1 exists: 422) */
@@ -295,14 +297,9 @@ Test(processor, a_repeat_within_a_minute_is_answered_after_many_more_commands) {
   process(CREATE);
   char *event_id = strdup(out.events[0].id);
   commit_staged();
-  char json[256];
   for (int i = 2; i <= 40; i++) {
     ctx.now_ms += 100;
-    snprintf(json, sizeof json,
-             "{\"commandType\":\"UpdateUserProfile\",\"commandId\":\"upd-%d\",\"aggregateId\":\"u-1\","
-             "\"changes\":{\"name\":\"N%d\"}}",
-             i, i);
-    process(json);
+    rename_u1(i);
     cr_assert_eq(out.status, 201, "%s", out.result_json);
     commit_staged();
   }
