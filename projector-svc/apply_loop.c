@@ -344,8 +344,6 @@ static void go_back(cqrs_apply_loop_t *loop, rd_kafka_message_t **rest, size_t n
   for (int p = 0; p < loop->n_positions; p++) loop->back[p] = INT64_MAX;
 }
 
-/* Applies and commits msgs[0..n). Returns true when it stopped before the
- * end to read the rest again later (prepare's *again, why in again_why). */
 /* How long each written event took from its append (the record's timestamp:
  * when command-svc produced it, inside its transaction) to its document
  * acknowledged by the store: the projector's share of command-to-visible. */
@@ -359,6 +357,8 @@ static void observe_delays(cqrs_apply_loop_t *loop, const pending_t *p, size_t n
   }
 }
 
+/* Applies and commits msgs[0..n). Returns true when it stopped before the
+ * end to read the rest again later (prepare's *again, why in again_why). */
 static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t n, pending_t *p,
                       char again_why[256]) {
   size_t upto, skipped;
