@@ -323,6 +323,7 @@ static void go_back(cqrs_apply_loop_t *loop, rd_kafka_message_t **rest, size_t n
     read_rest_again(loop, rest, n);
     return;
   }
+  loop->target->settle(loop);
   rd_kafka_resp_err_t e = rd_kafka_committed(loop->consumer, parts, 10000);
   for (int i = 0; !e && i < parts->cnt; i++) {
     int32_t pt = parts->elems[i].partition;
@@ -365,6 +366,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   bool again, back;
   /* From the deletion check to the store's acknowledgement (tenants.h) */
   cqrs_tenants_enter(loop->tenants);
+  uint64_t poisoned = atomic_load(&loop->poisoned);
   size_t np = prepare(loop, msgs, n, p, &upto, &skipped, &again, &back, again_why);
   int64_t t0 = cqrs_time_monotonic_ms();
   cqrs_write_outcome_t o = write_batch(loop, p, np);
@@ -379,6 +381,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
   if (o == CQRS_WRITE_HALTED) return false;   /* halted at a poison write: keep the whole batch for later */
   cqrs_dead_letters_flush(loop->dead_letters, 10000); /* durable before we move past them */
   commit(loop, msgs, upto);
+  if (atomic_load(&loop->poisoned) != poisoned) loop->target->settle(loop); /* not dead-lettered twice */
   atomic_fetch_add(&loop->applied, (uint64_t)np);
   if (loop->reported) {
     cqrs_metrics_add(loop->reported, "events_applied_total", loop->labels, (double)np);
@@ -471,6 +474,7 @@ static void *loop_main(void *arg) {
       next_progress = cqrs_time_monotonic_ms() + CQRS_PROGRESS_PERIOD_MS;
     }
   }
+  loop->target->settle(loop); /* before the consumer closes, whatever KAFKA_* says about committing */
   free(msgs);
   pending_cleanup(&p);
   return NULL;
@@ -501,7 +505,11 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, err, "auto.offset.reset", "earliest",
                                                  /* a dead member's partitions move after 10 s, not 45 */
-                                                 "session.timeout.ms", "10000", NULL)))
+                                                 "session.timeout.ms", "10000",
+                                                 /* target->commit stores, the consumer commits (and a
+                                                  * rebuild, which stores nothing, commits nothing) */
+                                                 "enable.auto.commit", "true", "enable.auto.offset.store", "false",
+                                                 "auto.commit.interval.ms", CQRS_APPLY_COMMIT_INTERVAL_MS, NULL)))
     goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   /* Subscribing to a topic that does not exist yet would wait for the next

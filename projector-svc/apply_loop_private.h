@@ -15,6 +15,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* How often the live loop's consumer commits the offsets of what the store
+ * acknowledged (a string: it is a consumer setting). Committing after every
+ * batch, waiting for the broker, cost each of the five loops a round trip per
+ * batch and the broker about 300 OffsetCommit requests a second at 500
+ * events/s (BENCHMARKS.md, "The projector's offset commits"); a crash now
+ * applies up to this much again, which changes nothing (writes are guarded by
+ * version), and admin-svc's lag, read from these offsets, is this much late. */
+#define CQRS_APPLY_COMMIT_INTERVAL_MS "250"
+
 typedef enum {
   CQRS_ENTER_WRITE,  /* write it */
   CQRS_ENTER_BACK,   /* go back to loop->back first, then write it */
@@ -45,8 +54,13 @@ typedef struct {
    * false to halt before it. */
   bool (*poison)(cqrs_apply_loop_t *loop, rd_kafka_message_t *m, const char *error, const char *part,
                  const char *off);
-  /* Keeps msgs[0..upto) (upto > 0) as done, after the store acknowledged them. */
+  /* Keeps msgs[0..upto) (upto > 0) as done, after the store acknowledged them.
+   * Need not wait for the broker: settle does. */
   void (*commit)(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t upto);
+  /* Returns once what commit kept is where rewind_to and a restart read it:
+   * before the loop reads its committed offsets, and after a batch that sent
+   * a dead letter (so that a crash does not send it again). */
+  void (*settle)(cqrs_apply_loop_t *loop);
   /* Sets the offsets of parts (the assignment) to where a rewind puts them. */
   void (*rewind_to)(cqrs_apply_loop_t *loop, rd_kafka_topic_partition_list_t *parts);
   /* Reports what the loop has applied (cqrs/freshness.h), every CQRS_PROGRESS_PERIOD_MS. */

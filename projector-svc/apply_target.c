@@ -69,14 +69,28 @@ static void live_commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size
     rd_kafka_topic_partition_list_destroy(offsets);
     return;
   }
-  rd_kafka_resp_err_t e = rd_kafka_commit(loop->consumer, offsets, 0);
-  rd_kafka_topic_partition_list_destroy(offsets);
+  /* Stored, not committed: the consumer commits what is stored every
+   * CQRS_APPLY_COMMIT_INTERVAL_MS, at a rebalance and when it closes
+   * (apply_loop.c), off the loop's path; a partition revoked meanwhile is
+   * refused here, its new owner applies that batch again (harmless). */
+  rd_kafka_resp_err_t e = rd_kafka_offsets_store(loop->consumer, offsets);
+  for (int i = 0; !e && i < offsets->cnt; i++)
+    if (offsets->elems[i].err) e = offsets->elems[i].err;
   if (e)
-    cqrs_log_warn(loop->log, "offset commit failed; the batch may be applied again (harmless)", "error",
-                  rd_kafka_err2str(e), NULL);
+    cqrs_log_debug(loop->log, "offsets not kept; the batch may be applied again (harmless)", "projection",
+                   loop->proj->name, "error", rd_kafka_err2str(e), NULL);
+  rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+static void live_settle(cqrs_apply_loop_t *loop) {
+  rd_kafka_resp_err_t e = rd_kafka_commit(loop->consumer, NULL, 0); /* what is stored, waiting for the broker */
+  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    cqrs_log_warn(loop->log, "offset commit failed; what was applied since the last one may be applied again "
+                  "(harmless)", "projection", loop->proj->name, "error", rd_kafka_err2str(e), NULL);
 }
 
 static void live_rewind_to(cqrs_apply_loop_t *loop, rd_kafka_topic_partition_list_t *parts) {
+  live_settle(loop);
   rd_kafka_committed(loop->consumer, parts, 10000);
   for (int i = 0; i < parts->cnt; i++)
     if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
@@ -102,6 +116,7 @@ const cqrs_apply_target_t cqrs_apply_live = {.rebuild = false,
                                              .collection = live_collection,
                                              .poison = live_poison,
                                              .commit = live_commit,
+                                             .settle = live_settle,
                                              .rewind_to = live_rewind_to,
                                              .publish = live_publish};
 
@@ -149,6 +164,8 @@ static void rebuild_commit(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, s
   (void)upto;
 }
 
+static void rebuild_settle(cqrs_apply_loop_t *loop) { (void)loop; }
+
 static void rebuild_rewind_to(cqrs_apply_loop_t *loop, rd_kafka_topic_partition_list_t *parts) {
   for (int i = 0; i < parts->cnt; i++) {
     int32_t pt = parts->elems[i].partition;
@@ -165,5 +182,6 @@ const cqrs_apply_target_t cqrs_apply_rebuild = {.rebuild = true,
                                                 .collection = rebuild_collection,
                                                 .poison = rebuild_poison,
                                                 .commit = rebuild_commit,
+                                                .settle = rebuild_settle,
                                                 .rewind_to = rebuild_rewind_to,
                                                 .publish = rebuild_publish};

@@ -81,7 +81,8 @@ static double metric(int port, const char *series) {
 }
 
 /* Waits (bounded) until metric series reaches at least want; returns its value:
- * the counters move after the store acknowledged and offsets are committed. */
+ * the counters move after the store acknowledged (the offsets are committed
+ * later, every CQRS_APPLY_COMMIT_INTERVAL_MS). */
 static double await_metric(int port, const char *series, double want) {
   double v = 0;
   for (int i = 0; i < 600 && (v = metric(port, series)) < want; i++) usleep(50 * 1000);
@@ -233,7 +234,7 @@ Test(projector, an_older_event_redelivered_after_a_newer_one_changes_nothing) {
   char topic[128];
   tk_kafka_reproduce(&env, tk_topic(&env, "events", topic), v2);
   tk_records_free(v2, 1);
-  /* applied (the store acknowledged it, the offset is committed) */
+  /* applied (the store acknowledged it) */
   cr_assert_eq(await_metric(env.projector_port, "events_applied_total" USER_LABELS, 4), 4,
                "the redelivered event was never applied");
   char *after = stored_user(client, id);
