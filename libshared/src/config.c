@@ -228,7 +228,7 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
     return false;
   long lanes, batch, every;
   if (!int_var(envp, "SNAPSHOT_EVERY", CQRS_SNAPSHOT_EVERY_DEFAULT, 0, 1000000, &every, err) ||
-      !int_var(envp, "COMMAND_LANES", 3, 1, 64, &lanes, err) ||
+      !int_var(envp, "COMMAND_LANES", 1, 1, 64, &lanes, err) ||
       !int_var(envp, "COMMAND_BATCH_MAX", 2000, 1, 100000, &batch, err))
     return false;
   cfg->command_lanes = (int)lanes;

@@ -30,7 +30,8 @@ typedef struct {
   size_t max_body_bytes;     /* MAX_BODY_BYTES: larger request bodies get 413 (1 MiB) */
   int command_timeout_ms;    /* COMMAND_TIMEOUT_MS: HTTP wait for a command result (5000) */
   int command_lanes;         /* COMMAND_LANES: command loops per command-svc, each a consumer group member
-                              * with its own transactional producer, so transactions overlap (3) */
+                              * with its own transactional producer, so transactions overlap (1; README,
+                              * "Why lanes") */
   int command_batch_max;     /* COMMAND_BATCH_MAX: command records per lane transaction, at most (2000) */
   int command_max_in_flight; /* COMMAND_MAX_IN_FLIGHT: HTTP commands awaiting their result at once per
                               * replica; past it, 503 with Retry-After (2048) */
