@@ -210,6 +210,26 @@ Test(projector, a_redelivery_mixing_applied_and_new_events_gives_the_fold_of_the
   free(other);
 }
 
+/* The offsets are committed every CQRS_APPLY_COMMIT_INTERVAL_MS, not with each
+ * write, and once more when the projector stops: stopped right after it wrote,
+ * a projector started again applies only what came after. */
+Test(projector, a_projector_stopped_right_after_a_write_applies_nothing_again) {
+  tk_env_init(&env);
+  tk_start_all(&env, pids);
+  char *id = create_user("stopped");
+  for (int v = 2; v <= 5; v++) rename_user(id, v);
+  await_user(id, 5);
+  tk_stop(pids[TK_PROJECTOR], SIGTERM);
+  pids[TK_PROJECTOR] = tk_start(&env, TK_PROJECTOR, NULL);
+  char *next = create_user("next");
+  await_user(next, 1);
+  cr_assert_eq(await_metric(env.projector_port, "events_applied_total" USER_LABELS, 1), 1);
+  cr_assert_eq(metric(env.projector_port, "events_applied_total" USER_LABELS), 1,
+               "the stopped projector's last events were applied again: their offsets were not committed");
+  free(id);
+  free(next);
+}
+
 /* A rewound group folds old and new events together, which gives the same
  * document with or without the version guard. Here the older event comes
  * alone, after the newer one is applied: the very record of version 2
