@@ -500,8 +500,9 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
   loop->t_events = cqrs_config_topic(cfg, CQRS_TOPIC_EVENTS);
   snprintf(loop->labels, sizeof loop->labels, "projection=\"%s\"", projection->name);
   snprintf(loop->skipped_labels, sizeof loop->skipped_labels, "%s,reason=\"tenant_deleted\"", loop->labels);
-  char group[CQRS_GROUP_MAX];
+  char group[CQRS_GROUP_MAX], commit_every[16];
   cqrs_config_projector_group(projection->name, loop->target->rebuild, group, sizeof group);
+  snprintf(commit_every, sizeof commit_every, "%d", CQRS_APPLY_COMMIT_INTERVAL_MS);
   if (!(loop->dead_letters = cqrs_dead_letters_new(cfg, log, metrics, projection->name, loop->t_events, err)) ||
       !(loop->consumer = cqrs_kafka_consumer_new(cfg, log, group, NULL, NULL, err, "auto.offset.reset", "earliest",
                                                  /* a dead member's partitions move after 10 s, not 45 */
@@ -509,7 +510,7 @@ cqrs_apply_loop_t *cqrs_apply_loop_new(const cqrs_config_t *cfg, const cqrs_log_
                                                  /* target->commit stores, the consumer commits (and a
                                                   * rebuild, which stores nothing, commits nothing) */
                                                  "enable.auto.commit", "true", "enable.auto.offset.store", "false",
-                                                 "auto.commit.interval.ms", CQRS_APPLY_COMMIT_INTERVAL_MS, NULL)))
+                                                 "auto.commit.interval.ms", commit_every, NULL)))
     goto fail;
   rd_kafka_poll_set_consumer(loop->consumer);
   /* Subscribing to a topic that does not exist yet would wait for the next

@@ -25,6 +25,16 @@
 
 typedef struct cqrs_apply_loop cqrs_apply_loop_t;
 
+/* How often the live loop's consumer commits the offsets of what the store
+ * acknowledged. Committing after every batch, waiting for the broker, cost
+ * each of the five loops a round trip per batch and the broker about 300
+ * OffsetCommit requests a second at 500 events/s (BENCHMARKS.md, "The
+ * projector's offset commits"). A crash now applies up to this much again,
+ * which changes nothing (writes are guarded by version); admin-svc's lag,
+ * read from these offsets, is up to this much late, and so is what a
+ * rebuild's swap reads of them (rebuild.c, await_live_left). */
+#define CQRS_APPLY_COMMIT_INTERVAL_MS 250
+
 typedef enum { CQRS_POISON_DLQ, CQRS_POISON_HALT } cqrs_poison_policy_t;
 
 typedef struct {

@@ -15,15 +15,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* How often the live loop's consumer commits the offsets of what the store
- * acknowledged (a string: it is a consumer setting). Committing after every
- * batch, waiting for the broker, cost each of the five loops a round trip per
- * batch and the broker about 300 OffsetCommit requests a second at 500
- * events/s (BENCHMARKS.md, "The projector's offset commits"); a crash now
- * applies up to this much again, which changes nothing (writes are guarded by
- * version), and admin-svc's lag, read from these offsets, is this much late. */
-#define CQRS_APPLY_COMMIT_INTERVAL_MS "250"
-
 typedef enum {
   CQRS_ENTER_WRITE,  /* write it */
   CQRS_ENTER_BACK,   /* go back to loop->back first, then write it */

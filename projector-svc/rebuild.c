@@ -182,8 +182,11 @@ static bool await_live_left(tail_t *t, const char *group, cqrs_apply_loop_t *loo
   int64_t before[CQRS_REBUILD_PARTITIONS_MAX], now[CQRS_REBUILD_PARTITIONS_MAX], upto[CQRS_REBUILD_PARTITIONS_MAX],
       pos[CQRS_REBUILD_PARTITIONS_MAX];
   bool done[CQRS_REBUILD_PARTITIONS_MAX] = {0}, want[CQRS_REBUILD_PARTITIONS_MAX], empty[CQRS_REBUILD_PARTITIONS_MAX];
-  /* past the live loops' alias TTL: a batch begun from here writes the new collection */
-  tail_sleep(t, swapped_ms + CQRS_ALIAS_TTL_MS + TAIL_TICK_MS);
+  /* past the live loops' alias TTL: a batch begun from here writes the new
+   * collection; and past one more commit of the live loops' offsets, so that
+   * before[] holds every batch done by then, and a move past it is the batch
+   * that was in flight (or a later one), not one that ended before */
+  tail_sleep(t, swapped_ms + CQRS_ALIAS_TTL_MS + TAIL_TICK_MS + CQRS_APPLY_COMMIT_INTERVAL_MS + TAIL_TICK_MS);
   while (tail_going(t) && !committed(t, before)) usleep(TAIL_TICK_MS * 1000);
   for (int left = t->n; left > 0 && tail_going(t);) {
     if (!committed(t, now)) {
