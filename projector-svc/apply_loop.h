@@ -1,8 +1,8 @@
 /* The apply loop of one projection: a consumer group of its own on `events`
  * (read_committed); batches become one MongoDB bulk write; offsets are
  * committed only after the store acknowledged (every
- * CQRS_APPLY_COMMIT_INTERVAL_MS, not waited for by the next batch). Each event's document goes to
- * its tenant's database (tenants.h), whose collection gets its indexes before
+ * CQRS_APPLY_COMMIT_INTERVAL_MS, not waited for by the next batch). Each
+ * event's document goes to its tenant's database (tenants.h), whose collection gets its indexes before
  * the first write into it; the events of a deleted tenant are skipped
  * (events_skipped_total{reason="tenant_deleted"}) and committed, so neither a
  * redelivery nor a rebuild brings its read models back. A poison event (undecodable, or
