@@ -254,6 +254,21 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
     cqrs_command_cleanup(&cmd);
     return;
   }
+  /* Read after its client gave up (an instance frozen with the request in its
+   * socket, woken after the client's retry went elsewhere): nobody hears the
+   * outcome, and taken now it could be decided a second time, after the
+   * retry's outcome left the idempotency window (README, "Idempotent
+   * commands"). Not taken; 499 for the log and the metrics only. */
+  if (cqrs_http_req_client_gone(req)) {
+    cqrs_metrics_add(ing->metrics, "commands_client_gone_total", NULL, 1);
+    cqrs_log_info(ing->log, "the client closed its connection before its command was read: not taken",
+                  "commandId", cmd.command_id ? cmd.command_id : "", "tenant", tenant, NULL);
+    cqrs_http_reply_error(req, 499, "the client closed the connection before the command was read", NULL);
+    free(key);
+    free(result_key);
+    cqrs_command_cleanup(&cmd);
+    return;
+  }
   /* Past the cap, refuse before anything reaches Kafka, so latency stays
    * bounded by the cap instead of growing with the offered load. */
   if (!reserve_slot(ing)) {
@@ -421,6 +436,9 @@ cqrs_ingress_t *cqrs_ingress_new(const cqrs_config_t *cfg, const cqrs_log_t *log
                         "gate or in the command loop), by tenant.");
   cqrs_metrics_describe(metrics, "commands_rejected_at_ingress_total", CQRS_METRIC_COUNTER,
                         "HTTP commands refused before Kafka (400, 403), by type and status.");
+  cqrs_metrics_describe(metrics, "commands_client_gone_total", CQRS_METRIC_COUNTER,
+                        "HTTP commands not taken because their client had closed the connection by the time "
+                        "they were read (never sent to Kafka).");
   cqrs_metrics_describe(metrics, "commands_overloaded_total", CQRS_METRIC_COUNTER,
                         "HTTP commands answered 503 with Retry-After because COMMAND_MAX_IN_FLIGHT commands "
                         "already awaited their results (never sent to Kafka).");

@@ -7,11 +7,13 @@
 #include "http_errors.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -466,6 +468,16 @@ static void dispatch_cb(struct evhttp_request *r, void *arg) {
 }
 
 int64_t cqrs_http_req_age_ms(const cqrs_http_req_t *req) { return (now_us() - req->start_us) / 1000; }
+
+bool cqrs_http_req_client_gone(const cqrs_http_req_t *req) {
+  struct evhttp_connection *c = evhttp_request_get_connection(req->r);
+  struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0) return false;
+  char b;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); /* 0: the peer's FIN, with nothing before it */
+  return n == 0 || (n < 0 && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE));
+}
 
 const char *cqrs_http_req_method(const cqrs_http_req_t *req) {
   return method_name(evhttp_request_get_command(req->r));

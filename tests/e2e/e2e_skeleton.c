@@ -3,14 +3,18 @@
 #include "accounting_env.h"
 #include "testkit.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define VISIBLE_MS 30000
 
@@ -421,6 +425,36 @@ Test(e2e, a_command_record_past_its_deadline_is_not_decided) {
             "the HTTP command's deadline is %lld, not 5 s after it was sent (%lld..%lld)", (long long)deadline,
             (long long)before, (long long)after);
   assert_accounted();
+}
+
+/* A request read after its client gave up and closed the connection (here:
+ * sent to a frozen command-svc, which reads it when woken) is not taken: the
+ * client's retry with the same commandId is then the first to be decided
+ * (201, not a repeat's 200), and it is the only one with an event. */
+Test(e2e, a_command_whose_client_left_before_it_was_read_is_not_taken) {
+  const char *json = "{\"commandType\":\"CreateUser\",\"commandId\":\"gone-1\",\"aggregateId\":\"u-gone\","
+                     "\"email\":\"gone@example.com\",\"name\":\"Gone\"}";
+  char request[1024];
+  int len = snprintf(request, sizeof request,
+                     "POST /v1/commands HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(json), json);
+  cr_assert_eq(kill(pids[TK_COMMAND], SIGSTOP), 0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.command_port)};
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool sent = fd >= 0 && connect(fd, (struct sockaddr *)&at, sizeof at) == 0 && write(fd, request, (size_t)len) == len;
+  if (fd >= 0) close(fd); /* the client gives up */
+  cr_assert_eq(kill(pids[TK_COMMAND], SIGCONT), 0);
+  cr_assert(sent, "the request did not reach the frozen command-svc's socket");
+  double gone = 0;
+  for (int tries = 0; (gone = tk_metric(env.command_port, "commands_client_gone_total")) < 1 && tries < 600; tries++)
+    nap(50);
+  cr_assert_eq(gone, 1, "the woken command-svc did not see that the client had left");
+  tk_response_t r = post(json);
+  cr_expect_eq(r.status, 201, "the retry was not the first decision: %d %s", r.status, r.body ? r.body : "");
+  tk_response_cleanup(&r);
+  cr_expect_eq(events_caused_by("gone-1"), 1);
 }
 
 Test(e2e, a_service_restarted_mid_test_loses_nothing) {

@@ -131,6 +131,12 @@ void cqrs_http_reply_cqrs_error(cqrs_http_req_t *req, const cqrs_error_t *err);
 /* Milliseconds since req arrived. */
 int64_t cqrs_http_req_age_ms(const cqrs_http_req_t *req);
 
+/* Whether the client closed (or reset) req's connection after sending it,
+ * sending nothing more: no answer can reach it. A peek at the socket, nothing
+ * read. A client that shuts down only its sending side to wait for the answer
+ * looks the same, and is taken as gone. Loop thread. */
+bool cqrs_http_req_client_gone(const cqrs_http_req_t *req);
+
 /* Takes over req so it can be answered later, from any thread. After
  * timeout_ms without completion the loop answers timeout_status with
  * timeout_json and calls on_timeout (may be NULL). Returns a handle holding one
