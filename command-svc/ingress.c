@@ -242,6 +242,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
    * it, so the command is not taken. */
   char *key = cqrs_tenant_key(tenant, cmd.aggregate_id);
   char *result_key = cqrs_result_key(tenant, cmd.command_id);
+  char *json = NULL;
   int32_t reply_partition = pick_reply_partition(ing, key, result_key);
   if (reply_partition < 0) {
     cqrs_http_req_add_header(req, "Retry-After", RETRY_AFTER);
@@ -249,10 +250,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
                           "command-svc is not ready: it reads no command-results partition yet (its replies group "
                           "is rebalancing); the command was not taken: retry after Retry-After seconds",
                           NULL);
-    free(key);
-    free(result_key);
-    cqrs_command_cleanup(&cmd);
-    return;
+    goto done;
   }
   /* Read after its client gave up (an instance frozen with the request in its
    * socket, woken after the client's retry went elsewhere): nobody hears the
@@ -264,22 +262,16 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
     cqrs_log_info(ing->log, "the client closed its connection before its command was read: not taken",
                   "commandId", cmd.command_id ? cmd.command_id : "", "tenant", tenant, NULL);
     cqrs_http_reply_error(req, 499, "the client closed the connection before the command was read", NULL);
-    free(key);
-    free(result_key);
-    cqrs_command_cleanup(&cmd);
-    return;
+    goto done;
   }
   /* Past the cap, refuse before anything reaches Kafka, so latency stays
    * bounded by the cap instead of growing with the offered load. */
   if (!reserve_slot(ing)) {
     reply_overloaded(ing, req);
-    free(key);
-    free(result_key);
-    cqrs_command_cleanup(&cmd);
-    return;
+    goto done;
   }
   size_t json_len;
-  char *json = cqrs_command_to_json(&cmd, &json_len);
+  json = cqrs_command_to_json(&cmd, &json_len);
   /* Register before producing: the result may come back before produce
    * returns. The deadline is taken first, so it is never after the 503. */
   int64_t deadline_ms = cqrs_time_now_ms() + ing->cfg->command_timeout_ms;
@@ -309,6 +301,7 @@ static void post_command_cb(cqrs_http_req_t *req, void *ctx) {
     answer(ing, result_key, 503, rjson, rlen);
     bson_free(rjson);
   }
+done:
   free(key);
   free(result_key);
   bson_free(json);

@@ -399,6 +399,7 @@ static bool run_batch(cqrs_apply_loop_t *loop, rd_kafka_message_t **msgs, size_t
 static void rewind_to_committed(cqrs_apply_loop_t *loop, bool pause) {
   rd_kafka_topic_partition_list_t *parts = NULL;
   if (rd_kafka_assignment(loop->consumer, &parts) || !parts) return;
+  loop->target->settle(loop);
   loop->target->rewind_to(loop, parts);
   if (pause) rd_kafka_pause_partitions(loop->consumer, parts);
   rd_kafka_error_t *e = rd_kafka_seek_partitions(loop->consumer, parts, 10000);

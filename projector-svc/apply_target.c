@@ -90,7 +90,6 @@ static void live_settle(cqrs_apply_loop_t *loop) {
 }
 
 static void live_rewind_to(cqrs_apply_loop_t *loop, rd_kafka_topic_partition_list_t *parts) {
-  live_settle(loop);
   rd_kafka_committed(loop->consumer, parts, 10000);
   for (int i = 0; i < parts->cnt; i++)
     if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
