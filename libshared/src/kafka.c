@@ -141,12 +141,18 @@ rd_kafka_t *cqrs_kafka_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *
   return cqrs_kafka_new(RD_KAFKA_PRODUCER, conf, err);
 }
 
+/* Nothing to do with a record's delivery inside a transaction (a failed one
+ * fails the commit); being there is what counts (see kafka.h). */
+static void txn_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ctx) {
+  (void)rk, (void)m, (void)ctx;
+}
+
 rd_kafka_t *cqrs_kafka_txn_producer_new(const cqrs_config_t *cfg, const cqrs_log_t *log, const char *txn_id,
                                         int timeout_ms, cqrs_error_t *err) {
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", timeout_ms);
-  return cqrs_kafka_producer_new(cfg, log, NULL, NULL, err, "transactional.id", txn_id, "transaction.timeout.ms",
-                                 timeout, "linger.ms", "1", "retry.backoff.ms", "5", NULL);
+  return cqrs_kafka_producer_new(cfg, log, txn_delivery, NULL, err, "transactional.id", txn_id,
+                                 "transaction.timeout.ms", timeout, "linger.ms", "1", "retry.backoff.ms", "5", NULL);
 }
 
 int cqrs_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, cqrs_error_t *err) {

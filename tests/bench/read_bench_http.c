@@ -61,6 +61,7 @@ typedef struct {
   char run[16];
   atomic_long next;
   atomic_bool done;
+  pthread_barrier_t connected, go; /* every worker's connections open before the clock starts */
   int64_t *ack_us, *vis_us, *lag_us; /* per command; -1 when it failed */
   atomic_long failed_cmd, read_no_answer, read_status, stale;
   double lag_max, waiters_max; /* sampled */
@@ -71,6 +72,14 @@ static void *visible_main(void *arg) {
   int to = v->wait_ms + 5000; /* the read answers by waitMs, stale or not: no answer 5 s later is a failure */
   bh_conn_t cmd = {.port = v->cmd_port, .fd = -1, .timeout_ms = 15000};
   bh_conn_t query = {.port = v->query_port, .fd = -1, .timeout_ms = to};
+  /* Connected first: measured from a cold start, the first 1,000 commands
+   * (one per worker) also timed 2,000 TCP connects and the services'
+   * first requests on them, a harness's start rather than the steady rate. */
+  bh_resp_t hello;
+  if (bh_request(&cmd, "GET", "/healthz", NULL, &hello)) free(hello.body);
+  if (bh_request(&query, "GET", "/healthz", NULL, &hello)) free(hello.body);
+  pthread_barrier_wait(&v->connected);
+  pthread_barrier_wait(&v->go);
   for (long i; (i = atomic_fetch_add(&v->next, 1)) < v->total;) {
     int64_t due = v->t0 + i * v->interval_us;
     bs_sleep_until_us(due);
@@ -217,18 +226,28 @@ int rb_visible(int cmd_port, int query_port, int proj_port, int rate, int second
   v->ack_us = calloc((size_t)v->total, sizeof(int64_t));
   v->vis_us = calloc((size_t)v->total, sizeof(int64_t));
   v->lag_us = calloc((size_t)v->total, sizeof(int64_t));
-  counters_t before = counters(v);
-  pthread_t sampler;
-  pthread_create(&sampler, NULL, sampler_main, v);
-  v->t0 = bs_now_us() + 50000;
   pthread_t *th = calloc((size_t)workers, sizeof *th);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_barrier_init(&v->connected, NULL, (unsigned)workers + 1);
+  pthread_barrier_init(&v->go, NULL, (unsigned)workers + 1);
   int started = 0;
   for (int i = 0; i < workers; i++)
     if (pthread_create(&th[started], &attr, visible_main, v) == 0) started++;
+  if (started < workers) {
+    fprintf(stderr, "visible: started %d of %d worker threads\n", started, workers);
+    exit(1);
+  }
+  pthread_barrier_wait(&v->connected);
+  counters_t before = counters(v);
+  v->t0 = bs_now_us() + 50000;
+  pthread_t sampler;
+  pthread_create(&sampler, NULL, sampler_main, v);
+  pthread_barrier_wait(&v->go);
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&v->connected);
+  pthread_barrier_destroy(&v->go);
   double secs = (double)(bs_now_us() - v->t0) / 1e6;
   atomic_store(&v->done, true);
   pthread_join(sampler, NULL);

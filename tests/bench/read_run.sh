@@ -390,6 +390,8 @@ if phase visible && have_big; then
     fi
     run "$BIN/read_bench" visible "$P_CMD" "$P_QUERY" "$P_PROJ" "$rate" "$VIS_S" "$VIS_WAIT"
     l=$LAST
+    # where the command side's transactions spent their time (transaction_phase_seconds)
+    curl -fsS -m 2 "http://127.0.0.1:$P_CMD/metrics" >"$LOG/command-svc-metrics-$rate.txt" 2>/dev/null || true
     pgs=
     if [ -n "$pga" ]; then
       stop_pid "$pga"
