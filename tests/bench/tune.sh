@@ -6,11 +6,11 @@
 #
 #   tests/bench/tune.sh                                  every variant below
 #   tests/bench/tune.sh "COMMAND_LANES=1" "COMMAND_LANES=3 KAFKA_LINGER_MS=5"   your own
-# Knobs: TUNE_COMMANDS (20000), TUNE_HTTP_SECONDS (10)
+# Knobs: TUNE_COMMANDS (20000), TUNE_HTTP_SECONDS (10), BENCH_BIN (build/bin)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-BIN=build/bin
+BIN=${BENCH_BIN:-build/bin} # BENCH_BIN: the binaries of another build
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 N=${TUNE_COMMANDS:-20000}
 SECS=${TUNE_HTTP_SECONDS:-10}
