@@ -661,8 +661,8 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
    * told CONCURRENT_TRANSACTIONS: AddOffsetsToTxn retries after
    * retry.backoff.ms (5), AddPartitionsToTxn, which the first record sends,
    * after a fixed 20 ms in librdkafka 2.0. Measured at 500 commands/s:
-   * command -> visible p99 97-134 ms in three runs, 184-795 ms with the
-   * records first (BENCHMARKS.md, "A transaction's own waits"). A fenced
+   * command -> visible p99 97-170 ms in four runs, 184-795 ms in five with
+   * the records first (BENCHMARKS.md, "A transaction's own waits"). A fenced
    * zombie now fails here, before it has produced anything. */
   rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
   rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);

@@ -54,7 +54,7 @@ KAFKA_HEAP=${KAFKA_HEAP:--Xmx1g}
 # Only G1 by default. Kafka's own kafka-run-class.sh adds MaxGCPauseMillis=20
 # and IHOP 35 (its pauses here: about 15 ms instead of 20-41 every 1.7 s at
 # 500 commands/s); whether that helps on two shared cores is not settled
-# (BENCHMARKS.md, "The broker's pauses"), so it is a knob, not the default.
+# (BENCHMARKS.md, read side, "A transaction's own waits"), so it is a knob.
 KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:--XX:+UseG1GC -Djava.awt.headless=true}
 
 FERRETDB_BIN=$LOCAL/bin/ferretdb
