@@ -3,15 +3,12 @@
 #include "accounting_env.h"
 #include "testkit.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,10 +437,8 @@ Test(e2e, a_command_whose_client_left_before_it_was_read_is_not_taken) {
                      "Content-Length: %zu\r\n\r\n%s",
                      strlen(json), json);
   cr_assert_eq(kill(pids[TK_COMMAND], SIGSTOP), 0);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.command_port)};
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool sent = fd >= 0 && connect(fd, (struct sockaddr *)&at, sizeof at) == 0 && write(fd, request, (size_t)len) == len;
+  int fd = tk_connect("127.0.0.1", env.command_port, 5000);
+  bool sent = fd >= 0 && write(fd, request, (size_t)len) == len;
   if (fd >= 0) close(fd); /* the client gives up */
   cr_assert_eq(kill(pids[TK_COMMAND], SIGCONT), 0);
   cr_assert(sent, "the request did not reach the frozen command-svc's socket");

@@ -34,7 +34,7 @@ static void pause_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-static int connect_to(const char *host, int port, int timeout_ms) {
+int tk_connect(const char *host, int port, int timeout_ms) {
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
   char p[16];
   snprintf(p, sizeof p, "%d", port);
@@ -63,7 +63,7 @@ bool tk_http_headers(const char *method, int port, const char *path, const char 
 bool tk_http_timeout(const char *method, int port, const char *path, const char *headers, const char *body,
                      size_t len, int timeout_ms, tk_response_t *out) {
   memset(out, 0, sizeof *out);
-  int fd = connect_to("127.0.0.1", port, timeout_ms);
+  int fd = tk_connect("127.0.0.1", port, timeout_ms);
   if (fd < 0) return false;
   static const char fmt[] =
       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
@@ -207,7 +207,7 @@ static bool reachable(const char *what, const char *hostport_list) {
   }
   if (sscanf(s, "%255[^:/,]:%d", host, &port) < 1) return false;
   if (port == 0) port = strcmp(what, "Kafka") == 0 ? 9092 : 27017;
-  int fd = connect_to(host, port, 3000);
+  int fd = tk_connect(host, port, 3000);
   if (fd >= 0) close(fd);
   return fd >= 0;
 }
