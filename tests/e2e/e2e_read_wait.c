@@ -56,17 +56,29 @@ static double metric(int port, const char *series) {
   return v;
 }
 
-static bool waiters_are(const char *body, void *want) {
-  return metric_in(body, "read_waiters") == (double)*(int *)want;
+typedef struct {
+  const char *series;
+  double want;
+} metric_want_t;
+
+static bool metric_is(const char *body, void *arg) {
+  const metric_want_t *m = arg;
+  return metric_in(body, m->series) == m->want;
+}
+
+/* Waits until query-svc's /metrics shows series at v. The hub counts an
+ * answer just after it hands it to the HTTP loop, so a client can hold its
+ * response a moment before the counter moves. */
+static void await_metric(int port, const char *series, double v) {
+  tk_response_t r;
+  metric_want_t m = {series, v};
+  bool ok = tk_await_get(port, "/metrics", 200, metric_is, &m, 30000, &r);
+  cr_assert(ok, "%s never reached %g (last: %g)", series, v, r.body ? metric_in(r.body, series) : -1);
+  tk_response_cleanup(&r);
 }
 
 /* Waits until query-svc holds exactly n waiting reads. */
-static void await_waiters(int port, int n) {
-  tk_response_t r;
-  bool ok = tk_await_get(port, "/metrics", 200, waiters_are, &n, 30000, &r);
-  cr_assert(ok, "read_waiters never reached %d (last: %g)", n, r.body ? metric_in(r.body, "read_waiters") : -1);
-  tk_response_cleanup(&r);
-}
+static void await_waiters(int port, int n) { await_metric(port, "read_waiters", n); }
 
 static void command(const char *json) {
   tk_response_t r;
@@ -184,8 +196,7 @@ Test(read_wait, fifty_reads_waiting_before_their_creates_cost_one_find_per_tick_
     tk_response_cleanup(r);
   }
   double polls = metric(env.query_port, "read_wait_polls_total") - polls0;
-  double fresh = metric(env.query_port, "read_waits_total{outcome=\"fresh\"}") - fresh0;
-  cr_expect_eq(fresh, N_WAITERS, "read_waits_total{outcome=\"fresh\"} grew by %g", fresh);
+  await_metric(env.query_port, "read_waits_total{outcome=\"fresh\"}", fresh0 + N_WAITERS);
   /* The hub sends one find per tick for all waiters of a read (50 values fit
    * one $in), and its rounds start at least WAIT_TICK_MS apart; it polls only
    * while someone waits, which is inside [start, start + elapsed]. So the
@@ -281,8 +292,7 @@ Test(read_wait, a_version_never_reached_answers_stale_and_an_absent_document_404
   cr_expect_eq(r.status, 200);
   cr_expect(has_header(&r, "X-Stale: true"), "%s", r.headers);
   tk_response_cleanup(&r);
-  double stale = metric(env.query_port, "read_waits_total{outcome=\"stale\"}") - stale0;
-  cr_expect_eq(stale, 3, "read_waits_total{outcome=\"stale\"} grew by %g", stale);
+  await_metric(env.query_port, "read_waits_total{outcome=\"stale\"}", stale0 + 3);
 }
 
 /* Asserts that r is a 400 in JSON whose "field" is param and whose message
@@ -640,7 +650,7 @@ Test(read_outage, a_store_that_stops_answering_mid_wait_gives_503_at_the_deadlin
   cr_expect_eq(r.status, 503, "%d %s", r.status, r.body);
   cr_expect_str_eq(r.body, NO_STORE_BODY, "the store did not answer, so no 404");
   tk_response_cleanup(&r);
-  cr_expect_eq(metric(env.query_port, "read_waits_total{outcome=\"error\"}") - errors0, 1);
+  await_metric(env.query_port, "read_waits_total{outcome=\"error\"}", errors0 + 1);
   double polls = metric(env.query_port, "read_wait_polls_total");
   cr_expect_geq(polls, 2, "the hub kept trying until the deadline (%g finds)", polls);
   tk_http("GET", env.query_port, "/readyz", NULL, 0, &r);
