@@ -671,29 +671,29 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   rd_kafka_topic_partition_list_destroy(offsets);
   int64_t t_offsets = cqrs_time_monotonic_ms();
   bool ok = true;
-  for (size_t i = 0; !e && ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
-  if (!e && ok) hold(loop, nth, false);
-  if (!e && ok && nth == loop->abort_nth) {
-    rd_kafka_flush(loop->producer, 10000); /* the records reach the broker: the abort must hide them there */
-    cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "COMMAND_TEST_ABORT_TXN: aborting transaction %ld of lane %d",
-                   nth, loop->lane);
-    ok = false; /* everything is produced: the abort must take it all back */
+  if (!e) {
+    for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
+    if (ok) hold(loop, nth, false);
+    if (ok && nth == loop->abort_nth) {
+      rd_kafka_flush(loop->producer, 10000); /* the records reach the broker: the abort must hide them there */
+      cqrs_error_set(&err, CQRS_ERR_UNAVAILABLE, NULL, "COMMAND_TEST_ABORT_TXN: aborting transaction %ld of lane %d",
+                     nth, loop->lane);
+      ok = false; /* everything is produced: the abort must take it all back */
+    }
   }
   int64_t t_decided = cqrs_time_monotonic_ms();
-  if (ok) {
-    if (!e) e = rd_kafka_commit_transaction(loop->producer, -1);
-    if (e) {
-      bool fatal = rd_kafka_error_is_fatal(e);
-      bool abortable = rd_kafka_error_txn_requires_abort(e);
-      cqrs_kafka_check(e, "commit", &err);
-      if (fatal || !abortable) {
-        /* Not abortable and not fatal after an infinite-timeout commit means
-         * the state is unknown: restart cleanly rather than guess. */
-        fail(loop, "commit_transaction", err.message);
-        return false;
-      }
-      ok = false;
+  if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
+  if (ok && e) {
+    bool fatal = rd_kafka_error_is_fatal(e);
+    bool abortable = rd_kafka_error_txn_requires_abort(e);
+    cqrs_kafka_check(e, "commit", &err);
+    if (fatal || !abortable) {
+      /* Not abortable and not fatal after an infinite-timeout commit means
+       * the state is unknown: restart cleanly rather than guess. */
+      fail(loop, "commit_transaction", err.message);
+      return false;
     }
+    ok = false;
   }
   if (ok) {
     cqrs_aggregate_store_commit(loop->store);

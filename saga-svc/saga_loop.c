@@ -360,28 +360,32 @@ static bool run_batch(cqrs_saga_loop_t *loop, rd_kafka_message_t **msgs, size_t 
     fail(loop, "begin_transaction", err.message);
     return false;
   }
+  /* The consumed offsets go first, as in command-svc's lanes
+   * (command_loop.c): right after a commit AddOffsetsToTxn retries at
+   * retry.backoff.ms (5 ms) where AddPartitionsToTxn, sent by the first
+   * record, waits a fixed 20 ms in librdkafka 2.0. */
+  rd_kafka_error_t *e = NULL;
+  rd_kafka_topic_partition_list_t *offsets = n ? batch_offsets(msgs, n, false) : current_offsets(loop);
+  if (offsets->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
+    e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+  }
+  rd_kafka_topic_partition_list_destroy(offsets);
   bool ok = true;
-  for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
-  for (size_t i = 0; ok && i < n_due; i++) ok = fire(loop, &due[i], now, now_ms, &err);
-  if (ok) {
-    rd_kafka_topic_partition_list_t *offsets = n ? batch_offsets(msgs, n, false) : current_offsets(loop);
-    rd_kafka_error_t *e = NULL;
-    if (offsets->cnt > 0) {
-      rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
-      e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
-      rd_kafka_consumer_group_metadata_destroy(cgmd);
+  if (!e) {
+    for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
+    for (size_t i = 0; ok && i < n_due; i++) ok = fire(loop, &due[i], now, now_ms, &err);
+  }
+  if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
+  if (ok && e) {
+    bool fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
+    cqrs_kafka_check(e, "commit", &err);
+    if (fatal || !abortable) {
+      fail(loop, "commit_transaction", err.message);
+      return false;
     }
-    rd_kafka_topic_partition_list_destroy(offsets);
-    if (!e) e = rd_kafka_commit_transaction(loop->producer, -1);
-    if (e) {
-      bool fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
-      cqrs_kafka_check(e, "commit", &err);
-      if (fatal || !abortable) {
-        fail(loop, "commit_transaction", err.message);
-        return false;
-      }
-      ok = false;
-    }
+    ok = false;
   }
   if (ok) {
     cqrs_saga_store_commit(loop->store);

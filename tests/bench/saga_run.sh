@@ -15,11 +15,12 @@
 #        before the first is due, and read the restored instance's VmRSS),
 #        BENCH_SAGA_VISIBLE_RATE (5 orders/s), BENCH_SAGA_VISIBLE_SECONDS (30),
 #        BENCH_SAGA_PHASES ("orders deadlines visible"),
-#        BENCH_PORT (18290; +1 saga-svc, +2 projector-svc, +3 query-svc)
+#        BENCH_PORT (18290; +1 saga-svc, +2 projector-svc, +3 query-svc),
+#        BENCH_BIN (build/bin)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-BIN=build/bin
+BIN=${BENCH_BIN:-build/bin} # BENCH_BIN: the binaries of another build
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 N=${BENCH_SAGA_ORDERS:-20000}
 USERS=${BENCH_SAGA_USERS:-10000}
