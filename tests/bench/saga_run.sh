@@ -16,7 +16,7 @@
 #        BENCH_SAGA_VISIBLE_RATE (5 orders/s), BENCH_SAGA_VISIBLE_SECONDS (30),
 #        BENCH_SAGA_PHASES ("orders deadlines visible"),
 #        BENCH_PORT (18290; +1 saga-svc, +2 projector-svc, +3 query-svc),
-#        BENCH_BIN (build/bin)
+#        BENCH_BIN (build/bin), FERRETDB_PG_URI (the local stack's, unless MONGO_URI is set)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -37,6 +37,10 @@ SPORT=$((CPORT + 1)) PPORT=$((CPORT + 2)) QPORT=$((CPORT + 3))
 # Both services as tenant "default" without credentials: with AUTH=off saga
 # commands need no SAGA_SIGNING_KEY (README, Sagas).
 export AUTH=off
+# As make run gives them: the PostgreSQL behind the local FerretDB, where the
+# projector keeps its indexes and query-svc's waiting reads probe versions
+# (without it every waiting read's poll reads the whole collection).
+[ -z "${MONGO_URI:-}" ] && export FERRETDB_PG_URI=${FERRETDB_PG_URI:-postgres://postgres@127.0.0.1:${PG_PORT:-5433}/ferretdb}
 RUN=sagabench$(date +%s)
 LOG=.local/log/bench-$RUN
 mkdir -p "$LOG"
@@ -75,11 +79,13 @@ metric_sum() { # port series-regex: the sum of the matching series
 }
 
 # p50 and p99 of a histogram on port's /metrics, as the upper bound of the bucket
-# that holds them, and its mean.
-histogram() { # port name
-  curl -fsS "http://127.0.0.1:$1/metrics" | awk -v h="$2" '
+# that holds them, and its mean; with a label (e.g. projection="order_summaries"),
+# only the series that carry it.
+histogram() { # port name [label]
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk -v h="$2" -v l="${3:-}" '
+    l != "" && index($1, l) == 0 { next }
     index($1, h "_bucket{") == 1 { split($1, a, "le=\""); le = a[2]; sub(/".*/, "", le); b[++n] = le; c[n] = $2 }
-    $1 == h "_sum" { sum = $2 } $1 == h "_count" { cnt = $2 }
+    $1 == h "_sum" || index($1, h "_sum{") == 1 { sum = $2 } $1 == h "_count" || index($1, h "_count{") == 1 { cnt = $2 }
     END {
       if (!cnt) { print "no observations"; exit }
       for (i = 1; i <= n; i++) { if (!p50 && c[i] >= cnt / 2) p50 = b[i]; if (!p99 && c[i] >= cnt * 0.99) p99 = b[i] }
@@ -164,6 +170,9 @@ if [[ " $PHASES " == *" visible "* ]]; then
   say "  $BIN/saga_visible $CPORT $QPORT $VIS_RATE $VIS_S"
   v_line=$("$BIN/saga_visible" "$CPORT" "$QPORT" "$VIS_RATE" "$VIS_S") || say "  (some orders not seen compensated)"
   say "  $v_line"
+  # where the time after the saga went: the projector (append -> written) and the waiting reads
+  say "  projector_event_delay_seconds: $(histogram "$PPORT" projector_event_delay_seconds 'projection="order_summaries"')"
+  say "  query-svc: read_wait_polls_total=$(metric_sum "$QPORT" '^read_wait_polls_total') read_waits_total=$(metric_sum "$QPORT" '^read_waits_total')"
   cleanup
   unset MONGO_DB
 fi
