@@ -16,10 +16,11 @@
 #        BENCH_SAGA_VISIBLE_RATE (5 orders/s), BENCH_SAGA_VISIBLE_SECONDS (30),
 #        BENCH_SAGA_PHASES ("orders deadlines visible"),
 #        BENCH_PORT (18290; +1 saga-svc, +2 projector-svc, +3 query-svc),
-#        BENCH_BIN (build/bin), FERRETDB_PG_URI (the local stack's, unless MONGO_URI is set)
+#        BENCH_BIN (build/bin), BENCH_KEEP (1: keep the run's topics), FERRETDB_PG_URI (the local stack's, unless MONGO_URI is set)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+. tests/bench/lib.sh
 BIN=${BENCH_BIN:-build/bin} # BENCH_BIN: the binaries of another build
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 N=${BENCH_SAGA_ORDERS:-20000}
@@ -52,7 +53,7 @@ stop() { # pid
   true
 }
 cleanup() { stop "$saga_pid"; stop "$cmd_pid"; stop "$proj_pid"; stop "$query_pid"; saga_pid= cmd_pid= proj_pid= query_pid=; }
-trap cleanup EXIT
+trap 'cleanup; bench_drop_topics "$BROKERS" "$RUN"' EXIT
 
 await_ready() { # pid port log
   for _ in $(seq 1 900); do

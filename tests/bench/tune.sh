@@ -6,10 +6,12 @@
 #
 #   tests/bench/tune.sh                                  every variant below
 #   tests/bench/tune.sh "COMMAND_LANES=1" "COMMAND_LANES=3 KAFKA_LINGER_MS=5"   your own
-# Knobs: TUNE_COMMANDS (20000), TUNE_HTTP_SECONDS (10), BENCH_BIN (build/bin)
+# Knobs: TUNE_COMMANDS (20000), TUNE_HTTP_SECONDS (10), BENCH_BIN (build/bin),
+#        BENCH_KEEP (1: keep each variant's topics)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+. tests/bench/lib.sh
 BIN=${BENCH_BIN:-build/bin} # BENCH_BIN: the binaries of another build
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 N=${TUNE_COMMANDS:-20000}
@@ -51,6 +53,7 @@ run_variant() { # "NAME=value ..."
   done
   echo "$out; all: $(phases)"
   cleanup; pid=
+  bench_drop_topics "$BROKERS" "$prefix"
 }
 
 for v in "$@"; do run_variant "$v"; done
