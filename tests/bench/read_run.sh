@@ -45,6 +45,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+. tests/bench/lib.sh
 BIN=${BENCH_BIN:-build/bin}
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 MONGO=${MONGO_URI:-mongodb://127.0.0.1:27017}
@@ -116,9 +117,7 @@ cleanup() {
   [ "$KEEP" != 1 ] || return 0
   for i in "${DBS[@]}"; do "$BIN/read_bench" drop "$MONGO" "$i" >/dev/null || true; done
   [ -z "$STUDY_PGDB" ] || psql "$PG" -qAtc "DROP DATABASE IF EXISTS $STUDY_PGDB WITH (FORCE)" >/dev/null || true
-  [ ${#TOPIC_PREFIXES[@]} -eq 0 ] ||
-    java -Dlog4j.configuration=file:deploy/local/kafka/tools-log4j.properties -cp '.local/kafka/libs/*' \
-      org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --delete --topic "$RUN-.*" >/dev/null 2>&1 || true
+  [ ${#TOPIC_PREFIXES[@]} -eq 0 ] || bench_drop_topics "$BROKERS" "$RUN-"
 }
 trap cleanup EXIT
 wait_http() { # port path pid what
