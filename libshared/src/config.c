@@ -226,11 +226,13 @@ bool cqrs_config_load(cqrs_config_t *cfg, char *const *envp, int default_http_po
       !int_var(envp, "RATE_LIMIT_COMMANDS", 0, 0, 10000000, &rl_commands, err) ||
       !int_var(envp, "RATE_LIMIT_QUERIES", 0, 0, 10000000, &rl_queries, err))
     return false;
-  long lanes, batch, every;
+  long lanes, batch, every, linger;
   if (!int_var(envp, "SNAPSHOT_EVERY", CQRS_SNAPSHOT_EVERY_DEFAULT, 0, 1000000, &every, err) ||
       !int_var(envp, "COMMAND_LANES", 1, 1, 64, &lanes, err) ||
-      !int_var(envp, "COMMAND_BATCH_MAX", 2000, 1, 100000, &batch, err))
+      !int_var(envp, "COMMAND_BATCH_MAX", 2000, 1, 100000, &batch, err) ||
+      !int_var(envp, "COMMAND_TXN_LINGER_MS", CQRS_COMMAND_TXN_LINGER_MS_DEFAULT, 0, 1000, &linger, err))
     return false;
+  cfg->command_txn_linger_ms = (int)linger;
   cfg->command_lanes = (int)lanes;
   cfg->snapshot_every = (int)every;
   cfg->command_batch_max = (int)batch;

@@ -246,6 +246,20 @@ Test(config, command_max_in_flight) {
   assert_refused("COMMAND_MAX_IN_FLIGHT=many", "COMMAND_MAX_IN_FLIGHT");
 }
 
+Test(config, command_txn_linger) {
+  char *defaults[] = {NULL};
+  cr_assert(load(defaults, 8080), "%s", err.message);
+  cr_assert_eq(cfg.command_txn_linger_ms, CQRS_COMMAND_TXN_LINGER_MS_DEFAULT);
+  cqrs_config_cleanup(&cfg);
+  char *envp[] = {"COMMAND_TXN_LINGER_MS=0", NULL};
+  cr_assert(load(envp, 8080), "%s", err.message);
+  cr_assert_eq(cfg.command_txn_linger_ms, 0, "0: a transaction as soon as a command is there");
+  cqrs_config_cleanup(&cfg);
+  assert_refused("COMMAND_TXN_LINGER_MS=-1", "COMMAND_TXN_LINGER_MS");
+  assert_refused("COMMAND_TXN_LINGER_MS=1001", "COMMAND_TXN_LINGER_MS");
+  assert_refused("COMMAND_TXN_LINGER_MS=soon", "COMMAND_TXN_LINGER_MS");
+}
+
 Test(config, snapshots_and_projections) {
   char *defaults[] = {NULL};
   cr_assert(load(defaults, 8082), "%s", err.message);

@@ -11,6 +11,8 @@
 
 /* SNAPSHOT_EVERY's default (projector-svc/projections/snapshots.c says why). */
 #define CQRS_SNAPSHOT_EVERY_DEFAULT 100
+/* COMMAND_TXN_LINGER_MS's default (command-svc/command_loop.c says why). */
+#define CQRS_COMMAND_TXN_LINGER_MS_DEFAULT 30
 
 typedef struct {
   char *key;   /* librdkafka property, e.g. "sasl.mechanism" */
@@ -33,6 +35,9 @@ typedef struct {
                               * with its own transactional producer, so transactions overlap (1; README,
                               * "Why lanes") */
   int command_batch_max;     /* COMMAND_BATCH_MAX: command records per lane transaction, at most (2000) */
+  int command_txn_linger_ms; /* COMMAND_TXN_LINGER_MS: a lane begins a transaction at most this often,
+                              * gathering the commands that arrive meanwhile (0: as soon as it has one;
+                              * default CQRS_COMMAND_TXN_LINGER_MS_DEFAULT; README, "Why lanes") */
   int command_max_in_flight; /* COMMAND_MAX_IN_FLIGHT: HTTP commands awaiting their result at once per
                               * replica; past it, 503 with Retry-After (2048) */
   int topic_partitions;      /* TOPIC_PARTITIONS: partitions of topics we create (6) */
