@@ -666,9 +666,7 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
    * the records first (BENCHMARKS.md, "A transaction's own waits"). A fenced
    * zombie now fails here, before it has produced anything. */
   rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
-  rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
-  rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
-  rd_kafka_consumer_group_metadata_destroy(cgmd);
+  rd_kafka_error_t *e = cqrs_kafka_txn_send_offsets(loop->producer, loop->consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
   int64_t t_offsets = cqrs_time_monotonic_ms();
   bool ok = true;
@@ -685,12 +683,7 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   int64_t t_decided = cqrs_time_monotonic_ms();
   if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
   if (ok && e) {
-    bool fatal = rd_kafka_error_is_fatal(e);
-    bool abortable = rd_kafka_error_txn_requires_abort(e);
-    cqrs_kafka_check(e, "commit", &err);
-    if (fatal || !abortable) {
-      /* Not abortable and not fatal after an infinite-timeout commit means
-       * the state is unknown: restart cleanly rather than guess. */
+    if (!cqrs_kafka_txn_abortable(e, "commit", &err)) {
       fail(loop, "commit_transaction", err.message);
       return false;
     }

@@ -364,13 +364,8 @@ static bool run_batch(cqrs_saga_loop_t *loop, rd_kafka_message_t **msgs, size_t 
    * (command_loop.c): right after a commit AddOffsetsToTxn retries at
    * retry.backoff.ms (5 ms) where AddPartitionsToTxn, sent by the first
    * record, waits a fixed 20 ms in librdkafka 2.0. */
-  rd_kafka_error_t *e = NULL;
   rd_kafka_topic_partition_list_t *offsets = n ? batch_offsets(msgs, n, false) : current_offsets(loop);
-  if (offsets->cnt > 0) {
-    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(loop->consumer);
-    e = rd_kafka_send_offsets_to_transaction(loop->producer, offsets, cgmd, -1);
-    rd_kafka_consumer_group_metadata_destroy(cgmd);
-  }
+  rd_kafka_error_t *e = cqrs_kafka_txn_send_offsets(loop->producer, loop->consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
   bool ok = true;
   if (!e) {
@@ -379,9 +374,7 @@ static bool run_batch(cqrs_saga_loop_t *loop, rd_kafka_message_t **msgs, size_t 
   }
   if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
   if (ok && e) {
-    bool fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
-    cqrs_kafka_check(e, "commit", &err);
-    if (fatal || !abortable) {
+    if (!cqrs_kafka_txn_abortable(e, "commit", &err)) {
       fail(loop, "commit_transaction", err.message);
       return false;
     }

@@ -379,3 +379,19 @@ bool cqrs_kafka_check(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *er
   rd_kafka_error_destroy(kerr);
   return false;
 }
+
+rd_kafka_error_t *cqrs_kafka_txn_send_offsets(rd_kafka_t *producer, rd_kafka_t *consumer,
+                                              const rd_kafka_topic_partition_list_t *offsets) {
+  if (offsets->cnt == 0) return NULL;
+  rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
+  rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(producer, offsets, cgmd, -1);
+  rd_kafka_consumer_group_metadata_destroy(cgmd);
+  return e;
+}
+
+bool cqrs_kafka_txn_abortable(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *err) {
+  if (!kerr) return true;
+  bool abortable = !rd_kafka_error_is_fatal(kerr) && rd_kafka_error_txn_requires_abort(kerr);
+  cqrs_kafka_check(kerr, what, err);
+  return abortable;
+}

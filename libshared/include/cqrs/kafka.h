@@ -141,4 +141,18 @@ rd_kafka_headers_t *cqrs_kafka_headers_new(const cqrs_header_t *hdrs, size_t n);
  * destroys it, and returns false. Returns true for NULL. */
 bool cqrs_kafka_check(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *err);
 
+/* Adds offsets (borrowed) to producer's open transaction, for consumer's
+ * group and generation (KIP-447: a member fenced by a rebalance fails here).
+ * An empty list sends nothing. NULL on success, else the error (the caller's,
+ * e.g. for cqrs_kafka_txn_failed). */
+rd_kafka_error_t *cqrs_kafka_txn_send_offsets(rd_kafka_t *producer, rd_kafka_t *consumer,
+                                              const rd_kafka_topic_partition_list_t *offsets);
+
+/* Classifies a failed transactional call (send offsets, commit; NULL: none)
+ * and destroys it, with err set from it. Returns true when the transaction
+ * can be aborted and its batch retried; false when the producer is fatally
+ * failed or the outcome is unknown (not abortable after an infinite-timeout
+ * call): the loop must stop and restart cleanly rather than guess. */
+bool cqrs_kafka_txn_abortable(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *err);
+
 #endif
