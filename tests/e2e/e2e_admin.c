@@ -323,26 +323,16 @@ Test(admin, concurrent_creates_one_wins) {
   cr_assert_eq(conflicts, RACERS - 1, "%d creates answered 409", conflicts);
 }
 
-/* True when a TCP connection to addr:port is accepted. */
-static bool reachable_at(const char *addr, int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, addr, &sa.sin_addr);
-  bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-  close(fd);
-  return ok;
-}
-
 /* With AUTH=off admin-svc serves loopback only, and there every caller is a
  * platform administrator. 127.0.0.2 is loopback too, but a socket bound to
  * 127.0.0.1 does not answer it, while one bound to every interface does. */
 Test(admin, auth_off_serves_127_0_0_1_only) {
-  cr_assert(reachable_at("127.0.0.2", env.admin_port), "admin-svc with AUTH on should listen on every interface");
+  cr_assert(tk_port_open("127.0.0.2", env.admin_port), "admin-svc with AUTH on should listen on every interface");
   tk_env_t off = env;
   off.admin_port = tk_free_port();
   const char *extra[] = {"AUTH=off", "TOPIC_REPLICATION=1", NULL};
   pid_t pid = tk_start(&off, TK_ADMIN, extra);
-  bool other = reachable_at("127.0.0.2", off.admin_port);
+  bool other = tk_port_open("127.0.0.2", off.admin_port);
   tk_response_t r;
   int status = call_port(off.admin_port, "POST", "/v1/admin/tenants", "{\"tenantId\":\"local\"}", &r);
   tk_response_cleanup(&r);

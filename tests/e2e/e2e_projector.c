@@ -720,12 +720,7 @@ static void store_start(store_t *s) {
   cr_assert(s->pid > 0);
   /* ready when it accepts connections */
   for (int i = 0; i < 300; i++) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    if (up) return;
+    if (tk_port_open("127.0.0.1", s->port)) return;
     cr_assert(waitpid(s->pid, NULL, WNOHANG) == 0, "the test's FerretDB exited; see %s", log);
     usleep(100 * 1000);
   }

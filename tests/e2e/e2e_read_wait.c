@@ -488,16 +488,7 @@ static void *relay_main(void *arg) {
   return NULL;
 }
 
-static int connect_upstream(const fake_store_t *fs) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fs->upstream_port)};
-  inet_pton(AF_INET, fs->upstream_host, &a.sin_addr);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+static int connect_upstream(const fake_store_t *fs) { return tk_connect(fs->upstream_host, fs->upstream_port, 0); }
 
 static void *acceptor_main(void *arg) {
   fake_store_t *fs = arg;

@@ -2,6 +2,7 @@
 #include "own_stack.h"
 
 #include "load.h"
+#include "testkit.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -22,15 +23,6 @@
 static void pause_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
-}
-
-static bool port_open(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-  close(fd);
-  return up;
 }
 
 void own_store_start(own_store_t *s) {
@@ -59,7 +51,7 @@ void own_store_start(own_store_t *s) {
   }
   cr_assert(s->pid > 0, "fork failed");
   for (int64_t end = load_now_ms() + 30000; load_now_ms() < end;) { /* ready when it accepts connections */
-    if (port_open(s->port)) return;
+    if (tk_port_open("127.0.0.1", s->port)) return;
     cr_assert(waitpid(s->pid, NULL, WNOHANG) == 0, "the scenario's FerretDB exited; see %s", s->log);
     pause_ms(100);
   }
@@ -86,7 +78,7 @@ void own_broker_start(own_broker_t *b) {
   }
   cr_assert(b->pid > 0, "fork failed");
   for (int64_t end = load_now_ms() + BROKER_START_MS; load_now_ms() < end;) {
-    if (port_open(b->port)) return;
+    if (tk_port_open("127.0.0.1", b->port)) return;
     cr_assert(waitpid(b->pid, NULL, WNOHANG) == 0, "the scenario's broker exited; see %s", b->log);
     pause_ms(200);
   }

@@ -357,12 +357,8 @@ Test(http, a_malformed_request_after_a_good_one_is_answered_in_json) {
 /* Sends raw on one connection and returns all it answers until the server
  * closes it or 2 s pass (malloc'd). */
 static char *raw_exchange(const char *raw) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  cr_assert(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-  struct timeval tv = {2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int fd = tk_connect("127.0.0.1", port, 2000);
+  cr_assert(fd >= 0, "no connection to 127.0.0.1:%d", port);
   cr_assert(write(fd, raw, strlen(raw)) == (ssize_t)strlen(raw));
   size_t cap = 8192, len = 0;
   char *out = malloc(cap);

@@ -51,6 +51,13 @@ int tk_connect(const char *host, int port, int timeout_ms) {
   return fd;
 }
 
+bool tk_port_open(const char *host, int port) {
+  int fd = tk_connect(host, port, 0);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
 bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out) {
   return tk_http_headers(method, port, path, "", body, len, out);
 }

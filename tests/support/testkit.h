@@ -22,6 +22,10 @@ typedef struct {
  * timeout_ms (0: none); the fd, or -1 when it cannot be made. */
 int tk_connect(const char *host, int port, int timeout_ms);
 
+/* True when a TCP connection to host:port (IPv4) is accepted; the connection
+ * is closed at once. */
+bool tk_port_open(const char *host, int port);
+
 /* One HTTP/1.1 request to 127.0.0.1:port (Connection: close). body may be NULL.
  * Returns false (status 0) when the server cannot be reached. */
 bool tk_http(const char *method, int port, const char *path, const char *body, size_t len, tk_response_t *out);
