@@ -192,10 +192,11 @@ point_reads() {
   note "N=$n point reads$label: query-svc $qr req/s p50 $(field p50_ms "$qread") p99 $(field p99_ms "$qread") ms non2xx $(field non2xx "$qread") | raw find $rr req/s (mean of $(field requests_per_s "$raw1") before and $(field requests_per_s "$LAST") after; p99 $(field p99_ms "$raw1") / $(field p99_ms "$LAST") ms) | ratio $r2 (target 0.7: $(met "$r2" 0.7))"
 }
 # pg_activity <db>: every second, the statements PostgreSQL runs on db's
-# schema: all of them | those without WHERE (whole-table reads); to stdout
+# schema: all of them | the SELECTs without WHERE (whole-table reads; an INSERT or a
+# COMMIT has no WHERE either and is not one); to stdout
 pg_activity() {
   while :; do
-    psql "$PG" -Atc "SELECT count(*), count(*) FILTER (WHERE query NOT LIKE '%WHERE%') FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%\"$1\".%'" 2>/dev/null || true
+    psql "$PG" -Atc "SELECT count(*), count(*) FILTER (WHERE query ILIKE 'SELECT%' AND query NOT LIKE '%WHERE%') FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%\"$1\".%'" 2>/dev/null || true
     sleep 1
   done
 }
