@@ -41,7 +41,9 @@
 #        BENCH_STUDY_DOCS (20000), BENCH_BULK_SIZES ("20 100 500 1000"), BENCH_TRY_SECONDS (180),
 #        BENCH_CONCURRENCIES ("1 2 4 8"), BENCH_PROJ_BULK_SIZES ("20 100 500 1000"),
 #        BENCH_PHASES ("sizes lists plans http visible study"), BENCH_KEEP (0),
-#        BENCH_PORT_BASE (18380: command +0, query +1, projector +2, nginx +3, private FerretDB +4)
+#        BENCH_PORT_BASE (18380: command +0, query +1, projector +2, nginx +3, private FerretDB +4),
+#        BENCH_BROKER_REQUESTS (0; 1: the broker's requests per second by type over each rate of
+#        step 6, from Kafka's counters over JMX, tests/bench/lib.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -73,6 +75,7 @@ CONCS=${BENCH_CONCURRENCIES:-1 2 4 8}
 PROJ_BULKS=${BENCH_PROJ_BULK_SIZES:-20 100 500 1000}
 PHASES=" ${BENCH_PHASES:-sizes lists plans http visible study} "
 KEEP=${BENCH_KEEP:-0}
+BROKER_REQ=${BENCH_BROKER_REQUESTS:-0}
 # These measure the pipelines, as tenant "default" without credentials; the cost of
 # authentication has its own benchmark (tests/bench/auth_run.sh).
 export AUTH=${AUTH:-off}
@@ -221,6 +224,10 @@ metric() { # port name: the sum of a metric's samples
 }
 
 say "run $RUN: database(s) ${RUN}_*, topic prefixes $RUN-*, store $MONGO${PG:+ (PostgreSQL $PG)}, logs in $LOG"
+if [ "$BROKER_REQ" = 1 ] && ! bench_broker_jmx; then
+  say "BENCH_BROKER_REQUESTS=1: the broker's request counters cannot be read (above); the run goes on without them"
+  BROKER_REQ=0
+fi
 # What the binaries were built from: this tree (with whatever is uncommitted in
 # it) or, say, a `git archive` of one commit with its id in .commit.
 src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BIN/../CMakeCache.txt" 2>/dev/null || true)
@@ -388,8 +395,14 @@ if phase visible && have_big; then
       pga=$!
       PIDS+=("$pga")
     fi
+    [ "$BROKER_REQ" != 1 ] || bench_broker_requests "$LOG/broker-requests-$rate-before.txt"
     run "$BIN/read_bench" visible "$P_CMD" "$P_QUERY" "$P_PROJ" "$rate" "$VIS_S" "$VIS_WAIT"
     l=$LAST
+    breq=
+    if [ "$BROKER_REQ" = 1 ]; then
+      bench_broker_requests "$LOG/broker-requests-$rate-after.txt"
+      breq="; $(bench_broker_rates "$LOG/broker-requests-$rate-before.txt" "$LOG/broker-requests-$rate-after.txt")"
+    fi
     # where the command side's transactions spent their time (transaction_phase_seconds)
     curl -fsS -m 2 "http://127.0.0.1:$P_CMD/metrics" >"$LOG/command-svc-metrics-$rate.txt" 2>/dev/null || true
     pgs=
@@ -397,7 +410,7 @@ if phase visible && have_big; then
       stop_pid "$pga"
       pgs=$(awk -F'|' '$1 > a {a = $1} $2 > w {w = $2} END {printf "; PostgreSQL statements on the database at once, max %d (%d of them whole-table reads)", a, w}' "$LOG/pg-activity-$rate.txt")
     fi
-    note "visible ${rate}/s: p50 $(field p50_ms "$l") p99 $(field p99_ms "$l") ms; visible $(field visible "$l") of $(field commands "$l") sent ($(field accepted "$l") accepted, $(field stale "$l") stale, $(field read_no_answer "$l") no answer); command answered p50 $(field ack_p50_ms "$l") p99 $(field ack_p99_ms "$l") ms, then visible p50 $(field after_ack_p50_ms "$l") p99 $(field after_ack_p99_ms "$l") ms later; projector append to written p50 $(field proj_delay_p50_ms "$l") p99 $(field proj_delay_p99_ms "$l") ms; tx mean $(field tx_mean_ms "$l") ms over $(field tx "$l"); projector lag max $(field proj_lag_max "$l"); waiters max $(field waiters_max "$l"), hub finds $(field wait_polls "$l"), waits answered fresh $(field waits_fresh "$l") / stale $(field waits_stale "$l"); sender lag max $(field send_lag_max_ms "$l") ms$pgs"
+    note "visible ${rate}/s: p50 $(field p50_ms "$l") p99 $(field p99_ms "$l") ms; visible $(field visible "$l") of $(field commands "$l") sent ($(field accepted "$l") accepted, $(field stale "$l") stale, $(field read_no_answer "$l") no answer); command answered p50 $(field ack_p50_ms "$l") p99 $(field ack_p99_ms "$l") ms, then visible p50 $(field after_ack_p50_ms "$l") p99 $(field after_ack_p99_ms "$l") ms later; projector append to written p50 $(field proj_delay_p50_ms "$l") p99 $(field proj_delay_p99_ms "$l") ms; tx mean $(field tx_mean_ms "$l") ms over $(field tx "$l"); projector lag max $(field proj_lag_max "$l"); waiters max $(field waiters_max "$l"), hub finds $(field wait_polls "$l"), waits answered fresh $(field waits_fresh "$l") / stale $(field waits_stale "$l"); sender lag max $(field send_lag_max_ms "$l") ms$pgs$breq"
     # let the backlog drain before the next rate (bounded)
     for _ in $(seq 1 120); do
       [ "$(metric "$P_PROJ" projection_lag_events)" = 0 ] && [ "$(metric "$P_QUERY" read_waiters)" = 0 ] && break
