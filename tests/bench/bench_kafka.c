@@ -7,10 +7,13 @@
 #include <stdlib.h>
 
 void bench_load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix) {
-  char b[512], p[256];
+  char b[512], p[256], n[64];
   snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
   snprintf(p, sizeof p, "TOPIC_PREFIX=%s", prefix);
-  char *envp[] = {b, p, NULL};
+  /* the topics a benchmark creates get the services' partition count */
+  const char *parts = getenv("TOPIC_PARTITIONS");
+  snprintf(n, sizeof n, "TOPIC_PARTITIONS=%s", parts ? parts : "");
+  char *envp[] = {b, p, parts ? n : NULL, NULL};
   cqrs_error_t err;
   if (!cqrs_config_load(cfg, envp, 0, &err)) {
     fprintf(stderr, "config: %s\n", err.message);

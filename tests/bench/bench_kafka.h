@@ -1,4 +1,4 @@
-/* What the Kafka benchmarks (command_bench, saga_bench) share: a config
+/* What the Kafka benchmarks (command_bench, saga_bench, read_bench) share: a config
  * naming the broker and the run's topic prefix, and quiet clients. Each
  * exits 2 with a message on stderr when it cannot do its job: a benchmark
  * has nothing to measure then. */
@@ -9,7 +9,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* cfg from the defaults, KAFKA_BROKERS=brokers and TOPIC_PREFIX=prefix. */
+/* cfg from the defaults, KAFKA_BROKERS=brokers, TOPIC_PREFIX=prefix and the
+ * environment's TOPIC_PARTITIONS, if set (the services' partition count for
+ * the topics a benchmark creates). */
 void bench_load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix);
 
 /* A producer (linger.ms 5) or a read_committed consumer of group group

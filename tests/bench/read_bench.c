@@ -49,6 +49,7 @@
  *   read_bench drop <mongo-uri> <db>
  *       drops the database */
 #include "read_bench.h"
+#include "bench_kafka.h"
 #include "bench_stats.h"
 
 #include "indexes.h"
@@ -106,16 +107,9 @@ void rb_user_fields(size_t i, char email[64], char name[64]) {
 /* ---- seed-events ---- */
 
 static int seed_events(const char *brokers, const char *prefix, long count, const char *idpath) {
-  char b[512], p[256];
-  snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
-  snprintf(p, sizeof p, "TOPIC_PREFIX=%s", prefix);
-  char *envp[] = {b, p, NULL};
   cqrs_config_t cfg;
   cqrs_error_t err;
-  if (!cqrs_config_load(&cfg, envp, 0, &err)) {
-    fprintf(stderr, "config: %s\n", err.message);
-    return 2;
-  }
+  bench_load_cfg(&cfg, brokers, prefix);
   rd_kafka_conf_t *conf = cqrs_kafka_conf_new(&cfg, &quiet, &err, "linger.ms", "5", "enable.idempotence", "true", NULL);
   rd_kafka_t *prod = conf ? cqrs_kafka_new(RD_KAFKA_PRODUCER, conf, &err) : NULL;
   int parts;
