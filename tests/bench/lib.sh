@@ -14,15 +14,17 @@ bench_drop_topics() { # brokers prefix
 
 # The local broker's request counters (Kafka's RequestMetrics over JMX), to
 # count what a measurement asks of it. The local broker listens for JMX only
-# once asked: bench_broker_jmx opens a loopback port in its running JVM (jcmd)
-# and fails (with a line on stderr) when that cannot be done.
+# once asked: bench_broker_jmx opens a port on 127.0.0.1 in its running JVM
+# (jcmd; it stays open until the broker stops) and fails (with a line on
+# stderr) when that cannot be done.
 BENCH_BROKER_JMX_PORT=${BENCH_BROKER_JMX_PORT:-9999}
 bench_broker_jmx() {
   local pid
   pid=$(cat .local/run/kafka.pid 2>/dev/null) || { echo "broker requests: no .local/run/kafka.pid (is the local stack running?)" >&2; return 1; }
   (exec 3<>"/dev/tcp/127.0.0.1/$BENCH_BROKER_JMX_PORT") 2>/dev/null && return 0
-  jcmd "$pid" ManagementAgent.start "jmxremote.port=$BENCH_BROKER_JMX_PORT" jmxremote.authenticate=false \
-    jmxremote.ssl=false >/dev/null 2>&1 || { echo "broker requests: jcmd could not open JMX on the broker (pid $pid)" >&2; return 1; }
+  # loopback only: the port has no authentication (a JMX client may do anything in the JVM)
+  jcmd "$pid" ManagementAgent.start "jmxremote.port=$BENCH_BROKER_JMX_PORT" jmxremote.host=127.0.0.1 \
+    jmxremote.authenticate=false jmxremote.ssl=false >/dev/null 2>&1 || { echo "broker requests: jcmd could not open JMX on the broker (pid $pid)" >&2; return 1; }
 }
 # bench_broker_requests <file>: every request type's count so far, "time=<ms>" first (JmxTool's properties format)
 bench_broker_requests() {
