@@ -668,6 +668,7 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
   rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n, false);
   rd_kafka_error_t *e = cqrs_kafka_txn_send_offsets(loop->producer, loop->consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
+  const char *step = "send_offsets_to_transaction"; /* what e, if any, came from */
   int64_t t_offsets = cqrs_time_monotonic_ms();
   bool ok = true;
   if (!e) {
@@ -681,10 +682,13 @@ static bool run_batch(cqrs_command_loop_t *loop, rd_kafka_message_t **msgs, size
     }
   }
   int64_t t_decided = cqrs_time_monotonic_ms();
-  if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
+  if (ok && !e) {
+    e = rd_kafka_commit_transaction(loop->producer, -1);
+    step = "commit_transaction";
+  }
   if (ok && e) {
-    if (!cqrs_kafka_txn_abortable(e, "commit", &err)) {
-      fail(loop, "commit_transaction", err.message);
+    if (!cqrs_kafka_txn_abortable(e, step, &err)) {
+      fail(loop, step, err.message);
       return false;
     }
     ok = false;

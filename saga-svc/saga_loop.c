@@ -367,15 +367,19 @@ static bool run_batch(cqrs_saga_loop_t *loop, rd_kafka_message_t **msgs, size_t 
   rd_kafka_topic_partition_list_t *offsets = n ? batch_offsets(msgs, n, false) : current_offsets(loop);
   rd_kafka_error_t *e = cqrs_kafka_txn_send_offsets(loop->producer, loop->consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
+  const char *step = "send_offsets_to_transaction"; /* what e, if any, came from */
   bool ok = true;
   if (!e) {
     for (size_t i = 0; ok && i < n; i++) ok = handle(loop, msgs[i], now, &err);
     for (size_t i = 0; ok && i < n_due; i++) ok = fire(loop, &due[i], now, now_ms, &err);
   }
-  if (ok && !e) e = rd_kafka_commit_transaction(loop->producer, -1);
+  if (ok && !e) {
+    e = rd_kafka_commit_transaction(loop->producer, -1);
+    step = "commit_transaction";
+  }
   if (ok && e) {
-    if (!cqrs_kafka_txn_abortable(e, "commit", &err)) {
-      fail(loop, "commit_transaction", err.message);
+    if (!cqrs_kafka_txn_abortable(e, step, &err)) {
+      fail(loop, step, err.message);
       return false;
     }
     ok = false;

@@ -10,10 +10,13 @@ void bench_load_cfg(cqrs_config_t *cfg, const char *brokers, const char *prefix)
   char b[512], p[256], n[64];
   snprintf(b, sizeof b, "KAFKA_BROKERS=%s", brokers);
   snprintf(p, sizeof p, "TOPIC_PREFIX=%s", prefix);
+  char *envp[] = {b, p, NULL, NULL};
   /* the topics a benchmark creates get the services' partition count */
   const char *parts = getenv("TOPIC_PARTITIONS");
-  snprintf(n, sizeof n, "TOPIC_PARTITIONS=%s", parts ? parts : "");
-  char *envp[] = {b, p, parts ? n : NULL, NULL};
+  if (parts) {
+    snprintf(n, sizeof n, "TOPIC_PARTITIONS=%s", parts);
+    envp[2] = n;
+  }
   cqrs_error_t err;
   if (!cqrs_config_load(cfg, envp, 0, &err)) {
     fprintf(stderr, "config: %s\n", err.message);

@@ -144,7 +144,7 @@ bool cqrs_kafka_check(rd_kafka_error_t *kerr, const char *what, cqrs_error_t *er
 /* Adds offsets (borrowed) to producer's open transaction, for consumer's
  * group and generation (KIP-447: a member fenced by a rebalance fails here).
  * An empty list sends nothing. NULL on success, else the error (the caller's,
- * e.g. for cqrs_kafka_txn_failed). */
+ * e.g. for cqrs_kafka_txn_abortable). */
 rd_kafka_error_t *cqrs_kafka_txn_send_offsets(rd_kafka_t *producer, rd_kafka_t *consumer,
                                               const rd_kafka_topic_partition_list_t *offsets);
 
